@@ -1,0 +1,40 @@
+"""Shared fixtures: where the real DICOM data lives, and the CI rule on missing parts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MEDVIEW_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip locally when a real component is missing; in CI (CI=true) fail instead."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required test component missing in CI: {what}")
+    pytest.skip(f"missing: {what}")
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"command {name!r} on PATH")
+    return path  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    require(DATA.is_dir(), f"real DICOM test data at {DATA} (set MEDVIEW_TEST_DATA)")
+    return DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_catalog(tmp_path, monkeypatch):
+    """Never touch the user's real catalog from a test."""
+    monkeypatch.setenv("MEDVIEW_DB", str(tmp_path / "catalog.sqlite"))
