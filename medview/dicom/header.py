@@ -117,6 +117,7 @@ class InstanceHeader:
 
     # vendor specifics
     mosaic_count: int | None = None  # Siemens NumberOfImagesInMosaic (from CSA or 0019,100A)
+    csa_slice_normal: Vec3 | None = None  # Siemens CSA SliceNormalVector (mosaic slice order)
 
     # multi-frame
     frames: tuple[FrameInfo, ...] = field(default_factory=tuple)
