@@ -69,7 +69,7 @@ class _SubProgress(Progress):
 
 
 class _NoProgress(Progress):
-    def update(self, fraction: float, message: str = "") -> None:  # noqa: ARG002
+    def update(self, fraction: float, message: str = "") -> None:
         return None
 
     def cancel(self) -> None:

@@ -1,0 +1,212 @@
+"""The ``medview`` command.
+
+``medview`` alone opens the workstation window; the subcommands work without a screen::
+
+    medview index DIR...                 import folders / DICOMDIRs into the catalog
+    medview series PATH [--json]         list the series in a folder, file, DICOMDIR or UID
+    medview convert INPUT OUTPUT         DICOM series → NIfTI / NRRD / MHA
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from medview import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+# ---------------------------------------------------------------------------------------------
+# progress on a terminal
+# ---------------------------------------------------------------------------------------------
+@contextmanager
+def terminal_progress(description: str, *, enabled: bool | None = None):
+    """A :class:`Progress` drawing a bar on stderr when it is a terminal."""
+    from medview.core.progress import Progress
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        yield Progress()
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=description, unit="‰", leave=False, file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+    def update(fraction: float, message: str) -> None:
+        bar.n = int(fraction * 1000)
+        bar.set_postfix_str(message[:60], refresh=False)
+        bar.refresh()
+
+    try:
+        yield Progress(update)
+    finally:
+        bar.close()
+
+
+def _catalog(args):
+    from medview.dicom.catalog import Catalog
+
+    return Catalog(args.db) if args.db else Catalog()
+
+
+# ---------------------------------------------------------------------------------------------
+# subcommands
+# ---------------------------------------------------------------------------------------------
+def cmd_index(args) -> int:
+    with _catalog(args) as cat, terminal_progress("indexing") as progress:
+        report = cat.index([Path(p) for p in args.paths], progress=progress)
+    print(
+        f"indexed {', '.join(args.paths)} into {cat.path}: {report.added} added, "
+        f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
+        f"{len(report.errors)} unreadable ({report.seconds:.2f} s)"
+    )
+    for path, reason in report.errors[: args.max_errors]:
+        print(f"  unreadable: {path}: {reason}", file=sys.stderr)
+    if len(report.errors) > args.max_errors:
+        print(f"  … and {len(report.errors) - args.max_errors} more (medview index --max-errors N)",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_series(args) -> int:
+    from medview.dicom.load import find_series
+
+    catalog = _catalog(args) if args.db else None
+    with terminal_progress("scanning") as progress:
+        plans, errors = find_series(args.path, catalog=catalog, progress=progress)
+    rows = [p.summary() for p in plans]
+    if args.json:
+        json.dump({"series": rows, "errors": [{"path": p, "reason": r} for p, r in errors]},
+                  sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    if not rows:
+        print(f"{args.path}: no DICOM image series found", file=sys.stderr)
+    for r in rows:
+        shape = "×".join(str(s) for s in reversed(r["shape"]))
+        spacing = " × ".join(f"{s:.4g}" for s in r["spacing"])
+        print(f"{r['series_uid']}")
+        print(f"  patient {r['patient_name'] or '-'} ({r['patient_id'] or '-'}), study "
+              f"{r['study_date'] or '-'}, {r['modality'] or '?'} #{r['series_number']} "
+              f"{r['description']!r}")
+        print(f"  {r['instances']} files → {shape} voxels of {spacing} mm")
+        if len(r["stacks"]) > 1:
+            for i, s in enumerate(r["stacks"]):
+                print(f"  stack [{i}] {s['label']}: {s['slices']} slices")
+        for w in r["warnings"]:
+            print(f"  warning: {w}")
+    for path, reason in errors[: args.max_errors]:
+        print(f"unreadable: {path}: {reason}", file=sys.stderr)
+    return EXIT_OK if rows else EXIT_ERROR
+
+
+def cmd_convert(args) -> int:
+    import medview
+    from medview.formats.volume_io import volume_suffix, write_volume
+
+    volume_suffix(args.output)  # fail on an unknown format before reading anything
+    if Path(args.output).exists() and not args.force:
+        raise FileExistsError(f"{args.output} exists; add --force to replace it")
+    catalog = _catalog(args) if args.db else None
+    with terminal_progress("loading") as progress:
+        vol = medview.load(args.input, series=args.series, stack=args.stack, catalog=catalog,
+                           progress=progress)
+    for w in vol.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    out = write_volume(vol, args.output, overwrite=args.force)
+    shape = "×".join(str(s) for s in reversed(vol.shape))
+    print(f"wrote {out} ({shape}, {vol.array.dtype}, spacing "
+          f"{' × '.join(f'{s:.4g}' for s in vol.spacing)} mm)")
+    return EXIT_OK
+
+
+def cmd_gui(args) -> int:
+    try:
+        from medview.gui.app import run_gui
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        print(f"medview: the workstation window is not available ({exc})", file=sys.stderr)
+        return EXIT_ERROR
+    return run_gui(path=args.path, demo=args.demo, db=args.db)
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", default=os.environ.get("MEDVIEW_DB"),
+                        help="catalog file (default: $MEDVIEW_DB or the user data folder)")
+    common.add_argument("--max-errors", type=int, default=20, metavar="N",
+                        help="unreadable files to list (default 20)")
+
+    p = argparse.ArgumentParser(
+        prog="medview", parents=[common],
+        description="DICOM viewer and analysis workstation. Without a subcommand, opens "
+                    "the window (on PATH if given).",
+    )
+    p.add_argument("--version", action="version", version=f"medview {__version__}")
+    p.add_argument("--demo", action="store_true", help="open the bundled demo study")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("index", parents=[common], help="import folders/DICOMDIRs into the catalog")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("series", parents=[common], help="list the series in PATH")
+    s.add_argument("path", metavar="PATH", help="folder, file, DICOMDIR or catalog series UID")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_series)
+
+    s = sub.add_parser("convert", parents=[common],
+                       help="convert a DICOM series to NIfTI (.nii/.nii.gz), NRRD or MHA")
+    s.add_argument("input", help="folder, file, DICOMDIR or catalog series UID")
+    s.add_argument("output", help="output file; the format follows the suffix")
+    s.add_argument("--series", help="series UID (or number) when INPUT holds several")
+    s.add_argument("--stack", type=int, help="stack index when the series holds several")
+    s.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    s.set_defaults(func=cmd_convert)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = {"index", "series", "convert"}
+    if not any(a in commands for a in argv if not a.startswith("-")) and not (
+        {"-h", "--help", "--version"} & set(argv)
+    ):
+        # no subcommand: the GUI, optionally on a path
+        gui = argparse.ArgumentParser(prog="medview", add_help=False)
+        gui.add_argument("--db", default=os.environ.get("MEDVIEW_DB"))
+        gui.add_argument("--demo", action="store_true")
+        gui.add_argument("path", nargs="?")
+        args, rest = gui.parse_known_args(argv)
+        if rest:
+            parser.error(f"unknown arguments: {' '.join(rest)}")
+        return cmd_gui(args)
+    args = parser.parse_args(argv)
+    from medview.core.progress import Cancelled
+    from medview.dicom.errors import DicomError
+
+    try:
+        return args.func(args)
+    except (DicomError, FileNotFoundError, FileExistsError, ValueError, OSError) as exc:
+        print(f"medview {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Cancelled:
+        print(f"medview {args.command}: cancelled", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"medview {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

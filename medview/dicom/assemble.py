@@ -1,0 +1,621 @@
+"""Series assembly: from scanned headers to a planned volume, checked like dcm2niix does.
+
+The work is split in two so that listing series (``medview series``) needs no pixels:
+
+1. :func:`plan_series` takes the :class:`~medview.dicom.header.InstanceHeader` of one
+   series, expands multi-frame files and Siemens mosaics into slices, splits the series into
+   stacks (orientation, size, echo, temporal position, repeated positions), sorts each stack
+   by position along the slice normal and checks its geometry: gantry tilt, missing or
+   duplicate positions, varying spacing, varying rescale. Every problem becomes a warning
+   that says what was done about it.
+2. :func:`read_stack` reads the pixels of one planned stack into a
+   :class:`~medview.core.volume.Volume` with physical values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.volume import Volume
+from medview.dicom.errors import SeriesError
+from medview.dicom.header import InstanceHeader
+
+__all__ = ["SeriesPlan", "SliceRef", "StackPlan", "group_by_series", "plan_series", "read_stack"]
+
+#: positions closer than this along the stack (mm) are the same position
+DUPLICATE_TOL_MM = 0.01
+#: relative tolerance of a uniform slice step
+STEP_RTOL = 0.01
+#: slice step vectors deviating from the normal by more than this are a gantry tilt
+TILT_MIN_DEG = 0.05
+#: never resample a stack onto more slices than this
+MAX_RESAMPLED_SLICES = 4096
+
+
+# ---------------------------------------------------------------------------------------------
+# slices
+# ---------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class SliceRef:
+    """One 2D image of a series: a file, a frame of a multi-frame file or a mosaic tile."""
+
+    header: InstanceHeader
+    frame: int  # frame index in the file; for a mosaic, the tile index
+    position: np.ndarray | None  # LPS of the first pixel's centre
+    orientation: np.ndarray | None  # 6 floats: row (x) direction, column (y) direction
+    pixel_spacing: tuple[float, float] | None  # (row, column) = (y, x) mm
+    slope: float
+    intercept: float
+    key: tuple  # what separates stacks
+    order: tuple  # acquisition order among slices at the same position
+    rows: int
+    columns: int
+
+    @property
+    def normal(self) -> np.ndarray:
+        o = self.orientation
+        return np.cross(o[:3], o[3:])  # type: ignore[index]
+
+
+def _vec(v) -> np.ndarray | None:
+    return None if v is None else np.asarray(v, dtype=np.float64)
+
+
+def _orientation_key(o: np.ndarray | None) -> tuple:
+    return () if o is None else tuple(np.round(o, 3).tolist())
+
+
+def _order(h: InstanceHeader, frame: int) -> tuple:
+    return (
+        h.acquisition_number if h.acquisition_number is not None else -1,
+        h.trigger_time if h.trigger_time is not None else -1.0,
+        h.acquisition_time or "",
+        h.instance_number if h.instance_number is not None else -1,
+        frame,
+        h.path,
+    )
+
+
+def expand_slices(h: InstanceHeader) -> list[SliceRef]:
+    """The slices of one file: 1 for a plain image, one per frame or per mosaic tile."""
+    base_key = (
+        h.echo_number,
+        None if h.echo_time is None else round(h.echo_time, 3),
+        h.temporal_position,
+    )
+    if h.is_mosaic:
+        from medview.dicom.mosaic import mosaic_geometry
+
+        origin, row_dir, col_dir, normal, spacing_xyz = mosaic_geometry(h)
+        count = int(h.mosaic_count)  # type: ignore[arg-type]
+        tiles = math.ceil(math.sqrt(count))
+        orient = np.concatenate([row_dir, col_dir])
+        refs = []
+        for k in range(count):
+            refs.append(
+                SliceRef(
+                    h, k, np.asarray(origin) + k * spacing_xyz[2] * np.asarray(normal), orient,
+                    (spacing_xyz[1], spacing_xyz[0]), h.rescale_slope, h.rescale_intercept,
+                    (*base_key, _orientation_key(orient), h.rows // tiles, h.columns // tiles,
+                     "mosaic"),
+                    _order(h, k), h.rows // tiles, h.columns // tiles,
+                )
+            )
+        return refs
+    if h.frames:
+        refs = []
+        for k, f in enumerate(h.frames):
+            orient = _vec(f.image_orientation if f.image_orientation is not None
+                          else h.image_orientation)
+            key = (
+                h.echo_number,
+                None if f.echo_time is None else round(f.echo_time, 3),
+                f.temporal_position,
+                f.stack_id,
+                _orientation_key(orient), h.rows, h.columns,
+            )
+            refs.append(
+                SliceRef(
+                    h, k,
+                    _vec(f.image_position if f.image_position is not None else h.image_position),
+                    orient,
+                    f.pixel_spacing or h.pixel_spacing,
+                    h.rescale_slope if f.rescale_slope is None else f.rescale_slope,
+                    h.rescale_intercept if f.rescale_intercept is None else f.rescale_intercept,
+                    key, _order(h, k), h.rows, h.columns,
+                )
+            )
+        return refs
+    orient = _vec(h.image_orientation)
+    pos = _vec(h.image_position)
+    n = max(int(h.number_of_frames or 1), 1)
+    if n == 1:
+        positions = [pos]
+    else:
+        # legacy multi-frame without per-frame geometry: frames step along the normal
+        step = h.spacing_between_slices or h.slice_thickness or 1.0
+        if pos is not None and orient is not None:
+            normal = np.cross(orient[:3], orient[3:])
+            positions = [pos + k * step * normal for k in range(n)]
+        else:
+            positions = [None] * n
+    key = (*base_key, _orientation_key(orient), h.rows, h.columns)
+    return [
+        SliceRef(h, k, positions[k], orient, h.pixel_spacing, h.rescale_slope,
+                 h.rescale_intercept, key, _order(h, k), h.rows, h.columns)
+        for k in range(n)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# plans
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class StackPlan:
+    """One stack of a series, sorted and checked, ready to be read."""
+
+    label: str
+    slices: list[SliceRef]
+    shape: tuple[int, int, int]  # (z, y, x) of the volume that will be built
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: np.ndarray
+    dtype: np.dtype
+    is_rgb: bool = False
+    invert: bool = False
+    #: stack coordinate (mm along the z column of direction) of each acquired slice
+    acquired_t: np.ndarray | None = None
+    #: None when slices map 1:1 onto z; else the target coordinates to interpolate
+    resample_t: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+    has_geometry: bool = True
+
+
+@dataclass
+class SeriesPlan:
+    """All stacks of one series and which one loads by default."""
+
+    series_uid: str
+    headers: list[InstanceHeader]
+    stacks: list[StackPlan]
+    chosen: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def stack(self) -> StackPlan:
+        return self.stacks[self.chosen]
+
+    def summary(self) -> dict:
+        """What ``medview series`` prints about this series."""
+        h = self.headers[0]
+        st = self.stack
+        return {
+            "series_uid": self.series_uid,
+            "patient_name": h.patient_name,
+            "patient_id": h.patient_id,
+            "study_date": h.study_date,
+            "study_uid": h.study_instance_uid,
+            "modality": h.modality,
+            "series_number": h.series_number,
+            "description": h.series_description,
+            "instances": len(self.headers),
+            "shape": list(st.shape),
+            "spacing": [round(s, 6) for s in st.spacing],
+            "stacks": [
+                {"label": s.label, "slices": len(s.slices), "shape": list(s.shape)}
+                for s in self.stacks
+            ],
+            "warnings": self.all_warnings(),
+        }
+
+    def all_warnings(self) -> list[str]:
+        return [*self.warnings, *self.stack.warnings]
+
+
+def group_by_series(headers: Sequence[InstanceHeader]) -> dict[str, list[InstanceHeader]]:
+    """Headers grouped by SeriesInstanceUID, in order of first appearance."""
+    groups: dict[str, list[InstanceHeader]] = defaultdict(list)
+    for h in headers:
+        groups[h.series_instance_uid or f"(no series UID) {h.path}"].append(h)
+    return dict(groups)
+
+
+def _basename(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _describe_files(refs: Sequence[SliceRef], limit: int = 4) -> str:
+    names = [_basename(r.header.path) + (f"#{r.frame}" if r.header.number_of_frames > 1 else "")
+             for r in refs]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _split_repeats(refs: list[SliceRef], normal: np.ndarray) -> tuple[list[list[SliceRef]], str]:
+    """Split slices that repeat positions into phases, or drop duplicates.
+
+    Returns the resulting stacks (sorted by position) and a warning ("" if none).
+    """
+    t = np.array([float(r.position @ normal) for r in refs])  # type: ignore[operator]
+    order = np.argsort(t, kind="stable")
+    groups: list[list[SliceRef]] = []
+    last = None
+    for i in order:
+        if last is None or abs(t[i] - last) > DUPLICATE_TOL_MM:
+            groups.append([])
+            last = t[i]
+        groups[-1].append(refs[i])
+    counts = {len(g) for g in groups}
+    if counts == {1}:
+        return [[g[0] for g in groups]], ""
+    for g in groups:
+        g.sort(key=lambda r: r.order)
+    if len(counts) == 1 and len(groups) > 1:
+        m = counts.pop()
+        phases = [[g[k] for g in groups] for k in range(m)]
+        return phases, (
+            f"{m} slices at each of {len(groups)} positions: split into {m} stacks "
+            "(repeated acquisitions, phases or time points)"
+        )
+    dropped = [r for g in groups for r in g[1:]]
+    kept = [g[0] for g in groups]
+    return [kept], (
+        f"{len(dropped)} slice(s) repeat the position of another slice ({_describe_files(dropped)})"
+        f": kept the first acquired at each position ({len(kept)} of {len(refs)} slices)"
+    )
+
+
+def _stack_label(key: tuple, index: int) -> str:
+    echo, te, temporal = key[0], key[1], key[2]
+    parts = []
+    if echo is not None:
+        parts.append(f"echo {echo}")
+    elif te is not None:
+        parts.append(f"TE {te:g} ms")
+    if temporal is not None:
+        parts.append(f"time point {temporal}")
+    return ", ".join(parts) or f"stack {index + 1}"
+
+
+def _output_dtype(refs: Sequence[SliceRef]) -> tuple[np.dtype, bool]:
+    """The dtype of physical values and whether the stack is RGB."""
+    from medview.dicom.pixels import stored_dtype
+
+    h0 = refs[0].header
+    if h0.samples_per_pixel >= 3:
+        return np.dtype(np.uint8) if stored_dtype(h0).itemsize == 1 else np.dtype(np.uint16), True
+    slopes = {r.slope for r in refs}
+    intercepts = {r.intercept for r in refs}
+    integral = slopes == {1.0} and all(float(c).is_integer() for c in intercepts)
+    if not integral:
+        return np.dtype(np.float32), False
+    lo, hi = math.inf, -math.inf
+    sd_set = set()
+    for h in {id(r.header): r.header for r in refs}.values():
+        sd = stored_dtype(h)
+        sd_set.add(sd)
+        bits = h.bits_stored or sd.itemsize * 8
+        if h.pixel_representation:
+            s_lo, s_hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        else:
+            s_lo, s_hi = 0, 2**bits - 1
+        lo = min(lo, s_lo + min(intercepts))
+        hi = max(hi, s_hi + max(intercepts))
+    candidates = []
+    if intercepts == {0.0} and len(sd_set) == 1:
+        candidates.append(sd_set.pop())
+    candidates += [np.dtype(np.int16), np.dtype(np.int32)]
+    for dt in candidates:
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return dt, False
+    return np.dtype(np.float32), False
+
+
+def _plan_geometryless(label: str, refs: list[SliceRef], warnings: list[str]) -> StackPlan:
+    refs = sorted(refs, key=lambda r: (r.header.instance_number or 0, r.order))
+    ps = refs[0].pixel_spacing or (1.0, 1.0)
+    dtype, rgb = _output_dtype(refs)
+    warnings.append(
+        "no patient geometry (ImagePositionPatient/ImageOrientationPatient missing): images "
+        "stacked by instance number on a 1 mm grid; positions and measurements across slices "
+        "are not in patient space"
+    )
+    return StackPlan(
+        label, refs, (len(refs), refs[0].rows, refs[0].columns), (ps[1], ps[0], 1.0),
+        (0.0, 0.0, 0.0), np.eye(3), dtype, rgb, refs[0].header.photometric_interpretation
+        == "MONOCHROME1", warnings=warnings, has_geometry=False,
+    )
+
+
+def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
+                warnings: list[str]) -> StackPlan:
+    """Sort one stack and work out its grid; the refs share orientation and size."""
+    r0 = refs[0]
+    orient = r0.orientation
+    row_dir, col_dir = orient[:3], orient[3:]  # type: ignore[index]
+    ps = r0.pixel_spacing
+    if ps is None:
+        warnings.append("PixelSpacing missing: assumed 1 mm")
+        ps = (1.0, 1.0)
+    if len({tuple(np.round(r.pixel_spacing or ps, 5)) for r in refs}) > 1:
+        warnings.append("PixelSpacing varies between slices: used the first slice's value")
+    dtype, rgb = _output_dtype(refs)
+    invert = r0.header.photometric_interpretation == "MONOCHROME1"
+    if len({(r.slope, r.intercept) for r in refs}) > 1:
+        warnings.append(
+            "rescale slope/intercept vary between slices: each slice was rescaled with its own "
+            f"values into {dtype.name}"
+        )
+    n = len(refs)
+    origin = refs[0].position
+    if n == 1:
+        dz = r0.header.slice_thickness or r0.header.spacing_between_slices or 1.0
+        direction = np.column_stack([row_dir, col_dir, normal])
+        return StackPlan(label, refs, (1, r0.rows, r0.columns), (ps[1], ps[0], float(dz)),
+                         tuple(origin), direction, dtype, rgb, invert,  # type: ignore[arg-type]
+                         acquired_t=np.zeros(1), warnings=warnings)
+    positions = np.array([r.position for r in refs])
+    step_vec = (positions[-1] - positions[0])
+    extent = float(np.linalg.norm(step_vec))
+    z_dir = step_vec / extent
+    cos_tilt = abs(float(z_dir @ normal))
+    tilt_deg = math.degrees(math.acos(min(1.0, cos_tilt)))
+    if tilt_deg > TILT_MIN_DEG:
+        declared = {r.header.gantry_tilt for r in refs if r.header.gantry_tilt}
+        warnings.append(
+            f"gantry tilt of {tilt_deg:.2f}° (from the slice positions"
+            + (f"; GantryDetectorTilt says {sorted(declared)[0]:g}°" if declared else "")
+            + "): slices kept as acquired; the volume's z axis follows the tilted stack "
+            "(a sheared grid), so every pixel stays at its header position"
+        )
+    else:
+        z_dir = normal
+    # every slice must lie on the line origin + t * z_dir
+    along = (positions - origin) @ z_dir
+    off_line = np.linalg.norm(positions - origin - np.outer(along, z_dir), axis=1)
+    if off_line.max() > 0.05:
+        warnings.append(
+            f"slice positions leave a straight line by up to {off_line.max():.2f} mm: "
+            "the grid follows the first and last slices"
+        )
+    steps = np.diff(along)
+    direction = np.column_stack([row_dir, col_dir, z_dir])
+    plan = StackPlan(label, refs, (n, r0.rows, r0.columns), (ps[1], ps[0], 0.0),
+                     tuple(origin), direction, dtype, rgb, invert,  # type: ignore[arg-type]
+                     acquired_t=along, warnings=warnings)
+    s_min, s_max = float(steps.min()), float(steps.max())
+    median = float(np.median(steps))
+    if s_max - s_min <= max(STEP_RTOL * median, 1e-3):
+        plan.spacing = (ps[1], ps[0], extent / (n - 1))
+        return plan
+    # irregular: missing slices or varying spacing -> resample onto a uniform grid
+    multiples = steps / s_min
+    gaps = np.abs(multiples - np.round(multiples)) <= STEP_RTOL * np.maximum(1, multiples)
+    if gaps.all():
+        step = s_min
+        missing = int(np.round(multiples).sum() - len(steps))
+        where = [f"{along[i]:.2f}–{along[i + 1]:.2f} mm" for i in np.nonzero(multiples > 1.5)[0]]
+        what = (f"{missing} slice(s) missing (gaps at {', '.join(where[:4])}"
+                + (" …" if len(where) > 4 else "") + " from the first slice)")
+    else:
+        step = median
+        what = f"slice spacing varies from {s_min:.3g} to {s_max:.3g} mm"
+    count = int(round(extent / step)) + 1
+    if count > MAX_RESAMPLED_SLICES:
+        count = MAX_RESAMPLED_SLICES
+    step = extent / (count - 1)
+    plan.resample_t = np.arange(count) * step
+    plan.shape = (count, r0.rows, r0.columns)
+    plan.spacing = (ps[1], ps[0], step)
+    warnings.append(
+        f"{what}: resampled onto a uniform {step:.3g} mm grid ({n} acquired → {count} slices) "
+        "by linear interpolation between neighbouring acquired slices"
+    )
+    return plan
+
+
+def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
+    """Split one series into stacks, sort and check each, and pick the one to load.
+
+    Raises
+    ------
+    SeriesError
+        If no header has pixel data.
+    """
+    if not headers:
+        raise SeriesError("no DICOM images to assemble")
+    uid = headers[0].series_instance_uid
+    series_warnings: list[str] = []
+    images = [h for h in headers if h.has_pixel_data and h.rows > 0 and h.columns > 0]
+    if len(images) < len(headers):
+        series_warnings.append(
+            f"{len(headers) - len(images)} file(s) without image pixels ignored "
+            f"({', '.join(_basename(h.path) for h in headers if h not in images)[:200]})"
+        )
+    if not images:
+        raise SeriesError(f"series {uid}: none of its {len(headers)} files holds image pixels")
+    slices = [ref for h in images for ref in expand_slices(h)]
+    groups: dict[tuple, list[SliceRef]] = defaultdict(list)
+    for ref in slices:
+        geometric = ref.position is not None and ref.orientation is not None
+        key = (*ref.key, geometric, ref.header.samples_per_pixel)
+        groups[key].append(ref)
+
+    stacks: list[StackPlan] = []
+    for key, refs in groups.items():
+        label = _stack_label(key, len(stacks))
+        if not key[-2]:
+            stacks.append(_plan_geometryless(label, refs, []))
+            continue
+        normal = refs[0].normal
+        parts, warning = _split_repeats(refs, normal)
+        for p, part in enumerate(parts):
+            w = [warning] if warning else []
+            lab = label if len(parts) == 1 else f"{label}, phase {p + 1}"
+            stacks.append(_plan_stack(lab, part, normal, w))
+    stacks.sort(key=lambda s: (-len(s.slices), not s.has_geometry))
+    if len(stacks) > 1:
+        series_warnings.append(
+            f"series holds {len(stacks)} stacks (different orientation, size, echo, time point or "
+            "repeated positions): loaded '" + stacks[0].label + f"' ({len(stacks[0].slices)} "
+            "slices); others: " + "; ".join(
+                f"[{i}] {s.label} ({len(s.slices)} slices, {s.shape[2]}×{s.shape[1]})"
+                for i, s in enumerate(stacks[1:], start=1)
+            )
+        )
+    return SeriesPlan(uid, list(headers), stacks, 0, series_warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+class _FileCache:
+    """Decoded stored values of the last multi-slice file (multi-frame or mosaic)."""
+
+    def __init__(self):
+        self.path: str | None = None
+        self.frames: np.ndarray | None = None
+
+    def get(self, ref: SliceRef) -> np.ndarray:
+        from medview.dicom.pixels import decode
+
+        h = ref.header
+        if self.path != h.path:
+            frames = decode(h)
+            if h.is_mosaic:
+                from medview.dicom.mosaic import untile
+
+                frames = untile(frames[0], int(h.mosaic_count))  # type: ignore[arg-type]
+            self.path, self.frames = h.path, frames
+        return self.frames[ref.frame]  # type: ignore[index]
+
+
+def _stored_range(h: InstanceHeader) -> tuple[int, int]:
+    from medview.dicom.pixels import stored_dtype
+
+    bits = h.bits_stored or stored_dtype(h).itemsize * 8
+    if h.pixel_representation:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress) -> None:
+    """Fill ``out[k]`` with the physical values of ``plan.slices[k]``."""
+    from medview.dicom.pixels import decode, decode_into, stored_dtype
+
+    cache = _FileCache()
+    n = len(plan.slices)
+    every = max(1, n // 50)
+    for k, ref in enumerate(plan.slices):
+        if k % every == 0:
+            progress.check()
+            progress.update(k / n, f"reading slice {k + 1} of {n}")
+        h = ref.header
+        dst = out[k : k + 1]
+        single = h.number_of_frames <= 1 and not h.is_mosaic
+        sd = stored_dtype(h)
+        lo, hi = _stored_range(h)
+        # stored values can be read straight into the output when they fit its dtype
+        fits = (
+            sd.itemsize == out.dtype.itemsize
+            and out.dtype.kind in "iu"
+            and np.iinfo(out.dtype).min <= lo
+            and hi <= np.iinfo(out.dtype).max
+        )
+        if single and fits and ref.slope == 1.0:
+            decode_into(h, dst.view(sd))
+            if ref.intercept:
+                dst += out.dtype.type(ref.intercept)
+        else:
+            stored = cache.get(ref) if not single else decode(h)[0]
+            if plan.is_rgb:
+                dst[0] = stored
+            elif out.dtype.kind == "f":
+                np.multiply(stored, ref.slope, out=dst[0], dtype=np.float32, casting="unsafe")
+                dst[0] += np.float32(ref.intercept)
+            else:
+                dst[0] = stored.astype(np.int64) * int(ref.slope) + int(ref.intercept)
+        if plan.invert:
+            # MONOCHROME1: low values are bright. Mirror within the stored range so that
+            # higher means brighter, as for every other image.
+            a = ref.slope * (lo + hi) + 2 * ref.intercept
+            np.subtract(out.dtype.type(a), dst, out=dst)
+
+
+def read_stack(plan: StackPlan, *, metadata: dict | None = None,
+               progress: Progress = NO_PROGRESS) -> Volume:
+    """Read the pixels of a planned stack into a Volume of physical values.
+
+    Raises
+    ------
+    medview.core.progress.Cancelled
+        If ``progress`` was cancelled.
+    PixelDataError
+        If a file's pixel data cannot be decoded.
+    """
+    n = len(plan.slices)
+    r0 = plan.slices[0]
+    shape = (n, r0.rows, r0.columns) + ((3,) if plan.is_rgb else ())
+    if plan.resample_t is None:
+        out = np.empty(shape, dtype=plan.dtype)
+        _read_slices(plan, out, progress)
+    else:
+        acquired = np.empty(shape, dtype=np.float32)
+        _read_slices(plan, acquired, progress.sub(0.0, 0.9))
+        out = np.empty((len(plan.resample_t), *shape[1:]), dtype=plan.dtype)
+        t_acq = plan.acquired_t
+        for z, t in enumerate(plan.resample_t):
+            j = int(np.clip(np.searchsorted(t_acq, t, side="right") - 1, 0, n - 2))
+            w = float(np.clip((t - t_acq[j]) / (t_acq[j + 1] - t_acq[j]), 0.0, 1.0))
+            val = acquired[j] * (1 - w) + acquired[j + 1] * w
+            if out.dtype.kind in "iu":
+                val = np.rint(val)
+            out[z] = val
+    progress.update(1.0, "done")
+    meta = dict(metadata or {})
+    meta["source_files"] = tuple(r.header.path for r in plan.slices)
+    meta["source_frames"] = tuple(r.frame for r in plan.slices)
+    meta["source_sop_instance_uids"] = tuple(r.header.sop_instance_uid for r in plan.slices)
+    if plan.resample_t is not None and plan.acquired_t is not None:
+        meta["acquired_positions_mm"] = tuple(float(t) for t in plan.acquired_t)
+    meta["stack"] = plan.label
+    return Volume(out, plan.spacing, plan.origin, plan.direction, meta, tuple(plan.warnings))
+
+
+def series_metadata(h: InstanceHeader) -> dict:
+    """Read-only facts about a series that travel with its Volume."""
+    units = ""
+    if h.rescale_type:
+        units = h.rescale_type
+    elif h.modality == "CT":
+        units = "HU"
+    return {
+        "Modality": h.modality,
+        "Units": units,
+        "PatientName": h.patient_name,
+        "PatientID": h.patient_id,
+        "PatientBirthDate": h.patient_birth_date,
+        "PatientSex": h.patient_sex,
+        "StudyInstanceUID": h.study_instance_uid,
+        "StudyDate": h.study_date,
+        "StudyTime": h.study_time,
+        "StudyDescription": h.study_description,
+        "AccessionNumber": h.accession_number,
+        "SeriesInstanceUID": h.series_instance_uid,
+        "SeriesNumber": h.series_number,
+        "SeriesDescription": h.series_description,
+        "FrameOfReferenceUID": h.frame_of_reference_uid,
+        "Manufacturer": h.manufacturer,
+        "BodyPartExamined": h.body_part,
+        "PhotometricInterpretation": h.photometric_interpretation,
+        "WindowCenter": h.window_center,
+        "WindowWidth": h.window_width,
+        "SOPClassUID": h.sop_class_uid,
+    }

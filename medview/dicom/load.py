@@ -1,0 +1,182 @@
+"""``medview.load``: a folder, files, a DICOMDIR or a catalog series UID → a Volume."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.volume import Volume
+from medview.dicom.assemble import (
+    SeriesPlan,
+    group_by_series,
+    plan_series,
+    read_stack,
+    series_metadata,
+)
+from medview.dicom.errors import AmbiguousSourceError, SeriesError
+from medview.dicom.header import InstanceHeader
+
+__all__ = ["find_series", "headers_from_source", "load", "select_series"]
+
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)+$")
+
+Source = str | os.PathLike | Iterable[str | os.PathLike]
+
+
+def _is_uid(source) -> bool:
+    return isinstance(source, str) and bool(_UID_RE.match(source)) and not os.path.exists(source)
+
+
+def headers_from_source(
+    source: Source, *, catalog=None, progress: Progress = NO_PROGRESS
+) -> tuple[list[InstanceHeader], list[tuple[str, str]]]:
+    """Scanned headers of every file in ``source`` and the files that could not be used.
+
+    ``source`` is a folder (searched recursively), a DICOM file, a DICOMDIR, a list of
+    files, or a SeriesInstanceUID held in ``catalog`` (default: the user's catalog).
+    """
+    if _is_uid(source):
+        from medview.dicom.catalog import Catalog
+
+        cat = catalog if catalog is not None else Catalog()
+        headers = cat.instances(source)
+        if not headers:
+            raise SeriesError(
+                f"series {source} is not in the catalog {cat.path}; import its folder with "
+                "`medview index FOLDER` or load the folder directly"
+            )
+        return headers, []
+    from medview.dicom.scan import scan_paths
+
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
+        paths = [path]
+        if path.is_file() and path.name.upper() == "DICOMDIR":
+            from medview.dicom.dicomdir import referenced_files
+
+            paths = referenced_files(path)
+    else:
+        paths = [Path(p) for p in source]
+        if not paths:
+            raise SeriesError("no files given")
+    return scan_paths(paths, progress=progress)
+
+
+def find_series(
+    source: Source, *, catalog=None, progress: Progress = NO_PROGRESS
+) -> tuple[list[SeriesPlan], list[tuple[str, str]]]:
+    """Every series in ``source``, planned (no pixels read), and the unreadable files."""
+    headers, errors = headers_from_source(source, catalog=catalog, progress=progress)
+    plans = []
+    for uid, hs in group_by_series(headers).items():
+        try:
+            plans.append(plan_series(hs))
+        except SeriesError as exc:
+            errors.extend((h.path, str(exc)) for h in hs)
+            del uid
+    return plans, errors
+
+
+def select_series(plans: list[SeriesPlan], series: str | int | None, source) -> SeriesPlan:
+    """The plan named by ``series`` (UID, UID prefix or series number), or the only one."""
+    if not plans:
+        raise SeriesError(f"{source}: no DICOM image series found")
+    if series is None:
+        if len(plans) == 1:
+            return plans[0]
+        choices = [p.summary() for p in plans]
+        listing = "\n".join(
+            f"  {c['series_uid']}  #{c['series_number']}  {c['modality']}  "
+            f"{c['description']!r}  {c['instances']} files" for c in choices
+        )
+        raise AmbiguousSourceError(
+            f"{source} holds {len(plans)} series; name one with series=UID "
+            f"(--series on the command line):\n{listing}",
+            choices,
+        )
+    key = str(series)
+    exact = [p for p in plans if p.series_uid == key]
+    if not exact:
+        exact = [p for p in plans if p.series_uid.startswith(key)] if "." in key else []
+    if not exact and key.isdigit():
+        exact = [p for p in plans if p.headers[0].series_number == int(key)]
+    if len(exact) != 1:
+        known = ", ".join(f"{p.series_uid} (#{p.headers[0].series_number})" for p in plans)
+        what = "matches several series" if exact else "matches no series"
+        raise SeriesError(f"{source}: '{key}' {what}; the series are: {known}")
+    return exact[0]
+
+
+def load(
+    source: Source,
+    *,
+    series: str | int | None = None,
+    stack: int | None = None,
+    catalog=None,
+    progress: Progress | None = None,
+) -> Volume:
+    """Load one DICOM series as a Volume of physical values in patient coordinates.
+
+    Parameters
+    ----------
+    source : path, list of paths, or str
+        A folder (searched recursively), a DICOM file, a DICOMDIR, a list of files, or a
+        SeriesInstanceUID held in the catalog.
+    series : str or int, optional
+        Which series when ``source`` holds several: its UID, a UID prefix, or its number.
+    stack : int, optional
+        Which stack when the series holds several (echoes, phases, orientations); by default
+        the largest. ``medview series PATH`` lists them.
+    catalog : Catalog, optional
+        The catalog to look UIDs up in; default the user's.
+    progress : Progress, optional
+        Progress and cancellation.
+
+    Returns
+    -------
+    Volume
+        ``array`` [z, y, x] (or [z, y, x, 3] for colour), LPS geometry, metadata and the
+        warnings met while assembling the series.
+
+    Raises
+    ------
+    AmbiguousSourceError
+        If ``source`` holds several series and ``series`` is None (lists them).
+    SeriesError
+        If no usable series is found, or the named series or stack does not exist.
+    FileNotFoundError
+        If ``source`` does not exist.
+    """
+    progress = progress or NO_PROGRESS
+    plans, errors = find_series(source, catalog=catalog, progress=progress.sub(0.0, 0.2))
+    if not plans and errors:
+        shown = "\n".join(f"  {p}: {r}" for p, r in errors[:10])
+        raise SeriesError(f"{source}: no readable DICOM image; {len(errors)} file(s) failed:\n"
+                          f"{shown}")
+    plan = select_series(plans, series, source)
+    if stack is not None:
+        if not 0 <= stack < len(plan.stacks):
+            raise SeriesError(
+                f"stack {stack} does not exist: series {plan.series_uid} has "
+                f"{len(plan.stacks)} stack(s)"
+            )
+        plan.chosen = stack
+    st = plan.stack
+    meta = series_metadata(st.slices[0].header)
+    vol = read_stack(st, metadata=meta, progress=progress.sub(0.2, 1.0))
+    warnings = [*plan.warnings, *vol.warnings]
+    mine = {h.path for h in plan.headers}
+    if errors:
+        skipped = [(p, r) for p, r in errors if p not in mine]
+        if skipped and len(plans) == 1:
+            warnings.append(
+                f"{len(skipped)} file(s) could not be read and were skipped: "
+                + "; ".join(f"{p}: {r}" for p, r in skipped[:5])
+            )
+    return Volume(vol.array, vol.spacing, vol.origin, vol.direction, vol.metadata,
+                  tuple(warnings))

@@ -1,0 +1,1 @@
+"""Non-DICOM files: NIfTI, NRRD, MHA; later PNG and CSV."""

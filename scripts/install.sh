@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install medview into ./.venv on Debian/Ubuntu. Idempotent: run it again any time.
+#   bash scripts/install.sh          the application (GUI + command line)
+#   bash scripts/install.sh --test   plus everything the test suite needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+# Debian packages: Qt's xcb platform needs these at run time; the tests also use Xvfb for a
+# screenshot and dicom3tools (dciodvfy) / dcmtk to validate and exchange what we write.
+apt_pkgs=(python3-venv libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0
+  libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+  libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1
+  libxcb-xfixes0 libxcb-xkb1 libdbus-1-3)
+if [ "$want_test" = 1 ]; then
+  apt_pkgs+=(xvfb xauth dicom3tools dcmtk)
+fi
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+extra=""
+[ "$want_test" = 1 ] && extra="[test]"
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".${extra}"
+echo "medview installed in $(pwd)/.venv (run .venv/bin/medview)"
