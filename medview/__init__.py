@@ -16,14 +16,15 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Volume", "__version__", "load"]
 
 
-def load(source, *, series: str | None = None, catalog=None, progress=None) -> Volume:
+def load(source, *, series: str | int | None = None, stack: int | None = None, catalog=None,
+         progress=None) -> Volume:
     """Load a DICOM series as a :class:`~medview.core.volume.Volume`.
 
     See :func:`medview.dicom.load.load` for the parameters.
     """
     from medview.dicom.load import load as _load
 
-    return _load(source, series=series, catalog=catalog, progress=progress)
+    return _load(source, series=series, stack=stack, catalog=catalog, progress=progress)
 
 
 def __getattr__(name: str):

@@ -175,6 +175,8 @@ class StackPlan:
     resample_t: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
     has_geometry: bool = True
+    #: dtype to fall back to when the optimistic ``dtype`` turns out too small
+    fallback_dtype: np.dtype | None = None
 
 
 @dataclass
@@ -309,13 +311,25 @@ def _output_dtype(refs: Sequence[SliceRef]) -> tuple[np.dtype, bool]:
         hi = max(hi, s_hi + max(intercepts))
     candidates = []
     if intercepts == {0.0} and len(sd_set) == 1:
-        candidates.append(sd_set.pop())
+        candidates.append(next(iter(sd_set)))
     candidates += [np.dtype(np.int16), np.dtype(np.int32)]
     for dt in candidates:
         info = np.iinfo(dt)
         if info.min <= lo and hi <= info.max:
             return dt, False
     return np.dtype(np.float32), False
+
+
+def _optimistic_int16(refs: Sequence[SliceRef], dtype: np.dtype) -> bool:
+    """Whether 16-bit stored values declared wider than int16 may still fit it.
+
+    Many CTs declare 16 stored bits with intercept −1024 while their values span only
+    −1024…3071; reading them as int32 would double the memory. medview reads them as int16,
+    checks each slice's actual range and falls back to int32 if one does not fit.
+    """
+    from medview.dicom.pixels import stored_dtype
+
+    return dtype == np.int32 and all(stored_dtype(r.header).itemsize == 2 for r in refs[:1])
 
 
 def _plan_geometryless(label: str, refs: list[SliceRef], warnings: list[str]) -> StackPlan:
@@ -347,6 +361,9 @@ def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
     if len({tuple(np.round(r.pixel_spacing or ps, 5)) for r in refs}) > 1:
         warnings.append("PixelSpacing varies between slices: used the first slice's value")
     dtype, rgb = _output_dtype(refs)
+    fallback = None
+    if _optimistic_int16(refs, dtype):
+        dtype, fallback = np.dtype(np.int16), dtype
     invert = r0.header.photometric_interpretation == "MONOCHROME1"
     if len({(r.slope, r.intercept) for r in refs}) > 1:
         warnings.append(
@@ -360,7 +377,8 @@ def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
         direction = np.column_stack([row_dir, col_dir, normal])
         return StackPlan(label, refs, (1, r0.rows, r0.columns), (ps[1], ps[0], float(dz)),
                          tuple(origin), direction, dtype, rgb, invert,  # type: ignore[arg-type]
-                         acquired_t=np.zeros(1), warnings=warnings)
+                         acquired_t=np.zeros(1), warnings=warnings,
+                         fallback_dtype=fallback)
     positions = np.array([r.position for r in refs])
     step_vec = (positions[-1] - positions[0])
     extent = float(np.linalg.norm(step_vec))
@@ -389,17 +407,24 @@ def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
     direction = np.column_stack([row_dir, col_dir, z_dir])
     plan = StackPlan(label, refs, (n, r0.rows, r0.columns), (ps[1], ps[0], 0.0),
                      tuple(origin), direction, dtype, rgb, invert,  # type: ignore[arg-type]
-                     acquired_t=along, warnings=warnings)
+                     acquired_t=along, warnings=warnings, fallback_dtype=fallback)
     s_min, s_max = float(steps.min()), float(steps.max())
     median = float(np.median(steps))
     if s_max - s_min <= max(STEP_RTOL * median, 1e-3):
         plan.spacing = (ps[1], ps[0], extent / (n - 1))
         return plan
     # irregular: missing slices or varying spacing -> resample onto a uniform grid
-    multiples = steps / s_min
-    gaps = np.abs(multiples - np.round(multiples)) <= STEP_RTOL * np.maximum(1, multiples)
-    if gaps.all():
-        step = s_min
+    # a regular grid with missing slices has every step a whole multiple of its spacing,
+    # which may be a fraction of the smallest step (7.5 and 17.5 mm steps on a 2.5 mm grid)
+    step = None
+    for divisor in (1, 2, 3, 4, 5):
+        cand = s_min / divisor
+        multiples = steps / cand
+        whole = np.abs(multiples - np.round(multiples)) <= STEP_RTOL * np.maximum(1, multiples)
+        if whole.all() and extent / cand < MAX_RESAMPLED_SLICES:
+            step = cand
+            break
+    if step is not None:
         missing = int(np.round(multiples).sum() - len(steps))
         where = [f"{along[i]:.2f}–{along[i + 1]:.2f} mm" for i in np.nonzero(multiples > 1.5)[0]]
         what = (f"{missing} slice(s) missing (gaps at {', '.join(where[:4])}"
@@ -410,7 +435,7 @@ def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
     count = int(round(extent / step)) + 1
     if count > MAX_RESAMPLED_SLICES:
         count = MAX_RESAMPLED_SLICES
-    step = extent / (count - 1)
+        step = extent / (count - 1)
     plan.resample_t = np.arange(count) * step
     plan.shape = (count, r0.rows, r0.columns)
     plan.spacing = (ps[1], ps[0], step)
@@ -506,13 +531,25 @@ def _stored_range(h: InstanceHeader) -> tuple[int, int]:
     return 0, 2**bits - 1
 
 
+class _DtypeTooSmall(Exception):
+    """A slice's values do not fit the optimistic output dtype."""
+
+
 def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress) -> None:
-    """Fill ``out[k]`` with the physical values of ``plan.slices[k]``."""
+    """Fill ``out[k]`` with the physical values of ``plan.slices[k]``.
+
+    Raises
+    ------
+    _DtypeTooSmall
+        If ``out``'s dtype was chosen optimistically and a slice does not fit it.
+    """
     from medview.dicom.pixels import decode, decode_into, stored_dtype
 
     cache = _FileCache()
     n = len(plan.slices)
     every = max(1, n // 50)
+    integer_out = out.dtype.kind in "iu"
+    info = np.iinfo(out.dtype) if integer_out else None
     for k, ref in enumerate(plan.slices):
         if k % every == 0:
             progress.check()
@@ -522,30 +559,34 @@ def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress) -> None:
         single = h.number_of_frames <= 1 and not h.is_mosaic
         sd = stored_dtype(h)
         lo, hi = _stored_range(h)
-        # stored values can be read straight into the output when they fit its dtype
-        fits = (
-            sd.itemsize == out.dtype.itemsize
-            and out.dtype.kind in "iu"
-            and np.iinfo(out.dtype).min <= lo
-            and hi <= np.iinfo(out.dtype).max
-        )
-        if single and fits and ref.slope == 1.0:
-            decode_into(h, dst.view(sd))
-            if ref.intercept:
-                dst += out.dtype.type(ref.intercept)
+        icpt = ref.intercept
+        if single and integer_out and ref.slope == 1.0 and sd.itemsize == out.dtype.itemsize:
+            # the fast path: stored values straight into the output, rescaled in place
+            raw = dst.view(sd)
+            decode_into(h, raw)
+            if not (info.min <= lo and hi <= info.max and info.min <= lo + icpt
+                    and hi + icpt <= info.max):
+                mn, mx = int(raw.min()), int(raw.max())
+                if mn < info.min or mx > info.max or mn + icpt < info.min or mx + icpt > info.max:
+                    raise _DtypeTooSmall
+            if icpt:
+                dst += out.dtype.type(icpt)
         else:
             stored = cache.get(ref) if not single else decode(h)[0]
             if plan.is_rgb:
                 dst[0] = stored
-            elif out.dtype.kind == "f":
+            elif not integer_out:
                 np.multiply(stored, ref.slope, out=dst[0], dtype=np.float32, casting="unsafe")
-                dst[0] += np.float32(ref.intercept)
+                dst[0] += np.float32(icpt)
             else:
-                dst[0] = stored.astype(np.int64) * int(ref.slope) + int(ref.intercept)
+                values = stored.astype(np.int64) * int(ref.slope) + int(icpt)
+                if values.size and (values.min() < info.min or values.max() > info.max):
+                    raise _DtypeTooSmall
+                dst[0] = values
         if plan.invert:
             # MONOCHROME1: low values are bright. Mirror within the stored range so that
             # higher means brighter, as for every other image.
-            a = ref.slope * (lo + hi) + 2 * ref.intercept
+            a = ref.slope * (lo + hi) + 2 * icpt
             np.subtract(out.dtype.type(a), dst, out=dst)
 
 
@@ -565,15 +606,31 @@ def read_stack(plan: StackPlan, *, metadata: dict | None = None,
     shape = (n, r0.rows, r0.columns) + ((3,) if plan.is_rgb else ())
     if plan.resample_t is None:
         out = np.empty(shape, dtype=plan.dtype)
-        _read_slices(plan, out, progress)
+        try:
+            _read_slices(plan, out, progress)
+        except _DtypeTooSmall:
+            if plan.fallback_dtype is None:
+                raise
+            out = np.empty(shape, dtype=plan.fallback_dtype)
+            _read_slices(plan, out, progress)
     else:
         acquired = np.empty(shape, dtype=np.float32)
         _read_slices(plan, acquired, progress.sub(0.0, 0.9))
-        out = np.empty((len(plan.resample_t), *shape[1:]), dtype=plan.dtype)
+        dtype = plan.dtype
+        if dtype.kind in "iu" and plan.fallback_dtype is not None and acquired.size and (
+            acquired.min() < np.iinfo(dtype).min or acquired.max() > np.iinfo(dtype).max
+        ):
+            dtype = plan.fallback_dtype
+        out = np.empty((len(plan.resample_t), *shape[1:]), dtype=dtype)
         t_acq = plan.acquired_t
         for z, t in enumerate(plan.resample_t):
             j = int(np.clip(np.searchsorted(t_acq, t, side="right") - 1, 0, n - 2))
             w = float(np.clip((t - t_acq[j]) / (t_acq[j + 1] - t_acq[j]), 0.0, 1.0))
+            # an acquired slice on a grid plane is copied as is, not blended with rounding
+            if abs(t - t_acq[j]) < 1e-3:
+                w = 0.0
+            elif abs(t - t_acq[j + 1]) < 1e-3:
+                w = 1.0
             val = acquired[j] * (1 - w) + acquired[j + 1] * w
             if out.dtype.kind in "iu":
                 val = np.rint(val)
