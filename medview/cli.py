@@ -56,6 +56,13 @@ def _catalog(args):
     return Catalog(args.db) if args.db else Catalog()
 
 
+def _catalog_for(args, source: str):
+    """The catalog, when ``source`` is a series UID to look up there; else None."""
+    from medview.dicom.load import is_series_uid
+
+    return _catalog(args) if is_series_uid(source) else None
+
+
 # ---------------------------------------------------------------------------------------------
 # subcommands
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +85,7 @@ def cmd_index(args) -> int:
 def cmd_series(args) -> int:
     from medview.dicom.load import find_series
 
-    catalog = _catalog(args) if args.db else None
+    catalog = _catalog_for(args, args.path)
     with terminal_progress("scanning") as progress:
         plans, errors = find_series(args.path, catalog=catalog, progress=progress)
     rows = [p.summary() for p in plans]
@@ -114,7 +121,7 @@ def cmd_convert(args) -> int:
     volume_suffix(args.output)  # fail on an unknown format before reading anything
     if Path(args.output).exists() and not args.force:
         raise FileExistsError(f"{args.output} exists; add --force to replace it")
-    catalog = _catalog(args) if args.db else None
+    catalog = _catalog_for(args, args.input)
     with terminal_progress("loading") as progress:
         vol = medview.load(args.input, series=args.series, stack=args.stack, catalog=catalog,
                            progress=progress)

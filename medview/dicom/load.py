@@ -19,14 +19,15 @@ from medview.dicom.assemble import (
 from medview.dicom.errors import AmbiguousSourceError, SeriesError
 from medview.dicom.header import InstanceHeader
 
-__all__ = ["find_series", "headers_from_source", "load", "select_series"]
+__all__ = ["find_series", "headers_from_source", "is_series_uid", "load", "select_series"]
 
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)+$")
 
 Source = str | os.PathLike | Iterable[str | os.PathLike]
 
 
-def _is_uid(source) -> bool:
+def is_series_uid(source) -> bool:
+    """Whether ``source`` names a series UID rather than a file or folder."""
     return isinstance(source, str) and bool(_UID_RE.match(source)) and not os.path.exists(source)
 
 
@@ -38,7 +39,7 @@ def headers_from_source(
     ``source`` is a folder (searched recursively), a DICOM file, a DICOMDIR, a list of
     files, or a SeriesInstanceUID held in ``catalog`` (default: the user's catalog).
     """
-    if _is_uid(source):
+    if is_series_uid(source):
         from medview.dicom.catalog import Catalog
 
         cat = catalog if catalog is not None else Catalog()
