@@ -1,0 +1,115 @@
+"""Starting the workstation: the QApplication, the main window, what to open first."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+__all__ = ["create_app", "dark_palette", "run_gui"]
+
+log = logging.getLogger(__name__)
+
+#: Quit this many milliseconds after start (smoke tests, the installer check).
+EXIT_AFTER_ENV = "MEDVIEW_GUI_EXIT_AFTER_MS"
+
+
+def create_app(argv: list[str] | None = None):
+    """The QApplication (created once), with pyqtgraph set to row-major ``[y, x]`` images."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv if argv is not None else sys.argv[:1]))
+        app.setApplicationName("medview")
+        app.setOrganizationName("medview")
+        app.setStyle("Fusion")
+        app.setPalette(dark_palette())
+    # arrays are [z, y, x] everywhere in medview (DESIGN.md)
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    if "mouseRateLimit" in pg.CONFIG_OPTIONS:
+        # pyqtgraph drops mouse moves above 100/s, for plots with many items; a slice view
+        # redraws in under a millisecond, and a dropped move can leave a window/level drag
+        # behind the mouse. Qt already merges moves when the event loop is busy.
+        pg.setConfigOptions(mouseRateLimit=0)
+    return app
+
+
+def dark_palette():
+    """A dark grey palette: images are read in dim rooms, and a white panel beside a dark
+    image dazzles (radiology workstations are dark for this reason)."""
+    from PySide6.QtGui import QColor, QPalette
+
+    base, window, text = QColor(30, 30, 32), QColor(45, 45, 48), QColor(220, 220, 220)
+    disabled = QColor(120, 120, 120)
+    palette = QPalette()
+    role = QPalette.ColorRole
+    for r, colour in [
+        (role.Window, window), (role.WindowText, text), (role.Base, base),
+        (role.AlternateBase, QColor(38, 38, 41)), (role.ToolTipBase, window),
+        (role.ToolTipText, text), (role.Text, text), (role.Button, window),
+        (role.ButtonText, text), (role.BrightText, QColor(255, 90, 90)),
+        (role.Highlight, QColor(42, 110, 180)), (role.HighlightedText, QColor(255, 255, 255)),
+        (role.Link, QColor(90, 160, 230)), (role.PlaceholderText, disabled),
+    ]:
+        palette.setColor(r, colour)
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, r, disabled)
+    return palette
+
+
+def _exit_after_ms() -> int | None:
+    raw = os.environ.get(EXIT_AFTER_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        ms = int(raw)
+    except ValueError:
+        log.warning("%s=%r is not a whole number of milliseconds; ignored", EXIT_AFTER_ENV, raw)
+        return None
+    return max(ms, 0)
+
+
+def run_gui(path: str | os.PathLike | None = None, demo: bool = False,
+            db: str | os.PathLike | None = None) -> int:
+    """Open the workstation window and run until it is closed; returns the exit code.
+
+    Parameters
+    ----------
+    path : path, optional
+        A folder, file or DICOMDIR to import into the catalog; its first series opens.
+    demo : bool
+        Import the bundled demo study and open it (``path`` is then ignored).
+    db : path, optional
+        The catalog file; default ``$MEDVIEW_DB`` or the user data folder.
+    """
+    from PySide6.QtCore import QTimer
+
+    from medview.gui.main_window import MainWindow
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    window = MainWindow(catalog_path=db)
+    window.resize(1400, 900)
+    window.show()
+    if demo:
+        from medview.resources import demo_study
+
+        try:
+            window.import_folder(demo_study(), open_first=True)
+        except FileNotFoundError as exc:
+            log.error("%s", exc)
+            window.statusBar().showMessage(f"The demo study is missing: {exc}")
+    elif path is not None:
+        window.import_folder(path, open_first=True)
+    exit_after = _exit_after_ms()
+    if exit_after is not None:
+        def leave() -> None:
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(exit_after, leave)
+    code = app.exec()
+    window.tasks.shutdown()
+    return int(code)

@@ -1,0 +1,193 @@
+"""What the window does with the catalog, in plain Python (no Qt): list, import, load.
+
+Each function opens its own :class:`~medview.dicom.catalog.Catalog` on ``catalog_path``
+(``None``: the user's default catalog, ``$MEDVIEW_DB``) and closes it again, so it can run on
+any thread: SQLite connections must not cross threads, and the catalog is in WAL mode, so the
+GUI thread can read while a worker imports.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.volume import Volume
+
+__all__ = [
+    "ImportResult",
+    "PatientEntry",
+    "SeriesEntry",
+    "StudyEntry",
+    "import_paths",
+    "list_patients",
+    "load_series",
+]
+
+PathLike = str | os.PathLike
+
+
+@dataclass
+class SeriesEntry:
+    series_uid: str
+    study_uid: str
+    number: int | None
+    description: str
+    modality: str
+    date: str
+    image_count: int
+
+
+@dataclass
+class StudyEntry:
+    study_uid: str
+    date: str
+    description: str
+    accession_number: str
+    series: list[SeriesEntry] = field(default_factory=list)
+
+    @property
+    def modalities(self) -> list[str]:
+        return sorted({s.modality for s in self.series if s.modality})
+
+    @property
+    def image_count(self) -> int:
+        return sum(s.image_count for s in self.series)
+
+
+@dataclass
+class PatientEntry:
+    patient_id: str
+    name: str
+    birth_date: str
+    studies: list[StudyEntry] = field(default_factory=list)
+
+    @property
+    def image_count(self) -> int:
+        return sum(s.image_count for s in self.studies)
+
+
+@dataclass
+class ImportResult:
+    """An import's catalog report and the series found under the imported paths."""
+
+    report: object
+    series_uids: list[str]
+
+    @property
+    def errors(self) -> list[tuple[str, str]]:
+        return list(getattr(self.report, "errors", []) or [])
+
+
+def _catalog(catalog_path: PathLike | None):
+    from medview.dicom.catalog import Catalog
+
+    return Catalog(catalog_path) if catalog_path is not None else Catalog()
+
+
+def list_patients(catalog_path: PathLike | None = None) -> list[PatientEntry]:
+    """The catalog as a Patient → Study → Series tree, in the catalog's order.
+
+    Patients by name then ID, studies by date, series by number then description.
+    """
+    with _catalog(catalog_path) as cat:
+        return build_tree(cat.patients(), cat.studies(), cat.series())
+
+
+def build_tree(patients: Sequence, studies: Sequence, series: Sequence) -> list[PatientEntry]:
+    """Nest catalog records (:class:`~medview.dicom.catalog.PatientRecord`, ``StudyRecord``,
+    ``SeriesRecord``) into entries; studies and series keep the order they are given in."""
+    by_patient: dict[str, PatientEntry] = {}
+    out: list[PatientEntry] = []
+    for p in patients:
+        entry = PatientEntry(p.patient_id, p.patient_name, p.birth_date)
+        by_patient[p.patient_key] = entry
+        out.append(entry)
+    by_study: dict[str, StudyEntry] = {}
+    for st in studies:
+        entry = StudyEntry(st.uid, st.date, st.description, st.accession_number)
+        by_study[st.uid] = entry
+        patient = by_patient.get(st.patient_key)
+        if patient is None:  # a study whose patient row is missing: show it anyway
+            patient = PatientEntry(st.patient_id, st.patient_name, "")
+            by_patient[st.patient_key] = patient
+            out.append(patient)
+        patient.studies.append(entry)
+    for se in series:
+        study = by_study.get(se.study_uid)
+        if study is None:
+            continue  # the listing changed between the two queries; the next refresh shows it
+        study.series.append(SeriesEntry(
+            series_uid=se.uid, study_uid=se.study_uid, number=se.series_number,
+            description=se.description, modality=se.modality, date=se.study_date,
+            image_count=se.frames if se.frames and se.frames > se.instances else se.instances,
+        ))
+    return out
+
+
+def import_paths(
+    catalog_path: PathLike | None,
+    paths: Sequence[PathLike],
+    *,
+    progress: Progress = NO_PROGRESS,
+) -> ImportResult:
+    """Index ``paths`` into the catalog; also return the series found under them.
+
+    Raises
+    ------
+    FileNotFoundError
+        If one of ``paths`` does not exist (nothing is imported then).
+    Cancelled
+        If ``progress`` was cancelled (the batches already imported stay).
+    """
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    with _catalog(catalog_path) as cat:
+        report = cat.index(paths, progress=progress.sub(0.0, 0.95))
+        progress.update(0.95, "listing the imported series")
+        uids = series_under(cat, paths)
+        progress.update(1.0, "imported")
+    return ImportResult(report, uids)
+
+
+def _files_under(path: Path) -> list[str]:
+    if path.is_file():
+        if path.name.upper() == "DICOMDIR":
+            from medview.dicom.dicomdir import referenced_files
+            from medview.dicom.errors import UnreadableFileError
+
+            try:
+                return [str(p) for p in referenced_files(path)]
+            except UnreadableFileError:
+                return _files_under(path.parent)  # the catalog walks the folder then too
+        return [str(path)]
+    files = []
+    for folder, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files.extend(os.path.join(folder, n) for n in names if not n.startswith("."))
+    return files
+
+
+def series_under(cat, paths: Sequence[PathLike]) -> list[str]:
+    """UIDs of the catalog series with a file under ``paths``, in the catalog's order."""
+    found: set[str] = set()
+    for path in paths:
+        for file in _files_under(Path(path)):
+            header = cat.instance(file)
+            if header is not None:
+                found.add(header.series_instance_uid)
+    return [record.uid for record in cat.series() if record.uid in found]
+
+
+def load_series(
+    catalog_path: PathLike | None, series_uid: str, *, progress: Progress = NO_PROGRESS
+) -> Volume:
+    """The volume of catalog series ``series_uid``."""
+    from medview.dicom.load import load
+
+    with _catalog(catalog_path) as cat:
+        return load(series_uid, catalog=cat, progress=progress)

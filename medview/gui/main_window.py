@@ -1,0 +1,374 @@
+"""The workstation window: series browser (left), slice viewer (centre), status and progress.
+
+Import and loading run as tasks in a thread pool (:mod:`medview.gui.tasks`); their results
+come back on the GUI thread. Each user action has one error boundary: a failure becomes a
+message box (with the traceback as details) and a status message, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QToolButton,
+    QWidget,
+)
+
+from medview.core.volume import Volume
+from medview.gui import library
+from medview.gui.overlays import format_sample
+from medview.gui.series_browser import SeriesBrowser
+from medview.gui.slice_viewer import SliceViewer
+from medview.gui.state import ViewerState
+from medview.gui.tasks import Task, TaskError, TaskRunner
+from medview.gui.windowing import CT_PRESETS
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger(__name__)
+
+STATUS_MESSAGE_MS = 8000
+
+
+class MainWindow(QMainWindow):
+    """The main window on one catalog.
+
+    Parameters
+    ----------
+    catalog_path : path, optional
+        The catalog file; default the user's (``$MEDVIEW_DB`` or the data folder).
+
+    Signals
+    -------
+    series_opened(object)
+        A series' Volume is shown (after the viewer updated).
+    series_failed(object)
+        Opening a series failed (a :class:`~medview.gui.tasks.TaskError`).
+    import_finished(object)
+        An import finished (a :class:`~medview.gui.library.ImportResult`), browser refreshed.
+    import_failed(object)
+        An import failed (a :class:`~medview.gui.tasks.TaskError`).
+    """
+
+    series_opened = Signal(object)
+    series_failed = Signal(object)
+    import_finished = Signal(object)
+    import_failed = Signal(object)
+
+    def __init__(self, catalog_path: str | os.PathLike | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.catalog_path = Path(catalog_path) if catalog_path is not None else None
+        self.setWindowTitle("medview")
+        self.state = ViewerState()
+        self.tasks = TaskRunner(self)
+        self._load_task: Task | None = None
+        self._import_task: Task | None = None
+        self._progress_task: Task | None = None
+        self.last_error: TaskError | None = None
+        self.error_box: QMessageBox | None = None
+
+        self.viewer = SliceViewer(self.state, self)
+        self.setCentralWidget(self.viewer)
+
+        self.browser = SeriesBrowser(self)
+        self.browser_dock = QDockWidget("Series", self)
+        self.browser_dock.setObjectName("browser_dock")
+        self.browser_dock.setWidget(self.browser)
+        self.browser_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                      | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser_dock)
+        self.resizeDocks([self.browser_dock], [420], Qt.Orientation.Horizontal)
+        self.browser.series_activated.connect(self.open_series)
+
+        self._build_status_bar()
+        self._build_actions()
+        self.viewer.cursor_sample.connect(self._on_cursor_sample)
+        self.state.volume_changed.connect(self._on_volume_changed)
+        self._on_volume_changed(None)
+        self.refresh_browser()
+
+    # -- construction ------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.cursor_label = QLabel("", self)
+        self.cursor_label.setObjectName("cursor_readout")
+        self.cursor_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar.addWidget(self.cursor_label, 1)
+        self.progress_label = QLabel("", self)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setTextVisible(True)
+        self.cancel_button = QToolButton(self)
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Cancel the running import or load")
+        self.cancel_button.clicked.connect(self.cancel_running)
+        for widget in (self.progress_label, self.progress_bar, self.cancel_button):
+            bar.addPermanentWidget(widget)
+            widget.setVisible(False)
+
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.import_action = QAction("&Import Folder…", self)
+        self.import_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.import_action.triggered.connect(self.choose_folder_to_import)
+        file_menu.addAction(self.import_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        image_menu = self.menuBar().addMenu("&Image")
+        self.preset_actions: dict[int, QAction] = {}
+        for preset in CT_PRESETS:
+            action = QAction(f"{preset.name}  (W {preset.width:g} / L {preset.center:g})", self)
+            action.setShortcut(QKeySequence(str(preset.key)))
+            action.setToolTip("CT preset; on MR and PET: automatic window (1–99 %)")
+            action.triggered.connect(lambda checked=False, k=preset.key: self.apply_preset(k))
+            image_menu.addAction(action)
+            self.preset_actions[preset.key] = action
+        image_menu.addSeparator()
+        auto = QAction("&Automatic Window (1–99 %)", self)
+        auto.setShortcut(QKeySequence("A"))
+        auto.triggered.connect(self.state.auto_window)
+        image_menu.addAction(auto)
+        self.reset_action = QAction("&Reset View", self)
+        self.reset_action.setShortcut(QKeySequence("R"))
+        self.reset_action.triggered.connect(self.state.reset)
+        image_menu.addAction(self.reset_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.browser_dock.toggleViewAction())
+
+    # -- browser -----------------------------------------------------------------------
+    def refresh_browser(self) -> bool:
+        """Re-read the catalog into the browser; False (with a message) if that failed."""
+        try:
+            patients = library.list_patients(self.catalog_path)
+        except Exception as exc:  # error boundary: a broken catalog must not stop the window
+            log.exception("reading the catalog failed")
+            self._show_error(TaskError("Reading the catalog", exc, _format_tb(exc)))
+            return False
+        self.browser.set_patients(patients)
+        return True
+
+    # -- import ------------------------------------------------------------------------
+    def choose_folder_to_import(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of DICOM files")
+        if folder:
+            self.import_folder(folder)
+
+    def import_folder(self, path: str | os.PathLike, *, open_first: bool = False) -> Task | None:
+        """Import ``path`` into the catalog in the background; optionally open its first series.
+
+        Returns the task, or None when an import is already running (one at a time).
+        """
+        if self._import_task is not None:
+            self.statusBar().showMessage("An import is already running; wait or cancel it.",
+                                         STATUS_MESSAGE_MS)
+            return None
+        path = Path(path)
+        catalog_path = self.catalog_path
+
+        def work(progress):
+            return library.import_paths(catalog_path, [path], progress=progress)
+
+        task = self.tasks.start(
+            f"Importing {path.name or path}", work,
+            on_finished=lambda result: self._on_import_finished(result, open_first),
+            on_failed=self._on_import_failed,
+            on_cancelled=self._on_import_cancelled,
+        )
+        self._import_task = task
+        self.import_action.setEnabled(False)
+        self._track_progress(task)
+        return task
+
+    def _import_ended(self) -> None:
+        # before any signal goes out, so that a listener can start the next import at once
+        self._import_task = None
+        self.import_action.setEnabled(True)
+
+    def _on_import_finished(self, result: library.ImportResult, open_first: bool) -> None:
+        self._import_ended()
+        self.refresh_browser()
+        report = result.report
+        errors = result.errors
+        text = (f"Imported: {getattr(report, 'added', 0)} added, "
+                f"{getattr(report, 'updated', 0)} updated, "
+                f"{getattr(report, 'unchanged', 0)} unchanged; "
+                f"{len(result.series_uids)} series")
+        if errors:
+            text += f"; {len(errors)} file(s) could not be read"
+            for path, reason in errors[:20]:
+                log.warning("unreadable: %s: %s", path, reason)
+        self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
+        if not result.series_uids:
+            self._show_message("Nothing to show",
+                               "No DICOM image series was found in the imported folder.",
+                               "\n".join(f"{p}: {r}" for p, r in errors[:50]))
+        elif open_first:
+            self.browser.select_series(result.series_uids[0])
+            self.open_series(result.series_uids[0])
+        self.import_finished.emit(result)
+
+    def _on_import_failed(self, error: TaskError) -> None:
+        self._import_ended()
+        self._show_error(error)
+        self.import_failed.emit(error)
+
+    def _on_import_cancelled(self) -> None:
+        self._import_ended()
+        self.refresh_browser()  # the batches imported before the cancel stay in the catalog
+        self._on_cancelled("Import")
+
+    # -- loading -----------------------------------------------------------------------
+    def open_series(self, series_uid: str) -> Task:
+        """Load catalog series ``series_uid`` in the background and show it.
+
+        Opening another series while one loads cancels the first; only the last one asked
+        for is shown.
+        """
+        if self._load_task is not None:
+            self._load_task.cancel()
+        catalog_path = self.catalog_path
+
+        def work(progress):
+            return library.load_series(catalog_path, series_uid, progress=progress)
+
+        task = self.tasks.start(f"Loading series {series_uid}", work)
+        task.signals.finished.connect(lambda volume: self._on_series_loaded(task, volume))
+        task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
+        task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
+        self._load_task = task
+        self._track_progress(task)
+        return task
+
+    def _on_series_loaded(self, task: Task, volume: Volume) -> None:
+        if task is not self._load_task:
+            return  # superseded by a later request
+        self._load_task = None
+        self.state.set_volume(volume)
+        log.info("opened series %s: %s", volume.metadata.get("SeriesInstanceUID"), volume)
+        self.viewer.setFocus()
+        for warning in volume.warnings:
+            log.warning("%s", warning)
+        if volume.warnings:
+            self.statusBar().showMessage(
+                f"{len(volume.warnings)} warning(s): {volume.warnings[0]}", STATUS_MESSAGE_MS)
+        self.series_opened.emit(volume)
+
+    def _on_series_failed(self, task: Task, error: TaskError) -> None:
+        if task is self._load_task:
+            self._load_task = None
+        self._show_error(error)
+        self.series_failed.emit(error)
+
+    def _on_series_cancelled(self, task: Task) -> None:
+        if task is self._load_task:
+            self._load_task = None
+            self._on_cancelled("Loading")
+
+    # -- progress and cancel -----------------------------------------------------------
+    def _track_progress(self, task: Task) -> None:
+        """Show ``task`` in the progress area (the latest task started is the one shown)."""
+        self._progress_task = task
+        self.progress_label.setText(task.title if len(task.title) < 60 else task.title[:57] + "…")
+        self.progress_bar.setValue(0)
+        for widget in (self.progress_label, self.progress_bar, self.cancel_button):
+            widget.setVisible(True)
+        task.signals.progress.connect(lambda f, m: self._on_progress(task, f, m))
+        task.signals.done.connect(lambda: self._on_task_done(task))
+
+    def _on_progress(self, task: Task, fraction: float, message: str) -> None:
+        if task is self._progress_task:
+            self.progress_bar.setValue(int(round(fraction * 1000)))
+            if message:
+                self.progress_bar.setToolTip(message)
+
+    def _on_task_done(self, task: Task) -> None:
+        if task is not self._progress_task:
+            return
+        others = [t for t in self.tasks.running if t is not task and not t.is_done]
+        if others:
+            self._track_progress(others[-1])
+            return
+        self._progress_task = None
+        for widget in (self.progress_label, self.progress_bar, self.cancel_button):
+            widget.setVisible(False)
+
+    def cancel_running(self) -> None:
+        """Cancel the import and the load that are running (the Cancel button)."""
+        for task in (self._import_task, self._load_task):
+            if task is not None:
+                task.cancel()
+
+    def _on_cancelled(self, what: str) -> None:
+        self.statusBar().showMessage(f"{what} cancelled.", STATUS_MESSAGE_MS)
+
+    # -- viewer ------------------------------------------------------------------------
+    def apply_preset(self, key: int) -> None:
+        preset = self.state.apply_preset(key)
+        if self.state.volume is None:
+            return
+        if preset is not None:
+            text = f"{preset.name}: W {preset.width:g} / L {preset.center:g}"
+        else:
+            text = "Automatic window (1–99 %)"
+        self.statusBar().showMessage(text, 2000)
+
+    def _on_cursor_sample(self, sample) -> None:
+        self.cursor_label.setText(format_sample(sample))
+
+    def _on_volume_changed(self, volume: Volume | None) -> None:
+        self.cursor_label.setText("")
+        if volume is None:
+            self.setWindowTitle("medview")
+            return
+        meta = volume.metadata
+        what = " · ".join(str(v) for v in (meta.get("PatientName"),
+                                           meta.get("SeriesDescription")) if v)
+        self.setWindowTitle(f"{what} — medview" if what else "medview")
+
+    # -- errors ------------------------------------------------------------------------
+    def _show_error(self, error: TaskError) -> None:
+        self.last_error = error
+        log.error("%s failed: %s", error.title, error.message)
+        self.statusBar().showMessage(f"{error.title} failed: {error.message}", STATUS_MESSAGE_MS)
+        self._show_message(f"{error.title} failed", error.message, error.traceback,
+                           icon=QMessageBox.Icon.Critical)
+
+    def _show_message(self, title: str, text: str, details: str = "", *,
+                      icon=QMessageBox.Icon.Warning) -> None:
+        # not exec(): a modal loop would block tests and nested event processing
+        if self.error_box is not None:
+            self.error_box.close()
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.error_box = box
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.tasks.shutdown(timeout_ms=10_000):
+            log.warning("a background task did not stop within 10 s")
+        super().closeEvent(event)
+
+
+def _format_tb(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(exc))

@@ -1,0 +1,101 @@
+"""The text around the image: corner overlays and the status-bar readout, without Qt."""
+
+from __future__ import annotations
+
+import math
+
+from medview.gui.state import Sample, ViewerState
+
+__all__ = ["corner_texts", "format_date", "format_number", "format_person_name",
+           "format_sample"]
+
+CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
+
+
+def format_person_name(name: str) -> str:
+    """DICOM PN ``Family^Given^Middle^Prefix^Suffix`` → ``Family, Given Middle``."""
+    if not name:
+        return ""
+    name = str(name).split("=")[0]  # alphabetic representation only
+    parts = [p.strip() for p in name.split("^")]
+    family = parts[0]
+    given = " ".join(p for p in parts[1:3] if p)
+    return f"{family}, {given}" if family and given else (family or given)
+
+
+def format_date(value: str) -> str:
+    """DICOM DA ``YYYYMMDD`` → ``YYYY-MM-DD``; anything else unchanged."""
+    value = str(value or "").strip()
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value
+
+
+def format_number(value: float) -> str:
+    """A value as a reader wants it: integers without decimals, others with up to 4 digits."""
+    value = float(value)
+    if math.isfinite(value) and value == round(value) and abs(value) < 1e12:
+        return str(int(round(value)))
+    return f"{value:.4g}"
+
+
+def corner_texts(state: ViewerState) -> dict[str, str]:
+    """The four corner overlays of the slice view, one string (with newlines) per corner.
+
+    top left: patient name and ID; top right: study date, series number and description,
+    modality; bottom left: slice k/n and its position (mm); bottom right: W/L and zoom.
+    """
+    vol = state.volume
+    if vol is None:
+        return dict.fromkeys(CORNERS, "")
+    meta = vol.metadata
+    top_left = [format_person_name(meta.get("PatientName") or "") or "(no name)"]
+    if meta.get("PatientID"):
+        top_left.append(f"ID {meta['PatientID']}")
+
+    top_right = []
+    if meta.get("StudyDate"):
+        top_right.append(format_date(meta["StudyDate"]))
+    series = str(meta.get("SeriesDescription") or "").strip()
+    number = meta.get("SeriesNumber")
+    if number is not None:
+        series = f"#{number} {series}".strip()
+    if series:
+        top_right.append(series)
+    if meta.get("Modality"):
+        top_right.append(str(meta["Modality"]))
+
+    bottom_left = [f"Slice {state.slice_index + 1}/{state.n_slices}"]
+    position = state.slice_position_mm()
+    if position is not None:
+        bottom_left.append(f"Pos {position:.1f} mm")
+
+    if vol.is_rgb:
+        bottom_right = []
+    else:
+        bottom_right = [
+            f"W {format_number(state.window_width)}  L {format_number(state.window_center)}"
+        ]
+    bottom_right.append(f"Zoom {state.zoom:.2f}×")
+    return {
+        "top_left": "\n".join(top_left),
+        "top_right": "\n".join(top_right),
+        "bottom_left": "\n".join(bottom_left),
+        "bottom_right": "\n".join(bottom_right),
+    }
+
+
+def format_sample(sample: Sample | None) -> str:
+    """The status-bar readout for the voxel under the cursor ('' outside the image)."""
+    if sample is None:
+        return ""
+    x, y, z = sample.index
+    if isinstance(sample.value, tuple):
+        value = "RGB(" + ", ".join(str(v) for v in sample.value) + ")"
+    else:
+        value = format_number(sample.value)
+        if sample.units:
+            value += f" {sample.units}"
+    lps = sample.lps
+    return (f"x {x}  y {y}  z {z}   value {value}   "
+            f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm")

@@ -1,0 +1,110 @@
+"""The series browser: the catalog as a Patient → Study → Series tree."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
+
+from medview.gui.library import PatientEntry, SeriesEntry, StudyEntry
+from medview.gui.overlays import format_date, format_person_name
+
+__all__ = ["SeriesBrowser"]
+
+COLUMNS = ("Patient / Study / Series", "ID", "Date", "Modality", "Images")
+UID_ROLE = Qt.ItemDataRole.UserRole
+KIND_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class SeriesBrowser(QTreeWidget):
+    """Patients, their studies and their series; double-click (or Enter) opens a series.
+
+    Signals
+    -------
+    series_activated(str)
+        The SeriesInstanceUID the user asked to open.
+    """
+
+    series_activated = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("series_browser")
+        self.setColumnCount(len(COLUMNS))
+        self.setHeaderLabels(list(COLUMNS))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setUniformRowHeights(True)
+        self.setAlternatingRowColors(True)
+        self.setSortingEnabled(False)  # the catalog order (date, series number) is the order
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.itemActivated.connect(self._on_item_activated)
+        self._items: dict[str, QTreeWidgetItem] = {}
+
+    def set_patients(self, patients: list[PatientEntry]) -> None:
+        """Show ``patients`` (replacing what was shown), keeping the selected series."""
+        selected = self.selected_series_uid()
+        self.clear()
+        self._items = {}
+        for patient in patients:
+            p_item = QTreeWidgetItem(self, [
+                format_person_name(patient.name) or "(no name)", patient.patient_id,
+                format_date(patient.birth_date), "", str(patient.image_count),
+            ])
+            p_item.setData(0, KIND_ROLE, "patient")
+            p_item.setToolTip(0, f"{patient.name}  {patient.patient_id}")
+            for study in patient.studies:
+                self._add_study(p_item, study)
+            p_item.setExpanded(True)
+        if selected in self._items:
+            self.setCurrentItem(self._items[selected])
+
+    def _add_study(self, parent: QTreeWidgetItem, study: StudyEntry) -> None:
+        s_item = QTreeWidgetItem(parent, [
+            study.description or "(no study description)", study.accession_number,
+            format_date(study.date), " ".join(study.modalities), str(study.image_count),
+        ])
+        s_item.setData(0, KIND_ROLE, "study")
+        s_item.setData(0, UID_ROLE, study.study_uid)
+        s_item.setToolTip(0, f"Study {study.study_uid}")
+        for series in study.series:
+            self._add_series(s_item, series)
+        s_item.setExpanded(True)
+
+    def _add_series(self, parent: QTreeWidgetItem, series: SeriesEntry) -> None:
+        number = f"#{series.number} " if series.number is not None else ""
+        item = QTreeWidgetItem(parent, [
+            f"{number}{series.description or '(no description)'}", "",
+            format_date(series.date), series.modality, str(series.image_count),
+        ])
+        item.setData(0, KIND_ROLE, "series")
+        item.setData(0, UID_ROLE, series.series_uid)
+        item.setToolTip(0, f"Series {series.series_uid}\nDouble-click to open")
+        item.setTextAlignment(4, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._items[series.series_uid] = item
+
+    # -- queries -----------------------------------------------------------------------
+    def series_uids(self) -> list[str]:
+        """Every series shown, in display order."""
+        return list(self._items)
+
+    def item_for_series(self, series_uid: str) -> QTreeWidgetItem | None:
+        return self._items.get(series_uid)
+
+    def selected_series_uid(self) -> str | None:
+        item = self.currentItem()
+        if item is None or item.data(0, KIND_ROLE) != "series":
+            return None
+        return item.data(0, UID_ROLE)
+
+    def select_series(self, series_uid: str) -> None:
+        item = self._items.get(series_uid)
+        if item is not None:
+            self.setCurrentItem(item)
+            self.scrollToItem(item)
+
+    def _on_item_activated(self, item: QTreeWidgetItem, column: int) -> None:
+        if item.data(0, KIND_ROLE) == "series":
+            self.series_activated.emit(item.data(0, UID_ROLE))

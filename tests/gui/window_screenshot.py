@@ -1,0 +1,54 @@
+"""Open the workstation on the demo study and save ``window.grab()`` as a PNG.
+
+Usage: ``python window_screenshot.py OUT.png CATALOG.sqlite`` (run under Xvfb with
+QT_QPA_PLATFORM=xcb by test_screenshot.py). Exit 0 when the picture was saved, 1 when the
+series failed to open, 2 on timeout.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QTimer
+
+from medview.gui.app import create_app
+from medview.gui.main_window import MainWindow
+from medview.resources import demo_study
+
+TIMEOUT_MS = 60_000
+
+
+def main(out: str, catalog: str) -> int:
+    app = create_app()
+    window = MainWindow(catalog_path=catalog)
+    window.resize(1280, 860)
+    window.show()
+    outcome = {"code": 2}
+
+    def save(volume) -> None:
+        # move to a slice away from the middle, as a reader would, then let it paint
+        window.state.set_slice(volume.shape[0] // 2 - 3)
+        QTimer.singleShot(500, grab)
+
+    def grab() -> None:
+        ok = window.grab().save(out, "PNG")
+        outcome["code"] = 0 if ok else 1
+        app.quit()
+
+    def failed(error) -> None:
+        print(f"opening the demo failed: {error.message}\n{error.traceback}", file=sys.stderr)
+        outcome["code"] = 1
+        app.quit()
+
+    window.series_opened.connect(save)
+    window.series_failed.connect(failed)
+    window.import_failed.connect(failed)
+    window.import_folder(demo_study(), open_first=True)
+    QTimer.singleShot(TIMEOUT_MS, app.quit)
+    app.exec()
+    window.close()
+    return outcome["code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
