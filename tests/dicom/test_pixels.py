@@ -6,7 +6,6 @@ import dataclasses
 import os
 import re
 import shutil
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -448,32 +447,13 @@ def _ct_series(folder: Path, n: int) -> list[Path]:
     return paths
 
 
-@pytest.mark.slow
-def test_a_300_slice_ct_loads_near_the_speed_of_reading_its_bytes(tmp_path):
+def test_a_300_slice_ct_fills_a_volume_without_extra_copies(tmp_path):
+    """Speed is measured by benchmarks/load.py; here: the values and the memory bound."""
     paths = _ct_series(tmp_path, 300)
     headers = [scan_file(p) for p in paths]
-    volume = np.zeros((300, 512, 512), np.int16)  # touched: page faults are not ours
-
-    def read_bytes():
-        for p in paths:
-            with open(p, "rb") as f:
-                f.read()
-
-    def load():
-        for k, h in enumerate(headers):
-            decode_into(h, volume[k : k + 1])
-
-    times: dict[str, list[float]] = {"read": [], "load": []}
-    for _ in range(7):
-        for name, fn in (("read", read_bytes), ("load", load)):
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    ratio = min(times["load"]) / min(times["read"])
-    # Measured 1.6-2.0 on the 2-core dev machine (BitsStored 12 costs a range check per
-    # slice; raw reads into the volume alone are ~1.45× a cache-hot f.read()). The bound
-    # leaves room for noisy CI machines.
-    assert ratio < 2.5, f"decode_into took {ratio:.2f}× the time of reading the bytes"
+    volume = np.zeros((300, 512, 512), np.int16)
+    for k, h in enumerate(headers):
+        decode_into(h, volume[k : k + 1])
     for k in (0, 150, 299):
         assert_same(volume[k], pydicom.dcmread(paths[k]).pixel_array)
 
