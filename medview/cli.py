@@ -171,8 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_series)
 
-    s = sub.add_parser("convert", parents=[common],
-                       help="convert a DICOM series to NIfTI (.nii/.nii.gz), NRRD or MHA")
+    s = sub.add_parser(
+        "convert", parents=[common],
+        help="convert a DICOM series to NIfTI (.nii/.nii.gz), NRRD or MHA",
+        description="Convert one DICOM series to NIfTI (.nii, .nii.gz; RAS affine as dcm2niix "
+                    "writes it, tilted stacks resampled orthogonally), NRRD (.nrrd) or "
+                    "MetaImage (.mha) with its patient geometry. Exit status 1 with a message "
+                    "on failure; an existing OUTPUT is kept unless --force.",
+    )
     s.add_argument("input", help="folder, file, DICOMDIR or catalog series UID")
     s.add_argument("output", help="output file; the format follows the suffix")
     s.add_argument("--series", help="series UID (or number) when INPUT holds several")
