@@ -10,7 +10,7 @@ __all__ = ["demo_study", "resources_dir"]
 
 
 def resources_dir() -> Path:
-    """The ``resources/`` folder: $MEDVIEW_RESOURCES, a PyInstaller bundle's, or the source tree's."""
+    """The ``resources/`` folder: $MEDVIEW_RESOURCES, a bundle's, or the source tree's."""
     env = os.environ.get("MEDVIEW_RESOURCES")
     candidates = [Path(env)] if env else []
     bundle = getattr(sys, "_MEIPASS", None)

@@ -1,0 +1,1 @@
+"""Processing steps: the registry (@step), chains and runners. No Qt."""
