@@ -54,7 +54,6 @@ _JSON_FIELDS = {
     "pixel_spacing",
     "csa_slice_normal",
 }
-_JUNK = {"Thumbs.db", "desktop.ini"}
 
 
 def default_catalog_path() -> Path:
@@ -242,24 +241,23 @@ def _prefix_range(folder: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- walking
 
 
-def _walk(folder: str, out: dict[str, tuple[int, int]], dicomdirs: list[str]) -> None:
-    """(size, mtime_ns) of every regular file under ``folder``; DICOMDIRs go to ``dicomdirs``."""
+def _walk(folder: str, out: dict[str, tuple[int, int]], progress: Progress) -> None:
+    """(size, mtime_ns) of every regular file under ``folder`` (as :func:`iter_files` walks)."""
+    from medview.dicom.scan import skipped_name
+
+    progress.check()
     try:
         it = os.scandir(folder)
     except OSError:
         return
     with it:
         for e in it:
-            name = e.name
-            if name.startswith(".") or name in _JUNK:
+            if skipped_name(e.name):
                 continue
             try:
                 if e.is_dir(follow_symlinks=False):
-                    _walk(e.path, out, dicomdirs)
+                    _walk(e.path, out, progress)
                 elif e.is_file():
-                    if name.upper() == "DICOMDIR":
-                        dicomdirs.append(e.path)
-                        continue
                     st = e.stat()
                     out[e.path] = (st.st_size, st.st_mtime_ns)
             except OSError:
@@ -408,7 +406,7 @@ class Catalog:
             p = os.path.abspath(os.fspath(p))
             if os.path.isdir(p):
                 folders.append(p)
-                _walk(p, found, [])
+                _walk(p, found, progress)
             elif os.path.isfile(p) and os.path.basename(p).upper() == "DICOMDIR":
                 try:
                     refs = referenced_files(p)
@@ -417,7 +415,7 @@ class Catalog:
                     dicomdir_errors.append((p, exc.reason, st.st_size, st.st_mtime_ns))
                     folder = os.path.dirname(p)
                     folders.append(folder)
-                    _walk(folder, found, [])
+                    _walk(folder, found, progress)
                 else:
                     explicit.extend(str(r) for r in refs)
             else:
@@ -703,6 +701,24 @@ class Catalog:
             .fetchone()
         )
         return None if row is None else _from_row(row)
+
+    def series_under(self, paths: Iterable[str | os.PathLike]) -> list[str]:
+        """UIDs of the series with at least one instance in ``paths`` (folders, recursively,
+        or files; a DICOMDIR stands for its folder), sorted."""
+        conn = self._conn()
+        uids: set[str] = set()
+        for p in paths:
+            p = os.path.abspath(os.fspath(p))
+            if os.path.basename(p).upper() == "DICOMDIR" and not os.path.isdir(p):
+                p = os.path.dirname(p)
+            lo, hi = _prefix_range(p)
+            rows = conn.execute(
+                "SELECT DISTINCT series_instance_uid FROM instances "
+                "WHERE path = ? OR (path >= ? AND path < ?)",
+                (p, lo, hi),
+            )
+            uids.update(r[0] for r in rows)
+        return sorted(uids)
 
     def errors(self) -> list[tuple[str, str]]:
         """Every file that could not be used, with its reason, by path."""

@@ -39,6 +39,7 @@ __all__ = [
     "scan_file",
     "scan_file_pydicom",
     "scan_paths",
+    "skipped_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -602,7 +603,10 @@ def _text(raw: bytes, charsets: tuple[str, ...]) -> str:
         return raw.decode("utf-8", "replace")
     from pydicom.charset import convert_encodings, decode_bytes
 
-    return decode_bytes(raw, convert_encodings(list(charsets)), {0x5C, 0x3D, 0x5E})
+    try:
+        return decode_bytes(raw, convert_encodings(list(charsets)), {0x5C, 0x3D, 0x5E})
+    except (ValueError, LookupError, UnicodeError):
+        return raw.decode("latin-1")  # a damaged Specific Character Set: keep the bytes
 
 
 def _values(raw: tuple[str | None, bytes], default_vr: str, little: bool, charsets) -> list:
@@ -714,8 +718,19 @@ def _siemens_mosaic(tree: RawTree, little: bool) -> tuple[int | None, tuple | No
             vec = csa.get_slice_normal(info)
             if vec is not None and len(vec) == 3:
                 normal = tuple(float(x) for x in vec)
-        except (csa.CSAError, ValueError, TypeError, IndexError, struct.error):
-            pass  # a damaged CSA header only costs us the mosaic hints
+        except (
+            csa.CSAError,
+            AssertionError,
+            ValueError,
+            TypeError,
+            IndexError,
+            KeyError,
+            UnicodeDecodeError,
+            OverflowError,
+            struct.error,
+        ) as exc:
+            # nibabel asserts on damaged CSA headers; they only cost us the mosaic hints
+            log.debug("damaged Siemens CSA header ignored: %r", exc)
     return count, normal
 
 
@@ -852,15 +867,19 @@ def scan_file_pydicom(path: str | os.PathLike) -> InstanceHeader:
     return _build(path, st, meta, tree, ts, little, pixel)
 
 
-_JUNK = {"Thumbs.db", "desktop.ini", "DIRFILE.lck"}
+_JUNK = {"THUMBS.DB", "DESKTOP.INI", "DICOMDIR"}
 
 
-def _is_junk(name: str) -> bool:
-    return name.startswith(".") or name in _JUNK
+def skipped_name(name: str) -> bool:
+    """True for names a folder walk skips: hidden files and folders (``.*``), OS litter
+    (Thumbs.db, desktop.ini) and DICOMDIR files, which index a medium's files rather than
+    being images (pass a DICOMDIR explicitly to read its records)."""
+    return name.startswith(".") or name.upper() in _JUNK
 
 
 def iter_files(paths: Iterable[str | os.PathLike]) -> list[str]:
-    """All regular files under ``paths`` (folders recursively), sorted, hidden ones skipped.
+    """All regular files under ``paths`` (folders recursively, sorted, without the names
+    :func:`skipped_name` rejects).
 
     A path naming a file is returned as given, hidden or not; missing paths are ignored.
     """
@@ -872,7 +891,7 @@ def iter_files(paths: Iterable[str | os.PathLike]) -> list[str]:
         except OSError:
             return
         for e in entries:
-            if _is_junk(e.name):
+            if skipped_name(e.name):
                 continue
             try:
                 if e.is_dir(follow_symlinks=False):

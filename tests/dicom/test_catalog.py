@@ -301,6 +301,10 @@ def test_queries(tree, tmp_path):
                 series = cat.series(st.uid)
                 assert {s.study_uid for s in series} == {st.uid}
                 assert sum(s.instances for s in series) == st.instances
+        assert cat.series_under([tree]) == sorted(s.uid for s in cat.series())
+        (ts_uid,) = cat.series_under([tree / "ts"])
+        assert cat.series_under([tree / "ts" / "1.dcm"]) == [ts_uid]
+        assert cat.series_under([tree / "nowhere"]) == []
         mr = cat.find_series("mr")
         assert mr and all(
             "mr" in (s.modality + s.description + s.patient_name + s.patient_id).lower()

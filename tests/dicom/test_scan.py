@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -268,17 +269,29 @@ def test_huge_declared_length_errors_fast(tmp_path):
     big = tmp_path / "big_pixels.dcm"
     big.write_bytes(bytes(data))
     t0 = time.perf_counter()
-    with pytest.raises(UnreadableFileError, match="declares 2147483632 bytes"):
-        scan_file(big)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnreadableFileError, match="declares 2147483632 bytes"):
+            scan_file(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert time.perf_counter() - t0 < 0.5
+    assert peak < 4 * 1024 * 1024
     # an element in the header that claims 2 GB
     data = bytearray(f.read_bytes())
     j = data.find(b"\x10\x00\x10\x00PN")
     huge = b"\x09\x00\x10\x10UN\x00\x00" + struct.pack("<I", 0x80000000)
     bad = tmp_path / "big_header.dcm"
     bad.write_bytes(bytes(data[:j]) + huge + bytes(data[j:]))
-    with pytest.raises(UnreadableFileError, match="declares 2147483648 bytes"):
-        scan_file(bad)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnreadableFileError, match="declares 2147483648 bytes"):
+            scan_file(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
     with pytest.raises(UnreadableFileError, match="truncated"):
         scan_file_pydicom(bad)
 
@@ -315,6 +328,7 @@ def test_scan_paths_skips_hidden_and_reports_errors(tmp_path):
     (tmp_path / ".hidden").mkdir()
     _write_ct(tmp_path / ".hidden" / "c.dcm")
     (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "DICOMDIR").write_bytes(b"an index of a medium, not an image")
     headers, errors = scan_paths([tmp_path])
     assert sorted(Path(h.path).name for h in headers) == ["a.dcm", "b.dcm"]
     assert [Path(p).name for p, _ in errors] == ["notes.txt"]
@@ -332,3 +346,32 @@ def test_scan_paths_cancel(data_dir):
     progress.cancel()
     with pytest.raises(Cancelled):
         scan_paths(data_dir, progress=progress)
+
+
+def test_mutated_files_never_crash(data_dir, tmp_path):
+    """Flipped bytes, cut files and absurd lengths: a reason every time, never an exception."""
+    import random
+
+    rng = random.Random(1234)
+    sources = [data_dir / f"dcm_qa_ts/In/{i}.dcm" for i in (1, 2, 3, 5)]
+    sources += iter_files([data_dir / "dcmqi_seg/data/segmentations/23x38x3/multiframe"])
+    blobs = [Path(s).read_bytes() for s in sources]
+    target = tmp_path / "mutant.dcm"
+    for _ in range(300):
+        data = bytearray(rng.choice(blobs))
+        header = min(len(data), 100_000)
+        kind = rng.choice(["flip", "cut", "length"])
+        if kind == "cut":
+            data = data[: rng.randrange(len(data))]
+        else:
+            for _ in range(rng.randint(1, 12)):
+                i = rng.randrange(header - 4)
+                if kind == "flip":
+                    data[i] = rng.randrange(256)
+                else:
+                    data[i : i + 4] = rng.choice([b"\xff\xff\xff\xff", b"\xf0\xff\xff\x7f"])
+        target.write_bytes(bytes(data))
+        for fn in (scan_file, scan_file_pydicom):
+            t0 = time.perf_counter()
+            _outcome(fn, target)  # UnreadableFileError or a header; anything else fails
+            assert time.perf_counter() - t0 < 2.0
