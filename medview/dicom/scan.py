@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 MAX_DEPTH = 16
 MAX_ELEMENTS = 2_000_000
+_FIRST_READ = 16 * 1024  # most headers (CT, MR with CSA) end before this
 _CHUNK = 64 * 1024
 _MAX_INFLATED = 512 * 1024 * 1024
 
@@ -207,6 +208,22 @@ def _truncated(path: str, tag: int, length: int, remaining: int) -> UnreadableFi
 # --------------------------------------------------------------------------- fast parser
 
 
+def _read(f, n: int) -> bytes:
+    """``n`` bytes from ``f`` (fewer only at end of file): raw reads may come back short."""
+    data = f.read(n)
+    if data is None or len(data) >= n or not data:
+        return data or b""
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = f.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
 class _Window:
     """Random access to a file through one buffer, reading only what is asked for."""
 
@@ -217,7 +234,7 @@ class _Window:
         self.size = size
         self.path = path
         self.start = 0
-        self.buf = f.read(min(_CHUNK, size))
+        self.buf = _read(f, min(_FIRST_READ, size))
 
     def at(self, pos: int, n: int, small: bool = False) -> int:
         """Offset in ``self.buf`` of ``n`` bytes at file position ``pos`` (read if needed).
@@ -230,7 +247,7 @@ class _Window:
         if pos + n > self.size:
             raise EOFError
         self.f.seek(pos)
-        self.buf = self.f.read(n if small else min(max(n, _CHUNK), self.size - pos))
+        self.buf = _read(self.f, n if small else min(max(n, _CHUNK), self.size - pos))
         self.start = pos
         if len(self.buf) < n:  # the file shrank under us
             raise EOFError
@@ -835,7 +852,7 @@ def scan_file(path: str | os.PathLike) -> InstanceHeader:
     path = os.fspath(path)
     st = _stat(path)
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:  # unbuffered: _Window does the buffering
             meta, tree, ts, little, pixel = _scan_fast(path, f, st.st_size)
     except OSError as exc:
         raise UnreadableFileError(path, f"cannot read: {exc.strerror or exc}") from None
