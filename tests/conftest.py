@@ -9,7 +9,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MEDVIEW_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+def _find_data() -> Path:
+    """$MEDVIEW_TEST_DATA, else ``shared/data`` beside the checkout or one of its parents."""
+    env = os.environ.get("MEDVIEW_TEST_DATA")
+    if env:
+        return Path(env).resolve()
+    for parent in REPO.parents:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate.resolve()
+    # the project's workstation layout, for clones made elsewhere (e.g. /tmp)
+    return Path("/work/shared/data")
+
+
+DATA = _find_data()
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
