@@ -1,9 +1,8 @@
 """What the window does with the catalog, in plain Python (no Qt): list, import, load.
 
-Each function opens its own :class:`~medview.dicom.catalog.Catalog` on ``catalog_path``
-(``None``: the user's default catalog, ``$MEDVIEW_DB``) and closes it again, so it can run on
-any thread: SQLite connections must not cross threads, and the catalog is in WAL mode, so the
-GUI thread can read while a worker imports.
+The functions take an open :class:`~medview.dicom.catalog.Catalog`. One catalog object can
+serve the GUI thread and the workers at once: it gives each thread its own SQLite
+connection, and in WAL mode the GUI thread's reads never wait for a worker's import.
 """
 
 from __future__ import annotations
@@ -12,9 +11,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medview.dicom.catalog import IndexReport
 
 __all__ = [
     "ImportResult",
@@ -24,6 +27,7 @@ __all__ = [
     "import_paths",
     "list_patients",
     "load_series",
+    "open_catalog",
 ]
 
 PathLike = str | os.PathLike
@@ -73,27 +77,27 @@ class PatientEntry:
 class ImportResult:
     """An import's catalog report and the series found under the imported paths."""
 
-    report: object
+    report: IndexReport
     series_uids: list[str]
 
     @property
     def errors(self) -> list[tuple[str, str]]:
-        return list(getattr(self.report, "errors", []) or [])
+        return list(self.report.errors)
 
 
-def _catalog(catalog_path: PathLike | None):
+def open_catalog(catalog_path: PathLike | None = None):
+    """The catalog at ``catalog_path``, or the user's (``$MEDVIEW_DB`` or the data folder)."""
     from medview.dicom.catalog import Catalog
 
     return Catalog(catalog_path) if catalog_path is not None else Catalog()
 
 
-def list_patients(catalog_path: PathLike | None = None) -> list[PatientEntry]:
-    """The catalog as a Patient → Study → Series tree, in the catalog's order.
+def list_patients(cat) -> list[PatientEntry]:
+    """The catalog ``cat`` as a Patient → Study → Series tree, in the catalog's order.
 
     Patients by name then ID, studies by date, series by number then description.
     """
-    with _catalog(catalog_path) as cat:
-        return build_tree(cat.patients(), cat.studies(), cat.series())
+    return build_tree(cat.patients(), cat.studies(), cat.series())
 
 
 def build_tree(patients: Sequence, studies: Sequence, series: Sequence) -> list[PatientEntry]:
@@ -128,12 +132,12 @@ def build_tree(patients: Sequence, studies: Sequence, series: Sequence) -> list[
 
 
 def import_paths(
-    catalog_path: PathLike | None,
+    cat,
     paths: Sequence[PathLike],
     *,
     progress: Progress = NO_PROGRESS,
 ) -> ImportResult:
-    """Index ``paths`` into the catalog; also return the series found under them.
+    """Index ``paths`` into the catalog ``cat``; also return the series found under them.
 
     Raises
     ------
@@ -146,11 +150,10 @@ def import_paths(
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
-    with _catalog(catalog_path) as cat:
-        report = cat.index(paths, progress=progress.sub(0.0, 0.95))
-        progress.update(0.95, "listing the imported series")
-        uids = series_under(cat, paths)
-        progress.update(1.0, "imported")
+    report = cat.index(paths, progress=progress.sub(0.0, 0.95))
+    progress.update(0.95, "listing the imported series")
+    uids = series_under(cat, paths)
+    progress.update(1.0, "imported")
     return ImportResult(report, uids)
 
 
@@ -183,11 +186,8 @@ def series_under(cat, paths: Sequence[PathLike]) -> list[str]:
     return [record.uid for record in cat.series() if record.uid in found]
 
 
-def load_series(
-    catalog_path: PathLike | None, series_uid: str, *, progress: Progress = NO_PROGRESS
-) -> Volume:
-    """The volume of catalog series ``series_uid``."""
+def load_series(cat, series_uid: str, *, progress: Progress = NO_PROGRESS) -> Volume:
+    """The volume of series ``series_uid`` of the catalog ``cat``."""
     from medview.dicom.load import load
 
-    with _catalog(catalog_path) as cat:
-        return load(series_uid, catalog=cat, progress=progress)
+    return load(series_uid, catalog=cat, progress=progress)

@@ -31,7 +31,7 @@ from medview.gui.series_browser import SeriesBrowser
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
-from medview.gui.windowing import CT_PRESETS
+from medview.gui.windowing import CT_PRESETS, initial_windows
 
 __all__ = ["MainWindow"]
 
@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self._progress_task: Task | None = None
         self.last_error: TaskError | None = None
         self.error_box: QMessageBox | None = None
+        self.catalog = None
 
         self.viewer = SliceViewer(self.state, self)
         self.setCentralWidget(self.viewer)
@@ -96,7 +97,25 @@ class MainWindow(QMainWindow):
         self.viewer.cursor_sample.connect(self._on_cursor_sample)
         self.state.volume_changed.connect(self._on_volume_changed)
         self._on_volume_changed(None)
+        self._open_catalog()
         self.refresh_browser()
+
+    def _open_catalog(self) -> None:
+        # one catalog for the window's life: each thread gets its own connection from it
+        try:
+            self.catalog = library.open_catalog(self.catalog_path)
+        except Exception as exc:  # error boundary: the window opens, without a catalog
+            self._show_error(TaskError("Opening the catalog", exc, _format_tb(exc)))
+            self.catalog = None
+        else:
+            self.catalog_path = self.catalog.path
+
+    def _catalog_or_error(self, action: str):
+        if self.catalog is None:
+            self._show_error(TaskError(action, RuntimeError(
+                "the catalog could not be opened (see the first message); set MEDVIEW_DB or "
+                "start medview with --db PATH to use another catalog file"), ""))
+        return self.catalog
 
     # -- construction ------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -155,8 +174,10 @@ class MainWindow(QMainWindow):
     # -- browser -----------------------------------------------------------------------
     def refresh_browser(self) -> bool:
         """Re-read the catalog into the browser; False (with a message) if that failed."""
+        if self.catalog is None:
+            return False
         try:
-            patients = library.list_patients(self.catalog_path)
+            patients = library.list_patients(self.catalog)
         except Exception as exc:  # error boundary: a broken catalog must not stop the window
             log.exception("reading the catalog failed")
             self._show_error(TaskError("Reading the catalog", exc, _format_tb(exc)))
@@ -179,11 +200,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("An import is already running; wait or cancel it.",
                                          STATUS_MESSAGE_MS)
             return None
+        catalog = self._catalog_or_error("Importing")
+        if catalog is None:
+            return None
         path = Path(path)
-        catalog_path = self.catalog_path
 
         def work(progress):
-            return library.import_paths(catalog_path, [path], progress=progress)
+            return library.import_paths(catalog, [path], progress=progress)
 
         task = self.tasks.start(
             f"Importing {path.name or path}", work,
@@ -206,10 +229,8 @@ class MainWindow(QMainWindow):
         self.refresh_browser()
         report = result.report
         errors = result.errors
-        text = (f"Imported: {getattr(report, 'added', 0)} added, "
-                f"{getattr(report, 'updated', 0)} updated, "
-                f"{getattr(report, 'unchanged', 0)} unchanged; "
-                f"{len(result.series_uids)} series")
+        text = (f"Imported: {report.added} added, {report.updated} updated, "
+                f"{report.unchanged} unchanged; {len(result.series_uids)} series")
         if errors:
             text += f"; {len(errors)} file(s) could not be read"
             for path, reason in errors[:20]:
@@ -235,32 +256,37 @@ class MainWindow(QMainWindow):
         self._on_cancelled("Import")
 
     # -- loading -----------------------------------------------------------------------
-    def open_series(self, series_uid: str) -> Task:
+    def open_series(self, series_uid: str) -> Task | None:
         """Load catalog series ``series_uid`` in the background and show it.
 
         Opening another series while one loads cancels the first; only the last one asked
-        for is shown.
+        for is shown. Returns the task (None without a catalog).
         """
+        catalog = self._catalog_or_error("Opening the series")
+        if catalog is None:
+            return None
         if self._load_task is not None:
             self._load_task.cancel()
-        catalog_path = self.catalog_path
 
         def work(progress):
-            return library.load_series(catalog_path, series_uid, progress=progress)
+            volume = library.load_series(catalog, series_uid, progress=progress)
+            progress.update(1.0, "choosing the window")
+            return volume, initial_windows(volume)
 
         task = self.tasks.start(f"Loading series {series_uid}", work)
-        task.signals.finished.connect(lambda volume: self._on_series_loaded(task, volume))
+        task.signals.finished.connect(lambda result: self._on_series_loaded(task, *result))
         task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
         task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
         self._load_task = task
         self._track_progress(task)
         return task
 
-    def _on_series_loaded(self, task: Task, volume: Volume) -> None:
+    def _on_series_loaded(self, task: Task, volume: Volume, windows) -> None:
         if task is not self._load_task:
             return  # superseded by a later request
         self._load_task = None
-        self.state.set_volume(volume)
+        default, auto = windows
+        self.state.set_volume(volume, window=default, auto=auto)
         log.info("opened series %s: %s", volume.metadata.get("SeriesInstanceUID"), volume)
         self.viewer.setFocus()
         for warning in volume.warnings:
@@ -365,6 +391,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.tasks.shutdown(timeout_ms=10_000):
             log.warning("a background task did not stop within 10 s")
+        elif self.catalog is not None:
+            self.catalog.close()
+            self.catalog = None
         super().closeEvent(event)
 
 

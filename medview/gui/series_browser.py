@@ -38,8 +38,12 @@ class SeriesBrowser(QTreeWidget):
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(COLUMNS)):
+        for column in range(2, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # patient IDs can be long: a fixed, user-resizable column (full ID in the tooltip)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, 90)
+        header.setMinimumSectionSize(40)
         self.itemActivated.connect(self._on_item_activated)
         self._items: dict[str, QTreeWidgetItem] = {}
 
@@ -51,10 +55,14 @@ class SeriesBrowser(QTreeWidget):
         for patient in patients:
             p_item = QTreeWidgetItem(self, [
                 format_person_name(patient.name) or "(no name)", patient.patient_id,
-                format_date(patient.birth_date), "", str(patient.image_count),
+                "", "", str(patient.image_count),
             ])
             p_item.setData(0, KIND_ROLE, "patient")
-            p_item.setToolTip(0, f"{patient.name}  {patient.patient_id}")
+            tip = f"{patient.name or '(no name)'}\nID {patient.patient_id or '-'}"
+            if patient.birth_date:
+                tip += f"\nborn {format_date(patient.birth_date)}"
+            p_item.setToolTip(0, tip)
+            p_item.setToolTip(1, tip)
             for study in patient.studies:
                 self._add_study(p_item, study)
             p_item.setExpanded(True)
@@ -83,6 +91,7 @@ class SeriesBrowser(QTreeWidget):
         item.setData(0, UID_ROLE, series.series_uid)
         item.setToolTip(0, f"Series {series.series_uid}\nDouble-click to open")
         item.setTextAlignment(4, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setToolTip(1, item.toolTip(0))
         self._items[series.series_uid] = item
 
     # -- queries -----------------------------------------------------------------------

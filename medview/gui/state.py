@@ -65,12 +65,23 @@ class ViewerState:
     def volume(self) -> Volume | None:
         return self._volume
 
-    def set_volume(self, volume: Volume | None) -> None:
-        """Show ``volume`` from its middle slice with its default window and zoom 1."""
+    def set_volume(
+        self,
+        volume: Volume | None,
+        *,
+        window: tuple[float, float] | None = None,
+        auto: tuple[float, float] | None = None,
+    ) -> None:
+        """Show ``volume`` from its middle slice with its default window and zoom 1.
+
+        ``window`` (the default window) and ``auto`` (the 1–99 percentile window) may be
+        given when they were computed already, e.g. by the worker that loaded the volume:
+        percentiles of a large float volume take ~0.1 s, too long for the GUI thread.
+        """
         if volume is not None and not isinstance(volume, Volume):
             raise TypeError(f"volume: expected a Volume or None, got {type(volume).__name__}")
         self._volume = volume
-        self._auto_window = None
+        self._auto_window = auto
         self._zoom = 1.0
         if volume is None:
             self._slice = 0
@@ -78,7 +89,7 @@ class ViewerState:
         else:
             self._slice = volume.shape[0] // 2
             self._min_width = 1.0 if volume.array.dtype.kind in "iub" else 1e-3
-            self._default_window = default_window(volume)
+            self._default_window = window if window is not None else default_window(volume)
             self._center, self._width = self._default_window
             self._min_width = min(self._min_width, self._width)
         self.volume_changed.emit(volume)

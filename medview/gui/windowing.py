@@ -17,6 +17,7 @@ __all__ = [
     "WindowPreset",
     "auto_window",
     "default_window",
+    "initial_windows",
     "is_ct",
     "window_from_header",
 ]
@@ -46,7 +47,7 @@ CT_PRESETS: tuple[WindowPreset, ...] = (
 
 #: Sampling more voxels than this for a percentile changes the result by far less than a
 #: grey level and costs time on a 300-slice volume.
-_MAX_SAMPLES = 2_000_000
+_MAX_SAMPLES = 1_000_000
 
 
 def is_ct(volume: Volume) -> bool:
@@ -128,3 +129,16 @@ def default_window(volume: Volume) -> tuple[float, float]:
         abdomen = CT_PRESETS[5]
         return abdomen.center, abdomen.width
     return auto_window(volume.array)
+
+
+def initial_windows(volume: Volume) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """``(default, automatic)`` windows of a freshly loaded volume (automatic: None for RGB).
+
+    Meant for the worker that loads the volume, so the GUI thread never waits on percentiles.
+    """
+    if volume.is_rgb:
+        return default_window(volume), None
+    auto = auto_window(volume.array)
+    if is_ct(volume):
+        return default_window(volume), auto
+    return auto, auto

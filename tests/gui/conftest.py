@@ -28,7 +28,10 @@ def _load_root_conftest():
 
 
 _root = _load_root_conftest()
+# re-exported: after this file is imported, `from conftest import ...` anywhere finds it
 REPO: Path = _root.REPO
+DATA: Path = _root.DATA
+IN_CI: bool = _root.IN_CI
 require = _root.require
 require_tool = _root.require_tool
 

@@ -43,5 +43,9 @@ def test_window_screenshot_under_xvfb_is_not_blank(app, tmp_path, xvfb_run):
     colours = {tuple(p) for p in viewer.reshape(-1, 3)[::7]}
     assert len(colours) > 100, f"only {len(colours)} distinct colours in the viewer area"
     assert grey.std() > 20, "the viewer area is almost uniform"
-    # a radiology viewer: dark surroundings (the corners of the viewer area are black)
-    assert pixels[h - 60, w - 300].max() < 40 or pixels[60, w - 300].max() < 40
+    # a radiology viewer: anatomy on a black background, in a dark window
+    whole_viewer = pixels[30: h - 40, w // 3 + 20:].mean(axis=2)
+    assert (whole_viewer < 30).mean() > 0.15, "no dark background around the image"
+    assert (whole_viewer > 120).mean() > 0.15, "no bright anatomy"
+    browser = pixels[150: h - 100, 20: w // 4].mean(axis=2)
+    assert np.median(browser) < 80, "the series browser is not dark"

@@ -18,7 +18,13 @@ from medview.gui.overlays import (
     format_sample,
 )
 from medview.gui.state import DRAG_PIXELS_PER_DOUBLING, ViewerState
-from medview.gui.windowing import CT_PRESETS, auto_window, default_window, window_from_header
+from medview.gui.windowing import (
+    CT_PRESETS,
+    auto_window,
+    default_window,
+    initial_windows,
+    window_from_header,
+)
 
 
 def _recorder(event: Event) -> list:
@@ -261,3 +267,16 @@ def test_state_modules_import_no_qt():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_windows_computed_by_the_loader_are_used(demo_volume, ct_volume):
+    default, auto = initial_windows(ct_volume)
+    assert default == (40.0, 400.0)
+    assert auto == pytest.approx(auto_window(ct_volume.array))
+    state = ViewerState()
+    state.set_volume(ct_volume, window=default, auto=(1.0, 2.0))
+    assert state.window == (40.0, 400.0)
+    state.auto_window()
+    assert state.window == (1.0, 2.0)  # not computed again
+    default, auto = initial_windows(demo_volume)
+    assert default == auto == pytest.approx(auto_window(demo_volume.array))

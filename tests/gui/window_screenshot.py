@@ -1,8 +1,8 @@
 """Open the workstation on the demo study and save ``window.grab()`` as a PNG.
 
-Usage: ``python window_screenshot.py OUT.png CATALOG.sqlite`` (run under Xvfb with
-QT_QPA_PLATFORM=xcb by test_screenshot.py). Exit 0 when the picture was saved, 1 when the
-series failed to open, 2 on timeout.
+Usage: ``python window_screenshot.py OUT.png CATALOG.sqlite [FOLDER [PRESET_KEY]]`` (run
+under Xvfb with QT_QPA_PLATFORM=xcb by test_screenshot.py); FOLDER defaults to the demo.
+Exit 0 when the picture was saved, 1 when the series failed to open, 2 on timeout.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from medview.resources import demo_study
 TIMEOUT_MS = 60_000
 
 
-def main(out: str, catalog: str) -> int:
+def main(out: str, catalog: str, folder: str | None = None, preset: int | None = None) -> int:
     app = create_app()
     window = MainWindow(catalog_path=catalog)
     window.resize(1280, 860)
@@ -28,6 +28,8 @@ def main(out: str, catalog: str) -> int:
     def save(volume) -> None:
         # move to a slice away from the middle, as a reader would, then let it paint
         window.state.set_slice(volume.shape[0] // 2 - 3)
+        if preset is not None:
+            window.apply_preset(preset)
         QTimer.singleShot(500, grab)
 
     def grab() -> None:
@@ -43,7 +45,7 @@ def main(out: str, catalog: str) -> int:
     window.series_opened.connect(save)
     window.series_failed.connect(failed)
     window.import_failed.connect(failed)
-    window.import_folder(demo_study(), open_first=True)
+    window.import_folder(folder or demo_study(), open_first=True)
     QTimer.singleShot(TIMEOUT_MS, app.quit)
     app.exec()
     window.close()
@@ -51,4 +53,6 @@ def main(out: str, catalog: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    args = sys.argv[1:]
+    sys.exit(main(args[0], args[1], args[2] if len(args) > 2 else None,
+                  int(args[3]) if len(args) > 3 else None))
