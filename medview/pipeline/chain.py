@@ -1,0 +1,261 @@
+"""Chains: an ordered list of steps with named inputs, as JSON.
+
+.. code-block:: json
+
+    {
+      "format": "medview-chain", "version": 1, "name": "CT denoise + lung threshold",
+      "inputs": {"image": "volume"},
+      "steps": [
+        {"step": "smooth.gaussian", "version": 1, "params": {"sigma_mm": 1.0}},
+        {"step": "segment.threshold", "version": 1, "params": {"low": -1000, "high": -400},
+         "inputs": {"volume": "$prev"}, "output": "lungs"}
+      ]
+    }
+
+Each step reads its data inputs from named values: chain inputs (``"image"``), earlier
+steps' outputs (``"output"`` names; by default ``"step1"``, ``"step2"`` …) or ``"$prev"`` (the
+previous step's result; the default for a step's first input, which for the first step is the
+first chain input). A step may be disabled (``"enabled": false``): it is skipped and passes its
+input through. Every volume, label map and table a step makes is a result of the chain; the
+last step's result is its main result.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medview.pipeline.registry import StepSpec, all_steps, get_step
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Chain", "ChainError", "ChainStep", "chain_schema"]
+
+FORMAT = "medview-chain"
+FORMAT_VERSION = 1
+INPUT_KINDS = ("volume", "labelmap")
+
+
+class ChainError(ValueError):
+    """An invalid chain: says which step, which parameter and why."""
+
+    def __init__(self, message: str, *, step_index: int | None = None,
+                 step_id: str | None = None, param: str | None = None):
+        where = ""
+        if step_index is not None:
+            where = f"step {step_index + 1}" + (f" ({step_id})" if step_id else "")
+            if param:
+                where += f", parameter {param!r}"
+            where += ": "
+        super().__init__(where + message)
+        self.step_index = step_index
+        self.step_id = step_id
+        self.param = param
+
+
+@dataclass
+class ChainStep:
+    """One step of a chain with its validated parameters."""
+
+    step: str
+    params: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    inputs: dict[str, str] = field(default_factory=dict)
+    output: str = ""
+    enabled: bool = True
+
+    @property
+    def spec(self) -> StepSpec:
+        return get_step(self.step)
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"step": self.step, "version": self.version, "params": self.params}
+        if self.inputs:
+            d["inputs"] = self.inputs
+        if self.output:
+            d["output"] = self.output
+        if not self.enabled:
+            d["enabled"] = False
+        return d
+
+
+@dataclass
+class Chain:
+    """A validated chain."""
+
+    steps: list[ChainStep]
+    inputs: dict[str, str] = field(default_factory=lambda: {"image": "volume"})
+    name: str = ""
+    description: str = ""
+
+    # -- (de)serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name,
+                "description": self.description, "inputs": dict(self.inputs),
+                "steps": [s.to_dict() for s in self.steps]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Chain:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ChainError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Chain:
+        """Validate a chain read from JSON against the registry.
+
+        Raises
+        ------
+        ChainError
+            Naming the step, the parameter and the reason, before any work is done.
+        """
+        if not isinstance(data, dict):
+            raise ChainError("a chain is a JSON object")
+        if data.get("format", FORMAT) != FORMAT:
+            raise ChainError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
+        version = data.get("version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ChainError(f"chain format version {version!r} is newer than this medview "
+                             f"understands ({FORMAT_VERSION}); update medview")
+        inputs = data.get("inputs", {"image": "volume"})
+        if not isinstance(inputs, dict) or not inputs:
+            raise ChainError("'inputs' must name at least one input, e.g. {\"image\": \"volume\"}")
+        for name, kind in inputs.items():
+            if kind not in INPUT_KINDS:
+                raise ChainError(f"input {name!r}: kind {kind!r} is not one of {INPUT_KINDS}")
+        raw_steps = data.get("steps")
+        if not isinstance(raw_steps, list) or not raw_steps:
+            raise ChainError("'steps' must be a non-empty list")
+        known = dict(inputs)  # name -> kind of value available so far
+        steps = []
+        prev = next(iter(inputs))
+        for i, raw in enumerate(raw_steps):
+            cs = _validate_step(i, raw, known, prev)
+            steps.append(cs)
+            if cs.enabled:
+                out = cs.output or f"step{i + 1}"
+                known[out] = cs.spec.returns
+                prev = out
+        return cls(steps, dict(inputs), str(data.get("name", "")),
+                   str(data.get("description", "")))
+
+
+def _validate_step(i: int, raw: Any, known: dict[str, str], prev: str) -> ChainStep:
+    if not isinstance(raw, dict) or "step" not in raw:
+        raise ChainError("each step is an object with a 'step' id", step_index=i)
+    sid = raw["step"]
+    try:
+        spec = get_step(sid)
+    except KeyError as exc:
+        raise ChainError(str(exc.args[0]), step_index=i, step_id=str(sid)) from None
+    version = raw.get("version", spec.version)
+    if version != spec.version:
+        raise ChainError(f"version {version} requested, this medview has version "
+                         f"{spec.version}", step_index=i, step_id=sid)
+    unknown_keys = set(raw) - {"step", "version", "params", "inputs", "output", "enabled"}
+    if unknown_keys:
+        raise ChainError(f"unknown keys {sorted(unknown_keys)}", step_index=i, step_id=sid)
+    params = raw.get("params", {}) or {}
+    if not isinstance(params, dict):
+        raise ChainError("'params' must be an object", step_index=i, step_id=sid)
+    names = {p.name for p in spec.params}
+    for name in params:
+        if name not in names:
+            raise ChainError(f"unknown parameter; this step takes {', '.join(sorted(names))}",
+                             step_index=i, step_id=sid, param=name)
+    clean: dict[str, Any] = {}
+    for p in spec.params:
+        if p.name in params:
+            try:
+                clean[p.name] = p.validate(params[p.name])
+            except ValueError as exc:
+                raise ChainError(str(exc), step_index=i, step_id=sid, param=p.name) from None
+        elif p.required:
+            raise ChainError("required", step_index=i, step_id=sid, param=p.name)
+        else:
+            clean[p.name] = p.default
+    inputs = dict(raw.get("inputs", {}) or {})
+    input_names = {inp.name for inp in spec.inputs}
+    for name in inputs:
+        if name not in input_names:
+            raise ChainError(f"unknown input {name!r}; this step takes "
+                             f"{', '.join(sorted(input_names))}", step_index=i, step_id=sid)
+    for k, inp in enumerate(spec.inputs):
+        source = inputs.get(inp.name, "$prev" if k == 0 else None)
+        if source is None:
+            if not inp.optional:
+                raise ChainError(f"input {inp.name!r} ({inp.kind}) is not connected; set "
+                                 f"\"inputs\": {{\"{inp.name}\": NAME}}", step_index=i,
+                                 step_id=sid)
+            continue
+        resolved = prev if source == "$prev" else source
+        base = resolved.split(".", 1)[0]
+        if resolved not in known and known.get(base) == "outputs":
+            continue  # a named part of a multi-output step: checked when the chain runs
+        if resolved not in known:
+            raise ChainError(f"input {inp.name!r} reads {source!r}, which is neither a chain "
+                             f"input nor an earlier step's output ({', '.join(known)})",
+                             step_index=i, step_id=sid)
+        have = known[resolved]
+        if have == "outputs":
+            continue
+        if inp.kind == "labelmap" and have != "labelmap":
+            raise ChainError(f"input {inp.name!r} needs a label map, {resolved!r} is a {have}",
+                             step_index=i, step_id=sid)
+        if inp.kind == "volume" and have not in ("volume", "labelmap"):
+            raise ChainError(f"input {inp.name!r} needs a volume, {resolved!r} is a {have}",
+                             step_index=i, step_id=sid)
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ChainError("'enabled' must be true or false", step_index=i, step_id=sid)
+    output = raw.get("output", "")
+    if output and (not isinstance(output, str) or output.startswith("$")):
+        raise ChainError(f"output name {output!r} is not a plain name", step_index=i,
+                         step_id=sid)
+    return ChainStep(sid, clean, version, inputs, output, enabled)
+
+
+def chain_schema() -> dict:
+    """JSON schema of a chain, generated from the registry (one branch per step)."""
+    step_schemas = []
+    for spec in all_steps():
+        step_schemas.append({
+            "type": "object",
+            "title": spec.title,
+            "properties": {
+                "step": {"const": spec.id},
+                "version": {"const": spec.version},
+                "params": spec.params_schema(),
+                "inputs": {"type": "object",
+                           "properties": {i.name: {"type": "string"} for i in spec.inputs},
+                           "additionalProperties": False},
+                "output": {"type": "string"},
+                "enabled": {"type": "boolean"},
+            },
+            "required": ["step"],
+            "additionalProperties": False,
+        })
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "medview processing chain",
+        "type": "object",
+        "properties": {
+            "format": {"const": FORMAT},
+            "version": {"type": "integer", "maximum": FORMAT_VERSION},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "inputs": {"type": "object",
+                       "additionalProperties": {"enum": list(INPUT_KINDS)}},
+            "steps": {"type": "array", "minItems": 1, "items": {"oneOf": step_schemas}},
+        },
+        "required": ["steps"],
+    }

@@ -1,0 +1,103 @@
+"""Run a chain locally: step by step, with progress per step and cancellation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from medview.core.labelmap import LabelMap
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.volume import Volume
+from medview.pipeline.chain import Chain, ChainError, ChainStep
+
+__all__ = ["ChainResult", "run_chain", "run_step"]
+
+
+@dataclass
+class ChainResult:
+    """Every named value a chain produced; ``main`` names the last step's result."""
+
+    values: dict[str, Any]
+    main: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def result(self) -> Any:
+        return self.values[self.main]
+
+
+def run_step(cs: ChainStep, inputs: Mapping[str, Any], progress: Progress = NO_PROGRESS) -> Any:
+    """Call one step's function with its inputs and validated parameters."""
+    spec = cs.spec
+    args = [inputs.get(i.name) for i in spec.inputs]
+    kwargs = dict(cs.params)
+    if spec.takes_progress:
+        kwargs["progress"] = progress
+    return spec.func(*args, **kwargs)
+
+
+def _check_input(cs: ChainStep, name: str, kind: str, value: Any, index: int) -> None:
+    ok = isinstance(value, LabelMap) if kind == "labelmap" else isinstance(value, Volume)
+    if not ok:
+        raise ChainError(f"input {name!r} needs a {kind}, got {type(value).__name__}",
+                         step_index=index, step_id=cs.step)
+
+
+def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
+              progress: Progress = NO_PROGRESS) -> ChainResult:
+    """Run ``chain`` on ``inputs`` (chain input name → Volume/LabelMap).
+
+    Raises
+    ------
+    ChainError
+        If an input is missing or of the wrong kind.
+    medview.core.progress.Cancelled
+        When ``progress`` is cancelled (checked between steps and inside them).
+    """
+    values: dict[str, Any] = {}
+    for name, kind in chain.inputs.items():
+        if name not in inputs:
+            raise ChainError(f"chain input {name!r} ({kind}) was not given; inputs: "
+                             f"{', '.join(inputs) or 'none'}")
+        value = inputs[name]
+        if (kind == "labelmap" and not isinstance(value, LabelMap)) or not isinstance(
+            value, Volume
+        ):
+            raise ChainError(f"chain input {name!r} must be a {kind}, got {type(value).__name__}")
+        values[name] = value
+    prev = next(iter(chain.inputs))
+    active = [(i, cs) for i, cs in enumerate(chain.steps) if cs.enabled]
+    seconds: dict[str, float] = {}
+    for n, (i, cs) in enumerate(active):
+        progress.check()
+        sub = progress.sub(n / len(active), (n + 1) / len(active))
+        sub.update(0.0, f"{cs.spec.title} ({n + 1}/{len(active)})")
+        step_inputs = {}
+        for k, inp in enumerate(cs.spec.inputs):
+            source = cs.inputs.get(inp.name, "$prev" if k == 0 else None)
+            if source is None:
+                continue
+            key = prev if source == "$prev" else source
+            if key not in values:
+                raise ChainError(f"input {inp.name!r} reads {key!r}, which was not produced",
+                                 step_index=i, step_id=cs.step)
+            _check_input(cs, inp.name, inp.kind, values[key], i)
+            step_inputs[inp.name] = values[key]
+        t0 = time.perf_counter()
+        out = run_step(cs, step_inputs, sub)
+        name = cs.output or f"step{i + 1}"
+        seconds[name] = time.perf_counter() - t0
+        if isinstance(out, Mapping):
+            if not out:
+                raise ChainError("the step returned no result", step_index=i, step_id=cs.step)
+            for key, value in out.items():
+                values[f"{name}.{key}"] = value
+            values[name] = next(iter(out.values()))
+        else:
+            values[name] = out
+        prev = name
+        sub.update(1.0, f"{cs.spec.title} done")
+    progress.update(1.0, "chain done")
+    return ChainResult(values, prev, seconds)
