@@ -157,32 +157,10 @@ def import_paths(
     return ImportResult(report, uids)
 
 
-def _files_under(path: Path) -> list[str]:
-    if path.is_file():
-        if path.name.upper() == "DICOMDIR":
-            from medview.dicom.dicomdir import referenced_files
-            from medview.dicom.errors import UnreadableFileError
-
-            try:
-                return [str(p) for p in referenced_files(path)]
-            except UnreadableFileError:
-                return _files_under(path.parent)  # the catalog walks the folder then too
-        return [str(path)]
-    files = []
-    for folder, dirs, names in os.walk(path):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        files.extend(os.path.join(folder, n) for n in names if not n.startswith("."))
-    return files
-
-
 def series_under(cat, paths: Sequence[PathLike]) -> list[str]:
-    """UIDs of the catalog series with a file under ``paths``, in the catalog's order."""
-    found: set[str] = set()
-    for path in paths:
-        for file in _files_under(Path(path)):
-            header = cat.instance(file)
-            if header is not None:
-                found.add(header.series_instance_uid)
+    """UIDs of the catalog series with a file under ``paths``, in the browser's order
+    (study date, series number), so that "the first series" is the one listed first."""
+    found = set(cat.series_under(paths))
     return [record.uid for record in cat.series() if record.uid in found]
 
 
