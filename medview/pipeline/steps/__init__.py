@@ -2,7 +2,7 @@
 
 from importlib import import_module
 
-for _name in ("preprocess", "enhance", "features", "segment", "fuse"):
+for _name in ("preprocess", "enhance", "features", "segment", "classify", "fuse"):
     try:
         import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as exc:  # a category not written yet

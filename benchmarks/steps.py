@@ -1,0 +1,130 @@
+"""Every processing step against the fastest reference here, side by side in one run.
+
+    .venv/bin/python benchmarks/steps.py [--slices 300] [--size 512] [--only PREFIX] [--repeat 3]
+
+The volume is the synthetic CT phantom as float32 (512×512×300 by default). For each case in
+``benchmarks/step_cases/*.py`` it prints medview's time (median of --repeat runs through the
+chain runner), the reference's time, their ratio (target ≤ 1.2) and medview's peak memory above
+the input as a multiple of the volume (target ≤ 3 copies), measured in a child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.step_cases import Case  # noqa: E402
+
+
+def phantom(slices: int, size: int):
+    from medview.core.volume import Volume
+    from medview.dicom.phantom import ct_phantom_volume
+
+    arr = ct_phantom_volume((slices, size, size), (0.7 * 512 / size, 0.7 * 512 / size, 1.0))
+    return Volume(arr.astype(np.float32), (0.7 * 512 / size, 0.7 * 512 / size, 1.0),
+                  metadata={"Modality": "CT"})
+
+
+def all_cases(only: str | None) -> list[Case]:
+    import benchmarks.step_cases as pkg
+
+    cases = []
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        cases += importlib.import_module(f"benchmarks.step_cases.{mod.name}").CASES
+    return [c for c in cases if not only or c.step.startswith(only)]
+
+
+def run_medview(case: Case, vol):
+    from medview.pipeline.chain import Chain
+    from medview.pipeline.runner import run_chain
+
+    inputs = {"image": vol}
+    kinds = {"image": "volume"}
+    step_inputs = {}
+    for name, make in case.extra_inputs.items():
+        inputs[name] = make(vol)
+        from medview.core.labelmap import LabelMap
+
+        kinds[name] = "labelmap" if isinstance(inputs[name], LabelMap) else "volume"
+        step_inputs[name] = name
+    raw = {"step": case.step, "params": case.params}
+    if step_inputs:
+        raw["inputs"] = step_inputs
+    chain = Chain.from_dict({"inputs": kinds, "steps": [raw]})
+    return run_chain(chain, inputs).result
+
+
+def timed(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def child_peak(step: str, slices: int, size: int) -> float:
+    """Peak RSS above the loaded input, in volumes, for one case, in a fresh process."""
+    code = f"""
+import sys, resource, json
+sys.path.insert(0, {str(ROOT)!r})
+from benchmarks.steps import phantom, all_cases, run_medview
+vol = phantom({slices}, {size})
+case = [c for c in all_cases({step!r}) if c.step == {step!r}][0]
+def rss():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmRSS'):
+                return int(line.split()[1]) * 1024
+open('/proc/self/clear_refs', 'w').write('5')
+base = rss()
+run_medview(case, vol)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps((peak - base) / vol.array.nbytes))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        return float("nan")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--slices", type=int, default=300)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", help="only steps whose id starts with this")
+    ap.add_argument("--no-memory", action="store_true")
+    args = ap.parse_args()
+    vol = phantom(args.slices, args.size)
+    print(f"volume {vol.shape} float32, {vol.array.nbytes / 2**20:.0f} MiB\n")
+    print(f"{'step':28} {'medview s':>10} {'reference':40} {'ref s':>8} {'ratio':>6} "
+          f"{'peak×vol':>8}")
+    for case in all_cases(args.only):
+        try:
+            run_medview(case, vol)  # warm-up (imports, thread pools)
+            t_mv = timed(lambda case=case: run_medview(case, vol), args.repeat)
+            t_ref = timed(lambda case=case: case.reference(vol), args.repeat)
+        except Exception as exc:  # a broken case must not hide the others
+            print(f"{case.step:28} FAILED: {type(exc).__name__}: {exc}")
+            continue
+        peak = float("nan") if args.no_memory else child_peak(case.step, args.slices, args.size)
+        print(f"{case.step:28} {t_mv:10.3f} {case.reference_name:40} {t_ref:8.3f} "
+              f"{t_mv / t_ref:6.2f} {peak:8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
