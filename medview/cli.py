@@ -5,6 +5,8 @@
     medview index DIR...                 import folders / DICOMDIRs into the catalog
     medview series PATH [--json]         list the series in a folder, file, DICOMDIR or UID
     medview convert INPUT OUTPUT         DICOM series → NIfTI / NRRD / MHA
+    medview steps [--json]               the processing steps and their parameters
+    medview run CHAIN INPUT... -o OUT    run a processing chain
 """
 
 from __future__ import annotations
@@ -134,6 +136,95 @@ def cmd_convert(args) -> int:
     return EXIT_OK
 
 
+def cmd_steps(args) -> int:
+    from medview.pipeline.registry import all_steps
+
+    steps = all_steps()
+    if args.json:
+        json.dump([s.describe() for s in steps], sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    category = None
+    for s in steps:
+        if s.category != category:
+            category = s.category
+            print(f"\n{category}")
+        print(f"  {s.id} (v{s.version}): {s.title}")
+        for inp in s.inputs:
+            opt = ", optional" if inp.optional else ""
+            print(f"      input {inp.name}: {inp.kind}{opt}")
+        for p in s.params:
+            rng = ""
+            if p.min is not None or p.max is not None:
+                rng = f" in [{'' if p.min is None else f'{p.min:g}'}, " \
+                      f"{'' if p.max is None else f'{p.max:g}'}]"
+            if p.choices:
+                rng = f" one of {', '.join(p.choices)}"
+            unit = f" {p.unit}" if p.unit else ""
+            default = "required" if p.required else f"default {json.dumps(p.default)}"
+            print(f"      {p.name}: {p.kind}{rng}{unit}, {default}")
+    return EXIT_OK
+
+
+def _read_input(source: str, kind: str, args):
+    from medview.core.labelmap import LabelMap
+    from medview.formats.volume_io import SUFFIXES
+
+    if source.lower().endswith(SUFFIXES):
+        from medview.formats.volume_io import read_volume
+
+        vol = read_volume(source)
+    else:
+        import medview
+
+        vol = medview.load(source, series=args.series, catalog=_catalog_for(args, source))
+        for w in vol.warnings:
+            print(f"warning: {source}: {w}", file=sys.stderr)
+    if kind == "labelmap":
+        import numpy as np
+
+        if vol.array.dtype.kind == "f" and not np.all(np.mod(vol.array, 1) == 0):
+            raise ValueError(f"{source}: a label map needs integer labels")
+        return LabelMap(vol.array.astype(np.int32 if vol.array.max() > 255 else np.uint8),
+                        vol.spacing, vol.origin, vol.direction, vol.metadata)
+    return vol
+
+
+def cmd_run(args) -> int:
+    from medview.formats.results import write_results
+    from medview.pipeline.chain import Chain
+    from medview.pipeline.runner import run_chain
+
+    chain = Chain.load(args.chain)  # validated before any work
+    names = list(chain.inputs)
+    given: dict[str, str] = {}
+    positional = []
+    for item in args.inputs:
+        name, sep, value = item.partition("=")
+        if sep and name in chain.inputs:
+            given[name] = value
+        else:
+            positional.append(item)
+    for name in names:
+        if name not in given and positional:
+            given[name] = positional.pop(0)
+    if positional:
+        raise ValueError(f"too many inputs: the chain takes {', '.join(names)}")
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise ValueError(f"missing input(s) {', '.join(missing)}: give them in order "
+                         f"({' '.join(names)}) or as NAME=PATH")
+    inputs = {n: _read_input(given[n], chain.inputs[n], args) for n in names}
+    with terminal_progress("running") as progress:
+        result = run_chain(chain, inputs, progress=progress)
+    outputs = {k: v for k, v in result.values.items() if k not in inputs}
+    written = write_results(outputs, result.main, args.output, image_suffix=args.image_format,
+                            table_format=args.table_format, overwrite=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def cmd_gui(args) -> int:
     try:
         from medview.gui.app import run_gui
@@ -185,13 +276,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stack", type=int, help="stack index when the series holds several")
     s.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     s.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("steps", parents=[common], help="list the processing steps")
+    s.add_argument("--json", action="store_true", help="with JSON schemas of the parameters")
+    s.set_defaults(func=cmd_steps)
+
+    s = sub.add_parser(
+        "run", parents=[common], help="run a processing chain on inputs",
+        description="Run CHAIN (a JSON file) on INPUTs: DICOM folders/files, catalog series "
+                    "UIDs or NIfTI/NRRD/MHA files, in the order of the chain's inputs or as "
+                    "NAME=PATH. The chain is validated before any input is read.",
+    )
+    s.add_argument("chain", help="chain JSON file")
+    s.add_argument("inputs", nargs="+", metavar="INPUT")
+    s.add_argument("-o", "--output", required=True,
+                   help="a file (.nii.gz, .nrrd, …) for the main result, or a folder for all")
+    s.add_argument("--series", help="series UID or number when an input holds several")
+    s.add_argument("--image-format", default=".nii.gz",
+                   choices=[".nii.gz", ".nii", ".nrrd", ".mha"],
+                   help="suffix of images written into a folder (default .nii.gz)")
+    s.add_argument("--table-format", default="csv", choices=["csv", "json"])
+    s.add_argument("--force", action="store_true", help="replace existing files")
+    s.set_defaults(func=cmd_run)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = {"index", "series", "convert"}
+    commands = {"index", "series", "convert", "steps", "run"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):
@@ -207,10 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from medview.core.progress import Cancelled
     from medview.dicom.errors import DicomError
+    from medview.pipeline.chain import ChainError
 
     try:
         return args.func(args)
-    except (DicomError, FileNotFoundError, FileExistsError, ValueError, OSError) as exc:
+    except (DicomError, ChainError, FileNotFoundError, FileExistsError, ValueError,
+            OSError) as exc:
         print(f"medview {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except Cancelled:

@@ -1,0 +1,98 @@
+"""Write what a chain produced: volumes and label maps as images, tables as CSV or JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from medview.core.labelmap import LabelMap
+from medview.core.table import Table
+from medview.core.volume import Volume
+from medview.formats.volume_io import SUFFIXES, write_volume
+
+__all__ = ["write_results"]
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _segments_json(labels: LabelMap) -> str:
+    return json.dumps([{"number": s.number, "name": s.name, "color": list(s.color),
+                        "category": list(s.category), "type": list(s.type)}
+                       for s in labels.segments], indent=2)
+
+
+def write_results(values: Mapping[str, Any], main: str, out: str | os.PathLike, *,
+                  image_suffix: str = ".nii.gz", table_format: str = "csv",
+                  overwrite: bool = False) -> list[Path]:
+    """Write a chain's results.
+
+    If ``out`` ends in an image suffix, the main result goes there and every other result
+    beside it as ``<stem>.<name><suffix>``; otherwise ``out`` is a folder holding
+    ``<name><suffix>`` per result. Label maps also get ``.segments.json``; tables are CSV or
+    JSON; objects with a ``save(path)`` method (trained models) are saved as ``.model``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    FileExistsError
+        If a target exists and ``overwrite`` is False (nothing is written then).
+    """
+    out = Path(out)
+    name_l = out.name.lower()
+    single = next((s for s in SUFFIXES if name_l.endswith(s)), None)
+    if single:
+        folder, stem = out.parent, out.name[: -len(single)]
+        image_suffix = single
+    else:
+        folder, stem = out, ""
+    plan: list[tuple[Path, Any]] = []
+    for name, value in values.items():
+        base = name if not stem else (stem if name == main else f"{stem}.{name}")
+        if isinstance(value, Volume):
+            plan.append((folder / f"{base}{image_suffix}", value))
+            if isinstance(value, LabelMap):
+                plan.append((folder / f"{base}.segments.json", _segments_json(value)))
+        elif isinstance(value, Table):
+            plan.append((folder / f"{base}.{table_format}",
+                         value.to_csv() if table_format == "csv" else value.to_json()))
+        elif isinstance(value, bytes | bytearray):
+            plan.append((folder / f"{base}.bin", bytes(value)))
+        elif hasattr(value, "save"):
+            plan.append((folder / f"{base}.model", value))
+    if not overwrite:
+        existing = [str(p) for p, _ in plan if p.exists()]
+        if existing:
+            raise FileExistsError(f"would overwrite {', '.join(existing)}; use --force")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, value in plan:
+        if isinstance(value, Volume):
+            write_volume(value, path, overwrite=True)
+        elif isinstance(value, str):
+            _atomic_text(path, value)
+        elif isinstance(value, bytes):
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                f.write(value)
+            os.replace(tmp, path)
+        else:
+            value.save(path)
+        written.append(path)
+    return written
