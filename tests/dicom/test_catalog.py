@@ -3,18 +3,16 @@ round trip of headers, cancellation, threads."""
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import sqlite3
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from media_helpers import make_dicomdir
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.fileset import FileSet
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from medview.core.progress import Cancelled, Progress
@@ -249,16 +247,8 @@ def test_single_file_and_missing_file(tmp_path):
 
 def test_dicomdir_import(tmp_path):
     src = _synthetic_series(tmp_path / "src", 4)
-    fs = FileSet()
-    for p in src:
-        fs.add(p)
     media = tmp_path / "media"
-    fs.write(media)
-    with warnings.catch_warnings():
-        # FileSet keeps a staging TemporaryDirectory that it never cleans up explicitly
-        warnings.simplefilter("ignore", ResourceWarning)
-        del fs
-        gc.collect()
+    make_dicomdir(src, media)
     dicomdir = media / "DICOMDIR"
     assert dicomdir.is_file()
     with Catalog(tmp_path / "c.sqlite") as cat:
