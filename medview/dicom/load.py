@@ -9,15 +9,10 @@ from pathlib import Path
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
-from medview.dicom.assemble import (
-    SeriesPlan,
-    group_by_series,
-    plan_series,
-    read_stack,
-    series_metadata,
-)
+from medview.dicom.assemble import SeriesPlan, group_by_series, plan_series
 from medview.dicom.errors import AmbiguousSourceError, SeriesError
 from medview.dicom.header import InstanceHeader
+from medview.dicom.read import read_stack, series_metadata
 
 __all__ = ["find_series", "headers_from_source", "is_series_uid", "load", "select_series"]
 

@@ -1,0 +1,232 @@
+"""Reading a planned stack's pixels into a Volume of physical values."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.volume import Volume
+from medview.dicom.assemble import StackPlan
+from medview.dicom.header import InstanceHeader
+from medview.dicom.slices import SliceRef
+
+__all__ = ["read_stack", "series_metadata"]
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+class _FileCache:
+    """Decoded stored values of the last multi-slice file (multi-frame or mosaic)."""
+
+    def __init__(self):
+        self.path: str | None = None
+        self.frames: np.ndarray | None = None
+
+    def get(self, ref: SliceRef) -> np.ndarray:
+        from medview.dicom.pixels import decode
+
+        h = ref.header
+        if self.path != h.path:
+            frames = decode(h)
+            if h.is_mosaic:
+                from medview.dicom.mosaic import untile
+
+                frames = untile(frames[0], int(h.mosaic_count))  # type: ignore[arg-type]
+            self.path, self.frames = h.path, frames
+        return self.frames[ref.frame]  # type: ignore[index]
+
+
+def _stored_range(h: InstanceHeader) -> tuple[int, int]:
+    from medview.dicom.pixels import stored_dtype
+
+    bits = h.bits_stored or stored_dtype(h).itemsize * 8
+    if h.pixel_representation:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+class _DtypeTooSmall(Exception):
+    """A slice's values do not fit the optimistic output dtype."""
+
+
+#: slices per task when reading with several threads
+_READ_CHUNK = 16
+#: reading threads: two already saturate the page-fault and copy rate of these machines
+_READ_THREADS = 2
+
+
+def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress) -> None:
+    """Fill ``out[k]`` with the physical values of ``plan.slices[k]``.
+
+    Single-frame files are read by two threads, a chunk of slices each at a time (reading is
+    bound by copying and page faults, which two threads overlap); multi-frame files and
+    mosaics are read in order, decoding each file once.
+
+    Raises
+    ------
+    _DtypeTooSmall
+        If ``out``'s dtype was chosen optimistically and a slice does not fit it.
+    """
+    n = len(plan.slices)
+    single = all(r.header.number_of_frames <= 1 and not r.header.is_mosaic
+                 for r in plan.slices)
+    cache = _FileCache()
+    starts = list(range(0, n, _READ_CHUNK))
+
+    def read_chunk(start: int) -> int:
+        progress.check()
+        stop = min(n, start + _READ_CHUNK)
+        for k in range(start, stop):
+            _read_one(plan, k, out, cache)
+        return stop - start
+
+    done = 0
+    if single and n >= 2 * _READ_CHUNK:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(_READ_THREADS) as pool:
+            futures = [pool.submit(read_chunk, s) for s in starts]
+            try:
+                for f in futures:
+                    done += f.result()
+                    progress.update(done / n, f"read {done} of {n} slices")
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        return
+    for s in starts:
+        done += read_chunk(s)
+        progress.update(done / n, f"read {done} of {n} slices")
+
+
+def _read_one(plan: StackPlan, k: int, out: np.ndarray, cache: _FileCache) -> None:
+    """``out[k]`` = physical values of ``plan.slices[k]``."""
+    from medview.dicom.pixels import decode, decode_into, stored_dtype
+
+    ref = plan.slices[k]
+    h = ref.header
+    dst = out[k : k + 1]
+    integer_out = out.dtype.kind in "iu"
+    info = np.iinfo(out.dtype) if integer_out else None
+    single = h.number_of_frames <= 1 and not h.is_mosaic
+    sd = stored_dtype(h)
+    lo, hi = _stored_range(h)
+    icpt = ref.intercept
+    if single and integer_out and ref.slope == 1.0 and sd.itemsize == out.dtype.itemsize:
+        # the fast path: stored values straight into the output, rescaled in place
+        raw = dst.view(sd)
+        decode_into(h, raw)
+        if not (info.min <= lo and hi <= info.max and info.min <= lo + icpt
+                and hi + icpt <= info.max):
+            mn, mx = int(raw.min()), int(raw.max())
+            if mn < info.min or mx > info.max or mn + icpt < info.min or mx + icpt > info.max:
+                raise _DtypeTooSmall
+        if icpt:
+            dst += out.dtype.type(icpt)
+    else:
+        stored = cache.get(ref) if not single else decode(h)[0]
+        if plan.is_rgb:
+            dst[0] = stored
+        elif not integer_out:
+            np.multiply(stored, ref.slope, out=dst[0], dtype=np.float32, casting="unsafe")
+            dst[0] += np.float32(icpt)
+        else:
+            values = stored.astype(np.int64) * int(ref.slope) + int(icpt)
+            if values.size and (values.min() < info.min or values.max() > info.max):
+                raise _DtypeTooSmall
+            dst[0] = values
+    if plan.invert:
+        # MONOCHROME1: low values are bright. Mirror within the stored range so that
+        # higher means brighter, as for every other image.
+        a = ref.slope * (lo + hi) + 2 * icpt
+        np.subtract(out.dtype.type(a), dst, out=dst)
+
+
+def read_stack(plan: StackPlan, *, metadata: dict | None = None,
+               progress: Progress = NO_PROGRESS) -> Volume:
+    """Read the pixels of a planned stack into a Volume of physical values.
+
+    Raises
+    ------
+    medview.core.progress.Cancelled
+        If ``progress`` was cancelled.
+    PixelDataError
+        If a file's pixel data cannot be decoded.
+    """
+    n = len(plan.slices)
+    r0 = plan.slices[0]
+    shape = (n, r0.rows, r0.columns) + ((3,) if plan.is_rgb else ())
+    if plan.resample_t is None:
+        out = np.empty(shape, dtype=plan.dtype)
+        try:
+            _read_slices(plan, out, progress)
+        except _DtypeTooSmall:
+            if plan.fallback_dtype is None:
+                raise
+            out = np.empty(shape, dtype=plan.fallback_dtype)
+            _read_slices(plan, out, progress)
+    else:
+        acquired = np.empty(shape, dtype=np.float32)
+        _read_slices(plan, acquired, progress.sub(0.0, 0.9))
+        dtype = plan.dtype
+        if dtype.kind in "iu" and plan.fallback_dtype is not None and acquired.size and (
+            acquired.min() < np.iinfo(dtype).min or acquired.max() > np.iinfo(dtype).max
+        ):
+            dtype = plan.fallback_dtype
+        out = np.empty((len(plan.resample_t), *shape[1:]), dtype=dtype)
+        t_acq = plan.acquired_t
+        for z, t in enumerate(plan.resample_t):
+            j = int(np.clip(np.searchsorted(t_acq, t, side="right") - 1, 0, n - 2))
+            w = float(np.clip((t - t_acq[j]) / (t_acq[j + 1] - t_acq[j]), 0.0, 1.0))
+            # an acquired slice on a grid plane is copied as is, not blended with rounding
+            if abs(t - t_acq[j]) < 1e-3:
+                w = 0.0
+            elif abs(t - t_acq[j + 1]) < 1e-3:
+                w = 1.0
+            val = acquired[j] * (1 - w) + acquired[j + 1] * w
+            if out.dtype.kind in "iu":
+                val = np.rint(val)
+            out[z] = val
+    progress.update(1.0, "done")
+    meta = dict(metadata or {})
+    meta["source_files"] = tuple(r.header.path for r in plan.slices)
+    meta["source_frames"] = tuple(r.frame for r in plan.slices)
+    meta["source_sop_instance_uids"] = tuple(r.header.sop_instance_uid for r in plan.slices)
+    if plan.resample_t is not None and plan.acquired_t is not None:
+        meta["acquired_positions_mm"] = tuple(float(t) for t in plan.acquired_t)
+    meta["stack"] = plan.label
+    return Volume(out, plan.spacing, plan.origin, plan.direction, meta, tuple(plan.warnings))
+
+
+def series_metadata(h: InstanceHeader) -> dict:
+    """Read-only facts about a series that travel with its Volume."""
+    units = ""
+    if h.rescale_type:
+        units = h.rescale_type
+    elif h.modality == "CT":
+        units = "HU"
+    return {
+        "Modality": h.modality,
+        "Units": units,
+        "PatientName": h.patient_name,
+        "PatientID": h.patient_id,
+        "PatientBirthDate": h.patient_birth_date,
+        "PatientSex": h.patient_sex,
+        "StudyInstanceUID": h.study_instance_uid,
+        "StudyDate": h.study_date,
+        "StudyTime": h.study_time,
+        "StudyDescription": h.study_description,
+        "AccessionNumber": h.accession_number,
+        "SeriesInstanceUID": h.series_instance_uid,
+        "SeriesNumber": h.series_number,
+        "SeriesDescription": h.series_description,
+        "FrameOfReferenceUID": h.frame_of_reference_uid,
+        "Manufacturer": h.manufacturer,
+        "BodyPartExamined": h.body_part,
+        "PhotometricInterpretation": h.photometric_interpretation,
+        "WindowCenter": h.window_center,
+        "WindowWidth": h.window_width,
+        "SOPClassUID": h.sop_class_uid,
+    }
