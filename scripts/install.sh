@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install medview into ./.venv on Debian/Ubuntu. Idempotent: run it again any time.
-#   bash scripts/install.sh          the application (GUI + command line)
-#   bash scripts/install.sh --test   plus everything the test suite needs
+# Install medview on Debian/Ubuntu. Idempotent: run it again any time.
+#   bash scripts/install.sh             the application (GUI + command line) in ./.venv
+#   bash scripts/install.sh --test      plus everything the test suite needs, in ./.venv, and a
+#                                       second environment ./.venv-headless without Qt, where the
+#                                       headless tests run (proof that only medview.gui needs Qt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
@@ -29,9 +31,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-extra=""
-[ "$want_test" = 1 ] && extra="[test]"
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".${extra}"
+make_venv() {  # make_venv DIR EXTRAS
+  [ -x "$1/bin/python" ] || "$PY" -m venv "$1"
+  "$1/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$1/bin/python" -m pip install -q -e ".[$2]"
+}
+if [ "$want_test" = 1 ]; then
+  make_venv .venv gui,guitest,test
+  make_venv .venv-headless test
+  if .venv-headless/bin/python -c "import PySide6" 2>/dev/null; then
+    echo "error: .venv-headless must not contain PySide6" >&2
+    exit 1
+  fi
+else
+  make_venv .venv gui
+fi
 echo "medview installed in $(pwd)/.venv (run .venv/bin/medview)"
