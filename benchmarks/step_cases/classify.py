@@ -1,0 +1,65 @@
+"""Segment benchmark cases: the scribble classifier (train on scribbles, label every voxel).
+
+Scribbles: 400 voxels per tissue (air, lung, fat, soft tissue, bone) on 5 slices, drawn from the
+noise-free phantom (see ``benchmarks/classifier.py``, which also compares with the SciPy
+feature stack + 50-tree forest baseline). They are made once per volume and cached, so that
+their making is not timed.
+
+Reference: the same OpenCV feature stack (``medview.core.feature_stack``, 8 slices at a time)
+with scikit-learn's own ``RandomForestClassifier(32, max_depth=12, n_jobs=cores)`` ``fit`` and
+``predict``: what the step would cost without its per-slice threads and float32 forest walk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.step_cases import Case
+
+_SCRIBBLES: dict[int, object] = {}
+
+
+def _scribbles(vol):
+    key = id(vol)
+    if key not in _SCRIBBLES:
+        from benchmarks.classifier import scribbles_for, tissues
+        from medview.core.labelmap import LabelMap
+        from medview.dicom.phantom import ct_phantom_volume
+
+        truth = tissues(ct_phantom_volume(vol.shape, vol.spacing, noise_hu=0))
+        marked = np.linspace(0.1 * vol.shape[0], 0.9 * vol.shape[0], 5).astype(int)
+        _SCRIBBLES.clear()
+        _SCRIBBLES[key] = LabelMap.like(vol, scribbles_for(truth, marked))
+    return _SCRIBBLES[key]
+
+
+def _sklearn_forest(vol):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from medview.core.feature_stack import FeatureSpec, feature_stack
+    from medview.core.parallel import worker_count
+
+    scr = _scribbles(vol)
+    spec = FeatureSpec()
+    flat = scr.array.reshape(-1)
+    idx = np.flatnonzero(flat)
+    plane = vol.shape[1] * vol.shape[2]
+    ks = np.unique(idx // plane)
+    feats = feature_stack(vol, spec, slices=ks)  # (k, F, plane)
+    X = np.concatenate([feats[m][:, idx[idx // plane == k] - k * plane].T
+                        for m, k in enumerate(ks)])
+    rf = RandomForestClassifier(32, max_depth=12, n_jobs=worker_count(), random_state=0)
+    rf.fit(X, flat[idx])
+    out = np.empty(vol.shape, np.uint8)
+    for lo in range(0, vol.shape[0], 8):
+        hi = min(vol.shape[0], lo + 8)
+        f = feature_stack(vol, spec, slices=range(lo, hi))
+        X = f.transpose(0, 2, 1).reshape(-1, spec.count)
+        out[lo:hi] = rf.predict(X).reshape(hi - lo, *vol.shape[1:])
+    return out
+
+
+CASES = [
+    Case("segment.classifier_train_predict", {}, "OpenCV features + sklearn RF(32).predict",
+         _sklearn_forest, extra_inputs={"scribbles": _scribbles}),
+]
