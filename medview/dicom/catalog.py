@@ -17,20 +17,28 @@ worker thread imports.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import sqlite3
 import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from medview.core.progress import NO_PROGRESS, Progress
-from medview.dicom.errors import UnreadableFileError
-from medview.dicom.header import FrameInfo, InstanceHeader
+from medview.dicom._catalog_index import _IndexingMixin
+from medview.dicom._catalog_schema import (
+    _FIELDS,
+    _LAYOUT,
+    _SCHEMA,
+    _TABLES,
+    SCHEMA_VERSION,
+    IndexReport,
+    PatientRecord,
+    SeriesRecord,
+    StudyRecord,
+    _from_row,
+    _like,
+    _prefix_range,
+)
+from medview.dicom.header import InstanceHeader
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -41,19 +49,6 @@ __all__ = [
     "StudyRecord",
     "default_catalog_path",
 ]
-
-SCHEMA_VERSION = 1
-_BATCH = 250
-
-_FIELDS = tuple(f.name for f in dataclasses.fields(InstanceHeader))
-_FRAME_FIELDS = tuple(f.name for f in dataclasses.fields(FrameInfo))
-_JSON_FIELDS = {
-    "image_type",
-    "image_position",
-    "image_orientation",
-    "pixel_spacing",
-    "csa_slice_normal",
-}
 
 
 def default_catalog_path() -> Path:
@@ -66,208 +61,10 @@ def default_catalog_path() -> Path:
     return Path(platformdirs.user_data_dir("medview")) / "catalog.sqlite"
 
 
-# --------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True)
-class PatientRecord:
-    """A patient: ``patient_key`` (ID and name) identifies it in the catalog."""
-
-    patient_key: str
-    patient_id: str
-    patient_name: str
-    birth_date: str
-    sex: str
-    studies: int
-    series: int
-    instances: int
-
-
-@dataclass(frozen=True, slots=True)
-class StudyRecord:
-    uid: str
-    patient_key: str
-    patient_id: str
-    patient_name: str
-    date: str
-    time: str
-    description: str
-    accession_number: str
-    modalities: tuple[str, ...]
-    series: int
-    instances: int
-
-    @property
-    def study_uid(self) -> str:
-        return self.uid
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesRecord:
-    """A series as the browser lists it; ``rows``/``columns`` are the largest in the series."""
-
-    uid: str
-    study_uid: str
-    patient_key: str
-    patient_id: str
-    patient_name: str
-    study_date: str
-    study_description: str
-    modality: str
-    description: str
-    series_number: int | None
-    instances: int
-    frames: int
-    rows: int
-    columns: int
-
-    @property
-    def series_uid(self) -> str:
-        return self.uid
-
-
-@dataclass
-class IndexReport:
-    """What :meth:`Catalog.index` did.
-
-    ``added``/``updated`` count files read into instances (new / changed), ``unchanged`` the
-    files not read again (images and known failures), ``removed`` the catalog entries whose
-    files vanished, ``scanned`` the files actually read; ``errors`` lists every file under the
-    indexed paths that cannot be used, with its reason.
-    """
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    scanned: int = 0
-
-
-# --------------------------------------------------------------------------- rows
-
-
-def _to_row(h: InstanceHeader) -> tuple:
-    row = []
-    for name in _FIELDS:
-        v = getattr(h, name)
-        if name == "frames":
-            v = json.dumps([[getattr(f, n) for n in _FRAME_FIELDS] for f in v]) if v else None
-        elif name in _JSON_FIELDS:
-            v = None if v is None else json.dumps(v)
-        elif name == "has_pixel_data":
-            v = int(v)
-        row.append(v)
-    return tuple(row)
-
-
-def _tuple(v):
-    return tuple(v) if isinstance(v, list) else v
-
-
-def _from_row(row: Sequence) -> InstanceHeader:
-    values = dict(zip(_FIELDS, row, strict=True))
-    for name in _JSON_FIELDS:
-        if values[name] is not None:
-            values[name] = tuple(json.loads(values[name]))
-    if values["image_type"] is None:
-        values["image_type"] = ()
-    values["has_pixel_data"] = bool(values["has_pixel_data"])
-    frames = values["frames"]
-    values["frames"] = (
-        tuple(FrameInfo(*[_tuple(x) for x in f]) for f in json.loads(frames)) if frames else ()
-    )
-    return InstanceHeader(**values)
-
-
-def _column_type(name: str) -> str:
-    f = {f.name: f for f in dataclasses.fields(InstanceHeader)}[name]
-    t = str(f.type)
-    if name in _JSON_FIELDS or name == "frames" or t == "str":
-        return "TEXT"
-    if "float" in t:
-        return "REAL"
-    return "INTEGER"
-
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS patients (
-    patient_key TEXT PRIMARY KEY, patient_id TEXT, patient_name TEXT,
-    birth_date TEXT, sex TEXT);
-CREATE TABLE IF NOT EXISTS studies (
-    study_uid TEXT PRIMARY KEY, patient_key TEXT, study_date TEXT, study_time TEXT,
-    description TEXT, accession_number TEXT);
-CREATE TABLE IF NOT EXISTS series (
-    series_uid TEXT PRIMARY KEY, study_uid TEXT, modality TEXT, series_number INTEGER,
-    description TEXT, body_part TEXT, frame_of_reference_uid TEXT);
-CREATE TABLE IF NOT EXISTS instances (
-    {
-    ", ".join(f"{n} {_column_type(n)}" + (" PRIMARY KEY" if n == "path" else "") for n in _FIELDS)
-});
-CREATE INDEX IF NOT EXISTS instances_series ON instances (series_instance_uid);
-CREATE INDEX IF NOT EXISTS instances_stat ON instances (path, file_size, mtime_ns);
-CREATE INDEX IF NOT EXISTS studies_patient ON studies (patient_key);
-CREATE INDEX IF NOT EXISTS series_study ON series (study_uid);
-CREATE TABLE IF NOT EXISTS errors (
-    path TEXT PRIMARY KEY, reason TEXT NOT NULL, file_size INTEGER, mtime_ns INTEGER);
-"""
-# what the stored rows depend on: a change of any of these rebuilds the (cache) catalog
-_LAYOUT = json.dumps(
-    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS, hashlib.sha256(_SCHEMA.encode()).hexdigest()]
-)
-_TABLES = ("meta", "patients", "studies", "series", "instances", "errors")
-_INSERT_INSTANCE = (
-    f"INSERT OR REPLACE INTO instances ({', '.join(_FIELDS)}) "
-    f"VALUES ({', '.join('?' * len(_FIELDS))})"
-)
-
-
-def _patient_key(h: InstanceHeader) -> str:
-    return f"{h.patient_id}\x1f{h.patient_name}"
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _prefix_range(folder: str) -> tuple[str, str]:
-    """Bounds of the paths strictly under ``folder``: ``lo <= path < hi``."""
-    lo = folder.rstrip(os.sep) + os.sep
-    return lo, lo[:-1] + chr(ord(os.sep) + 1)
-
-
-# --------------------------------------------------------------------------- walking
-
-
-def _walk(folder: str, out: dict[str, tuple[int, int]], progress: Progress) -> None:
-    """(size, mtime_ns) of every regular file under ``folder`` (as :func:`iter_files` walks)."""
-    from medview.dicom.scan import skipped_name
-
-    progress.check()
-    try:
-        it = os.scandir(folder)
-    except OSError:
-        return
-    with it:
-        for e in it:
-            if skipped_name(e.name):
-                continue
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    _walk(e.path, out, progress)
-                elif e.is_file():
-                    st = e.stat()
-                    out[e.path] = (st.st_size, st.st_mtime_ns)
-            except OSError:
-                continue
-
-
 # --------------------------------------------------------------------------- the catalog
 
 
-class Catalog:
+class Catalog(_IndexingMixin):
     """The SQLite catalog of scanned DICOM files.
 
     Parameters
@@ -360,247 +157,7 @@ class Catalog:
     def __repr__(self) -> str:
         return f"Catalog({str(self.path)!r})"
 
-    # -- indexing -----------------------------------------------------------------------
-
-    def index(
-        self,
-        paths: Iterable[str | os.PathLike] | str | os.PathLike,
-        *,
-        progress: Progress = NO_PROGRESS,
-        workers: int | None = None,
-    ) -> IndexReport:
-        """Bring the catalog up to date with ``paths``.
-
-        Parameters
-        ----------
-        paths : path or iterable of paths
-            Folders (recursively), single files and DICOMDIR files (their referenced files; a
-            broken DICOMDIR is an error and its folder is walked instead).
-        progress : Progress, optional
-            ``update(fraction, message)`` per batch; ``check()`` before each batch.
-        workers : int, optional
-            Processes for scanning; default decided by :func:`medview.dicom.scan.scan_batches`.
-
-        Returns
-        -------
-        IndexReport
-
-        Raises
-        ------
-        Cancelled
-            When ``progress`` was cancelled; every batch committed before stays, complete.
-        """
-        from medview.dicom.dicomdir import referenced_files
-
-        t0 = time.perf_counter()
-        progress = progress if progress is not None else NO_PROGRESS
-        if isinstance(paths, str | os.PathLike):
-            paths = [paths]
-        report = IndexReport()
-        found: dict[str, tuple[int, int]] = {}
-        folders: list[str] = []
-        dicomdir_errors: list[tuple[str, str, int, int]] = []
-        explicit: list[str] = []
-        progress.update(0.0, "looking for files")
-        for p in paths:
-            p = os.path.abspath(os.fspath(p))
-            if os.path.isdir(p):
-                folders.append(p)
-                _walk(p, found, progress)
-            elif os.path.isfile(p) and os.path.basename(p).upper() == "DICOMDIR":
-                try:
-                    refs = referenced_files(p)
-                except UnreadableFileError as exc:
-                    st = os.stat(p)
-                    dicomdir_errors.append((p, exc.reason, st.st_size, st.st_mtime_ns))
-                    folder = os.path.dirname(p)
-                    folders.append(folder)
-                    _walk(folder, found, progress)
-                else:
-                    explicit.extend(str(r) for r in refs)
-            else:
-                explicit.append(p)
-        missing: list[tuple[str, str]] = []
-        for p in explicit:
-            try:
-                st = os.stat(p)
-            except OSError as exc:
-                # reported, not stored: a catalog entry of a file that isn't there would linger
-                missing.append((p, f"cannot read: {exc.strerror or exc}"))
-            else:
-                found[p] = (st.st_size, st.st_mtime_ns)
-        progress.check()
-
-        conn = self._conn()
-        known, failed = self._known(conn, folders, explicit)
-        to_scan: list[str] = []
-        for p, sig in found.items():
-            if known.get(p) == sig:
-                report.unchanged += 1
-            elif p in failed and failed[p][1:] == sig:
-                report.unchanged += 1
-                report.errors.append((p, failed[p][0]))
-            else:
-                to_scan.append(p)
-        vanished = [p for p in known if p not in found]
-        vanished += [p for p in failed if p not in found]
-        self._write(conn, removed=vanished, errors=dicomdir_errors)
-        report.removed = len(vanished)
-        report.errors.extend((p, r) for p, r, _, _ in dicomdir_errors)
-        report.errors.extend(missing)
-
-        from medview.dicom.scan import scan_batches
-
-        progress.check()
-        to_scan.sort()
-        total = len(to_scan)
-        done = 0
-        batches = scan_batches(to_scan, workers=workers, batch_size=None)
-        try:
-            for headers, errors, n in batches:
-                progress.check()
-                err_rows = []
-                for p, reason in errors:
-                    size, mtime = found.get(p, (-1, -1))
-                    err_rows.append((p, reason, size, mtime))
-                self._write(conn, headers=headers, errors=err_rows)
-                for h in headers:
-                    if h.path in known or h.path in failed:
-                        report.updated += 1
-                    else:
-                        report.added += 1
-                report.errors.extend(errors)
-                report.scanned += n
-                done += n
-                progress.update(done / max(total, 1), f"indexed {done}/{total} files")
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
-            if vanished or any(p in known for p in to_scan):
-                self._prune(conn)  # only removals and re-read files can orphan a series
-        report.errors.sort()
-        report.seconds = time.perf_counter() - t0
-        progress.update(1.0, f"indexed {total} files")
-        return report
-
-    def _known(
-        self, conn: sqlite3.Connection, folders: list[str], files: list[str]
-    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
-        """Catalog entries under ``folders`` or among ``files``: instances and errors."""
-        known: dict[str, tuple[int, int]] = {}
-        failed: dict[str, tuple[str, int, int]] = {}
-        for folder in folders:
-            lo, hi = _prefix_range(folder)
-            for p, size, mtime in conn.execute(
-                "SELECT path, file_size, mtime_ns FROM instances WHERE path >= ? AND path < ?",
-                (lo, hi),
-            ):
-                known[p] = (size, mtime)
-            for p, reason, size, mtime in conn.execute(
-                "SELECT path, reason, file_size, mtime_ns FROM errors WHERE path >= ? AND path < ?",
-                (lo, hi),
-            ):
-                failed[p] = (reason, size, mtime)
-        for i in range(0, len(files), 500):
-            chunk = files[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for p, size, mtime in conn.execute(
-                f"SELECT path, file_size, mtime_ns FROM instances WHERE path IN ({marks})", chunk
-            ):
-                known[p] = (size, mtime)
-            for p, reason, size, mtime in conn.execute(
-                f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE path IN ({marks})",
-                chunk,
-            ):
-                failed[p] = (reason, size, mtime)
-        return known, failed
-
-    def _write(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        headers: Sequence[InstanceHeader] = (),
-        errors: Sequence[tuple[str, str, int, int]] = (),
-        removed: Sequence[str] = (),
-    ) -> None:
-        """One transaction: upsert ``headers``, record ``errors``, drop ``removed`` paths."""
-        if not (headers or errors or removed):
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if removed:
-                conn.executemany("DELETE FROM instances WHERE path = ?", [(p,) for p in removed])
-                conn.executemany("DELETE FROM errors WHERE path = ?", [(p,) for p in removed])
-            if errors:
-                conn.executemany("DELETE FROM instances WHERE path = ?", [(e[0],) for e in errors])
-                conn.executemany(
-                    "INSERT OR REPLACE INTO errors (path, reason, file_size, mtime_ns) "
-                    "VALUES (?, ?, ?, ?)",
-                    errors,
-                )
-            if headers:
-                conn.executemany("DELETE FROM errors WHERE path = ?", [(h.path,) for h in headers])
-                conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
-                self._upsert_hierarchy(conn, headers)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _upsert_hierarchy(conn: sqlite3.Connection, headers: Sequence[InstanceHeader]) -> None:
-        patients, studies, series = {}, {}, {}
-        for h in headers:
-            key = _patient_key(h)
-            patients[key] = (key, h.patient_id, h.patient_name, h.patient_birth_date, h.patient_sex)
-            studies[h.study_instance_uid] = (
-                h.study_instance_uid,
-                key,
-                h.study_date,
-                h.study_time,
-                h.study_description,
-                h.accession_number,
-            )
-            series[h.series_instance_uid] = (
-                h.series_instance_uid,
-                h.study_instance_uid,
-                h.modality,
-                h.series_number,
-                h.series_description,
-                h.body_part,
-                h.frame_of_reference_uid,
-            )
-        conn.executemany(
-            "INSERT OR REPLACE INTO patients VALUES (?, ?, ?, ?, ?)", list(patients.values())
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO studies VALUES (?, ?, ?, ?, ?, ?)", list(studies.values())
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?, ?, ?)", list(series.values())
-        )
-
-    def _prune(self, conn: sqlite3.Connection) -> None:
-        """Drop series, studies and patients that no instance refers to any more."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "DELETE FROM series WHERE series_uid NOT IN "
-                "(SELECT DISTINCT series_instance_uid FROM instances)"
-            )
-            conn.execute(
-                "DELETE FROM studies WHERE study_uid NOT IN (SELECT study_uid FROM series)"
-            )
-            conn.execute(
-                "DELETE FROM patients WHERE patient_key NOT IN (SELECT patient_key FROM studies)"
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+    # -- indexing: index() and its helpers are in medview.dicom._catalog_index ---------
 
     # -- queries ------------------------------------------------------------------------
 

@@ -1,0 +1,202 @@
+"""What the catalog stores: the SQL schema, the mapping of headers to rows, and the records.
+
+One row of ``instances`` holds every field of :class:`~medview.dicom.header.InstanceHeader`
+(scalars in columns, tuples and frames as JSON). The layout (schema version, InstanceHeader
+fields, SQL) is recorded in the catalog; :class:`~medview.dicom.catalog.Catalog` rebuilds the
+tables when it changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from medview.dicom.header import FrameInfo, InstanceHeader
+
+SCHEMA_VERSION = 1
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(InstanceHeader))
+_FRAME_FIELDS = tuple(f.name for f in dataclasses.fields(FrameInfo))
+_JSON_FIELDS = {
+    "image_type",
+    "image_position",
+    "image_orientation",
+    "pixel_spacing",
+    "csa_slice_normal",
+}
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """A patient: ``patient_key`` (ID and name) identifies it in the catalog."""
+
+    patient_key: str
+    patient_id: str
+    patient_name: str
+    birth_date: str
+    sex: str
+    studies: int
+    series: int
+    instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRecord:
+    uid: str
+    patient_key: str
+    patient_id: str
+    patient_name: str
+    date: str
+    time: str
+    description: str
+    accession_number: str
+    modalities: tuple[str, ...]
+    series: int
+    instances: int
+
+    @property
+    def study_uid(self) -> str:
+        return self.uid
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRecord:
+    """A series as the browser lists it; ``rows``/``columns`` are the largest in the series."""
+
+    uid: str
+    study_uid: str
+    patient_key: str
+    patient_id: str
+    patient_name: str
+    study_date: str
+    study_description: str
+    modality: str
+    description: str
+    series_number: int | None
+    instances: int
+    frames: int
+    rows: int
+    columns: int
+
+    @property
+    def series_uid(self) -> str:
+        return self.uid
+
+
+@dataclass
+class IndexReport:
+    """What :meth:`Catalog.index` did.
+
+    ``added``/``updated`` count files read into instances (new / changed), ``unchanged`` the
+    files not read again (images and known failures), ``removed`` the catalog entries whose
+    files vanished, ``scanned`` the files actually read; ``errors`` lists every file under the
+    indexed paths that cannot be used, with its reason.
+    """
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    scanned: int = 0
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _to_row(h: InstanceHeader) -> tuple:
+    row = []
+    for name in _FIELDS:
+        v = getattr(h, name)
+        if name == "frames":
+            v = json.dumps([[getattr(f, n) for n in _FRAME_FIELDS] for f in v]) if v else None
+        elif name in _JSON_FIELDS:
+            v = None if v is None else json.dumps(v)
+        elif name == "has_pixel_data":
+            v = int(v)
+        row.append(v)
+    return tuple(row)
+
+
+def _tuple(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _from_row(row: Sequence) -> InstanceHeader:
+    values = dict(zip(_FIELDS, row, strict=True))
+    for name in _JSON_FIELDS:
+        if values[name] is not None:
+            values[name] = tuple(json.loads(values[name]))
+    if values["image_type"] is None:
+        values["image_type"] = ()
+    values["has_pixel_data"] = bool(values["has_pixel_data"])
+    frames = values["frames"]
+    values["frames"] = (
+        tuple(FrameInfo(*[_tuple(x) for x in f]) for f in json.loads(frames)) if frames else ()
+    )
+    return InstanceHeader(**values)
+
+
+def _column_type(name: str) -> str:
+    f = {f.name: f for f in dataclasses.fields(InstanceHeader)}[name]
+    t = str(f.type)
+    if name in _JSON_FIELDS or name == "frames" or t == "str":
+        return "TEXT"
+    if "float" in t:
+        return "REAL"
+    return "INTEGER"
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS patients (
+    patient_key TEXT PRIMARY KEY, patient_id TEXT, patient_name TEXT,
+    birth_date TEXT, sex TEXT);
+CREATE TABLE IF NOT EXISTS studies (
+    study_uid TEXT PRIMARY KEY, patient_key TEXT, study_date TEXT, study_time TEXT,
+    description TEXT, accession_number TEXT);
+CREATE TABLE IF NOT EXISTS series (
+    series_uid TEXT PRIMARY KEY, study_uid TEXT, modality TEXT, series_number INTEGER,
+    description TEXT, body_part TEXT, frame_of_reference_uid TEXT);
+CREATE TABLE IF NOT EXISTS instances (
+    {
+    ", ".join(f"{n} {_column_type(n)}" + (" PRIMARY KEY" if n == "path" else "") for n in _FIELDS)
+});
+CREATE INDEX IF NOT EXISTS instances_series ON instances (series_instance_uid);
+CREATE INDEX IF NOT EXISTS instances_stat ON instances (path, file_size, mtime_ns);
+CREATE INDEX IF NOT EXISTS studies_patient ON studies (patient_key);
+CREATE INDEX IF NOT EXISTS series_study ON series (study_uid);
+CREATE TABLE IF NOT EXISTS errors (
+    path TEXT PRIMARY KEY, reason TEXT NOT NULL, file_size INTEGER, mtime_ns INTEGER);
+"""
+# what the stored rows depend on: a change of any of these rebuilds the (cache) catalog
+_LAYOUT = json.dumps(
+    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS, hashlib.sha256(_SCHEMA.encode()).hexdigest()]
+)
+_TABLES = ("meta", "patients", "studies", "series", "instances", "errors")
+_INSERT_INSTANCE = (
+    f"INSERT OR REPLACE INTO instances ({', '.join(_FIELDS)}) "
+    f"VALUES ({', '.join('?' * len(_FIELDS))})"
+)
+
+
+def _patient_key(h: InstanceHeader) -> str:
+    return f"{h.patient_id}\x1f{h.patient_name}"
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _prefix_range(folder: str) -> tuple[str, str]:
+    """Bounds of the paths strictly under ``folder``: ``lo <= path < hi``."""
+    lo = folder.rstrip(os.sep) + os.sep
+    return lo, lo[:-1] + chr(ord(os.sep) + 1)

@@ -1,0 +1,265 @@
+"""The pydicom path of pixel decoding: compressed, deflated and unusual native data.
+
+The file is parsed with :func:`pydicom.dcmread`, checked against the header the output was
+shaped from (sizes, fragments, the first codestream's dimensions), then decoded frame by frame
+with pydicom's decoder plugins into the caller's array; colour is converted to RGB here.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from medview.dicom._pixel_layout import (
+    _NATIVE,
+    _PALETTE,
+    DEFLATED_LE,
+    RLE,
+    _describe,
+    _native_nbytes,
+    check_pixel_data,
+)
+from medview.dicom.errors import PixelDataError
+from medview.dicom.header import InstanceHeader
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+# RLE: a two-byte replicate run expands to at most 128 bytes.
+_MAX_RLE_RATIO = 64
+
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                       0xCE, 0xCF, 0xF7})  # F7 = SOF55, JPEG-LS
+
+
+# --------------------------------------------------------------------------------------------
+# pydicom path
+
+
+def _read_dataset(h: InstanceHeader) -> Dataset:
+    import pydicom
+
+    check_pixel_data(h)
+    try:
+        ds = pydicom.dcmread(h.path, force=True)
+    except Exception as exc:  # pydicom raises many types on broken files; all mean the same
+        raise PixelDataError(f"{h.path}: cannot read the DICOM file: {exc}") from exc
+    if "PixelData" not in ds:
+        size = os.path.getsize(h.path)
+        if h.has_pixel_data:
+            raise PixelDataError(
+                f"{h.path}: truncated or damaged: the Pixel Data element the header scan "
+                f"found cannot be read to its end (the file has {size:,} bytes)"
+            )
+        raise PixelDataError(
+            f"{h.path}: no Pixel Data (7FE0,0010) element (float/double pixel data and "
+            "waveforms are not images medview decodes)"
+        )
+    meta = ds.file_meta
+    if not meta.get("TransferSyntaxUID") and h.transfer_syntax_uid:
+        meta.TransferSyntaxUID = h.transfer_syntax_uid
+    return ds
+
+
+def _check_dataset(h: InstanceHeader, ds: Dataset) -> None:
+    """The parsed file must agree with the header the output was shaped from."""
+    found = {
+        "Rows": ds.get("Rows"),
+        "Columns": ds.get("Columns"),
+        "SamplesPerPixel": ds.get("SamplesPerPixel", 1),
+        "BitsAllocated": ds.get("BitsAllocated"),
+        "NumberOfFrames": _as_int(ds.get("NumberOfFrames"), default=1),
+    }
+    expected = {
+        "Rows": h.rows,
+        "Columns": h.columns,
+        "SamplesPerPixel": h.samples_per_pixel,
+        "BitsAllocated": h.bits_allocated,
+        "NumberOfFrames": h.number_of_frames,
+    }
+    differ = [f"{k} {found[k]} (header {expected[k]})" for k in found if found[k] != expected[k]]
+    if differ:
+        raise PixelDataError(
+            f"{h.path}: the file no longer matches its scanned header: {', '.join(differ)}; "
+            "scan it again"
+        )
+    ts = str(ds.file_meta.get("TransferSyntaxUID", h.transfer_syntax_uid))
+    data = ds.PixelData
+    if ts in _NATIVE or ts == DEFLATED_LE:
+        needed = _native_nbytes(h, h.number_of_frames)
+        if len(data) < needed:
+            raise PixelDataError(
+                f"{h.path}: truncated or inconsistent: the header declares "
+                f"{_describe(h, needed)}, the Pixel Data element holds {len(data):,} bytes"
+            )
+        return
+    _check_encapsulated(h, ts, data)
+
+
+def _as_int(value, *, default: int) -> object:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value  # reported as a mismatch with the header, verbatim
+
+
+def _check_encapsulated(h: InstanceHeader, ts: str, data: bytes) -> None:
+    from pydicom.encaps import generate_frames
+
+    n_fragments = _count_fragments(data)
+    if n_fragments < h.number_of_frames:
+        raise PixelDataError(
+            f"{h.path}: the header declares {h.number_of_frames} frame(s), but the "
+            f"encapsulated Pixel Data holds {n_fragments} fragment(s) "
+            f"({len(data):,} bytes): truncated or inconsistent"
+        )
+    try:
+        first = next(generate_frames(data, number_of_frames=h.number_of_frames))
+    except (StopIteration, ValueError) as exc:
+        raise PixelDataError(f"{h.path}: cannot find the first compressed frame: {exc}") from exc
+    if ts == RLE:
+        bound = _MAX_RLE_RATIO * len(first) + 1024
+        need = _native_nbytes(h, 1)
+        if need > bound:
+            raise PixelDataError(
+                f"{h.path}: the header declares frames of {h.rows}×{h.columns} pixels "
+                f"({need:,} bytes), but the first RLE frame has {len(first):,} bytes, which "
+                f"decode to at most {bound:,}: the header does not describe this data"
+            )
+        return
+    dims = _codestream_dims(first)
+    if dims is not None:
+        rows, cols = dims
+        if cols != h.columns or (rows and rows != h.rows):
+            raise PixelDataError(
+                f"{h.path}: the header declares {h.rows}×{h.columns} pixels, but the first "
+                f"compressed frame is {rows}×{cols}: the header does not describe this data"
+            )
+
+
+def _count_fragments(data: bytes) -> int:
+    """Number of items after the Basic Offset Table in encapsulated pixel data."""
+    count, pos, end = 0, 0, len(data)
+    first = True
+    while pos + 8 <= end:
+        group, elem, length = struct.unpack_from("<HHI", data, pos)
+        if (group, elem) != (0xFFFE, 0xE000):
+            break  # sequence delimiter or garbage: stop counting
+        pos += 8 + length
+        if first:
+            first = False  # the Basic Offset Table item
+            continue
+        if pos > end:
+            break  # a fragment that runs past the end is not a whole fragment
+        count += 1
+    return count
+
+
+def _codestream_dims(data: bytes) -> tuple[int, int] | None:
+    """(rows, cols) from a JPEG, JPEG-LS or JPEG 2000 codestream header, None if not found."""
+    soc = data.find(b"\xff\x4f\xff\x51", 0, 4096)  # JPEG 2000 SOC + SIZ (also inside a JP2)
+    if soc >= 0 and soc + 24 <= len(data):
+        xsiz, ysiz, x0, y0 = struct.unpack_from(">IIII", data, soc + 8)
+        return ysiz - y0, xsiz - x0
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _JPEG_SOF:
+            if pos + 9 > len(data):
+                return None
+            rows, cols = struct.unpack_from(">HH", data, pos + 5)
+            return rows, cols
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            pos += 2
+            continue
+        pos += 2 + struct.unpack_from(">H", data, pos + 2)[0]
+    return None
+
+
+def _decoder_for(h: InstanceHeader, ts: str):
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    name = UID(ts).name if ts else "none given"
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError as exc:
+        raise PixelDataError(
+            f"{h.path}: transfer syntax {ts} ({name}) cannot be decoded: pydicom has no "
+            "decoder for it; convert the file to an uncompressed syntax with another tool "
+            "(e.g. `gdcmconv --raw` or `dcmdjpeg`)"
+        ) from exc
+    if not decoder.is_available:
+        missing = "; ".join(decoder.missing_dependencies) or "no plugin"
+        raise PixelDataError(
+            f"{h.path}: transfer syntax {ts} ({name}) cannot be decoded: no installed "
+            f"package can decode it. Install one of the plugins: {missing}"
+        )
+    return decoder
+
+
+def _decode_dataset(h: InstanceHeader, ds: Dataset, out: np.ndarray, frames: range) -> None:
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    decoder = _decoder_for(h, ts)
+    k = -1
+    try:
+        # Always with explicit indices: pydicom 3.0's all-frames iterator hands read-only
+        # frames to its sign correction (fails on J2K_pixelrep_mismatch.dcm).
+        frame_iter = decoder.iter_array(ds, indices=list(frames))
+        for k, (arr, meta) in enumerate(frame_iter):
+            _store_frame(h, ds, arr, meta, out[k])
+    except PixelDataError:
+        raise
+    except Exception as exc:  # decoder plugins raise arbitrary types; keep the cause attached
+        raise PixelDataError(
+            f"{h.path}: decoding {_ts_name(ts)} pixel data failed: {exc}"
+        ) from exc
+    if k + 1 < len(frames):
+        raise PixelDataError(
+            f"{h.path}: {len(frames)} frame(s) expected, the decoder gave {k + 1}"
+        )
+
+
+def _ts_name(ts: str) -> str:
+    from pydicom.uid import UID
+
+    return f"{ts} ({UID(ts).name})"
+
+
+def _store_frame(h: InstanceHeader, ds: Dataset, arr: np.ndarray, meta: dict,
+                 dst: np.ndarray) -> None:
+    from pydicom.pixels import apply_color_lut, convert_color_space
+
+    if arr.dtype.kind not in "iub":
+        raise PixelDataError(f"{h.path}: decoded values of type {arr.dtype} are not integers")
+    pi = str(meta.get("photometric_interpretation", h.photometric_interpretation)).upper()
+    if pi == _PALETTE:
+        rgb = apply_color_lut(arr, ds)[..., :3]  # drop an alpha LUT if present
+        if rgb.dtype.itemsize > 1:
+            rgb = np.right_shift(rgb, 8)  # 16-bit entries: keep the high byte
+        dst[...] = rgb
+        return
+    if pi in ("YBR_FULL", "YBR_FULL_422"):
+        arr = convert_color_space(arr, pi, "RGB")
+    elif arr.ndim == 3 and pi != "RGB":
+        raise PixelDataError(
+            f"{h.path}: colour space {pi} is not supported (expected RGB, YBR_FULL, "
+            "YBR_FULL_422 or PALETTE COLOR)"
+        )
+    if arr.shape != dst.shape:
+        raise PixelDataError(
+            f"{h.path}: a decoded frame has shape {arr.shape}, the header says {dst.shape}"
+        )
+    dst[...] = arr  # same size, possibly other signedness/byte order: values wrap as stored
