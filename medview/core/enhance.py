@@ -1,0 +1,542 @@
+"""Contrast enhancement: stretch, histogram equalisation, CLAHE, unsharp masking, gamma.
+
+Every function returns a float32 volume on the input's grid, works slice by slice in threads
+(NumPy and OpenCV release the GIL) with progress and cancellation, and holds at most the
+output and a few slices of temporaries besides the input.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+
+from medview.core.parallel import map_slices
+from medview.core.params import Range
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.smoothing import gaussian
+from medview.core.volume import Volume
+
+__all__ = [
+    "adjust_gamma",
+    "equalize_adaptive",
+    "equalize_histogram",
+    "percentiles",
+    "sharpen_unsharp",
+    "stretch_contrast",
+]
+
+_LOCATE_BINS = 4096  # bins of the histogram that locates order statistics
+_SK_GREY, _SK_BIN = 2**14, 1 + 2**14 // 256  # scikit-image's CLAHE grey levels and bin width
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _check_scalar(volume: Volume, what: str) -> None:
+    if not isinstance(volume, Volume):
+        raise TypeError(f"volume: expected a Volume, got {type(volume).__name__}")
+    if volume.is_rgb:
+        raise ValueError(f"volume: {what} needs a scalar volume, got RGB {volume.array.shape}")
+
+
+def _finite(name: str, value: float | None) -> None:
+    if value is not None and not np.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number, got {value}")
+
+
+def _f32(img: np.ndarray) -> np.ndarray:
+    return img if img.dtype == np.float32 else img.astype(np.float32)
+
+
+def _min_max(arr: np.ndarray, progress: Progress = NO_PROGRESS) -> tuple[float, float]:
+    """Smallest and largest value, per slice in threads."""
+    mm = np.empty((arr.shape[0], 2), np.float64)
+    map_slices(lambda img: (img.min(), img.max()), arr, mm, progress=progress)
+    return float(mm[:, 0].min()), float(mm[:, 1].max())
+
+
+def _bin_index(img: np.ndarray, lo: float, scale: float, bins: int) -> np.ndarray:
+    """Bin of every value, ``⌊(v − lo) · scale⌋`` clipped to [0, bins − 1]; monotonic in v."""
+    t = _f32(img) - np.float32(lo)
+    t *= np.float32(scale)
+    np.clip(t, 0, bins - 1, out=t)
+    return t.astype(np.intp)
+
+
+def percentiles(arr: np.ndarray, qs, *, progress: Progress = NO_PROGRESS) -> np.ndarray:
+    """Exact percentiles of all values (NumPy's default "linear" method), without sorting.
+
+    A 4096-bin histogram (per slice, in threads) locates the bin of each needed order
+    statistic; only the values in those bins are then partitioned. About 5× faster than
+    ``np.percentile`` on a 512×512×300 volume, and it holds no copy of the volume.
+
+    Parameters
+    ----------
+    arr : ndarray, shape (z, y, x)
+        The values.
+    qs : sequence of float
+        Percentiles in [0, 100].
+
+    Returns
+    -------
+    ndarray of float64
+        One value per percentile (equal to ``np.percentile(arr, qs)`` to float rounding).
+    """
+    qs = np.asarray(qs, dtype=np.float64)
+    if np.any((qs < 0) | (qs > 100)):
+        raise ValueError(f"percentiles: must be in [0, 100], got {qs.tolist()}")
+    lo, hi = _min_max(arr, progress.sub(0.0, 0.3))
+    if lo == hi:
+        return np.full(qs.shape, lo)
+    n = arr.size
+    scale = _LOCATE_BINS / (hi - lo)
+    counts = np.empty((arr.shape[0], _LOCATE_BINS), np.int64)
+    map_slices(lambda img: np.bincount(_bin_index(img, lo, scale, _LOCATE_BINS).ravel(),
+                                       minlength=_LOCATE_BINS),
+               arr, counts, progress=progress.sub(0.3, 0.7))
+    cum = np.cumsum(counts.sum(axis=0))
+    h = qs / 100.0 * (n - 1)
+    ranks = sorted({int(r) for r in np.floor(h)} | {min(int(r) + 1, n - 1) for r in np.floor(h)})
+    bin_of = {r: int(np.searchsorted(cum, r, side="right")) for r in ranks}
+    wanted = sorted(set(bin_of.values()))
+
+    def gather(k) -> int:  # the values of each wanted bin in slice k
+        img = arr[int(k)]
+        idx = _bin_index(img, lo, scale, _LOCATE_BINS)
+        parts[int(k)] = [img[idx == b] for b in wanted]
+        return 0
+
+    parts: list[list[np.ndarray]] = [[] for _ in range(arr.shape[0])]
+    map_slices(gather, np.arange(arr.shape[0]), np.empty(arr.shape[0]),
+               progress=progress.sub(0.7, 1.0))
+    value: dict[int, float] = {}
+    for w, b in enumerate(wanted):
+        pool = np.concatenate([p[w] for p in parts])
+        below = int(cum[b - 1]) if b > 0 else 0
+        local = [r - below for r in ranks if bin_of[r] == b]
+        if pool.min() == pool.max():  # e.g. air at -1024 HU: no need to order
+            value.update({r: float(pool[0]) for r in ranks if bin_of[r] == b})
+            continue
+        pool = np.partition(pool, local)
+        value.update({r: float(pool[r - below]) for r in ranks if bin_of[r] == b})
+    out = np.empty(qs.shape, np.float64)
+    for i, hv in enumerate(h):
+        k = int(np.floor(hv))
+        g = hv - k
+        a, b = value[k], value[min(k + 1, n - 1)]
+        out[i] = b - (b - a) * (1.0 - g) if g >= 0.5 else a + (b - a) * g
+    return out
+
+
+def _value_range(arr: np.ndarray, in_low: float | None, in_high: float | None,
+                 progress: Progress) -> tuple[float, float]:
+    """``(in_low, in_high)``, each defaulting to the volume's min / max."""
+    _finite("in_low", in_low)
+    _finite("in_high", in_high)
+    if in_low is None or in_high is None:
+        lo, hi = _min_max(arr, progress)
+        in_low = lo if in_low is None else in_low
+        in_high = hi if in_high is None else in_high
+    if in_high < in_low:
+        raise ValueError(f"in_high: must be >= in_low, got in_low={in_low}, in_high={in_high}")
+    return float(in_low), float(in_high)
+
+
+def _rescale_into(img: np.ndarray, lo: float, hi: float, out_low: float,
+                  out_high: float) -> np.ndarray:
+    """``clip(img, lo, hi)`` mapped linearly onto [out_low, out_high], float32."""
+    t = np.clip(_f32(img), np.float32(lo), np.float32(hi))
+    if hi > lo:
+        t -= np.float32(lo)
+        t *= np.float32((out_high - out_low) / (hi - lo))
+        t += np.float32(out_low)
+    else:
+        t.fill(out_low)
+    return t
+
+
+# -- contrast stretch ---------------------------------------------------------------------
+def stretch_contrast(
+    volume: Volume, *,
+    low_percentile: Annotated[float, Range(0.0, 100.0, step=0.5, unit="%")] = 1.0,
+    high_percentile: Annotated[float, Range(0.0, 100.0, step=0.5, unit="%")] = 99.0,
+    in_low: float | None = None,
+    in_high: float | None = None,
+    out_low: float = 0.0,
+    out_high: float = 1.0,
+    mode: Literal["3d", "2d"] = "3d",
+    progress: Progress = NO_PROGRESS,
+) -> Volume:
+    """Map an input range linearly onto ``[out_low, out_high]``, clipping values outside it.
+
+    The input range is ``[in_low, in_high]`` where given, else the ``low_percentile`` and
+    ``high_percentile`` of the values (NumPy's linear percentiles, exact). Same values as
+    ``skimage.exposure.rescale_intensity(image, in_range=(lo, hi), out_range=(out_low,
+    out_high))``.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x).
+    low_percentile : float
+        Percentile mapped to out_low (unless in_low is given).
+    high_percentile : float
+        Percentile mapped to out_high (unless in_high is given).
+    in_low : float, optional
+        Explicit input value mapped to out_low (e.g. −160 HU); overrides the percentile.
+    in_high : float, optional
+        Explicit input value mapped to out_high (e.g. 240 HU); overrides the percentile.
+    out_low : float
+        Output value of the low end.
+    out_high : float
+        Output value of the high end; must be greater than out_low.
+    mode : {"3d", "2d"}
+        "3d": one range for the whole volume; "2d": percentiles of each slice on its own.
+
+    Returns
+    -------
+    Volume
+        float32 in ``[out_low, out_high]``, same grid.
+
+    Raises
+    ------
+    ValueError
+        If the percentiles are outside [0, 100] or not increasing, ``in_high < in_low``,
+        ``out_high <= out_low``, or the volume is RGB.
+    """
+    _check_scalar(volume, "Contrast stretch")
+    for name, q in (("low_percentile", low_percentile), ("high_percentile", high_percentile)):
+        if not 0.0 <= q <= 100.0:
+            raise ValueError(f"{name}: must be in [0, 100], got {q}")
+    if low_percentile >= high_percentile and (in_low is None or in_high is None):
+        raise ValueError(f"high_percentile: must be above low_percentile ({low_percentile}), "
+                         f"got {high_percentile}")
+    for name, v in (("in_low", in_low), ("in_high", in_high), ("out_low", out_low),
+                    ("out_high", out_high)):
+        _finite(name, v)
+    if out_high <= out_low:
+        raise ValueError(f"out_high: must be > out_low ({out_low}), got {out_high}")
+    if mode not in ("3d", "2d"):
+        raise ValueError(f"mode: expected '3d' or '2d', got {mode!r}")
+    if in_low is not None and in_high is not None and in_high < in_low:
+        raise ValueError(f"in_high: must be >= in_low, got in_low={in_low}, in_high={in_high}")
+    arr = volume.array
+    out = np.empty(volume.shape, np.float32)
+    if mode == "2d" and (in_low is None or in_high is None):
+        def stretch2d(img: np.ndarray) -> np.ndarray:
+            p_lo, p_hi = np.percentile(img, [low_percentile, high_percentile])
+            lo = p_lo if in_low is None else in_low
+            hi = p_hi if in_high is None else in_high
+            return _rescale_into(img, lo, max(lo, hi), out_low, out_high)
+
+        map_slices(stretch2d, arr, out, progress=progress, message="Contrast stretch")
+        return volume.with_array(out)
+    lo, hi = in_low, in_high
+    if lo is None or hi is None:
+        p_lo, p_hi = percentiles(arr, [low_percentile, high_percentile],
+                                 progress=progress.sub(0.0, 0.6))
+        lo = p_lo if lo is None else lo
+        hi = p_hi if hi is None else hi
+    hi = max(lo, hi)
+    map_slices(lambda img: _rescale_into(img, lo, hi, out_low, out_high), arr, out,
+               progress=progress.sub(0.6, 1.0), message="Contrast stretch")
+    return volume.with_array(out, StretchRange=(float(lo), float(hi)))
+
+
+# -- histogram equalisation ---------------------------------------------------------------
+def _equalize_lut(counts: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-image's cumulative distribution (float32) at its bin centres (float32)."""
+    bins = counts.size
+    edges = np.linspace(np.float32(lo), np.float32(hi), bins + 1, dtype=np.float32)
+    centres = (edges[:-1] + edges[1:]) / np.float32(2.0)
+    cdf = np.cumsum(counts, dtype=np.float64)
+    return (cdf / cdf[-1]).astype(np.float32), centres
+
+
+def _interp_uniform(img: np.ndarray, centres: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """``np.interp(img, centres, cdf)`` for (nearly) evenly spaced centres, in float32."""
+    n = centres.size
+    if n == 1:
+        return np.full(img.shape, cdf[0], np.float32)
+    c0 = np.float32(centres[0])
+    step = np.float32((float(centres[-1]) - float(centres[0])) / (n - 1))
+    t = _f32(img) - c0
+    t /= step
+    np.clip(t, 0, n - 1, out=t)
+    i = t.astype(np.intp)
+    np.minimum(i, n - 2, out=i)
+    t -= i
+    lo = cdf[i]
+    hi = cdf[i + 1]
+    hi -= lo
+    hi *= t
+    hi += lo
+    return hi
+
+
+def _histogram(img: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
+    """Counts in ``bins`` equal bins over [lo, hi] (the last bin closed), like NumPy."""
+    if hi <= lo:
+        counts = np.zeros(bins, np.int64)
+        counts[0] = img.size
+        return counts
+    return np.bincount(_bin_index(img, lo, bins / (hi - lo), bins).ravel(), minlength=bins)
+
+
+def equalize_histogram(
+    volume: Volume, *,
+    bins: Annotated[int, Range(2, 65536, step=1)] = 256,
+    mode: Literal["3d", "2d"] = "3d",
+    progress: Progress = NO_PROGRESS,
+) -> Volume:
+    """Histogram equalisation: every value becomes its cumulative frequency, in (0, 1].
+
+    The histogram has ``bins`` equal bins between the smallest and largest value; values are
+    mapped through the cumulative histogram, interpolated linearly between bin centres.
+    Same values as ``skimage.exposure.equalize_hist(image.astype(float32), nbins=bins)``
+    (integer volumes are binned like float ones, not one bin per integer).
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x).
+    bins : int
+        Number of histogram bins.
+    mode : {"3d", "2d"}
+        "3d": one histogram for the whole volume; "2d": each slice equalised on its own.
+
+    Returns
+    -------
+    Volume
+        float32 in (0, 1], same grid.
+
+    Raises
+    ------
+    ValueError
+        If ``bins`` < 2 or the volume is RGB.
+    """
+    _check_scalar(volume, "Histogram equalisation")
+    if int(bins) != bins or bins < 2:
+        raise ValueError(f"bins: must be an integer >= 2, got {bins}")
+    if mode not in ("3d", "2d"):
+        raise ValueError(f"mode: expected '3d' or '2d', got {mode!r}")
+    bins = int(bins)
+    arr = volume.array
+    out = np.empty(volume.shape, np.float32)
+    if mode == "2d":
+        def equalize2d(img: np.ndarray) -> np.ndarray:
+            lo, hi = float(img.min()), float(img.max())
+            cdf, centres = _equalize_lut(_histogram(img, lo, hi, bins), lo, hi)
+            return _interp_uniform(img, centres, cdf)
+
+        map_slices(equalize2d, arr, out, progress=progress, message="Equalisation")
+        return volume.with_array(out)
+    lo, hi = _min_max(arr, progress.sub(0.0, 0.1))
+    counts = np.empty((arr.shape[0], bins), np.int64)
+    map_slices(lambda img: _histogram(img, lo, hi, bins), arr, counts,
+               progress=progress.sub(0.1, 0.5), message="Equalisation: histogram")
+    cdf, centres = _equalize_lut(counts.sum(axis=0), lo, hi)
+    map_slices(lambda img: _interp_uniform(img, centres, cdf), arr, out,
+               progress=progress.sub(0.5, 1.0), message="Equalisation: mapping")
+    return volume.with_array(out)
+
+
+# -- CLAHE --------------------------------------------------------------------------------
+def equalize_adaptive(
+    volume: Volume, *,
+    clip_limit: Annotated[float, Range(0.0, 1.0, step=0.005)] = 0.01,
+    tiles: Annotated[int, Range(1, 64, step=1)] = 8,
+    in_low: float | None = None,
+    in_high: float | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> Volume:
+    """CLAHE: contrast-limited adaptive histogram equalisation, slice by slice (OpenCV).
+
+    Each slice is cut into ``tiles`` × ``tiles`` regions; each region's histogram is clipped
+    at ``clip_limit`` × its pixel count per bin (the excess spread over all bins) and
+    equalised, and every pixel is mapped by bilinear interpolation between the four nearest
+    region mappings; finally the result is stretched to [0, 1] over the whole volume. This is
+    scikit-image's ``equalize_adapthist(nbins=256, kernel_size=slice size / tiles)`` (same
+    ``clip_limit`` meaning; 0 means no limit), run with OpenCV, 10–100× faster.
+
+    Quantisation: OpenCV's CLAHE works on 8-bit images. ``[in_low, in_high]`` (default: the
+    volume's min and max, the same for every slice) is cut into scikit-image's bins (2^14
+    levels, 65 to a bin: 253 bins) and OpenCV's mappings have 256 output levels, so the
+    result differs from scikit-image's by up to ~0.012 without clipping. With clipping,
+    OpenCV spreads the clipped excess evenly over all bins where scikit-image first tops bins
+    up to the limit; on real CT the mean difference is 0.007–0.023 (99th percentile
+    0.02–0.08). Use a window (e.g. −160…240 HU) to spend the bins on the tissue of interest.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x).
+    clip_limit : float
+        Contrast limit as a fraction of a region's pixels per bin; higher = more contrast.
+    tiles : int
+        Regions per row and per column of a slice.
+    in_low : float, optional
+        Lowest value of the window quantised to 256 levels (default: the volume's minimum).
+    in_high : float, optional
+        Highest value of that window (default: the volume's maximum).
+
+    Returns
+    -------
+    Volume
+        float32 in [0, 1], same grid.
+
+    Raises
+    ------
+    ValueError
+        If ``clip_limit`` is outside [0, 1], ``tiles`` < 1, ``in_high < in_low``, or the
+        volume is RGB.
+    """
+    import cv2
+
+    _check_scalar(volume, "CLAHE")
+    if not 0.0 <= clip_limit <= 1.0:
+        raise ValueError(f"clip_limit: must be in [0, 1], got {clip_limit}")
+    if int(tiles) != tiles or tiles < 1:
+        raise ValueError(f"tiles: must be an integer >= 1, got {tiles}")
+    arr = volume.array
+    lo, hi = _value_range(arr, in_low, in_high, progress.sub(0.0, 0.05))
+    tiles = int(tiles)
+    ny, nx = volume.shape[1:]
+    if tiles > min(ny, nx):
+        raise ValueError(f"tiles: at most the slice size {min(ny, nx)}, got {tiles}")
+    levels = np.empty(volume.shape, np.uint8)
+
+    def clahe2d(img: np.ndarray) -> np.ndarray:
+        # scikit-image's bins: 2^14 grey levels grouped 65 to a bin (bins 0…252)
+        q = _rescale_into(img, lo, hi, 0.0, _SK_GREY - 1)
+        np.rint(q, out=q)
+        q /= np.float32(_SK_BIN)  # exact for these integers, unlike a multiplication
+        np.floor(q, out=q)
+        # OpenCV clips at clipLimit · pixels / 256 counts per bin, scikit-image at
+        # clip_limit · pixels: the same with clipLimit = 256 · clip_limit
+        clahe = cv2.createCLAHE(clipLimit=256.0 * clip_limit, tileGridSize=(tiles, tiles))
+        return clahe.apply(q.astype(np.uint8))
+
+    map_slices(clahe2d, arr, levels, progress=progress.sub(0.05, 0.8), message="CLAHE")
+    lo_out, hi_out = _min_max(levels)
+    out = np.empty(volume.shape, np.float32)
+    map_slices(lambda img: _rescale_into(img, lo_out, hi_out, 0.0, 1.0), levels, out,
+               progress=progress.sub(0.8, 1.0), message="CLAHE")
+    return volume.with_array(out)
+
+
+# -- unsharp mask -------------------------------------------------------------------------
+def sharpen_unsharp(
+    volume: Volume, *,
+    sigma_mm: Annotated[float, Range(0.1, 20.0, step=0.1, unit="mm")] = 1.0,
+    amount: Annotated[float, Range(0.0, 10.0, step=0.1)] = 1.0,
+    in_plane_only: bool = False,
+    progress: Progress = NO_PROGRESS,
+) -> Volume:
+    """Unsharp masking: ``image + amount · (image − gaussian(image, sigma_mm))``.
+
+    The Gaussian is :func:`medview.core.smoothing.gaussian` (σ in mm on every axis, reflected
+    borders). Same values as ``skimage.filters.unsharp_mask(image, radius=σ in voxels,
+    amount=amount, preserve_range=True)``; nothing is clipped.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x).
+    sigma_mm : float
+        Standard deviation of the blur that defines "detail", in millimetres.
+    amount : float
+        How much of the detail is added back; 0 returns the image unchanged.
+    in_plane_only : bool
+        Blur each slice on its own (2D), not across slices.
+
+    Returns
+    -------
+    Volume
+        float32, same grid.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma_mm`` <= 0, ``amount`` < 0, or the volume is RGB.
+    """
+    _check_scalar(volume, "Unsharp masking")
+    if not np.isfinite(sigma_mm) or sigma_mm <= 0:
+        raise ValueError(f"sigma_mm: must be > 0, got {sigma_mm}")
+    if not np.isfinite(amount) or amount < 0:
+        raise ValueError(f"amount: must be >= 0, got {amount}")
+    blurred = gaussian(volume, sigma_mm=sigma_mm, in_plane_only=in_plane_only,
+                       progress=progress.sub(0.0, 0.8)).array
+    arr = volume.array
+    k = np.float32(amount)
+
+    def sharpen(i) -> np.ndarray:  # (1 + a)·x − a·blur, in place in the blurred slice
+        i = int(i)
+        b = blurred[i]
+        b *= -k
+        x = _f32(arr[i])
+        b += x
+        b += k * x
+        return b
+
+    map_slices(sharpen, np.arange(volume.shape[0]), blurred, progress=progress.sub(0.8, 1.0),
+               message="Unsharp mask")
+    return volume.with_array(blurred)
+
+
+# -- gamma --------------------------------------------------------------------------------
+def adjust_gamma(
+    volume: Volume, *,
+    gamma: Annotated[float, Range(0.01, 10.0, step=0.05)] = 1.0,
+    gain: Annotated[float, Range(0.0, 100.0, step=0.1)] = 1.0,
+    in_low: float | None = None,
+    in_high: float | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> Volume:
+    """Gamma correction ``gain · v^gamma`` of the values normalised to [0, 1].
+
+    ``v = (clip(x, in_low, in_high) − in_low) / (in_high − in_low)`` with the range defaulting
+    to the volume's min and max; gamma < 1 brightens dark values, > 1 darkens them. Same
+    values as ``skimage.exposure.adjust_gamma(v, gamma, gain)`` on that normalised image.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x).
+    gamma : float
+        Exponent; 1 keeps the normalised values.
+    gain : float
+        Factor applied after the exponent.
+    in_low : float, optional
+        Value mapped to 0 (default: the volume's minimum).
+    in_high : float, optional
+        Value mapped to 1 (default: the volume's maximum).
+
+    Returns
+    -------
+    Volume
+        float32 in [0, gain], same grid.
+
+    Raises
+    ------
+    ValueError
+        If ``gamma`` <= 0, ``gain`` < 0, ``in_high < in_low``, or the volume is RGB.
+    """
+    _check_scalar(volume, "Gamma correction")
+    if not np.isfinite(gamma) or gamma <= 0:
+        raise ValueError(f"gamma: must be > 0, got {gamma}")
+    if not np.isfinite(gain) or gain < 0:
+        raise ValueError(f"gain: must be >= 0, got {gain}")
+    arr = volume.array
+    lo, hi = _value_range(arr, in_low, in_high, progress.sub(0.0, 0.1))
+    g, k = np.float32(gamma), np.float32(gain)
+
+    def gamma2d(img: np.ndarray) -> np.ndarray:
+        v = _rescale_into(img, lo, hi, 0.0, 1.0)
+        if gamma != 1.0:
+            np.power(v, g, out=v)
+        v *= k
+        return v
+
+    out = np.empty(volume.shape, np.float32)
+    map_slices(gamma2d, arr, out, progress=progress.sub(0.1, 1.0), message="Gamma")
+    return volume.with_array(out)
