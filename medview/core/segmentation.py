@@ -1,0 +1,812 @@
+"""Segmentation by intensity: thresholds, region growing from seed points, k-means.
+
+Every function takes a scalar :class:`~medview.core.volume.Volume` (physical values: HU for
+CT) and returns a :class:`~medview.core.labelmap.LabelMap` on the same grid (uint8, 0 =
+background). Per-slice work runs in threads (:func:`~medview.core.parallel.map_slices`), with
+progress and cancellation at least per chunk of slices.
+
+The automatic thresholds are scikit-image's (``threshold_otsu``, ``threshold_multiotsu``,
+``threshold_li``, ``threshold_triangle``) computed from a histogram that equals
+``skimage.exposure.histogram(volume, nbins, source_range="image")`` bin for bin but is built
+in threads without copying the volume, so Otsu's threshold is exactly scikit-image's.
+Foreground is ``value > threshold`` like scikit-image's examples; multi-Otsu classes are
+``np.digitize(value, thresholds)``.
+
+Morphological clean-up and connected components live in :mod:`medview.core.morphology`.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Literal
+
+import numpy as np
+
+from medview.core.labelmap import LabelMap, Segment, default_segments
+from medview.core.parallel import map_slices, worker_count
+from medview.core.params import Help, Points, Range
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.volume import Volume
+
+__all__ = [
+    "cluster_kmeans",
+    "grow_region",
+    "intensity_histogram",
+    "threshold_li",
+    "threshold_manual",
+    "threshold_multiotsu",
+    "threshold_otsu",
+    "threshold_triangle",
+]
+
+# integer volumes get one histogram bin per level (as in scikit-image) up to this many levels
+_MAX_INTEGER_LEVELS = 1 << 20
+_KMEANS_STARTS = 4
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _scalar_array(volume: Volume, name: str = "volume") -> np.ndarray:
+    if not isinstance(volume, Volume):
+        raise TypeError(f"{name}: expected a Volume, got {type(volume).__name__}")
+    if volume.is_rgb:
+        raise ValueError(f"{name}: segmentation needs a scalar volume, got RGB shape "
+                         f"{volume.array.shape}; convert it to gray first")
+    arr = volume.array
+    if arr.dtype.kind == "b":
+        return arr.view(np.uint8)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name}: expected integer or float voxels, got {arr.dtype}")
+    if arr.dtype == np.float16:
+        return arr.astype(np.float32)
+    return arr
+
+
+def _label_map(volume: Volume, labels: np.ndarray, segments, **metadata) -> LabelMap:
+    # segments are always given: LabelMap would otherwise run np.unique over the volume
+    return LabelMap.like(volume, labels, segments=tuple(segments), **metadata)
+
+
+def _segments(numbers, names) -> tuple[Segment, ...]:
+    colors = {s.number: s.color for s in default_segments(numbers)}
+    return tuple(Segment(int(n), name, colors[int(n)]) for n, name in zip(numbers, names,
+                                                                          strict=True))
+
+
+def _reduce_slices(func, arr: np.ndarray, progress: Progress, message: str):
+    """``sum(func(arr[z]) for z)`` in threads, cancellation checked before every chunk."""
+    nz = arr.shape[0]
+    threads = worker_count()
+    chunk = max(1, nz // (threads * 8))
+    starts = list(range(0, nz, chunk))
+
+    def work(start: int):
+        progress.check()
+        acc = None
+        for z in range(start, min(nz, start + chunk)):
+            r = func(arr[z])
+            acc = r if acc is None else acc + r
+        return acc, min(nz, start + chunk) - start
+
+    total, done = None, 0
+    if threads == 1 or nz < 4:
+        results = map(work, starts)
+        pool = None
+    else:
+        pool = ThreadPoolExecutor(threads)
+        results = pool.map(work, starts)
+    try:
+        for acc, count in results:
+            total = acc if total is None else total + acc
+            done += count
+            progress.update(done / nz, message)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return total
+
+
+def _min_max(arr: np.ndarray, progress: Progress):
+    def mm(s: np.ndarray) -> np.ndarray:
+        return np.array([s.min(), s.max()], dtype=arr.dtype)
+
+    both = np.empty((arr.shape[0], 2), arr.dtype)
+    map_slices(mm, arr, both, progress=progress, message="range")
+    lo, hi = both[:, 0].min(), both[:, 1].max()
+    if arr.dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"volume: values must be finite, found range [{lo}, {hi}] "
+                         "(NaN or infinity); replace them first")
+    return lo, hi
+
+
+def intensity_histogram(volume: Volume, *, nbins: int = 256, integer_bins: bool = True,
+                        progress: Progress = NO_PROGRESS) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and bin centres over the volume's value range.
+
+    Equal, bin for bin, to ``skimage.exposure.histogram(volume.array.ravel(), nbins,
+    source_range="image")``: float volumes get ``nbins`` equal bins from min to max with
+    ``numpy.histogram``'s edge rules; integer volumes get one bin per integer level
+    (``integer_bins=True``, scikit-image's choice; ``nbins`` is ignored) or ``nbins`` equal
+    bins (``integer_bins=False``, what ``numpy.histogram`` gives). Computed per slice in
+    threads without a copy of the volume.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x), finite values.
+    nbins : int
+        Number of bins for float volumes (and integer ones with ``integer_bins=False``).
+    integer_bins : bool
+        One bin per level for integer volumes.
+
+    Returns
+    -------
+    counts : ndarray of int64, shape (n,)
+    centers : ndarray, shape (n,)
+        Bin centres: the volume's float dtype for float volumes, int64 levels for integer
+        bins, float64 for binned integer volumes.
+
+    Raises
+    ------
+    ValueError
+        If ``nbins`` < 1, the volume is RGB or has NaN/infinite values, or an integer volume
+        spans more than 2**20 levels with ``integer_bins=True``.
+    """
+    arr = _scalar_array(volume)
+    nbins = int(nbins)
+    if nbins < 1:
+        raise ValueError(f"nbins: must be >= 1, got {nbins}")
+    lo, hi = _min_max(arr, progress.sub(0.0, 0.1))
+    sub = progress.sub(0.1, 1.0)
+    if arr.dtype.kind in "iu":
+        vmin, vmax = int(lo), int(hi)
+        levels = vmax - vmin + 1
+        if integer_bins or levels <= 1:
+            if levels > _MAX_INTEGER_LEVELS:
+                raise ValueError(f"volume: integer values span {levels} levels "
+                                 f"({vmin}..{vmax}); too many for one bin per level")
+            counts = _reduce_slices(
+                lambda s: np.bincount(np.subtract(s, vmin, dtype=np.intp).ravel(),
+                                      minlength=levels),
+                arr, sub, "histogram")
+            return counts.astype(np.int64), np.arange(vmin, vmax + 1)
+        # numpy.histogram on integers: float64 edges; bin each level once, then weight
+        level_counts = _reduce_slices(
+            lambda s: np.bincount(np.subtract(s, vmin, dtype=np.intp).ravel(),
+                                  minlength=levels),
+            arr, sub, "histogram")
+        counts, edges = np.histogram(np.arange(vmin, vmax + 1), bins=nbins,
+                                     range=(lo, hi), weights=level_counts)
+        return counts.astype(np.int64), (edges[:-1] + edges[1:]) / 2.0
+    first, last = lo, hi
+    if first == last:
+        first, last = first - 0.5, last + 0.5
+    edges = np.linspace(first, last, nbins + 1, endpoint=True,
+                        dtype=np.result_type(first, last, arr))
+    centers = (edges[:-1] + edges[1:]) / 2.0
+    if nbins > 256:
+        counts = _reduce_slices(lambda s: np.histogram(s, bins=nbins, range=(first, last))[0],
+                                arr, sub, "histogram")
+        return counts.astype(np.int64), centers
+    return _float_histogram_u8(arr, first, last, edges, nbins, sub), centers
+
+
+def _float_histogram_u8(arr, first, last, edges, nbins, progress) -> np.ndarray:
+    """numpy.histogram's uniform-bin algorithm with uint8 indices and OpenCV look-ups.
+
+    The first guess is numpy's own (same float arithmetic, truncated); the two corrections
+    against the bin edges are numpy's, so every value lands in the bin numpy puts it in.
+    """
+    import cv2
+
+    denom = last - first
+    lower = np.zeros(256, edges.dtype)
+    lower[:nbins] = edges[:nbins]
+    upper = np.full(256, np.inf, edges.dtype)
+    upper[: nbins - 1] = edges[1:nbins]  # the last bin includes its right edge
+
+    def hist(s: np.ndarray) -> np.ndarray:
+        f = np.subtract(s, first)
+        np.divide(f, denom, out=f)
+        np.multiply(f, nbins, out=f)
+        np.minimum(f, nbins - 1, out=f)
+        idx = f.astype(np.uint8)
+        idx -= np.less(s, cv2.LUT(idx, lower))
+        idx += np.greater_equal(s, cv2.LUT(idx, upper))
+        h = cv2.calcHist([idx], [0], None, [256], [0, 256])
+        return h.reshape(-1)[:nbins].astype(np.int64)
+
+    return _reduce_slices(hist, arr, progress, "histogram")
+
+
+def _compare(arr: np.ndarray, progress: Progress, func) -> np.ndarray:
+    out = np.empty(arr.shape, np.uint8)
+    map_slices(lambda s: func(s).view(np.uint8), arr, out, progress=progress,
+               message="labelling")
+    return out
+
+
+def _above(arr: np.ndarray, t, progress: Progress) -> np.ndarray:
+    return _compare(arr, progress, lambda s: np.greater(s, t))
+
+
+def _in_range_bounds(arr: np.ndarray, low: float, high: float):
+    """Bounds in the array's own type (integers: ceil/floor), or None if nothing can match."""
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(arr.dtype)
+        lo = max(math.ceil(low), int(info.min))
+        hi = min(math.floor(high), int(info.max))
+        if lo > hi:
+            return None
+        return arr.dtype.type(lo), arr.dtype.type(hi)
+    return low, high
+
+
+def _in_range(arr: np.ndarray, low: float, high: float, progress: Progress) -> np.ndarray:
+    bounds = _in_range_bounds(arr, low, high)
+    if bounds is None:
+        return np.zeros(arr.shape, np.uint8)
+    lo, hi = bounds
+
+    def inside(s: np.ndarray) -> np.ndarray:
+        m = np.greater_equal(s, lo)
+        m &= np.less_equal(s, hi)
+        return m
+
+    return _compare(arr, progress, inside)
+
+
+def _per_slice_threshold(arr, method, progress) -> tuple[np.ndarray, list[float]]:
+    """Threshold every slice on its own (2D); constant slices are all background."""
+    out = np.empty(arr.shape, np.uint8)
+    thresholds: list[float] = [math.nan] * arr.shape[0]
+
+    def one(z: np.ndarray) -> np.ndarray:
+        k = int(z)
+        s = arr[k]
+        if s.min() == s.max():
+            return np.zeros(s.shape, np.uint8)
+        t = method(s)
+        thresholds[k] = float(t)
+        return np.greater(s, t).view(np.uint8)
+
+    map_slices(one, np.arange(arr.shape[0]), out, progress=progress, message="per slice")
+    return out, thresholds
+
+
+def _auto_threshold(volume, arr, name, threshold_fn, slice_fn, in_plane_only, progress):
+    if in_plane_only:
+        out, ts = _per_slice_threshold(arr, slice_fn, progress)
+        segs = _segments([1], [f"Above {name} (per slice)"])
+        return _label_map(volume, out, segs, Threshold=ts, ThresholdMethod=name)
+    t = threshold_fn(progress.sub(0.0, 0.8))
+    out = _above(arr, t, progress.sub(0.8, 1.0))
+    segs = _segments([1], [f"Above {name} {float(t):.6g}"])
+    return _label_map(volume, out, segs, Threshold=float(t), ThresholdMethod=name)
+
+
+# -- thresholds ------------------------------------------------------------------------
+def threshold_manual(volume: Volume, *,
+                     low: Annotated[float, Range(step=1.0),
+                                    Help("Lowest value inside (HU for CT)")] = -1000.0,
+                     high: Annotated[float, Range(step=1.0),
+                                     Help("Highest value inside (HU for CT)")] = -400.0,
+                     progress: Progress = NO_PROGRESS) -> LabelMap:
+    """Label 1 where ``low <= value <= high`` (physical units: HU for CT).
+
+    The defaults pick air-filled lung on CT. Bounds are compared at the volume's precision:
+    for integer volumes ``low`` is rounded up and ``high`` down.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x).
+    low : float
+        Lowest value inside, in the volume's units (HU for CT).
+    high : float
+        Highest value inside; must be >= ``low``.
+
+    Returns
+    -------
+    LabelMap
+        uint8, 1 inside the range, 0 elsewhere; same grid.
+
+    Raises
+    ------
+    ValueError
+        If ``low`` > ``high``, either is NaN, or the volume is RGB.
+    """
+    arr = _scalar_array(volume)
+    low, high = float(low), float(high)
+    if math.isnan(low) or math.isnan(high):
+        raise ValueError(f"low/high: must be numbers, got low={low}, high={high}")
+    if low > high:
+        raise ValueError(f"low: {low:g} is above high {high:g}; swap them")
+    out = _in_range(arr, low, high, progress)
+    return _label_map(volume, out, _segments([1], [f"{low:g} to {high:g}"]),
+                      ThresholdLow=low, ThresholdHigh=high)
+
+
+def threshold_otsu(volume: Volume, *,
+                   nbins: Annotated[int, Range(2, 65536)] = 256,
+                   in_plane_only: bool = False,
+                   progress: Progress = NO_PROGRESS) -> LabelMap:
+    """Label 1 above Otsu's threshold: exactly ``skimage.filters.threshold_otsu``.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x), finite values.
+    nbins : int
+        Histogram bins for float volumes (integer volumes: one bin per level).
+        This is scikit-image's rule.
+    in_plane_only : bool
+        One threshold per slice (2D) instead of one for the volume.
+
+    Returns
+    -------
+    LabelMap
+        uint8, 1 where ``value > threshold``; the threshold is in ``metadata["Threshold"]``
+        (a list per slice with ``in_plane_only``).
+    """
+    from skimage.filters import threshold_otsu as sk_otsu
+
+    arr = _scalar_array(volume)
+
+    def whole(p: Progress):
+        counts, centers = intensity_histogram(volume, nbins=nbins, progress=p)
+        if np.count_nonzero(counts) == 1:  # constant: scikit-image returns that value
+            return arr.reshape(-1)[0]
+        return sk_otsu(hist=(counts, centers))
+
+    return _auto_threshold(volume, arr, "Otsu", whole, lambda s: sk_otsu(s, nbins),
+                           in_plane_only, progress)
+
+
+def threshold_multiotsu(volume: Volume, *,
+                        classes: Annotated[int, Range(2, 5)] = 3,
+                        nbins: Annotated[int, Range(8, 1024)] = 256,
+                        progress: Progress = NO_PROGRESS) -> LabelMap:
+    """Classes 0 … ``classes``-1 by multi-level Otsu (``skimage.filters.threshold_multiotsu``).
+
+    The darkest class is label 0 (background), the brightest ``classes - 1``; a voxel's label
+    is the number of thresholds it is >= (``np.digitize``). Integer volumes are binned into
+    ``nbins`` bins like float ones (scikit-image would give every level its own bin, which
+    makes three or more thresholds on CT's thousands of levels take minutes).
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x), finite values.
+    classes : int
+        Number of classes (labels 0 … classes-1).
+    nbins : int
+        Histogram bins.
+
+    Returns
+    -------
+    LabelMap
+        uint8 labels 0 … classes-1; thresholds in ``metadata["Thresholds"]``.
+
+    Raises
+    ------
+    ValueError
+        If the histogram has fewer occupied bins than ``classes``.
+    """
+    from skimage.filters import threshold_multiotsu as sk_multi
+
+    arr = _scalar_array(volume)
+    classes = int(classes)
+    if classes < 2:
+        raise ValueError(f"classes: needs at least 2, got {classes}")
+    counts, centers = intensity_histogram(volume, nbins=nbins, integer_bins=False,
+                                          progress=progress.sub(0.0, 0.6))
+    occupied = int(np.count_nonzero(counts))
+    if occupied < classes:
+        raise ValueError(f"classes: the volume has only {occupied} occupied histogram bin(s), "
+                         f"cannot split it into {classes} classes")
+    ts = sk_multi(classes=classes, hist=(counts / np.sum(counts), centers))
+    if arr.dtype.kind in "iu":
+        ts = np.asarray(ts, dtype=np.float64)
+
+    def digitize(s: np.ndarray) -> np.ndarray:
+        lab = np.greater_equal(s, ts[0]).view(np.uint8)
+        for t in ts[1:]:
+            lab += np.greater_equal(s, t).view(np.uint8)
+        return lab
+
+    out = np.empty(arr.shape, np.uint8)
+    map_slices(digitize, arr, out, progress=progress.sub(0.6, 1.0), message="labelling")
+    names = [f"Class {i + 1} (>= {float(t):.6g})" for i, t in enumerate(ts)]
+    return _label_map(volume, out, _segments(range(1, classes), names),
+                      Thresholds=[float(t) for t in ts], ThresholdMethod="multi-Otsu")
+
+
+def threshold_li(volume: Volume, *,
+                 in_plane_only: bool = False,
+                 progress: Progress = NO_PROGRESS) -> LabelMap:
+    """Label 1 above Li's minimum cross-entropy threshold (``skimage.filters.threshold_li``).
+
+    Integer volumes: scikit-image's own iteration on the one-bin-per-level histogram, so the
+    threshold is scikit-image's. Float volumes: the same iteration with exact class means
+    from threaded passes over the voxels, run until the split no longer changes (scikit-image
+    stops within half the smallest gap between values, after sorting the whole volume for it);
+    the thresholds agree to that tolerance.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x), finite values.
+    in_plane_only : bool
+        One threshold per slice (2D) instead of one for the volume.
+
+    Returns
+    -------
+    LabelMap
+        uint8, 1 where ``value > threshold``; the threshold in ``metadata["Threshold"]``.
+    """
+    from skimage.filters import threshold_li as sk_li
+
+    arr = _scalar_array(volume)
+
+    def whole(p: Progress):
+        if arr.dtype.kind in "iu":
+            return _li_integer(volume, p)
+        return _li_float(arr, p)
+
+    return _auto_threshold(volume, arr, "Li", whole, sk_li, in_plane_only, progress)
+
+
+def _li_integer(volume: Volume, progress: Progress):
+    counts, centers = intensity_histogram(volume, progress=progress)
+    if counts.size == 1:
+        return centers[0]
+    # scikit-image's integer branch, on the histogram of ``image - image.min()``
+    image_min = centers[0]
+    bin_centers = centers - image_min
+    hist = counts.astype("float32", copy=False)
+    tolerance = 0.5
+    t_next = float(np.dot(counts, bin_centers.astype(np.float64)) / counts.sum())
+    t_curr = -2 * tolerance
+    while abs(t_next - t_curr) > tolerance:
+        t_curr = t_next
+        foreground = bin_centers > t_curr
+        background = ~foreground
+        mean_fore = np.average(bin_centers[foreground], weights=hist[foreground])
+        mean_back = np.average(bin_centers[background], weights=hist[background])
+        if mean_back == 0:
+            break
+        t_next = (mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore))
+    return t_next + image_min
+
+
+def _li_float(arr: np.ndarray, progress: Progress) -> float:
+    import cv2
+
+    lo, hi = _min_max(arr, progress.sub(0.0, 0.05))
+    if lo == hi:
+        return lo
+    lo = float(lo)
+    n = float(arr.size)
+
+    def sums(t: float, p: Progress) -> tuple[float, float, float]:
+        def one(s: np.ndarray) -> np.ndarray:
+            m = cv2.compare(s, t, cv2.CMP_GT)
+            c = cv2.countNonZero(m)
+            fg = cv2.mean(s, mask=m)[0] * c if c else 0.0
+            return np.array([c, fg, float(np.sum(s, dtype=np.float64))])
+
+        return tuple(_reduce_slices(one, arr, p, "Li"))  # type: ignore[return-value]
+
+    # scikit-image works on image - min so that log(mean) exists; so do we
+    count, fg_sum, total = sums(math.inf, progress.sub(0.05, 0.15))
+    t_next = total / n - lo
+    t_curr = -1.0
+    previous = -1.0
+    for it in range(200):
+        t_curr = t_next
+        count, fg_sum, total = sums(t_curr + lo, progress.sub(0.15 + 0.05 * min(it, 16),
+                                                              0.2 + 0.05 * min(it, 16)))
+        if count in (0.0, n):
+            break
+        mean_fore = fg_sum / count - lo
+        mean_back = (total - fg_sum) / (n - count) - lo
+        if mean_back == 0.0:
+            break
+        t_next = (mean_back - mean_fore) / (math.log(mean_back) - math.log(mean_fore))
+        if count == previous:  # same split as last time: the iteration has converged
+            break
+        previous = count
+    progress.update(1.0, "Li")
+    return np.float64(t_next + lo)
+
+
+def threshold_triangle(volume: Volume, *,
+                       nbins: Annotated[int, Range(2, 65536)] = 256,
+                       in_plane_only: bool = False,
+                       progress: Progress = NO_PROGRESS) -> LabelMap:
+    """Label 1 above the triangle threshold (``skimage.filters.threshold_triangle``).
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x), finite values.
+    nbins : int
+        Histogram bins for float volumes (integer volumes: one bin per level).
+    in_plane_only : bool
+        One threshold per slice (2D) instead of one for the volume.
+
+    Returns
+    -------
+    LabelMap
+        uint8, 1 where ``value > threshold``; the threshold in ``metadata["Threshold"]``.
+    """
+    from skimage.filters import threshold_triangle as sk_triangle
+
+    arr = _scalar_array(volume)
+
+    def whole(p: Progress):
+        counts, centers = intensity_histogram(volume, nbins=nbins, progress=p)
+        if np.count_nonzero(counts) == 1:  # constant: scikit-image returns that value
+            return arr.reshape(-1)[0]
+        return _triangle(counts, centers)
+
+    return _auto_threshold(volume, arr, "triangle", whole,
+                           lambda s: sk_triangle(s, nbins), in_plane_only, progress)
+
+
+def _triangle(hist: np.ndarray, bin_centers: np.ndarray):
+    """scikit-image's threshold_triangle, from a histogram."""
+    nbins = len(hist)
+    arg_peak_height = int(np.argmax(hist))
+    peak_height = hist[arg_peak_height]
+    arg_low_level, arg_high_level = np.flatnonzero(hist)[[0, -1]]
+    if arg_low_level == arg_high_level:
+        return bin_centers[arg_low_level]
+    flip = arg_peak_height - arg_low_level < arg_high_level - arg_peak_height
+    if flip:
+        hist = hist[::-1]
+        arg_low_level = nbins - arg_high_level - 1
+        arg_peak_height = nbins - arg_peak_height - 1
+    width = arg_peak_height - arg_low_level
+    x1 = np.arange(width)
+    y1 = hist[x1 + arg_low_level]
+    norm = np.sqrt(peak_height**2 + width**2)
+    peak_height = peak_height / norm
+    width = width / norm
+    length = peak_height * x1 - width * y1
+    arg_level = int(np.argmax(length)) + arg_low_level
+    if flip:
+        arg_level = nbins - arg_level - 1
+    return bin_centers[arg_level]
+
+
+# -- region growing --------------------------------------------------------------------
+def _seed_indices(volume: Volume, seeds) -> np.ndarray:
+    pts = np.asarray(seeds, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
+        raise ValueError(f"seeds: expected a list of [x, y, z] LPS points in mm, got {seeds!r}")
+    idx = np.rint(volume.lps_to_index(pts)).astype(np.int64)  # (n, 3) in x, y, z
+    shape_xyz = np.array(volume.shape[::-1])
+    outside = np.any((idx < 0) | (idx >= shape_xyz), axis=1)
+    if outside.any():
+        bad = pts[outside][0].tolist()
+        raise ValueError(f"seeds: point {bad} (LPS mm) lies outside the volume "
+                         f"(index {idx[outside][0].tolist()}, grid x,y,z {shape_xyz.tolist()})")
+    return idx
+
+
+def grow_region(volume: Volume, *,
+                seeds: Annotated[list, Points(min_count=1)],
+                criterion: Literal["tolerance", "range"] = "tolerance",
+                tolerance: Annotated[float, Range(0.0, None, step=1.0)] = 100.0,
+                low: Annotated[float, Range(step=1.0)] = -1000.0,
+                high: Annotated[float, Range(step=1.0)] = -400.0,
+                full_connectivity: bool = False,
+                in_plane_only: bool = False,
+                progress: Progress = NO_PROGRESS) -> LabelMap:
+    """Grow a region from seed points through connected voxels within an intensity range.
+
+    The range is ``[low, high]`` (``criterion="range"``) or the mean of the seed voxels ±
+    ``tolerance`` (``criterion="tolerance"``). Same result as SimpleITK's
+    ``ConnectedThreshold`` on the volume; computed as a threaded range test followed by
+    SimpleITK's flood fill on the 8-bit mask (a quarter of the data to hand over).
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x).
+    seeds : list of [x, y, z]
+        Seed points in LPS mm, each inside the volume (the viewer fills them from clicks).
+    criterion : {"tolerance", "range"}
+        "tolerance": the seeds' mean ± tolerance; "range": from low to high.
+    tolerance : float
+        Half-width of the range around the seeds' mean, in the volume's units.
+    low : float
+        Lowest value inside when criterion is "range".
+    high : float
+        Highest value inside when criterion is "range".
+    full_connectivity : bool
+        Grow through edges and corners too (26 neighbours; 8 in a slice), not only faces (6).
+    in_plane_only : bool
+        Grow only within the slices that hold a seed (2D).
+
+    Returns
+    -------
+    LabelMap
+        uint8, 1 in the region; the range used is in ``metadata["RangeLow"/"RangeHigh"]``.
+
+    Raises
+    ------
+    ValueError
+        If a seed lies outside the volume, ``low`` > ``high``, ``tolerance`` < 0, or no seed
+        voxel lies within the range.
+    """
+    import SimpleITK as sitk
+
+    arr = _scalar_array(volume)
+    idx = _seed_indices(volume, seeds)
+    seed_values = arr[idx[:, 2], idx[:, 1], idx[:, 0]].astype(np.float64)
+    if criterion == "tolerance":
+        if not tolerance >= 0:
+            raise ValueError(f"tolerance: must be >= 0, got {tolerance}")
+        mean = float(seed_values.mean())
+        lo, hi = mean - float(tolerance), mean + float(tolerance)
+    elif criterion == "range":
+        lo, hi = float(low), float(high)
+        if not lo <= hi:
+            raise ValueError(f"low: {lo:g} is above high {hi:g}; swap them")
+    else:
+        raise ValueError(f"criterion: expected 'tolerance' or 'range', got {criterion!r}")
+    bounds = _in_range_bounds(arr, lo, hi)
+    inside = (np.zeros(len(idx), bool) if bounds is None
+              else (seed_values >= float(bounds[0])) & (seed_values <= float(bounds[1])))
+    if not inside.any():
+        raise ValueError(f"seeds: no seed voxel lies within [{lo:g}, {hi:g}] (seed values "
+                         f"{', '.join(f'{v:g}' for v in seed_values)}); widen the range")
+    mask = _in_range(arr, lo, hi, progress.sub(0.0, 0.3))
+    conn = (sitk.ConnectedThresholdImageFilter.FullConnectivity if full_connectivity
+            else sitk.ConnectedThresholdImageFilter.FaceConnectivity)
+    if in_plane_only:
+        out = np.zeros(arr.shape, np.uint8)
+        zs = sorted({int(z) for z in idx[inside, 2]})
+        for n, z in enumerate(zs):
+            progress.check()
+            pts = [(int(x), int(y)) for x, y, zz in idx[inside] if zz == z]
+            img = sitk.GetImageFromArray(mask[z])
+            region = sitk.ConnectedThreshold(img, seedList=pts, lower=1, upper=1,
+                                             replaceValue=1, connectivity=conn)
+            out[z] = sitk.GetArrayViewFromImage(region)
+            progress.update(0.3 + 0.7 * (n + 1) / len(zs), "region growing")
+    else:
+        progress.check()
+        img = sitk.GetImageFromArray(mask)
+        del mask
+        progress.update(0.4, "region growing")
+        pts = [tuple(int(c) for c in p) for p in idx[inside]]
+        region = sitk.ConnectedThreshold(img, seedList=pts, lower=1, upper=1,
+                                         replaceValue=1, connectivity=conn)
+        del img
+        out = sitk.GetArrayFromImage(region)
+        progress.update(1.0, "region growing")
+    return _label_map(volume, out, _segments([1], ["Region"]), RangeLow=lo, RangeHigh=hi)
+
+
+# -- k-means ---------------------------------------------------------------------------
+def cluster_kmeans(volume: Volume, *,
+                   k: Annotated[int, Range(2, 16)] = 3,
+                   seed: Annotated[int, Range(0, 2**31 - 1)] = 0,
+                   progress: Progress = NO_PROGRESS) -> LabelMap:
+    """Cluster voxel intensities with k-means; labels 0 … k-1 ordered by cluster mean.
+
+    The darkest cluster is label 0 (background), the brightest ``k - 1``; each voxel goes
+    to the nearest centre (ties to the darker one). Lloyd's k-means runs on the intensity
+    histogram weighted by counts, which for integer volumes (one bin per level) is k-means
+    on every voxel, from 4 scikit-learn ``kmeans_plusplus`` starts seeded with ``seed``
+    (the lowest inertia wins), to convergence; for float volumes (256 bins) Lloyd's
+    iterations then continue on every voxel (threaded passes) until no voxel changes
+    cluster, so the centres are a k-means fixed point of the volume itself.
+
+    Parameters
+    ----------
+    volume : Volume
+        Scalar volume, shape (z, y, x), finite values.
+    k : int
+        Number of clusters.
+    seed : int
+        Random seed of the k-means++ initialisation: same seed, same result.
+
+    Returns
+    -------
+    LabelMap
+        uint8 labels 0 … k-1; cluster means in ``metadata["ClusterMeans"]``.
+
+    Raises
+    ------
+    ValueError
+        If the volume has fewer distinct values than ``k``.
+    """
+    arr = _scalar_array(volume)
+    k = int(k)
+    if k < 2:
+        raise ValueError(f"k: needs at least 2 clusters, got {k}")
+    counts, centers = intensity_histogram(volume, nbins=256, progress=progress.sub(0.0, 0.4))
+    occupied = counts > 0
+    values = centers[occupied].astype(np.float64)
+    weights = counts[occupied].astype(np.float64)
+    if values.size < k:
+        raise ValueError(f"k: the volume has only {values.size} distinct value(s) "
+                         f"(histogram bins), fewer than k={k}")
+    from sklearn.cluster import kmeans_plusplus
+
+    rng = np.random.RandomState(int(seed))
+    best, best_inertia = None, np.inf
+    for _ in range(_KMEANS_STARTS):
+        init, _ = kmeans_plusplus(values[:, None], k, sample_weight=weights, random_state=rng)
+        means = _lloyd_weighted(values, weights, np.sort(init[:, 0]))
+        cls = np.searchsorted((means[:-1] + means[1:]) / 2.0, values, side="left")
+        inertia = float(np.dot(weights, (values - means[cls]) ** 2))
+        if inertia < best_inertia:
+            best, best_inertia = means, inertia
+    means = best
+    if arr.dtype.kind == "f":
+        means = _lloyd_voxels(arr, means, progress.sub(0.4, 0.8))
+    bounds = (means[:-1] + means[1:]) / 2.0
+
+    def assign(s: np.ndarray) -> np.ndarray:
+        lab = np.greater(s, bounds[0]).view(np.uint8)
+        for b in bounds[1:]:
+            lab += np.greater(s, b).view(np.uint8)
+        return lab
+
+    out = np.empty(arr.shape, np.uint8)
+    map_slices(assign, arr, out, progress=progress.sub(0.8, 1.0), message="labelling")
+    names = [f"Cluster {i + 1} (mean {m:.6g})" for i, m in enumerate(means[1:], start=1)]
+    return _label_map(volume, out, _segments(range(1, k), names),
+                      ClusterMeans=[float(m) for m in means], KMeansSeed=int(seed))
+
+
+def _lloyd_weighted(values, weights, means, max_iter: int = 1000) -> np.ndarray:
+    """Lloyd's iterations on weighted 1-D points until the assignment stops changing."""
+    prev = None
+    for _ in range(max_iter):
+        cls = np.searchsorted((means[:-1] + means[1:]) / 2.0, values, side="left")
+        if prev is not None and np.array_equal(cls, prev):
+            break
+        prev = cls
+        w = np.bincount(cls, weights=weights, minlength=len(means))
+        s = np.bincount(cls, weights=weights * values, minlength=len(means))
+        means = np.where(w > 0, s / np.where(w > 0, w, 1), means)
+        means = np.sort(means)
+    return means
+
+
+def _lloyd_voxels(arr: np.ndarray, means: np.ndarray, progress: Progress,
+                  max_iter: int = 50) -> np.ndarray:
+    """Lloyd's iterations over every voxel (1-D, sorted means) until no voxel moves."""
+    import cv2
+
+    k = len(means)
+    total = _reduce_slices(lambda s: np.array([s.size, np.sum(s, dtype=np.float64)]), arr,
+                           progress.sub(0.0, 0.1), "k-means")
+    prev = None
+    for it in range(max_iter):
+        bounds = [float(b) for b in (means[:-1] + means[1:]) / 2.0]
+
+        def below(s: np.ndarray, bounds=bounds) -> np.ndarray:
+            # count and sum of the values <= each boundary (ties go to the darker cluster)
+            r = np.empty((k - 1, 2))
+            for j, b in enumerate(bounds):
+                r[j, 0] = cv2.countNonZero(cv2.compare(s, b, cv2.CMP_LE))
+                r[j, 1] = cv2.sumElems(cv2.threshold(s, b, 0, cv2.THRESH_TOZERO_INV)[1])[0]
+            return r
+
+        step = progress.sub(0.1 + 0.09 * min(it, 9), 0.19 + 0.09 * min(it, 9))
+        cum = np.vstack([_reduce_slices(below, arr, step, "k-means"), total])
+        if prev is not None and np.array_equal(cum[:, 0], prev):
+            break
+        prev = cum[:, 0].copy()
+        cnt = np.diff(cum[:, 0], prepend=0.0)
+        tot = np.diff(cum[:, 1], prepend=0.0)
+        means = np.sort(np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1), means))
+    return means
