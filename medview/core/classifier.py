@@ -10,8 +10,8 @@ trees' Cython ``apply`` release the GIL), so no volume-sized feature stack ever 
 forest is evaluated tree by tree with ``apply`` and a float32 table of leaf probabilities, an
 MLP with a float32 forward pass (one BLAS thread per slice thread); both give scikit-learn's
 labels except where two classes tie to within float32 rounding (see the tests).
-``hist_gradient_boosting`` and ``svm`` use scikit-learn's own ``predict`` on one slice at a
-time (with its own threads); they are much slower on whole volumes.
+``hist_gradient_boosting`` and ``svm`` use scikit-learn's own ``predict`` per slice; they are
+50–100× slower on whole volumes.
 
 Models are saved with :meth:`PixelClassifier.save` (see there for the format and its
 security).
@@ -53,7 +53,7 @@ ClassifierKind = Literal["random_forest", "mlp", "hist_gradient_boosting", "svm"
 _KINDS = ("random_forest", "mlp", "hist_gradient_boosting", "svm")
 _MAGIC = b"MEDVIEW-PIXEL-CLASSIFIER\n"
 _FORMAT = 1
-_CHUNK_3D = 16  # slices per 3D chunk: the halo is recomputed per chunk
+_CHUNK_3D = 32  # slices per 3D chunk: the halo (4σ) is recomputed per chunk
 
 
 class ModelFileError(ValueError):
@@ -142,7 +142,8 @@ def train_classifier(volume: Volume, scribbles: Volume, *,
     classifier : {"random_forest", "mlp", "hist_gradient_boosting", "svm"}
         The scikit-learn model: ``RandomForestClassifier``, ``MLPClassifier`` (one hidden
         layer, standardised features), ``HistGradientBoostingClassifier`` or RBF ``SVC``
-        (standardised features; slow to predict on whole volumes).
+        (standardised features). The last two predict 50–100× slower than the first two
+        (about 4 s per 512² slice here): use them on slices or small crops.
     sigmas_mm : sequence of float
         Feature scales in mm (see :class:`~medview.core.feature_stack.FeatureSpec`).
     mode : {"2d", "3d"}
@@ -208,7 +209,9 @@ def train_classifier(volume: Volume, scribbles: Volume, *,
         from sklearn.exceptions import ConvergenceWarning
 
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est.fit(X, y)
+        with _single_threaded_library("hist_gradient_boosting" if classifier ==
+                                      "hist_gradient_boosting" else ""):
+            est.fit(X, y)
     accuracy = float((est.predict(X) == y).mean())
     segs = tuple(s for s in getattr(scribbles, "segments", ()) if s.number in set(labels))
     progress.update(1.0, "classifier: trained")
@@ -246,17 +249,21 @@ def _run_threads(func, n: int, progress: Progress, message: str) -> None:
 
 
 @contextmanager
-def _one_blas_thread(active: bool):
-    """Slice threads each run a small matrix product: BLAS threads on top only oversubscribe.
+def _single_threaded_library(kind: str):
+    """Run the MLP's BLAS and HGB's OpenMP loops on one thread while this is active.
 
-    This limits BLAS process-wide while the prediction runs.
+    Prediction runs one slice per thread already, so library threads on top only
+    oversubscribe; HGB's OpenMP loops are even 30× slower to fit on a busy 2-core machine than
+    on one thread (measured: 3.0 s vs 0.085 s for 450 samples). The limit is process-wide
+    while it lasts (threadpoolctl).
     """
-    if not active:
+    api = {"mlp": "blas", "hist_gradient_boosting": "openmp"}.get(kind)
+    if api is None:
         yield
         return
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api=api):
         yield
 
 
@@ -283,12 +290,28 @@ class _ForestPredictor:
         self.k = len(forest.classes_)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        acc = np.zeros((X.shape[0], self.k), np.float32)
-        tmp = np.empty_like(acc)
-        for tree, table in zip(self.trees, self.tables, strict=True):
-            np.take(table, tree.apply(X), axis=0, out=tmp)
-            acc += tmp
-        return acc.argmax(axis=1)
+        """Class index per row of X, as ``forest.predict``: argmax of the summed probabilities.
+
+        A row is settled early once its leading class is ahead of the runner-up by more than
+        the trees still to come could change (each adds at most 1 to a class): exact, and
+        most voxels of an image are settled after a little more than half the trees.
+        """
+        n, total = X.shape[0], len(self.trees)
+        acc = np.zeros((n, self.k), np.float32)
+        out = np.empty(n, np.intp)
+        rows = np.arange(n)
+        checks = set(range(total // 2 + 1, total, max(1, total // 8)))
+        for t, (tree, table) in enumerate(zip(self.trees, self.tables, strict=True), 1):
+            acc += np.take(table, tree.apply(X), axis=0)
+            if t in checks and len(rows):
+                top = np.partition(acc, self.k - 2, axis=1)[:, -2:] if self.k > 2 else acc
+                settled = np.abs(top[:, -1] - top[:, -2]) > (total - t) + 1e-3
+                if settled.mean() > 0.05:
+                    out[rows[settled]] = acc[settled].argmax(axis=1)
+                    keep = ~settled
+                    rows, X, acc = rows[keep], X[keep], acc[keep]
+        out[rows] = acc.argmax(axis=1)
+        return out
 
 
 class _MLPPredictor:
@@ -390,9 +413,9 @@ class PixelClassifier:
         out = np.empty((nz, ny, nx), lut.dtype)
         predict = self._predictor()
         spec, src, spacing = self.features, volume.array, volume.spacing
-        parallel = self.kind in ("random_forest", "mlp")
-        # one thread per core walks its own slices; scikit-learn's own predict (HGB, SVM)
-        # runs its OpenMP/BLAS threads on one slice at a time instead
+        # one thread per core walks its own slices (trees, BLAS and HGB's loops release the
+        # GIL); the SVM's libsvm does not, so it runs slice after slice
+        parallel = self.kind != "svm"
         chunk = _CHUNK_3D if spec.mode == "3d" and spec.halo(spacing) else nz
         done = 0
         for lo in range(0, nz, chunk):
@@ -407,7 +430,7 @@ class PixelClassifier:
 
             sub = progress.sub(done / nz, hi / nz)
             if parallel:
-                with _one_blas_thread(self.kind == "mlp"):
+                with _single_threaded_library(self.kind):
                     _run_threads(one, hi - lo, sub, "classifier: labelling slices")
             else:
                 for m in range(hi - lo):
@@ -604,7 +627,8 @@ def classify_pixels(
     scribbles : LabelMap
         Scribbled voxels on the same grid, 0 = unlabelled, at least two labels.
     classifier : str
-        random_forest (default, fastest), mlp, hist_gradient_boosting or svm (slow).
+        random_forest (default), mlp (fastest), hist_gradient_boosting or svm (slow: minutes
+        per 100 slices of 512², for single slices and small crops).
     smallest_sigma_mm : float
         Smallest feature scale; the others double it.
     scales : int

@@ -256,24 +256,31 @@ def smooth_slab(src: np.ndarray, lo: int, hi: int, spacing: Sequence[float],
     derivatives there match SciPy's ``mode="reflect"``). The in-plane pass runs per slice with
     OpenCV, the z pass as a weighted sum of slices.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medview.core.parallel import worker_count
+
     sx, sy, sz = (float(s) for s in spacing)
     n = src.shape[0]
     kz = gaussian_kernel_1d(sigma_mm / sz)
     r = len(kz) // 2
     first = lo - 1
-    need = range(first - r, hi + 1 + r)
-    planes: dict[int, np.ndarray] = {}
-    for i in need:
-        j = _reflect_index(i, n)
-        if j not in planes:
-            planes[j] = _blur2d(np.asarray(src[j], dtype=np.float32), sigma_mm / sx,
-                                sigma_mm / sy)
+    needed = sorted({_reflect_index(i, n) for i in range(first - r, hi + 1 + r)})
     slab = np.empty((hi - lo + 2, *src.shape[1:3]), np.float32)
-    for m, z in enumerate(range(first, hi + 1)):
+
+    def blur(j: int) -> np.ndarray:
+        return _blur2d(np.asarray(src[j], dtype=np.float32), sigma_mm / sx, sigma_mm / sy)
+
+    def z_pass(m: int) -> None:
+        z = first + m
         acc = slab[m]
         acc[...] = planes[_reflect_index(z - r, n)] * kz[0]
         for t in range(1, len(kz)):
             acc += planes[_reflect_index(z - r + t, n)] * kz[t]
+
+    with ThreadPoolExecutor(worker_count()) as pool:  # OpenCV and NumPy release the GIL
+        planes = dict(zip(needed, pool.map(blur, needed), strict=True))
+        list(pool.map(z_pass, range(len(slab))))
     return slab, first
 
 

@@ -172,7 +172,9 @@ def test_liver_against_the_expert_segmentation(ct, data_dir):
 @pytest.mark.parametrize("kind", ["random_forest", "mlp", "hist_gradient_boosting", "svm"])
 def test_labels_equal_scikit_learn_predict(ct_small, kind):
     vol, scr, truth = ct_small
-    model = train_classifier(vol, scr, classifier=kind, n_trees=16, max_samples_per_class=150)
+    # few boosting rounds: HGB's OpenMP loops crawl on a busy 2-core machine
+    trees = 4 if kind == "hist_gradient_boosting" else 16
+    model = train_classifier(vol, scr, classifier=kind, n_trees=trees, max_samples_per_class=150)
     got = model.predict(vol).array
     ref = sklearn_labels(model, vol)
     differ = int((got != ref).sum())
@@ -183,8 +185,18 @@ def test_labels_equal_scikit_learn_predict(ct_small, kind):
     assert (got == truth).mean() > 0.95
 
 
+@pytest.mark.parametrize("kind", ["random_forest", "mlp"])
+def test_two_tissues_equal_scikit_learn_predict(ct_small, kind):
+    vol, scr, truth = ct_small  # air vs everything else: the MLP has one logistic output
+    two = LabelMap.like(vol, np.minimum(scr.array, 2))
+    model = train_classifier(vol, two, classifier=kind, n_trees=16)
+    got = model.predict(vol).array
+    assert int((got != sklearn_labels(model, vol)).sum()) <= 2
+    assert dice(got == 1, truth == 1) > 0.95
+
+
 def test_3d_features_in_chunks_give_the_whole_volume_labels(mr):
-    vol = crop(mr, ys=slice(96, 160), xs=slice(80, 144))  # 35 slices: 3 chunks of 16
+    vol = crop(mr, ys=slice(96, 160), xs=slice(80, 144))  # 35 slices: 2 chunks of 32
     thr = float(np.percentile(vol.array, 60))
     truth = np.where(ndi.gaussian_filter(vol.array.astype(np.float32), 1) > thr, 2, 1)
     scr = np.zeros(vol.shape, np.uint8)
@@ -222,10 +234,14 @@ def test_training_and_labels_are_deterministic(ct_small):
     assert pickle.dumps(other.estimator) != pickle.dumps(first["random_forest"].estimator)
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
 @pytest.mark.parametrize("stage", ["train", "predict"])
-def test_cancel_stops_the_work(ct_small, stage):
+def test_cancel_stops_the_work(ct_small, stage, threads, monkeypatch):
+    monkeypatch.setenv("MEDVIEW_THREADS", threads)
     vol, scr, _ = ct_small
     big = Volume(np.repeat(vol.array, 8, axis=0), vol.spacing)
+    big_scr = LabelMap.like(big, np.repeat(scr.array, 8, axis=0))
+    model = train_classifier(vol, scr, n_trees=4)
     seen = []
 
     def cb(fraction, message):
@@ -234,16 +250,15 @@ def test_cancel_stops_the_work(ct_small, stage):
             progress.cancel()
 
     progress = Progress(cb)
-    if stage == "train":
-        big_scr = LabelMap.like(big, np.repeat(scr.array, 8, axis=0))
-        with pytest.raises(Cancelled):
+    if threads == "2":  # workers race the canceller: only "before any work" is exact
+        progress.cancel()
+    with pytest.raises(Cancelled):
+        if stage == "train":
             train_classifier(big, big_scr, n_trees=4, progress=progress)
-        assert max(seen) < 0.5  # stopped while computing the scribbles' features
-    else:
-        model = train_classifier(vol, scr, n_trees=4)
-        with pytest.raises(Cancelled):
+        else:
             model.predict(big, progress)
-        assert max(seen) < 1.0
+    if threads == "1":  # one slice, then the check before the next one stops it
+        assert len([f for f in seen if f > 0]) == 1
 
 
 def test_bad_inputs_name_the_parameter(ct_small):
@@ -306,24 +321,27 @@ def test_load_refuses_changed_unsigned_or_foreign_files(ct_small, tmp_path):
 
 
 class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
     def __reduce__(self):
         import os
 
-        return (os.system, ("touch /tmp/medview-pwned-by-model",))
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_a_pickle_that_runs_code_is_refused_even_with_a_valid_sidecar(ct_small, tmp_path):
     vol, scr, _ = ct_small
     good = train_classifier(vol, scr, n_trees=2).to_bytes()
     magic, head, _ = good.split(b"\n", 2)
-    payload = pickle.dumps(_Evil())
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Evil(marker))
     meta = json.loads(head)
     meta["payload_sha256"] = hashlib.sha256(payload).hexdigest()
     data = magic + b"\n" + json.dumps(meta).encode() + b"\n" + payload
     path = tmp_path / "evil.model"
     path.write_bytes(data)
     (tmp_path / "evil.model.sha256").write_text(hashlib.sha256(data).hexdigest() + "  x\n")
-    marker = tmp_path.parent / "medview-pwned-by-model"
     with pytest.raises(ModelFileError, match="refusing to load"):
         PixelClassifier.load(path)
     assert not marker.exists()
