@@ -1,0 +1,15 @@
+"""Features steps: maps come out as Volumes (or label maps), measures as tables."""
+
+from medview.core import features, texture
+from medview.pipeline.registry import register
+
+register(features.gray_statistics, id="features.statistics", title="Gray-level statistics",
+         category="Features")
+register(features.sobel_magnitude, id="features.sobel", title="Sobel gradient magnitude",
+         category="Features")
+register(features.canny_edges, id="features.canny", title="Canny edges", category="Features")
+register(texture.gabor_bank, id="features.gabor", title="Gabor filter bank",
+         category="Features")
+register(texture.local_binary_pattern, id="features.lbp", title="Local binary patterns",
+         category="Features")
+register(texture.glcm_texture, id="features.glcm", title="GLCM texture", category="Features")
