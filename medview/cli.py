@@ -217,8 +217,9 @@ def cmd_run(args) -> int:
     inputs = {n: _read_input(given[n], chain.inputs[n], args) for n in names}
     with terminal_progress("running") as progress:
         result = run_chain(chain, inputs, progress=progress)
-    outputs = {k: v for k, v in result.values.items() if k not in inputs}
-    written = write_results(outputs, result.main, args.output, image_suffix=args.image_format,
+    outputs = result.outputs(exclude=inputs)
+    written = write_results(outputs, result.main_output, args.output,
+                            image_suffix=args.image_format,
                             table_format=args.table_format, overwrite=args.force)
     for path in written:
         print(f"wrote {path}")

@@ -75,7 +75,8 @@ def write_results(values: Mapping[str, Any], main: str, out: str | os.PathLike, 
         elif isinstance(value, bytes | bytearray):
             plan.append((folder / f"{base}.bin", bytes(value)))
         elif hasattr(value, "save"):
-            plan.append((folder / f"{base}.model", value))
+            name_model = base if base.endswith(".model") else f"{base}.model"
+            plan.append((folder / name_model, value))
     if not overwrite:
         existing = [str(p) for p, _ in plan if p.exists()]
         if existing:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +22,22 @@ class ChainResult:
     values: dict[str, Any]
     main: str
     seconds: dict[str, float] = field(default_factory=dict)
+    #: a multi-output step's name → its first part (``"seg"`` → ``"seg.labels"``)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def result(self) -> Any:
         return self.values[self.main]
+
+    def outputs(self, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
+        """Every value the chain made, once each (no aliases), without ``exclude``."""
+        skip = set(exclude) | set(self.aliases)
+        return {k: v for k, v in self.values.items() if k not in skip}
+
+    @property
+    def main_output(self) -> str:
+        """The name under which :meth:`outputs` holds the main result."""
+        return self.aliases.get(self.main, self.main)
 
 
 def run_step(cs: ChainStep, inputs: Mapping[str, Any], progress: Progress = NO_PROGRESS) -> Any:
@@ -70,6 +82,7 @@ def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
     prev = next(iter(chain.inputs))
     active = [(i, cs) for i, cs in enumerate(chain.steps) if cs.enabled]
     seconds: dict[str, float] = {}
+    aliases: dict[str, str] = {}
     for n, (i, cs) in enumerate(active):
         progress.check()
         sub = progress.sub(n / len(active), (n + 1) / len(active))
@@ -94,10 +107,12 @@ def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
                 raise ChainError("the step returned no result", step_index=i, step_id=cs.step)
             for key, value in out.items():
                 values[f"{name}.{key}"] = value
-            values[name] = next(iter(out.values()))
+            first = next(iter(out))
+            values[name] = out[first]
+            aliases[name] = f"{name}.{first}"
         else:
             values[name] = out
         prev = name
         sub.update(1.0, f"{cs.spec.title} done")
     progress.update(1.0, "chain done")
-    return ChainResult(values, prev, seconds)
+    return ChainResult(values, prev, seconds, aliases)

@@ -77,3 +77,32 @@ def test_run_refuses_to_overwrite_and_checks_inputs(ct, tmp_path):
     assert proc.returncode == 1 and "overwrite" in proc.stderr and out.read_text() == "keep"
     proc = medview("run", chain, ct, ct, "-o", tmp_path / "x")
     assert proc.returncode == 1 and "too many inputs" in proc.stderr
+
+
+def test_run_writes_each_result_once_with_the_model(tmp_path):
+    """A multi-output step (labels + model) gives one file per output, none twice."""
+    import numpy as np
+
+    from medview.core.labelmap import LabelMap
+    from medview.core.volume import Volume
+    from medview.formats.volume_io import write_volume
+
+    rng = np.random.default_rng(0)
+    img = np.where(np.arange(32)[None, None, :] < 16, 0.0, 100.0) + rng.normal(0, 5, (4, 32, 32))
+    vol = Volume(img.astype(np.float32), (1, 1, 2))
+    scribbles = np.zeros((4, 32, 32), np.uint8)
+    scribbles[1, 10:20, 2:8], scribbles[1, 10:20, 24:30] = 1, 2
+    write_volume(vol, tmp_path / "img.nii.gz")
+    write_volume(LabelMap.like(vol, scribbles), tmp_path / "scr.nii.gz")
+    chain = tmp_path / "c.json"
+    chain.write_text(json.dumps({
+        "inputs": {"image": "volume", "scribbles": "labelmap"},
+        "steps": [{"step": "segment.classifier_train_predict",
+                   "params": {"n_trees": 4, "max_depth": 4},
+                   "inputs": {"scribbles": "scribbles"}, "output": "seg"}]}))
+    out = tmp_path / "out"
+    medview("run", chain, tmp_path / "img.nii.gz", f"scribbles={tmp_path / 'scr.nii.gz'}",
+            "-o", out, check=True)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["seg.labels.nii.gz", "seg.labels.segments.json", "seg.model",
+                     "seg.model.sha256"], names
