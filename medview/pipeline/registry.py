@@ -255,8 +255,8 @@ def _doc_params(doc: str) -> dict[str, str]:
             break
         if not in_params:
             continue
-        m = re.match(r"^(\w+)\s*:", stripped)
-        if m and not line.startswith("        "):
+        m = re.match(r"^(\w+)\s*:", line)  # getdoc dedents: names start the line
+        if m:
             current = m.group(1)
             out[current] = ""
         elif current and stripped and not out[current]:
