@@ -12,9 +12,9 @@ voxels.
 
 Backends, chosen for speed on the 2-core workstations: per-slice OpenCV morphology in threads
 (an ellipsoid is the union of its slices, so a 3D dilation is the maximum over neighbouring
-slices of 2D dilations), OpenCV flood fill for holes, and SciPy's labelling run on chunks of
-slices and stitched across the chunk borders (faster than one ``ndimage.label`` call on a
-whole volume). Results equal SciPy's / scikit-image's on the same footprint and connectivity.
+slices of 2D dilations), OpenCV flood fill for holes, and OpenCV's 2D labelling per slice
+stitched across slices with a sparse graph (2–3× faster than ``ndimage.label`` on a volume).
+Results equal SciPy's / scikit-image's / SimpleITK's on the same footprint and connectivity.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from typing import Annotated
 import numpy as np
 
 from medview.core.labelmap import LabelMap, Segment, default_segments
-from medview.core.parallel import map_slices
+from medview.core.parallel import map_slices, worker_count
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.table import Table
 
 __all__ = [
+    "Components",
     "close_labels",
     "ellipsoid_footprint",
     "fill_holes",
@@ -40,7 +41,11 @@ __all__ = [
 ]
 
 _MAX_LABELS = 255  # label=0 cleans each label on its own: beyond this, ask for one label
-_CHUNK_SLICES = 32  # slices per ndimage.label call (see the module docstring)
+# Components: above this many 2D pieces per pixel of a slice (noise; 512 on a 512² slice),
+# SciPy's 3D labelling on chunks of _CHUNK_SLICES slices beats stitching OpenCV's per-slice
+# labels (2x on a raw CT threshold)
+_SPECKLE_PIECES_PER_PIXEL = 1 / 512
+_CHUNK_SLICES = 32
 
 
 # -- inputs and outputs ----------------------------------------------------------------
@@ -144,41 +149,68 @@ def ellipsoid_footprint(radius_mm: float, spacing_xyz, *,
     Returns
     -------
     ndarray of bool, shape (2rz+1, 2ry+1, 2rx+1)
-        True where ``(dx·sx)² + (dy·sy)² + (dz·sz)² <= radius²``; ``r = floor(radius /
-        spacing)`` per axis (0 along z with ``in_plane_only``). Symmetric about its centre.
+        True where ``(dx·sx)² + (dy·sy)² + (dz·sz)² <= radius²`` (with 1e-9 relative slack
+        for rounding); ``r`` per axis is the largest offset inside (0 along z with
+        ``in_plane_only``). Symmetric about its centre.
     """
     radius_mm = float(radius_mm)
     if not radius_mm >= 0:
         raise ValueError(f"radius_mm: must be >= 0, got {radius_mm}")
     sx, sy, sz = (float(s) for s in spacing_xyz)
-    rx, ry = int(radius_mm // sx), int(radius_mm // sy)
-    rz = 0 if in_plane_only else int(radius_mm // sz)
-    dz, dy, dx = np.ogrid[-rz:rz + 1, -ry:ry + 1, -rx:rx + 1]
     # a hair of slack so that radius = k * spacing includes the k-th voxel despite rounding
-    return (dx * sx) ** 2 + (dy * sy) ** 2 + (dz * sz) ** 2 <= radius_mm**2 * (1 + 1e-9)
+    limit = radius_mm**2 * (1 + 1e-9)
+
+    def reach(s: float) -> int:
+        k = int(radius_mm // s)
+        return k + 1 if ((k + 1) * s) ** 2 <= limit else k
+
+    rx, ry = reach(sx), reach(sy)
+    rz = 0 if in_plane_only else reach(sz)
+    dz, dy, dx = np.ogrid[-rz:rz + 1, -ry:ry + 1, -rx:rx + 1]
+    return (dx * sx) ** 2 + (dy * sy) ** 2 + (dz * sz) ** 2 <= limit
 
 
-def _morph(mask: np.ndarray, footprint: np.ndarray, op: str, progress: Progress) -> np.ndarray:
+def _morph(mask: np.ndarray, footprint: np.ndarray, op: str, progress: Progress, *,
+           method: str = "auto") -> np.ndarray:
     """Binary 3D dilation or erosion of a 0/1 uint8 volume by a symmetric footprint.
 
     Outside the volume counts as background for dilation and foreground for erosion, so the
-    border neither grows nor eats objects (scikit-image's ``mode="ignore"``).
+    border neither grows nor eats objects (scikit-image's ``mode="ignore"``). The footprint is
+    the union of its slices, so the result is the maximum (dilation) or minimum (erosion)
+    over neighbouring slices of 2D operations: OpenCV kernels for small footprints, or, when
+    every slice of the footprint is a disk (square pixels), one exact 2D distance transform
+    per slice compared with each disk's radius (the cost no longer grows with the radius).
     """
     import cv2
 
     nz = mask.shape[0]
     rz = footprint.shape[0] // 2
-    kernels = []
+    cy, cx = footprint.shape[1] // 2, footprint.shape[2] // 2
+    kernels, disks = [], []
     for dz in range(-rz, rz + 1):
         k2 = footprint[dz + rz]
-        rows, cols = np.flatnonzero(k2.any(axis=1)), np.flatnonzero(k2.any(axis=0))
-        ry = max(abs(rows[0] - k2.shape[0] // 2), abs(rows[-1] - k2.shape[0] // 2))
-        rx = max(abs(cols[0] - k2.shape[1] // 2), abs(cols[-1] - k2.shape[1] // 2))
-        cy, cx = k2.shape[0] // 2, k2.shape[1] // 2
+        ys, xs = np.nonzero(k2)
+        ry, rx = int(np.abs(ys - cy).max()), int(np.abs(xs - cx).max())
         kernels.append((dz, np.ascontiguousarray(k2[cy - ry:cy + ry + 1,
                                                     cx - rx:cx + rx + 1]).astype(np.uint8)))
+        # the largest squared pixel distance in this slice of the footprint, if it is a
+        # whole disk (not an ellipse, not cut by the footprint's box)
+        r2 = int(((ys - cy) ** 2 + (xs - cx) ** 2).max())
+        reach = int(np.sqrt(r2))
+        yy, xx = np.ogrid[-cy:cy + 1, -cx:cx + 1]
+        whole = reach <= min(cy, cx) and np.array_equal(k2, yy**2 + xx**2 <= r2)
+        disks.append(r2 if whole else None)
+    if method == "auto":
+        # OpenCV's time per slice: ~30 units per dilation plus 1 per kernel pixel; a
+        # distance transform ~1700, each comparison ~15 (measured on 512² slices)
+        kernel_cost = sum(30 + int(k.sum()) for _, k in kernels)
+        method = ("distance" if None not in disks and 1700 + 15 * len(disks) < kernel_cost
+                  else "kernel")
     nonempty = np.array([cv2.countNonZero(mask[z]) > 0 for z in range(nz)])
     dilate = op == "dilate"
+    out = np.empty(mask.shape, np.uint8)
+    if method == "distance":
+        return _morph_distance(mask, disks, dilate, nonempty, out, progress)
 
     def one(z: np.ndarray) -> np.ndarray:
         z = int(z)
@@ -199,8 +231,49 @@ def _morph(mask: np.ndarray, footprint: np.ndarray, op: str, progress: Progress)
                 acc = r if acc is None else cv2.min(acc, r, dst=acc)
         return np.zeros(mask.shape[1:], np.uint8) if acc is None else acc
 
-    out = np.empty(mask.shape, np.uint8)
     map_slices(one, np.arange(nz), out, progress=progress, message=op)
+    return out
+
+
+def _morph_distance(mask, disks, dilate, nonempty, out, progress) -> np.ndarray:
+    """:func:`_morph` with one exact Euclidean distance transform per slice.
+
+    Dilation: a pixel is set when the nearest foreground pixel of slice z+dz lies within the
+    disk of offset dz; erosion: when no background pixel does. Squared pixel distances are
+    integers, so comparing the distance with sqrt(r² + 0.5) is exact.
+    """
+    import cv2
+
+    nz = mask.shape[0]
+    rz = len(disks) // 2
+    radius = [np.float32(np.sqrt(r2 + 0.5)) for r2 in disks]
+    dist = np.empty(mask.shape, np.float32)
+
+    def transform(s: np.ndarray) -> np.ndarray:
+        src = np.equal(s, 0).view(np.uint8) if dilate else s
+        if not src.all():
+            return cv2.distanceTransform(src, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        return np.full(s.shape, np.inf, np.float32)  # nothing to measure from
+
+    map_slices(transform, mask, dist, progress=progress.sub(0.0, 0.7), message="distances")
+
+    def one(z: np.ndarray) -> np.ndarray:
+        z = int(z)
+        if not dilate and not nonempty[z]:
+            return np.zeros(mask.shape[1:], np.uint8)
+        acc = np.zeros(mask.shape[1:], bool) if dilate else np.ones(mask.shape[1:], bool)
+        for dz in range(-rz, rz + 1):
+            zz = z + dz
+            if not 0 <= zz < nz:
+                continue
+            if dilate:
+                if nonempty[zz]:
+                    acc |= dist[zz] <= radius[dz + rz]
+            else:
+                acc &= dist[zz] > radius[dz + rz]
+        return acc.view(np.uint8)
+
+    map_slices(one, np.arange(nz), out, progress=progress.sub(0.7, 1.0), message="combining")
     return out
 
 
@@ -275,45 +348,98 @@ def close_labels(labels: LabelMap, *,
 
 
 # -- connected components ---------------------------------------------------------------
-class _Components:
-    """3D connected components of a 0/1 volume, labelled chunk by chunk and stitched.
+class Components:
+    """3D connected components of a 0/1 uint8 volume, labelled in pieces and stitched in z.
 
-    ``ndimage.label`` runs on chunks of slices (provisional labels, numbered per chunk);
-    label pairs that touch across a chunk border are joined with a sparse-graph
-    connected-components pass. Final components are numbered in raster order of first
-    appearance (``ndimage.label``'s order) as ``0 … n-1``.
+    Every slice is labelled in 2D with OpenCV (4- or 8-connected, raster order) — or, for
+    noisy masks with hundreds of pieces per slice, chunks of slices with
+    ``scipy.ndimage.label`` — and the pieces that touch across neighbouring slices are joined
+    with one sparse-graph connected-components pass. Components are numbered ``0 … count-1``
+    in raster order of their first voxel (``ndimage.label``'s order, minus one). Holds one
+    int32 volume.
+
+    Parameters
+    ----------
+    mask : ndarray of uint8, shape (z, y, x)
+        Foreground where non-zero.
+    full : bool
+        26-connected (faces, edges, corners) instead of 6-connected (faces).
+    progress : Progress
+        Checked for cancellation every few slices.
     """
 
     def __init__(self, mask: np.ndarray, *, full: bool, progress: Progress):
-        import scipy.ndimage as ndi
+        from concurrent.futures import ThreadPoolExecutor
+
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
         nz = mask.shape[0]
         self.full = full
         self.labels = np.empty(mask.shape, np.int32)
-        structure = ndi.generate_binary_structure(3, 3 if full else 1)
-        self.bounds = [(z, min(nz, z + _CHUNK_SLICES)) for z in range(0, nz, _CHUNK_SLICES)]
-        counts = []
-        for i, (z0, z1) in enumerate(self.bounds):
-            progress.check()
-            counts.append(ndi.label(mask[z0:z1], structure, output=self.labels[z0:z1]))
-            progress.update(0.9 * (i + 1) / len(self.bounds), "labelling")
+        if self._speckled(mask):
+            self.bounds = [(z, min(nz, z + _CHUNK_SLICES)) for z in range(0, nz, _CHUNK_SLICES)]
+            counts = self._label_chunks(mask, progress.sub(0.0, 0.8))
+        else:
+            self.bounds = [(z, z + 1) for z in range(nz)]
+            counts = self._label_slices(mask, progress.sub(0.0, 0.6))
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         nodes = int(self.offsets[-1])
-        us, vs = [], []
-        for i in range(1, len(self.bounds)):
+        joins = [i for i in range(1, len(self.bounds)) if counts[i - 1] and counts[i]]
+
+        def stitch(i: int) -> tuple[np.ndarray, np.ndarray]:
+            progress.check()
             z = self.bounds[i][0]
             a, b = self._touching(self.labels[z - 1], self.labels[z])
-            us.append(a - 1 + self.offsets[i - 1])
-            vs.append(b - 1 + self.offsets[i])
-        if us and sum(len(u) for u in us):
-            u, v = np.concatenate(us), np.concatenate(vs)
+            return a - 1 + self.offsets[i - 1], b - 1 + self.offsets[i]
+
+        with ThreadPoolExecutor(worker_count()) as pool:
+            edges = list(pool.map(stitch, joins))
+        progress.update(0.95, "labelling")
+        if edges and sum(len(u) for u, _ in edges):
+            u = np.concatenate([e[0] for e in edges])
+            v = np.concatenate([e[1] for e in edges])
             graph = coo_matrix((np.ones(u.size, np.int8), (u, v)), shape=(nodes, nodes))
             self.count, self.node_comp = connected_components(graph, directed=False)
         else:
             self.count, self.node_comp = nodes, np.arange(nodes)
         progress.update(1.0, "labelling")
+
+    def _speckled(self, mask: np.ndarray) -> bool:
+        """Many small 2D pieces per slice (noise): stitching them costs more than SciPy's 3D."""
+        import cv2
+
+        nz = mask.shape[0]
+        picks = sorted({nz // 4, nz // 2, (3 * nz) // 4})
+        pieces = [cv2.connectedComponents(mask[z], connectivity=8 if self.full else 4)[0]
+                  for z in picks]
+        return float(np.mean(pieces)) > _SPECKLE_PIECES_PER_PIXEL * mask[0].size
+
+    def _label_slices(self, mask: np.ndarray, progress: Progress) -> np.ndarray:
+        import cv2
+
+        nz = mask.shape[0]
+        counts = np.zeros(nz, np.int64)
+        for z in range(nz):  # OpenCV labels one slice on all cores itself
+            if z % 8 == 0:
+                progress.check()
+                progress.update(z / nz, "labelling")
+            # no statistics: OpenCV's stats pass costs 3x the labelling
+            counts[z] = cv2.connectedComponentsWithAlgorithm(
+                mask[z], 8 if self.full else 4, cv2.CV_32S, cv2.CCL_WU,
+                labels=self.labels[z])[0] - 1
+        return counts
+
+    def _label_chunks(self, mask: np.ndarray, progress: Progress) -> np.ndarray:
+        import scipy.ndimage as ndi
+
+        structure = ndi.generate_binary_structure(3, 3 if self.full else 1)
+        counts = np.zeros(len(self.bounds), np.int64)
+        for i, (z0, z1) in enumerate(self.bounds):
+            progress.check()
+            counts[i] = ndi.label(mask[z0:z1], structure, output=self.labels[z0:z1])
+            progress.update((i + 1) / len(self.bounds), "labelling")
+        return counts
 
     def _touching(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (label in a, label in b) pairs of neighbouring voxels across two slices."""
@@ -328,7 +454,17 @@ class _Components:
             xb = slice(max(0, dx), nx - max(0, -dx))
             sa, sb = a[ya, xa], b[yb, xb]
             both = (sa > 0) & (sb > 0)
-            codes.append((sa[both].astype(np.int64) << 32) | sb[both])
+            la, lb = sa[both], sb[both]
+            if la.size == 0:
+                continue
+            # pairs repeat along runs of a row: keep each run's first pixel only
+            start = np.empty(la.size, bool)
+            start[0] = True
+            np.not_equal(la[1:], la[:-1], out=start[1:])
+            start[1:] |= lb[1:] != lb[:-1]
+            codes.append((la[start].astype(np.int64) << 32) | lb[start])
+        if not codes:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         c = np.unique(np.concatenate(codes))
         return c >> 32, c & 0xFFFFFFFF
 
@@ -339,15 +475,24 @@ class _Components:
         lut[1:] = per_comp[self.node_comp[o0:o1]]
         return lut
 
+    def component_at(self, index_zyx) -> int:
+        """Component number (0 … count-1) at a voxel ``(z, y, x)``, or -1 on background."""
+        z, y, x = (int(i) for i in index_zyx)
+        lab = int(self.labels[z, y, x])
+        if lab == 0:
+            return -1
+        chunk = next(i for i, (z0, z1) in enumerate(self.bounds) if z0 <= z < z1)
+        return int(self.node_comp[self.offsets[chunk] + lab - 1])
+
     def sizes(self) -> np.ndarray:
         """Voxel count per component, shape (count,)."""
-        node_sizes = np.zeros(int(self.offsets[-1]), np.int64)
+        areas = np.zeros(int(self.offsets[-1]), np.int64)
         for i, (z0, z1) in enumerate(self.bounds):
-            n = int(self.offsets[i + 1] - self.offsets[i])
-            node_sizes[self.offsets[i]:self.offsets[i + 1]] = np.bincount(
-                self.labels[z0:z1].ravel(), minlength=n + 1)[1:]
-        return np.bincount(self.node_comp, weights=node_sizes,
-                           minlength=self.count).astype(np.int64)
+            o0, o1 = int(self.offsets[i]), int(self.offsets[i + 1])
+            if o1 > o0:
+                areas[o0:o1] = np.bincount(self.labels[z0:z1].ravel(),
+                                           minlength=o1 - o0 + 1)[1:]
+        return np.bincount(self.node_comp, weights=areas, minlength=self.count).astype(np.int64)
 
     def paint(self, per_comp: np.ndarray, dtype, progress: Progress) -> np.ndarray:
         """A volume with ``per_comp[c]`` on every voxel of component c, 0 elsewhere."""
@@ -362,7 +507,7 @@ class _Components:
 
 
 def _largest_3d(mask: np.ndarray, full: bool, progress: Progress) -> np.ndarray:
-    comps = _Components(mask, full=full, progress=progress.sub(0.0, 0.7))
+    comps = Components(mask, full=full, progress=progress.sub(0.0, 0.7))
     if comps.count == 0:
         return np.zeros(mask.shape, np.uint8)
     sizes = comps.sizes()
@@ -455,7 +600,7 @@ def _fill_3d(mask: np.ndarray, progress: Progress) -> np.ndarray:
     if nz == 1 or not cand.any():
         # a single slice is all border in 3D: nothing is enclosed
         return mask.copy()
-    comps = _Components(cand, full=False, progress=progress.sub(0.3, 0.8))
+    comps = Components(cand, full=False, progress=progress.sub(0.3, 0.8))
     if comps.count == 0:
         return mask.copy()
     leaky = np.zeros(comps.count + 1, bool)  # index 0 unused (background)
@@ -545,7 +690,7 @@ def label_components(labels: LabelMap, *,
     mask = np.empty(arr.shape, np.uint8)
     test = (lambda s: np.equal(s, label)) if label else (lambda s: np.not_equal(s, 0))
     map_slices(lambda s: test(s).view(np.uint8), arr, mask, progress=progress.sub(0.0, 0.1))
-    comps = _Components(mask, full=bool(full_connectivity), progress=progress.sub(0.1, 0.7))
+    comps = Components(mask, full=bool(full_connectivity), progress=progress.sub(0.1, 0.7))
     del mask
     voxels = comps.sizes()
     progress.update(0.8, "measuring")

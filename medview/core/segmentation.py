@@ -192,27 +192,28 @@ def intensity_histogram(volume: Volume, *, nbins: int = 256, integer_bins: bool 
 
 
 def _float_histogram_u8(arr, first, last, edges, nbins, progress) -> np.ndarray:
-    """numpy.histogram's uniform-bin algorithm with uint8 indices and OpenCV look-ups.
+    """numpy.histogram's uniform bins for nbins <= 256: a uint8 guess, then numpy's checks.
 
-    The first guess is numpy's own (same float arithmetic, truncated); the two corrections
-    against the bin edges are numpy's, so every value lands in the bin numpy puts it in.
+    The bin of a value is fixed by comparisons with the bin edges alone (the last bin
+    includes its right edge); numpy computes a guess and corrects it by one against the
+    edges, and so does this, with the guess from one OpenCV pass (off by at most one, as
+    numpy's own can be) and the edge look-ups as OpenCV LUTs: 3× faster, in threads.
     """
     import cv2
 
-    denom = last - first
+    alpha = float(nbins) / float(last - first)
+    gamma = -float(first) * alpha - 0.5  # rounding x*alpha+gamma ~ floor((x-first)*alpha)
     lower = np.zeros(256, edges.dtype)
     lower[:nbins] = edges[:nbins]
     upper = np.full(256, np.inf, edges.dtype)
     upper[: nbins - 1] = edges[1:nbins]  # the last bin includes its right edge
 
     def hist(s: np.ndarray) -> np.ndarray:
-        f = np.subtract(s, first)
-        np.divide(f, denom, out=f)
-        np.multiply(f, nbins, out=f)
-        np.minimum(f, nbins - 1, out=f)
-        idx = f.astype(np.uint8)
-        idx -= np.less(s, cv2.LUT(idx, lower))
-        idx += np.greater_equal(s, cv2.LUT(idx, upper))
+        idx = cv2.addWeighted(s, alpha, s, 0.0, gamma, dtype=cv2.CV_8U)
+        if nbins < 256:
+            cv2.min(idx, nbins - 1, dst=idx)
+        cv2.subtract(idx, 1, dst=idx, mask=cv2.compare(s, cv2.LUT(idx, lower), cv2.CMP_LT))
+        cv2.add(idx, 1, dst=idx, mask=cv2.compare(s, cv2.LUT(idx, upper), cv2.CMP_GE))
         h = cv2.calcHist([idx], [0], None, [256], [0, 256])
         return h.reshape(-1)[:nbins].astype(np.int64)
 
@@ -609,8 +610,9 @@ def grow_region(volume: Volume, *,
 
     The range is ``[low, high]`` (``criterion="range"``) or the mean of the seed voxels ±
     ``tolerance`` (``criterion="tolerance"``). Same result as SimpleITK's
-    ``ConnectedThreshold`` on the volume; computed as a threaded range test followed by
-    SimpleITK's flood fill on the 8-bit mask (a quarter of the data to hand over).
+    ``ConnectedThreshold`` on the volume; computed as a threaded range test, then the
+    connected components of that mask (:class:`~medview.core.morphology.Components`) that
+    hold a seed; in 2D SimpleITK's flood fill on each seed slice.
 
     Parameters
     ----------
@@ -665,10 +667,10 @@ def grow_region(volume: Volume, *,
         raise ValueError(f"seeds: no seed voxel lies within [{lo:g}, {hi:g}] (seed values "
                          f"{', '.join(f'{v:g}' for v in seed_values)}); widen the range")
     mask = _in_range(arr, lo, hi, progress.sub(0.0, 0.3))
-    conn = (sitk.ConnectedThresholdImageFilter.FullConnectivity if full_connectivity
-            else sitk.ConnectedThresholdImageFilter.FaceConnectivity)
     if in_plane_only:
         out = np.zeros(arr.shape, np.uint8)
+        conn = (sitk.ConnectedThresholdImageFilter.FullConnectivity if full_connectivity
+                else sitk.ConnectedThresholdImageFilter.FaceConnectivity)
         zs = sorted({int(z) for z in idx[inside, 2]})
         for n, z in enumerate(zs):
             progress.check()
@@ -679,16 +681,16 @@ def grow_region(volume: Volume, *,
             out[z] = sitk.GetArrayViewFromImage(region)
             progress.update(0.3 + 0.7 * (n + 1) / len(zs), "region growing")
     else:
-        progress.check()
-        img = sitk.GetImageFromArray(mask)
+        # label the in-range mask and keep the components holding a seed: the time does not
+        # grow with the region (SimpleITK's flood fill takes 10 s for a body-sized region)
+        from medview.core.morphology import Components
+
+        comps = Components(mask, full=bool(full_connectivity), progress=progress.sub(0.3, 0.9))
         del mask
-        progress.update(0.4, "region growing")
-        pts = [tuple(int(c) for c in p) for p in idx[inside]]
-        region = sitk.ConnectedThreshold(img, seedList=pts, lower=1, upper=1,
-                                         replaceValue=1, connectivity=conn)
-        del img
-        out = sitk.GetArrayFromImage(region)
-        progress.update(1.0, "region growing")
+        keep = np.zeros(comps.count, np.uint8)
+        for x, y, z in idx[inside]:
+            keep[comps.component_at((z, y, x))] = 1
+        out = comps.paint(keep, np.uint8, progress.sub(0.9, 1.0))
     return _label_map(volume, out, _segments([1], ["Region"]), RangeLow=lo, RangeHigh=hi)
 
 

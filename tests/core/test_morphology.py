@@ -72,13 +72,14 @@ def _scipy_close(m, fp):
     return ndi.binary_erosion(ndi.binary_dilation(m, fp), fp, border_value=1)
 
 
-@pytest.mark.parametrize("radius", [1.0, 2.5])
+@pytest.mark.parametrize("radius", [1.0, 2.5, 8.0])  # 8 mm: the distance-transform path
 def test_open_and_close_equal_scipy_and_skimage(lung, radius):
     from skimage.morphology import closing, opening
 
-    m = lung.array.astype(bool)
+    arr = lung.array if radius < 5 else lung.array[:, 40:140, 40:168].copy()  # keep it quick
+    m = arr.astype(bool)
     spacing = (0.8, 0.8, 1.0)
-    lm = LabelMap(lung.array, spacing)
+    lm = LabelMap(arr, spacing)
     fp = morph.ellipsoid_footprint(radius, spacing)
     assert fp.shape[0] == 2 * int(radius) + 1  # a real 3D element
     opened = morph.open_labels(lm, radius_mm=radius)
@@ -93,6 +94,19 @@ def test_open_and_close_equal_scipy_and_skimage(lung, radius):
     for out in (opened, closed):
         assert out.array.dtype == np.uint8 and out.same_grid(lm, atol=0)
         assert out.segments == lm.segments
+
+
+@pytest.mark.parametrize("spacing", [(0.8, 0.8, 1.0), (0.8, 0.8, 0.5)])
+def test_kernel_and_distance_paths_equal_scipy(lung, spacing):
+    from medview.core.progress import NO_PROGRESS
+
+    fp = morph.ellipsoid_footprint(4.0, spacing)
+    m = lung.array
+    for op, ref in (("dilate", ndi.binary_dilation(m, fp)),
+                    ("erode", ndi.binary_erosion(m, fp, border_value=1))):
+        for method in ("kernel", "distance"):
+            out = morph._morph(m, fp, op, NO_PROGRESS, method=method)
+            np.testing.assert_array_equal(out, ref, err_msg=f"{op} {method}")
 
 
 def test_open_in_plane_equals_per_slice_scipy(lung):
@@ -151,11 +165,17 @@ def test_fill_holes_3d_tube_and_ball():
 
 
 # -- components ----------------------------------------------------------------------------
-def test_stitched_labelling_equals_scipy_label_across_chunks(kits):
-    """189 slices = several chunks: numbering and partition equal ndimage.label's."""
-    m = ((kits.array > -400) & (kits.array < 200)).astype(np.uint8)
+@pytest.mark.parametrize("noisy", [False, True])
+def test_stitched_labelling_equals_scipy_label(kits, noisy):
+    """Real CT masks, clean (OpenCV slices + stitching) and noisy (SciPy chunks + stitching):
+    numbering, partition and sizes equal ndimage.label's."""
+    if noisy:  # thresholding inside the noise of soft tissue: thousands of specks a slice
+        m = ((kits.array > 40) & (kits.array < 60)).astype(np.uint8)
+    else:
+        m = (kits.array < -400).astype(np.uint8)  # air: lungs, bowel gas, outside
     for full in (False, True):
-        comps = morph._Components(m, full=full, progress=Progress())
+        comps = morph.Components(m, full=full, progress=Progress())
+        assert (len(comps.bounds) < m.shape[0]) == noisy  # the path under test
         ours = comps.paint(np.arange(1, comps.count + 1), np.int32, Progress())
         ref, n = ndi.label(m, ndi.generate_binary_structure(3, 3 if full else 1))
         assert comps.count == n and n > 1
