@@ -112,6 +112,20 @@ def test_equalize_equals_skimage_equalize_hist(head, mr):
         np.testing.assert_allclose(out.array[k], ref, rtol=0, atol=1e-3)
 
 
+def test_equalize_of_constant_slices_equals_skimage():
+    arr = np.zeros((3, 12, 12), np.float32)
+    arr[1] = 5.0
+    arr[2, :, 6:] = 1.0
+    for mode in ("3d", "2d"):
+        out = equalize_histogram(Volume(arr), mode=mode).array
+        ref = np.stack([exposure.equalize_hist(a) for a in arr]) if mode == "2d" \
+            else exposure.equalize_hist(arr)
+        np.testing.assert_allclose(out, ref, atol=1e-5)
+    const = Volume(np.full((2, 8, 8), 3.0, np.float32))
+    np.testing.assert_allclose(equalize_histogram(const).array,
+                               exposure.equalize_hist(const.array), atol=1e-5)
+
+
 def test_equalised_histogram_is_flat(ct_slice):
     x = ct_slice.array.astype(np.float64)
     out = equalize_histogram(ct_slice, bins=256).array.ravel().astype(np.float64)
