@@ -86,13 +86,17 @@ def _ref_resample(vol):
 
 
 def _ref_register(vol):
-    """SimpleITK's own multi-resolution registration with the same settings, then Resample."""
+    """SimpleITK's own multi-resolution registration with the same settings (its own
+    smoothing + shrinking pyramid, shrink factors 6/3/2 ≈ medview's 1 mm finest level on the
+    0.7 mm CT), then Resample."""
     import SimpleITK as sitk
 
     moving = _moved(vol)
     fixed_img = _sitk(vol.array, vol, sitk.sitkFloat32)
     moving_img = _sitk(moving.array, moving, sitk.sitkFloat32)
-    shrink = [2 ** (LEVELS - 1 - k) for k in range(LEVELS)]
+    base = max(min(vol.spacing), 1.0)  # medview's finest_mm default
+    shrink = [math.ceil(base * 2 ** (LEVELS - 1 - k) / min(vol.spacing) - 0.05)
+              for k in range(LEVELS)]
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(BINS)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
@@ -106,7 +110,7 @@ def _ref_register(vol):
                                                  relaxationFactor=0.5)
     reg.SetOptimizerScalesFromPhysicalShift()
     reg.SetShrinkFactorsPerLevel(shrink)
-    reg.SetSmoothingSigmasPerLevel([0.5 * f * min(vol.spacing) for f in shrink[:-1]] + [0.0])
+    reg.SetSmoothingSigmasPerLevel([0.5 * f * min(vol.spacing) for f in shrink])
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     init = sitk.Euler3DTransform()
     nz, ny, nx = vol.shape

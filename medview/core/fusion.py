@@ -288,6 +288,7 @@ def blend_colour(
 
     _check_inputs(volume, moving)
     lut = colormap_lut(colormap)
+    lut3 = lut.reshape(1, 256, 3)
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity: expected a value in [0, 1], got {opacity}")
     if window_width is not None and not window_width > 0:
@@ -316,14 +317,14 @@ def blend_colour(
                                         + np.float32(g_offset), 0.0, 255.0))
         gray = cv2.cvtColor(g, cv2.COLOR_GRAY2RGB)
         mk = m[k].astype(np.float32, copy=False)
-        idx = cv2.convertScaleAbs(np.clip(np.nan_to_num(mk * np.float32(c_scale)
-                                                        + np.float32(c_offset), nan=0.0),
-                                          0.0, 255.0))
-        colour = lut[idx]
+        level = mk * np.float32(c_scale) + np.float32(c_offset)
+        np.nan_to_num(level, copy=False, nan=0.0)
+        idx = cv2.convertScaleAbs(np.clip(level, 0.0, 255.0, out=level))
+        colour = cv2.LUT(cv2.merge([idx, idx, idx]), lut3)
         hidden = np.isnan(mk)
         if hide_below_min:
             hidden |= mk < lo_m
-        colour[hidden] = gray[hidden]
+        cv2.copyTo(gray, hidden.view(np.uint8), colour)  # gray alone where hidden
         cv2.addWeighted(gray, 1.0 - opacity, colour, opacity, 0.0, dst=out[k])
         return 0
 
