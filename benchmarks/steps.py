@@ -79,20 +79,22 @@ def timed(fn, repeat: int) -> float:
 def child_peak(step: str, slices: int, size: int) -> float:
     """Peak RSS above the loaded input, in volumes, for one case, in a fresh process."""
     code = f"""
-import sys, resource, json
+import sys, json
 sys.path.insert(0, {str(ROOT)!r})
 from benchmarks.steps import phantom, all_cases, run_medview
 vol = phantom({slices}, {size})
 case = [c for c in all_cases({step!r}) if c.step == {step!r}][0]
-def rss():
+def status(key):
     with open('/proc/self/status') as f:
         for line in f:
-            if line.startswith('VmRSS'):
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
+# ru_maxrss is inherited across exec from the parent's high-water mark: reset the kernel's
+# own peak (VmHWM) instead and read it back
 open('/proc/self/clear_refs', 'w').write('5')
-base = rss()
+base = status('VmRSS')
 run_medview(case, vol)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = status('VmHWM')
 print(json.dumps((peak - base) / vol.array.nbytes))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
