@@ -50,6 +50,20 @@ def read_all_bytes(paths: Sequence[Path]) -> int:
     return sum(len(p.read_bytes()) for p in paths)
 
 
+def read_into_fresh_array(paths: Sequence[Path]):
+    """Read every file whole into one newly allocated byte array (no decoding)."""
+    import numpy as np
+
+    sizes = [p.stat().st_size for p in paths]
+    out = np.empty(sum(sizes), np.uint8)
+    pos = 0
+    for p, n in zip(paths, sizes, strict=True):
+        with open(p, "rb", buffering=0) as f:
+            f.readinto(memoryview(out[pos:pos + n]))
+        pos += n
+    return out
+
+
 @contextmanager
 def series_folder(directory: str | None, *, slices: int, size: int, keep: bool):
     """A folder holding a phantom CT series of ``slices`` × ``size``² (written when needed).
