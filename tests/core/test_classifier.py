@@ -13,8 +13,8 @@ import pickle
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from step_checks import crop
 
-import medview
 from medview.core.classifier import (
     ModelFileError,
     PixelClassifier,
@@ -29,27 +29,9 @@ from medview.pipeline.chain import Chain
 from medview.pipeline.registry import get_step
 from medview.pipeline.runner import run_chain
 
-CT3 = "dcmqi_seg/data/segmentations/ct-3slice"
 LIVER = "dcmqi_seg/data/segmentations/liver_seg.nrrd"
-MR = "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag"
 
-
-@pytest.fixture(scope="module")
-def ct(data_dir) -> Volume:
-    return medview.load(data_dir / CT3)
-
-
-@pytest.fixture(scope="module")
-def mr(data_dir) -> Volume:
-    return medview.load(data_dir / MR)
-
-
-def crop(vol: Volume, zs=slice(None), ys=slice(None), xs=slice(None)) -> Volume:
-    """A sub-volume with the geometry that keeps its voxels where they were."""
-    z0, y0, x0 = (s.start or 0 for s in (zs, ys, xs))
-    origin = vol.index_to_lps((x0, y0, z0))
-    return Volume(np.ascontiguousarray(vol.array[zs, ys, xs]), vol.spacing, origin,
-                  vol.direction, dict(vol.metadata))
+# fixtures (tests/core/conftest.py): ct3, the whole GE liver CT; mr, the whole sagittal T1 MR
 
 
 def tissue_truth(vol: Volume) -> np.ndarray:
@@ -72,9 +54,9 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def ct_small(ct) -> tuple[Volume, LabelMap, np.ndarray]:
+def ct_small(ct3) -> tuple[Volume, LabelMap, np.ndarray]:
     """A 3×128×160 crop through body wall, air and spine, with 3-tissue scribbles on slice 1."""
-    vol = crop(ct, ys=slice(340, 468), xs=slice(176, 336))
+    vol = crop(ct3, y=slice(340, 468), x=slice(176, 336))
     truth = tissue_truth(vol)
     assert set(np.unique(truth)) == {1, 2, 3}
     return vol, LabelMap.like(vol, scribble(truth, 1, 150)), truth
@@ -104,10 +86,10 @@ def scipy_features(a: np.ndarray, spacing, spec: FeatureSpec) -> list[np.ndarray
 
 
 @pytest.mark.parametrize("mode", ["2d", "3d"])
-def test_features_equal_scipy(ct, mr, mode):
+def test_features_equal_scipy(ct3, mr, mode):
     # 3D on the MR: 35 slices of 1.1 mm, so the z kernels reach across the volume's ends
-    vol = crop(ct, ys=slice(200, 296), xs=slice(100, 228)) if mode == "2d" else \
-        crop(mr, ys=slice(100, 164), xs=slice(90, 154))
+    vol = crop(ct3, y=slice(200, 296), x=slice(100, 228)) if mode == "2d" else \
+        crop(mr, y=slice(100, 164), x=slice(90, 154))
     spec = FeatureSpec(sigmas_mm=(1.0, 3.0), mode=mode)
     got = feature_stack(vol, spec)
     refs = scipy_features(vol.array.astype(np.float64), vol.spacing, spec)
@@ -120,12 +102,12 @@ def test_features_equal_scipy(ct, mr, mode):
         assert err <= tol, (name, err, tol)
 
 
-def test_lbp_and_gabor_equal_their_references(ct):
+def test_lbp_and_gabor_equal_their_references(ct3):
     from skimage.feature import local_binary_pattern
 
     from medview.core.feature_stack import _gabor_kernels
 
-    vol = crop(ct, zs=slice(1, 2), ys=slice(200, 280), xs=slice(100, 196))
+    vol = crop(ct3, z=slice(1, 2), y=slice(200, 280), x=slice(100, 196))
     spec = FeatureSpec(sigmas_mm=(2.0,), gaussian=False, gradient=False, laplacian=False,
                        intensity=False, lbp=True, gabor=True)
     got = feature_stack(vol, spec)[0]
@@ -142,29 +124,29 @@ def test_lbp_and_gabor_equal_their_references(ct):
 
 
 # -- classification on real CT ---------------------------------------------------------------
-def test_separates_air_soft_tissue_and_bone_from_scribbles_on_one_slice(ct):
-    truth = tissue_truth(ct)
-    model = train_classifier(ct, LabelMap.like(ct, scribble(truth, 1)))
-    labels = model.predict(ct)
+def test_separates_air_soft_tissue_and_bone_from_scribbles_on_one_slice(ct3):
+    truth = tissue_truth(ct3)
+    model = train_classifier(ct3, LabelMap.like(ct3, scribble(truth, 1)))
+    labels = model.predict(ct3)
     for k in (0, 2):  # slices without scribbles
         # the truth's bone edge is a threshold the scribbles (inside the tissues) never touch
         for lab, least in ((1, 0.98), (2, 0.98), (3, 0.85)):
             assert dice(labels.array[k] == lab, truth[k] == lab) >= least, (k, lab)
 
 
-def test_liver_against_the_expert_segmentation(ct, data_dir):
+def test_liver_against_the_expert_segmentation(ct3, data_dir):
     import SimpleITK as sitk
 
     liver = sitk.GetArrayFromImage(sitk.ReadImage(str(data_dir / LIVER))) > 0
-    assert liver.shape == ct.shape
+    assert liver.shape == ct3.shape
     rng = np.random.default_rng(0)
-    scr = np.zeros(ct.shape, np.uint8)
+    scr = np.zeros(ct3.shape, np.uint8)
     inner = np.flatnonzero(ndi.binary_erosion(liver[1], iterations=8))
     outer = np.flatnonzero(~ndi.binary_dilation(liver[1], iterations=8))
     scr[1].reshape(-1)[rng.choice(outer, 1500, replace=False)] = 1
     scr[1].reshape(-1)[rng.choice(inner, 300, replace=False)] = 2
-    model = train_classifier(ct, LabelMap.like(ct, scr), sigmas_mm=(1, 2, 4, 8))
-    got = model.predict(ct).array == 2
+    model = train_classifier(ct3, LabelMap.like(ct3, scr), sigmas_mm=(1, 2, 4, 8))
+    got = model.predict(ct3).array == 2
     # a pixel classifier without shape priors: ~0.87 here (spleen/muscle look like liver)
     assert min(dice(got[k], liver[k]) for k in (0, 2)) >= 0.8
 
@@ -196,7 +178,7 @@ def test_two_tissues_equal_scikit_learn_predict(ct_small, kind):
 
 
 def test_3d_features_in_chunks_give_the_whole_volume_labels(mr):
-    vol = crop(mr, ys=slice(96, 160), xs=slice(80, 144))  # 35 slices: 2 chunks of 32
+    vol = crop(mr, y=slice(96, 160), x=slice(80, 144))  # 35 slices: 2 chunks of 32
     thr = float(np.percentile(vol.array, 60))
     truth = np.where(ndi.gaussian_filter(vol.array.astype(np.float32), 1) > thr, 2, 1)
     scr = np.zeros(vol.shape, np.uint8)
@@ -271,7 +253,7 @@ def test_bad_inputs_name_the_parameter(ct_small):
     moved = LabelMap(scr.array, vol.spacing, (0.0, 0.0, 5.0))
     with pytest.raises(ValueError, match=r"scribbles: grid .* does not match"):
         train_classifier(vol, moved)
-    smaller = LabelMap.like(crop(vol, ys=slice(0, 64)), scr.array[:, :64])
+    smaller = LabelMap.like(crop(vol, y=slice(0, 64)), scr.array[:, :64])
     with pytest.raises(ValueError, match="scribbles: grid"):
         train_classifier(vol, smaller)
     with pytest.raises(ValueError, match="classifier:"):

@@ -3,13 +3,11 @@ scikit-image on real CT/MR, properties, and one contract test per registered Enh
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from skimage import exposure, filters
+from step_checks import check_step_contract
 
-import medview
 from medview.core.enhance import (
     adjust_gamma,
     equalize_adaptive,
@@ -21,34 +19,9 @@ from medview.core.enhance import (
 from medview.core.progress import Cancelled, Progress
 from medview.core.volume import Volume
 
-
-def crop(vol: Volume, z: slice, y: slice, x: slice) -> Volume:
-    """A sub-volume with the origin moved to its first voxel (same spacing and direction)."""
-    origin = vol.index_to_lps([x.start or 0, y.start or 0, z.start or 0])
-    return Volume(np.ascontiguousarray(vol.array[z, y, x]), vol.spacing, tuple(origin),
-                  vol.direction, dict(vol.metadata))
-
-
-@pytest.fixture(scope="module")
-def ct_slice(data_dir) -> Volume:
-    """Real abdominal CT, one acquired slice (int16 HU, 0.70 mm pixels), 192 × 240 crop."""
-    vol = medview.load([data_dir / "kits_dupe_positions" / "CT2.dcm"])
-    return crop(vol, slice(0, 1), slice(136, 328), slice(120, 360))
-
-
-@pytest.fixture(scope="module")
-def head(data_dir) -> Volume:
-    """CT head phantom (gantry-tilted stack, 0.48 × 0.48 × 2.5 mm), a sub-volume."""
-    vol = medview.load(data_dir / "dcm_qa_ct" / "In" / "Philips" / "S21610" / "S2010")
-    return crop(vol, slice(20, 26), slice(150, 270), slice(160, 320))
-
-
-@pytest.fixture(scope="module")
-def mr(data_dir) -> Volume:
-    """Real MR (uint16, 1.02 × 1.02 × 4.8 mm), 4 slices."""
-    vol = medview.load(data_dir / "dcm_qa_decubitus" / "In" / "HFS" / "3_t1_fl2d_sag")
-    return crop(vol, slice(15, 19), slice(40, 200), slice(40, 220))
-
+CT_SLICE_CROP = (slice(0, 1), slice(136, 328), slice(120, 360))  # 192 × 240
+HEAD_CROP = (slice(20, 26), slice(150, 270), slice(160, 320))  # a sub-volume
+MR_CROP = (slice(15, 19), slice(40, 200), slice(40, 220))  # 4 slices
 
 QS = [0, 0.5, 1, 2.5, 25, 50, 73.3, 99, 99.9, 100]
 
@@ -268,18 +241,6 @@ def test_cancellation_is_checked(func, kwargs):
 
 
 # -- contract: every registered Enhance step ----------------------------------------------
-@pytest.fixture(scope="module")
-def tiny() -> Volume:
-    rng = np.random.default_rng(7)
-    z, y, x = np.mgrid[0:5, 0:28, 0:32]
-    blob = 300.0 * ((y - 14) ** 2 + (x - 16) ** 2 < 64) + 50.0 * z
-    arr = (blob + rng.normal(0, 20, blob.shape)).astype(np.int16)
-    c, s = np.cos(0.3), np.sin(0.3)
-    direction = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-    return Volume(arr, (0.7, 0.8, 1.0), (10.0, -20.0, 30.0), direction,
-                  {"Modality": "CT", "Units": "HU"})
-
-
 ENHANCE_STEPS = ("enhance.stretch", "enhance.equalize", "enhance.clahe", "enhance.unsharp",
                  "enhance.gamma")
 
@@ -292,31 +253,8 @@ def test_every_enhance_step_is_covered():
 
 @pytest.mark.parametrize("step_id", ENHANCE_STEPS)
 def test_step_contract(step_id, tiny):
-    from medview.pipeline.chain import Chain, chain_schema
-    from medview.pipeline.registry import get_step
-    from medview.pipeline.runner import run_chain
-
-    spec = get_step(step_id)
-    assert spec.category == "Enhance" and spec.title and spec.version == 1
-    assert spec.takes_progress and [i.kind for i in spec.inputs] == ["volume"]
-    schema = spec.params_schema()
-    assert set(schema["properties"]) == {p.name for p in spec.params}
-    assert all(p.help for p in spec.params), "every parameter has help text"
-    defaults = spec.defaults()
-    for name, value in defaults.items():
-        assert schema["properties"][name]["default"] == value
-        assert spec.param(name).validate(value) == value
-    json.dumps(chain_schema())
-    chain = Chain.from_dict(json.loads(json.dumps(
-        {"inputs": {"image": "volume"}, "steps": [{"step": step_id, "params": defaults}]})))
-    out = run_chain(chain, {"image": tiny}).result
-    assert isinstance(out, Volume)
-    assert out.array.dtype == np.float32
-    assert out.shape == tiny.shape and out.same_grid(tiny)
-    np.testing.assert_array_equal(out.direction, tiny.direction)
-    assert out.metadata["Modality"] == "CT"
-    again = run_chain(chain, {"image": tiny}).result
-    np.testing.assert_array_equal(again.array, out.array)  # deterministic
+    check_step_contract(step_id, {"image": tiny}, category="Enhance", dtype=np.float32,
+                        single_volume_input=True, json_round_trip=True, modality="CT")
 
 
 def test_window_parameters_through_a_chain(tiny):

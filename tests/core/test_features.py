@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import scipy.stats as st
+from step_checks import check_step_contract, tiny_volume
 
-import medview
 from medview.core.features import canny_edges, gray_statistics, sobel_magnitude
 from medview.core.labelmap import LabelMap, Segment
 from medview.core.progress import Cancelled, Progress
@@ -20,39 +20,10 @@ from medview.core.volume import Volume
 QS = (0, 1, 5, 25, 50, 75, 95, 99, 100)
 
 
-def crop(vol: Volume, z: slice, y: slice, x: slice) -> Volume:
-    """A sub-volume with the origin moved to its first voxel (same spacing and direction)."""
-    origin = vol.index_to_lps([x.start or 0, y.start or 0, z.start or 0])
-    return Volume(np.ascontiguousarray(vol.array[z, y, x]), vol.spacing, tuple(origin),
-                  vol.direction, dict(vol.metadata))
-
-
-@pytest.fixture(scope="module")
-def ct_slice(data_dir) -> Volume:
-    """Real abdominal CT, one acquired slice (int16 HU, 0.70 mm pixels), central crop."""
-    vol = medview.load([data_dir / "kits_dupe_positions" / "CT2.dcm"])
-    return crop(vol, slice(0, 1), slice(96, 352), slice(96, 416))
-
-
-@pytest.fixture(scope="module")
-def liver(data_dir) -> Volume:
-    """Real liver CT, 3 slices of 0.81 mm pixels."""
-    vol = medview.load(data_dir / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice")
-    return crop(vol, slice(0, 3), slice(150, 350), slice(100, 380))
-
-
-@pytest.fixture(scope="module")
-def head(data_dir) -> Volume:
-    """CT head phantom (gantry-tilted stack, 0.48 × 0.48 × 2.5 mm), a sub-volume."""
-    vol = medview.load(data_dir / "dcm_qa_ct" / "In" / "Philips" / "S21610" / "S2010")
-    return crop(vol, slice(20, 30), slice(120, 320), slice(130, 380))
-
-
-@pytest.fixture(scope="module")
-def mr(data_dir) -> Volume:
-    """Real MR (uint16, 1.02 × 1.02 × 4.8 mm), 6 slices."""
-    vol = medview.load(data_dir / "dcm_qa_decubitus" / "In" / "HFS" / "3_t1_fl2d_sag")
-    return crop(vol, slice(14, 20), slice(0, 256), slice(0, 256))
+CT_SLICE_CROP = (slice(0, 1), slice(96, 352), slice(96, 416))  # central crop
+LIVER_CROP = (slice(0, 3), slice(150, 350), slice(100, 380))
+HEAD_CROP = (slice(20, 30), slice(120, 320), slice(130, 380))  # a sub-volume
+MR_CROP = (slice(14, 20), slice(0, 256), slice(0, 256))  # 6 slices
 
 
 def stat_row(vol, **kw) -> dict:
@@ -273,14 +244,7 @@ def test_canny_validates_its_parameters():
 # -- contract: every registered Features step ------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny() -> Volume:
-    rng = np.random.default_rng(7)
-    z, y, x = np.mgrid[0:6, 0:28, 0:32]
-    blob = 300.0 * ((y - 14) ** 2 + (x - 16) ** 2 < 64) + 50.0 * z
-    arr = (blob + rng.normal(0, 20, blob.shape)).astype(np.int16)
-    c, s = np.cos(0.3), np.sin(0.3)
-    direction = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-    return Volume(arr, (0.7, 0.8, 2.5), (10.0, -20.0, 30.0), direction,
-                  {"Modality": "CT", "Units": "HU"})
+    return tiny_volume(slices=6, slice_mm=2.5)
 
 
 FEATURE_STEPS = {
@@ -301,43 +265,11 @@ def test_every_features_step_is_covered():
 
 @pytest.mark.parametrize("step_id", sorted(FEATURE_STEPS))
 def test_step_contract(step_id, tiny):
-    from medview.pipeline.chain import Chain, chain_schema
-    from medview.pipeline.registry import get_step
-    from medview.pipeline.runner import run_chain
-
-    spec = get_step(step_id)
     expect = FEATURE_STEPS[step_id]
-    assert spec.category == "Features" and spec.title and spec.version == 1
-    schema = spec.params_schema()
-    assert set(schema["properties"]) == {p.name for p in spec.params}
-    assert all(p.help for p in spec.params), "every parameter has help text"
-    defaults = spec.defaults()
-    for name, value in defaults.items():
-        assert schema["properties"][name]["default"] == value
-        assert spec.param(name).validate(value) == value
-    json.dumps(chain_schema())
-    chain = Chain.from_dict({"inputs": {"image": "volume"},
-                             "steps": [{"step": step_id, "params": defaults}]})
-    result = run_chain(chain, {"image": tiny})
-    out = result.result
-    if expect.get("table"):
-        assert isinstance(out, Table) and len(out) >= 1
-        json.loads(out.to_json())
-    else:
-        assert isinstance(out, LabelMap if expect.get("labelmap") else Volume)
-        assert out.array.dtype == expect["dtype"]
-        assert out.shape == tiny.shape and out.same_grid(tiny)
-        np.testing.assert_array_equal(out.direction, tiny.direction)
-    for key, kind in expect.get("also", {}).items():
-        part = result.values[f"step1.{key}"]
-        assert isinstance(part, kind)
-        if isinstance(part, Volume):
-            assert part.same_grid(tiny)
-    again = run_chain(chain, {"image": tiny}).result
-    if isinstance(out, Table):
-        assert again.rows == out.rows
-    else:
-        np.testing.assert_array_equal(again.array, out.array)  # deterministic
+    check_step_contract(step_id, {"image": tiny}, category="Features",
+                        table=bool(expect.get("table")), dtype=expect.get("dtype"),
+                        kind=LabelMap if expect.get("labelmap") else Volume,
+                        also=expect.get("also"), also_grid=True)
 
 
 def test_statistics_step_reads_a_mask_input_of_the_chain(tiny):

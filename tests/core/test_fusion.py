@@ -7,11 +7,10 @@ PET/CT pair exists here).
 
 from __future__ import annotations
 
-import json
-
 import cv2
 import numpy as np
 import pytest
+from step_checks import check_step_contract
 
 import medview
 from medview.core.fusion import (
@@ -30,7 +29,6 @@ from medview.dicom.phantom import pet_phantom_volume
 
 HFS = "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag"
 HFDL = "dcm_qa_decubitus/In/HFDL/2_t1_fl2d_sag"
-LIVER_CT = "dcmqi_seg/data/segmentations/ct-3slice"
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +40,10 @@ def mr_pair(data_dir):
 
 
 @pytest.fixture(scope="module")
-def ct(data_dir) -> Volume:
-    return medview.load(data_dir / LIVER_CT)
-
-
-@pytest.fixture(scope="module")
-def pet(ct) -> Volume:
+def pet(ct3) -> Volume:
     """PET-like uptake (Bq/ml) on a coarse 4 mm grid over the real CT, its field of view
     narrower than the CT's (as on a real scanner)."""
-    full = pet_phantom_volume(ct.shape, ct.spacing, ct.origin, spacing_xyz=(4.0, 4.0, 4.0))
+    full = pet_phantom_volume(ct3.shape, ct3.spacing, ct3.origin, spacing_xyz=(4.0, 4.0, 4.0))
     return Volume(full.array[:, 15:90, 10:95], full.spacing, full.index_to_lps((10, 15, 0)),
                   full.direction, dict(full.metadata))
 
@@ -70,12 +63,12 @@ def test_fusions_equal_numpy_on_a_real_mr_pair(mr_pair):
     assert mx.metadata["SeriesInstanceUID"] == a.metadata["SeriesInstanceUID"]
 
 
-def test_weighted_fusion_of_a_volume_with_itself_is_itself(ct):
+def test_weighted_fusion_of_a_volume_with_itself_is_itself(ct3):
     for w in (0.0, 0.25, 0.5, 0.7, 1.0):
-        np.testing.assert_array_equal(fuse_weighted(ct, ct, weight=w).array,
-                                      ct.array.astype(np.float32))
-    np.testing.assert_array_equal(fuse_average(ct, ct).array, ct.array.astype(np.float32))
-    np.testing.assert_array_equal(fuse_maximum(ct, ct).array, ct.array)
+        np.testing.assert_array_equal(fuse_weighted(ct3, ct3, weight=w).array,
+                                      ct3.array.astype(np.float32))
+    np.testing.assert_array_equal(fuse_average(ct3, ct3).array, ct3.array.astype(np.float32))
+    np.testing.assert_array_equal(fuse_maximum(ct3, ct3).array, ct3.array)
 
 
 @pytest.mark.parametrize("w", [0.0, 0.1, 0.5, 0.9, 1.0])
@@ -89,33 +82,33 @@ def test_fusion_of_two_constant_volumes_lies_between_them(w):
     assert np.all(fuse_average(high, low).array == -375.0)
 
 
-def test_fusion_resamples_a_moving_volume_on_another_grid(ct, pet):
-    out = fuse_average(ct, pet)
-    ref = resample_to_grid(ct, pet, default_value=np.nan).array
+def test_fusion_resamples_a_moving_volume_on_another_grid(ct3, pet):
+    out = fuse_average(ct3, pet)
+    ref = resample_to_grid(ct3, pet, default_value=np.nan).array
     inside = ~np.isnan(ref)
     assert inside.any() and not inside.all()
-    expect = np.where(inside, (ct.array + np.nan_to_num(ref)) / 2, ct.array)
+    expect = np.where(inside, (ct3.array + np.nan_to_num(ref)) / 2, ct3.array)
     np.testing.assert_allclose(out.array, expect, rtol=1e-6, atol=1e-2)
-    mx = fuse_maximum(ct, pet)
+    mx = fuse_maximum(ct3, pet)
     assert mx.array.dtype == np.float32
-    np.testing.assert_array_equal(mx.array[~inside], ct.array[~inside])
+    np.testing.assert_array_equal(mx.array[~inside], ct3.array[~inside])
 
 
-def test_fusion_refuses_bad_input_naming_the_argument(ct):
+def test_fusion_refuses_bad_input_naming_the_argument(ct3):
     with pytest.raises(ValueError, match="weight"):
-        fuse_weighted(ct, ct, weight=1.5)
+        fuse_weighted(ct3, ct3, weight=1.5)
     rgb = Volume(np.zeros((3, 4, 5, 3), np.uint8))
     with pytest.raises(ValueError, match="moving"):
-        fuse_average(ct, rgb)
+        fuse_average(ct3, rgb)
     with pytest.raises(TypeError, match="volume"):
-        fuse_maximum(ct.array, ct)
+        fuse_maximum(ct3.array, ct3)
 
 
-def test_fusion_stops_when_cancelled(ct):
+def test_fusion_stops_when_cancelled(ct3):
     progress = Progress()
     progress.cancel()
     with pytest.raises(Cancelled):
-        fuse_average(ct, ct, progress=progress)
+        fuse_average(ct3, ct3, progress=progress)
 
 
 # -- colour blend ----------------------------------------------------------------------------
@@ -150,14 +143,14 @@ def _blend_reference(fixed, moving_on_grid, center, width, lut, lo, hi, opacity,
 
 @pytest.mark.parametrize(("colormap", "opacity", "hide"),
                          [("hot", 0.5, True), ("viridis", 0.3, False), ("jet", 1.0, True)])
-def test_blend_of_pet_over_real_ct_follows_the_formula(ct, pet, colormap, opacity, hide):
+def test_blend_of_pet_over_real_ct_follows_the_formula(ct3, pet, colormap, opacity, hide):
     lo, hi = 2000.0, 20000.0  # Bq/ml
-    out = blend_colour(ct, pet, window_center=40.0, window_width=400.0, colormap=colormap,
+    out = blend_colour(ct3, pet, window_center=40.0, window_width=400.0, colormap=colormap,
                        moving_min=lo, moving_max=hi, opacity=opacity, hide_below_min=hide)
-    assert out.array.shape == (*ct.shape, 3) and out.array.dtype == np.uint8
-    assert out.is_rgb and out.same_grid(ct)
-    on_grid = resample_to_grid(ct, pet, default_value=np.nan).array
-    ref = _blend_reference(ct.array, on_grid, 40.0, 400.0, colormap_lut(colormap), lo, hi,
+    assert out.array.shape == (*ct3.shape, 3) and out.array.dtype == np.uint8
+    assert out.is_rgb and out.same_grid(ct3)
+    on_grid = resample_to_grid(ct3, pet, default_value=np.nan).array
+    ref = _blend_reference(ct3.array, on_grid, 40.0, 400.0, colormap_lut(colormap), lo, hi,
                            opacity, hide)
     diff = np.abs(out.array.astype(np.float64) - ref)
     assert diff.max() <= 1  # rounding of the single-precision intermediate
@@ -169,31 +162,31 @@ def test_blend_of_pet_over_real_ct_follows_the_formula(ct, pet, colormap, opacit
     assert np.all(px[:, 0] == px[:, 1]) and np.all(px[:, 1] == px[:, 2])
 
 
-def test_blend_at_zero_opacity_is_the_gray_window(ct, pet):
-    out = blend_colour(ct, pet, window_center=40.0, window_width=400.0, opacity=0.0)
-    gray = np.rint(np.clip((ct.array + 160.0) / 400.0, 0, 1) * 255)
+def test_blend_at_zero_opacity_is_the_gray_window(ct3, pet):
+    out = blend_colour(ct3, pet, window_center=40.0, window_width=400.0, opacity=0.0)
+    gray = np.rint(np.clip((ct3.array + 160.0) / 400.0, 0, 1) * 255)
     for c in range(3):
         np.testing.assert_array_equal(out.array[..., c], gray)
 
 
-def test_blend_automatic_ranges_show_uptake_in_colour(ct, pet):
-    out = blend_colour(ct, pet, opacity=0.6)  # CT: abdomen window; PET: 1–99 percentiles
+def test_blend_automatic_ranges_show_uptake_in_colour(ct3, pet):
+    out = blend_colour(ct3, pet, opacity=0.6)  # CT: abdomen window; PET: 1–99 percentiles
     r, _g, b = (out.array[..., c].astype(int) for c in range(3))
     lo, hi = np.percentile(pet.array, (1, 99))
-    level = (resample_to_grid(ct, pet).array - lo) / (hi - lo)
+    level = (resample_to_grid(ct3, pet).array - lo) / (hi - lo)
     red = (level > 0.4) & (level < 0.7)  # "hot": full red, no blue over this stretch
     assert red.any() and np.all(r[red] - b[red] >= 0.6 * 255 - 2)
-    gray = resample_to_grid(ct, pet, default_value=np.nan).array
+    gray = resample_to_grid(ct3, pet, default_value=np.nan).array
     gray = np.isnan(gray)
     assert gray.any() and np.all(r[gray] == b[gray])
 
 
-def test_blend_refuses_bad_parameters_naming_them(ct, pet):
+def test_blend_refuses_bad_parameters_naming_them(ct3, pet):
     for kw, name in [({"opacity": 1.5}, "opacity"), ({"window_width": 0.0}, "window_width"),
                      ({"moving_min": 5.0, "moving_max": 5.0}, "moving_max"),
                      ({"colormap": "rainbow"}, "colormap")]:
         with pytest.raises(ValueError, match=name):
-            blend_colour(ct, pet, **kw)
+            blend_colour(ct3, pet, **kw)
 
 
 # -- contract: every registered Fuse step ----------------------------------------------------
@@ -226,36 +219,10 @@ def test_every_fuse_step_is_covered():
 
 @pytest.mark.parametrize("step_id", sorted(FUSE_STEPS))
 def test_step_contract(step_id):
-    from medview.pipeline.chain import Chain, chain_schema
-    from medview.pipeline.registry import get_step
-    from medview.pipeline.runner import run_chain
-
-    spec = get_step(step_id)
     expect = FUSE_STEPS[step_id]
-    assert spec.category == "Fuse" and spec.title and spec.version == 1
-    assert [i.name for i in spec.inputs] == ["volume", "moving"]
-    schema = spec.params_schema()
-    assert set(schema["properties"]) == {p.name for p in spec.params}
-    assert all(p.help for p in spec.params), "every parameter has help text"
-    defaults = spec.defaults()
-    for name, value in defaults.items():
-        assert schema["properties"][name]["default"] == value
-        assert spec.param(name).validate(value) == value
-    json.dumps(chain_schema())
-    chain = Chain.from_dict({
-        "inputs": {"image": "volume", "moving": "volume"},
-        "steps": [{"step": step_id, "params": defaults, "inputs": {"moving": "moving"}}]})
     fixed, moving = _tiny_pair()
-    result = run_chain(chain, {"image": fixed, "moving": moving})
-    out = result.result
-    assert isinstance(out, Volume) and not isinstance(out, LabelMap)
-    assert out.array.dtype == expect["dtype"]
-    assert out.shape == fixed.shape and out.same_grid(fixed)
-    assert out.is_rgb == expect.get("rgb", False)
-    np.testing.assert_array_equal(out.direction, fixed.direction)
-    for key, kind in expect.get("also", {}).items():
-        part = result.values[f"step1.{key}"]
-        assert isinstance(part, kind)
-        json.loads(part.to_json())
-    again = run_chain(chain, {"image": fixed, "moving": moving}).result
-    np.testing.assert_array_equal(again.array, out.array)  # deterministic
+    check_step_contract(step_id, {"image": fixed, "moving": moving}, category="Fuse",
+                        input_names=["volume", "moving"], step_inputs={"moving": "moving"},
+                        dtype=expect["dtype"], not_kind=LabelMap,
+                        rgb=expect.get("rgb", False), also=expect.get("also"),
+                        also_to_json=True)

@@ -14,13 +14,7 @@ from medview.core.labelmap import LabelMap, Segment
 from medview.core.progress import Cancelled, Progress
 from medview.core.volume import Volume
 
-CT3 = "dcmqi_seg/data/segmentations/ct-3slice"
 KITS = "kits_dupe_positions"
-
-
-@pytest.fixture(scope="module")
-def ct3(data_dir) -> Volume:
-    return medview.load(data_dir / CT3)
 
 
 @pytest.fixture(scope="module")

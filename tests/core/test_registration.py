@@ -21,9 +21,7 @@ from medview.core.registration import register_rigid, resample_to_grid, rigid_ma
 from medview.core.table import Table
 from medview.core.volume import Volume
 
-HFS = "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag"
 HFDL = "dcm_qa_decubitus/In/HFDL/2_t1_fl2d_sag"
-HEAD_CT = "dcm_qa_ct/In/Philips/S21610/S2010"  # gantry-tilted: a sheared grid
 
 
 def _rotation(axis, degrees: float) -> np.ndarray:
@@ -53,24 +51,18 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
-@pytest.fixture(scope="module")
-def head_ct(data_dir) -> Volume:
-    return medview.load(data_dir / HEAD_CT)
+# fixtures (tests/core/conftest.py): head, the whole head CT (gantry-tilted: a sheared grid);
+# mr, the whole HFS MR
 
 
 @pytest.fixture(scope="module")
-def mr(data_dir) -> Volume:
-    return medview.load(data_dir / HFS)
-
-
-@pytest.fixture(scope="module")
-def sheared_pair(head_ct):
+def sheared_pair(head):
     """A sheared fixed crop of the tilted head CT, and a moving crop of it rotated by 10°
     and shifted: both grids sheared, neither aligned with the other, the moving one covering
     only part of the fixed one."""
-    assert head_ct.is_oblique_stack
-    fixed = _sub(head_ct, slice(4, 40), slice(150, 260), slice(170, 280))
-    moving = _sub(head_ct, slice(14, None), slice(110, 300), slice(130, 320))
+    assert head.is_oblique_stack
+    fixed = _sub(head, slice(4, 40), slice(150, 260), slice(170, 280))
+    moving = _sub(head, slice(14, None), slice(110, 300), slice(130, 320))
     nz, ny, nx = fixed.shape
     centre = fixed.index_to_lps((nx / 2, ny / 2, nz / 2))
     return fixed, _moved(moving, _rotation((0.2, 0.3, 1.0), 10.0), (1.3, -2.1, 0.7), centre)
@@ -116,15 +108,15 @@ def test_resample_equals_simpleitk_and_puts_each_value_at_its_patient_position(
 
 
 @pytest.mark.parametrize("first", [(30.0, 40.0, 1.5), (30.3, 40.7, 1.2)])
-def test_grids_sharing_their_axes_take_the_fast_path_with_simpleitks_values(head_ct, first,
+def test_grids_sharing_their_axes_take_the_fast_path_with_simpleitks_values(head, first,
                                                                           monkeypatch):
     # a coarse grid on the same sheared axes (PET beside CT): trilinear interpolation splits
     # into three 1D passes; with first = (30, 40, 1.5) fixed voxels fall exactly on the
     # moving volume's half-voxel border (ties), which SimpleITK's rounding decides either way
-    fixed = _sub(head_ct, slice(None), slice(0, 400), slice(0, 400))
-    coarse = Volume(head_ct.array[::3, ::5, ::4].astype(np.float32),
-                    (head_ct.spacing[0] * 4, head_ct.spacing[1] * 5, head_ct.spacing[2] * 3),
-                    head_ct.index_to_lps(first), head_ct.direction)
+    fixed = _sub(head, slice(None), slice(0, 400), slice(0, 400))
+    coarse = Volume(head.array[::3, ::5, ::4].astype(np.float32),
+                    (head.spacing[0] * 4, head.spacing[1] * 5, head.spacing[2] * 3),
+                    head.index_to_lps(first), head.direction)
     import medview.core.registration as reg
 
     def no_simpleitk(*args):
@@ -148,10 +140,10 @@ def test_grids_sharing_their_axes_take_the_fast_path_with_simpleitks_values(head
         assert np.all((np.abs(ref[ties] - out[ties]) <= 1e-3) | (ref[ties] == -5000)
                       | (out[ties] == -5000))
     # flipped axes share their lines too
-    d = head_ct.direction.copy()
+    d = head.direction.copy()
     d[:, 0] *= -1
-    flipped = Volume(head_ct.array[:, :, ::-1], head_ct.spacing,
-                     head_ct.index_to_lps((head_ct.shape[2] - 1, 0, 0)), d)
+    flipped = Volume(head.array[:, :, ::-1], head.spacing,
+                     head.index_to_lps((head.shape[2] - 1, 0, 0)), d)
     np.testing.assert_array_equal(resample_to_grid(fixed, flipped).array,
                                   fixed.array.astype(np.float32))
 

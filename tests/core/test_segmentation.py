@@ -10,35 +10,15 @@ import json
 import numpy as np
 import pytest
 
-import medview
 from medview.core import segmentation as seg
 from medview.core.labelmap import LabelMap
 from medview.core.progress import Cancelled, Progress
 from medview.core.volume import Volume
 
-CT3 = "dcmqi_seg/data/segmentations/ct-3slice"
-CHEST = "kits_dupe_positions/CT2.dcm"
-MR = "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag"
-
-
-@pytest.fixture(scope="module")
-def ct3(data_dir) -> Volume:
-    """Real liver CT with lung bases, 3×512×512 int16 HU."""
-    return medview.load(data_dir / CT3)
-
-
-@pytest.fixture(scope="module")
-def chest(data_dir) -> Volume:
-    """One real chest CT slice with both lungs, 1×512×512 int16 HU."""
-    return medview.load([data_dir / CHEST])
-
-
-@pytest.fixture(scope="module")
-def mr(data_dir) -> Volume:
-    """Real T1 MR, cropped to 12 slices to keep the suite fast."""
-    vol = medview.load(data_dir / MR)
-    return Volume(vol.array[10:22].copy(), vol.spacing,
-                  tuple(vol.index_to_lps((0, 0, 10))), vol.direction, vol.metadata)
+# fixtures (tests/core/conftest.py): ct3, the real liver CT with lung bases (3×512×512 int16
+# HU); ct_slice, the whole real chest CT slice with both lungs (1×512×512 int16 HU); mr, the
+# real T1 MR cropped to 12 slices to keep the suite fast
+MR_CROP = (slice(10, 22),)
 
 
 def as_float(vol: Volume, scale: float = 1.0, offset: float = 0.0) -> Volume:
@@ -144,15 +124,15 @@ def test_multiotsu_equals_skimage(ct3):
     np.testing.assert_allclose(out_i.metadata["Thresholds"], ref)
 
 
-def test_manual_threshold_is_the_lung_range(chest):
-    out = seg.threshold_manual(chest, low=-1000, high=-400)
-    a = chest.array
+def test_manual_threshold_is_the_lung_range(ct_slice):
+    out = seg.threshold_manual(ct_slice, low=-1000, high=-400)
+    a = ct_slice.array
     np.testing.assert_array_equal(out.array, (a >= -1000) & (a <= -400))
     # realistic: lungs are a large part of a chest slice, not the whole image
     assert 0.05 < out.array.mean() < 0.5
     # integer volumes: fractional bounds round inwards
     np.testing.assert_array_equal(
-        seg.threshold_manual(chest, low=-1000.5, high=-399.5).array, out.array)
+        seg.threshold_manual(ct_slice, low=-1000.5, high=-399.5).array, out.array)
 
 
 @pytest.mark.parametrize("fn", [
@@ -294,8 +274,8 @@ def _check_kmeans(vol: Volume, k: int, seed: int) -> None:
     assert np.mean(nearest == out.array) > 0.99999
 
 
-def test_kmeans_equals_sklearn_on_real_ct(chest):
-    crop = Volume(chest.array[:, 150:342, 150:342].copy(), chest.spacing)
+def test_kmeans_equals_sklearn_on_real_ct(ct_slice):
+    crop = Volume(ct_slice.array[:, 150:342, 150:342].copy(), ct_slice.spacing)
     _check_kmeans(crop, 3, 0)
 
 

@@ -4,13 +4,11 @@ per registered Preprocess step."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from step_checks import check_step_contract
 
-import medview
 from medview.core.progress import Cancelled, Progress
 from medview.core.smoothing import (
     gaussian,
@@ -23,45 +21,16 @@ from medview.core.smoothing import (
 from medview.core.volume import Volume
 
 
-def crop(vol: Volume, z: slice, y: slice, x: slice) -> Volume:
-    """A sub-volume with the origin moved to its first voxel (same spacing and direction)."""
-    origin = vol.index_to_lps([x.start or 0, y.start or 0, z.start or 0])
-    return Volume(np.ascontiguousarray(vol.array[z, y, x]), vol.spacing, tuple(origin),
-                  vol.direction, dict(vol.metadata))
-
-
 def box(vol: Volume, size_mm: float, in_plane_only: bool = False) -> tuple[int, int, int]:
     """(nz, ny, nx) voxels of a box of size_mm, as the steps document it."""
     nx, ny, nz = (odd_voxels(size_mm, s) for s in vol.spacing)
     return (1 if in_plane_only else nz), ny, nx
 
 
-@pytest.fixture(scope="module")
-def ct_slice(data_dir) -> Volume:
-    """Real abdominal CT, one acquired slice (int16 HU, 0.70 mm pixels), central crop."""
-    vol = medview.load([data_dir / "kits_dupe_positions" / "CT2.dcm"])
-    return crop(vol, slice(0, 1), slice(160, 288), slice(150, 310))
-
-
-@pytest.fixture(scope="module")
-def liver(data_dir) -> Volume:
-    """Real liver CT, 3 slices of 0.81 × 0.81 × 1.0 mm (a 3×3×3 box in 2.5 mm)."""
-    vol = medview.load(data_dir / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice")
-    return crop(vol, slice(0, 3), slice(180, 300), slice(150, 310))
-
-
-@pytest.fixture(scope="module")
-def head(data_dir) -> Volume:
-    """CT head phantom (gantry-tilted stack, 0.48 × 0.48 × 2.5 mm), a sub-volume."""
-    vol = medview.load(data_dir / "dcm_qa_ct" / "In" / "Philips" / "S21610" / "S2010")
-    return crop(vol, slice(20, 26), slice(150, 270), slice(160, 320))
-
-
-@pytest.fixture(scope="module")
-def mr(data_dir) -> Volume:
-    """Real MR (uint16, 1.02 × 1.02 × 4.8 mm), 4 slices."""
-    vol = medview.load(data_dir / "dcm_qa_decubitus" / "In" / "HFS" / "3_t1_fl2d_sag")
-    return crop(vol, slice(15, 19), slice(40, 200), slice(40, 220))
+CT_SLICE_CROP = (slice(0, 1), slice(160, 288), slice(150, 310))  # central crop
+LIVER_CROP = (slice(0, 3), slice(180, 300), slice(150, 310))  # a 3×3×3 box in 2.5 mm
+HEAD_CROP = (slice(20, 26), slice(150, 270), slice(160, 320))  # a sub-volume
+MR_CROP = (slice(15, 19), slice(40, 200), slice(40, 220))  # 4 slices
 
 
 # -- mean (box) and user kernels ---------------------------------------------------------
@@ -316,18 +285,6 @@ def test_progress_reaches_the_end():
 
 
 # -- contract: every registered Preprocess step -------------------------------------------
-@pytest.fixture(scope="module")
-def tiny() -> Volume:
-    rng = np.random.default_rng(7)
-    z, y, x = np.mgrid[0:5, 0:28, 0:32]
-    blob = 300.0 * ((y - 14) ** 2 + (x - 16) ** 2 < 64) + 50.0 * z
-    arr = (blob + rng.normal(0, 20, blob.shape)).astype(np.int16)
-    c, s = np.cos(0.3), np.sin(0.3)
-    direction = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-    return Volume(arr, (0.7, 0.8, 1.0), (10.0, -20.0, 30.0), direction,
-                  {"Modality": "CT", "Units": "HU"})
-
-
 PREPROCESS_STEPS = {
     "smooth.gaussian": np.float32,
     "smooth.mean": np.float32,
@@ -345,32 +302,9 @@ def test_every_preprocess_step_is_covered():
 
 @pytest.mark.parametrize("step_id", sorted(PREPROCESS_STEPS))
 def test_step_contract(step_id, tiny):
-    from medview.pipeline.chain import Chain, chain_schema
-    from medview.pipeline.registry import get_step
-    from medview.pipeline.runner import run_chain
-
-    spec = get_step(step_id)
-    assert spec.category == "Preprocess" and spec.title and spec.version == 1
-    assert spec.takes_progress and [i.kind for i in spec.inputs] == ["volume"]
-    schema = spec.params_schema()
-    assert set(schema["properties"]) == {p.name for p in spec.params}
-    assert all(p.help for p in spec.params), "every parameter has help text"
-    defaults = spec.defaults()
-    for name, value in defaults.items():
-        assert schema["properties"][name]["default"] == value
-        assert spec.param(name).validate(value) == value
-    json.dumps(chain_schema())
-    chain = Chain.from_dict(json.loads(json.dumps(
-        {"inputs": {"image": "volume"}, "steps": [{"step": step_id, "params": defaults}]})))
-    out = run_chain(chain, {"image": tiny}).result
-    assert isinstance(out, Volume)
-    assert out.array.dtype == PREPROCESS_STEPS[step_id]
-    assert out.shape == tiny.shape and out.same_grid(tiny)
-    np.testing.assert_array_equal(out.direction, tiny.direction)
-    assert out.metadata["Modality"] == "CT"
-    assert not np.array_equal(out.array, tiny.array)  # the default does something
-    again = run_chain(chain, {"image": tiny}).result
-    np.testing.assert_array_equal(again.array, out.array)  # deterministic
+    check_step_contract(step_id, {"image": tiny}, category="Preprocess",
+                        dtype=PREPROCESS_STEPS[step_id], single_volume_input=True,
+                        json_round_trip=True, modality="CT", changes_input=True)
 
 
 def test_mean_kernel_through_a_chain(tiny):

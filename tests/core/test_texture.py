@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from step_checks import crop
 
-import medview
 from medview.core.labelmap import LabelMap, Segment
 from medview.core.texture import (
     GLCM_MEASURES,
@@ -23,32 +23,9 @@ from medview.core.texture import (
 )
 from medview.core.volume import Volume
 
-
-def crop(vol: Volume, z: slice, y: slice, x: slice) -> Volume:
-    origin = vol.index_to_lps([x.start or 0, y.start or 0, z.start or 0])
-    return Volume(np.ascontiguousarray(vol.array[z, y, x]), vol.spacing, tuple(origin),
-                  vol.direction, dict(vol.metadata))
-
-
-@pytest.fixture(scope="module")
-def ct_slice(data_dir) -> Volume:
-    """Real abdominal CT, one acquired slice (int16 HU, 0.70 mm pixels), a crop."""
-    vol = medview.load([data_dir / "kits_dupe_positions" / "CT2.dcm"])
-    return crop(vol, slice(0, 1), slice(120, 300), slice(130, 350))
-
-
-@pytest.fixture(scope="module")
-def liver(data_dir) -> Volume:
-    """Real liver CT, 3 slices of 0.81 mm pixels, a crop."""
-    vol = medview.load(data_dir / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice")
-    return crop(vol, slice(0, 3), slice(180, 330), slice(120, 320))
-
-
-@pytest.fixture(scope="module")
-def mr(data_dir) -> Volume:
-    """Real MR (uint16, 1.02 mm pixels), 3 slices."""
-    vol = medview.load(data_dir / "dcm_qa_decubitus" / "In" / "HFS" / "3_t1_fl2d_sag")
-    return crop(vol, slice(15, 18), slice(40, 220), slice(30, 230))
+CT_SLICE_CROP = (slice(0, 1), slice(120, 300), slice(130, 350))
+LIVER_CROP = (slice(0, 3), slice(180, 330), slice(120, 320))
+MR_CROP = (slice(15, 18), slice(40, 220), slice(30, 230))  # 3 slices
 
 
 # -- Gabor -----------------------------------------------------------------------------------
