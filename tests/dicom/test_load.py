@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import require
 from geometry_check import assert_matches_nifti, assert_slices_in_place
+from realparts import require
 
 import medview
 from medview.dicom.errors import AmbiguousSourceError, SeriesError

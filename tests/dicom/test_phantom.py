@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import require_tool
+from realparts import require_tool
 
 from medview.dicom import phantom as ph
 

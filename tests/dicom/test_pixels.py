@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import require
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import (
     CTImageStorage,
@@ -20,6 +19,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     generate_uid,
 )
+from realparts import require
 
 from medview.dicom import pixels
 from medview.dicom.errors import PixelDataError

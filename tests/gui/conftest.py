@@ -11,29 +11,10 @@ import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("PYTEST_QT_API", "pyside6")
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-
-
-def _load_root_conftest():
-    # Conftests outside packages all import as "conftest" and pytest drops the previous one
-    # from sys.modules before importing the next: load tests/conftest.py's helpers by path.
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_medview_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _load_root_conftest()
-# re-exported: after this file is imported, `from conftest import ...` anywhere finds it
-REPO: Path = _root.REPO
-DATA: Path = _root.DATA
-IN_CI: bool = _root.IN_CI
-require = _root.require
-require_tool = _root.require_tool
+from realparts import DATA, IN_CI, REPO, require, require_tool  # noqa: F401
 
 DEMO = REPO / "resources" / "demo" / "t1_sag_hfs"
 
