@@ -157,7 +157,19 @@ def _split_repeats(refs: list[SliceRef], normal: np.ndarray) -> tuple[list[list[
     )
 
 
-def _stack_label(key: tuple, index: int) -> str:
+def _plane_name(ref: SliceRef) -> str:
+    """axial / coronal / sagittal / oblique from the slice normal (LPS)."""
+    if ref.orientation is None:
+        return "no geometry"
+    n = np.abs(ref.normal)
+    axis = int(np.argmax(n))
+    if n[axis] < 0.8:
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+def _stack_label(key: tuple, refs: Sequence[SliceRef]) -> str:
+    """A name a reader recognises: echo, time point, plane and image size."""
     echo, te, temporal = key[0], key[1], key[2]
     parts = []
     if echo is not None:
@@ -166,7 +178,8 @@ def _stack_label(key: tuple, index: int) -> str:
         parts.append(f"TE {te:g} ms")
     if temporal is not None:
         parts.append(f"time point {temporal}")
-    return ", ".join(parts) or f"stack {index + 1}"
+    r0 = refs[0]
+    return ", ".join(parts) or f"{_plane_name(r0)} {r0.columns}×{r0.rows}"
 
 
 def _output_dtype(refs: Sequence[SliceRef]) -> tuple[np.dtype, bool]:
@@ -359,7 +372,7 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
 
     stacks: list[StackPlan] = []
     for key, refs in groups.items():
-        label = _stack_label(key, len(stacks))
+        label = _stack_label(key, refs)
         if not key[-2]:
             stacks.append(_plan_geometryless(label, refs, []))
             continue
@@ -375,7 +388,7 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
             f"series holds {len(stacks)} stacks (different orientation, size, echo, time point or "
             "repeated positions): loaded '" + stacks[0].label + f"' ({len(stacks[0].slices)} "
             "slices); others: " + "; ".join(
-                f"[{i}] {s.label} ({len(s.slices)} slices, {s.shape[2]}×{s.shape[1]})"
+                f"[{i}] {s.label} ({len(s.slices)} slices)"
                 for i, s in enumerate(stacks[1:], start=1)
             )
         )

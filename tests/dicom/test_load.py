@@ -240,8 +240,9 @@ def test_mixed_orientations_become_separate_stacks(ct_folder):
     vol = medview.load(ct_folder)
     assert vol.shape[0] == 5
     assert any("2 stacks" in w for w in vol.warnings)
+    assert vol.metadata["stack"] == "axial 32×32"
     other = medview.load(ct_folder, stack=1)
-    assert other.shape[0] == 3
+    assert other.shape[0] == 3 and other.metadata["stack"] == "coronal 32×32"
     np.testing.assert_allclose(other.direction[:, 1], [0, 0, -1])
 
 
