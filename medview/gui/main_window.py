@@ -17,10 +17,12 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -85,7 +87,18 @@ class MainWindow(QMainWindow):
         self.browser = SeriesBrowser(self)
         self.browser_dock = QDockWidget("Series", self)
         self.browser_dock.setObjectName("browser_dock")
-        self.browser_dock.setWidget(self.browser)
+        self.browser_search = QLineEdit(self)
+        self.browser_search.setObjectName("browser_search")
+        self.browser_search.setPlaceholderText("Search name, ID, date, modality, description")
+        self.browser_search.setClearButtonEnabled(True)
+        self.browser_search.textChanged.connect(self.browser.set_filter)
+        browser_panel = QWidget(self)
+        layout = QVBoxLayout(browser_panel)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.browser_search)
+        layout.addWidget(self.browser)
+        self.browser_dock.setWidget(browser_panel)
         self.browser_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                                       | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser_dock)
@@ -143,6 +156,10 @@ class MainWindow(QMainWindow):
         self.import_action.setShortcut(QKeySequence.StandardKey.Open)
         self.import_action.triggered.connect(self.choose_folder_to_import)
         file_menu.addAction(self.import_action)
+        self.save_png_action = QAction("&Save View as PNG…", self)
+        self.save_png_action.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_png_action.triggered.connect(self.choose_png_to_save)
+        file_menu.addAction(self.save_png_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -167,6 +184,12 @@ class MainWindow(QMainWindow):
         self.reset_action.setShortcut(QKeySequence("R"))
         self.reset_action.triggered.connect(self.state.reset)
         image_menu.addAction(self.reset_action)
+        self.invert_action = QAction("&Invert", self)
+        self.invert_action.setShortcut(QKeySequence("I"))
+        self.invert_action.setCheckable(True)
+        self.invert_action.toggled.connect(self.state.set_inverted)
+        self.state.invert_changed.connect(self._on_invert_changed)
+        image_menu.addAction(self.invert_action)
 
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.browser_dock.toggleViewAction())
@@ -354,6 +377,29 @@ class MainWindow(QMainWindow):
         else:
             text = "Automatic window (1–99 %)"
         self.statusBar().showMessage(text, 2000)
+
+    def _on_invert_changed(self, inverted: bool) -> None:
+        if self.invert_action.isChecked() != inverted:
+            self.invert_action.setChecked(inverted)
+
+    def choose_png_to_save(self) -> None:
+        """File ▸ Save View as PNG: ask for a file name, then :meth:`save_view_png`."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save the view as PNG", "view.png",
+                                              "PNG images (*.png)")
+        if path:
+            if not path.lower().endswith(".png"):
+                path += ".png"
+            self.save_view_png(path)
+
+    def save_view_png(self, path: str | os.PathLike) -> Path | None:
+        """Save the slice view with its overlays to ``path``; None (with a message) on error."""
+        try:
+            saved = self.viewer.save_view_png(path)
+        except Exception as exc:  # error boundary: a full disk is a message, not a crash
+            self._show_error(TaskError("Saving the view", exc, _format_tb(exc)))
+            return None
+        self.statusBar().showMessage(f"Saved {saved}", STATUS_MESSAGE_MS)
+        return saved
 
     def _on_cursor_sample(self, sample) -> None:
         self.cursor_label.setText(format_sample(sample))

@@ -6,10 +6,17 @@ import math
 
 from medview.gui.state import Sample, ViewerState
 
-__all__ = ["corner_texts", "format_date", "format_number", "format_person_name",
-           "format_sample"]
+__all__ = ["corner_texts", "direction_letters", "edge_texts", "format_date", "format_number",
+           "format_person_name", "format_sample"]
 
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
+EDGES = ("left", "right", "top", "bottom")
+
+#: Patient directions of the LPS axes: (letter for -axis, letter for +axis).
+_AXIS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
+#: A second letter is added when the direction leans this much (cosine) towards another axis,
+#: about 15°: an oblique plane reads "RA", a straight one "R".
+OBLIQUE_COSINE = 0.25
 
 
 def format_person_name(name: str) -> str:
@@ -37,6 +44,43 @@ def format_number(value: float) -> str:
     if math.isfinite(value) and value == round(value) and abs(value) < 1e12:
         return str(int(round(value)))
     return f"{value:.4g}"
+
+
+def direction_letters(vector) -> str:
+    """The patient direction of an LPS vector: its dominant axis letter, then a second one
+    when the vector is oblique (e.g. ``(1, 0, 0)`` → ``"L"``, ``(-0.7, -0.7, 0)`` → ``"RA"``).
+    """
+    v = [float(c) for c in vector]
+    norm = math.sqrt(sum(c * c for c in v))
+    if not norm or not math.isfinite(norm):
+        return ""
+    v = [c / norm for c in v]
+    order = sorted(range(3), key=lambda axis: -abs(v[axis]))
+    letters = ""
+    for rank, axis in enumerate(order[:2]):
+        if rank == 0 or abs(v[axis]) >= OBLIQUE_COSINE:
+            letters += _AXIS_LETTERS[axis][v[axis] > 0]
+    return letters
+
+
+def edge_texts(state: ViewerState) -> dict[str, str]:
+    """The orientation letters on the four edges of the slice view ('' with no volume).
+
+    The view shows index x to the right and index y downwards, so the right edge lies along
+    the direction's x column, the bottom edge along its y column, and the left and top edges
+    opposite them.
+    """
+    vol = state.volume
+    if vol is None:
+        return dict.fromkeys(EDGES, "")
+    d = vol.direction
+    x, y = d[:, 0], d[:, 1]
+    return {
+        "left": direction_letters(-x),
+        "right": direction_letters(x),
+        "top": direction_letters(-y),
+        "bottom": direction_letters(y),
+    }
 
 
 def corner_texts(state: ViewerState) -> dict[str, str]:

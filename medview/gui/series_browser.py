@@ -13,6 +13,12 @@ __all__ = ["SeriesBrowser"]
 COLUMNS = ("Patient / Study / Series", "ID", "Date", "Modality", "Images")
 UID_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
+#: lower-case text the search box matches (name, ID, dates as shown and as DICOM, …)
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+def _search_text(*values) -> str:
+    return " ".join(str(v) for v in values if v).lower()
 
 
 class SeriesBrowser(QTreeWidget):
@@ -46,6 +52,7 @@ class SeriesBrowser(QTreeWidget):
         header.setMinimumSectionSize(40)
         self.itemActivated.connect(self._on_item_activated)
         self._items: dict[str, QTreeWidgetItem] = {}
+        self._filter = ""
 
     def set_patients(self, patients: list[PatientEntry]) -> None:
         """Show ``patients`` (replacing what was shown), keeping the selected series."""
@@ -58,6 +65,9 @@ class SeriesBrowser(QTreeWidget):
                 "", "", str(patient.image_count),
             ])
             p_item.setData(0, KIND_ROLE, "patient")
+            p_item.setData(0, SEARCH_ROLE, _search_text(
+                patient.name, format_person_name(patient.name), patient.patient_id,
+                patient.birth_date, format_date(patient.birth_date)))
             tip = f"{patient.name or '(no name)'}\nID {patient.patient_id or '-'}"
             if patient.birth_date:
                 tip += f"\nborn {format_date(patient.birth_date)}"
@@ -66,6 +76,7 @@ class SeriesBrowser(QTreeWidget):
             for study in patient.studies:
                 self._add_study(p_item, study)
             p_item.setExpanded(True)
+        self._apply_filter()
         if selected in self._items:
             self.setCurrentItem(self._items[selected])
 
@@ -76,6 +87,9 @@ class SeriesBrowser(QTreeWidget):
         ])
         s_item.setData(0, KIND_ROLE, "study")
         s_item.setData(0, UID_ROLE, study.study_uid)
+        s_item.setData(0, SEARCH_ROLE, _search_text(
+            study.description, study.accession_number, study.date, format_date(study.date),
+            *study.modalities))
         s_item.setToolTip(0, f"Study {study.study_uid}")
         for series in study.series:
             self._add_series(s_item, series)
@@ -89,10 +103,56 @@ class SeriesBrowser(QTreeWidget):
         ])
         item.setData(0, KIND_ROLE, "series")
         item.setData(0, UID_ROLE, series.series_uid)
+        item.setData(0, SEARCH_ROLE, _search_text(
+            series.description, series.modality, series.date, format_date(series.date),
+            f"#{series.number}" if series.number is not None else ""))
         item.setToolTip(0, f"Series {series.series_uid}\nDouble-click to open")
         item.setTextAlignment(4, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         item.setToolTip(1, item.toolTip(0))
         self._items[series.series_uid] = item
+
+    # -- search ------------------------------------------------------------------------
+    def set_filter(self, text: str) -> None:
+        """Show only the series matching ``text`` (the search box), with their study and
+        patient.
+
+        Case-insensitive; every word must occur in the series' own fields or in those of its
+        study or patient (name, ID, date, modality, description), so "smith ct" finds the CT
+        series of patient Smith. An empty text shows everything.
+        """
+        self._filter = str(text or "").strip().lower()
+        self._apply_filter()
+
+    def filter_text(self) -> str:
+        return self._filter
+
+    def _apply_filter(self) -> None:
+        words = self._filter.split()
+        for p in range(self.topLevelItemCount()):
+            p_item = self.topLevelItem(p)
+            p_text = p_item.data(0, SEARCH_ROLE) or ""
+            p_shown = False
+            for s in range(p_item.childCount()):
+                s_item = p_item.child(s)
+                s_text = p_text + " " + (s_item.data(0, SEARCH_ROLE) or "")
+                s_shown = False
+                for k in range(s_item.childCount()):
+                    item = s_item.child(k)
+                    text = s_text + " " + (item.data(0, SEARCH_ROLE) or "")
+                    shown = all(word in text for word in words)
+                    item.setHidden(not shown)
+                    s_shown = s_shown or shown
+                if s_item.childCount() == 0:
+                    s_shown = all(word in s_text for word in words)
+                s_item.setHidden(not s_shown)
+                p_shown = p_shown or s_shown
+            if p_item.childCount() == 0:
+                p_shown = all(word in p_text for word in words)
+            p_item.setHidden(not p_shown)
+
+    def visible_series_uids(self) -> list[str]:
+        """The series the filter lets through, in display order."""
+        return [uid for uid, item in self._items.items() if not item.isHidden()]
 
     # -- queries -----------------------------------------------------------------------
     def series_uids(self) -> list[str]:

@@ -6,12 +6,15 @@ no viewing state of its own: it draws the state and turns mouse and keys into ca
 
 Mouse: wheel = next/previous slice; left drag = window/level; right drag = zoom; middle
 drag = pan. Keys: Up/Down, PgUp/PgDn = previous/next slice (Shift: 10 slices), Home/End =
-first/last slice. Presets (1–8) and reset (R) are actions of the main window.
+first/last slice. Presets (1–8), reset (R) and invert (I) are actions of the main window.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -19,7 +22,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QLabel, QWidget
 
-from medview.gui.overlays import CORNERS, corner_texts
+from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts
 from medview.gui.state import Sample, ViewerState, WindowDrag
 
 __all__ = ["OverlayText", "SliceViewer"]
@@ -28,6 +31,9 @@ __all__ = ["OverlayText", "SliceViewer"]
 WHEEL_NOTCH = 120
 #: Slices per key press with Shift held.
 SHIFT_STEP = 10
+
+#: The grey lookup table of an inverted display: level 0 white, 255 black.
+INVERTED_LUT = np.arange(255, -1, -1, dtype=np.uint8)
 
 _HINT = "No series open.\nDouble-click a series in the browser, or File ▸ Import Folder… (Ctrl+O)."
 
@@ -142,6 +148,13 @@ class SliceViewer(pg.GraphicsView):
             label.setObjectName(f"overlay_{corner}")
             label.setFont(font)
             self.overlays[corner] = label
+        #: orientation letters (A/P, R/L, S/I) at the middle of each edge
+        self.edge_labels: dict[str, OverlayText] = {}
+        for edge in EDGES:
+            label = OverlayText(self, right=edge == "right")
+            label.setObjectName(f"orientation_{edge}")
+            label.setFont(font)
+            self.edge_labels[edge] = label
         self.hint = QLabel(_HINT, self)
         self.hint.setObjectName("empty_hint")
         self.hint.setStyleSheet("QLabel { color: #8c8c8c; background: transparent; }")
@@ -160,6 +173,7 @@ class SliceViewer(pg.GraphicsView):
         state.window_changed.connect(self._on_window_changed)
         state.zoom_changed.connect(self._on_zoom_changed)
         state.view_reset.connect(self._on_view_reset)
+        state.invert_changed.connect(self._on_invert_changed)
         self._on_volume_changed(state.volume)
 
     # -- state → view ------------------------------------------------------------------
@@ -184,8 +198,10 @@ class SliceViewer(pg.GraphicsView):
         image = self.state.slice_image()
         if image is None:
             return
-        levels = (0, 255) if self.state.volume.is_rgb else self.state.window_levels
-        self.image_item.setImage(image, autoLevels=False, levels=levels)
+        rgb = self.state.volume.is_rgb
+        levels = (0, 255) if rgb else self.state.window_levels
+        lut = INVERTED_LUT if self.state.inverted and not rgb else None
+        self.image_item.setImage(image, autoLevels=False, levels=levels, lut=lut)
         self.displayed_slice = self.state.slice_index
 
     def _on_slice_changed(self, index: int) -> None:
@@ -198,6 +214,10 @@ class SliceViewer(pg.GraphicsView):
         if self.state.volume is not None and not self.state.volume.is_rgb:
             self.image_item.setLevels(self.state.window_levels)
         self._update_overlays()
+
+    def _on_invert_changed(self, inverted: bool) -> None:
+        if self.state.volume is not None and not self.state.volume.is_rgb:
+            self.image_item.setLookupTable(INVERTED_LUT if inverted else None)
 
     def _on_zoom_changed(self, zoom: float) -> None:
         current = self.current_zoom()
@@ -216,6 +236,8 @@ class SliceViewer(pg.GraphicsView):
             label = self.overlays[corner]
             label.setText(text)
             label.adjustSize()
+        for edge, text in edge_texts(self.state).items():
+            self.edge_labels[edge].setText(text)
         self._place_overlays()
 
     # -- view → state ------------------------------------------------------------------
@@ -290,6 +312,29 @@ class SliceViewer(pg.GraphicsView):
         """The array the image item shows now (the current slice, not a copy)."""
         return self.image_item.image
 
+    def save_view_png(self, path: str | os.PathLike) -> Path:
+        """Write the view as it is on screen (image and overlays) to ``path`` as a PNG.
+
+        Written to a temporary file beside ``path`` and renamed over it, so ``path`` is
+        either the old file or the complete new picture, never half written. Returns the
+        path; raises OSError when the picture cannot be written.
+        """
+        path = Path(path)
+        pixmap = self.grab()
+        if pixmap.isNull():
+            raise OSError(f"{path}: the view could not be captured")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png",
+                                   dir=path.parent if str(path.parent) else ".")
+        os.close(fd)
+        try:
+            if not pixmap.save(tmp, "PNG"):
+                raise OSError(f"{path}: the PNG could not be written")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._place_overlays()
@@ -303,5 +348,14 @@ class SliceViewer(pg.GraphicsView):
             size = label.sizeHint()
             x = margin if corner.endswith("left") else w - margin - size.width()
             y = margin if corner.startswith("top") else h - margin - size.height()
+            label.setGeometry(x, y, size.width(), size.height())
+        for edge, label in self.edge_labels.items():
+            size = label.sizeHint()
+            if edge in ("left", "right"):
+                x = margin if edge == "left" else w - margin - size.width()
+                y = (h - size.height()) // 2
+            else:
+                x = (w - size.width()) // 2
+                y = margin if edge == "top" else h - margin - size.height()
             label.setGeometry(x, y, size.width(), size.height())
         self.hint.setGeometry(0, 0, w, h)

@@ -43,6 +43,7 @@ class ViewerState:
     - ``window_changed(center, width)`` — the window changed.
     - ``zoom_changed(zoom)`` — the zoom changed (1 = the whole slice fits the view).
     - ``view_reset()`` — the view should fit the slice again (zoom 1, no pan).
+    - ``invert_changed(inverted)`` — the grey scale was inverted (True) or made normal again.
     """
 
     def __init__(self) -> None:
@@ -51,6 +52,8 @@ class ViewerState:
         self.window_changed = Event("window_changed")
         self.zoom_changed = Event("zoom_changed")
         self.view_reset = Event("view_reset")
+        self.invert_changed = Event("invert_changed")
+        self._inverted = False
         self._volume: Volume | None = None
         self._slice = 0
         self._center = 0.0
@@ -82,6 +85,7 @@ class ViewerState:
             raise TypeError(f"volume: expected a Volume or None, got {type(volume).__name__}")
         self._volume = volume
         self._auto_window = auto
+        was_inverted, self._inverted = self._inverted, False
         self._zoom = 1.0
         if volume is None:
             self._slice = 0
@@ -93,6 +97,8 @@ class ViewerState:
             self._center, self._width = self._default_window
             self._min_width = min(self._min_width, self._width)
         self.volume_changed.emit(volume)
+        if was_inverted:
+            self.invert_changed.emit(False)
 
     @property
     def n_slices(self) -> int:
@@ -210,6 +216,23 @@ class ViewerState:
     def start_window_drag(self) -> WindowDrag:
         """Begin a window/level drag from the current window (see :class:`WindowDrag`)."""
         return WindowDrag(self)
+
+    # -- invert ------------------------------------------------------------------------
+    @property
+    def inverted(self) -> bool:
+        """True when low values are shown white and high values black."""
+        return self._inverted
+
+    def set_inverted(self, inverted: bool) -> None:
+        """Invert the grey scale (True) or not; a new volume opens not inverted."""
+        inverted = bool(inverted)
+        if inverted != self._inverted:
+            self._inverted = inverted
+            self.invert_changed.emit(inverted)
+
+    def toggle_invert(self) -> None:
+        """I: swap black and white."""
+        self.set_inverted(not self._inverted)
 
     # -- zoom and reset ----------------------------------------------------------------
     @property
