@@ -12,11 +12,12 @@ from typing import Annotated, Literal
 
 import numpy as np
 
-from medview.core.features import _check_mask, _derived, _each_slice, _scalar, _Scratch
+from medview.core.features import _derived, _each_slice, _Scratch
 from medview.core.labelmap import LabelMap
 from medview.core.parallel import map_slices
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.statistics import _check_mask, _scalar
 from medview.core.table import Table
 from medview.core.volume import Volume
 
