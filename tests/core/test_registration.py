@@ -117,12 +117,13 @@ def test_grids_sharing_their_axes_take_the_fast_path_with_simpleitks_values(head
     coarse = Volume(head.array[::3, ::5, ::4].astype(np.float32),
                     (head.spacing[0] * 4, head.spacing[1] * 5, head.spacing[2] * 3),
                     head.index_to_lps(first), head.direction)
-    import medview.core.registration as reg
+    import medview.core.resample as resample_module
 
     def no_simpleitk(*args):
         raise AssertionError("the separable path should have been taken")
 
-    monkeypatch.setattr(reg, "_prepare_moving", no_simpleitk)
+    # resample_to_grid lives in core/resample.py: patch the SimpleITK path where it is looked up
+    monkeypatch.setattr(resample_module, "_prepare_moving", no_simpleitk)
     out = resample_to_grid(fixed, coarse, default_value=-5000).array
     ref = sitk.GetArrayFromImage(sitk.Resample(coarse.to_sitk(), fixed.to_sitk(),
                                                sitk.Transform(), sitk.sitkLinear, -5000.0,
