@@ -267,8 +267,9 @@ def gray_statistics(
     mask: LabelMap | None = None,
     *,
     bins: Annotated[int, Range(2, 4096, step=1)] = 256,
-    percentiles: Annotated[str, Help("comma-separated percentiles in [0, 100]")] = (
-        "1, 5, 25, 50, 75, 95, 99"),
+    percentiles: Annotated[list[float], Range(0.0, 100.0),
+                           Help("percentiles to report, each in [0, 100]")] = (
+        1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0),
     progress: Progress = NO_PROGRESS,
 ) -> dict[str, Table]:
     """Gray-level statistics of the whole image or of each segment of ``mask``.
@@ -295,8 +296,9 @@ def gray_statistics(
         whole image is one region (label 0, name "image").
     bins : int
         Number of histogram bins (also used for the peak and the entropy).
-    percentiles : str
-        Comma-separated percentiles in [0, 100]; each becomes a column ``p<q>``.
+    percentiles : sequence of float
+        Percentiles in [0, 100] (a comma-separated string is accepted too); each becomes a
+        column ``p<q>``.
 
     Returns
     -------

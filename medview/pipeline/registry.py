@@ -49,7 +49,7 @@ class ParamSpec:
     """One parameter of a step, as the GUI, CLI, schema and server see it."""
 
     name: str
-    kind: str  # "float" | "int" | "bool" | "choice" | "str" | "points" | "matrix"
+    kind: str  # "float" | "int" | "bool" | "choice" | "str" | "points" | "numbers" | "matrix"
     default: Any = None
     required: bool = False
     optional: bool = False  # None allowed
@@ -80,13 +80,21 @@ class ParamSpec:
                            "minItems": 3, "maxItems": 3}}
             if self.max_count is not None:
                 s["maxItems"] = self.max_count
+        elif self.kind == "numbers":
+            item: dict[str, Any] = {"type": "number"}
+            if self.min is not None:
+                item["minimum"] = self.min
+            if self.max is not None:
+                item["maximum"] = self.max
+            s = {"type": "array", "minItems": 1, "items": item}
         else:  # matrix
             s = {"type": "array", "minItems": 1,
                  "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
-        if self.min is not None:
-            s["minimum"] = self.min
-        if self.max is not None:
-            s["maximum"] = self.max
+        if self.kind != "numbers":
+            if self.min is not None:
+                s["minimum"] = self.min
+            if self.max is not None:
+                s["maximum"] = self.max
         if self.optional:
             s = {"anyOf": [s, {"type": "null"}]}
         if not self.required:
@@ -142,6 +150,19 @@ class ParamSpec:
             if self.max_count is not None and len(pts) > self.max_count:
                 raise ValueError(f"takes at most {self.max_count} point(s), got {len(pts)}")
             return [list(p) for p in pts]
+        if k == "numbers":
+            if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+                raise ValueError(f"expected a non-empty list of numbers, got {value!r}")
+            out = []
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, int | float) or v != v:
+                    raise ValueError(f"expected numbers, got {v!r}")
+                if self.min is not None and v < self.min:
+                    raise ValueError(f"{v} is below the minimum {self.min:g}{self.unit}")
+                if self.max is not None and v > self.max:
+                    raise ValueError(f"{v} is above the maximum {self.max:g}{self.unit}")
+                out.append(float(v))
+            return out
         # matrix
         try:
             rows = [[float(c) for c in r] for r in value]
@@ -297,7 +318,12 @@ def _param_spec(name: str, tp, default, doc_help: str) -> ParamSpec:
         return ParamSpec(name, "float", **kw)
     if tp is str:
         return ParamSpec(name, "str", **kw)
-    if get_origin(tp) is list:
+    if get_origin(tp) in (list, tuple):
+        args = get_args(tp)
+        if args and args[0] in (float, int):  # list[float]: a list of numbers
+            if kw["default"] is not None:
+                kw["default"] = [float(v) for v in kw["default"]]
+            return ParamSpec(name, "numbers", **kw)
         return ParamSpec(name, "matrix", **kw)
     raise TypeError(f"parameter {name!r}: unsupported annotation {tp!r}")
 

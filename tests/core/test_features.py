@@ -281,7 +281,7 @@ def test_statistics_step_reads_a_mask_input_of_the_chain(tiny):
     mask = LabelMap.like(tiny, labels, segments=(Segment(1, "blob"),))
     chain = Chain.from_dict({
         "inputs": {"image": "volume", "roi": "labelmap"},
-        "steps": [{"step": "features.statistics", "params": {"percentiles": "50"},
+        "steps": [{"step": "features.statistics", "params": {"percentiles": [50]},
                    "inputs": {"volume": "image", "mask": "roi"}, "output": "stats"}],
     })
     result = run_chain(chain, {"image": tiny, "roi": mask})

@@ -152,3 +152,28 @@ def test_every_builtin_step_has_a_complete_spec():
     branches = schema["properties"]["steps"]["items"]["oneOf"]
     ids = [b["properties"]["step"]["const"] for b in branches]
     assert [i for i in ids if not i.startswith("test.")] == [s.id for s in steps]
+
+
+def _numbers_step(volume: Volume, *,
+                  levels: Annotated[list[float], Range(0.0, 100.0), Help("levels")] = (1.0, 50.0),
+                  ) -> Volume:
+    """Numbers."""
+    return volume
+
+
+def test_list_of_numbers_parameter():
+    spec = register(_numbers_step, id="test.numbers", title="Numbers", category="Features",
+                    replace=True)
+    try:
+        p = spec.param("levels")
+        assert p.kind == "numbers" and p.default == [1.0, 50.0]
+        schema = p.json_schema()
+        assert schema["type"] == "array" and schema["items"]["maximum"] == 100.0
+        assert p.validate([5, 95]) == [5.0, 95.0]
+        for bad, reason in [("5, 95", "list of numbers"), ([], "list of numbers"),
+                            ([5, "x"], "expected numbers"), ([101], "above the maximum")]:
+            with pytest.raises(ChainError, match=reason):
+                Chain.from_dict({"steps": [{"step": "test.numbers",
+                                            "params": {"levels": bad}}]})
+    finally:
+        registry._REGISTRY.pop("test.numbers", None)
