@@ -8,23 +8,15 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
+from viewer_helpers import make_viewer
 
 from medview.core.volume import Volume
 from medview.gui.overlays import corner_texts
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.state import ViewerState
 
 
 def _viewer(qtbot, volume: Volume | None, size=(640, 640)) -> SliceViewer:
-    state = ViewerState()
-    viewer = SliceViewer(state)
-    qtbot.addWidget(viewer)
-    viewer.resize(*size)
-    viewer.show()
-    qtbot.waitExposed(viewer)
-    if volume is not None:
-        state.set_volume(volume)
-    return viewer
+    return make_viewer(qtbot, volume, size)
 
 
 def _wheel(viewer: SliceViewer, notches: int) -> None:

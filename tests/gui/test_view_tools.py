@@ -6,26 +6,18 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
+from viewer_helpers import make_viewer
 
 from medview.core.volume import Volume
 from medview.gui.main_window import MainWindow
 from medview.gui.overlays import direction_letters, edge_texts
 from medview.gui.slice_viewer import INVERTED_LUT, SliceViewer
-from medview.gui.state import ViewerState
 
 TIMEOUT_MS = 60_000
 
 
 def _viewer(qtbot, volume: Volume | None, size=(640, 560)) -> SliceViewer:
-    state = ViewerState()
-    viewer = SliceViewer(state)
-    qtbot.addWidget(viewer)
-    viewer.resize(*size)
-    viewer.show()
-    qtbot.waitExposed(viewer)
-    if volume is not None:
-        state.set_volume(volume)
-    return viewer
+    return make_viewer(qtbot, volume, size)
 
 
 def _edges(viewer: SliceViewer) -> dict[str, str]:
