@@ -7,6 +7,7 @@
     medview convert INPUT OUTPUT         DICOM series → NIfTI / NRRD / MHA
     medview steps [--json]               the processing steps and their parameters
     medview run CHAIN INPUT... -o OUT    run a processing chain
+    medview selftest                     check an installation, one line per subsystem
 """
 
 from __future__ import annotations
@@ -226,6 +227,13 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def cmd_selftest(args) -> int:
+    from medview.selftest import run_selftest
+
+    checks = run_selftest(gui=not args.no_gui, keep=args.keep, verbose=args.verbose)
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR
+
+
 def cmd_gui(args) -> int:
     try:
         from medview.gui.app import run_gui
@@ -299,13 +307,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--table-format", default="csv", choices=["csv", "json"])
     s.add_argument("--force", action="store_true", help="replace existing files")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser(
+        "selftest", parents=[common], help="check this installation (no screen needed)",
+        description="Open every subsystem without a screen: the resources, each compressed "
+                    "transfer syntax's decoder, the catalog, the header scanner's worker "
+                    "processes, a processing chain, NIfTI and DICOM SEG writing, and the Qt "
+                    "stack offscreen. One line per check, OK or FAIL with the reason; exit "
+                    "status 1 when any check failed.",
+    )
+    s.add_argument("--no-gui", action="store_true",
+                   help="skip the Qt check (an installation without the window)")
+    s.add_argument("--keep", metavar="DIR", help="keep the files the self-test writes in DIR")
+    s.add_argument("--verbose", action="store_true", help="tracebacks of failed checks")
+    s.set_defaults(func=cmd_selftest)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = {"index", "series", "convert", "steps", "run"}
+    commands = {"index", "series", "convert", "steps", "run", "selftest"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):

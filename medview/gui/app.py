@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import sys
+from pathlib import Path
 
-__all__ = ["create_app", "dark_palette", "run_gui"]
+__all__ = ["create_app", "dark_palette", "offscreen_check", "run_gui"]
 
 log = logging.getLogger(__name__)
 
 #: Quit this many milliseconds after start (smoke tests, the installer check).
 EXIT_AFTER_ENV = "MEDVIEW_GUI_EXIT_AFTER_MS"
+#: Save a picture of the screen (of the window where the platform cannot grab the screen) to
+#: this PNG once the first series is shown, then quit: the installer's end-to-end check.
+SCREENSHOT_ENV = "MEDVIEW_GUI_SCREENSHOT"
 
 
 def create_app(argv: list[str] | None = None):
@@ -71,6 +76,85 @@ def _exit_after_ms() -> int | None:
     return max(ms, 0)
 
 
+def _seconds_since_start() -> float:
+    import time
+
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def _screenshot_when_shown(app, window, path: str) -> None:
+    from PySide6.QtCore import QTimer
+
+    def grab() -> None:
+        # the screen as the X server shows it; offscreen there is no screen: the window
+        pixmap = window.screen().grabWindow(0)
+        if pixmap.isNull():
+            pixmap = window.grab()
+        if pixmap.save(path, "PNG"):
+            log.info("screenshot saved to %s", path)
+        else:
+            log.error("cannot save the screenshot to %s", path)
+        window.close()
+        app.quit()
+
+    def failed(error) -> None:
+        log.error("no screenshot: the series did not open: %s", error.message)
+        window.close()
+        app.exit(1)
+
+    # let the first image paint before the picture is taken
+    window.series_opened.connect(lambda _volume: QTimer.singleShot(500, grab))
+    window.series_failed.connect(failed)
+    window.import_failed.connect(failed)
+
+
+def offscreen_check(*, catalog_path) -> str:
+    """Create the main window and draw it (the self-test's Qt check); returns what it saw.
+
+    Needs ``QT_QPA_PLATFORM=offscreen`` (or a screen) set before the first QApplication.
+
+    Raises
+    ------
+    RuntimeError
+        When a platform plugin is missing or the window draws nothing.
+    """
+    import pyqtgraph as pg
+    import PySide6
+    from PySide6.QtCore import QLibraryInfo, qVersion
+
+    from medview.gui.main_window import MainWindow
+
+    plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
+    names = {p.name.split(".")[0].removeprefix("lib").removeprefix("q")
+             for p in plugins.glob("*") if p.is_file()}
+    wanted = {"Linux": {"xcb", "offscreen"}, "Windows": {"windows", "offscreen"},
+              "Darwin": {"cocoa", "offscreen"}}.get(platform.system(), {"offscreen"})
+    if not wanted <= names:
+        raise RuntimeError(f"Qt platform plugins {sorted(wanted - names)} are missing from "
+                           f"{plugins} (found {sorted(names)})")
+    app = create_app()
+    window = MainWindow(catalog_path=catalog_path)
+    try:
+        window.resize(800, 600)
+        window.show()
+        image = window.grab().toImage()
+        if image.isNull() or (image.width(), image.height()) != (800, 600):
+            raise RuntimeError(f"the main window drew a {image.width()}×{image.height()} "
+                               "picture, expected 800×600")
+        colours = {image.pixel(x, y) for x in range(0, 800, 16) for y in range(0, 600, 16)}
+        if len(colours) < 3:
+            raise RuntimeError("the main window drew a flat picture")
+    finally:
+        window.close()
+        window.tasks.shutdown()
+        window.deleteLater()
+    return (f"Qt {qVersion()} (PySide6 {PySide6.__version__}), pyqtgraph {pg.__version__}, "
+            f"platform {app.platformName()}, plugins {', '.join(sorted(names))}; main window "
+            "drawn")
+
+
 def run_gui(path: str | os.PathLike | None = None, demo: bool = False,
             db: str | os.PathLike | None = None) -> int:
     """Open the workstation window and run until it is closed; returns the exit code.
@@ -93,6 +177,15 @@ def run_gui(path: str | os.PathLike | None = None, demo: bool = False,
     window = MainWindow(catalog_path=db)
     window.resize(1400, 900)
     window.show()
+    # the cold start as a user sees it: from the process's start to the window on screen
+    QTimer.singleShot(0, lambda: log.info("window shown %.2f s after the process started",
+                                          _seconds_since_start()))
+    window.series_opened.connect(
+        lambda _volume: log.info("series shown %.2f s after the process started",
+                                 _seconds_since_start()))
+    screenshot = os.environ.get(SCREENSHOT_ENV, "").strip()
+    if screenshot:
+        _screenshot_when_shown(app, window, screenshot)
     if demo:
         from medview.resources import demo_study
 

@@ -1,0 +1,348 @@
+"""``medview selftest``: open every subsystem without a screen and report, one line per check.
+
+A support person runs it on an installed workstation (a .deb, the tarball, a Windows or macOS
+installer, or a pip install) to see that the parts a package can lose are there and work:
+the resources, every pixel decoder (each compressed transfer syntax, from the samples in
+``resources/selftest``), the series loader and the catalog, the header scanner's process pool
+(which a frozen application must support), a processing chain, NIfTI writing, a DICOM SEG
+written and read back, and the Qt stack (a real main window, offscreen).
+
+Each check prints ``OK`` or ``FAIL`` with what it found; the command exits 1 when any failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Check", "SelftestError", "run_selftest"]
+
+
+class SelftestError(Exception):
+    """A check found something wrong; the message says what."""
+
+
+@dataclass
+class Check:
+    """The outcome of one check."""
+
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+    def line(self) -> str:
+        return f"{'OK  ' if self.ok else 'FAIL'}  {self.name}: {self.detail} ({self.seconds:.2f} s)"
+
+
+def _run(name: str, func: Callable[[], str], verbose: bool) -> Check:
+    t0 = time.perf_counter()
+    try:
+        detail = func()
+        ok = True
+    except Exception as exc:  # a self-test reports every failure and goes on to the next check
+        ok = False
+        detail = f"{type(exc).__name__}: {exc}"
+        if verbose:
+            detail += "\n" + traceback.format_exc()
+    return Check(name, ok, detail, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the checks
+# ---------------------------------------------------------------------------------------------
+def _check_resources() -> str:
+    from medview.resources import demo_study, resources_dir
+
+    root = resources_dir()
+    demo = sorted(demo_study().glob("*.dcm"))
+    chains = sorted((root / "chains").glob("*.json"))
+    manifest = root / "selftest" / "manifest.json"
+    if not demo:
+        raise SelftestError(f"no demo study in {demo_study()}")
+    if not chains:
+        raise SelftestError(f"no example chains in {root / 'chains'}")
+    if not manifest.is_file():
+        raise SelftestError(f"{manifest} is missing")
+    return f"{root}: demo study of {len(demo)} files, {len(chains)} example chains"
+
+
+def _samples() -> tuple[Path, list[dict]]:
+    from medview.resources import resources_dir
+
+    folder = resources_dir() / "selftest"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return folder, manifest["samples"]
+
+
+def _decode(path: Path):
+    from medview.dicom.pixels import decode
+    from medview.dicom.scan import scan_file
+
+    header = scan_file(path)
+    return header, decode(header)
+
+
+def _decode_check(folder: Path, sample: dict) -> Callable[[], str]:
+    def check() -> str:
+        import numpy as np
+
+        path = folder / sample["file"]
+        header, pixels = _decode(path)
+        if header.transfer_syntax_uid != sample["transfer_syntax"]:
+            raise SelftestError(f"{path} has transfer syntax {header.transfer_syntax_uid}, "
+                                f"the manifest says {sample['transfer_syntax']}")
+        _, reference = _decode(folder / sample["reference"])
+        if pixels.shape != reference.shape:
+            raise SelftestError(f"{path}: decoded shape {pixels.shape}, reference "
+                                f"{reference.shape}")
+        error = float(np.abs(pixels.astype(np.float64) - reference).mean())
+        bound = float(sample["max_mean_abs_error"])
+        if error > bound:
+            raise SelftestError(f"{path}: decoded pixels differ from {sample['reference']} by "
+                                f"{error:.3g} on average (allowed {bound:g})")
+        same = "identical to the reference" if error == 0 else f"mean error {error:.2f}"
+        shape = "×".join(str(s) for s in pixels.shape[1:])
+        return f"{sample['file']} → {shape} {pixels.dtype}, {same}"
+
+    return check
+
+
+def _check_scan_pool() -> str:
+    """The header scanner's spawn process pool: a frozen app must start its workers."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from medview.dicom.scan import _scan_batch_packed
+    from medview.resources import demo_study
+
+    files = sorted(str(p) for p in demo_study().glob("*.dcm"))
+    half = len(files) // 2
+    with ProcessPoolExecutor(max_workers=2,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_scan_batch_packed, b) for b in (files[:half], files[half:])]
+        results = [f.result(timeout=120) for f in futures]
+    scanned = sum(len(packed) for packed, _ in results)
+    errors = [e for _, errs in results for e in errs]
+    if scanned != len(files) or errors:
+        raise SelftestError(f"{scanned} of {len(files)} headers read in worker processes; "
+                            f"errors: {errors[:3]}")
+    return f"{scanned} headers read in 2 spawned worker processes"
+
+
+class _State:
+    """Values the later checks take from the earlier ones."""
+
+    volume = None
+    labels = None
+
+
+def _check_catalog(tmp: Path) -> str:
+    from medview.dicom.catalog import Catalog
+    from medview.resources import demo_study
+
+    n = len(list(demo_study().glob("*.dcm")))
+    with Catalog(tmp / "catalog.sqlite") as cat:
+        report = cat.index([demo_study()])
+        series = cat.series()
+    if report.added != n or report.errors:
+        raise SelftestError(f"indexed {report.added} of {n} files; errors: {report.errors[:3]}")
+    if len(series) != 1:
+        raise SelftestError(f"the demo study should be one series, the catalog has {len(series)}")
+    return f"{n} files indexed into a new catalog, 1 series"
+
+
+def _check_load(state: _State) -> str:
+    import medview
+    from medview.resources import demo_study
+
+    vol = medview.load(demo_study())
+    n = len(list(demo_study().glob("*.dcm")))
+    if vol.shape[0] != n:
+        raise SelftestError(f"loaded {vol.shape[0]} slices of {n} files")
+    state.volume = vol
+    shape = "×".join(str(s) for s in reversed(vol.shape))
+    return f"demo study → {shape} {vol.array.dtype}, spacing " + " × ".join(
+        f"{s:.3g}" for s in vol.spacing) + " mm"
+
+
+def _check_chain(state: _State) -> str:
+    from medview.core.labelmap import LabelMap
+    from medview.pipeline.chain import Chain
+    from medview.pipeline.registry import all_steps
+    from medview.pipeline.runner import run_chain
+    from medview.resources import resources_dir
+
+    if state.volume is None:
+        raise SelftestError("no volume (the load check failed)")
+    path = resources_dir() / "chains" / "mr_edge_map.json"
+    chain = Chain.load(path)
+    result = run_chain(chain, {"image": state.volume})
+    edges = result.result
+    if not isinstance(edges, LabelMap):
+        raise SelftestError(f"{path.name} returned {type(edges).__name__}, not a label map")
+    fraction = float((edges.array > 0).mean())
+    if not 0.001 < fraction < 0.5:
+        raise SelftestError(f"{path.name}: {fraction:.1%} of the voxels are edges")
+    state.labels = edges
+    return (f"{path.name} ({len(chain.steps)} steps of {len(all_steps())} registered): "
+            f"{fraction:.1%} of the voxels are edges")
+
+
+def _check_nifti(state: _State, tmp: Path) -> str:
+    import numpy as np
+
+    from medview.formats.volume_io import read_volume, write_volume
+
+    if state.volume is None:
+        raise SelftestError("no volume (the load check failed)")
+    out = write_volume(state.volume, tmp / "demo.nii.gz")
+    back = read_volume(out)
+    if back.shape != state.volume.shape or not np.array_equal(back.array, state.volume.array):
+        raise SelftestError(f"{out} read back differs from what was written")
+    return f"{out.name} written and read back ({out.stat().st_size:,} bytes)"
+
+
+def _check_seg(state: _State, tmp: Path, keep: Path | None) -> str:
+    """A DICOM SEG of the chain's label map over the demo study, written and read back."""
+    import highdicom as hd
+    import numpy as np
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    if state.labels is None or state.volume is None:
+        raise SelftestError("no label map (the chain check failed)")
+    files = state.volume.metadata["source_files"]
+    sources = [pydicom.dcmread(f) for f in files]
+    mask = state.labels.array > 0  # [z, y, x] in the order of source_files
+    description = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label="edges",
+        segmented_property_category=codes.SCT.Tissue,
+        segmented_property_type=codes.SCT.Tissue,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="medview selftest", version=_version(), family=codes.cid7162.ArtificialIntelligence
+        ),
+    )
+    with warnings.catch_warnings():
+        # highdicom warns that the demo's patient name "HFS" has one component: it is real
+        warnings.filterwarnings("ignore", message=".*person name", category=UserWarning)
+        seg = _segmentation(hd, sources, mask, description)
+    folder = keep if keep is not None else tmp
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "selftest_seg.dcm"
+    part = out.with_suffix(".dcm.part")
+    seg.save_as(part)
+    os.replace(part, out)
+    back = hd.seg.segread(out)
+    uids = [s.SOPInstanceUID for s in sources]
+    frames = back.get_pixels_by_source_instance(
+        source_sop_instance_uids=uids, segment_numbers=[1], skip_overlap_checks=True,
+        assert_missing_frames_are_empty=True,
+    )[..., 0]
+    if frames.shape != mask.shape or not np.array_equal(frames > 0, mask):
+        raise SelftestError(f"{out}: the segment read back differs from the label map written")
+    return (f"{int(mask.sum()):,} voxels over {len(sources)} slices written as "
+            f"{out.name} ({out.stat().st_size:,} bytes) and read back identical")
+
+
+def _segmentation(hd, sources, mask, description):
+    import numpy as np
+
+    return hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=mask.astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[description],
+        series_instance_uid=hd.UID(),
+        series_number=900,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="medview",
+        manufacturer_model_name="medview selftest",
+        software_versions=_version(),
+        device_serial_number="selftest",
+    )
+
+
+def _check_gui(tmp: Path) -> str:
+    # the self-test needs no screen: Qt's offscreen platform, chosen before Qt starts
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from medview.gui.app import offscreen_check
+
+    return offscreen_check(catalog_path=tmp / "gui_catalog.sqlite")
+
+
+def _failing(message: str) -> Callable[[], str]:
+    def check() -> str:
+        raise SelftestError(message)
+
+    return check
+
+
+def _version() -> str:
+    from medview import __version__
+
+    return __version__
+
+
+# ---------------------------------------------------------------------------------------------
+def run_selftest(*, gui: bool = True, keep: str | os.PathLike | None = None,
+                 verbose: bool = False, out=None) -> list[Check]:
+    """Run every check, print one line per check to ``out`` (default stdout), return them.
+
+    Parameters
+    ----------
+    gui : bool
+        Also check the Qt stack (a main window created and drawn offscreen).
+    keep : path, optional
+        A folder to keep what the self-test wrote (the SEG), for inspection.
+    verbose : bool
+        Add the traceback to failed checks.
+    """
+    out = sys.stdout if out is None else out
+    frozen = bool(getattr(sys, "frozen", False))
+    print(f"medview {_version()} selftest: Python {platform.python_version()} on "
+          f"{platform.system()} {platform.machine()}"
+          f"{' (frozen application ' + sys.executable + ')' if frozen else ''}", file=out)
+    checks: list[Check] = []
+
+    def do(name: str, func: Callable[[], str]) -> None:
+        check = _run(name, func, verbose)
+        checks.append(check)
+        print(check.line(), file=out, flush=True)
+
+    state = _State()
+    keep_dir = Path(keep) if keep is not None else None
+    with tempfile.TemporaryDirectory(prefix="medview-selftest-") as tmp_name:
+        tmp = Path(tmp_name)
+        do("resources", _check_resources)
+        try:
+            folder, samples = _samples()
+        except (OSError, ValueError, KeyError) as exc:
+            do("decoders", _failing(f"the selftest samples cannot be read: {exc}"))
+            samples = []
+        for sample in samples:
+            do(f"decode {sample['label']}", _decode_check(folder, sample))
+        do("header scan process pool", _check_scan_pool)
+        do("catalog", lambda: _check_catalog(tmp))
+        do("load series", lambda: _check_load(state))
+        do("processing chain", lambda: _check_chain(state))
+        do("NIfTI export", lambda: _check_nifti(state, tmp))
+        do("DICOM SEG (highdicom)", lambda: _check_seg(state, tmp, keep_dir))
+        if gui:
+            do("GUI (Qt offscreen)", lambda: _check_gui(tmp))
+    failed = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+          + (f"; FAILED: {', '.join(c.name for c in failed)}" if failed else ""), file=out)
+    return checks
