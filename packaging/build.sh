@@ -52,7 +52,11 @@ t_all=$(now)
 
 # 1. the build environment -----------------------------------------------------------------
 VENV=$BUILD/venv
-deps=$(cat pyproject.toml packaging/build-requirements.txt | sha256sum | cut -c1-16)
+# made again only when the dependencies change (not for other edits of pyproject.toml)
+deps=$({ "$PY" -c 'import json, tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print(json.dumps([p["requires-python"], p["dependencies"], p["optional-dependencies"]["gui"]]))'
+  cat packaging/build-requirements.txt; } | sha256sum | cut -c1-16)
 t=$(now)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.deps" 2>/dev/null)" != "$deps" ]; then
   say "making the build environment $VENV"

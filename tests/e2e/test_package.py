@@ -1,0 +1,191 @@
+"""The packaged application end to end: build the bundle, the .deb and the tarball with
+``packaging/build.sh`` (reused when nothing changed since the last build; a fresh clone builds),
+install the .deb into a fresh folder with ``dpkg -x``, and run the installed ``medview`` with a
+PATH that holds no Python: ``--version``, ``selftest`` offscreen, the CLI subcommands on the
+demo study, and the window under Xvfb on the demo study with a screenshot of the X screen.
+
+Run as a stage of its own after the other tests (scripts/test.sh): the build takes minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from realparts import REPO, require, require_tool
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+VERSION = re.search(r'__version__ = "(.*)"', (REPO / "medview" / "__init__.py").read_text())[1]
+# the shared libraries Qt's xcb platform needs on the target (shared/ENVIRONMENT.md)
+XCB_DEPENDS = {"libgl1", "libegl1", "libfontconfig1", "libglib2.0-0", "libxkbcommon0",
+               "libxkbcommon-x11-0", "libx11-xcb1", "libxcb-cursor0", "libxcb-icccm4",
+               "libxcb-image0", "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0",
+               "libxcb-shape0", "libxcb-shm0", "libxcb-sync1", "libxcb-util1",
+               "libxcb-xfixes0", "libxcb-xkb1", "libdbus-1-3"}
+
+
+@pytest.fixture(scope="module")
+def packages() -> dict[str, Path]:
+    """Build (or reuse) the packages; their paths."""
+    require_tool("dpkg-deb")
+    proc = subprocess.run(["bash", str(REPO / "packaging" / "build.sh")], capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    dist = REPO / "dist"
+    debs = sorted(dist.glob(f"medview_{VERSION}_*.deb"))
+    tarballs = sorted(dist.glob(f"medview-{VERSION}-linux-*.tar.gz"))
+    assert len(debs) == 1 and len(tarballs) == 1, proc.stdout
+    figures = dist / "build-figures.json"
+    if figures.is_file():
+        print("build figures:", figures.read_text())
+    return {"deb": debs[0], "tarball": tarballs[0]}
+
+
+@pytest.fixture(scope="module")
+def installed(packages, tmp_path_factory) -> Path:
+    """The .deb unpacked into a fresh root, as dpkg would install it."""
+    root = tmp_path_factory.mktemp("root")
+    subprocess.run(["dpkg-deb", "-x", str(packages["deb"]), str(root)], check=True, timeout=600)
+    return root
+
+
+def clean_env(root: Path, home: Path, **extra) -> dict[str, str]:
+    """What a desktop session gives a program: no Python anywhere on PATH, no venv."""
+    bindir = root / "usr" / "bin"
+    env = {"PATH": str(bindir), "HOME": str(home), "LANG": "C.UTF-8",
+           "MEDVIEW_DB": str(home / "catalog.sqlite")}
+    env.update(extra)
+    for python in ("python", "python3"):
+        assert shutil.which(python, path=env["PATH"]) is None
+    return env
+
+
+def run_installed(root: Path, home: Path, *args: str, timeout: int = 300, **extra):
+    return subprocess.run([str(root / "usr" / "bin" / "medview"), *args], capture_output=True,
+                          text=True, env=clean_env(root, home, **extra), timeout=timeout,
+                          cwd=home)
+
+
+def test_deb_metadata_files_and_desktop_entries(packages, installed):
+    info = subprocess.run(["dpkg-deb", "-f", str(packages["deb"])], capture_output=True,
+                          text=True, check=True).stdout
+    fields = dict(re.findall(r"^(\S+): (.*)$", info, flags=re.M))
+    assert fields["Package"] == "medview" and fields["Version"] == VERSION
+    depends = {d.split()[0] for d in fields["Depends"].split(", ")}
+    assert depends >= XCB_DEPENDS
+    link = installed / "usr" / "bin" / "medview"
+    assert link.is_symlink() and os.readlink(link) == "../../opt/medview/medview"
+    assert link.resolve() == (installed / "opt" / "medview" / "medview").resolve()
+    assert os.access(link.resolve(), os.X_OK)
+    apps = installed / "usr" / "share" / "applications"
+    entry = (apps / "medview.desktop").read_text()
+    assert "MimeType=application/dicom;" in entry and "Icon=medview" in entry
+    assert "inode/directory" not in entry  # only the hidden "open folder" entry claims folders
+    assert "inode/directory" in (apps / "medview-open-folder.desktop").read_text()
+    assert (installed / "usr/share/icons/hicolor/scalable/apps/medview.svg").is_file()
+    assert (installed / "usr/share/icons/hicolor/256x256/apps/medview.png").is_file()
+    mime = (installed / "usr/share/mime/packages/medview.xml").read_text()
+    assert 'pattern="DICOMDIR"' in mime
+    validate = require_tool("desktop-file-validate")
+    for desktop in apps.glob("*.desktop"):
+        proc = subprocess.run([validate, str(desktop)], capture_output=True, text=True)
+        assert proc.returncode == 0 and "error" not in proc.stdout.lower(), proc.stdout
+
+
+def test_installed_selftest_passes_with_no_python_on_path(installed, tmp_path):
+    proc = run_installed(installed, tmp_path, "--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"medview {VERSION}"
+    proc = run_installed(installed, tmp_path, "selftest", "--keep", str(tmp_path / "kept"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert "frozen application" in lines[0]
+    checks = [ln for ln in lines if ln.startswith(("OK", "FAIL"))]
+    assert len(checks) >= 16 and all(ln.startswith("OK") for ln in checks), proc.stdout
+    names = " ".join(checks)
+    for part in ("JPEG-LS", "JPEG 2000", "JPEG lossless", "JPEG baseline", "RLE", "deflated",
+                 "process pool", "DICOM SEG", "GUI (Qt offscreen)", "processing chain"):
+        assert part in names
+    # the resources came from the installed bundle, not from this checkout
+    assert str(installed / "opt" / "medview") in proc.stdout
+    assert str(REPO / "resources") not in proc.stdout
+    dciodvfy = require_tool("dciodvfy")
+    check = subprocess.run([dciodvfy, str(tmp_path / "kept" / "selftest_seg.dcm")],
+                           capture_output=True, text=True, timeout=120)
+    errors = [ln for ln in (check.stdout + check.stderr).splitlines() if ln.startswith("Error")]
+    assert check.returncode == 0 and not errors, errors
+
+
+def test_installed_cli_subcommands_on_the_demo(installed, tmp_path):
+    demo = installed / "opt" / "medview" / "_internal" / "resources" / "demo" / "t1_sag_hfs"
+    chain = demo.parents[1] / "chains" / "mr_edge_map.json"
+    proc = run_installed(installed, tmp_path, "series", str(demo), "--json")
+    assert proc.returncode == 0, proc.stderr
+    (series,) = json.loads(proc.stdout)["series"]
+    assert series["instances"] == 35 and series["modality"] == "MR"
+    proc = run_installed(installed, tmp_path, "index", str(demo))
+    assert proc.returncode == 0 and "35 added" in proc.stdout, proc.stdout + proc.stderr
+    proc = run_installed(installed, tmp_path, "steps", "--json")
+    assert proc.returncode == 0
+    ids = {s["id"] for s in json.loads(proc.stdout)}
+    assert {"smooth.gaussian", "features.canny", "segment.otsu"} <= ids
+    out = tmp_path / "demo.nii.gz"
+    proc = run_installed(installed, tmp_path, "convert", str(demo), str(out))
+    assert proc.returncode == 0 and out.stat().st_size > 100_000, proc.stderr
+    proc = run_installed(installed, tmp_path, "run", str(chain), str(demo), "-o",
+                         str(tmp_path / "edges"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "edges" / "edges.nii.gz").is_file(), proc.stdout
+
+
+def test_installed_window_under_xvfb_shows_the_demo(installed, tmp_path):
+    from PySide6.QtGui import QImage
+
+    xvfb_run = require_tool("xvfb-run")
+    shot = tmp_path / "screen.png"
+    env = clean_env(installed, tmp_path, MEDVIEW_GUI_SCREENSHOT=str(shot),
+                    MEDVIEW_GUI_EXIT_AFTER_MS="120000", QT_QPA_PLATFORM="xcb")
+    # xvfb-run itself needs the system PATH; the application gets only the clean environment
+    # and the display xvfb-run made
+    inner = 'exec /usr/bin/env -i DISPLAY="$DISPLAY" XAUTHORITY="$XAUTHORITY" "$@"'
+    cmd = [xvfb_run, "-a", "-s", "-screen 0 1280x1024x24", "/bin/sh", "-c", inner, "sh",
+           *(f"{k}={v}" for k, v in env.items()),
+           str(installed / "usr" / "bin" / "medview"), "--demo"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shown = re.search(r"window shown ([0-9.]+) s after the process started", proc.stderr)
+    assert shown, proc.stderr[-2000:]
+    print(f"installed app: {shown.group(0)}")
+    image = QImage(str(shot))
+    assert (image.width(), image.height()) == (1280, 1024)
+    image = image.convertToFormat(QImage.Format.Format_RGB32)
+    raw = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+    grey = raw.reshape(1024, image.bytesPerLine())[:, : 1280 * 4].reshape(1024, 1280, 4)[
+        ..., :3].mean(axis=2)
+    viewer = grey[250:750, 640:1100]  # the slice viewer, right of the series browser
+    assert viewer.std() > 20, "the viewer area is almost uniform"
+    assert len(np.unique(viewer.astype(np.uint8))) > 50
+    assert (grey[30:820, 430:1270] < 30).mean() > 0.15, "no dark background around the image"
+    kept = REPO / "build" / "packaging" / "e2e-screenshot.png"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, kept)  # for a person to look at
+
+
+def test_tarball_runs_where_it_is_unpacked(packages, tmp_path):
+    with tarfile.open(packages["tarball"]) as tar:
+        names = tar.getnames()
+        assert "medview/medview" in names
+        assert any(n.startswith("medview/_internal/resources/selftest/") for n in names)
+        tar.extractall(tmp_path / "x", filter="tar")
+    app = tmp_path / "x" / "medview" / "medview"
+    proc = subprocess.run([str(app), "--version"], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/nonexistent", "HOME": str(tmp_path)})
+    assert proc.returncode == 0 and proc.stdout.strip() == f"medview {VERSION}"
+    require(os.access(app, os.X_OK), "the tarball keeps the executable bit")
