@@ -84,7 +84,7 @@ class BrowserActionsMixin:
         self.failed_button.setAutoRaise(True)
         self.failed_button.setToolTip("Show the files that could not be read, and why")
         self.failed_button.clicked.connect(self.show_failed_files)
-        self.statusBar().insertPermanentWidget(0, self.failed_button)
+        self.statusBar().addPermanentWidget(self.failed_button)
         self.failed_button.setVisible(False)
         self.setAcceptDrops(True)
         self.refresh_failed_files()

@@ -9,6 +9,7 @@ spin box and slider.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -128,23 +129,31 @@ def read_tag_tree(path: str | os.PathLike, *, max_elements: int = MAX_ELEMENTS) 
 
     path = os.fspath(path)
     reader = _Reader(max_elements)
-    try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True)
-    except InvalidDicomError as exc:
-        return TagTree(path, [], f"{path}: not a DICOM file ({exc})")
-    except FileNotFoundError:
-        return TagTree(path, [], f"{path}: the file does not exist any more")
-    except Exception as exc:  # pydicom raises many kinds for truncated or corrupt files
-        return TagTree(path, [], f"{path}: could not be read: {type(exc).__name__}: {exc}")
     nodes: list[TagNode] = []
     error = ""
-    try:
-        meta = getattr(dataset, "file_meta", None)
-        if meta is not None:
-            nodes.extend(reader.elements(meta))
-        nodes.extend(reader.elements(dataset))
-    except Exception as exc:  # e.g. a truncated deferred element: keep what was read
-        error = f"{path}: reading stopped: {type(exc).__name__}: {exc}"
+    # pydicom warns about what it had to guess (unknown VRs, odd lengths): for a user
+    # looking at a broken file these are the findings, so they are shown, not printed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            dataset = pydicom.dcmread(path, stop_before_pixels=True)
+        except InvalidDicomError as exc:
+            return TagTree(path, [], f"{path}: not a DICOM file ({exc})")
+        except FileNotFoundError:
+            return TagTree(path, [], f"{path}: the file does not exist any more")
+        except Exception as exc:  # pydicom raises many kinds for truncated or corrupt files
+            return TagTree(path, [], f"{path}: could not be read: {type(exc).__name__}: {exc}")
+        try:
+            meta = getattr(dataset, "file_meta", None)
+            if meta is not None:
+                nodes.extend(reader.elements(meta))
+            nodes.extend(reader.elements(dataset))
+        except Exception as exc:  # e.g. a truncated deferred element: keep what was read
+            error = f"{path}: reading stopped: {type(exc).__name__}: {exc}"
+    found = list(dict.fromkeys(str(w.message) for w in caught))
+    if found:
+        shown = "; ".join(found[:5]) + (f" (and {len(found) - 5} more)" if len(found) > 5 else "")
+        error = (error + "\n" if error else "") + f"{path}: problems found: {shown}"
     return TagTree(path, nodes, error, reader.truncated)
 
 
