@@ -176,20 +176,31 @@ class BrowserActionsMixin:
         def work(progress):
             return export_series(catalog, series_uid, path, progress=progress)
 
+        if self._export_task is not None:
+            self.statusBar().showMessage("An export is already running; wait or cancel it.",
+                                         _STATUS_MS)
+            return None
         task = self.tasks.start(f"Exporting {path.name}", work,
                                 on_finished=self._on_export_finished,
                                 on_failed=self._on_export_failed,
-                                on_cancelled=lambda: self._on_cancelled("Export"))
+                                on_cancelled=self._on_export_cancelled)
+        self._export_task = task
         self._track_progress(task)
         return task
 
     def _on_export_finished(self, path: Path) -> None:
+        self._export_task = None
         self.statusBar().showMessage(f"Exported {path}", _STATUS_MS)
         self.export_finished.emit(path)
 
     def _on_export_failed(self, error: TaskError) -> None:
+        self._export_task = None
         self._show_error(error)
         self.export_failed.emit(error)
+
+    def _on_export_cancelled(self) -> None:
+        self._export_task = None
+        self._on_cancelled("Export")
 
     # -- remove from catalog -----------------------------------------------------------
     def ask_remove_series(self, series_uid: str) -> QMessageBox:

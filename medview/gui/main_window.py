@@ -380,8 +380,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             widget.setVisible(False)
 
     def cancel_running(self) -> None:
-        """Cancel the import and the load that are running (the Cancel button)."""
-        for task in (self._import_task, self._load_task):
+        """Cancel the import, load and export that are running (the Cancel button)."""
+        for task in (self._import_task, self._load_task, self._export_task):
             if task is not None:
                 task.cancel()
 

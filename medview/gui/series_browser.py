@@ -16,6 +16,9 @@ UID_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 #: lower-case text the search box matches (name, ID, dates as shown and as DICOM, …)
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
+#: series rows show their thumbnail in the ID column, which is empty for them: the
+#: description keeps the width of the first column
+THUMBNAIL_COLUMN = 1
 
 
 def _search_text(*values) -> str:
@@ -59,7 +62,7 @@ class SeriesBrowser(QTreeWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         # patient IDs can be long: a fixed, user-resizable column (full ID in the tooltip)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(1, 90)
+        header.resizeSection(1, max(90, self.ICON_PX + 16))
         header.setMinimumSectionSize(40)
         self.itemActivated.connect(self._on_item_activated)
         self._items: dict[str, QTreeWidgetItem] = {}
@@ -123,7 +126,7 @@ class SeriesBrowser(QTreeWidget):
         item.setToolTip(1, item.toolTip(0))
         icon = self._icons.get(series.series_uid)
         if icon is not None:
-            item.setIcon(0, icon)
+            item.setIcon(THUMBNAIL_COLUMN, icon)
         self._items[series.series_uid] = item
 
     # -- thumbnails --------------------------------------------------------------------
@@ -132,14 +135,14 @@ class SeriesBrowser(QTreeWidget):
         self._icons[series_uid] = icon
         item = self._items.get(series_uid)
         if item is not None:
-            item.setIcon(0, icon)
+            item.setIcon(THUMBNAIL_COLUMN, icon)
 
     def thumbnail(self, series_uid: str) -> QIcon | None:
         """The thumbnail shown for the series, or None while there is none."""
         item = self._items.get(series_uid)
-        if item is None or item.icon(0).isNull():
+        if item is None or item.icon(THUMBNAIL_COLUMN).isNull():
             return None
-        return item.icon(0)
+        return item.icon(THUMBNAIL_COLUMN)
 
     def forget_series(self, series_uid: str) -> None:
         """Drop what the browser remembers of a series (its thumbnail) after a removal."""

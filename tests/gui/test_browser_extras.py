@@ -291,15 +291,17 @@ def test_export_writes_the_series_atomically(qtbot, window, demo_dir, demo_volum
 def test_dropping_a_folder_imports_it(qtbot, window, demo_dir, demo_volume):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(demo_dir))])
-    pos = QPointF(window.rect().center())
+    # dropped on the image area, where a user drops: the window takes it
+    target = window.viewer.viewport()
+    pos = QPointF(target.rect().center())
     enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
+    QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
     drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     with qtbot.waitSignal(window.import_finished, timeout=TIMEOUT_MS) as blocker:
-        QApplication.sendEvent(window, drop)
+        QApplication.sendEvent(target, drop)
     assert drop.isAccepted()
     assert blocker.args[0].series_uids == [demo_volume.metadata["SeriesInstanceUID"]]
     assert window.browser.series_uids() == blocker.args[0].series_uids
