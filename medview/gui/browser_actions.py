@@ -75,9 +75,11 @@ class BrowserActionsMixin:
         first = file_menu.actions()[1] if len(file_menu.actions()) > 1 else None
         file_menu.insertAction(first, self.export_action)
         file_menu.insertAction(first, self.show_failed_action)
+        toggle = self.failed_dock.toggleViewAction()
+        toggle.setObjectName("action_view_failed_files")  # its text counts the files
         for action in self.menuBar().actions():
             if action.menu() is not None and action.text().replace("&", "") == "View":
-                action.menu().addAction(self.failed_dock.toggleViewAction())
+                action.menu().addAction(toggle)
         # the import-finished message offers the list through this button
         self.failed_button = QToolButton(self)
         self.failed_button.setObjectName("failed_files_button")

@@ -20,7 +20,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["ShortcutsDialog", "action_label", "find_conflicts"]
+__all__ = ["VIEWER_KEYS", "ShortcutsDialog", "action_label", "find_conflicts"]
+
+#: keys the slice views handle themselves (DESIGN.md's conventions): an action given one of
+#: these would take it from every view, so the dialog refuses them
+VIEWER_KEYS: dict[str, str] = {
+    **{k: "previous slice" for k in ("Up", "PgUp", "Shift+Up", "Shift+PgUp")},
+    **{k: "next slice" for k in ("Down", "PgDown", "Shift+Down", "Shift+PgDown")},
+    "Home": "first slice", "End": "last slice",
+    "Del": "delete the measurement", "Backspace": "delete the measurement",
+}
 
 
 def find_conflicts(shortcuts: Mapping[str, str]) -> dict[str, list[str]]:
@@ -54,11 +63,15 @@ class ShortcutsDialog(QDialog):
         The configurable actions.
     defaults : mapping of id → str
         Their default sequences (portable text), for "Reset to Defaults".
+    reserved : mapping of sequence → what it does
+        Keys that widgets handle themselves (:data:`VIEWER_KEYS` by default); refused.
     """
 
     def __init__(self, actions: Mapping[str, QAction], defaults: Mapping[str, str],
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *,
+                 reserved: Mapping[str, str] | None = None):
         super().__init__(parent)
+        self.reserved = dict(VIEWER_KEYS if reserved is None else reserved)
         self.setObjectName("shortcuts_dialog")
         self.setWindowTitle("Keyboard Shortcuts")
         self.resize(560, 600)
@@ -108,13 +121,18 @@ class ShortcutsDialog(QDialog):
 
     def conflict_message(self) -> str:
         """Why the chosen shortcuts cannot be applied, or "" when they can."""
-        conflicts = find_conflicts(self.chosen())
-        if not conflicts:
-            return ""
+        chosen = self.chosen()
+        conflicts = find_conflicts(chosen)
         lines = []
         for sequence, ids in conflicts.items():
             names = ", ".join(f"“{action_label(self.actions[i])}”" for i in ids)
             lines.append(f"{sequence} is given to {names}")
+        for action_id, sequence in chosen.items():
+            if sequence in self.reserved:
+                lines.append(f"{sequence} is the views' key for {self.reserved[sequence]}; "
+                             f"“{action_label(self.actions[action_id])}” cannot have it")
+        if not lines:
+            return ""
         return ("A key can trigger only one action:\n" + "\n".join(lines)
                 + "\nChange one of them, then press OK again.")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QInputDialog, QMenu
+from PySide6.QtWidgets import QInputDialog, QMenu, QToolBar, QWidgetAction
 
 from medview.gui.shortcuts import ShortcutsDialog
 
@@ -231,18 +231,25 @@ class SettingsMixin:
 
     # -- shortcuts ---------------------------------------------------------------------
     def configurable_actions(self) -> dict[str, QAction]:
-        """The menu bar's actions by a stable id (custom presets and submenus excluded)."""
-        out: dict[str, QAction] = {}
+        """The actions of the menu bar and the tool bars by a stable id (custom presets and
+        the entries of submenus excluded)."""
+        groups: list[tuple[str, list[QAction]]] = []
         for top in self.menuBar().actions():
-            menu = top.menu()
-            if menu is None:
-                continue
-            prefix = _slug(top.text())
-            for action in menu.actions():
-                if action.isSeparator() or action.menu() is not None:
+            if top.menu() is not None:
+                groups.append((_slug(top.text()), top.menu().actions()))
+        for bar in self.findChildren(QToolBar):
+            groups.append((_slug(bar.windowTitle()) or "tools", bar.actions()))
+        out: dict[str, QAction] = {}
+        seen: set[int] = set()
+        for prefix, actions in groups:
+            for action in actions:
+                if action.isSeparator() or action.menu() is not None or not action.text():
                     continue
-                if action.objectName() == "custom_preset":
+                if action.objectName() == "custom_preset" or id(action) in seen:
                     continue
+                if isinstance(action, QWidgetAction):
+                    continue
+                seen.add(id(action))
                 if not action.objectName():
                     action.setObjectName(f"action_{prefix}_{_slug(action.text())}")
                 out[action.objectName()] = action

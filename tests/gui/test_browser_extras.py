@@ -388,6 +388,11 @@ def test_a_shortcut_changed_in_the_dialog_triggers_its_action(app, qtbot, tmp_pa
     assert dialog.message_box.isVisible() and "Ctrl+O" in dialog.message_box.text()
     assert "Import Folder" in dialog.message_box.text()
     assert win.export_action.shortcut().toString() == "Ctrl+E"
+    # the views' own keys are refused too
+    export.setKeySequence(QKeySequence("PgDown"))
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert dialog.isVisible() and "next slice" in dialog.message_box.text()
+    assert win.export_action.shortcut().toString() == "Ctrl+E"
     dialog.reject()
     win.close()
 
