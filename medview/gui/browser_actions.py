@@ -50,6 +50,7 @@ class BrowserActionsMixin:
         self.thumbnails = ThumbnailLoader(ThumbnailCache(thumbnail_dir), self)
         self.thumbnails.thumbnail_ready.connect(self._on_thumbnail_ready)
         self.browser.series_menu_requested.connect(self._on_series_menu)
+        self.import_finished.connect(self._on_import_result)
         self.series_menu: QMenu | None = None
         self.confirm_box: QMessageBox | None = None
         self.tag_dialog: TagBrowserDialog | None = None
@@ -93,10 +94,16 @@ class BrowserActionsMixin:
 
     # -- refresh -----------------------------------------------------------------------
     def _after_browser_refresh(self) -> None:
-        """Thumbnails for the series listed (cache hits are cheap), failed files again."""
+        """Thumbnails for the series listed without one; the failed files again."""
         if self.catalog is not None:
-            self.thumbnails.request(self.catalog, self.browser.series_uids())
+            missing = [u for u in self.browser.series_uids() if self.browser.thumbnail(u) is None]
+            self.thumbnails.request(self.catalog, missing)
         self.refresh_failed_files()
+
+    def _on_import_result(self, result) -> None:
+        # the imported series may have changed files: their key tells (a cache hit if not)
+        if self.catalog is not None:
+            self.thumbnails.request(self.catalog, result.series_uids)
 
     def refresh_failed_files(self) -> None:
         if self.catalog is None:

@@ -60,6 +60,7 @@ class ThumbnailLoader(QObject):
         #: thumbnails read from the cache / made from the files, since the start
         self.cache_hits = 0
         self.made = 0
+        self.runner.start("Pruning the thumbnail cache", lambda progress: cache.prune())
 
     def request(self, catalog, series_uids) -> int:
         """Queue the thumbnails of ``series_uids``; returns how many were queued (a series

@@ -37,6 +37,8 @@ THUMBNAIL_PX = 64
 #: bump when the picture changes for the same files (window rule, size, resampling)
 _FORMAT_VERSION = 1
 CACHE_DIR_ENV = "MEDVIEW_CACHE_DIR"
+#: thumbnails kept on disk (about 4 KiB each)
+MAX_CACHED = 20_000
 
 
 def default_cache_dir() -> Path:
@@ -172,6 +174,26 @@ class ThumbnailCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+    def prune(self, max_files: int = MAX_CACHED) -> int:
+        """Delete the least recently written thumbnails beyond ``max_files``; returns how many
+        were deleted. The cache stays bounded however many series pass through."""
+        try:
+            entries = [(e.stat().st_mtime_ns, e.path) for e in os.scandir(self.folder)
+                       if e.name.endswith(".npy") and e.is_file()]
+        except FileNotFoundError:
+            return 0
+        if len(entries) <= max_files:
+            return 0
+        entries.sort()
+        removed = 0
+        for _, path in entries[: len(entries) - max_files]:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue  # another window pruned it
+            removed += 1
+        return removed
 
     def thumbnail_for(self, catalog, series_uid: str, *,
                       size: int = THUMBNAIL_PX) -> tuple[np.ndarray, bool]:
