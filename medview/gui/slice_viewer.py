@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPainterPath, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QPainter,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
     QGraphicsLineItem,
@@ -49,6 +56,9 @@ SHIFT_STEP = 10
 #: The grey lookup table of an inverted display: level 0 white, 255 black.
 INVERTED_LUT = np.arange(255, -1, -1, dtype=np.uint8)
 
+#: Where the dark outline of overlay text is drawn, around each glyph (screen pixels).
+_OUTLINE_OFFSETS = ((-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1))
+
 CROSSHAIR_COLOUR = QColor(255, 200, 40, 170)
 MEASURE_COLOUR = QColor(80, 220, 255)
 
@@ -57,7 +67,11 @@ _HINT = "No series open.\nDouble-click a series in the browser, or File ▸ Impo
 
 class OverlayText(QWidget):
     """Light text with a dark outline, readable over black background and bright bone alike
-    (a label's plain text vanishes over white anatomy)."""
+    (a label's plain text vanishes over white anatomy).
+
+    The outlined text is rendered into a pixmap when it changes and only copied on repaints
+    (eight labels per view are repainted on every slice change).
+    """
 
     TEXT_COLOUR = QColor(235, 235, 235)
     OUTLINE = QColor(0, 0, 0, 230)
@@ -66,6 +80,7 @@ class OverlayText(QWidget):
         super().__init__(parent)
         self._lines: list[str] = []
         self._right = right
+        self._pixmap: QPixmap | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
 
@@ -76,6 +91,7 @@ class OverlayText(QWidget):
         lines = text.split("\n") if text else []
         if lines != self._lines:
             self._lines = lines
+            self._pixmap = None
             self.updateGeometry()
             self.update()
 
@@ -84,19 +100,41 @@ class OverlayText(QWidget):
         width = max((metrics.horizontalAdvance(line) for line in self._lines), default=0)
         return QSize(width + 4, metrics.lineSpacing() * len(self._lines) + 4)
 
+    def resizeEvent(self, event) -> None:
+        self._pixmap = None
+        super().resizeEvent(event)
+
+    def _render(self) -> QPixmap:
+        ratio = self.devicePixelRatioF()
+        pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+        pixmap.setDevicePixelRatio(ratio)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        metrics = QFontMetrics(self.font())
+        painter = QPainter(pixmap)
+        painter.setFont(self.font())
+        placed = []
+        for i, line in enumerate(self._lines):
+            x = self.width() - 2 - metrics.horizontalAdvance(line) if self._right else 2
+            placed.append((x, 2 + metrics.ascent() + i * metrics.lineSpacing(), line))
+        # the outline: the text drawn dark around its position (glyphs come from Qt's cache;
+        # stroking the glyph outlines with a wide pen took 5 ms per label)
+        painter.setPen(self.OUTLINE)
+        for dx, dy in _OUTLINE_OFFSETS:
+            for x, y, line in placed:
+                painter.drawText(x + dx, y + dy, line)
+        painter.setPen(self.TEXT_COLOUR)
+        for x, y, line in placed:
+            painter.drawText(x, y, line)
+        painter.end()
+        return pixmap
+
     def paintEvent(self, event) -> None:
         if not self._lines:
             return
-        metrics = QFontMetrics(self.font())
-        path = QPainterPath()
-        for i, line in enumerate(self._lines):
-            x = self.width() - 2 - metrics.horizontalAdvance(line) if self._right else 2
-            path.addText(x, 2 + metrics.ascent() + i * metrics.lineSpacing(), self.font(), line)
+        if self._pixmap is None:
+            self._pixmap = self._render()
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.strokePath(path, QPen(self.OUTLINE, 3.0, Qt.PenStyle.SolidLine,
-                                      Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
-        painter.fillPath(path, self.TEXT_COLOUR)
+        painter.drawPixmap(0, 0, self._pixmap)
         painter.end()
 
 
