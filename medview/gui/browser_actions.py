@@ -164,15 +164,13 @@ class BrowserActionsMixin:
 
     def choose_export_file(self, series_uid: str) -> None:
         """Ask for a file name, then :meth:`export_series`."""
-        start = self.settings_value("last_export_folder", "") if hasattr(
-            self, "settings_value") else ""
+        start = self.settings_value("export/last_folder", "")  # SettingsMixin
         path, chosen = QFileDialog.getSaveFileName(
             self, "Export the series", str(Path(start or ".") / "series.nii.gz"),
             ";;".join(EXPORT_FILTERS))
         if path:
             path = export_suffix(path, chosen)
-            if hasattr(self, "set_settings_value"):
-                self.set_settings_value("last_export_folder", str(path.parent))
+            self.set_settings_value("export/last_folder", str(path.parent))
             self.export_series(series_uid, path)
 
     def export_series(self, series_uid: str, path: str | os.PathLike) -> Task | None:
