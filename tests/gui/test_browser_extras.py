@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from medview.formats.volume_io import read_volume
 from medview.gui.main_window import MainWindow
 from medview.gui.tag_browser import TagBrowserDialog, read_tag_tree
 from medview.gui.thumbnail_loader import thumbnail_image
+from medview.gui.thumbnails import ThumbnailCache
 from medview.gui.windowing import auto_window
 
 TIMEOUT_MS = 60_000
@@ -87,7 +89,16 @@ def _assert_like(thumb: np.ndarray, expected: np.ndarray) -> None:
     assert np.abs(thumb - expected).max() <= 1.0
 
 
-def test_thumbnail_shows_the_windowed_middle_instance(qtbot, window, ct_dir, ct_volume):
+def test_thumbnail_shows_the_windowed_middle_instance(qtbot, window, ct_dir, ct_volume,
+                                                     monkeypatch):
+    threads = []
+    made_by = ThumbnailCache.thumbnail_for
+
+    def recording(self, *args, **kwargs):  # the real method, noting the thread it runs on
+        threads.append(threading.current_thread())
+        return made_by(self, *args, **kwargs)
+
+    monkeypatch.setattr(ThumbnailCache, "thumbnail_for", recording)
     _import(qtbot, window, ct_dir)
     uid = ct_volume.metadata["SeriesInstanceUID"]
     thumb = _wait_thumbnail(qtbot, window, uid)
@@ -101,6 +112,7 @@ def test_thumbnail_shows_the_windowed_middle_instance(qtbot, window, ct_dir, ct_
     expected = _block_mean(_windowed(hu, float(ds.WindowCenter), float(ds.WindowWidth)), 8)
     _assert_like(thumb, expected)
     assert thumb.std() > 20  # a picture, not a blank
+    assert threads and threading.main_thread() not in threads  # never on the GUI thread
     # the browser row shows exactly these pixels
     icon = window.browser.thumbnail(uid)
     shown = icon.pixmap(64, 64).toImage().convertToFormat(thumbnail_image(thumb).format())
