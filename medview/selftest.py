@@ -280,7 +280,7 @@ def _check_gui(tmp: Path) -> str:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from medview.gui.app import offscreen_check
 
-    return offscreen_check(catalog_path=tmp / "gui_catalog.sqlite")
+    return offscreen_check(folder=tmp / "gui")
 
 
 def _failing(message: str) -> Callable[[], str]:

@@ -19,6 +19,8 @@ def _env(tmp_path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env["PYTHONPATH"] = str(REPO)
     env["MEDVIEW_DB"] = str(tmp_path / "catalog.sqlite")
+    env["MEDVIEW_SETTINGS"] = str(tmp_path / "settings.ini")
+    env["MEDVIEW_CACHE_DIR"] = str(tmp_path / "cache")
     env.update(extra)
     return env
 
@@ -44,8 +46,8 @@ def test_screenshot_env_saves_the_screen_once_the_demo_is_shown(tmp_path, xvfb_r
            sys.executable, "-m", "medview", "--demo"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    shown = re.search(r"window shown ([0-9.]+) s after the process started", proc.stderr)
-    series = re.search(r"series shown ([0-9.]+) s after the process started", proc.stderr)
+    shown = re.search(r"window shown ([0-9.]+) s after process start", proc.stderr)
+    series = re.search(r"series shown ([0-9.]+) s after process start", proc.stderr)
     assert shown and series, proc.stderr[-2000:]
     assert 0 < float(shown.group(1)) <= float(series.group(1))
     image = QImage(str(out))
