@@ -102,6 +102,73 @@ def test_deb_metadata_files_and_desktop_entries(packages, installed):
         assert proc.returncode == 0 and "error" not in proc.stdout.lower(), proc.stdout
 
 
+# Qt plugins for other sessions than X11, loaded only there: their system libraries are not in
+# Depends (a Wayland desktop has them)
+OPTIONAL_ELF = re.compile(r"wayland|WlShell|libqgtk3", re.IGNORECASE)
+
+
+def _package_closure(packages: set[str]) -> set[str]:
+    """``packages`` and everything they depend on, as installed here, plus the essentials."""
+    seen: set[str] = set()
+    todo = list(packages)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Pre-Depends}, ${Depends}", name],
+                             capture_output=True, text=True)
+        for alternatives in out.stdout.split(","):
+            if alternatives.strip():
+                todo += [a.split()[0].split(":")[0] for a in alternatives.split("|")]
+    essential = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Essential}\n"],
+                               capture_output=True, text=True, check=True).stdout
+    return seen | {ln.split()[0] for ln in essential.splitlines() if ln.endswith(" yes")}
+
+
+def _owner(path: str) -> str | None:
+    for candidate in (path, "/usr" + path, path.removeprefix("/usr")):
+        out = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+        if out.returncode == 0:
+            return out.stdout.split(":")[0]
+    return None
+
+
+def test_the_system_libraries_the_bundle_needs_come_from_its_depends(packages, installed):
+    """ldd of every ELF file in the bundle, resolved as the bootloader does (its own folder
+    first): each library taken from the system belongs to a package in Depends or below."""
+    require_tool("ldd")
+    bundle = installed / "opt" / "medview"
+    internal = bundle / "_internal"
+    info = subprocess.run(["dpkg-deb", "-f", str(packages["deb"]), "Depends"],
+                          capture_output=True, text=True, check=True).stdout
+    allowed = _package_closure({d.split()[0] for d in info.split(", ")})
+    env = dict(os.environ, LD_LIBRARY_PATH=str(internal))
+    needed: dict[str, set[str]] = {}
+    missing: list[str] = []
+    for path in sorted(bundle.rglob("*")):
+        if (path.is_symlink() or not path.is_file()
+                or OPTIONAL_ELF.search(str(path.relative_to(bundle)))):
+            continue
+        with open(path, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                continue
+        out = subprocess.run(["ldd", str(path)], capture_output=True, text=True, env=env).stdout
+        for line in out.splitlines():
+            if "not found" in line:
+                missing.append(f"{path.relative_to(bundle)}: {line.strip()}")
+            m = re.search(r"=> (/\S+)", line)
+            if m and not m[1].startswith(str(bundle)):
+                needed.setdefault(os.path.realpath(m[1]), set()).add(path.name)
+    assert not missing, "\n".join(missing[:20])
+    owners = {lib: _owner(lib) for lib in needed}
+    assert None not in owners.values(), [lib for lib, o in owners.items() if o is None]
+    outside = {lib: (owners[lib], sorted(users)[:3]) for lib, users in needed.items()
+               if owners[lib] not in allowed}
+    assert not outside, f"system libraries from packages outside Depends: {outside}"
+    assert {"libgl1", "libegl1"} <= {owners[lib] for lib in needed}  # the reason they are there
+
+
 def test_installed_selftest_passes_with_no_python_on_path(installed, tmp_path):
     proc = run_installed(installed, tmp_path, "--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"medview {VERSION}"
