@@ -74,12 +74,18 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         An import finished (a :class:`~medview.gui.library.ImportResult`), browser refreshed.
     import_failed(object)
         An import failed (a :class:`~medview.gui.tasks.TaskError`).
+    exported(list)
+        File ▸ Export wrote these paths.
+    exported_failed(object)
+        An export failed (a TaskError); nothing was left half-written.
     """
 
     series_opened = Signal(object)
     series_failed = Signal(object)
     import_finished = Signal(object)
     import_failed = Signal(object)
+    exported = Signal(list)
+    exported_failed = Signal(object)
 
     def __init__(self, catalog_path: str | os.PathLike | None = None,
                  parent: QWidget | None = None, *,
@@ -129,6 +135,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_status_bar()
         self._build_actions()
         self._build_browser_extras(thumbnail_dir=thumbnail_dir)
+        self._build_export_action()
         self._build_settings_actions()
         self._restore_settings()
         for view in self.views.values():
@@ -363,6 +370,106 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             self.set_cine(False)
             return
         self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
+
+    # -- export ------------------------------------------------------------------------
+    def _build_export_action(self) -> None:
+        self.export_open_action = QAction("&Export…", self)
+        self.export_open_action.setObjectName("action_export")
+        self.export_open_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_open_action.setToolTip("Export the label map (DICOM SEG, NIfTI), the "
+                                           "series, the fused image, measurements or the view")
+        self.export_open_action.triggered.connect(self.show_export_dialog)
+        file_menu = self.menuBar().actions()[0].menu()
+        file_menu.insertAction(self.save_png_action, self.export_open_action)
+        self._export_providers: list = []  # callables adding Exportables (e.g. chain results)
+
+    def exportables(self) -> list:
+        """What can be exported now, for the Export dialog."""
+        from medview.gui.exports import Exportable
+        from medview.gui.measurements import measurements_table
+
+        state = self.state
+        vol = state.volume
+        if vol is None:
+            return []
+        source = vol if vol.metadata.get("source_files") else None
+        items = []
+        if state.labels is not None:
+            items.append(Exportable("Label map", "labels", state.labels, source))
+        if state.scribbles is not None:
+            items.append(Exportable("Scribbles", "labels", state.scribbles, source))
+        if state.fusion is not None:
+            items.append(Exportable("Fused image", "rgb", self._blend_fusion, source))
+        for provider in self._export_providers:
+            items.extend(provider())
+        items.append(Exportable("Series", "volume", vol, source))
+        if state.measurements:
+            geoms = {name: state.geometry(name) for name in state.planes}
+            items.append(Exportable("Measurements", "table", lambda: measurements_table(
+                vol, geoms, state.measurements)))
+        items.append(Exportable("View", "view", None))
+        return items
+
+    def _blend_fusion(self):
+        """The fused image as an RGB volume: grey base window, the second series in its colour
+        map and opacity (what the views show)."""
+        from medview.core.fusion import blend_colour
+
+        state = self.state
+        low, high = state.fusion_window
+        return blend_colour(state.volume, state.fusion, window_center=state.window_center,
+                            window_width=state.window_width,
+                            colormap=state.fusion_colormap if state.fusion_colormap != "grey"
+                            else "hot", moving_min=low, moving_max=high,
+                            opacity=state.fusion_opacity)
+
+    def show_export_dialog(self) -> None:
+        from medview.gui.exports import ExportDialog
+
+        items = self.exportables()
+        if not items:
+            self._show_message("Nothing to export", "Open a series first.")
+            return
+        dialog = ExportDialog(items, self.export, self.settings_value("export/last_folder", ""),
+                              self)
+        dialog.open()
+        self.export_dialog = dialog
+
+    def export(self, item, fmt: str, path, overwrite: bool = False) -> Task | None:
+        """Export ``item`` (an Exportable) as ``fmt`` to ``path`` in the background; the
+        view (PNG) is saved at once, on the GUI thread, as it is on screen."""
+        from medview.gui.exports import export_item
+
+        self.set_settings_value("export/last_folder", str(Path(path).parent))
+        if item.kind == "view":
+            try:
+                written = export_item(item, fmt, path, overwrite=overwrite,
+                                      save_view=self.view_grid.save_png)
+            except Exception as exc:  # error boundary
+                self._show_error(TaskError("Exporting the view", exc, _format_tb(exc)))
+                return None
+            self._on_dialog_exported(written)
+            return None
+        if item.kind == "rgb":
+            value = item.resolve()  # blended now, from what the views show
+            item = type(item)(item.name, item.kind, value, item.source)
+        task = self.tasks.start(
+            f"Exporting {item.name.lower()}",
+            lambda progress: export_item(item, fmt, path, overwrite=overwrite),
+            on_finished=self._on_dialog_exported,
+            on_failed=self._on_dialog_export_failed)
+        self._track_progress(task)
+        return task
+
+    def _on_dialog_exported(self, written) -> None:
+        first = written[0] if written else ""
+        more = f" and {len(written) - 1} more" if len(written) > 1 else ""
+        self.statusBar().showMessage(f"Exported {first}{more}", STATUS_MESSAGE_MS)
+        self.exported.emit(list(written))
+
+    def _on_dialog_export_failed(self, error: TaskError) -> None:
+        self._show_error(error)
+        self.exported_failed.emit(error)
 
     # -- label overlay -----------------------------------------------------------------
     def choose_label_map(self) -> None:

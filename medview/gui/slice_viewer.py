@@ -454,6 +454,18 @@ class SliceViewer(pg.GraphicsView):
             self.edge_labels[edge].setText(text)
         self._place_overlays()
 
+    def set_annotations_visible(self, visible: bool) -> None:
+        """Show or hide the text, letters, crosshair and measurements (not the layers)."""
+        for label in (*self.overlays.values(), *self.edge_labels.values()):
+            label.setVisible(visible)
+        for item in self._measure_items:
+            item.setVisible(visible)
+        if visible:
+            self._update_crosshair()
+        else:
+            for line in self.crosshair:
+                line.setVisible(False)
+
     # -- crosshair ---------------------------------------------------------------------
     def set_crosshair_visible(self, visible: bool) -> None:
         self._crosshair_wanted = bool(visible)
