@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_actions()
+        self._build_chain_docks()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)
         self.state.volume_changed.connect(self._on_volume_changed)
@@ -291,6 +292,45 @@ class MainWindow(QMainWindow):
         self.label_opacity.valueChanged.connect(
             lambda v: self.state.set_label_opacity(v / 100.0))
         bar.addWidget(self.label_opacity)
+
+    # -- chain panel, layers and tables (issue 5) --------------------------------------
+    def _build_chain_docks(self) -> None:
+        """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
+        from medview.gui.chain_panel import ChainPanel
+        from medview.gui.layers import LayerBinding, LayerList
+        from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
+
+        self.layers = LayerList()
+        self.layer_binding = LayerBinding(self.layers, self.state)
+        self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self)
+        self.chain_panel.error_handler = self._show_error
+        self.chain_dock = make_dock("Processing chain", "chain_dock", self.chain_panel, self)
+        self.layers_panel = LayersPanel(self.layers, self.state, self)
+        self.layers_dock = make_dock("Layers", "layers_dock", self.layers_panel, self)
+        self.table_panel = TablePanel(self)
+        self.table_dock = make_dock("Feature table", "table_dock", self.table_panel, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chain_dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.layers_dock)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
+        self.table_dock.setVisible(False)
+        self.state.volume_changed.connect(self.layers.set_series)
+        self.layers.set_series(self.state.volume)
+        for view in self.views.values():
+            view.point_picked.connect(self.chain_panel.add_picked_point)
+        self.chain_panel.run_started.connect(self._track_progress)
+        self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
+        self.layers_panel.table_requested.connect(self.show_table_layer)
+        self.layers_panel.error.connect(self._show_error)
+        self.table_panel.error.connect(self._show_error)
+        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        for dock in (self.chain_dock, self.layers_dock, self.table_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+    def show_table_layer(self, layer) -> None:
+        """Show a table layer in the table dock."""
+        self.table_panel.set_table(layer.value, layer.name)
+        self.table_dock.setVisible(True)
+        self.table_dock.raise_()
 
     # -- cine --------------------------------------------------------------------------
     def set_cine(self, on: bool) -> None:
