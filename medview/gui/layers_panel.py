@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSlider,
     QTableView,
     QVBoxLayout,
@@ -264,7 +265,13 @@ class TablePanel(QWidget):
 
 
 def make_dock(title: str, name: str, widget: QWidget, parent) -> QDockWidget:
+    """A dock showing ``widget`` in a scroll area (so that a tall panel never makes the
+    window taller than the screen)."""
     dock = QDockWidget(title, parent)
     dock.setObjectName(name)
-    dock.setWidget(widget)
+    scroll = QScrollArea(dock)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setWidget(widget)
+    dock.setWidget(scroll)
     return dock

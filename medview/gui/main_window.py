@@ -310,7 +310,13 @@ class MainWindow(QMainWindow):
         self.table_panel = TablePanel(self)
         self.table_dock = make_dock("Feature table", "table_dock", self.table_panel, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chain_dock)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.layers_dock)
+        self.tabifyDockWidget(self.chain_dock, self.layers_dock)
+        self.chain_dock.raise_()
+        self.resizeDocks([self.chain_dock], [380], Qt.Orientation.Horizontal)
+        # closed at start, so the views keep the room when no processing is wanted; the
+        # "Chain" tool button (Ctrl+K) and View menu open them
+        for dock in (self.chain_dock, self.layers_dock):
+            dock.setVisible(False)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
         self.table_dock.setVisible(False)
         self.state.volume_changed.connect(self.layers.set_series)
@@ -319,12 +325,27 @@ class MainWindow(QMainWindow):
             view.point_picked.connect(self.chain_panel.add_picked_point)
         self.chain_panel.run_started.connect(self._track_progress)
         self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
+        self.chain_panel.run_finished.connect(lambda layers: self.layers_dock.raise_())
         self.layers_panel.table_requested.connect(self.show_table_layer)
         self.layers_panel.error.connect(self._show_error)
         self.table_panel.error.connect(self._show_error)
         view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
         for dock in (self.chain_dock, self.layers_dock, self.table_dock):
             view_menu.addAction(dock.toggleViewAction())
+        self.chain_action = self.chain_dock.toggleViewAction()
+        self.chain_action.setText("Chain")
+        self.chain_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.chain_action.setToolTip("Processing chain: build, preview and run (Ctrl+K)")
+        self.chain_action.toggled.connect(self._on_chain_action_toggled)
+        tool_bar = self.findChild(QToolBar, "tools_toolbar")
+        if tool_bar is not None:
+            tool_bar.addSeparator()
+            tool_bar.addAction(self.chain_action)
+
+    def _on_chain_action_toggled(self, on: bool) -> None:
+        if on:  # the layers come with the chain (tabbed beside it)
+            self.layers_dock.setVisible(True)
+            self.chain_dock.raise_()
 
     def show_table_layer(self, layer) -> None:
         """Show a table layer in the table dock."""

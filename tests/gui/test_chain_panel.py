@@ -345,3 +345,40 @@ def test_run_on_lists_registered_executors(setup):
     finally:
         unregister_executor("Test endpoint")
     assert combo.count() == 1
+
+
+def test_main_window_chain_dock_run_and_pick(app, qtbot, tmp_path, demo_dir, demo_volume):
+    from medview.gui.main_window import MainWindow
+
+    window = MainWindow(catalog_path=tmp_path / "catalog.sqlite")
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS):
+            window.import_folder(demo_dir, open_first=True)
+        assert not window.chain_dock.isVisible()
+        window.chain_action.trigger()
+        assert window.chain_dock.isVisible()
+        assert window.dockWidgetArea(window.chain_dock) == Qt.DockWidgetArea.RightDockWidgetArea
+        panel = window.chain_panel
+        assert [x.kind for x in window.layers.layers] == ["series"]
+        panel.add_step("segment.otsu")
+        with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT_MS) as blocker:
+            task = panel.run()
+            assert window._progress_task is task and window.progress_bar.isVisible()
+        expected = run_chain(panel.model.to_chain(), {"image": demo_volume}).result
+        (layer,) = blocker.args[0]
+        assert np.array_equal(layer.value.array, expected.array)
+        # seeds picked in the window's own view, in LPS mm of the series (sagittal MR)
+        panel.add_step("segment.region_grow")
+        panel.form.pick_buttons["seeds"].click()
+        viewer = window.viewer
+        z = window.state.slice_index
+        QTest.mouseClick(viewer.viewport(), Qt.MouseButton.LeftButton,
+                         pos=viewer.viewport_pos_of_pixel(100, 120))
+        (seed,) = panel.model.steps[1].params["seeds"]
+        assert np.allclose(seed, demo_volume.index_to_lps((100.0, 120.0, float(z))))
+    finally:
+        assert window.tasks.shutdown(timeout_ms=30_000)
