@@ -206,10 +206,13 @@ class ChainPanel(QWidget):
         self.load_button.clicked.connect(self.choose_chain_to_load)
         self.save_button = QPushButton("Save…", box)
         self.save_button.clicked.connect(self.choose_chain_to_save)
-        for b in (self.remove_button, self.up_button, self.down_button, self.load_button,
-                  self.save_button):
+        for b in (self.remove_button, self.up_button, self.down_button):
             h.addWidget(b)
         v.addLayout(h)
+        h2 = QHBoxLayout()
+        h2.addWidget(self.load_button)
+        h2.addWidget(self.save_button)
+        v.addLayout(h2)
         return box
 
     def _build_step_editor(self) -> QWidget:

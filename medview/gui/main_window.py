@@ -312,7 +312,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chain_dock)
         self.tabifyDockWidget(self.chain_dock, self.layers_dock)
         self.chain_dock.raise_()
-        self.resizeDocks([self.chain_dock], [380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.chain_dock], [440], Qt.Orientation.Horizontal)
         # closed at start, so the views keep the room when no processing is wanted; the
         # "Chain" tool button (Ctrl+K) and View menu open them
         for dock in (self.chain_dock, self.layers_dock):
@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
     def _on_chain_action_toggled(self, on: bool) -> None:
         if on:  # the layers come with the chain (tabbed beside it)
             self.layers_dock.setVisible(True)
-            self.chain_dock.raise_()
+            QTimer.singleShot(0, self.chain_dock.raise_)  # after the dock has been shown
 
     def show_table_layer(self, layer) -> None:
         """Show a table layer in the table dock."""
