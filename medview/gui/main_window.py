@@ -134,6 +134,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_segment_dock()
         self._build_status_bar()
         self._build_actions()
+        self._build_chain_docks()
         self._build_browser_extras(thumbnail_dir=thumbnail_dir)
         self._build_export_action()
         self._build_settings_actions()
@@ -348,6 +349,66 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.label_opacity.valueChanged.connect(
             lambda v: self.state.set_label_opacity(v / 100.0))
         bar.addWidget(self.label_opacity)
+
+    # -- chain panel, layers and tables (issue 5) --------------------------------------
+    def _build_chain_docks(self) -> None:
+        """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
+        from medview.gui.chain_panel import ChainPanel
+        from medview.gui.layers import LayerBinding, LayerList
+        from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
+
+        self.layers = LayerList()
+        self.layer_binding = LayerBinding(self.layers, self.state)
+        self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self)
+        self.chain_panel.error_handler = self._show_error
+        self.chain_dock = make_dock("Processing chain", "chain_dock", self.chain_panel, self)
+        self.layers_panel = LayersPanel(self.layers, self.state, self)
+        self.layers_dock = make_dock("Layers", "layers_dock", self.layers_panel, self)
+        self.table_panel = TablePanel(self)
+        self.table_dock = make_dock("Feature table", "table_dock", self.table_panel, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chain_dock)
+        self.tabifyDockWidget(self.chain_dock, self.layers_dock)
+        self.chain_dock.raise_()
+        self.resizeDocks([self.chain_dock], [440], Qt.Orientation.Horizontal)
+        # closed at start, so the views keep the room when no processing is wanted; the
+        # "Chain" tool button (Ctrl+K) and View menu open them
+        for dock in (self.chain_dock, self.layers_dock):
+            dock.setVisible(False)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
+        self.table_dock.setVisible(False)
+        self.state.volume_changed.connect(self.layers.set_series)
+        self.layers.set_series(self.state.volume)
+        for view in self.views.values():
+            view.point_picked.connect(self.chain_panel.add_picked_point)
+        self.chain_panel.run_started.connect(self._track_progress)
+        self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
+        self.chain_panel.run_finished.connect(lambda layers: self.layers_dock.raise_())
+        self.layers_panel.table_requested.connect(self.show_table_layer)
+        self.layers_panel.error.connect(self._show_error)
+        self.table_panel.error.connect(self._show_error)
+        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        for dock in (self.chain_dock, self.layers_dock, self.table_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        self.chain_action = self.chain_dock.toggleViewAction()
+        self.chain_action.setText("Chain")
+        self.chain_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.chain_action.setToolTip("Processing chain: build, preview and run (Ctrl+K)")
+        self.chain_action.toggled.connect(self._on_chain_action_toggled)
+        tool_bar = self.findChild(QToolBar, "tools_toolbar")
+        if tool_bar is not None:
+            tool_bar.addSeparator()
+            tool_bar.addAction(self.chain_action)
+
+    def _on_chain_action_toggled(self, on: bool) -> None:
+        if on:  # the layers come with the chain (tabbed beside it)
+            self.layers_dock.setVisible(True)
+            QTimer.singleShot(0, self.chain_dock.raise_)  # after the dock has been shown
+
+    def show_table_layer(self, layer) -> None:
+        """Show a table layer in the table dock."""
+        self.table_panel.set_table(layer.value, layer.name)
+        self.table_dock.setVisible(True)
+        self.table_dock.raise_()
 
     # -- cine --------------------------------------------------------------------------
     def set_cine(self, on: bool) -> None:
