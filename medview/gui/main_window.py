@@ -453,7 +453,9 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         vol = state.volume
         if vol is None:
             return []
-        source = vol if vol.metadata.get("source_files") else None
+        # DICOM exports reference the series as loaded (also while a derived layer is shown)
+        series = self.layers.series.value if self.layers.series is not None else vol
+        source = series if series.metadata.get("source_files") else None
         items = []
         if state.labels is not None:
             items.append(Exportable("Label map", "labels", state.labels, source))
@@ -463,7 +465,11 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             items.append(Exportable("Fused image", "rgb", self._blend_fusion, source))
         for provider in self._export_providers:
             items.extend(provider())
-        items.append(Exportable("Series", "volume", vol, source))
+        for layer in self.layers.layers:
+            if layer.kind in ("volume", "labels", "rgb", "table"):
+                items.append(Exportable(f"Result: {layer.name}", layer.kind, layer.value,
+                                        source))
+        items.append(Exportable("Series", "volume", series, source))
         if state.measurements:
             geoms = {name: state.geometry(name) for name in state.planes}
             items.append(Exportable("Measurements", "table", lambda: measurements_table(
