@@ -135,9 +135,8 @@ def _template(volume: Volume, src: SourceSeries, *, series_uid: str, series_numb
     ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
     if sop_class == _CT:
         ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
-    else:  # MR: value 3 is required; keep the source's (M, P, OTHER …)
-        src_type = list(first.get("ImageType", []))
-        ds.ImageType = ["DERIVED", "SECONDARY", src_type[2] if len(src_type) > 2 else "OTHER"]
+    else:  # MR: value 3 is required; OTHER is the defined term for a processed image
+        ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
     ds.DerivationDescription = str(volume.metadata.get("derivation")
                                    or "processed with medview")[:1024]
     ds.AcquisitionNumber = first.get("AcquisitionNumber", "")

@@ -94,6 +94,10 @@ def test_sagittal_mr_in_decubitus(tmp_path):
     files = write_derived_series(derived, tmp_path / "mr")
     headers = check_series(files, derived, mr)
     assert headers[0].SOPClassUID == "1.2.840.10008.5.1.4.1.1.4"
+    assert list(headers[0].ImageType) == ["DERIVED", "SECONDARY", "OTHER"]
+    # what dciodvfy still says: float MR values need a rescale, which the MR IOD lacks
+    warnings = assert_valid_dicom(files[0])
+    assert not any("Unrecognized defined term" in w for w in warnings), warnings
     assert headers[0].PatientPosition == pydicom.dcmread(
         mr.metadata["source_files"][0], stop_before_pixels=True).PatientPosition
     back = medview.load(tmp_path / "mr")
