@@ -147,6 +147,9 @@ def write_dicom_outputs(values: Mapping[str, Any], folder: str | os.PathLike, *,
         for name, value in volumes.items():
             source = pick_source(value, sources)
             target = tmp / dicom_output_name(name, value)
-            for p in export_dicom(value, target, source=source):
-                written.append(folder / p.relative_to(tmp))
+            try:
+                files = export_dicom(value, target, source=source)
+            except ExportError as exc:  # name the folder the user asked for, not the temp one
+                raise ExportError(str(exc).replace(str(tmp), str(folder))) from exc
+            written.extend(folder / p.relative_to(tmp) for p in files)
     return written

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -125,3 +126,28 @@ def test_export_a_label_file_onto_its_source_series(ct, tmp_path):
     proc = medview_cli("export", tmp_path / "labels.nrrd", "--source", PHILIPS,
                        "-o", tmp_path / "labels.dcm")
     assert proc.returncode == 1 and "exists" in proc.stderr
+
+
+def test_dicom_outputs_are_all_or_nothing(tmp_path):
+    from medview.core.labelmap import LabelMap
+    from medview.core.volume import Volume
+    from medview.dicom._export_common import ExportError
+    from medview.dicom.export import write_dicom_outputs
+
+    liver = medview.load(DATA / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice")
+    good = liver.with_array(liver.array.astype(np.float32) / 2)
+    lab = (liver.array[:, :256] > 100).astype(np.uint8)
+    cropped = LabelMap(lab, liver.spacing, liver.origin, liver.direction, liver.metadata)
+    out = tmp_path / "dicom"
+    expected = re.escape(f"{out}/cropped.seg.dcm: the label map's grid (3, 256, 512) is not")
+    with pytest.raises(ExportError, match=expected) as info:
+        write_dicom_outputs({"half": good, "cropped": cropped}, out, sources=[liver])
+    assert ".tmp" not in str(info.value)
+    assert not any(tmp_path.iterdir())
+    plain = Volume(liver.array)
+    with pytest.raises(ExportError, match="no input was loaded from DICOM"):
+        write_dicom_outputs({"half": good}, out, sources=[plain])
+    written = write_dicom_outputs({"half": good}, out, sources=[plain, liver])
+    assert [p.parent.name for p in written] == ["half"] * 3
+    for p in written:
+        assert_valid_dicom(p)
