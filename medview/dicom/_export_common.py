@@ -219,6 +219,12 @@ def _sanitize(ds) -> None:
     for keyword in PATIENT_STUDY_TYPE2:
         if keyword not in ds:
             setattr(ds, keyword, "")
+    if (str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+            and not ds.get("DeidentificationMethod")
+            and not ds.get("DeidentificationMethodCodeSequence")):
+        # type 1C then; real de-identified files leave it empty, which derived objects
+        # would inherit as an error
+        ds.DeidentificationMethod = "not recorded in the source images"
 
 
 def source_series(volume: Volume, *, what: str) -> SourceSeries:
@@ -313,6 +319,40 @@ def check_same_grid(volume: Volume, src: SourceSeries, *, what: str,
                 f"({'; '.join(problems)}); the grid was changed (resampled, cropped?) since "
                 "it was loaded: export NIfTI/NRRD instead"
             )
+
+
+def nearest_source_planes(volume: Volume, src: SourceSeries, *, what: str) -> np.ndarray:
+    """For each source slice, the index of the volume's slice nearest to it.
+
+    For a volume whose slices run along the source stack but at other positions (a series
+    resampled onto a uniform grid at load): the in-plane grid must be the source's.
+
+    Raises
+    ------
+    ExportError
+        If the image size, orientation or pixel spacing differs, a source slice is shifted
+        in-plane against the grid, or lies outside the grid.
+    """
+    nz, ny, nx = volume.shape
+    d = volume.direction
+    out = np.empty(len(src.files), dtype=np.intp)
+    for j in range(len(src.files)):
+        ds = src.datasets[j]
+        ipp, iop, ps = src.frame_geometry(j)
+        if (int(ds.Rows), int(ds.Columns)) != (ny, nx) or not np.allclose(
+            iop, np.r_[d[:, 0], d[:, 1]], atol=1e-4
+        ) or not np.allclose(ps, (volume.spacing[1], volume.spacing[0]), atol=1e-4):
+            raise ExportError(f"{what}: source image {src.files[j]} has another size, "
+                              "orientation or pixel spacing than the grid")
+        idx = volume.lps_to_index(ipp)
+        k = round(float(idx[2]))
+        shift = np.abs(idx[:2]) * np.asarray(volume.spacing[:2])
+        if shift.max() > 0.01 or not -0.5 <= idx[2] <= nz - 0.5:
+            raise ExportError(f"{what}: source image {src.files[j]} at "
+                              f"{ipp.round(3).tolist()} is not on the grid's stack "
+                              f"(index {np.round(idx, 3).tolist()})")
+        out[j] = min(max(k, 0), nz - 1)
+    return out
 
 
 def software_version() -> str:

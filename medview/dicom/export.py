@@ -86,7 +86,11 @@ def export_dicom(value: Volume, out: str | os.PathLike, *, source: Volume | None
 
         if not isinstance(value, LabelMap):
             raise ExportError(f"SEG {out}: expected a label map, got {type(value).__name__}")
-        return [write_seg(value, out, source=source, overwrite=overwrite, **extra)]
+        # a series resampled at load (missing slices, varying spacing): the SEG goes onto the
+        # acquired slices, each taking the nearest grid slice
+        resampled = "acquired_positions_mm" in (source if source is not None else value).metadata
+        return [write_seg(value, out, source=source, overwrite=overwrite,
+                          nearest_slices=resampled, **extra)]
     if kind == "capture":
         from medview.dicom.export_sc import write_rgb_capture
 

@@ -20,6 +20,7 @@ from medview.dicom._export_common import (
     ExportError,
     atomic_file,
     check_same_grid,
+    nearest_source_planes,
     quiet_highdicom,
     software_version,
     source_series,
@@ -84,6 +85,7 @@ def write_seg(
     algorithm_type: str = "AUTOMATIC",
     algorithm_name: str = "medview",
     content_label: str = "SEGMENTATION",
+    nearest_slices: bool = False,
 ) -> Path:
     """Write ``labels`` as a DICOM SEG referencing its source series.
 
@@ -105,6 +107,11 @@ def write_seg(
         Recorded in each segment's Algorithm Identification (with medview's version).
     content_label : str
         The SEG's Content Label (a DICOM CS: upper case, no spaces).
+    nearest_slices : bool
+        When the label map's slices are not the source slices but run along the same stack
+        (a series with missing slices or varying spacing, resampled onto a uniform grid at
+        load), give each source slice the labels of the nearest grid slice instead of
+        refusing. Exact where a source slice lies on a grid plane, nearest neighbour between.
 
     Returns
     -------
@@ -136,7 +143,13 @@ def write_seg(
         raise ExportError(f"SEG {path}: the label map's grid {labels.shape} is not the "
                           f"source volume's grid {source.shape}")
     src = source_series(ref, what=f"SEG {path}")
-    check_same_grid(labels, src, what=f"SEG {path}")
+    planes = None
+    try:
+        check_same_grid(labels, src, what=f"SEG {path}")
+    except ExportError:
+        if not nearest_slices:
+            raise
+        planes = nearest_source_planes(labels, src, what=f"SEG {path}")
 
     numbering = segment_numbering(labels)
     if not numbering:
@@ -152,6 +165,8 @@ def write_seg(
             if n < lut.size:
                 lut[n] = k
         pixels = lut[arr]
+    if planes is not None:
+        pixels = pixels[planes]
     descriptions = [_description(k, seg, algorithm_type, algorithm_name)
                     for k, (_, seg) in enumerate(numbering, start=1)]
 

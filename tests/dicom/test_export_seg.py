@@ -165,3 +165,27 @@ def test_never_overwrites_silently_and_a_failure_leaves_nothing(liver, tmp_path,
     with pytest.raises(OSError):
         write_seg(labels, blocker / "seg.dcm")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "seg.dcm"]
+
+
+def test_seg_of_a_series_resampled_at_load_goes_onto_the_acquired_slices(tmp_path):
+    import pydicom
+
+    from medview.dicom.export import export_dicom
+
+    require(GE.is_dir(), f"GE tilted CT at {GE}")
+    ge = medview.load(GE)  # tilted, spacing 1.1–7.4 mm: 28 acquired → 37 uniform slices
+    labels = ct_labels(ge)
+    with pytest.raises(ExportError, match="resampled"):
+        write_seg(labels, tmp_path / "refused.dcm", source=ge)
+    (path,) = export_dicom(labels, tmp_path / "seg.dcm", source=ge)  # nearest_slices=True
+    assert_valid_dicom(path)
+    back = read_back(path, ge)
+    assert back.shape == (28, 512, 512)
+    exact = 0
+    for j, f in enumerate(ge.metadata["source_files"]):
+        ipp = np.asarray(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient,
+                         float)
+        k = ge.lps_to_index(ipp)[2]
+        np.testing.assert_array_equal(back[j], labels.array[round(float(k))])
+        exact += abs(k - round(float(k))) < 1e-3
+    assert exact >= 2  # the first and last acquired slices lie on grid planes

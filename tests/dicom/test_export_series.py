@@ -170,3 +170,16 @@ def test_choose_rescale_covers_the_range():
     assert dtype == np.int16 and stored.min() >= -32768 and stored.max() <= 32767
     np.testing.assert_allclose(stored * slope + intercept, values, atol=slope / 2 + 1e-6)
     assert choose_rescale(np.array([0, 60000], np.int32))[0] == np.uint16
+
+
+def test_series_resampled_at_load_is_written_on_its_uniform_grid(tmp_path):
+    ge = _load(DATA / "dcm_qa_ct" / "In" / "GE")  # tilted, 28 acquired → 37 uniform slices
+    assert ge.shape[0] == 37 and ge.is_oblique_stack
+    files = write_derived_series(ge, tmp_path / "ge")
+    headers = check_series(files, ge, ge)
+    assert len(headers) == 37
+    referenced = {h.SourceImageSequence[0].ReferencedSOPInstanceUID for h in headers}
+    assert referenced <= set(ge.metadata["source_sop_instance_uids"]) and len(referenced) > 20
+    back = medview.load(tmp_path / "ge")
+    assert_same_place(back, ge)
+    np.testing.assert_array_equal(back.array, ge.array)
