@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from medview.core.volume import Volume
 from medview.gui import library
+from medview.gui.fusion_panel import FusionPanel
 from medview.gui.overlays import format_sample
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
@@ -241,6 +242,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.browser_dock.toggleViewAction())
         view_menu.addAction(self.segment_dock.toggleViewAction())
+        view_menu.addAction(self.fusion_dock.toggleViewAction())
         self._build_tool_bar(file_menu)
 
     def _build_segment_dock(self) -> None:
@@ -256,6 +258,16 @@ class MainWindow(QMainWindow):
         self.addAction(self.segment_panel.undo_action)
         self.addAction(self.segment_panel.redo_action)
         self.state.tool_changed.connect(self._on_tool_changed_show_panel)
+
+        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self)
+        self.fusion_dock = QDockWidget("Fusion", self)
+        self.fusion_dock.setObjectName("fusion_dock")
+        self.fusion_dock.setWidget(self.fusion_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.fusion_dock)
+        self.tabifyDockWidget(self.segment_dock, self.fusion_dock)
+        self.fusion_dock.hide()
+        self.fusion_panel.task_started.connect(self._track_progress)
+        self.fusion_panel.failed.connect(self._show_error)
 
     def _on_tool_changed_show_panel(self, tool: str) -> None:
         if tool in ("brush", "eraser", "fill") and not self.segment_dock.isVisible():
