@@ -10,12 +10,10 @@ import json
 import numpy as np
 import pytest
 from dicom_validate import assert_valid_dicom
+from petct_helpers import window_on_ct, write_pet_ct
 from PySide6.QtGui import QImage
 
 import medview
-from medview.dicom.phantom import write_ct_series, write_pet_series
-from medview.gui import library
-from medview.gui.main_window import MainWindow
 from medview.gui.measurements import Measurement
 
 CT_SHAPE = (24, 96, 96)
@@ -25,27 +23,13 @@ STUDY = "1.2.826.0.1.3680043.8.498.21"
 
 @pytest.fixture(scope="module")
 def pet_ct(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export_petct")
-    write_ct_series(root / "ct", shape=CT_SHAPE, spacing_xyz=CT_SPACING, patient_id="E1",
-                    study_uid=STUDY)
-    write_pet_series(root / "pet", ct_shape=CT_SHAPE, ct_spacing_xyz=CT_SPACING,
-                     patient_id="E1", study_uid=STUDY)
-    return root
+    return write_pet_ct(tmp_path_factory.mktemp("petct"), shape=CT_SHAPE, spacing=CT_SPACING,
+                        patient_id="E1", study_uid=STUDY)
 
 
 @pytest.fixture
 def window(app, qtbot, tmp_path, pet_ct):
-    w = MainWindow(catalog_path=tmp_path / "catalog.sqlite")
-    qtbot.addWidget(w)
-    w.resize(1100, 850)
-    w.show()
-    with qtbot.waitSignal(w.import_finished, timeout=60_000):
-        w.import_folder(pet_ct)
-    uid = next(s.series_uid for p in library.list_patients(w.catalog)
-               for st in p.studies for s in st.series if s.modality == "CT")
-    with qtbot.waitSignal(w.series_opened, timeout=60_000):
-        w.open_series(uid)
-    return w
+    return window_on_ct(qtbot, tmp_path, pet_ct)
 
 
 def _item(window, name):
