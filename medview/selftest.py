@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,66 +212,26 @@ def _check_nifti(state: _State, tmp: Path) -> str:
 
 
 def _check_seg(state: _State, tmp: Path, keep: Path | None) -> str:
-    """A DICOM SEG of the chain's label map over the demo study, written and read back."""
-    import highdicom as hd
+    """The chain's label map as a DICOM SEG over the demo study (medview's exporter, which
+    uses highdicom), read back with medview's SEG reader onto the same grid."""
     import numpy as np
-    import pydicom
-    from pydicom.sr.codedict import codes
+
+    from medview.dicom.export_seg import write_seg
+    from medview.dicom.read_seg import read_seg
 
     if state.labels is None or state.volume is None:
         raise SelftestError("no label map (the chain check failed)")
-    files = state.volume.metadata["source_files"]
-    sources = [pydicom.dcmread(f) for f in files]
-    mask = state.labels.array > 0  # [z, y, x] in the order of source_files
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label="edges",
-        segmented_property_category=codes.SCT.Tissue,
-        segmented_property_type=codes.SCT.Tissue,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name="medview selftest", version=_version(), family=codes.cid7162.ArtificialIntelligence
-        ),
-    )
-    with warnings.catch_warnings():
-        # highdicom warns that the demo's patient name "HFS" has one component: it is real
-        warnings.filterwarnings("ignore", message=".*person name", category=UserWarning)
-        seg = _segmentation(hd, sources, mask, description)
     folder = keep if keep is not None else tmp
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "selftest_seg.dcm"
-    part = out.with_suffix(".dcm.part")
-    seg.save_as(part)
-    os.replace(part, out)
-    back = hd.seg.segread(out)
-    uids = [s.SOPInstanceUID for s in sources]
-    frames = back.get_pixels_by_source_instance(
-        source_sop_instance_uids=uids, segment_numbers=[1], skip_overlap_checks=True,
-        assert_missing_frames_are_empty=True,
-    )[..., 0]
-    if frames.shape != mask.shape or not np.array_equal(frames > 0, mask):
+    out = write_seg(state.labels, folder / "selftest_seg.dcm", source=state.volume,
+                    overwrite=True, series_description="medview selftest",
+                    algorithm_name="medview selftest")
+    back = read_seg(out, source=state.volume)
+    written = state.labels.array > 0
+    if back.shape != written.shape or not np.array_equal(back.array > 0, written):
         raise SelftestError(f"{out}: the segment read back differs from the label map written")
-    return (f"{int(mask.sum()):,} voxels over {len(sources)} slices written as "
+    return (f"{int(written.sum()):,} voxels over {written.shape[0]} slices written as "
             f"{out.name} ({out.stat().st_size:,} bytes) and read back identical")
-
-
-def _segmentation(hd, sources, mask, description):
-    import numpy as np
-
-    return hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=mask.astype(np.uint8),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[description],
-        series_instance_uid=hd.UID(),
-        series_number=900,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="medview",
-        manufacturer_model_name="medview selftest",
-        software_versions=_version(),
-        device_serial_number="selftest",
-    )
 
 
 def _check_gui(tmp: Path) -> str:
@@ -339,7 +298,7 @@ def run_selftest(*, gui: bool = True, keep: str | os.PathLike | None = None,
         do("load series", lambda: _check_load(state))
         do("processing chain", lambda: _check_chain(state))
         do("NIfTI export", lambda: _check_nifti(state, tmp))
-        do("DICOM SEG (highdicom)", lambda: _check_seg(state, tmp, keep_dir))
+        do("DICOM SEG", lambda: _check_seg(state, tmp, keep_dir))
         if gui:
             do("GUI (Qt offscreen)", lambda: _check_gui(tmp))
     failed = [c for c in checks if not c.ok]
