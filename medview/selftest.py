@@ -283,7 +283,9 @@ def run_selftest(*, gui: bool = True, keep: str | os.PathLike | None = None,
 
     state = _State()
     keep_dir = Path(keep) if keep is not None else None
-    with tempfile.TemporaryDirectory(prefix="medview-selftest-") as tmp_name:
+    # the window's catalog may still be open at the end: Windows cannot delete open files
+    with tempfile.TemporaryDirectory(prefix="medview-selftest-",
+                                     ignore_cleanup_errors=True) as tmp_name:
         tmp = Path(tmp_name)
         do("resources", _check_resources)
         try:
