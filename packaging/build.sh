@@ -36,7 +36,7 @@ say() { echo "packaging: $*"; }
 inputs_hash() {
   { git ls-files -co --exclude-standard pyproject.toml medview resources packaging 2>/dev/null \
       || find pyproject.toml medview resources packaging -type f; } \
-    | grep -v -E '(__pycache__|\.pyc$)' | LC_ALL=C sort | while read -r f; do
+    | grep -v -E '(__pycache__|\.pyc$|^packaging/.*\.md$)' | LC_ALL=C sort | while read -r f; do
       [ -f "$f" ] && sha256sum "$f"
     done | sha256sum | cut -c1-16
 }
