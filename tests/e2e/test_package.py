@@ -244,19 +244,22 @@ def test_installed_window_under_xvfb_shows_the_demo(installed, tmp_path):
     # xvfb-run itself needs the system PATH; the application gets only the clean environment
     # and the display xvfb-run made
     inner = 'exec /usr/bin/env -i DISPLAY="$DISPLAY" XAUTHORITY="$XAUTHORITY" "$@"'
-    cmd = [xvfb_run, "-a", "-s", "-screen 0 1280x1024x24", "/bin/sh", "-c", inner, "sh",
+    # wider than the window's first size (1400×900), so the picture holds all of it
+    cmd = [xvfb_run, "-a", "-s", "-screen 0 1600x1024x24", "/bin/sh", "-c", inner, "sh",
            *(f"{k}={v}" for k, v in env.items()),
-           str(installed / "usr" / "bin" / "medview"), "--demo"]
+           # a folder as the desktop entry passes it (Exec=medview %f): the installed demo
+           str(installed / "usr" / "bin" / "medview"),
+           str(installed / "opt/medview/_internal/resources/demo/t1_sag_hfs")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     shown = re.search(r"window shown ([0-9.]+) s after process start", proc.stderr)
     assert shown, proc.stderr[-2000:]
     print(f"installed app: {shown.group(0)}")
     image = QImage(str(shot))
-    assert (image.width(), image.height()) == (1280, 1024)
+    assert (image.width(), image.height()) == (1600, 1024)
     image = image.convertToFormat(QImage.Format.Format_RGB32)
     raw = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
-    grey = raw.reshape(1024, image.bytesPerLine())[:, : 1280 * 4].reshape(1024, 1280, 4)[
+    grey = raw.reshape(1024, image.bytesPerLine())[:, : 1600 * 4].reshape(1024, 1600, 4)[
         ..., :3].mean(axis=2)
     viewer = grey[250:750, 640:1100]  # the slice viewer, right of the series browser
     assert viewer.std() > 20, "the viewer area is almost uniform"
