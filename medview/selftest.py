@@ -237,7 +237,14 @@ def _check_seg(state: _State, tmp: Path, keep: Path | None) -> str:
 def _check_gui(tmp: Path) -> str:
     # the self-test needs no screen: Qt's offscreen platform, chosen before Qt starts
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from medview.gui.app import offscreen_check
+    try:
+        import pyqtgraph  # noqa: F401
+        import PySide6  # noqa: F401
+
+        from medview.gui.app import offscreen_check
+    except ImportError as exc:
+        raise SelftestError(f"the window's libraries are not installed ({exc}); install "
+                            "medview[gui], or skip this check with --no-gui") from None
 
     return offscreen_check(folder=tmp / "gui")
 

@@ -4,6 +4,7 @@ compressed transfer syntaxes, and the SEG it writes is valid DICOM."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -102,6 +103,18 @@ def test_missing_resources_fail_with_the_folder_named(tmp_path):
     lines = check_lines(proc.stdout)
     assert lines["resources"] == "FAIL"
     assert str(empty) in proc.stdout
+
+
+def test_without_qt_the_gui_check_fails_and_names_the_way_out():
+    # the headless environment has no PySide6: the check must say so, not crash
+    if importlib.util.find_spec("PySide6") is not None:
+        pytest.skip("runs in the environment without Qt (.venv-headless)")
+    proc = selftest()
+    assert proc.returncode == 1
+    lines = check_lines(proc.stdout)
+    assert lines.pop("GUI (Qt offscreen)") == "FAIL"
+    assert set(lines.values()) == {"OK"}
+    assert "medview[gui]" in proc.stdout and "--no-gui" in proc.stdout
 
 
 def test_version_names_the_package_version():
