@@ -11,13 +11,14 @@ want_test=0
 
 # Debian packages: Qt's xcb platform needs these at run time; the tests also use Xvfb for a
 # screenshot and dicom3tools (dciodvfy) / dcmtk to validate and exchange what we write;
-# the installer test validates desktop entries (desktop-file-utils) and packs with pigz.
+# the installer test builds with PyInstaller (objdump: binutils), packs with pigz and
+# validates desktop entries (desktop-file-utils).
 apt_pkgs=(python3-venv libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0
   libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1
   libxcb-xfixes0 libxcb-xkb1 libdbus-1-3)
 if [ "$want_test" = 1 ]; then
-  apt_pkgs+=(xvfb xauth dicom3tools dcmtk desktop-file-utils pigz)
+  apt_pkgs+=(xvfb xauth dicom3tools dcmtk desktop-file-utils pigz binutils)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -171,6 +171,25 @@ def test_the_system_libraries_the_bundle_needs_come_from_its_depends(packages, i
     assert {"libgl1", "libegl1"} <= {owners[lib] for lib in needed}  # the reason they are there
 
 
+def test_the_libc_version_in_depends_covers_the_bundle(packages, installed):
+    """The newest GLIBC symbol version any ELF file of the bundle asks for is the floor the
+    package declares (the bundle runs on the build system's glibc or newer)."""
+    objdump = require_tool("objdump")
+    info = subprocess.run(["dpkg-deb", "-f", str(packages["deb"]), "Depends"],
+                          capture_output=True, text=True, check=True).stdout
+    (floor,) = re.findall(r"libc6 \(>= ([0-9.]+)\)", info)
+    versions = set()
+    for path in (installed / "opt" / "medview").rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        with open(path, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                continue
+        out = subprocess.run([objdump, "-T", str(path)], capture_output=True, text=True).stdout
+        versions |= {tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_([0-9.]+)", out)}
+    assert versions and max(versions) == tuple(map(int, floor.split(".")))
+
+
 def test_installed_selftest_passes_with_no_python_on_path(installed, tmp_path):
     proc = run_installed(installed, tmp_path, "--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"medview {VERSION}"
