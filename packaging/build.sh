@@ -90,7 +90,11 @@ ROOT=$BUILD/deb-root
 rm -rf "$ROOT"
 mkdir -p "$ROOT/opt" "$ROOT/usr/bin" "$ROOT/DEBIAN"
 cp -a "$BUNDLE" "$ROOT/opt/medview"
-ln -s ../../opt/medview/medview "$ROOT/usr/bin/medview"   # relative: also right under dpkg -x
+# across top-level directories a link is absolute (Debian policy 10.5)
+ln -s /opt/medview/medview "$ROOT/usr/bin/medview"
+# libraries from the wheels come with the executable bit, and a stray VCS file with nibabel
+find "$ROOT/opt/medview/_internal" -type f -name '*.so*' -exec chmod 644 {} +
+find "$ROOT/opt/medview/_internal" -name .gitignore -delete
 install -D -m 644 packaging/linux/medview.desktop "$ROOT/usr/share/applications/medview.desktop"
 install -D -m 644 packaging/linux/medview-open-folder.desktop \
   "$ROOT/usr/share/applications/medview-open-folder.desktop"
@@ -101,6 +105,10 @@ for s in 48 128 256; do
     "$ROOT/usr/share/icons/hicolor/${s}x${s}/apps/medview.png"
 done
 install -D -m 644 packaging/linux/copyright "$ROOT/usr/share/doc/medview/copyright"
+printf 'medview (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- %s  %s\n' \
+  "$VERSION" "$(git describe --always --dirty 2>/dev/null || echo 'a source tree')" \
+  "$(sed -n 's/^Maintainer: //p' packaging/linux/control.in)" "$(date -R)" \
+  | gzip -9n > "$ROOT/usr/share/doc/medview/changelog.gz"
 chmod -R u+rwX,go+rX,go-w "$ROOT"
 size_kb=$(du -sk --exclude=DEBIAN "$ROOT" | cut -f1)
 sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$size_kb/" \

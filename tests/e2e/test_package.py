@@ -9,6 +9,7 @@ Run as a stage of its own after the other tests (scripts/test.sh): the build tak
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -55,13 +56,24 @@ def installed(packages, tmp_path_factory):
     """The .deb unpacked into a fresh root, as dpkg would install it."""
     root = tmp_path_factory.mktemp("root")
     subprocess.run(["dpkg-deb", "-x", str(packages["deb"]), str(root)], check=True, timeout=600)
+    # the package's /usr/bin/medview links to /opt/medview/medview (absolute, Debian policy):
+    # here a folder on PATH with the same link into the unpacked tree stands in for /usr/bin
+    bindir = bin_dir(root)
+    bindir.mkdir()
+    (bindir / "medview").symlink_to(root / "opt" / "medview" / "medview")
     yield root
     shutil.rmtree(root)  # 850 MB: not left for pytest's last-three-runs retention
+    shutil.rmtree(bindir)
+
+
+def bin_dir(root: Path) -> Path:
+    """The stand-in for /usr/bin of the unpacked package (holds only ``medview``)."""
+    return root.parent / f"{root.name}-usr-bin"
 
 
 def clean_env(root: Path, home: Path, **extra) -> dict[str, str]:
     """What a desktop session gives a program: no Python anywhere on PATH, no venv."""
-    bindir = root / "usr" / "bin"
+    bindir = bin_dir(root)
     env = {"PATH": str(bindir), "HOME": str(home), "LANG": "C.UTF-8",
            "MEDVIEW_DB": str(home / "catalog.sqlite"),
            "MEDVIEW_SETTINGS": str(home / "settings.ini"),
@@ -73,7 +85,7 @@ def clean_env(root: Path, home: Path, **extra) -> dict[str, str]:
 
 
 def run_installed(root: Path, home: Path, *args: str, timeout: int = 300, **extra):
-    return subprocess.run([str(root / "usr" / "bin" / "medview"), *args], capture_output=True,
+    return subprocess.run([str(bin_dir(root) / "medview"), *args], capture_output=True,
                           text=True, env=clean_env(root, home, **extra), timeout=timeout,
                           cwd=home)
 
@@ -86,9 +98,11 @@ def test_deb_metadata_files_and_desktop_entries(packages, installed):
     depends = {d.split()[0] for d in fields["Depends"].split(", ")}
     assert depends >= XCB_DEPENDS
     link = installed / "usr" / "bin" / "medview"
-    assert link.is_symlink() and os.readlink(link) == "../../opt/medview/medview"
-    assert link.resolve() == (installed / "opt" / "medview" / "medview").resolve()
-    assert os.access(link.resolve(), os.X_OK)
+    assert link.is_symlink() and os.readlink(link) == "/opt/medview/medview"
+    assert os.access(installed / "opt" / "medview" / "medview", os.X_OK)
+    changelog = gzip.decompress((installed / "usr/share/doc/medview/changelog.gz").read_bytes())
+    assert changelog.startswith(f"medview ({VERSION})".encode())
+    assert (installed / "usr/share/doc/medview/copyright").is_file()
     apps = installed / "usr" / "share" / "applications"
     entry = (apps / "medview.desktop").read_text()
     assert "MimeType=application/dicom;" in entry and "Icon=medview" in entry
@@ -267,7 +281,7 @@ def test_installed_window_under_xvfb_shows_the_demo(installed, tmp_path):
     cmd = [xvfb_run, "-a", "-s", "-screen 0 1600x1024x24", "/bin/sh", "-c", inner, "sh",
            *(f"{k}={v}" for k, v in env.items()),
            # a folder as the desktop entry passes it (Exec=medview %f): the installed demo
-           str(installed / "usr" / "bin" / "medview"),
+           str(bin_dir(installed) / "medview"),
            str(installed / "opt/medview/_internal/resources/demo/t1_sag_hfs")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
