@@ -1,0 +1,183 @@
+"""Where jobs run: a local process pool (spawn) or a Dask distributed cluster.
+
+Both have one blocking method, ``run(job_id, job_dir, attempt, on_progress)``, that returns the
+path of a complete result part file (not yet in place) or raises :class:`WorkerLost` (the
+process or Dask worker running the job died: the manager retries once), ``JobFailed`` (the job
+cannot succeed) or ``Cancelled``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import CancelledError, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from medview.core.progress import Cancelled
+
+__all__ = ["DaskExecutor", "PoolExecutor", "WorkerLost"]
+
+OnProgress = Callable[[float, str, str], None]  # fraction, message, worker
+_POLL_S = 0.25
+
+
+class WorkerLost(Exception):
+    """The process running a job died (killed, out of memory, machine lost)."""
+
+    def __init__(self, message: str, *, started: bool = True):
+        super().__init__(message)
+        self.started = started
+
+
+class PoolExecutor:
+    """Jobs in a pool of ``workers`` spawned processes on this machine."""
+
+    def __init__(self, workers: int = 1):
+        if workers < 1:
+            raise ValueError(f"workers: need at least 1, got {workers}")
+        self.workers = workers
+        self.name = f"process pool ({workers} worker{'s' if workers > 1 else ''})"
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+        self._futures: dict[str, object] = {}
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        import multiprocessing
+
+        # spawn, never fork: fork is unsafe in a process with threads (uvicorn, SQLite)
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def run(self, job_id: str, job_dir: Path, attempt: int, on_progress: OnProgress) -> Path:
+        from medview.server.worker import run_in_pool
+
+        progress_file = job_dir / "progress.json"
+        progress_file.unlink(missing_ok=True)
+        with self._lock:
+            pool = self._pool
+            fut = pool.submit(run_in_pool, str(job_dir), attempt)
+        self._futures[job_id] = fut
+        last = None
+        try:
+            while True:
+                try:
+                    return Path(fut.result(timeout=_POLL_S))
+                except FutureTimeout:
+                    pass
+                except BrokenProcessPool:
+                    with self._lock:
+                        if self._pool is pool:  # the first job to notice replaces the pool
+                            pool.shutdown(wait=False, cancel_futures=True)
+                            self._pool = self._new_pool()
+                    raise WorkerLost("the pool process running the job died",
+                                     started=progress_file.exists()) from None
+                except CancelledError:
+                    raise Cancelled("cancelled before it started") from None
+                try:
+                    p = json.loads(progress_file.read_text())
+                except (OSError, ValueError):
+                    continue
+                if p != last:
+                    last = p
+                    on_progress(float(p["fraction"]), str(p["message"]), str(p["worker"]))
+        finally:
+            self._futures.pop(job_id, None)
+
+    def cancel(self, job_id: str, job_dir: Path) -> None:
+        (job_dir / "cancel").touch()
+        fut = self._futures.get(job_id)
+        if fut is not None:
+            fut.cancel()
+
+    def close(self) -> None:
+        with self._lock:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Jobs as tasks on the Dask distributed cluster whose scheduler is at ``address``.
+
+    Each job is one task, so a batch of series (several jobs) spreads over the workers; the
+    input bundle is scattered to a worker first (``client.scatter``). Progress comes back as
+    worker events (``medview-progress``), cancellation goes out as a Dask ``Event``.
+    """
+
+    def __init__(self, address: str, *, timeout_s: float = 20.0):
+        from distributed import Client
+
+        from medview.server.worker import PROGRESS_TOPIC
+
+        self.address = address
+        self.name = f"dask {address}"
+        try:
+            self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
+        except OSError as exc:
+            raise OSError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        self._progress: dict[str, dict] = {}
+        self._futures: dict[str, object] = {}
+        self._cancelled: set[str] = set()
+        self.client.subscribe_topic(PROGRESS_TOPIC, self._on_event)
+
+    def _on_event(self, event) -> None:
+        _, msg = event
+        if isinstance(msg, dict) and "job" in msg:
+            self._progress[str(msg["job"])] = msg
+
+    def run(self, job_id: str, job_dir: Path, attempt: int, on_progress: OnProgress) -> Path:
+        from distributed import Future, KilledWorker
+        from distributed.client import FutureCancelledError
+
+        from medview.server.worker import run_on_dask
+
+        data = (job_dir / "input.bin").read_bytes()
+        self._progress.pop(job_id, None)
+        [data_future] = self.client.scatter([data], hash=False)
+        del data
+        fut: Future = self.client.submit(run_on_dask, job_id, data_future,
+                                         key=f"medview-job-{job_id}-{attempt}", pure=False)
+        self._futures[job_id] = fut
+        last = None
+        try:
+            while True:
+                try:
+                    result = fut.result(timeout=_POLL_S)
+                    break
+                except TimeoutError:
+                    pass
+                except KilledWorker as exc:
+                    raise WorkerLost(f"the Dask worker running the job died ({exc})") from None
+                except (CancelledError, FutureCancelledError) as exc:
+                    if job_id in self._cancelled:
+                        raise Cancelled("cancelled") from None
+                    # the worker holding the input died and the scheduler gave up on it
+                    raise WorkerLost(f"the Dask worker holding the job was lost ({exc})",
+                                     started=job_id in self._progress) from None
+                p = self._progress.get(job_id)
+                if p is not None and p is not last:
+                    last = p
+                    on_progress(float(p["fraction"]), str(p["message"]), str(p["worker"]))
+        finally:
+            self._futures.pop(job_id, None)
+            data_future.release()
+            fut.release()
+        part = job_dir / f"result.{attempt}.part"
+        with open(part, "wb") as f:
+            f.write(result)
+            f.flush()
+            os.fsync(f.fileno())
+        return part
+
+    def cancel(self, job_id: str, job_dir: Path) -> None:
+        from distributed import Event
+
+        self._cancelled.add(job_id)
+        Event(f"medview-cancel-{job_id}", client=self.client).set()
+        fut = self._futures.get(job_id)
+        if fut is not None and fut.status == "pending":
+            fut.cancel()
+
+    def close(self) -> None:
+        self.client.close()
