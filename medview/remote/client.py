@@ -27,11 +27,13 @@ class RemoteClient:
         Attempts after the first on a network error (backoff 0.5 s, doubling, ≤ 8 s).
     timeout_s : float
         Connect/read timeout of one request.
+    http : httpx.Client, optional
+        A ready client to send through instead (tests pass FastAPI's TestClient).
     """
 
     def __init__(self, url: str, token: str, *, ca_bundle: str | None = None,
                  name: str = "", retries: int = 4, timeout_s: float = 60.0,
-                 backoff_s: float = 0.5):
+                 backoff_s: float = 0.5, http=None):
         import ssl
 
         import httpx
@@ -40,6 +42,10 @@ class RemoteClient:
         self.name = name or self.url
         self.retries = retries
         self.backoff_s = backoff_s
+        if http is not None:
+            self._http = http
+            self._http.headers["Authorization"] = f"Bearer {token}"
+            return
         ctx = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else \
             ssl.create_default_context()
         self._http = httpx.Client(base_url=self.url, verify=ctx,

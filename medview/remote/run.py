@@ -31,8 +31,8 @@ from medview.remote.wire import (
     same_geometry,
 )
 
-__all__ = ["GeometryMismatchError", "RemoteJob", "collect_job", "run_chain_remote",
-           "submit_job"]
+__all__ = ["GeometryMismatchError", "RemoteJob", "check_results", "collect_job",
+           "run_batch_remote", "run_chain_remote", "submit_job"]
 
 
 class GeometryMismatchError(RemoteError):
@@ -174,11 +174,28 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
     t0 = time.perf_counter()
     bundle = decode_bundle(data)
     job.timings["decode"] = time.perf_counter() - t0
+    values = check_results(bundle, job, endpoint=client.name)
+    client.acknowledge(final.id)
+    progress.update(1.0, f"{client.name}: done")
+    main = str(bundle.meta.get("main", next(iter(values), "")))
+    seconds = {k: float(v) for k, v in (bundle.meta.get("seconds") or {}).items()}
+    return ChainResult(values, main, seconds)
+
+
+def check_results(bundle, job: RemoteJob, *, endpoint: str) -> dict[str, Any]:
+    """The bundle's values, each volume checked against the inputs' grids and re-attached.
+
+    Raises
+    ------
+    GeometryMismatchError
+        If the server echoes another input grid than the one sent, or a result volume is on
+        a grid none of the inputs has (flipped, shifted, resampled …).
+    """
     echoed = bundle.meta.get("input_geometry") or {}
     for name, sent in job.sent_geometry.items():
         if name not in echoed or not same_geometry(sent, echoed[name]):
             raise GeometryMismatchError(
-                f"{client.name}: the server received input {name!r} on another grid than the "
+                f"{endpoint}: the server received input {name!r} on another grid than the "
                 f"one sent ({echoed.get(name)} vs {sent}); the result is refused")
     values: dict[str, Any] = {}
     for name, value in bundle.values.items():
@@ -186,16 +203,12 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
             g = geometry_of(value)
             if not any(same_geometry(g, s) for s in job.sent_geometry.values()):
                 raise GeometryMismatchError(
-                    f"{client.name}: result {name!r} came back on a grid that matches no "
+                    f"{endpoint}: result {name!r} came back on a grid that matches no "
                     f"input (shape {g['shape']}, spacing {g['spacing']}, origin {g['origin']},"
                     f" direction {g['direction']}); it is refused rather than shown misplaced")
             value = reattach(value, job.deid, job.inputs)
         values[name] = value
-    client.acknowledge(final.id)
-    progress.update(1.0, f"{client.name}: done")
-    main = str(bundle.meta.get("main", next(iter(values), "")))
-    seconds = {k: float(v) for k, v in (bundle.meta.get("seconds") or {}).items()}
-    return ChainResult(values, main, seconds)
+    return values
 
 
 def run_chain_remote(chain: Chain, inputs: Mapping[str, Volume], *, client: RemoteClient,

@@ -76,7 +76,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(settings.state_dir)
     manager = JobManager(store, executor or _make_executor(settings),
-                         retention_s=settings.retention_s)
+                         retention_s=settings.retention_s, owns_executor=executor is None)
     tokens = _Tokens(Path(settings.tokens_path))
     request_log = settings.state_dir / "requests.log"
     uploads = settings.state_dir / "uploads"

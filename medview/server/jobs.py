@@ -30,9 +30,11 @@ _MAX_TRIES = 5
 class JobManager:
     """Runs the jobs of ``store`` on ``executor``."""
 
-    def __init__(self, store: JobStore, executor, *, retention_s: float = 24 * 3600.0):
+    def __init__(self, store: JobStore, executor, *, retention_s: float = 24 * 3600.0,
+                 owns_executor: bool = True):
         self.store = store
         self.executor = executor
+        self._owns_executor = owns_executor
         self.retention_s = float(retention_s)
         self._threads: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
@@ -51,7 +53,8 @@ class JobManager:
 
     def shutdown(self) -> None:
         self._stop.set()
-        self.executor.close()
+        if self._owns_executor:
+            self.executor.close()
 
     # -- jobs ---------------------------------------------------------------------------
     def submit(self, *, owner: str, idem_key: str | None, upload: Path, steps: int

@@ -53,9 +53,11 @@ class JobStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._closed = False
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
 
     def job_dir(self, job_id: str) -> Path:
@@ -92,6 +94,8 @@ class JobStore:
             fields.setdefault("finished", fields["updated"])
         cols = ", ".join(f"{k}=?" for k in fields)
         with self._lock:
+            if self._closed:  # a job thread outliving a stopped server: the next one resumes it
+                return
             self._db.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
 
     def get(self, job_id: str, *, owner: str | None = None) -> JobStatus | None:
