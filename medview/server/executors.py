@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -100,8 +101,8 @@ class PoolExecutor:
 class DaskExecutor:
     """Jobs as tasks on the Dask distributed cluster whose scheduler is at ``address``.
 
-    Each job is one task, so a batch of series (several jobs) spreads over the workers; the
-    input bundle is scattered to a worker first (``client.scatter``). Progress comes back as
+    Each job is one task, so a batch of series (several jobs) spreads over the workers.
+    Progress comes back as
     worker events (``medview-progress``), cancellation goes out as a Dask ``Event``.
     """
 
@@ -134,10 +135,13 @@ class DaskExecutor:
 
         data = (job_dir / "input.bin").read_bytes()
         self._progress.pop(job_id, None)
-        [data_future] = self.client.scatter([data], hash=False)
+        # the bundle goes with the task (not scattered to one worker): the scheduler keeps it,
+        # so when the worker running the job dies the scheduler can run it elsewhere
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
+            fut: Future = self.client.submit(run_on_dask, job_id, data,
+                                             key=f"medview-job-{job_id}-{attempt}", pure=False)
         del data
-        fut: Future = self.client.submit(run_on_dask, job_id, data_future,
-                                         key=f"medview-job-{job_id}-{attempt}", pure=False)
         self._futures[job_id] = fut
         last = None
         try:
@@ -152,8 +156,7 @@ class DaskExecutor:
                 except (CancelledError, FutureCancelledError) as exc:
                     if job_id in self._cancelled:
                         raise Cancelled("cancelled") from None
-                    # the worker holding the input died and the scheduler gave up on it
-                    raise WorkerLost(f"the Dask worker holding the job was lost ({exc})",
+                    raise WorkerLost(f"the Dask scheduler lost the job ({exc})",
                                      started=job_id in self._progress) from None
                 p = self._progress.get(job_id)
                 if p is not None and p is not last:
@@ -161,7 +164,6 @@ class DaskExecutor:
                     on_progress(float(p["fraction"]), str(p["message"]), str(p["worker"]))
         finally:
             self._futures.pop(job_id, None)
-            data_future.release()
             fut.release()
         part = job_dir / f"result.{attempt}.part"
         with open(part, "wb") as f:
