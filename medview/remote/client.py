@@ -148,7 +148,7 @@ class RemoteClient:
 
     def wait(self, job_id: str, *, on_status: Callable[[JobStatus], None] | None = None,
              cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.2,
-             max_poll_s: float = 2.0) -> JobStatus:
+             max_poll_s: float = 1.0) -> JobStatus:
         """Poll until the job ends; cancels it on the server when ``cancelled()`` turns true."""
         delay = poll_s
         sent_cancel = False
