@@ -9,6 +9,7 @@ the inputs', re-attach the results to the original study, delete the result on t
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -160,8 +161,13 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
         step = f" step {st.step}/{st.steps}" if st.steps and st.step else ""
         progress.update(0.05 + 0.9 * st.progress, f"{client.name}{step}: {st.message or st.state}")
 
-    final = client.wait(job.status.id, on_status=on_status,
-                        cancelled=lambda: progress.cancelled)
+    try:
+        final = client.wait(job.status.id, on_status=on_status,
+                            cancelled=lambda: progress.cancelled)
+    except KeyboardInterrupt:  # Ctrl+C in the terminal: stop the job on the server too
+        with contextlib.suppress(RemoteError):
+            client.cancel(job.status.id)
+        raise
     if final.state == "cancelled":
         raise Cancelled(f"job {final.id} was cancelled on {client.name}")
     if final.state != "succeeded":
