@@ -169,13 +169,12 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         fd, tmp_name = await run_in_threadpool(tempfile.mkstemp, dir=uploads, suffix=".part")
         tmp = Path(tmp_name)
         try:
-            size = await _receive(request, fd, limit)
+            await _receive(request, fd, limit)
             steps_n = await run_in_threadpool(_check_upload, tmp)
             status, created = await run_in_threadpool(
                 manager.submit, owner=who, idem_key=idempotency_key, upload=tmp, steps=steps_n)
         finally:
             tmp.unlink(missing_ok=True)
-        del size
         return JSONResponse(status.model_dump(), status_code=201 if created else 200)
 
     @app.get(f"{API}/jobs", tags=["jobs"])
@@ -237,7 +236,7 @@ async def _receive(request: Request, fd: int, limit: int) -> int:
             buffered += len(chunk)
             if buffered >= 4 << 20:
                 data, buf, buffered = b"".join(buf), [], 0
-                await run_in_threadpool(os.write, fd, data)
+                await run_in_threadpool(_write_all, fd, data)
         if buf:
             await run_in_threadpool(_write_all, fd, b"".join(buf))
     finally:

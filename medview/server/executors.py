@@ -94,8 +94,14 @@ class PoolExecutor:
             fut.cancel()
 
     def close(self) -> None:
+        """Stop now: running jobs are abandoned (their state stays "running", so the next
+        server start runs them again) rather than holding up the shutdown."""
         with self._lock:
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                if proc.is_alive():
+                    proc.terminate()
 
 
 class DaskExecutor:

@@ -20,6 +20,10 @@ from medview.server.worker import JobFailed
 
 __all__ = ["JobManager"]
 
+
+class _ServerStopping(Exception):
+    """The executor went away because the server is shutting down."""
+
 log = logging.getLogger("medview.server")
 #: a job whose worker dies is run at most this many times
 MAX_ATTEMPTS = 2
@@ -103,6 +107,8 @@ class JobManager:
                 try:
                     part = self.executor.run(job_id, folder, attempts, on_progress)
                 except WorkerLost as exc:
+                    if self._stop.is_set():
+                        raise _ServerStopping from None
                     if not exc.started and tries < _MAX_TRIES:
                         attempts -= 1  # it never ran: that attempt does not count
                         log.warning("job %s: %s before it started; queued again", job_id, exc)
@@ -119,6 +125,9 @@ class JobManager:
                 log.info("job %s: succeeded (%d result bytes, %d attempt(s))", job_id, size,
                          attempts)
                 break
+        except _ServerStopping:
+            log.info("job %s: left for the next start (the server is stopping)", job_id)
+            return
         except Cancelled:
             self.store.update(job_id, state="cancelled", message="cancelled")
             log.info("job %s: cancelled", job_id)
@@ -130,10 +139,12 @@ class JobManager:
             self.store.update(job_id, state="failed", message="failed",
                               error=f"internal server error: {type(exc).__name__}: {exc}")
         finally:
-            (folder / "input.bin").unlink(missing_ok=True)
+            self._threads.pop(job_id, None)
             for p in folder.glob("result.*.part"):
                 p.unlink(missing_ok=True)
-            self._threads.pop(job_id, None)
+            status = self.store.get(job_id)
+            if status is not None and status.done:  # a stopping server keeps it for later
+                (folder / "input.bin").unlink(missing_ok=True)
 
     def cancel(self, job_id: str) -> JobStatus | None:
         status = self.store.get(job_id)

@@ -105,6 +105,8 @@ class JobStore:
             sql += " AND owner=?"
             args += (owner,)
         with self._lock:
+            if self._closed:
+                return None
             row = self._db.execute(sql, args).fetchone()
         if row is None:
             return None

@@ -162,3 +162,25 @@ def test_the_request_log_names_who_and_sizes_only(make_client, tmp_path):
     assert refused and refused[-1]["who"] == "-"
     assert set(post) == {"time", "who", "method", "path", "in_bytes", "out_bytes", "status",
                          "ms"}
+
+
+def test_a_job_running_when_the_server_stops_runs_again_after_the_restart(tmp_path, tokens):
+    from fastapi.testclient import TestClient
+
+    from medview.server.app import ServerSettings, create_app
+
+    settings = ServerSettings(state_dir=tmp_path / "own", tokens_path=tokens[0])
+    headers = {"Authorization": f"Bearer {tokens[1]}"}
+    vol = noise_volume()
+    with TestClient(create_app(settings), headers=headers) as c:  # its own pool
+        job = c.post("/api/v1/jobs", content=job_body(SLOW_CHAIN, vol)).json()
+        wait_until(lambda: c.get(f"/api/v1/jobs/{job['id']}").json()["progress"] > 0.05,
+                   what="the job to start")
+    # stopped mid-job: the pool process was terminated, the job is still on record
+    assert (tmp_path / "own" / "jobs" / job["id"] / "input.bin").exists()
+    with TestClient(create_app(settings), headers=headers) as c:
+        st = wait_done(c, job["id"])
+        assert st["state"] == "succeeded" and st["attempts"] == 2
+        got = decode_bundle(c.get(f"/api/v1/jobs/{job['id']}/result").content)
+    local = run_chain(Chain.from_dict(SLOW_CHAIN), {"image": vol})
+    assert np.array_equal(got.values[got.meta["main"]].array, local.result.array)
