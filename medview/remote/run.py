@@ -226,9 +226,20 @@ def run_chain_remote(chain: Chain, inputs: Mapping[str, Volume], *, client: Remo
 
 
 def run_batch_remote(chain: Chain, batch: Sequence[Mapping[str, Volume]], *,
-                     client: RemoteClient, encoding: str = "auto") -> list[ChainResult]:
-    """Submit one job per input set first, then collect them: the server runs them in
-    parallel (its pool, or its Dask cluster)."""
+                     client: RemoteClient, encoding: str = "auto",
+                     poll_s: float = 0.2) -> list[ChainResult]:
+    """Run ``chain`` on every input set of ``batch``, one job each, in parallel on the server
+    (its pool, or its Dask cluster): all jobs are submitted first, then each is collected as
+    soon as it is done. Results come back in the order of ``batch``."""
+    import time
+
     info = client.info()
     jobs = [submit_job(client, chain, inputs, encoding=encoding, info=info) for inputs in batch]
-    return [collect_job(client, j) for j in jobs]
+    results: dict[int, ChainResult] = {}
+    while len(results) < len(jobs):
+        for i, job in enumerate(jobs):
+            if i not in results and client.status(job.status.id).done:
+                results[i] = collect_job(client, job)
+        if len(results) < len(jobs):
+            time.sleep(poll_s)
+    return [results[i] for i in range(len(jobs))]

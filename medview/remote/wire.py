@@ -258,7 +258,7 @@ def bundle_bytes(parts: Iterable[bytes | memoryview]) -> bytes:
     return buf.getvalue()
 
 
-def iter_chunks(parts: Iterable[bytes | memoryview], size: int = 1 << 20) -> Iterator[bytes]:
+def iter_chunks(parts: Iterable[bytes | memoryview], size: int = 4 << 20) -> Iterator[bytes]:
     """The parts as chunks of at most ``size`` bytes (for a streamed upload)."""
     for p in parts:
         mv = memoryview(p)

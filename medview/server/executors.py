@@ -52,6 +52,14 @@ class PoolExecutor:
         # spawn, never fork: fork is unsafe in a process with threads (uvicorn, SQLite)
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
 
+    def warm_up(self) -> None:
+        """Start the pool's processes now (imports take seconds), not with the first job."""
+        from medview.server.worker import warm_up
+
+        with self._lock:
+            for _ in range(self.workers):
+                self._pool.submit(warm_up)
+
     def run(self, job_id: str, job_dir: Path, attempt: int, on_progress: OnProgress) -> Path:
         from medview.server.worker import run_in_pool
 
@@ -137,7 +145,7 @@ class DaskExecutor:
         from distributed import Future, KilledWorker
         from distributed.client import FutureCancelledError
 
-        from medview.server.worker import run_on_dask
+        from medview.server.worker import JobFailed, run_on_dask
 
         data = (job_dir / "input.bin").read_bytes()
         self._progress.pop(job_id, None)
@@ -164,6 +172,14 @@ class DaskExecutor:
                         raise Cancelled("cancelled") from None
                     raise WorkerLost(f"the Dask scheduler lost the job ({exc})",
                                      started=job_id in self._progress) from None
+                except (JobFailed, Cancelled):
+                    raise
+                except Exception as exc:
+                    if fut.status == "error":  # the task itself raised: not a lost worker
+                        raise
+                    # e.g. the worker holding a finished result died while it was fetched
+                    raise WorkerLost(f"the result was lost on the way back from the Dask "
+                                     f"worker ({type(exc).__name__}: {exc})") from None
                 p = self._progress.get(job_id)
                 if p is not None and p is not last:
                     last = p

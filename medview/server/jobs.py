@@ -47,6 +47,9 @@ class JobManager:
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
         """Resume the jobs a previous server left queued or running; start the sweeper."""
+        warm = getattr(self.executor, "warm_up", None)
+        if warm is not None:
+            warm()
         for job_id in self.store.list(states=("queued", "running")):
             log.info("job %s: resumed after a restart", job_id)
             self.store.update(job_id, state="queued", message="resumed after a server restart")

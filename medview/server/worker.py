@@ -144,6 +144,13 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def warm_up() -> int:
+    """Import what jobs need (registry, steps, scikit-learn) so the first job does not wait."""
+    from medview.pipeline.registry import all_steps
+
+    return len(all_steps())
+
+
 def run_in_pool(job_dir: str, attempt: int) -> str:
     """Pool entry point: run ``job_dir/input.bin``, write ``result.<attempt>.part``.
 

@@ -74,6 +74,13 @@ def site(tmp_path_factory):
                 stop(item.proc)  # the current process (a restart test replaces it)
 
 
+@pytest.fixture(autouse=True)
+def _client_folders(site, monkeypatch):
+    """This process's client (audit log, mappings) writes into the test's folders too."""
+    monkeypatch.setenv("MEDVIEW_CONFIG_DIR", str(site["root"] / "config"))
+    monkeypatch.setenv("MEDVIEW_DATA_DIR", str(site["root"] / "data"))
+
+
 @pytest.fixture(scope="module")
 def ct(site):
     folder = site["root"] / "ct"
@@ -208,6 +215,30 @@ def test_restarting_the_server_keeps_finished_jobs(site, ct):
     local = run_chain(Chain.load(LUNG_CHAIN), {"image": vol})
     assert np.array_equal(result.values["lungs.labels"].array, local.values["lungs.labels"].array)
     assert result.values["lungs.labels"].metadata["PatientID"] == PATIENT["patient_id"]
+
+
+def test_a_batch_of_series_spreads_over_the_dask_workers(site):
+    from medview.core.volume import Volume
+    from medview.remote.run import run_batch_remote
+
+    rng = np.random.default_rng(7)
+    batch = [{"image": Volume(rng.normal(0, 100, (12, 96, 96)).astype(np.float32),
+                              (0.8, 0.8, 2.0), (float(i), 0.0, 0.0))} for i in range(4)]
+    chain = Chain.from_dict({"steps": [{"step": "smooth.curvature_diffusion",
+                                        "params": {"iterations": 60, "in_plane_only": True}}]})
+    with client_for(site, "dask") as c:
+        results = run_batch_remote(chain, batch, client=c)
+        workers = {j.worker for j in (c.status(j) for j in
+                                      [x["job"] for x in _audit(site)[-len(batch):]])}
+    for inputs, got in zip(batch, results, strict=True):
+        want = run_chain(chain, inputs).result
+        assert np.array_equal(got.result.array, want.array) and got.result.origin == want.origin
+    assert workers <= set(site["cluster"].workers) and len(workers) == 2
+
+
+def _audit(site) -> list[dict]:
+    text = (site["root"] / "data" / "offload-audit.log").read_text()
+    return [json.loads(x) for x in text.splitlines()]
 
 
 def test_killing_a_dask_worker_mid_job_retries_or_fails_clearly(site):

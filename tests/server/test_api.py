@@ -8,7 +8,7 @@ import signal
 
 import numpy as np
 import pytest
-from conftest import SLOW_CHAIN, job_body, noise_volume, wait_done, wait_until
+from server_helpers import SLOW_CHAIN, job_body, noise_volume, wait_done, wait_until
 
 from medview.pipeline.chain import Chain
 from medview.pipeline.runner import run_chain

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import noise_volume
+from server_helpers import noise_volume
 
 from medview.core.classifier import classify_pixels
 from medview.core.labelmap import LabelMap
