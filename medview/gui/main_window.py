@@ -1,4 +1,5 @@
-"""The workstation window: series browser (left), slice viewer (centre), status and progress.
+"""The workstation window: series browser (left), the views (centre: one view or a 2×2 grid
+of axial, coronal and sagittal), tools, status and progress.
 
 Import and loading run as tasks in a thread pool (:mod:`medview.gui.tasks`); their results
 come back on the GUI thread. Each user action has one error boundary: a failure becomes a
@@ -11,8 +12,8 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -21,6 +22,9 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QSlider,
+    QSpinBox,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -28,11 +32,16 @@ from PySide6.QtWidgets import (
 
 from medview.core.volume import Volume
 from medview.gui import library
+from medview.gui.browser_actions import BrowserActionsMixin
+from medview.gui.fusion_panel import FusionPanel
 from medview.gui.overlays import format_sample
+from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.state import ViewerState
+from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
+from medview.gui.view_grid import ViewGrid
+from medview.gui.window_settings import SettingsMixin
 from medview.gui.windowing import CT_PRESETS, initial_windows
 
 __all__ = ["MainWindow"]
@@ -42,13 +51,18 @@ log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 8000
 
 
-class MainWindow(QMainWindow):
+class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
     """The main window on one catalog.
 
     Parameters
     ----------
     catalog_path : path, optional
         The catalog file; default the user's (``$MEDVIEW_DB`` or the data folder).
+    settings_path : path, optional
+        An ini file for the window's settings; default ``$MEDVIEW_SETTINGS`` or the user's
+        (:mod:`medview.gui.window_settings`).
+    thumbnail_dir : path, optional
+        Where thumbnails are cached; default ``$MEDVIEW_CACHE_DIR`` or the user cache folder.
 
     Signals
     -------
@@ -60,16 +74,25 @@ class MainWindow(QMainWindow):
         An import finished (a :class:`~medview.gui.library.ImportResult`), browser refreshed.
     import_failed(object)
         An import failed (a :class:`~medview.gui.tasks.TaskError`).
+    exported(list)
+        File ▸ Export wrote these paths.
+    exported_failed(object)
+        An export failed (a TaskError); nothing was left half-written.
     """
 
     series_opened = Signal(object)
     series_failed = Signal(object)
     import_finished = Signal(object)
     import_failed = Signal(object)
+    exported = Signal(list)
+    exported_failed = Signal(object)
 
     def __init__(self, catalog_path: str | os.PathLike | None = None,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *,
+                 settings_path: str | os.PathLike | None = None,
+                 thumbnail_dir: str | os.PathLike | None = None):
         super().__init__(parent)
+        self._init_settings(settings_path)
         self.catalog_path = Path(catalog_path) if catalog_path is not None else None
         self.setWindowTitle("medview")
         self.state = ViewerState()
@@ -81,8 +104,11 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.catalog = None
 
-        self.viewer = SliceViewer(self.state, self)
-        self.setCentralWidget(self.viewer)
+        self.view_grid = ViewGrid(self.state, self)
+        self.views = self.view_grid.views
+        self.setCentralWidget(self.view_grid)
+        self.cine_timer = QTimer(self)
+        self.cine_timer.timeout.connect(self._cine_step)
 
         self.browser = SeriesBrowser(self)
         self.browser_dock = QDockWidget("Series", self)
@@ -105,13 +131,24 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.browser_dock], [420], Qt.Orientation.Horizontal)
         self.browser.series_activated.connect(self.open_series)
 
+        self._build_segment_dock()
         self._build_status_bar()
         self._build_actions()
-        self.viewer.cursor_sample.connect(self._on_cursor_sample)
+        self._build_browser_extras(thumbnail_dir=thumbnail_dir)
+        self._build_export_action()
+        self._build_settings_actions()
+        self._restore_settings()
+        for view in self.views.values():
+            view.cursor_sample.connect(self._on_cursor_sample)
         self.state.volume_changed.connect(self._on_volume_changed)
         self._on_volume_changed(None)
         self._open_catalog()
         self.refresh_browser()
+
+    @property
+    def viewer(self) -> SliceViewer:
+        """The active view: the one shown alone, or the one last focused in the grid."""
+        return self.view_grid.active_view
 
     def _open_catalog(self) -> None:
         # one catalog for the window's life: each thread gets its own connection from it
@@ -191,8 +228,272 @@ class MainWindow(QMainWindow):
         self.state.invert_changed.connect(self._on_invert_changed)
         image_menu.addAction(self.invert_action)
 
+        colour_menu = image_menu.addMenu("&Colour Map")
+        self.colormap_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for name in COLORMAPS:
+            action = QAction(name.capitalize(), self, checkable=True)
+            action.setChecked(name == self.state.colormap)
+            action.triggered.connect(lambda checked=False, n=name: self.state.set_colormap(n))
+            group.addAction(action)
+            colour_menu.addAction(action)
+            self.colormap_actions[name] = action
+        self.state.colormap_changed.connect(
+            lambda name: self.colormap_actions[name].setChecked(True))
+
         view_menu = self.menuBar().addMenu("&View")
+        self.layout_action = QAction("&2×2 Layout (Axial, Coronal, Sagittal)", self)
+        self.layout_action.setCheckable(True)
+        self.layout_action.setIconText("2×2")
+        self.layout_action.setShortcut(QKeySequence("M"))
+        self.layout_action.setToolTip("Three planes with a linked crosshair (M); "
+                                      "double-click a view to show it alone")
+        self.layout_action.toggled.connect(
+            lambda on: self.view_grid.set_layout("2x2" if on else "single"))
+        self.view_grid.layout_changed.connect(
+            lambda name: self.layout_action.setChecked(name == "2x2"))
+        view_menu.addAction(self.layout_action)
+        self.cine_action = QAction("&Cine", self)
+        self.cine_action.setCheckable(True)
+        self.cine_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.cine_action.setToolTip("Play through the slices of the active view (Space)")
+        self.cine_action.toggled.connect(self.set_cine)
+        view_menu.addAction(self.cine_action)
+        view_menu.addSeparator()
         view_menu.addAction(self.browser_dock.toggleViewAction())
+        view_menu.addAction(self.segment_dock.toggleViewAction())
+        view_menu.addAction(self.fusion_dock.toggleViewAction())
+        self._build_tool_bar(file_menu)
+
+    def _build_segment_dock(self) -> None:
+        self.segment_panel = SegmentPanel(self.state, self.tasks, self)
+        self.segment_dock = QDockWidget("Segmentation", self)
+        self.segment_dock.setObjectName("segment_dock")
+        self.segment_dock.setWidget(self.segment_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.segment_dock)
+        self.segment_dock.hide()  # View ▸ Segmentation, or choosing a paint tool, shows it
+        self.segment_panel.task_started.connect(self._track_progress)
+        self.segment_panel.failed.connect(self._show_error)
+        # the undo/redo shortcuts work wherever the focus is in the window
+        self.addAction(self.segment_panel.undo_action)
+        self.addAction(self.segment_panel.redo_action)
+        self.state.tool_changed.connect(self._on_tool_changed_show_panel)
+
+        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self)
+        self.fusion_dock = QDockWidget("Fusion", self)
+        self.fusion_dock.setObjectName("fusion_dock")
+        self.fusion_dock.setWidget(self.fusion_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.fusion_dock)
+        self.tabifyDockWidget(self.segment_dock, self.fusion_dock)
+        self.fusion_dock.hide()
+        self.fusion_panel.task_started.connect(self._track_progress)
+        self.fusion_panel.failed.connect(self._show_error)
+
+    def _on_tool_changed_show_panel(self, tool: str) -> None:
+        if tool in ("brush", "eraser", "fill") and not self.segment_dock.isVisible():
+            self.segment_dock.show()
+
+    def _build_tool_bar(self, file_menu) -> None:
+        bar = QToolBar("Tools", self)
+        bar.setObjectName("tools_toolbar")
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.tool_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        tools = (("window", "W/L", "W", "Left drag sets window/level (W)"),
+                 ("distance", "Distance", "D", "Left drag measures a distance in mm (D)"),
+                 ("ellipse", "Ellipse ROI", "E", "Left drag draws an elliptical ROI (E)"),
+                 ("rectangle", "Rect ROI", "B", "Left drag draws a rectangular ROI (B)"),
+                 ("brush", "Brush", "P", "Left drag paints the selected label (P)"),
+                 ("eraser", "Eraser", "X", "Left drag erases labels (X)"),
+                 ("fill", "Fill", "F", "Click fills a region on the slice (F)"))
+        for tool, text, key, tip in tools:
+            action = QAction(text, self, checkable=True)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(tip)
+            action.setChecked(tool == self.state.tool)
+            action.triggered.connect(lambda checked=False, t=tool: self.state.set_tool(t))
+            group.addAction(action)
+            bar.addAction(action)
+            self.tool_actions[tool] = action
+        self.state.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        bar.insertSeparator(self.tool_actions["brush"])
+        self.clear_measurements_action = QAction("Clear", self)
+        self.clear_measurements_action.setToolTip("Remove every measurement")
+        self.clear_measurements_action.triggered.connect(self.state.clear_measurements)
+        bar.addAction(self.clear_measurements_action)
+        bar.addSeparator()
+        bar.addAction(self.layout_action)
+        bar.addAction(self.cine_action)
+        self.cine_fps = QSpinBox(self)
+        self.cine_fps.setObjectName("cine_fps")
+        self.cine_fps.setRange(1, 60)
+        self.cine_fps.setValue(10)
+        self.cine_fps.setSuffix(" fps")
+        self.cine_fps.setToolTip("Cine frame rate")
+        self.cine_fps.valueChanged.connect(self._on_cine_fps_changed)
+        bar.addWidget(self.cine_fps)
+        bar.addSeparator()
+        self.open_labels_action = QAction("Open &Label Map…", self)
+        self.open_labels_action.setToolTip("Show a label map (NIfTI, NRRD, MHA) on this series")
+        self.open_labels_action.triggered.connect(self.choose_label_map)
+        file_menu.insertAction(self.save_png_action, self.open_labels_action)
+        bar.addAction(self.open_labels_action)
+        bar.addWidget(QLabel(" Opacity ", self))
+        self.label_opacity = QSlider(Qt.Orientation.Horizontal, self)
+        self.label_opacity.setObjectName("label_opacity")
+        self.label_opacity.setRange(0, 100)
+        self.label_opacity.setValue(int(round(self.state.label_opacity * 100)))
+        self.label_opacity.setMaximumWidth(120)
+        self.label_opacity.setToolTip("Opacity of the label-map overlay")
+        self.label_opacity.valueChanged.connect(
+            lambda v: self.state.set_label_opacity(v / 100.0))
+        bar.addWidget(self.label_opacity)
+
+    # -- cine --------------------------------------------------------------------------
+    def set_cine(self, on: bool) -> None:
+        """Play (True) or stop the active view's slices at the frame rate of the tool bar."""
+        if on and self.state.volume is not None:
+            self.cine_timer.start(int(round(1000.0 / self.cine_fps.value())))
+        else:
+            self.cine_timer.stop()
+        if self.cine_action.isChecked() != self.cine_timer.isActive():
+            self.cine_action.setChecked(self.cine_timer.isActive())
+
+    def _on_cine_fps_changed(self, fps: int) -> None:
+        if self.cine_timer.isActive():
+            self.cine_timer.setInterval(int(round(1000.0 / fps)))
+
+    def _cine_step(self) -> None:
+        plane = self.view_grid.active_plane
+        n = self.state.plane_n_slices(plane)
+        if n <= 0:
+            self.set_cine(False)
+            return
+        self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
+
+    # -- export ------------------------------------------------------------------------
+    def _build_export_action(self) -> None:
+        self.export_open_action = QAction("&Export…", self)
+        self.export_open_action.setObjectName("action_export")
+        self.export_open_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_open_action.setToolTip("Export the label map (DICOM SEG, NIfTI), the "
+                                           "series, the fused image, measurements or the view")
+        self.export_open_action.triggered.connect(self.show_export_dialog)
+        file_menu = self.menuBar().actions()[0].menu()
+        file_menu.insertAction(self.save_png_action, self.export_open_action)
+        self._export_providers: list = []  # callables adding Exportables (e.g. chain results)
+
+    def exportables(self) -> list:
+        """What can be exported now, for the Export dialog."""
+        from medview.gui.exports import Exportable
+        from medview.gui.measurements import measurements_table
+
+        state = self.state
+        vol = state.volume
+        if vol is None:
+            return []
+        source = vol if vol.metadata.get("source_files") else None
+        items = []
+        if state.labels is not None:
+            items.append(Exportable("Label map", "labels", state.labels, source))
+        if state.scribbles is not None:
+            items.append(Exportable("Scribbles", "labels", state.scribbles, source))
+        if state.fusion is not None:
+            items.append(Exportable("Fused image", "rgb", self._blend_fusion, source))
+        for provider in self._export_providers:
+            items.extend(provider())
+        items.append(Exportable("Series", "volume", vol, source))
+        if state.measurements:
+            geoms = {name: state.geometry(name) for name in state.planes}
+            items.append(Exportable("Measurements", "table", lambda: measurements_table(
+                vol, geoms, state.measurements)))
+        items.append(Exportable("View", "view", None))
+        return items
+
+    def _blend_fusion(self):
+        """The fused image as an RGB volume: grey base window, the second series in its colour
+        map and opacity (what the views show)."""
+        from medview.core.fusion import blend_colour
+
+        state = self.state
+        low, high = state.fusion_window
+        return blend_colour(state.volume, state.fusion, window_center=state.window_center,
+                            window_width=state.window_width,
+                            colormap=state.fusion_colormap if state.fusion_colormap != "grey"
+                            else "hot", moving_min=low, moving_max=high,
+                            opacity=state.fusion_opacity)
+
+    def show_export_dialog(self) -> None:
+        from medview.gui.exports import ExportDialog
+
+        items = self.exportables()
+        if not items:
+            self._show_message("Nothing to export", "Open a series first.")
+            return
+        dialog = ExportDialog(items, self.export, self.settings_value("export/last_folder", ""),
+                              self)
+        dialog.open()
+        self.export_dialog = dialog
+
+    def export(self, item, fmt: str, path, overwrite: bool = False) -> Task | None:
+        """Export ``item`` (an Exportable) as ``fmt`` to ``path`` in the background; the
+        view (PNG) is saved at once, on the GUI thread, as it is on screen."""
+        from medview.gui.exports import export_item
+
+        self.set_settings_value("export/last_folder", str(Path(path).parent))
+        if item.kind == "view":
+            try:
+                written = export_item(item, fmt, path, overwrite=overwrite,
+                                      save_view=self.view_grid.save_png)
+            except Exception as exc:  # error boundary
+                self._show_error(TaskError("Exporting the view", exc, _format_tb(exc)))
+                return None
+            self._on_dialog_exported(written)
+            return None
+        if item.kind == "rgb":
+            value = item.resolve()  # blended now, from what the views show
+            item = type(item)(item.name, item.kind, value, item.source)
+        task = self.tasks.start(
+            f"Exporting {item.name.lower()}",
+            lambda progress: export_item(item, fmt, path, overwrite=overwrite),
+            on_finished=self._on_dialog_exported,
+            on_failed=self._on_dialog_export_failed)
+        self._track_progress(task)
+        return task
+
+    def _on_dialog_exported(self, written) -> None:
+        first = written[0] if written else ""
+        more = f" and {len(written) - 1} more" if len(written) > 1 else ""
+        self.statusBar().showMessage(f"Exported {first}{more}", STATUS_MESSAGE_MS)
+        self.exported.emit(list(written))
+
+    def _on_dialog_export_failed(self, error: TaskError) -> None:
+        self._show_error(error)
+        self.exported_failed.emit(error)
+
+    # -- label overlay -----------------------------------------------------------------
+    def choose_label_map(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a label map on this series", "",
+            "Label maps (*.nii *.nii.gz *.nrrd *.mha *.mhd);;All files (*)")
+        if path:
+            self.open_label_map(path)
+
+    def open_label_map(self, path: str | os.PathLike) -> bool:
+        """Show the label map in ``path`` over the open series; False (with a message) if it
+        cannot be read or is not on the series' grid."""
+        if self.state.volume is None:
+            self._show_message("No series open", "Open a series before its label map.")
+            return False
+        try:
+            self.state.set_labels(library.read_label_map(path))
+        except Exception as exc:  # error boundary: a wrong file is a message
+            self._show_error(TaskError("Opening the label map", exc, _format_tb(exc)))
+            return False
+        segments = self.state.labels.segments
+        self.statusBar().showMessage(
+            f"Label map {Path(path).name}: {len(segments)} segment(s)", STATUS_MESSAGE_MS)
+        return True
 
     # -- browser -----------------------------------------------------------------------
     def refresh_browser(self) -> bool:
@@ -206,16 +507,20 @@ class MainWindow(QMainWindow):
             self._show_error(TaskError("Reading the catalog", exc, _format_tb(exc)))
             return False
         self.browser.set_patients(patients)
+        self._after_browser_refresh()
         return True
 
     # -- import ------------------------------------------------------------------------
     def choose_folder_to_import(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a folder of DICOM files")
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of DICOM files",
+                                                  self.last_import_folder())
         if folder:
             self.import_folder(folder)
 
-    def import_folder(self, path: str | os.PathLike, *, open_first: bool = False) -> Task | None:
-        """Import ``path`` into the catalog in the background; optionally open its first series.
+    def import_folder(self, path: str | os.PathLike | list, *,
+                      open_first: bool = False) -> Task | None:
+        """Import ``path`` (or a list of paths) into the catalog in the background;
+        optionally open its first series.
 
         Returns the task, or None when an import is already running (one at a time).
         """
@@ -226,13 +531,16 @@ class MainWindow(QMainWindow):
         catalog = self._catalog_or_error("Importing")
         if catalog is None:
             return None
-        path = Path(path)
+        paths = [Path(p) for p in path] if isinstance(path, list | tuple) else [Path(path)]
+        path = paths[0]
+        self._remember_import_folder(path)
 
         def work(progress):
-            return library.import_paths(catalog, [path], progress=progress)
+            return library.import_paths(catalog, paths, progress=progress)
 
+        what = f"{path.name or path}" + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
         task = self.tasks.start(
-            f"Importing {path.name or path}", work,
+            f"Importing {what}", work,
             on_finished=lambda result: self._on_import_finished(result, open_first),
             on_failed=self._on_import_failed,
             on_cancelled=self._on_import_cancelled,
@@ -255,10 +563,11 @@ class MainWindow(QMainWindow):
         text = (f"Imported: {report.added} added, {report.updated} updated, "
                 f"{report.unchanged} unchanged; {len(result.series_uids)} series")
         if errors:
-            text += f"; {len(errors)} file(s) could not be read"
+            text += f"; {len(errors)} file(s) could not be read (File ▸ Show Failed Files)"
             for path, reason in errors[:20]:
                 log.warning("unreadable: %s: %s", path, reason)
         self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
+        self._offer_failed_files(len(errors))
         if not result.series_uids:
             self._show_message("Nothing to show",
                                "No DICOM image series was found in the imported folder.",
@@ -309,6 +618,7 @@ class MainWindow(QMainWindow):
             return  # superseded by a later request
         self._load_task = None
         default, auto = windows
+        self.set_cine(False)
         self.state.set_volume(volume, window=default, auto=auto)
         log.info("opened series %s: %s", volume.metadata.get("SeriesInstanceUID"), volume)
         self.viewer.setFocus()
@@ -359,8 +669,10 @@ class MainWindow(QMainWindow):
             widget.setVisible(False)
 
     def cancel_running(self) -> None:
-        """Cancel the import and the load that are running (the Cancel button)."""
-        for task in (self._import_task, self._load_task):
+        """Cancel the import, the load, the export and the task shown in the progress area
+        (the Cancel button)."""
+        for task in (self._import_task, self._load_task, self._export_task,
+                     self._progress_task):
             if task is not None:
                 task.cancel()
 
@@ -394,7 +706,7 @@ class MainWindow(QMainWindow):
     def save_view_png(self, path: str | os.PathLike) -> Path | None:
         """Save the slice view with its overlays to ``path``; None (with a message) on error."""
         try:
-            saved = self.viewer.save_view_png(path)
+            saved = self.view_grid.save_png(path)
         except Exception as exc:  # error boundary: a full disk is a message, not a crash
             self._show_error(TaskError("Saving the view", exc, _format_tb(exc)))
             return None
@@ -435,6 +747,8 @@ class MainWindow(QMainWindow):
         self.error_box = box
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_settings()
+        self.thumbnails.shutdown(timeout_ms=10_000)
         if not self.tasks.shutdown(timeout_ms=10_000):
             log.warning("a background task did not stop within 10 s")
         elif self.catalog is not None:
