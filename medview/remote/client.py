@@ -135,6 +135,11 @@ class RemoteClient:
     def status(self, job_id: str) -> JobStatus:
         return JobStatus.model_validate(self._request("GET", f"{API}/jobs/{job_id}").json())
 
+    def jobs(self) -> list[JobStatus]:
+        """Every job of this token, oldest first (one request for a whole batch)."""
+        r = self._request("GET", f"{API}/jobs")
+        return [JobStatus.model_validate(j) for j in r.json()]
+
     def cancel(self, job_id: str) -> JobStatus:
         r = self._request("POST", f"{API}/jobs/{job_id}/cancel")
         return JobStatus.model_validate(r.json())

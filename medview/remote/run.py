@@ -237,8 +237,9 @@ def run_batch_remote(chain: Chain, batch: Sequence[Mapping[str, Volume]], *,
     jobs = [submit_job(client, chain, inputs, encoding=encoding, info=info) for inputs in batch]
     results: dict[int, ChainResult] = {}
     while len(results) < len(jobs):
+        done = {st.id for st in client.jobs() if st.done}
         for i, job in enumerate(jobs):
-            if i not in results and client.status(job.status.id).done:
+            if i not in results and job.status.id in done:
                 results[i] = collect_job(client, job)
         if len(results) < len(jobs):
             time.sleep(poll_s)
