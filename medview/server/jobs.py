@@ -100,12 +100,13 @@ class JobManager:
                     raise Cancelled("cancelled before it started")
                 tries += 1
                 attempts += 1
-                self.store.update(job_id, state="running", attempts=attempts, progress=0.0,
+                # "queued" until a worker has really started it
+                self.store.update(job_id, state="queued", attempts=attempts, progress=0.0,
                                   message="waiting for a worker")
 
                 def on_progress(fraction: float, message: str, worker: str) -> None:
-                    self.store.update(job_id, progress=fraction, message=message,
-                                      worker=worker)
+                    self.store.update(job_id, state="running", progress=fraction,
+                                      message=message, worker=worker)
 
                 try:
                     part = self.executor.run(job_id, folder, attempts, on_progress)
