@@ -103,7 +103,8 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         response = await call_next(request)
         entry = {"time": round(time.time(), 3), "who": request.state.who or "-",
                  "method": request.method, "path": request.url.path,
-                 "in_bytes": int(request.headers.get("content-length") or 0),
+                 "in_bytes": getattr(request.state, "in_bytes", None)
+                 or int(request.headers.get("content-length") or 0),
                  "out_bytes": int(response.headers.get("content-length") or 0),
                  "status": response.status_code,
                  "ms": round((time.perf_counter() - t0) * 1000, 1)}
@@ -169,7 +170,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         fd, tmp_name = await run_in_threadpool(tempfile.mkstemp, dir=uploads, suffix=".part")
         tmp = Path(tmp_name)
         try:
-            await _receive(request, fd, limit)
+            request.state.in_bytes = await _receive(request, fd, limit)
             steps_n = await run_in_threadpool(_check_upload, tmp)
             status, created = await run_in_threadpool(
                 manager.submit, owner=who, idem_key=idempotency_key, upload=tmp, steps=steps_n)

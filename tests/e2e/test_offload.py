@@ -236,6 +236,22 @@ def test_a_batch_of_series_spreads_over_the_dask_workers(site):
     assert workers <= set(site["cluster"].workers) and len(workers) == 2
 
 
+def test_cancel_reaches_a_job_running_on_dask(site):
+    from medview.core.volume import Volume
+    from medview.remote.run import submit_job
+
+    vol = Volume(np.random.default_rng(4).normal(0, 100, (12, 96, 96)).astype(np.float32),
+                 (0.8, 0.8, 2.0))
+    with client_for(site, "dask") as c:
+        job = submit_job(c, Chain.from_dict(SLOW_CHAIN), {"image": vol})
+        end = time.monotonic() + 60
+        while c.status(job.status.id).state != "running" and time.monotonic() < end:
+            time.sleep(0.05)
+        c.cancel(job.status.id)
+        st = c.wait(job.status.id)
+    assert st.state == "cancelled" and st.progress < 1.0
+
+
 def _audit(site) -> list[dict]:
     text = (site["root"] / "data" / "offload-audit.log").read_text()
     return [json.loads(x) for x in text.splitlines()]
