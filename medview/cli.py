@@ -198,6 +198,8 @@ def cmd_run(args) -> int:
     from medview.pipeline.runner import run_chain
 
     chain = Chain.load(args.chain)  # validated before any work
+    if args.batch:
+        return _run_batch(chain, args)
     names = list(chain.inputs)
     given: dict[str, str] = {}
     positional = []
@@ -228,6 +230,66 @@ def cmd_run(args) -> int:
                             table_format=args.table_format, overwrite=args.force)
     for path in written:
         print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _batch_name(source: str, used: set[str]) -> str:
+    from medview.formats.volume_io import SUFFIXES
+
+    name = Path(source.rstrip("/")).name or "series"
+    for suffix in SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    base, k = name, 2
+    while name in used:
+        name, k = f"{base}-{k}", k + 1
+    used.add(name)
+    return name
+
+
+def _run_batch(chain, args) -> int:
+    """``--batch``: the chain (one input) on every INPUT, results in OUT/<input name>/; with
+    ``--remote`` one job per input, run in parallel by the server (its pool or Dask)."""
+    from medview.formats.results import write_results
+    from medview.formats.volume_io import SUFFIXES
+    from medview.pipeline.runner import run_chain
+
+    if len(chain.inputs) != 1:
+        raise ValueError(f"--batch runs a chain with one input on each INPUT; this chain takes "
+                         f"{', '.join(chain.inputs)}")
+    if str(args.output).lower().endswith(SUFFIXES):
+        raise ValueError(f"--batch writes a folder per input: give a folder, not {args.output}")
+    (name, kind), = chain.inputs.items()
+    used: set[str] = set()
+    items = [(_batch_name(src, used), src) for src in args.inputs]
+    out = Path(args.output)
+    taken = [str(out / n) for n, _ in items if (out / n).exists()]
+    if taken and not args.force:
+        raise FileExistsError(f"would overwrite {', '.join(taken)}; use --force")
+    batch = [{name: _read_input(src, kind, args)} for _, src in items]
+    results = None
+    if args.remote:
+        from medview.remote.client import RemoteClient
+        from medview.remote.errors import RemoteUnavailable
+        from medview.remote.run import run_batch_remote
+
+        try:
+            with RemoteClient.for_endpoint(args.remote, retries=args.retries) as client:
+                results = run_batch_remote(chain, batch, client=client, encoding=args.encoding)
+        except RemoteUnavailable as exc:
+            if not args.local_fallback:
+                raise
+            print(f"medview run: {exc}; running locally instead", file=sys.stderr)
+    if results is None:
+        with terminal_progress("running") as progress:
+            results = [run_chain(chain, inputs, progress=progress.sub(i / len(batch),
+                                                                      (i + 1) / len(batch)))
+                       for i, inputs in enumerate(batch)]
+    for (folder, _), inputs, result in zip(items, batch, results, strict=True):
+        for path in write_results(result.outputs(exclude=inputs), result.main_output,
+                                  out / folder, image_suffix=args.image_format,
+                                  table_format=args.table_format, overwrite=args.force):
+            print(f"wrote {path}")
     return EXIT_OK
 
 
@@ -411,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retries on network errors, with backoff (default 4)")
     s.add_argument("--local-fallback", action="store_true",
                    help="run locally when the endpoint cannot be reached")
+    s.add_argument("--batch", action="store_true",
+                   help="run a one-input chain on every INPUT (one series each), results in "
+                        "OUT/<input name>/; with --remote the server runs them in parallel")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser(

@@ -70,3 +70,26 @@ def test_remote_commands_explain_mistakes(tmp_path, env):
     stored = (tmp_path / "t.json").read_text()
     assert token not in stored and json.loads(stored)["tokens"][0]["name"] == "ws"
     assert oct(os.stat(tmp_path / "t.json").st_mode & 0o777) == "0o600"
+
+
+def test_batch_runs_a_one_input_chain_on_each_input(tmp_path, env):
+    from medview.formats.volume_io import read_volume
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_ct_series(a, shape=(3, 16, 16), seed=3)
+    write_ct_series(b, shape=(3, 16, 16), seed=4)
+    chain = tmp_path / "c.json"
+    chain.write_text(json.dumps({"steps": [{"step": "smooth.gaussian"}]}))
+    r = medview("run", chain, a, b, "-o", tmp_path / "out", "--batch", env=env)
+    assert r.returncode == 0, r.stderr
+    one = read_volume(tmp_path / "out" / "a" / "step1.nii.gz")
+    two = read_volume(tmp_path / "out" / "b" / "step1.nii.gz")
+    assert one.shape == two.shape and not (one.array == two.array).all()
+    r = medview("run", chain, a, b, "-o", tmp_path / "out", "--batch", env=env)
+    assert r.returncode == 1 and "would overwrite" in r.stderr
+    two_inputs = tmp_path / "two.json"
+    two_inputs.write_text(json.dumps({"inputs": {"fixed": "volume", "moving": "volume"},
+                                      "steps": [{"step": "fuse.average",
+                                                 "inputs": {"moving": "moving"}}]}))
+    r = medview("run", two_inputs, a, b, "-o", tmp_path / "o2", "--batch", env=env)
+    assert r.returncode == 1 and "one input" in r.stderr

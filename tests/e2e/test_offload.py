@@ -236,6 +236,33 @@ def test_a_batch_of_series_spreads_over_the_dask_workers(site):
     assert workers <= set(site["cluster"].workers) and len(workers) == 2
 
 
+def test_cli_batch_on_dask_writes_what_a_local_batch_writes(site):
+    root = site["root"]
+    series = []
+    for seed in (21, 22, 23):
+        folder = root / f"batch-ct-{seed}"
+        write_ct_series(folder, shape=(6, 48, 48), spacing_xyz=(0.9, 0.9, 2.5), seed=seed)
+        series.append(folder)
+    outs = {}
+    for where in ("local", "dask"):
+        extra = () if where == "local" else ("--remote", "dask")
+        out = root / f"batch-{where}"
+        r = cli(site, "run", LUNG_CHAIN, *series, "-o", out, "--batch", *extra)
+        assert r.returncode == 0, r.stderr
+        outs[where] = out
+    folders = sorted(p.name for p in outs["local"].iterdir())
+    assert folders == [s.name for s in series]
+    for f in folders:
+        names = sorted(p.name for p in (outs["local"] / f).iterdir())
+        assert sorted(p.name for p in (outs["dask"] / f).iterdir()) == names
+        for n in names:
+            a, b = outs["local"] / f / n, outs["dask"] / f / n
+            if n.endswith(".nii.gz"):
+                assert np.array_equal(read_volume(a).array, read_volume(b).array), (f, n)
+            else:
+                assert a.read_text() == b.read_text(), (f, n)
+
+
 def test_cancel_reaches_a_job_running_on_dask(site):
     from medview.core.volume import Volume
     from medview.remote.run import submit_job
