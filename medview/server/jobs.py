@@ -133,6 +133,9 @@ class JobManager:
             log.info("job %s: left for the next start (the server is stopping)", job_id)
             return
         except Cancelled:
+            if self._stop.is_set() and not (folder / "cancel").exists():
+                log.info("job %s: left for the next start (the server is stopping)", job_id)
+                return  # the pool dropped it on shutdown; nobody cancelled it
             self.store.update(job_id, state="cancelled", message="cancelled")
             log.info("job %s: cancelled", job_id)
         except JobFailed as exc:
