@@ -161,7 +161,7 @@ def dask_batch(args, env: dict, tmp: Path) -> list[list]:
     batch = [{"image": Volume(ct_phantom_volume(shape, (sp, sp, 1.0), seed=i)
                               .astype(np.float32), (sp, sp, 1.0))} for i in range(args.batch)]
     chain = Chain.from_dict({"steps": [
-        {"step": "smooth.curvature_diffusion", "params": {"iterations": 20,
+        {"step": "smooth.curvature_diffusion", "params": {"iterations": args.iterations,
                                                           "in_plane_only": True}},
         {"step": "segment.threshold", "params": {"low": -950.0, "high": -400.0}},
         {"step": "segment.fill_holes", "params": {"in_plane_only": True}}]})
@@ -174,9 +174,10 @@ def dask_batch(args, env: dict, tmp: Path) -> list[list]:
             proc, url, cert, token = start_server(folder, env, "--dask", addr)
             try:
                 with RemoteClient(url, token, ca_bundle=str(cert), timeout_s=600) as c:
-                    run_batch_remote(chain, batch[:2], client=c)  # warm the workers up
+                    run_batch_remote(chain, batch[:2], client=c,  # warm the workers up
+                                     encoding=args.encoding)
                     t0 = time.perf_counter()
-                    results = run_batch_remote(chain, batch, client=c)
+                    results = run_batch_remote(chain, batch, client=c, encoding=args.encoding)
                     seconds[n] = time.perf_counter() - t0
                 assert len(results) == len(batch)
             finally:
@@ -218,6 +219,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--batch-slices", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--iterations", type=int, default=40,
+                   help="curvature diffusion iterations per batch series (the work per job)")
+    p.add_argument("--encoding", default="auto", choices=["auto", "raw", "blosc2"],
+                   help="how the batch's volumes travel")
     p.add_argument("--skip-roundtrip", action="store_true")
     p.add_argument("--skip-dask", action="store_true")
     args = p.parse_args()

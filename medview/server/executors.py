@@ -49,8 +49,13 @@ class PoolExecutor:
     def _new_pool(self) -> ProcessPoolExecutor:
         import multiprocessing
 
+        from medview.server.worker import init_pool_process
+
+        # the machine's cores shared among the processes, unless MEDVIEW_THREADS says otherwise
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
         # spawn, never fork: fork is unsafe in a process with threads (uvicorn, SQLite)
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=init_pool_process, initargs=(threads,))
 
     def warm_up(self) -> None:
         """Start the pool's processes now (imports take seconds), not with the first job."""

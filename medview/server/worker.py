@@ -144,6 +144,33 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def limit_threads() -> int | None:
+    """Hold every library of this worker process to ``$MEDVIEW_THREADS`` threads.
+
+    medview's own per-slice threads read the variable; SimpleITK (ITK), OpenCV and the BLAS
+    behind scikit-learn would otherwise each use every core, so a machine running several
+    single-threaded workers would be oversubscribed. Returns the limit (None when unset).
+    """
+    value = os.environ.get("MEDVIEW_THREADS")
+    if not value:
+        return None
+    n = max(1, int(value))
+    import cv2
+    import SimpleITK as sitk
+    from threadpoolctl import threadpool_limits
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
+    cv2.setNumThreads(n)
+    threadpool_limits(n)
+    return n
+
+
+def init_pool_process(threads: int) -> None:
+    """Pool process initializer: ``MEDVIEW_THREADS`` defaults to this process's share."""
+    os.environ.setdefault("MEDVIEW_THREADS", str(threads))
+    limit_threads()
+
+
 def warm_up() -> int:
     """Import what jobs need (registry, steps, scikit-learn) so the first job does not wait."""
     from medview.pipeline.registry import all_steps
@@ -189,6 +216,7 @@ def run_on_dask(job_id: str, data: bytes) -> bytes:
     from distributed import Event, get_worker
 
     worker = get_worker()
+    limit_threads()
     cancel = Event(f"medview-cancel-{job_id}")
 
     def sink(fraction: float, message: str) -> None:
