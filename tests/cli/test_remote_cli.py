@@ -21,7 +21,8 @@ def medview(*args, env, stdin=None):
 @pytest.fixture
 def env(tmp_path):
     return dict(os.environ, MEDVIEW_CONFIG_DIR=str(tmp_path / "cfg"),
-                MEDVIEW_DATA_DIR=str(tmp_path / "data"))
+                MEDVIEW_DATA_DIR=str(tmp_path / "data"),
+                PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
 
 
 def _closed_port() -> int:

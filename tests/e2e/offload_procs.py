@@ -131,7 +131,9 @@ def stop_dask(cluster: DaskCluster) -> None:
 
 
 def subprocess_env(config: Path, data: Path) -> dict:
-    env = dict(os.environ, MEDVIEW_CONFIG_DIR=str(config), MEDVIEW_DATA_DIR=str(data))
+    # never the developer's real keyring: the tokens go to the 0600 file in ``config``
+    env = dict(os.environ, MEDVIEW_CONFIG_DIR=str(config), MEDVIEW_DATA_DIR=str(data),
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     repo = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH")) if p)
     return env

@@ -105,7 +105,7 @@ def test_the_same_chain_gives_the_same_outputs_locally_on_the_server_and_on_dask
         r = cli(site, "remote", "add", name, site[name].url, "--ca-bundle", site["cert"],
                 stdin=site["token"] + "\n")
         assert r.returncode == 0, r.stderr
-        assert "file" in r.stdout  # no keyring on this machine: the 0600 file fallback
+        assert "remote-tokens.json (0600)" in r.stdout  # no keyring backend: the file
     listed = cli(site, "remote", "list").stdout
     assert site["pool"].url in listed and site["token"] not in listed
     outs = {}
