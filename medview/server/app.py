@@ -26,6 +26,7 @@ from medview.remote.wire import WireError, available_encodings, read_header
 from medview.server.auth import TokenBook
 from medview.server.jobs import JobManager
 from medview.server.store import JobStore
+from medview.server.worker import unsent_file_params
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -265,7 +266,14 @@ def _check_upload(path: Path) -> int:
 
             _, hlen = struct.unpack("<4sQ", head) if len(head) == 12 else (b"", 0)
             header, _ = read_header(head + f.read(min(hlen, 64 << 20)))
-            chain = header.get("meta", {}).get("chain")
+            meta = header.get("meta") or {}
+            chain = meta.get("chain")
+            unsent = unsent_file_params(chain if isinstance(chain, dict) else {},
+                                        list(meta.get("file_params") or []))
+            if unsent:
+                raise HTTPException(422, f"invalid job: {'; '.join(unsent)} names a file that "
+                                         "was not sent with the job (the server opens no path "
+                                         "a client names)")
             steps = [s for s in Chain.from_dict(_with_placeholder_files(header, chain)).steps
                      if s.enabled]
         except (WireError, ChainError, struct.error) as exc:

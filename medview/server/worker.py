@@ -75,8 +75,36 @@ class _ProbeProgress(Progress):
             raise Cancelled("cancelled by the user")
 
 
+def unsent_file_params(chain: dict, rewrites: list) -> list[str]:
+    """File parameters (``*_path`` strings) that the job sets without sending the file.
+
+    The server never opens a path a client names: it could probe or read the server's own
+    files. Returns "step N (id), parameter P" for each such parameter.
+    """
+    from medview.pipeline.registry import get_step
+
+    sent = {(int(rw.get("step", -1)), str(rw.get("param"))) for rw in rewrites
+            if isinstance(rw, dict)}
+    bad = []
+    for i, raw in enumerate(chain.get("steps") or []):
+        if not isinstance(raw, dict):
+            continue
+        try:
+            spec = get_step(str(raw.get("step")))
+        except KeyError:
+            continue  # the chain validation names it
+        for p in spec.params:
+            value = (raw.get("params") or {}).get(p.name)
+            if p.kind == "str" and p.name.endswith("_path") and value and (i, p.name) not in sent:
+                bad.append(f"step {i + 1} ({spec.id}), parameter {p.name!r}")
+    return bad
+
+
 def _rewrite_files(chain: dict, files: dict, rewrites: list, folder: Path) -> None:
     """Write the uploaded files into ``folder`` and point the parameters at them."""
+    unsent = unsent_file_params(chain, rewrites)
+    if unsent:
+        raise JobFailed(f"{'; '.join(unsent)} names a file that was not sent with the job")
     written: dict[str, Path] = {}
     for name, (_, filename, data) in files.items():
         safe = Path(str(filename)).name

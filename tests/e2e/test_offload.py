@@ -108,6 +108,8 @@ def test_the_same_chain_gives_the_same_outputs_locally_on_the_server_and_on_dask
         assert "remote-tokens.json (0600)" in r.stdout  # no keyring backend: the file
     listed = cli(site, "remote", "list").stdout
     assert site["pool"].url in listed and site["token"] not in listed
+    checked = cli(site, "remote", "check", "dask")
+    assert checked.returncode == 0 and site["cluster"].address in checked.stdout
     outs = {}
     for where in ("local", "pool", "dask"):
         out = root / f"out-{where}"

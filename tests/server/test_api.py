@@ -81,6 +81,12 @@ def test_oversized_and_invalid_uploads(make_client, tmp_path):
     r = c.post("/api/v1/jobs", content=bad)
     assert r.status_code == 422 and "sigma_mm" in r.json()["detail"]
     assert c.post("/api/v1/jobs", content=b"not a bundle").status_code == 422
+    probe = {"steps": [{"step": "segment.classifier_apply",
+                        "params": {"model_path": "/etc/passwd"}}]}
+    r = c.post("/api/v1/jobs", content=bundle_bytes(encode_bundle(
+        {"chain": probe}, {"image": noise_volume((2, 8, 8))})))
+    assert r.status_code == 422 and "not sent with the job" in r.json()["detail"]
+    assert "passwd" not in r.json()["detail"]
     assert c.get("/api/v1/jobs").json() == []
     assert list((tmp_path / "state" / "uploads").iterdir()) == []
 
