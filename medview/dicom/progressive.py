@@ -165,14 +165,18 @@ class ProgressiveLoad:
         except (PixelDataError, OSError) as exc:
             if strict:
                 raise
-            with self._lock:
-                self.failures.append(SliceFailure(k, self._stack.slices[k].header.path,
-                                                  str(exc)))
+            self._failed(k, exc)
             return
         except _DtypeTooSmall:
             self._widen()
             _read_one(self._stack, k, self.volume.array, self._cache)
         self.loaded[k] = True
+
+    def _failed(self, k: int, exc: Exception) -> None:
+        """Record slice ``k`` as unreadable and clear what a partial read left in it."""
+        self.volume.array[k] = 0
+        with self._lock:
+            self.failures.append(SliceFailure(k, self._stack.slices[k].header.path, str(exc)))
 
     def _widen(self) -> None:
         """Move to the fallback dtype (the values read so far fit it exactly)."""
@@ -213,16 +217,14 @@ class ProgressiveLoad:
             stop = threading.Event()
             widened = False
 
-            def read_chunk(chunk: list[int]) -> None:
+            def read_chunk(chunk: list[int], stop: threading.Event = stop) -> None:
                 for k in chunk:
                     if stop.is_set() or progress.cancelled:
                         return
                     try:
                         _read_one(self._stack, k, self.volume.array, self._cache)
                     except (PixelDataError, OSError) as exc:
-                        with self._lock:
-                            self.failures.append(SliceFailure(
-                                k, self._stack.slices[k].header.path, str(exc)))
+                        self._failed(k, exc)
                         continue
                     self.loaded[k] = True
 

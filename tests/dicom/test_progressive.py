@@ -1,0 +1,171 @@
+"""Progressive loading: same Volume as medview.load, the requested slice first, failures kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import medview
+from medview.core.progress import Cancelled, Progress
+from medview.dicom.catalog import Catalog
+from medview.dicom.errors import PixelDataError
+from medview.dicom.phantom import ct_phantom_volume, write_ct_series
+from medview.dicom.progressive import open_progressive, outward_order
+
+
+def assert_same_volume(got: medview.Volume, want: medview.Volume) -> None:
+    assert got.array.dtype == want.array.dtype
+    np.testing.assert_array_equal(got.array, want.array)
+    assert got.spacing == want.spacing and got.origin == want.origin
+    np.testing.assert_array_equal(got.direction, want.direction)
+    assert dict(got.metadata) == dict(want.metadata)
+    assert got.warnings == want.warnings
+
+
+def load_progressively(source, **kwargs) -> tuple[medview.Volume, list[int]]:
+    load = open_progressive(source, **kwargs)
+    load.read_first()
+    counts = list(load.fill())
+    return load.result(), counts
+
+
+def test_outward_order_visits_every_slice_once_nearest_first():
+    assert outward_order(5, 2) == [2, 3, 1, 4, 0]
+    assert outward_order(4, 0) == [0, 1, 2, 3]
+    assert outward_order(4, 3) == [3, 2, 1, 0]
+    order = outward_order(301, 40)
+    assert sorted(order) == list(range(301))
+    distances = [abs(k - 40) for k in order]
+    assert distances == sorted(distances)
+    with pytest.raises(ValueError, match="first"):
+        outward_order(4, 4)
+
+
+@pytest.mark.parametrize("folder", [
+    "kits_dupe_positions",
+    "dcmqi_seg/data/segmentations/ct-3slice",
+    "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag",
+    "dcm_qa_ct/In/Philips/S21610/S2010",  # tilted, sheared (not resampled): progressive
+])
+def test_real_series_equal_medview_load(data_dir, folder):
+    src = data_dir / folder
+    want = medview.load(src)
+    got, counts = load_progressively(src)
+    assert_same_volume(got, want)
+    assert counts[-1] == want.shape[0]
+    assert counts == sorted(counts)
+
+
+@pytest.mark.parametrize("source", [
+    "dcm_qa_ct/In/GE",  # tilted with varying spacing: resampled
+    "dcm_qa_ts/In/1.dcm",  # a Siemens mosaic: every slice in one file
+])
+def test_resampled_and_mosaic_series_fall_back_to_the_full_read(data_dir, source):
+    src = data_dir / source
+    want = medview.load(src)
+    load = open_progressive(src)
+    assert not load.progressive
+    load.read_first()
+    assert load.n_loaded == 0
+    assert list(load.fill()) == [want.shape[0]]
+    assert_same_volume(load.result(), want)
+
+
+@pytest.fixture(scope="module")
+def ct300(tmp_path_factory) -> tuple[Path, Catalog, str]:
+    folder = tmp_path_factory.mktemp("ct300")
+    write_ct_series(folder, shape=(300, 512, 512))
+    cat = Catalog(folder.parent / "catalog.sqlite")
+    cat.index([folder])
+    (record,) = cat.series()
+    yield folder, cat, record.uid
+    cat.close()
+
+
+def test_300_slice_phantom_from_the_catalog_equals_load(ct300):
+    folder, cat, uid = ct300
+    want = medview.load(uid, catalog=cat)
+    load = open_progressive(uid, catalog=cat)
+    assert load.progressive and load.volume.shape == (300, 512, 512)
+    assert load.n_loaded == 0 and not load.volume.array.any()  # allocated, nothing read
+    assert load.read_first() == 150
+    # the first slice delivered is the one asked for, and only it
+    assert np.flatnonzero(load.loaded).tolist() == [150]
+    np.testing.assert_array_equal(load.volume.array[150], want.array[150])
+    shown = load.volume
+    counts = list(load.fill())
+    assert counts[-1] == 300 and len(counts) > 10  # delivered in many small steps
+    assert load.volume is shown  # filled in place: a view keeps showing the same array
+    assert_same_volume(load.result(), want)
+    assert_same_volume(load.result(), medview.load(folder))
+
+
+def test_fill_goes_outward_from_the_requested_slice(ct300):
+    _, cat, uid = ct300
+    load = open_progressive(uid, catalog=cat, first=20)
+    load.read_first()
+    assert load.loaded[20] and load.n_loaded == 1
+    steps = []
+    for _ in load.fill():
+        steps.append(load.loaded.copy())
+        if len(steps) == 2:
+            break  # closing the generator stops the reading threads
+    first_batch = np.flatnonzero(steps[0])
+    # two threads each read a chunk of 8 slices nearest to slice 20 first
+    assert set(first_batch) <= set(range(4, 37))
+    assert not load.complete
+    with pytest.raises(RuntimeError, match="not loaded completely"):
+        load.result()
+
+
+def test_cancel_stops_the_fill_and_leaves_the_load_incomplete(ct300):
+    _, cat, uid = ct300
+    progress = Progress()
+    load = open_progressive(uid, catalog=cat)
+    load.read_first()
+    seen = []
+    with pytest.raises(Cancelled):
+        for n in load.fill(progress=progress):
+            seen.append(n)
+            progress.cancel()
+    assert len(seen) == 1 and load.n_loaded < 300
+    assert not load.complete
+
+
+def test_a_file_broken_after_import_is_reported_and_the_rest_loads(tmp_path):
+    folder = tmp_path / "ct"
+    write_ct_series(folder, shape=(12, 32, 32), seed=5)
+    cat = Catalog(tmp_path / "catalog.sqlite")
+    cat.index([folder])
+    (record,) = cat.series()
+    want = medview.load(record.uid, catalog=cat)
+    load = open_progressive(record.uid, catalog=cat)
+    bad = load.plan.stack.slices[9].header.path
+    data = Path(bad).read_bytes()
+    Path(bad).write_bytes(data[: len(data) - 300])  # truncated after the catalog scanned it
+    load.read_first()
+    assert list(load.fill())[-1] == 11
+    assert load.complete
+    assert [(f.k, f.path) for f in load.failures] == [(9, bad)]
+    good = np.ones(12, dtype=bool)
+    good[9] = False
+    np.testing.assert_array_equal(load.volume.array[good], want.array[good])
+    assert not load.volume.array[9].any()
+    with pytest.raises(PixelDataError, match=r"1 slice\(s\) could not be read: slice 10: "):
+        load.result()
+    cat.close()
+
+
+def test_a_slice_beyond_int16_widens_the_volume_like_load(tmp_path):
+    hu = ct_phantom_volume((16, 24, 24), (1.0, 1.0, 2.0), 1).astype(np.int32)
+    hu[2, 5, 5] = 40_000  # far from the middle slice: found after the first slice is shown
+    write_ct_series(tmp_path / "ct", hu, stored="uint16", spacing_xyz=(1.0, 1.0, 2.0))
+    want = medview.load(tmp_path / "ct")
+    assert want.array.dtype == np.int32
+    load = open_progressive(tmp_path / "ct")
+    load.read_first()
+    assert load.volume.array.dtype == np.int16  # optimistic until a slice does not fit
+    list(load.fill())
+    assert_same_volume(load.result(), want)
