@@ -27,13 +27,15 @@ from PySide6.QtWidgets import (
 )
 
 from medview.core.volume import Volume
-from medview.gui import library
+from medview.gui import library, series_loading
 from medview.gui.overlays import format_sample
 from medview.gui.series_browser import SeriesBrowser
+from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner
-from medview.gui.windowing import CT_PRESETS, initial_windows
+from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
+from medview.gui.volume_cache import VolumeCache
+from medview.gui.windowing import CT_PRESETS
 
 __all__ = ["MainWindow"]
 
@@ -52,8 +54,10 @@ class MainWindow(QMainWindow):
 
     Signals
     -------
+    first_image_shown(object)
+        The first slice of a series being loaded is shown (its Volume, still filling in).
     series_opened(object)
-        A series' Volume is shown (after the viewer updated).
+        A series' Volume is shown complete (after the viewer updated).
     series_failed(object)
         Opening a series failed (a :class:`~medview.gui.tasks.TaskError`).
     import_finished(object)
@@ -62,6 +66,7 @@ class MainWindow(QMainWindow):
         An import failed (a :class:`~medview.gui.tasks.TaskError`).
     """
 
+    first_image_shown = Signal(object)
     series_opened = Signal(object)
     series_failed = Signal(object)
     import_finished = Signal(object)
@@ -80,6 +85,8 @@ class MainWindow(QMainWindow):
         self.last_error: TaskError | None = None
         self.error_box: QMessageBox | None = None
         self.catalog = None
+        #: decoded volumes, least recently used first out (cap: MEDVIEW_CACHE_MB or 25 % RAM)
+        self.volume_cache = VolumeCache()
 
         self.viewer = SliceViewer(self.state, self)
         self.setCentralWidget(self.viewer)
@@ -280,38 +287,90 @@ class MainWindow(QMainWindow):
 
     # -- loading -----------------------------------------------------------------------
     def open_series(self, series_uid: str) -> Task | None:
-        """Load catalog series ``series_uid`` in the background and show it.
+        """Show catalog series ``series_uid``: at once if it is in the volume cache, else
+        loaded in the background, its middle slice shown as soon as it is read and the rest
+        filled in as it arrives (:mod:`medview.gui.series_loading`).
 
         Opening another series while one loads cancels the first; only the last one asked
-        for is shown. Returns the task (None without a catalog).
+        for is shown. Returns the task (None for a cached series, or without a catalog).
         """
+        if self._load_task is not None:
+            self._load_task.cancel()
+            self._load_task = None
+        cached = self.volume_cache.get(series_uid)
+        if cached is not None:
+            volume, windows = cached
+            self._show_volume(volume, windows)
+            self._series_complete(volume)
+            return None
         catalog = self._catalog_or_error("Opening the series")
         if catalog is None:
             return None
-        if self._load_task is not None:
-            self._load_task.cancel()
 
         def work(progress):
-            volume = library.load_series(catalog, series_uid, progress=progress)
-            progress.update(1.0, "choosing the window")
-            return volume, initial_windows(volume)
+            task = current_task()
+            return series_loading.load_series_progressively(
+                catalog, series_uid, progress=progress,
+                on_first=task.post_partial if task is not None else None)
 
         task = self.tasks.start(f"Loading series {series_uid}", work)
-        task.signals.finished.connect(lambda result: self._on_series_loaded(task, *result))
+        task.signals.partial.connect(lambda first: self._on_first_image(task, first))
+        task.signals.progress.connect(lambda f, m: self._on_load_progress(task))
+        task.signals.finished.connect(
+            lambda result: self._on_series_loaded(task, result, series_uid))
         task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
         task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
         self._load_task = task
         self._track_progress(task)
         return task
 
-    def _on_series_loaded(self, task: Task, volume: Volume, windows) -> None:
+    def _show_volume(self, volume: Volume, windows) -> None:
+        default, auto = windows
+        self.state.set_volume(volume, window=default, auto=auto)
+        self.viewer.setFocus()
+
+    def _on_first_image(self, task: Task, first: FirstImage) -> None:
+        if task is not self._load_task:
+            return  # superseded by a later request
+        self.state.set_volume(first.volume, window=first.window)
+        self.state.set_loading(first.loaded)
+        self.viewer.setFocus()
+        self._on_load_progress(task)
+        self.first_image_shown.emit(first.volume)
+
+    def _on_load_progress(self, task: Task) -> None:
+        # the task forwards progress at most every PROGRESS_INTERVAL_S: a bounded redraw rate
+        if task is not self._load_task or self.state.loaded_mask is None:
+            return
+        self.state.notify_data_changed()
+        if task is self._progress_task:
+            self.progress_label.setText(f"Loading {self.state.n_loaded}/{self.state.n_slices}")
+
+    def _on_series_loaded(self, task: Task, result: LoadedSeries, series_uid: str) -> None:
         if task is not self._load_task:
             return  # superseded by a later request
         self._load_task = None
-        default, auto = windows
-        self.state.set_volume(volume, window=default, auto=auto)
+        volume = result.volume
+        if volume is self.state.volume:  # shown since its first slice: now complete
+            self.state.set_loading(None)
+            self.state.refine_windows(*result.windows)
+        else:  # read whole (or moved to a wider dtype while loading)
+            self._show_volume(volume, result.windows)
+        if result.failures:
+            # the slices read stay shown; an incomplete volume is not cached
+            shown = "\n".join(result.failures[:50])
+            self._show_message("Some slices could not be read",
+                               f"{len(result.failures)} slice(s) of this series could not be "
+                               "read and are shown black; the others are shown.", shown)
+            for failure in result.failures:
+                log.error("unreadable slice: %s", failure)
+        elif not self.volume_cache.put(series_uid, (volume, result.windows), volume.nbytes):
+            log.info("series not cached: %.0f MiB is more than the cache's %.0f MiB",
+                     volume.nbytes / 2**20, self.volume_cache.cap_bytes / 2**20)
+        self._series_complete(volume)
+
+    def _series_complete(self, volume: Volume) -> None:
         log.info("opened series %s: %s", volume.metadata.get("SeriesInstanceUID"), volume)
-        self.viewer.setFocus()
         for warning in volume.warnings:
             log.warning("%s", warning)
         if volume.warnings:

@@ -7,7 +7,7 @@ import math
 from medview.gui.state import Sample, ViewerState
 
 __all__ = ["corner_texts", "direction_letters", "edge_texts", "format_date", "format_number",
-           "format_person_name", "format_sample"]
+           "format_person_name", "format_sample", "loading_text"]
 
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
 EDGES = ("left", "right", "top", "bottom")
@@ -113,6 +113,9 @@ def corner_texts(state: ViewerState) -> dict[str, str]:
     position = state.slice_position_mm()
     if position is not None:
         bottom_left.append(f"Pos {position:.1f} mm")
+    loading = loading_text(state)
+    if loading:
+        bottom_left.append(loading)
 
     if vol.is_rgb:
         bottom_right = []
@@ -127,6 +130,14 @@ def corner_texts(state: ViewerState) -> dict[str, str]:
         "bottom_left": "\n".join(bottom_left),
         "bottom_right": "\n".join(bottom_right),
     }
+
+
+def loading_text(state: ViewerState) -> str:
+    """``"Loading n/N"`` while the open volume's slices are still arriving, else ''."""
+    mask = getattr(state, "loaded_mask", None)
+    if mask is None:
+        return ""
+    return f"Loading {state.n_loaded}/{state.n_slices}"
 
 
 def format_sample(sample: Sample | None) -> str:

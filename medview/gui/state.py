@@ -13,6 +13,7 @@ import numpy as np
 
 from medview.core.volume import Volume
 from medview.gui.events import Event
+from medview.gui.loading_state import ProgressiveLoading
 from medview.gui.windowing import CT_PRESETS, WindowPreset, auto_window, default_window, is_ct
 
 __all__ = ["Sample", "ViewerState", "WindowDrag"]
@@ -32,7 +33,7 @@ class Sample:
     units: str = ""
 
 
-class ViewerState:
+class ViewerState(ProgressiveLoading):
     """One slice view of one volume.
 
     Events (each an :class:`~medview.gui.events.Event`):
@@ -44,6 +45,8 @@ class ViewerState:
     - ``zoom_changed(zoom)`` — the zoom changed (1 = the whole slice fits the view).
     - ``view_reset()`` — the view should fit the slice again (zoom 1, no pan).
     - ``invert_changed(inverted)`` — the grey scale was inverted (True) or made normal again.
+    - ``data_changed(n_loaded)`` — more slices of a volume being loaded arrived (see
+      :meth:`set_loading`); the views redraw. Emitted on the GUI thread, at a bounded rate.
     """
 
     def __init__(self) -> None:
@@ -53,6 +56,8 @@ class ViewerState:
         self.zoom_changed = Event("zoom_changed")
         self.view_reset = Event("view_reset")
         self.invert_changed = Event("invert_changed")
+        self.data_changed = Event("data_changed")
+        self._loading: tuple[Volume, np.ndarray] | None = None
         self._inverted = False
         self._volume: Volume | None = None
         self._slice = 0

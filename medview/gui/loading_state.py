@@ -1,0 +1,71 @@
+"""The viewer state's part for progressive loading: which slices of the volume have arrived.
+
+A mixin of :class:`~medview.gui.state.ViewerState`, kept apart so that the state proper stays
+about viewing. Plain Python, no Qt.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medview.core.volume import Volume
+from medview.gui.events import Event
+
+__all__ = ["ProgressiveLoading"]
+
+
+class ProgressiveLoading:
+    """Progressive loading (mixed into :class:`ViewerState`): which slices have arrived."""
+
+    _volume: Volume | None
+    _loading: tuple[Volume, np.ndarray] | None
+    _default_window: tuple[float, float]
+    _auto_window: tuple[float, float] | None
+    data_changed: Event
+
+    def set_loading(self, loaded: np.ndarray | None) -> None:
+        """The open volume is still being read: ``loaded[z]`` says which slices hold their
+        values (the loader keeps writing to this array); None: the volume is complete.
+        Emits ``data_changed``."""
+        if loaded is not None:
+            loaded = np.asarray(loaded)
+            if self._volume is None or loaded.shape != (self._volume.shape[0],):
+                raise ValueError(f"loaded: expected one flag per slice of the open volume, "
+                                 f"got shape {loaded.shape}")
+            self._loading = (self._volume, loaded)
+        else:
+            self._loading = None
+        self.data_changed.emit(self.n_loaded)
+
+    @property
+    def loaded_mask(self) -> np.ndarray | None:
+        """Which slices of the open volume hold their values; None when all do."""
+        if self._loading is None or self._loading[0] is not self._volume:
+            return None
+        return self._loading[1]
+
+    @property
+    def n_loaded(self) -> int:
+        """How many slices of the open volume hold their values."""
+        mask = self.loaded_mask
+        if mask is None:
+            return 0 if self._volume is None else self._volume.shape[0]
+        return int(np.count_nonzero(mask))
+
+    def is_slice_loaded(self, index: int) -> bool:
+        mask = self.loaded_mask
+        return self._volume is not None and (mask is None or bool(mask[index]))
+
+    def notify_data_changed(self) -> None:
+        """More slices arrived (called by whoever runs the load, on the GUI thread)."""
+        self.data_changed.emit(self.n_loaded)
+
+    def refine_windows(self, default: tuple[float, float],
+                       auto: tuple[float, float] | None) -> None:
+        """The windows of the complete volume replace the ones from its first slices; the
+        window shown changes too unless the user changed it since it was opened."""
+        untouched = self.window == self._default_window  # type: ignore[attr-defined]
+        self._default_window = default
+        self._auto_window = auto
+        if untouched:
+            self.set_window(*default)  # type: ignore[attr-defined]
