@@ -22,6 +22,7 @@ No Qt here: the GUI runs :meth:`ProgressiveLoad.fill` in a worker and polls ``lo
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,8 +49,21 @@ __all__ = ["ProgressiveLoad", "SliceFailure", "open_progressive", "outward_order
 #: slices per task of a reading thread: small, so that the slices near the first one come
 #: first and cancel answers quickly, but not one, so that thread hand-offs stay rare
 _CHUNK = 8
-#: reading threads (two saturate these machines, as for read_stack)
+#: reading threads by default (two saturate these machines, as for read_stack)
 _THREADS = 2
+
+
+class _Inline:
+    """A chunk read in the calling thread when it is asked for: a future without a pool."""
+
+    def __init__(self, fn, arg):
+        self._fn, self._arg = fn, arg
+
+    def result(self):
+        return self._fn(self._arg)
+
+    def cancel(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -186,12 +200,14 @@ class ProgressiveLoad:
                 f"series {self.plan.series_uid}: stored values do not fit {fallback}")
         self.volume = self._wrap(self.volume.array.astype(fallback))
 
-    def fill(self, *, progress: Progress = NO_PROGRESS) -> Iterator[int]:
+    def fill(self, *, progress: Progress = NO_PROGRESS, threads: int = _THREADS
+             ) -> Iterator[int]:
         """Read every slice not read yet, nearest to the first slice first.
 
         A generator: it yields the number of slices loaded after each small batch, so the
         caller can refresh a view (and should not do much more per step). Unreadable slices
-        are recorded in ``failures`` and skipped.
+        are recorded in ``failures`` and skipped. ``threads=1`` reads in the calling thread:
+        slower on an idle machine, but it leaves the GIL free more often for a GUI thread.
 
         Raises
         ------
@@ -228,8 +244,12 @@ class ProgressiveLoad:
                         continue
                     self.loaded[k] = True
 
-            with ThreadPoolExecutor(_THREADS) as pool:
-                futures = [pool.submit(read_chunk, c) for c in chunks]
+            pool = ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext()
+            with pool:
+                if threads > 1:
+                    futures = [pool.submit(read_chunk, c) for c in chunks]
+                else:
+                    futures = [_Inline(read_chunk, c) for c in chunks]
                 try:
                     for f in futures:
                         try:
@@ -249,7 +269,7 @@ class ProgressiveLoad:
                     for f in futures:
                         f.cancel()
             if widened:
-                # both threads have stopped (the pool was joined): widen and go on
+                # the reading threads have stopped (the pool was joined): widen and go on
                 self._widen()
                 continue
             progress.check()

@@ -22,6 +22,7 @@ class ProgressiveLoading:
     _default_window: tuple[float, float]
     _auto_window: tuple[float, float] | None
     data_changed: Event
+    _loading_stopped = False
 
     def set_loading(self, loaded: np.ndarray | None) -> None:
         """The open volume is still being read: ``loaded[z]`` says which slices hold their
@@ -33,6 +34,7 @@ class ProgressiveLoading:
                 raise ValueError(f"loaded: expected one flag per slice of the open volume, "
                                  f"got shape {loaded.shape}")
             self._loading = (self._volume, loaded)
+            self._loading_stopped = False
         else:
             self._loading = None
         self.data_changed.emit(self.n_loaded)
@@ -55,6 +57,19 @@ class ProgressiveLoading:
     def is_slice_loaded(self, index: int) -> bool:
         mask = self.loaded_mask
         return self._volume is not None and (mask is None or bool(mask[index]))
+
+    def stop_loading(self) -> None:
+        """The load stopped before the end (cancelled): the slices read stay shown, the
+        others stay flat, ``loaded_mask`` keeps saying which are which. Emits
+        ``data_changed``."""
+        if self.loaded_mask is not None:
+            self._loading_stopped = True
+            self.data_changed.emit(self.n_loaded)
+
+    @property
+    def is_loading(self) -> bool:
+        """True while slices of the open volume are still arriving."""
+        return self.loaded_mask is not None and not self._loading_stopped
 
     def notify_data_changed(self) -> None:
         """More slices arrived (called by whoever runs the load, on the GUI thread)."""

@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -297,6 +297,7 @@ class MainWindow(QMainWindow):
         if self._load_task is not None:
             self._load_task.cancel()
             self._load_task = None
+            self.state.stop_loading()
         cached = self.volume_cache.get(series_uid)
         if cached is not None:
             volume, windows = cached
@@ -331,16 +332,26 @@ class MainWindow(QMainWindow):
 
     def _on_first_image(self, task: Task, first: FirstImage) -> None:
         if task is not self._load_task:
+            first.shown.set()
             return  # superseded by a later request
-        self.state.set_volume(first.volume, window=first.window)
-        self.state.set_loading(first.loaded)
-        self.viewer.setFocus()
-        self._on_load_progress(task)
+        try:
+            self.state.set_volume(first.volume, window=first.window)
+            self.state.set_loading(first.loaded)
+            self.viewer.setFocus()
+            self._on_load_progress(task)
+            # drawn now, while the worker waits: drawing later would compete with the
+            # reading threads for the GIL (see series_loading.FIRST_PAINT_WAIT_S)
+            self.viewer.repaint()
+        except BaseException:
+            first.shown.set()
+            raise
+        # the events this queued (layout, overlays, progress) run before the timer fires
+        QTimer.singleShot(0, first.shown.set)
         self.first_image_shown.emit(first.volume)
 
     def _on_load_progress(self, task: Task) -> None:
         # the task forwards progress at most every PROGRESS_INTERVAL_S: a bounded redraw rate
-        if task is not self._load_task or self.state.loaded_mask is None:
+        if task is not self._load_task or not self.state.is_loading:
             return
         self.state.notify_data_changed()
         if task is self._progress_task:
@@ -387,6 +398,7 @@ class MainWindow(QMainWindow):
     def _on_series_cancelled(self, task: Task) -> None:
         if task is self._load_task:
             self._load_task = None
+            self.state.stop_loading()  # what was read stays shown; nothing is cached
             self._on_cancelled("Loading")
 
     # -- progress and cancel -----------------------------------------------------------

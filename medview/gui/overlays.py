@@ -133,11 +133,12 @@ def corner_texts(state: ViewerState) -> dict[str, str]:
 
 
 def loading_text(state: ViewerState) -> str:
-    """``"Loading n/N"`` while the open volume's slices are still arriving, else ''."""
-    mask = getattr(state, "loaded_mask", None)
-    if mask is None:
+    """``"Loading n/N"`` while the open volume's slices are still arriving,
+    ``"Incomplete n/N"`` when its load stopped early, else ''."""
+    if getattr(state, "loaded_mask", None) is None:
         return ""
-    return f"Loading {state.n_loaded}/{state.n_slices}"
+    what = "Loading" if state.is_loading else "Incomplete"
+    return f"{what} {state.n_loaded}/{state.n_slices}"
 
 
 def format_sample(sample: Sample | None) -> str:

@@ -10,8 +10,10 @@ returns the whole volume with its final windows. Stacks that cannot be read slic
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +24,12 @@ from medview.gui.windowing import auto_window, default_window, initial_windows, 
 __all__ = ["FirstImage", "LoadedSeries", "first_windows", "load_series_progressively"]
 
 Window = tuple[float, float]
+
+#: How long the worker waits, at most, for the GUI to draw the first image before it reads
+#: on. Drawing it takes ~10 ms alone, but >100 ms while two reading threads hold the GIL most
+#: of the time: the GUI thread gets it back only at their switch points, once per Python
+#: call into Qt.
+FIRST_PAINT_WAIT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,8 @@ class FirstImage:
     first: int
     #: the default window, from the DICOM header or the first slice
     window: Window
+    #: set by the GUI once the first image is drawn; the worker waits for it (a little)
+    shown: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,8 @@ def load_series_progressively(
         The series.
     on_first : callable, optional
         ``on_first(FirstImage)``, called in this thread after the first slice is read and
-        before the others are.
+        before the others are; the others are read once ``FirstImage.shown`` is set (or
+        :data:`FIRST_PAINT_WAIT_S` passed).
     progress : Progress, optional
         Progress ("loaded n of N slices") and cancellation.
 
@@ -103,8 +114,15 @@ def load_series_progressively(
     if load.progressive:
         k = load.read_first()
         if on_first is not None:
-            on_first(FirstImage(load.volume, load.loaded, k, first_windows(load.volume, k)))
-    for _ in load.fill(progress=progress.sub(0.02, 0.98)):
+            first = FirstImage(load.volume, load.loaded, k, first_windows(load.volume, k))
+            on_first(first)
+            deadline = time.monotonic() + FIRST_PAINT_WAIT_S
+            while (not first.shown.wait(0.01) and not progress.cancelled
+                   and time.monotonic() < deadline):
+                pass
+    # one reading thread: two are barely faster here (the page cache is the limit) but take
+    # the GIL from the GUI thread twice as often, and the event loop must keep answering
+    for _ in load.fill(progress=progress.sub(0.02, 0.98), threads=1):
         pass
     progress.update(0.98, "choosing the window")
     volume = load.volume

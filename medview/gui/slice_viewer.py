@@ -175,6 +175,8 @@ class SliceViewer(pg.GraphicsView):
         state.view_reset.connect(self._on_view_reset)
         state.invert_changed.connect(self._on_invert_changed)
         state.data_changed.connect(self._on_data_changed)
+        self._complete_slice = -1
+        state.volume_changed.connect(self._on_volume_changed_loading)
         self._on_volume_changed(state.volume)
 
     # -- state → view ------------------------------------------------------------------
@@ -206,11 +208,20 @@ class SliceViewer(pg.GraphicsView):
         self.displayed_slice = self.state.slice_index
 
     def _on_data_changed(self, n_loaded: int) -> None:
-        # slices of a volume being loaded arrived (at most ~20 times a second): redraw the
-        # slice shown, which may be one of them (0.6 ms), and the "Loading n/N" overlay
-        if self.state.volume is not None:
+        # Slices of a volume being loaded arrived (at most ~20 times a second). Redraw the
+        # slice shown only when it is one of them: the GUI thread shares the GIL with the
+        # reading threads, and every redraw it can skip keeps the event loop answering.
+        if self.state.volume is None:
+            return
+        k = self.displayed_slice
+        if k >= 0 and k != self._complete_slice and self.state.is_slice_loaded(k):
             self._show_slice()
-            self._update_overlays()
+            self._complete_slice = k
+        self._update_overlays()
+
+    def _on_volume_changed_loading(self, volume) -> None:
+        #: the slice index last drawn with all its values (-1: none of this volume yet)
+        self._complete_slice = -1
 
     def _on_slice_changed(self, index: int) -> None:
         self._show_slice()

@@ -84,7 +84,8 @@ def ct300(tmp_path_factory) -> tuple[Path, Catalog, str]:
     cat.close()
 
 
-def test_300_slice_phantom_from_the_catalog_equals_load(ct300):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_300_slice_phantom_from_the_catalog_equals_load(ct300, threads):
     folder, cat, uid = ct300
     want = medview.load(uid, catalog=cat)
     load = open_progressive(uid, catalog=cat)
@@ -95,7 +96,7 @@ def test_300_slice_phantom_from_the_catalog_equals_load(ct300):
     assert np.flatnonzero(load.loaded).tolist() == [150]
     np.testing.assert_array_equal(load.volume.array[150], want.array[150])
     shown = load.volume
-    counts = list(load.fill())
+    counts = list(load.fill(threads=threads))
     assert counts[-1] == 300 and len(counts) > 10  # delivered in many small steps
     assert load.volume is shown  # filled in place: a view keeps showing the same array
     assert_same_volume(load.result(), want)
