@@ -266,3 +266,19 @@ def test_a_file_broken_after_import_is_reported_and_the_rest_shown(qtbot, window
     bad = [k for k in range(40) if not np.array_equal(volume.array[k], want.array[k])]
     assert len(bad) == 1 and not volume.array[bad[0]].any()
     assert uid not in window.volume_cache
+
+
+def test_a_broken_first_slice_is_an_error_message_not_a_crash(qtbot, window, tmp_path):
+    from medview.dicom.progressive import open_progressive
+
+    folder = tmp_path / "ct"
+    write_ct_series(folder, shape=(20, 32, 32), seed=9)
+    uid = _import(qtbot, window, folder)
+    middle = Path(open_progressive(folder).plan.stack.slices[10].header.path)
+    middle.write_bytes(middle.read_bytes()[:-500])
+    with qtbot.waitSignal(window.series_failed, timeout=TIMEOUT_MS) as blocker:
+        window.open_series(uid)
+    assert middle.name in blocker.args[0].message and "truncated" in blocker.args[0].message
+    assert window.error_box is not None and window.error_box.isVisible()
+    assert "PixelDataError" in window.error_box.detailedText()
+    assert window.state.volume is None and uid not in window.volume_cache
