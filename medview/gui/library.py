@@ -169,3 +169,32 @@ def load_series(cat, series_uid: str, *, progress: Progress = NO_PROGRESS) -> Vo
     from medview.dicom.load import load
 
     return load(series_uid, catalog=cat, progress=progress)
+
+
+def read_label_map(path: PathLike):
+    """A label map from a NIfTI/NRRD/MHA file: integer labels with default segments.
+
+    Raises ValueError when the file holds non-integer or negative values (an image, not
+    labels).
+    """
+    import numpy as np
+
+    from medview.core.labelmap import LabelMap
+    from medview.formats.volume_io import read_volume
+
+    vol = read_volume(path)
+    arr = vol.array
+    if arr.ndim != 3:
+        raise ValueError(f"{path}: a label map is 3D, this file has shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"{path}: holds non-integer values; it is an image, not labels")
+        arr = arr.astype(np.int32)
+    if arr.dtype.kind not in "iub":
+        raise ValueError(f"{path}: labels must be integers, found {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{path}: labels must not be negative (minimum {arr.min()})")
+    top = int(arr.max()) if arr.size else 0
+    dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
+    return LabelMap(np.ascontiguousarray(arr, dtype=dtype), vol.spacing, vol.origin,
+                    vol.direction, {"source_file": str(path)})

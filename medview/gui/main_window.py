@@ -1,4 +1,5 @@
-"""The workstation window: series browser (left), slice viewer (centre), status and progress.
+"""The workstation window: series browser (left), the views (centre: one view or a 2×2 grid
+of axial, coronal and sagittal), tools, status and progress.
 
 Import and loading run as tasks in a thread pool (:mod:`medview.gui.tasks`); their results
 come back on the GUI thread. Each user action has one error boundary: a failure becomes a
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -21,6 +22,9 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QSlider,
+    QSpinBox,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -32,8 +36,9 @@ from medview.gui.overlays import format_sample
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.state import ViewerState
+from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
+from medview.gui.view_grid import ViewGrid
 from medview.gui.volume_cache import VolumeCache
 from medview.gui.windowing import CT_PRESETS
 
@@ -88,8 +93,11 @@ class MainWindow(QMainWindow):
         #: decoded volumes, least recently used first out (cap: MEDVIEW_CACHE_MB or 25 % RAM)
         self.volume_cache = VolumeCache()
 
-        self.viewer = SliceViewer(self.state, self)
-        self.setCentralWidget(self.viewer)
+        self.view_grid = ViewGrid(self.state, self)
+        self.views = self.view_grid.views
+        self.setCentralWidget(self.view_grid)
+        self.cine_timer = QTimer(self)
+        self.cine_timer.timeout.connect(self._cine_step)
 
         self.browser = SeriesBrowser(self)
         self.browser_dock = QDockWidget("Series", self)
@@ -114,11 +122,17 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_actions()
-        self.viewer.cursor_sample.connect(self._on_cursor_sample)
+        for view in self.views.values():
+            view.cursor_sample.connect(self._on_cursor_sample)
         self.state.volume_changed.connect(self._on_volume_changed)
         self._on_volume_changed(None)
         self._open_catalog()
         self.refresh_browser()
+
+    @property
+    def viewer(self) -> SliceViewer:
+        """The active view: the one shown alone, or the one last focused in the grid."""
+        return self.view_grid.active_view
 
     def _open_catalog(self) -> None:
         # one catalog for the window's life: each thread gets its own connection from it
@@ -198,8 +212,138 @@ class MainWindow(QMainWindow):
         self.state.invert_changed.connect(self._on_invert_changed)
         image_menu.addAction(self.invert_action)
 
+        colour_menu = image_menu.addMenu("&Colour Map")
+        self.colormap_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for name in COLORMAPS:
+            action = QAction(name.capitalize(), self, checkable=True)
+            action.setChecked(name == self.state.colormap)
+            action.triggered.connect(lambda checked=False, n=name: self.state.set_colormap(n))
+            group.addAction(action)
+            colour_menu.addAction(action)
+            self.colormap_actions[name] = action
+        self.state.colormap_changed.connect(
+            lambda name: self.colormap_actions[name].setChecked(True))
+
         view_menu = self.menuBar().addMenu("&View")
+        self.layout_action = QAction("&2×2 Layout (Axial, Coronal, Sagittal)", self)
+        self.layout_action.setCheckable(True)
+        self.layout_action.setIconText("2×2")
+        self.layout_action.setShortcut(QKeySequence("M"))
+        self.layout_action.setToolTip("Three planes with a linked crosshair (M); "
+                                      "double-click a view to show it alone")
+        self.layout_action.toggled.connect(
+            lambda on: self.view_grid.set_layout("2x2" if on else "single"))
+        self.view_grid.layout_changed.connect(
+            lambda name: self.layout_action.setChecked(name == "2x2"))
+        view_menu.addAction(self.layout_action)
+        self.cine_action = QAction("&Cine", self)
+        self.cine_action.setCheckable(True)
+        self.cine_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.cine_action.setToolTip("Play through the slices of the active view (Space)")
+        self.cine_action.toggled.connect(self.set_cine)
+        view_menu.addAction(self.cine_action)
+        view_menu.addSeparator()
         view_menu.addAction(self.browser_dock.toggleViewAction())
+        self._build_tool_bar(file_menu)
+
+    def _build_tool_bar(self, file_menu) -> None:
+        bar = QToolBar("Tools", self)
+        bar.setObjectName("tools_toolbar")
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.tool_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        tools = (("window", "W/L", "W", "Left drag sets window/level (W)"),
+                 ("distance", "Distance", "D", "Left drag measures a distance in mm (D)"),
+                 ("ellipse", "Ellipse ROI", "E", "Left drag draws an elliptical ROI (E)"),
+                 ("rectangle", "Rect ROI", "B", "Left drag draws a rectangular ROI (B)"))
+        for tool, text, key, tip in tools:
+            action = QAction(text, self, checkable=True)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(tip)
+            action.setChecked(tool == self.state.tool)
+            action.triggered.connect(lambda checked=False, t=tool: self.state.set_tool(t))
+            group.addAction(action)
+            bar.addAction(action)
+            self.tool_actions[tool] = action
+        self.state.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        self.clear_measurements_action = QAction("Clear", self)
+        self.clear_measurements_action.setToolTip("Remove every measurement")
+        self.clear_measurements_action.triggered.connect(self.state.clear_measurements)
+        bar.addAction(self.clear_measurements_action)
+        bar.addSeparator()
+        bar.addAction(self.layout_action)
+        bar.addAction(self.cine_action)
+        self.cine_fps = QSpinBox(self)
+        self.cine_fps.setObjectName("cine_fps")
+        self.cine_fps.setRange(1, 60)
+        self.cine_fps.setValue(10)
+        self.cine_fps.setSuffix(" fps")
+        self.cine_fps.setToolTip("Cine frame rate")
+        self.cine_fps.valueChanged.connect(self._on_cine_fps_changed)
+        bar.addWidget(self.cine_fps)
+        bar.addSeparator()
+        self.open_labels_action = QAction("Open &Label Map…", self)
+        self.open_labels_action.setToolTip("Show a label map (NIfTI, NRRD, MHA) on this series")
+        self.open_labels_action.triggered.connect(self.choose_label_map)
+        file_menu.insertAction(self.save_png_action, self.open_labels_action)
+        bar.addAction(self.open_labels_action)
+        bar.addWidget(QLabel(" Opacity ", self))
+        self.label_opacity = QSlider(Qt.Orientation.Horizontal, self)
+        self.label_opacity.setObjectName("label_opacity")
+        self.label_opacity.setRange(0, 100)
+        self.label_opacity.setValue(int(round(self.state.label_opacity * 100)))
+        self.label_opacity.setMaximumWidth(120)
+        self.label_opacity.setToolTip("Opacity of the label-map overlay")
+        self.label_opacity.valueChanged.connect(
+            lambda v: self.state.set_label_opacity(v / 100.0))
+        bar.addWidget(self.label_opacity)
+
+    # -- cine --------------------------------------------------------------------------
+    def set_cine(self, on: bool) -> None:
+        """Play (True) or stop the active view's slices at the frame rate of the tool bar."""
+        if on and self.state.volume is not None:
+            self.cine_timer.start(int(round(1000.0 / self.cine_fps.value())))
+        else:
+            self.cine_timer.stop()
+        if self.cine_action.isChecked() != self.cine_timer.isActive():
+            self.cine_action.setChecked(self.cine_timer.isActive())
+
+    def _on_cine_fps_changed(self, fps: int) -> None:
+        if self.cine_timer.isActive():
+            self.cine_timer.setInterval(int(round(1000.0 / fps)))
+
+    def _cine_step(self) -> None:
+        plane = self.view_grid.active_plane
+        n = self.state.plane_n_slices(plane)
+        if n <= 0:
+            self.set_cine(False)
+            return
+        self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
+
+    # -- label overlay -----------------------------------------------------------------
+    def choose_label_map(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a label map on this series", "",
+            "Label maps (*.nii *.nii.gz *.nrrd *.mha *.mhd);;All files (*)")
+        if path:
+            self.open_label_map(path)
+
+    def open_label_map(self, path: str | os.PathLike) -> bool:
+        """Show the label map in ``path`` over the open series; False (with a message) if it
+        cannot be read or is not on the series' grid."""
+        if self.state.volume is None:
+            self._show_message("No series open", "Open a series before its label map.")
+            return False
+        try:
+            self.state.set_labels(library.read_label_map(path))
+        except Exception as exc:  # error boundary: a wrong file is a message
+            self._show_error(TaskError("Opening the label map", exc, _format_tb(exc)))
+            return False
+        segments = self.state.labels.segments
+        self.statusBar().showMessage(
+            f"Label map {Path(path).name}: {len(segments)} segment(s)", STATUS_MESSAGE_MS)
+        return True
 
     # -- browser -----------------------------------------------------------------------
     def refresh_browser(self) -> bool:
@@ -327,21 +471,21 @@ class MainWindow(QMainWindow):
 
     def _show_volume(self, volume: Volume, windows) -> None:
         default, auto = windows
+        self.set_cine(False)
         self.state.set_volume(volume, window=default, auto=auto)
-        self.viewer.setFocus()
 
     def _on_first_image(self, task: Task, first: FirstImage) -> None:
         if task is not self._load_task:
             first.shown.set()
             return  # superseded by a later request
         try:
+            self.set_cine(False)
             self.state.set_volume(first.volume, window=first.window)
             self.state.set_loading(first.loaded)
-            self.viewer.setFocus()
             self._on_load_progress(task)
             # drawn now, while the worker waits: drawing later would compete with the
-            # reading threads for the GIL (see series_loading.FIRST_PAINT_WAIT_S)
-            self.viewer.repaint()
+            # reading thread for the GIL (see series_loading.FIRST_PAINT_WAIT_S)
+            self.view_grid.repaint()
         except BaseException:
             first.shown.set()
             raise
@@ -465,7 +609,7 @@ class MainWindow(QMainWindow):
     def save_view_png(self, path: str | os.PathLike) -> Path | None:
         """Save the slice view with its overlays to ``path``; None (with a message) on error."""
         try:
-            saved = self.viewer.save_view_png(path)
+            saved = self.view_grid.save_png(path)
         except Exception as exc:  # error boundary: a full disk is a message, not a crash
             self._show_error(TaskError("Saving the view", exc, _format_tb(exc)))
             return None

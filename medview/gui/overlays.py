@@ -63,35 +63,37 @@ def direction_letters(vector) -> str:
     return letters
 
 
-def edge_texts(state: ViewerState) -> dict[str, str]:
-    """The orientation letters on the four edges of the slice view ('' with no volume).
+def edge_texts(state: ViewerState, plane: str | None = None) -> dict[str, str]:
+    """The orientation letters on the four edges of a view ('' with no volume).
 
-    The view shows index x to the right and index y downwards, so the right edge lies along
-    the direction's x column, the bottom edge along its y column, and the left and top edges
-    opposite them.
+    ``plane`` is the view (default: the acquired plane, shown as stored: index x to the
+    right and index y downwards). The right edge lies along the LPS direction of the
+    screen's right, the bottom edge along the screen's down, the others opposite them.
     """
     vol = state.volume
     if vol is None:
         return dict.fromkeys(EDGES, "")
-    d = vol.direction
-    x, y = d[:, 0], d[:, 1]
+    geometry = state.geometry(plane or state.native_plane)
+    right, down = geometry.screen_axes(vol.direction)
     return {
-        "left": direction_letters(-x),
-        "right": direction_letters(x),
-        "top": direction_letters(-y),
-        "bottom": direction_letters(y),
+        "left": direction_letters(-right),
+        "right": direction_letters(right),
+        "top": direction_letters(-down),
+        "bottom": direction_letters(down),
     }
 
 
-def corner_texts(state: ViewerState) -> dict[str, str]:
-    """The four corner overlays of the slice view, one string (with newlines) per corner.
+def corner_texts(state: ViewerState, plane: str | None = None) -> dict[str, str]:
+    """The four corner overlays of a view, one string (with newlines) per corner.
 
     top left: patient name and ID; top right: study date, series number and description,
-    modality; bottom left: slice k/n and its position (mm); bottom right: W/L and zoom.
+    modality; bottom left: the plane (reformats), slice k/n and its position (mm); bottom
+    right: W/L and zoom. ``plane`` is the view (default: the acquired plane).
     """
     vol = state.volume
     if vol is None:
         return dict.fromkeys(CORNERS, "")
+    plane = plane or state.native_plane
     meta = vol.metadata
     top_left = [format_person_name(meta.get("PatientName") or "") or "(no name)"]
     if meta.get("PatientID"):
@@ -109,8 +111,12 @@ def corner_texts(state: ViewerState) -> dict[str, str]:
     if meta.get("Modality"):
         top_right.append(str(meta["Modality"]))
 
-    bottom_left = [f"Slice {state.slice_index + 1}/{state.n_slices}"]
-    position = state.slice_position_mm()
+    bottom_left = []
+    native = plane == state.native_plane
+    if not native:
+        bottom_left.append(f"{plane.capitalize()} (reformat)")
+    bottom_left.append(f"Slice {state.plane_slice(plane) + 1}/{state.plane_n_slices(plane)}")
+    position = state.slice_position_mm() if native else state.plane_position_mm(plane)
     if position is not None:
         bottom_left.append(f"Pos {position:.1f} mm")
     loading = loading_text(state)
@@ -123,7 +129,7 @@ def corner_texts(state: ViewerState) -> dict[str, str]:
         bottom_right = [
             f"W {format_number(state.window_width)}  L {format_number(state.window_center)}"
         ]
-    bottom_right.append(f"Zoom {state.zoom:.2f}×")
+    bottom_right.append(f"Zoom {state.planes[plane].zoom:.2f}×")
     return {
         "top_left": "\n".join(top_left),
         "top_right": "\n".join(top_right),

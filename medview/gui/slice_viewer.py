@@ -1,12 +1,17 @@
-"""The slice view: one plane of a :class:`~medview.gui.state.ViewerState`'s volume.
+"""The slice view: one plane (axial, coronal or sagittal) of a ViewerState's volume.
 
 A pyqtgraph ImageItem in a ViewBox whose coordinates are millimetres, so the picture has the
-aspect ratio of the voxel spacing; row 0 at the top as DICOM displays it. The widget holds
-no viewing state of its own: it draws the state and turns mouse and keys into calls on it.
+aspect ratio of the voxel spacing (:mod:`medview.gui.planes` says which voxel axes run
+across and down). Over it: the label-map overlay, the crosshair and the measurements. The
+widget holds no viewing state of its own: it draws the state and turns mouse and keys into
+calls on it.
 
-Mouse: wheel = next/previous slice; left drag = window/level; right drag = zoom; middle
-drag = pan. Keys: Up/Down, PgUp/PgDn = previous/next slice (Shift: 10 slices), Home/End =
-first/last slice. Presets (1–8), reset (R) and invert (I) are actions of the main window.
+Mouse: wheel = next/previous slice; left click = move the crosshair there (the other views
+follow); left drag = the active tool (window/level by default, or distance / ellipse /
+rectangle measurement); right drag = zoom; middle drag = pan; double-click = maximise.
+Keys: Up/Down, PgUp/PgDn = previous/next slice (Shift: 10 slices), Home/End = first/last
+slice, Delete = remove the last measurement on this slice. Presets (1–8), reset (R), invert
+(I), cine (Space) are actions of the main window.
 """
 
 from __future__ import annotations
@@ -19,13 +24,29 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QPainter,
+    QPixmap,
+)
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsLineItem,
+    QGraphicsRectItem,
+    QLabel,
+    QWidget,
+)
 
-from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts
+from medview.gui.colormaps import colormap_lut, label_lut, label_rgba
+from medview.gui.measurements import Measurement, distance_mm, roi_stats
+from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
+from medview.gui.planes import PlaneGeometry
 from medview.gui.state import Sample, ViewerState, WindowDrag
 
-__all__ = ["OverlayText", "SliceViewer"]
+__all__ = ["OverlayText", "SliceViewer", "save_widget_png"]
 
 #: One wheel notch in Qt's angle units (1/8 degree); each notch is one slice.
 WHEEL_NOTCH = 120
@@ -35,12 +56,22 @@ SHIFT_STEP = 10
 #: The grey lookup table of an inverted display: level 0 white, 255 black.
 INVERTED_LUT = np.arange(255, -1, -1, dtype=np.uint8)
 
+#: Where the dark outline of overlay text is drawn, around each glyph (screen pixels).
+_OUTLINE_OFFSETS = ((-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1))
+
+CROSSHAIR_COLOUR = QColor(255, 200, 40, 170)
+MEASURE_COLOUR = QColor(80, 220, 255)
+
 _HINT = "No series open.\nDouble-click a series in the browser, or File ▸ Import Folder… (Ctrl+O)."
 
 
 class OverlayText(QWidget):
     """Light text with a dark outline, readable over black background and bright bone alike
-    (a label's plain text vanishes over white anatomy)."""
+    (a label's plain text vanishes over white anatomy).
+
+    The outlined text is rendered into a pixmap when it changes and only copied on repaints
+    (eight labels per view are repainted on every slice change).
+    """
 
     TEXT_COLOUR = QColor(235, 235, 235)
     OUTLINE = QColor(0, 0, 0, 230)
@@ -49,6 +80,7 @@ class OverlayText(QWidget):
         super().__init__(parent)
         self._lines: list[str] = []
         self._right = right
+        self._pixmap: QPixmap | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
 
@@ -59,6 +91,7 @@ class OverlayText(QWidget):
         lines = text.split("\n") if text else []
         if lines != self._lines:
             self._lines = lines
+            self._pixmap = None
             self.updateGeometry()
             self.update()
 
@@ -67,30 +100,55 @@ class OverlayText(QWidget):
         width = max((metrics.horizontalAdvance(line) for line in self._lines), default=0)
         return QSize(width + 4, metrics.lineSpacing() * len(self._lines) + 4)
 
+    def resizeEvent(self, event) -> None:
+        self._pixmap = None
+        super().resizeEvent(event)
+
+    def _render(self) -> QPixmap:
+        ratio = self.devicePixelRatioF()
+        pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+        pixmap.setDevicePixelRatio(ratio)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        metrics = QFontMetrics(self.font())
+        painter = QPainter(pixmap)
+        painter.setFont(self.font())
+        placed = []
+        for i, line in enumerate(self._lines):
+            x = self.width() - 2 - metrics.horizontalAdvance(line) if self._right else 2
+            placed.append((x, 2 + metrics.ascent() + i * metrics.lineSpacing(), line))
+        # the outline: the text drawn dark around its position (glyphs come from Qt's cache;
+        # stroking the glyph outlines with a wide pen took 5 ms per label)
+        painter.setPen(self.OUTLINE)
+        for dx, dy in _OUTLINE_OFFSETS:
+            for x, y, line in placed:
+                painter.drawText(x + dx, y + dy, line)
+        painter.setPen(self.TEXT_COLOUR)
+        for x, y, line in placed:
+            painter.drawText(x, y, line)
+        painter.end()
+        return pixmap
+
     def paintEvent(self, event) -> None:
         if not self._lines:
             return
-        metrics = QFontMetrics(self.font())
-        path = QPainterPath()
-        for i, line in enumerate(self._lines):
-            x = self.width() - 2 - metrics.horizontalAdvance(line) if self._right else 2
-            path.addText(x, 2 + metrics.ascent() + i * metrics.lineSpacing(), self.font(), line)
+        if self._pixmap is None:
+            self._pixmap = self._render()
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.strokePath(path, QPen(self.OUTLINE, 3.0, Qt.PenStyle.SolidLine,
-                                      Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
-        painter.fillPath(path, self.TEXT_COLOUR)
+        painter.drawPixmap(0, 0, self._pixmap)
         painter.end()
 
 
 class _SliceViewBox(pg.ViewBox):
-    """A ViewBox whose wheel pages through slices and whose left drag sets the window."""
+    """A ViewBox whose wheel pages through slices, whose left click moves the crosshair and
+    whose left drag runs the active tool."""
 
-    def __init__(self, state: ViewerState):
+    def __init__(self, viewer: SliceViewer):
         super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
-        self._state = state
+        self._viewer = viewer
+        self._state = viewer.state
         self._wheel_rest = 0
         self._drag: WindowDrag | None = None
+        self._measuring: Measurement | None = None
 
     def wheelEvent(self, ev, axis=None):
         # Touchpads send small deltas: add them up and step once per notch.
@@ -99,8 +157,17 @@ class _SliceViewBox(pg.ViewBox):
         self._wheel_rest -= notches * WHEEL_NOTCH
         if notches:
             # wheel towards the user (negative delta) = next slice, as in OHIF and Weasis
-            self._state.step_slice(-notches)
+            self._state.step_plane_slice(self._viewer.plane, -notches)
         ev.accept()
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == Qt.MouseButton.LeftButton and self._state.volume is not None:
+            ev.accept()
+            if ev.double():
+                return  # SliceViewer.mouseDoubleClickEvent maximises
+            self._viewer.move_crosshair_to(self.mapSceneToView(ev.scenePos()))
+            return
+        super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None):
         if ev.button() != Qt.MouseButton.LeftButton:
@@ -109,36 +176,76 @@ class _SliceViewBox(pg.ViewBox):
         ev.accept()
         if self._state.volume is None:
             return
-        if ev.isStart() or self._drag is None:
-            self._drag = self._state.start_window_drag()
-        moved = ev.screenPos() - ev.buttonDownScreenPos(Qt.MouseButton.LeftButton)
-        self._drag.move(moved.x(), moved.y())
+        if self._state.tool == "window":
+            if ev.isStart() or self._drag is None:
+                self._drag = self._state.start_window_drag()
+            moved = ev.screenPos() - ev.buttonDownScreenPos(Qt.MouseButton.LeftButton)
+            self._drag.move(moved.x(), moved.y())
+            if ev.isFinish():
+                self._drag = None
+            return
+        point = self._viewer.display_point(self.mapSceneToView(ev.scenePos()))
+        if ev.isStart() or self._measuring is None:
+            start = self._viewer.display_point(
+                self.mapSceneToView(ev.buttonDownScenePos(Qt.MouseButton.LeftButton)))
+            self._measuring = self._viewer.start_measurement(start)
+        self._state.update_measurement(self._measuring, point)
         if ev.isFinish():
-            self._drag = None
+            m, self._measuring = self._measuring, None
+            if m.p0 == m.p1:
+                self._state.remove_measurement(m)
 
 
 class SliceViewer(pg.GraphicsView):
-    """Shows the current slice of ``state`` with corner overlays.
+    """Shows one plane of ``state``'s volume with overlays, crosshair and measurements.
+
+    Parameters
+    ----------
+    state : ViewerState
+    plane : {"axial", "coronal", "sagittal"}, optional
+        The view; default the acquired plane of whatever volume is open (shown as stored).
 
     Signals
     -------
     cursor_sample(object)
         The :class:`~medview.gui.state.Sample` under the mouse, or None when the mouse is
         off the image. Sent when the mouse moves and when the slice under it changes.
+    maximise_requested(str)
+        The view was double-clicked (its plane's name).
+    focused(str)
+        The view got the keyboard focus (its plane's name).
     """
 
     cursor_sample = Signal(object)
+    maximise_requested = Signal(str)
+    focused = Signal(str)
 
-    def __init__(self, state: ViewerState, parent: QWidget | None = None):
+    def __init__(self, state: ViewerState, parent: QWidget | None = None, *,
+                 plane: str | None = None):
         super().__init__(parent, background="k")
         self.state = state
+        self._plane = plane
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumSize(200, 200)
+        self.setMinimumSize(160, 160)
 
-        self.view_box = _SliceViewBox(state)
+        self.view_box = _SliceViewBox(self)
         self.setCentralItem(self.view_box)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
+        self.label_item = pg.ImageItem(axisOrder="row-major")
+        self.label_item.setZValue(5)
+        self.view_box.addItem(self.label_item)
+        pen = pg.mkPen(CROSSHAIR_COLOUR, width=1)
+        self.crosshair = (pg.InfiniteLine(angle=90, movable=False, pen=pen),
+                          pg.InfiniteLine(angle=0, movable=False, pen=pen))
+        for line in self.crosshair:
+            line.setZValue(10)
+            line.setVisible(False)
+            self.view_box.addItem(line, ignoreBounds=True)
+        self._crosshair_wanted = False
+        self._measure_items: list = []
+        #: text shown for each measurement on the displayed slice, by measurement id
+        self.measurement_texts: dict[int, str] = {}
 
         self.overlays: dict[str, OverlayText] = {}
         font = QFont(self.font())
@@ -160,112 +267,253 @@ class SliceViewer(pg.GraphicsView):
         self.hint.setStyleSheet("QLabel { color: #8c8c8c; background: transparent; }")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.hint.setWordWrap(True)
 
-        #: the slice index whose pixels ``image_item`` shows (-1: none)
+        #: the slice index (on this view's normal) whose pixels ``image_item`` shows
         self.displayed_slice = -1
-        self._cursor_xy: tuple[int, int] | None = None
-        self._image_size_mm = (1.0, 1.0)
+        self._cursor_px: tuple[int, int] | None = None
+        self._geometry: PlaneGeometry | None = None
 
         self.view_box.sigRangeChanged.connect(self._on_range_changed)
         self.view_box.sigResized.connect(self._on_range_changed)
         state.volume_changed.connect(self._on_volume_changed)
-        state.slice_changed.connect(self._on_slice_changed)
+        state.position_changed.connect(self._on_position_changed)
         state.window_changed.connect(self._on_window_changed)
-        state.zoom_changed.connect(self._on_zoom_changed)
-        state.view_reset.connect(self._on_view_reset)
-        state.invert_changed.connect(self._on_invert_changed)
+        state.plane_zoom_changed.connect(self._on_zoom_changed)
+        state.plane_view_reset.connect(self._on_view_reset)
+        state.invert_changed.connect(self._on_lut_changed)
+        state.colormap_changed.connect(self._on_lut_changed)
+        state.measurements_changed.connect(self._draw_measurements)
+        state.labels_changed.connect(self._show_labels)
         state.data_changed.connect(self._on_data_changed)
         self._complete_slice = -1
         state.volume_changed.connect(self._on_volume_changed_loading)
         self._on_volume_changed(state.volume)
 
+    @property
+    def plane(self) -> str:
+        """The view's plane ("axial", "coronal" or "sagittal")."""
+        return self._plane or self.state.native_plane
+
+    @property
+    def geometry_(self) -> PlaneGeometry | None:
+        return self._geometry
+
     # -- state → view ------------------------------------------------------------------
     def _on_volume_changed(self, volume) -> None:
-        self._cursor_xy = None
+        self._cursor_px = None
         self.hint.setVisible(volume is None)
+        self._geometry = self.state.geometry(self.plane) if volume is not None else None
         if volume is None:
             self.image_item.clear()
+            self.label_item.clear()
             self.displayed_slice = -1
+            self._update_crosshair()
+            self._draw_measurements()
             self._update_overlays()
             return
-        _, ny, nx = volume.shape
-        sx, sy = volume.spacing[0], volume.spacing[1]
-        self._image_size_mm = (nx * sx, ny * sy)
+        g = self._geometry
+        width_mm, height_mm = g.size_mm
         self._show_slice()
         # millimetre coordinates: the aspect lock then gives the true shape of the anatomy
-        self.image_item.setRect(QRectF(0.0, 0.0, nx * sx, ny * sy))
-        self._on_view_reset()
+        self.image_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
+        self.label_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
+        self._on_view_reset(self.plane)
+        self._update_crosshair()
         self._update_overlays()
 
     def _show_slice(self) -> None:
-        image = self.state.slice_image()
+        image = self.state.plane_image(self.plane)
         if image is None:
             return
         rgb = self.state.volume.is_rgb
         levels = (0, 255) if rgb else self.state.window_levels
-        lut = INVERTED_LUT if self.state.inverted and not rgb else None
+        lut = None if rgb else colormap_lut(self.state.colormap, inverted=self.state.inverted)
         self.image_item.setImage(image, autoLevels=False, levels=levels, lut=lut)
-        self.displayed_slice = self.state.slice_index
+        self.displayed_slice = self.state.plane_slice(self.plane)
+        self._show_labels()
+        self._draw_measurements()
 
-    def _on_data_changed(self, n_loaded: int) -> None:
-        # Slices of a volume being loaded arrived (at most ~20 times a second). Redraw the
-        # slice shown only when it is one of them: the GUI thread shares the GIL with the
-        # reading threads, and every redraw it can skip keeps the event loop answering.
-        if self.state.volume is None:
+    def _show_labels(self) -> None:
+        labels = self.state.label_image(self.plane)
+        if labels is None:
+            self.label_item.clear()
+            self.label_item.setVisible(False)
             return
-        k = self.displayed_slice
-        if k >= 0 and k != self._complete_slice and self.state.is_slice_loaded(k):
+        lm = self.state.labels
+        lut = label_lut(lm.segments, self.state.label_opacity)
+        self.label_item.setImage(label_rgba(labels, lut), autoLevels=False, levels=(0, 255))
+        self.label_item.setVisible(True)
+
+    def _on_position_changed(self, position) -> None:
+        if self._geometry is None:
+            return
+        if self.state.plane_slice(self.plane) != self.displayed_slice:
             self._show_slice()
-            self._complete_slice = k
+            self._update_overlays()
+            if self._cursor_px is not None:
+                self.cursor_sample.emit(self._sample_at(*self._cursor_px))
+        self._update_crosshair()
+
+    def _on_data_changed(self) -> None:
+        # Voxels changed in place: slices of a volume being loaded arrived (at most ~20
+        # times a second). A view across the slices (coronal, sagittal) gains rows each time
+        # and is redrawn; a view of the acquired plane only when the slice it shows is one of
+        # those that arrived: the GUI thread shares the GIL with the reading thread, and
+        # every redraw it skips keeps the event loop answering.
+        if self._geometry is None:
+            return
+        if self._geometry.normal == 2 and self.state.loaded_mask is not None:
+            k = self.displayed_slice
+            if k != self._complete_slice and k >= 0 and self.state.is_slice_loaded(k):
+                self._show_slice()
+                self._complete_slice = k
+        else:
+            self._show_slice()
         self._update_overlays()
 
     def _on_volume_changed_loading(self, volume) -> None:
-        #: the slice index last drawn with all its values (-1: none of this volume yet)
+        #: the acquired-plane slice last drawn with all its values (-1: none of this volume)
         self._complete_slice = -1
-
-    def _on_slice_changed(self, index: int) -> None:
-        self._show_slice()
-        self._update_overlays()
-        if self._cursor_xy is not None:
-            self.cursor_sample.emit(self.state.sample(*self._cursor_xy))
 
     def _on_window_changed(self, center: float, width: float) -> None:
         if self.state.volume is not None and not self.state.volume.is_rgb:
             self.image_item.setLevels(self.state.window_levels)
         self._update_overlays()
 
-    def _on_invert_changed(self, inverted: bool) -> None:
+    def _on_lut_changed(self, *args) -> None:
         if self.state.volume is not None and not self.state.volume.is_rgb:
-            self.image_item.setLookupTable(INVERTED_LUT if inverted else None)
+            self.image_item.setLookupTable(
+                colormap_lut(self.state.colormap, inverted=self.state.inverted))
 
-    def _on_zoom_changed(self, zoom: float) -> None:
+    def _on_zoom_changed(self, plane: str, zoom: float) -> None:
+        if plane != self.plane:
+            return
         current = self.current_zoom()
         if current is not None and abs(current - zoom) > 1e-6 * zoom:
             factor = current / zoom
             self.view_box.scaleBy(s=(factor, factor))
         self._update_overlays()
 
-    def _on_view_reset(self) -> None:
+    def _on_view_reset(self, plane: str) -> None:
+        if plane != self.plane:
+            return
         # auto range re-fits on every resize until the user zooms or pans
         self.view_box.enableAutoRange()
         self.view_box.autoRange(padding=0.0)
 
     def _update_overlays(self) -> None:
-        for corner, text in corner_texts(self.state).items():
+        for corner, text in corner_texts(self.state, self.plane).items():
             label = self.overlays[corner]
             label.setText(text)
             label.adjustSize()
-        for edge, text in edge_texts(self.state).items():
+        for edge, text in edge_texts(self.state, self.plane).items():
             self.edge_labels[edge].setText(text)
         self._place_overlays()
+
+    # -- crosshair ---------------------------------------------------------------------
+    def set_crosshair_visible(self, visible: bool) -> None:
+        self._crosshair_wanted = bool(visible)
+        self._update_crosshair()
+
+    def crosshair_visible(self) -> bool:
+        return self.crosshair[0].isVisible()
+
+    def _update_crosshair(self) -> None:
+        g = self._geometry
+        show = self._crosshair_wanted and g is not None
+        for line in self.crosshair:
+            line.setVisible(show)
+        if not show:
+            return
+        u, v = g.index_to_display(self.state.cursor)
+        pw, ph = g.pixel_mm
+        self.crosshair[0].setValue(u * pw)
+        self.crosshair[1].setValue(v * ph)
+
+    def crosshair_display(self) -> tuple[float, float] | None:
+        """Where the crosshair is in this view, display pixel coordinates ``(u, v)``."""
+        if self._geometry is None:
+            return None
+        return self._geometry.index_to_display(self.state.cursor)
+
+    def move_crosshair_to(self, view_point: QPointF) -> None:
+        """Move the crosshair to the voxel under ``view_point`` (view mm) on this slice."""
+        g = self._geometry
+        if g is None:
+            return
+        u, v = self.display_point(view_point)
+        col, row = math.floor(u), math.floor(v)
+        if not (0 <= col < g.width and 0 <= row < g.height):
+            return
+        self.state.set_cursor(*g.pixel_to_index(col, row, self.state.plane_slice(self.plane)))
+
+    # -- measurements ------------------------------------------------------------------
+    def display_point(self, view_point: QPointF) -> tuple[float, float]:
+        """View (mm) coordinates → display pixel coordinates ``(u, v)``."""
+        pw, ph = self._geometry.pixel_mm
+        return view_point.x() / pw, view_point.y() / ph
+
+    def start_measurement(self, start: tuple[float, float]) -> Measurement:
+        m = Measurement(self.state.tool, self.plane, self.state.plane_slice(self.plane),
+                        start, start)
+        return self.state.add_measurement(m)
+
+    def measurement_text(self, m: Measurement) -> str:
+        """What the view writes beside a measurement."""
+        volume = self.state.volume
+        if m.kind == "distance":
+            return f"{distance_mm(volume, self._geometry, m):.1f} mm"
+        if volume.is_rgb:
+            return ""
+        st = roi_stats(volume, self._geometry, m)
+        if st.count == 0:
+            return "empty"
+        units = f" {st.units}" if st.units else ""
+        return (f"mean {format_number(round(st.mean, 1))}{units}  "
+                f"sd {format_number(round(st.std, 1))}\n"
+                f"min {format_number(st.min)}  max {format_number(st.max)}\n"
+                f"area {st.area_mm2:.1f} mm² ({st.count} px)")
+
+    def _draw_measurements(self) -> None:
+        for item in self._measure_items:
+            self.view_box.removeItem(item)
+        self._measure_items = []
+        self.measurement_texts = {}
+        g = self._geometry
+        if g is None:
+            return
+        pw, ph = g.pixel_mm
+        pen = pg.mkPen(MEASURE_COLOUR, width=2)
+        pen.setCosmetic(True)
+        for m in self.state.measurements_on(self.plane, self.state.plane_slice(self.plane)):
+            (u0, v0), (u1, v1) = m.p0, m.p1
+            x0, y0, x1, y1 = u0 * pw, v0 * ph, u1 * pw, v1 * ph
+            if m.kind == "distance":
+                shape = QGraphicsLineItem(x0, y0, x1, y1)
+            else:
+                rect = QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
+                shape = QGraphicsEllipseItem(rect) if m.kind == "ellipse" \
+                    else QGraphicsRectItem(rect)
+            shape.setPen(pen)
+            shape.setZValue(20)
+            self.view_box.addItem(shape, ignoreBounds=True)
+            text = self.measurement_text(m)
+            self.measurement_texts[m.id] = text
+            label = pg.TextItem(text, color=MEASURE_COLOUR, anchor=(0, 1),
+                                fill=pg.mkBrush(0, 0, 0, 140))
+            label.setPos(max(x0, x1), min(y0, y1))
+            label.setZValue(21)
+            self.view_box.addItem(label, ignoreBounds=True)
+            self._measure_items += [shape, label]
 
     # -- view → state ------------------------------------------------------------------
     def current_zoom(self) -> float | None:
         """Screen pixels per mm now, relative to the whole slice just fitting the view."""
-        if self.state.volume is None:
+        if self._geometry is None:
             return None
         rect = self.view_box.boundingRect()
-        width_mm, height_mm = self._image_size_mm
+        width_mm, height_mm = self._geometry.size_mm
         if rect.width() <= 1 or rect.height() <= 1:
             return None
         fit = min(rect.width() / width_mm, rect.height() / height_mm)
@@ -276,8 +524,9 @@ class SliceViewer(pg.GraphicsView):
 
     def _on_range_changed(self, *args) -> None:
         zoom = self.current_zoom()
-        if zoom is not None and abs(zoom - self.state.zoom) > 1e-3 * zoom:
-            self.state.set_zoom(zoom)
+        plane = self.state.planes[self.plane]
+        if zoom is not None and abs(zoom - plane.zoom) > 1e-3 * zoom:
+            plane.set_zoom(zoom)
 
     def mouseMoveEvent(self, event) -> None:
         super().mouseMoveEvent(event)
@@ -285,33 +534,54 @@ class SliceViewer(pg.GraphicsView):
         # and the readout must be the pixel where the mouse came to rest.
         self._update_cursor(self.mapToScene(event.position().toPoint()))
 
+    def _sample_at(self, col: int, row: int) -> Sample | None:
+        g = self._geometry
+        if g is None or not (0 <= col < g.width and 0 <= row < g.height):
+            return None
+        return self.state.sample_index(*g.pixel_to_index(col, row,
+                                                         self.state.plane_slice(self.plane)))
+
     def _update_cursor(self, scene_pos: QPointF) -> None:
-        volume = self.state.volume
-        if volume is None:
+        if self._geometry is None:
             return
-        point = self.view_box.mapSceneToView(scene_pos)
-        x = math.floor(point.x() / volume.spacing[0])
-        y = math.floor(point.y() / volume.spacing[1])
-        sample: Sample | None = self.state.sample(x, y)
-        self._cursor_xy = (x, y) if sample is not None else None
+        u, v = self.display_point(self.view_box.mapSceneToView(scene_pos))
+        col, row = math.floor(u), math.floor(v)
+        sample = self._sample_at(col, row)
+        self._cursor_px = (col, row) if sample is not None else None
         self.cursor_sample.emit(sample)
 
     def leaveEvent(self, event) -> None:
-        self._cursor_xy = None
+        self._cursor_px = None
         self.cursor_sample.emit(None)
         super().leaveEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.state.volume is not None:
+            event.accept()
+            self.maximise_requested.emit(self.plane)
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def focusInEvent(self, event) -> None:
+        super().focusInEvent(event)
+        self.focused.emit(self.plane)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         step = SHIFT_STEP if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1
+        plane = self.plane
         if key in (Qt.Key.Key_Up, Qt.Key.Key_PageUp):
-            self.state.step_slice(-step)
+            self.state.step_plane_slice(plane, -step)
         elif key in (Qt.Key.Key_Down, Qt.Key.Key_PageDown):
-            self.state.step_slice(step)
+            self.state.step_plane_slice(plane, step)
         elif key == Qt.Key.Key_Home:
-            self.state.first_slice()
+            self.state.set_plane_slice(plane, 0)
         elif key == Qt.Key.Key_End:
-            self.state.last_slice()
+            self.state.set_plane_slice(plane, self.state.plane_n_slices(plane) - 1)
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            here = self.state.measurements_on(plane, self.state.plane_slice(plane))
+            if here:
+                self.state.remove_measurement(here[-1])
         else:
             super().keyPressEvent(event)
             return
@@ -319,12 +589,16 @@ class SliceViewer(pg.GraphicsView):
 
     # -- geometry ----------------------------------------------------------------------
     def viewport_pos_of_pixel(self, x: float, y: float) -> QPoint:
-        """Where the centre of pixel (column ``x``, row ``y``) is, in viewport coordinates."""
-        volume = self.state.volume
-        if volume is None:
+        """Where the centre of displayed pixel (column ``x``, row ``y``) is, in viewport
+        coordinates (for the acquired plane: voxel x, y)."""
+        return self.viewport_pos_of_display(x + 0.5, y + 0.5)
+
+    def viewport_pos_of_display(self, u: float, v: float) -> QPoint:
+        """Viewport position of display point ``(u, v)`` (pixel units, see planes)."""
+        if self._geometry is None:
             raise RuntimeError("no volume is shown")
-        view = QPointF((x + 0.5) * volume.spacing[0], (y + 0.5) * volume.spacing[1])
-        scene = self.view_box.mapViewToScene(view)
+        pw, ph = self._geometry.pixel_mm
+        scene = self.view_box.mapViewToScene(QPointF(u * pw, v * ph))
         return self.mapFromScene(scene)
 
     def displayed_image(self) -> np.ndarray | None:
@@ -332,27 +606,9 @@ class SliceViewer(pg.GraphicsView):
         return self.image_item.image
 
     def save_view_png(self, path: str | os.PathLike) -> Path:
-        """Write the view as it is on screen (image and overlays) to ``path`` as a PNG.
-
-        Written to a temporary file beside ``path`` and renamed over it, so ``path`` is
-        either the old file or the complete new picture, never half written. Returns the
-        path; raises OSError when the picture cannot be written.
-        """
-        path = Path(path)
-        pixmap = self.grab()
-        if pixmap.isNull():
-            raise OSError(f"{path}: the view could not be captured")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png",
-                                   dir=path.parent if str(path.parent) else ".")
-        os.close(fd)
-        try:
-            if not pixmap.save(tmp, "PNG"):
-                raise OSError(f"{path}: the PNG could not be written")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        """Write the view as it is on screen (image and overlays) to ``path`` as a PNG
+        (atomically: see :func:`save_widget_png`)."""
+        return save_widget_png(self, path)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -378,3 +634,27 @@ class SliceViewer(pg.GraphicsView):
                 y = margin if edge == "top" else h - margin - size.height()
             label.setGeometry(x, y, size.width(), size.height())
         self.hint.setGeometry(0, 0, w, h)
+
+
+def save_widget_png(widget: QWidget, path: str | os.PathLike) -> Path:
+    """Write ``widget`` as it is on screen to ``path`` as a PNG.
+
+    Written to a temporary file beside ``path`` and renamed over it, so ``path`` is either
+    the old file or the complete new picture, never half written. Returns the path; raises
+    OSError when the picture cannot be written.
+    """
+    path = Path(path)
+    pixmap = widget.grab()
+    if pixmap.isNull():
+        raise OSError(f"{path}: the view could not be captured")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png",
+                               dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
+    try:
+        if not pixmap.save(tmp, "PNG"):
+            raise OSError(f"{path}: the PNG could not be written")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

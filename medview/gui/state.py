@@ -11,16 +11,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medview.core.labelmap import LabelMap
 from medview.core.volume import Volume
 from medview.gui.events import Event
 from medview.gui.loading_state import ProgressiveLoading
+from medview.gui.measurements import KINDS, Measurement
+from medview.gui.planes import PLANES, PlaneGeometry, plane_geometry
 from medview.gui.windowing import CT_PRESETS, WindowPreset, auto_window, default_window, is_ct
 
-__all__ = ["Sample", "ViewerState", "WindowDrag"]
+__all__ = ["COLORMAPS", "TOOLS", "PlaneView", "Sample", "ViewerState", "WindowDrag"]
 
 #: Screen pixels of a window/level drag that double the width (or move the level by the
 #: starting width).
 DRAG_PIXELS_PER_DOUBLING = 200.0
+
+#: What a left drag does: window/level (the default) or one of the measuring tools.
+TOOLS = ("window", *KINDS)
+#: Colour maps for grey volumes (PET reads best in "hot"); label maps have their own colours.
+COLORMAPS = ("grey", "hot", "inferno", "viridis")
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,44 @@ class Sample:
     units: str = ""
 
 
+class PlaneView:
+    """What one view (axial, coronal or sagittal) keeps of its own: its zoom.
+
+    Its changes are announced by the owning :class:`ViewerState`'s ``plane_zoom_changed``
+    and ``plane_view_reset`` events (and, for the acquired plane, ``zoom_changed`` and
+    ``view_reset`` of the single-view API).
+    """
+
+    def __init__(self, name: str, owner: ViewerState):
+        self.name = name
+        self._owner = owner
+        self._zoom = 1.0
+
+    @property
+    def zoom(self) -> float:
+        return self._zoom
+
+    def set_zoom(self, zoom: float) -> None:
+        """Zoom factor relative to the whole slice fitting the view (1)."""
+        zoom = float(zoom)
+        if not (np.isfinite(zoom) and zoom > 0):
+            raise ValueError(f"zoom: expected a positive number, got {zoom}")
+        if abs(zoom - self._zoom) > 1e-9:
+            self._zoom = zoom
+            self._owner._zoom_changed(self.name, zoom)
+
+    def reset(self) -> None:
+        self._zoom = 1.0
+        self._owner._view_reset(self.name)
+
+
 class ViewerState(ProgressiveLoading):
-    """One slice view of one volume.
+    """The views of one volume: crosshair position, window, zoom per view, tools, layers.
+
+    The crosshair (``cursor``, a voxel index ``(x, y, z)``) is shared by the three views:
+    each view shows the slice through it perpendicular to its normal, so moving it in one
+    view moves the others to the same patient position. The "slice" of the single-view API
+    (``slice_index``, ``set_slice``…) is the acquired plane's: voxel z.
 
     Events (each an :class:`~medview.gui.events.Event`):
 
@@ -45,8 +89,16 @@ class ViewerState(ProgressiveLoading):
     - ``zoom_changed(zoom)`` — the zoom changed (1 = the whole slice fits the view).
     - ``view_reset()`` — the view should fit the slice again (zoom 1, no pan).
     - ``invert_changed(inverted)`` — the grey scale was inverted (True) or made normal again.
-    - ``data_changed(n_loaded)`` — more slices of a volume being loaded arrived (see
-      :meth:`set_loading`); the views redraw. Emitted on the GUI thread, at a bounded rate.
+    - ``plane_zoom_changed(plane, zoom)``, ``plane_view_reset(plane)`` — the same for each
+      view by name (``zoom_changed`` and ``view_reset`` concern the acquired plane's view).
+    - ``position_changed((x, y, z))`` — the crosshair moved (any axis).
+    - ``tool_changed(tool)`` — the left-drag tool changed (one of :data:`TOOLS`).
+    - ``measurements_changed()`` — a measurement was added, changed or removed.
+    - ``colormap_changed(name)`` — the colour map of grey volumes changed.
+    - ``labels_changed()`` — the label-map overlay or its opacity changed.
+    - ``data_changed()`` — voxels of the open volume changed in place, e.g. slices of a
+      volume being loaded arrived (see :meth:`set_loading`); emitted on the GUI thread at a
+      bounded rate (≤ 20 Hz while loading).
     """
 
     def __init__(self) -> None:
@@ -56,14 +108,27 @@ class ViewerState(ProgressiveLoading):
         self.zoom_changed = Event("zoom_changed")
         self.view_reset = Event("view_reset")
         self.invert_changed = Event("invert_changed")
+        self.position_changed = Event("position_changed")
+        self.tool_changed = Event("tool_changed")
+        self.measurements_changed = Event("measurements_changed")
+        self.colormap_changed = Event("colormap_changed")
+        self.labels_changed = Event("labels_changed")
         self.data_changed = Event("data_changed")
+        self.plane_zoom_changed = Event("plane_zoom_changed")
+        self.plane_view_reset = Event("plane_view_reset")
+        self.planes = {name: PlaneView(name, self) for name in PLANES}
+        self._geometries: dict[str, PlaneGeometry] = {}
+        self._cursor = [0, 0, 0]
+        self._tool = "window"
+        self._measurements: list[Measurement] = []
+        self._colormap = "grey"
+        self._labels: LabelMap | None = None
+        self._label_opacity = 0.5
         self._loading: tuple[Volume, np.ndarray] | None = None
         self._inverted = False
         self._volume: Volume | None = None
-        self._slice = 0
         self._center = 0.0
         self._width = 1.0
-        self._zoom = 1.0
         self._default_window = (0.0, 1.0)
         self._auto_window: tuple[float, float] | None = None
         self._min_width = 1.0
@@ -91,12 +156,20 @@ class ViewerState(ProgressiveLoading):
         self._volume = volume
         self._auto_window = auto
         was_inverted, self._inverted = self._inverted, False
-        self._zoom = 1.0
+        for plane in self.planes.values():
+            plane._zoom = 1.0
+        self._geometries = {}
+        had_overlays = bool(self._measurements) or self._labels is not None
+        self._measurements = []
+        self._labels = None
         if volume is None:
-            self._slice = 0
+            self._cursor = [0, 0, 0]
             self._center, self._width = 0.0, 1.0
         else:
-            self._slice = volume.shape[0] // 2
+            nz, ny, nx = volume.shape[:3]
+            self._cursor = [nx // 2, ny // 2, nz // 2]
+            self._geometries = {name: plane_geometry(name, volume.shape, volume.spacing,
+                                                     volume.direction) for name in PLANES}
             self._min_width = 1.0 if volume.array.dtype.kind in "iub" else 1e-3
             self._default_window = window if window is not None else default_window(volume)
             self._center, self._width = self._default_window
@@ -104,6 +177,9 @@ class ViewerState(ProgressiveLoading):
         self.volume_changed.emit(volume)
         if was_inverted:
             self.invert_changed.emit(False)
+        if had_overlays:
+            self.measurements_changed.emit()
+            self.labels_changed.emit()
 
     @property
     def n_slices(self) -> int:
@@ -120,23 +196,110 @@ class ViewerState(ProgressiveLoading):
         units = str(self._volume.metadata.get("Units") or "")
         return units or ("HU" if is_ct(self._volume) else "")
 
-    # -- slice -------------------------------------------------------------------------
+    # -- crosshair and slices ----------------------------------------------------------
+    @property
+    def cursor(self) -> tuple[int, int, int]:
+        """The crosshair: voxel index ``(x, y, z)`` every view passes through."""
+        return tuple(self._cursor)  # type: ignore[return-value]
+
+    def set_cursor(self, x: int, y: int, z: int) -> None:
+        """Move the crosshair to voxel ``(x, y, z)`` (clamped to the volume)."""
+        if self._volume is None:
+            return
+        nz, ny, nx = self._volume.shape[:3]
+        new = [int(min(max(int(v), 0), n - 1)) for v, n in zip((x, y, z), (nx, ny, nz),
+                                                                  strict=True)]
+        if new == self._cursor:
+            return
+        z_changed = new[2] != self._cursor[2]
+        self._cursor = new
+        self.position_changed.emit(tuple(new))
+        if z_changed:
+            self.slice_changed.emit(new[2])
+
+    def set_cursor_lps(self, lps) -> None:
+        """Move the crosshair to the voxel nearest to patient position ``lps`` (mm)."""
+        if self._volume is None:
+            return
+        ijk = self._volume.lps_to_index(np.asarray(lps, dtype=float))
+        self.set_cursor(*(int(round(float(c))) for c in ijk))
+
+    def cursor_lps(self) -> np.ndarray | None:
+        """Patient position (LPS, mm) of the crosshair's voxel."""
+        if self._volume is None:
+            return None
+        return np.asarray(self._volume.index_to_lps(tuple(float(c) for c in self._cursor)))
+
+    def geometry(self, plane: str) -> PlaneGeometry | None:
+        """How view ``plane`` shows the open volume (None without a volume)."""
+        return self._geometries.get(plane)
+
+    @property
+    def native_plane(self) -> str:
+        """The view showing the acquired plane (voxel z), e.g. "sagittal" for a sagittal MR."""
+        for name, geometry in self._geometries.items():
+            if geometry.native:
+                return name
+        return "axial"
+
+    def plane_slice(self, plane: str) -> int:
+        """Slice index of view ``plane``: the crosshair's index on its normal."""
+        g = self._geometries.get(plane)
+        return 0 if g is None else self._cursor[g.normal]
+
+    def plane_n_slices(self, plane: str) -> int:
+        g = self._geometries.get(plane)
+        return 0 if g is None else g.n_slices
+
+    def set_plane_slice(self, plane: str, index: int) -> None:
+        """Show slice ``index`` in view ``plane`` (the crosshair moves along its normal)."""
+        g = self._geometries.get(plane)
+        if g is None:
+            return
+        cursor = list(self._cursor)
+        cursor[g.normal] = int(index)
+        self.set_cursor(*cursor)
+
+    def step_plane_slice(self, plane: str, steps: int) -> None:
+        self.set_plane_slice(plane, self.plane_slice(plane) + int(steps))
+
+    def plane_image(self, plane: str) -> np.ndarray | None:
+        """The displayed image of view ``plane`` (a view into the volume, no copy)."""
+        g = self._geometries.get(plane)
+        if g is None or self._volume is None:
+            return None
+        return g.image(self._volume.array, self._cursor[g.normal])
+
+    def plane_position_mm(self, plane: str) -> float | None:
+        """Position of view ``plane``'s slice along its normal (mm), as SliceLocation does."""
+        g = self._geometries.get(plane)
+        if g is None or self._volume is None:
+            return None
+        d = np.asarray(self._volume.direction, dtype=float)
+        a, b = (k for k in range(3) if k != g.normal)
+        normal = np.cross(d[:, a], d[:, b])
+        normal /= np.linalg.norm(normal)
+        # the positive direction along the normal follows the patient axis it is closest to
+        if normal[int(np.argmax(np.abs(normal)))] < 0:
+            normal = -normal
+        ijk = [0.0, 0.0, 0.0]
+        ijk[g.normal] = float(self._cursor[g.normal])
+        return float(np.asarray(self._volume.index_to_lps(tuple(ijk))) @ normal)
+
+    # the acquired plane (voxel z): the single-view API
     @property
     def slice_index(self) -> int:
-        return self._slice
+        return self._cursor[2]
 
     def set_slice(self, index: int) -> None:
         """Go to slice ``index`` (z), clamped to the volume."""
         if self._volume is None:
             return
-        index = int(min(max(int(index), 0), self.n_slices - 1))
-        if index != self._slice:
-            self._slice = index
-            self.slice_changed.emit(index)
+        self.set_cursor(self._cursor[0], self._cursor[1], int(index))
 
     def step_slice(self, steps: int) -> None:
         """Move ``steps`` slices (negative: towards slice 0)."""
-        self.set_slice(self._slice + int(steps))
+        self.set_slice(self._cursor[2] + int(steps))
 
     def first_slice(self) -> None:
         self.set_slice(0)
@@ -148,7 +311,7 @@ class ViewerState(ProgressiveLoading):
         """The current slice, ``[y, x]`` (or ``[y, x, 3]``), a view into the volume."""
         if self._volume is None:
             return None
-        return self._volume.array[self._slice]
+        return self._volume.array[self._cursor[2]]
 
     def slice_position_mm(self) -> float | None:
         """Position of the current slice along the slice normal (mm), as SliceLocation."""
@@ -157,7 +320,7 @@ class ViewerState(ProgressiveLoading):
         d = self._volume.direction
         normal = np.cross(d[:, 0], d[:, 1])
         normal /= np.linalg.norm(normal)
-        return float(self._volume.index_to_lps((0.0, 0.0, float(self._slice))) @ normal)
+        return float(self._volume.index_to_lps((0.0, 0.0, float(self._cursor[2]))) @ normal)
 
     # -- window ------------------------------------------------------------------------
     @property
@@ -242,40 +405,145 @@ class ViewerState(ProgressiveLoading):
     # -- zoom and reset ----------------------------------------------------------------
     @property
     def zoom(self) -> float:
-        return self._zoom
+        """Zoom of the acquired plane's view (see :attr:`planes` for each view's)."""
+        return self.planes[self.native_plane].zoom
 
     def set_zoom(self, zoom: float) -> None:
-        """Zoom factor relative to the whole slice fitting the view (1)."""
-        zoom = float(zoom)
-        if not (np.isfinite(zoom) and zoom > 0):
-            raise ValueError(f"zoom: expected a positive number, got {zoom}")
-        if abs(zoom - self._zoom) > 1e-9:
-            self._zoom = zoom
+        """Zoom factor of the acquired plane's view relative to the slice fitting it (1)."""
+        self.planes[self.native_plane].set_zoom(zoom)
+
+    def _zoom_changed(self, plane: str, zoom: float) -> None:
+        self.plane_zoom_changed.emit(plane, zoom)
+        if plane == self.native_plane:
             self.zoom_changed.emit(zoom)
 
+    def _view_reset(self, plane: str) -> None:
+        self.plane_view_reset.emit(plane)
+        self.plane_zoom_changed.emit(plane, 1.0)
+        if plane == self.native_plane:
+            self.view_reset.emit()
+            self.zoom_changed.emit(1.0)
+
     def reset(self) -> None:
-        """R: back to the default window and a fitted, unpanned view (the slice stays)."""
+        """R: back to the default window and fitted, unpanned views (the slices stay)."""
         if self._volume is None:
             return
         self.set_window(*self._default_window)
-        self._zoom = 1.0
-        self.view_reset.emit()
-        self.zoom_changed.emit(1.0)
+        for plane in self.planes.values():
+            plane.reset()
+
+    # -- tools and measurements --------------------------------------------------------
+    @property
+    def tool(self) -> str:
+        return self._tool
+
+    def set_tool(self, tool: str) -> None:
+        """Choose what a left drag does: one of :data:`TOOLS`."""
+        if tool not in TOOLS:
+            raise ValueError(f"tool: expected one of {TOOLS}, got {tool!r}")
+        if tool != self._tool:
+            self._tool = tool
+            self.tool_changed.emit(tool)
+
+    @property
+    def measurements(self) -> tuple[Measurement, ...]:
+        return tuple(self._measurements)
+
+    def measurements_on(self, plane: str, slice_index: int) -> list[Measurement]:
+        return [m for m in self._measurements
+                if m.plane == plane and m.slice_index == slice_index]
+
+    def add_measurement(self, m: Measurement) -> Measurement:
+        if self._volume is None:
+            raise ValueError("no volume is open")
+        self._measurements.append(m)
+        self.measurements_changed.emit()
+        return m
+
+    def update_measurement(self, m: Measurement, p1) -> None:
+        """Move the second point of ``m`` (while it is being drawn)."""
+        m.p1 = (float(p1[0]), float(p1[1]))
+        self.measurements_changed.emit()
+
+    def remove_measurement(self, m: Measurement) -> None:
+        if m in self._measurements:
+            self._measurements.remove(m)
+            self.measurements_changed.emit()
+
+    def clear_measurements(self) -> None:
+        if self._measurements:
+            self._measurements = []
+            self.measurements_changed.emit()
+
+    # -- colour map and label overlay --------------------------------------------------
+    @property
+    def colormap(self) -> str:
+        return self._colormap
+
+    def set_colormap(self, name: str) -> None:
+        if name not in COLORMAPS:
+            raise ValueError(f"colormap: expected one of {COLORMAPS}, got {name!r}")
+        if name != self._colormap:
+            self._colormap = name
+            self.colormap_changed.emit(name)
+
+    @property
+    def labels(self) -> LabelMap | None:
+        return self._labels
+
+    @property
+    def label_opacity(self) -> float:
+        return self._label_opacity
+
+    def set_labels(self, labels: LabelMap | None) -> None:
+        """Show ``labels`` over the volume (None: none); it must be on the volume's grid."""
+        if labels is not None:
+            if self._volume is None:
+                raise ValueError("open a series before a label map")
+            if not isinstance(labels, LabelMap):
+                raise TypeError(f"labels: expected a LabelMap, got {type(labels).__name__}")
+            if tuple(labels.shape) != tuple(self._volume.shape[:3]):
+                raise ValueError(
+                    f"the label map's grid {labels.shape} differs from the series' "
+                    f"{tuple(self._volume.shape[:3])}")
+            if not (np.allclose(labels.origin, self._volume.origin, atol=1e-2)
+                    and np.allclose(labels.spacing, self._volume.spacing, atol=1e-3)
+                    and np.allclose(labels.direction, self._volume.direction, atol=1e-3)):
+                raise ValueError("the label map is not on the series' grid (origin, spacing "
+                                 "or direction differ)")
+        self._labels = labels
+        self.labels_changed.emit()
+
+    def set_label_opacity(self, opacity: float) -> None:
+        opacity = float(min(max(float(opacity), 0.0), 1.0))
+        if opacity != self._label_opacity:
+            self._label_opacity = opacity
+            self.labels_changed.emit()
+
+    def label_image(self, plane: str) -> np.ndarray | None:
+        g = self._geometries.get(plane)
+        if g is None or self._labels is None:
+            return None
+        return g.image(self._labels.array, self._cursor[g.normal])
 
     # -- values ------------------------------------------------------------------------
     def sample(self, x: int, y: int) -> Sample | None:
         """The voxel at column ``x``, row ``y`` of the current slice, or None outside it."""
+        return self.sample_index(x, y, self._cursor[2])
+
+    def sample_index(self, x: int, y: int, z: int) -> Sample | None:
+        """The voxel at index ``(x, y, z)``, or None outside the volume."""
         vol = self._volume
         if vol is None:
             return None
-        _, ny, nx = vol.shape
-        if not (0 <= x < nx and 0 <= y < ny):
+        nz, ny, nx = vol.shape[:3]
+        if not (0 <= x < nx and 0 <= y < ny and 0 <= z < nz):
             return None
-        raw = vol.array[self._slice, y, x]
+        raw = vol.array[z, y, x]
         value: float | tuple[int, ...]
         value = tuple(int(v) for v in raw) if vol.is_rgb else raw.item()
-        lps = vol.index_to_lps((float(x), float(y), float(self._slice)))
-        return Sample((int(x), int(y), self._slice), value, tuple(float(v) for v in lps),
+        lps = vol.index_to_lps((float(x), float(y), float(z)))
+        return Sample((int(x), int(y), int(z)), value, tuple(float(v) for v in lps),
                       self.units)
 
 

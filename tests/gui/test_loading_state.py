@@ -18,7 +18,7 @@ def mr(n=6):
 
 def test_the_mask_counts_the_slices_that_arrived_and_events_follow():
     state, seen = ViewerState(), []
-    state.data_changed.connect(seen.append)
+    state.data_changed.connect(lambda: seen.append(state.n_loaded))
     vol = mr()
     state.set_volume(vol, window=(10.0, 20.0))
     assert state.loaded_mask is None and state.n_loaded == 6 and not state.is_loading

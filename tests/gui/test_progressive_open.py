@@ -123,8 +123,8 @@ def test_the_middle_slice_shows_first_and_the_rest_fills_in(qtbot, window, ct300
             n_loaded=state.n_loaded, slice=viewer.displayed_slice,
             image=viewer.displayed_image().copy(), overlay=viewer.overlays["bottom_left"].text(),
             label=window.progress_label.text(), window=state.window)
-        state.data_changed.connect(lambda n: emits.append((time.monotonic(), n,
-                                                           threading.current_thread())))
+        state.data_changed.connect(lambda: emits.append((time.monotonic(), state.n_loaded,
+                                                         threading.current_thread())))
 
     window.first_image_shown.connect(on_first)
     start = time.monotonic()

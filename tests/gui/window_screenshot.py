@@ -2,11 +2,13 @@
 
 Usage: ``python window_screenshot.py OUT.png CATALOG.sqlite [FOLDER [PRESET_KEY]]`` (run
 under Xvfb with QT_QPA_PLATFORM=xcb by test_screenshot.py); FOLDER defaults to the demo.
-Exit 0 when the picture was saved, 1 when the series failed to open, 2 on timeout.
+MEDVIEW_SHOT_LAYOUT=2x2 shows the three planes. Exit 0 when the picture was saved, 1 when
+the series failed to open, 2 on timeout.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from PySide6.QtCore import QTimer
@@ -30,6 +32,8 @@ def main(out: str, catalog: str, folder: str | None = None, preset: int | None =
         window.state.set_slice(volume.shape[0] // 2 - 3)
         if preset is not None:
             window.apply_preset(preset)
+        if os.environ.get("MEDVIEW_SHOT_LAYOUT") == "2x2":
+            window.view_grid.set_layout("2x2")
         QTimer.singleShot(500, grab)
 
     def grab() -> None:

@@ -1,0 +1,113 @@
+"""Measurements on a view: distance and elliptical/rectangular ROIs, without Qt.
+
+A measurement lives on one slice of one view (plane) and is stored in display coordinates
+``(u, v)`` of that view (see :mod:`medview.gui.planes`); its values come from the volume's
+geometry — distances between the two points' patient positions (LPS, mm), ROI statistics
+over the voxels whose centres lie inside the shape, in the volume's physical units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import count
+
+import numpy as np
+
+from medview.core.volume import Volume
+from medview.gui.planes import PlaneGeometry
+
+__all__ = ["KINDS", "Measurement", "RoiStats", "distance_mm", "roi_mask", "roi_stats"]
+
+#: What a left drag draws with each measuring tool.
+KINDS = ("distance", "ellipse", "rectangle")
+
+_ids = count(1)
+
+
+@dataclass
+class Measurement:
+    """One measurement: ``kind`` drawn from ``p0`` to ``p1`` on slice ``slice_index`` of view
+    ``plane``. For ROIs, ``p0`` and ``p1`` are opposite corners of the bounding box."""
+
+    kind: str
+    plane: str
+    slice_index: int
+    p0: tuple[float, float]
+    p1: tuple[float, float]
+    id: int = field(default_factory=lambda: next(_ids))
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: expected one of {KINDS}, got {self.kind!r}")
+        self.p0 = (float(self.p0[0]), float(self.p0[1]))
+        self.p1 = (float(self.p1[0]), float(self.p1[1]))
+
+    @property
+    def is_roi(self) -> bool:
+        return self.kind != "distance"
+
+
+@dataclass(frozen=True)
+class RoiStats:
+    """Statistics of the voxels inside an ROI (values in the volume's units)."""
+
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    area_mm2: float
+    units: str = ""
+
+
+def distance_mm(volume: Volume, geometry: PlaneGeometry, m: Measurement) -> float:
+    """Distance between the measurement's two points in the patient (mm)."""
+    a = volume.index_to_lps(geometry.display_to_index(*m.p0, m.slice_index))
+    b = volume.index_to_lps(geometry.display_to_index(*m.p1, m.slice_index))
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
+
+
+def roi_mask(geometry: PlaneGeometry, m: Measurement) -> np.ndarray:
+    """Boolean mask ``[row, column]`` of the displayed pixels whose centres are inside."""
+    u0, u1 = sorted((m.p0[0], m.p1[0]))
+    v0, v1 = sorted((m.p0[1], m.p1[1]))
+    cols = np.arange(geometry.width) + 0.5
+    rows = np.arange(geometry.height) + 0.5
+    if m.kind == "rectangle":
+        inside_u = (cols >= u0) & (cols <= u1)
+        inside_v = (rows >= v0) & (rows <= v1)
+        return inside_v[:, None] & inside_u[None, :]
+    if m.kind != "ellipse":
+        raise ValueError(f"{m.kind} is not an ROI")
+    cu, cv = (u0 + u1) / 2.0, (v0 + v1) / 2.0
+    au, av = (u1 - u0) / 2.0, (v1 - v0) / 2.0
+    if au <= 0 or av <= 0:
+        return np.zeros((geometry.height, geometry.width), dtype=bool)
+    du = ((cols - cu) / au) ** 2
+    dv = ((rows - cv) / av) ** 2
+    return (dv[:, None] + du[None, :]) <= 1.0
+
+
+def pixel_area_mm2(volume: Volume, geometry: PlaneGeometry) -> float:
+    """Area of one displayed pixel in the patient (mm²), also on sheared grids."""
+    d = np.asarray(volume.direction, dtype=float)
+    h = d[:, geometry.horizontal] * volume.spacing[geometry.horizontal]
+    v = d[:, geometry.vertical] * volume.spacing[geometry.vertical]
+    return float(np.linalg.norm(np.cross(h, v)))
+
+
+def roi_stats(volume: Volume, geometry: PlaneGeometry, m: Measurement) -> RoiStats:
+    """Count, mean, standard deviation (population), min, max and area of an ROI."""
+    if volume.is_rgb:
+        raise ValueError("ROI statistics need grey values; this volume is colour")
+    mask = roi_mask(geometry, m)
+    image = geometry.image(volume.array, m.slice_index)
+    values = np.asarray(image)[mask].astype(np.float64)
+    units = str(volume.metadata.get("Units") or "")
+    area = float(values.size) * pixel_area_mm2(volume, geometry)
+    if values.size == 0:
+        nan = math.nan
+        return RoiStats(0, nan, nan, nan, nan, 0.0, units)
+    return RoiStats(int(values.size), float(values.mean()), float(values.std()),
+                    float(values.min()), float(values.max()), area, units)
