@@ -23,7 +23,7 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from _common import REPO  # noqa: E402
+from _common import REPO
 
 
 def _frames_per_second(step, repaint, frames: int) -> float:

@@ -37,7 +37,7 @@ class ProgressiveLoading:
             self._loading_stopped = False
         else:
             self._loading = None
-        self.data_changed.emit(self.n_loaded)
+        self.data_changed.emit()
 
     @property
     def loaded_mask(self) -> np.ndarray | None:
@@ -64,7 +64,7 @@ class ProgressiveLoading:
         ``data_changed``."""
         if self.loaded_mask is not None:
             self._loading_stopped = True
-            self.data_changed.emit(self.n_loaded)
+            self.data_changed.emit()
 
     @property
     def is_loading(self) -> bool:
@@ -73,7 +73,7 @@ class ProgressiveLoading:
 
     def notify_data_changed(self) -> None:
         """More slices arrived (called by whoever runs the load, on the GUI thread)."""
-        self.data_changed.emit(self.n_loaded)
+        self.data_changed.emit()
 
     def refine_windows(self, default: tuple[float, float],
                        auto: tuple[float, float] | None) -> None:

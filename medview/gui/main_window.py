@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from medview.core.volume import Volume
 from medview.gui import library, series_loading
 from medview.gui.overlays import format_sample
+from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.slice_viewer import SliceViewer
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.browser_dock], [420], Qt.Orientation.Horizontal)
         self.browser.series_activated.connect(self.open_series)
 
+        self._build_segment_dock()
         self._build_status_bar()
         self._build_actions()
         for view in self.views.values():
@@ -245,7 +247,26 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.cine_action)
         view_menu.addSeparator()
         view_menu.addAction(self.browser_dock.toggleViewAction())
+        view_menu.addAction(self.segment_dock.toggleViewAction())
         self._build_tool_bar(file_menu)
+
+    def _build_segment_dock(self) -> None:
+        self.segment_panel = SegmentPanel(self.state, self.tasks, self)
+        self.segment_dock = QDockWidget("Segmentation", self)
+        self.segment_dock.setObjectName("segment_dock")
+        self.segment_dock.setWidget(self.segment_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.segment_dock)
+        self.segment_dock.hide()  # View ▸ Segmentation, or choosing a paint tool, shows it
+        self.segment_panel.task_started.connect(self._track_progress)
+        self.segment_panel.failed.connect(self._show_error)
+        # the undo/redo shortcuts work wherever the focus is in the window
+        self.addAction(self.segment_panel.undo_action)
+        self.addAction(self.segment_panel.redo_action)
+        self.state.tool_changed.connect(self._on_tool_changed_show_panel)
+
+    def _on_tool_changed_show_panel(self, tool: str) -> None:
+        if tool in ("brush", "eraser", "fill") and not self.segment_dock.isVisible():
+            self.segment_dock.show()
 
     def _build_tool_bar(self, file_menu) -> None:
         bar = QToolBar("Tools", self)
@@ -256,7 +277,10 @@ class MainWindow(QMainWindow):
         tools = (("window", "W/L", "W", "Left drag sets window/level (W)"),
                  ("distance", "Distance", "D", "Left drag measures a distance in mm (D)"),
                  ("ellipse", "Ellipse ROI", "E", "Left drag draws an elliptical ROI (E)"),
-                 ("rectangle", "Rect ROI", "B", "Left drag draws a rectangular ROI (B)"))
+                 ("rectangle", "Rect ROI", "B", "Left drag draws a rectangular ROI (B)"),
+                 ("brush", "Brush", "P", "Left drag paints the selected label (P)"),
+                 ("eraser", "Eraser", "X", "Left drag erases labels (X)"),
+                 ("fill", "Fill", "F", "Click fills a region on the slice (F)"))
         for tool, text, key, tip in tools:
             action = QAction(text, self, checkable=True)
             action.setShortcut(QKeySequence(key))
@@ -267,6 +291,7 @@ class MainWindow(QMainWindow):
             bar.addAction(action)
             self.tool_actions[tool] = action
         self.state.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        bar.insertSeparator(self.tool_actions["brush"])
         self.clear_measurements_action = QAction("Clear", self)
         self.clear_measurements_action.setToolTip("Remove every measurement")
         self.clear_measurements_action.triggered.connect(self.state.clear_measurements)
@@ -574,8 +599,9 @@ class MainWindow(QMainWindow):
             widget.setVisible(False)
 
     def cancel_running(self) -> None:
-        """Cancel the import and the load that are running (the Cancel button)."""
-        for task in (self._import_task, self._load_task):
+        """Cancel the import, the load and the task shown in the progress area (the Cancel
+        button)."""
+        for task in (self._import_task, self._load_task, self._progress_task):
             if task is not None:
                 task.cancel()
 

@@ -149,6 +149,7 @@ class _SliceViewBox(pg.ViewBox):
         self._wheel_rest = 0
         self._drag: WindowDrag | None = None
         self._measuring: Measurement | None = None
+        self._last_paint: tuple[float, float] | None = None
 
     def wheelEvent(self, ev, axis=None):
         # Touchpads send small deltas: add them up and step once per notch.
@@ -165,6 +166,16 @@ class _SliceViewBox(pg.ViewBox):
             ev.accept()
             if ev.double():
                 return  # SliceViewer.mouseDoubleClickEvent maximises
+            tool = self._state.tool
+            if tool in ("brush", "eraser", "fill"):
+                point = self._viewer.display_point(self.mapSceneToView(ev.scenePos()))
+                if tool == "fill":
+                    self._state.fill(self._viewer.plane, point)
+                else:
+                    self._state.begin_edit(tool)
+                    self._state.paint(self._viewer.plane, point, erase=tool == "eraser")
+                    self._state.end_edit()
+                return
             self._viewer.move_crosshair_to(self.mapSceneToView(ev.scenePos()))
             return
         super().mouseClickEvent(ev)
@@ -185,6 +196,11 @@ class _SliceViewBox(pg.ViewBox):
                 self._drag = None
             return
         point = self._viewer.display_point(self.mapSceneToView(ev.scenePos()))
+        if self._state.tool in ("brush", "eraser"):
+            self._paint_drag(ev, point)
+            return
+        if self._state.tool == "fill":
+            return
         if ev.isStart() or self._measuring is None:
             start = self._viewer.display_point(
                 self.mapSceneToView(ev.buttonDownScenePos(Qt.MouseButton.LeftButton)))
@@ -194,6 +210,22 @@ class _SliceViewBox(pg.ViewBox):
             m, self._measuring = self._measuring, None
             if m.p0 == m.p1:
                 self._state.remove_measurement(m)
+
+
+    def _paint_drag(self, ev, point) -> None:
+        erase = self._state.tool == "eraser"
+        plane = self._viewer.plane
+        if ev.isStart() or self._last_paint is None:
+            start = self._viewer.display_point(
+                self.mapSceneToView(ev.buttonDownScenePos(Qt.MouseButton.LeftButton)))
+            self._state.begin_edit(self._state.tool)
+            self._state.paint(plane, start, erase=erase)
+            self._last_paint = start
+        self._state.paint(plane, self._last_paint, point, erase=erase)
+        self._last_paint = point
+        if ev.isFinish():
+            self._last_paint = None
+            self._state.end_edit()
 
 
 class SliceViewer(pg.GraphicsView):
@@ -235,6 +267,9 @@ class SliceViewer(pg.GraphicsView):
         self.label_item = pg.ImageItem(axisOrder="row-major")
         self.label_item.setZValue(5)
         self.view_box.addItem(self.label_item)
+        self.scribble_item = pg.ImageItem(axisOrder="row-major")
+        self.scribble_item.setZValue(6)
+        self.view_box.addItem(self.scribble_item)
         pen = pg.mkPen(CROSSHAIR_COLOUR, width=1)
         self.crosshair = (pg.InfiniteLine(angle=90, movable=False, pen=pen),
                           pg.InfiniteLine(angle=0, movable=False, pen=pen))
@@ -307,6 +342,7 @@ class SliceViewer(pg.GraphicsView):
         if volume is None:
             self.image_item.clear()
             self.label_item.clear()
+            self.scribble_item.clear()
             self.displayed_slice = -1
             self._update_crosshair()
             self._draw_measurements()
@@ -318,6 +354,7 @@ class SliceViewer(pg.GraphicsView):
         # millimetre coordinates: the aspect lock then gives the true shape of the anatomy
         self.image_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
         self.label_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
+        self.scribble_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
         self._on_view_reset(self.plane)
         self._update_crosshair()
         self._update_overlays()
@@ -334,16 +371,21 @@ class SliceViewer(pg.GraphicsView):
         self._show_labels()
         self._draw_measurements()
 
+    #: Scribbles are drawn nearly opaque over the (translucent) segmentation they train.
+    SCRIBBLE_OPACITY = 0.9
+
     def _show_labels(self) -> None:
-        labels = self.state.label_image(self.plane)
-        if labels is None:
-            self.label_item.clear()
-            self.label_item.setVisible(False)
-            return
-        lm = self.state.labels
-        lut = label_lut(lm.segments, self.state.label_opacity)
-        self.label_item.setImage(label_rgba(labels, lut), autoLevels=False, levels=(0, 255))
-        self.label_item.setVisible(True)
+        for item, which, opacity in ((self.label_item, "labels", self.state.label_opacity),
+                                     (self.scribble_item, "scribbles", self.SCRIBBLE_OPACITY)):
+            labels = self.state.label_image(self.plane, which)
+            if labels is None:
+                item.clear()
+                item.setVisible(False)
+                continue
+            lm = self.state.labels if which == "labels" else self.state.scribbles
+            lut = label_lut(lm.segments, opacity)
+            item.setImage(label_rgba(labels, lut), autoLevels=False, levels=(0, 255))
+            item.setVisible(True)
 
     def _on_position_changed(self, position) -> None:
         if self._geometry is None:

@@ -7,26 +7,33 @@ with the keyboard and mouse can be tested here, without a screen.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from medview.core.labelmap import LabelMap
+from medview.core.labelmap import LabelMap, Segment, default_segments
 from medview.core.volume import Volume
 from medview.gui.events import Event
+from medview.gui.label_editing import LabelEditor
 from medview.gui.loading_state import ProgressiveLoading
 from medview.gui.measurements import KINDS, Measurement
 from medview.gui.planes import PLANES, PlaneGeometry, plane_geometry
 from medview.gui.windowing import CT_PRESETS, WindowPreset, auto_window, default_window, is_ct
 
-__all__ = ["COLORMAPS", "TOOLS", "PlaneView", "Sample", "ViewerState", "WindowDrag"]
+__all__ = ["COLORMAPS", "EDIT_TARGETS", "EDIT_TOOLS", "TOOLS", "PlaneView", "Sample",
+           "ViewerState", "WindowDrag"]
 
 #: Screen pixels of a window/level drag that double the width (or move the level by the
 #: starting width).
 DRAG_PIXELS_PER_DOUBLING = 200.0
 
-#: What a left drag does: window/level (the default) or one of the measuring tools.
-TOOLS = ("window", *KINDS)
+#: Tools that paint the label map being edited (see :meth:`ViewerState.edit_target`).
+EDIT_TOOLS = ("brush", "eraser", "fill")
+#: What a left drag does: window/level (the default), a measuring tool or an editing tool.
+TOOLS = ("window", *KINDS, *EDIT_TOOLS)
+#: The label maps a brush can paint: the segmentation overlay or the classifier's scribbles.
+EDIT_TARGETS = ("labels", "scribbles")
 #: Colour maps for grey volumes (PET reads best in "hot"); label maps have their own colours.
 COLORMAPS = ("grey", "hot", "inferno", "viridis")
 
@@ -95,7 +102,9 @@ class ViewerState(ProgressiveLoading):
     - ``tool_changed(tool)`` — the left-drag tool changed (one of :data:`TOOLS`).
     - ``measurements_changed()`` — a measurement was added, changed or removed.
     - ``colormap_changed(name)`` — the colour map of grey volumes changed.
-    - ``labels_changed()`` — the label-map overlay or its opacity changed.
+    - ``labels_changed()`` — the label-map overlay, the scribbles, their voxels (edits),
+      segments or opacity changed.
+    - ``edit_changed()`` — the edit target, paint label, brush size or undo stack changed.
     - ``data_changed()`` — voxels of the open volume changed in place, e.g. slices of a
       volume being loaded arrived (see :meth:`set_loading`); emitted on the GUI thread at a
       bounded rate (≤ 20 Hz while loading).
@@ -113,6 +122,7 @@ class ViewerState(ProgressiveLoading):
         self.measurements_changed = Event("measurements_changed")
         self.colormap_changed = Event("colormap_changed")
         self.labels_changed = Event("labels_changed")
+        self.edit_changed = Event("edit_changed")
         self.data_changed = Event("data_changed")
         self.plane_zoom_changed = Event("plane_zoom_changed")
         self.plane_view_reset = Event("plane_view_reset")
@@ -123,6 +133,11 @@ class ViewerState(ProgressiveLoading):
         self._measurements: list[Measurement] = []
         self._colormap = "grey"
         self._labels: LabelMap | None = None
+        self._scribbles: LabelMap | None = None
+        self._editors: dict[str, LabelEditor] = {}
+        self._edit_target = "labels"
+        self._paint_label = 1
+        self._brush_mm = 3.0
         self._label_opacity = 0.5
         self._loading: tuple[Volume, np.ndarray] | None = None
         self._inverted = False
@@ -159,9 +174,12 @@ class ViewerState(ProgressiveLoading):
         for plane in self.planes.values():
             plane._zoom = 1.0
         self._geometries = {}
-        had_overlays = bool(self._measurements) or self._labels is not None
+        had_overlays = (bool(self._measurements) or self._labels is not None
+                        or self._scribbles is not None)
         self._measurements = []
         self._labels = None
+        self._scribbles = None
+        self._editors = {}
         if volume is None:
             self._cursor = [0, 0, 0]
             self._center, self._width = 0.0, 1.0
@@ -495,24 +513,42 @@ class ViewerState(ProgressiveLoading):
     def label_opacity(self) -> float:
         return self._label_opacity
 
+    def _check_on_grid(self, labels: LabelMap | None, what: str) -> None:
+        if labels is None:
+            return
+        if self._volume is None:
+            raise ValueError(f"open a series before a {what}")
+        if not isinstance(labels, LabelMap):
+            raise TypeError(f"{what}: expected a LabelMap, got {type(labels).__name__}")
+        if tuple(labels.shape) != tuple(self._volume.shape[:3]):
+            raise ValueError(
+                f"the {what}'s grid {labels.shape} differs from the series' "
+                f"{tuple(self._volume.shape[:3])}")
+        if not (np.allclose(labels.origin, self._volume.origin, atol=1e-2)
+                and np.allclose(labels.spacing, self._volume.spacing, atol=1e-3)
+                and np.allclose(labels.direction, self._volume.direction, atol=1e-3)):
+            raise ValueError(f"the {what} is not on the series' grid (origin, spacing "
+                             "or direction differ)")
+
     def set_labels(self, labels: LabelMap | None) -> None:
         """Show ``labels`` over the volume (None: none); it must be on the volume's grid."""
-        if labels is not None:
-            if self._volume is None:
-                raise ValueError("open a series before a label map")
-            if not isinstance(labels, LabelMap):
-                raise TypeError(f"labels: expected a LabelMap, got {type(labels).__name__}")
-            if tuple(labels.shape) != tuple(self._volume.shape[:3]):
-                raise ValueError(
-                    f"the label map's grid {labels.shape} differs from the series' "
-                    f"{tuple(self._volume.shape[:3])}")
-            if not (np.allclose(labels.origin, self._volume.origin, atol=1e-2)
-                    and np.allclose(labels.spacing, self._volume.spacing, atol=1e-3)
-                    and np.allclose(labels.direction, self._volume.direction, atol=1e-3)):
-                raise ValueError("the label map is not on the series' grid (origin, spacing "
-                                 "or direction differ)")
+        self._check_on_grid(labels, "label map")
         self._labels = labels
+        self._editors.pop("labels", None)
         self.labels_changed.emit()
+        self.edit_changed.emit()
+
+    @property
+    def scribbles(self) -> LabelMap | None:
+        """The classifier's training scribbles, drawn over the label map."""
+        return self._scribbles
+
+    def set_scribbles(self, scribbles: LabelMap | None) -> None:
+        self._check_on_grid(scribbles, "scribble map")
+        self._scribbles = scribbles
+        self._editors.pop("scribbles", None)
+        self.labels_changed.emit()
+        self.edit_changed.emit()
 
     def set_label_opacity(self, opacity: float) -> None:
         opacity = float(min(max(float(opacity), 0.0), 1.0))
@@ -520,11 +556,167 @@ class ViewerState(ProgressiveLoading):
             self._label_opacity = opacity
             self.labels_changed.emit()
 
-    def label_image(self, plane: str) -> np.ndarray | None:
+    def label_image(self, plane: str, which: str = "labels") -> np.ndarray | None:
+        """The displayed slice of the label map (or of the scribbles) in view ``plane``."""
         g = self._geometries.get(plane)
-        if g is None or self._labels is None:
+        lm = self._labels if which == "labels" else self._scribbles
+        if g is None or lm is None:
             return None
-        return g.image(self._labels.array, self._cursor[g.normal])
+        return g.image(lm.array, self._cursor[g.normal])
+
+    # -- label editing -----------------------------------------------------------------
+    @property
+    def edit_target(self) -> str:
+        """Which label map the brush paints: "labels" or "scribbles"."""
+        return self._edit_target
+
+    def set_edit_target(self, target: str) -> None:
+        if target not in EDIT_TARGETS:
+            raise ValueError(f"target: expected one of {EDIT_TARGETS}, got {target!r}")
+        if target != self._edit_target:
+            self._edit_target = target
+            self.edit_changed.emit()
+
+    def target_map(self) -> LabelMap | None:
+        return self._labels if self._edit_target == "labels" else self._scribbles
+
+    @property
+    def paint_label(self) -> int:
+        return self._paint_label
+
+    def set_paint_label(self, label: int) -> None:
+        label = int(label)
+        if label < 1:
+            raise ValueError(f"label: the brush paints labels from 1, got {label}")
+        if label != self._paint_label:
+            self._paint_label = label
+            self.edit_changed.emit()
+
+    @property
+    def brush_mm(self) -> float:
+        return self._brush_mm
+
+    def set_brush_mm(self, radius_mm: float) -> None:
+        radius_mm = float(radius_mm)
+        if not (np.isfinite(radius_mm) and radius_mm > 0):
+            raise ValueError(f"radius_mm: expected a positive size, got {radius_mm}")
+        if radius_mm != self._brush_mm:
+            self._brush_mm = radius_mm
+            self.edit_changed.emit()
+
+    def new_label_map(self, target: str | None = None) -> LabelMap:
+        """An empty label map (one segment) on the volume's grid as the edit target."""
+        if self._volume is None:
+            raise ValueError("open a series first")
+        target = target or self._edit_target
+        empty = np.zeros(self._volume.shape[:3], dtype=np.uint8)
+        if target == "scribbles":
+            segments = (Segment(1, "Background", (60, 120, 255)),
+                        Segment(2, "Foreground", (255, 200, 0)))
+        else:
+            segments = default_segments([1])
+        lm = LabelMap.like(self._volume, empty, segments)
+        if target == "labels":
+            self.set_labels(lm)
+        else:
+            self.set_scribbles(lm)
+        return lm
+
+    def editor(self, target: str | None = None) -> LabelEditor:
+        """The editor of the target label map; an empty map is made when there is none."""
+        target = target or self._edit_target
+        lm = self._labels if target == "labels" else self._scribbles
+        if lm is None:
+            lm = self.new_label_map(target)
+        ed = self._editors.get(target)
+        if ed is None or ed.array is not lm.array:
+            if not lm.array.flags.writeable or lm.array.dtype.kind not in "iu":
+                lm = dataclasses.replace(lm, array=np.array(lm.array, dtype=np.uint16))
+                if target == "labels":
+                    self._labels = lm
+                else:
+                    self._scribbles = lm
+            ed = self._editors[target] = LabelEditor(lm.array)
+        return ed
+
+    def begin_edit(self, what: str) -> None:
+        self.editor().begin_stroke(what)
+
+    def end_edit(self) -> None:
+        if self.editor().end_stroke() is not None:
+            self.edit_changed.emit()
+
+    def paint(self, plane: str, start, end=None, *, erase: bool = False) -> int:
+        """Paint (or erase) a dab at display point ``start`` of view ``plane``, or a line
+        of dabs to ``end``; returns the voxels changed."""
+        g = self._geometries.get(plane)
+        if g is None:
+            return 0
+        ed = self.editor()
+        value = 0 if erase else self._paint_label
+        k = self._cursor[g.normal]
+        if end is None:
+            n = ed.paint(g, k, start, self._brush_mm, value)
+        else:
+            n = ed.paint_line(g, k, start, end, self._brush_mm, value)
+        if n:
+            self._ensure_segment(value)
+            self.labels_changed.emit()
+        return n
+
+    def fill(self, plane: str, point) -> int:
+        g = self._geometries.get(plane)
+        if g is None:
+            return 0
+        n = self.editor().fill(g, self._cursor[g.normal], point, self._paint_label)
+        if n:
+            self._ensure_segment(self._paint_label)
+            self.labels_changed.emit()
+            self.edit_changed.emit()
+        return n
+
+    def undo(self) -> bool:
+        if self.editor().undo() is None:
+            return False
+        self.labels_changed.emit()
+        self.edit_changed.emit()
+        return True
+
+    def redo(self) -> bool:
+        if self.editor().redo() is None:
+            return False
+        self.labels_changed.emit()
+        self.edit_changed.emit()
+        return True
+
+    def _ensure_segment(self, number: int) -> None:
+        lm = self.target_map()
+        if number == 0 or lm is None or any(s.number == number for s in lm.segments):
+            return
+        self._replace_segments(lm, (*lm.segments, *default_segments([number])))
+
+    def update_segment(self, number: int, *, name: str | None = None,
+                       color: tuple[int, int, int] | None = None) -> None:
+        """Rename or recolour segment ``number`` of the edit target (added if missing)."""
+        lm = self.target_map()
+        if lm is None:
+            raise ValueError("no label map to edit")
+        self._ensure_segment(number)
+        lm = self.target_map()
+        segments = tuple(
+            dataclasses.replace(s, **{k: v for k, v in (("name", name), ("color", color))
+                                      if v is not None}) if s.number == number else s
+            for s in lm.segments)
+        self._replace_segments(lm, segments)
+        self.labels_changed.emit()
+        self.edit_changed.emit()
+
+    def _replace_segments(self, lm: LabelMap, segments) -> None:
+        new = dataclasses.replace(lm, segments=tuple(sorted(segments, key=lambda s: s.number)))
+        if lm is self._labels:
+            self._labels = new
+        elif lm is self._scribbles:
+            self._scribbles = new
 
     # -- values ------------------------------------------------------------------------
     def sample(self, x: int, y: int) -> Sample | None:

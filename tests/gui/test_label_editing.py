@@ -1,0 +1,197 @@
+"""Label editing (brush, eraser, fill, undo/redo, segments) and the scribble classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from step_checks import crop
+
+from medview.gui.label_editing import LabelEditor
+from medview.gui.main_window import MainWindow
+from medview.gui.planes import plane_geometry
+from medview.gui.state import ViewerState
+
+
+@pytest.fixture(scope="module")
+def ct_crop(ct_volume):
+    """12 slices of 256² around the body's middle: seconds, not minutes, to classify."""
+    nz = ct_volume.shape[0]
+    return crop(ct_volume, slice(nz // 2 - 6, nz // 2 + 6), slice(128, 384), slice(128, 384))
+
+
+def _disc_voxels(volume, g, k, centre, radius_mm):
+    """Voxels (x, y, z) whose displayed pixel centre is within radius_mm of centre."""
+    pw, ph = g.pixel_mm
+    out = set()
+    for row in range(g.height):
+        for col in range(g.width):
+            du, dv = (col + 0.5 - centre[0]) * pw, (row + 0.5 - centre[1]) * ph
+            if du * du + dv * dv <= radius_mm ** 2:
+                out.add(g.pixel_to_index(col, row, k))
+    return out
+
+
+@pytest.mark.parametrize("plane", ["axial", "coronal", "sagittal"])
+def test_brush_paints_the_voxels_of_the_view_and_undo_restores(ct_crop, plane):
+    labels = np.zeros(ct_crop.shape, dtype=np.uint8)
+    g = plane_geometry(plane, ct_crop.shape, ct_crop.spacing, ct_crop.direction)
+    ed = LabelEditor(labels)
+    k = g.n_slices // 2
+    centre = (g.width / 2 + 0.3, g.height / 2 - 0.2)
+    ed.begin_stroke("paint")
+    n = ed.paint(g, k, centre, 4.0, 3)
+    ed.paint(g, k, centre, 4.0, 3)  # the same dab again changes nothing more
+    ed.end_stroke()
+    painted = {(int(x), int(y), int(z)) for z, y, x in zip(*np.nonzero(labels), strict=True)}
+    assert painted == _disc_voxels(ct_crop, g, k, centre, 4.0)
+    assert n == len(painted) > 4
+    assert np.all(labels[labels > 0] == 3)
+    ed.undo()
+    assert not labels.any()
+    ed.redo()
+    assert {(int(x), int(y), int(z))
+            for z, y, x in zip(*np.nonzero(labels), strict=True)} == painted
+
+
+def test_fill_eraser_and_a_stroke_is_one_undo_step(ct_crop):
+    labels = np.zeros(ct_crop.shape, dtype=np.uint8)
+    g = plane_geometry("axial", ct_crop.shape, ct_crop.spacing, ct_crop.direction)
+    ed = LabelEditor(labels)
+    k = 5
+    # a closed ring of label 1, then fill its inside with 2
+    labels[k, 50:100, 50] = labels[k, 50:100, 99] = 1
+    labels[k, 50, 50:100] = labels[k, 99, 50:100] = 1
+    assert ed.fill(g, k, (70.5, 70.5), 2) == 48 * 48
+    assert np.all(labels[k, 51:99, 51:99] == 2) and labels[k, 0, 0] == 0
+    assert labels[k - 1].sum() == 0  # only this slice
+    ed.begin_stroke("erase")
+    for u in range(55, 95, 2):
+        ed.paint(g, k, (u + 0.5, 75.5), 1.0, 0)
+    ed.end_stroke()
+    erased = (labels[k, 51:99, 51:99] == 0).sum()
+    assert erased > 20
+    ed.undo()  # the whole stroke at once
+    assert np.all(labels[k, 51:99, 51:99] == 2)
+    ed.undo()  # the fill
+    assert (labels[k] == 2).sum() == 0
+    with pytest.raises(ValueError, match="label"):
+        ed.paint(g, k, (10, 10), 1.0, 300)
+
+
+def test_brush_by_mouse_on_the_view_and_ctrl_z(app, qtbot, tmp_path, ct_crop):
+    window = MainWindow(catalog_path=tmp_path / "c.sqlite")
+    qtbot.addWidget(window)
+    window.resize(1200, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    state = window.state
+    state.set_volume(ct_crop)
+    state.set_tool("brush")
+    assert window.segment_dock.isVisible()
+    state.set_brush_mm(2.0)
+    view = window.viewer
+    vp = view.viewport()
+    start, end = view.viewport_pos_of_pixel(60, 128), view.viewport_pos_of_pixel(180, 128)
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for i in range(1, 9):
+        QTest.mouseMove(vp, start + (end - start) * i / 8)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    labels = state.labels.array
+    k = state.slice_index
+    row = labels[k, 128]
+    assert row[70:170].all()  # a continuous line under the mouse path
+    assert labels[k, 100:110].sum() == 0 and labels[k - 1].sum() == 0
+    assert view.label_item.isVisible()
+    window.segment_panel.undo_action.trigger()  # Ctrl+Z
+    assert not labels.any()
+    window.segment_panel.redo_action.trigger()
+    assert row[70:170].all()
+    # renaming the segment through the list
+    item = window.segment_panel.segments.item(0)
+    item.setText("Aorta")
+    assert state.labels.segments[0].name == "Aorta"
+
+
+def test_scribble_classifier_train_correct_retrain_save_apply(app, qtbot, tmp_path, ct_crop):
+    state = ViewerState()
+    from medview.gui.segment_panel import SegmentPanel
+    from medview.gui.tasks import TaskRunner
+
+    runner = TaskRunner()
+    panel = SegmentPanel(state, runner)
+    qtbot.addWidget(panel)
+    state.set_volume(ct_crop)
+    state.set_edit_target("scribbles")
+    state.new_label_map()
+    from scipy import ndimage
+
+    hu = ct_crop.array
+    # judged away from edges (3 voxels in-plane), where a pixel classifier can be sure
+    inner = np.zeros((1, 7, 7), bool)
+    inner[0, 3, :] = inner[0, :, 3] = True
+    air = ndimage.binary_erosion(hu < -500, inner, iterations=3)
+    tissue = ndimage.binary_erosion((hu > -100) & (hu < 150), inner, iterations=3)
+    bone = ndimage.binary_erosion(hu > 300, inner, iterations=1)
+    # scribbles: short strokes inside air and soft tissue on two slices, through the state's
+    # brush (the mouse path is tested above)
+    for k in (3, 8):
+        state.set_slice(k)
+        for mask, label in ((air, 1), (tissue, 2)):
+            rows, cols = np.nonzero(mask[k])
+            pick = np.linspace(0, rows.size - 1, 12).astype(int)
+            state.set_paint_label(label)
+            for r, c in zip(rows[pick], cols[pick], strict=True):
+                state.paint("axial", (c + 0.5, r + 0.5))
+    scribbles = state.scribbles.array
+    assert set(np.unique(scribbles)) == {0, 1, 2}
+    with qtbot.waitSignal(panel.trained, timeout=120_000) as blocker:
+        panel.train()
+    model = blocker.args[0]
+    result = state.labels.array
+    assert result.shape == hu.shape
+    assert (result[air] == 1).mean() > 0.95
+    assert (result[tissue] == 2).mean() > 0.90
+
+    # correct: bone was learnt as tissue or air; scribble it as a third class and retrain
+    assert not np.any(result == 3)
+    state.set_paint_label(3)
+    k = 6
+    state.set_slice(k)
+    rows, cols = np.nonzero(bone[k])
+    assert rows.size > 20
+    for r, c in zip(rows[:: max(rows.size // 15, 1)], cols[:: max(rows.size // 15, 1)],
+                    strict=True):
+        state.paint("axial", (c + 0.5, r + 0.5))
+    with qtbot.waitSignal(panel.trained, timeout=120_000):
+        panel.train()
+    result = state.labels.array
+    assert (result[bone] == 3).mean() > 0.6
+    assert (result[air] == 1).mean() > 0.95
+
+    path = panel.save_model(tmp_path / "clf.mvclf")
+    assert path.is_file() and (tmp_path / "clf.mvclf.sha256").is_file()
+    expected = result.copy()
+    state.set_labels(None)
+    with qtbot.waitSignal(panel.trained, timeout=120_000):
+        panel.apply_model(path)
+    assert np.array_equal(state.labels.array, expected)
+    assert model is not panel.model  # the loaded one
+    runner.shutdown()
+
+
+def test_training_without_two_labels_says_what_to_do(app, qtbot, ct_crop):
+    from medview.gui.segment_panel import SegmentPanel
+    from medview.gui.tasks import TaskRunner
+
+    state = ViewerState()
+    runner = TaskRunner()
+    panel = SegmentPanel(state, runner)
+    qtbot.addWidget(panel)
+    state.set_volume(ct_crop)
+    state.set_edit_target("scribbles")
+    state.paint("axial", (10.5, 10.5))
+    assert panel.train() is None
+    assert "two labels" in panel.status.text()
+    runner.shutdown()
