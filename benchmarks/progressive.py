@@ -11,7 +11,8 @@ c. progressive, headless (:mod:`medview.dicom.progressive`): planning + the midd
    with one (what the window uses);
 d. the real main window (offscreen): from ``open_series`` to the middle slice drawn
    (``first_image_shown``) and to the complete volume (``series_opened``), and the longest
-   stall of a 10 ms timer meanwhile; then reopening it from the volume cache.
+   stall of a 10 ms timer meanwhile, in the single and the 2×2 layout; then reopening it
+   from the volume cache.
 
 It prints figures and ratios and asserts nothing. Targets (issue 4, "never frozen, never
 blank"): first image within 0.5 s of opening a 300-slice series; the event loop never stalls
@@ -88,7 +89,7 @@ def headless(folder: Path, db: Path, repeat: int) -> list[list]:
     return rows
 
 
-def gui(folder: Path, db: Path, repeat: int) -> dict:
+def gui(folder: Path, db: Path, repeat: int, layouts=("single", "2x2")) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
 
@@ -124,10 +125,12 @@ def gui(folder: Path, db: Path, repeat: int) -> dict:
         clock.restart()
 
     timer.timeout.connect(tick)
-    firsts, fulls, stalls = [], [], []
+    firsts, fulls = [], []
+    stalls: dict[str, list[float]] = {layout: [] for layout in layouts}
     marks = {}
     win.first_image_shown.connect(lambda v: marks.setdefault("first", time.perf_counter()))
-    for _ in range(repeat):
+    for layout in [layout for layout in layouts for _ in range(repeat)]:
+        win.view_grid.set_layout(layout)
         win.volume_cache.clear()
         marks.clear()
         stall["longest"] = 0.0
@@ -140,7 +143,7 @@ def gui(folder: Path, db: Path, repeat: int) -> dict:
         timer.stop()
         firsts.append(marks["first"] - t0)
         fulls.append(t1 - t0)
-        stalls.append(max(stall["longest"], clock.nsecsElapsed() / 1e6))
+        stalls[layout].append(max(stall["longest"], clock.nsecsElapsed() / 1e6))
     t0 = time.perf_counter()
     assert win.open_series(uid) is None  # from the cache, shown before it returns
     cached = time.perf_counter() - t0
@@ -175,15 +178,17 @@ def main(argv=None) -> int:
             ["complete volume", g["full"]],
             ["reopen from the cache", g["cached"]],
         ])
-        print("longest event-loop stall per load (ms): "
-              + ", ".join(f"{s:.0f}" for s in g["stalls"]))
+        for layout, values in g["stalls"].items():
+            print(f"longest event-loop stall per load, {layout} layout (ms): "
+                  + ", ".join(f"{s:.0f}" for s in values))
         print("\ntargets")
         print(f"  first image ≤ {TARGET_FIRST_S} s: "
               f"{'met' if g['first'] <= TARGET_FIRST_S else 'MISSED'} ({g['first']:.3f} s)")
-        worst = max(g["stalls"])
+        every = [s for values in g["stalls"].values() for s in values]
+        worst = max(every)
         print(f"  stall < {TARGET_STALL_MS:.0f} ms: "
               f"{'met' if worst < TARGET_STALL_MS else 'MISSED'} (worst {worst:.0f} ms, "
-              f"best {min(g['stalls']):.0f} ms)")
+              f"median {sorted(every)[len(every) // 2]:.0f} ms; a busy machine adds its own)")
     return 0
 
 
