@@ -48,6 +48,7 @@ def test_outward_order_visits_every_slice_once_nearest_first():
     "dcmqi_seg/data/segmentations/ct-3slice",
     "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag",
     "dcm_qa_ct/In/Philips/S21610/S2010",  # tilted, sheared (not resampled): progressive
+    "dcm_qa_ct/In/Philips/S21610/S4010",  # RGB secondary capture, no geometry
 ])
 def test_real_series_equal_medview_load(data_dir, folder):
     src = data_dir / folder
@@ -170,3 +171,19 @@ def test_a_slice_beyond_int16_widens_the_volume_like_load(tmp_path):
     assert load.volume.array.dtype == np.int16  # optimistic until a slice does not fit
     list(load.fill())
     assert_same_volume(load.result(), want)
+
+
+def test_every_shared_series_loads_progressively_like_load(data_dir, tmp_path):
+    cat = Catalog(tmp_path / "catalog.sqlite")
+    cat.index([data_dir])
+    progressive = 0
+    records = cat.series()
+    assert len(records) >= 20
+    for record in records:
+        want = medview.load(record.uid, catalog=cat)
+        got, counts = load_progressively(record.uid, catalog=cat)
+        assert_same_volume(got, want)
+        progressive += open_progressive(record.uid, catalog=cat).progressive
+    # plain stacks (most CT and MR) go slice by slice; mosaics, multi-frame, resampled don't
+    assert 5 <= progressive < len(records)
+    cat.close()
