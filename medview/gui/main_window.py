@@ -461,9 +461,12 @@ class MainWindow(QMainWindow):
         filled in as it arrives (:mod:`medview.gui.series_loading`).
 
         Opening another series while one loads cancels the first; only the last one asked
-        for is shown. Returns the task (None for a cached series, or without a catalog).
+        for is shown; asking again for the one loading lets it go on. Returns the task (None
+        for a cached series, or without a catalog).
         """
         if self._load_task is not None:
+            if self._load_task.title == _load_title(series_uid):
+                return self._load_task  # already on its way (a second double-click)
             self._load_task.cancel()
             self._load_task = None
             self.state.stop_loading()
@@ -483,7 +486,7 @@ class MainWindow(QMainWindow):
                 catalog, series_uid, progress=progress,
                 on_first=task.post_partial if task is not None else None)
 
-        task = self.tasks.start(f"Loading series {series_uid}", work)
+        task = self.tasks.start(_load_title(series_uid), work)
         task.signals.partial.connect(lambda first: self._on_first_image(task, first))
         task.signals.progress.connect(lambda f, m: self._on_load_progress(task))
         task.signals.finished.connect(
@@ -682,6 +685,10 @@ class MainWindow(QMainWindow):
             self.catalog.close()
             self.catalog = None
         super().closeEvent(event)
+
+
+def _load_title(series_uid: str) -> str:
+    return f"Loading series {series_uid}"
 
 
 def _format_tb(exc: BaseException) -> str:

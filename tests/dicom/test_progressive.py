@@ -183,6 +183,7 @@ def test_every_shared_series_loads_progressively_like_load(data_dir, tmp_path):
         want = medview.load(record.uid, catalog=cat)
         got, counts = load_progressively(record.uid, catalog=cat)
         assert_same_volume(got, want)
+        assert counts[-1] == want.shape[0]
         progressive += open_progressive(record.uid, catalog=cat).progressive
     # plain stacks (most CT and MR) go slice by slice; mosaics, multi-frame, resampled don't
     assert 5 <= progressive < len(records)

@@ -176,6 +176,14 @@ def test_the_window_of_the_first_slice_is_refined_unless_the_user_changed_it(
     assert window.state.window == pytest.approx(final)
 
 
+def test_asking_again_for_the_series_loading_lets_it_go_on(qtbot, window, ct300_dir):
+    uid = _import(qtbot, window, ct300_dir)
+    with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS):
+        task = window.open_series(uid)
+        assert window.open_series(uid) is task and not task.progress.cancelled
+    assert window.volume_cache.keys() == [uid]
+
+
 def test_scrolling_while_loading_shows_each_slice_once_it_arrives(qtbot, window, ct300_dir,
                                                                   ct300_volume):
     uid = _import(qtbot, window, ct300_dir)
