@@ -11,11 +11,14 @@ it arrives, instead of a blank window until the whole series is read::
     volume = load.result()                                # equal to medview.load(...)
 
 Reading uses the same per-slice code as :func:`medview.dicom.read.read_stack`, so the values
-are the same. Only plain stacks are read progressively: one single-frame file per slice and
-no resampling. Multi-frame files, mosaics and stacks that must be resampled (missing slices,
-varying spacing, gantry tilt) are read whole by :func:`read_stack` inside :meth:`fill` (the
-first call reads everything; ``progressive`` is False): each of their slices depends on
-several files or one file holds every slice, so there is no cheap "one slice first".
+are the same. Stacks whose slices can be read one by one are read progressively: single-frame
+files and uncompressed multi-frame files (each frame read at its offset), with no resampling.
+Mosaics, compressed multi-frame files and stacks that must be resampled (missing slices,
+varying spacing between slices) are read whole by :func:`read_stack` inside :meth:`fill` (the
+first call reads everything; ``progressive`` is False): a resampled slice depends on two
+acquired ones, and a mosaic or a compressed multi-frame file is decoded whole anyway, so there
+is no cheap "one slice first". A gantry-tilted stack with even spacing is sheared, not
+resampled, and is read progressively.
 
 No Qt here: the GUI runs :meth:`ProgressiveLoad.fill` in a worker and polls ``loaded``.
 """
@@ -37,7 +40,6 @@ from medview.dicom.errors import PixelDataError
 from medview.dicom.load import Source, plan_load, with_load_warnings
 from medview.dicom.read import (
     _DtypeTooSmall,
-    _FileCache,
     _read_one,
     read_stack,
     series_metadata,
@@ -92,10 +94,25 @@ def outward_order(n: int, first: int) -> list[int]:
 
 
 def can_read_progressively(stack: StackPlan) -> bool:
-    """True when every slice of ``stack`` is its own single-frame file and no resampling is
-    needed, so that each slice can be read and shown on its own."""
+    """True when each slice of ``stack`` can be read on its own and no resampling is needed:
+    single-frame files, and frames of uncompressed multi-frame files (read at their offset);
+    not mosaics or compressed multi-frame files, which are decoded whole."""
+    from medview.dicom.pixels import _fast_path
+
     return stack.resample_t is None and all(
-        r.header.number_of_frames <= 1 and not r.header.is_mosaic for r in stack.slices)
+        not r.header.is_mosaic and (r.header.number_of_frames <= 1 or _fast_path(r.header))
+        for r in stack.slices)
+
+
+class _FrameReader:
+    """Stands in for read.py's per-file cache: reads just the one frame a slice needs, at
+    its offset in an uncompressed multi-frame file (the values are those of decoding the
+    whole file: masking and sign extension work value by value)."""
+
+    def get(self, ref) -> np.ndarray:
+        from medview.dicom.pixels import decode
+
+        return decode(ref.header, range(ref.frame, ref.frame + 1))[0]
 
 
 class ProgressiveLoad:
@@ -136,7 +153,7 @@ class ProgressiveLoad:
         self.volume = self._wrap(np.zeros(shape, dtype=st.dtype))
         self.loaded = np.zeros(n, dtype=bool)
         self.failures: list[SliceFailure] = []
-        self._cache = _FileCache()
+        self._cache = _FrameReader()
         self._lock = threading.Lock()
         self._complete = False
 
@@ -204,10 +221,11 @@ class ProgressiveLoad:
              ) -> Iterator[int]:
         """Read every slice not read yet, nearest to the first slice first.
 
-        A generator: it yields the number of slices loaded after each small batch, so the
-        caller can refresh a view (and should not do much more per step). Unreadable slices
-        are recorded in ``failures`` and skipped. ``threads=1`` reads in the calling thread:
-        slower on an idle machine, but it leaves the GIL free more often for a GUI thread.
+        A generator: it yields the number of slices loaded after each small batch (at least
+        once), so the caller can refresh a view (and should not do much more per step).
+        Unreadable slices are recorded in ``failures`` and skipped. ``threads=1`` reads in
+        the calling thread: slower on an idle machine, but it leaves the GIL free more often
+        for a GUI thread.
 
         Raises
         ------
@@ -224,6 +242,7 @@ class ProgressiveLoad:
             self._complete = True
             yield n
             return
+        yielded = False
         while True:
             failed = {f.k for f in self.failures}
             todo = [k for k in self.order if not self.loaded[k] and k not in failed]
@@ -263,6 +282,7 @@ class ProgressiveLoad:
                         progress.check()
                         done = self.n_loaded
                         progress.update(done / n, f"loaded {done} of {n} slices")
+                        yielded = True
                         yield done
                 finally:
                     stop.set()
@@ -275,6 +295,8 @@ class ProgressiveLoad:
             progress.check()
         self._complete = True
         progress.update(1.0, "done")
+        if not yielded:  # everything was read already (e.g. a single slice): say so once
+            yield self.n_loaded
 
     def result(self) -> Volume:
         """The loaded Volume.
