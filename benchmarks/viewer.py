@@ -103,7 +103,10 @@ def cold_start(repeat: int = 3) -> None:
     """Start ``medview`` (the window on an empty catalog) and read when it was shown."""
     times = []
     with tempfile.TemporaryDirectory() as tmp:
+        # a scratch catalog, settings file and cache: the user's own stay untouched
         env = dict(os.environ, MEDVIEW_DB=os.path.join(tmp, "catalog.sqlite"),
+                   MEDVIEW_SETTINGS=os.path.join(tmp, "settings.ini"),
+                   MEDVIEW_CACHE_DIR=os.path.join(tmp, "cache"),
                    MEDVIEW_GUI_EXIT_AFTER_MS="50", PYTHONPATH=str(REPO))
         code = "import sys; from medview.cli import main; sys.exit(main([]))"
         for _ in range(repeat):

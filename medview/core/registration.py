@@ -283,7 +283,9 @@ def _register_level(fixed_img, moving_img, transform, *, samples: int, bins: int
         reg.SetMetricSamplingStrategy(reg.NONE)
     else:
         reg.SetMetricSamplingStrategy(reg.RANDOM)
-        reg.SetMetricSamplingPercentage(samples / n, int(seed))
+        # SimpleITK reads seed 0 as "seed from the wall clock" (sitkWallClock): shift by one
+        # so that every seed, 0 included, gives the same samples on every run
+        reg.SetMetricSamplingPercentage(samples / n, int(seed) + 1)
     # gradients by central differences at the sampled points only: cheaper than gradient
     # images of the whole volume when sampling
     reg.SetMetricUseFixedImageGradientFilter(False)

@@ -282,20 +282,26 @@ class _IndexingMixin:
             "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?, ?, ?)", list(series.values())
         )
 
+    @staticmethod
+    def _delete_orphans(conn: sqlite3.Connection) -> None:
+        """Inside the caller's transaction: drop series, studies and patients that no
+        instance refers to any more."""
+        conn.execute(
+            "DELETE FROM series WHERE series_uid NOT IN "
+            "(SELECT DISTINCT series_instance_uid FROM instances)"
+        )
+        conn.execute(
+            "DELETE FROM studies WHERE study_uid NOT IN (SELECT study_uid FROM series)"
+        )
+        conn.execute(
+            "DELETE FROM patients WHERE patient_key NOT IN (SELECT patient_key FROM studies)"
+        )
+
     def _prune(self, conn: sqlite3.Connection) -> None:
         """Drop series, studies and patients that no instance refers to any more."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(
-                "DELETE FROM series WHERE series_uid NOT IN "
-                "(SELECT DISTINCT series_instance_uid FROM instances)"
-            )
-            conn.execute(
-                "DELETE FROM studies WHERE study_uid NOT IN (SELECT study_uid FROM series)"
-            )
-            conn.execute(
-                "DELETE FROM patients WHERE patient_key NOT IN (SELECT patient_key FROM studies)"
-            )
+            self._delete_orphans(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -284,17 +284,22 @@ class Catalog(_IndexingMixin):
         ]
 
     def remove_series(self, uid: str) -> int:
-        """Forget a series (its files stay on disk); returns the number of instances removed."""
+        """Forget a series (its files stay on disk); returns the number of instances removed.
+
+        The series' instance rows go, and with them the series row and any study or patient
+        left without a series, in one transaction. Importing the files again brings it back.
+        """
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             n = conn.execute("DELETE FROM instances WHERE series_instance_uid = ?", (uid,)).rowcount
+            conn.execute("DELETE FROM series WHERE series_uid = ?", (uid,))
+            self._delete_orphans(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._prune(conn)
         return n
 
     def counts(self) -> dict[str, int]:

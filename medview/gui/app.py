@@ -114,7 +114,8 @@ def run_gui(path: str | os.PathLike | None = None, demo: bool = False,
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app()
     window = MainWindow(catalog_path=db)
-    window.resize(1400, 900)
+    if not window.geometry_restored:
+        window.resize(1400, 900)
     window.show()
     if demo:
         from medview.resources import demo_study

@@ -8,7 +8,7 @@ import numpy as np
 
 from medview.core.labelmap import Segment
 
-__all__ = ["colormap_lut", "label_lut", "label_rgba"]
+__all__ = ["colormap_lut", "fusion_lut", "label_lut", "label_rgba"]
 
 # A few control points of matplotlib's perceptually uniform maps (BSD-licensed data,
 # sampled at 0, 1/8, … 1); interpolated linearly to 256 entries.
@@ -67,3 +67,16 @@ def label_rgba(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
     table take its last entry)."""
     idx = np.clip(np.asarray(labels), 0, len(lut) - 1)
     return lut[idx]
+
+
+def fusion_lut(name: str) -> np.ndarray:
+    """A ``(256, 4)`` RGBA table for a fused series: the colour map, with values at or below
+    the window's low end transparent (so the base image shows where there is no uptake)."""
+    rgb = colormap_lut(name)
+    if rgb is None:  # grey
+        rgb = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    lut = np.empty((256, 4), dtype=np.uint8)
+    lut[:, :3] = rgb
+    lut[:, 3] = 255
+    lut[0, 3] = 0
+    return lut

@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
 
 from medview.core.volume import Volume
 from medview.gui import library, series_loading
+from medview.gui.browser_actions import BrowserActionsMixin
+from medview.gui.fusion_panel import FusionPanel
 from medview.gui.overlays import format_sample
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
@@ -41,6 +43,7 @@ from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
 from medview.gui.view_grid import ViewGrid
 from medview.gui.volume_cache import VolumeCache
+from medview.gui.window_settings import SettingsMixin
 from medview.gui.windowing import CT_PRESETS
 
 __all__ = ["MainWindow"]
@@ -50,13 +53,18 @@ log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 8000
 
 
-class MainWindow(QMainWindow):
+class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
     """The main window on one catalog.
 
     Parameters
     ----------
     catalog_path : path, optional
         The catalog file; default the user's (``$MEDVIEW_DB`` or the data folder).
+    settings_path : path, optional
+        An ini file for the window's settings; default ``$MEDVIEW_SETTINGS`` or the user's
+        (:mod:`medview.gui.window_settings`).
+    thumbnail_dir : path, optional
+        Where thumbnails are cached; default ``$MEDVIEW_CACHE_DIR`` or the user cache folder.
 
     Signals
     -------
@@ -79,8 +87,11 @@ class MainWindow(QMainWindow):
     import_failed = Signal(object)
 
     def __init__(self, catalog_path: str | os.PathLike | None = None,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *,
+                 settings_path: str | os.PathLike | None = None,
+                 thumbnail_dir: str | os.PathLike | None = None):
         super().__init__(parent)
+        self._init_settings(settings_path)
         self.catalog_path = Path(catalog_path) if catalog_path is not None else None
         self.setWindowTitle("medview")
         self.state = ViewerState()
@@ -124,6 +135,9 @@ class MainWindow(QMainWindow):
         self._build_segment_dock()
         self._build_status_bar()
         self._build_actions()
+        self._build_browser_extras(thumbnail_dir=thumbnail_dir)
+        self._build_settings_actions()
+        self._restore_settings()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)
         self.state.volume_changed.connect(self._on_volume_changed)
@@ -248,6 +262,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.browser_dock.toggleViewAction())
         view_menu.addAction(self.segment_dock.toggleViewAction())
+        view_menu.addAction(self.fusion_dock.toggleViewAction())
         self._build_tool_bar(file_menu)
 
     def _build_segment_dock(self) -> None:
@@ -263,6 +278,16 @@ class MainWindow(QMainWindow):
         self.addAction(self.segment_panel.undo_action)
         self.addAction(self.segment_panel.redo_action)
         self.state.tool_changed.connect(self._on_tool_changed_show_panel)
+
+        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self)
+        self.fusion_dock = QDockWidget("Fusion", self)
+        self.fusion_dock.setObjectName("fusion_dock")
+        self.fusion_dock.setWidget(self.fusion_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.fusion_dock)
+        self.tabifyDockWidget(self.segment_dock, self.fusion_dock)
+        self.fusion_dock.hide()
+        self.fusion_panel.task_started.connect(self._track_progress)
+        self.fusion_panel.failed.connect(self._show_error)
 
     def _on_tool_changed_show_panel(self, tool: str) -> None:
         if tool in ("brush", "eraser", "fill") and not self.segment_dock.isVisible():
@@ -382,16 +407,20 @@ class MainWindow(QMainWindow):
             self._show_error(TaskError("Reading the catalog", exc, _format_tb(exc)))
             return False
         self.browser.set_patients(patients)
+        self._after_browser_refresh()
         return True
 
     # -- import ------------------------------------------------------------------------
     def choose_folder_to_import(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a folder of DICOM files")
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of DICOM files",
+                                                  self.last_import_folder())
         if folder:
             self.import_folder(folder)
 
-    def import_folder(self, path: str | os.PathLike, *, open_first: bool = False) -> Task | None:
-        """Import ``path`` into the catalog in the background; optionally open its first series.
+    def import_folder(self, path: str | os.PathLike | list, *,
+                      open_first: bool = False) -> Task | None:
+        """Import ``path`` (or a list of paths) into the catalog in the background;
+        optionally open its first series.
 
         Returns the task, or None when an import is already running (one at a time).
         """
@@ -402,13 +431,16 @@ class MainWindow(QMainWindow):
         catalog = self._catalog_or_error("Importing")
         if catalog is None:
             return None
-        path = Path(path)
+        paths = [Path(p) for p in path] if isinstance(path, list | tuple) else [Path(path)]
+        path = paths[0]
+        self._remember_import_folder(path)
 
         def work(progress):
-            return library.import_paths(catalog, [path], progress=progress)
+            return library.import_paths(catalog, paths, progress=progress)
 
+        what = f"{path.name or path}" + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
         task = self.tasks.start(
-            f"Importing {path.name or path}", work,
+            f"Importing {what}", work,
             on_finished=lambda result: self._on_import_finished(result, open_first),
             on_failed=self._on_import_failed,
             on_cancelled=self._on_import_cancelled,
@@ -431,10 +463,11 @@ class MainWindow(QMainWindow):
         text = (f"Imported: {report.added} added, {report.updated} updated, "
                 f"{report.unchanged} unchanged; {len(result.series_uids)} series")
         if errors:
-            text += f"; {len(errors)} file(s) could not be read"
+            text += f"; {len(errors)} file(s) could not be read (File ▸ Show Failed Files)"
             for path, reason in errors[:20]:
                 log.warning("unreadable: %s: %s", path, reason)
         self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
+        self._offer_failed_files(len(errors))
         if not result.series_uids:
             self._show_message("Nothing to show",
                                "No DICOM image series was found in the imported folder.",
@@ -602,9 +635,10 @@ class MainWindow(QMainWindow):
             widget.setVisible(False)
 
     def cancel_running(self) -> None:
-        """Cancel the import, the load and the task shown in the progress area (the Cancel
-        button)."""
-        for task in (self._import_task, self._load_task, self._progress_task):
+        """Cancel the import, the load, the export and the task shown in the progress area
+        (the Cancel button)."""
+        for task in (self._import_task, self._load_task, self._export_task,
+                     self._progress_task):
             if task is not None:
                 task.cancel()
 
@@ -679,6 +713,8 @@ class MainWindow(QMainWindow):
         self.error_box = box
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_settings()
+        self.thumbnails.shutdown(timeout_ms=10_000)
         if not self.tasks.shutdown(timeout_ms=10_000):
             log.warning("a background task did not stop within 10 s")
         elif self.catalog is not None:

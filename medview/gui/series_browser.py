@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from medview.gui.library import PatientEntry, SeriesEntry, StudyEntry
@@ -15,6 +16,9 @@ UID_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 #: lower-case text the search box matches (name, ID, dates as shown and as DICOM, …)
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
+#: series rows show their thumbnail in the ID column, which is empty for them: the
+#: description keeps the width of the first column
+THUMBNAIL_COLUMN = 1
 
 
 def _search_text(*values) -> str:
@@ -28,9 +32,15 @@ class SeriesBrowser(QTreeWidget):
     -------
     series_activated(str)
         The SeriesInstanceUID the user asked to open.
+    series_menu_requested(str, QPoint)
+        Right-click on a series: its UID and the global position for a context menu.
     """
 
     series_activated = Signal(str)
+    series_menu_requested = Signal(str, QPoint)
+
+    #: size the thumbnails are shown at (they are made at most this large)
+    ICON_PX = 64
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -38,7 +48,11 @@ class SeriesBrowser(QTreeWidget):
         self.setColumnCount(len(COLUMNS))
         self.setHeaderLabels(list(COLUMNS))
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setUniformRowHeights(True)
+        # series rows carry a thumbnail, patient and study rows do not
+        self.setUniformRowHeights(False)
+        self.setIconSize(QSize(self.ICON_PX, self.ICON_PX))
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._on_context_menu)
         self.setAlternatingRowColors(True)
         self.setSortingEnabled(False)  # the catalog order (date, series number) is the order
         header = self.header()
@@ -48,10 +62,11 @@ class SeriesBrowser(QTreeWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         # patient IDs can be long: a fixed, user-resizable column (full ID in the tooltip)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(1, 90)
+        header.resizeSection(1, max(90, self.ICON_PX + 16))
         header.setMinimumSectionSize(40)
         self.itemActivated.connect(self._on_item_activated)
         self._items: dict[str, QTreeWidgetItem] = {}
+        self._icons: dict[str, QIcon] = {}
         self._filter = ""
 
     def set_patients(self, patients: list[PatientEntry]) -> None:
@@ -109,7 +124,29 @@ class SeriesBrowser(QTreeWidget):
         item.setToolTip(0, f"Series {series.series_uid}\nDouble-click to open")
         item.setTextAlignment(4, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         item.setToolTip(1, item.toolTip(0))
+        icon = self._icons.get(series.series_uid)
+        if icon is not None:
+            item.setIcon(THUMBNAIL_COLUMN, icon)
         self._items[series.series_uid] = item
+
+    # -- thumbnails --------------------------------------------------------------------
+    def set_thumbnail(self, series_uid: str, icon: QIcon) -> None:
+        """Show ``icon`` beside the series (kept across :meth:`set_patients`)."""
+        self._icons[series_uid] = icon
+        item = self._items.get(series_uid)
+        if item is not None:
+            item.setIcon(THUMBNAIL_COLUMN, icon)
+
+    def thumbnail(self, series_uid: str) -> QIcon | None:
+        """The thumbnail shown for the series, or None while there is none."""
+        item = self._items.get(series_uid)
+        if item is None or item.icon(THUMBNAIL_COLUMN).isNull():
+            return None
+        return item.icon(THUMBNAIL_COLUMN)
+
+    def forget_series(self, series_uid: str) -> None:
+        """Drop what the browser remembers of a series (its thumbnail) after a removal."""
+        self._icons.pop(series_uid, None)
 
     # -- search ------------------------------------------------------------------------
     def set_filter(self, text: str) -> None:
@@ -173,6 +210,14 @@ class SeriesBrowser(QTreeWidget):
         if item is not None:
             self.setCurrentItem(item)
             self.scrollToItem(item)
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        item = self.itemAt(pos)
+        if item is None or item.data(0, KIND_ROLE) != "series":
+            return
+        self.setCurrentItem(item)
+        self.series_menu_requested.emit(item.data(0, UID_ROLE),
+                                        self.viewport().mapToGlobal(pos))
 
     def _on_item_activated(self, item: QTreeWidgetItem, column: int) -> None:
         if item.data(0, KIND_ROLE) == "series":

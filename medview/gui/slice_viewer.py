@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.gui.colormaps import colormap_lut, label_lut, label_rgba
+from medview.gui.colormaps import colormap_lut, fusion_lut, label_lut, label_rgba
 from medview.gui.measurements import Measurement, distance_mm, roi_stats
 from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
 from medview.gui.planes import PlaneGeometry
@@ -267,6 +267,10 @@ class SliceViewer(pg.GraphicsView):
         self.setCentralItem(self.view_box)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
+        self.fusion_item = pg.ImageItem(axisOrder="row-major")
+        self.fusion_item.setZValue(4)
+        self.fusion_item.setVisible(False)
+        self.view_box.addItem(self.fusion_item)
         self.label_item = pg.ImageItem(axisOrder="row-major")
         self.label_item.setZValue(5)
         self.view_box.addItem(self.label_item)
@@ -323,6 +327,7 @@ class SliceViewer(pg.GraphicsView):
         state.colormap_changed.connect(self._on_lut_changed)
         state.measurements_changed.connect(self._draw_measurements)
         state.labels_changed.connect(self._show_labels)
+        state.fusion_changed.connect(self._show_fusion)
         state.data_changed.connect(self._on_data_changed)
         self._complete_slice = -1
         self._data_stale = False
@@ -348,6 +353,8 @@ class SliceViewer(pg.GraphicsView):
             self.image_item.clear()
             self.label_item.clear()
             self.scribble_item.clear()
+            self.fusion_item.clear()
+            self.fusion_item.setVisible(False)
             self.displayed_slice = -1
             self._update_crosshair()
             self._draw_measurements()
@@ -360,6 +367,7 @@ class SliceViewer(pg.GraphicsView):
         self.image_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
         self.label_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
         self.scribble_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
+        self.fusion_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
         self._on_view_reset(self.plane)
         self._update_crosshair()
         self._update_overlays()
@@ -373,8 +381,20 @@ class SliceViewer(pg.GraphicsView):
         lut = None if rgb else colormap_lut(self.state.colormap, inverted=self.state.inverted)
         self.image_item.setImage(image, autoLevels=False, levels=levels, lut=lut)
         self.displayed_slice = self.state.plane_slice(self.plane)
+        self._show_fusion()
         self._show_labels()
         self._draw_measurements()
+
+    def _show_fusion(self) -> None:
+        image = self.state.fusion_image(self.plane)
+        if image is None:
+            self.fusion_item.clear()
+            self.fusion_item.setVisible(False)
+            return
+        self.fusion_item.setImage(image, autoLevels=False, levels=self.state.fusion_window,
+                                  lut=fusion_lut(self.state.fusion_colormap))
+        self.fusion_item.setOpacity(self.state.fusion_opacity)
+        self.fusion_item.setVisible(True)
 
     #: Scribbles are drawn nearly opaque over the (translucent) segmentation they train.
     SCRIBBLE_OPACITY = 0.9

@@ -104,6 +104,8 @@ class ViewerState(ProgressiveLoading):
     - ``colormap_changed(name)`` — the colour map of grey volumes changed.
     - ``labels_changed()`` — the label-map overlay, the scribbles, their voxels (edits),
       segments or opacity changed.
+    - ``fusion_changed()`` — the fused second series, its colour map, window or opacity
+      changed.
     - ``edit_changed()`` — the edit target, paint label, brush size or undo stack changed.
     - ``data_changed()`` — voxels of the open volume changed in place, e.g. slices of a
       volume being loaded arrived (see :meth:`set_loading`); emitted on the GUI thread at a
@@ -123,6 +125,7 @@ class ViewerState(ProgressiveLoading):
         self.colormap_changed = Event("colormap_changed")
         self.labels_changed = Event("labels_changed")
         self.edit_changed = Event("edit_changed")
+        self.fusion_changed = Event("fusion_changed")
         self.data_changed = Event("data_changed")
         self.plane_zoom_changed = Event("plane_zoom_changed")
         self.plane_view_reset = Event("plane_view_reset")
@@ -139,6 +142,10 @@ class ViewerState(ProgressiveLoading):
         self._paint_label = 1
         self._brush_mm = 3.0
         self._label_opacity = 0.5
+        self._fusion: Volume | None = None
+        self._fusion_window = (0.0, 1.0)
+        self._fusion_colormap = "hot"
+        self._fusion_opacity = 0.5
         self._loading: tuple[Volume, np.ndarray] | None = None
         self._inverted = False
         self._volume: Volume | None = None
@@ -180,6 +187,7 @@ class ViewerState(ProgressiveLoading):
         self._labels = None
         self._scribbles = None
         self._editors = {}
+        had_fusion, self._fusion = self._fusion is not None, None
         if volume is None:
             self._cursor = [0, 0, 0]
             self._center, self._width = 0.0, 1.0
@@ -198,6 +206,8 @@ class ViewerState(ProgressiveLoading):
         if had_overlays:
             self.measurements_changed.emit()
             self.labels_changed.emit()
+        if had_fusion:
+            self.fusion_changed.emit()
 
     @property
     def n_slices(self) -> int:
@@ -563,6 +573,77 @@ class ViewerState(ProgressiveLoading):
         if g is None or lm is None:
             return None
         return g.image(lm.array, self._cursor[g.normal])
+
+    # -- fusion ------------------------------------------------------------------------
+    @property
+    def fusion(self) -> Volume | None:
+        """The second series, resampled onto this volume's grid, shown in colour over it."""
+        return self._fusion
+
+    @property
+    def fusion_window(self) -> tuple[float, float]:
+        """``(low, high)`` of the fused series mapped to the colour map's ends."""
+        return self._fusion_window
+
+    @property
+    def fusion_colormap(self) -> str:
+        return self._fusion_colormap
+
+    @property
+    def fusion_opacity(self) -> float:
+        return self._fusion_opacity
+
+    def set_fusion(self, fused: Volume | None, *, window: tuple[float, float] | None = None
+                   ) -> None:
+        """Show ``fused`` (already on this volume's grid) over it; None removes it.
+
+        ``window`` defaults to the 1–99 percentile range of its values.
+        """
+        if fused is not None:
+            if self._volume is None:
+                raise ValueError("open a series before fusing another with it")
+            if fused.is_rgb:
+                raise ValueError("the fused series must be grey (it is shown in colour)")
+            if tuple(fused.shape) != tuple(self._volume.shape[:3]) or not (
+                    np.allclose(fused.origin, self._volume.origin, atol=1e-2)
+                    and np.allclose(fused.spacing, self._volume.spacing, atol=1e-3)):
+                raise ValueError("the fused series must be resampled onto the series' grid "
+                                 "first")
+            if window is None:
+                center, width = auto_window(fused.array)
+                window = (center - width / 2.0, center + width / 2.0)
+            low, high = (float(v) for v in window)
+            if not high > low:
+                high = low + 1.0
+            self._fusion_window = (low, high)
+        self._fusion = fused
+        self.fusion_changed.emit()
+
+    def set_fusion_window(self, low: float, high: float) -> None:
+        low, high = float(low), float(high)
+        if not high > low:
+            raise ValueError(f"window: high ({high}) must exceed low ({low})")
+        self._fusion_window = (low, high)
+        self.fusion_changed.emit()
+
+    def set_fusion_colormap(self, name: str) -> None:
+        if name not in COLORMAPS:
+            raise ValueError(f"colormap: expected one of {COLORMAPS}, got {name!r}")
+        if name != self._fusion_colormap:
+            self._fusion_colormap = name
+            self.fusion_changed.emit()
+
+    def set_fusion_opacity(self, opacity: float) -> None:
+        opacity = float(min(max(float(opacity), 0.0), 1.0))
+        if opacity != self._fusion_opacity:
+            self._fusion_opacity = opacity
+            self.fusion_changed.emit()
+
+    def fusion_image(self, plane: str) -> np.ndarray | None:
+        g = self._geometries.get(plane)
+        if g is None or self._fusion is None:
+            return None
+        return g.image(self._fusion.array, self._cursor[g.normal])
 
     # -- label editing -----------------------------------------------------------------
     @property

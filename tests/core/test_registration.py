@@ -247,6 +247,16 @@ def test_registration_is_repeatable_bit_for_bit(mr):
     np.testing.assert_array_equal(a["volume"].array, b["volume"].array)
 
 
+def test_the_default_seed_is_repeatable_too(mr):
+    # SimpleITK takes seed 0 as "from the wall clock"; medview's seed 0 must not be
+    fixed = _sub(mr, slice(None), slice(60, 196), slice(60, 196))
+    moving = _moved(mr, _rotation((0, 0, 1), 2.0), (2.0, 1.0, -1.0),
+                    fixed.index_to_lps((68, 68, 17)))
+    kw = {"levels": 2, "samples": 5000, "iterations": 60}
+    a, b = register_rigid(fixed, moving, **kw), register_rigid(fixed, moving, **kw)
+    assert a["transform"].rows == b["transform"].rows
+
+
 def test_registration_aligns_the_same_head_scanned_in_two_patient_positions(data_dir, mr):
     # HFS and HFDL: the same head, supine and lying on its left side; the headers give the
     # same scanner geometry, so the head itself moved (a real registration problem)

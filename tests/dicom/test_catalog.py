@@ -311,6 +311,26 @@ def test_queries(tree, tmp_path):
         assert cat.index([tree]).added == n
 
 
+
+def test_remove_series_drops_empty_study_and_patient_rows(tree, tmp_path):
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        cat.index([tree])
+        before = cat.counts()
+        kits = [s for s in cat.series() if s.patient_name == "Lymphoma"]
+        assert len(kits) == 1  # the only series of its patient and study
+        files = sorted((tree / "kits").iterdir())
+        n = cat.remove_series(kits[0].uid)
+        after = cat.counts()
+        assert after["instances"] == before["instances"] - n
+        assert after["series"] == before["series"] - 1
+        assert after["studies"] == before["studies"] - 1
+        assert after["patients"] == before["patients"] - 1
+        assert "Lymphoma" not in {p.patient_name for p in cat.patients()}
+        assert after["errors"] == before["errors"]  # unreadable files are another list
+        assert sorted((tree / "kits").iterdir()) == files  # nothing deleted on disk
+        assert cat.remove_series(kits[0].uid) == 0  # removing it again changes nothing
+        assert cat.counts() == after
+
 # --------------------------------------------------------------------------- robustness
 
 

@@ -58,3 +58,12 @@ def app(qapp):
     from medview.gui.app import create_app
 
     return create_app()
+
+
+@pytest.fixture(autouse=True)
+def private_settings(tmp_path_factory, monkeypatch):
+    """Every GUI test gets its own settings file and thumbnail cache, never the user's."""
+    folder = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("MEDVIEW_SETTINGS", str(folder / "settings.ini"))
+    monkeypatch.setenv("MEDVIEW_CACHE_DIR", str(folder / "cache"))
+    return folder
