@@ -42,7 +42,7 @@ from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
 from medview.gui.view_grid import ViewGrid
-from medview.gui.volume_cache import VolumeCache
+from medview.gui.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
 from medview.gui.window_settings import SettingsMixin
 from medview.gui.windowing import CT_PRESETS
 
@@ -102,8 +102,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.last_error: TaskError | None = None
         self.error_box: QMessageBox | None = None
         self.catalog = None
-        #: decoded volumes, least recently used first out (cap: MEDVIEW_CACHE_MB or 25 % RAM)
-        self.volume_cache = VolumeCache()
+        #: decoded volumes, least recently used first out (see _volume_cache_cap)
+        self.volume_cache = VolumeCache(self._volume_cache_cap())
 
         self.view_grid = ViewGrid(self.state, self)
         self.views = self.view_grid.views
@@ -529,6 +529,23 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._load_task = task
         self._track_progress(task)
         return task
+
+    def _volume_cache_cap(self) -> int:
+        """``MEDVIEW_CACHE_MB``, else the setting ``cache/max_mb``, else 25 % of the RAM."""
+        try:
+            return default_cap_bytes(setting_mb=self.settings_value(CAP_SETTING, ""))
+        except ValueError as exc:  # a bad value must not stop the window: say so, go on
+            log.warning("%s; the volume cache uses a quarter of the RAM instead", exc)
+            return default_cap_bytes({})
+
+    def set_cache_cap_mb(self, mb: float) -> None:
+        """Hold at most ``mb`` MiB of decoded volumes (0: none), now and in later sessions
+        (``MEDVIEW_CACHE_MB``, when set, still wins at the next start)."""
+        mb = float(mb)
+        if not mb >= 0:
+            raise ValueError(f"mb: expected a number of MiB ≥ 0, got {mb}")
+        self.volume_cache.set_cap(int(mb * 1024 * 1024))
+        self.set_settings_value(CAP_SETTING, f"{mb:g}")
 
     def _show_volume(self, volume: Volume, windows) -> None:
         default, auto = windows

@@ -2,7 +2,8 @@
 
 Plain Python (no Qt): the main window keeps one :class:`VolumeCache` so that reopening a
 series is instant, while opening many series never holds more than the cap. The cap defaults
-to a quarter of the machine's RAM; ``MEDVIEW_CACHE_MB`` overrides it (0 disables caching).
+to a quarter of the machine's RAM; the window's setting ``cache/max_mb`` or the environment
+variable ``MEDVIEW_CACHE_MB`` (which wins) override it, in MiB (0 disables caching).
 """
 
 from __future__ import annotations
@@ -13,31 +14,37 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
-__all__ = ["DEFAULT_RAM_FRACTION", "VolumeCache", "default_cap_bytes"]
+__all__ = ["CAP_ENV", "CAP_SETTING", "DEFAULT_RAM_FRACTION", "VolumeCache", "default_cap_bytes"]
 
 #: share of the physical memory the cache may hold by default
 DEFAULT_RAM_FRACTION = 0.25
 #: environment variable with the cap in MiB
 CAP_ENV = "MEDVIEW_CACHE_MB"
+#: the window's setting (QSettings key) with the cap in MiB; the variable wins over it
+CAP_SETTING = "cache/max_mb"
 
 
-def default_cap_bytes(environ: dict | None = None) -> int:
-    """The cache cap: ``$MEDVIEW_CACHE_MB`` MiB if set, else 25 % of the physical RAM.
+def default_cap_bytes(environ: dict | None = None, *, setting_mb: str | None = None) -> int:
+    """The cache cap: ``$MEDVIEW_CACHE_MB`` MiB if set, else ``setting_mb`` (the window's
+    stored setting) if given, else 25 % of the physical RAM.
 
     Raises
     ------
     ValueError
-        If ``MEDVIEW_CACHE_MB`` is set but is not a number ≥ 0 (the message names it).
+        If the variable or the setting is not a number ≥ 0 (the message names which).
     """
     env = os.environ if environ is None else environ
-    text = env.get(CAP_ENV, "").strip()
-    if text:
+    for source, text in ((CAP_ENV, env.get(CAP_ENV, "")), ("the setting " + CAP_SETTING,
+                                                           setting_mb or "")):
+        text = str(text).strip()
+        if not text:
+            continue
         try:
             mb = float(text)
         except ValueError:
             mb = -1.0
         if not mb >= 0:
-            raise ValueError(f"{CAP_ENV}={text!r}: expected a number of MiB ≥ 0 (0: no cache)")
+            raise ValueError(f"{source}={text!r}: expected a number of MiB ≥ 0 (0: no cache)")
         return int(mb * 1024 * 1024)
     import psutil
 

@@ -292,3 +292,27 @@ def test_a_broken_first_slice_is_an_error_message_not_a_crash(qtbot, window, tmp
     assert window.error_box is not None and window.error_box.isVisible()
     assert "PixelDataError" in window.error_box.detailedText()
     assert window.state.volume is None and uid not in window.volume_cache
+
+
+def test_the_cache_cap_comes_from_the_setting_unless_the_variable_is_set(
+        app, qtbot, tmp_path, monkeypatch):
+    settings = tmp_path / "settings.ini"
+    monkeypatch.delenv("MEDVIEW_CACHE_MB", raising=False)
+
+    def new_window():
+        win = MainWindow(catalog_path=tmp_path / "catalog.sqlite", settings_path=settings)
+        qtbot.addWidget(win)
+        return win
+
+    first = new_window()
+    first.set_cache_cap_mb(48)
+    assert first.volume_cache.cap_bytes == 48 * 2**20
+    first.close()
+    assert new_window().volume_cache.cap_bytes == 48 * 2**20  # remembered
+    monkeypatch.setenv("MEDVIEW_CACHE_MB", "16")
+    assert new_window().volume_cache.cap_bytes == 16 * 2**20  # the variable wins
+    monkeypatch.setenv("MEDVIEW_CACHE_MB", "plenty")  # a bad value: logged, not fatal
+    win = new_window()
+    assert win.volume_cache.cap_bytes > 0 and win.volume_cache.cap_bytes != 16 * 2**20
+    with pytest.raises(ValueError, match="mb"):
+        win.set_cache_cap_mb(-1)

@@ -90,6 +90,12 @@ def test_the_default_cap_is_a_quarter_of_ram_or_the_environment_setting():
     for bad in ("lots", "-3", "nan"):
         with pytest.raises(ValueError, match="MEDVIEW_CACHE_MB"):
             default_cap_bytes({"MEDVIEW_CACHE_MB": bad})
+    # the window's setting counts when the variable is not set
+    assert default_cap_bytes({}, setting_mb="64") == 64 * MB
+    assert default_cap_bytes({"MEDVIEW_CACHE_MB": "8"}, setting_mb="64") == 8 * MB
+    assert default_cap_bytes({}, setting_mb="") == int(total * DEFAULT_RAM_FRACTION)
+    with pytest.raises(ValueError, match="cache/max_mb"):
+        default_cap_bytes({}, setting_mb="much")
 
 
 def test_a_zero_cap_caches_nothing():
