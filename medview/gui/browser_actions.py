@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox, QToolButton
 
 from medview.gui.failed_files import FailedFilesPanel
@@ -65,9 +65,9 @@ class BrowserActionsMixin:
             lambda n: self.failed_dock.setWindowTitle(f"Failed files ({n})"))
         self.failed_dock.hide()  # shown on demand; its title counts the files
 
-        self.export_action = QAction("&Export Series…", self)
+        # Ctrl+E is File ▸ Export… (what is open: labels, fused image, measurements, view)
+        self.export_action = QAction("Export &Selected Series…", self)
         self.export_action.setObjectName("action_export_series")
-        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         self.export_action.triggered.connect(self._export_selected)
         self.show_failed_action = QAction("Show &Failed Files", self)
         self.show_failed_action.setObjectName("action_show_failed_files")

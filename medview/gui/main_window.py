@@ -78,6 +78,10 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         An import finished (a :class:`~medview.gui.library.ImportResult`), browser refreshed.
     import_failed(object)
         An import failed (a :class:`~medview.gui.tasks.TaskError`).
+    exported(list)
+        File ▸ Export wrote these paths.
+    exported_failed(object)
+        An export failed (a TaskError); nothing was left half-written.
     """
 
     first_image_shown = Signal(object)
@@ -85,6 +89,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
     series_failed = Signal(object)
     import_finished = Signal(object)
     import_failed = Signal(object)
+    exported = Signal(list)
+    exported_failed = Signal(object)
 
     def __init__(self, catalog_path: str | os.PathLike | None = None,
                  parent: QWidget | None = None, *,
@@ -135,7 +141,9 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_segment_dock()
         self._build_status_bar()
         self._build_actions()
+        self._build_chain_docks()
         self._build_browser_extras(thumbnail_dir=thumbnail_dir)
+        self._build_export_action()
         self._build_settings_actions()
         self._restore_settings()
         for view in self.views.values():
@@ -349,6 +357,66 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             lambda v: self.state.set_label_opacity(v / 100.0))
         bar.addWidget(self.label_opacity)
 
+    # -- chain panel, layers and tables (issue 5) --------------------------------------
+    def _build_chain_docks(self) -> None:
+        """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
+        from medview.gui.chain_panel import ChainPanel
+        from medview.gui.layers import LayerBinding, LayerList
+        from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
+
+        self.layers = LayerList()
+        self.layer_binding = LayerBinding(self.layers, self.state)
+        self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self)
+        self.chain_panel.error_handler = self._show_error
+        self.chain_dock = make_dock("Processing chain", "chain_dock", self.chain_panel, self)
+        self.layers_panel = LayersPanel(self.layers, self.state, self)
+        self.layers_dock = make_dock("Layers", "layers_dock", self.layers_panel, self)
+        self.table_panel = TablePanel(self)
+        self.table_dock = make_dock("Feature table", "table_dock", self.table_panel, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chain_dock)
+        self.tabifyDockWidget(self.chain_dock, self.layers_dock)
+        self.chain_dock.raise_()
+        self.resizeDocks([self.chain_dock], [440], Qt.Orientation.Horizontal)
+        # closed at start, so the views keep the room when no processing is wanted; the
+        # "Chain" tool button (Ctrl+K) and View menu open them
+        for dock in (self.chain_dock, self.layers_dock):
+            dock.setVisible(False)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
+        self.table_dock.setVisible(False)
+        self.state.volume_changed.connect(self.layers.set_series)
+        self.layers.set_series(self.state.volume)
+        for view in self.views.values():
+            view.point_picked.connect(self.chain_panel.add_picked_point)
+        self.chain_panel.run_started.connect(self._track_progress)
+        self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
+        self.chain_panel.run_finished.connect(lambda layers: self.layers_dock.raise_())
+        self.layers_panel.table_requested.connect(self.show_table_layer)
+        self.layers_panel.error.connect(self._show_error)
+        self.table_panel.error.connect(self._show_error)
+        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        for dock in (self.chain_dock, self.layers_dock, self.table_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        self.chain_action = self.chain_dock.toggleViewAction()
+        self.chain_action.setText("Chain")
+        self.chain_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.chain_action.setToolTip("Processing chain: build, preview and run (Ctrl+K)")
+        self.chain_action.toggled.connect(self._on_chain_action_toggled)
+        tool_bar = self.findChild(QToolBar, "tools_toolbar")
+        if tool_bar is not None:
+            tool_bar.addSeparator()
+            tool_bar.addAction(self.chain_action)
+
+    def _on_chain_action_toggled(self, on: bool) -> None:
+        if on:  # the layers come with the chain (tabbed beside it)
+            self.layers_dock.setVisible(True)
+            QTimer.singleShot(0, self.chain_dock.raise_)  # after the dock has been shown
+
+    def show_table_layer(self, layer) -> None:
+        """Show a table layer in the table dock."""
+        self.table_panel.set_table(layer.value, layer.name)
+        self.table_dock.setVisible(True)
+        self.table_dock.raise_()
+
     # -- cine --------------------------------------------------------------------------
     def set_cine(self, on: bool) -> None:
         """Play (True) or stop the active view's slices at the frame rate of the tool bar."""
@@ -370,6 +438,112 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             self.set_cine(False)
             return
         self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
+
+    # -- export ------------------------------------------------------------------------
+    def _build_export_action(self) -> None:
+        self.export_open_action = QAction("&Export…", self)
+        self.export_open_action.setObjectName("action_export")
+        self.export_open_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_open_action.setToolTip("Export the label map (DICOM SEG, NIfTI), the "
+                                           "series, the fused image, measurements or the view")
+        self.export_open_action.triggered.connect(self.show_export_dialog)
+        file_menu = self.menuBar().actions()[0].menu()
+        file_menu.insertAction(self.save_png_action, self.export_open_action)
+        self._export_providers: list = []  # callables adding Exportables (e.g. chain results)
+
+    def exportables(self) -> list:
+        """What can be exported now, for the Export dialog."""
+        from medview.gui.exports import Exportable
+        from medview.gui.measurements import measurements_table
+
+        state = self.state
+        vol = state.volume
+        if vol is None:
+            return []
+        # DICOM exports reference the series as loaded (also while a derived layer is shown)
+        series = self.layers.series.value if self.layers.series is not None else vol
+        source = series if series.metadata.get("source_files") else None
+        items = []
+        if state.labels is not None:
+            items.append(Exportable("Label map", "labels", state.labels, source))
+        if state.scribbles is not None:
+            items.append(Exportable("Scribbles", "labels", state.scribbles, source))
+        if state.fusion is not None:
+            items.append(Exportable("Fused image", "rgb", self._blend_fusion, source))
+        for provider in self._export_providers:
+            items.extend(provider())
+        for layer in self.layers.layers:
+            if layer.kind in ("volume", "labels", "rgb", "table"):
+                items.append(Exportable(f"Result: {layer.name}", layer.kind, layer.value,
+                                        source))
+        items.append(Exportable("Series", "volume", series, source))
+        if state.measurements:
+            geoms = {name: state.geometry(name) for name in state.planes}
+            items.append(Exportable("Measurements", "table", lambda: measurements_table(
+                vol, geoms, state.measurements)))
+        items.append(Exportable("View", "view", None))
+        return items
+
+    def _blend_fusion(self):
+        """The fused image as an RGB volume: grey base window, the second series in its colour
+        map and opacity (what the views show)."""
+        from medview.core.fusion import blend_colour
+
+        state = self.state
+        low, high = state.fusion_window
+        return blend_colour(state.volume, state.fusion, window_center=state.window_center,
+                            window_width=state.window_width,
+                            colormap=state.fusion_colormap if state.fusion_colormap != "grey"
+                            else "hot", moving_min=low, moving_max=high,
+                            opacity=state.fusion_opacity)
+
+    def show_export_dialog(self) -> None:
+        from medview.gui.exports import ExportDialog
+
+        items = self.exportables()
+        if not items:
+            self._show_message("Nothing to export", "Open a series first.")
+            return
+        dialog = ExportDialog(items, self.export, self.settings_value("export/last_folder", ""),
+                              self)
+        dialog.open()
+        self.export_dialog = dialog
+
+    def export(self, item, fmt: str, path, overwrite: bool = False) -> Task | None:
+        """Export ``item`` (an Exportable) as ``fmt`` to ``path`` in the background; the
+        view (PNG) is saved at once, on the GUI thread, as it is on screen."""
+        from medview.gui.exports import export_item
+
+        self.set_settings_value("export/last_folder", str(Path(path).parent))
+        if item.kind == "view":
+            try:
+                written = export_item(item, fmt, path, overwrite=overwrite,
+                                      save_view=self.view_grid.save_png)
+            except Exception as exc:  # error boundary
+                self._show_error(TaskError("Exporting the view", exc, _format_tb(exc)))
+                return None
+            self._on_dialog_exported(written)
+            return None
+        if item.kind == "rgb":
+            value = item.resolve()  # blended now, from what the views show
+            item = type(item)(item.name, item.kind, value, item.source)
+        task = self.tasks.start(
+            f"Exporting {item.name.lower()}",
+            lambda progress: export_item(item, fmt, path, overwrite=overwrite),
+            on_finished=self._on_dialog_exported,
+            on_failed=self._on_dialog_export_failed)
+        self._track_progress(task)
+        return task
+
+    def _on_dialog_exported(self, written) -> None:
+        first = written[0] if written else ""
+        more = f" and {len(written) - 1} more" if len(written) > 1 else ""
+        self.statusBar().showMessage(f"Exported {first}{more}", STATUS_MESSAGE_MS)
+        self.exported.emit(list(written))
+
+    def _on_dialog_export_failed(self, error: TaskError) -> None:
+        self._show_error(error)
+        self.exported_failed.emit(error)
 
     # -- label overlay -----------------------------------------------------------------
     def choose_label_map(self) -> None:

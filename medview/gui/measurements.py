@@ -14,10 +14,12 @@ from itertools import count
 
 import numpy as np
 
+from medview.core.table import Table
 from medview.core.volume import Volume
 from medview.gui.planes import PlaneGeometry
 
-__all__ = ["KINDS", "Measurement", "RoiStats", "distance_mm", "roi_mask", "roi_stats"]
+__all__ = ["KINDS", "Measurement", "RoiStats", "distance_mm", "measurements_table", "roi_mask",
+           "roi_stats"]
 
 #: What a left drag draws with each measuring tool.
 KINDS = ("distance", "ellipse", "rectangle")
@@ -111,3 +113,34 @@ def roi_stats(volume: Volume, geometry: PlaneGeometry, m: Measurement) -> RoiSta
         return RoiStats(0, nan, nan, nan, nan, 0.0, units)
     return RoiStats(int(values.size), float(values.mean()), float(values.std()),
                     float(values.min()), float(values.max()), area, units)
+
+
+def measurements_table(volume: Volume, geometries, measurements) -> Table:
+    """Every measurement as a row: what, where (view, slice, both points in LPS mm) and its
+    values (distance, or ROI count, mean, std, min, max, area), for CSV/JSON export.
+
+    ``geometries`` maps a view's name to its :class:`PlaneGeometry`.
+    """
+    rows = []
+    units = str(volume.metadata.get("Units") or "")
+    for m in measurements:
+        g = geometries[m.plane]
+        a = volume.index_to_lps(g.display_to_index(*m.p0, m.slice_index))
+        b = volume.index_to_lps(g.display_to_index(*m.p1, m.slice_index))
+        row = {"id": m.id, "kind": m.kind, "view": m.plane, "slice": m.slice_index + 1,
+               "p0_lps_mm": [round(float(c), 3) for c in a],
+               "p1_lps_mm": [round(float(c), 3) for c in b]}
+        if m.kind == "distance":
+            row["distance_mm"] = distance_mm(volume, g, m)
+        elif not volume.is_rgb:
+            st = roi_stats(volume, g, m)
+            row.update(count=st.count, mean=st.mean, std=st.std, min=st.min, max=st.max,
+                       area_mm2=st.area_mm2)
+        rows.append(row)
+    table_units = {"distance_mm": "mm", "area_mm2": "mm²", "p0_lps_mm": "mm", "p1_lps_mm": "mm"}
+    if units:
+        table_units.update(mean=units, std=units, min=units, max=units)
+    meta = volume.metadata
+    what = meta.get("SeriesDescription") or meta.get("SeriesInstanceUID") or "the series"
+    title = f"Measurements on {what}"
+    return Table(tuple(rows), title=title, units=table_units)

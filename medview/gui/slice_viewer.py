@@ -249,11 +249,14 @@ class SliceViewer(pg.GraphicsView):
         The view was double-clicked (its plane's name).
     focused(str)
         The view got the keyboard focus (its plane's name).
+    point_picked(object)
+        A left click put the crosshair on voxel ``(x, y, z)`` (e.g. for seed points).
     """
 
     cursor_sample = Signal(object)
     maximise_requested = Signal(str)
     focused = Signal(str)
+    point_picked = Signal(object)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None, *,
                  plane: str | None = None):
@@ -277,6 +280,7 @@ class SliceViewer(pg.GraphicsView):
         self.scribble_item = pg.ImageItem(axisOrder="row-major")
         self.scribble_item.setZValue(6)
         self.view_box.addItem(self.scribble_item)
+        self._add_layer_items()
         pen = pg.mkPen(CROSSHAIR_COLOUR, width=1)
         self.crosshair = (pg.InfiniteLine(angle=90, movable=False, pen=pen),
                           pg.InfiniteLine(angle=0, movable=False, pen=pen))
@@ -383,6 +387,8 @@ class SliceViewer(pg.GraphicsView):
         self.displayed_slice = self.state.plane_slice(self.plane)
         self._show_fusion()
         self._show_labels()
+        self._show_overlay()
+        self._show_preview()
         self._draw_measurements()
 
     def _show_fusion(self) -> None:
@@ -496,6 +502,58 @@ class SliceViewer(pg.GraphicsView):
             self.edge_labels[edge].setText(text)
         self._place_overlays()
 
+    def set_annotations_visible(self, visible: bool) -> None:
+        """Show or hide the text, letters, crosshair and measurements (not the layers)."""
+        for label in (*self.overlays.values(), *self.edge_labels.values()):
+            label.setVisible(visible)
+        for item in self._measure_items:
+            item.setVisible(visible)
+        if visible:
+            self._update_crosshair()
+        else:
+            for line in self.crosshair:
+                line.setVisible(False)
+
+    # -- RGB overlay and slice preview (chain panel layers) -----------------------------
+    def _add_layer_items(self) -> None:
+        self.overlay_item = pg.ImageItem(axisOrder="row-major")
+        self.overlay_item.setZValue(4)
+        self.preview_item = pg.ImageItem(axisOrder="row-major")
+        self.preview_item.setZValue(7)
+        for item in (self.overlay_item, self.preview_item):
+            item.setVisible(False)
+            self.view_box.addItem(item)
+        self.state.overlay_changed.connect(self._show_overlay)
+        self.state.preview_changed.connect(self._show_preview)
+
+    def _place_layer_item(self, item: pg.ImageItem, image: np.ndarray | None, **kw) -> None:
+        if image is None or self._geometry is None:
+            item.clear()
+            item.setVisible(False)
+            return
+        item.setImage(image, autoLevels=False, **kw)
+        item.setRect(QRectF(0.0, 0.0, *self._geometry.size_mm))
+        item.setVisible(True)
+
+    def _show_overlay(self) -> None:
+        image = self.state.overlay_image(self.plane)
+        self._place_layer_item(self.overlay_item, image, levels=(0, 255))
+        self.overlay_item.setOpacity(self.state.overlay_opacity)
+
+    def _show_preview(self) -> None:
+        image = self.state.preview_image(self.plane)
+        p = self.state.preview
+        if image is None or p is None:
+            self._place_layer_item(self.preview_item, None)
+        elif p.kind == "labels":
+            lut = label_lut(p.segments, self.state.label_opacity, int(image.max(initial=0)) + 1)
+            self._place_layer_item(self.preview_item, label_rgba(image, lut), levels=(0, 255))
+        elif p.kind == "rgb":
+            self._place_layer_item(self.preview_item, image, levels=(0, 255))
+        else:
+            lut = colormap_lut(self.state.colormap, inverted=self.state.inverted)
+            self._place_layer_item(self.preview_item, image, levels=p.levels, lut=lut)
+
     # -- crosshair ---------------------------------------------------------------------
     def set_crosshair_visible(self, visible: bool) -> None:
         self._crosshair_wanted = bool(visible)
@@ -531,7 +589,9 @@ class SliceViewer(pg.GraphicsView):
         col, row = math.floor(u), math.floor(v)
         if not (0 <= col < g.width and 0 <= row < g.height):
             return
-        self.state.set_cursor(*g.pixel_to_index(col, row, self.state.plane_slice(self.plane)))
+        index = g.pixel_to_index(col, row, self.state.plane_slice(self.plane))
+        self.state.set_cursor(*index)
+        self.point_picked.emit(tuple(int(c) for c in index))
 
     # -- measurements ------------------------------------------------------------------
     def display_point(self, view_point: QPointF) -> tuple[float, float]:

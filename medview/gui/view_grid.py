@@ -127,10 +127,23 @@ class ViewGrid(QWidget):
         self._active = None  # a new series opens on its acquired plane
         self._apply()
 
-    def save_png(self, path):
+    def save_png(self, path, *, overlays: bool = True):
         """Save what is shown (the grid, or the single view) as a PNG; see
-        :func:`~medview.gui.slice_viewer.save_widget_png`."""
-        return save_widget_png(self if self._layout == "2x2" else self.active_view, path)
+        :func:`~medview.gui.slice_viewer.save_widget_png`.
+
+        ``overlays=False`` leaves out the text, orientation letters, crosshair and
+        measurements (the image, label and fusion layers stay): a picture for a slide.
+        """
+        views = list(self.views.values())
+        if not overlays:
+            for view in views:
+                view.set_annotations_visible(False)
+        try:
+            return save_widget_png(self if self._layout == "2x2" else self.active_view, path)
+        finally:
+            if not overlays:
+                for view in views:
+                    view.set_annotations_visible(True)
 
     # -- the fourth cell ---------------------------------------------------------------
     def _update_info(self, *args) -> None:

@@ -393,18 +393,18 @@ def test_a_shortcut_changed_in_the_dialog_triggers_its_action(app, qtbot, tmp_pa
 
     # a conflict is refused with a message, and nothing changes
     dialog = win.open_shortcuts_dialog()
-    export = dialog.editors[win.export_action.objectName()]
+    export = dialog.editors[win.export_open_action.objectName()]
     export.setKeySequence(QKeySequence("Ctrl+O"))
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     assert dialog.isVisible()
     assert dialog.message_box.isVisible() and "Ctrl+O" in dialog.message_box.text()
     assert "Import Folder" in dialog.message_box.text()
-    assert win.export_action.shortcut().toString() == "Ctrl+E"
+    assert win.export_open_action.shortcut().toString() == "Ctrl+E"
     # the views' own keys are refused too
     export.setKeySequence(QKeySequence("PgDown"))
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     assert dialog.isVisible() and "next slice" in dialog.message_box.text()
-    assert win.export_action.shortcut().toString() == "Ctrl+E"
+    assert win.export_open_action.shortcut().toString() == "Ctrl+E"
     dialog.reject()
     win.close()
 
