@@ -75,6 +75,26 @@ class ProgressiveLoading:
         """More slices arrived (called by whoever runs the load, on the GUI thread)."""
         self.data_changed.emit()
 
+    def finish_loading(self, volume: Volume, default: tuple[float, float],
+                       auto: tuple[float, float] | None) -> bool:
+        """The load of the open volume ended with ``volume``: the very volume shown (now
+        complete) or one on its grid in a wider dtype (a slice did not fit the first). The
+        view stays (slice, zoom, window if the user changed it) and the windows are refined
+        (:meth:`refine_windows`). Returns False, changing nothing, when ``volume`` is neither:
+        the caller then shows it with ``set_volume``."""
+        shown = self._volume
+        if shown is None or self.loaded_mask is None:
+            return False
+        if volume is not shown:
+            if not volume.same_grid(shown):
+                return False
+            default_before = self._default_window
+            self.replace_volume(volume, window=self.window)  # type: ignore[attr-defined]
+            self._default_window = default_before  # so refine_windows sees a user's change
+        self.set_loading(None)
+        self.refine_windows(default, auto)
+        return True
+
     def refine_windows(self, default: tuple[float, float],
                        auto: tuple[float, float] | None) -> None:
         """The windows of the complete volume replace the ones from its first slices; the

@@ -758,11 +758,9 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             return  # superseded by a later request
         self._load_task = None
         volume = result.volume
-        if volume is self.state.volume:  # shown since its first slice: now complete
-            self.state.set_loading(None)
-            self.state.refine_windows(*result.windows)
-        else:  # read whole (or moved to a wider dtype while loading)
-            self._show_volume(volume, result.windows)
+        # shown since its first slice: now complete (or widened on the same grid)
+        if not self.state.finish_loading(volume, *result.windows):
+            self._show_volume(volume, result.windows)  # read whole: shown only now
         if result.failures:
             # the slices read stay shown; an incomplete volume is not cached
             shown = "\n".join(result.failures[:50])

@@ -316,3 +316,33 @@ def test_the_cache_cap_comes_from_the_setting_unless_the_variable_is_set(
     assert win.volume_cache.cap_bytes > 0 and win.volume_cache.cap_bytes != 16 * 2**20
     with pytest.raises(ValueError, match="mb"):
         win.set_cache_cap_mb(-1)
+
+
+def test_a_slice_beyond_int16_widens_the_volume_and_the_view_stays(qtbot, window, tmp_path):
+    from medview.dicom.phantom import ct_phantom_volume
+
+    hu = ct_phantom_volume((16, 24, 24), (1.0, 1.0, 2.0), 1).astype(np.int32)
+    hu[1, 5, 5] = 40_000  # far from the middle: found after the first image is shown
+    write_ct_series(tmp_path / "ct", hu, stored="uint16", spacing_xyz=(1.0, 1.0, 2.0))
+    want = medview.load(tmp_path / "ct")
+    uid = _import(qtbot, window, tmp_path / "ct")
+    state = window.state
+    seen = []
+
+    def on_first(volume):
+        seen.append(volume.array.dtype)
+        state.set_slice(1)  # the user scrolls and windows while it loads
+        state.set_window(300.0, 1000.0)
+
+    window.first_image_shown.connect(on_first)
+    with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS) as blocker:
+        window.open_series(uid)
+    assert seen == [np.dtype(np.int16)]
+    volume = blocker.args[0]
+    assert state.volume is volume and volume.array.dtype == np.int32
+    np.testing.assert_array_equal(volume.array, want.array)
+    assert state.slice_index == 1 and state.window == (300.0, 1000.0)  # the view stayed
+    assert state.loaded_mask is None
+    np.testing.assert_array_equal(window.viewer.displayed_image(), want.array[1])
+    state.reset()  # R: the window of the complete volume
+    assert state.window == default_window(want)
