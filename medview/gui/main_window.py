@@ -131,6 +131,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         layout.setSpacing(4)
         layout.addWidget(self.browser_search)
         layout.addWidget(self.browser)
+        # names, dates and descriptions beside the thumbnails need this much room
+        browser_panel.setMinimumWidth(440)
         self.browser_dock.setWidget(browser_panel)
         self.browser_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                                       | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
