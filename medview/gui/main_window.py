@@ -289,7 +289,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.addAction(self.segment_panel.redo_action)
         self.state.tool_changed.connect(self._on_tool_changed_show_panel)
 
-        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self)
+        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
+                                        cached=self._cached_volume)
         self.fusion_dock = QDockWidget("Fusion", self)
         self.fusion_dock.setObjectName("fusion_dock")
         self.fusion_dock.setWidget(self.fusion_panel)
@@ -705,6 +706,11 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._load_task = task
         self._track_progress(task)
         return task
+
+    def _cached_volume(self, series_uid: str):
+        """The decoded volume of ``series_uid`` if the cache holds it (GUI thread only)."""
+        entry = self.volume_cache.get(series_uid)
+        return None if entry is None else entry[0]
 
     def _volume_cache_cap(self) -> int:
         """``MEDVIEW_CACHE_MB``, else the setting ``cache/max_mb``, else 25 % of the RAM."""
