@@ -6,7 +6,10 @@
     medview series PATH [--json]         list the series in a folder, file, DICOMDIR or UID
     medview convert INPUT OUTPUT         DICOM series → NIfTI / NRRD / MHA
     medview steps [--json]               the processing steps and their parameters
-    medview run CHAIN INPUT... -o OUT    run a processing chain [--remote NAME]
+    medview run CHAIN INPUT... -o OUT    run a processing chain (--dicom-out FOLDER: DICOM too;
+                                         --remote NAME: on an offload endpoint)
+    medview export INPUT -o OUT --source DICOM
+                                         a label map / volume file → DICOM SEG / series / SC
     medview serve --cert C --key K       the offload server (make-cert, add-token)
     medview remote add|list|remove       offload endpoints
 """
@@ -197,6 +200,10 @@ def cmd_run(args) -> int:
     from medview.pipeline.chain import Chain
     from medview.pipeline.runner import run_chain
 
+    if not args.output and not args.dicom_out:
+        raise ValueError("nothing to write: give -o OUT, --dicom-out FOLDER or both")
+    if args.dicom_out and Path(args.dicom_out).exists() and not args.force:
+        raise FileExistsError(f"{args.dicom_out} exists; add --force to replace it")
     chain = Chain.load(args.chain)  # validated before any work
     if args.batch:
         return _run_batch(chain, args)
@@ -225,9 +232,28 @@ def cmd_run(args) -> int:
         else:
             result = run_chain(chain, inputs, progress=progress)
     outputs = result.outputs(exclude=inputs)
-    written = write_results(outputs, result.main_output, args.output,
-                            image_suffix=args.image_format,
-                            table_format=args.table_format, overwrite=args.force)
+    written = []
+    if args.dicom_out:
+        from medview.dicom.export import write_dicom_outputs
+
+        # before the other files: it needs a DICOM input and fails without leaving anything
+        dicom = write_dicom_outputs(outputs, args.dicom_out, sources=list(inputs.values()),
+                                    overwrite=args.force)
+        print(f"wrote {len(dicom)} DICOM file(s) into {args.dicom_out}")
+        for item in sorted({Path(args.dicom_out) / p.relative_to(args.dicom_out).parts[0]
+                            for p in dicom}):
+            print(f"wrote {item}")
+    if args.output:
+        try:
+            written = write_results(outputs, result.main_output, args.output,
+                                    image_suffix=args.image_format,
+                                    table_format=args.table_format, overwrite=args.force)
+        except BaseException:
+            if args.dicom_out:  # all or nothing: take back the DICOM folder just written
+                import shutil
+
+                shutil.rmtree(args.dicom_out, ignore_errors=True)
+            raise
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
@@ -257,6 +283,9 @@ def _run_batch(chain, args) -> int:
     if len(chain.inputs) != 1:
         raise ValueError(f"--batch runs a chain with one input on each INPUT; this chain takes "
                          f"{', '.join(chain.inputs)}")
+    if not args.output or args.dicom_out:
+        raise ValueError("--batch writes into -o FOLDER (a folder per input); --dicom-out is "
+                         "for single runs")
     if str(args.output).lower().endswith(SUFFIXES):
         raise ValueError(f"--batch writes a folder per input: give a folder, not {args.output}")
     (name, kind), = chain.inputs.items()
@@ -392,6 +421,77 @@ def cmd_remote(args) -> int:
     return EXIT_OK
 
 
+def cmd_export(args) -> int:
+    import medview
+    from medview.core.labelmap import LabelMap
+    from medview.dicom.export import export_dicom
+    from medview.formats.volume_io import read_volume
+
+    if Path(args.output).exists() and not args.force:
+        raise FileExistsError(f"{args.output} exists; add --force to replace it")
+    value = read_volume(args.input)
+    kind = args.kind
+    if kind is None:
+        kind = "capture" if value.is_rgb else (
+            "seg" if args.output.lower().endswith(".dcm") else "series")
+    source = medview.load(args.source, series=args.series,
+                          catalog=_catalog_for(args, args.source))
+    if kind == "seg":
+        value = _labels_on_source(value, source, args)
+    elif not value.same_grid(source, atol=1e-3) and args.resample:
+        from medview.core.resample import resample_to_grid
+
+        value = resample_to_grid(source, value)
+    if value.shape == source.shape and value.same_grid(source, atol=1e-3):
+        # the file's geometry is the source's (to float precision): use the source's exactly
+        value = source.with_array(value.array) if not isinstance(value, LabelMap) else value
+    written = export_dicom(value, args.output, source=source, kind=kind, overwrite=args.force,
+                           series_description=args.description)
+    what = {"seg": "SEG", "series": "derived series", "capture": "Secondary Capture"}[kind]
+    print(f"wrote {what} {args.output} ({len(written)} file(s)) referencing series "
+          f"{source.metadata.get('SeriesInstanceUID')}")
+    return EXIT_OK
+
+
+def _labels_on_source(vol, source, args):
+    """The label file as a LabelMap on the source grid (segments from .segments.json)."""
+    import numpy as np
+
+    from medview.core.labelmap import LabelMap, Segment
+
+    arr = vol.array
+    if arr.dtype.kind == "f":
+        if not np.all(np.mod(arr, 1) == 0):
+            raise ValueError(f"{args.input}: a label map needs integer labels")
+        arr = arr.astype(np.int32)
+    if arr.dtype.kind not in "iub" or (arr.size and arr.min() < 0):
+        raise ValueError(f"{args.input}: a label map needs non-negative integer labels")
+    segments = ()
+    seg_json = Path(args.segments) if args.segments else Path(
+        str(args.input).removesuffix(".gz").rsplit(".", 1)[0] + ".segments.json")
+    if seg_json.is_file():
+        segments = tuple(Segment(int(s["number"]), s["name"], tuple(s["color"]),
+                                 tuple(s["category"]), tuple(s["type"]))
+                         for s in json.loads(seg_json.read_text()))
+    elif args.segments:
+        raise FileNotFoundError(f"{args.segments}: no such segments file")
+    labels = LabelMap(arr, vol.spacing, vol.origin, vol.direction, {}, (), segments)
+    if labels.shape == source.shape and labels.same_grid(source, atol=1e-3):
+        return LabelMap.like(source, labels.array, segments=labels.segments)
+    if not args.resample:
+        raise ValueError(
+            f"{args.input}: its grid ({'×'.join(map(str, reversed(labels.shape)))}, origin "
+            f"{np.round(labels.origin, 3).tolist()}) is not the source series' grid "
+            f"({'×'.join(map(str, reversed(source.shape)))}, origin "
+            f"{np.round(source.origin, 3).tolist()}); add --resample to resample it (nearest "
+            "neighbour) onto the source slices"
+        )
+    from medview.core.resample import resample_to_grid
+
+    back = resample_to_grid(source, labels)
+    return LabelMap.like(source, back.array, segments=labels.segments)
+
+
 def cmd_gui(args) -> int:
     try:
         from medview.gui.app import run_gui
@@ -456,8 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("chain", help="chain JSON file")
     s.add_argument("inputs", nargs="+", metavar="INPUT")
-    s.add_argument("-o", "--output", required=True,
+    s.add_argument("-o", "--output",
                    help="a file (.nii.gz, .nrrd, …) for the main result, or a folder for all")
+    s.add_argument("--dicom-out", metavar="FOLDER",
+                   help="also write DICOM into FOLDER (new): label maps as SEG "
+                        "(NAME.seg.dcm), volumes as a derived series (NAME/), RGB volumes as "
+                        "Secondary Capture (NAME.sc.dcm), all referencing the DICOM input")
     s.add_argument("--series", help="series UID or number when an input holds several")
     s.add_argument("--image-format", default=".nii.gz",
                    choices=[".nii.gz", ".nii", ".nrrd", ".mha"],
@@ -534,13 +638,36 @@ def build_parser() -> argparse.ArgumentParser:
     t = rsub.add_parser("check", help="reach an endpoint with its token and describe it")
     t.add_argument("name")
     t.set_defaults(func=cmd_remote)
+
+    s = sub.add_parser(
+        "export", parents=[common],
+        help="a label map or volume file → DICOM SEG, derived series or Secondary Capture",
+        description="Write INPUT (NIfTI/NRRD/MHA) as DICOM in the study of SOURCE (a DICOM "
+                    "folder, file or catalog series UID), referencing SOURCE's images: a "
+                    "label map → SEG (OUT ends in .dcm), a scalar volume → a derived series "
+                    "(OUT is a new folder), an RGB volume → a Secondary Capture. Segment "
+                    "names and colours come from INPUT's .segments.json when present.",
+    )
+    s.add_argument("input", help="label map or volume file (.nii.gz, .nii, .nrrd, .mha)")
+    s.add_argument("--source", required=True, help="the DICOM series INPUT was made on")
+    s.add_argument("-o", "--output", required=True, help="SEG/SC file or series folder")
+    s.add_argument("--as", dest="kind", choices=["seg", "series", "capture"],
+                   help="what to write (default: capture for RGB, seg when OUT ends in .dcm, "
+                        "else series)")
+    s.add_argument("--segments", help="segments JSON (default INPUT's .segments.json)")
+    s.add_argument("--resample", action="store_true",
+                   help="resample INPUT onto the source grid when it is not on it")
+    s.add_argument("--series", help="series UID or number when SOURCE holds several")
+    s.add_argument("--description", help="series description of the new series")
+    s.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    s.set_defaults(func=cmd_export)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = {"index", "series", "convert", "steps", "run", "serve", "remote"}
+    commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):

@@ -14,8 +14,9 @@ def resample_orthogonal(volume: Volume, *, default_value: float | None = None) -
 
     The new grid keeps the in-plane axes and spacing, its z axis is the slice normal, its z
     spacing the distance between slice planes. Voxels outside the acquired stack get
-    ``default_value`` (default: the volume's minimum, i.e. air for CT). Linear interpolation.
-    A volume that is already orthogonal is returned unchanged.
+    ``default_value`` (default: the volume's minimum, i.e. air for CT). Linear interpolation;
+    nearest neighbour for a LabelMap (labels are not quantities), which stays a LabelMap with
+    its segments. A volume that is already orthogonal is returned unchanged.
 
     Parameters
     ----------
@@ -53,18 +54,26 @@ def resample_orthogonal(volume: Volume, *, default_value: float | None = None) -
     spacing = (sx, sy, dz)
     size = [int(round((hi[a] - lo[a]) / spacing[a])) + 1 for a in range(3)]
     origin = np.asarray(volume.origin) + new_dir @ lo
+    from medview.core.labelmap import LabelMap
+
+    is_labels = isinstance(volume, LabelMap)
     if default_value is None:
-        default_value = float(volume.array.min())
+        default_value = 0.0 if is_labels else float(volume.array.min())
     img = volume.to_sitk()
     out = sitk.Resample(
-        img, size, sitk.Transform(), sitk.sitkLinear, tuple(origin), spacing,
+        img, size, sitk.Transform(),
+        sitk.sitkNearestNeighbor if is_labels else sitk.sitkLinear, tuple(origin), spacing,
         tuple(new_dir.ravel()), default_value, img.GetPixelID(),
     )
     arr = sitk.GetArrayFromImage(out)
     tilt = np.degrees(np.arccos(min(1.0, abs(float(normal @ d[:, 2])))))
     warn = (
         f"resampled the {tilt:.2f}°-tilted stack onto an orthogonal grid "
-        f"({nx}×{ny}×{nz} → {size[0]}×{size[1]}×{size[2]}, linear interpolation)"
+        f"({nx}×{ny}×{nz} → {size[0]}×{size[1]}×{size[2]}, "
+        f"{'nearest neighbour' if is_labels else 'linear'} interpolation)"
     )
+    if is_labels:
+        return LabelMap(arr, spacing, tuple(origin), new_dir, volume.metadata,
+                        (*volume.warnings, warn), volume.segments)
     return Volume(arr, spacing, tuple(origin), new_dir, volume.metadata,
                   (*volume.warnings, warn))

@@ -58,10 +58,15 @@ class LabelMap(Volume):
 
     @classmethod
     def like(cls, volume: Volume, labels: np.ndarray, segments=(), **metadata) -> LabelMap:
-        """A label map on ``volume``'s grid."""
+        """A label map on ``volume``'s grid.
+
+        It keeps ``volume``'s identity (series, study, frame of reference, patient) and its
+        source instances, so that a DICOM SEG can reference the series it was drawn on.
+        """
         meta = {k: v for k, v in volume.metadata.items()
                 if k in ("SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID",
-                         "PatientID", "PatientName", "Modality")}
+                         "PatientID", "PatientName", "Modality", "source_files",
+                         "source_frames", "source_sop_instance_uids")}
         meta.update(metadata)
         return cls(np.ascontiguousarray(labels), volume.spacing, volume.origin,
                    volume.direction, meta, (), tuple(segments))

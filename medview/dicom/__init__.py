@@ -1,21 +1,26 @@
-"""DICOM in and out: header scan, catalog, series assembly, pixel decoding."""
+"""DICOM in and out: header scan, catalog, series assembly, pixel decoding, exporters."""
 
 from __future__ import annotations
 
-__all__ = ["Catalog", "InstanceHeader", "load"]
+__all__ = ["Catalog", "InstanceHeader", "export_dicom", "load", "read_seg", "write_derived_series",
+           "write_rgb_capture", "write_seg"]
+
+_LAZY = {
+    "Catalog": "medview.dicom.catalog",
+    "InstanceHeader": "medview.dicom.header",
+    "load": "medview.dicom.load",
+    "export_dicom": "medview.dicom.export",
+    "read_seg": "medview.dicom.read_seg",
+    "write_seg": "medview.dicom.export_seg",
+    "write_derived_series": "medview.dicom.export_series",
+    "write_rgb_capture": "medview.dicom.export_sc",
+}
 
 
 def __getattr__(name: str):
-    if name == "Catalog":
-        from medview.dicom.catalog import Catalog
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medview.dicom' has no attribute {name!r}")
+    import importlib
 
-        return Catalog
-    if name == "InstanceHeader":
-        from medview.dicom.header import InstanceHeader
-
-        return InstanceHeader
-    if name == "load":
-        from medview.dicom.load import load
-
-        return load
-    raise AttributeError(f"module 'medview.dicom' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -31,18 +31,20 @@ from PySide6.QtWidgets import (
 )
 
 from medview.core.volume import Volume
-from medview.gui import library
+from medview.gui import library, series_loading
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.fusion_panel import FusionPanel
 from medview.gui.overlays import format_sample
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
+from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import COLORMAPS, ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner
+from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
 from medview.gui.view_grid import ViewGrid
+from medview.gui.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
 from medview.gui.window_settings import SettingsMixin
-from medview.gui.windowing import CT_PRESETS, initial_windows
+from medview.gui.windowing import CT_PRESETS
 
 __all__ = ["MainWindow"]
 
@@ -66,8 +68,10 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
 
     Signals
     -------
+    first_image_shown(object)
+        The first slice of a series being loaded is shown (its Volume, still filling in).
     series_opened(object)
-        A series' Volume is shown (after the viewer updated).
+        A series' Volume is shown complete (after the viewer updated).
     series_failed(object)
         Opening a series failed (a :class:`~medview.gui.tasks.TaskError`).
     import_finished(object)
@@ -80,6 +84,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         An export failed (a TaskError); nothing was left half-written.
     """
 
+    first_image_shown = Signal(object)
     series_opened = Signal(object)
     series_failed = Signal(object)
     import_finished = Signal(object)
@@ -103,6 +108,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.last_error: TaskError | None = None
         self.error_box: QMessageBox | None = None
         self.catalog = None
+        #: decoded volumes, least recently used first out (see _volume_cache_cap)
+        self.volume_cache = VolumeCache(self._volume_cache_cap())
 
         self.view_grid = ViewGrid(self.state, self)
         self.views = self.view_grid.views
@@ -124,6 +131,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         layout.setSpacing(4)
         layout.addWidget(self.browser_search)
         layout.addWidget(self.browser)
+        # names, dates and descriptions beside the thumbnails need this much room
+        browser_panel.setMinimumWidth(440)
         self.browser_dock.setWidget(browser_panel)
         self.browser_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                                       | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
@@ -134,6 +143,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_segment_dock()
         self._build_status_bar()
         self._build_actions()
+        self._build_chain_docks()
         self._build_browser_extras(thumbnail_dir=thumbnail_dir)
         self._build_export_action()
         self._build_settings_actions()
@@ -279,7 +289,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.addAction(self.segment_panel.redo_action)
         self.state.tool_changed.connect(self._on_tool_changed_show_panel)
 
-        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self)
+        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
+                                        cached=self._cached_volume)
         self.fusion_dock = QDockWidget("Fusion", self)
         self.fusion_dock.setObjectName("fusion_dock")
         self.fusion_dock.setWidget(self.fusion_panel)
@@ -349,6 +360,66 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             lambda v: self.state.set_label_opacity(v / 100.0))
         bar.addWidget(self.label_opacity)
 
+    # -- chain panel, layers and tables (issue 5) --------------------------------------
+    def _build_chain_docks(self) -> None:
+        """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
+        from medview.gui.chain_panel import ChainPanel
+        from medview.gui.layers import LayerBinding, LayerList
+        from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
+
+        self.layers = LayerList()
+        self.layer_binding = LayerBinding(self.layers, self.state)
+        self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self)
+        self.chain_panel.error_handler = self._show_error
+        self.chain_dock = make_dock("Processing chain", "chain_dock", self.chain_panel, self)
+        self.layers_panel = LayersPanel(self.layers, self.state, self)
+        self.layers_dock = make_dock("Layers", "layers_dock", self.layers_panel, self)
+        self.table_panel = TablePanel(self)
+        self.table_dock = make_dock("Feature table", "table_dock", self.table_panel, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chain_dock)
+        self.tabifyDockWidget(self.chain_dock, self.layers_dock)
+        self.chain_dock.raise_()
+        self.resizeDocks([self.chain_dock], [440], Qt.Orientation.Horizontal)
+        # closed at start, so the views keep the room when no processing is wanted; the
+        # "Chain" tool button (Ctrl+K) and View menu open them
+        for dock in (self.chain_dock, self.layers_dock):
+            dock.setVisible(False)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
+        self.table_dock.setVisible(False)
+        self.state.volume_changed.connect(self.layers.set_series)
+        self.layers.set_series(self.state.volume)
+        for view in self.views.values():
+            view.point_picked.connect(self.chain_panel.add_picked_point)
+        self.chain_panel.run_started.connect(self._track_progress)
+        self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
+        self.chain_panel.run_finished.connect(lambda layers: self.layers_dock.raise_())
+        self.layers_panel.table_requested.connect(self.show_table_layer)
+        self.layers_panel.error.connect(self._show_error)
+        self.table_panel.error.connect(self._show_error)
+        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        for dock in (self.chain_dock, self.layers_dock, self.table_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        self.chain_action = self.chain_dock.toggleViewAction()
+        self.chain_action.setText("Chain")
+        self.chain_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.chain_action.setToolTip("Processing chain: build, preview and run (Ctrl+K)")
+        self.chain_action.toggled.connect(self._on_chain_action_toggled)
+        tool_bar = self.findChild(QToolBar, "tools_toolbar")
+        if tool_bar is not None:
+            tool_bar.addSeparator()
+            tool_bar.addAction(self.chain_action)
+
+    def _on_chain_action_toggled(self, on: bool) -> None:
+        if on:  # the layers come with the chain (tabbed beside it)
+            self.layers_dock.setVisible(True)
+            QTimer.singleShot(0, self.chain_dock.raise_)  # after the dock has been shown
+
+    def show_table_layer(self, layer) -> None:
+        """Show a table layer in the table dock."""
+        self.table_panel.set_table(layer.value, layer.name)
+        self.table_dock.setVisible(True)
+        self.table_dock.raise_()
+
     # -- cine --------------------------------------------------------------------------
     def set_cine(self, on: bool) -> None:
         """Play (True) or stop the active view's slices at the frame rate of the tool bar."""
@@ -392,7 +463,9 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         vol = state.volume
         if vol is None:
             return []
-        source = vol if vol.metadata.get("source_files") else None
+        # DICOM exports reference the series as loaded (also while a derived layer is shown)
+        series = self.layers.series.value if self.layers.series is not None else vol
+        source = series if series.metadata.get("source_files") else None
         items = []
         if state.labels is not None:
             items.append(Exportable("Label map", "labels", state.labels, source))
@@ -402,7 +475,11 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             items.append(Exportable("Fused image", "rgb", self._blend_fusion, source))
         for provider in self._export_providers:
             items.extend(provider())
-        items.append(Exportable("Series", "volume", vol, source))
+        for layer in self.layers.layers:
+            if layer.kind in ("volume", "labels", "rgb", "table"):
+                items.append(Exportable(f"Result: {layer.name}", layer.kind, layer.value,
+                                        source))
+        items.append(Exportable("Series", "volume", series, source))
         if state.measurements:
             geoms = {name: state.geometry(name) for name in state.planes}
             items.append(Exportable("Measurements", "table", lambda: measurements_table(
@@ -589,39 +666,124 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
 
     # -- loading -----------------------------------------------------------------------
     def open_series(self, series_uid: str) -> Task | None:
-        """Load catalog series ``series_uid`` in the background and show it.
+        """Show catalog series ``series_uid``: at once if it is in the volume cache, else
+        loaded in the background, its middle slice shown as soon as it is read and the rest
+        filled in as it arrives (:mod:`medview.gui.series_loading`).
 
         Opening another series while one loads cancels the first; only the last one asked
-        for is shown. Returns the task (None without a catalog).
+        for is shown; asking again for the one loading lets it go on. Returns the task (None
+        for a cached series, or without a catalog).
         """
+        if self._load_task is not None:
+            if self._load_task.title == _load_title(series_uid):
+                return self._load_task  # already on its way (a second double-click)
+            self._load_task.cancel()
+            self._load_task = None
+            self.state.stop_loading()
+        cached = self.volume_cache.get(series_uid)
+        if cached is not None:
+            volume, windows = cached
+            self._show_volume(volume, windows)
+            self._series_complete(volume)
+            return None
         catalog = self._catalog_or_error("Opening the series")
         if catalog is None:
             return None
-        if self._load_task is not None:
-            self._load_task.cancel()
 
         def work(progress):
-            volume = library.load_series(catalog, series_uid, progress=progress)
-            progress.update(1.0, "choosing the window")
-            return volume, initial_windows(volume)
+            task = current_task()
+            return series_loading.load_series_progressively(
+                catalog, series_uid, progress=progress,
+                on_first=task.post_partial if task is not None else None)
 
-        task = self.tasks.start(f"Loading series {series_uid}", work)
-        task.signals.finished.connect(lambda result: self._on_series_loaded(task, *result))
+        task = self.tasks.start(_load_title(series_uid), work)
+        task.signals.partial.connect(lambda first: self._on_first_image(task, first))
+        task.signals.progress.connect(lambda f, m: self._on_load_progress(task))
+        task.signals.finished.connect(
+            lambda result: self._on_series_loaded(task, result, series_uid))
         task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
         task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
         self._load_task = task
         self._track_progress(task)
         return task
 
-    def _on_series_loaded(self, task: Task, volume: Volume, windows) -> None:
-        if task is not self._load_task:
-            return  # superseded by a later request
-        self._load_task = None
+    def _cached_volume(self, series_uid: str):
+        """The decoded volume of ``series_uid`` if the cache holds it (GUI thread only)."""
+        entry = self.volume_cache.get(series_uid)
+        return None if entry is None else entry[0]
+
+    def _volume_cache_cap(self) -> int:
+        """``MEDVIEW_CACHE_MB``, else the setting ``cache/max_mb``, else 25 % of the RAM."""
+        try:
+            return default_cap_bytes(setting_mb=self.settings_value(CAP_SETTING, ""))
+        except ValueError as exc:  # a bad value must not stop the window: say so, go on
+            log.warning("%s; the volume cache uses a quarter of the RAM instead", exc)
+            return default_cap_bytes({})
+
+    def set_cache_cap_mb(self, mb: float) -> None:
+        """Hold at most ``mb`` MiB of decoded volumes (0: none), now and in later sessions
+        (``MEDVIEW_CACHE_MB``, when set, still wins at the next start)."""
+        mb = float(mb)
+        if not mb >= 0:
+            raise ValueError(f"mb: expected a number of MiB ≥ 0, got {mb}")
+        self.volume_cache.set_cap(int(mb * 1024 * 1024))
+        self.set_settings_value(CAP_SETTING, f"{mb:g}")
+
+    def _show_volume(self, volume: Volume, windows) -> None:
         default, auto = windows
         self.set_cine(False)
         self.state.set_volume(volume, window=default, auto=auto)
+
+    def _on_first_image(self, task: Task, first: FirstImage) -> None:
+        if task is not self._load_task:
+            first.shown.set()
+            return  # superseded by a later request
+        try:
+            self.set_cine(False)
+            self.state.set_volume(first.volume, window=first.window)
+            self.state.set_loading(first.loaded)
+            self._on_load_progress(task)
+            # drawn now, while the worker waits: drawing later would compete with the
+            # reading thread for the GIL (see series_loading.FIRST_PAINT_WAIT_S)
+            self.view_grid.repaint()
+        except BaseException:
+            first.shown.set()
+            raise
+        # the events this queued (layout, overlays, progress) run before the timer fires
+        QTimer.singleShot(0, first.shown.set)
+        self.first_image_shown.emit(first.volume)
+
+    def _on_load_progress(self, task: Task) -> None:
+        # the task forwards progress at most every PROGRESS_INTERVAL_S: a bounded redraw rate
+        if task is not self._load_task or not self.state.is_loading:
+            return
+        self.state.notify_data_changed()
+        if task is self._progress_task:
+            self.progress_label.setText(f"Loading {self.state.n_loaded}/{self.state.n_slices}")
+
+    def _on_series_loaded(self, task: Task, result: LoadedSeries, series_uid: str) -> None:
+        if task is not self._load_task:
+            return  # superseded by a later request
+        self._load_task = None
+        volume = result.volume
+        # shown since its first slice: now complete (or widened on the same grid)
+        if not self.state.finish_loading(volume, *result.windows):
+            self._show_volume(volume, result.windows)  # read whole: shown only now
+        if result.failures:
+            # the slices read stay shown; an incomplete volume is not cached
+            shown = "\n".join(result.failures[:50])
+            self._show_message("Some slices could not be read",
+                               f"{len(result.failures)} slice(s) of this series could not be "
+                               "read and are shown black; the others are shown.", shown)
+            for failure in result.failures:
+                log.error("unreadable slice: %s", failure)
+        elif not self.volume_cache.put(series_uid, (volume, result.windows), volume.nbytes):
+            log.info("series not cached: %.0f MiB is more than the cache's %.0f MiB",
+                     volume.nbytes / 2**20, self.volume_cache.cap_bytes / 2**20)
+        self._series_complete(volume)
+
+    def _series_complete(self, volume: Volume) -> None:
         log.info("opened series %s: %s", volume.metadata.get("SeriesInstanceUID"), volume)
-        self.viewer.setFocus()
         for warning in volume.warnings:
             log.warning("%s", warning)
         if volume.warnings:
@@ -638,6 +800,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
     def _on_series_cancelled(self, task: Task) -> None:
         if task is self._load_task:
             self._load_task = None
+            self.state.stop_loading()  # what was read stays shown; nothing is cached
             self._on_cancelled("Loading")
 
     # -- progress and cancel -----------------------------------------------------------
@@ -755,6 +918,10 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             self.catalog.close()
             self.catalog = None
         super().closeEvent(event)
+
+
+def _load_title(series_uid: str) -> str:
+    return f"Loading series {series_uid}"
 
 
 def _format_tb(exc: BaseException) -> str:

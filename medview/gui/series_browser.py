@@ -54,6 +54,7 @@ class SeriesBrowser(QTreeWidget):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._on_context_menu)
         self.setAlternatingRowColors(True)
+        self.setIndentation(12)  # three levels deep: keep the series' description visible
         self.setSortingEnabled(False)  # the catalog order (date, series number) is the order
         header = self.header()
         header.setStretchLastSection(False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,8 @@ __all__ = ["OverlayText", "SliceViewer", "save_widget_png"]
 
 #: One wheel notch in Qt's angle units (1/8 degree); each notch is one slice.
 WHEEL_NOTCH = 120
+#: While a volume loads, a reformat (coronal, sagittal) is redrawn at most this often (s).
+REFORMAT_REDRAW_S = 0.2
 #: Slices per key press with Shift held.
 SHIFT_STEP = 10
 
@@ -246,11 +249,14 @@ class SliceViewer(pg.GraphicsView):
         The view was double-clicked (its plane's name).
     focused(str)
         The view got the keyboard focus (its plane's name).
+    point_picked(object)
+        A left click put the crosshair on voxel ``(x, y, z)`` (e.g. for seed points).
     """
 
     cursor_sample = Signal(object)
     maximise_requested = Signal(str)
     focused = Signal(str)
+    point_picked = Signal(object)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None, *,
                  plane: str | None = None):
@@ -274,6 +280,7 @@ class SliceViewer(pg.GraphicsView):
         self.scribble_item = pg.ImageItem(axisOrder="row-major")
         self.scribble_item.setZValue(6)
         self.view_box.addItem(self.scribble_item)
+        self._add_layer_items()
         pen = pg.mkPen(CROSSHAIR_COLOUR, width=1)
         self.crosshair = (pg.InfiniteLine(angle=90, movable=False, pen=pen),
                           pg.InfiniteLine(angle=0, movable=False, pen=pen))
@@ -326,6 +333,10 @@ class SliceViewer(pg.GraphicsView):
         state.labels_changed.connect(self._show_labels)
         state.fusion_changed.connect(self._show_fusion)
         state.data_changed.connect(self._on_data_changed)
+        self._complete_slice = -1
+        self._data_stale = False
+        self._last_reformat_draw = 0.0
+        state.volume_changed.connect(self._on_volume_changed_loading)
         self._on_volume_changed(state.volume)
 
     @property
@@ -376,6 +387,8 @@ class SliceViewer(pg.GraphicsView):
         self.displayed_slice = self.state.plane_slice(self.plane)
         self._show_fusion()
         self._show_labels()
+        self._show_overlay()
+        self._show_preview()
         self._draw_measurements()
 
     def _show_fusion(self) -> None:
@@ -416,8 +429,43 @@ class SliceViewer(pg.GraphicsView):
         self._update_crosshair()
 
     def _on_data_changed(self) -> None:
-        if self._geometry is not None:
-            self._show_slice()
+        # Voxels changed in place: slices of a volume being loaded arrived (at most ~20
+        # times a second). A view across the slices (coronal, sagittal) gains rows each time
+        # and is redrawn; a view of the acquired plane only when the slice it shows is one of
+        # those that arrived: the GUI thread shares the GIL with the reading thread, and
+        # every redraw it skips keeps the event loop answering.
+        if self._geometry is None:
+            return
+        if not self.isVisible():  # e.g. the other planes in the single layout
+            self._data_stale = True
+            return
+        self._data_stale = False
+        if self._geometry.normal == 2 and self.state.loaded_mask is not None:
+            k = self.displayed_slice
+            if k != self._complete_slice and k >= 0 and self.state.is_slice_loaded(k):
+                self._show_slice()
+                self._complete_slice = k
+        elif not self.state.is_loading:
+            self._show_slice()  # the last update of a load (or data changed otherwise)
+        else:
+            # a reformat of a volume still loading: a few redraws a second show it filling
+            # in; each costs the GUI thread a strided copy and a repaint
+            now = time.monotonic()
+            if now - self._last_reformat_draw >= REFORMAT_REDRAW_S:
+                self._last_reformat_draw = now
+                self._show_slice()
+        self._update_overlays()
+
+    def _on_volume_changed_loading(self, volume) -> None:
+        #: the acquired-plane slice last drawn with all its values (-1: none of this volume)
+        self._complete_slice = -1
+        #: voxels changed while the view was hidden: redraw when it is shown
+        self._data_stale = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_data_stale", False):
+            self._on_data_changed()
 
     def _on_window_changed(self, center: float, width: float) -> None:
         if self.state.volume is not None and not self.state.volume.is_rgb:
@@ -466,6 +514,46 @@ class SliceViewer(pg.GraphicsView):
             for line in self.crosshair:
                 line.setVisible(False)
 
+    # -- RGB overlay and slice preview (chain panel layers) -----------------------------
+    def _add_layer_items(self) -> None:
+        self.overlay_item = pg.ImageItem(axisOrder="row-major")
+        self.overlay_item.setZValue(4)
+        self.preview_item = pg.ImageItem(axisOrder="row-major")
+        self.preview_item.setZValue(7)
+        for item in (self.overlay_item, self.preview_item):
+            item.setVisible(False)
+            self.view_box.addItem(item)
+        self.state.overlay_changed.connect(self._show_overlay)
+        self.state.preview_changed.connect(self._show_preview)
+
+    def _place_layer_item(self, item: pg.ImageItem, image: np.ndarray | None, **kw) -> None:
+        if image is None or self._geometry is None:
+            item.clear()
+            item.setVisible(False)
+            return
+        item.setImage(image, autoLevels=False, **kw)
+        item.setRect(QRectF(0.0, 0.0, *self._geometry.size_mm))
+        item.setVisible(True)
+
+    def _show_overlay(self) -> None:
+        image = self.state.overlay_image(self.plane)
+        self._place_layer_item(self.overlay_item, image, levels=(0, 255))
+        self.overlay_item.setOpacity(self.state.overlay_opacity)
+
+    def _show_preview(self) -> None:
+        image = self.state.preview_image(self.plane)
+        p = self.state.preview
+        if image is None or p is None:
+            self._place_layer_item(self.preview_item, None)
+        elif p.kind == "labels":
+            lut = label_lut(p.segments, self.state.label_opacity, int(image.max(initial=0)) + 1)
+            self._place_layer_item(self.preview_item, label_rgba(image, lut), levels=(0, 255))
+        elif p.kind == "rgb":
+            self._place_layer_item(self.preview_item, image, levels=(0, 255))
+        else:
+            lut = colormap_lut(self.state.colormap, inverted=self.state.inverted)
+            self._place_layer_item(self.preview_item, image, levels=p.levels, lut=lut)
+
     # -- crosshair ---------------------------------------------------------------------
     def set_crosshair_visible(self, visible: bool) -> None:
         self._crosshair_wanted = bool(visible)
@@ -501,7 +589,9 @@ class SliceViewer(pg.GraphicsView):
         col, row = math.floor(u), math.floor(v)
         if not (0 <= col < g.width and 0 <= row < g.height):
             return
-        self.state.set_cursor(*g.pixel_to_index(col, row, self.state.plane_slice(self.plane)))
+        index = g.pixel_to_index(col, row, self.state.plane_slice(self.plane))
+        self.state.set_cursor(*index)
+        self.point_picked.emit(tuple(int(c) for c in index))
 
     # -- measurements ------------------------------------------------------------------
     def display_point(self, view_point: QPointF) -> tuple[float, float]:

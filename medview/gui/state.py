@@ -16,12 +16,13 @@ from medview.core.labelmap import LabelMap, Segment, default_segments
 from medview.core.volume import Volume
 from medview.gui.events import Event
 from medview.gui.label_editing import LabelEditor
+from medview.gui.loading_state import ProgressiveLoading
 from medview.gui.measurements import KINDS, Measurement
 from medview.gui.planes import PLANES, PlaneGeometry, plane_geometry
 from medview.gui.windowing import CT_PRESETS, WindowPreset, auto_window, default_window, is_ct
 
 __all__ = ["COLORMAPS", "EDIT_TARGETS", "EDIT_TOOLS", "TOOLS", "PlaneView", "Sample",
-           "ViewerState", "WindowDrag"]
+           "SlicePreview", "ViewerState", "WindowDrag"]
 
 #: Screen pixels of a window/level drag that double the width (or move the level by the
 #: starting width).
@@ -45,6 +46,22 @@ class Sample:
     value: float | tuple[int, ...]
     lps: tuple[float, float, float]
     units: str = ""
+
+
+@dataclass(frozen=True)
+class SlicePreview:
+    """A processed version of one slice of the acquired plane, shown over it (the chain
+    panel's live preview).
+
+    ``kind`` is ``"labels"`` (``image`` holds label numbers drawn with ``segments``' colours
+    at the label opacity), ``"image"`` (grey, shown with ``levels``) or ``"rgb"``.
+    """
+
+    z: int
+    kind: str
+    image: np.ndarray
+    segments: tuple = ()
+    levels: tuple[float, float] | None = None
 
 
 class PlaneView:
@@ -78,7 +95,7 @@ class PlaneView:
         self._owner._view_reset(self.name)
 
 
-class ViewerState:
+class ViewerState(ProgressiveLoading):
     """The views of one volume: crosshair position, window, zoom per view, tools, layers.
 
     The crosshair (``cursor``, a voxel index ``(x, y, z)``) is shared by the three views:
@@ -106,7 +123,13 @@ class ViewerState:
     - ``fusion_changed()`` — the fused second series, its colour map, window or opacity
       changed.
     - ``edit_changed()`` — the edit target, paint label, brush size or undo stack changed.
-    - ``data_changed()`` — voxels of the open volume changed in place (e.g. still loading).
+    - ``data_changed()`` — voxels of the open volume changed in place, e.g. slices of a
+      volume being loaded arrived (see :meth:`set_loading`; emitted on the GUI thread at a
+      bounded rate, ≤ 20 Hz while loading), or :meth:`replace_volume` put a volume on the
+      same grid in its place.
+    - ``overlay_changed()`` — the RGB overlay (a colour-blend result of a chain) or its
+      opacity changed.
+    - ``preview_changed()`` — the chain panel's slice preview changed or was hidden/shown.
     """
 
     def __init__(self) -> None:
@@ -126,6 +149,12 @@ class ViewerState:
         self.data_changed = Event("data_changed")
         self.plane_zoom_changed = Event("plane_zoom_changed")
         self.plane_view_reset = Event("plane_view_reset")
+        self.overlay_changed = Event("overlay_changed")
+        self.preview_changed = Event("preview_changed")
+        self._overlay: Volume | None = None
+        self._overlay_opacity = 0.5
+        self._preview: SlicePreview | None = None
+        self._preview_visible = True
         self.planes = {name: PlaneView(name, self) for name in PLANES}
         self._geometries: dict[str, PlaneGeometry] = {}
         self._cursor = [0, 0, 0]
@@ -143,6 +172,7 @@ class ViewerState:
         self._fusion_window = (0.0, 1.0)
         self._fusion_colormap = "hot"
         self._fusion_opacity = 0.5
+        self._loading: tuple[Volume, np.ndarray] | None = None
         self._inverted = False
         self._volume: Volume | None = None
         self._center = 0.0
@@ -179,6 +209,7 @@ class ViewerState:
         self._geometries = {}
         had_overlays = (bool(self._measurements) or self._labels is not None
                         or self._scribbles is not None)
+        self._clear_layers()
         self._measurements = []
         self._labels = None
         self._scribbles = None
@@ -794,6 +825,107 @@ class ViewerState:
             self._labels = new
         elif lm is self._scribbles:
             self._scribbles = new
+
+    # -- derived volumes, RGB overlay and slice preview (the chain panel) --------------
+    def replace_volume(self, volume: Volume, *,
+                       window: tuple[float, float] | None = None) -> None:
+        """Show ``volume`` in place of the open one, which it must share the grid with
+        (a derived volume): crosshair, zoom, label map and measurements stay.
+
+        Emits ``data_changed`` and ``window_changed`` (not ``volume_changed``: it is the
+        same series). ``window`` defaults to :func:`default_window` of ``volume``.
+        """
+        if self._volume is None:
+            raise ValueError("open a series before showing a volume derived from it")
+        if not isinstance(volume, Volume):
+            raise TypeError(f"volume: expected a Volume, got {type(volume).__name__}")
+        if not volume.same_grid(self._volume, atol=1e-3):
+            raise ValueError("the volume is not on the series' grid (shape, origin, spacing "
+                             "or direction differ)")
+        self._volume = volume
+        self._auto_window = None
+        self._min_width = 1.0 if volume.array.dtype.kind in "iub" else 1e-3
+        self._default_window = window if window is not None else default_window(volume)
+        self._center, self._width = self._default_window
+        self._min_width = min(self._min_width, self._width)
+        self.data_changed.emit()
+        self.window_changed.emit(self._center, self._width)
+
+    @property
+    def overlay(self) -> Volume | None:
+        """An RGB volume on the series' grid blended over the views (e.g. a fusion)."""
+        return self._overlay
+
+    @property
+    def overlay_opacity(self) -> float:
+        return self._overlay_opacity
+
+    def set_overlay(self, volume: Volume | None) -> None:
+        """Blend RGB ``volume`` over the views at :attr:`overlay_opacity` (None: no overlay)."""
+        if volume is not None:
+            if self._volume is None:
+                raise ValueError("open a series before an overlay")
+            if not volume.is_rgb:
+                raise ValueError("the overlay must be an RGB volume (e.g. a colour fusion)")
+            if not volume.same_grid(self._volume, atol=1e-3):
+                raise ValueError("the overlay is not on the series' grid")
+        self._overlay = volume
+        self.overlay_changed.emit()
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        opacity = float(min(max(float(opacity), 0.0), 1.0))
+        if opacity != self._overlay_opacity:
+            self._overlay_opacity = opacity
+            self.overlay_changed.emit()
+
+    def overlay_image(self, plane: str) -> np.ndarray | None:
+        g = self._geometries.get(plane)
+        if g is None or self._overlay is None:
+            return None
+        return g.image(self._overlay.array, self._cursor[g.normal])
+
+    @property
+    def preview(self) -> SlicePreview | None:
+        return self._preview
+
+    @property
+    def preview_visible(self) -> bool:
+        """False while the user compares with the original slice."""
+        return self._preview_visible
+
+    def set_preview(self, preview: SlicePreview | None) -> None:
+        """Show ``preview`` over its slice of the acquired plane (None: remove it)."""
+        if preview is not None and self._volume is not None:
+            ny, nx = self._volume.shape[1:3]
+            if tuple(preview.image.shape[:2]) != (ny, nx):
+                raise ValueError(f"preview: expected a {ny}×{nx} slice, got "
+                                 f"{preview.image.shape[:2]}")
+        self._preview = preview
+        self.preview_changed.emit()
+
+    def set_preview_visible(self, visible: bool) -> None:
+        if bool(visible) != self._preview_visible:
+            self._preview_visible = bool(visible)
+            self.preview_changed.emit()
+
+    def preview_image(self, plane: str) -> np.ndarray | None:
+        """The preview as view ``plane`` displays it, when that view shows its slice."""
+        g = self._geometries.get(plane)
+        p = self._preview
+        if g is None or p is None or not self._preview_visible or not g.native:
+            return None
+        if self._cursor[2] != p.z:
+            return None
+        return g.image(p.image[np.newaxis], 0)
+
+    def _clear_layers(self) -> None:
+        had = self._overlay is not None, self._preview is not None
+        self._overlay = None
+        self._preview = None
+        if had[0]:
+            self.overlay_changed.emit()
+        if had[1]:
+            self.preview_changed.emit()
 
     # -- values ------------------------------------------------------------------------
     def sample(self, x: int, y: int) -> Sample | None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from petct_helpers import window_on_ct, write_pet_ct
 
 from medview.core.resample import resample_to_grid
-from medview.dicom.phantom import write_ct_series, write_pet_series
 from medview.gui import library
 from medview.gui.colormaps import fusion_lut
-from medview.gui.main_window import MainWindow
 
 CT_SHAPE = (40, 128, 128)
 CT_SPACING = (2.8, 2.8, 5.0)
@@ -18,27 +17,13 @@ STUDY = "1.2.826.0.1.3680043.8.498.11"
 
 @pytest.fixture(scope="module")
 def pet_ct(tmp_path_factory):
-    root = tmp_path_factory.mktemp("petct")
-    write_ct_series(root / "ct", shape=CT_SHAPE, spacing_xyz=CT_SPACING, patient_id="P1",
-                    study_uid=STUDY)
-    write_pet_series(root / "pet", ct_shape=CT_SHAPE, ct_spacing_xyz=CT_SPACING,
-                     patient_id="P1", study_uid=STUDY)
-    return root
+    return write_pet_ct(tmp_path_factory.mktemp("petct"), shape=CT_SHAPE, spacing=CT_SPACING,
+                        patient_id="P1", study_uid=STUDY)
 
 
 @pytest.fixture
 def window(app, qtbot, tmp_path, pet_ct):
-    w = MainWindow(catalog_path=tmp_path / "catalog.sqlite")
-    qtbot.addWidget(w)
-    w.resize(1200, 900)
-    w.show()
-    with qtbot.waitSignal(w.import_finished, timeout=60_000):
-        w.import_folder(pet_ct)
-    uid = next(s.series_uid for p in library.list_patients(w.catalog)
-               for st in p.studies for s in st.series if s.modality == "CT")
-    with qtbot.waitSignal(w.series_opened, timeout=60_000):
-        w.open_series(uid)
-    return w
+    return window_on_ct(qtbot, tmp_path, pet_ct)
 
 
 def test_pet_over_ct_scrolls_in_step_with_colour_and_opacity(window, qtbot):
@@ -94,3 +79,24 @@ def test_registered_fusion_uses_the_rigid_registration(window, qtbot):
     assert panel.transform.rows[0]["translation_mm"] < 2.0
     assert window.state.fusion.shape == window.state.volume.shape
     assert "registered" in panel.status.text()
+
+
+def test_fusion_takes_a_series_from_the_volume_cache(app, qtbot, tmp_path, pet_ct):
+    import shutil
+
+    study = tmp_path / "study"
+    shutil.copytree(pet_ct, study)
+    w = window_on_ct(qtbot, tmp_path, study)
+    ct_uid = w.state.volume.metadata["SeriesInstanceUID"]
+    pet_uid = next(s.series_uid for p in library.list_patients(w.catalog)
+                   for st in p.studies for s in st.series if s.modality == "PT")
+    with qtbot.waitSignal(w.series_opened, timeout=60_000):
+        w.open_series(pet_uid)  # decoded once, now in the cache
+    with qtbot.waitSignal(w.series_opened, timeout=60_000):
+        w.open_series(ct_uid)
+    shutil.rmtree(study / "pet")  # only the cache can provide it now
+    panel = w.fusion_panel
+    panel.series.setCurrentIndex(panel.series.findData(pet_uid))
+    with qtbot.waitSignal(panel.fused, timeout=60_000):
+        panel.fuse_selected()
+    assert w.state.fusion.metadata["Modality"] == "PT"

@@ -1,0 +1,375 @@
+"""What every DICOM exporter shares: atomic targets, the source series, geometry checks.
+
+A Volume loaded from DICOM carries its source instances in ``metadata`` (``source_files``,
+``source_frames``, ``source_sop_instance_uids``, one per slice, see
+:func:`medview.dicom.read.read_stack`). Exporters read the source headers again (no pixels) to
+copy the patient and study modules and to reference the source images.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medview.core.volume import Volume
+from medview.dicom.errors import DicomError
+
+__all__ = [
+    "ExportError",
+    "SourceSeries",
+    "atomic_file",
+    "atomic_folder",
+    "quiet_highdicom",
+    "source_series",
+]
+
+#: attributes of the Patient and General Study modules copied from the source (type 2 ones
+#: are written empty when the source lacks them)
+PATIENT_STUDY_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                       "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID",
+                       "AccessionNumber")
+PATIENT_STUDY_OPTIONAL = ("IssuerOfPatientID", "PatientAge", "PatientSize", "PatientWeight",
+                          "StudyDescription", "PatientIdentityRemoved",
+                          "DeidentificationMethod")
+
+
+class ExportError(DicomError):
+    """An export that cannot be done as asked (no source series, grid mismatch, …)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# atomic targets
+# ---------------------------------------------------------------------------------------------
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    created = []
+    p = folder
+    while not p.exists():
+        created.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for p in created:
+        try:
+            p.rmdir()
+        except OSError:
+            break
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it")
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place when the block succeeds.
+
+    On any failure the temporary file (and any folder made for it) is removed and ``path``
+    is left as it was.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    _refuse_existing(path, overwrite)
+    created = _make_parents(path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        _refuse_existing(path, overwrite)  # someone else may have written it meanwhile
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        _remove_empty(created)
+        raise
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; rename it to ``path`` when the block succeeds.
+
+    With ``overwrite`` an existing ``path`` is moved aside first and deleted only after the
+    new folder is in place. On failure the temporary folder is deleted and ``path`` is left as
+    it was.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    _refuse_existing(path, overwrite)
+    created = _make_parents(path.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        _refuse_existing(path, overwrite)
+        old = None
+        if path.exists() or path.is_symlink():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(path, old)
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            if old is not None:
+                os.rename(old, path)
+            raise
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# the source series
+# ---------------------------------------------------------------------------------------------
+@contextmanager
+def quiet_highdicom() -> Iterator[None]:
+    """Silence highdicom's advice about real-world source values it copies as they are.
+
+    Scanners write single-component patient names ("HEAD"); highdicom warns about each. The
+    names are copied unchanged, which is what the standard asks of a derived object.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person",
+                                category=UserWarning)
+        yield
+
+
+@dataclass
+class SourceSeries:
+    """The source instance of every slice of a volume, with their headers (no pixels).
+
+    ``datasets[k]`` and ``frames[k]`` describe slice ``k`` of the volume (z order).
+    """
+
+    files: list[str]
+    frames: list[int]
+    sop_instance_uids: list[str]
+    datasets: list  # pydicom Datasets, one per slice (shared between frames of one file)
+
+    @property
+    def first(self):
+        return self.datasets[0]
+
+    @property
+    def is_multiframe(self) -> bool:
+        return int(getattr(self.first, "NumberOfFrames", 1) or 1) > 1
+
+    def reference_item(self, k: int):
+        """A Referenced/Source Image Sequence item for slice ``k``."""
+        from pydicom.dataset import Dataset
+
+        ds = self.datasets[k]
+        item = Dataset()
+        item.ReferencedSOPClassUID = ds.SOPClassUID
+        item.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+        if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+            item.ReferencedFrameNumber = self.frames[k] + 1
+        return item
+
+    def frame_geometry(self, k: int) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+        """ImagePositionPatient, ImageOrientationPatient and PixelSpacing of slice ``k``."""
+        ds, f = self.datasets[k], self.frames[k]
+        if "PerFrameFunctionalGroupsSequence" in ds:
+            shared = ds.get("SharedFunctionalGroupsSequence", [None])[0]
+            frame = ds.PerFrameFunctionalGroupsSequence[f]
+
+            def find(seq_name):
+                for group in (frame, shared):
+                    if group is not None and seq_name in group:
+                        return group[seq_name].value[0]
+                raise ExportError(f"{ds.filename}: frame {f + 1} has no {seq_name}")
+
+            ipp = find("PlanePositionSequence").ImagePositionPatient
+            iop = find("PlaneOrientationSequence").ImageOrientationPatient
+            ps = find("PixelMeasuresSequence").PixelSpacing
+        else:
+            ipp, iop, ps = ds.ImagePositionPatient, ds.ImageOrientationPatient, ds.PixelSpacing
+        return (np.asarray(ipp, float), np.asarray(iop, float),
+                (float(ps[0]), float(ps[1])))
+
+
+def _sanitize(ds) -> None:
+    """Make a real-world source header acceptable as a template for derived objects."""
+    if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
+        del ds.SpecificCharacterSet
+    for keyword in PATIENT_STUDY_TYPE2:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    if (str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+            and not ds.get("DeidentificationMethod")
+            and not ds.get("DeidentificationMethodCodeSequence")):
+        # type 1C then; real de-identified files leave it empty, which derived objects
+        # would inherit as an error
+        ds.DeidentificationMethod = "not recorded in the source images"
+
+
+def source_series(volume: Volume, *, what: str) -> SourceSeries:
+    """The source DICOM instances of ``volume``'s slices, with their headers read again.
+
+    Parameters
+    ----------
+    volume : Volume
+        A volume loaded from DICOM (or derived from one on the same grid).
+    what : str
+        What is being exported, for the error messages.
+
+    Raises
+    ------
+    ExportError
+        If the volume has no source instances, or a source file is not available.
+    """
+    import pydicom
+
+    meta = volume.metadata
+    files = list(meta.get("source_files") or ())
+    frames = list(meta.get("source_frames") or [0] * len(files))
+    uids = list(meta.get("source_sop_instance_uids") or ())
+    if not files:
+        raise ExportError(
+            f"{what}: the volume does not come from a DICOM series (no source instances in "
+            "its metadata), so there is nothing to reference; load the source series with "
+            "medview.load and pass it as source, or export NIfTI/NRRD instead"
+        )
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise ExportError(
+            f"{what}: {len(missing)} source DICOM file(s) are not available, e.g. {missing[0]}; "
+            "the source series must be readable to reference it"
+        )
+    cache: dict[str, object] = {}
+    datasets = []
+    for f in files:
+        if f not in cache:
+            try:
+                ds = pydicom.dcmread(f, stop_before_pixels=True)
+            except Exception as exc:  # pydicom raises several types for broken files
+                raise ExportError(f"{what}: source file {f} cannot be read: {exc}") from exc
+            _sanitize(ds)
+            cache[f] = ds
+        datasets.append(cache[f])
+    if not uids:
+        uids = [str(ds.SOPInstanceUID) for ds in datasets]
+    return SourceSeries(files, frames, uids, datasets)
+
+
+def check_same_grid(volume: Volume, src: SourceSeries, *, what: str,
+                    atol_mm: float = 0.01) -> None:
+    """Refuse unless slice ``k`` of ``volume`` lies exactly on source slice ``k``.
+
+    Raises
+    ------
+    ExportError
+        If the number of slices, the image size, the pixel spacing, the orientation or a slice
+        position differs (e.g. the volume was resampled or cropped).
+    """
+    nz, ny, nx = volume.shape
+    if nz != len(src.files):
+        why = ("the series was resampled onto a uniform grid when it was loaded"
+               if "acquired_positions_mm" in volume.metadata
+               else "resampled or cropped, at load or since")
+        raise ExportError(
+            f"{what}: the grid has {nz} slices but its source series has {len(src.files)} "
+            f"acquired slices ({why}); an object that references the source images must lie "
+            "on them: export NIfTI/NRRD instead, or resample onto the source slices first"
+        )
+    d = volume.direction
+    for k in range(nz):
+        ds = src.datasets[k]
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        ipp, iop, ps = src.frame_geometry(k)
+        expected = volume.index_to_lps((0.0, 0.0, float(k)))
+        problems = []
+        if (rows, cols) != (ny, nx):
+            problems.append(f"image size {cols}×{rows} vs {nx}×{ny}")
+        if not np.allclose(iop, np.r_[d[:, 0], d[:, 1]], atol=1e-4):
+            problems.append(f"orientation {iop.round(5).tolist()}")
+        if not np.allclose(ps, (volume.spacing[1], volume.spacing[0]), atol=1e-4):
+            problems.append(f"pixel spacing {list(ps)} vs {volume.spacing[1]:.5g}, "
+                            f"{volume.spacing[0]:.5g}")
+        if np.abs(ipp - expected).max() > atol_mm:
+            problems.append(f"position {ipp.round(3).tolist()} vs grid "
+                            f"{expected.round(3).tolist()}")
+        if problems:
+            raise ExportError(
+                f"{what}: slice {k} does not lie on its source image {src.files[k]} "
+                f"({'; '.join(problems)}); the grid was changed (resampled, cropped?) since "
+                "it was loaded: export NIfTI/NRRD instead"
+            )
+
+
+def nearest_source_planes(volume: Volume, src: SourceSeries, *, what: str) -> np.ndarray:
+    """For each source slice, the index of the volume's slice nearest to it.
+
+    For a volume whose slices run along the source stack but at other positions (a series
+    resampled onto a uniform grid at load): the in-plane grid must be the source's.
+
+    Raises
+    ------
+    ExportError
+        If the image size, orientation or pixel spacing differs, a source slice is shifted
+        in-plane against the grid, or lies outside the grid.
+    """
+    nz, ny, nx = volume.shape
+    d = volume.direction
+    out = np.empty(len(src.files), dtype=np.intp)
+    for j in range(len(src.files)):
+        ds = src.datasets[j]
+        ipp, iop, ps = src.frame_geometry(j)
+        if (int(ds.Rows), int(ds.Columns)) != (ny, nx) or not np.allclose(
+            iop, np.r_[d[:, 0], d[:, 1]], atol=1e-4
+        ) or not np.allclose(ps, (volume.spacing[1], volume.spacing[0]), atol=1e-4):
+            raise ExportError(f"{what}: source image {src.files[j]} has another size, "
+                              "orientation or pixel spacing than the grid")
+        idx = volume.lps_to_index(ipp)
+        k = round(float(idx[2]))
+        shift = np.abs(idx[:2]) * np.asarray(volume.spacing[:2])
+        if shift.max() > 0.01 or not -0.5 <= idx[2] <= nz - 0.5:
+            raise ExportError(f"{what}: source image {src.files[j]} at "
+                              f"{ipp.round(3).tolist()} is not on the grid's stack "
+                              f"(index {np.round(idx, 3).tolist()})")
+        out[j] = min(max(k, 0), nz - 1)
+    return out
+
+
+def software_version() -> str:
+    from medview import __version__
+
+    return __version__
+
+
+def copy_patient_study(src_ds, dst) -> None:
+    """Copy the Patient and General Study modules from a source header into ``dst``."""
+    dst.StudyInstanceUID = src_ds.StudyInstanceUID
+    for keyword in PATIENT_STUDY_TYPE2:
+        setattr(dst, keyword, src_ds.get(keyword, ""))
+    for keyword in PATIENT_STUDY_OPTIONAL:
+        if keyword in src_ds:
+            dst[keyword] = src_ds[keyword]
+
+
+def uid_list(values: Sequence[str]) -> list[str]:
+    return [str(v) for v in values]
