@@ -147,6 +147,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_browser_extras(thumbnail_dir=thumbnail_dir)
         self._build_export_action()
         self._build_settings_actions()
+        self._build_remote_actions()
         self._restore_settings()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)
@@ -441,6 +442,28 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             self.set_cine(False)
             return
         self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
+
+    # -- remote endpoints (issue 6) ----------------------------------------------------
+    def _build_remote_actions(self) -> None:
+        self.endpoints_action = QAction("&Remote Endpoints…", self)
+        self.endpoints_action.setObjectName("action_remote_endpoints")
+        self.endpoints_action.setToolTip("Servers a chain can run on (Run on)")
+        self.endpoints_action.triggered.connect(self.open_endpoints_dialog)
+        self._menu("Settings").addAction(self.endpoints_action)
+        try:  # the configured endpoints join "Run on"; a broken config is a message
+            from medview.remote.executor import sync_endpoint_executors
+
+            sync_endpoint_executors()
+        except Exception as exc:  # error boundary
+            log.warning("remote endpoints not available: %s", exc)
+
+    def open_endpoints_dialog(self):
+        from medview.gui.endpoints_dialog import EndpointsDialog
+
+        dialog = EndpointsDialog(self.tasks, self)
+        dialog.open()
+        self.endpoints_dialog = dialog
+        return dialog
 
     # -- export ------------------------------------------------------------------------
     def _build_export_action(self) -> None:

@@ -134,6 +134,6 @@ def subprocess_env(config: Path, data: Path) -> dict:
     # never the developer's real keyring: the tokens go to the 0600 file in ``config``
     env = dict(os.environ, MEDVIEW_CONFIG_DIR=str(config), MEDVIEW_DATA_DIR=str(data),
                PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-    repo = str(Path(__file__).resolve().parents[2])
+    repo = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH")) if p)
     return env
