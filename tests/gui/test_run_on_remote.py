@@ -135,3 +135,27 @@ def test_an_unreachable_endpoint_offers_a_local_run(panel, qtbot, site):
         box.button(QMessageBox.StandardButton.Yes).click()
     assert panel.executor_combo.currentText() == "Local"
     assert {layer.name for layer in blocker.args[0]} >= {"smoothed"}
+
+
+def test_cancel_in_the_panel_cancels_the_remote_job(panel, qtbot, site):
+    from medview.remote.client import RemoteClient
+    from medview.remote.config import add_endpoint
+    from medview.remote.executor import sync_endpoint_executors
+
+    add_endpoint("site", site["url"], site["token"], ca_bundle=str(site["cert"]))
+    sync_endpoint_executors()
+    slow = {"steps": [{"step": "smooth.curvature_diffusion",
+                       "params": {"iterations": 60, "in_plane_only": True}}] * 4}
+    panel.model.set_chain(Chain.from_dict(slow))
+    panel.executor_combo.setCurrentText(PREFIX + "site")
+    with RemoteClient.for_endpoint("site") as client:
+        before = {job.id for job in client.jobs()}
+        task = panel.run()
+        qtbot.waitUntil(lambda: any(j.state == "running" for j in client.jobs()
+                                    if j.id not in before), timeout=60_000)
+        with qtbot.waitSignal(panel.run_cancelled, timeout=60_000):
+            panel.cancel_run()
+        assert task.is_done
+        [job] = [j for j in client.jobs() if j.id not in before]
+        qtbot.waitUntil(lambda: client.status(job.id).state == "cancelled", timeout=30_000)
+    assert len(panel.layers.layers) == 1  # only the series: nothing half-done arrived
