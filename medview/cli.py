@@ -6,9 +6,12 @@
     medview series PATH [--json]         list the series in a folder, file, DICOMDIR or UID
     medview convert INPUT OUTPUT         DICOM series → NIfTI / NRRD / MHA
     medview steps [--json]               the processing steps and their parameters
-    medview run CHAIN INPUT... -o OUT    run a processing chain (--dicom-out FOLDER: DICOM too)
+    medview run CHAIN INPUT... -o OUT    run a processing chain (--dicom-out FOLDER: DICOM too;
+                                         --remote NAME: on an offload endpoint)
     medview export INPUT -o OUT --source DICOM
                                          a label map / volume file → DICOM SEG / series / SC
+    medview serve --cert C --key K       the offload server (make-cert, add-token)
+    medview remote add|list|remove       offload endpoints
     medview selftest                     check an installation, one line per subsystem
 """
 
@@ -203,6 +206,8 @@ def cmd_run(args) -> int:
     if args.dicom_out and Path(args.dicom_out).exists() and not args.force:
         raise FileExistsError(f"{args.dicom_out} exists; add --force to replace it")
     chain = Chain.load(args.chain)  # validated before any work
+    if args.batch:
+        return _run_batch(chain, args)
     names = list(chain.inputs)
     given: dict[str, str] = {}
     positional = []
@@ -223,7 +228,10 @@ def cmd_run(args) -> int:
                          f"({' '.join(names)}) or as NAME=PATH")
     inputs = {n: _read_input(given[n], chain.inputs[n], args) for n in names}
     with terminal_progress("running") as progress:
-        result = run_chain(chain, inputs, progress=progress)
+        if args.remote:
+            result = _run_remote(chain, inputs, args, progress)
+        else:
+            result = run_chain(chain, inputs, progress=progress)
     outputs = result.outputs(exclude=inputs)
     written = []
     if args.dicom_out:
@@ -249,6 +257,168 @@ def cmd_run(args) -> int:
             raise
     for path in written:
         print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _batch_name(source: str, used: set[str]) -> str:
+    from medview.formats.volume_io import SUFFIXES
+
+    name = Path(source.rstrip("/")).name or "series"
+    for suffix in SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    base, k = name, 2
+    while name in used:
+        name, k = f"{base}-{k}", k + 1
+    used.add(name)
+    return name
+
+
+def _run_batch(chain, args) -> int:
+    """``--batch``: the chain (one input) on every INPUT, results in OUT/<input name>/; with
+    ``--remote`` one job per input, run in parallel by the server (its pool or Dask)."""
+    from medview.formats.results import write_results
+    from medview.formats.volume_io import SUFFIXES
+    from medview.pipeline.runner import run_chain
+
+    if len(chain.inputs) != 1:
+        raise ValueError(f"--batch runs a chain with one input on each INPUT; this chain takes "
+                         f"{', '.join(chain.inputs)}")
+    if not args.output or args.dicom_out:
+        raise ValueError("--batch writes into -o FOLDER (a folder per input); --dicom-out is "
+                         "for single runs")
+    if str(args.output).lower().endswith(SUFFIXES):
+        raise ValueError(f"--batch writes a folder per input: give a folder, not {args.output}")
+    (name, kind), = chain.inputs.items()
+    used: set[str] = set()
+    items = [(_batch_name(src, used), src) for src in args.inputs]
+    out = Path(args.output)
+    taken = [str(out / n) for n, _ in items if (out / n).exists()]
+    if taken and not args.force:
+        raise FileExistsError(f"would overwrite {', '.join(taken)}; use --force")
+    batch = [{name: _read_input(src, kind, args)} for _, src in items]
+    results = None
+    if args.remote:
+        from medview.remote.client import RemoteClient
+        from medview.remote.errors import RemoteUnavailable
+        from medview.remote.run import run_batch_remote
+
+        try:
+            with RemoteClient.for_endpoint(args.remote, retries=args.retries) as client:
+                results = run_batch_remote(chain, batch, client=client, encoding=args.encoding)
+        except RemoteUnavailable as exc:
+            if not args.local_fallback:
+                raise
+            print(f"medview run: {exc}; running locally instead", file=sys.stderr)
+    if results is None:
+        with terminal_progress("running") as progress:
+            results = [run_chain(chain, inputs, progress=progress.sub(i / len(batch),
+                                                                      (i + 1) / len(batch)))
+                       for i, inputs in enumerate(batch)]
+    for (folder, _), inputs, result in zip(items, batch, results, strict=True):
+        for path in write_results(result.outputs(exclude=inputs), result.main_output,
+                                  out / folder, image_suffix=args.image_format,
+                                  table_format=args.table_format, overwrite=args.force):
+            print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _run_remote(chain, inputs, args, progress):
+    """The chain on endpoint ``args.remote``; locally instead if it is down and
+    ``--local-fallback`` was given."""
+    from medview.remote.client import RemoteClient
+    from medview.remote.errors import RemoteUnavailable
+    from medview.remote.run import run_chain_remote
+
+    try:
+        with RemoteClient.for_endpoint(args.remote, retries=args.retries) as client:
+            return run_chain_remote(chain, inputs, client=client, progress=progress,
+                                    encoding=args.encoding)
+    except RemoteUnavailable as exc:
+        if not args.local_fallback:
+            raise RemoteUnavailable(f"{exc}\n  run it locally: the same command without "
+                                    "--remote (or add --local-fallback)") from None
+        print(f"medview run: {exc}; running locally instead", file=sys.stderr)
+    from medview.pipeline.runner import run_chain
+
+    return run_chain(chain, inputs, progress=progress)
+
+
+def cmd_serve(args) -> int:
+    from medview.server.app import ServerSettings
+    from medview.server.auth import add_token, default_tokens_path
+    from medview.server.serve import default_state_dir, serve
+
+    tokens = Path(args.tokens) if args.tokens else default_tokens_path()
+    if args.add_token:
+        print(add_token(args.add_token, tokens))
+    if not args.cert or not args.key:
+        raise ValueError("give --cert FILE and --key FILE (TLS is required; "
+                         "'medview serve make-cert DIR' makes a self-signed pair)")
+    if args.workers < 1 or args.max_upload_mb <= 0 or args.retention_hours <= 0:
+        raise ValueError("--workers, --max-upload-mb and --retention-hours must be positive")
+    settings = ServerSettings(
+        state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
+        tokens_path=tokens, max_upload_bytes=int(args.max_upload_mb * 2**20),
+        retention_s=args.retention_hours * 3600.0, workers=args.workers, dask=args.dask)
+    serve(settings, host=args.host, port=args.port, cert=args.cert, key=args.key)
+    return EXIT_OK
+
+
+def cmd_serve_make_cert(args) -> int:
+    from medview.server.tls import make_self_signed
+
+    cert, key = make_self_signed(args.folder, hosts=tuple(args.host or ("127.0.0.1",
+                                                                         "localhost")))
+    print(f"wrote {cert} and {key} (self-signed; clients trust it with --ca-bundle {cert})")
+    return EXIT_OK
+
+
+def cmd_serve_add_token(args) -> int:
+    from medview.server.auth import add_token, default_tokens_path
+
+    path = Path(args.tokens) if args.tokens else default_tokens_path()
+    token = add_token(args.name, path)
+    print(token)
+    print(f"token {args.name!r} added to {path} (only its hash is stored; this is the only "
+          "time it is shown)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _read_token(args) -> str:
+    if args.token_file:
+        return Path(args.token_file).read_text().strip()
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().strip()
+    import getpass
+
+    return getpass.getpass(f"token for {args.name}: ").strip()
+
+
+def cmd_remote(args) -> int:
+    from medview.remote import config
+
+    if args.remote_command == "add":
+        ep = config.add_endpoint(args.name, args.url, _read_token(args), ca_bundle=args.ca_bundle)
+        print(f"endpoint {ep.name}: {ep.url}" + (f" (CA {ep.ca_bundle})" if ep.ca_bundle else "")
+              + f"; token in {config.token_storage()}")
+    elif args.remote_command == "remove":
+        config.remove_endpoint(args.name)
+        print(f"endpoint {args.name} removed (and its token)")
+    elif args.remote_command == "check":
+        from medview.remote.client import RemoteClient
+
+        with RemoteClient.for_endpoint(args.name, retries=1) as client:
+            info = client.info()
+        print(f"{args.name}: medview {info.version}, {info.executor}, encodings "
+              f"{', '.join(info.encodings)}, uploads up to {info.max_upload_bytes / 2**20:.0f} "
+              f"MiB, results kept {info.retention_seconds / 3600:g} h")
+    else:
+        endpoints = config.list_endpoints()
+        if not endpoints:
+            print("no endpoints (add one with 'medview remote add NAME https://HOST:PORT')")
+        for ep in endpoints:
+            print(f"{ep.name}\t{ep.url}" + (f"\tCA {ep.ca_bundle}" if ep.ca_bundle else ""))
     return EXIT_OK
 
 
@@ -406,7 +576,76 @@ def build_parser() -> argparse.ArgumentParser:
                    help="suffix of images written into a folder (default .nii.gz)")
     s.add_argument("--table-format", default="csv", choices=["csv", "json"])
     s.add_argument("--force", action="store_true", help="replace existing files")
+    s.add_argument("--remote", metavar="NAME",
+                   help="run on the offload endpoint NAME (see 'medview remote'); inputs are "
+                        "de-identified before upload, results checked and re-attached")
+    s.add_argument("--encoding", default="auto", choices=["auto", "raw", "blosc2"],
+                   help="how volumes travel with --remote (auto: raw on loopback, else blosc2)")
+    s.add_argument("--retries", type=int, default=4, metavar="N",
+                   help="retries on network errors, with backoff (default 4)")
+    s.add_argument("--local-fallback", action="store_true",
+                   help="run locally when the endpoint cannot be reached")
+    s.add_argument("--batch", action="store_true",
+                   help="run a one-input chain on every INPUT (one series each), results in "
+                        "OUT/<input name>/; with --remote the server runs them in parallel")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser(
+        "serve", parents=[common], help="the offload server (HTTPS, tokens, jobs)",
+        description="Serve processing jobs over HTTPS to medview clients holding a token. "
+                    "Jobs run in a local process pool, or on a Dask cluster with --dask. "
+                    "'medview serve make-cert DIR' makes a self-signed TLS pair, "
+                    "'medview serve add-token NAME' a token.")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8443)
+    s.add_argument("--cert", help="TLS certificate (PEM)")
+    s.add_argument("--key", help="TLS private key (PEM)")
+    s.add_argument("--tokens", "--token-file", dest="tokens", metavar="FILE",
+                   help="tokens file (hashes; default server-tokens.json in the config folder)")
+    s.add_argument("--add-token", metavar="NAME",
+                   help="make a token NAME, print it once, then serve")
+    s.add_argument("--state-dir", metavar="DIR",
+                   help="job store folder (default: the user data folder's 'server')")
+    s.add_argument("--dask", metavar="ADDR", help="run jobs on the Dask scheduler at ADDR "
+                                                 "(tcp://HOST:PORT) instead of a local pool")
+    s.add_argument("--workers", type=int, default=1, help="local pool processes (default 1)")
+    s.add_argument("--max-upload-mb", type=float, default=2048.0,
+                   help="largest job upload in MiB, larger ones get 413 (default 2048)")
+    s.add_argument("--retention-hours", type=float, default=24.0,
+                   help="results not downloaded are deleted after this (default 24)")
+    s.set_defaults(func=cmd_serve)
+    serve_sub = s.add_subparsers(dest="serve_command", metavar="SUBCOMMAND")
+    t = serve_sub.add_parser("make-cert", help="write a self-signed cert.pem + key.pem into DIR")
+    t.add_argument("folder", metavar="DIR")
+    t.add_argument("--host", action="append",
+                   help="name or IP the certificate is for (repeat; default 127.0.0.1 and "
+                        "localhost)")
+    t.set_defaults(func=cmd_serve_make_cert)
+    t = serve_sub.add_parser("add-token", help="make a token, print it once, store its hash")
+    t.add_argument("name", help="who uses it (e.g. the workstation's name)")
+    t.add_argument("--tokens", "--token-file", dest="tokens", metavar="FILE")
+    t.set_defaults(func=cmd_serve_add_token)
+
+    s = sub.add_parser("remote", parents=[common], help="offload endpoints: add, list, remove")
+    rsub = s.add_subparsers(dest="remote_command", metavar="SUBCOMMAND")
+    s.set_defaults(func=cmd_remote, remote_command="list")
+    t = rsub.add_parser("add", help="add or replace an endpoint; reads its token from stdin")
+    t.add_argument("name")
+    t.add_argument("url", help="https://HOST:PORT")
+    t.add_argument("--ca-bundle", metavar="FILE",
+                   help="CA certificate(s) to trust for this endpoint (e.g. its self-signed "
+                        "cert.pem); TLS verification stays on")
+    t.add_argument("--token-file", metavar="FILE",
+                   help="read the token from FILE (default: stdin, or a prompt)")
+    t.set_defaults(func=cmd_remote)
+    t = rsub.add_parser("list", help="the configured endpoints")
+    t.set_defaults(func=cmd_remote)
+    t = rsub.add_parser("remove", help="forget an endpoint and its token")
+    t.add_argument("name")
+    t.set_defaults(func=cmd_remote)
+    t = rsub.add_parser("check", help="reach an endpoint with its token and describe it")
+    t.add_argument("name")
+    t.set_defaults(func=cmd_remote)
 
     s = sub.add_parser(
         "export", parents=[common],
@@ -450,7 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = {"index", "series", "convert", "steps", "run", "export", "selftest"}
+    commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote",
+                "selftest"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):
@@ -467,12 +707,16 @@ def main(argv: list[str] | None = None) -> int:
     from medview.core.progress import Cancelled
     from medview.dicom.errors import DicomError
     from medview.pipeline.chain import ChainError
+    from medview.remote.errors import RemoteError
 
     try:
         return args.func(args)
     except (DicomError, ChainError, FileNotFoundError, FileExistsError, ValueError,
-            OSError) as exc:
+            OSError, RemoteError) as exc:
         print(f"medview {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyError as exc:  # an unknown endpoint or token: the message says what to do
+        print(f"medview {args.command}: error: {exc.args[0]}", file=sys.stderr)
         return EXIT_ERROR
     except Cancelled:
         print(f"medview {args.command}: cancelled", file=sys.stderr)

@@ -5,7 +5,8 @@ installer, or a pip install) to see that the parts a package can lose are there 
 the resources, every pixel decoder (each compressed transfer syntax, from the samples in
 ``resources/selftest``), the series loader and the catalog, the header scanner's process pool
 (which a frozen application must support), a processing chain, NIfTI writing, a DICOM SEG
-written and read back, and the Qt stack (a real main window, offscreen).
+written and read back, the offload client's parts (HTTP client, token store, the blosc2 wire
+format; no server is contacted) and the Qt stack (a real main window, offscreen).
 
 Each check prints ``OK`` or ``FAIL`` with what it found; the command exits 1 when any failed.
 """
@@ -235,6 +236,27 @@ def _check_seg(state: _State, tmp: Path, keep: Path | None) -> str:
             f"{out.name} ({out.stat().st_size:,} bytes) and read back identical")
 
 
+def _check_offload_client(state: _State) -> str:
+    """The offload client's parts, without a server: the HTTP client, the token store, and
+    the demo volume through the wire format's blosc2 encoding and back."""
+    import numpy as np
+
+    from medview.remote.client import RemoteClient  # imports httpx
+    from medview.remote.config import token_storage
+    from medview.remote.wire import bundle_bytes, decode_bundle, encode_bundle
+
+    if state.volume is None:
+        raise SelftestError("no volume (the load check failed)")
+    raw = state.volume.array.nbytes
+    data = bundle_bytes(encode_bundle({"check": "selftest"}, {"image": state.volume},
+                                      encoding="blosc2"))
+    back = decode_bundle(data).values["image"]
+    if not np.array_equal(back.array, state.volume.array) or back.spacing != state.volume.spacing:
+        raise SelftestError("the volume sent through the blosc2 wire format came back different")
+    return (f"{RemoteClient.__name__} ready; demo volume {raw / len(data):.1f}× smaller with "
+            f"blosc2 and back identical; tokens: {token_storage()}")
+
+
 def _check_gui(tmp: Path) -> str:
     # the self-test needs no screen: Qt's offscreen platform, chosen before Qt starts
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -307,6 +329,7 @@ def run_selftest(*, gui: bool = True, keep: str | os.PathLike | None = None,
         do("processing chain", lambda: _check_chain(state))
         do("NIfTI export", lambda: _check_nifti(state, tmp))
         do("DICOM SEG", lambda: _check_seg(state, tmp, keep_dir))
+        do("offload client", lambda: _check_offload_client(state))
         if gui:
             do("GUI (Qt offscreen)", lambda: _check_gui(tmp))
     failed = [c for c in checks if not c.ok]

@@ -39,8 +39,8 @@ make_venv() {  # make_venv DIR EXTRAS
   "$1/bin/python" -m pip install -q -e ".[$2]"
 }
 if [ "$want_test" = 1 ]; then
-  make_venv .venv gui,guitest,test
-  make_venv .venv-headless test
+  make_venv .venv gui,guitest,test,server
+  make_venv .venv-headless test,server
   if .venv-headless/bin/python -c "import PySide6" 2>/dev/null; then
     echo "error: .venv-headless must not contain PySide6" >&2
     exit 1

@@ -22,6 +22,8 @@ SAMPLES = REPO / "resources" / "selftest"
 def selftest(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # the token store is looked at, never the developer's keyring
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "medview", "selftest", *args],
                           capture_output=True, text=True, env=env, timeout=300)
@@ -62,7 +64,7 @@ def test_selftest_passes_and_its_seg_is_valid_dicom(tmp_path):
     manifest = json.loads((SAMPLES / "manifest.json").read_text())
     expected = {f"decode {s['label']}" for s in manifest["samples"]} | {
         "resources", "header scan process pool", "catalog", "load series", "processing chain",
-        "NIfTI export", "DICOM SEG"}
+        "NIfTI export", "DICOM SEG", "offload client"}
     assert set(lines) == expected
     assert set(lines.values()) == {"OK"}
     assert f"{len(expected)} of {len(expected)} checks passed" in proc.stdout

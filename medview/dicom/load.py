@@ -14,7 +14,8 @@ from medview.dicom.errors import AmbiguousSourceError, SeriesError
 from medview.dicom.header import InstanceHeader
 from medview.dicom.read import read_stack, series_metadata
 
-__all__ = ["find_series", "headers_from_source", "is_series_uid", "load", "select_series"]
+__all__ = ["find_series", "headers_from_source", "is_series_uid", "load", "plan_load",
+           "select_series", "with_load_warnings"]
 
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)+$")
 
@@ -149,7 +150,28 @@ def load(
         If ``source`` does not exist.
     """
     progress = progress or NO_PROGRESS
-    plans, errors = find_series(source, catalog=catalog, progress=progress.sub(0.0, 0.2))
+    plan, extra = plan_load(source, series=series, stack=stack, catalog=catalog,
+                            progress=progress.sub(0.0, 0.2))
+    st = plan.stack
+    vol = read_stack(st, metadata=series_metadata(st.slices[0].header),
+                     progress=progress.sub(0.2, 1.0))
+    return with_load_warnings(vol, plan, extra)
+
+
+def plan_load(
+    source: Source,
+    *,
+    series: str | int | None = None,
+    stack: int | None = None,
+    catalog=None,
+    progress: Progress = NO_PROGRESS,
+) -> tuple[SeriesPlan, list[str]]:
+    """What :func:`load` does before reading pixels: find, select and plan the series.
+
+    Returns the plan (its chosen stack set) and the warnings about skipped files that
+    :func:`with_load_warnings` adds to the Volume. Raises as :func:`load`.
+    """
+    plans, errors = find_series(source, catalog=catalog, progress=progress)
     if not plans and errors:
         shown = "\n".join(f"  {p}: {r}" for p, r in errors[:10])
         raise SeriesError(f"{source}: no readable DICOM image; {len(errors)} file(s) failed:\n"
@@ -162,17 +184,20 @@ def load(
                 f"{len(plan.stacks)} stack(s)"
             )
         plan.chosen = stack
-    st = plan.stack
-    meta = series_metadata(st.slices[0].header)
-    vol = read_stack(st, metadata=meta, progress=progress.sub(0.2, 1.0))
-    warnings = [*plan.warnings, *vol.warnings]
+    extra: list[str] = []
     mine = {h.path for h in plan.headers}
     if errors:
         skipped = [(p, r) for p, r in errors if p not in mine]
         if skipped and len(plans) == 1:
-            warnings.append(
+            extra.append(
                 f"{len(skipped)} file(s) could not be read and were skipped: "
                 + "; ".join(f"{p}: {r}" for p, r in skipped[:5])
             )
+    return plan, extra
+
+
+def with_load_warnings(vol: Volume, plan: SeriesPlan, extra: list[str]) -> Volume:
+    """``vol`` (same array, not copied) with the series' and the skipped files' warnings."""
+    warnings = [*plan.warnings, *vol.warnings, *extra]
     return Volume(vol.array, vol.spacing, vol.origin, vol.direction, vol.metadata,
                   tuple(warnings))

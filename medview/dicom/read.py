@@ -10,7 +10,7 @@ from medview.dicom.assemble import StackPlan
 from medview.dicom.header import InstanceHeader
 from medview.dicom.slices import SliceRef
 
-__all__ = ["read_stack", "series_metadata"]
+__all__ = ["read_stack", "series_metadata", "stack_volume"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +190,12 @@ def read_stack(plan: StackPlan, *, metadata: dict | None = None,
                 val = np.rint(val)
             out[z] = val
     progress.update(1.0, "done")
+    return stack_volume(plan, out, metadata)
+
+
+def stack_volume(plan: StackPlan, array: np.ndarray, metadata: dict | None = None) -> Volume:
+    """The Volume of ``plan`` around ``array`` (not copied): geometry, metadata, warnings."""
+    out = array
     meta = dict(metadata or {})
     meta["source_files"] = tuple(r.header.path for r in plan.slices)
     meta["source_frames"] = tuple(r.frame for r in plan.slices)

@@ -519,8 +519,36 @@ class ChainPanel(QWidget):
 
     def _on_run_failed(self, error: TaskError) -> None:
         self._run_ended()
-        self._report(error)
+        from medview.remote.errors import RemoteUnavailable
+
+        if isinstance(error.exception, RemoteUnavailable):
+            self._offer_local_run(error)
+        else:
+            self._report(error)
         self.run_failed.emit(error)
+
+    def _offer_local_run(self, error: TaskError) -> None:
+        """The endpoint could not be reached (after the client's retries): say so and offer
+        to run the chain here instead."""
+        from PySide6.QtWidgets import QMessageBox
+
+        self.last_error = error
+        where = self.executor_combo.currentText()
+        self.status.setText(f"{where} is unreachable: {error.message}")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Endpoint unreachable",
+                          f"{where} could not be reached:\n{error.message}\n\n"
+                          "Run the chain on this workstation instead?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def answered(button) -> None:
+            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
+                self.executor_combo.setCurrentText(executor_registry.LOCAL.name)
+                self.run()
+
+        box.buttonClicked.connect(answered)
+        box.open()  # not exec(): no nested event loop
+        self.fallback_box = box
 
     def _on_run_cancelled(self) -> None:
         self._run_ended()
@@ -633,6 +661,9 @@ class ChainPanel(QWidget):
         self.status.setText(f"{error.title} failed: {error.message}")
         if self.error_handler is not None:
             self.error_handler(error)
+
+    #: The "run locally instead?" question after an unreachable endpoint (None before).
+    fallback_box = None
 
     #: Called with each TaskError (the main window shows a message box); None: status only.
     error_handler: Callable[[TaskError], None] | None = None

@@ -41,6 +41,8 @@ class FusionPanel(QWidget):
     tasks : TaskRunner
     catalog : callable
         Returns the open catalog (or None).
+    cached : callable, optional
+        ``cached(series_uid)``: the decoded Volume if the window has it already, else None.
 
     Signals
     -------
@@ -57,11 +59,12 @@ class FusionPanel(QWidget):
     task_started = Signal(object)
 
     def __init__(self, state: ViewerState, tasks: TaskRunner, catalog: Callable,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *, cached: Callable | None = None):
         super().__init__(parent)
         self.state = state
         self.tasks = tasks
         self._catalog = catalog
+        self._cached = cached or (lambda series_uid: None)
         self._task: Task | None = None
         self.transform = None  # the registration's table, when registered
         layout = QVBoxLayout(self)
@@ -149,9 +152,11 @@ class FusionPanel(QWidget):
         base, catalog = self.state.volume, self._catalog()
         if base is None or catalog is None:
             return None
+        cached = self._cached(series_uid)  # looked up here, on the GUI thread
 
         def work(progress):
-            moving = library.load_series(catalog, series_uid, progress=progress.sub(0.0, 0.4))
+            moving = cached if cached is not None else library.load_series(
+                catalog, series_uid, progress=progress.sub(0.0, 0.4))
             if moving.is_rgb:
                 raise ValueError("a colour series cannot be fused in colour; choose a grey one")
             transform = None

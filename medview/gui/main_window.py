@@ -31,18 +31,20 @@ from PySide6.QtWidgets import (
 )
 
 from medview.core.volume import Volume
-from medview.gui import library
+from medview.gui import library, series_loading
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.fusion_panel import FusionPanel
 from medview.gui.overlays import format_sample
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
+from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import COLORMAPS, ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner
+from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
 from medview.gui.view_grid import ViewGrid
+from medview.gui.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
 from medview.gui.window_settings import SettingsMixin
-from medview.gui.windowing import CT_PRESETS, initial_windows
+from medview.gui.windowing import CT_PRESETS
 
 __all__ = ["MainWindow"]
 
@@ -66,8 +68,10 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
 
     Signals
     -------
+    first_image_shown(object)
+        The first slice of a series being loaded is shown (its Volume, still filling in).
     series_opened(object)
-        A series' Volume is shown (after the viewer updated).
+        A series' Volume is shown complete (after the viewer updated).
     series_failed(object)
         Opening a series failed (a :class:`~medview.gui.tasks.TaskError`).
     import_finished(object)
@@ -80,6 +84,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         An export failed (a TaskError); nothing was left half-written.
     """
 
+    first_image_shown = Signal(object)
     series_opened = Signal(object)
     series_failed = Signal(object)
     import_finished = Signal(object)
@@ -103,6 +108,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.last_error: TaskError | None = None
         self.error_box: QMessageBox | None = None
         self.catalog = None
+        #: decoded volumes, least recently used first out (see _volume_cache_cap)
+        self.volume_cache = VolumeCache(self._volume_cache_cap())
 
         self.view_grid = ViewGrid(self.state, self)
         self.views = self.view_grid.views
@@ -140,6 +147,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_browser_extras(thumbnail_dir=thumbnail_dir)
         self._build_export_action()
         self._build_settings_actions()
+        self._build_remote_actions()
         self._restore_settings()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)
@@ -282,7 +290,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.addAction(self.segment_panel.redo_action)
         self.state.tool_changed.connect(self._on_tool_changed_show_panel)
 
-        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self)
+        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
+                                        cached=self._cached_volume)
         self.fusion_dock = QDockWidget("Fusion", self)
         self.fusion_dock.setObjectName("fusion_dock")
         self.fusion_dock.setWidget(self.fusion_panel)
@@ -433,6 +442,28 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             self.set_cine(False)
             return
         self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
+
+    # -- remote endpoints (issue 6) ----------------------------------------------------
+    def _build_remote_actions(self) -> None:
+        self.endpoints_action = QAction("&Remote Endpoints…", self)
+        self.endpoints_action.setObjectName("action_remote_endpoints")
+        self.endpoints_action.setToolTip("Servers a chain can run on (Run on)")
+        self.endpoints_action.triggered.connect(self.open_endpoints_dialog)
+        self._menu("Settings").addAction(self.endpoints_action)
+        try:  # the configured endpoints join "Run on"; a broken config is a message
+            from medview.remote.executor import sync_endpoint_executors
+
+            sync_endpoint_executors()
+        except Exception as exc:  # error boundary
+            log.warning("remote endpoints not available: %s", exc)
+
+    def open_endpoints_dialog(self):
+        from medview.gui.endpoints_dialog import EndpointsDialog
+
+        dialog = EndpointsDialog(self.tasks, self)
+        dialog.open()
+        self.endpoints_dialog = dialog
+        return dialog
 
     # -- export ------------------------------------------------------------------------
     def _build_export_action(self) -> None:
@@ -658,39 +689,124 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
 
     # -- loading -----------------------------------------------------------------------
     def open_series(self, series_uid: str) -> Task | None:
-        """Load catalog series ``series_uid`` in the background and show it.
+        """Show catalog series ``series_uid``: at once if it is in the volume cache, else
+        loaded in the background, its middle slice shown as soon as it is read and the rest
+        filled in as it arrives (:mod:`medview.gui.series_loading`).
 
         Opening another series while one loads cancels the first; only the last one asked
-        for is shown. Returns the task (None without a catalog).
+        for is shown; asking again for the one loading lets it go on. Returns the task (None
+        for a cached series, or without a catalog).
         """
+        if self._load_task is not None:
+            if self._load_task.title == _load_title(series_uid):
+                return self._load_task  # already on its way (a second double-click)
+            self._load_task.cancel()
+            self._load_task = None
+            self.state.stop_loading()
+        cached = self.volume_cache.get(series_uid)
+        if cached is not None:
+            volume, windows = cached
+            self._show_volume(volume, windows)
+            self._series_complete(volume)
+            return None
         catalog = self._catalog_or_error("Opening the series")
         if catalog is None:
             return None
-        if self._load_task is not None:
-            self._load_task.cancel()
 
         def work(progress):
-            volume = library.load_series(catalog, series_uid, progress=progress)
-            progress.update(1.0, "choosing the window")
-            return volume, initial_windows(volume)
+            task = current_task()
+            return series_loading.load_series_progressively(
+                catalog, series_uid, progress=progress,
+                on_first=task.post_partial if task is not None else None)
 
-        task = self.tasks.start(f"Loading series {series_uid}", work)
-        task.signals.finished.connect(lambda result: self._on_series_loaded(task, *result))
+        task = self.tasks.start(_load_title(series_uid), work)
+        task.signals.partial.connect(lambda first: self._on_first_image(task, first))
+        task.signals.progress.connect(lambda f, m: self._on_load_progress(task))
+        task.signals.finished.connect(
+            lambda result: self._on_series_loaded(task, result, series_uid))
         task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
         task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
         self._load_task = task
         self._track_progress(task)
         return task
 
-    def _on_series_loaded(self, task: Task, volume: Volume, windows) -> None:
-        if task is not self._load_task:
-            return  # superseded by a later request
-        self._load_task = None
+    def _cached_volume(self, series_uid: str):
+        """The decoded volume of ``series_uid`` if the cache holds it (GUI thread only)."""
+        entry = self.volume_cache.get(series_uid)
+        return None if entry is None else entry[0]
+
+    def _volume_cache_cap(self) -> int:
+        """``MEDVIEW_CACHE_MB``, else the setting ``cache/max_mb``, else 25 % of the RAM."""
+        try:
+            return default_cap_bytes(setting_mb=self.settings_value(CAP_SETTING, ""))
+        except ValueError as exc:  # a bad value must not stop the window: say so, go on
+            log.warning("%s; the volume cache uses a quarter of the RAM instead", exc)
+            return default_cap_bytes({})
+
+    def set_cache_cap_mb(self, mb: float) -> None:
+        """Hold at most ``mb`` MiB of decoded volumes (0: none), now and in later sessions
+        (``MEDVIEW_CACHE_MB``, when set, still wins at the next start)."""
+        mb = float(mb)
+        if not mb >= 0:
+            raise ValueError(f"mb: expected a number of MiB ≥ 0, got {mb}")
+        self.volume_cache.set_cap(int(mb * 1024 * 1024))
+        self.set_settings_value(CAP_SETTING, f"{mb:g}")
+
+    def _show_volume(self, volume: Volume, windows) -> None:
         default, auto = windows
         self.set_cine(False)
         self.state.set_volume(volume, window=default, auto=auto)
+
+    def _on_first_image(self, task: Task, first: FirstImage) -> None:
+        if task is not self._load_task:
+            first.shown.set()
+            return  # superseded by a later request
+        try:
+            self.set_cine(False)
+            self.state.set_volume(first.volume, window=first.window)
+            self.state.set_loading(first.loaded)
+            self._on_load_progress(task)
+            # drawn now, while the worker waits: drawing later would compete with the
+            # reading thread for the GIL (see series_loading.FIRST_PAINT_WAIT_S)
+            self.view_grid.repaint()
+        except BaseException:
+            first.shown.set()
+            raise
+        # the events this queued (layout, overlays, progress) run before the timer fires
+        QTimer.singleShot(0, first.shown.set)
+        self.first_image_shown.emit(first.volume)
+
+    def _on_load_progress(self, task: Task) -> None:
+        # the task forwards progress at most every PROGRESS_INTERVAL_S: a bounded redraw rate
+        if task is not self._load_task or not self.state.is_loading:
+            return
+        self.state.notify_data_changed()
+        if task is self._progress_task:
+            self.progress_label.setText(f"Loading {self.state.n_loaded}/{self.state.n_slices}")
+
+    def _on_series_loaded(self, task: Task, result: LoadedSeries, series_uid: str) -> None:
+        if task is not self._load_task:
+            return  # superseded by a later request
+        self._load_task = None
+        volume = result.volume
+        # shown since its first slice: now complete (or widened on the same grid)
+        if not self.state.finish_loading(volume, *result.windows):
+            self._show_volume(volume, result.windows)  # read whole: shown only now
+        if result.failures:
+            # the slices read stay shown; an incomplete volume is not cached
+            shown = "\n".join(result.failures[:50])
+            self._show_message("Some slices could not be read",
+                               f"{len(result.failures)} slice(s) of this series could not be "
+                               "read and are shown black; the others are shown.", shown)
+            for failure in result.failures:
+                log.error("unreadable slice: %s", failure)
+        elif not self.volume_cache.put(series_uid, (volume, result.windows), volume.nbytes):
+            log.info("series not cached: %.0f MiB is more than the cache's %.0f MiB",
+                     volume.nbytes / 2**20, self.volume_cache.cap_bytes / 2**20)
+        self._series_complete(volume)
+
+    def _series_complete(self, volume: Volume) -> None:
         log.info("opened series %s: %s", volume.metadata.get("SeriesInstanceUID"), volume)
-        self.viewer.setFocus()
         for warning in volume.warnings:
             log.warning("%s", warning)
         if volume.warnings:
@@ -707,6 +823,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
     def _on_series_cancelled(self, task: Task) -> None:
         if task is self._load_task:
             self._load_task = None
+            self.state.stop_loading()  # what was read stays shown; nothing is cached
             self._on_cancelled("Loading")
 
     # -- progress and cancel -----------------------------------------------------------
@@ -824,6 +941,10 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             self.catalog.close()
             self.catalog = None
         super().closeEvent(event)
+
+
+def _load_title(series_uid: str) -> str:
+    return f"Loading series {series_uid}"
 
 
 def _format_tb(exc: BaseException) -> str:

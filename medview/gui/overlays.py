@@ -7,7 +7,7 @@ import math
 from medview.gui.state import Sample, ViewerState
 
 __all__ = ["corner_texts", "direction_letters", "edge_texts", "format_date", "format_number",
-           "format_person_name", "format_sample"]
+           "format_person_name", "format_sample", "loading_text"]
 
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
 EDGES = ("left", "right", "top", "bottom")
@@ -119,6 +119,9 @@ def corner_texts(state: ViewerState, plane: str | None = None) -> dict[str, str]
     position = state.slice_position_mm() if native else state.plane_position_mm(plane)
     if position is not None:
         bottom_left.append(f"Pos {position:.1f} mm")
+    loading = loading_text(state)
+    if loading:
+        bottom_left.append(loading)
 
     if vol.is_rgb:
         bottom_right = []
@@ -133,6 +136,15 @@ def corner_texts(state: ViewerState, plane: str | None = None) -> dict[str, str]
         "bottom_left": "\n".join(bottom_left),
         "bottom_right": "\n".join(bottom_right),
     }
+
+
+def loading_text(state: ViewerState) -> str:
+    """``"Loading n/N"`` while the open volume's slices are still arriving,
+    ``"Incomplete n/N"`` when its load stopped early, else ''."""
+    if getattr(state, "loaded_mask", None) is None:
+        return ""
+    what = "Loading" if state.is_loading else "Incomplete"
+    return f"{what} {state.n_loaded}/{state.n_slices}"
 
 
 def format_sample(sample: Sample | None) -> str:

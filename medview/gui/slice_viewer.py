@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,8 @@ __all__ = ["OverlayText", "SliceViewer", "save_widget_png"]
 
 #: One wheel notch in Qt's angle units (1/8 degree); each notch is one slice.
 WHEEL_NOTCH = 120
+#: While a volume loads, a reformat (coronal, sagittal) is redrawn at most this often (s).
+REFORMAT_REDRAW_S = 0.2
 #: Slices per key press with Shift held.
 SHIFT_STEP = 10
 
@@ -330,6 +333,10 @@ class SliceViewer(pg.GraphicsView):
         state.labels_changed.connect(self._show_labels)
         state.fusion_changed.connect(self._show_fusion)
         state.data_changed.connect(self._on_data_changed)
+        self._complete_slice = -1
+        self._data_stale = False
+        self._last_reformat_draw = 0.0
+        state.volume_changed.connect(self._on_volume_changed_loading)
         self._on_volume_changed(state.volume)
 
     @property
@@ -422,8 +429,43 @@ class SliceViewer(pg.GraphicsView):
         self._update_crosshair()
 
     def _on_data_changed(self) -> None:
-        if self._geometry is not None:
-            self._show_slice()
+        # Voxels changed in place: slices of a volume being loaded arrived (at most ~20
+        # times a second). A view across the slices (coronal, sagittal) gains rows each time
+        # and is redrawn; a view of the acquired plane only when the slice it shows is one of
+        # those that arrived: the GUI thread shares the GIL with the reading thread, and
+        # every redraw it skips keeps the event loop answering.
+        if self._geometry is None:
+            return
+        if not self.isVisible():  # e.g. the other planes in the single layout
+            self._data_stale = True
+            return
+        self._data_stale = False
+        if self._geometry.normal == 2 and self.state.loaded_mask is not None:
+            k = self.displayed_slice
+            if k != self._complete_slice and k >= 0 and self.state.is_slice_loaded(k):
+                self._show_slice()
+                self._complete_slice = k
+        elif not self.state.is_loading:
+            self._show_slice()  # the last update of a load (or data changed otherwise)
+        else:
+            # a reformat of a volume still loading: a few redraws a second show it filling
+            # in; each costs the GUI thread a strided copy and a repaint
+            now = time.monotonic()
+            if now - self._last_reformat_draw >= REFORMAT_REDRAW_S:
+                self._last_reformat_draw = now
+                self._show_slice()
+        self._update_overlays()
+
+    def _on_volume_changed_loading(self, volume) -> None:
+        #: the acquired-plane slice last drawn with all its values (-1: none of this volume)
+        self._complete_slice = -1
+        #: voxels changed while the view was hidden: redraw when it is shown
+        self._data_stale = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_data_stale", False):
+            self._on_data_changed()
 
     def _on_window_changed(self, center: float, width: float) -> None:
         if self.state.volume is not None and not self.state.volume.is_rgb:

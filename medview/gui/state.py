@@ -16,6 +16,7 @@ from medview.core.labelmap import LabelMap, Segment, default_segments
 from medview.core.volume import Volume
 from medview.gui.events import Event
 from medview.gui.label_editing import LabelEditor
+from medview.gui.loading_state import ProgressiveLoading
 from medview.gui.measurements import KINDS, Measurement
 from medview.gui.planes import PLANES, PlaneGeometry, plane_geometry
 from medview.gui.windowing import CT_PRESETS, WindowPreset, auto_window, default_window, is_ct
@@ -94,7 +95,7 @@ class PlaneView:
         self._owner._view_reset(self.name)
 
 
-class ViewerState:
+class ViewerState(ProgressiveLoading):
     """The views of one volume: crosshair position, window, zoom per view, tools, layers.
 
     The crosshair (``cursor``, a voxel index ``(x, y, z)``) is shared by the three views:
@@ -122,8 +123,10 @@ class ViewerState:
     - ``fusion_changed()`` — the fused second series, its colour map, window or opacity
       changed.
     - ``edit_changed()`` — the edit target, paint label, brush size or undo stack changed.
-    - ``data_changed()`` — voxels of the open volume changed in place (e.g. still loading),
-      or :meth:`replace_volume` put a volume on the same grid in its place.
+    - ``data_changed()`` — voxels of the open volume changed in place, e.g. slices of a
+      volume being loaded arrived (see :meth:`set_loading`; emitted on the GUI thread at a
+      bounded rate, ≤ 20 Hz while loading), or :meth:`replace_volume` put a volume on the
+      same grid in its place.
     - ``overlay_changed()`` — the RGB overlay (a colour-blend result of a chain) or its
       opacity changed.
     - ``preview_changed()`` — the chain panel's slice preview changed or was hidden/shown.
@@ -169,6 +172,7 @@ class ViewerState:
         self._fusion_window = (0.0, 1.0)
         self._fusion_colormap = "hot"
         self._fusion_opacity = 0.5
+        self._loading: tuple[Volume, np.ndarray] | None = None
         self._inverted = False
         self._volume: Volume | None = None
         self._center = 0.0

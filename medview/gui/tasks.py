@@ -5,12 +5,14 @@ calls it with a :class:`~medview.core.progress.Progress`; the outcome comes back
 thread through queued Qt signals. Widgets are never touched from the worker.
 
 Exactly one of ``finished(result)``, ``failed(error)`` or ``cancelled()`` is emitted per
-task, then ``done()``.
+task, then ``done()``. Before that, the function may send intermediate results with
+:meth:`Task.post_partial` (``partial(payload)``), e.g. the first slice of a series.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 from medview.core.progress import Cancelled, Progress
 
-__all__ = ["Task", "TaskError", "TaskRunner"]
+__all__ = ["Task", "TaskError", "TaskRunner", "current_task"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class _Signals(QObject):
     failed = Signal(object)
     cancelled = Signal()
     done = Signal()
+    #: an intermediate result the function chose to share (e.g. the first slice of a load)
+    partial = Signal(object)
     _posted = Signal(str, object)
 
     def __init__(self) -> None:
@@ -79,6 +83,8 @@ class _Signals(QObject):
             self.cancelled.emit()
         elif kind == "done":
             self.done.emit()
+        elif kind == "partial":
+            self.partial.emit(payload)
 
 
 class Task(QRunnable):
@@ -112,6 +118,7 @@ class Task(QRunnable):
             self.signals.post("progress", (fraction, message))
 
     def run(self) -> None:
+        _current.task = self
         try:
             self.progress.check()
             result = self._function(self.progress)
@@ -127,11 +134,27 @@ class Task(QRunnable):
             else:
                 self.signals.post("finished", result)
         finally:
+            _current.task = None
             self.signals.post("done")
+
+    def post_partial(self, payload: object) -> None:
+        """From the function, in the worker: send ``payload`` to the GUI thread now, as
+        ``signals.partial(payload)`` (before ``finished``; never after a cancel)."""
+        if not self.progress.cancelled:
+            self.signals.post("partial", payload)
 
     # any thread ----------------------------------------------------------------------
     def cancel(self) -> None:
         self.progress.cancel()
+
+
+_current = threading.local()
+
+
+def current_task() -> Task | None:
+    """The task running in this worker thread (None outside tasks), e.g. for
+    :meth:`Task.post_partial` from a function that was not given its task."""
+    return getattr(_current, "task", None)
 
 
 class TaskRunner(QObject):

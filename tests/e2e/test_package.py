@@ -215,7 +215,8 @@ def test_installed_selftest_passes_with_no_python_on_path(installed, tmp_path):
     assert len(checks) >= 16 and all(ln.startswith("OK") for ln in checks), proc.stdout
     names = " ".join(checks)
     for part in ("JPEG-LS", "JPEG 2000", "JPEG lossless", "JPEG baseline", "RLE", "deflated",
-                 "process pool", "DICOM SEG", "GUI (Qt offscreen)", "processing chain"):
+                 "process pool", "DICOM SEG", "GUI (Qt offscreen)", "processing chain",
+                 "offload client"):
         assert part in names
     # the resources came from the installed bundle, not from this checkout
     assert str(installed / "opt" / "medview") in proc.stdout

@@ -62,8 +62,18 @@ def app(qapp):
 
 @pytest.fixture(autouse=True)
 def private_settings(tmp_path_factory, monkeypatch):
-    """Every GUI test gets its own settings file and thumbnail cache, never the user's."""
+    """Every GUI test gets its own settings file, thumbnail cache, endpoint configuration,
+    token file (never the OS keyring) and audit log, never the user's."""
     folder = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("MEDVIEW_SETTINGS", str(folder / "settings.ini"))
     monkeypatch.setenv("MEDVIEW_CACHE_DIR", str(folder / "cache"))
-    return folder
+    monkeypatch.setenv("MEDVIEW_CONFIG_DIR", str(folder / "config"))
+    monkeypatch.setenv("MEDVIEW_DATA_DIR", str(folder / "data"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    yield folder
+    from medview.pipeline import executors
+    from medview.remote.executor import PREFIX
+
+    for ex in executors.executors():  # no endpoint outlives its test in "Run on"
+        if ex.name.startswith(PREFIX):
+            executors.unregister_executor(ex.name)

@@ -79,3 +79,24 @@ def test_registered_fusion_uses_the_rigid_registration(window, qtbot):
     assert panel.transform.rows[0]["translation_mm"] < 2.0
     assert window.state.fusion.shape == window.state.volume.shape
     assert "registered" in panel.status.text()
+
+
+def test_fusion_takes_a_series_from_the_volume_cache(app, qtbot, tmp_path, pet_ct):
+    import shutil
+
+    study = tmp_path / "study"
+    shutil.copytree(pet_ct, study)
+    w = window_on_ct(qtbot, tmp_path, study)
+    ct_uid = w.state.volume.metadata["SeriesInstanceUID"]
+    pet_uid = next(s.series_uid for p in library.list_patients(w.catalog)
+                   for st in p.studies for s in st.series if s.modality == "PT")
+    with qtbot.waitSignal(w.series_opened, timeout=60_000):
+        w.open_series(pet_uid)  # decoded once, now in the cache
+    with qtbot.waitSignal(w.series_opened, timeout=60_000):
+        w.open_series(ct_uid)
+    shutil.rmtree(study / "pet")  # only the cache can provide it now
+    panel = w.fusion_panel
+    panel.series.setCurrentIndex(panel.series.findData(pet_uid))
+    with qtbot.waitSignal(panel.fused, timeout=60_000):
+        panel.fuse_selected()
+    assert w.state.fusion.metadata["Modality"] == "PT"

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 import medview
-from medview.gui import library
+from medview.gui import library, series_loading
 from medview.gui.main_window import MainWindow
 from medview.gui.series_browser import KIND_ROLE
 from medview.gui.windowing import auto_window
@@ -195,7 +195,7 @@ def test_opening_an_unknown_series_shows_an_error(qtbot, window):
 def test_cancel_stops_a_load_and_hides_the_progress(qtbot, window, monkeypatch):
     started = threading.Event()
 
-    def slow_load(catalog, series_uid, *, progress):
+    def slow_load(catalog, series_uid, *, progress, on_first=None):
         started.set()
         for i in range(10_000):
             progress.update(i / 10_000, "reading")
@@ -203,7 +203,7 @@ def test_cancel_stops_a_load_and_hides_the_progress(qtbot, window, monkeypatch):
             threading.Event().wait(0.005)
         raise AssertionError("not cancelled")
 
-    monkeypatch.setattr(library, "load_series", slow_load)
+    monkeypatch.setattr(series_loading, "load_series_progressively", slow_load)
     task = window.open_series("1.2.3")
     assert started.wait(10)
     qtbot.waitUntil(window.cancel_button.isVisible, timeout=5_000)

@@ -82,3 +82,25 @@ def test_cancelled_raised_inside_is_a_cancel_not_an_error(qtbot, runner):
     with qtbot.waitSignal(task.signals.cancelled, timeout=10_000):
         pass
     assert failed == []
+
+
+def test_partial_results_arrive_on_the_gui_thread_before_the_result(qtbot, runner):
+    from medview.gui.tasks import current_task
+
+    gui_thread = QThread.currentThread()
+    events = []
+
+    def work(progress):
+        task = current_task()
+        task.post_partial("first slice")
+        task.post_partial("second slice")
+        return "volume"
+
+    task = runner.start("Loading", work)
+    task.signals.partial.connect(lambda p: events.append((p, QThread.currentThread())))
+    task.signals.finished.connect(lambda r: events.append((r, QThread.currentThread())))
+    with qtbot.waitSignal(task.signals.done, timeout=10_000):
+        pass
+    assert [e[0] for e in events] == ["first slice", "second slice", "volume"]
+    assert all(e[1] is gui_thread for e in events)
+    assert current_task() is None  # not inside a task on the GUI thread

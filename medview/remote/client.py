@@ -1,0 +1,170 @@
+"""The HTTP client of ``medview serve`` (httpx): TLS verified, retries with backoff.
+
+TLS verification is always on: the system's CAs, or the endpoint's CA bundle (a self-signed
+server's certificate). There is no switch to turn it off. Network errors (refused, reset,
+timed out) are retried with exponential backoff and end in :class:`RemoteUnavailable` with
+what was tried; a job submission is safe to retry because it carries an idempotency key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from medview.remote.errors import RemoteAuthError, RemoteError, RemoteUnavailable
+from medview.remote.schemas import API, JobStatus, ServerInfo
+
+__all__ = ["RemoteAuthError", "RemoteClient", "RemoteError", "RemoteUnavailable"]
+
+
+class RemoteClient:
+    """One endpoint: ``url``, bearer ``token``, optional ``ca_bundle`` (PEM file).
+
+    Parameters
+    ----------
+    retries : int
+        Attempts after the first on a network error (backoff 0.5 s, doubling, ≤ 8 s).
+    timeout_s : float
+        Connect/read timeout of one request.
+    http : httpx.Client, optional
+        A ready client to send through instead (tests pass FastAPI's TestClient).
+    """
+
+    def __init__(self, url: str, token: str, *, ca_bundle: str | None = None,
+                 name: str = "", retries: int = 4, timeout_s: float = 60.0,
+                 backoff_s: float = 0.5, http=None):
+        import ssl
+
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.name = name or self.url
+        self.retries = retries
+        self.backoff_s = backoff_s
+        if http is not None:
+            self._http = http
+            self._http.headers["Authorization"] = f"Bearer {token}"
+            return
+        ctx = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else \
+            ssl.create_default_context()
+        self._http = httpx.Client(base_url=self.url, verify=ctx,
+                                  headers={"Authorization": f"Bearer {token}"},
+                                  timeout=httpx.Timeout(timeout_s, connect=10.0))
+
+    @classmethod
+    def for_endpoint(cls, name: str, **kw) -> RemoteClient:
+        """A client for a configured endpoint (URL, CA bundle, token from the keyring)."""
+        from medview.remote.config import get_endpoint, get_token
+
+        ep = get_endpoint(name)
+        return cls(ep.url, get_token(name), ca_bundle=ep.ca_bundle, name=name, **kw)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RemoteClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, content_factory: Callable[[], Any] | None
+                 = None, headers: dict | None = None, ok: tuple[int, ...] = (200,)):
+        import httpx
+
+        delay = self.backoff_s
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                content = content_factory() if content_factory else None
+                r = self._http.request(method, path, content=content, headers=headers)
+            except httpx.TransportError as exc:
+                if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in \
+                        str(exc):
+                    raise RemoteError(f"{self.name}: the server's TLS certificate is not "
+                                      f"trusted ({exc}); give its CA with --ca-bundle") from None
+                last = exc
+            else:
+                if r.status_code in ok:
+                    return r
+                if r.status_code in (502, 503, 504):
+                    last = RemoteError(f"HTTP {r.status_code}", status=r.status_code)
+                else:
+                    self._raise_for(r)
+            if attempt < self.retries:
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        raise RemoteUnavailable(
+            f"{self.name} ({self.url}) did not answer {method} {path} after "
+            f"{self.retries + 1} attempts: {type(last).__name__}: {last}")
+
+    def _raise_for(self, r) -> None:
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text
+        if r.status_code == 401:
+            raise RemoteAuthError(f"{self.name}: the token was refused (401); store the right "
+                                  "one with 'medview remote add'", status=401)
+        if r.status_code == 413:
+            raise RemoteError(f"{self.name}: the upload is too large for this server (413): "
+                              f"{detail}", status=413)
+        raise RemoteError(f"{self.name}: HTTP {r.status_code}: {detail}", status=r.status_code)
+
+    # -- API -------------------------------------------------------------------------------
+    def health(self) -> bool:
+        return self._request("GET", "/health").json().get("status") == "ok"
+
+    def info(self) -> ServerInfo:
+        return ServerInfo.model_validate(self._request("GET", f"{API}/info").json())
+
+    def submit(self, parts: Iterable[bytes | memoryview], *, idempotency_key: str) -> JobStatus:
+        """Upload a job bundle (streamed); the same key never makes a second job."""
+        from medview.remote.wire import iter_chunks
+
+        parts = list(parts)
+        size = sum(len(p) for p in parts)
+        headers = {"Idempotency-Key": idempotency_key, "Content-Length": str(size),
+                   "Content-Type": "application/octet-stream"}
+        r = self._request("POST", f"{API}/jobs", content_factory=lambda: iter_chunks(parts),
+                          headers=headers, ok=(200, 201))
+        return JobStatus.model_validate(r.json())
+
+    def status(self, job_id: str) -> JobStatus:
+        return JobStatus.model_validate(self._request("GET", f"{API}/jobs/{job_id}").json())
+
+    def jobs(self) -> list[JobStatus]:
+        """Every job of this token, oldest first (one request for a whole batch)."""
+        r = self._request("GET", f"{API}/jobs")
+        return [JobStatus.model_validate(j) for j in r.json()]
+
+    def cancel(self, job_id: str) -> JobStatus:
+        r = self._request("POST", f"{API}/jobs/{job_id}/cancel")
+        return JobStatus.model_validate(r.json())
+
+    def download(self, job_id: str) -> bytes:
+        return self._request("GET", f"{API}/jobs/{job_id}/result").content
+
+    def acknowledge(self, job_id: str) -> JobStatus:
+        r = self._request("DELETE", f"{API}/jobs/{job_id}/result")
+        return JobStatus.model_validate(r.json())
+
+    def wait(self, job_id: str, *, on_status: Callable[[JobStatus], None] | None = None,
+             cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.2,
+             max_poll_s: float = 1.0) -> JobStatus:
+        """Poll until the job ends; cancels it on the server when ``cancelled()`` turns true."""
+        delay = poll_s
+        sent_cancel = False
+        while True:
+            st = self.status(job_id)
+            if on_status is not None:
+                on_status(st)
+            if st.done:
+                return st
+            if cancelled() and not sent_cancel:
+                self.cancel(job_id)
+                sent_cancel = True
+            time.sleep(delay)
+            delay = min(delay * 1.5, max_poll_s)

@@ -1,0 +1,246 @@
+"""Run a chain on an offload endpoint: the remote twin of :func:`run_chain`.
+
+:func:`run_chain_remote` takes the same chain and inputs as a local run and returns the same
+:class:`~medview.pipeline.runner.ChainResult`, so the CLI and the GUI write or show it the
+same way. In between: de-identify, upload (with the files that parameters name), follow the
+job's progress (cancel goes to the server), download, check every result's geometry against
+the inputs', re-attach the results to the original study, delete the result on the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from medview.core.progress import NO_PROGRESS, Cancelled, Progress
+from medview.core.volume import Volume
+from medview.pipeline.chain import Chain
+from medview.pipeline.runner import ChainResult
+from medview.remote.client import RemoteClient
+from medview.remote.deid import Deidentified, audit, deidentify, reattach
+from medview.remote.errors import RemoteError
+from medview.remote.schemas import JobStatus, ServerInfo
+from medview.remote.wire import (
+    decode_bundle,
+    encode_bundle,
+    geometry_of,
+    same_geometry,
+)
+
+__all__ = ["GeometryMismatchError", "RemoteJob", "check_results", "collect_job",
+           "run_batch_remote", "run_chain_remote", "submit_job"]
+
+
+class GeometryMismatchError(RemoteError):
+    """A result came back on a grid that none of the inputs has (flipped, shifted …)."""
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def choose_encoding(info: ServerInfo, url: str, wanted: str = "auto") -> str:
+    """``raw`` on loopback (fastest there), ``blosc2`` elsewhere when the server has it."""
+    from medview.remote.wire import available_encodings
+
+    mine = available_encodings()
+    if wanted != "auto":
+        if wanted not in info.encodings or wanted not in mine:
+            raise RemoteError(f"encoding {wanted!r} is not supported by both sides "
+                              f"(server: {info.encodings}, here: {mine})")
+        return wanted
+    if not _is_loopback(url) and "blosc2" in info.encodings and "blosc2" in mine:
+        return "blosc2"
+    return "raw"
+
+
+def _file_params(chain: Chain) -> tuple[dict[str, Any], list[dict]]:
+    """Files that parameters name (``*_path`` strings): the bytes to send and the rewrites."""
+    files: dict[str, Any] = {}
+    rewrites = []
+    for i, cs in enumerate(chain.steps):
+        if not cs.enabled:
+            continue
+        for p in cs.spec.params:
+            value = cs.params.get(p.name)
+            if p.kind != "str" or not p.name.endswith("_path") or not value:
+                continue
+            path = Path(value)
+            if not path.is_file():
+                raise FileNotFoundError(f"step {i + 1} ({cs.step}), parameter {p.name!r}: no "
+                                        f"file {path}")
+            ref = f"file{len(rewrites)}"
+            files[ref] = ("file", path.name, path.read_bytes())
+            side = path.with_name(path.name + ".sha256")
+            if side.is_file():  # a saved model's checksum travels with it
+                files[f"{ref}.sha256"] = ("file", side.name, side.read_bytes())
+            rewrites.append({"step": i, "param": p.name, "file": ref})
+    return files, rewrites
+
+
+@dataclass
+class RemoteJob:
+    """A submitted job and what the client needs to collect it."""
+
+    status: JobStatus
+    inputs: dict[str, Volume]
+    deid: Deidentified
+    sent_geometry: dict[str, dict]
+    upload_bytes: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def submit_job(client: RemoteClient, chain: Chain, inputs: Mapping[str, Volume], *,
+               encoding: str = "auto", info: ServerInfo | None = None,
+               audit_path: Path | None = None) -> RemoteJob:
+    """De-identify ``inputs`` and submit ``chain`` on them; writes the audit lines.
+
+    Raises
+    ------
+    RemoteError
+        If the server lacks a step (or has another version), the upload is over its limit,
+        or the server refuses the job.
+    """
+    import time
+
+    info = info or client.info()
+    for i, cs in enumerate(chain.steps):
+        have = info.steps.get(cs.step)
+        if cs.enabled and have != cs.version:
+            what = "does not have" if have is None else f"has version {have} of"
+            raise RemoteError(f"{client.name} {what} step {i + 1} ({cs.step} v{cs.version}); "
+                              "update medview on one side or run locally")
+    enc = choose_encoding(info, client.url, encoding)
+    deid = deidentify(inputs)
+    files, rewrites = _file_params(chain)
+    t0 = time.perf_counter()
+    meta = {"chain": chain.to_dict(), "result_encoding": enc, "file_params": rewrites}
+    parts = encode_bundle(meta, {**inputs, **files}, encoding=enc, metadata=deid.metadata)
+    t_encode = time.perf_counter() - t0
+    size = sum(len(p) for p in parts)
+    if size > info.max_upload_bytes:
+        raise RemoteError(f"{client.name}: the job is {size / 2**20:.1f} MiB, the server "
+                          f"accepts at most {info.max_upload_bytes / 2**20:.1f} MiB; run it "
+                          "locally or ask for a larger --max-upload-mb", status=413)
+    t0 = time.perf_counter()
+    status = client.submit(parts, idempotency_key=uuid.uuid4().hex)
+    t_upload = time.perf_counter() - t0
+    from medview.remote.config import data_dir
+
+    deid.save(data_dir() / "offload-jobs", status.id, client.url)
+    sizes = {n: v.array.nbytes for n, v in inputs.items()}
+    audit(endpoint=f"{client.name} {client.url}", job_id=status.id, inputs=inputs, sizes=sizes,
+          path=audit_path)
+    return RemoteJob(status, dict(inputs), deid,
+                     {n: geometry_of(v) for n, v in inputs.items()}, size,
+                     {"encode": t_encode, "upload": t_upload})
+
+
+def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO_PROGRESS
+                ) -> ChainResult:
+    """Wait for ``job``, download, check and re-attach its results; delete them remotely.
+
+    Raises
+    ------
+    RemoteError
+        If the job failed (with the server's reason).
+    GeometryMismatchError
+        If a result is not on the grid of an input.
+    Cancelled
+        If ``progress`` was cancelled (the job is cancelled on the server too).
+    """
+    import time
+
+    def on_status(st: JobStatus) -> None:
+        step = f" step {st.step}/{st.steps}" if st.steps and st.step else ""
+        progress.update(0.05 + 0.9 * st.progress, f"{client.name}{step}: {st.message or st.state}")
+
+    try:
+        final = client.wait(job.status.id, on_status=on_status,
+                            cancelled=lambda: progress.cancelled)
+    except KeyboardInterrupt:  # Ctrl+C in the terminal: stop the job on the server too
+        with contextlib.suppress(RemoteError):
+            client.cancel(job.status.id)
+        raise
+    if final.state == "cancelled":
+        raise Cancelled(f"job {final.id} was cancelled on {client.name}")
+    if final.state != "succeeded":
+        raise RemoteError(f"job {final.id} {final.state} on {client.name}: "
+                          f"{final.error or final.message}")
+    progress.update(0.95, f"{client.name}: downloading the result")
+    t0 = time.perf_counter()
+    data = client.download(final.id)
+    job.timings["download"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bundle = decode_bundle(data)
+    job.timings["decode"] = time.perf_counter() - t0
+    values = check_results(bundle, job, endpoint=client.name)
+    client.acknowledge(final.id)
+    progress.update(1.0, f"{client.name}: done")
+    main = str(bundle.meta.get("main", next(iter(values), "")))
+    seconds = {k: float(v) for k, v in (bundle.meta.get("seconds") or {}).items()}
+    return ChainResult(values, main, seconds)
+
+
+def check_results(bundle, job: RemoteJob, *, endpoint: str) -> dict[str, Any]:
+    """The bundle's values, each volume checked against the inputs' grids and re-attached.
+
+    Raises
+    ------
+    GeometryMismatchError
+        If the server echoes another input grid than the one sent, or a result volume is on
+        a grid none of the inputs has (flipped, shifted, resampled …).
+    """
+    echoed = bundle.meta.get("input_geometry") or {}
+    for name, sent in job.sent_geometry.items():
+        if name not in echoed or not same_geometry(sent, echoed[name]):
+            raise GeometryMismatchError(
+                f"{endpoint}: the server received input {name!r} on another grid than the "
+                f"one sent ({echoed.get(name)} vs {sent}); the result is refused")
+    values: dict[str, Any] = {}
+    for name, value in bundle.values.items():
+        if isinstance(value, Volume):
+            g = geometry_of(value)
+            if not any(same_geometry(g, s) for s in job.sent_geometry.values()):
+                raise GeometryMismatchError(
+                    f"{endpoint}: result {name!r} came back on a grid that matches no "
+                    f"input (shape {g['shape']}, spacing {g['spacing']}, origin {g['origin']},"
+                    f" direction {g['direction']}); it is refused rather than shown misplaced")
+            value = reattach(value, job.deid, job.inputs)
+        values[name] = value
+    return values
+
+
+def run_chain_remote(chain: Chain, inputs: Mapping[str, Volume], *, client: RemoteClient,
+                     progress: Progress = NO_PROGRESS, encoding: str = "auto") -> ChainResult:
+    """Run ``chain`` on ``inputs`` on the endpoint of ``client``; same result as locally."""
+    progress.update(0.0, f"{client.name}: uploading")
+    job = submit_job(client, chain, inputs, encoding=encoding)
+    return collect_job(client, job, progress=progress)
+
+
+def run_batch_remote(chain: Chain, batch: Sequence[Mapping[str, Volume]], *,
+                     client: RemoteClient, encoding: str = "auto",
+                     poll_s: float = 0.2) -> list[ChainResult]:
+    """Run ``chain`` on every input set of ``batch``, one job each, in parallel on the server
+    (its pool, or its Dask cluster): all jobs are submitted first, then each is collected as
+    soon as it is done. Results come back in the order of ``batch``."""
+    import time
+
+    info = client.info()
+    jobs = [submit_job(client, chain, inputs, encoding=encoding, info=info) for inputs in batch]
+    results: dict[int, ChainResult] = {}
+    while len(results) < len(jobs):
+        done = {st.id for st in client.jobs() if st.done}
+        for i, job in enumerate(jobs):
+            if i not in results and job.status.id in done:
+                results[i] = collect_job(client, job)
+        if len(results) < len(jobs):
+            time.sleep(poll_s)
+    return [results[i] for i in range(len(jobs))]

@@ -1,0 +1,341 @@
+"""The wire format shared by the offload client and server: a *bundle*.
+
+A bundle carries a JSON header and binary blobs in one stream, so a job's inputs upload in one
+request and its results download in one response::
+
+    b"MVB1" | u64 little-endian header length | header (UTF-8 JSON) | blob 0 | blob 1 | …
+
+The header is ``{"meta": {...}, "items": [item, ...]}``; each item has ``name``, ``kind`` and,
+when it has a blob, ``nbytes`` (the blob's length on the wire; blobs follow in item order):
+
+- ``volume`` / ``labelmap``: ``dtype`` (little-endian numpy string), ``geometry`` (shape,
+  spacing (x, y, z) mm, origin LPS mm, direction 3×3 columns = index axes), ``metadata`` (JSON
+  values only), ``segments`` for label maps and ``encoding``: ``raw`` (C-order bytes) or
+  ``blosc2`` (chunks of at most 16 MiB, each ``u64 length | blosc2 chunk``; zstd + shuffle).
+- ``table``: ``table`` (rows, title, units) inline, no blob.
+- ``model``: a trained pixel classifier's bytes (``PixelClassifier.to_bytes``).
+- ``file``: a file a parameter refers to (``filename``), e.g. a saved classifier model.
+
+Floats go through JSON exactly (``repr``), so the geometry that comes back can be compared
+with the geometry sent without a tolerance.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medview.core.labelmap import LabelMap, Segment
+from medview.core.table import Table
+from medview.core.volume import Volume
+
+__all__ = [
+    "ENCODINGS",
+    "Bundle",
+    "WireError",
+    "available_encodings",
+    "decode_bundle",
+    "encode_bundle",
+    "geometry_of",
+    "same_geometry",
+]
+
+MAGIC = b"MVB1"
+_HEAD = struct.Struct("<4sQ")
+_U64 = struct.Struct("<Q")
+ENCODINGS = ("raw", "blosc2")
+_CHUNK = 16 << 20
+_DTYPES = {"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8"}
+#: the largest header a reader accepts (a header is JSON: geometry, names, small tables)
+MAX_HEADER_BYTES = 64 << 20
+
+
+class WireError(ValueError):
+    """A bundle that is damaged or does not follow the format."""
+
+
+def available_encodings() -> list[str]:
+    """The encodings this installation can read and write (``blosc2`` needs the package)."""
+    try:
+        import blosc2  # noqa: F401
+    except ImportError:  # pragma: no cover - blosc2 is a dependency
+        return ["raw"]
+    return list(ENCODINGS)
+
+
+# -- geometry -------------------------------------------------------------------------------
+def geometry_of(volume: Volume) -> dict:
+    """The geometry header of ``volume``: array shape, spacing, origin, direction."""
+    return {"shape": [int(s) for s in volume.array.shape],
+            "spacing": [float(s) for s in volume.spacing],
+            "origin": [float(o) for o in volume.origin],
+            "direction": [[float(v) for v in row] for row in np.asarray(volume.direction)]}
+
+
+def same_geometry(a: Mapping, b: Mapping) -> bool:
+    """True when two geometry headers describe the same grid (spatial shape and placement).
+
+    Exact comparison: both sides went through the same JSON encoding of the same floats.
+    """
+    return (list(a["shape"])[:3] == list(b["shape"])[:3] and list(a["spacing"]) ==
+            list(b["spacing"]) and list(a["origin"]) == list(b["origin"]) and
+            [list(r) for r in a["direction"]] == [list(r) for r in b["direction"]])
+
+
+# -- values ---------------------------------------------------------------------------------
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def json_metadata(meta: Mapping[str, Any]) -> dict:
+    """The JSON-representable part of a metadata mapping (other values are dropped)."""
+    out = {}
+    for k, v in meta.items():
+        v = _plain(v)
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError):
+            continue
+        out[str(k)] = v
+    return out
+
+
+def _encode_array(arr: np.ndarray, encoding: str) -> tuple[str, list[bytes | memoryview]]:
+    a = np.ascontiguousarray(arr)
+    dt = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
+    a = a.astype(dt, copy=False)
+    if dt.str not in _DTYPES:
+        raise WireError(f"array dtype {a.dtype} cannot travel; use an integer, bool or float type")
+    flat = memoryview(a.reshape(-1).view(np.uint8))
+    if encoding == "raw":
+        return dt.str, [flat]
+    if encoding != "blosc2":
+        raise WireError(f"unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
+    import blosc2
+
+    parts: list[bytes | memoryview] = []
+    step = _CHUNK - (_CHUNK % max(1, a.itemsize))
+    for start in range(0, len(flat), step):
+        c = blosc2.compress2(flat[start:start + step], typesize=a.itemsize, clevel=1,
+                             codec=blosc2.Codec.ZSTD, filter=blosc2.Filter.SHUFFLE)
+        parts += [_U64.pack(len(c)), c]
+    return dt.str, parts
+
+
+def _decode_array(blob: memoryview, dtype: str, shape: list[int], encoding: str,
+                  name: str) -> np.ndarray:
+    if dtype not in _DTYPES:
+        raise WireError(f"{name}: dtype {dtype!r} is not allowed")
+    dt = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    if encoding == "raw":
+        if len(blob) != n:
+            raise WireError(f"{name}: {len(blob)} bytes for shape {shape} {dtype} ({n} expected)")
+        return np.frombuffer(blob, dt).reshape(shape).copy()
+    if encoding != "blosc2":
+        raise WireError(f"{name}: unknown encoding {encoding!r}")
+    import blosc2
+
+    out = np.empty(n, np.uint8)
+    pos = done = 0
+    while pos < len(blob):
+        if pos + 8 > len(blob):
+            raise WireError(f"{name}: truncated blosc2 chunk header")
+        (clen,) = _U64.unpack_from(blob, pos)
+        pos += 8
+        chunk = bytes(blob[pos:pos + clen])
+        if len(chunk) != clen:
+            raise WireError(f"{name}: truncated blosc2 chunk")
+        try:
+            size = blosc2.get_cbuffer_sizes(chunk)[0]
+            if done + size > n:
+                raise WireError(f"{name}: more data than shape {shape} {dtype} holds")
+            blosc2.decompress2(chunk, dst=out[done:done + size])
+        except (RuntimeError, ValueError) as exc:
+            raise WireError(f"{name}: damaged blosc2 chunk ({exc})") from None
+        done += size
+        pos += clen
+    if done != n:
+        raise WireError(f"{name}: {done} bytes decoded for shape {shape} {dtype} ({n} expected)")
+    return out.view(dt).reshape(shape)
+
+
+def _segments(labels: LabelMap) -> list[dict]:
+    return [{"number": s.number, "name": s.name, "color": list(s.color),
+             "category": list(s.category), "type": list(s.type)} for s in labels.segments]
+
+
+@dataclass
+class Bundle:
+    """A decoded bundle: ``meta`` and named values (Volume, LabelMap, Table, bytes)."""
+
+    meta: dict = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    #: name → item header as it came over the wire (geometry, kind, encoding, nbytes …)
+    items: dict[str, dict] = field(default_factory=dict)
+
+
+def encode_bundle(meta: Mapping[str, Any], values: Mapping[str, Any], *,
+                  encoding: str = "raw", metadata: Mapping[str, Mapping] | None = None
+                  ) -> list[bytes | memoryview]:
+    """Encode ``values`` with ``meta`` as a bundle; returns the parts to send in order.
+
+    Parameters
+    ----------
+    meta : mapping
+        JSON header data (the chain, the job's options, the main result's name …).
+    values : mapping
+        name → Volume, LabelMap, Table, ``PixelClassifier`` (kind ``model``), or
+        ``("file", filename, bytes)``.
+    encoding : {"raw", "blosc2"}
+        How arrays travel.
+    metadata : mapping, optional
+        name → the metadata to send for that volume instead of its own (the client sends
+        de-identified metadata this way).
+
+    Raises
+    ------
+    WireError
+        On a value that cannot travel.
+    """
+    items: list[dict] = []
+    blobs: list[list[bytes | memoryview]] = []
+    for name, value in values.items():
+        item: dict[str, Any] = {"name": name}
+        parts: list[bytes | memoryview] = []
+        if isinstance(value, Volume):
+            item["kind"] = "labelmap" if isinstance(value, LabelMap) else "volume"
+            item["encoding"] = encoding
+            item["dtype"], parts = _encode_array(value.array, encoding)
+            item["geometry"] = geometry_of(value)
+            meta_v = value.metadata if metadata is None or name not in metadata \
+                else metadata[name]
+            item["metadata"] = json_metadata(meta_v)
+            if isinstance(value, LabelMap):
+                item["segments"] = _segments(value)
+        elif isinstance(value, Table):
+            item["kind"] = "table"
+            item["table"] = {"rows": _plain(list(value.rows)), "title": value.title,
+                             "units": dict(value.units)}
+        elif isinstance(value, tuple) and len(value) == 3 and value[0] == "file":
+            item["kind"], item["filename"] = "file", str(value[1])
+            parts = [bytes(value[2])]
+        elif hasattr(value, "to_bytes") and hasattr(value, "predict"):
+            item["kind"] = "model"
+            parts = [value.to_bytes()]
+        else:
+            raise WireError(f"{name}: a {type(value).__name__} cannot be sent")
+        if parts:
+            item["nbytes"] = sum(len(p) for p in parts)
+        items.append(item)
+        blobs.append(parts)
+    header = json.dumps({"meta": dict(meta), "items": items}, allow_nan=False).encode()
+    out: list[bytes | memoryview] = [_HEAD.pack(MAGIC, len(header)), header]
+    for parts in blobs:
+        out.extend(parts)
+    return out
+
+
+def bundle_bytes(parts: Iterable[bytes | memoryview]) -> bytes:
+    """Join the parts of :func:`encode_bundle` into one bytes object."""
+    buf = io.BytesIO()
+    for p in parts:
+        buf.write(p)
+    return buf.getvalue()
+
+
+def iter_chunks(parts: Iterable[bytes | memoryview], size: int = 4 << 20) -> Iterator[bytes]:
+    """The parts as chunks of at most ``size`` bytes (for a streamed upload)."""
+    for p in parts:
+        mv = memoryview(p)
+        for start in range(0, len(mv), size):
+            yield bytes(mv[start:start + size])
+
+
+def read_header(data: bytes | memoryview) -> tuple[dict, int]:
+    """The header of a bundle and the offset of its first blob."""
+    mv = memoryview(data)
+    if len(mv) < _HEAD.size:
+        raise WireError("not a medview bundle: too short")
+    magic, hlen = _HEAD.unpack_from(mv, 0)
+    if magic != MAGIC:
+        raise WireError("not a medview bundle (bad magic)")
+    if hlen > MAX_HEADER_BYTES or _HEAD.size + hlen > len(mv):
+        raise WireError(f"bundle header of {hlen} bytes is truncated or too large")
+    try:
+        header = json.loads(bytes(mv[_HEAD.size:_HEAD.size + hlen]))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WireError(f"bundle header is not JSON ({exc})") from None
+    if not isinstance(header, dict) or not isinstance(header.get("items"), list):
+        raise WireError("bundle header has no item list")
+    return header, _HEAD.size + hlen
+
+
+def decode_bundle(data: bytes | memoryview) -> Bundle:
+    """Decode a whole bundle.
+
+    Raises
+    ------
+    WireError
+        Naming the item and what is wrong with it.
+    """
+    mv = memoryview(data)
+    header, pos = read_header(mv)
+    out = Bundle(dict(header.get("meta") or {}))
+    for item in header["items"]:
+        if not isinstance(item, dict) or "name" not in item or "kind" not in item:
+            raise WireError("each bundle item needs a name and a kind")
+        name, kind = str(item["name"]), item["kind"]
+        n = int(item.get("nbytes", 0))
+        if n < 0 or pos + n > len(mv):
+            raise WireError(f"{name}: blob of {n} bytes runs past the end of the bundle")
+        blob = mv[pos:pos + n]
+        pos += n
+        out.items[name] = item
+        if kind in ("volume", "labelmap"):
+            g = item.get("geometry") or {}
+            try:
+                shape = [int(s) for s in g["shape"]]
+                arr = _decode_array(blob, str(item.get("dtype")), shape,
+                                    str(item.get("encoding", "raw")), name)
+                args = (arr, tuple(g["spacing"]), tuple(g["origin"]),
+                        np.array(g["direction"], dtype=np.float64),
+                        dict(item.get("metadata") or {}))
+                if kind == "labelmap":
+                    segs = tuple(Segment(int(s["number"]), str(s["name"]), tuple(s["color"]),
+                                         tuple(s["category"]), tuple(s["type"]))
+                                 for s in item.get("segments") or [])
+                    out.values[name] = LabelMap(*args, (), segs)
+                else:
+                    out.values[name] = Volume(*args)
+            except (KeyError, TypeError) as exc:
+                raise WireError(f"{name}: incomplete geometry header ({exc})") from None
+        elif kind == "table":
+            t = item.get("table") or {}
+            out.values[name] = Table(tuple(t.get("rows") or ()), str(t.get("title", "")),
+                                     dict(t.get("units") or {}))
+        elif kind == "model":
+            from medview.core.classifier import PixelClassifier
+
+            out.values[name] = PixelClassifier.from_bytes(bytes(blob))
+        elif kind == "file":
+            out.values[name] = ("file", str(item.get("filename", name)), bytes(blob))
+        else:
+            raise WireError(f"{name}: unknown kind {kind!r}")
+    if pos != len(mv):
+        raise WireError(f"{len(mv) - pos} unexpected bytes after the last item")
+    return out

@@ -1,0 +1,296 @@
+"""The FastAPI application of ``medview serve``: thin routes over :class:`JobManager`.
+
+Every route but ``/health`` needs ``Authorization: Bearer <token>``; a missing or unknown token
+gets 401 and nothing else. Every request is logged (who, method, path, sizes, status, time) as
+a JSON line in ``<state>/requests.log`` and on the ``medview.server.access`` logger; the server
+never receives patient data, and the log holds none.
+"""
+
+# no "from __future__ import annotations": FastAPI reads the routes' annotations at run time
+import json
+import logging
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from medview import __version__
+from medview.remote.schemas import API, JobStatus, ServerInfo
+from medview.remote.wire import WireError, available_encodings, read_header
+from medview.server.auth import TokenBook
+from medview.server.jobs import JobManager
+from medview.server.store import JobStore
+from medview.server.worker import unsent_file_params
+
+__all__ = ["ServerSettings", "create_app"]
+
+access_log = logging.getLogger("medview.server.access")
+
+
+@dataclass
+class ServerSettings:
+    """What ``medview serve`` was started with."""
+
+    state_dir: Path
+    tokens_path: Path
+    max_upload_bytes: int = 2 << 30
+    retention_s: float = 24 * 3600.0
+    workers: int = 1
+    dask: str | None = None
+
+
+class _Tokens:
+    """The token book, reloaded when its file changes (``add-token`` on a running server)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._mtime = -1.0
+        self._book = TokenBook({})
+
+    def who(self, token: str | None) -> str | None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            mtime = 0.0
+        if mtime != self._mtime:
+            self._book = TokenBook.load(self.path) if mtime else TokenBook({})
+            self._mtime = mtime
+        return self._book.who(token)
+
+
+def _make_executor(settings: ServerSettings):
+    from medview.server.executors import DaskExecutor, PoolExecutor
+
+    if settings.dask:
+        return DaskExecutor(settings.dask)
+    return PoolExecutor(settings.workers)
+
+
+def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
+    """The application; jobs start running when its lifespan starts."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings.state_dir)
+    manager = JobManager(store, executor or _make_executor(settings),
+                         retention_s=settings.retention_s, owns_executor=executor is None)
+    tokens = _Tokens(Path(settings.tokens_path))
+    request_log = settings.state_dir / "requests.log"
+    uploads = settings.state_dir / "uploads"
+    uploads.mkdir(exist_ok=True)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        manager.start()
+        try:
+            yield
+        finally:
+            manager.shutdown()
+            store.close()
+
+    app = FastAPI(title="medview offload server", version=__version__, lifespan=lifespan,
+                  description="Runs medview processing chains on de-identified volumes.")
+    app.state.manager = manager
+    app.state.settings = settings
+
+    @app.middleware("http")
+    async def log_requests(request: Request, call_next):
+        t0 = time.perf_counter()
+        request.state.who = None
+        response = await call_next(request)
+        entry = {"time": round(time.time(), 3), "who": request.state.who or "-",
+                 "method": request.method, "path": request.url.path,
+                 "in_bytes": getattr(request.state, "in_bytes", None)
+                 or int(request.headers.get("content-length") or 0),
+                 "out_bytes": int(response.headers.get("content-length") or 0),
+                 "status": response.status_code,
+                 "ms": round((time.perf_counter() - t0) * 1000, 1)}
+        line = json.dumps(entry)
+        access_log.info(line)
+        await run_in_threadpool(_append, request_log, line)
+        return response
+
+    def require_token(request: Request,
+                      authorization: Annotated[str | None, Header()] = None) -> str:
+        token = None
+        if authorization and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        who = tokens.who(token)
+        if who is None:
+            raise HTTPException(401, "missing or invalid token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        request.state.who = who
+        return who
+
+    Who = Annotated[str, Depends(require_token)]
+
+    def owned(job_id: str, who: str) -> JobStatus:
+        status = store.get(job_id, owner=who)
+        if status is None:
+            raise HTTPException(404, f"no job {job_id}")
+        return status
+
+    @app.get("/health", tags=["server"])
+    def health() -> dict:
+        """Liveness: 200 when the server answers (no token needed, no details)."""
+        return {"status": "ok"}
+
+    @app.get(f"{API}/info", tags=["server"])
+    def info(who: Who) -> ServerInfo:
+        from medview.pipeline.registry import all_steps
+
+        return ServerInfo(version=__version__, encodings=available_encodings(),
+                          max_upload_bytes=settings.max_upload_bytes,
+                          retention_seconds=settings.retention_s,
+                          executor=manager.executor.name,
+                          steps={s.id: s.version for s in all_steps()})
+
+    @app.get(f"{API}/steps", tags=["server"])
+    def steps(who: Who) -> list[dict]:
+        """Every step this server runs, with the JSON schema of its parameters."""
+        from medview.pipeline.registry import all_steps
+
+        return [s.describe() for s in all_steps()]
+
+    @app.post(f"{API}/jobs", status_code=201, tags=["jobs"],
+              responses={200: {"description": "a job with this idempotency key exists"},
+                         413: {"description": "the upload is larger than the server accepts"},
+                         422: {"description": "the bundle or the chain is invalid"}})
+    async def submit(request: Request, who: Who,
+                     idempotency_key: Annotated[str | None, Header()] = None):
+        """Submit a job: the body is a medview bundle (chain + de-identified volumes)."""
+        limit = settings.max_upload_bytes
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > limit:
+            raise HTTPException(413, f"upload of {declared} bytes exceeds the limit of "
+                                     f"{limit} bytes")
+        fd, tmp_name = await run_in_threadpool(tempfile.mkstemp, dir=uploads, suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            request.state.in_bytes = await _receive(request, fd, limit)
+            steps_n = await run_in_threadpool(_check_upload, tmp)
+            status, created = await run_in_threadpool(
+                manager.submit, owner=who, idem_key=idempotency_key, upload=tmp, steps=steps_n)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return JSONResponse(status.model_dump(), status_code=201 if created else 200)
+
+    @app.get(f"{API}/jobs", tags=["jobs"])
+    def list_jobs(who: Who) -> list[JobStatus]:
+        return [s for s in (store.get(j) for j in store.list(owner=who)) if s is not None]
+
+    @app.get(f"{API}/jobs/{{job_id}}", tags=["jobs"])
+    def job_status(job_id: str, who: Who) -> JobStatus:
+        """State, progress of the running step, error."""
+        return owned(job_id, who)
+
+    @app.post(f"{API}/jobs/{{job_id}}/cancel", tags=["jobs"])
+    def cancel(job_id: str, who: Who) -> JobStatus:
+        owned(job_id, who)
+        return manager.cancel(job_id)
+
+    @app.get(f"{API}/jobs/{{job_id}}/result", tags=["jobs"],
+             responses={200: {"content": {"application/octet-stream": {}},
+                              "description": "the result bundle"},
+                        409: {"description": "not finished"},
+                        410: {"description": "already delivered or expired"}})
+    def result(job_id: str, who: Who):
+        status = owned(job_id, who)
+        if status.state in ("delivered", "expired"):
+            raise HTTPException(410, f"the result of job {job_id} was {status.state} and "
+                                     "deleted")
+        if status.state != "succeeded":
+            raise HTTPException(409, f"job {job_id} is {status.state}"
+                                + (f": {status.error}" if status.error else ""))
+        return FileResponse(manager.result_path(job_id), media_type="application/octet-stream")
+
+    @app.delete(f"{API}/jobs/{{job_id}}/result", tags=["jobs"])
+    def acknowledge(job_id: str, who: Who) -> JobStatus:
+        """The client has the result: the server deletes it."""
+        owned(job_id, who)
+        return manager.acknowledge(job_id)
+
+    return app
+
+
+def _append(path: Path, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+async def _receive(request: Request, fd: int, limit: int) -> int:
+    """Stream the body into ``fd``; 413 past ``limit`` bytes."""
+    import os
+
+    size = 0
+    buf: list[bytes] = []
+    buffered = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"upload exceeds the limit of {limit} bytes")
+            buf.append(chunk)
+            buffered += len(chunk)
+            if buffered >= 4 << 20:
+                data, buf, buffered = b"".join(buf), [], 0
+                await run_in_threadpool(_write_all, fd, data)
+        if buf:
+            await run_in_threadpool(_write_all, fd, b"".join(buf))
+    finally:
+        os.close(fd)
+    return size
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    import os
+
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _check_upload(path: Path) -> int:
+    """The number of enabled steps of the chain in the uploaded bundle; 422 if invalid."""
+    from medview.pipeline.chain import Chain, ChainError
+
+    with open(path, "rb") as f:
+        head = f.read(12)
+        try:
+            import struct
+
+            _, hlen = struct.unpack("<4sQ", head) if len(head) == 12 else (b"", 0)
+            header, _ = read_header(head + f.read(min(hlen, 64 << 20)))
+            meta = header.get("meta") or {}
+            chain = meta.get("chain")
+            unsent = unsent_file_params(chain if isinstance(chain, dict) else {},
+                                        list(meta.get("file_params") or []))
+            if unsent:
+                raise HTTPException(422, f"invalid job: {'; '.join(unsent)} names a file that "
+                                         "was not sent with the job (the server opens no path "
+                                         "a client names)")
+            steps = [s for s in Chain.from_dict(_with_placeholder_files(header, chain)).steps
+                     if s.enabled]
+        except (WireError, ChainError, struct.error) as exc:
+            raise HTTPException(422, f"invalid job: {exc}") from None
+    return len(steps)
+
+
+def _with_placeholder_files(header: dict, chain):
+    """The chain with file parameters pointing at a placeholder, for validation only."""
+    meta = header.get("meta") or {}
+    rewrites = meta.get("file_params") or []
+    if not rewrites or not isinstance(chain, dict):
+        return chain
+    chain = json.loads(json.dumps(chain))
+    for rw in rewrites:
+        try:
+            chain["steps"][int(rw["step"])]["params"][str(rw["param"])] = "uploaded-file"
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+    return chain

@@ -1,0 +1,202 @@
+"""The job manager: queue, run (with one retry when a worker dies), cancel, deliver, expire.
+
+Plain Python with threads, no FastAPI: the routes in :mod:`medview.server.app` call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from medview.core.progress import Cancelled
+from medview.remote.schemas import JobStatus
+from medview.server.executors import WorkerLost
+from medview.server.store import JobStore
+from medview.server.worker import JobFailed
+
+__all__ = ["JobManager"]
+
+
+class _ServerStopping(Exception):
+    """The executor went away because the server is shutting down."""
+
+log = logging.getLogger("medview.server")
+#: a job whose worker dies is run at most this many times
+MAX_ATTEMPTS = 2
+#: retries that do not count (the worker died before the job had started) stop here
+_MAX_TRIES = 5
+
+
+class JobManager:
+    """Runs the jobs of ``store`` on ``executor``."""
+
+    def __init__(self, store: JobStore, executor, *, retention_s: float = 24 * 3600.0,
+                 owns_executor: bool = True):
+        self.store = store
+        self.executor = executor
+        self._owns_executor = owns_executor
+        self.retention_s = float(retention_s)
+        self._threads: dict[str, threading.Thread] = {}
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Resume the jobs a previous server left queued or running; start the sweeper."""
+        warm = getattr(self.executor, "warm_up", None)
+        if warm is not None:
+            warm()
+        for job_id in self.store.list(states=("queued", "running")):
+            log.info("job %s: resumed after a restart", job_id)
+            self.store.update(job_id, state="queued", message="resumed after a server restart")
+            self._launch(job_id)
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="medview-sweeper",
+                                         daemon=True)
+        self._sweeper.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._owns_executor:
+            self.executor.close()
+
+    # -- jobs ---------------------------------------------------------------------------
+    def submit(self, *, owner: str, idem_key: str | None, upload: Path, steps: int
+               ) -> tuple[JobStatus, bool]:
+        """Queue the uploaded bundle ``upload`` (moved into the store) as a job.
+
+        Returns the job and whether it is new; with a known idempotency key the existing job
+        comes back and ``upload`` is deleted.
+        """
+        size = upload.stat().st_size
+        job_id, created = self.store.create(owner=owner, idem_key=idem_key, steps=steps,
+                                            input_bytes=size)
+        if not created:
+            upload.unlink(missing_ok=True)
+            return self.store.get(job_id), False
+        folder = self.store.job_dir(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(upload, folder / "input.bin")
+        self._launch(job_id)
+        return self.store.get(job_id), True
+
+    def _launch(self, job_id: str) -> None:
+        t = threading.Thread(target=self._run, args=(job_id,), name=f"job-{job_id[:8]}",
+                             daemon=True)
+        self._threads[job_id] = t
+        t.start()
+
+    def _run(self, job_id: str) -> None:
+        folder = self.store.job_dir(job_id)
+        status = self.store.get(job_id)
+        attempts = status.attempts if status else 0
+        tries = 0
+        try:
+            while True:
+                if (folder / "cancel").exists():
+                    raise Cancelled("cancelled before it started")
+                tries += 1
+                attempts += 1
+                # "queued" until a worker has really started it
+                self.store.update(job_id, state="queued", attempts=attempts, progress=0.0,
+                                  message="waiting for a worker")
+
+                def on_progress(fraction: float, message: str, worker: str) -> None:
+                    self.store.update(job_id, state="running", progress=fraction,
+                                      message=message, worker=worker)
+
+                try:
+                    part = self.executor.run(job_id, folder, attempts, on_progress)
+                except WorkerLost as exc:
+                    if self._stop.is_set():
+                        raise _ServerStopping from None
+                    if not exc.started and tries < _MAX_TRIES:
+                        attempts -= 1  # it never ran: that attempt does not count
+                        log.warning("job %s: %s before it started; queued again", job_id, exc)
+                        continue
+                    if attempts < MAX_ATTEMPTS:
+                        log.warning("job %s: %s; retrying once", job_id, exc)
+                        continue
+                    raise JobFailed(f"{exc}, on {attempts} attempts; the job was given up "
+                                    "(check the workers' memory and logs)") from None
+                os.replace(part, folder / "result.bin")
+                size = (folder / "result.bin").stat().st_size
+                self.store.update(job_id, state="succeeded", progress=1.0, message="done",
+                                  result_bytes=size)
+                log.info("job %s: succeeded (%d result bytes, %d attempt(s))", job_id, size,
+                         attempts)
+                break
+        except _ServerStopping:
+            log.info("job %s: left for the next start (the server is stopping)", job_id)
+            return
+        except Cancelled:
+            if self._stop.is_set() and not (folder / "cancel").exists():
+                log.info("job %s: left for the next start (the server is stopping)", job_id)
+                return  # the pool dropped it on shutdown; nobody cancelled it
+            self.store.update(job_id, state="cancelled", message="cancelled")
+            log.info("job %s: cancelled", job_id)
+        except JobFailed as exc:
+            self.store.update(job_id, state="failed", error=str(exc), message="failed")
+            log.info("job %s: failed: %s", job_id, exc)
+        except Exception as exc:  # the boundary of a job thread: record it, never lose it
+            log.exception("job %s: internal error", job_id)
+            self.store.update(job_id, state="failed", message="failed",
+                              error=f"internal server error: {type(exc).__name__}: {exc}")
+        finally:
+            self._threads.pop(job_id, None)
+            for p in folder.glob("result.*.part"):
+                p.unlink(missing_ok=True)
+            status = self.store.get(job_id)
+            if status is not None and status.done:  # a stopping server keeps it for later
+                (folder / "input.bin").unlink(missing_ok=True)
+
+    def cancel(self, job_id: str) -> JobStatus | None:
+        status = self.store.get(job_id)
+        if status is None or status.done:
+            return status
+        folder = self.store.job_dir(job_id)
+        (folder / "cancel").touch()
+        self.executor.cancel(job_id, folder)
+        return self.store.get(job_id)
+
+    def result_path(self, job_id: str) -> Path:
+        return self.store.job_dir(job_id) / "result.bin"
+
+    def acknowledge(self, job_id: str) -> JobStatus | None:
+        """The client has the result: delete it; the job stays listed as delivered."""
+        status = self.store.get(job_id)
+        if status is None or status.state != "succeeded":
+            return status
+        self.result_path(job_id).unlink(missing_ok=True)
+        self.store.update(job_id, state="delivered", message="result delivered and deleted")
+        return self.store.get(job_id)
+
+    def wait(self, job_id: str, timeout_s: float = 60.0) -> JobStatus | None:
+        """Block until the job ends (for tests and benchmarks in-process)."""
+        t = self._threads.get(job_id)
+        if t is not None:
+            t.join(timeout_s)
+        return self.store.get(job_id)
+
+    # -- retention ----------------------------------------------------------------------
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Delete results older than the retention period; returns the expired jobs."""
+        now = time.time() if now is None else now
+        expired = self.store.finished_before(now - self.retention_s)
+        for job_id in expired:
+            shutil.rmtree(self.store.job_dir(job_id), ignore_errors=True)
+            self.store.update(job_id, state="expired",
+                              message="result deleted after the retention period")
+            log.info("job %s: result expired", job_id)
+        return expired
+
+    def _sweep_loop(self) -> None:
+        every = max(1.0, min(60.0, self.retention_s / 4))
+        while not self._stop.wait(every):
+            try:
+                self.sweep()
+            except Exception:  # keep sweeping; the next round may succeed
+                log.exception("retention sweep failed")

@@ -1,0 +1,256 @@
+"""What runs a job, wherever it runs (a pool process or a Dask worker). No FastAPI here.
+
+:func:`execute_bundle` decodes the uploaded bundle, puts the files that parameters refer to
+into a private folder and points the parameters there, runs the chain with the same registry
+and runner as a local run (:func:`medview.pipeline.runner.run_chain`), and encodes every
+result into a result bundle. Progress goes to a callback, cancellation comes from a probe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from medview.core.progress import Cancelled, Progress
+from medview.pipeline.chain import Chain, ChainError
+from medview.remote.wire import (
+    WireError,
+    decode_bundle,
+    encode_bundle,
+    geometry_of,
+)
+
+__all__ = ["JobFailed", "execute_bundle", "run_in_pool", "run_on_dask"]
+
+ProgressSink = Callable[[float, str], None]
+
+
+class JobFailed(Exception):
+    """The job cannot succeed (bad input, a step's error); not retried."""
+
+
+def where() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _ProbeProgress(Progress):
+    """Progress whose cancel flag also follows an outside probe, asked at most every 0.3 s."""
+
+    def __init__(self, sink: ProgressSink, probe: Callable[[], bool], *, every_s: float = 0.3):
+        self._sink_last = 0.0
+        self._probe_last = 0.0
+        self._probe = probe
+        self._every = every_s
+        self._sink = sink
+        super().__init__(self._throttled)
+
+    def _throttled(self, fraction: float, message: str) -> None:
+        # steps report through children that share the cancel flag but not this class:
+        # every update is also the moment to ask the probe
+        self._ask_probe()
+        now = time.monotonic()
+        if fraction >= 1.0 or fraction == 0.0 or now - self._sink_last >= self._every:
+            self._sink_last = now
+            self._sink(fraction, message)
+
+    def _ask_probe(self) -> None:
+        now = time.monotonic()
+        if not self._cancel.is_set() and now - self._probe_last >= self._every:
+            self._probe_last = now
+            if self._probe():
+                self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        self._ask_probe()
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise Cancelled("cancelled by the user")
+
+
+def unsent_file_params(chain: dict, rewrites: list) -> list[str]:
+    """File parameters (``*_path`` strings) that the job sets without sending the file.
+
+    The server never opens a path a client names: it could probe or read the server's own
+    files. Returns "step N (id), parameter P" for each such parameter.
+    """
+    from medview.pipeline.registry import get_step
+
+    sent = {(int(rw.get("step", -1)), str(rw.get("param"))) for rw in rewrites
+            if isinstance(rw, dict)}
+    bad = []
+    for i, raw in enumerate(chain.get("steps") or []):
+        if not isinstance(raw, dict):
+            continue
+        try:
+            spec = get_step(str(raw.get("step")))
+        except KeyError:
+            continue  # the chain validation names it
+        for p in spec.params:
+            value = (raw.get("params") or {}).get(p.name)
+            if p.kind == "str" and p.name.endswith("_path") and value and (i, p.name) not in sent:
+                bad.append(f"step {i + 1} ({spec.id}), parameter {p.name!r}")
+    return bad
+
+
+def _rewrite_files(chain: dict, files: dict, rewrites: list, folder: Path) -> None:
+    """Write the uploaded files into ``folder`` and point the parameters at them."""
+    unsent = unsent_file_params(chain, rewrites)
+    if unsent:
+        raise JobFailed(f"{'; '.join(unsent)} names a file that was not sent with the job")
+    written: dict[str, Path] = {}
+    for name, (_, filename, data) in files.items():
+        safe = Path(str(filename)).name
+        if not safe or safe in (".", ".."):
+            raise JobFailed(f"file {name!r}: unusable file name {filename!r}")
+        path = folder / safe
+        path.write_bytes(data)
+        written[name] = path
+    steps = chain.get("steps") or []
+    for rw in rewrites:
+        try:
+            i, param, ref = int(rw["step"]), str(rw["param"]), str(rw["file"])
+            steps[i].setdefault("params", {})[param] = str(written[ref])
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise JobFailed(f"file rewrite {rw!r} does not fit the chain ({exc})") from None
+
+
+def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
+                   probe: Callable[[], bool] = lambda: False) -> list[bytes | memoryview]:
+    """Run the job in ``data`` (an input bundle); return the result bundle's parts.
+
+    Raises
+    ------
+    JobFailed
+        For a job that cannot succeed (malformed bundle, invalid chain, a step's error).
+    Cancelled
+        When the probe says the job was cancelled.
+    """
+    from medview.pipeline.runner import run_chain
+
+    try:
+        bundle = decode_bundle(data)
+        meta = bundle.meta
+        chain_dict = json.loads(json.dumps(meta.get("chain") or {}))
+        files = {k: v for k, v in bundle.values.items() if isinstance(v, tuple)}
+        inputs = {k: v for k, v in bundle.values.items() if not isinstance(v, tuple)}
+        with tempfile.TemporaryDirectory(prefix="medview-job-") as tmp:
+            _rewrite_files(chain_dict, files, list(meta.get("file_params") or []), Path(tmp))
+            chain = Chain.from_dict(chain_dict)
+            progress = _ProbeProgress(sink, probe)
+            result = run_chain(chain, inputs, progress=progress)
+    except (WireError, ChainError) as exc:
+        raise JobFailed(str(exc)) from None
+    except Cancelled:
+        raise
+    except (ValueError, TypeError, KeyError, OSError, RuntimeError, ArithmeticError,
+            MemoryError) as exc:
+        raise JobFailed(f"{type(exc).__name__}: {exc}") from None
+    outputs = result.outputs(exclude=inputs)
+    out_meta = {"main": result.main_output,
+                "seconds": {k: round(v, 4) for k, v in result.seconds.items()},
+                "input_geometry": {k: geometry_of(v) for k, v in inputs.items()},
+                "worker": where()}
+    encoding = str(meta.get("result_encoding", "raw"))
+    try:
+        return encode_bundle(out_meta, outputs, encoding=encoding)
+    except WireError as exc:
+        raise JobFailed(str(exc)) from None
+
+
+# -- process pool -----------------------------------------------------------------------------
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def limit_threads() -> int | None:
+    """Hold every library of this worker process to ``$MEDVIEW_THREADS`` threads.
+
+    medview's own per-slice threads read the variable; SimpleITK (ITK), OpenCV and the BLAS
+    behind scikit-learn would otherwise each use every core, so a machine running several
+    single-threaded workers would be oversubscribed. Returns the limit (None when unset).
+    """
+    value = os.environ.get("MEDVIEW_THREADS")
+    if not value:
+        return None
+    n = max(1, int(value))
+    import cv2
+    import SimpleITK as sitk
+    from threadpoolctl import threadpool_limits
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
+    cv2.setNumThreads(n)
+    threadpool_limits(n)
+    return n
+
+
+def init_pool_process(threads: int) -> None:
+    """Pool process initializer: ``MEDVIEW_THREADS`` defaults to this process's share."""
+    os.environ.setdefault("MEDVIEW_THREADS", str(threads))
+    limit_threads()
+
+
+def warm_up() -> int:
+    """Import what jobs need (registry, steps, scikit-learn) so the first job does not wait."""
+    from medview.pipeline.registry import all_steps
+
+    return len(all_steps())
+
+
+def run_in_pool(job_dir: str, attempt: int) -> str:
+    """Pool entry point: run ``job_dir/input.bin``, write ``result.<attempt>.part``.
+
+    Progress goes to ``progress.json`` in the job folder, cancellation is the existence of
+    ``cancel`` there. Returns the part file's path; the server renames it into place, so a
+    result is never half-written where a reader could see it.
+    """
+    folder = Path(job_dir)
+    _write_json(folder / "progress.json", {"fraction": 0.0, "message": "started",
+                                           "worker": where()})
+
+    def sink(fraction: float, message: str) -> None:
+        _write_json(folder / "progress.json", {"fraction": fraction, "message": message,
+                                               "worker": where()})
+
+    data = (folder / "input.bin").read_bytes()
+    parts = execute_bundle(data, sink=sink, probe=(folder / "cancel").exists)
+    part = folder / f"result.{attempt}.part"
+    with open(part, "wb") as f:
+        for p in parts:
+            f.write(p)
+        f.flush()
+        os.fsync(f.fileno())
+    return str(part)
+
+
+# -- Dask -------------------------------------------------------------------------------------
+PROGRESS_TOPIC = "medview-progress"
+
+
+def run_on_dask(job_id: str, data: bytes) -> bytes:
+    """Dask task: run one job's bundle on this worker; progress as worker events.
+
+    Cancellation is the Dask ``Event`` named ``medview-cancel-<job id>``.
+    """
+    from distributed import Event, get_worker
+
+    worker = get_worker()
+    limit_threads()
+    cancel = Event(f"medview-cancel-{job_id}")
+
+    def sink(fraction: float, message: str) -> None:
+        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "fraction": fraction,
+                                          "message": message, "worker": worker.address})
+
+    sink(0.0, "started")
+    parts = execute_bundle(data, sink=sink, probe=cancel.is_set)
+    return b"".join(bytes(p) for p in parts)

@@ -1,0 +1,161 @@
+"""Run on a remote endpoint from the window (issue 6's GUI part), against a real
+`medview serve` over TLS on 127.0.0.1: endpoints added in the dialog appear in "Run on", the
+chain runs there with progress and gives the local result; an unreachable endpoint ends in an
+offer to run locally, which works."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+from offload_procs import medview_cmd, start_server, stop, subprocess_env
+from PySide6.QtWidgets import QMessageBox
+from step_checks import crop
+
+from medview.core.labelmap import LabelMap
+from medview.gui.chain_panel import ChainPanel
+from medview.gui.endpoints_dialog import EndpointsDialog
+from medview.gui.layers import LayerBinding, LayerList
+from medview.gui.state import ViewerState
+from medview.gui.tasks import TaskRunner
+from medview.pipeline.chain import Chain
+from medview.pipeline.runner import run_chain
+from medview.remote.executor import PREFIX
+
+pytestmark = [pytest.mark.e2e]
+
+CHAIN = {"name": "remote test", "steps": [
+    {"step": "smooth.gaussian", "params": {"sigma_mm": 1.5}, "output": "smoothed"},
+    {"step": "segment.threshold", "params": {"low": 150.0, "high": 3000.0}}]}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gui_offload")
+    env = subprocess_env(root / "server-config", root / "server-data")
+    run = subprocess.run(medview_cmd("serve", "make-cert", root / "tls"), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    tokens = root / "tokens.json"
+    run = subprocess.run(medview_cmd("serve", "add-token", "gui", "--tokens", tokens), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    cert, key = root / "tls" / "cert.pem", root / "tls" / "key.pem"
+    (root / "pool").mkdir()
+    server = start_server(root / "pool", cert=cert, key=key, tokens=tokens, env=env,
+                          extra=("--workers", "1"))
+    try:
+        yield {"url": server.url, "token": run.stdout.strip(), "cert": cert}
+    finally:
+        stop(server.proc)
+
+
+@pytest.fixture
+def panel(app, qtbot, ct_volume):
+    state = ViewerState()
+    layers = LayerList()
+    binding = LayerBinding(layers, state)
+    tasks = TaskRunner()
+    state.volume_changed.connect(layers.set_series)
+    panel = ChainPanel(state, layers, tasks)
+    panel._keep = (binding, tasks)
+    qtbot.addWidget(panel)
+    nz = ct_volume.shape[0]
+    state.set_volume(crop(ct_volume, slice(nz // 2 - 4, nz // 2 + 4)))
+    panel.model.set_chain(Chain.from_dict(CHAIN))
+    yield panel
+    assert tasks.shutdown(timeout_ms=30_000)
+
+
+def _add(qtbot, dialog, name, url, token, cert):
+    dialog.name.setText(name)
+    dialog.url.setText(url)
+    dialog.token.setText(token)
+    dialog.ca_bundle.setText(str(cert))
+    assert dialog.add_from_form(), dialog.message.text()
+    assert dialog.token.text() == ""  # the token does not stay in the form
+
+
+def test_a_chain_runs_on_the_endpoint_and_gives_the_local_result(panel, qtbot, site):
+    dialog = EndpointsDialog(panel.tasks)
+    qtbot.addWidget(dialog)
+    _add(qtbot, dialog, "site", site["url"], site["token"], site["cert"])
+    assert dialog.table.item(0, 1).text() == site["url"]
+    with qtbot.waitSignal(dialog.checked, timeout=30_000) as checked:
+        dialog.check_selected()
+    assert checked.args[1] is True, checked.args[2]
+
+    combo = panel.executor_combo
+    assert combo.findText(PREFIX + "site") >= 0  # "Run on" lists it
+    combo.setCurrentText(PREFIX + "site")
+    progress = []
+    panel.progress_bar.valueChanged.connect(progress.append)
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as blocker:
+        panel.run()
+    new = {layer.name: layer.value for layer in blocker.args[0]}
+    local = run_chain(Chain.from_dict(CHAIN), {"image": panel.state.volume})
+    for name, value in local.outputs(exclude={"image"}).items():
+        assert np.array_equal(new[name].array, value.array), name
+        assert np.allclose(new[name].origin, value.origin)
+    labels = next(v for v in new.values() if isinstance(v, LabelMap))
+    # re-attached to the original study: the de-identified stand-ins do not come back
+    assert labels.metadata.get("SeriesInstanceUID") == panel.state.volume.metadata.get(
+        "SeriesInstanceUID")
+    assert progress and max(progress) >= 900  # progress came through to the end
+    # it ran there: the disclosure is in the audit log, with the job the server gave
+    import json
+
+    from medview.remote.config import data_dir
+
+    [line] = [json.loads(x) for x in (data_dir() / "offload-audit.log").read_text().splitlines()]
+    assert line["endpoint"] == f"site {site['url']}" and line["job"]
+    assert line["series_uid"] == panel.state.volume.metadata["SeriesInstanceUID"]
+    assert line["bytes"] > panel.state.volume.array.nbytes // 10
+
+    dialog.remove_selected()
+    assert combo.findText(PREFIX + "site") < 0
+
+
+def test_an_unreachable_endpoint_offers_a_local_run(panel, qtbot, site):
+    from medview.pipeline import executors
+    from medview.remote.config import add_endpoint
+    from medview.remote.executor import RemoteExecutor
+
+    # a port nobody listens on; few retries so the test does not wait for the full backoff
+    add_endpoint("down", "https://127.0.0.1:9", "x" * 20, ca_bundle=str(site["cert"]))
+    executors.register_executor(RemoteExecutor("down", retries=1), replace=True)
+    panel.executor_combo.setCurrentText(PREFIX + "down")
+    with qtbot.waitSignal(panel.run_failed, timeout=60_000):
+        panel.run()
+    box = panel.fallback_box
+    assert box is not None and box.isVisible()
+    assert "unreachable" in panel.status.text()
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as blocker:
+        box.button(QMessageBox.StandardButton.Yes).click()
+    assert panel.executor_combo.currentText() == "Local"
+    assert {layer.name for layer in blocker.args[0]} >= {"smoothed"}
+
+
+def test_cancel_in_the_panel_cancels_the_remote_job(panel, qtbot, site):
+    from medview.remote.client import RemoteClient
+    from medview.remote.config import add_endpoint
+    from medview.remote.executor import sync_endpoint_executors
+
+    add_endpoint("site", site["url"], site["token"], ca_bundle=str(site["cert"]))
+    sync_endpoint_executors()
+    slow = {"steps": [{"step": "smooth.curvature_diffusion",
+                       "params": {"iterations": 60, "in_plane_only": True}}] * 4}
+    panel.model.set_chain(Chain.from_dict(slow))
+    panel.executor_combo.setCurrentText(PREFIX + "site")
+    with RemoteClient.for_endpoint("site") as client:
+        before = {job.id for job in client.jobs()}
+        task = panel.run()
+        qtbot.waitUntil(lambda: any(j.state == "running" for j in client.jobs()
+                                    if j.id not in before), timeout=60_000)
+        with qtbot.waitSignal(panel.run_cancelled, timeout=60_000):
+            panel.cancel_run()
+        assert task.is_done
+        [job] = [j for j in client.jobs() if j.id not in before]
+        qtbot.waitUntil(lambda: client.status(job.id).state == "cancelled", timeout=30_000)
+    assert len(panel.layers.layers) == 1  # only the series: nothing half-done arrived
