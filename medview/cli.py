@@ -718,6 +718,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:  # an unknown endpoint or token: the message says what to do
         print(f"medview {args.command}: error: {exc.args[0]}", file=sys.stderr)
         return EXIT_ERROR
+    except ModuleNotFoundError as exc:
+        # an extra this installation lacks: the packaged workstation has no server extra
+        hint = (" (the offload server: pip install 'medview[server]' on the server)"
+                if args.command == "serve" else "")
+        print(f"medview {args.command}: error: this installation lacks the Python package "
+              f"{exc.name!r}{hint}", file=sys.stderr)
+        return EXIT_ERROR
     except Cancelled:
         print(f"medview {args.command}: cancelled", file=sys.stderr)
         return EXIT_ERROR

@@ -268,6 +268,12 @@ def test_every_subcommand_of_the_source_answers_in_the_bundle(installed, tmp_pat
         assert proc.returncode == 0 and f"medview {name}" in proc.stdout, (name, proc.stderr)
 
 
+def test_installed_serve_says_the_server_is_not_part_of_the_workstation(installed, tmp_path):
+    proc = run_installed(installed, tmp_path, "serve", "--cert", "c.pem", "--key", "k.pem")
+    assert proc.returncode == 1
+    assert "medview[server]" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_installed_window_under_xvfb_shows_the_demo(installed, tmp_path):
     from PySide6.QtGui import QImage
 
