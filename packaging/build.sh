@@ -123,7 +123,14 @@ say "tarball"
 t=$(now)
 gz=gzip
 command -v pigz > /dev/null && gz=pigz
-tar -C "$BUILD/bundle" -cf - medview | nice $gz -6 > "$TARBALL.part"
+# with a script that adds the desktop entry and icon for the user who unpacked it
+EXTRA=$BUILD/tar-extra
+rm -rf "$EXTRA"
+install -D -m 755 packaging/linux/install-desktop-entry.sh "$EXTRA/medview/install-desktop-entry.sh"
+install -D -m 644 packaging/linux/medview.desktop "$EXTRA/medview/share/medview.desktop"
+install -D -m 644 packaging/icons/medview.svg "$EXTRA/medview/share/medview.svg"
+tar -cf - -C "$BUILD/bundle" medview -C "$EXTRA" medview/install-desktop-entry.sh medview/share \
+  | nice $gz -6 > "$TARBALL.part"
 mv "$TARBALL.part" "$TARBALL"
 t_tar=$(elapsed "$t")
 

@@ -313,7 +313,7 @@ def test_installed_window_under_xvfb_shows_the_demo(installed, tmp_path):
 def test_tarball_runs_where_it_is_unpacked(packages, tmp_path):
     with tarfile.open(packages["tarball"]) as tar:
         names = tar.getnames()
-        assert "medview/medview" in names
+        assert "medview/medview" in names and "medview/install-desktop-entry.sh" in names
         assert any(n.startswith("medview/_internal/resources/selftest/") for n in names)
         tar.extractall(tmp_path / "x", filter="tar")
     app = tmp_path / "x" / "medview" / "medview"
@@ -322,5 +322,20 @@ def test_tarball_runs_where_it_is_unpacked(packages, tmp_path):
         proc = subprocess.run([str(app), "--version"], capture_output=True, text=True,
                               timeout=120, env={"PATH": "/nonexistent", "HOME": str(tmp_path)})
         assert proc.returncode == 0 and proc.stdout.strip() == f"medview {VERSION}"
+
+        # the per-user desktop entry the tarball's script installs runs this medview
+        home = tmp_path / "home"
+        script = app.parent / "install-desktop-entry.sh"
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+        subprocess.run([str(script)], check=True, env=env, timeout=60, capture_output=True)
+        entry = home / ".local/share/applications/medview.desktop"
+        assert f'Exec="{app}" %f' in entry.read_text().splitlines()
+        assert (home / ".local/share/icons/hicolor/scalable/apps/medview.svg").is_file()
+        check = subprocess.run([require_tool("desktop-file-validate"), str(entry)],
+                               capture_output=True, text=True)
+        assert check.returncode == 0 and "error" not in check.stdout.lower(), check.stdout
+        subprocess.run([str(script), "--remove"], check=True, env=env, timeout=60,
+                       capture_output=True)
+        assert not entry.exists()
     finally:
         shutil.rmtree(tmp_path / "x")
