@@ -77,3 +77,17 @@ def private_settings(tmp_path_factory, monkeypatch):
     for ex in executors.executors():  # no endpoint outlives its test in "Run on"
         if ex.name.startswith(PREFIX):
             executors.unregister_executor(ex.name)
+
+
+@pytest.fixture
+def window(app, qtbot, tmp_path):
+    """A shown main window on a fresh catalog; its background tasks are stopped after."""
+    from medview.gui.main_window import MainWindow
+
+    win = MainWindow(catalog_path=tmp_path / "catalog.sqlite")
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    assert win.tasks.shutdown(timeout_ms=10_000)

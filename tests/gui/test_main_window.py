@@ -21,17 +21,6 @@ from medview.gui.windowing import auto_window
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture
-def window(app, qtbot, tmp_path):
-    win = MainWindow(catalog_path=tmp_path / "catalog.sqlite")
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    assert win.tasks.shutdown(timeout_ms=10_000)
-
-
 def _open(qtbot, window: MainWindow, folder) -> medview.Volume:
     """Import ``folder`` and open its first series, as ``medview FOLDER`` does."""
     with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS) as blocker:

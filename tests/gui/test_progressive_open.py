@@ -35,17 +35,6 @@ def ct300_volume(ct300_dir) -> medview.Volume:
     return medview.load(ct300_dir)
 
 
-@pytest.fixture
-def window(app, qtbot, tmp_path):
-    win = MainWindow(catalog_path=tmp_path / "catalog.sqlite")
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    assert win.tasks.shutdown(timeout_ms=10_000)
-
-
 def _import(qtbot, window: MainWindow, folder) -> str:
     with qtbot.waitSignal(window.import_finished, timeout=TIMEOUT_MS) as blocker:
         window.import_folder(folder)

@@ -9,7 +9,6 @@ from PySide6.QtGui import QImage
 from viewer_helpers import make_viewer
 
 from medview.core.volume import Volume
-from medview.gui.main_window import MainWindow
 from medview.gui.overlays import direction_letters, edge_texts
 from medview.gui.slice_viewer import INVERTED_LUT, SliceViewer
 
@@ -30,17 +29,6 @@ def _gray(image: QImage) -> np.ndarray:
     ptr = image.constBits()
     array = np.frombuffer(ptr, dtype=np.uint8, count=image.bytesPerLine() * image.height())
     return array.reshape(image.height(), image.bytesPerLine())[:, : image.width()].copy()
-
-
-@pytest.fixture
-def window(app, qtbot, tmp_path):
-    win = MainWindow(catalog_path=tmp_path / "catalog.sqlite")
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    assert win.tasks.shutdown(timeout_ms=10_000)
 
 
 # -- orientation letters --------------------------------------------------------------------
