@@ -147,6 +147,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_browser_extras(thumbnail_dir=thumbnail_dir)
         self._build_export_action()
         self._build_settings_actions()
+        self._build_cache_action()
         self._build_remote_actions()
         self._restore_settings()
         for view in self.views.values():
@@ -444,6 +445,35 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
 
     # -- remote endpoints (issue 6) ----------------------------------------------------
+    def _build_cache_action(self) -> None:
+        self.cache_action = QAction("&Memory for Open Series…", self)
+        self.cache_action.setObjectName("action_volume_cache")
+        self.cache_action.setToolTip("How much memory decoded series may keep, so that "
+                                     "reopening them is instant")
+        self.cache_action.triggered.connect(self.open_cache_dialog)
+        self._menu("Settings").addAction(self.cache_action)
+
+    def open_cache_dialog(self):
+        """Ask for the volume cache's cap in MiB (non-modal); applied and stored on OK."""
+        import psutil
+        from PySide6.QtWidgets import QInputDialog
+
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Memory for open series")
+        ram_mb = psutil.virtual_memory().total / 2**20
+        dialog.setLabelText(
+            f"Keep up to this many MiB of decoded series (0: none).\n"
+            f"Now {self.volume_cache.nbytes / 2**20:.0f} of "
+            f"{self.volume_cache.cap_bytes / 2**20:.0f} MiB in use; this machine has "
+            f"{ram_mb:.0f} MiB.")
+        dialog.setInputMode(QInputDialog.InputMode.IntInput)
+        dialog.setIntRange(0, int(ram_mb))
+        dialog.setIntValue(int(self.volume_cache.cap_bytes / 2**20))
+        dialog.intValueSelected.connect(self.set_cache_cap_mb)
+        dialog.open()
+        self.cache_dialog = dialog
+        return dialog
+
     def _build_remote_actions(self) -> None:
         self.endpoints_action = QAction("&Remote Endpoints…", self)
         self.endpoints_action.setObjectName("action_remote_endpoints")

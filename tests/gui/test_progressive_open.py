@@ -294,7 +294,10 @@ def test_the_cache_cap_comes_from_the_setting_unless_the_variable_is_set(
         return win
 
     first = new_window()
-    first.set_cache_cap_mb(48)
+    dialog = first.open_cache_dialog()  # Settings ▸ Memory for Open Series…
+    assert dialog.intValue() == first.volume_cache.cap_bytes // 2**20
+    dialog.setIntValue(48)
+    dialog.accept()
     assert first.volume_cache.cap_bytes == 48 * 2**20
     first.close()
     assert new_window().volume_cache.cap_bytes == 48 * 2**20  # remembered
