@@ -216,6 +216,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         file_menu.addAction(quit_action)
 
         image_menu = self.menuBar().addMenu("&Image")
+        self.image_menu = image_menu
         self.preset_actions: dict[int, QAction] = {}
         for preset in CT_PRESETS:
             action = QAction(f"{preset.name}  (W {preset.width:g} / L {preset.center:g})", self)
@@ -329,6 +330,15 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             bar.addAction(action)
             self.tool_actions[tool] = action
         self.state.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        # the window presets (CT presets 1–8, automatic, custom ones) from the tool bar too
+        self.presets_button = QToolButton(self)
+        self.presets_button.setObjectName("presets_button")
+        self.presets_button.setText("Presets")
+        self.presets_button.setToolTip("Window/level presets (keys 1–8), automatic window, "
+                                       "your saved presets")
+        self.presets_button.setMenu(self.image_menu)
+        self.presets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.insertWidget(self.tool_actions["distance"], self.presets_button)
         bar.insertSeparator(self.tool_actions["brush"])
         self.clear_measurements_action = QAction("Clear", self)
         self.clear_measurements_action.setToolTip("Remove every measurement")

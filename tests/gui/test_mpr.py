@@ -230,3 +230,13 @@ def test_layout_action_switches_to_the_grid(app, qtbot, tmp_path, demo_volume):
 
     image = QImage(str(out))
     assert image.width() == window.view_grid.width()
+
+
+def test_the_tool_bar_offers_the_window_presets(app, qtbot, tmp_path, ct_volume):
+    window = MainWindow(catalog_path=tmp_path / "c.sqlite")
+    qtbot.addWidget(window)
+    window.state.set_volume(ct_volume)
+    menu = window.presets_button.menu()
+    lung = next(a for a in menu.actions() if a.text().startswith("Lung"))
+    lung.trigger()
+    assert window.state.window == (-600, 1500)
