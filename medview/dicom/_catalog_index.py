@@ -20,6 +20,7 @@ from medview.dicom._catalog_schema import (
     _patient_key,
     _prefix_range,
     _to_row,
+    write_transaction,
 )
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.header import InstanceHeader
@@ -227,8 +228,7 @@ class _IndexingMixin:
         """One transaction: upsert ``headers``, record ``errors``, drop ``removed`` paths."""
         if not (headers or errors or removed):
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             if removed:
                 conn.executemany("DELETE FROM instances WHERE path = ?", [(p,) for p in removed])
                 conn.executemany("DELETE FROM errors WHERE path = ?", [(p,) for p in removed])
@@ -243,11 +243,6 @@ class _IndexingMixin:
                 conn.executemany("DELETE FROM errors WHERE path = ?", [(h.path,) for h in headers])
                 conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
                 self._upsert_hierarchy(conn, headers)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     @staticmethod
     def _upsert_hierarchy(conn: sqlite3.Connection, headers: Sequence[InstanceHeader]) -> None:
@@ -299,11 +294,5 @@ class _IndexingMixin:
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         """Drop series, studies and patients that no instance refers to any more."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             self._delete_orphans(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise

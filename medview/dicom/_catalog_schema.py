@@ -12,7 +12,8 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from medview.dicom.header import FrameInfo, InstanceHeader
@@ -200,3 +201,18 @@ def _prefix_range(folder: str) -> tuple[str, str]:
     """Bounds of the paths strictly under ``folder``: ``lo <= path < hi``."""
     lo = folder.rstrip(os.sep) + os.sep
     return lo, lo[:-1] + chr(ord(os.sep) + 1)
+
+
+@contextmanager
+def write_transaction(conn) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception (cancel included), so a
+    catalog write is whole or absent. The connection runs in autocommit mode
+    (``isolation_level=None``): transactions are explicit."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

@@ -37,6 +37,7 @@ from medview.dicom._catalog_schema import (
     _from_row,
     _like,
     _prefix_range,
+    write_transaction,
 )
 from medview.dicom.header import InstanceHeader
 
@@ -114,8 +115,7 @@ class Catalog(_IndexingMixin):
                 f"catalog {self.path} has schema version {version}, newer than this medview's "
                 f"{SCHEMA_VERSION}: upgrade medview or use another catalog (MEDVIEW_DB)"
             )
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             layout = None
             if version == SCHEMA_VERSION:
                 try:
@@ -134,11 +134,6 @@ class Catalog(_IndexingMixin):
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (_LAYOUT,)
                 )
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def close(self) -> None:
         """Close every connection this catalog opened (from any thread)."""
@@ -290,16 +285,10 @@ class Catalog(_IndexingMixin):
         left without a series, in one transaction. Importing the files again brings it back.
         """
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             n = conn.execute("DELETE FROM instances WHERE series_instance_uid = ?", (uid,)).rowcount
             conn.execute("DELETE FROM series WHERE series_uid = ?", (uid,))
             self._delete_orphans(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return n
 
     def counts(self) -> dict[str, int]:
