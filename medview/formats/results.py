@@ -14,18 +14,28 @@ from medview.core.table import Table
 from medview.core.volume import Volume
 from medview.formats.volume_io import SUFFIXES, write_volume
 
-__all__ = ["write_results"]
+__all__ = ["write_bytes_atomic", "write_results", "write_text_atomic"]
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename: ``path``
+    is the old file or the whole new one, never half written (the temporary file is removed
+    on any failure)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """:func:`write_bytes_atomic` of ``text`` in UTF-8, newlines written as given."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _segments_json(labels: LabelMap) -> str:
@@ -87,12 +97,9 @@ def write_results(values: Mapping[str, Any], main: str, out: str | os.PathLike, 
         if isinstance(value, Volume):
             write_volume(value, path, overwrite=True)
         elif isinstance(value, str):
-            _atomic_text(path, value)
+            write_text_atomic(path, value)
         elif isinstance(value, bytes):
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
-                f.write(value)
-            os.replace(tmp, path)
+            write_bytes_atomic(path, value)
         else:
             value.save(path)
         written.append(path)

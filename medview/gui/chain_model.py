@@ -23,7 +23,6 @@ import copy
 import itertools
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,17 +258,9 @@ class ChainModel:
         OSError
             If the file cannot be written (nothing half-written is left).
         """
-        text = json.dumps(self.to_chain().to_dict(), indent=2) + "\n"
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        from medview.formats.results import write_text_atomic
+
+        return write_text_atomic(path, json.dumps(self.to_chain().to_dict(), indent=2) + "\n")
 
     def load(self, path: str | os.PathLike) -> None:
         """Replace the chain by the one in ``path`` (validated first: on error, unchanged).

@@ -100,9 +100,9 @@ def export_item(item: Exportable, fmt: str, path: str | os.PathLike, *,
             raise ValueError(f"{item.name}: expected a table")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
-        from medview.formats.results import _atomic_text
+        from medview.formats.results import write_text_atomic
 
-        _atomic_text(path, value.to_csv() if fmt == "csv" else value.to_json())
+        write_text_atomic(path, value.to_csv() if fmt == "csv" else value.to_json())
         return [path]
     if not isinstance(value, Volume):
         raise ValueError(f"{item.name}: nothing to export")
@@ -115,10 +115,10 @@ def export_item(item: Exportable, fmt: str, path: str | os.PathLike, *,
 
     written = [write_volume(value, path, overwrite=overwrite)]
     if isinstance(value, LabelMap):
-        from medview.formats.results import _atomic_text, _segments_json
+        from medview.formats.results import _segments_json, write_text_atomic
 
         side = path.with_name(_stem(path) + ".segments.json")
-        _atomic_text(side, _segments_json(value))
+        write_text_atomic(side, _segments_json(value))
         written.append(side)
     return written
 

@@ -11,7 +11,6 @@ copied (tab-separated, for spreadsheets) or saved as CSV (atomically).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -32,29 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from medview.core.table import Table
+from medview.formats.results import write_text_atomic
 from medview.gui.layers import Layer, LayerList
 from medview.gui.state import ViewerState
 from medview.gui.tasks import TaskError
 
-__all__ = ["LayersPanel", "TablePanel", "save_text_atomic"]
+__all__ = ["LayersPanel", "TablePanel"]
 
 UID_ROLE = Qt.ItemDataRole.UserRole
 _KIND_TEXT = {"series": "series", "volume": "volume", "labels": "label map", "rgb": "fusion",
               "table": "table"}
-
-
-def save_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 class LayersPanel(QWidget):
@@ -258,7 +244,7 @@ class TablePanel(QWidget):
         if self.table is None:
             return None
         try:
-            return save_text_atomic(path, self.table.to_csv())
+            return write_text_atomic(path, self.table.to_csv())
         except OSError as exc:
             self.error.emit(TaskError("Saving the table", exc, ""))
             return None
