@@ -550,13 +550,15 @@ class ViewerState(ProgressiveLoading):
     def label_opacity(self) -> float:
         return self._label_opacity
 
-    def _check_on_grid(self, labels: LabelMap | None, what: str) -> None:
+    def _check_on_grid(self, labels: Volume | None, what: str, *,
+                       kind: type = LabelMap) -> None:
+        """Raise unless ``labels`` (a ``kind``) lies on the open volume's grid."""
         if labels is None:
             return
         if self._volume is None:
             raise ValueError(f"open a series before a {what}")
-        if not isinstance(labels, LabelMap):
-            raise TypeError(f"{what}: expected a LabelMap, got {type(labels).__name__}")
+        if not isinstance(labels, kind):
+            raise TypeError(f"{what}: expected a {kind.__name__}, got {type(labels).__name__}")
         if tuple(labels.shape) != tuple(self._volume.shape[:3]):
             raise ValueError(
                 f"the {what}'s grid {labels.shape} differs from the series' "
@@ -631,11 +633,7 @@ class ViewerState(ProgressiveLoading):
                 raise ValueError("open a series before fusing another with it")
             if fused.is_rgb:
                 raise ValueError("the fused series must be grey (it is shown in colour)")
-            if tuple(fused.shape) != tuple(self._volume.shape[:3]) or not (
-                    np.allclose(fused.origin, self._volume.origin, atol=1e-2)
-                    and np.allclose(fused.spacing, self._volume.spacing, atol=1e-3)):
-                raise ValueError("the fused series must be resampled onto the series' grid "
-                                 "first")
+            self._check_on_grid(fused, "fused series", kind=Volume)
             if window is None:
                 center, width = auto_window(fused.array)
                 window = (center - width / 2.0, center + width / 2.0)

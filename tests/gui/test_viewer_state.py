@@ -280,3 +280,22 @@ def test_windows_computed_by_the_loader_are_used(demo_volume, ct_volume):
     assert state.window == (1.0, 2.0)  # not computed again
     default, auto = initial_windows(demo_volume)
     assert default == auto == pytest.approx(auto_window(demo_volume.array))
+
+
+def test_fusion_and_labels_must_lie_on_the_series_grid(demo_volume):
+    from medview.core.labelmap import LabelMap
+    from medview.core.volume import Volume
+
+    state = ViewerState()
+    state.set_volume(demo_volume)
+    shifted = Volume(demo_volume.array.astype(np.float32), demo_volume.spacing,
+                     tuple(o + 5.0 for o in demo_volume.origin), demo_volume.direction)
+    with pytest.raises(ValueError, match="not on the series' grid"):
+        state.set_fusion(shifted)
+    labels = LabelMap(np.zeros(demo_volume.shape, np.uint8), shifted.spacing, shifted.origin,
+                      shifted.direction)
+    with pytest.raises(ValueError, match="not on the series' grid"):
+        state.set_labels(labels)
+    assert state.fusion is None and state.labels is None
+    state.set_fusion(demo_volume.with_array(demo_volume.array.astype(np.float32)))
+    assert state.fusion is not None
