@@ -111,24 +111,17 @@ def export_item(item: Exportable, fmt: str, path: str | os.PathLike, *,
 
         return list(export_dicom(value, path, source=item.source, kind=fmt,
                                  overwrite=overwrite))
-    from medview.formats.volume_io import write_volume
+    from medview.formats.volume_io import volume_suffix, write_volume
 
     written = [write_volume(value, path, overwrite=overwrite)]
     if isinstance(value, LabelMap):
         from medview.formats.results import _segments_json, write_text_atomic
 
-        side = path.with_name(_stem(path) + ".segments.json")
+        stem = path.name[: -len(volume_suffix(path))]  # written above: a known suffix
+        side = path.with_name(stem + ".segments.json")
         write_text_atomic(side, _segments_json(value))
         written.append(side)
     return written
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 class ExportDialog(QDialog):

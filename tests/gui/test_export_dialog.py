@@ -59,6 +59,12 @@ def test_painted_label_map_exports_as_a_valid_seg_that_reads_back(window, qtbot,
     assert np.array_equal(back.array > 0, state.labels.array > 0)
     assert back.segments[0].name == "Lesion"
 
+    nifti, side = _export(window, qtbot, "Label map", "nifti", tmp_path / "lesion.nii.gz")
+    assert side.name == "lesion.segments.json"
+    assert json.loads(side.read_text())[0]["name"] == "Lesion"
+    back = medview.formats.volume_io.read_volume(nifti)
+    assert np.array_equal(back.array, state.labels.array)
+
 
 def test_derived_result_exports_as_a_series_that_reimports_in_place(window, qtbot, tmp_path):
     from medview.core.smoothing import gaussian
