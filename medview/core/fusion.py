@@ -22,8 +22,8 @@ from medview.core.volume import Volume
 __all__ = ["COLORMAPS", "blend_colour", "colormap_lut", "fuse_average", "fuse_maximum",
            "fuse_weighted"]
 
-Colormap = Literal["hot", "jet", "viridis"]
-COLORMAPS: tuple[str, ...] = ("hot", "jet", "viridis")
+Colormap = Literal["hot", "jet", "viridis", "inferno", "grey"]
+COLORMAPS: tuple[str, ...] = ("hot", "jet", "viridis", "inferno", "grey")
 
 # viridis at x = i/255 for i = 0, 16, ..., 240, 255 (the published table); linear in between
 # stays within a couple of levels of it
@@ -33,6 +33,18 @@ _VIRIDIS_RGB = np.array([
     (44, 114, 142), (38, 130, 142), (33, 145, 140), (31, 160, 136), (40, 174, 128),
     (63, 188, 115), (94, 201, 98), (132, 212, 75), (173, 220, 48), (216, 226, 25),
     (253, 231, 37)], np.float64) / 255.0
+
+# inferno at x = i/255 for i = 0, 8, ..., 248, 255 (matplotlib's table, as OpenCV ships it);
+# linear in between stays within two levels of it
+_INFERNO_X = np.array([*range(0, 256, 8), 255], np.float64) / 255.0
+_INFERNO_RGB = np.array([
+    (0, 0, 4), (4, 3, 18), (11, 7, 36), (21, 11, 55), (33, 12, 74), (47, 10, 91), (61, 9, 101),
+    (74, 12, 107), (87, 16, 110), (100, 21, 110), (113, 25, 110), (125, 30, 109),
+    (138, 34, 106), (151, 39, 102), (163, 44, 97), (176, 49, 91), (188, 55, 84), (199, 62, 76),
+    (210, 70, 68), (219, 80, 59), (228, 90, 49), (235, 102, 40), (241, 115, 29),
+    (246, 128, 19), (249, 142, 9), (251, 157, 7), (252, 172, 17), (251, 188, 33),
+    (249, 203, 53), (245, 219, 76), (242, 234, 105), (243, 246, 138), (252, 255, 164)],
+    np.float64) / 255.0
 
 # dtypes OpenCV's per-element functions take
 _CV_TYPES = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32,
@@ -47,7 +59,8 @@ def colormap_lut(name: str) -> np.ndarray:
 
     ``hot``: black → red → yellow → white (MATLAB's: red over the first 3/8, green over the
     next 3/8, blue over the last 1/4); ``jet``: dark blue → cyan → yellow → dark red;
-    ``viridis``: the perceptually uniform dark violet → teal → yellow map.
+    ``viridis``: the perceptually uniform dark violet → teal → yellow map; ``inferno``: black
+    → purple → orange → pale yellow (perceptually uniform); ``grey``: black → white.
     """
     x = np.linspace(0.0, 1.0, 256)
     if name == "hot":
@@ -57,6 +70,10 @@ def colormap_lut(name: str) -> np.ndarray:
                         1.5 - np.abs(4 * x - 1)], axis=1)
     elif name == "viridis":
         rgb = np.stack([np.interp(x, _VIRIDIS_X, _VIRIDIS_RGB[:, c]) for c in range(3)], axis=1)
+    elif name == "inferno":
+        rgb = np.stack([np.interp(x, _INFERNO_X, _INFERNO_RGB[:, c]) for c in range(3)], axis=1)
+    elif name == "grey":
+        rgb = np.repeat(x[:, None], 3, axis=1)
     else:
         raise ValueError(f"colormap: {name!r} is not one of {', '.join(COLORMAPS)}")
     return np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -559,8 +559,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         low, high = state.fusion_window
         return blend_colour(state.volume, state.fusion, window_center=state.window_center,
                             window_width=state.window_width,
-                            colormap=state.fusion_colormap if state.fusion_colormap != "grey"
-                            else "hot", moving_min=low, moving_max=high,
+                            colormap=state.fusion_colormap, moving_min=low, moving_max=high,
                             opacity=state.fusion_opacity)
 
     def show_export_dialog(self) -> None:

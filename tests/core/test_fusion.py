@@ -112,12 +112,17 @@ def test_fusion_stops_when_cancelled(ct3):
 
 
 # -- colour blend ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("name", "tolerance"), [("jet", 1), ("viridis", 5)])
+@pytest.mark.parametrize(("name", "tolerance"), [("jet", 1), ("viridis", 5), ("inferno", 2)])
 def test_colour_maps_match_opencvs(name, tolerance):
     ref = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[None],
                             getattr(cv2, f"COLORMAP_{name.upper()}"))[0, :, ::-1]
     diff = np.abs(colormap_lut(name).astype(int) - ref.astype(int))
     assert diff.max() <= tolerance
+
+
+def test_grey_is_the_identity_ramp():
+    lut = colormap_lut("grey")
+    assert np.array_equal(lut, np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1))
 
 
 def test_hot_goes_from_black_through_red_and_yellow_to_white():

@@ -88,10 +88,20 @@ def test_fused_image_exports_as_secondary_capture(window, qtbot, tmp_path):
     panel = window.fusion_panel
     with qtbot.waitSignal(panel.fused, timeout=60_000):
         panel.fuse_selected()
+    window.state.set_fusion_colormap("inferno")
     [path] = _export(window, qtbot, "Fused image", "capture", tmp_path / "fused.dcm")
     assert_valid_dicom(path)
     back = medview.load(path)
     assert back.is_rgb and back.shape[:3] == window.state.volume.shape
+    # the colours are the view's: a voxel at the top of the PET window, fully opaque, is the
+    # last entry of the colour map the views use
+    from medview.gui.colormaps import colormap_lut
+
+    state = window.state
+    state.set_fusion_opacity(1.0)
+    fused = window._blend_fusion()
+    hot = np.argwhere(state.fusion.array >= state.fusion_window[1])[0]
+    assert fused.array[tuple(hot)].tolist() == colormap_lut("inferno")[-1].tolist()
 
 
 def test_measurements_csv_and_view_png_without_overlays(window, qtbot, tmp_path):
