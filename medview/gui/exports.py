@@ -113,12 +113,15 @@ def export_item(item: Exportable, fmt: str, path: str | os.PathLike, *,
                                  overwrite=overwrite))
     from medview.formats.volume_io import volume_suffix, write_volume
 
-    written = [write_volume(value, path, overwrite=overwrite)]
+    side = None
     if isinstance(value, LabelMap):
+        side = path.with_name(path.name[: -len(volume_suffix(path))] + ".segments.json")
+        if side.exists() and not overwrite:
+            raise FileExistsError(f"{side} exists; choose another name or allow overwriting")
+    written = [write_volume(value, path, overwrite=overwrite)]
+    if side is not None:
         from medview.formats.results import _segments_json, write_text_atomic
 
-        stem = path.name[: -len(volume_suffix(path))]  # written above: a known suffix
-        side = path.with_name(stem + ".segments.json")
         write_text_atomic(side, _segments_json(value))
         written.append(side)
     return written

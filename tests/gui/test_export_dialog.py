@@ -64,6 +64,12 @@ def test_painted_label_map_exports_as_a_valid_seg_that_reads_back(window, qtbot,
     assert json.loads(side.read_text())[0]["name"] == "Lesion"
     back = medview.formats.volume_io.read_volume(nifti)
     assert np.array_equal(back.array, state.labels.array)
+    # an existing sidecar is not replaced silently either (and no image is written then)
+    (tmp_path / "other.segments.json").write_text("keep")
+    with qtbot.waitSignal(window.exported_failed, timeout=60_000):
+        window.export(_item(window, "Label map"), "nifti", tmp_path / "other.nii.gz")
+    assert (tmp_path / "other.segments.json").read_text() == "keep"
+    assert not (tmp_path / "other.nii.gz").exists()
 
 
 def test_derived_result_exports_as_a_series_that_reimports_in_place(window, qtbot, tmp_path):
