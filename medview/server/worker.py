@@ -202,8 +202,12 @@ def limit_threads() -> int | None:
     return n
 
 
-def init_pool_process(threads: int) -> None:
-    """Pool process initializer: ``MEDVIEW_THREADS`` defaults to this process's share."""
+def init_pool_process(threads: int, parent_pid: int | None = None) -> None:
+    """Pool process initializer: end with the server (``parent_pid``), and hold
+    ``MEDVIEW_THREADS`` to this process's share unless it is set."""
+    from medview.children import die_with_parent
+
+    die_with_parent(parent_pid)
     os.environ.setdefault("MEDVIEW_THREADS", str(threads))
     limit_threads()
 
