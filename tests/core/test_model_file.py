@@ -13,11 +13,11 @@ import hashlib
 import io
 import json
 import pickle
-import struct
 
 import numpy as np
 import psutil
 import pytest
+from model_payloads import MAGIC, legacy_file, memmap_payload, popen_payload
 from step_checks import crop
 
 from medview.core.classifier import (
@@ -29,49 +29,6 @@ from medview.core.classifier import (
     train_classifier,
 )
 from medview.core.labelmap import LabelMap
-
-MAGIC = b"MEDVIEW-PIXEL-CLASSIFIER\n"
-
-
-# -- payloads --------------------------------------------------------------------------------
-def _text(s: str) -> bytes:
-    raw = s.encode()
-    return b"X" + struct.pack("<I", len(raw)) + raw  # BINUNICODE
-
-
-def call_pickle(module: str, name: str, *args) -> bytes:
-    """A protocol-4 pickle calling ``module``'s dotted attribute ``name`` with ``args``
-    (strings, ints, or a list of strings)."""
-    parts = []
-    for a in args:
-        if isinstance(a, int):
-            parts.append(b"J" + struct.pack("<i", a))  # BININT
-        elif isinstance(a, list):
-            parts.append(b"](" + b"".join(_text(x) for x in a) + b"e")
-        else:
-            parts.append(_text(a))
-    return (b"\x80\x04c" + module.encode() + b"\n" + name.encode() + b"\n(" + b"".join(parts)
-            + b"tR.")
-
-
-def popen_payload(marker) -> bytes:
-    return call_pickle("sklearn.externals.array_api_compat.numpy", "f2py.subprocess.Popen",
-                       ["touch", str(marker)])
-
-
-def memmap_payload(marker) -> bytes:
-    return call_pickle("sklearn.base", "np.memmap", str(marker), "uint8", "w+", 0, 16)
-
-
-def legacy_file(path, payload: bytes, template: bytes) -> None:
-    """``payload`` inside a format-1 model (pickle serializer) with a matching sidecar."""
-    head = json.loads(template[len(MAGIC):].split(b"\n", 1)[0])
-    head.pop("estimator", None)
-    head.update(format=1, serializer="pickle",
-                payload_sha256=hashlib.sha256(payload).hexdigest())
-    data = MAGIC + json.dumps(head).encode() + b"\n" + payload
-    path.write_bytes(data)
-    path.with_name(path.name + ".sha256").write_text(hashlib.sha256(data).hexdigest() + "  m\n")
 
 
 def signed(path, data: bytes) -> None:
