@@ -46,6 +46,7 @@ __all__ = [
     "apply_classifier",
     "classify_pixels",
     "convert_legacy_model",
+    "is_legacy_model",
     "train_classifier",
 ]
 
@@ -609,6 +610,20 @@ def _split(data: bytes) -> tuple[dict, bytes]:
     if hashlib.sha256(payload).hexdigest() != head.get("payload_sha256"):
         raise ModelFileError("model: the payload does not match its SHA-256 (damaged)")
     return head, payload
+
+
+def is_legacy_model(path) -> bool:
+    """True when ``path`` is a format-1 medview model (a pickle); reads only its header."""
+    with open(path, "rb") as f:
+        start = f.read(len(_MAGIC) + (64 << 10))
+    if not start.startswith(_MAGIC):
+        return False
+    line = start[len(_MAGIC):].partition(b"\n")[0]
+    try:
+        head = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(head, dict) and head.get("format") == 1
 
 
 def convert_legacy_model(path, *, trust: bool) -> PixelClassifier:
