@@ -106,9 +106,20 @@ def test_kill_9_of_medview_serve_ends_its_pool_process(tmp_path):
     run = subprocess.run(medview_cmd("serve", "add-token", "ws-1", "--tokens", tokens),
                          env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+    token = run.stdout.strip()
     server = start_server(tmp_path, cert=cert, key=key, tokens=tokens, env=env,
-                          extra=("--workers", "2"))
+                          extra=("--workers", "2", "--public-docs", "--max-decoded-mb", "1"))
     try:
+        import ssl
+
+        import httpx
+
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(base_url=server.url, verify=ctx, timeout=30) as http:
+            assert http.get("/docs").status_code == 200  # --public-docs: no token needed
+            assert http.get("/api/v1/info").status_code == 401
+            info = http.get("/api/v1/info", headers={"Authorization": f"Bearer {token}"})
+            assert info.json()["max_decoded_bytes"] == 1 << 20
         parent = psutil.Process(server.proc.pid)
 
         def pool_running():  # the pool is warmed up at start
