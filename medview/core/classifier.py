@@ -31,8 +31,19 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 
+from medview.core.fast_predict import ForestPredictor, MLPPredictor
 from medview.core.feature_stack import FeatureSpec, slice_features, smooth_slab
 from medview.core.labelmap import LabelMap, Segment
+from medview.core.model_store import (
+    FORMAT,
+    MAGIC,
+    LegacyModelError,
+    ModelFileError,
+    checked_bytes,
+    is_legacy_model,
+    read_legacy,
+    split_model,
+)
 from medview.core.parallel import worker_count
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
@@ -52,18 +63,7 @@ __all__ = [
 
 ClassifierKind = Literal["random_forest", "mlp", "hist_gradient_boosting", "svm"]
 _KINDS = ("random_forest", "mlp", "hist_gradient_boosting", "svm")
-_MAGIC = b"MEDVIEW-PIXEL-CLASSIFIER\n"
-_FORMAT = 2
 _CHUNK_3D = 32  # slices per 3D chunk: the halo (4σ) is recomputed per chunk
-
-
-class ModelFileError(ValueError):
-    """A model file that is not one, is damaged, or fails its SHA-256 check."""
-
-
-class LegacyModelError(ModelFileError):
-    """A format-1 model: a pickle, refused unless the user trusts it (see
-    :func:`convert_legacy_model`)."""
 
 
 # -- training -------------------------------------------------------------------------------
@@ -282,68 +282,6 @@ def _smoothed_around(src: np.ndarray, lo: int, hi: int, spacing, spec: FeatureSp
     return smoothed, z0
 
 
-class _ForestPredictor:
-    """A fitted RandomForestClassifier as per-tree ``apply`` + float32 leaf-probability tables."""
-
-    def __init__(self, forest):
-        self.trees = [e.tree_ for e in forest.estimators_]
-        self.tables = []
-        for t in self.trees:
-            v = t.value[:, 0, :].astype(np.float64)
-            norm = v.sum(axis=1, keepdims=True)
-            norm[norm == 0] = 1.0
-            self.tables.append((v / norm).astype(np.float32))
-        self.k = len(forest.classes_)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        """Class index per row of X, as ``forest.predict``: argmax of the summed probabilities.
-
-        A row is settled early once its leading class is ahead of the runner-up by more than
-        the trees still to come could change (each adds at most 1 to a class): exact, and
-        most voxels of an image are settled after a little more than half the trees.
-        """
-        n, total = X.shape[0], len(self.trees)
-        acc = np.zeros((n, self.k), np.float32)
-        out = np.empty(n, np.intp)
-        rows = np.arange(n)
-        checks = set(range(total // 2 + 1, total, max(1, total // 8)))
-        for t, (tree, table) in enumerate(zip(self.trees, self.tables, strict=True), 1):
-            acc += np.take(table, tree.apply(X), axis=0)
-            if t in checks and len(rows):
-                top = np.partition(acc, self.k - 2, axis=1)[:, -2:] if self.k > 2 else acc
-                settled = np.abs(top[:, -1] - top[:, -2]) > (total - t) + 1e-3
-                if settled.mean() > 0.05:
-                    out[rows[settled]] = acc[settled].argmax(axis=1)
-                    keep = ~settled
-                    rows, X, acc = rows[keep], X[keep], acc[keep]
-        out[rows] = acc.argmax(axis=1)
-        return out
-
-
-class _MLPPredictor:
-    """StandardScaler + one-hidden-layer ReLU MLP as a float32 forward pass (scaler folded)."""
-
-    def __init__(self, pipeline):
-        scaler, mlp = pipeline[0], pipeline[-1]
-        mean = scaler.mean_.astype(np.float64)
-        scale = scaler.scale_.astype(np.float64)
-        w1, w2 = (w.astype(np.float64) for w in mlp.coefs_)
-        b1, b2 = (b.astype(np.float64) for b in mlp.intercepts_)
-        self.w1 = (w1 / scale[:, None]).astype(np.float32)
-        self.b1 = (b1 - (mean / scale) @ w1).astype(np.float32)
-        self.w2, self.b2 = w2.astype(np.float32), b2.astype(np.float32)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        h = X @ self.w1
-        h += self.b1
-        np.maximum(h, 0.0, out=h)
-        o = h @ self.w2
-        o += self.b2
-        if o.shape[1] == 1:  # binary: one logistic output
-            return (o[:, 0] > 0).astype(np.intp)
-        return o.argmax(axis=1)
-
-
 @dataclass(frozen=True, eq=False)
 class PixelClassifier:
     """A trained pixel classifier: the scikit-learn model, its features and its labels.
@@ -379,9 +317,9 @@ class PixelClassifier:
     def _predictor(self):
         if self._fast is None:
             if self.kind == "random_forest":
-                fast = _ForestPredictor(self.estimator)
+                fast = ForestPredictor(self.estimator)
             elif self.kind == "mlp":
-                fast = _MLPPredictor(self.estimator)
+                fast = MLPPredictor(self.estimator)
             else:
                 est = self.estimator
                 classes = list(est.classes_)
@@ -458,7 +396,7 @@ class PixelClassifier:
     def _header(self) -> dict:
         import sklearn
 
-        return {"format": _FORMAT, "kind": self.kind, "labels": list(self.labels),
+        return {"format": FORMAT, "kind": self.kind, "labels": list(self.labels),
                 "features": self.features.to_dict(), "seed": self.seed,
                 "training_samples": self.training_samples,
                 "training_accuracy": self.training_accuracy,
@@ -487,7 +425,7 @@ class PixelClassifier:
             raise ModelFileError(str(exc)) from None
         head = self._header()
         head.update(estimator=est_head, payload_sha256=hashlib.sha256(payload).hexdigest())
-        return _MAGIC + json.dumps(head).encode() + b"\n" + payload
+        return MAGIC + json.dumps(head).encode() + b"\n" + payload
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PixelClassifier:
@@ -502,7 +440,7 @@ class PixelClassifier:
         """
         from medview.core.model_file import ModelFormatError, estimator_from_npz
 
-        head, payload = _split(data)
+        head, payload = split_model(data)
         try:
             est = estimator_from_npz(str(head.get("kind")), head.get("estimator"), payload)
             segs = tuple(Segment(int(s["number"]), str(s["name"]), tuple(s["color"]),
@@ -563,67 +501,13 @@ class PixelClassifier:
             If the sidecar is missing or does not match, or the file is not a model.
         """
         path = Path(path)
-        data = _checked_bytes(path)
+        data = checked_bytes(path)
         try:
             return cls.from_bytes(data)
         except LegacyModelError as exc:
             raise LegacyModelError(f"model_path: {path}: {exc}") from None
         except ModelFileError as exc:
             raise ModelFileError(f"model_path: {path}: {exc}") from None
-
-
-def _checked_bytes(path: Path) -> bytes:
-    """The file's bytes once its SHA-256 sidecar matches."""
-    data = path.read_bytes()
-    side = path.with_name(path.name + ".sha256")
-    if not side.is_file():
-        raise ModelFileError(f"model_path: {path} has no SHA-256 sidecar {side.name}; "
-                             "medview only loads models saved with their sidecar")
-    words = side.read_text().split()
-    if hashlib.sha256(data).hexdigest() != (words[0].lower() if words else ""):
-        raise ModelFileError(f"model_path: {path} does not match {side.name} (the file "
-                             "was changed or damaged); refusing to load it")
-    return data
-
-
-def _split(data: bytes) -> tuple[dict, bytes]:
-    """The header and payload of a model's bytes, the payload checked against its SHA-256."""
-    if not data.startswith(_MAGIC):
-        raise ModelFileError("model: not a medview pixel-classifier model")
-    head_line, sep, payload = data[len(_MAGIC):].partition(b"\n")
-    try:
-        head = json.loads(head_line)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ModelFileError("model: damaged header") from None
-    if not sep or not isinstance(head, dict):
-        raise ModelFileError("model: damaged header")
-    if head.get("format") == 1:
-        raise LegacyModelError(
-            "an old medview model (format 1) holds a Python pickle, which can run code when "
-            "it is loaded, so medview refuses it. If you made it yourself or trust its "
-            "source, convert it once (the GUI asks; in Python: "
-            "medview.core.classifier.convert_legacy_model(path, trust=True)) or train it "
-            "again")
-    if head.get("format") != _FORMAT:
-        raise ModelFileError(f"model: format {head.get('format')!r} is not {_FORMAT}; "
-                             "it was written by another medview version")
-    if hashlib.sha256(payload).hexdigest() != head.get("payload_sha256"):
-        raise ModelFileError("model: the payload does not match its SHA-256 (damaged)")
-    return head, payload
-
-
-def is_legacy_model(path) -> bool:
-    """True when ``path`` is a format-1 medview model (a pickle); reads only its header."""
-    with open(path, "rb") as f:
-        start = f.read(len(_MAGIC) + (64 << 10))
-    if not start.startswith(_MAGIC):
-        return False
-    line = start[len(_MAGIC):].partition(b"\n")[0]
-    try:
-        head = json.loads(line)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(head, dict) and head.get("format") == 1
 
 
 def convert_legacy_model(path, *, trust: bool) -> PixelClassifier:
@@ -656,23 +540,8 @@ def convert_legacy_model(path, *, trust: bool) -> PixelClassifier:
     if trust is not True:
         raise PermissionError(f"model_path: {path}: converting an old model unpickles it; "
                               "pass trust=True only after the user confirmed its source")
-    import pickle
-
     path = Path(path)
-    data = _checked_bytes(path)
-    if not data.startswith(_MAGIC):
-        raise ModelFileError(f"model_path: {path}: not a medview pixel-classifier model")
-    head_line, _, payload = data[len(_MAGIC):].partition(b"\n")
-    try:
-        head = json.loads(head_line)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ModelFileError(f"model_path: {path}: damaged header") from None
-    if not isinstance(head, dict) or head.get("format") != 1 or \
-            head.get("serializer") != "pickle":
-        raise ModelFileError(f"model_path: {path}: not an old (format 1, pickle) model")
-    if hashlib.sha256(payload).hexdigest() != head.get("payload_sha256"):
-        raise ModelFileError(f"model_path: {path}: the payload does not match its SHA-256")
-    est = pickle.loads(payload)  # the user confirmed the source (trust=True)
+    head, data, est = read_legacy(path)
     segs = tuple(Segment(int(s["number"]), s["name"], tuple(s["color"]), tuple(s["category"]),
                          tuple(s["type"])) for s in head.get("segments", []))
     model = PixelClassifier(est, FeatureSpec.from_dict(head["features"]),
