@@ -41,9 +41,11 @@ import numpy as np
 from medview.core.labelmap import LabelMap, Segment
 from medview.core.table import Table
 from medview.core.volume import Volume
+from medview.remote.bounded_json import MAX_JSON_DEPTH, JSONLimitError, json_depth, loads_bounded
 
 __all__ = [
     "ENCODINGS",
+    "MAX_JSON_DEPTH",
     "Bundle",
     "EncodedModel",
     "WireError",
@@ -52,6 +54,7 @@ __all__ = [
     "decode_bundle",
     "encode_bundle",
     "geometry_of",
+    "json_depth",
     "same_geometry",
 ]
 
@@ -63,8 +66,6 @@ _CHUNK = 16 << 20
 _DTYPES = {"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8"}
 #: the largest header a reader accepts (a header is JSON: geometry, names, small tables)
 MAX_HEADER_BYTES = 64 << 20
-#: the deepest nesting of lists/objects a header may have (a chain's is about 6)
-MAX_JSON_DEPTH = 32
 _MAX_DIMS = 4
 
 
@@ -307,39 +308,6 @@ def iter_chunks(parts: Iterable[bytes | memoryview], size: int = 4 << 20) -> Ite
             yield bytes(mv[start:start + size])
 
 
-def json_depth(value: Any) -> int:
-    """How deeply lists and objects nest in a parsed JSON value (a scalar is 0, ``[]`` 1)."""
-    depth, level = 0, [value]
-    while True:
-        containers = [v for v in level if isinstance(v, dict | list)]
-        if not containers:
-            return depth
-        depth += 1
-        level = [c for v in containers for c in (v.values() if isinstance(v, dict) else v)]
-
-
-def loads_bounded(raw: bytes, what: str, *, max_bytes: int = MAX_HEADER_BYTES,
-                  max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """``json.loads`` that refuses more than ``max_bytes`` or ``max_depth`` levels.
-
-    Raises
-    ------
-    WireError
-        Naming ``what``, the limit and the reason (never a RecursionError).
-    """
-    if len(raw) > max_bytes:
-        raise WireError(f"{what} of {len(raw)} bytes exceeds the limit of {max_bytes} bytes")
-    try:
-        value = json.loads(raw)
-    except RecursionError:
-        raise WireError(f"{what} is nested deeper than {max_depth} levels") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, huge int literals
-        raise WireError(f"{what} is not JSON ({exc})") from None
-    if json_depth(value) > max_depth:
-        raise WireError(f"{what} is nested deeper than {max_depth} levels")
-    return value
-
-
 def read_header(data: bytes | memoryview, *, max_bytes: int = MAX_HEADER_BYTES) -> tuple[dict, int]:
     """The header of a bundle and the offset of its first blob.
 
@@ -359,8 +327,11 @@ def read_header(data: bytes | memoryview, *, max_bytes: int = MAX_HEADER_BYTES) 
         raise WireError(f"bundle header of {hlen} bytes exceeds the limit of {max_bytes} bytes")
     if _HEAD.size + hlen > len(mv):
         raise WireError(f"bundle header of {hlen} bytes is truncated")
-    header = loads_bounded(bytes(mv[_HEAD.size:_HEAD.size + hlen]), "bundle header",
-                           max_bytes=max_bytes)
+    try:
+        header = loads_bounded(bytes(mv[_HEAD.size:_HEAD.size + hlen]), "bundle header",
+                               max_bytes=max_bytes)
+    except JSONLimitError as exc:
+        raise WireError(str(exc)) from None
     if not isinstance(header, dict) or not isinstance(header.get("items"), list):
         raise WireError("bundle header has no item list")
     return header, _HEAD.size + hlen
