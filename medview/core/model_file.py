@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import zipfile
 from typing import Any
 
@@ -132,7 +133,6 @@ def _forest_to_npz(forest) -> tuple[dict, dict[str, np.ndarray]]:
     arrays["tree_start"] = np.cumsum([0, *counts]).astype(np.int64)
     arrays["classes"] = np.asarray(forest.classes_)
     head = {"params": _params_to_json(forest), "n_features": int(forest.n_features_in_),
-            "max_depth": [int(s["max_depth"]) for s in states],
             "max_features": [int(e.max_features_) for e in forest.estimators_]}
     return head, arrays
 
@@ -170,6 +170,8 @@ def _forest_from_npz(head: dict, arrays: dict):
     from sklearn.tree._tree import NODE_DTYPE, Tree
 
     forest = _make(RandomForestClassifier, head.get("params"))
+    if forest.n_jobs not in (None, -1):  # scikit-learn's predict starts that many threads
+        forest.n_jobs = max(1, min(int(forest.n_jobs), os.cpu_count() or 1))
     n_features = head.get("n_features")
     if not isinstance(n_features, int) or not 0 < n_features < 1 << 20:
         raise ModelFormatError(f"model: n_features {n_features!r} is not a positive integer")
