@@ -355,11 +355,16 @@ def cmd_serve(args) -> int:
     if not args.cert or not args.key:
         raise ValueError("give --cert FILE and --key FILE (TLS is required; "
                          "'medview serve make-cert DIR' makes a self-signed pair)")
-    if args.workers < 1 or args.max_upload_mb <= 0 or args.retention_hours <= 0:
-        raise ValueError("--workers, --max-upload-mb and --retention-hours must be positive")
+    if args.workers < 1 or args.max_upload_mb <= 0 or args.retention_hours <= 0 or (
+            args.max_decoded_mb is not None and args.max_decoded_mb <= 0):
+        raise ValueError("--workers, --max-upload-mb, --max-decoded-mb and --retention-hours "
+                         "must be positive")
     settings = ServerSettings(
         state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
         tokens_path=tokens, max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_decoded_bytes=None if args.max_decoded_mb is None
+        else int(args.max_decoded_mb * 2**20),
+        public_docs=args.public_docs,
         retention_s=args.retention_hours * 3600.0, workers=args.workers, dask=args.dask)
     serve(settings, host=args.host, port=args.port, cert=args.cert, key=args.key)
     return EXIT_OK
@@ -611,6 +616,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="local pool processes (default 1)")
     s.add_argument("--max-upload-mb", type=float, default=2048.0,
                    help="largest job upload in MiB, larger ones get 413 (default 2048)")
+    s.add_argument("--max-decoded-mb", type=float, default=None,
+                   help="most a job's arrays may decode to in MiB (shape × dtype, checked "
+                        "before decompression), more gets 413 (default: --max-upload-mb)")
+    s.add_argument("--public-docs", action="store_true",
+                   help="serve /docs, /redoc and /openapi.json without a token")
     s.add_argument("--retention-hours", type=float, default=24.0,
                    help="results not downloaded are deleted after this (default 24)")
     s.set_defaults(func=cmd_serve)

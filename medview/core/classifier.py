@@ -13,16 +13,14 @@ labels except where two classes tie to within float32 rounding (see the tests).
 ``hist_gradient_boosting`` and ``svm`` use scikit-learn's own ``predict`` per slice; they are
 50–100× slower on whole volumes.
 
-Models are saved with :meth:`PixelClassifier.save` (see there for the format and its
-security).
+Models are saved with :meth:`PixelClassifier.save` as JSON and plain arrays
+(:mod:`medview.core.model_file`): a model file cannot run code.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import pickle
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +31,19 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 
+from medview.core.fast_predict import ForestPredictor, MLPPredictor
 from medview.core.feature_stack import FeatureSpec, slice_features, smooth_slab
 from medview.core.labelmap import LabelMap, Segment
+from medview.core.model_store import (
+    FORMAT,
+    MAGIC,
+    LegacyModelError,
+    ModelFileError,
+    checked_bytes,
+    is_legacy_model,
+    read_legacy,
+    split_model,
+)
 from medview.core.parallel import worker_count
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
@@ -42,22 +51,19 @@ from medview.core.volume import Volume
 
 __all__ = [
     "ClassifierKind",
+    "LegacyModelError",
     "ModelFileError",
     "PixelClassifier",
     "apply_classifier",
     "classify_pixels",
+    "convert_legacy_model",
+    "is_legacy_model",
     "train_classifier",
 ]
 
 ClassifierKind = Literal["random_forest", "mlp", "hist_gradient_boosting", "svm"]
 _KINDS = ("random_forest", "mlp", "hist_gradient_boosting", "svm")
-_MAGIC = b"MEDVIEW-PIXEL-CLASSIFIER\n"
-_FORMAT = 1
 _CHUNK_3D = 32  # slices per 3D chunk: the halo (4σ) is recomputed per chunk
-
-
-class ModelFileError(ValueError):
-    """A model file that is not one, is damaged, or fails its SHA-256 check."""
 
 
 # -- training -------------------------------------------------------------------------------
@@ -276,68 +282,6 @@ def _smoothed_around(src: np.ndarray, lo: int, hi: int, spacing, spec: FeatureSp
     return smoothed, z0
 
 
-class _ForestPredictor:
-    """A fitted RandomForestClassifier as per-tree ``apply`` + float32 leaf-probability tables."""
-
-    def __init__(self, forest):
-        self.trees = [e.tree_ for e in forest.estimators_]
-        self.tables = []
-        for t in self.trees:
-            v = t.value[:, 0, :].astype(np.float64)
-            norm = v.sum(axis=1, keepdims=True)
-            norm[norm == 0] = 1.0
-            self.tables.append((v / norm).astype(np.float32))
-        self.k = len(forest.classes_)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        """Class index per row of X, as ``forest.predict``: argmax of the summed probabilities.
-
-        A row is settled early once its leading class is ahead of the runner-up by more than
-        the trees still to come could change (each adds at most 1 to a class): exact, and
-        most voxels of an image are settled after a little more than half the trees.
-        """
-        n, total = X.shape[0], len(self.trees)
-        acc = np.zeros((n, self.k), np.float32)
-        out = np.empty(n, np.intp)
-        rows = np.arange(n)
-        checks = set(range(total // 2 + 1, total, max(1, total // 8)))
-        for t, (tree, table) in enumerate(zip(self.trees, self.tables, strict=True), 1):
-            acc += np.take(table, tree.apply(X), axis=0)
-            if t in checks and len(rows):
-                top = np.partition(acc, self.k - 2, axis=1)[:, -2:] if self.k > 2 else acc
-                settled = np.abs(top[:, -1] - top[:, -2]) > (total - t) + 1e-3
-                if settled.mean() > 0.05:
-                    out[rows[settled]] = acc[settled].argmax(axis=1)
-                    keep = ~settled
-                    rows, X, acc = rows[keep], X[keep], acc[keep]
-        out[rows] = acc.argmax(axis=1)
-        return out
-
-
-class _MLPPredictor:
-    """StandardScaler + one-hidden-layer ReLU MLP as a float32 forward pass (scaler folded)."""
-
-    def __init__(self, pipeline):
-        scaler, mlp = pipeline[0], pipeline[-1]
-        mean = scaler.mean_.astype(np.float64)
-        scale = scaler.scale_.astype(np.float64)
-        w1, w2 = (w.astype(np.float64) for w in mlp.coefs_)
-        b1, b2 = (b.astype(np.float64) for b in mlp.intercepts_)
-        self.w1 = (w1 / scale[:, None]).astype(np.float32)
-        self.b1 = (b1 - (mean / scale) @ w1).astype(np.float32)
-        self.w2, self.b2 = w2.astype(np.float32), b2.astype(np.float32)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        h = X @ self.w1
-        h += self.b1
-        np.maximum(h, 0.0, out=h)
-        o = h @ self.w2
-        o += self.b2
-        if o.shape[1] == 1:  # binary: one logistic output
-            return (o[:, 0] > 0).astype(np.intp)
-        return o.argmax(axis=1)
-
-
 @dataclass(frozen=True, eq=False)
 class PixelClassifier:
     """A trained pixel classifier: the scikit-learn model, its features and its labels.
@@ -373,9 +317,9 @@ class PixelClassifier:
     def _predictor(self):
         if self._fast is None:
             if self.kind == "random_forest":
-                fast = _ForestPredictor(self.estimator)
+                fast = ForestPredictor(self.estimator)
             elif self.kind == "mlp":
-                fast = _MLPPredictor(self.estimator)
+                fast = MLPPredictor(self.estimator)
             else:
                 est = self.estimator
                 classes = list(est.classes_)
@@ -442,10 +386,17 @@ class PixelClassifier:
         return LabelMap.like(volume, out, segs)
 
     # -- storage ---------------------------------------------------------------------------
+    @property
+    def saveable(self) -> bool:
+        """True when the model has a safe file format (random forest and MLP)."""
+        from medview.core.model_file import SAFE_KINDS
+
+        return self.kind in SAFE_KINDS
+
     def _header(self) -> dict:
         import sklearn
 
-        return {"format": _FORMAT, "kind": self.kind, "labels": list(self.labels),
+        return {"format": FORMAT, "kind": self.kind, "labels": list(self.labels),
                 "features": self.features.to_dict(), "seed": self.seed,
                 "training_samples": self.training_samples,
                 "training_accuracy": self.training_accuracy,
@@ -455,62 +406,77 @@ class PixelClassifier:
                 "sklearn": sklearn.__version__}
 
     def to_bytes(self) -> bytes:
-        """The model as bytes: a magic line, a JSON header line, the serialized estimator.
+        """The model as bytes: a magic line, a JSON header line, the estimator's arrays (NPZ).
 
-        The estimator is serialized with ``skops`` when it is installed (a format that is safe
-        to load), otherwise with ``pickle``; the header records which, the scikit-learn version
-        and the SHA-256 of the payload.
-        """
-        payload, serializer = _dump_estimator(self.estimator)
-        head = self._header()
-        head.update(serializer=serializer, payload_sha256=hashlib.sha256(payload).hexdigest())
-        return _MAGIC + json.dumps(head).encode() + b"\n" + payload
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> PixelClassifier:
-        """The inverse of :meth:`to_bytes`. Only use bytes you made or trust (see ``save``).
+        The header holds the estimator's parameters and the SHA-256 of the arrays; the arrays
+        are numbers only (:mod:`medview.core.model_file`), so loading the bytes cannot run
+        code.
 
         Raises
         ------
         ModelFileError
-            If ``data`` is not a medview model, is damaged, or needs ``skops``.
+            For a kind without a safe format (``hist_gradient_boosting``, ``svm``).
         """
-        if not data.startswith(_MAGIC):
-            raise ModelFileError("model: not a medview pixel-classifier model")
-        head_line, sep, payload = data[len(_MAGIC):].partition(b"\n")
+        from medview.core.model_file import ModelFormatError, estimator_to_npz
+
         try:
-            head = json.loads(head_line)
-        except json.JSONDecodeError:
-            raise ModelFileError("model: damaged header") from None
-        if not sep or head.get("format") != _FORMAT:
-            raise ModelFileError(f"model: format {head.get('format')!r} is not {_FORMAT}; "
-                                 "it was written by another medview version")
-        if hashlib.sha256(payload).hexdigest() != head.get("payload_sha256"):
-            raise ModelFileError("model: the payload does not match its SHA-256 (damaged)")
-        est = _load_estimator(payload, head.get("serializer"))
-        segs = tuple(Segment(int(s["number"]), s["name"], tuple(s["color"]),
-                             tuple(s["category"]), tuple(s["type"]))
-                     for s in head.get("segments", []))
-        return cls(est, FeatureSpec.from_dict(head["features"]),
-                   tuple(int(v) for v in head["labels"]), segs, head["kind"],
-                   int(head.get("seed", 0)), int(head.get("training_samples", 0)),
-                   float(head.get("training_accuracy", float("nan"))))
+            est_head, payload = estimator_to_npz(self.kind, self.estimator)
+        except ModelFormatError as exc:
+            raise ModelFileError(str(exc)) from None
+        head = self._header()
+        head.update(estimator=est_head, payload_sha256=hashlib.sha256(payload).hexdigest())
+        return MAGIC + json.dumps(head).encode() + b"\n" + payload
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PixelClassifier:
+        """The inverse of :meth:`to_bytes`; nothing in ``data`` is ever executed.
+
+        Raises
+        ------
+        LegacyModelError
+            If ``data`` is a format-1 model (a pickle): see :func:`convert_legacy_model`.
+        ModelFileError
+            If ``data`` is not a medview model, is damaged, or does not hold together.
+        """
+        from medview.core.model_file import ModelFormatError, estimator_from_npz
+
+        head, payload = split_model(data)
+        try:
+            est = estimator_from_npz(str(head.get("kind")), head.get("estimator"), payload)
+            segs = tuple(Segment(int(s["number"]), str(s["name"]), tuple(s["color"]),
+                                 tuple(s["category"]), tuple(s["type"]))
+                         for s in head.get("segments", []))
+            labels = tuple(int(v) for v in head["labels"])
+            features = FeatureSpec.from_dict(head["features"])
+            if len(labels) != len(est.classes_) or list(labels) != \
+                    [int(c) for c in est.classes_]:
+                raise ModelFileError("model: the labels do not match the estimator's classes")
+            return cls(est, features, labels, segs, str(head["kind"]),
+                       int(head.get("seed", 0)), int(head.get("training_samples", 0)),
+                       float(head.get("training_accuracy", float("nan"))))
+        except ModelFormatError as exc:
+            raise ModelFileError(str(exc)) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"model: damaged header ({type(exc).__name__}: {exc})") \
+                from None
 
     def save(self, path) -> Path:
         """Write the model to ``path`` and its SHA-256 to ``path + ".sha256"``.
 
-        Security: a model written without ``skops`` holds a ``pickle`` of the estimator.
-        Unpickling a file from an untrusted source can run code. :meth:`load` therefore
-        (1) refuses a file whose SHA-256 sidecar is missing or does not match, which catches
-        damaged or swapped files (not an attacker who can write both files), and
-        (2) unpickles with an allow-list (scikit-learn classes, NumPy arrays and random
-        states), which blocks the usual code-running payloads. Load only models you or your
-        site made. Install ``skops`` to write models that are safe to share.
+        The file holds JSON and plain arrays (no pickle): loading it cannot run code. The
+        sidecar catches damaged or swapped files (not an attacker who can write both).
 
         Returns
         -------
         Path
             The sidecar's path.
+
+        Raises
+        ------
+        ModelFileError
+            For a kind without a safe format (``hist_gradient_boosting``, ``svm``).
         """
         path = Path(path)
         data = self.to_bytes()
@@ -529,74 +495,63 @@ class PixelClassifier:
         ------
         FileNotFoundError
             If ``path`` does not exist.
+        LegacyModelError
+            If it is a format-1 model (a pickle); nothing of it was deserialised.
         ModelFileError
             If the sidecar is missing or does not match, or the file is not a model.
         """
         path = Path(path)
-        data = path.read_bytes()
-        side = path.with_name(path.name + ".sha256")
-        if not side.is_file():
-            raise ModelFileError(f"model_path: {path} has no SHA-256 sidecar {side.name}; "
-                                 "medview only loads models saved with their sidecar")
-        want = side.read_text().split()[0] if side.read_text().split() else ""
-        if hashlib.sha256(data).hexdigest() != want.lower():
-            raise ModelFileError(f"model_path: {path} does not match {side.name} (the file "
-                                 "was changed or damaged); refusing to load it")
-        return cls.from_bytes(data)
-
-
-# -- serialization --------------------------------------------------------------------------
-_NUMPY_ALLOWED = {
-    ("numpy", "dtype"), ("numpy", "ndarray"),
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
-    ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    ("numpy.random.bit_generator", "SeedSequence"),
-    ("numpy.random._mt19937", "MT19937"), ("numpy.random._pcg64", "PCG64"),
-    ("numpy.random.mtrand", "RandomState"), ("numpy.random._generator", "Generator"),
-    ("builtins", "slice"), ("builtins", "set"), ("builtins", "frozenset"),
-    ("builtins", "complex"),
-}
-
-
-class _AllowListUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _NUMPY_ALLOWED:
-            return super().find_class(module, name)
-        if module == "sklearn" or module.startswith("sklearn."):
-            obj = super().find_class(module, name)
-            if isinstance(obj, type) or name.startswith("__pyx_unpickle_"):
-                return obj
-        raise ModelFileError(f"model: refusing to load {module}.{name}: not a scikit-learn "
-                             "class or NumPy array (the file may be malicious)")
-
-
-def _dump_estimator(est) -> tuple[bytes, str]:
-    try:
-        import skops.io as sio
-    except ImportError:
-        return pickle.dumps(est, protocol=5), "pickle"
-    return sio.dumps(est), "skops"
-
-
-def _load_estimator(payload: bytes, serializer: str | None):
-    if serializer == "skops":
+        data = checked_bytes(path)
         try:
-            import skops.io as sio
-        except ImportError:
-            raise ModelFileError("model: saved with skops; install skops to load it") from None
-        untrusted = sio.get_untrusted_types(data=payload)
-        bad = [t for t in untrusted if not t.startswith(("sklearn.", "numpy."))]
-        if bad:
-            raise ModelFileError(f"model: refusing to load types {bad}")
-        return sio.loads(payload, trusted=untrusted)
-    if serializer == "pickle":
-        return _AllowListUnpickler(io.BytesIO(payload)).load()
-    raise ModelFileError(f"model: unknown serializer {serializer!r}")
+            return cls.from_bytes(data)
+        except LegacyModelError as exc:
+            raise LegacyModelError(f"model_path: {path}: {exc}") from None
+        except ModelFileError as exc:
+            raise ModelFileError(f"model_path: {path}: {exc}") from None
+
+
+def convert_legacy_model(path, *, trust: bool) -> PixelClassifier:
+    """Rewrite a format-1 (pickle) model at ``path`` in the safe format, if you trust it.
+
+    Unpickling runs whatever the file says, so this is only for a model you made yourself or
+    got from someone you trust; the GUI asks the user before it calls this, and the server
+    never does. The old file is kept beside it as ``<name>.pickle-v1``.
+
+    Parameters
+    ----------
+    path : path-like
+        A format-1 model with its ``.sha256`` sidecar.
+    trust : bool
+        Must be True: the caller's statement that the user confirmed the file's source.
+
+    Returns
+    -------
+    PixelClassifier
+        The model, now saved in the safe format at ``path``.
+
+    Raises
+    ------
+    PermissionError
+        If ``trust`` is not True.
+    ModelFileError
+        If the file is not a format-1 model, fails its sidecar, or its kind has no safe
+        format.
+    """
+    if trust is not True:
+        raise PermissionError(f"model_path: {path}: converting an old model unpickles it; "
+                              "pass trust=True only after the user confirmed its source")
+    path = Path(path)
+    head, data, est = read_legacy(path)
+    segs = tuple(Segment(int(s["number"]), s["name"], tuple(s["color"]), tuple(s["category"]),
+                         tuple(s["type"])) for s in head.get("segments", []))
+    model = PixelClassifier(est, FeatureSpec.from_dict(head["features"]),
+                            tuple(int(v) for v in head["labels"]), segs, str(head["kind"]),
+                            int(head.get("seed", 0)), int(head.get("training_samples", 0)),
+                            float(head.get("training_accuracy", float("nan"))))
+    model.to_bytes()  # raises for a kind without a safe format, before anything is written
+    path.with_name(path.name + ".pickle-v1").write_bytes(data)
+    model.save(path)
+    return PixelClassifier.load(path)
 
 
 # -- steps ----------------------------------------------------------------------------------
@@ -676,7 +631,7 @@ def apply_classifier(volume: Volume, *, model_path: str,
     volume : Volume
         Scalar image, shape (nz, ny, nx).
     model_path : str
-        Path of a model saved with its ``.sha256`` sidecar; only load models you trust.
+        Path of a model saved with its ``.sha256`` sidecar.
 
     Returns
     -------

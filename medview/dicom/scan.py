@@ -241,10 +241,14 @@ def scan_batches(
     import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
 
+    from medview.children import die_with_parent
+
     pending = dict(enumerate(batches))
     try:
+        # the workers end when this process is killed (kill -9 leaves no time to stop them)
         pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent, initargs=(os.getpid(),),
         )
         try:
             futures = {pool.submit(_scan_batch_packed, b): i for i, b in pending.items()}

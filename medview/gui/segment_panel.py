@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QRadioButton,
     QToolButton,
@@ -296,10 +297,29 @@ class SegmentPanel(QWidget):
         return self._start("Training the classifier", work)
 
     def apply_model(self, path) -> Task | None:
-        """Load a saved model and segment the series with it, in the background."""
+        """Load a saved model and segment the series with it, in the background.
+
+        A model saved by an older medview holds a Python pickle, which can run code: it is
+        converted to the safe format only when the user confirms it comes from a trusted
+        source (:meth:`confirm_legacy`), otherwise nothing of it is read.
+        """
         volume = self.state.volume
         if volume is None:
             return None
+        from medview.core.classifier import convert_legacy_model, is_legacy_model
+
+        name = Path(path).name
+        if is_legacy_model(path):
+            if not self.confirm_legacy(Path(path)):
+                self.status.setText(f"Not loaded: {name} is an old model file that could run "
+                                    "code; train the model again or convert it if you trust "
+                                    "it.")
+                return None
+            try:
+                convert_legacy_model(path, trust=True)
+            except (OSError, ValueError) as exc:  # error boundary: a file the user picked
+                self.status.setText(f"Converting {name} failed: {exc}")
+                return None
 
         def work(progress):
             from medview.core.classifier import PixelClassifier
@@ -310,6 +330,19 @@ class SegmentPanel(QWidget):
             return model, labels, time.perf_counter() - t0
 
         return self._start(f"Applying {Path(path).name}", work)
+
+    def confirm_legacy(self, path: Path) -> bool:
+        """Ask whether an old (pickle) model may be converted; True when the user says Yes."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Old classifier model",
+                          f"{path.name} was saved by an older medview as a Python pickle. "
+                          "Loading a pickle can run any code it contains, so only convert it "
+                          "if you made it yourself or trust its source.\n\nConvert it to "
+                          "the safe format now? (The old file is kept as "
+                          f"{path.name}.pickle-v1.)",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                          self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     def _start(self, title: str, work) -> Task:
         volume = self.state.volume

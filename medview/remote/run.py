@@ -128,6 +128,12 @@ def submit_job(client: RemoteClient, chain: Chain, inputs: Mapping[str, Volume],
         raise RemoteError(f"{client.name}: the job is {size / 2**20:.1f} MiB, the server "
                           f"accepts at most {info.max_upload_bytes / 2**20:.1f} MiB; run it "
                           "locally or ask for a larger --max-upload-mb", status=413)
+    decoded = sum(v.array.nbytes for v in inputs.values() if hasattr(v, "array"))
+    if info.max_decoded_bytes is not None and decoded > info.max_decoded_bytes:
+        raise RemoteError(f"{client.name}: the job's images hold {decoded / 2**20:.1f} MiB, "
+                          f"the server accepts at most {info.max_decoded_bytes / 2**20:.1f} "
+                          "MiB; run it locally or ask for a larger --max-decoded-mb",
+                          status=413)
     t0 = time.perf_counter()
     status = client.submit(parts, idempotency_key=uuid.uuid4().hex)
     t_upload = time.perf_counter() - t0

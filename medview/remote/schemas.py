@@ -21,6 +21,9 @@ class ServerInfo(BaseModel):
     version: str
     encodings: list[str] = Field(description="array encodings the server reads and writes")
     max_upload_bytes: int
+    max_decoded_bytes: int | None = Field(
+        None, description="largest total size the uploaded arrays may decode to (shape × "
+                          "dtype); None from servers older than this field")
     retention_seconds: float
     executor: str = Field(description="'process pool (N workers)' or 'dask tcp://…'")
     steps: dict[str, int] = Field(description="step id → version this server runs")

@@ -13,8 +13,15 @@ when it has a blob, ``nbytes`` (the blob's length on the wire; blobs follow in i
   values only), ``segments`` for label maps and ``encoding``: ``raw`` (C-order bytes) or
   ``blosc2`` (chunks of at most 16 MiB, each ``u64 length | blosc2 chunk``; zstd + shuffle).
 - ``table``: ``table`` (rows, title, units) inline, no blob.
-- ``model``: a trained pixel classifier's bytes (``PixelClassifier.to_bytes``).
+- ``model``: a trained pixel classifier's bytes (``PixelClassifier.to_bytes``: JSON and plain
+  arrays, never a pickle). The server does not even parse them: no step takes a model input.
 - ``file``: a file a parameter refers to (``filename``), e.g. a saved classifier model.
+
+Every array's decoded size (shape × dtype) is known from the header before any blob is read:
+:func:`declared_nbytes` sums it, so a reader can refuse a bundle that would decode to more
+than it accepts before it decompresses anything, and the blosc2 decoder never writes more than
+the declared size. The header's JSON is at most :data:`MAX_HEADER_BYTES` and nested at most
+:data:`MAX_JSON_DEPTH` deep.
 
 Floats go through JSON exactly (``repr``), so the geometry that comes back can be compared
 with the geometry sent without a tolerance.
@@ -34,15 +41,20 @@ import numpy as np
 from medview.core.labelmap import LabelMap, Segment
 from medview.core.table import Table
 from medview.core.volume import Volume
+from medview.remote.bounded_json import MAX_JSON_DEPTH, JSONLimitError, json_depth, loads_bounded
 
 __all__ = [
     "ENCODINGS",
+    "MAX_JSON_DEPTH",
     "Bundle",
+    "EncodedModel",
     "WireError",
     "available_encodings",
+    "declared_nbytes",
     "decode_bundle",
     "encode_bundle",
     "geometry_of",
+    "json_depth",
     "same_geometry",
 ]
 
@@ -54,6 +66,7 @@ _CHUNK = 16 << 20
 _DTYPES = {"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8"}
 #: the largest header a reader accepts (a header is JSON: geometry, names, small tables)
 MAX_HEADER_BYTES = 64 << 20
+_MAX_DIMS = 4
 
 
 class WireError(ValueError):
@@ -150,7 +163,7 @@ def _decode_array(blob: memoryview, dtype: str, shape: list[int], encoding: str,
         raise WireError(f"{name}: unknown encoding {encoding!r}")
     import blosc2
 
-    out = np.empty(n, np.uint8)
+    out = np.empty(n, np.uint8)  # n was checked against the reader's limit (declared_nbytes)
     pos = done = 0
     while pos < len(blob):
         if pos + 8 > len(blob):
@@ -161,7 +174,12 @@ def _decode_array(blob: memoryview, dtype: str, shape: list[int], encoding: str,
         if len(chunk) != clen:
             raise WireError(f"{name}: truncated blosc2 chunk")
         try:
-            size = blosc2.get_cbuffer_sizes(chunk)[0]
+            size, cbytes, _ = blosc2.get_cbuffer_sizes(chunk)
+            # the chunk's own header says how much it decodes to: check it before decoding,
+            # and decode into a buffer of exactly that size, so nothing can write past it
+            if cbytes != clen:
+                raise WireError(f"{name}: a blosc2 chunk says it is {cbytes} bytes long, "
+                                f"{clen} were sent")
             if done + size > n:
                 raise WireError(f"{name}: more data than shape {shape} {dtype} holds")
             blosc2.decompress2(chunk, dst=out[done:done + size])
@@ -177,6 +195,25 @@ def _decode_array(blob: memoryview, dtype: str, shape: list[int], encoding: str,
 def _segments(labels: LabelMap) -> list[dict]:
     return [{"number": s.number, "name": s.name, "color": list(s.color),
              "category": list(s.category), "type": list(s.type)} for s in labels.segments]
+
+
+@dataclass(frozen=True)
+class EncodedModel:
+    """A model item's bytes, not yet parsed (a reader parses only what it uses)."""
+
+    data: bytes
+
+    def load(self):
+        """The :class:`~medview.core.classifier.PixelClassifier` (safe format only).
+
+        Raises
+        ------
+        medview.core.classifier.ModelFileError
+            If the bytes are not a model in the safe format.
+        """
+        from medview.core.classifier import PixelClassifier
+
+        return PixelClassifier.from_bytes(self.data)
 
 
 @dataclass
@@ -234,9 +271,14 @@ def encode_bundle(meta: Mapping[str, Any], values: Mapping[str, Any], *,
         elif isinstance(value, tuple) and len(value) == 3 and value[0] == "file":
             item["kind"], item["filename"] = "file", str(value[1])
             parts = [bytes(value[2])]
+        elif isinstance(value, EncodedModel):
+            item["kind"], parts = "model", [value.data]
         elif hasattr(value, "to_bytes") and hasattr(value, "predict"):
             item["kind"] = "model"
-            parts = [value.to_bytes()]
+            try:
+                parts = [value.to_bytes()]
+            except ValueError as exc:  # a model kind without a safe format
+                raise WireError(f"{name}: {exc}") from None
         else:
             raise WireError(f"{name}: a {type(value).__name__} cannot be sent")
         if parts:
@@ -266,27 +308,77 @@ def iter_chunks(parts: Iterable[bytes | memoryview], size: int = 4 << 20) -> Ite
             yield bytes(mv[start:start + size])
 
 
-def read_header(data: bytes | memoryview) -> tuple[dict, int]:
-    """The header of a bundle and the offset of its first blob."""
+def read_header(data: bytes | memoryview, *, max_bytes: int = MAX_HEADER_BYTES) -> tuple[dict, int]:
+    """The header of a bundle and the offset of its first blob.
+
+    Raises
+    ------
+    WireError
+        If it is not a bundle, or its header is larger than ``max_bytes``, deeper than
+        :data:`MAX_JSON_DEPTH` or not JSON.
+    """
     mv = memoryview(data)
     if len(mv) < _HEAD.size:
         raise WireError("not a medview bundle: too short")
     magic, hlen = _HEAD.unpack_from(mv, 0)
     if magic != MAGIC:
         raise WireError("not a medview bundle (bad magic)")
-    if hlen > MAX_HEADER_BYTES or _HEAD.size + hlen > len(mv):
-        raise WireError(f"bundle header of {hlen} bytes is truncated or too large")
+    if hlen > max_bytes:
+        raise WireError(f"bundle header of {hlen} bytes exceeds the limit of {max_bytes} bytes")
+    if _HEAD.size + hlen > len(mv):
+        raise WireError(f"bundle header of {hlen} bytes is truncated")
     try:
-        header = json.loads(bytes(mv[_HEAD.size:_HEAD.size + hlen]))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WireError(f"bundle header is not JSON ({exc})") from None
+        header = loads_bounded(bytes(mv[_HEAD.size:_HEAD.size + hlen]), "bundle header",
+                               max_bytes=max_bytes)
+    except JSONLimitError as exc:
+        raise WireError(str(exc)) from None
     if not isinstance(header, dict) or not isinstance(header.get("items"), list):
         raise WireError("bundle header has no item list")
     return header, _HEAD.size + hlen
 
 
-def decode_bundle(data: bytes | memoryview) -> Bundle:
+def declared_nbytes(header: Mapping) -> int:
+    """The bytes the header's arrays decode to (shape × dtype), before anything is decoded.
+
+    Raises
+    ------
+    WireError
+        If an array item has no valid shape or dtype.
+    """
+    total = 0
+    for item in header.get("items") or []:
+        if not isinstance(item, dict) or item.get("kind") not in ("volume", "labelmap"):
+            continue
+        name = str(item.get("name"))
+        dtype = item.get("dtype")
+        shape = (item.get("geometry") or {}).get("shape") if isinstance(
+            item.get("geometry"), dict) else None
+        if dtype not in _DTYPES:
+            raise WireError(f"{name}: dtype {dtype!r} is not allowed")
+        if (not isinstance(shape, list) or not 1 <= len(shape) <= _MAX_DIMS
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 40
+                           for d in shape)):
+            raise WireError(f"{name}: shape {shape!r} is not a list of 1–{_MAX_DIMS} sizes")
+        n = np.dtype(dtype).itemsize
+        for d in shape:  # Python ints: no overflow however large the claim
+            n *= d
+        total += n
+    return total
+
+
+def decode_bundle(data: bytes | memoryview, *, max_decoded_bytes: int | None = None,
+                  load_models: bool = True) -> Bundle:
     """Decode a whole bundle.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The bundle.
+    max_decoded_bytes : int, optional
+        Refuse (before decoding anything) a bundle whose arrays decode to more bytes.
+    load_models : bool
+        Parse ``model`` items into classifiers; with False they stay
+        :class:`EncodedModel` (a server, which never uses them, never parses them).
 
     Raises
     ------
@@ -295,6 +387,10 @@ def decode_bundle(data: bytes | memoryview) -> Bundle:
     """
     mv = memoryview(data)
     header, pos = read_header(mv)
+    decoded = declared_nbytes(header)
+    if max_decoded_bytes is not None and decoded > max_decoded_bytes:
+        raise WireError(f"the arrays decode to {decoded} bytes, more than the limit of "
+                        f"{max_decoded_bytes} bytes")
     out = Bundle(dict(header.get("meta") or {}))
     for item in header["items"]:
         if not isinstance(item, dict) or "name" not in item or "kind" not in item:
@@ -329,9 +425,8 @@ def decode_bundle(data: bytes | memoryview) -> Bundle:
             out.values[name] = Table(tuple(t.get("rows") or ()), str(t.get("title", "")),
                                      dict(t.get("units") or {}))
         elif kind == "model":
-            from medview.core.classifier import PixelClassifier
-
-            out.values[name] = PixelClassifier.from_bytes(bytes(blob))
+            model = EncodedModel(bytes(blob))
+            out.values[name] = model.load() if load_models else model
         elif kind == "file":
             out.values[name] = ("file", str(item.get("filename", name)), bytes(blob))
         else:

@@ -1,36 +1,44 @@
 """The FastAPI application of ``medview serve``: thin routes over :class:`JobManager`.
 
 Every route but ``/health`` needs ``Authorization: Bearer <token>``; a missing or unknown token
-gets 401 and nothing else. Every request is logged (who, method, path, sizes, status, time) as
-a JSON line in ``<state>/requests.log`` and on the ``medview.server.access`` logger; the server
-never receives patient data, and the log holds none.
+gets 401 and nothing else. The API documentation (``/docs``, ``/redoc``, ``/openapi.json``)
+too, unless the server was started with ``public_docs``. Every request is logged (who, method,
+path, bytes received and sent, status, time) as a JSON line in ``<state>/requests.log`` and on
+the ``medview.server.access`` logger (:mod:`medview.server.requestlog`); the server never
+receives patient data, and the log holds none.
+
+Uploads are bounded twice: by the bytes on the wire (``max_upload_bytes``) and by what their
+arrays decode to (``max_decoded_bytes``, from the shapes and dtypes the bundle header declares,
+checked before anything is decompressed); the header's JSON by size (:data:`MAX_JSON_BYTES`)
+and depth (:data:`~medview.remote.wire.MAX_JSON_DEPTH`). Over a limit → 413, malformed → 422.
 """
 
 # no "from __future__ import annotations": FastAPI reads the routes' annotations at run time
 import json
-import logging
 import tempfile
-import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from medview import __version__
 from medview.remote.schemas import API, JobStatus, ServerInfo
-from medview.remote.wire import WireError, available_encodings, read_header
+from medview.remote.wire import WireError, available_encodings, declared_nbytes, read_header
 from medview.server.auth import TokenBook
 from medview.server.jobs import JobManager
+from medview.server.requestlog import RequestLog
 from medview.server.store import JobStore
 from medview.server.worker import unsent_file_params
 
-__all__ = ["ServerSettings", "create_app"]
+__all__ = ["MAX_JSON_BYTES", "ServerSettings", "create_app"]
 
-access_log = logging.getLogger("medview.server.access")
+#: the largest bundle header (JSON: the chain, geometry, de-identified metadata) accepted
+MAX_JSON_BYTES = 8 << 20
 
 
 @dataclass
@@ -40,6 +48,10 @@ class ServerSettings:
     state_dir: Path
     tokens_path: Path
     max_upload_bytes: int = 2 << 30
+    #: the most the uploaded arrays may decode to (shape × dtype); None = max_upload_bytes
+    max_decoded_bytes: int | None = None
+    #: serve /docs, /redoc and /openapi.json without a token
+    public_docs: bool = False
     retention_s: float = 24 * 3600.0
     workers: int = 1
     dask: str | None = None
@@ -92,27 +104,15 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
             manager.shutdown()
             store.close()
 
+    decoded_limit = settings.max_decoded_bytes or settings.max_upload_bytes
+    docs = {} if settings.public_docs else {"docs_url": None, "redoc_url": None,
+                                             "openapi_url": None}
     app = FastAPI(title="medview offload server", version=__version__, lifespan=lifespan,
-                  description="Runs medview processing chains on de-identified volumes.")
+                  description="Runs medview processing chains on de-identified volumes.",
+                  **docs)
     app.state.manager = manager
     app.state.settings = settings
-
-    @app.middleware("http")
-    async def log_requests(request: Request, call_next):
-        t0 = time.perf_counter()
-        request.state.who = None
-        response = await call_next(request)
-        entry = {"time": round(time.time(), 3), "who": request.state.who or "-",
-                 "method": request.method, "path": request.url.path,
-                 "in_bytes": getattr(request.state, "in_bytes", None)
-                 or int(request.headers.get("content-length") or 0),
-                 "out_bytes": int(response.headers.get("content-length") or 0),
-                 "status": response.status_code,
-                 "ms": round((time.perf_counter() - t0) * 1000, 1)}
-        line = json.dumps(entry)
-        access_log.info(line)
-        await run_in_threadpool(_append, request_log, line)
-        return response
+    app.add_middleware(RequestLog, path=request_log)
 
     def require_token(request: Request,
                       authorization: Annotated[str | None, Header()] = None) -> str:
@@ -134,6 +134,19 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
             raise HTTPException(404, f"no job {job_id}")
         return status
 
+    if not settings.public_docs:
+        @app.get("/openapi.json", include_in_schema=False)
+        def openapi(who: Who) -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", include_in_schema=False)
+        def swagger(who: Who):
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+        @app.get("/redoc", include_in_schema=False)
+        def redoc(who: Who):
+            return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
     @app.get("/health", tags=["server"])
     def health() -> dict:
         """Liveness: 200 when the server answers (no token needed, no details)."""
@@ -145,6 +158,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
 
         return ServerInfo(version=__version__, encodings=available_encodings(),
                           max_upload_bytes=settings.max_upload_bytes,
+                          max_decoded_bytes=decoded_limit,
                           retention_seconds=settings.retention_s,
                           executor=manager.executor.name,
                           steps={s.id: s.version for s in all_steps()})
@@ -171,8 +185,8 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         fd, tmp_name = await run_in_threadpool(tempfile.mkstemp, dir=uploads, suffix=".part")
         tmp = Path(tmp_name)
         try:
-            request.state.in_bytes = await _receive(request, fd, limit)
-            steps_n = await run_in_threadpool(_check_upload, tmp)
+            await _receive(request, fd, limit)
+            steps_n = await run_in_threadpool(_check_upload, tmp, decoded_limit)
             status, created = await run_in_threadpool(
                 manager.submit, owner=who, idem_key=idempotency_key, upload=tmp, steps=steps_n)
         finally:
@@ -217,11 +231,6 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
     return app
 
 
-def _append(path: Path, line: str) -> None:
-    with open(path, "a") as f:
-        f.write(line + "\n")
-
-
 async def _receive(request: Request, fd: int, limit: int) -> int:
     """Stream the body into ``fd``; 413 past ``limit`` bytes."""
     import os
@@ -255,18 +264,35 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def _check_upload(path: Path) -> int:
-    """The number of enabled steps of the chain in the uploaded bundle; 422 if invalid."""
+def _check_upload(path: Path, decoded_limit: int) -> int:
+    """The number of enabled steps of the chain in the uploaded bundle.
+
+    413 when the header or the arrays it declares (shape × dtype) exceed the limits, 422 when
+    the bundle or the chain is invalid. Only the header is read: nothing is decompressed.
+    """
+    import struct
+
     from medview.pipeline.chain import Chain, ChainError
 
     with open(path, "rb") as f:
         head = f.read(12)
+        if len(head) != 12:
+            raise HTTPException(422, "invalid job: not a medview bundle: too short")
+        magic, hlen = struct.unpack("<4sQ", head)
+        if magic == b"MVB1" and hlen > MAX_JSON_BYTES:
+            raise HTTPException(413, f"bundle header of {hlen} bytes exceeds the limit of "
+                                     f"{MAX_JSON_BYTES} bytes")
         try:
-            import struct
-
-            _, hlen = struct.unpack("<4sQ", head) if len(head) == 12 else (b"", 0)
-            header, _ = read_header(head + f.read(min(hlen, 64 << 20)))
+            header, _ = read_header(head + f.read(min(hlen, MAX_JSON_BYTES)),
+                                    max_bytes=MAX_JSON_BYTES)
+            decoded = declared_nbytes(header)
+            if decoded > decoded_limit:
+                raise HTTPException(413, f"the job's arrays decode to {decoded} bytes, more "
+                                         f"than the limit of {decoded_limit} bytes "
+                                         "(--max-decoded-mb)")
             meta = header.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise WireError("the bundle's meta must be an object")
             chain = meta.get("chain")
             unsent = unsent_file_params(chain if isinstance(chain, dict) else {},
                                         list(meta.get("file_params") or []))
@@ -276,8 +302,12 @@ def _check_upload(path: Path) -> int:
                                          "a client names)")
             steps = [s for s in Chain.from_dict(_with_placeholder_files(header, chain)).steps
                      if s.enabled]
-        except (WireError, ChainError, struct.error) as exc:
+        except (WireError, ChainError) as exc:
             raise HTTPException(422, f"invalid job: {exc}") from None
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            # a header of the right shape with values of the wrong types
+            raise HTTPException(422, f"invalid job: malformed header "
+                                     f"({type(exc).__name__}: {exc})") from None
     return len(steps)
 
 

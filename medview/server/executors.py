@@ -53,9 +53,11 @@ class PoolExecutor:
 
         # the machine's cores shared among the processes, unless MEDVIEW_THREADS says otherwise
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        # spawn, never fork: fork is unsafe in a process with threads (uvicorn, SQLite)
+        # spawn, never fork: fork is unsafe in a process with threads (uvicorn, SQLite); the
+        # initializer makes each process end with the server, also after a kill -9
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_pool_process, initargs=(threads,))
+                                   initializer=init_pool_process,
+                                   initargs=(threads, os.getpid()))
 
     def warm_up(self) -> None:
         """Start the pool's processes now (imports take seconds), not with the first job."""

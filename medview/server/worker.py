@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from medview.core.progress import Cancelled, Progress
+from medview.core.volume import Volume
 from medview.pipeline.chain import Chain, ChainError
 from medview.remote.wire import (
     WireError,
@@ -136,7 +137,8 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
     from medview.pipeline.runner import run_chain
 
     try:
-        bundle = decode_bundle(data)
+        # model items stay bytes: no step takes a model input, so none is ever parsed here
+        bundle = decode_bundle(data, load_models=False)
         meta = bundle.meta
         chain_dict = json.loads(json.dumps(meta.get("chain") or {}))
         files = {k: v for k, v in bundle.values.items() if isinstance(v, tuple)}
@@ -154,10 +156,17 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
             MemoryError) as exc:
         raise JobFailed(f"{type(exc).__name__}: {exc}") from None
     outputs = result.outputs(exclude=inputs)
+    # a trained model of a kind without a safe file format stays here (the labels travel)
+    not_sent = {k: f"a {v.kind} model has no safe file format" for k, v in outputs.items()
+                if getattr(v, "saveable", True) is False}
+    outputs = {k: v for k, v in outputs.items() if k not in not_sent}
     out_meta = {"main": result.main_output,
                 "seconds": {k: round(v, 4) for k, v in result.seconds.items()},
-                "input_geometry": {k: geometry_of(v) for k, v in inputs.items()},
+                "input_geometry": {k: geometry_of(v) for k, v in inputs.items()
+                                   if isinstance(v, Volume)},
                 "worker": where()}
+    if not_sent:
+        out_meta["not_sent"] = not_sent
     encoding = str(meta.get("result_encoding", "raw"))
     try:
         return encode_bundle(out_meta, outputs, encoding=encoding)
@@ -193,8 +202,12 @@ def limit_threads() -> int | None:
     return n
 
 
-def init_pool_process(threads: int) -> None:
-    """Pool process initializer: ``MEDVIEW_THREADS`` defaults to this process's share."""
+def init_pool_process(threads: int, parent_pid: int | None = None) -> None:
+    """Pool process initializer: end with the server (``parent_pid``), and hold
+    ``MEDVIEW_THREADS`` to this process's share unless it is set."""
+    from medview.children import die_with_parent
+
+    die_with_parent(parent_pid)
     os.environ.setdefault("MEDVIEW_THREADS", str(threads))
     limit_threads()
 

@@ -195,3 +195,54 @@ def test_training_without_two_labels_says_what_to_do(app, qtbot, ct_crop):
     assert panel.train() is None
     assert "two labels" in panel.status.text()
     runner.shutdown()
+
+
+def test_an_old_pickle_model_is_converted_only_after_the_user_confirms(app, qtbot, tmp_path,
+                                                                        ct_crop):
+    import pickle
+
+    from model_payloads import legacy_file, memmap_payload
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from medview.core.classifier import PixelClassifier, train_classifier
+    from medview.core.labelmap import LabelMap
+    from medview.gui.segment_panel import SegmentPanel
+    from medview.gui.tasks import TaskRunner
+
+    scr = np.zeros(ct_crop.shape, np.uint8)
+    scr[3][ct_crop.array[3] < -500] = 1
+    scr[3][(ct_crop.array[3] > -100) & (ct_crop.array[3] < 150)] = 2
+    model = train_classifier(ct_crop, LabelMap.like(ct_crop, scr), n_trees=4, max_depth=6)
+    state, runner = ViewerState(), TaskRunner()
+    panel = SegmentPanel(state, runner)
+    qtbot.addWidget(panel)
+    state.set_volume(ct_crop)
+    shown = []
+
+    def answer(button):
+        def click():
+            box = QApplication.activeModalWidget()
+            assert isinstance(box, QMessageBox)
+            shown.append((box.text(), box.grab().toImage()))
+            box.button(button).click()
+        QTimer.singleShot(0, click)
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.mvclf"
+    legacy_file(evil, memmap_payload(marker), model.to_bytes())
+    answer(QMessageBox.StandardButton.No)
+    assert panel.apply_model(evil) is None
+    assert "could run code" in panel.status.text() and state.labels is None
+    assert not marker.exists() and "run any code" in shown[0][0]
+    image = shown[0][1]
+    assert image.width() > 100 and image.height() > 50  # the dialog was really on screen
+
+    old = tmp_path / "old.mvclf"
+    legacy_file(old, pickle.dumps(model.estimator, protocol=5), model.to_bytes())
+    answer(QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(panel.trained, timeout=120_000):
+        panel.apply_model(old)
+    assert np.array_equal(state.labels.array, model.predict(ct_crop).array)
+    assert PixelClassifier.load(old).kind == "random_forest"  # now in the safe format
+    runner.shutdown()
