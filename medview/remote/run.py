@@ -26,9 +26,12 @@ from medview.remote.deid import Deidentified, audit, deidentify, reattach
 from medview.remote.errors import RemoteError
 from medview.remote.schemas import JobStatus, ServerInfo
 from medview.remote.wire import (
+    WireError,
+    declared_nbytes,
     decode_bundle,
     encode_bundle,
     geometry_of,
+    read_header,
     same_geometry,
 )
 
@@ -184,7 +187,8 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
     data = client.download(final.id)
     job.timings["download"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    bundle = decode_bundle(data)
+    check_result_header(data, job, endpoint=client.name)
+    bundle = decode_bundle(data, max_decoded_bytes=result_limit(job))
     job.timings["decode"] = time.perf_counter() - t0
     values = check_results(bundle, job, endpoint=client.name)
     client.acknowledge(final.id)
@@ -192,6 +196,42 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
     main = str(bundle.meta.get("main", next(iter(values), "")))
     seconds = {k: float(v) for k, v in (bundle.meta.get("seconds") or {}).items()}
     return ChainResult(values, main, seconds)
+
+
+#: A result bundle may decode to at most this many times the bytes of the job's inputs (every
+#: step's output of a long chain, float32 from int16, RGB from grey) plus RESULT_SLACK_BYTES:
+#: a server, or whatever sits in its place, cannot make a small download expand without end.
+RESULT_DECODE_FACTOR = 64
+RESULT_SLACK_BYTES = 64 << 20
+
+
+def result_limit(job: RemoteJob) -> int:
+    """The most bytes the results of ``job`` may decode to."""
+    sent = sum(int(v.array.nbytes) for v in job.inputs.values() if hasattr(v, "array"))
+    return RESULT_DECODE_FACTOR * sent + RESULT_SLACK_BYTES
+
+
+def check_result_header(data: bytes | memoryview, job: RemoteJob, *, endpoint: str) -> None:
+    """Refuse, before anything is decoded, a result array whose declared grid is no input's.
+
+    Raises
+    ------
+    GeometryMismatchError
+        Naming the result and the grid it declares.
+    """
+    try:
+        header, _ = read_header(data)
+        declared_nbytes(header)  # valid shapes and dtypes, or WireError
+    except WireError as exc:
+        raise RemoteError(f"{endpoint}: the result is damaged ({exc})") from None
+    shapes = {tuple(g["shape"][:3]) for g in job.sent_geometry.values()}
+    for item in header.get("items") or []:
+        if isinstance(item, dict) and item.get("kind") in ("volume", "labelmap"):
+            shape = tuple((item.get("geometry") or {}).get("shape") or ())
+            if shape[:3] not in shapes or len(shape) > 4 or (len(shape) == 4 and shape[3] > 4):
+                raise GeometryMismatchError(
+                    f"{endpoint}: result {item.get('name')!r} declares shape {list(shape)}, "
+                    "which matches no input; it is refused before decoding")
 
 
 def check_results(bundle, job: RemoteJob, *, endpoint: str) -> dict[str, Any]:
