@@ -32,6 +32,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QPainter,
     QPixmap,
+    QTransform,
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
@@ -364,14 +365,11 @@ class SliceViewer(pg.GraphicsView):
             self._draw_measurements()
             self._update_overlays()
             return
-        g = self._geometry
-        width_mm, height_mm = g.size_mm
         self._show_slice()
         # millimetre coordinates: the aspect lock then gives the true shape of the anatomy
-        self.image_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.label_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.scribble_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.fusion_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
+        # (a transform, not setRect: it does not depend on whether the item holds an image)
+        for item in (self.image_item, self.label_item, self.scribble_item, self.fusion_item):
+            item.setTransform(self.item_transform())
         self._on_view_reset(self.plane)
         self._update_crosshair()
         self._update_overlays()
@@ -532,7 +530,7 @@ class SliceViewer(pg.GraphicsView):
             item.setVisible(False)
             return
         item.setImage(image, autoLevels=False, **kw)
-        item.setRect(QRectF(0.0, 0.0, *self._geometry.size_mm))
+        item.setTransform(self.item_transform())
         item.setVisible(True)
 
     def _show_overlay(self) -> None:
@@ -569,10 +567,14 @@ class SliceViewer(pg.GraphicsView):
             line.setVisible(show)
         if not show:
             return
+        # the lines follow the image's columns and rows (slanted on a tilted reformat)
         u, v = g.index_to_display(self.state.cursor)
-        pw, ph = g.pixel_mm
-        self.crosshair[0].setValue(u * pw)
-        self.crosshair[1].setValue(v * ph)
+        m = g.view_matrix
+        at = QPointF(*g.to_view(u, v))
+        for line, (dx, dy) in zip(self.crosshair, ((m[0, 1], m[1, 1]), (m[0, 0], m[1, 0])),
+                                  strict=True):
+            line.setAngle(math.degrees(math.atan2(dy, dx)))
+            line.setPos(at)
 
     def crosshair_display(self) -> tuple[float, float] | None:
         """Where the crosshair is in this view, display pixel coordinates ``(u, v)``."""
@@ -596,8 +598,12 @@ class SliceViewer(pg.GraphicsView):
     # -- measurements ------------------------------------------------------------------
     def display_point(self, view_point: QPointF) -> tuple[float, float]:
         """View (mm) coordinates → display pixel coordinates ``(u, v)``."""
-        pw, ph = self._geometry.pixel_mm
-        return view_point.x() / pw, view_point.y() / ph
+        return self._geometry.from_view(view_point.x(), view_point.y())
+
+    def item_transform(self) -> QTransform:
+        """Display pixels → view mm: the transform of the image and of every layer."""
+        m = self._geometry.view_matrix
+        return QTransform(m[0, 0], m[1, 0], m[0, 1], m[1, 1], m[0, 2], m[1, 2])
 
     def start_measurement(self, start: tuple[float, float]) -> Measurement:
         m = Measurement(self.state.tool, self.plane, self.state.plane_slice(self.plane),
@@ -628,18 +634,21 @@ class SliceViewer(pg.GraphicsView):
         g = self._geometry
         if g is None:
             return
-        pw, ph = g.pixel_mm
         pen = pg.mkPen(MEASURE_COLOUR, width=2)
         pen.setCosmetic(True)
         for m in self.state.measurements_on(self.plane, self.state.plane_slice(self.plane)):
+            # drawn in display coordinates through the image's transform: the outline is
+            # where the values are taken, also on a sheared (tilted) reformat
             (u0, v0), (u1, v1) = m.p0, m.p1
-            x0, y0, x1, y1 = u0 * pw, v0 * ph, u1 * pw, v1 * ph
             if m.kind == "distance":
-                shape = QGraphicsLineItem(x0, y0, x1, y1)
+                shape = QGraphicsLineItem(u0, v0, u1, v1)
             else:
-                rect = QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
+                rect = QRectF(min(u0, u1), min(v0, v1), abs(u1 - u0), abs(v1 - v0))
                 shape = QGraphicsEllipseItem(rect) if m.kind == "ellipse" \
                     else QGraphicsRectItem(rect)
+            shape.setTransform(self.item_transform())
+            x0, y0 = g.to_view(u0, v0)
+            x1, y1 = g.to_view(u1, v1)
             shape.setPen(pen)
             shape.setZValue(20)
             self.view_box.addItem(shape, ignoreBounds=True)
@@ -658,7 +667,7 @@ class SliceViewer(pg.GraphicsView):
         if self._geometry is None:
             return None
         rect = self.view_box.boundingRect()
-        width_mm, height_mm = self._geometry.size_mm
+        width_mm, height_mm = self._geometry.view_size_mm
         if rect.width() <= 1 or rect.height() <= 1:
             return None
         fit = min(rect.width() / width_mm, rect.height() / height_mm)
@@ -742,8 +751,7 @@ class SliceViewer(pg.GraphicsView):
         """Viewport position of display point ``(u, v)`` (pixel units, see planes)."""
         if self._geometry is None:
             raise RuntimeError("no volume is shown")
-        pw, ph = self._geometry.pixel_mm
-        scene = self.view_box.mapViewToScene(QPointF(u * pw, v * ph))
+        scene = self.view_box.mapViewToScene(QPointF(*self._geometry.to_view(u, v)))
         return self.mapFromScene(scene)
 
     def displayed_image(self) -> np.ndarray | None:
