@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -42,11 +42,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.gui.badges import MadeUpMarks, WarningBadge
 from medview.gui.colormaps import colormap_lut, fusion_lut, label_lut, label_rgba
 from medview.gui.measurements import Measurement, distance_mm, roi_stats
 from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
 from medview.gui.planes import PlaneGeometry
 from medview.gui.state import Sample, ViewerState, WindowDrag
+from medview.gui.text_layout import MARGIN, corner_rooms, first_free
 
 __all__ = ["OverlayText", "SliceViewer", "save_widget_png"]
 
@@ -56,6 +58,8 @@ WHEEL_NOTCH = 120
 REFORMAT_REDRAW_S = 0.2
 #: Slices per key press with Shift held.
 SHIFT_STEP = 10
+#: Screen pixels of a right drag (upwards) that double the zoom.
+ZOOM_DRAG_PIXELS = 100.0
 
 #: The grey lookup table of an inverted display: level 0 white, 255 black.
 INVERTED_LUT = np.arange(255, -1, -1, dtype=np.uint8)
@@ -83,6 +87,8 @@ class OverlayText(QWidget):
     def __init__(self, parent: QWidget, *, right: bool = False):
         super().__init__(parent)
         self._lines: list[str] = []
+        #: the lines drawn: ``_lines`` elided and cut to the room :meth:`fit` gave
+        self._shown: list[str] = []
         self._right = right
         self._pixmap: QPixmap | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
@@ -95,14 +101,35 @@ class OverlayText(QWidget):
         lines = text.split("\n") if text else []
         if lines != self._lines:
             self._lines = lines
+            self._shown = list(lines)
             self._pixmap = None
             self.updateGeometry()
             self.update()
 
     def sizeHint(self) -> QSize:
         metrics = QFontMetrics(self.font())
-        width = max((metrics.horizontalAdvance(line) for line in self._lines), default=0)
-        return QSize(width + 4, metrics.lineSpacing() * len(self._lines) + 4)
+        width = max((metrics.horizontalAdvance(line) for line in self._shown), default=0)
+        return QSize(width + 4, metrics.lineSpacing() * len(self._shown) + 4)
+
+    def shown_text(self) -> str:
+        """The text as drawn (elided to the room the view gave it)."""
+        return "\n".join(self._shown)
+
+    def fit(self, max_width: int, max_height: int) -> QSize:
+        """Draw only what fits in ``max_width`` × ``max_height`` pixels: lines too long are
+        elided ("…"), lines below the room are left out. Returns the size then needed."""
+        metrics = QFontMetrics(self.font())
+        rows = max(0, (max_height - 4) // max(metrics.lineSpacing(), 1))
+        room = max_width - 4
+        shown = [line if metrics.horizontalAdvance(line) <= room
+                 else metrics.elidedText(line, Qt.TextElideMode.ElideRight, max(room, 0))
+                 for line in self._lines[:rows]]
+        shown = [line for line in shown if line]
+        if shown != self._shown:
+            self._shown = shown
+            self._pixmap = None
+            self.update()
+        return self.sizeHint()
 
     def resizeEvent(self, event) -> None:
         self._pixmap = None
@@ -117,7 +144,7 @@ class OverlayText(QWidget):
         painter = QPainter(pixmap)
         painter.setFont(self.font())
         placed = []
-        for i, line in enumerate(self._lines):
+        for i, line in enumerate(self._shown):
             x = self.width() - 2 - metrics.horizontalAdvance(line) if self._right else 2
             placed.append((x, 2 + metrics.ascent() + i * metrics.lineSpacing(), line))
         # the outline: the text drawn dark around its position (glyphs come from Qt's cache;
@@ -133,7 +160,7 @@ class OverlayText(QWidget):
         return pixmap
 
     def paintEvent(self, event) -> None:
-        if not self._lines:
+        if not self._shown:
             return
         if self._pixmap is None:
             self._pixmap = self._render()
@@ -185,8 +212,18 @@ class _SliceViewBox(pg.ViewBox):
         super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None):
+        if ev.button() == Qt.MouseButton.RightButton:
+            # zoom ×2 per ZOOM_DRAG_PIXELS dragged up (pyqtgraph's own rate is ×7), about
+            # the point pressed
+            ev.accept()
+            dy = ev.screenPos().y() - ev.lastScreenPos().y()
+            scale = 2.0 ** (dy / ZOOM_DRAG_PIXELS)
+            centre = self.mapToView(ev.buttonDownPos(Qt.MouseButton.RightButton))
+            self.scaleBy(s=(scale, scale), center=centre)
+            self.sigRangeChangedManually.emit(self.state["mouseEnabled"])
+            return
         if ev.button() != Qt.MouseButton.LeftButton:
-            super().mouseDragEvent(ev, axis)  # right: zoom, middle: pan
+            super().mouseDragEvent(ev, axis)  # middle: pan
             return
         ev.accept()
         if self._state.volume is None:
@@ -339,6 +376,10 @@ class SliceViewer(pg.GraphicsView):
         self._last_reformat_draw = 0.0
         state.volume_changed.connect(self._on_volume_changed_loading)
         self._on_volume_changed(state.volume)
+        #: the "⚠ N" badge of the series' warnings, and the made-up-slice marks
+        self.warning_badge = WarningBadge(self)
+        self.made_up = MadeUpMarks(self)
+        state.volume_changed.connect(self._place_overlays)
 
     @property
     def plane(self) -> str:
@@ -504,6 +545,8 @@ class SliceViewer(pg.GraphicsView):
         """Show or hide the text, letters, crosshair and measurements (not the layers)."""
         for label in (*self.overlays.values(), *self.edge_labels.values()):
             label.setVisible(visible)
+        self.warning_badge.setVisible(visible and self.warning_badge.count() > 0)
+        self.made_up.set_visible(visible)
         for item in self._measure_items:
             item.setVisible(visible)
         if visible:
@@ -660,6 +703,7 @@ class SliceViewer(pg.GraphicsView):
             label.setZValue(21)
             self.view_box.addItem(label, ignoreBounds=True)
             self._measure_items += [shape, label]
+        self.place_floating_labels()
 
     # -- view → state ------------------------------------------------------------------
     def current_zoom(self) -> float | None:
@@ -677,6 +721,7 @@ class SliceViewer(pg.GraphicsView):
         return (1.0 / mm_per_px) / fit
 
     def _on_range_changed(self, *args) -> None:
+        self.place_floating_labels()
         zoom = self.current_zoom()
         plane = self.state.planes[self.plane]
         if zoom is not None and abs(zoom - plane.zoom) > 1e-3 * zoom:
@@ -767,15 +812,23 @@ class SliceViewer(pg.GraphicsView):
         super().resizeEvent(event)
         self._place_overlays()
 
-    def _place_overlays(self) -> None:
-        if not hasattr(self, "hint"):
+    def _place_overlays(self, *args) -> None:
+        if not hasattr(self, "warning_badge"):
             return  # pyqtgraph resizes during its own __init__, before the labels exist
-        margin = 8
+        margin = MARGIN
         w, h = self.width(), self.height()
+        badge = self.warning_badge
+        badge_size = badge.sizeHint() if not badge.isHidden() else None
+        if badge_size is not None:
+            badge.setGeometry(margin, margin, badge_size.width(), badge_size.height())
+        # each corner text gets the room between the edges' letters (see text_layout)
+        rooms = corner_rooms(w, h, {e: lab.sizeHint() for e, lab in self.edge_labels.items()},
+                             badge_size)
         for corner, label in self.overlays.items():
-            size = label.sizeHint()
-            x = margin if corner.endswith("left") else w - margin - size.width()
-            y = margin if corner.startswith("top") else h - margin - size.height()
+            room = rooms[corner]
+            size = label.fit(room.width(), room.height())
+            x = room.left() if corner.endswith("left") else room.right() + 1 - size.width()
+            y = room.top() if corner.startswith("top") else room.bottom() + 1 - size.height()
             label.setGeometry(x, y, size.width(), size.height())
         for edge, label in self.edge_labels.items():
             size = label.sizeHint()
@@ -787,6 +840,60 @@ class SliceViewer(pg.GraphicsView):
                 y = margin if edge == "top" else h - margin - size.height()
             label.setGeometry(x, y, size.width(), size.height())
         self.hint.setGeometry(0, 0, w, h)
+        self.place_floating_labels()
+
+    def text_rects(self) -> list[QRect]:
+        """Where the fixed texts are (corner texts, letters, badge), widget pixels."""
+        widgets = [*self.overlays.values(), *self.edge_labels.values()]
+        rects = [w.geometry() for w in widgets if not w.isHidden() and w.shown_text()]
+        if not self.warning_badge.isHidden():
+            rects.append(self.warning_badge.geometry())
+        return rects
+
+    def floating_labels(self) -> list:
+        """The labels drawn in the scene beside shapes (measurements, made-up mark)."""
+        labels = [i for i in self._measure_items if isinstance(i, pg.TextItem)]
+        if hasattr(self, "made_up") and self.made_up.label.isVisible():
+            labels.append(self.made_up.label)
+        return labels
+
+    def label_rect(self, item) -> QRect:
+        """Where a scene label is, widget pixels."""
+        rect = self.mapFromScene(item.sceneBoundingRect()).boundingRect()
+        return rect.translated(self.viewport().pos())
+
+    def place_floating_labels(self) -> None:
+        """Put each measurement label (and the made-up mark) beside its shape where it
+        meets no corner text, letter, badge or other label."""
+        if not hasattr(self, "made_up") or self._geometry is None or getattr(self, "closed",
+                                                                            False):
+            return  # not built yet, or closing (pyqtgraph has cleared the scene)
+        obstacles = self.text_rects()
+        bounds = self.viewport().geometry()
+        shapes = [i for i in self._measure_items if not isinstance(i, pg.TextItem)]
+        pairs = [(label, self.label_rect(shape)) for label, shape in zip(
+            [i for i in self._measure_items if isinstance(i, pg.TextItem)], shapes,
+            strict=True)]
+        if self.made_up.label.isVisible():
+            pairs.append((self.made_up.label, self.label_rect(self.made_up.frame)))
+        for label, anchor in pairs:
+            size = self.label_rect(label).size()
+            w, h = size.width(), size.height()
+            if label is self.made_up.label:  # inside the image, centred, top then bottom
+                cx = anchor.center().x() - w // 2
+                candidates = [QRect(cx, max(anchor.top(), bounds.top()) + 24, w, h),
+                              QRect(cx, min(anchor.bottom(), bounds.bottom()) - h - 24, w, h)]
+            else:
+                candidates = [QRect(anchor.right() + 3, anchor.top() - h - 2, w, h),
+                              QRect(anchor.left() - w - 3, anchor.top() - h - 2, w, h),
+                              QRect(anchor.right() + 3, anchor.bottom() + 2, w, h),
+                              QRect(anchor.left() - w - 3, anchor.bottom() + 2, w, h)]
+            rect = first_free(candidates, obstacles, bounds) or candidates[0]
+            obstacles.append(rect)
+            top_left = self.view_box.mapSceneToView(
+                self.mapToScene(rect.topLeft() - self.viewport().pos()))
+            label.setAnchor((0, 0))
+            label.setPos(top_left)
 
 
 def save_widget_png(widget: QWidget, path: str | os.PathLike) -> Path:
