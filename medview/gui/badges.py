@@ -17,7 +17,7 @@ import html
 
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -82,6 +82,9 @@ class MadeUpMarks:
             item.setVisible(False)
             viewer.view_box.addItem(item, ignoreBounds=True)
         self._entries: dict[int, str] = {}
+        #: the made-up slice's reason when the acquired plane shows one, else None
+        self.reason: str | None = None
+        self._shown = True
         state.volume_changed.connect(self._on_volume_changed)
         state.position_changed.connect(self._on_position_changed)
         self._on_volume_changed(state.volume)
@@ -94,7 +97,19 @@ class MadeUpMarks:
 
     def current_mark(self) -> str:
         """The mark shown on the image now ('' when this view shows no made-up slice)."""
-        return self.label.textItem.toPlainText() if self.label.isVisible() else ""
+        return mark_text(self.reason) if self.reason is not None else ""
+
+    def fit_label(self, max_width: int) -> None:
+        """Set the mark's text, its reason elided to ``max_width`` pixels."""
+        if self.reason is None:
+            return
+        first, second = mark_text(self.reason).split("\n", 1)
+        metrics = QFontMetrics(self.label.textItem.font())
+        room = max(max_width - 10, 20)  # the label's own padding
+        text = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, room)
+                          for line in (first, second))
+        if text != self.label.textItem.toPlainText():
+            self.label.setText(text)
 
     def band_rows(self) -> list[tuple[int, int]]:
         """Displayed index runs ``(first, last)`` the band covers, on the reformat's axis
@@ -132,14 +147,16 @@ class MadeUpMarks:
         reason = None
         if g is not None and g.native:
             reason = self._entries.get(self._viewer.state.plane_slice(self._viewer.plane))
-        self.frame.setVisible(reason is not None)
-        self.label.setVisible(reason is not None)
+        self.reason = reason
+        self.frame.setVisible(reason is not None and self._shown)
+        self.label.setVisible(reason is not None and self._shown)
         if reason is not None:
             self.label.setText(mark_text(reason))
             self._viewer.place_floating_labels()
 
     def set_visible(self, visible: bool) -> None:
         """Show or hide the marks with the other annotations."""
+        self._shown = bool(visible)
         if visible:
             self._on_volume_changed(self._viewer.state.volume)
         else:

@@ -44,11 +44,12 @@ from PySide6.QtWidgets import (
 
 from medview.gui.badges import MadeUpMarks, WarningBadge
 from medview.gui.colormaps import colormap_lut, fusion_lut, label_lut, label_rgba
+from medview.gui.display_options import SmoothImageItem
 from medview.gui.measurements import Measurement, distance_mm, roi_stats
 from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
 from medview.gui.planes import PlaneGeometry
 from medview.gui.state import Sample, ViewerState, WindowDrag
-from medview.gui.text_layout import MARGIN, corner_rooms, first_free
+from medview.gui.text_layout import GAP, MARGIN, corner_rooms, first_free
 
 __all__ = ["OverlayText", "SliceViewer", "save_widget_png"]
 
@@ -306,7 +307,7 @@ class SliceViewer(pg.GraphicsView):
 
         self.view_box = _SliceViewBox(self)
         self.setCentralItem(self.view_box)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item = SmoothImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
         self.fusion_item = pg.ImageItem(axisOrder="row-major")
         self.fusion_item.setZValue(4)
@@ -545,6 +546,7 @@ class SliceViewer(pg.GraphicsView):
         """Show or hide the text, letters, crosshair and measurements (not the layers)."""
         for label in (*self.overlays.values(), *self.edge_labels.values()):
             label.setVisible(visible)
+        self._annotations_shown = bool(visible)
         self.warning_badge.setVisible(visible and self.warning_badge.count() > 0)
         self.made_up.set_visible(visible)
         for item in self._measure_items:
@@ -808,6 +810,11 @@ class SliceViewer(pg.GraphicsView):
         (atomically: see :func:`save_widget_png`)."""
         return save_widget_png(self, path)
 
+    def sizeHint(self) -> QSize:
+        # not the scene's size (QGraphicsView's hint): a reformat's millimetres would make
+        # its cell of the 2×2 grid taller than the others
+        return QSize(400, 400)
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._place_overlays()
@@ -853,9 +860,9 @@ class SliceViewer(pg.GraphicsView):
     def floating_labels(self) -> list:
         """The labels drawn in the scene beside shapes (measurements, made-up mark)."""
         labels = [i for i in self._measure_items if isinstance(i, pg.TextItem)]
-        if hasattr(self, "made_up") and self.made_up.label.isVisible():
+        if hasattr(self, "made_up") and self.made_up.reason is not None:
             labels.append(self.made_up.label)
-        return labels
+        return [label for label in labels if label.isVisible()]
 
     def label_rect(self, item) -> QRect:
         """Where a scene label is, widget pixels."""
@@ -874,8 +881,13 @@ class SliceViewer(pg.GraphicsView):
         pairs = [(label, self.label_rect(shape)) for label, shape in zip(
             [i for i in self._measure_items if isinstance(i, pg.TextItem)], shapes,
             strict=True)]
-        if self.made_up.label.isVisible():
+        if self.made_up.reason is not None:
+            # the mark's reason shortened to the room between the left and right letters
+            letters = sum(lab.width() + MARGIN for lab in (self.edge_labels["left"],
+                                                           self.edge_labels["right"]))
+            self.made_up.fit_label(bounds.width() - letters - 4 * GAP)
             pairs.append((self.made_up.label, self.label_rect(self.made_up.frame)))
+        shown = getattr(self, "_annotations_shown", True)
         for label, anchor in pairs:
             size = self.label_rect(label).size()
             w, h = size.width(), size.height()
@@ -888,7 +900,18 @@ class SliceViewer(pg.GraphicsView):
                               QRect(anchor.left() - w - 3, anchor.top() - h - 2, w, h),
                               QRect(anchor.right() + 3, anchor.bottom() + 2, w, h),
                               QRect(anchor.left() - w - 3, anchor.bottom() + 2, w, h)]
-            rect = first_free(candidates, obstacles, bounds) or candidates[0]
+            rect = first_free(candidates, obstacles, bounds)
+            if rect is None and label is self.made_up.label:  # the first line alone
+                label.setText(self.made_up.current_mark().split("\n", 1)[0])
+                size = self.label_rect(label).size()
+                candidates = [r.adjusted(0, 0, size.width() - r.width(),
+                                         size.height() - r.height()) for r in candidates]
+                rect = first_free(candidates, obstacles, bounds)
+            # no room left on a tiny view: the label waits for a larger one rather than
+            # cover another text (the measurement itself stays drawn and in the table)
+            label.setVisible(shown and rect is not None)
+            if rect is None:
+                continue
             obstacles.append(rect)
             top_left = self.view_box.mapSceneToView(
                 self.mapToScene(rect.topLeft() - self.viewport().pos()))
