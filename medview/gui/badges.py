@@ -36,7 +36,7 @@ __all__ = ["MADE_UP_COLOUR", "MadeUpMarks", "WarningBadge", "WarningsDialog", "w
 #: Colour of everything that marks made-up data and warnings.
 MADE_UP_COLOUR = QColor(255, 150, 30)
 #: Opacity of the band over made-up rows of a reformat (the anatomy stays readable).
-BAND_ALPHA = 70
+BAND_ALPHA = 50
 
 
 def _runs(indices) -> list[tuple[int, int]]:

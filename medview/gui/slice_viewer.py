@@ -49,7 +49,13 @@ from medview.gui.measurements import Measurement, distance_mm, roi_stats
 from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
 from medview.gui.planes import PlaneGeometry
 from medview.gui.state import Sample, ViewerState, WindowDrag
-from medview.gui.text_layout import GAP, MARGIN, corner_rooms, first_free
+from medview.gui.text_layout import (
+    MARGIN,
+    corner_rooms,
+    label_rect,
+    place_floating_labels,
+    text_rects,
+)
 
 __all__ = ["OverlayText", "SliceViewer", "save_widget_png"]
 
@@ -851,11 +857,7 @@ class SliceViewer(pg.GraphicsView):
 
     def text_rects(self) -> list[QRect]:
         """Where the fixed texts are (corner texts, letters, badge), widget pixels."""
-        widgets = [*self.overlays.values(), *self.edge_labels.values()]
-        rects = [w.geometry() for w in widgets if not w.isHidden() and w.shown_text()]
-        if not self.warning_badge.isHidden():
-            rects.append(self.warning_badge.geometry())
-        return rects
+        return text_rects(self)
 
     def floating_labels(self) -> list:
         """The labels drawn in the scene beside shapes (measurements, made-up mark)."""
@@ -865,58 +867,18 @@ class SliceViewer(pg.GraphicsView):
         return [label for label in labels if label.isVisible()]
 
     def label_rect(self, item) -> QRect:
-        """Where a scene label is, widget pixels."""
-        rect = self.mapFromScene(item.sceneBoundingRect()).boundingRect()
-        return rect.translated(self.viewport().pos())
+        """Where a scene item is, widget pixels."""
+        return label_rect(self, item)
 
     def place_floating_labels(self) -> None:
         """Put each measurement label (and the made-up mark) beside its shape where it
-        meets no corner text, letter, badge or other label."""
+        meets no corner text, letter, badge or other label (see text_layout)."""
         if not hasattr(self, "made_up") or self._geometry is None or getattr(self, "closed",
                                                                             False):
             return  # not built yet, or closing (pyqtgraph has cleared the scene)
-        obstacles = self.text_rects()
-        bounds = self.viewport().geometry()
-        shapes = [i for i in self._measure_items if not isinstance(i, pg.TextItem)]
-        pairs = [(label, self.label_rect(shape)) for label, shape in zip(
-            [i for i in self._measure_items if isinstance(i, pg.TextItem)], shapes,
-            strict=True)]
-        if self.made_up.reason is not None:
-            # the mark's reason shortened to the room between the left and right letters
-            letters = sum(lab.width() + MARGIN for lab in (self.edge_labels["left"],
-                                                           self.edge_labels["right"]))
-            self.made_up.fit_label(bounds.width() - letters - 4 * GAP)
-            pairs.append((self.made_up.label, self.label_rect(self.made_up.frame)))
-        shown = getattr(self, "_annotations_shown", True)
-        for label, anchor in pairs:
-            size = self.label_rect(label).size()
-            w, h = size.width(), size.height()
-            if label is self.made_up.label:  # inside the image, centred, top then bottom
-                cx = anchor.center().x() - w // 2
-                candidates = [QRect(cx, max(anchor.top(), bounds.top()) + 24, w, h),
-                              QRect(cx, min(anchor.bottom(), bounds.bottom()) - h - 24, w, h)]
-            else:
-                candidates = [QRect(anchor.right() + 3, anchor.top() - h - 2, w, h),
-                              QRect(anchor.left() - w - 3, anchor.top() - h - 2, w, h),
-                              QRect(anchor.right() + 3, anchor.bottom() + 2, w, h),
-                              QRect(anchor.left() - w - 3, anchor.bottom() + 2, w, h)]
-            rect = first_free(candidates, obstacles, bounds)
-            if rect is None and label is self.made_up.label:  # the first line alone
-                label.setText(self.made_up.current_mark().split("\n", 1)[0])
-                size = self.label_rect(label).size()
-                candidates = [r.adjusted(0, 0, size.width() - r.width(),
-                                         size.height() - r.height()) for r in candidates]
-                rect = first_free(candidates, obstacles, bounds)
-            # no room left on a tiny view: the label waits for a larger one rather than
-            # cover another text (the measurement itself stays drawn and in the table)
-            label.setVisible(shown and rect is not None)
-            if rect is None:
-                continue
-            obstacles.append(rect)
-            top_left = self.view_box.mapSceneToView(
-                self.mapToScene(rect.topLeft() - self.viewport().pos()))
-            label.setAnchor((0, 0))
-            label.setPos(top_left)
+        measure = [(label, shape) for shape, label in zip(
+            self._measure_items[::2], self._measure_items[1::2], strict=True)]
+        place_floating_labels(self, measure, getattr(self, "_annotations_shown", True))
 
 
 def save_widget_png(widget: QWidget, path: str | os.PathLike) -> Path:

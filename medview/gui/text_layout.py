@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QRect, QSize
 
-__all__ = ["GAP", "MARGIN", "corner_rooms", "first_free", "overlaps"]
+__all__ = ["GAP", "MARGIN", "corner_rooms", "first_free", "label_rect", "overlaps",
+           "place_floating_labels", "text_rects"]
 
 #: Distance of texts from the view's border (pixels).
 MARGIN = 8
@@ -76,3 +77,69 @@ def first_free(candidates: Iterable[QRect], obstacles: list[QRect], bounds: QRec
                 if bounds.contains(moved) and not overlaps(moved, obstacles):
                     return moved
     return None
+
+
+# -- a slice view's labels ----------------------------------------------------------------
+def text_rects(viewer) -> list[QRect]:
+    """Where a view's fixed texts are (corner texts, letters, badge), widget pixels."""
+    widgets = [*viewer.overlays.values(), *viewer.edge_labels.values()]
+    rects = [w.geometry() for w in widgets if not w.isHidden() and w.shown_text()]
+    if not viewer.warning_badge.isHidden():
+        rects.append(viewer.warning_badge.geometry())
+    return rects
+
+
+def label_rect(viewer, item) -> QRect:
+    """Where scene ``item`` of ``viewer`` is drawn, widget pixels."""
+    rect = viewer.mapFromScene(item.sceneBoundingRect()).boundingRect()
+    return rect.translated(viewer.viewport().pos())
+
+
+def _side_candidates(anchor: QRect, w: int, h: int) -> list[QRect]:
+    """Beside a shape: above right, above left, below right, below left."""
+    return [QRect(anchor.right() + 3, anchor.top() - h - 2, w, h),
+            QRect(anchor.left() - w - 3, anchor.top() - h - 2, w, h),
+            QRect(anchor.right() + 3, anchor.bottom() + 2, w, h),
+            QRect(anchor.left() - w - 3, anchor.bottom() + 2, w, h)]
+
+
+def place_floating_labels(viewer, measure: list, shown: bool = True) -> None:
+    """Place ``viewer``'s measurement labels (``(label, shape)`` pairs) and its made-up
+    mark where they meet no fixed text and no label placed before them.
+
+    A label with no free spot is hidden until the view is large enough (never drawn over
+    another text); the made-up mark first drops its reason and keeps "INTERPOLATED slice".
+    """
+    obstacles = text_rects(viewer)
+    bounds = viewer.viewport().geometry()
+    marks = viewer.made_up
+    pairs = [(label, label_rect(viewer, shape)) for label, shape in measure]
+    if marks.reason is not None:
+        # the mark's reason shortened to the room between the left and right letters
+        letters = sum(lab.width() + MARGIN for lab in (viewer.edge_labels["left"],
+                                                       viewer.edge_labels["right"]))
+        marks.fit_label(bounds.width() - letters - 4 * GAP)
+        pairs.append((marks.label, label_rect(viewer, marks.frame)))
+    for label, anchor in pairs:
+        size = label_rect(viewer, label).size()
+        w, h = size.width(), size.height()
+        if label is marks.label:  # inside the image, centred, near its top or bottom
+            cx = anchor.center().x() - w // 2
+            candidates = [QRect(cx, max(anchor.top(), bounds.top()) + 24, w, h),
+                          QRect(cx, min(anchor.bottom(), bounds.bottom()) - h - 24, w, h)]
+        else:
+            candidates = _side_candidates(anchor, w, h)
+        rect = first_free(candidates, obstacles, bounds)
+        if rect is None and label is marks.label:  # the first line alone
+            label.setText(marks.current_mark().split("\n", 1)[0])
+            size = label_rect(viewer, label).size()
+            candidates = [QRect(r.topLeft(), size) for r in candidates]
+            rect = first_free(candidates, obstacles, bounds)
+        label.setVisible(shown and rect is not None)
+        if rect is None:
+            continue
+        obstacles.append(rect)
+        top_left = viewer.view_box.mapSceneToView(
+            viewer.mapToScene(rect.topLeft() - viewer.viewport().pos()))
+        label.setAnchor((0, 0))
+        label.setPos(top_left)
