@@ -87,6 +87,9 @@ class MadeUpMarks:
         self._shown = True
         state.volume_changed.connect(self._on_volume_changed)
         state.position_changed.connect(self._on_position_changed)
+        # a volume put in place of the open one (replace_volume) or completed while loading
+        # may carry other made-up slices (e.g. stand-ins for files that failed to decode)
+        state.data_changed.connect(self._on_data_changed)
         self._on_volume_changed(state.volume)
 
     # -- what is marked --------------------------------------------------------------
@@ -141,6 +144,11 @@ class MadeUpMarks:
             self.frame.setTransform(self._viewer.item_transform())
         self.band.setVisible(not path.isEmpty())
         self._on_position_changed()
+
+    def _on_data_changed(self) -> None:
+        volume = self._viewer.state.volume
+        if volume is not None and dict(made_up_slices(volume.metadata)) != self._entries:
+            self._on_volume_changed(volume)
 
     def _on_position_changed(self, *args) -> None:
         g = self._viewer.geometry_
@@ -216,6 +224,7 @@ class WarningBadge(QToolButton):
             " border-radius: 3px; padding: 1px 5px; font-weight: bold; }")
         self.clicked.connect(self.open_details)
         viewer.state.volume_changed.connect(self._on_volume_changed)
+        viewer.state.data_changed.connect(self._on_data_changed)
         self._on_volume_changed(viewer.state.volume)
 
     def count(self) -> int:
@@ -225,8 +234,13 @@ class WarningBadge(QToolButton):
         return len(vol.warnings) + (1 if made_up_slices(vol.metadata) and not vol.warnings
                                     else 0)
 
+    def _on_data_changed(self) -> None:
+        if self.count() != self._shown_count:
+            self._on_volume_changed(self._viewer.state.volume)
+            self._viewer._place_overlays()
+
     def _on_volume_changed(self, volume) -> None:
-        n = self.count()
+        n = self._shown_count = self.count()
         self.setText(f"⚠ {n}")
         self.setToolTip("" if volume is None else
                         "<b>Click for details.</b>" + warnings_html(volume))

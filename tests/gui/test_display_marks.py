@@ -208,3 +208,13 @@ def test_the_smooth_display_choice_is_a_view_menu_toggle_kept_in_settings(app, q
     assert all(v.image_item.smooth for v in again.views.values())
     for w in (win, again):
         assert w.tasks.shutdown(timeout_ms=10_000)
+
+
+def test_stand_ins_arriving_with_a_replaced_volume_are_marked(grid, gapped):
+    state, axial = grid.state, grid.views["axial"]
+    standin = "unreadable file IM0006.dcm: pixel data truncated"
+    entries = (*gapped.metadata["made_up_slices"], (5, standin))
+    state.replace_volume(gapped.with_array(gapped.array, made_up_slices=entries))
+    state.set_cursor(32, 32, 5)
+    assert axial.made_up.current_mark() == f"MISSING — stand-in slice\n{standin}"
+    assert grid.views["coronal"].made_up.band_rows() == [(2, 2), (4, 4)]
