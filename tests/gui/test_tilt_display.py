@@ -10,6 +10,7 @@ in the patient, at the view's scale (on the sheared index grid it is off by ~16 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -185,3 +186,58 @@ def test_screenshot_of_a_tilted_head_in_the_grid(app, qtbot, data_dir):
     assert g.sheared
     m = g.view_matrix
     assert math.isclose(math.degrees(math.atan2(m[1, 0], m[0, 0])), 18.5, abs_tol=0.1)
+
+
+def test_the_coronal_reformat_of_a_tilted_ct_is_in_patient_geometry(app, qtbot, tilted):
+    row, marks = 250, ((10, 150), (40, 350))  # (slice, column) in one image row
+    files = tilted.metadata["source_files"]
+    array = np.array(tilted.array)
+    for k, c in marks:
+        array[k, row - 1:row + 2, c - 1:c + 2] = BRIGHT
+    state = ViewerState()
+    viewer = SliceViewer(state, plane="coronal")
+    qtbot.addWidget(viewer)
+    viewer.resize(700, 700)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    state.set_volume(tilted.with_array(array))
+    state.set_window(BRIGHT - 100.0, 100.0)
+    state.set_cursor(256, row, 27)
+    viewer.set_annotations_visible(False)
+    QTest.qWait(20)
+    lps = [header_lps(files[k], row, c) for k, c in marks]
+    centres = blob_centres(viewer)
+    mm_per_px = viewer.view_box.viewPixelSize()[0]
+    # the patient's right on the screen's left (+L to the right), superior up
+    delta = lps[1] - lps[0]
+    expected = np.array([delta[0], -delta[2]]) / mm_per_px
+    assert np.allclose(centres[1] - centres[0], expected, atol=1.5)
+
+
+def test_a_stack_tilted_along_its_slices_is_drawn_as_an_isometry(app):
+    """A tilt written the other way (untilted images stepping along a tilted line): the
+    sagittal's display → view mapping keeps every in-plane distance, superior up."""
+    from medview.gui.planes import plane_geometry
+
+    t = math.radians(20.0)
+    direction = np.column_stack([(1.0, 0.0, 0.0), (0.0, 1.0, 0.0),
+                                 (0.0, math.sin(t), math.cos(t))])
+    spacing = (0.5, 0.5, 3.0)
+    volume = Volume(np.zeros((30, 64, 64), np.int16), spacing, (0.0, 0.0, 0.0), direction)
+    g = plane_geometry("sagittal", volume.shape, spacing, direction)
+    assert g.sheared
+    rng = np.random.default_rng(3)
+    points = rng.uniform(0, 60, size=(6, 2))
+    view = np.array([g.to_view(u, v) for u, v in points])
+    lps = np.array([volume.index_to_lps(g.display_to_index(u, v, 10)) for u, v in points])
+    for i, j in itertools.combinations(range(len(points)), 2):
+        assert math.isclose(np.linalg.norm(view[i] - view[j]),
+                            np.linalg.norm(lps[i] - lps[j]), rel_tol=1e-9)
+        # screen down is the patient's inferior, screen right posterior
+        assert math.isclose(view[j, 1] - view[i, 1], -(lps[j, 2] - lps[i, 2]), abs_tol=1e-9)
+        assert math.isclose(view[j, 0] - view[i, 0], lps[j, 1] - lps[i, 1], abs_tol=1e-9)
+    # and back: view → display is the inverse
+    u, v = g.from_view(*view[0])
+    assert np.allclose((u, v), points[0])
+    right, down = g.screen_axes(direction)
+    assert np.allclose(right, (0, 1, 0)) and np.allclose(down, (0, 0, -1))
