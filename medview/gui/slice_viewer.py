@@ -114,9 +114,14 @@ class OverlayText(QWidget):
             self.update()
 
     def sizeHint(self) -> QSize:
-        metrics = QFontMetrics(self.font())
-        width = max((metrics.horizontalAdvance(line) for line in self._shown), default=0)
-        return QSize(width + 4, metrics.lineSpacing() * len(self._shown) + 4)
+        # cached: the view lays its texts out on every slice change
+        key = (tuple(self._shown), self.font().key())
+        if getattr(self, "_hint_key", None) != key:
+            metrics = QFontMetrics(self.font())
+            width = max((metrics.horizontalAdvance(line) for line in self._shown), default=0)
+            self._hint = QSize(width + 4, metrics.lineSpacing() * len(self._shown) + 4)
+            self._hint_key = key
+        return QSize(self._hint)
 
     def shown_text(self) -> str:
         """The text as drawn (elided to the room the view gave it)."""
@@ -125,6 +130,9 @@ class OverlayText(QWidget):
     def fit(self, max_width: int, max_height: int) -> QSize:
         """Draw only what fits in ``max_width`` × ``max_height`` pixels: lines too long are
         elided ("…"), lines below the room are left out. Returns the size then needed."""
+        if getattr(self, "_fit_key", None) == (tuple(self._lines), max_width, max_height):
+            return self.sizeHint()
+        self._fit_key = (tuple(self._lines), max_width, max_height)
         metrics = QFontMetrics(self.font())
         rows = max(0, (max_height - 4) // max(metrics.lineSpacing(), 1))
         room = max_width - 4
@@ -624,7 +632,9 @@ class SliceViewer(pg.GraphicsView):
         at = QPointF(*g.to_view(u, v))
         for line, (dx, dy) in zip(self.crosshair, ((m[0, 1], m[1, 1]), (m[0, 0], m[1, 0])),
                                   strict=True):
-            line.setAngle(math.degrees(math.atan2(dy, dx)))
+            angle = math.degrees(math.atan2(dy, dx))
+            if line.angle != angle:
+                line.setAngle(angle)
             line.setPos(at)
 
     def crosshair_display(self) -> tuple[float, float] | None:

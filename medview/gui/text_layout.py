@@ -110,9 +110,11 @@ def place_floating_labels(viewer, measure: list, shown: bool = True) -> None:
     A label with no free spot is hidden until the view is large enough (never drawn over
     another text); the made-up mark first drops its reason and keeps "INTERPOLATED slice".
     """
+    marks = viewer.made_up
+    if not measure and marks.reason is None:
+        return  # nothing to place (most slices): no cost on scrolling
     obstacles = text_rects(viewer)
     bounds = viewer.viewport().geometry()
-    marks = viewer.made_up
     pairs = [(label, label_rect(viewer, shape)) for label, shape in measure]
     if marks.reason is not None:
         # the mark's reason shortened to the room between the left and right letters
