@@ -66,7 +66,7 @@ class LabelMap(Volume):
         meta = {k: v for k, v in volume.metadata.items()
                 if k in ("SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID",
                          "PatientID", "PatientName", "Modality", "source_files",
-                         "source_frames", "source_sop_instance_uids")}
+                         "source_frames", "source_sop_instance_uids", "made_up_slices")}
         meta.update(metadata)
         return cls(np.ascontiguousarray(labels), volume.spacing, volume.origin,
                    volume.direction, meta, (), tuple(segments))

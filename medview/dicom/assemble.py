@@ -25,7 +25,7 @@ from medview.dicom.errors import SeriesError
 from medview.dicom.header import InstanceHeader
 from medview.dicom.slices import SliceRef, expand_slices
 
-__all__ = ["SeriesPlan", "StackPlan", "group_by_series", "plan_series"]
+__all__ = ["SeriesPlan", "StackPlan", "group_by_series", "interpolated_slices", "plan_series"]
 
 #: positions closer than this along the stack (mm) are the same position
 DUPLICATE_TOL_MM = 0.01
@@ -341,6 +341,28 @@ def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
         "by linear interpolation between neighbouring acquired slices"
     )
     return plan
+
+
+def interpolated_slices(plan: StackPlan) -> tuple[tuple[int, str], ...]:
+    """The slices of a resampled stack that no acquired slice lies on: ``(z, reason)``.
+
+    The volume's ``metadata["made_up_slices"]`` holds these (with any stand-ins for
+    unreadable files), sorted by z, so every view and export can say which slices medview
+    made up. A slice within 1 µm of an acquired one is that slice, copied as is
+    (:func:`medview.dicom.read.read_stack`), and is not listed. Empty when the stack maps
+    1:1 onto its acquired slices.
+    """
+    if plan.resample_t is None or plan.acquired_t is None or len(plan.acquired_t) < 2:
+        return ()
+    t_acq = np.asarray(plan.acquired_t, dtype=float)
+    out = []
+    for z, t in enumerate(plan.resample_t):
+        j = int(np.clip(np.searchsorted(t_acq, t, side="right") - 1, 0, len(t_acq) - 2))
+        if abs(t - t_acq[j]) < 1e-3 or abs(t - t_acq[j + 1]) < 1e-3:
+            continue
+        out.append((z, f"interpolated between acquired slices at {t_acq[j]:.1f} and "
+                       f"{t_acq[j + 1]:.1f} mm"))
+    return tuple(out)
 
 
 def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:

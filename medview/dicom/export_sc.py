@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medview.core.made_up import describe
 from medview.core.volume import Volume
 from medview.dicom._export_common import (
     ExportError,
@@ -93,7 +94,7 @@ def write_rgb_capture(
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesNumber = series_number if series_number is not None else (
         int(first.get("SeriesNumber") or 0) + 1000)
-    ds.SeriesDescription = series_description[:64]
+    ds.SeriesDescription = describe(series_description, volume.metadata, nz)
     ds.SeriesDate, ds.SeriesTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     if not first.get("BodyPartExamined"):
         ds.Laterality = ""

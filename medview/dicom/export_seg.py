@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from medview.core.labelmap import LabelMap, Segment
+from medview.core.made_up import describe
 from medview.core.volume import Volume
 from medview.dicom._export_common import (
     ExportError,
@@ -167,6 +168,10 @@ def write_seg(
         pixels = lut[arr]
     if planes is not None:
         pixels = pixels[planes]
+    # slices made up at load (interpolated, stand-ins) under the labels: said in the name
+    made_up = labels.metadata if "made_up_slices" in labels.metadata or source is None \
+        else source.metadata
+    series_description = describe(series_description, made_up, labels.shape[0])
     descriptions = [_description(k, seg, algorithm_type, algorithm_name)
                     for k, (_, seg) in enumerate(numbering, start=1)]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medview.core.made_up import describe, made_up_note, made_up_slices
 from medview.core.volume import Volume
 from medview.dicom._export_common import (
     ExportError,
@@ -137,8 +138,10 @@ def _template(volume: Volume, src: SourceSeries, *, series_uid: str, series_numb
         ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
     else:  # MR: value 3 is required; OTHER is the defined term for a processed image
         ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
-    ds.DerivationDescription = str(volume.metadata.get("derivation")
-                                   or "processed with medview")[:1024]
+    note = made_up_note(volume.metadata, volume.shape[0])
+    ds.DerivationDescription = (str(volume.metadata.get("derivation")
+                                    or "processed with medview")
+                                + (f"; {note}" if note else ""))[:1024]
     ds.AcquisitionNumber = first.get("AcquisitionNumber", "")
     sx, sy, sz = volume.spacing
     ds.PixelSpacing = [_ds_str(sy), _ds_str(sx)]
@@ -245,8 +248,11 @@ def write_derived_series(
     number = series_number if series_number is not None else (
         int(src.first.get("SeriesNumber") or 0) + 1000)
     description = series_description or f"{src.first.get('SeriesDescription', '')} (medview)"
+    # slices medview made up at load (interpolated, stand-ins) are said in the description
+    description = describe(description, volume.metadata, volume.shape[0])
+    made_up = dict(made_up_slices(volume.metadata))
     template = _template(volume, src, series_uid=generate_uid(), series_number=number,
-                         series_description=description.strip(), sop_class=sop_class,
+                         series_description=description, sop_class=sop_class,
                          slope=slope, intercept=intercept, stored=stored)
     template.WindowCenter, template.WindowWidth = (_ds_str(v) for v in _window(volume.array))
     nearest = _nearest_source(volume, src)
@@ -266,6 +272,8 @@ def write_derived_series(
             ref = src.reference_item(nearest[z])
             ref.PurposeOfReferenceCodeSequence = [purpose]
             ds.SourceImageSequence = [ref]
+            if z in made_up:
+                ds.ImageComments = f"made up by medview: {made_up[z]}"[:10240]
             plane = volume.array[z]
             if slope == 1.0 and intercept == 0.0:
                 values = plane.astype(stored)

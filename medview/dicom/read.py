@@ -6,7 +6,7 @@ import numpy as np
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
-from medview.dicom.assemble import StackPlan
+from medview.dicom.assemble import StackPlan, interpolated_slices
 from medview.dicom.header import InstanceHeader
 from medview.dicom.slices import SliceRef
 
@@ -202,6 +202,7 @@ def stack_volume(plan: StackPlan, array: np.ndarray, metadata: dict | None = Non
     meta["source_sop_instance_uids"] = tuple(r.header.sop_instance_uid for r in plan.slices)
     if plan.resample_t is not None and plan.acquired_t is not None:
         meta["acquired_positions_mm"] = tuple(float(t) for t in plan.acquired_t)
+        meta["made_up_slices"] = interpolated_slices(plan)
     meta["stack"] = plan.label
     return Volume(out, plan.spacing, plan.origin, plan.direction, meta, tuple(plan.warnings))
 

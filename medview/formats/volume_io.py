@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medview.core.made_up import describe
 from medview.core.volume import Volume
 
 __all__ = ["SUFFIXES", "read_volume", "volume_suffix", "write_volume"]
@@ -55,7 +56,8 @@ def _write_nifti(volume: Volume, tmp: Path) -> None:
     img.header.set_xyzt_units("mm", "sec")
     img.set_sform(volume.affine_ras, code=1)
     img.set_qform(volume.affine_ras, code=1)
-    desc = str(volume.metadata.get("SeriesDescription") or "")[:79]
+    desc = describe(str(volume.metadata.get("SeriesDescription") or ""), volume.metadata,
+                    volume.shape[0], limit=79)
     img.header["descrip"] = desc.encode("ascii", "replace")
     nib.save(img, str(tmp))
 

@@ -28,18 +28,21 @@ def brush_mask(geometry: PlaneGeometry, centre: tuple[float, float], radius_mm: 
     Returns the row and column slices of the brush's bounding box and a boolean mask over
     that box. At least the pixel under the centre is painted, however small the radius.
     """
-    pw, ph = geometry.pixel_mm
+    # the squared distance of a display step (du, dv) is d·G·d (G: the view's metric; a
+    # diagonal of pw², ph² except on a sheared, gantry-tilted reformat)
+    g = geometry.metric
     u, v = centre
-    ru, rv = radius_mm / pw, radius_mm / ph
+    g_inv = np.linalg.inv(g)
+    ru, rv = radius_mm * np.sqrt(g_inv[0, 0]), radius_mm * np.sqrt(g_inv[1, 1])
     c0 = max(int(np.floor(u - ru)), 0)
     c1 = min(int(np.ceil(u + ru)), geometry.width)
     r0 = max(int(np.floor(v - rv)), 0)
     r1 = min(int(np.ceil(v + rv)), geometry.height)
     if c0 >= c1 or r0 >= r1:
         return slice(0, 0), slice(0, 0), np.zeros((0, 0), dtype=bool)
-    cols = (np.arange(c0, c1) + 0.5 - u) * pw
-    rows = (np.arange(r0, r1) + 0.5 - v) * ph
-    mask = rows[:, None] ** 2 + cols[None, :] ** 2 <= radius_mm ** 2
+    du = (np.arange(c0, c1) + 0.5 - u)[None, :]
+    dv = (np.arange(r0, r1) + 0.5 - v)[:, None]
+    mask = g[0, 0] * du**2 + 2.0 * g[0, 1] * du * dv + g[1, 1] * dv**2 <= radius_mm ** 2
     cu, cv = int(np.floor(u)), int(np.floor(v))
     if r0 <= cv < r1 and c0 <= cu < c1:
         mask[cv - r0, cu - c0] = True
@@ -157,7 +160,8 @@ class LabelEditor:
         gaps)."""
         (u0, v0), (u1, v1) = start, end
         pw, ph = geometry.pixel_mm
-        length_mm = float(np.hypot((u1 - u0) * pw, (v1 - v0) * ph))
+        step = np.array([u1 - u0, v1 - v0])
+        length_mm = float(np.sqrt(step @ geometry.metric @ step))
         spacing_mm = max(radius_mm * 0.5, min(pw, ph) * 0.5)
         n = max(int(np.ceil(length_mm / spacing_mm)), 1)
         total = 0

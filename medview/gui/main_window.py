@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from medview.core.volume import Volume
 from medview.gui import library, series_loading
 from medview.gui.browser_actions import BrowserActionsMixin
+from medview.gui.display_options import add_smooth_action
 from medview.gui.fusion_panel import FusionPanel
 from medview.gui.overlays import format_sample
 from medview.gui.segment_panel import SegmentPanel
@@ -272,6 +273,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self.cine_action.setToolTip("Play through the slices of the active view (Space)")
         self.cine_action.toggled.connect(self.set_cine)
         view_menu.addAction(self.cine_action)
+        self.smooth_action = add_smooth_action(self, view_menu)
         view_menu.addSeparator()
         view_menu.addAction(self.browser_dock.toggleViewAction())
         view_menu.addAction(self.segment_dock.toggleViewAction())

@@ -14,7 +14,9 @@ top (axial) — by choosing which in-plane axis runs horizontally and flipping, 
 resampling, so every displayed pixel is one voxel.
 
 Display coordinates: ``(u, v)`` = (column, row) of the displayed image, continuous, with
-the centre of pixel ``(c, r)`` at ``(c + 0.5, r + 0.5)``.
+the centre of pixel ``(c, r)`` at ``(c + 0.5, r + 0.5)``. A view draws them in millimetres
+through :attr:`PlaneGeometry.affine` (:mod:`medview.gui.display_transform`): a scale for
+ordinary stacks, a shear that puts a gantry-tilted reformat in patient geometry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+
+from medview.gui.display_transform import view_affine
 
 __all__ = ["PLANES", "PlaneGeometry", "anatomical_axes", "plane_geometry"]
 
@@ -73,6 +77,9 @@ class PlaneGeometry:
         Voxel spacing ``(x, y, z)`` in mm.
     native : bool
         True for the acquired plane (normal = voxel z).
+    affine : tuple, optional
+        2×3 matrix from display ``(u, v, 1)`` to view mm ``(X, Y)``; default
+        ``diag(pw, ph)`` (see :func:`~medview.gui.display_transform.view_affine`).
     """
 
     name: str
@@ -84,6 +91,7 @@ class PlaneGeometry:
     shape: tuple[int, int, int]
     spacing: tuple[float, float, float]
     native: bool
+    affine: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
     # -- sizes -------------------------------------------------------------------------
     @property
@@ -109,6 +117,47 @@ class PlaneGeometry:
     def size_mm(self) -> tuple[float, float]:
         w, h = self.pixel_mm
         return self.width * w, self.height * h
+
+    # -- view millimetres -------------------------------------------------------------
+    @property
+    def view_matrix(self) -> np.ndarray:
+        """The 2×3 affine matrix display ``(u, v, 1)`` → view mm ``(X, Y)``."""
+        if self.affine is None:
+            pw, ph = self.pixel_mm
+            return np.array([[pw, 0.0, 0.0], [0.0, ph, 0.0]])
+        return np.asarray(self.affine, dtype=float)
+
+    @property
+    def sheared(self) -> bool:
+        """True when the view draws its pixels as a parallelogram (a tilted reformat)."""
+        m = self.view_matrix
+        return bool(m[0, 1] != 0.0 or m[1, 0] != 0.0)
+
+    def to_view(self, u: float, v: float) -> tuple[float, float]:
+        """View millimetres of display point ``(u, v)``."""
+        m = self.view_matrix
+        return (float(m[0, 0] * u + m[0, 1] * v + m[0, 2]),
+                float(m[1, 0] * u + m[1, 1] * v + m[1, 2]))
+
+    def from_view(self, x: float, y: float) -> tuple[float, float]:
+        """Display point ``(u, v)`` of view millimetres ``(x, y)``."""
+        m = self.view_matrix
+        u, v = np.linalg.solve(m[:, :2], np.array([x - m[0, 2], y - m[1, 2]]))
+        return float(u), float(v)
+
+    @property
+    def metric(self) -> np.ndarray:
+        """2×2 metric: squared mm of a display step ``(du, dv)`` is ``d·G·d``."""
+        a = self.view_matrix[:, :2]
+        return a.T @ a
+
+    @property
+    def view_size_mm(self) -> tuple[float, float]:
+        """Width and height (mm) of the image's bounding box in the view."""
+        corners = self.view_matrix[:, :2] @ np.array([[0.0, self.width, 0.0, self.width],
+                                                      [0.0, 0.0, self.height, self.height]])
+        extent = corners.max(axis=1) - corners.min(axis=1)
+        return float(extent[0]), float(extent[1])
 
     # -- pixels ------------------------------------------------------------------------
     def image(self, array: np.ndarray, index: int) -> np.ndarray:
@@ -157,9 +206,14 @@ class PlaneGeometry:
     def screen_axes(self, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """LPS directions of the screen's right and down on this view."""
         d = np.asarray(direction, dtype=float)
-        right = d[:, self.horizontal] * (-1.0 if self.flip_h else 1.0)
-        down = d[:, self.vertical] * (-1.0 if self.flip_v else 1.0)
-        return right, down
+        step_u = d[:, self.horizontal] * self.spacing[self.horizontal]
+        step_v = d[:, self.vertical] * self.spacing[self.vertical]
+        step_u = step_u * (-1.0 if self.flip_h else 1.0)
+        step_v = step_v * (-1.0 if self.flip_v else 1.0)
+        # LPS per view mm: the display steps mapped back through the view's affine
+        per_mm = np.column_stack([step_u, step_v]) @ np.linalg.inv(self.view_matrix[:, :2])
+        right, down = per_mm[:, 0], per_mm[:, 1]
+        return right / np.linalg.norm(right), down / np.linalg.norm(down)
 
 
 def plane_geometry(name: str, shape_zyx, spacing, direction) -> PlaneGeometry:
@@ -183,7 +237,7 @@ def plane_geometry(name: str, shape_zyx, spacing, direction) -> PlaneGeometry:
     normal = anatomical_axes(d)[name]
     spacing = tuple(float(s) for s in spacing)
     if normal == 2:
-        # the acquired plane: as stored
+        # the acquired plane: as stored (rows and columns are always perpendicular)
         return PlaneGeometry(name, 2, 0, 1, False, False, shape, spacing, True)
     in_plane = [k for k in range(3) if k != normal]
     comps = {k: int(np.argmax(np.abs(d[:, k]))) for k in in_plane}
@@ -196,5 +250,9 @@ def plane_geometry(name: str, shape_zyx, spacing, direction) -> PlaneGeometry:
         flip_v = bool(d[1, vertical] < 0)  # posterior downwards
     else:
         flip_v = bool(d[2, vertical] > 0)  # superior upwards
+    affine = None
+    m = view_affine(name, horizontal, vertical, flip_h, flip_v, shape, spacing, d)
+    if m[0, 1] != 0.0 or m[1, 0] != 0.0:  # a sheared (gantry-tilted) reformat
+        affine = tuple(tuple(float(c) for c in row) for row in m)
     return PlaneGeometry(name, normal, horizontal, vertical, flip_h, flip_v, shape, spacing,
-                         False)
+                         False, affine)

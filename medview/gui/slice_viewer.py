@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -32,6 +32,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QPainter,
     QPixmap,
+    QTransform,
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
@@ -41,11 +42,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.gui.badges import MadeUpMarks, WarningBadge
 from medview.gui.colormaps import colormap_lut, fusion_lut, label_lut, label_rgba
+from medview.gui.display_options import SmoothImageItem
 from medview.gui.measurements import Measurement, distance_mm, roi_stats
 from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
 from medview.gui.planes import PlaneGeometry
 from medview.gui.state import Sample, ViewerState, WindowDrag
+from medview.gui.text_layout import (
+    MARGIN,
+    corner_rooms,
+    label_rect,
+    place_floating_labels,
+    text_rects,
+)
 
 __all__ = ["OverlayText", "SliceViewer", "save_widget_png"]
 
@@ -55,6 +65,8 @@ WHEEL_NOTCH = 120
 REFORMAT_REDRAW_S = 0.2
 #: Slices per key press with Shift held.
 SHIFT_STEP = 10
+#: Screen pixels of a right drag (upwards) that double the zoom.
+ZOOM_DRAG_PIXELS = 100.0
 
 #: The grey lookup table of an inverted display: level 0 white, 255 black.
 INVERTED_LUT = np.arange(255, -1, -1, dtype=np.uint8)
@@ -82,6 +94,8 @@ class OverlayText(QWidget):
     def __init__(self, parent: QWidget, *, right: bool = False):
         super().__init__(parent)
         self._lines: list[str] = []
+        #: the lines drawn: ``_lines`` elided and cut to the room :meth:`fit` gave
+        self._shown: list[str] = []
         self._right = right
         self._pixmap: QPixmap | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
@@ -94,14 +108,43 @@ class OverlayText(QWidget):
         lines = text.split("\n") if text else []
         if lines != self._lines:
             self._lines = lines
+            self._shown = list(lines)
             self._pixmap = None
             self.updateGeometry()
             self.update()
 
     def sizeHint(self) -> QSize:
+        # cached: the view lays its texts out on every slice change
+        key = (tuple(self._shown), self.font().key())
+        if getattr(self, "_hint_key", None) != key:
+            metrics = QFontMetrics(self.font())
+            width = max((metrics.horizontalAdvance(line) for line in self._shown), default=0)
+            self._hint = QSize(width + 4, metrics.lineSpacing() * len(self._shown) + 4)
+            self._hint_key = key
+        return QSize(self._hint)
+
+    def shown_text(self) -> str:
+        """The text as drawn (elided to the room the view gave it)."""
+        return "\n".join(self._shown)
+
+    def fit(self, max_width: int, max_height: int) -> QSize:
+        """Draw only what fits in ``max_width`` × ``max_height`` pixels: lines too long are
+        elided ("…"), lines below the room are left out. Returns the size then needed."""
+        if getattr(self, "_fit_key", None) == (tuple(self._lines), max_width, max_height):
+            return self.sizeHint()
+        self._fit_key = (tuple(self._lines), max_width, max_height)
         metrics = QFontMetrics(self.font())
-        width = max((metrics.horizontalAdvance(line) for line in self._lines), default=0)
-        return QSize(width + 4, metrics.lineSpacing() * len(self._lines) + 4)
+        rows = max(0, (max_height - 4) // max(metrics.lineSpacing(), 1))
+        room = max_width - 4
+        shown = [line if metrics.horizontalAdvance(line) <= room
+                 else metrics.elidedText(line, Qt.TextElideMode.ElideRight, max(room, 0))
+                 for line in self._lines[:rows]]
+        shown = [line for line in shown if line]
+        if shown != self._shown:
+            self._shown = shown
+            self._pixmap = None
+            self.update()
+        return self.sizeHint()
 
     def resizeEvent(self, event) -> None:
         self._pixmap = None
@@ -116,7 +159,7 @@ class OverlayText(QWidget):
         painter = QPainter(pixmap)
         painter.setFont(self.font())
         placed = []
-        for i, line in enumerate(self._lines):
+        for i, line in enumerate(self._shown):
             x = self.width() - 2 - metrics.horizontalAdvance(line) if self._right else 2
             placed.append((x, 2 + metrics.ascent() + i * metrics.lineSpacing(), line))
         # the outline: the text drawn dark around its position (glyphs come from Qt's cache;
@@ -132,7 +175,7 @@ class OverlayText(QWidget):
         return pixmap
 
     def paintEvent(self, event) -> None:
-        if not self._lines:
+        if not self._shown:
             return
         if self._pixmap is None:
             self._pixmap = self._render()
@@ -184,8 +227,18 @@ class _SliceViewBox(pg.ViewBox):
         super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None):
+        if ev.button() == Qt.MouseButton.RightButton:
+            # zoom ×2 per ZOOM_DRAG_PIXELS dragged up (pyqtgraph's own rate is ×7), about
+            # the point pressed
+            ev.accept()
+            dy = ev.screenPos().y() - ev.lastScreenPos().y()
+            scale = 2.0 ** (dy / ZOOM_DRAG_PIXELS)
+            centre = self.mapToView(ev.buttonDownPos(Qt.MouseButton.RightButton))
+            self.scaleBy(s=(scale, scale), center=centre)
+            self.sigRangeChangedManually.emit(self.state["mouseEnabled"])
+            return
         if ev.button() != Qt.MouseButton.LeftButton:
-            super().mouseDragEvent(ev, axis)  # right: zoom, middle: pan
+            super().mouseDragEvent(ev, axis)  # middle: pan
             return
         ev.accept()
         if self._state.volume is None:
@@ -268,7 +321,7 @@ class SliceViewer(pg.GraphicsView):
 
         self.view_box = _SliceViewBox(self)
         self.setCentralItem(self.view_box)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item = SmoothImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
         self.fusion_item = pg.ImageItem(axisOrder="row-major")
         self.fusion_item.setZValue(4)
@@ -338,6 +391,10 @@ class SliceViewer(pg.GraphicsView):
         self._last_reformat_draw = 0.0
         state.volume_changed.connect(self._on_volume_changed_loading)
         self._on_volume_changed(state.volume)
+        #: the "⚠ N" badge of the series' warnings, and the made-up-slice marks
+        self.warning_badge = WarningBadge(self)
+        self.made_up = MadeUpMarks(self)
+        state.volume_changed.connect(self._place_overlays)
 
     @property
     def plane(self) -> str:
@@ -364,14 +421,11 @@ class SliceViewer(pg.GraphicsView):
             self._draw_measurements()
             self._update_overlays()
             return
-        g = self._geometry
-        width_mm, height_mm = g.size_mm
         self._show_slice()
         # millimetre coordinates: the aspect lock then gives the true shape of the anatomy
-        self.image_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.label_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.scribble_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.fusion_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
+        # (a transform, not setRect: it does not depend on whether the item holds an image)
+        for item in (self.image_item, self.label_item, self.scribble_item, self.fusion_item):
+            item.setTransform(self.item_transform())
         self._on_view_reset(self.plane)
         self._update_crosshair()
         self._update_overlays()
@@ -506,6 +560,9 @@ class SliceViewer(pg.GraphicsView):
         """Show or hide the text, letters, crosshair and measurements (not the layers)."""
         for label in (*self.overlays.values(), *self.edge_labels.values()):
             label.setVisible(visible)
+        self._annotations_shown = bool(visible)
+        self.warning_badge.setVisible(visible and self.warning_badge.count() > 0)
+        self.made_up.set_visible(visible)
         for item in self._measure_items:
             item.setVisible(visible)
         if visible:
@@ -532,7 +589,7 @@ class SliceViewer(pg.GraphicsView):
             item.setVisible(False)
             return
         item.setImage(image, autoLevels=False, **kw)
-        item.setRect(QRectF(0.0, 0.0, *self._geometry.size_mm))
+        item.setTransform(self.item_transform())
         item.setVisible(True)
 
     def _show_overlay(self) -> None:
@@ -569,10 +626,16 @@ class SliceViewer(pg.GraphicsView):
             line.setVisible(show)
         if not show:
             return
+        # the lines follow the image's columns and rows (slanted on a tilted reformat)
         u, v = g.index_to_display(self.state.cursor)
-        pw, ph = g.pixel_mm
-        self.crosshair[0].setValue(u * pw)
-        self.crosshair[1].setValue(v * ph)
+        m = g.view_matrix
+        at = QPointF(*g.to_view(u, v))
+        for line, (dx, dy) in zip(self.crosshair, ((m[0, 1], m[1, 1]), (m[0, 0], m[1, 0])),
+                                  strict=True):
+            angle = math.degrees(math.atan2(dy, dx))
+            if line.angle != angle:
+                line.setAngle(angle)
+            line.setPos(at)
 
     def crosshair_display(self) -> tuple[float, float] | None:
         """Where the crosshair is in this view, display pixel coordinates ``(u, v)``."""
@@ -596,8 +659,12 @@ class SliceViewer(pg.GraphicsView):
     # -- measurements ------------------------------------------------------------------
     def display_point(self, view_point: QPointF) -> tuple[float, float]:
         """View (mm) coordinates → display pixel coordinates ``(u, v)``."""
-        pw, ph = self._geometry.pixel_mm
-        return view_point.x() / pw, view_point.y() / ph
+        return self._geometry.from_view(view_point.x(), view_point.y())
+
+    def item_transform(self) -> QTransform:
+        """Display pixels → view mm: the transform of the image and of every layer."""
+        m = self._geometry.view_matrix
+        return QTransform(m[0, 0], m[1, 0], m[0, 1], m[1, 1], m[0, 2], m[1, 2])
 
     def start_measurement(self, start: tuple[float, float]) -> Measurement:
         m = Measurement(self.state.tool, self.plane, self.state.plane_slice(self.plane),
@@ -628,18 +695,21 @@ class SliceViewer(pg.GraphicsView):
         g = self._geometry
         if g is None:
             return
-        pw, ph = g.pixel_mm
         pen = pg.mkPen(MEASURE_COLOUR, width=2)
         pen.setCosmetic(True)
         for m in self.state.measurements_on(self.plane, self.state.plane_slice(self.plane)):
+            # drawn in display coordinates through the image's transform: the outline is
+            # where the values are taken, also on a sheared (tilted) reformat
             (u0, v0), (u1, v1) = m.p0, m.p1
-            x0, y0, x1, y1 = u0 * pw, v0 * ph, u1 * pw, v1 * ph
             if m.kind == "distance":
-                shape = QGraphicsLineItem(x0, y0, x1, y1)
+                shape = QGraphicsLineItem(u0, v0, u1, v1)
             else:
-                rect = QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
+                rect = QRectF(min(u0, u1), min(v0, v1), abs(u1 - u0), abs(v1 - v0))
                 shape = QGraphicsEllipseItem(rect) if m.kind == "ellipse" \
                     else QGraphicsRectItem(rect)
+            shape.setTransform(self.item_transform())
+            x0, y0 = g.to_view(u0, v0)
+            x1, y1 = g.to_view(u1, v1)
             shape.setPen(pen)
             shape.setZValue(20)
             self.view_box.addItem(shape, ignoreBounds=True)
@@ -651,6 +721,7 @@ class SliceViewer(pg.GraphicsView):
             label.setZValue(21)
             self.view_box.addItem(label, ignoreBounds=True)
             self._measure_items += [shape, label]
+        self.place_floating_labels()
 
     # -- view → state ------------------------------------------------------------------
     def current_zoom(self) -> float | None:
@@ -658,7 +729,7 @@ class SliceViewer(pg.GraphicsView):
         if self._geometry is None:
             return None
         rect = self.view_box.boundingRect()
-        width_mm, height_mm = self._geometry.size_mm
+        width_mm, height_mm = self._geometry.view_size_mm
         if rect.width() <= 1 or rect.height() <= 1:
             return None
         fit = min(rect.width() / width_mm, rect.height() / height_mm)
@@ -668,6 +739,7 @@ class SliceViewer(pg.GraphicsView):
         return (1.0 / mm_per_px) / fit
 
     def _on_range_changed(self, *args) -> None:
+        self.place_floating_labels()
         zoom = self.current_zoom()
         plane = self.state.planes[self.plane]
         if zoom is not None and abs(zoom - plane.zoom) > 1e-3 * zoom:
@@ -742,8 +814,7 @@ class SliceViewer(pg.GraphicsView):
         """Viewport position of display point ``(u, v)`` (pixel units, see planes)."""
         if self._geometry is None:
             raise RuntimeError("no volume is shown")
-        pw, ph = self._geometry.pixel_mm
-        scene = self.view_box.mapViewToScene(QPointF(u * pw, v * ph))
+        scene = self.view_box.mapViewToScene(QPointF(*self._geometry.to_view(u, v)))
         return self.mapFromScene(scene)
 
     def displayed_image(self) -> np.ndarray | None:
@@ -755,19 +826,32 @@ class SliceViewer(pg.GraphicsView):
         (atomically: see :func:`save_widget_png`)."""
         return save_widget_png(self, path)
 
+    def sizeHint(self) -> QSize:
+        # not the scene's size (QGraphicsView's hint): a reformat's millimetres would make
+        # its cell of the 2×2 grid taller than the others
+        return QSize(400, 400)
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._place_overlays()
 
-    def _place_overlays(self) -> None:
-        if not hasattr(self, "hint"):
+    def _place_overlays(self, *args) -> None:
+        if not hasattr(self, "warning_badge"):
             return  # pyqtgraph resizes during its own __init__, before the labels exist
-        margin = 8
+        margin = MARGIN
         w, h = self.width(), self.height()
+        badge = self.warning_badge
+        badge_size = badge.sizeHint() if not badge.isHidden() else None
+        if badge_size is not None:
+            badge.setGeometry(margin, margin, badge_size.width(), badge_size.height())
+        # each corner text gets the room between the edges' letters (see text_layout)
+        rooms = corner_rooms(w, h, {e: lab.sizeHint() for e, lab in self.edge_labels.items()},
+                             badge_size)
         for corner, label in self.overlays.items():
-            size = label.sizeHint()
-            x = margin if corner.endswith("left") else w - margin - size.width()
-            y = margin if corner.startswith("top") else h - margin - size.height()
+            room = rooms[corner]
+            size = label.fit(room.width(), room.height())
+            x = room.left() if corner.endswith("left") else room.right() + 1 - size.width()
+            y = room.top() if corner.startswith("top") else room.bottom() + 1 - size.height()
             label.setGeometry(x, y, size.width(), size.height())
         for edge, label in self.edge_labels.items():
             size = label.sizeHint()
@@ -779,6 +863,32 @@ class SliceViewer(pg.GraphicsView):
                 y = margin if edge == "top" else h - margin - size.height()
             label.setGeometry(x, y, size.width(), size.height())
         self.hint.setGeometry(0, 0, w, h)
+        self.place_floating_labels()
+
+    def text_rects(self) -> list[QRect]:
+        """Where the fixed texts are (corner texts, letters, badge), widget pixels."""
+        return text_rects(self)
+
+    def floating_labels(self) -> list:
+        """The labels drawn in the scene beside shapes (measurements, made-up mark)."""
+        labels = [i for i in self._measure_items if isinstance(i, pg.TextItem)]
+        if hasattr(self, "made_up") and self.made_up.reason is not None:
+            labels.append(self.made_up.label)
+        return [label for label in labels if label.isVisible()]
+
+    def label_rect(self, item) -> QRect:
+        """Where a scene item is, widget pixels."""
+        return label_rect(self, item)
+
+    def place_floating_labels(self) -> None:
+        """Put each measurement label (and the made-up mark) beside its shape where it
+        meets no corner text, letter, badge or other label (see text_layout)."""
+        if not hasattr(self, "made_up") or self._geometry is None or getattr(self, "closed",
+                                                                            False):
+            return  # not built yet, or closing (pyqtgraph has cleared the scene)
+        measure = [(label, shape) for shape, label in zip(
+            self._measure_items[::2], self._measure_items[1::2], strict=True)]
+        place_floating_labels(self, measure, getattr(self, "_annotations_shown", True))
 
 
 def save_widget_png(widget: QWidget, path: str | os.PathLike) -> Path:

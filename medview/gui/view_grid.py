@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
 from medview.gui.overlays import format_date, format_person_name
 from medview.gui.planes import PLANES
@@ -21,6 +21,21 @@ from medview.gui.state import ViewerState
 __all__ = ["LAYOUTS", "ViewGrid"]
 
 LAYOUTS = ("single", "2x2")
+
+
+class _InfoLabel(QLabel):
+    """The fourth cell: asks for the size of a view, not of its (wrapped) text."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, 400)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(160, 160)
+
+    def hasHeightForWidth(self) -> bool:
+        # a word-wrapped label asks for the height its text needs at its width, and the grid
+        # gave its row that height before the other row's
+        return False
 
 
 class ViewGrid(QWidget):
@@ -47,7 +62,7 @@ class ViewGrid(QWidget):
             view.maximise_requested.connect(self._on_maximise_requested)
             view.focused.connect(self._on_view_focused)
             self.views[plane] = view
-        self.info = QLabel(self)
+        self.info = _InfoLabel(self)
         self.info.setObjectName("series_info")
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.info.setWordWrap(True)
@@ -60,6 +75,8 @@ class ViewGrid(QWidget):
         grid.addWidget(self.views["coronal"], 0, 1)
         grid.addWidget(self.views["sagittal"], 1, 0)
         grid.addWidget(self.info, 1, 1)
+        self._grid_layout = grid
+        self.info.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._layout = "single"
         self._active: str | None = None
         self.info.setVisible(False)
@@ -121,7 +138,18 @@ class ViewGrid(QWidget):
             view.setVisible(grid or plane == active)
             view.set_crosshair_visible(grid)
         self.info.setVisible(grid)
+        # 2×2: four equal cells whatever the texts (the info cell's wrapped warnings must
+        # not claim a taller row; the views' badges list them all); single: no stretch, or
+        # the hidden cells' rows and columns would keep their share
+        for k in (0, 1):
+            self._grid_layout.setRowStretch(k, 1 if grid else 0)
+            self._grid_layout.setColumnStretch(k, 1 if grid else 0)
         self._update_info()
+
+    def set_smooth(self, smooth: bool) -> None:
+        """Draw the images of all views smoothly (bilinear) or as sharp voxels."""
+        for view in self.views.values():
+            view.image_item.set_smooth(smooth)
 
     def _on_volume_changed(self, volume) -> None:
         self._active = None  # a new series opens on its acquired plane
