@@ -12,6 +12,7 @@ from typing import Any
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
 from medview.core.volume import Volume
+from medview.fileperms import give_user_mode
 from medview.formats.volume_io import SUFFIXES, write_volume
 
 __all__ = ["write_bytes_atomic", "write_results", "write_text_atomic"]
@@ -24,6 +25,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        give_user_mode(tmp)  # mkstemp makes 0600: an export is for others to read too
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
