@@ -214,6 +214,9 @@ def run_gui(path: str | os.PathLike | None = None, demo: bool = False,
         window.import_folder(path, open_first=True)
     QTimer.singleShot(0, _report_shown)  # runs once the event loop has shown the window
     exit_after = _exit_after_ms()
+    if exit_after is None and not screenshot:
+        # work autosaved before a crash: offered once the window is up (a modal question)
+        QTimer.singleShot(0, window.unsaved.offer_recovery)
     if exit_after is not None:
         def leave() -> None:
             window.close()
