@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from medview.core.volume import Volume
-from medview.fileperms import give_user_mode
 from medview.dicom.errors import DicomError
+from medview.fileperms import give_user_mode
 
 __all__ = [
     "ExportError",

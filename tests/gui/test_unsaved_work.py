@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 import medview
 from medview.core.labelmap import LabelMap
 from medview.gui import library
-from medview.gui.measurements import Measurement
 from medview.gui.main_window import MainWindow
+from medview.gui.measurements import Measurement
 from medview.gui.recovery import RecoveryError, RecoveryStore
 from medview.gui.state import ViewerState
 from medview.gui.unsaved_work import UnsavedWork
