@@ -83,6 +83,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         File ▸ Export wrote these paths.
     exported_failed(object)
         An export failed (a TaskError); nothing was left half-written.
+    seg_opened(object)
+        A DICOM SEG opened from the browser is shown as the label map (the LabelMap).
     """
 
     first_image_shown = Signal(object)
@@ -92,6 +94,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
     import_failed = Signal(object)
     exported = Signal(list)
     exported_failed = Signal(object)
+    seg_opened = Signal(object)
 
     def __init__(self, catalog_path: str | os.PathLike | None = None,
                  parent: QWidget | None = None, *,
@@ -741,7 +744,14 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
     def open_series_asking(self, series_uid: str) -> Task | None:
         """What the reader's "open" does (the browser, an import that opens its first
         series): Save / Discard / Cancel of unsaved work first (:mod:`medview.gui.unsaved`),
-        then :meth:`open_series`. Returns None when the reader cancelled."""
+        then :meth:`open_series`; a DICOM SEG opens as the label map of the series it
+        references (:mod:`medview.gui.seg_open`). Returns None when the reader cancelled
+        (and for a SEG)."""
+        from medview.gui.seg_open import is_seg_series, open_seg_series
+
+        if is_seg_series(self.catalog, series_uid):
+            open_seg_series(self, series_uid)
+            return None
         shown = self.state.volume
         other = shown is None or shown.metadata.get("SeriesInstanceUID") != series_uid
         if other and not self.unsaved.confirm("opening another series"):
