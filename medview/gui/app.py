@@ -29,7 +29,11 @@ def create_app(argv: list[str] | None = None):
         app = QApplication(list(argv if argv is not None else sys.argv[:1]))
         app.setApplicationName("medview")
         app.setOrganizationName("medview")
-        app.setStyle("Fusion")
+    from medview.gui.style import MedviewStyle
+
+    if not isinstance(app.style(), MedviewStyle):
+        # also on an application made by someone else (pytest-qt's): what the reader sees
+        app.setStyle(MedviewStyle())  # Fusion, with check boxes visible on the dark palette
         app.setPalette(dark_palette())
     # arrays are [z, y, x] everywhere in medview (DESIGN.md)
     pg.setConfigOptions(imageAxisOrder="row-major")

@@ -409,7 +409,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             view.point_picked.connect(self.chain_panel.add_picked_point)
         self.chain_panel.run_started.connect(self._track_progress)
         self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
-        self.chain_panel.run_finished.connect(lambda layers: self.layers_dock.raise_())
+        self.chain_panel.run_finished.connect(self._on_chain_run_finished)
         self.layers_panel.table_requested.connect(self.show_table_layer)
         self.layers_panel.error.connect(self._show_error)
         self.table_panel.error.connect(self._show_error)
@@ -425,6 +425,12 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         if tool_bar is not None:
             tool_bar.addSeparator()
             tool_bar.addAction(self.chain_action)
+
+    def _on_chain_run_finished(self, _layers) -> None:
+        # the run's main output is shown (by the panel): the layers come forward with it
+        self.layers_dock.setVisible(True)
+        self.layers_dock.raise_()
+        self.layers_panel.select(self.chain_panel.main_layer)
 
     def _on_chain_action_toggled(self, on: bool) -> None:
         if on:  # the layers come with the chain (tabbed beside it)
