@@ -50,6 +50,7 @@ from medview.core.labelmap import LabelMap
 from medview.core.volume import Volume
 from medview.gui.chain_model import ChainModel, result_layer_names
 from medview.gui.chain_preview import PreviewResult, run_preview
+from medview.gui.dochtml import docstring_html, docstring_summary
 from medview.gui.layers import LayerList
 from medview.gui.param_form import ParamForm
 from medview.gui.state import SlicePreview, ViewerState
@@ -174,7 +175,7 @@ class ChainPanel(QWidget):
         for spec in all_steps():
             item = QTreeWidgetItem(categories[spec.category], [spec.title])
             item.setData(0, ID_ROLE, spec.id)
-            item.setToolTip(0, f"{spec.id} (v{spec.version})\n\n{spec.doc.split(chr(10) * 2)[0]}")
+            item.setToolTip(0, f"{spec.id} (v{spec.version})\n\n{docstring_summary(spec.doc)}")
         for item in categories.values():
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             if item.childCount() == 0:
@@ -366,7 +367,9 @@ class ChainPanel(QWidget):
             self.help_view.setPlainText("")
         else:
             spec = entry.spec
-            self.help_view.setPlainText(f"{spec.title} ({spec.id}, v{spec.version})\n\n{spec.doc}")
+            # numpydoc rendered: sections, parameter lists, ``literals`` as code
+            self.help_view.setHtml(docstring_html(
+                spec.doc, title=f"{spec.title} ({spec.id}, v{spec.version})"))
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QProxyStyle, QStyle, QStyleFactory
 
-__all__ = ["MedviewStyle", "OUTLINE", "TICK"]
+__all__ = ["OUTLINE", "TICK", "MedviewStyle"]
 
 #: the indicator's outline and tick: light on the dark Base (30, 30, 32)
 OUTLINE = QColor(175, 175, 180)
@@ -28,7 +28,7 @@ class MedviewStyle(QProxyStyle):
     def __init__(self) -> None:
         super().__init__(QStyleFactory.create("Fusion"))
 
-    def drawPrimitive(self, element, option, painter: QPainter, widget=None) -> None:  # noqa: N802
+    def drawPrimitive(self, element, option, painter: QPainter, widget=None) -> None:
         if element not in _INDICATORS:
             super().drawPrimitive(element, option, painter, widget)
             return
