@@ -34,6 +34,7 @@ from medview.core.volume import Volume
 from medview.gui import library, series_loading
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.fusion_panel import FusionPanel
+from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
@@ -154,6 +155,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_cache_action()
         self._build_remote_actions()
         self.unsaved = UnsavedGuard(self)  # Save/Discard/Cancel, autosave, recovery
+        install_help_menu(self)  # before the shortcuts are restored: F1 is configurable too
         self._restore_settings()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)
