@@ -55,6 +55,11 @@ def _key_text(sequence: QKeySequence) -> str:
     return sequence.toString(QKeySequence.SequenceFormat.NativeText)
 
 
+def _keys(action: QAction) -> str:
+    texts = [_key_text(s) for s in action.shortcuts() if not s.isEmpty()]
+    return ", ".join(dict.fromkeys(texts))  # once each (Redo has Ctrl+Y twice on Linux)
+
+
 def _menu_of(window, action: QAction) -> str:
     for top in window.menuBar().actions():
         menu = top.menu()
@@ -68,11 +73,11 @@ def shortcut_overview_html(window) -> str:
     bound now), the views' own keys, the mouse."""
     rows: dict[str, list[tuple[str, str]]] = {}
     for action in window.configurable_actions().values():
-        keys = ", ".join(_key_text(s) for s in action.shortcuts() if not s.isEmpty())
+        keys = _keys(action)
         if keys:
             rows.setdefault(_menu_of(window, action), []).append((keys, action_label(action)))
     for action in window.actions():  # window-wide actions outside the menus (undo/redo)
-        keys = ", ".join(_key_text(s) for s in action.shortcuts() if not s.isEmpty())
+        keys = _keys(action)
         if keys and action.text():
             rows.setdefault("Editing", []).append((keys, action_label(action)))
     views: dict[str, list[str]] = {}
