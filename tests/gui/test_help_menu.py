@@ -64,3 +64,15 @@ def window(app, qtbot, tmp_path):
     w.show()
     qtbot.waitExposed(w)
     return w
+
+
+def test_the_guides_pictures_exist_and_are_small():
+    import re
+
+    path = REPO / "docs" / "user-guide.md"
+    names = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", path.read_text())
+    assert 5 <= len(names) <= 10
+    for name in names:
+        picture = path.parent / name
+        assert picture.is_file(), name
+        assert picture.suffix == ".png" and picture.stat().st_size <= 160_000, name
