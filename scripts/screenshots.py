@@ -18,6 +18,7 @@ Settings, catalog and caches go to a temporary folder, never the user's.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import tempfile
@@ -226,7 +227,7 @@ def shot_chain_run(s: Shots) -> Path:
 def _stroke(state, label: int, points) -> None:
     state.set_paint_label(label)
     state.begin_edit("brush")
-    for a, b in zip(points[:-1], points[1:], strict=True):
+    for a, b in itertools.pairwise(points):
         state.paint("axial", a, b)
     state.end_edit()
 
