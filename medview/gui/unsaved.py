@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from medview.core.labelmap import LabelMap
 from medview.gui.recovery import RecoveryEntry, RecoveryError, RecoveryStore
 from medview.gui.tasks import TaskError
 from medview.gui.unsaved_work import TITLES, UnsavedWork
@@ -141,6 +144,7 @@ class UnsavedGuard(QObject):
         #: ``ask_restore(entries) -> "restore" | "discard" | "later"``
         self.ask_restore = lambda entries: ask_recovery(window, entries)
         self._written: set[Path] = set()  # recovery files of this session
+        self._ended = threading.Event()  # set by a clean exit (read by autosave workers)
         self._autosaved_gen: dict[tuple[str, str], int] = {}
         self.timer = QTimer(self)
         self.timer.setInterval(autosave_interval_ms())
@@ -207,33 +211,53 @@ class UnsavedGuard(QObject):
 
     def autosave(self) -> list[Path]:
         """Write the label map and scribbles that changed since the last autosave (only
-        unsaved ones) to the recovery folder; returns the files written."""
+        unsaved ones) to the recovery folder, in the background (compressing a CT-sized
+        label map takes ~0.2–0.3 s); returns the files being written. ``autosaved(paths)``
+        follows when they are on disk."""
         state = self.window.state
         series = self._series()
         uid = str(series.metadata.get("SeriesInstanceUID") or "") if series is not None else ""
-        if not uid or state.is_loading:
+        if not uid or state.is_loading or self._ended.is_set():
             return []
         meta = series.metadata
         description = " · ".join(str(v) for v in (meta.get("PatientName"),
                                                   meta.get("SeriesDescription")) if v)
-        written = []
+        jobs = []
         for kind in ("labels", "scribbles"):
             lm = state.labels if kind == "labels" else state.scribbles
             gen = self.work.generation(kind)
             if (lm is None or not self.work.is_unsaved(kind)
                     or self._autosaved_gen.get((uid, kind)) == gen):
                 continue
-            try:
-                path = self.store.save(uid, kind, lm, description=description)
-            except OSError as exc:  # a full disk must not stop the reader: log it
-                log.warning("autosave of the %s failed: %s", TITLES[kind], exc)
-                continue
+            # a copy taken now, on the GUI thread: the brush may paint on while it is written
+            snapshot = LabelMap(np.array(lm.array), lm.spacing, lm.origin, lm.direction, {},
+                                (), lm.segments)
             self._autosaved_gen[(uid, kind)] = gen
+            # known before it exists: a clean exit removes it even if it lands after that
+            path = self.store.path_for(uid, kind)
             self._written.add(path)
-            written.append(path)
-        if written:
-            self.autosaved.emit(written)
-        return written
+            jobs.append((kind, snapshot, path))
+        if not jobs:
+            return []
+        store, ended = self.store, self._ended
+
+        def work(progress) -> list[Path]:
+            written = []
+            for kind, snapshot, path in jobs:
+                try:
+                    store.save(uid, kind, snapshot, description=description)
+                except OSError as exc:  # a full disk must not stop the reader: log it
+                    log.warning("autosave of the %s failed: %s", TITLES[kind], exc)
+                    continue
+                if ended.is_set():  # the session ended while this was written
+                    path.unlink(missing_ok=True)
+                    continue
+                written.append(path)
+            return written
+
+        self.window.tasks.start("Autosaving unsaved work", work,
+                                on_finished=lambda paths: paths and self.autosaved.emit(paths))
+        return [path for _kind, _snapshot, path in jobs]
 
     def forget_autosaves(self) -> None:
         """Delete this session's recovery files (the work was saved or discarded)."""
@@ -247,6 +271,7 @@ class UnsavedGuard(QObject):
     def end_session(self) -> None:
         """A clean exit: stop autosaving and delete this session's recovery files."""
         self.timer.stop()
+        self._ended.set()
         self.forget_autosaves()
 
     # -- after a crash -----------------------------------------------------------------

@@ -211,6 +211,7 @@ def test_autosave_then_restore_after_a_crash_onto_the_right_series(window, qtbot
     labels = window.state.labels.array.copy()
     # unchanged work is not written again
     assert window.unsaved.autosave() == []
+    window.unsaved.timer.stop()
 
     # "the crash": the next start finds the files while another series is shown
     other = MainWindow(catalog_path=window.catalog_path)
@@ -238,9 +239,15 @@ def test_autosave_then_restore_after_a_crash_onto_the_right_series(window, qtbot
     assert list(recovery_folder.glob("*.npz")) == []
 
 
+def _autosave(window, qtbot):
+    with qtbot.waitSignal(window.unsaved.autosaved, timeout=10_000) as blocker:
+        assert window.unsaved.autosave()
+    return blocker.args[0]
+
+
 def test_a_clean_exit_removes_the_autosave_and_later_keeps_it(window, qtbot, recovery_folder):
     _paint(window.state)
-    written = window.unsaved.autosave()
+    written = _autosave(window, qtbot)
     assert len(written) == 1 and written[0].is_file()
     # another start, answered "later": kept
     other = MainWindow(catalog_path=window.catalog_path)
@@ -253,9 +260,11 @@ def test_a_clean_exit_removes_the_autosave_and_later_keeps_it(window, qtbot, rec
     window.unsaved.discard()  # the reader discards: the file goes
     assert not written[0].is_file()
     _paint(window.state, label=2)
-    written = window.unsaved.autosave()
+    written = _autosave(window, qtbot)
+    assert written[0].is_file()
     window.close()  # a clean exit
     assert not written[0].is_file()
+    assert list(recovery_folder.glob("*")) == []  # no temporary file left either
 
 
 def test_restore_of_a_series_not_in_the_catalog_says_so_and_keeps_the_file(
