@@ -95,7 +95,7 @@ def shortcut_overview_html(window) -> str:
              table("Mouse in a view", MOUSE),
              table("Keys in a view", [(", ".join(k), what) for what, k in views.items()])]
     for menu, pairs in rows.items():
-        parts.append(table(menu, sorted(set(pairs), key=lambda p: p[1].lower())))
+        parts.append(table(menu, list(dict.fromkeys(pairs))))  # in the menu's order
     return "".join(parts)
 
 
