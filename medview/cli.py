@@ -505,11 +505,31 @@ def cmd_selftest(args) -> int:
     return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR
 
 
+#: what the window needs beyond the core (the ``gui`` extra of pyproject.toml)
+GUI_MODULES = ("PySide6", "pyqtgraph")
+GUI_INSTALL_HINT = "pip install 'medview[gui]'"
+
+
+def missing_gui_modules() -> list[str]:
+    """The packages of the ``gui`` extra this installation lacks (found without importing
+    them: a missing Qt must be a sentence, not a traceback)."""
+    import importlib.util
+
+    return [name for name in GUI_MODULES if importlib.util.find_spec(name) is None]
+
+
 def cmd_gui(args) -> int:
+    missing = missing_gui_modules()
+    if missing:
+        print(f"medview: the workstation window needs {' and '.join(missing)}, which this "
+              f"installation lacks. Install the window with:\n    {GUI_INSTALL_HINT}\n"
+              "(the command line works without it: medview --help)", file=sys.stderr)
+        return EXIT_ERROR
     try:
         from medview.gui.app import run_gui
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        print(f"medview: the workstation window is not available ({exc})", file=sys.stderr)
+    except ImportError as exc:  # a broken Qt install: say what is wrong and how to fix it
+        print(f"medview: the workstation window is not available ({exc}); reinstall it "
+              f"with {GUI_INSTALL_HINT}", file=sys.stderr)
         return EXIT_ERROR
     return run_gui(path=args.path, demo=args.demo, db=args.db)
 
@@ -517,20 +537,36 @@ def cmd_gui(args) -> int:
 # ---------------------------------------------------------------------------------------------
 # parser
 # ---------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="PATH", default=os.environ.get("MEDVIEW_DB"),
-                        help="catalog file (default: $MEDVIEW_DB or the user data folder)")
-    common.add_argument("--max-errors", type=int, default=20, metavar="N",
-                        help="unreadable files to list (default 20)")
+def _global_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name. The subcommands' copy
+    has no defaults (SUPPRESS): argparse lets a subparser's default overwrite what was given
+    before the subcommand, which made ``medview --db X index DIR`` ignore ``--db``."""
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
 
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", default=default(os.environ.get("MEDVIEW_DB")),
+                        help="catalog file (default: $MEDVIEW_DB or the user data folder)")
+    common.add_argument("--max-errors", type=int, default=default(20), metavar="N",
+                        help="unreadable files to list (default 20)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _global_options(defaults=False)
     p = argparse.ArgumentParser(
-        prog="medview", parents=[common],
-        description="DICOM viewer and analysis workstation. Without a subcommand, opens "
-                    "the window (on PATH if given).",
+        prog="medview", parents=[_global_options(defaults=True)],
+        usage="medview [-h] [--version] [--db PATH] [--demo] [PATH]\n"
+              "       medview [--db PATH] COMMAND [ARGS...]",
+        description="DICOM viewer and analysis workstation. Without a COMMAND, opens "
+                    "the window (importing and opening PATH if given).",
+        epilog="Global options (--db, --max-errors) may come before or after the COMMAND.",
     )
+    window = p.add_argument_group(
+        "the window", "PATH: a DICOM folder, file or DICOMDIR to import and open at start "
+        "(medview PATH)")
+    window.add_argument("--demo", action="store_true", help="open the bundled demo study")
     p.add_argument("--version", action="version", version=f"medview {__version__}")
-    p.add_argument("--demo", action="store_true", help="open the bundled demo study")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("index", parents=[common], help="import folders/DICOMDIRs into the catalog")
@@ -708,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         gui = argparse.ArgumentParser(prog="medview", add_help=False)
         gui.add_argument("--db", default=os.environ.get("MEDVIEW_DB"))
         gui.add_argument("--demo", action="store_true")
+        gui.add_argument("--max-errors", type=int, default=20)  # accepted like everywhere
         gui.add_argument("path", nargs="?")
         args, rest = gui.parse_known_args(argv)
         if rest:

@@ -22,6 +22,7 @@ import numpy as np
 
 from medview.core.volume import Volume
 from medview.dicom.errors import DicomError
+from medview.fileperms import give_user_mode
 
 __all__ = [
     "ExportError",
@@ -92,6 +93,7 @@ def atomic_file(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     os.close(fd)
     tmp = Path(name)
     try:
+        give_user_mode(tmp)  # mkstemp makes 0600: an export is for others to read too
         yield tmp
         _refuse_existing(path, overwrite)  # someone else may have written it meanwhile
         os.replace(tmp, path)
@@ -119,6 +121,7 @@ def atomic_folder(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     created = _make_parents(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        give_user_mode(tmp, folder=True)  # mkdtemp makes 0700
         yield tmp
         _refuse_existing(path, overwrite)
         old = None

@@ -12,9 +12,11 @@ from typing import Any
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
 from medview.core.volume import Volume
+from medview.fileperms import give_user_mode
 from medview.formats.volume_io import SUFFIXES, write_volume
 
-__all__ = ["write_bytes_atomic", "write_results", "write_text_atomic"]
+__all__ = ["read_segments_json", "segments_sidecar", "write_bytes_atomic", "write_results",
+           "write_text_atomic"]
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
@@ -24,6 +26,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        give_user_mode(tmp)  # mkstemp makes 0600: an export is for others to read too
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -42,6 +45,45 @@ def _segments_json(labels: LabelMap) -> str:
     return json.dumps([{"number": s.number, "name": s.name, "color": list(s.color),
                         "category": list(s.category), "type": list(s.type)}
                        for s in labels.segments], indent=2)
+
+
+def segments_sidecar(path: str | os.PathLike) -> Path:
+    """The ``.segments.json`` beside a label-map file (``labels.nii.gz`` →
+    ``labels.segments.json``), as :func:`write_results` and the window's Export write it."""
+    from medview.formats.volume_io import volume_suffix
+
+    path = Path(path)
+    return path.with_name(path.name[: -len(volume_suffix(path))] + ".segments.json")
+
+
+def read_segments_json(path: str | os.PathLike) -> tuple:
+    """The segments (numbers, names, colours, codes) of a ``.segments.json`` file.
+
+    Raises
+    ------
+    ValueError
+        If the file is not such a list (names the file and what is wrong).
+    """
+    from medview.core.labelmap import Segment, default_segments
+
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, list):
+            raise TypeError("expected a list of segments")
+        out = []
+        for item in raw:
+            default = default_segments([int(item["number"])])[0]
+            colour = tuple(int(c) for c in item.get("color", default.color))
+            if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
+                raise ValueError(f"colour {colour} is not three values 0–255")
+            out.append(Segment(int(item["number"]), str(item.get("name", default.name)),
+                               colour,
+                               tuple(str(c) for c in item.get("category", default.category)),
+                               tuple(str(c) for c in item.get("type", default.type))))
+    except (OSError, json.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: not a segments file ({exc})") from None
+    return tuple(out)
 
 
 def write_results(values: Mapping[str, Any], main: str, out: str | os.PathLike, *,

@@ -19,6 +19,7 @@ import numpy as np
 
 from medview.core.made_up import describe
 from medview.core.volume import Volume
+from medview.fileperms import give_user_mode
 
 __all__ = ["SUFFIXES", "read_volume", "volume_suffix", "write_volume"]
 
@@ -40,6 +41,7 @@ def _atomic_target(path: Path, suffix: str) -> tuple[int, Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    give_user_mode(tmp)  # mkstemp makes 0600; the writers below keep the mode
     return fd, Path(tmp)
 
 

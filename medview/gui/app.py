@@ -29,7 +29,11 @@ def create_app(argv: list[str] | None = None):
         app = QApplication(list(argv if argv is not None else sys.argv[:1]))
         app.setApplicationName("medview")
         app.setOrganizationName("medview")
-        app.setStyle("Fusion")
+    from medview.gui.style import MedviewStyle
+
+    if not isinstance(app.style(), MedviewStyle):
+        # also on an application made by someone else (pytest-qt's): what the reader sees
+        app.setStyle(MedviewStyle())  # Fusion, with check boxes visible on the dark palette
         app.setPalette(dark_palette())
     # arrays are [z, y, x] everywhere in medview (DESIGN.md)
     pg.setConfigOptions(imageAxisOrder="row-major")
@@ -214,6 +218,9 @@ def run_gui(path: str | os.PathLike | None = None, demo: bool = False,
         window.import_folder(path, open_first=True)
     QTimer.singleShot(0, _report_shown)  # runs once the event loop has shown the window
     exit_after = _exit_after_ms()
+    if exit_after is None and not screenshot:
+        # work autosaved before a crash: offered once the window is up (a modal question)
+        QTimer.singleShot(0, window.unsaved.offer_recovery)
     if exit_after is not None:
         def leave() -> None:
             window.close()

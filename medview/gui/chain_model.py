@@ -307,3 +307,18 @@ def _validate(spec: StepSpec, name: str, value: Any, *, index: int | None = None
         return p.validate(value)
     except ValueError as exc:
         raise ChainError(str(exc), step_index=index, step_id=spec.id, param=name) from None
+
+
+def result_layer_names(chain, names) -> dict[str, str]:
+    """Layer names for a run's result names: a step's ``output`` name as it is; an unnamed
+    step's ``stepN`` (and ``stepN.part``) becomes the step's title (``Threshold``,
+    ``Connected components.table``), which a reader recognises in the chain list."""
+    titles = {}
+    for i, cs in enumerate(chain.steps):
+        if cs.enabled and not cs.output:
+            titles[f"step{i + 1}"] = cs.spec.title
+    out = {}
+    for name in names:
+        base, dot, part = name.partition(".")
+        out[name] = titles[base] + dot + part if base in titles else name
+    return out

@@ -48,8 +48,9 @@ from PySide6.QtWidgets import (
 
 from medview.core.labelmap import LabelMap
 from medview.core.volume import Volume
-from medview.gui.chain_model import ChainModel
+from medview.gui.chain_model import ChainModel, result_layer_names
 from medview.gui.chain_preview import PreviewResult, run_preview
+from medview.gui.dochtml import docstring_html, docstring_summary
 from medview.gui.layers import LayerList
 from medview.gui.param_form import ParamForm
 from medview.gui.state import SlicePreview, ViewerState
@@ -122,6 +123,8 @@ class ChainPanel(QWidget):
         self.tasks = tasks
         self.model = ChainModel()
         self.run_task: Task | None = None
+        #: the layer of the last run's main (last) output, shown and selected after the run
+        self.main_layer = None
         self.preview_task: Task | None = None
         self.last_error: TaskError | None = None
         self.last_preview: PreviewResult | None = None
@@ -172,7 +175,7 @@ class ChainPanel(QWidget):
         for spec in all_steps():
             item = QTreeWidgetItem(categories[spec.category], [spec.title])
             item.setData(0, ID_ROLE, spec.id)
-            item.setToolTip(0, f"{spec.id} (v{spec.version})\n\n{spec.doc.split(chr(10) * 2)[0]}")
+            item.setToolTip(0, f"{spec.id} (v{spec.version})\n\n{docstring_summary(spec.doc)}")
         for item in categories.values():
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             if item.childCount() == 0:
@@ -364,7 +367,9 @@ class ChainPanel(QWidget):
             self.help_view.setPlainText("")
         else:
             spec = entry.spec
-            self.help_view.setPlainText(f"{spec.title} ({spec.id}, v{spec.version})\n\n{spec.doc}")
+            # numpydoc rendered: sections, parameter lists, ``literals`` as code
+            self.help_view.setHtml(docstring_html(
+                spec.doc, title=f"{spec.title} ({spec.id}, v{spec.version})"))
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -479,7 +484,7 @@ class ChainPanel(QWidget):
             values = result.outputs(exclude=exclude)
             progress.check()
             windows = {name: _layer_window(name, v, keeps) for name, v in values.items()}
-            return values, windows, result.seconds
+            return values, windows, result.seconds, result.main_output, chain
 
         title = f"Running {chain.name or 'the chain'} ({executor.name})"
         task = self.tasks.start(title, work, on_finished=self._on_run_finished,
@@ -511,8 +516,19 @@ class ChainPanel(QWidget):
 
     def _on_run_finished(self, payload) -> None:
         self._run_ended()
-        values, windows, seconds = payload
-        new = self.layers.add_results(values, windows=windows)
+        values, windows, seconds, main, chain = payload
+        # layers carry the chain's output names; unnamed steps their title, not "step3"
+        names = result_layer_names(chain, values)
+        new = self.layers.add_results({names[k]: v for k, v in values.items()},
+                                      windows={names[k]: w for k, w in windows.items()})
+        # the chain's last output is what the reader ran it for: shown and selected
+        wanted = names.get(main, "")
+        self.main_layer = next((layer for layer in reversed(new)
+                                if layer.name == wanted or layer.name.startswith(wanted + " (")),
+                               new[-1] if new else None)
+        if self.main_layer is not None and self.main_layer.kind != "table" \
+                and self.main_layer.on_grid:
+            self.layers.show(self.main_layer)
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
         self.status.setText(f"Done: {len(new)} layer(s). {timing}")
         self.run_finished.emit(new)

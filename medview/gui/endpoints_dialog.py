@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.gui.messages import gui_text
 from medview.gui.tasks import TaskRunner
 
 __all__ = ["EndpointsDialog"]
@@ -135,7 +136,7 @@ class EndpointsDialog(QDialog):
             add_endpoint(self.name.text().strip(), self.url.text().strip(), self.token.text(),
                          ca_bundle=self.ca_bundle.text().strip() or None)
         except (ValueError, OSError) as exc:
-            self.message.setText(str(exc))
+            self.message.setText(gui_text(str(exc)))
             return False
         self.message.setText(f"Added {self.name.text().strip()}.")
         self.token.clear()  # not kept in the widget longer than needed

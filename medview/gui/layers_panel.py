@@ -62,6 +62,7 @@ class LayersPanel(QWidget):
         self.layers = layers
         self.state = state
         self._syncing = False
+        self._selected_uid: int | None = None
         v = QVBoxLayout(self)
         v.setContentsMargins(4, 4, 4, 4)
         self.list = QListWidget(self)
@@ -107,9 +108,19 @@ class LayersPanel(QWidget):
                 return self.list.item(i)
         return None
 
+    def select(self, layer: Layer | None) -> None:
+        """Make ``layer`` the current row (kept when the list is rebuilt)."""
+        self._selected_uid = layer.uid if layer is not None else None
+        item = self.item_of(layer) if layer is not None else None
+        if item is not None:
+            self.list.setCurrentItem(item)
+
     def _sync(self) -> None:
         self._syncing = True
         try:
+            current = self.list.currentItem()
+            if current is not None:
+                self._selected_uid = current.data(UID_ROLE)
             self.list.clear()
             for layer in self.layers.layers:
                 text = f"{layer.name}  ·  {_KIND_TEXT[layer.kind]}"
@@ -127,6 +138,8 @@ class LayersPanel(QWidget):
                     font.setBold(True)
                     item.setFont(font)
                 self.list.addItem(item)
+                if layer.uid == self._selected_uid:
+                    self.list.setCurrentItem(item)
         finally:
             self._syncing = False
         self._sync_legend()

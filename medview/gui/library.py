@@ -172,10 +172,11 @@ def load_series(cat, series_uid: str, *, progress: Progress = NO_PROGRESS) -> Vo
 
 
 def read_label_map(path: PathLike):
-    """A label map from a NIfTI/NRRD/MHA file: integer labels with default segments.
+    """A label map from a NIfTI/NRRD/MHA file: integer labels; segment names and colours
+    from the ``.segments.json`` beside it (what Export writes), else default ones.
 
     Raises ValueError when the file holds non-integer or negative values (an image, not
-    labels).
+    labels), or when its segments file is unreadable.
     """
     import numpy as np
 
@@ -196,5 +197,9 @@ def read_label_map(path: PathLike):
         raise ValueError(f"{path}: labels must not be negative (minimum {arr.min()})")
     top = int(arr.max()) if arr.size else 0
     dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
+    from medview.formats.results import read_segments_json, segments_sidecar
+
+    side = segments_sidecar(path)
+    segments = read_segments_json(side) if side.is_file() else ()
     return LabelMap(np.ascontiguousarray(arr, dtype=dtype), vol.spacing, vol.origin,
-                    vol.direction, {"source_file": str(path)})
+                    vol.direction, {"source_file": str(path)}, (), segments)

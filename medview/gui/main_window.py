@@ -35,6 +35,7 @@ from medview.gui import library, series_loading
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.display_options import add_smooth_action
 from medview.gui.fusion_panel import FusionPanel
+from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
@@ -42,6 +43,7 @@ from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
+from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
 from medview.gui.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
 from medview.gui.window_settings import SettingsMixin
@@ -83,6 +85,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         File ▸ Export wrote these paths.
     exported_failed(object)
         An export failed (a TaskError); nothing was left half-written.
+    seg_opened(object)
+        A DICOM SEG opened from the browser is shown as the label map (the LabelMap).
     """
 
     first_image_shown = Signal(object)
@@ -92,6 +96,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
     import_failed = Signal(object)
     exported = Signal(list)
     exported_failed = Signal(object)
+    seg_opened = Signal(object)
 
     def __init__(self, catalog_path: str | os.PathLike | None = None,
                  parent: QWidget | None = None, *,
@@ -139,7 +144,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
                                       | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser_dock)
         self.resizeDocks([self.browser_dock], [420], Qt.Orientation.Horizontal)
-        self.browser.series_activated.connect(self.open_series)
+        self.browser.series_activated.connect(self.open_series_asking)
 
         self._build_segment_dock()
         self._build_status_bar()
@@ -150,6 +155,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_settings_actions()
         self._build_cache_action()
         self._build_remote_actions()
+        self.unsaved = UnsavedGuard(self)  # Save/Discard/Cancel, autosave, recovery
+        install_help_menu(self)  # before the shortcuts are restored: F1 is configurable too
         self._restore_settings()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)
@@ -213,7 +220,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        quit_action.triggered.connect(self.request_close)
         file_menu.addAction(quit_action)
 
         image_menu = self.menuBar().addMenu("&Image")
@@ -406,7 +413,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             view.point_picked.connect(self.chain_panel.add_picked_point)
         self.chain_panel.run_started.connect(self._track_progress)
         self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
-        self.chain_panel.run_finished.connect(lambda layers: self.layers_dock.raise_())
+        self.chain_panel.run_finished.connect(self._on_chain_run_finished)
         self.layers_panel.table_requested.connect(self.show_table_layer)
         self.layers_panel.error.connect(self._show_error)
         self.table_panel.error.connect(self._show_error)
@@ -422,6 +429,12 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         if tool_bar is not None:
             tool_bar.addSeparator()
             tool_bar.addAction(self.chain_action)
+
+    def _on_chain_run_finished(self, _layers) -> None:
+        # the run's main output is shown (by the panel): the layers come forward with it
+        self.layers_dock.setVisible(True)
+        self.layers_dock.raise_()
+        self.layers_panel.select(self.chain_panel.main_layer)
 
     def _on_chain_action_toggled(self, on: bool) -> None:
         if on:  # the layers come with the chain (tabbed beside it)
@@ -594,10 +607,18 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         if item.kind == "rgb":
             value = item.resolve()  # blended now, from what the views show
             item = type(item)(item.name, item.kind, value, item.source)
+        kind = _WORK_OF_EXPORT.get(item.name)
+        generation = self.unsaved.work.generation(kind) if kind else 0
+
+        def finished(written) -> None:
+            if kind:  # this work is saved as it was when the export started
+                self.unsaved.work.mark_saved(kind, generation)
+            self._on_dialog_exported(written)
+
         task = self.tasks.start(
             f"Exporting {item.name.lower()}",
             lambda progress: export_item(item, fmt, path, overwrite=overwrite),
-            on_finished=self._on_dialog_exported,
+            on_finished=finished,
             on_failed=self._on_dialog_export_failed)
         self._track_progress(task)
         return task
@@ -631,6 +652,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         except Exception as exc:  # error boundary: a wrong file is a message
             self._show_error(TaskError("Opening the label map", exc, _format_tb(exc)))
             return False
+        self.unsaved.work.mark_saved("labels")  # as it is in the file
         segments = self.state.labels.segments
         self.statusBar().showMessage(
             f"Label map {Path(path).name}: {len(segments)} segment(s)", STATUS_MESSAGE_MS)
@@ -715,7 +737,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
                                "\n".join(f"{p}: {r}" for p, r in errors[:50]))
         elif open_first:
             self.browser.select_series(result.series_uids[0])
-            self.open_series(result.series_uids[0])
+            self.open_series_asking(result.series_uids[0])
         self.import_finished.emit(result)
 
     def _on_import_failed(self, error: TaskError) -> None:
@@ -729,6 +751,25 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._on_cancelled("Import")
 
     # -- loading -----------------------------------------------------------------------
+    def open_series_asking(self, series_uid: str) -> Task | None:
+        """What the reader's "open" does (the browser, an import that opens its first
+        series): Save / Discard / Cancel of unsaved work first (:mod:`medview.gui.unsaved`),
+        then :meth:`open_series`; a DICOM SEG opens as the label map of the series it
+        references (:mod:`medview.gui.seg_open`). Returns None when the reader cancelled
+        (and for a SEG)."""
+        from medview.gui.seg_open import is_seg_series, open_seg_series
+
+        if is_seg_series(self.catalog, series_uid):
+            open_seg_series(self, series_uid)
+            return None
+        shown = self.state.volume
+        other = shown is None or shown.metadata.get("SeriesInstanceUID") != series_uid
+        if other and not self.unsaved.confirm("opening another series"):
+            self.statusBar().showMessage("Kept the open series and its unsaved work.",
+                                         STATUS_MESSAGE_MS)
+            return None
+        return self.open_series(series_uid)
+
     def open_series(self, series_uid: str) -> Task | None:
         """Show catalog series ``series_uid``: at once if it is in the volume cache, else
         loaded in the background, its middle slice shown as soon as it is read and the rest
@@ -973,7 +1014,22 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         box.open()
         self.error_box = box
 
+    def request_close(self) -> bool:
+        """File ▸ Quit: Save / Discard / Cancel of unsaved work, then close; False when
+        the reader cancelled."""
+        if not self.unsaved.confirm("quitting"):
+            return False
+        self._close_confirmed = True
+        return self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        # the reader's close (the title bar's button, the window manager) asks first;
+        # close() called by a program (or after request_close asked) does not
+        if (event.spontaneous() and not getattr(self, "_close_confirmed", False)
+                and not self.unsaved.confirm("closing medview")):
+            event.ignore()
+            return
+        self.unsaved.end_session()  # a clean exit: this session's autosaves go
         self._save_settings()
         self.thumbnails.shutdown(timeout_ms=10_000)
         if not self.tasks.shutdown(timeout_ms=10_000):
@@ -982,6 +1038,11 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             self.catalog.close()
             self.catalog = None
         super().closeEvent(event)
+
+
+#: Export dialog item → the kind of work it saves (:mod:`medview.gui.unsaved_work`)
+_WORK_OF_EXPORT = {"Label map": "labels", "Scribbles": "scribbles",
+                   "Measurements": "measurements", "Fused image": "fusion"}
 
 
 def _load_title(series_uid: str) -> str:

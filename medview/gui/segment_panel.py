@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.core.labelmap import LabelMap
+from medview.gui.messages import gui_text
 from medview.gui.state import ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
 
@@ -398,7 +399,7 @@ class SegmentPanel(QWidget):
             try:
                 self.save_model(path)
             except Exception as exc:  # error boundary
-                self.status.setText(f"Saving failed: {exc}")
+                self.status.setText(f"Saving failed: {gui_text(str(exc))}")
 
     def _choose_model_to_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Apply a saved classifier", "",

@@ -130,6 +130,10 @@ class ViewerState(ProgressiveLoading):
     - ``overlay_changed()`` — the RGB overlay (a colour-blend result of a chain) or its
       opacity changed.
     - ``preview_changed()`` — the chain panel's slice preview changed or was hidden/shown.
+    - ``work_changed(kind)`` — the reader's own work changed: ``"labels"``, ``"scribbles"``
+      (a map was set, painted, filled, undone, its segments edited), ``"measurements"`` or
+      ``"fusion"`` (what :class:`~medview.gui.unsaved_work.UnsavedWork` tracks; not emitted
+      for display-only changes such as opacity, nor by :meth:`set_volume`).
     """
 
     def __init__(self) -> None:
@@ -151,6 +155,7 @@ class ViewerState(ProgressiveLoading):
         self.plane_view_reset = Event("plane_view_reset")
         self.overlay_changed = Event("overlay_changed")
         self.preview_changed = Event("preview_changed")
+        self.work_changed = Event("work_changed")
         self._overlay: Volume | None = None
         self._overlay_opacity = 0.5
         self._preview: SlicePreview | None = None
@@ -513,22 +518,26 @@ class ViewerState(ProgressiveLoading):
             raise ValueError("no volume is open")
         self._measurements.append(m)
         self.measurements_changed.emit()
+        self.work_changed.emit("measurements")
         return m
 
     def update_measurement(self, m: Measurement, p1) -> None:
         """Move the second point of ``m`` (while it is being drawn)."""
         m.p1 = (float(p1[0]), float(p1[1]))
         self.measurements_changed.emit()
+        self.work_changed.emit("measurements")
 
     def remove_measurement(self, m: Measurement) -> None:
         if m in self._measurements:
             self._measurements.remove(m)
             self.measurements_changed.emit()
+            self.work_changed.emit("measurements")
 
     def clear_measurements(self) -> None:
         if self._measurements:
             self._measurements = []
             self.measurements_changed.emit()
+            self.work_changed.emit("measurements")
 
     # -- colour map and label overlay --------------------------------------------------
     @property
@@ -576,6 +585,7 @@ class ViewerState(ProgressiveLoading):
         self._editors.pop("labels", None)
         self.labels_changed.emit()
         self.edit_changed.emit()
+        self.work_changed.emit("labels")
 
     @property
     def scribbles(self) -> LabelMap | None:
@@ -588,6 +598,7 @@ class ViewerState(ProgressiveLoading):
         self._editors.pop("scribbles", None)
         self.labels_changed.emit()
         self.edit_changed.emit()
+        self.work_changed.emit("scribbles")
 
     def set_label_opacity(self, opacity: float) -> None:
         opacity = float(min(max(float(opacity), 0.0), 1.0))
@@ -643,6 +654,7 @@ class ViewerState(ProgressiveLoading):
             self._fusion_window = (low, high)
         self._fusion = fused
         self.fusion_changed.emit()
+        self.work_changed.emit("fusion")
 
     def set_fusion_window(self, low: float, high: float) -> None:
         low, high = float(low), float(high)
@@ -768,6 +780,7 @@ class ViewerState(ProgressiveLoading):
         if n:
             self._ensure_segment(value)
             self.labels_changed.emit()
+            self.work_changed.emit(self._edit_target)
         return n
 
     def fill(self, plane: str, point) -> int:
@@ -779,6 +792,7 @@ class ViewerState(ProgressiveLoading):
             self._ensure_segment(self._paint_label)
             self.labels_changed.emit()
             self.edit_changed.emit()
+            self.work_changed.emit(self._edit_target)
         return n
 
     def undo(self) -> bool:
@@ -786,6 +800,7 @@ class ViewerState(ProgressiveLoading):
             return False
         self.labels_changed.emit()
         self.edit_changed.emit()
+        self.work_changed.emit(self._edit_target)
         return True
 
     def redo(self) -> bool:
@@ -793,6 +808,7 @@ class ViewerState(ProgressiveLoading):
             return False
         self.labels_changed.emit()
         self.edit_changed.emit()
+        self.work_changed.emit(self._edit_target)
         return True
 
     def _ensure_segment(self, number: int) -> None:
@@ -816,6 +832,7 @@ class ViewerState(ProgressiveLoading):
         self._replace_segments(lm, segments)
         self.labels_changed.emit()
         self.edit_changed.emit()
+        self.work_changed.emit(self._edit_target)
 
     def _replace_segments(self, lm: LabelMap, segments) -> None:
         new = dataclasses.replace(lm, segments=tuple(sorted(segments, key=lambda s: s.number)))

@@ -22,6 +22,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 from medview.core.progress import Cancelled, Progress
+from medview.gui.messages import gui_text
 
 __all__ = ["Task", "TaskError", "TaskRunner", "current_task"]
 
@@ -42,7 +43,8 @@ class TaskError:
 
     @property
     def message(self) -> str:
-        return str(self.exception) or type(self.exception).__name__
+        """The exception's text in the window's words (:func:`~medview.gui.messages.gui_text`)."""
+        return gui_text(str(self.exception) or type(self.exception).__name__)
 
 
 class _Signals(QObject):

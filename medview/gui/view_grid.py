@@ -13,6 +13,7 @@ import html
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
+from medview.fileperms import give_user_mode
 from medview.gui.overlays import format_date, format_person_name
 from medview.gui.planes import PLANES
 from medview.gui.slice_viewer import SliceViewer, save_widget_png
@@ -167,7 +168,9 @@ class ViewGrid(QWidget):
             for view in views:
                 view.set_annotations_visible(False)
         try:
-            return save_widget_png(self if self._layout == "2x2" else self.active_view, path)
+            saved = save_widget_png(self if self._layout == "2x2" else self.active_view, path)
+            give_user_mode(saved)  # written through mkstemp (0600): for others to read too
+            return saved
         finally:
             if not overlays:
                 for view in views:

@@ -105,3 +105,34 @@ def test_version_and_help():
     assert "medview" in medview("--version", check=True).stdout
     helptext = medview("convert", "--help", check=True).stdout
     assert "--series" in helptext and "NIfTI" in helptext
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_work_before_or_after_the_command(ct, tmp_path, where):
+    db = tmp_path / "chosen.sqlite"
+    args = (["--db", db, "--max-errors", "0", "index", ct] if where == "before"
+            else ["index", ct, "--db", db, "--max-errors", "0"])
+    env_db = tmp_path / "env.sqlite"
+    proc = medview(*args, db=env_db, check=True)  # $MEDVIEW_DB names another file
+    assert "6 added" in proc.stdout
+    assert db.is_file() and not env_db.exists()
+
+
+def test_help_shows_the_path_argument_and_the_global_options():
+    helptext = medview("--help", check=True).stdout
+    assert "[PATH]" in helptext and "PATH:" in helptext
+    assert "--db PATH" in helptext and "before or after the COMMAND" in helptext
+
+
+def test_without_the_gui_extra_the_window_says_how_to_install_it(tmp_path):
+    from medview.cli import missing_gui_modules
+
+    # in the headless environment Qt is really missing; beside Qt it is made unimportable
+    # the way a missing package is (find_spec gives None)
+    hide = "" if missing_gui_modules() else "sys.modules['PySide6'] = None; "
+    code = f"import sys; {hide}from medview.cli import main; sys.exit(main([]))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert "pip install 'medview[gui]'" in proc.stderr and "PySide6" in proc.stderr
+    assert "Traceback" not in proc.stderr

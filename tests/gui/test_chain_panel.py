@@ -13,6 +13,7 @@ from realparts import REPO
 
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
+from medview.gui.chain_model import result_layer_names
 from medview.gui.chain_panel import ChainPanel
 from medview.gui.chain_preview import slab
 from medview.gui.layers import LayerBinding, LayerList
@@ -227,8 +228,11 @@ def test_full_run_makes_layers_equal_to_run_chain(setup, qtbot, ct_volume, tmp_p
     assert task is not None
     new = blocker.args[0]
     expected = run_chain(Chain.from_dict(RUN_CHAIN), {"image": ct_volume})
-    outputs = expected.outputs(exclude={"image"})
-    assert [layer.name for layer in new] == list(outputs)
+    named = result_layer_names(Chain.from_dict(RUN_CHAIN), expected.outputs(exclude={"image"}))
+    outputs = {named[k]: v for k, v in expected.outputs(exclude={"image"}).items()}
+    # output names as the chain gives them; the unnamed step by its title, not "step2"
+    assert [layer.name for layer in new] == ["smoothed", "Threshold", "parts.labels",
+                                             "parts.table"] == list(outputs)
     for layer in new:
         value = outputs[layer.name]
         if isinstance(value, Table):

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 from step_checks import crop
 
 from medview.core.labelmap import LabelMap
+from medview.gui.chain_model import result_layer_names
 from medview.gui.chain_panel import ChainPanel
 from medview.gui.endpoints_dialog import EndpointsDialog
 from medview.gui.layers import LayerBinding, LayerList
@@ -95,7 +96,10 @@ def test_a_chain_runs_on_the_endpoint_and_gives_the_local_result(panel, qtbot, s
         panel.run()
     new = {layer.name: layer.value for layer in blocker.args[0]}
     local = run_chain(Chain.from_dict(CHAIN), {"image": panel.state.volume})
-    for name, value in local.outputs(exclude={"image"}).items():
+    outputs = local.outputs(exclude={"image"})
+    layer_name = result_layer_names(Chain.from_dict(CHAIN), outputs)  # "step2" → its title
+    for key, value in outputs.items():
+        name = layer_name[key]
         assert np.array_equal(new[name].array, value.array), name
         assert np.allclose(new[name].origin, value.origin)
     labels = next(v for v in new.values() if isinstance(v, LabelMap))

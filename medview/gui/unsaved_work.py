@@ -1,0 +1,103 @@
+"""What the reader made and has not saved yet: label maps, scribbles, measurements, fusion.
+
+Plain Python (no Qt), bound to a :class:`~medview.gui.state.ViewerState` through its
+``work_changed`` and ``volume_changed`` events. Each kind of work has a generation counter
+that every change bumps; a save records the generation it wrote, so work done while an
+export was running stays unsaved. Opening another series starts from nothing (what was
+there is gone from the state; the window asks before that happens).
+"""
+
+from __future__ import annotations
+
+from medview.gui.events import Event
+
+__all__ = ["KINDS", "TITLES", "UnsavedWork"]
+
+#: the kinds of work, in the order they are offered for saving
+KINDS = ("labels", "scribbles", "measurements", "fusion")
+#: how a dialog names them
+TITLES = {"labels": "label map", "scribbles": "scribbles", "measurements": "measurements",
+          "fusion": "fused image"}
+
+
+class UnsavedWork:
+    """Which of the reader's work on the open series is not saved.
+
+    Parameters
+    ----------
+    state : ViewerState
+
+    Events
+    ------
+    changed()
+        The set of unsaved kinds (or a generation) changed.
+    """
+
+    def __init__(self, state) -> None:
+        self.state = state
+        self.changed = Event("unsaved_changed")
+        self._generation = dict.fromkeys(KINDS, 0)
+        self._saved = dict.fromkeys(KINDS, 0)
+        state.work_changed.connect(self._on_work_changed)
+        state.volume_changed.connect(self._on_volume_changed)
+
+    def _on_work_changed(self, kind: str) -> None:
+        if kind not in self._generation:
+            raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
+        self._generation[kind] += 1
+        self.changed.emit()
+
+    def _on_volume_changed(self, _volume) -> None:
+        # a new series: the state dropped the old one's work (the window asked first)
+        self._saved = dict(self._generation)
+        self.changed.emit()
+
+    def _exists(self, kind: str) -> bool:
+        state = self.state
+        if kind == "labels":
+            return state.labels is not None
+        if kind == "scribbles":
+            return state.scribbles is not None
+        if kind == "measurements":
+            return bool(state.measurements)
+        return state.fusion is not None
+
+    def generation(self, kind: str) -> int:
+        """A number that grows with every change of ``kind`` (to pass to :meth:`mark_saved`)."""
+        return self._generation[kind]
+
+    def is_unsaved(self, kind: str) -> bool:
+        """True when ``kind`` exists and changed since it was last saved or opened."""
+        return self._generation[kind] != self._saved[kind] and self._exists(kind)
+
+    @property
+    def kinds(self) -> list[str]:
+        """The unsaved kinds, in :data:`KINDS` order."""
+        return [k for k in KINDS if self.is_unsaved(k)]
+
+    def __bool__(self) -> bool:
+        return bool(self.kinds)
+
+    def mark_saved(self, kind: str, generation: int | None = None) -> None:
+        """``kind`` was saved (as it was at ``generation``; default: as it is now) or opened
+        from a file."""
+        self._saved[kind] = self._generation[kind] if generation is None else int(generation)
+        self.changed.emit()
+
+    def discard(self) -> None:
+        """Forget every unsaved change (the reader chose Discard)."""
+        self._saved = dict(self._generation)
+        self.changed.emit()
+
+    def describe(self) -> str:
+        """``"the label map and 2 measurements"``: the unsaved work in words."""
+        parts = []
+        for kind in self.kinds:
+            if kind == "measurements":
+                n = len(self.state.measurements)
+                parts.append(f"{n} measurement{'s' if n != 1 else ''}")
+            else:
+                parts.append(f"the {TITLES[kind]}")
+        if len(parts) <= 1:
+            return "".join(parts)
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
