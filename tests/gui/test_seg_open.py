@@ -15,10 +15,6 @@ from medview.gui.main_window import MainWindow
 #: pyqtgraph 0.14 draws a label ImageItem whose rect was set before it held an image ~231×
 #: too big (issue 12, "The picture is tested"): the label colour is then nowhere on screen.
 #: The fix lives in slice_viewer.py (branch ``pixels``); remove this marker when it is in.
-LABEL_RECT_BUG = pytest.mark.xfail(
-    reason="label overlay drawn at the wrong size on pyqtgraph 0.14 until the slice "
-           "viewer sets the rect after the image (branch pixels)")
-
 SEGS = DATA / "dcmqi_seg" / "data" / "segmentations"
 CT = SEGS / "ct-3slice"
 
@@ -88,7 +84,6 @@ def test_a_seg_opens_as_the_label_map_of_its_ct_with_its_names_and_colours(windo
     assert not window.unsaved.work  # read from a file: nothing to save
 
 
-@LABEL_RECT_BUG
 def test_an_opened_seg_is_on_screen_in_its_colour(window, qtbot):
     _import(window, qtbot, CT, SEGS / "liver.dcm")
     with qtbot.waitSignal(window.seg_opened, timeout=60_000) as blocker:
@@ -148,7 +143,6 @@ def test_open_label_map_reads_the_segments_json_that_export_writes(window, qtbot
     assert "tumour.segments.json" in window.error_box.text()
 
 
-@LABEL_RECT_BUG
 def test_an_opened_label_map_is_on_screen_in_its_segments_colour(window, qtbot, tmp_path):
     _import(window, qtbot, CT)
     with qtbot.waitSignal(window.series_opened, timeout=60_000):
