@@ -110,6 +110,11 @@ def test_deb_metadata_files_and_desktop_entries(packages, installed):
     assert "inode/directory" in (apps / "medview-open-folder.desktop").read_text()
     assert (installed / "usr/share/icons/hicolor/scalable/apps/medview.svg").is_file()
     assert (installed / "usr/share/icons/hicolor/256x256/apps/medview.png").is_file()
+    # Help ▸ User Guide: the guide and every picture it shows are in the bundle
+    docs = installed / "opt" / "medview" / "_internal" / "docs"
+    guide = (docs / "user-guide.md").read_text()
+    pictures = re.findall(r"\]\((images/[^)]+)\)", guide)
+    assert pictures and all((docs / p).is_file() for p in pictures)
     mime = (installed / "usr/share/mime/packages/medview.xml").read_text()
     assert 'pattern="DICOMDIR"' in mime
     validate = require_tool("desktop-file-validate")
