@@ -364,14 +364,7 @@ class SliceViewer(pg.GraphicsView):
             self._draw_measurements()
             self._update_overlays()
             return
-        g = self._geometry
-        width_mm, height_mm = g.size_mm
         self._show_slice()
-        # millimetre coordinates: the aspect lock then gives the true shape of the anatomy
-        self.image_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.label_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.scribble_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
-        self.fusion_item.setRect(QRectF(0.0, 0.0, width_mm, height_mm))
         self._on_view_reset(self.plane)
         self._update_crosshair()
         self._update_overlays()
@@ -383,7 +376,7 @@ class SliceViewer(pg.GraphicsView):
         rgb = self.state.volume.is_rgb
         levels = (0, 255) if rgb else self.state.window_levels
         lut = None if rgb else colormap_lut(self.state.colormap, inverted=self.state.inverted)
-        self.image_item.setImage(image, autoLevels=False, levels=levels, lut=lut)
+        self._set_item_image(self.image_item, image, autoLevels=False, levels=levels, lut=lut)
         self.displayed_slice = self.state.plane_slice(self.plane)
         self._show_fusion()
         self._show_labels()
@@ -391,14 +384,25 @@ class SliceViewer(pg.GraphicsView):
         self._show_preview()
         self._draw_measurements()
 
+    def _set_item_image(self, item: pg.ImageItem, image: np.ndarray, **kw) -> None:
+        """``item.setImage(image, **kw)``, then place it over the slice in millimetres (the
+        aspect lock then gives the true shape of the anatomy).
+
+        The rect is set after every image, never before the first: pyqtgraph 0.14 scales an
+        item that holds no image yet as a 1-pixel image (drawn hundreds of times too big).
+        """
+        item.setImage(image, **kw)
+        item.setRect(QRectF(0.0, 0.0, *self._geometry.size_mm))
+
     def _show_fusion(self) -> None:
         image = self.state.fusion_image(self.plane)
         if image is None:
             self.fusion_item.clear()
             self.fusion_item.setVisible(False)
             return
-        self.fusion_item.setImage(image, autoLevels=False, levels=self.state.fusion_window,
-                                  lut=fusion_lut(self.state.fusion_colormap))
+        self._set_item_image(self.fusion_item, image, autoLevels=False,
+                             levels=self.state.fusion_window,
+                             lut=fusion_lut(self.state.fusion_colormap))
         self.fusion_item.setOpacity(self.state.fusion_opacity)
         self.fusion_item.setVisible(True)
 
@@ -415,7 +419,7 @@ class SliceViewer(pg.GraphicsView):
                 continue
             lm = self.state.labels if which == "labels" else self.state.scribbles
             lut = label_lut(lm.segments, opacity)
-            item.setImage(label_rgba(labels, lut), autoLevels=False, levels=(0, 255))
+            self._set_item_image(item, label_rgba(labels, lut), autoLevels=False, levels=(0, 255))
             item.setVisible(True)
 
     def _on_position_changed(self, position) -> None:
@@ -531,8 +535,7 @@ class SliceViewer(pg.GraphicsView):
             item.clear()
             item.setVisible(False)
             return
-        item.setImage(image, autoLevels=False, **kw)
-        item.setRect(QRectF(0.0, 0.0, *self._geometry.size_mm))
+        self._set_item_image(item, image, autoLevels=False, **kw)
         item.setVisible(True)
 
     def _show_overlay(self) -> None:
