@@ -22,7 +22,7 @@ from medview.gui.layers import LayerBinding, LayerList
 from medview.gui.measurements import Measurement
 from medview.gui.planes import PLANES
 from medview.gui.slice_viewer import CROSSHAIR_COLOUR, MEASURE_COLOUR
-from medview.gui.state import SlicePreview, ViewerState
+from medview.gui.state import ViewerState
 from medview.gui.view_grid import LAYOUTS, ViewGrid
 
 #: series under ../shared/data and the voxel (x, y, z) the tests centre on
@@ -195,21 +195,38 @@ def test_chain_results_label_map_and_rgb_overlay_are_drawn_on_their_voxels(grid,
                     rgb_expected)
 
 
-def test_live_preview_is_drawn_on_its_slice_of_the_acquired_plane_only(grid, qtbot):
+def test_chain_panels_live_preview_is_drawn_on_its_slice_of_the_acquired_plane_only(grid,
+                                                                                   qtbot):
+    from medview.gui.chain_panel import ChainPanel
+    from medview.gui.tasks import TaskRunner
+
     state = grid.state
-    labels = two_boxes(state.volume, state.cursor)
+    layers = LayerList()
+    layers.set_series(state.volume)
+    tasks = TaskRunner()
+    panel = ChainPanel(state, layers, tasks)
+    qtbot.addWidget(panel)
+    panel.add_step("segment.threshold")
     z = state.cursor[2]
-    preview = SlicePreview(z=z, kind="labels", image=labels[z], segments=SEGMENTS)
+    panel.form.fields["low"].setValue(float(np.percentile(state.volume.array[z], 85)))
+    panel.form.fields["high"].setValue(float(state.volume.array[z].max()))
+    with qtbot.waitSignal(panel.preview_ready, timeout=60_000):
+        panel.preview_check.setChecked(True)
+    preview = state.preview
+    assert preview.kind == "labels" and preview.z == z and preview.image.any()
 
     def expected(view):
         if not view.geometry_.native:  # the preview is a slice of the acquired plane
             return np.zeros((view.geometry_.height, view.geometry_.width, 4))
-        only_z = np.zeros_like(labels)
-        only_z[z] = labels[z]
-        return label_layer(view, only_z, SEGMENTS, state.label_opacity)
+        only_z = np.zeros(state.volume.shape[:3], preview.image.dtype)
+        only_z[z] = preview.image
+        return label_layer(view, only_z, preview.segments, state.label_opacity)
 
-    check_each_view(grid, qtbot, lambda: state.set_preview(preview),
-                    lambda: state.set_preview(None), expected)
+    state.set_preview_visible(False)  # "Show original": grabbed without, then with it
+    check_each_view(grid, qtbot, lambda: state.set_preview_visible(True),
+                    lambda: state.set_preview_visible(False), expected)
+    panel.preview_check.setChecked(False)
+    assert tasks.shutdown(timeout_ms=30_000)
 
 
 # -- fusion --------------------------------------------------------------------------------
