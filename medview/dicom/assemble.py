@@ -187,6 +187,8 @@ def _output_dtype(refs: Sequence[SliceRef]) -> tuple[np.dtype, bool]:
     from medview.dicom.pixels import stored_dtype
 
     h0 = refs[0].header
+    if h0.photometric_interpretation.strip().upper() == "PALETTE COLOR":
+        return np.dtype(np.uint8), True  # looked up to 8-bit RGB when decoded
     if h0.samples_per_pixel >= 3:
         return np.dtype(np.uint8) if stored_dtype(h0).itemsize == 1 else np.dtype(np.uint16), True
     slopes = {r.slope for r in refs}
