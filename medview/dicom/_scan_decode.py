@@ -123,9 +123,29 @@ _FRAME_GROUPS: dict[int, dict[int, tuple[str, str, str]]] = {
     0x00189114: {0x00189082: ("echo_time", "FD", "float")},  # MREchoSequence
 }
 
+# Shared functional groups of a multi-frame without per-frame groups: they describe every
+# frame, so they stand in for the top-level attributes the image lacks (header field names).
+_SHARED_TOP: dict[int, dict[int, tuple[str, str, str]]] = {
+    0x00209113: {0x00200032: ("image_position", "DS", "vec3")},
+    0x00209116: {0x00200037: ("image_orientation", "DS", "vec6")},
+    0x00289110: {
+        0x00280030: ("pixel_spacing", "DS", "vec2"),
+        0x00180050: ("slice_thickness", "DS", "float"),
+        0x00180088: ("spacing_between_slices", "DS", "float"),
+    },
+    0x00289145: {
+        0x00281053: ("rescale_slope", "DS", "float"),
+        0x00281052: ("rescale_intercept", "DS", "float"),
+    },
+}
+
 # Schema of the raw tree: tag -> None for a value to keep, a dict for a sequence to step into.
 Schema = dict[int, "Schema | None"]
 _GROUP_SCHEMA: Schema = {sq: dict.fromkeys(leaves) for sq, leaves in _FRAME_GROUPS.items()}
+_SHARED_SCHEMA: Schema = {
+    sq: {**dict.fromkeys(_FRAME_GROUPS.get(sq, {})), **dict.fromkeys(_SHARED_TOP.get(sq, {}))}
+    for sq in {**_FRAME_GROUPS, **_SHARED_TOP}
+}
 _PRIVATE_TAGS = (
     [(g << 16) | e for g in (0x0019, 0x0029) for e in range(0x10, 0x100)]  # creators
     + [(0x0019 << 16) | (b << 8) | 0x0A for b in range(0x10, 0x100)]  # NumberOfImagesInMosaic
@@ -135,7 +155,7 @@ TOP_SCHEMA: Schema = {
     **dict.fromkeys(_TOP_FIELDS),
     _CHARSET: None,
     **dict.fromkeys(_PRIVATE_TAGS),
-    _SHARED_FG: _GROUP_SCHEMA,
+    _SHARED_FG: _SHARED_SCHEMA,
     _PER_FRAME_FG: _GROUP_SCHEMA,
 }
 
@@ -305,6 +325,27 @@ def _frames(tree: RawTree, little: bool, charsets) -> tuple[FrameInfo, ...]:
     return tuple(frames)
 
 
+def _apply_shared_groups(h: InstanceHeader, tree: RawTree, little: bool, charsets) -> None:
+    """Top-level geometry and rescale from the shared functional groups, where absent.
+
+    An enhanced multi-frame without per-frame groups keeps its pixel spacing, orientation,
+    position and rescale only there (PS3.3 C.7.6.16); without this it loaded on a 1 mm grid.
+    """
+    items = tree.get(_SHARED_FG)
+    if not (isinstance(items, list) and items):
+        return
+    for sq, leaves in _SHARED_TOP.items():
+        group = items[0].get(sq)
+        if not (isinstance(group, list) and group):
+            continue
+        for tag, (name, vr, kind) in leaves.items():
+            if tree.get(tag) is not None:
+                continue  # the image's own top-level value wins
+            value = _decode(group[0].get(tag), vr, kind, little, charsets)
+            if value is not None:
+                setattr(h, name, value)
+
+
 def _build(
     path: str,
     st: os.stat_result,
@@ -345,4 +386,6 @@ def _build(
     if "MOSAIC" in h.image_type:
         h.mosaic_count, h.csa_slice_normal = _siemens_mosaic(tree, little)
     h.frames = _frames(tree, little, charsets)
+    if not h.frames:
+        _apply_shared_groups(h, tree, little, charsets)
     return h
