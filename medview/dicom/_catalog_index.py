@@ -91,7 +91,7 @@ class _IndexingMixin:
         Cancelled
             When ``progress`` was cancelled; every batch committed before stays, complete.
         """
-        from medview.dicom.dicomdir import referenced_files
+        from medview.dicom.dicomdir import read_dicomdir
 
         t0 = time.perf_counter()
         progress = progress if progress is not None else NO_PROGRESS
@@ -102,6 +102,7 @@ class _IndexingMixin:
         folders: list[str] = []
         dicomdir_errors: list[tuple[str, str, int, int]] = []
         explicit: list[str] = []
+        missing: list[tuple[str, str]] = []
         progress.update(0.0, "looking for files")
         for p in paths:
             p = os.path.abspath(os.fspath(p))
@@ -110,7 +111,7 @@ class _IndexingMixin:
                 _walk(p, found, progress)
             elif os.path.isfile(p) and os.path.basename(p).upper() == "DICOMDIR":
                 try:
-                    refs = referenced_files(p)
+                    refs, skipped = read_dicomdir(p)
                 except UnreadableFileError as exc:
                     st = os.stat(p)
                     dicomdir_errors.append((p, exc.reason, st.st_size, st.st_mtime_ns))
@@ -119,9 +120,9 @@ class _IndexingMixin:
                     _walk(folder, found, progress)
                 else:
                     explicit.extend(str(r) for r in refs)
+                    missing.extend(skipped)  # reported with the unreadable files
             else:
                 explicit.append(p)
-        missing: list[tuple[str, str]] = []
         for p in explicit:
             try:
                 st = os.stat(p)
