@@ -16,10 +16,13 @@ from collections.abc import Iterable, Sequence
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.dicom._catalog_schema import (
     _INSERT_INSTANCE,
+    PATH_RANGE,
     IndexReport,
     _patient_key,
-    _prefix_range,
     _to_row,
+    db_path,
+    path_range_params,
+    py_path,
     write_transaction,
 )
 from medview.dicom.errors import UnreadableFileError
@@ -193,29 +196,27 @@ class _IndexingMixin:
         known: dict[str, tuple[int, int]] = {}
         failed: dict[str, tuple[str, int, int]] = {}
         for folder in folders:
-            lo, hi = _prefix_range(folder)
+            bounds = path_range_params(folder)
             for p, size, mtime in conn.execute(
-                "SELECT path, file_size, mtime_ns FROM instances WHERE path >= ? AND path < ?",
-                (lo, hi),
+                f"SELECT path, file_size, mtime_ns FROM instances WHERE {PATH_RANGE}", bounds
             ):
-                known[p] = (size, mtime)
+                known[py_path(p)] = (size, mtime)
             for p, reason, size, mtime in conn.execute(
-                "SELECT path, reason, file_size, mtime_ns FROM errors WHERE path >= ? AND path < ?",
-                (lo, hi),
+                f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE {PATH_RANGE}", bounds
             ):
-                failed[p] = (reason, size, mtime)
+                failed[py_path(p)] = (reason, size, mtime)
         for i in range(0, len(files), 500):
-            chunk = files[i : i + 500]
+            chunk = [db_path(p) for p in files[i : i + 500]]
             marks = ",".join("?" * len(chunk))
             for p, size, mtime in conn.execute(
                 f"SELECT path, file_size, mtime_ns FROM instances WHERE path IN ({marks})", chunk
             ):
-                known[p] = (size, mtime)
+                known[py_path(p)] = (size, mtime)
             for p, reason, size, mtime in conn.execute(
                 f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE path IN ({marks})",
                 chunk,
             ):
-                failed[p] = (reason, size, mtime)
+                failed[py_path(p)] = (reason, size, mtime)
         return known, failed
 
     def _write(
@@ -231,17 +232,20 @@ class _IndexingMixin:
             return
         with write_transaction(conn):
             if removed:
-                conn.executemany("DELETE FROM instances WHERE path = ?", [(p,) for p in removed])
-                conn.executemany("DELETE FROM errors WHERE path = ?", [(p,) for p in removed])
+                gone = [(db_path(p),) for p in removed]
+                conn.executemany("DELETE FROM instances WHERE path = ?", gone)
+                conn.executemany("DELETE FROM errors WHERE path = ?", gone)
             if errors:
-                conn.executemany("DELETE FROM instances WHERE path = ?", [(e[0],) for e in errors])
+                rows = [(db_path(e[0]), *e[1:]) for e in errors]
+                conn.executemany("DELETE FROM instances WHERE path = ?", [r[:1] for r in rows])
                 conn.executemany(
                     "INSERT OR REPLACE INTO errors (path, reason, file_size, mtime_ns) "
                     "VALUES (?, ?, ?, ?)",
-                    errors,
+                    rows,
                 )
             if headers:
-                conn.executemany("DELETE FROM errors WHERE path = ?", [(h.path,) for h in headers])
+                conn.executemany("DELETE FROM errors WHERE path = ?",
+                                 [(db_path(h.path),) for h in headers])
                 conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
                 self._upsert_hierarchy(conn, headers)
 
