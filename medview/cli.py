@@ -83,6 +83,8 @@ def cmd_index(args) -> int:
         f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
         f"{len(report.errors)} unreadable ({report.seconds:.2f} s)"
     )
+    for path, warning in report.warnings[: args.max_errors]:
+        print(f"  warning: {printable(path)}: {printable(warning)}", file=sys.stderr)
     for path, reason in report.errors[: args.max_errors]:
         print(f"  unreadable: {printable(path)}: {printable(reason)}", file=sys.stderr)
     if len(report.errors) > args.max_errors:

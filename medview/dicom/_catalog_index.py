@@ -170,6 +170,7 @@ class _IndexingMixin:
                     err_rows.append((p, reason, size, mtime))
                 self._write(conn, headers=headers, errors=err_rows)
                 for h in headers:
+                    report.warnings.extend((h.path, w) for w in h.warnings)
                     if h.path in known or h.path in failed:
                         report.updated += 1
                     else:
@@ -185,6 +186,7 @@ class _IndexingMixin:
             if vanished or any(p in known for p in to_scan):
                 self._prune(conn)  # only removals and re-read files can orphan a series
         report.errors.sort()
+        report.warnings.sort()
         report.seconds = time.perf_counter() - t0
         progress.update(1.0, f"indexed {total} files")
         return report

@@ -28,6 +28,7 @@ _JSON_FIELDS = {
     "image_orientation",
     "pixel_spacing",
     "csa_slice_normal",
+    "warnings",
 }
 
 
@@ -107,6 +108,9 @@ class IndexReport:
     removed: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: (path, warning) of the files read in this import that were read past a problem (an
+    #: invalid value or VR, an executable preamble); they are in the catalog all the same
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     scanned: int = 0
 
 
@@ -139,8 +143,9 @@ def _from_row(row: Sequence) -> InstanceHeader:
     for name in _JSON_FIELDS:
         if values[name] is not None:
             values[name] = tuple(json.loads(values[name]))
-    if values["image_type"] is None:
-        values["image_type"] = ()
+    for name in ("image_type", "warnings"):
+        if values[name] is None:
+            values[name] = ()
     values["has_pixel_data"] = bool(values["has_pixel_data"])
     frames = values["frames"]
     values["frames"] = (

@@ -25,6 +25,8 @@ EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _NATIVE = {IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE}
 
 _UNDEFINED = 0xFFFFFFFF
+# key of the 128-byte preamble in the meta raw tree (no DICOM tag is negative)
+PREAMBLE = -1
 _PIXEL_DATA = 0x7FE00010
 _CHARSET = 0x00080005
 _SHARED_FG = 0x52009229
@@ -346,6 +348,36 @@ def _apply_shared_groups(h: InstanceHeader, tree: RawTree, little: bool, charset
                 setattr(h, name, value)
 
 
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
+                       "TM", "UC", "UI", "UR", "UT"})
+_NUMERIC_KINDS = frozenset({"int", "float", "ints", "vec2", "vec3", "vec6"})
+
+
+def _tag_name(tag: int) -> str:
+    from pydicom.datadict import keyword_for_tag
+
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword_for_tag(tag) or 'element'}"
+
+
+def _shown(data: bytes) -> str:
+    text = data[:40].decode("latin-1").strip(" \x00")
+    return repr(text + ("…" if len(data) > 40 else ""))
+
+
+def _value_problem(tag: int, raw, spec: tuple[str, str, str], value) -> str | None:
+    """Why the raw value of a field cannot be used as it stands, or None."""
+    if not isinstance(raw, tuple):
+        return None
+    vr, data = raw
+    expected = spec[1]
+    if vr not in (None, "UN", _TXT, expected) and (vr in _TEXT_VRS) != (expected in _TEXT_VRS):
+        what = "ignored" if value is None else "read anyway"
+        return f"{_tag_name(tag)}: VR {vr} where {expected} is defined; value {what}"
+    if value is None and spec[2] in _NUMERIC_KINDS and data.strip(b" \x00"):
+        return f"{_tag_name(tag)}: invalid value {_shown(data)} for VR {expected}; ignored"
+    return None
+
+
 def _build(
     path: str,
     st: os.stat_result,
@@ -359,12 +391,22 @@ def _build(
     h = InstanceHeader(path=path, file_size=st.st_size, mtime_ns=st.st_mtime_ns)
     h.transfer_syntax_uid = ts
     fields = _TOP_FIELDS
+    problems: list[str] = []
     for tag, raw in tree.items():
         spec = fields.get(tag)
         if spec is not None:
             value = _decode(raw, spec[1], spec[2], little, charsets)
+            problem = _value_problem(tag, raw, spec, value)
+            if problem is not None:
+                problems.append(problem)
             if value is not None:
                 setattr(h, spec[0], value)
+    from medview.dicom.preamble import preamble_warning
+
+    preamble = meta.get(PREAMBLE)
+    polyglot = preamble_warning(preamble[1] if isinstance(preamble, tuple) else None)
+    if polyglot is not None:
+        problems.insert(0, polyglot)
     if not h.sop_class_uid:
         h.sop_class_uid = _decode(meta.get(0x00020002), "UI", "str", True, ()) or ""
     if not h.sop_instance_uid:
@@ -388,4 +430,6 @@ def _build(
     h.frames = _frames(tree, little, charsets)
     if not h.frames:
         _apply_shared_groups(h, tree, little, charsets)
+    if problems:
+        h.warnings = tuple(problems)  # shown with the series (assemble), not logged per file
     return h

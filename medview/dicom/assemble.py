@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medview.dicom._instance_checks import check_instances
 from medview.dicom.errors import SeriesError
 from medview.dicom.header import InstanceHeader
 from medview.dicom.slices import SliceRef, expand_slices
@@ -356,7 +357,7 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
     if not headers:
         raise SeriesError("no DICOM images to assemble")
     uid = headers[0].series_instance_uid
-    series_warnings: list[str] = []
+    headers, series_warnings = check_instances(headers)  # duplicate SOP UIDs, file notes
     images = [h for h in headers if h.has_pixel_data and h.rows > 0 and h.columns > 0]
     if len(images) < len(headers):
         series_warnings.append(
