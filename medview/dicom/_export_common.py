@@ -265,19 +265,22 @@ def source_series(volume: Volume, *, what: str) -> SourceSeries:
             f"{what}: {len(missing)} source DICOM file(s) are not available, e.g. {missing[0]}; "
             "the source series must be readable to reference it"
         )
-    from medview.dicom._export_uids import replace_invalid_uids
+    from medview.dicom._export_uids import quiet_uid_validation, replace_invalid_uids
 
     cache: dict[str, object] = {}
     datasets = []
     replaced: dict[str, str] = {}
     for f in files:
         if f not in cache:
-            try:
-                ds = pydicom.dcmread(f, stop_before_pixels=True)
-            except Exception as exc:  # pydicom raises several types for broken files
-                raise ExportError(f"{what}: source file {f} cannot be read: {exc}") from exc
-            _sanitize(ds)
-            fixed = replace_invalid_uids(ds, replaced)
+            # pydicom's own warnings about invalid UIDs are replaced by one that says what
+            # was done (the values are converted lazily: the walk of the replacement too)
+            with quiet_uid_validation():
+                try:
+                    ds = pydicom.dcmread(f, stop_before_pixels=True)
+                except Exception as exc:  # pydicom raises several types for broken files
+                    raise ExportError(f"{what}: source file {f} cannot be read: {exc}") from exc
+                _sanitize(ds)
+                fixed = replace_invalid_uids(ds, replaced)
             if fixed:
                 warnings.warn(
                     f"{what}: invalid UID(s) in source file {f} replaced (a UID is digits "

@@ -12,11 +12,23 @@ invalid UID becomes the same valid UID in every slice and every export, and says
 from __future__ import annotations
 
 import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["is_valid_uid", "replace_invalid_uids", "replacement_uid"]
+__all__ = ["is_valid_uid", "quiet_uid_validation", "replace_invalid_uids", "replacement_uid"]
 
 # fixed namespace of medview's replacement UIDs (uuid5 of the invalid value within it)
-_NAMESPACE = uuid.UUID("6f0e9c53-2a43-5d1c-9b0e-6d656476696577")
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/medview/invalid-uid")
+
+
+@contextmanager
+def quiet_uid_validation() -> Iterator[None]:
+    """Silence pydicom's reading warnings about invalid UI values (they are replaced)."""
+    with warnings.catch_warnings():
+        for message in (r"Invalid value for VR UI", r".*allowed for VR UI"):
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
 
 
 def is_valid_uid(value: str) -> bool:
