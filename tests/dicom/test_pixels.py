@@ -63,7 +63,8 @@ def reference(path: str) -> np.ndarray:
     if ds.PhotometricInterpretation == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
-        if ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian:
+        big = ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
+        if big and "RedPaletteColorLookupTableData" in ds:  # segmented ones are read right
             # pydicom 3.0 reads big-endian tables as little-endian words (all black):
             # the reference is its lookup of the tables in the right byte order
             for c in ("Red", "Green", "Blue"):

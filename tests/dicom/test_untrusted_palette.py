@@ -40,7 +40,9 @@ def _reference_rgb(path: str) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "name", ["OBXXXX1A.dcm", "OT-PAL-8-face.dcm", "examples_palette.dcm", "OBXXXX1A_rle.dcm",
-             "OBXXXX1A_2frame.dcm"],
+             "OBXXXX1A_2frame.dcm",
+             # real segmented tables with 16-bit entries (little and big endian, 3 frames)
+             "gdcm-US-ALOKA-16.dcm", "gdcm-US-ALOKA-16_big.dcm"],
 )
 def test_palette_loads_as_pydicom_looks_it_up(name):
     path = _file(name)
