@@ -13,6 +13,7 @@ import os
 import struct
 import warnings
 
+from medview.dicom._scan_checks import TXT, value_problem
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.header import FrameInfo, InstanceHeader
 
@@ -44,7 +45,7 @@ _BINARY_FORMAT = {
     "UV": "Q",
     "SV": "q",
 }
-_TXT = "txt"  # pseudo-VR of values pydicom had already converted to text
+_TXT = TXT  # pseudo-VR of values pydicom had already converted to text
 
 # The data elements medview reads: tag -> (field, default VR, kind). Kinds: "str" (whole
 # text, stripped), "strs" (tuple of values), "int"/"float" (first value), "vec2/3/6" (tuple of
@@ -348,36 +349,6 @@ def _apply_shared_groups(h: InstanceHeader, tree: RawTree, little: bool, charset
                 setattr(h, name, value)
 
 
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
-                       "TM", "UC", "UI", "UR", "UT"})
-_NUMERIC_KINDS = frozenset({"int", "float", "ints", "vec2", "vec3", "vec6"})
-
-
-def _tag_name(tag: int) -> str:
-    from pydicom.datadict import keyword_for_tag
-
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword_for_tag(tag) or 'element'}"
-
-
-def _shown(data: bytes) -> str:
-    text = data[:40].decode("latin-1").strip(" \x00")
-    return repr(text + ("…" if len(data) > 40 else ""))
-
-
-def _value_problem(tag: int, raw, spec: tuple[str, str, str], value) -> str | None:
-    """Why the raw value of a field cannot be used as it stands, or None."""
-    if not isinstance(raw, tuple):
-        return None
-    vr, data = raw
-    expected = spec[1]
-    if vr not in (None, "UN", _TXT, expected) and (vr in _TEXT_VRS) != (expected in _TEXT_VRS):
-        what = "ignored" if value is None else "read anyway"
-        return f"{_tag_name(tag)}: VR {vr} where {expected} is defined; value {what}"
-    if value is None and spec[2] in _NUMERIC_KINDS and data.strip(b" \x00"):
-        return f"{_tag_name(tag)}: invalid value {_shown(data)} for VR {expected}; ignored"
-    return None
-
-
 def _build(
     path: str,
     st: os.stat_result,
@@ -396,7 +367,7 @@ def _build(
         spec = fields.get(tag)
         if spec is not None:
             value = _decode(raw, spec[1], spec[2], little, charsets)
-            problem = _value_problem(tag, raw, spec, value)
+            problem = value_problem(tag, raw, spec, value)
             if problem is not None:
                 problems.append(problem)
             if value is not None:
