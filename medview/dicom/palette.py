@@ -55,7 +55,7 @@ def palette_to_rgb(indices: np.ndarray, ds: Dataset, path: str) -> np.ndarray:
     from pydicom.pixels import apply_color_lut
 
     desc = ds.get("RedPaletteColorLookupTableDescriptor")
-    if desc is None or len(desc) != 3:
+    if desc is None or isinstance(desc, int | str | bytes) or len(desc) != 3:
         raise PixelDataError(
             f"{path}: PALETTE COLOR image without a usable Red Palette Color Lookup Table "
             f"Descriptor (0028,1101): {desc!r}"

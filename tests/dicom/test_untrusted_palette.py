@@ -112,3 +112,18 @@ def test_segmented_palette_with_an_indirect_loop_is_refused(tmp_path):
     path, _ = _segmented_copy(tmp_path, lambda t: [0, 1, 0, 2, 2, 0, 0])
     with pytest.raises(PixelDataError, match=r"segmented|Segmented"):
         medview.load(path)
+
+
+def test_broken_palettes_are_refused_with_the_path(tmp_path):
+    ds = pydicom.dcmread(_file("OBXXXX1A.dcm"))
+    ds.RedPaletteColorLookupTableDescriptor = 256  # one value instead of three
+    one = tmp_path / "descriptor.dcm"
+    ds.save_as(one)
+    with pytest.raises(PixelDataError, match=r"descriptor\.dcm: PALETTE COLOR .* Descriptor"):
+        medview.load(one)
+    ds = pydicom.dcmread(_file("OBXXXX1A.dcm"))
+    ds.GreenPaletteColorLookupTableData = ds.GreenPaletteColorLookupTableData[:100]
+    short = tmp_path / "short_table.dcm"
+    ds.save_as(short)
+    with pytest.raises(PixelDataError, match=r"short_table\.dcm: .*lookup table is broken"):
+        medview.load(short)
