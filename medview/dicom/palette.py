@@ -61,9 +61,10 @@ def palette_to_rgb(indices: np.ndarray, ds: Dataset, path: str) -> np.ndarray:
             f"Descriptor (0028,1101): {desc!r}"
         )
     nominal_bits = int(desc[2])
-    if all(k in ds for k in _SEGMENTED):
-        for keyword in _SEGMENTED:
-            _check_segmented(ds, keyword, nominal_bits, path)
+    if "RedPaletteColorLookupTableData" not in ds:  # pydicom expands segmented tables then
+        for keyword in (*_SEGMENTED, "SegmentedAlphaPaletteColorLookupTableData"):
+            if ds.get(keyword) is not None:
+                _check_segmented(ds, keyword, nominal_bits, path)
     lut_ds = _little_endian_tables(ds)
     try:
         rgb = apply_color_lut(indices, lut_ds)[..., :3]

@@ -127,3 +127,13 @@ def test_broken_palettes_are_refused_with_the_path(tmp_path):
     ds.save_as(short)
     with pytest.raises(PixelDataError, match=r"short_table\.dcm: .*lookup table is broken"):
         medview.load(short)
+
+
+def test_segmented_alpha_table_is_bounded_too(tmp_path):
+    # pydicom expands an alpha table as well (and drops it only afterwards)
+    path, ds = _segmented_copy(tmp_path, _discrete_and_linear)
+    words = [0, 1, 0] + [1, 65535, 65535] * 200
+    ds.SegmentedAlphaPaletteColorLookupTableData = struct.pack(f"<{len(words)}H", *words)
+    ds.save_as(path)
+    with pytest.raises(PixelDataError, match=r"SegmentedAlpha.* expands to more than 65,536"):
+        medview.load(path)
