@@ -39,3 +39,27 @@ def value_problem(tag: int, raw, spec: tuple[str, str, str], value) -> str | Non
     if value is None and spec[2] in _NUMERIC_KINDS and data.strip(b" \x00"):
         return f"{_tag_name(tag)}: invalid value {_shown(data)} for VR {expected}; ignored"
     return None
+
+
+def orientation_problem(iop: tuple[float, ...] | None) -> str | None:
+    """Why ImageOrientationPatient cannot give a slice's axes, or None when it can.
+
+    The row and column directions must be unit vectors at right angles (PS3.3 C.7.6.2.1.1).
+    Writers round them (0.99999, a dot product of 1e-4), so only what cannot be an orientation
+    is refused: a vector far from unit length (0\\0\\0\\0\\0\\0) or two directions far from
+    perpendicular (1\\0\\0\\1\\0\\0), which would make a singular volume direction.
+    """
+    if iop is None:
+        return None
+    import math
+
+    row, col = iop[:3], iop[3:]
+    nr = math.sqrt(sum(v * v for v in row))
+    nc = math.sqrt(sum(v * v for v in col))
+    if not (0.9 < nr < 1.1 and 0.9 < nc < 1.1):
+        return (f"direction lengths {nr:.3g} and {nc:.3g} (unit vectors expected)")
+    cos = sum(a * b for a, b in zip(row, col, strict=True)) / (nr * nc)
+    if abs(cos) > 0.1:
+        angle = math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+        return f"row and column directions {angle:.3g}° apart (90° expected)"
+    return None

@@ -13,7 +13,7 @@ import os
 import struct
 import warnings
 
-from medview.dicom._scan_checks import TXT, value_problem
+from medview.dicom._scan_checks import TXT, orientation_problem, value_problem
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.header import FrameInfo, InstanceHeader
 
@@ -307,7 +307,7 @@ def _siemens_mosaic(tree: RawTree, little: bool) -> tuple[int | None, tuple | No
     return count, normal
 
 
-def _frames(tree: RawTree, little: bool, charsets) -> tuple[FrameInfo, ...]:
+def _frames(tree: RawTree, little: bool, charsets, problems: list[str]) -> tuple[FrameInfo, ...]:
     per_frame = tree.get(_PER_FRAME_FG)
     if not isinstance(per_frame, list):
         return ()
@@ -324,6 +324,11 @@ def _frames(tree: RawTree, little: bool, charsets) -> tuple[FrameInfo, ...]:
                 continue
             for tag, (name, vr, kind) in leaves.items():
                 values[name] = _decode(group[0].get(tag), vr, kind, little, charsets)
+        why = orientation_problem(values.get("image_orientation"))
+        if why is not None:
+            if why not in problems:
+                problems.append(why)
+            values["image_orientation"] = None
         frames.append(FrameInfo(**values))
     return tuple(frames)
 
@@ -398,9 +403,19 @@ def _build(
         h.pixel_data_offset = int(offset)
     if "MOSAIC" in h.image_type:
         h.mosaic_count, h.csa_slice_normal = _siemens_mosaic(tree, little)
-    h.frames = _frames(tree, little, charsets)
+    frame_problems: list[str] = []
+    h.frames = _frames(tree, little, charsets, frame_problems)
+    problems.extend(f"(0020,0037) ImageOrientationPatient of a frame ignored: {why}"
+                    for why in frame_problems)
     if not h.frames:
         _apply_shared_groups(h, tree, little, charsets)
+    why = orientation_problem(h.image_orientation)
+    if why is not None:
+        # a singular direction would reach the Volume; without it the slice has no geometry
+        shown = "\\".join(f"{v:g}" for v in h.image_orientation)  # type: ignore[union-attr]
+        problems.append(f"(0020,0037) ImageOrientationPatient: invalid value '{shown}' "
+                        f"({why}); ignored")
+        h.image_orientation = None
     if problems:
         h.warnings = tuple(problems)  # shown with the series (assemble), not logged per file
     return h

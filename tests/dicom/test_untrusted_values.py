@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pydicom
 import pytest
 from realparts import require
@@ -111,3 +112,26 @@ def test_duplicate_sop_instance_uid_is_warned_and_one_kept(mr_files, tmp_path):
     assert warning.endswith(f"kept {mr_files[1].name}")
     assert "zz_reused_uid.dcm" not in " ".join(vol.metadata["source_files"])
     assert len(set(vol.metadata["source_sop_instance_uids"])) == 6
+
+
+@pytest.mark.parametrize("iop", ["0\\0\\0\\0\\0\\0", "1\\0\\0\\1\\0\\0"])
+def test_degenerate_orientation_is_ignored_with_a_warning(mr_files, tmp_path, iop):
+    # fuzz finding F2: a zero or collinear ImageOrientationPatient made a singular direction
+    # and a bare ValueError out of medview.load
+    out = tmp_path / "mr"
+    out.mkdir()
+    for f in mr_files[:5]:
+        shutil.copy(f, out / f.name)
+    for f in mr_files[:5]:
+        ds = pydicom.dcmread(f)
+        ds.ImageOrientationPatient = iop.split("\\")
+        ds.save_as(out / f.name)
+    note = scan_file(out / mr_files[0].name).warnings
+    assert len(note) == 1 and note[0].startswith(
+        f"(0020,0037) ImageOrientationPatient: invalid value '{iop}'")
+    vol = medview.load(out)  # no geometry, but the images
+    assert vol.shape[0] == 5
+    assert np.allclose(vol.direction, np.eye(3))
+    assert any(f"{mr_files[0].name}: (0020,0037) ImageOrientationPatient" in w
+               for w in vol.warnings)
+    assert any("no patient geometry" in w for w in vol.warnings)
