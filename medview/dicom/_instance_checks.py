@@ -26,8 +26,9 @@ def check_instances(headers: Sequence[InstanceHeader]) -> tuple[list[InstanceHea
     """The headers to plan, and the warnings about the others and about each file.
 
     Files that share a SOP Instance UID are one instance as far as any reference (SEG, SR,
-    presentation state) or PACS is concerned: the first by path is kept, the others are
-    left out, and the warning names both. Files whose scan noted problems (an invalid value
+    presentation state) or PACS is concerned: one is kept (an image before a file without
+    usable pixels, then the first by path), the others are left out, and the warning names
+    them all and the one kept. Files whose scan noted problems (an invalid value
     or VR, with the tag; an executable preamble) are listed with them.
 
     Returns
@@ -46,7 +47,9 @@ def check_instances(headers: Sequence[InstanceHeader]) -> tuple[list[InstanceHea
     for uid, group in by_uid.items():
         if len(group) < 2:
             continue
-        group = sorted(group, key=lambda h: h.path)
+        # an image over a pixel-less (or damaged, no size) copy; then the first by path
+        group = sorted(group, key=lambda h: (not (h.has_pixel_data and h.rows > 0
+                                                  and h.columns > 0), h.path))
         dropped.update(id(h) for h in group[1:])
         lines.append(f"{uid} in {', '.join(_name(h) for h in group)}: kept {_name(group[0])}")
     if lines:
