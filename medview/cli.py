@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from medview import __version__
+from medview.dicom.display import printable
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -78,12 +79,14 @@ def cmd_index(args) -> int:
     with _catalog(args) as cat, terminal_progress("indexing") as progress:
         report = cat.index([Path(p) for p in args.paths], progress=progress)
     print(
-        f"indexed {', '.join(args.paths)} into {cat.path}: {report.added} added, "
+        f"indexed {printable(', '.join(args.paths))} into {cat.path}: {report.added} added, "
         f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
         f"{len(report.errors)} unreadable ({report.seconds:.2f} s)"
     )
+    for path, warning in report.warnings[: args.max_errors]:
+        print(f"  warning: {printable(path)}: {printable(warning)}", file=sys.stderr)
     for path, reason in report.errors[: args.max_errors]:
-        print(f"  unreadable: {path}: {reason}", file=sys.stderr)
+        print(f"  unreadable: {printable(path)}: {printable(reason)}", file=sys.stderr)
     if len(report.errors) > args.max_errors:
         print(f"  … and {len(report.errors) - args.max_errors} more (medview index --max-errors N)",
               file=sys.stderr)
@@ -116,9 +119,9 @@ def cmd_series(args) -> int:
             for i, s in enumerate(r["stacks"]):
                 print(f"  stack [{i}] {s['label']}: {s['slices']} slices")
         for w in r["warnings"]:
-            print(f"  warning: {w}")
+            print(f"  warning: {printable(w)}")
     for path, reason in errors[: args.max_errors]:
-        print(f"unreadable: {path}: {reason}", file=sys.stderr)
+        print(f"unreadable: {printable(path)}: {printable(reason)}", file=sys.stderr)
     return EXIT_OK if rows else EXIT_ERROR
 
 
@@ -134,7 +137,7 @@ def cmd_convert(args) -> int:
         vol = medview.load(args.input, series=args.series, stack=args.stack, catalog=catalog,
                            progress=progress)
     for w in vol.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {printable(w)}", file=sys.stderr)
     out = write_volume(vol, args.output, overwrite=args.force)
     shape = "×".join(str(s) for s in reversed(vol.shape))
     print(f"wrote {out} ({shape}, {vol.array.dtype}, spacing "
@@ -185,7 +188,7 @@ def _read_input(source: str, kind: str, args):
 
         vol = medview.load(source, series=args.series, catalog=_catalog_for(args, source))
         for w in vol.warnings:
-            print(f"warning: {source}: {w}", file=sys.stderr)
+            print(f"warning: {printable(source)}: {printable(w)}", file=sys.stderr)
     if kind == "labelmap":
         import numpy as np
 

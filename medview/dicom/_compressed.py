@@ -240,16 +240,15 @@ def _ts_name(ts: str) -> str:
 
 def _store_frame(h: InstanceHeader, ds: Dataset, arr: np.ndarray, meta: dict,
                  dst: np.ndarray) -> None:
-    from pydicom.pixels import apply_color_lut, convert_color_space
+    from pydicom.pixels import convert_color_space
 
     if arr.dtype.kind not in "iub":
         raise PixelDataError(f"{h.path}: decoded values of type {arr.dtype} are not integers")
     pi = str(meta.get("photometric_interpretation", h.photometric_interpretation)).upper()
     if pi == _PALETTE:
-        rgb = apply_color_lut(arr, ds)[..., :3]  # drop an alpha LUT if present
-        if rgb.dtype.itemsize > 1:
-            rgb = np.right_shift(rgb, 8)  # 16-bit entries: keep the high byte
-        dst[...] = rgb
+        from medview.dicom.palette import palette_to_rgb
+
+        dst[...] = palette_to_rgb(arr, ds, h.path)
         return
     if pi in ("YBR_FULL", "YBR_FULL_422"):
         arr = convert_color_space(arr, pi, "RGB")

@@ -23,6 +23,7 @@ from medview.dicom._scan_decode import (
     EXPLICIT_BE,
     EXPLICIT_LE,
     IMPLICIT_LE,
+    PREAMBLE,
     TOP_SCHEMA,
     RawTree,
     Schema,
@@ -342,6 +343,8 @@ def _scan_fast(path: str, f, size: int) -> tuple[RawTree, RawTree, str, bool, tu
     meta: RawTree = {}
     if kind == "part10" or w.buf[:2] == b"\x02\x00":
         meta, pos = _meta(p, pos)
+    if kind == "part10":
+        meta[PREAMBLE] = (None, bytes(w.buf[:128]))
     ts = _decode(meta.get(0x00020010), "UI", "str", True, ()) or ""
     if ts in (EXPLICIT_BE, DEFLATED_LE) or (kind == "part10" and not ts):
         raise _Fallback(f"transfer syntax {ts or 'missing'}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medview.dicom._instance_checks import check_instances
 from medview.dicom.errors import SeriesError
 from medview.dicom.header import InstanceHeader
 from medview.dicom.slices import SliceRef, expand_slices
@@ -187,6 +188,8 @@ def _output_dtype(refs: Sequence[SliceRef]) -> tuple[np.dtype, bool]:
     from medview.dicom.pixels import stored_dtype
 
     h0 = refs[0].header
+    if h0.photometric_interpretation.strip().upper() == "PALETTE COLOR":
+        return np.dtype(np.uint8), True  # looked up to 8-bit RGB when decoded
     if h0.samples_per_pixel >= 3:
         return np.dtype(np.uint8) if stored_dtype(h0).itemsize == 1 else np.dtype(np.uint16), True
     slopes = {r.slope for r in refs}
@@ -376,7 +379,7 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
     if not headers:
         raise SeriesError("no DICOM images to assemble")
     uid = headers[0].series_instance_uid
-    series_warnings: list[str] = []
+    headers, series_warnings = check_instances(headers)  # duplicate SOP UIDs, file notes
     images = [h for h in headers if h.has_pixel_data and h.rows > 0 and h.columns > 0]
     if len(images) < len(headers):
         series_warnings.append(

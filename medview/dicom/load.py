@@ -53,15 +53,18 @@ def headers_from_source(
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
         paths = [path]
+        skipped: list[tuple[str, str]] = []
         if path.is_file() and path.name.upper() == "DICOMDIR":
-            from medview.dicom.dicomdir import referenced_files
+            from medview.dicom.dicomdir import read_dicomdir
 
-            paths = referenced_files(path)
+            paths, skipped = read_dicomdir(path)
     else:
         paths = [Path(p) for p in source]
+        skipped = []
         if not paths:
             raise SeriesError("no files given")
-    return scan_paths(paths, progress=progress)
+    headers, errors = scan_paths(paths, progress=progress)
+    return headers, skipped + errors
 
 
 def find_series(

@@ -63,6 +63,14 @@ def reference(path: str) -> np.ndarray:
     if ds.PhotometricInterpretation == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
+        big = ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
+        if big and "RedPaletteColorLookupTableData" in ds:  # segmented ones are read right
+            # pydicom 3.0 reads big-endian tables as little-endian words (all black):
+            # the reference is its lookup of the tables in the right byte order
+            for c in ("Red", "Green", "Blue"):
+                data = ds[f"{c}PaletteColorLookupTableData"].value
+                ds[f"{c}PaletteColorLookupTableData"].value = np.frombuffer(
+                    data, ">u2").astype("<u2").tobytes()
         rgb = apply_color_lut(arr, ds)[..., :3]
         arr = rgb >> 8 if rgb.dtype.itemsize > 1 else rgb
     colour = ds.get("SamplesPerPixel", 1) == 3 or ds.PhotometricInterpretation == "PALETTE COLOR"
