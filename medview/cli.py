@@ -365,7 +365,8 @@ def cmd_serve(args) -> int:
         max_decoded_bytes=None if args.max_decoded_mb is None
         else int(args.max_decoded_mb * 2**20),
         public_docs=args.public_docs,
-        retention_s=args.retention_hours * 3600.0, workers=args.workers, dask=args.dask)
+        retention_s=args.retention_hours * 3600.0, workers=args.workers, dask=args.dask,
+        dask_fetch=args.dask_fetch_results)
     serve(settings, host=args.host, port=args.port, cert=args.cert, key=args.key)
     return EXIT_OK
 
@@ -649,6 +650,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="job store folder (default: the user data folder's 'server')")
     s.add_argument("--dask", metavar="ADDR", help="run jobs on the Dask scheduler at ADDR "
                                                  "(tcp://HOST:PORT) instead of a local pool")
+    s.add_argument("--dask-fetch-results", action="store_true",
+                   help="fetch each result from its Dask worker in chunks even when the worker "
+                        "can write it into the job folder (workers on other machines without "
+                        "a shared --state-dir are always fetched from)")
     s.add_argument("--workers", type=int, default=1, help="local pool processes (default 1)")
     s.add_argument("--max-upload-mb", type=float, default=2048.0,
                    help="largest job upload in MiB, larger ones get 413 (default 2048)")

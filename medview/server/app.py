@@ -55,6 +55,8 @@ class ServerSettings:
     retention_s: float = 24 * 3600.0
     workers: int = 1
     dask: str | None = None
+    #: fetch every result from the Dask worker in chunks, even one that sees the job folder
+    dask_fetch: bool = False
 
 
 class _Tokens:
@@ -80,7 +82,7 @@ def _make_executor(settings: ServerSettings):
     from medview.server.executors import DaskExecutor, PoolExecutor
 
     if settings.dask:
-        return DaskExecutor(settings.dask)
+        return DaskExecutor(settings.dask, fetch_always=settings.dask_fetch)
     return PoolExecutor(settings.workers)
 
 

@@ -26,7 +26,8 @@ from medview.remote.wire import (
     geometry_of,
 )
 
-__all__ = ["JobFailed", "execute_bundle", "run_in_pool", "run_on_dask"]
+__all__ = ["JobFailed", "execute_bundle", "read_chunk", "remove_spooled", "run_in_pool",
+           "run_on_dask"]
 
 ProgressSink = Callable[[float, str], None]
 
@@ -237,11 +238,7 @@ def run_in_pool(job_dir: str, attempt: int) -> str:
     data = (folder / "input.bin").read_bytes()
     parts = execute_bundle(data, sink=sink, probe=(folder / "cancel").exists)
     part = folder / f"result.{attempt}.part"
-    with open(part, "wb") as f:
-        for p in parts:
-            f.write(p)
-        f.flush()
-        os.fsync(f.fileno())
+    _write_parts(part, parts)
     return str(part)
 
 
@@ -249,10 +246,35 @@ def run_in_pool(job_dir: str, attempt: int) -> str:
 PROGRESS_TOPIC = "medview-progress"
 
 
-def run_on_dask(job_id: str, data: bytes) -> bytes:
+#: where a Dask worker that cannot see the server's job folder keeps results until fetched
+def spool_dir() -> Path:
+    folder = Path(tempfile.gettempdir()) / f"medview-results-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def _write_parts(path: Path, parts) -> int:
+    """Write ``parts`` to ``path`` (flushed to disk); returns the bytes written."""
+    size = 0
+    with open(path, "wb") as f:
+        for p in parts:
+            f.write(p)
+            size += len(p)
+        f.flush()
+        os.fsync(f.fileno())
+    return size
+
+
+def run_on_dask(job_id: str, data: bytes, job_dir: str = "", nonce: str = "",
+                attempt: int = 1) -> dict:
     """Dask task: run one job's bundle on this worker; progress as worker events.
 
-    Cancellation is the Dask ``Event`` named ``medview-cancel-<job id>``.
+    The result never travels as the task's value (through the scheduler, in one piece): it is
+    written to a file. When this worker sees the server's job folder (``job_dir`` holds the
+    file ``dask-nonce`` with ``nonce``: same machine or a shared file system) the file is the
+    job's part file there; otherwise it goes to this worker's spool folder and the server
+    fetches it in chunks (:func:`read_chunk`). Returns ``{"path", "size", "shared",
+    "worker"}``. Cancellation is the Dask ``Event`` named ``medview-cancel-<job id>``.
     """
     from distributed import Event, get_worker
 
@@ -266,4 +288,36 @@ def run_on_dask(job_id: str, data: bytes) -> bytes:
 
     sink(0.0, "started")
     parts = execute_bundle(data, sink=sink, probe=cancel.is_set)
-    return b"".join(bytes(p) for p in parts)
+    del data
+    shared = False
+    if job_dir and nonce:
+        try:
+            shared = (Path(job_dir) / "dask-nonce").read_text() == nonce
+        except OSError:
+            shared = False
+    if shared:
+        path = Path(job_dir) / f"result.{attempt}.part"
+    else:
+        path = spool_dir() / f"{job_id}.{attempt}.bin"
+    sink(1.0, "writing the result")
+    size = _write_parts(path, parts)
+    return {"path": str(path), "size": size, "shared": shared, "worker": worker.address}
+
+
+def read_chunk(path: str, offset: int, size: int) -> bytes:
+    """Dask task: ``size`` bytes of a spooled result from ``offset`` (the server's fetch)."""
+    p = Path(path)
+    if p.parent != spool_dir():  # only results this module spooled, never another file
+        raise JobFailed(f"not a spooled result: {path}")
+    with open(p, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def remove_spooled(path: str) -> bool:
+    """Dask task: delete a spooled result once the server has it."""
+    p = Path(path)
+    if p.parent != spool_dir():
+        return False
+    p.unlink(missing_ok=True)
+    return True
