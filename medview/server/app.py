@@ -163,6 +163,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
                           max_decoded_bytes=decoded_limit,
                           retention_seconds=settings.retention_s,
                           executor=manager.executor.name,
+                          slots=getattr(manager.executor, "slots", None),
                           steps={s.id: s.version for s in all_steps()})
 
     @app.get(f"{API}/steps", tags=["server"])

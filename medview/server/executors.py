@@ -59,6 +59,11 @@ class PoolExecutor:
                                    initializer=init_pool_process,
                                    initargs=(threads, os.getpid()))
 
+    @property
+    def slots(self) -> int:
+        """Jobs running at once."""
+        return self.workers
+
     def warm_up(self) -> None:
         """Start the pool's processes now (imports take seconds), not with the first job."""
         from medview.server.worker import warm_up
@@ -150,6 +155,15 @@ class DaskExecutor:
         self._futures: dict[str, object] = {}
         self._cancelled: set[str] = set()
         self.client.subscribe_topic(PROGRESS_TOPIC, self._on_event)
+
+    @property
+    def slots(self) -> int:
+        """Jobs running at once: the threads of the workers connected now (at least 1)."""
+        try:
+            workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        except Exception:  # the scheduler is away: a batch still gets one job at a time
+            return 1
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
     def _on_event(self, event) -> None:
         _, msg = event

@@ -115,3 +115,77 @@ def test_a_result_of_hundreds_of_mb_comes_back_from_dask_with_bounded_memory(sit
     while list(spool.glob(f"{job.status.id}*")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not list(spool.glob(f"{job.status.id}*"))
+
+
+SLOWISH = {"steps": [{"step": "smooth.curvature_diffusion",
+                      "params": {"iterations": 40, "in_plane_only": True}}]}
+
+
+def _cli(site, *args, stdin=None):
+    import subprocess
+
+    return subprocess.run(medview_cmd(*args), env=site["env"], input=stdin,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_ctrl_c_mid_batch_keeps_what_was_delivered_and_resume_runs_only_the_rest(site):
+    import signal
+    import subprocess
+
+    from medview.formats.volume_io import read_volume, write_volume
+    from medview.pipeline.runner import run_chain
+
+    root = site["root"]
+    r = _cli(site, "remote", "add", "scale", site["server"].url, "--ca-bundle", site["cert"],
+             stdin=site["token"] + "\n")
+    assert r.returncode == 0, r.stderr
+    rng = np.random.default_rng(8)
+    inputs = []
+    for i in range(6):
+        path = root / "batch-in" / f"s{i}.nii.gz"
+        path.parent.mkdir(exist_ok=True)
+        write_volume(Volume(rng.normal(0, 100, (12, 96, 96)).astype(np.float32),
+                            (0.8, 0.8, 2.0)), path)
+        inputs.append(path)
+    with client_for(site) as c:
+        earlier = {j.id for j in c.jobs()}
+    chain_file = root / "slowish.json"
+    chain_file.write_text(__import__("json").dumps(SLOWISH))
+    out = root / "batch-out"
+    cmd = medview_cmd("run", chain_file, *inputs, "-o", out, "--batch", "--remote", "scale")
+    log = root / "batch-1.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, env=site["env"], stdout=f, stderr=subprocess.STDOUT)
+    try:
+        end = time.monotonic() + 120
+        while time.monotonic() < end and proc.poll() is None:
+            if len([p for p in out.glob("s*") if p.is_dir()]) >= 2:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, log.read_text()  # interrupted mid-batch, not after it
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130, log.read_text()
+    finally:
+        stop(proc)
+    kept = sorted(p.name for p in out.iterdir())
+    assert 2 <= len(kept) < 6 and all(not k.startswith(".") for k in kept), kept
+    with client_for(site) as c:
+        jobs = [j for j in c.jobs() if j.id not in earlier]
+    delivered = [j for j in jobs if j.state == "delivered"]
+    running = [j for j in jobs if not j.done]
+    # every result the server deleted is on disk, and nothing half-written is
+    assert len(delivered) == len(kept) and not running
+    local = {p.name.removesuffix(".nii.gz"): run_chain(Chain.from_dict(SLOWISH),
+                                                        {"image": read_volume(p)}).result.array
+             for p in inputs}
+    for k in kept:
+        assert np.array_equal(read_volume(out / k / "step1.nii.gz").array, local[k])
+    r = _cli(site, "run", chain_file, *inputs, "-o", out, "--batch", "--remote", "scale",
+             "--resume")
+    assert r.returncode == 0, r.stderr
+    assert f"{6 - len(kept)} written, {len(kept)} skipped, 0 failed" in r.stdout
+    for k in kept:
+        assert f"skipped {k}" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == [f"s{i}" for i in range(6)]
+    for k, want in local.items():
+        assert np.array_equal(read_volume(out / k / "step1.nii.gz").array, want), k
