@@ -370,7 +370,7 @@ def _run_remote(chain, inputs, args, progress):
     try:
         with RemoteClient.for_endpoint(args.remote, retries=args.retries) as client:
             return run_chain_remote(chain, inputs, client=client, progress=progress,
-                                    encoding=args.encoding)
+                                    encoding=args.encoding, split=args.split)
     except RemoteUnavailable as exc:
         if not args.local_fallback:
             raise RemoteUnavailable(f"{exc}\n  run it locally: the same command without "
@@ -662,6 +662,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how volumes travel with --remote (auto: raw on loopback, else blosc2)")
     s.add_argument("--retries", type=int, default=4, metavar="N",
                    help="retries on network errors, with backoff (default 4)")
+    s.add_argument("--split", action="store_true",
+                   help="with --remote on a Dask server: spread the steps that are safe to "
+                        "split (in-plane steps, 3D filters of known reach) over the workers, "
+                        "slab by slab; other steps run whole")
     s.add_argument("--local-fallback", action="store_true",
                    help="run locally when the endpoint cannot be reached")
     s.add_argument("--batch", action="store_true",

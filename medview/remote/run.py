@@ -98,12 +98,17 @@ class RemoteJob:
     sent_geometry: dict[str, dict]
     upload_bytes: int
     timings: dict[str, float] = field(default_factory=dict)
+    #: the result bundle's meta (worker, seconds per step, how steps were split …)
+    result_meta: dict = field(default_factory=dict)
 
 
 def submit_job(client: RemoteClient, chain: Chain, inputs: Mapping[str, Volume], *,
                encoding: str = "auto", info: ServerInfo | None = None,
-               audit_path: Path | None = None) -> RemoteJob:
+               audit_path: Path | None = None, split: bool = False) -> RemoteJob:
     """De-identify ``inputs`` and submit ``chain`` on them; writes the audit lines.
+
+    With ``split`` a Dask server spreads the steps declared safe to split over its workers
+    (one volume across workers); the others, and every step on a pool server, run whole.
 
     Raises
     ------
@@ -125,6 +130,8 @@ def submit_job(client: RemoteClient, chain: Chain, inputs: Mapping[str, Volume],
     files, rewrites = _file_params(chain)
     t0 = time.perf_counter()
     meta = {"chain": chain.to_dict(), "result_encoding": enc, "file_params": rewrites}
+    if split:
+        meta["split"] = True
     parts = encode_bundle(meta, {**inputs, **files}, encoding=enc, metadata=deid.metadata)
     t_encode = time.perf_counter() - t0
     size = sum(len(p) for p in parts)
@@ -209,6 +216,7 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
         raise
     part.unlink(missing_ok=True)
     values = check_results(bundle, job, endpoint=client.name)
+    job.result_meta = dict(bundle.meta)
     if acknowledge:
         client.acknowledge(final.id)
     progress.update(1.0, f"{client.name}: done")
@@ -304,10 +312,11 @@ def check_results(bundle, job: RemoteJob, *, endpoint: str) -> dict[str, Any]:
 
 
 def run_chain_remote(chain: Chain, inputs: Mapping[str, Volume], *, client: RemoteClient,
-                     progress: Progress = NO_PROGRESS, encoding: str = "auto") -> ChainResult:
+                     progress: Progress = NO_PROGRESS, encoding: str = "auto",
+                     split: bool = False) -> ChainResult:
     """Run ``chain`` on ``inputs`` on the endpoint of ``client``; same result as locally."""
     progress.update(0.0, f"{client.name}: uploading")
-    job = submit_job(client, chain, inputs, encoding=encoding)
+    job = submit_job(client, chain, inputs, encoding=encoding, split=split)
     return collect_job(client, job, progress=progress)
 
 

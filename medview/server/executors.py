@@ -139,7 +139,7 @@ class DaskExecutor:
                  chunk_bytes: int = 16 << 20, chunk_timeout_s: float = 120.0):
         from distributed import Client
 
-        from medview.server.worker import PROGRESS_TOPIC
+        from medview.server.dask_tasks import PROGRESS_TOPIC
 
         self.address = address
         self.name = f"dask {address}"
@@ -177,7 +177,8 @@ class DaskExecutor:
         from distributed import wait as dask_wait
         from distributed.client import FutureCancelledError
 
-        from medview.server.worker import JobFailed, run_on_dask
+        from medview.server.dask_tasks import run_on_dask
+        from medview.server.worker import JobFailed
 
         job_dir = job_dir.resolve()
         data = (job_dir / "input.bin").read_bytes()
@@ -250,7 +251,7 @@ class DaskExecutor:
         from distributed import fire_and_forget
         from distributed import wait as dask_wait
 
-        from medview.server.worker import read_chunk, remove_spooled
+        from medview.server.dask_tasks import read_chunk, remove_spooled
 
         size, worker, path = int(info["size"]), str(info["worker"]), str(info["path"])
         where = dict(workers=[worker], allow_other_workers=False, pure=False)

@@ -26,8 +26,7 @@ from medview.remote.wire import (
     geometry_of,
 )
 
-__all__ = ["JobFailed", "execute_bundle", "read_chunk", "remove_spooled", "run_in_pool",
-           "run_on_dask"]
+__all__ = ["JobFailed", "execute_bundle", "run_in_pool"]
 
 ProgressSink = Callable[[float, str], None]
 
@@ -125,8 +124,13 @@ def _rewrite_files(chain: dict, files: dict, rewrites: list, folder: Path) -> No
 
 
 def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
-                   probe: Callable[[], bool] = lambda: False) -> list[bytes | memoryview]:
+                   probe: Callable[[], bool] = lambda: False,
+                   step_runner_for: Callable[[dict], Callable | None] | None = None
+                   ) -> list[bytes | memoryview]:
     """Run the job in ``data`` (an input bundle); return the result bundle's parts.
+
+    ``step_runner_for(meta)`` may give a step runner for :func:`run_chain` (a Dask worker
+    splitting steps over the cluster when the job asks for it).
 
     Raises
     ------
@@ -148,7 +152,8 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
             _rewrite_files(chain_dict, files, list(meta.get("file_params") or []), Path(tmp))
             chain = Chain.from_dict(chain_dict)
             progress = _ProbeProgress(sink, probe)
-            result = run_chain(chain, inputs, progress=progress)
+            runner = step_runner_for(meta) if step_runner_for is not None else None
+            result = run_chain(chain, inputs, progress=progress, step_runner=runner)
     except (WireError, ChainError) as exc:
         raise JobFailed(str(exc)) from None
     except Cancelled:
@@ -166,6 +171,9 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
                 "input_geometry": {k: geometry_of(v) for k, v in inputs.items()
                                    if isinstance(v, Volume)},
                 "worker": where()}
+    split = getattr(runner, "report", None)
+    if split:
+        out_meta["split"] = split
     if not_sent:
         out_meta["not_sent"] = not_sent
     encoding = str(meta.get("result_encoding", "raw"))
@@ -220,6 +228,18 @@ def warm_up() -> int:
     return len(all_steps())
 
 
+def write_parts(path: Path, parts) -> int:
+    """Write ``parts`` to ``path`` (flushed to disk); returns the bytes written."""
+    size = 0
+    with open(path, "wb") as f:
+        for p in parts:
+            f.write(p)
+            size += len(p)
+        f.flush()
+        os.fsync(f.fileno())
+    return size
+
+
 def run_in_pool(job_dir: str, attempt: int) -> str:
     """Pool entry point: run ``job_dir/input.bin``, write ``result.<attempt>.part``.
 
@@ -238,86 +258,5 @@ def run_in_pool(job_dir: str, attempt: int) -> str:
     data = (folder / "input.bin").read_bytes()
     parts = execute_bundle(data, sink=sink, probe=(folder / "cancel").exists)
     part = folder / f"result.{attempt}.part"
-    _write_parts(part, parts)
+    write_parts(part, parts)
     return str(part)
-
-
-# -- Dask -------------------------------------------------------------------------------------
-PROGRESS_TOPIC = "medview-progress"
-
-
-#: where a Dask worker that cannot see the server's job folder keeps results until fetched
-def spool_dir() -> Path:
-    folder = Path(tempfile.gettempdir()) / f"medview-results-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder
-
-
-def _write_parts(path: Path, parts) -> int:
-    """Write ``parts`` to ``path`` (flushed to disk); returns the bytes written."""
-    size = 0
-    with open(path, "wb") as f:
-        for p in parts:
-            f.write(p)
-            size += len(p)
-        f.flush()
-        os.fsync(f.fileno())
-    return size
-
-
-def run_on_dask(job_id: str, data: bytes, job_dir: str = "", nonce: str = "",
-                attempt: int = 1) -> dict:
-    """Dask task: run one job's bundle on this worker; progress as worker events.
-
-    The result never travels as the task's value (through the scheduler, in one piece): it is
-    written to a file. When this worker sees the server's job folder (``job_dir`` holds the
-    file ``dask-nonce`` with ``nonce``: same machine or a shared file system) the file is the
-    job's part file there; otherwise it goes to this worker's spool folder and the server
-    fetches it in chunks (:func:`read_chunk`). Returns ``{"path", "size", "shared",
-    "worker"}``. Cancellation is the Dask ``Event`` named ``medview-cancel-<job id>``.
-    """
-    from distributed import Event, get_worker
-
-    worker = get_worker()
-    limit_threads()
-    cancel = Event(f"medview-cancel-{job_id}")
-
-    def sink(fraction: float, message: str) -> None:
-        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "fraction": fraction,
-                                          "message": message, "worker": worker.address})
-
-    sink(0.0, "started")
-    parts = execute_bundle(data, sink=sink, probe=cancel.is_set)
-    del data
-    shared = False
-    if job_dir and nonce:
-        try:
-            shared = (Path(job_dir) / "dask-nonce").read_text() == nonce
-        except OSError:
-            shared = False
-    if shared:
-        path = Path(job_dir) / f"result.{attempt}.part"
-    else:
-        path = spool_dir() / f"{job_id}.{attempt}.bin"
-    sink(1.0, "writing the result")
-    size = _write_parts(path, parts)
-    return {"path": str(path), "size": size, "shared": shared, "worker": worker.address}
-
-
-def read_chunk(path: str, offset: int, size: int) -> bytes:
-    """Dask task: ``size`` bytes of a spooled result from ``offset`` (the server's fetch)."""
-    p = Path(path)
-    if p.parent != spool_dir():  # only results this module spooled, never another file
-        raise JobFailed(f"not a spooled result: {path}")
-    with open(p, "rb") as f:
-        f.seek(offset)
-        return f.read(size)
-
-
-def remove_spooled(path: str) -> bool:
-    """Dask task: delete a spooled result once the server has it."""
-    p = Path(path)
-    if p.parent != spool_dir():
-        return False
-    p.unlink(missing_ok=True)
-    return True

@@ -189,3 +189,31 @@ def test_ctrl_c_mid_batch_keeps_what_was_delivered_and_resume_runs_only_the_rest
     assert sorted(p.name for p in out.iterdir()) == [f"s{i}" for i in range(6)]
     for k, want in local.items():
         assert np.array_equal(read_volume(out / k / "step1.nii.gz").array, want), k
+
+
+def test_one_volume_split_over_the_workers_gives_the_local_voxels(site):
+    """Gaussian (3D, a halo of slices) then Sobel (3D, halo 1) then a threshold (voxel by
+    voxel) split into slabs over both workers; the median (not declared) runs whole."""
+    from medview.pipeline.runner import run_chain
+    from medview.remote.run import collect_job, submit_job
+
+    rng = np.random.default_rng(9)
+    vol = Volume(rng.normal(0, 100, (41, 96, 96)).astype(np.float32), (0.8, 0.8, 1.2),
+                 (10.0, -5.0, 30.0))
+    chain = Chain.from_dict({"steps": [
+        {"step": "smooth.gaussian", "params": {"sigma_mm": 2.0}},
+        {"step": "features.sobel"},
+        {"step": "smooth.median", "params": {"size_mm": 2.0}},
+        {"step": "segment.threshold", "params": {"low": 20.0, "high": 1e6}}]})
+    with client_for(site) as c:
+        job = submit_job(c, chain, {"image": vol}, split=True)
+        remote = collect_job(c, job)
+    local = run_chain(chain, {"image": vol})
+    for name in ("step1", "step2", "step3", "step4"):
+        assert np.array_equal(remote.values[name].array, local.values[name].array), name
+    assert remote.result.segments == local.result.segments
+    split = job.result_meta["split"]
+    assert [s["step"] for s in split["split"]] == ["smooth.gaussian", "features.sobel",
+                                                   "segment.threshold"]
+    assert all(s["slabs"] == 2 for s in split["split"]) and split["whole"] == ["smooth.median"]
+    assert split["bytes_moved"] >= 3 * vol.array.nbytes
