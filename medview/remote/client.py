@@ -133,8 +133,11 @@ class RemoteClient:
                           headers=headers, ok=(200, 201))
         return JobStatus.model_validate(r.json())
 
-    def status(self, job_id: str) -> JobStatus:
-        return JobStatus.model_validate(self._request("GET", f"{API}/jobs/{job_id}").json())
+    def status(self, job_id: str, *, wait_s: float = 0.0) -> JobStatus:
+        """The job's status; with ``wait_s`` the server answers as soon as the job ends or
+        after ``wait_s`` seconds (a server without the feature answers at once)."""
+        path = f"{API}/jobs/{job_id}" + (f"?wait={wait_s:g}" if wait_s > 0 else "")
+        return JobStatus.model_validate(self._request("GET", path).json())
 
     def jobs(self) -> list[JobStatus]:
         """Every job of this token, oldest first (one request for a whole batch)."""
@@ -227,13 +230,16 @@ class RemoteClient:
         return JobStatus.model_validate(r.json())
 
     def wait(self, job_id: str, *, on_status: Callable[[JobStatus], None] | None = None,
-             cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.2,
-             max_poll_s: float = 1.0) -> JobStatus:
+             cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.1,
+             max_poll_s: float = 0.5) -> JobStatus:
         """Poll until the job ends; cancels it on the server when ``cancelled()`` turns true."""
         delay = poll_s
         sent_cancel = False
         while True:
-            st = self.status(job_id)
+            t0 = time.monotonic()
+            # the server holds the answer until the job ends (at most max_poll_s): the end
+            # is seen at once; progress and a cancel request every max_poll_s
+            st = self.status(job_id, wait_s=max_poll_s)
             if on_status is not None:
                 on_status(st)
             if st.done:
@@ -241,8 +247,9 @@ class RemoteClient:
             if cancelled() and not sent_cancel:
                 self.cancel(job_id)
                 sent_cancel = True
-            time.sleep(delay)
-            delay = min(delay * 1.5, max_poll_s)
+            if time.monotonic() - t0 < poll_s:  # answered at once: an older server
+                time.sleep(delay)
+                delay = min(delay * 1.5, max_poll_s)
 
 
 def _range_total(content_range: str | None) -> int | None:

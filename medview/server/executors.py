@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -22,6 +24,7 @@ from medview.core.progress import Cancelled
 
 __all__ = ["DaskExecutor", "PoolExecutor", "WorkerLost"]
 
+log = logging.getLogger("medview.server")
 OnProgress = Callable[[float, str, str], None]  # fraction, message, worker
 _POLL_S = 0.25
 
@@ -131,12 +134,13 @@ class DaskExecutor:
     Progress comes back as worker events (``medview-progress``), cancellation goes out as a
     Dask ``Event``. The result is a file: in the job folder when the worker sees it (same
     machine, shared file system), else in the worker's spool folder, fetched from there
-    in ``chunk_bytes`` pieces straight from the worker, each within ``chunk_timeout_s``; no
-    hop holds more than a chunk beyond the result itself (see :func:`run_on_dask`).
+    in ``chunk_bytes`` pieces straight from the worker (``fetch_window`` at a time), each
+    within ``chunk_timeout_s``; the server holds at most the window, never the result.
     """
 
     def __init__(self, address: str, *, timeout_s: float = 20.0, fetch_always: bool = False,
-                 chunk_bytes: int = 16 << 20, chunk_timeout_s: float = 120.0):
+                 chunk_bytes: int = 16 << 20, chunk_timeout_s: float = 120.0,
+                 fetch_window: int = 4):
         from distributed import Client
 
         from medview.server.dask_tasks import PROGRESS_TOPIC
@@ -147,6 +151,7 @@ class DaskExecutor:
         self.fetch_always = fetch_always
         self.chunk_bytes = int(chunk_bytes)
         self.chunk_timeout_s = float(chunk_timeout_s)
+        self.fetch_window = max(1, int(fetch_window))
         try:
             self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
         except OSError as exc:
@@ -246,55 +251,70 @@ class DaskExecutor:
         return self._fetch(info, job_dir / f"result.{attempt}.part", on_progress)
 
     def _fetch(self, info: dict, part: Path, on_progress: OnProgress) -> Path:
-        """Copy a result spooled on a worker into ``part``, one chunk at a time, straight from
-        that worker (not through the scheduler); each chunk has ``chunk_timeout_s``."""
+        """Copy a result spooled on a worker into ``part`` in chunks, straight from that
+        worker (not through the scheduler). ``fetch_window`` chunks are asked for at once (the
+        most this process holds), each must arrive within ``chunk_timeout_s``."""
+        from collections import deque
+
         from distributed import fire_and_forget
-        from distributed import wait as dask_wait
 
         from medview.server.dask_tasks import read_chunk, remove_spooled
 
         size, worker, path = int(info["size"]), str(info["worker"]), str(info["path"])
         where = dict(workers=[worker], allow_other_workers=False, pure=False)
+        t0 = time.perf_counter()
+        spans = deque((o, min(self.chunk_bytes, size - o))
+                      for o in range(0, size, self.chunk_bytes))
+        asked: deque = deque()
         try:
             with open(part, "wb") as f:
-                offset = 0
-                while offset < size:
-                    n = min(self.chunk_bytes, size - offset)
-                    fut = self.client.submit(read_chunk, path, offset, n, **where)
+                while spans or asked:
+                    while spans and len(asked) < self.fetch_window:
+                        offset, n = spans.popleft()
+                        asked.append((offset, n, self.client.submit(read_chunk, path, offset,
+                                                                    n, **where)))
+                    offset, n, fut = asked.popleft()
                     try:
-                        with contextlib.suppress(TimeoutError, CancelledError), \
-                                self.client.as_current():
-                            dask_wait(fut, timeout=self.chunk_timeout_s)
-                        if fut.status != "finished":
-                            raise WorkerLost(f"the result ({size} bytes) could not be fetched "
-                                             f"from {worker}: no answer for bytes {offset}-"
-                                             f"{offset + n} within {self.chunk_timeout_s:g} s "
-                                             f"(task {fut.status})")
-                        chunk = self.client.gather(fut, direct=True)
-                    except WorkerLost:
-                        raise
-                    except Exception as exc:
-                        raise WorkerLost(f"the result ({size} bytes) could not be fetched from "
-                                         f"{worker} ({type(exc).__name__}: {exc})") from None
+                        chunk = self._gather_chunk(fut, worker, size, offset, n)
                     finally:
                         fut.release()
-                    if len(chunk) != n:
-                        raise WorkerLost(f"the result on {worker} ended at {offset + len(chunk)}"
-                                         f" bytes, expected {size}")
                     f.write(chunk)
-                    offset += n
                     del chunk
-                    on_progress(1.0, f"fetching the result {offset >> 20}/{size >> 20} MiB",
-                                worker)
+                    on_progress(1.0, f"fetching the result {(offset + n) >> 20}/{size >> 20} "
+                                "MiB", worker)
                 f.flush()
                 os.fsync(f.fileno())
+            log.info("fetched %d result bytes from %s in %.2f s", size, worker,
+                     time.perf_counter() - t0)
         except BaseException:
             part.unlink(missing_ok=True)
             raise
         finally:
+            for *_, fut in asked:
+                fut.release()
             with contextlib.suppress(Exception):
                 fire_and_forget(self.client.submit(remove_spooled, path, **where))
         return part
+
+    def _gather_chunk(self, fut, worker: str, size: int, offset: int, n: int) -> bytes:
+        from distributed import wait as dask_wait
+
+        what = f"the result ({size} bytes) could not be fetched from {worker}"
+        try:
+            with contextlib.suppress(TimeoutError, CancelledError), self.client.as_current():
+                dask_wait(fut, timeout=self.chunk_timeout_s)
+            if fut.status != "finished":
+                raise WorkerLost(f"{what}: no answer for bytes {offset}-{offset + n} within "
+                                 f"{self.chunk_timeout_s:g} s (task {fut.status})")
+            chunk = self.client.gather(fut, direct=True)
+        except WorkerLost:
+            raise
+        except Exception as exc:
+            raise WorkerLost(f"{what} ({type(exc).__name__}: {exc})") from None
+        if len(chunk) != n:
+            raise WorkerLost(f"the result on {worker} holds {offset + len(chunk)} bytes where "
+                             f"{size} were announced")
+        return chunk
 
     def cancel(self, job_id: str, job_dir: Path) -> None:
         from distributed import Event

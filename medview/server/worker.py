@@ -228,15 +228,16 @@ def warm_up() -> int:
     return len(all_steps())
 
 
-def write_parts(path: Path, parts) -> int:
-    """Write ``parts`` to ``path`` (flushed to disk); returns the bytes written."""
+def write_parts(path: Path, parts, *, sync: bool = True) -> int:
+    """Write ``parts`` to ``path`` (flushed to disk with ``sync``); returns the size."""
     size = 0
     with open(path, "wb") as f:
         for p in parts:
             f.write(p)
             size += len(p)
         f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            os.fsync(f.fileno())
     return size
 
 
