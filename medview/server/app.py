@@ -234,7 +234,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         if status.state != "succeeded":
             raise HTTPException(409, f"job {job_id} is {status.state}"
                                 + (f": {status.error}" if status.error else ""))
-        return FileResponse(manager.result_path(job_id), media_type="application/octet-stream")
+        return _ResultFile(manager.result_path(job_id), media_type="application/octet-stream")
 
     @app.delete(f"{API}/jobs/{{job_id}}/result", tags=["jobs"])
     def acknowledge(job_id: str, who: Who) -> JobStatus:
@@ -243,6 +243,13 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         return manager.acknowledge(job_id)
 
     return app
+
+
+class _ResultFile(FileResponse):
+    """A result streamed from disk 1 MiB at a time (Starlette's 64 KiB made a 300 MB download
+    20–30 % slower through the request log); ``Range`` requests resume a cut download."""
+
+    chunk_size = 1 << 20
 
 
 async def _receive(request: Request, fd: int, limit: int) -> int:

@@ -86,13 +86,14 @@ def remove_spooled(path: str) -> bool:
 
 class _DaskSplitter:
     """A step runner splitting the steps declared safe to split into one slab per worker
-    thread of the cluster (:mod:`medview.pipeline.split`); other steps run whole here."""
+    thread of the cluster (:mod:`medview.pipeline.split`), the first slab on this worker;
+    other steps run whole here."""
 
     def __init__(self):
         self.report: dict = {"split": [], "whole": [], "bytes_moved": 0}
 
     def __call__(self, cs, inputs, progress):
-        from distributed import worker_client
+        from distributed import get_worker, worker_client
 
         from medview.pipeline.runner import run_step
         from medview.pipeline.split import run_step_split, split_halo
@@ -102,18 +103,25 @@ class _DaskSplitter:
             progress.update(0.0, f"{cs.spec.title}: runs whole (not declared safe to split)")
             return run_step(cs, inputs, progress)
         with worker_client(separate_thread=True) as client:
-            workers = client.scheduler_info(n_workers=-1).get("workers", {})
-            slabs = sum(int(w.get("nthreads", 1)) for w in workers.values())
+            me = get_worker().address
+            info = client.scheduler_info(n_workers=-1).get("workers", {})
+            # one slab per worker thread; this worker's own slab stays here (never shipped)
+            others = [a for a, w in info.items() if a != me
+                      for _ in range(int(w.get("nthreads", 1)))]
+            slabs = len(others) + 1
 
             def map_slabs(func, work):
-                # the slabs go straight to the workers (spread over them), each runs where
-                # its slab is, the outputs come straight back
-                held = client.scatter([w[2] for w in work], direct=True, hash=False)
-                futs = [client.submit(func, w[0], w[1], h, *w[3:], pure=False)
-                        for w, h in zip(work, held, strict=True)]
-                outs = client.gather(futs, direct=True)
-                self.report["bytes_moved"] += sum(int(w[2].nbytes) for w in work) + \
-                    sum(int(o[0].nbytes) for o in outs)
+                # the other slabs go straight to their workers and run there while this
+                # thread runs the first; the outputs come straight back
+                futs = []
+                for w, addr in zip(work[1:], others, strict=False):
+                    held = client.scatter(w[2], workers=[addr], direct=True, hash=False)
+                    futs.append(client.submit(func, w[0], w[1], held, *w[3:], workers=[addr],
+                                              allow_other_workers=False, pure=False))
+                first = func(*work[0])
+                outs = [first, *client.gather(futs, direct=True)]
+                self.report["bytes_moved"] += sum(int(w[2].nbytes) for w in work[1:]) + \
+                    sum(int(o[0].nbytes) for o in outs[1:])
                 return outs
 
             out = run_step_split(cs, inputs, slabs=slabs, map_slabs=map_slabs,

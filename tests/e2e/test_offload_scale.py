@@ -216,4 +216,5 @@ def test_one_volume_split_over_the_workers_gives_the_local_voxels(site):
     assert [s["step"] for s in split["split"]] == ["smooth.gaussian", "features.sobel",
                                                    "segment.threshold"]
     assert all(s["slabs"] == 2 for s in split["split"]) and split["whole"] == ["smooth.median"]
-    assert split["bytes_moved"] >= 3 * vol.array.nbytes
+    # three split steps, each shipping about half the volume out and its output back
+    assert 2 * vol.array.nbytes <= split["bytes_moved"] < 4 * vol.array.nbytes
