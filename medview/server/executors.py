@@ -140,7 +140,7 @@ class DaskExecutor:
 
     def __init__(self, address: str, *, timeout_s: float = 20.0, fetch_always: bool = False,
                  chunk_bytes: int = 16 << 20, chunk_timeout_s: float = 120.0,
-                 fetch_window: int = 4):
+                 fetch_window: int = 4, worker_timeout_s: float = 60.0):
         from distributed import Client
 
         from medview.server.dask_tasks import PROGRESS_TOPIC
@@ -152,6 +152,8 @@ class DaskExecutor:
         self.chunk_bytes = int(chunk_bytes)
         self.chunk_timeout_s = float(chunk_timeout_s)
         self.fetch_window = max(1, int(fetch_window))
+        #: how long a job waits for a worker to take its input before it is retried
+        self.worker_timeout_s = float(worker_timeout_s)
         try:
             self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
         except OSError as exc:
@@ -195,10 +197,12 @@ class DaskExecutor:
         # would hold several copies of it); when that worker dies before the job ends, the
         # input is lost with it and the job is run again (WorkerLost), scattered anew
         try:
-            held = self.client.scatter(data, direct=True, hash=False)
-        except Exception as exc:
-            raise WorkerLost(f"the input could not be sent to a Dask worker "
-                             f"({type(exc).__name__}: {exc})", started=False) from None
+            held = self.client.scatter(data, direct=True, hash=False,
+                                       timeout=self.worker_timeout_s)
+        except Exception as exc:  # no worker within the timeout: said, and retried (bounded)
+            raise WorkerLost(f"the input could not be sent to a Dask worker within "
+                             f"{self.worker_timeout_s:g} s ({type(exc).__name__}: {exc})",
+                             started=False) from None
         del data
         fut: Future = self.client.submit(run_on_dask, job_id, held, str(job_dir), nonce,
                                          attempt, key=f"medview-job-{job_id}-{attempt}",

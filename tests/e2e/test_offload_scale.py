@@ -218,3 +218,33 @@ def test_one_volume_split_over_the_workers_gives_the_local_voxels(site):
     assert all(s["slabs"] == 2 for s in split["split"]) and split["whole"] == ["smooth.median"]
     # three split steps, each shipping about half the volume out and its output back
     assert 2 * vol.array.nbytes <= split["bytes_moved"] < 4 * vol.array.nbytes
+
+
+def test_a_job_no_worker_can_take_fails_with_the_reason_in_bounded_time(site, tmp_path):
+    """A scheduler with no workers: the job is retried a bounded number of times, then fails
+    saying why (never a silent hang)."""
+    from medview.remote.wire import bundle_bytes, encode_bundle
+    from medview.server.executors import DaskExecutor
+    from medview.server.jobs import JobManager
+    from medview.server.store import JobStore
+
+    empty = start_dask(tmp_path, 0, env=site["env"])
+    store = JobStore(tmp_path / "state")
+    executor = DaskExecutor(empty.address, worker_timeout_s=1.0)
+    manager = JobManager(store, executor)
+    try:
+        upload = tmp_path / "job.bin"
+        vol = Volume(np.zeros((2, 8, 8), np.float32), (1.0, 1.0, 1.0))
+        meta = {"chain": Chain.from_dict(GAMMA).to_dict(), "result_encoding": "raw"}
+        upload.write_bytes(bundle_bytes(encode_bundle(meta, {"image": vol})))
+        t0 = time.monotonic()
+        status, _ = manager.submit(owner="t", idem_key=None, upload=upload, steps=1)
+        final = manager.wait(status.id, timeout_s=60)
+        took = time.monotonic() - t0
+    finally:
+        manager.shutdown()
+        store.close()
+        stop_dask(empty)
+    assert final.state == "failed", final
+    assert "could not be sent to a Dask worker within 1 s" in final.error
+    assert took < 30
