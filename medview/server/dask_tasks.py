@@ -13,9 +13,14 @@ from pathlib import Path
 
 from medview.server.worker import JobFailed, execute_bundle, limit_threads, write_parts
 
-__all__ = ["PROGRESS_TOPIC", "read_chunk", "remove_spooled", "run_on_dask", "spool_dir"]
+__all__ = ["PROGRESS_TOPIC", "read_chunk", "remove_spooled", "run_on_dask", "spool_dir",
+           "sweep_spool"]
 
 PROGRESS_TOPIC = "medview-progress"
+
+
+#: a spooled result nobody fetched for this long (its server or job gone) is deleted
+SPOOL_MAX_AGE_S = 24 * 3600.0
 
 
 def spool_dir() -> Path:
@@ -23,6 +28,23 @@ def spool_dir() -> Path:
     folder = Path(tempfile.gettempdir()) / f"medview-results-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder
+
+
+def sweep_spool(max_age_s: float = SPOOL_MAX_AGE_S) -> int:
+    """Delete spooled results older than ``max_age_s`` (left by a server that never came back
+    for them); returns how many."""
+    import time
+
+    cutoff = time.time() - max_age_s
+    n = 0
+    for p in spool_dir().glob("*.bin"):
+        try:
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+                n += 1
+        except OSError:
+            continue  # fetched and deleted meanwhile
+    return n
 
 
 def run_on_dask(job_id: str, data: bytes, job_dir: str = "", nonce: str = "",
@@ -58,6 +80,7 @@ def run_on_dask(job_id: str, data: bytes, job_dir: str = "", nonce: str = "",
     if shared:
         path = Path(job_dir) / f"result.{attempt}.part"
     else:
+        sweep_spool()
         path = spool_dir() / f"{job_id}.{attempt}.bin"
     sink(1.0, "writing the result")
     # a spooled result dies with its worker anyway (the job is then run again): no fsync

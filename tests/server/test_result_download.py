@@ -1,4 +1,5 @@
-"""Results stream back in chunks, and a download that stopped resumes where it stopped."""
+"""Results stream back in chunks, a download that stopped resumes where it stopped, and a
+worker's spool does not keep results nobody came back for."""
 
 from __future__ import annotations
 
@@ -68,3 +69,22 @@ def test_collect_streams_to_a_file_and_keeps_no_download_behind(make_client, tmp
     with pytest.raises(RemoteError) as err:
         client.download_to(job.status.id, downloads / "again.part")
     assert err.value.status == 410
+
+
+def test_the_spool_sweep_deletes_only_results_nobody_fetched_for_a_day(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from medview.server.dask_tasks import spool_dir, sweep_spool
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    old, new = spool_dir() / "a.1.bin", spool_dir() / "b.1.bin"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    assert spool_dir().parent == tmp_path
+    assert sweep_spool() == 1 and not old.exists() and new.exists()
