@@ -8,6 +8,7 @@ with pydicom's decoder plugins into the caller's array; colour is converted to R
 from __future__ import annotations
 
 import os
+import re
 import struct
 from typing import TYPE_CHECKING
 
@@ -198,14 +199,8 @@ _TS_NAMES = {
     "1.2.840.10008.1.2.4.112": "JPEG XL",
     "1.2.840.10008.1.2.8.1": "Deflated Image Frame Compression",
 }
-#: what to install, per pydicom decoder plugin that can be missing
-_INSTALL = {
-    "pylibjpeg": "pylibjpeg with pylibjpeg-openjpeg (JPEG 2000, HTJ2K), pylibjpeg-libjpeg "
-                 "(JPEG) and pylibjpeg-rle (RLE)",
-    "pyjpegls": "pyjpegls",
-    "pillow": "pillow",
-    "gdcm": "python-gdcm",
-}
+#: pip names of the import names pydicom lists as plugin dependencies
+_PIP_NAMES = {"gdcm": "python-gdcm", "PIL": "pillow", "jpeg_ls": "pyjpegls"}
 _CONVERT = ("convert the files to an uncompressed transfer syntax with a tool that reads it "
             "(e.g. `gdcmconv --raw IN OUT` or dcmtk's `dcmdjpeg`/`dcmdjpls`)")
 
@@ -235,14 +230,26 @@ def _decoder_for(h: InstanceHeader, ts: str):
         raise PixelDataError(
             f"{h.path}: transfer syntax {label} has no decoder here: {what}") from exc
     if not decoder.is_available:
-        wanted = [_INSTALL.get(d.split(" - ")[0].strip(), d)
-                  for d in decoder.missing_dependencies]
+        options = [_pip_install(d) for d in decoder.missing_dependencies]
+        options = [o for o in dict.fromkeys(options) if o] or ["a pydicom decoder plugin"]
         raise PixelDataError(
-            f"{h.path}: transfer syntax {label} has no decoder here: install "
-            + " or ".join(dict.fromkeys(wanted)) + f" (pip install into medview's "
-            f"environment), or {_CONVERT}"
+            f"{h.path}: transfer syntax {label} has no decoder here: install one of "
+            + " or ".join(f"`{o}`" for o in options) + f" into medview's environment, or "
+            f"{_CONVERT}"
         )
     return decoder
+
+
+def _pip_install(missing: str) -> str:
+    """``pip install pylibjpeg pylibjpeg-openjpeg`` from pydicom's "pylibjpeg - requires
+    numpy, pylibjpeg>=2.0 and pylibjpeg-openjpeg>=2.0" (numpy is always there)."""
+    _, _, deps = missing.partition(" - requires ")
+    names = []
+    for dep in re.split(r",\s*|\s+and\s+", deps):
+        name = re.split(r"[<>=!~ ]", dep.strip(), maxsplit=1)[0]
+        if name and name != "numpy":
+            names.append(_PIP_NAMES.get(name, name))
+    return "pip install " + " ".join(names) if names else ""
 
 
 def _is_fatal(exc: BaseException) -> bool:
@@ -263,7 +270,8 @@ def _decode_dataset(h: InstanceHeader, ds: Dataset, out: np.ndarray, frames: ran
 
     ts = str(ds.file_meta.TransferSyntaxUID)
     decoder = _decoder_for(h, ts)
-    plugins = list(decoder.available_plugins)
+    # native and deflated data have no plugins: "" is pydicom's own decoding
+    plugins = list(decoder.available_plugins) or [""]
     local = [p for p in plugins if p not in SANDBOX_PLUGINS]
     isolated = [p for p in plugins if p in SANDBOX_PLUGINS]
     todo = list(frames)
@@ -281,7 +289,7 @@ def _decode_dataset(h: InstanceHeader, ds: Dataset, out: np.ndarray, frames: ran
         except BaseException as exc:  # plugins raise anything, Rust panics included
             if _is_fatal(exc):
                 raise
-            errors.append(f"{plugin}: {type(exc).__name__}: {exc}")
+            errors.append(f"{plugin or 'pydicom'}: {type(exc).__name__}: {exc}")
             continue
         if done == len(todo):
             return
@@ -294,7 +302,8 @@ def _decode_dataset(h: InstanceHeader, ds: Dataset, out: np.ndarray, frames: ran
         try:
             decoded = decode_in_sandbox(h.path, ts, plugin, todo[done:], cap)
         except PixelDataError as exc:
-            errors.append(str(exc).removeprefix(f"{h.path}: "))
+            errors.append(f"{plugin} (in the decoder process): "
+                          + str(exc).removeprefix(f"{h.path}: "))
             continue
         for arr, pi in decoded:
             _store_frame(h, ds, arr, {"photometric_interpretation": pi or

@@ -201,8 +201,8 @@ def decode_in_sandbox(path: str, ts: str, plugin: str, indices: list[int],
                     w.stop()
                     _worker = None
                     raise PixelDataError(
-                        f"{path}: decoding with {plugin} took longer than {timeout:.0f} s for "
-                        f"frame {indices[n]}: stopped")
+                        f"{path}: the decoder took longer than {timeout:.0f} s for frame "
+                        f"{indices[n]}: stopped")
                 head = json.loads(w.conn.recv_bytes(_META_MAX))
                 if not head.get("ok"):
                     # the child answered and waits for the next request: keep it
@@ -224,8 +224,7 @@ def decode_in_sandbox(path: str, ts: str, plugin: str, indices: list[int],
             reason = w.died() if not w.alive() or isinstance(exc, EOFError) else str(exc)
             w.stop()
             _worker = None
-            raise PixelDataError(
-                f"{path}: decoding {_ts_label(ts)} with {plugin} failed: {reason}") from None
+            raise PixelDataError(f"{path}: {reason}") from None
         except _Refused as exc:
             raise PixelDataError(str(exc)) from None
         except PixelDataError:
@@ -233,12 +232,6 @@ def decode_in_sandbox(path: str, ts: str, plugin: str, indices: list[int],
             w.stop()
             _worker = None
             raise
-
-
-def _ts_label(ts: str) -> str:
-    from pydicom.uid import UID
-
-    return f"{UID(ts).name} ({ts})" if UID(ts).name != ts else ts
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medview.dicom._slice_checks import place_set_aside, set_aside_unusable, usable_slices
 from medview.dicom.errors import SeriesError
 from medview.dicom.header import InstanceHeader
-from medview.dicom.slices import SliceRef, expand_slices
+from medview.dicom.slices import SliceRef
 
 __all__ = ["SeriesPlan", "StackPlan", "group_by_series", "plan_series"]
 
@@ -61,6 +62,9 @@ class StackPlan:
     has_geometry: bool = True
     #: dtype to fall back to when the optimistic ``dtype`` turns out too small
     fallback_dtype: np.dtype | None = None
+    #: ``(z, reason)`` of planes that hold no acquired slice of their own (stand-ins);
+    #: they end up in the Volume's ``metadata["made_up_slices"]``
+    made_up: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -363,7 +367,15 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
         )
     if not images:
         raise SeriesError(f"series {uid}: none of its {len(headers)} files holds image pixels")
-    slices = [ref for h in images for ref in expand_slices(h)]
+    # counts and sizes before anything proportional to them: a file that cannot hold what
+    # its header declares is set aside (and becomes a missing slice), not expanded
+    images, set_aside = set_aside_unusable(images, series_warnings)
+    if not images:
+        listed = "; ".join(f"{_basename(h.path)}: {r}" for h, r in set_aside[:5])
+        raise SeriesError(f"series {uid}: none of its {len(headers)} files can be read: {listed}")
+    slices = usable_slices(images, series_warnings)
+    if not slices:
+        raise SeriesError(f"series {uid}: no slice with usable geometry")
     groups: dict[tuple, list[SliceRef]] = defaultdict(list)
     for ref in slices:
         geometric = ref.position is not None and ref.orientation is not None
@@ -383,6 +395,8 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
             lab = label if len(parts) == 1 else f"{label}, phase {p + 1}"
             stacks.append(_plan_stack(lab, part, normal, w))
     stacks.sort(key=lambda s: (-len(s.slices), not s.has_geometry))
+    for st in stacks:
+        st.made_up.extend(place_set_aside(st, set_aside))
     if len(stacks) > 1:
         series_warnings.append(
             f"series holds {len(stacks)} stacks (different orientation, size, echo, time point or "

@@ -35,6 +35,7 @@ import numpy as np
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
+from medview.dicom._stand_in import SLICE_ERRORS, fill_stand_ins, stand_in_warnings
 from medview.dicom.assemble import SeriesPlan, StackPlan
 from medview.dicom.errors import PixelDataError
 from medview.dicom.load import Source, plan_load, with_load_warnings
@@ -131,7 +132,9 @@ class ProgressiveLoad:
     loaded : ndarray of bool, shape (z,)
         Which slices hold their final values.
     failures : list of SliceFailure
-        Slices that could not be read (the rest is read anyway; they stay 0).
+        Slices that could not be read (the rest is read anyway). They stay 0 while reading;
+        when :meth:`fill` ends they are interpolated from their neighbours (stand-ins, listed
+        in the Volume's warnings and ``metadata["made_up_slices"]``).
     progressive : bool
         False when the stack is read whole (see the module docstring).
     """
@@ -180,22 +183,29 @@ class ProgressiveLoad:
         """Read the first slice (the middle one unless ``first`` was given) and return its
         index. For a stack read whole this reads nothing and returns ``first``.
 
+        If that slice cannot be decoded it is recorded in ``failures`` (it becomes a stand-in
+        when :meth:`fill` ends) and the nearest readable slice is read and returned instead.
+
         Raises
         ------
         PixelDataError
-            If the first slice cannot be decoded (nothing would be shown).
+            If no slice can be decoded (nothing would be shown).
         """
-        if self.progressive and not self.loaded[self.first]:
-            self._read(self.first, strict=True)
-        return self.first
+        if not self.progressive or self.loaded[self.first]:
+            return self.first
+        # an unreadable first slice is a stand-in like any other: show the nearest readable
+        for k in self.order:
+            self._read(k)
+            if self.loaded[k]:
+                return k
+        listed = "; ".join(str(f) for f in self.failures[:5])
+        raise PixelDataError(f"none of the {self.n_slices} slice(s) could be read: {listed}")
 
-    def _read(self, k: int, *, strict: bool = False) -> None:
-        """Read slice ``k``; a decoding error is raised (``strict``) or recorded."""
+    def _read(self, k: int) -> None:
+        """Read slice ``k``; a decoding error is recorded in ``failures``."""
         try:
             _read_one(self._stack, k, self.volume.array, self._cache)
-        except (PixelDataError, OSError) as exc:
-            if strict:
-                raise
+        except SLICE_ERRORS as exc:
             self._failed(k, exc)
             return
         except _DtypeTooSmall:
@@ -207,7 +217,9 @@ class ProgressiveLoad:
         """Record slice ``k`` as unreadable and clear what a partial read left in it."""
         self.volume.array[k] = 0
         with self._lock:
-            self.failures.append(SliceFailure(k, self._stack.slices[k].header.path, str(exc)))
+            path = self._stack.slices[k].header.path
+            reason = str(exc).removeprefix(f"{path}: ") or type(exc).__name__
+            self.failures.append(SliceFailure(k, path, reason))
 
     def _widen(self) -> None:
         """Move to the fallback dtype (the values read so far fit it exactly)."""
@@ -258,7 +270,7 @@ class ProgressiveLoad:
                         return
                     try:
                         _read_one(self._stack, k, self.volume.array, self._cache)
-                    except (PixelDataError, OSError) as exc:
+                    except SLICE_ERRORS as exc:
                         self._failed(k, exc)
                         continue
                     self.loaded[k] = True
@@ -293,10 +305,26 @@ class ProgressiveLoad:
                 self._widen()
                 continue
             progress.check()
+        self._stand_in()
         self._complete = True
         progress.update(1.0, "done")
         if not yielded:  # everything was read already (e.g. a single slice): say so once
             yield self.n_loaded
+
+    def _stand_in(self) -> None:
+        """Interpolate the failed slices from their neighbours, as :func:`read_stack` does,
+        and mark them in the Volume (warnings, ``metadata["made_up_slices"]``)."""
+        if not self.failures or len(self.failures) == self.n_slices:
+            return
+        failed = {f.k: f.reason for f in self.failures}
+        st = self._stack
+        t = st.acquired_t if st.acquired_t is not None else np.arange(self.n_slices, dtype=float)
+        made_up = fill_stand_ins(st, self.volume.array, failed, t)
+        self.volume = with_load_warnings(
+            stack_volume(st, self.volume.array, self._meta, made_up=made_up,
+                         warnings=stand_in_warnings(st, failed)),
+            self.plan, self._extra)
+        self.loaded[list(failed)] = True
 
     def result(self) -> Volume:
         """The loaded Volume.
@@ -306,14 +334,16 @@ class ProgressiveLoad:
         RuntimeError
             If :meth:`fill` has not run to its end.
         PixelDataError
-            If slices could not be read (the message lists them).
+            If no slice could be read (the message lists why). Slices that could not be read
+            while others could are stand-ins (see ``failures`` and the Volume's warnings).
         """
         if not self._complete:
             raise RuntimeError(f"series {self.plan.series_uid}: not loaded completely "
                                f"({self.n_loaded} of {self.n_slices} slices)")
-        if self.failures:
+        if len(self.failures) == self.n_slices:
             listed = "; ".join(str(f) for f in sorted(self.failures, key=lambda f: f.k)[:5])
-            raise PixelDataError(f"{len(self.failures)} slice(s) could not be read: {listed}")
+            raise PixelDataError(f"none of the {len(self.failures)} slice(s) could be read: "
+                                 f"{listed}")
         return self.volume
 
 

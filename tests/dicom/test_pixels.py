@@ -420,7 +420,8 @@ def test_missing_decoder_names_syntax_and_packages(monkeypatch):
     with pytest.raises(PixelDataError) as err:
         decode(h)
     message = str(err.value)
-    for needle in (h.path, "1.2.840.10008.1.2.4.91", "JPEG 2000", "pylibjpeg-openjpeg", "gdcm"):
+    for needle in (h.path, "1.2.840.10008.1.2.4.91", "JPEG 2000",
+                   "`pip install pylibjpeg pylibjpeg-openjpeg` or `pip install python-gdcm`"):
         assert needle in message
 
 
@@ -431,8 +432,30 @@ def test_syntax_without_any_decoder_is_named(tmp_path):
     ds.save_as(tmp_path / "mpeg.dcm")
     h = dataclasses.replace(h, path=str(tmp_path / "mpeg.dcm"),
                             transfer_syntax_uid="1.2.840.10008.1.2.4.100")
-    with pytest.raises(PixelDataError, match=r"1\.2\.840\.10008\.1\.2\.4\.100 \(MPEG2"):
+    with pytest.raises(PixelDataError,
+                       match=r"MPEG2 Main Profile / Main Level \(1\.2\.840\.10008\.1\.2\.4\.100\)"
+                             r" has no decoder here: it holds video"):
         decode(h)
+
+
+def test_jpeg_xl_is_named_not_counted_as_fragments(tmp_path):
+    # issue 13: an unknown syntax was reported as "0 fragment(s)"
+    h = header("MR_small_RLE.dcm")
+    ds = pydicom.dcmread(h.path)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # pydicom writes only known ones
+    ds.save_as(tmp_path / "jxl.dcm")
+    data = (tmp_path / "jxl.dcm").read_bytes()
+    assert data.count(b"1.2.840.10008.1.2.4.100") == 1
+    (tmp_path / "jxl.dcm").write_bytes(data.replace(b"1.2.840.10008.1.2.4.100",
+                                                    b"1.2.840.10008.1.2.4.110"))
+    h = dataclasses.replace(h, path=str(tmp_path / "jxl.dcm"),
+                            transfer_syntax_uid="1.2.840.10008.1.2.4.110")
+    with pytest.raises(PixelDataError) as err:
+        decode(h)
+    message = str(err.value)
+    assert "transfer syntax JPEG XL Lossless (1.2.840.10008.1.2.4.110) has no decoder here" in (
+        message)
+    assert "gdcmconv --raw" in message and "fragment" not in message
 
 
 # --------------------------------------------------------------------------- speed
