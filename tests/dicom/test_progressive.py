@@ -11,7 +11,6 @@ from realparts import require
 import medview
 from medview.core.progress import Cancelled, Progress
 from medview.dicom.catalog import Catalog
-from medview.dicom.errors import PixelDataError
 from medview.dicom.phantom import ct_phantom_volume, write_ct_series
 from medview.dicom.progressive import open_progressive, outward_order
 
