@@ -127,6 +127,16 @@ def _check_encapsulated(h: InstanceHeader, ts: str, data: bytes) -> None:
     except (StopIteration, ValueError) as exc:
         raise PixelDataError(f"{h.path}: cannot find the first compressed frame: {exc}") from exc
     if ts == RLE:
+        # PS3.5 G.2: one segment per byte of each sample; another count is another image,
+        # which pylibjpeg-rle decodes into plausible-looking garbage
+        segments = struct.unpack_from("<I", first, 0)[0] if len(first) >= 64 else -1
+        expected = h.samples_per_pixel * max(h.bits_allocated // 8, 1)
+        if segments != expected:
+            raise PixelDataError(
+                f"{h.path}: the first RLE frame has {segments} segment(s), but the header's "
+                f"{h.samples_per_pixel} sample(s) of {h.bits_allocated} bits need {expected}: "
+                "the header does not describe this data"
+            )
         bound = _MAX_RLE_RATIO * len(first) + 1024
         need = _native_nbytes(h, 1)
         if need > bound:

@@ -42,6 +42,7 @@ from medview.dicom.load import Source, plan_load, with_load_warnings
 from medview.dicom.read import (
     _DtypeTooSmall,
     _read_one,
+    allocate_volume,
     read_stack,
     series_metadata,
     stack_volume,
@@ -153,7 +154,7 @@ class ProgressiveLoad:
         self.order = outward_order(n, self.first)
         # zeros, not empty: calloc'd pages cost nothing until written, and a slice not read
         # yet (or unreadable) shows as a flat image rather than leftover memory
-        self.volume = self._wrap(np.zeros(shape, dtype=st.dtype))
+        self.volume = self._wrap(allocate_volume(shape, st.dtype, zeros=True))
         self.loaded = np.zeros(n, dtype=bool)
         self.failures: list[SliceFailure] = []
         self._cache = _FrameReader()

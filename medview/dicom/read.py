@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from medview.core.progress import NO_PROGRESS, Progress
@@ -13,11 +16,44 @@ from medview.dicom._stand_in import (
     stand_in_warnings,
 )
 from medview.dicom.assemble import StackPlan
-from medview.dicom.errors import PixelDataError
+from medview.dicom.errors import PixelDataError, SeriesError
 from medview.dicom.header import InstanceHeader
 from medview.dicom.slices import SliceRef
 
-__all__ = ["read_stack", "series_metadata", "stack_volume"]
+__all__ = ["allocate_volume", "read_stack", "series_metadata", "stack_volume"]
+
+#: share of the machine's physical memory one volume may take
+MAX_MEMORY_SHARE = 0.75
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # Windows: no sysconf
+        return None
+
+
+def allocate_volume(shape: tuple[int, ...], dtype, *, zeros: bool = False) -> np.ndarray:
+    """An array for a volume of ``shape``, refused with a clear error when it cannot fit.
+
+    The shape comes from headers, which may lie: a size beyond :data:`MAX_MEMORY_SHARE` of
+    the physical memory, or one the allocator refuses, is a :class:`SeriesError` that says
+    how big the volume would be, never an uncaught MemoryError.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    total = _physical_memory()
+    if total is not None and nbytes > MAX_MEMORY_SHARE * total:
+        raise SeriesError(
+            f"the volume would take {nbytes / 2**30:,.1f} GiB ({' × '.join(map(str, shape))} "
+            f"{dtype.name}), more than {MAX_MEMORY_SHARE:.0%} of this machine's "
+            f"{total / 2**30:,.1f} GiB of memory: the headers claim more than can be loaded")
+    try:
+        return np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
+    except (MemoryError, ValueError) as exc:
+        raise SeriesError(
+            f"cannot allocate the volume ({' × '.join(map(str, shape))} {dtype.name}, "
+            f"{nbytes / 2**30:,.1f} GiB): {exc or 'out of memory'}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,26 +220,28 @@ def read_stack(plan: StackPlan, *, metadata: dict | None = None,
         If ``progress`` was cancelled.
     PixelDataError
         If no slice of the stack can be decoded (the message lists the reasons).
+    SeriesError
+        If the volume the headers describe cannot fit in memory.
     """
     n = len(plan.slices)
     r0 = plan.slices[0]
     shape = (n, r0.rows, r0.columns) + ((3,) if plan.is_rgb else ())
     failed: dict[int, str] = {}
     if plan.resample_t is None:
-        out = np.empty(shape, dtype=plan.dtype)
+        out = allocate_volume(shape, plan.dtype)
         try:
             _read_slices(plan, out, progress, failed)
         except _DtypeTooSmall:
             if plan.fallback_dtype is None:
                 raise
-            out = np.empty(shape, dtype=plan.fallback_dtype)
+            out = allocate_volume(shape, plan.fallback_dtype)
             failed.clear()
             _read_slices(plan, out, progress, failed)
         _all_failed(plan, failed)
         t = plan.acquired_t if plan.acquired_t is not None else np.arange(n, dtype=float)
         made_up = fill_stand_ins(plan, out, failed, t)
     else:
-        acquired = np.empty(shape, dtype=np.float32)
+        acquired = allocate_volume(shape, np.float32)
         _read_slices(plan, acquired, progress.sub(0.0, 0.9), failed)
         _all_failed(plan, failed)
         ok = np.ones(n, dtype=bool)
@@ -214,7 +252,7 @@ def read_stack(plan: StackPlan, *, metadata: dict | None = None,
             for k in np.flatnonzero(ok)
         ):
             dtype = plan.fallback_dtype
-        out = np.empty((len(plan.resample_t), *shape[1:]), dtype=dtype)
+        out = allocate_volume((len(plan.resample_t), *shape[1:]), dtype)
         made_up = resample_around(acquired, plan.acquired_t, plan.resample_t, ok, out, failed,
                                   plan)
     progress.update(1.0, "done")
