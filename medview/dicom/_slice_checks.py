@@ -58,27 +58,31 @@ def unusable_reason(h: InstanceHeader) -> str | None:
     return _geometry_reason(h.image_position, h.image_orientation, h.pixel_spacing)
 
 
+def _finite_within(values, n: int, limit: float) -> bool:
+    """``values`` holds ``n`` finite numbers within ±``limit`` (plain Python: this runs per
+    file of every series planned, where NumPy's per-call cost would dominate)."""
+    try:
+        return len(values) == n and all(math.isfinite(v) and abs(v) <= limit for v in values)
+    except TypeError:
+        return False
+
+
 def _geometry_reason(position, orientation, spacing) -> str | None:
-    if position is not None:
-        p = np.asarray(position, dtype=np.float64)
-        if p.shape != (3,) or not np.all(np.isfinite(p)) or np.abs(p).max() > MAX_COORD_MM:
-            return f"ImagePositionPatient {tuple(position)} is not a position in mm"
+    if position is not None and not _finite_within(position, 3, MAX_COORD_MM):
+        return f"ImagePositionPatient {tuple(position)} is not a position in mm"
     if orientation is not None:
-        o = np.asarray(orientation, dtype=np.float64)
-        if o.shape != (6,) or not np.all(np.isfinite(o)):
+        if not _finite_within(orientation, 6, 2.0):
             return f"ImageOrientationPatient {tuple(orientation)} is not two directions"
-        r, c = o[:3], o[3:]
-        if abs(np.linalg.norm(r) - 1) > 0.05 or abs(np.linalg.norm(c) - 1) > 0.05 or abs(
-            float(r @ c)
-        ) > 0.05:
-            return (f"ImageOrientationPatient {tuple(np.round(o, 4))} is not two orthogonal "
-                    "unit vectors")
-    if spacing is not None:
-        s = np.asarray(spacing, dtype=np.float64)
-        if s.shape != (2,) or not np.all(np.isfinite(s)) or s.min() <= 0 or (
-            s.max() > _MAX_SPACING_MM
-        ):
-            return f"PixelSpacing {tuple(spacing)} is not a pixel spacing in mm"
+        r0, r1, r2, c0, c1, c2 = (float(v) for v in orientation)
+        rn = r0 * r0 + r1 * r1 + r2 * r2
+        cn = c0 * c0 + c1 * c1 + c2 * c2
+        if abs(rn - 1) > 0.1 or abs(cn - 1) > 0.1 or abs(r0 * c0 + r1 * c1 + r2 * c2) > 0.05:
+            return (f"ImageOrientationPatient {tuple(round(float(v), 4) for v in orientation)}"
+                    " is not two orthogonal unit vectors")
+    if spacing is not None and not (
+        _finite_within(spacing, 2, _MAX_SPACING_MM) and min(spacing) > 0
+    ):
+        return f"PixelSpacing {tuple(spacing)} is not a pixel spacing in mm"
     return None
 
 
@@ -109,12 +113,16 @@ def usable_slices(images: list[InstanceHeader], warnings: list[str]) -> list:
     slices = []
     for h in images:
         refs = expand_slices(h)
-        bad = [(r, why) for r in refs if (why := bad_geometry(r)) is not None]
-        if bad:
-            warnings.append(
-                f"{len(bad)} frame(s) of {_name(h.path)} left out (a missing slice each): "
-                f"{bad[0][1]}")
-            refs = [r for r in refs if bad_geometry(r) is None]
+        if len(refs) > 1:
+            # frames have geometry of their own (per-frame groups, or computed from a step):
+            # the header's values were checked already, one slice per file needs no more
+            checked = [(r, bad_geometry(r)) for r in refs]
+            bad = [why for _, why in checked if why is not None]
+            if bad:
+                warnings.append(
+                    f"{len(bad)} frame(s) of {_name(h.path)} left out (a missing slice each): "
+                    f"{bad[0]}")
+                refs = [r for r, why in checked if why is None]
         slices.extend(refs)
     return slices
 
