@@ -56,10 +56,35 @@ def header(name_or_path: str | os.PathLike) -> InstanceHeader:
     return scan_file(path if os.path.isabs(path) else pydicom_file(path))
 
 
+def _in_process_plugins(ts: str) -> list[str]:
+    """pydicom's plugins for ``ts`` in the order medview tries them in its own process: GDCM
+    only runs in the decoder process (it can abort), CharLS first for JPEG-LS."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        plugins = [p for p in get_decoder(ts)._available if p != "gdcm"]
+    except NotImplementedError:
+        return [""]
+    if "pyjpegls" in plugins:
+        plugins.insert(0, plugins.pop(plugins.index("pyjpegls")))
+    return plugins or [""]
+
+
 def reference(path: str) -> np.ndarray:
-    """pydicom's stored values for the file, as decode() shapes them."""
+    """pydicom's stored values for the file, as decode() shapes them, from the plugin medview
+    uses (lossy JPEG decoders differ by a few levels: GDCM's YBR conversion is not
+    libjpeg's)."""
     ds = pydicom.dcmread(path)
-    arr = ds.pixel_array
+    arr = None
+    for plugin in _in_process_plugins(str(ds.file_meta.get("TransferSyntaxUID", ""))):
+        try:
+            ds.pixel_array_options(decoding_plugin=plugin)
+            arr = ds.pixel_array
+            break
+        except Exception:  # the next plugin, as medview does
+            continue
+    if arr is None:
+        raise ValueError(f"{path}: no in-process plugin decodes it")
     if ds.PhotometricInterpretation == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
