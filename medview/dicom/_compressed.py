@@ -91,6 +91,12 @@ def _check_dataset(h: InstanceHeader, ds: Dataset) -> None:
         )
     ts = str(ds.file_meta.get("TransferSyntaxUID", h.transfer_syntax_uid))
     data = ds.PixelData
+    if not isinstance(data, bytes | bytearray):
+        # pydicom keeps an element it could not read as None (a damaged length or syntax)
+        raise PixelDataError(
+            f"{h.path}: the Pixel Data element has no readable value (damaged, or its "
+            f"transfer syntax {_ts_label(ts)} does not match how it is encoded)"
+        )
     if ts in _NATIVE or ts == DEFLATED_LE:
         needed = _native_nbytes(h, h.number_of_frames)
         if len(data) < needed:
