@@ -11,6 +11,7 @@ a claimed two million frames in a 3 kB file).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -18,8 +19,16 @@ import numpy as np
 from medview.dicom.errors import PixelDataError
 from medview.dicom.header import InstanceHeader
 
-__all__ = ["MAX_COORD_MM", "bad_geometry", "place_set_aside", "set_aside_unusable",
-           "unusable_reason", "usable_slices"]
+__all__ = [
+    "FAR_GAP_STEPS",
+    "MAX_COORD_MM",
+    "bad_geometry",
+    "place_set_aside",
+    "set_aside_unusable",
+    "split_far_apart",
+    "unusable_reason",
+    "usable_slices",
+]
 
 #: positions further than this from the scanner's origin (100 m) are not patient positions
 MAX_COORD_MM = 1e5
@@ -27,6 +36,8 @@ MAX_COORD_MM = 1e5
 _MAX_SPACING_MM = 1e4
 #: files named one by one in the warnings (the rest are counted)
 _LISTED = 20
+#: a gap of more than this many usual steps between slices splits a stack
+FAR_GAP_STEPS = 10.0
 
 
 def _name(path: str) -> str:
@@ -155,3 +166,34 @@ def place_set_aside(stack, set_aside: list[tuple[InstanceHeader, str]]) -> list[
         if 0 <= z < stack.shape[0] and abs(t - z * dz) <= dz / 2:
             out.append((int(z), f"unreadable file {_name(h.path)}: {reason}"))
     return out
+
+
+def split_far_apart(refs: list, normal: np.ndarray) -> tuple[list[list], str]:
+    """Split a sorted stack where slices lie far apart; return the parts and a warning.
+
+    One slice 50 cm away from the others (a wrong position, or a second block of the body in
+    the same series) would otherwise make the gap rules resample thousands of planes out of a
+    few slices. A gap of more than :data:`FAR_GAP_STEPS` usual (median) steps splits the
+    stack when filling it would more than double the slice count; each part is a stack of its
+    own (the largest loads). ``refs`` must be sorted along ``normal``.
+    """
+    n = len(refs)
+    if n < 3:
+        return [refs], ""
+    t = np.array([float(r.position @ normal) for r in refs])
+    steps = np.diff(t)
+    positive = steps[steps > 1e-6]
+    if not len(positive):
+        return [refs], ""
+    usual = float(np.median(positive))
+    far = np.flatnonzero(steps > FAR_GAP_STEPS * usual)
+    if not len(far) or (t[-1] - t[0]) / usual + 1 <= 2 * n:
+        return [refs], ""
+    cuts = [0, *(int(i) + 1 for i in far), n]
+    parts = [refs[a:b] for a, b in itertools.pairwise(cuts)]
+    gaps = ", ".join(f"{steps[i]:.4g} mm" for i in far[:4])
+    return parts, (
+        f"slices lie far apart (gaps of {gaps}, the usual step is {usual:.3g} mm): split into "
+        f"{len(parts)} stacks of " + ", ".join(str(len(p)) for p in parts) + " slices "
+        "instead of filling the gaps"
+    )

@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medview.dicom._slice_checks import place_set_aside, set_aside_unusable, usable_slices
+from medview.dicom._slice_checks import (
+    place_set_aside,
+    set_aside_unusable,
+    split_far_apart,
+    usable_slices,
+)
 from medview.dicom.errors import SeriesError
 from medview.dicom.header import InstanceHeader
 from medview.dicom.slices import SliceRef
@@ -391,9 +396,12 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
         normal = refs[0].normal
         parts, warning = _split_repeats(refs, normal)
         for p, part in enumerate(parts):
-            w = [warning] if warning else []
             lab = label if len(parts) == 1 else f"{label}, phase {p + 1}"
-            stacks.append(_plan_stack(lab, part, normal, w))
+            blocks, far = split_far_apart(part, normal)
+            for b, block in enumerate(blocks):
+                w = [x for x in (warning, far) if x]
+                name = lab if len(blocks) == 1 else f"{lab}, part {b + 1}"
+                stacks.append(_plan_stack(name, block, normal, w))
     stacks.sort(key=lambda s: (-len(s.slices), not s.has_geometry))
     for st in stacks:
         st.made_up.extend(place_set_aside(st, set_aside))

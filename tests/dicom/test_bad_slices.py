@@ -365,3 +365,23 @@ def test_decoder_process_answers_are_capped_and_timed(data_dir, monkeypatch):
     with pytest.raises(PixelDataError, match="the decoder took longer than 0 s for frame 0"):
         _sandbox.decode_in_sandbox(str(f), h.transfer_syntax_uid, "gdcm", [0], 10**7)
     assert _sandbox._worker is None  # stopped: the next call starts afresh
+
+
+def test_one_slice_far_away_is_split_off_not_resampled_into_thousands(data_dir, tmp_path,
+                                                                      reference):
+    # fuzz F4: one slice 5 m away made a 4096-plane volume out of a few slices
+    folder = _copy(data_dir, tmp_path)
+    f = _file_at(reference, 9, folder)
+    ds = pydicom.dcmread(f)
+    normal = np.cross(reference.direction[:, 0], reference.direction[:, 1])
+    ds.ImagePositionPatient = [round(float(v), 4)
+                               for v in np.asarray(ds.ImagePositionPatient) + 5000 * normal]
+    ds.save_as(f)
+    vol = medview.load(folder)
+    assert vol.shape == reference.shape  # 34 slices and the gap they leave, filled
+    keep = np.arange(35) != 9
+    np.testing.assert_array_equal(vol.array[keep], reference.array[keep])
+    assert any("split into 2 stacks of 34, 1 slices" in w for w in vol.warnings), vol.warnings
+    assert any("1 slice(s) missing" in w for w in vol.warnings), vol.warnings
+    (plan,), _ = find_series(folder)
+    assert [len(s.slices) for s in plan.stacks] == [34, 1]
