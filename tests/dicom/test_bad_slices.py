@@ -152,15 +152,7 @@ def test_rle_decoder_panic_is_a_pixel_data_error(tmp_path):
 def test_unsupported_transfer_syntax_on_one_slice(data_dir, tmp_path, reference):
     folder = _copy(data_dir, tmp_path)
     f = _file_at(reference, 7, folder)
-    ds = pydicom.dcmread(f)
-    _j2k(ds)
-    # relabel the slice JPEG XL: pydicom writes only syntaxes it knows, so write MPEG2's UID
-    # (as long) and patch it
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
-    ds.save_as(f)
-    data = f.read_bytes()
-    assert data.count(b"1.2.840.10008.1.2.4.100") == 1
-    f.write_bytes(data.replace(b"1.2.840.10008.1.2.4.100", b"1.2.840.10008.1.2.4.110"))
+    _relabel_jpeg_xl(f)
     assert scan_file(f).transfer_syntax_uid == "1.2.840.10008.1.2.4.110"
     vol = medview.load(folder)
     _assert_rest_loads(vol, reference, 7, f.name,
@@ -385,3 +377,35 @@ def test_one_slice_far_away_is_split_off_not_resampled_into_thousands(data_dir, 
     assert any("1 slice(s) missing" in w for w in vol.warnings), vol.warnings
     (plan,), _ = find_series(folder)
     assert [len(s.slices) for s in plan.stacks] == [34, 1]
+
+
+def _relabel_jpeg_xl(f: Path, **values) -> None:
+    """Compress ``f`` to JPEG 2000 and label it JPEG XL (no decoder): it cannot be read.
+    pydicom writes only syntaxes it knows: MPEG2's UID (as long) is written and patched."""
+    ds = pydicom.dcmread(f)
+    _j2k(ds)
+    for k, v in values.items():
+        setattr(ds, k, v)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # as long as JPEG XL's UID
+    ds.save_as(f)
+    f.write_bytes(f.read_bytes().replace(b"1.2.840.10008.1.2.4.100", b"1.2.840.10008.1.2.4.110"))
+
+
+def test_an_unreadable_largest_stack_gives_way_to_a_readable_one(tmp_path, reference):
+    # fuzz seed 1 folder 190: the only intact slice sat in a smaller stack and was lost
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for z in (3, 4, 5):
+        shutil.copy(reference.metadata["source_files"][z], folder)
+    for z in (3, 4):  # a mirrored pair that cannot be decoded: the largest stack
+        _relabel_jpeg_xl(_file_at(reference, z, folder),
+                         ImageOrientationPatient=[0, -1, 0, 0, 0, -1])
+    (plan,), _ = find_series(folder)
+    assert [len(s.slices) for s in plan.stacks] == [2, 1]
+    vol = medview.load(folder)
+    assert vol.shape == (1, 256, 256)
+    np.testing.assert_array_equal(vol.array[0], reference.array[5])
+    assert any("could not be read" in w and "JPEG XL" in w and "loaded stack [1]" in w
+               for w in vol.warnings), vol.warnings
+    with pytest.raises(PixelDataError, match="none of the 2 slice"):
+        medview.load(folder, stack=0)  # asked for by name: no substitute
