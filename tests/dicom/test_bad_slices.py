@@ -409,3 +409,37 @@ def test_an_unreadable_largest_stack_gives_way_to_a_readable_one(tmp_path, refer
                for w in vol.warnings), vol.warnings
     with pytest.raises(PixelDataError, match="none of the 2 slice"):
         medview.load(folder, stack=0)  # asked for by name: no substitute
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (an exited child not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_decoder_process_dies_with_its_parent(data_dir, tmp_path):
+    import signal
+    import time
+
+    script = (
+        "import os, signal, sys\n"
+        "from medview.dicom import _sandbox\n"
+        "from medview.dicom.scan import scan_file\n"
+        "h = scan_file(sys.argv[1])\n"
+        "_sandbox.decode_in_sandbox(h.path, h.transfer_syntax_uid, 'gdcm', [0], 10**7)\n"
+        "w = _sandbox._worker\n"
+        "print((w._popen or w.proc).pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-c", script, str(data_dir / "dcm_qa_ts/In/9.dcm")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    child = int(run.stdout.strip())
+    deadline = time.monotonic() + 10  # die_with_parent checks twice a second
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child), f"decoder process {child} outlived its parent"
