@@ -443,3 +443,18 @@ def test_decoder_process_dies_with_its_parent(data_dir, tmp_path):
     while _running(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(child), f"decoder process {child} outlived its parent"
+
+
+def test_a_failed_slice_in_a_resampled_stack_is_a_stand_in(data_dir, tmp_path, reference):
+    folder = _copy(data_dir, tmp_path)
+    _file_at(reference, 20, folder).unlink()  # a gap: the stack is resampled
+    f = _gdcm_abort_slice(reference, folder, 10)
+    vol = medview.load(folder)
+    assert vol.shape == reference.shape
+    assert any("1 slice(s) missing" in w for w in vol.warnings), vol.warnings
+    keep = ~np.isin(np.arange(35), [10, 20])
+    np.testing.assert_array_equal(vol.array[keep], reference.array[keep])
+    mine = [(z, r) for z, r in vol.metadata["made_up_slices"] if r.startswith("unreadable")]
+    assert [z for z, _ in mine] == [10] and f.name in mine[0][1]
+    mid = (reference.array[9].astype(np.float32) + reference.array[11]) / 2
+    assert np.abs(vol.array[10].astype(np.float32) - mid).max() <= 1.0
