@@ -141,10 +141,16 @@ class ProgressiveLoad:
     """
 
     def __init__(self, plan: SeriesPlan, extra_warnings: Sequence[str], *,
-                 first: int | None = None):
+                 first: int | None = None, stack_named: bool = False):
         self.plan = plan
         self._extra = list(extra_warnings)
-        st = plan.stack
+        # stacks still to try when none of the chosen one's slices can be read (as load does)
+        self._untried = [] if stack_named else [
+            i for i in range(len(plan.stacks)) if i != plan.chosen]
+        self._setup(first)
+
+    def _setup(self, first: int | None) -> None:
+        st = self.plan.stack
         self._stack = st
         self._meta = series_metadata(st.slices[0].header)
         self.progressive = can_read_progressively(st)
@@ -160,6 +166,18 @@ class ProgressiveLoad:
         self._cache = _FrameReader()
         self._lock = threading.Lock()
         self._complete = False
+
+    def _next_stack(self) -> bool:
+        """Move to the next stack after none of this one's slices could be read."""
+        if not self._untried:
+            return False
+        why = "; ".join(str(f) for f in self.failures[:3]) or "no slice could be read"
+        label = self.plan.stack.label
+        self.plan.chosen = self._untried.pop(0)
+        self._extra.append(f"stack '{label}' could not be read ({why}): loaded stack "
+                           f"[{self.plan.chosen}] '{self.plan.stack.label}' instead")
+        self._setup(None)
+        return True
 
     def _wrap(self, array: np.ndarray) -> Volume:
         return with_load_warnings(stack_volume(self._stack, array, self._meta), self.plan,
@@ -199,6 +217,8 @@ class ProgressiveLoad:
             self._read(k)
             if self.loaded[k]:
                 return k
+        if self._next_stack():
+            return self.read_first()
         listed = "; ".join(str(f) for f in self.failures[:5])
         raise PixelDataError(f"none of the {self.n_slices} slice(s) could be read: {listed}")
 
@@ -249,8 +269,14 @@ class ProgressiveLoad:
         """
         n = self.n_slices
         if not self.progressive:
-            array = read_stack(self._stack, metadata=self._meta, progress=progress).array
-            self.volume = self._wrap(array)
+            try:
+                vol = read_stack(self._stack, metadata=self._meta, progress=progress)
+            except PixelDataError as exc:
+                if not str(exc).startswith("none of the") or not self._next_stack():
+                    raise
+                yield from self.fill(progress=progress, threads=threads)
+                return
+            self.volume = with_load_warnings(vol, self.plan, self._extra)
             self.loaded[:] = True
             self._complete = True
             yield n
@@ -306,6 +332,9 @@ class ProgressiveLoad:
                 self._widen()
                 continue
             progress.check()
+        if len(self.failures) == n and self._next_stack():
+            yield from self.fill(progress=progress, threads=threads)
+            return
         self._stand_in()
         self._complete = True
         progress.update(1.0, "done")
@@ -380,4 +409,4 @@ def open_progressive(
     """
     plan, extra = plan_load(source, series=series, stack=stack, catalog=catalog,
                             progress=progress)
-    return ProgressiveLoad(plan, extra, first=first)
+    return ProgressiveLoad(plan, extra, first=first, stack_named=stack is not None)

@@ -409,6 +409,12 @@ def test_an_unreadable_largest_stack_gives_way_to_a_readable_one(tmp_path, refer
                for w in vol.warnings), vol.warnings
     with pytest.raises(PixelDataError, match="none of the 2 slice"):
         medview.load(folder, stack=0)  # asked for by name: no substitute
+    load = open_progressive(folder)  # the viewer's way: the same fallback
+    assert load.read_first() == 0
+    list(load.fill())
+    got = load.result()
+    np.testing.assert_array_equal(got.array, vol.array)
+    assert any("loaded stack [1]" in w for w in got.warnings), got.warnings
 
 
 def _running(pid: int) -> bool:
