@@ -272,23 +272,32 @@ def stack_volume(plan: StackPlan, array: np.ndarray, metadata: dict | None = Non
                  made_up=(), warnings=()) -> Volume:
     """The Volume of ``plan`` around ``array`` (not copied): geometry, metadata, warnings.
 
-    ``metadata["made_up_slices"]`` is the sorted tuple of ``(z, reason)`` of every plane that
-    holds no acquired slice of its own: entries already in ``metadata``, the plan's
-    (``plan.made_up``) and ``made_up`` (slices that failed to decode), merged.
+    ``metadata["made_up_slices"]`` is the sorted tuple of ``(z, reason)`` of the planes that
+    hold no acquired slice of their own: entries already there, the plan's stand-ins
+    (``plan.made_up``) and ``made_up`` (slices that failed to decode), one per plane.
     """
     out = array
     meta = dict(metadata or {})
-    entries = {*meta.get("made_up_slices", ()), *plan.made_up, *made_up}
-    if entries:
-        meta["made_up_slices"] = tuple(sorted((int(z), str(r)) for z, r in entries))
     meta["source_files"] = tuple(r.header.path for r in plan.slices)
     meta["source_frames"] = tuple(r.frame for r in plan.slices)
     meta["source_sop_instance_uids"] = tuple(r.header.sop_instance_uid for r in plan.slices)
     if plan.resample_t is not None and plan.acquired_t is not None:
         meta["acquired_positions_mm"] = tuple(float(t) for t in plan.acquired_t)
+    _merge_made_up(meta, (*plan.made_up, *made_up))
     meta["stack"] = plan.label
     return Volume(out, plan.spacing, plan.origin, plan.direction, meta,
                   (*plan.warnings, *warnings))
+
+
+def _merge_made_up(meta: dict, entries) -> None:
+    """Add stand-ins to ``meta["made_up_slices"]``: one ``(z, reason)`` per plane, sorted by
+    z; a stand-in's reason ("unreadable file NAME: …") replaces another entry of its plane
+    (an interpolation is what a stand-in is made of, the file is the news)."""
+    if not entries:
+        return
+    merged = {int(z): str(r) for z, r in meta.get("made_up_slices", ())}
+    merged.update((int(z), str(r)) for z, r in entries)
+    meta["made_up_slices"] = tuple(sorted(merged.items()))
 
 
 def series_metadata(h: InstanceHeader) -> dict:
