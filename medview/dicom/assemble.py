@@ -260,12 +260,23 @@ def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
     r0 = refs[0]
     orient = r0.orientation
     row_dir, col_dir = orient[:3], orient[3:]  # type: ignore[index]
-    ps = r0.pixel_spacing
-    if ps is None:
+    # the most common spacing, so that one slice with a damaged or missing value does not
+    # set the geometry of all the others
+    seen = [tuple(np.round(r.pixel_spacing, 5)) for r in refs if r.pixel_spacing is not None]
+    if not seen:
         warnings.append("PixelSpacing missing: assumed 1 mm")
         ps = (1.0, 1.0)
-    if len({tuple(np.round(r.pixel_spacing or ps, 5)) for r in refs}) > 1:
-        warnings.append("PixelSpacing varies between slices: used the first slice's value")
+    else:
+        common = max(set(seen), key=seen.count)
+        ps = next(r.pixel_spacing for r in refs if r.pixel_spacing is not None
+                  and tuple(np.round(r.pixel_spacing, 5)) == common)
+        if len(set(seen)) > 1 or len(seen) < len(refs):
+            odd = [r for r in refs if r.pixel_spacing is None
+                   or tuple(np.round(r.pixel_spacing, 5)) != common]
+            warnings.append(
+                f"PixelSpacing differs or is missing on {len(odd)} of {len(refs)} slices "
+                f"({_describe_files(odd)}): used the most common value "
+                f"{common[0]:g}\\{common[1]:g} mm")
     dtype, rgb = _output_dtype(refs)
     fallback = None
     if _optimistic_int16(refs, dtype):

@@ -464,3 +464,18 @@ def test_a_failed_slice_in_a_resampled_stack_is_a_stand_in(data_dir, tmp_path, r
     assert [z for z, _ in mine] == [10] and f.name in mine[0][1]
     mid = (reference.array[9].astype(np.float32) + reference.array[11]) / 2
     assert np.abs(vol.array[10].astype(np.float32) - mid).max() <= 1.0
+
+
+def test_a_slice_without_pixel_spacing_does_not_set_the_series_geometry(data_dir, tmp_path,
+                                                                         reference):
+    # fuzz seed 2 folder 198: the first slice's damaged spacing became everyone's (1 mm)
+    folder = _copy(data_dir, tmp_path)
+    f = _file_at(reference, 0, folder)
+    ds = pydicom.dcmread(f)
+    del ds.PixelSpacing
+    ds.save_as(f)
+    vol = medview.load(folder)
+    assert vol.spacing == pytest.approx(reference.spacing, abs=1e-6)
+    np.testing.assert_array_equal(vol.array, reference.array)
+    assert any("PixelSpacing differs or is missing on 1 of 35 slices" in w and f.name in w
+               for w in vol.warnings), vol.warnings
