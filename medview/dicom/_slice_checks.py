@@ -24,6 +24,7 @@ __all__ = [
     "MAX_COORD_MM",
     "bad_geometry",
     "place_set_aside",
+    "same_position",
     "set_aside_unusable",
     "split_far_apart",
     "unusable_reason",
@@ -197,3 +198,17 @@ def split_far_apart(refs: list, normal: np.ndarray) -> tuple[list[list], str]:
         f"{len(parts)} stacks of " + ", ".join(str(len(p)) for p in parts) + " slices "
         "instead of filling the gaps"
     )
+
+
+def same_position(block: list, others: list, normal: np.ndarray, tol_mm: float
+                  ) -> dict[int, list]:
+    """``k → [refs of others within tol_mm of block[k] along normal]`` (only hits)."""
+    if not others:
+        return {}
+    t = np.array([float(r.position @ normal) for r in block])
+    out: dict[int, list] = {}
+    for r in others:
+        k = int(np.argmin(np.abs(t - float(r.position @ normal))))
+        if abs(t[k] - float(r.position @ normal)) <= tol_mm:
+            out.setdefault(k, []).append(r)
+    return out

@@ -23,6 +23,7 @@ import numpy as np
 
 from medview.dicom._slice_checks import (
     place_set_aside,
+    same_position,
     set_aside_unusable,
     split_far_apart,
     usable_slices,
@@ -70,6 +71,9 @@ class StackPlan:
     #: ``(z, reason)`` of planes that hold no acquired slice of their own (stand-ins);
     #: they end up in the Volume's ``metadata["made_up_slices"]``
     made_up: list[tuple[int, str]] = field(default_factory=list)
+    #: slice index → slices at the same position left out as repeats, read instead when the
+    #: kept one cannot be decoded
+    alternates: dict[int, list[SliceRef]] = field(default_factory=dict)
 
 
 @dataclass
@@ -409,10 +413,15 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
         for p, part in enumerate(parts):
             lab = label if len(parts) == 1 else f"{label}, phase {p + 1}"
             blocks, far = split_far_apart(part, normal)
+            # slices dropped for repeating a kept slice's position stand by for it
+            kept = {id(r) for r in part}
+            dropped = [r for r in refs if id(r) not in kept] if len(parts) == 1 else []
             for b, block in enumerate(blocks):
                 w = [x for x in (warning, far) if x]
                 name = lab if len(blocks) == 1 else f"{lab}, part {b + 1}"
-                stacks.append(_plan_stack(name, block, normal, w))
+                st = _plan_stack(name, block, normal, w)
+                st.alternates = same_position(block, dropped, normal, DUPLICATE_TOL_MM)
+                stacks.append(st)
     stacks.sort(key=lambda s: (-len(s.slices), not s.has_geometry))
     for st in stacks:
         st.made_up.extend(place_set_aside(st, set_aside))

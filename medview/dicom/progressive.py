@@ -41,8 +41,8 @@ from medview.dicom.errors import PixelDataError
 from medview.dicom.load import Source, plan_load, with_load_warnings
 from medview.dicom.read import (
     _DtypeTooSmall,
-    _read_one,
     allocate_volume,
+    read_one_or_alternate,
     read_stack,
     series_metadata,
     stack_volume,
@@ -151,6 +151,7 @@ class ProgressiveLoad:
 
     def _setup(self, first: int | None) -> None:
         st = self.plan.stack
+        self._n_warnings = len(st.warnings)
         self._stack = st
         self._meta = series_metadata(st.slices[0].header)
         self.progressive = can_read_progressively(st)
@@ -225,13 +226,13 @@ class ProgressiveLoad:
     def _read(self, k: int) -> None:
         """Read slice ``k``; a decoding error is recorded in ``failures``."""
         try:
-            _read_one(self._stack, k, self.volume.array, self._cache)
+            read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
         except SLICE_ERRORS as exc:
             self._failed(k, exc)
             return
         except _DtypeTooSmall:
             self._widen()
-            _read_one(self._stack, k, self.volume.array, self._cache)
+            read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
         self.loaded[k] = True
 
     def _failed(self, k: int, exc: Exception) -> None:
@@ -296,7 +297,7 @@ class ProgressiveLoad:
                     if stop.is_set() or progress.cancelled:
                         return
                     try:
-                        _read_one(self._stack, k, self.volume.array, self._cache)
+                        read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
                     except SLICE_ERRORS as exc:
                         self._failed(k, exc)
                         continue
@@ -345,6 +346,8 @@ class ProgressiveLoad:
         """Interpolate the failed slices from their neighbours, as :func:`read_stack` does,
         and mark them in the Volume (warnings, ``metadata["made_up_slices"]``)."""
         if not self.failures or len(self.failures) == self.n_slices:
+            if len(self._stack.warnings) != self._n_warnings:  # a repeat stood in for a file
+                self.volume = self._wrap(self.volume.array)
             return
         failed = {f.k: f.reason for f in self.failures}
         st = self._stack

@@ -134,7 +134,7 @@ def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress,
         stop = min(n, start + _READ_CHUNK)
         for k in range(start, stop):
             try:
-                _read_one(plan, k, out, cache)
+                read_one_or_alternate(plan, k, out, cache)
             except SLICE_ERRORS as exc:
                 failed[k] = _reason(exc, plan.slices[k].header.path)
         return stop - start
@@ -159,11 +159,45 @@ def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress,
         progress.update(done / n, f"read {done} of {n} slices")
 
 
-def _read_one(plan: StackPlan, k: int, out: np.ndarray, cache: _FileCache) -> None:
-    """``out[k]`` = physical values of ``plan.slices[k]``."""
+def read_one_or_alternate(plan: StackPlan, k: int, out: np.ndarray, cache) -> None:
+    """``out[k]`` from ``plan.slices[k]``, or from a slice at the same position that was left
+    out as a repeat (``plan.alternates``) when it cannot be decoded: that slice then takes its
+    place in the plan, and a warning says so.
+
+    Raises
+    ------
+    PixelDataError, OSError, ValueError, MemoryError
+        The first failure, when no alternate can be read either.
+    """
+    try:
+        _read_one(plan, k, out, cache)
+        return
+    except SLICE_ERRORS as exc:
+        first = exc
+    for alt in plan.alternates.get(k, ()):
+        try:
+            _read_one(plan, k, out, cache, alt)
+        except SLICE_ERRORS:
+            continue
+        bad = plan.slices[k].header.path
+        plan.slices[k] = alt
+        plan.warnings.append(
+            f"unreadable file {_name(bad)} ({_reason(first, bad)}): used "
+            f"{_name(alt.header.path)} at the same position instead")
+        return
+    raise first
+
+
+def _name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _read_one(plan: StackPlan, k: int, out: np.ndarray, cache: _FileCache,
+              ref: SliceRef | None = None) -> None:
+    """``out[k]`` = physical values of ``plan.slices[k]`` (or of ``ref``)."""
     from medview.dicom.pixels import decode, decode_into, stored_dtype
 
-    ref = plan.slices[k]
+    ref = plan.slices[k] if ref is None else ref
     h = ref.header
     dst = out[k : k + 1]
     integer_out = out.dtype.kind in "iu"

@@ -479,3 +479,28 @@ def test_a_slice_without_pixel_spacing_does_not_set_the_series_geometry(data_dir
     np.testing.assert_array_equal(vol.array, reference.array)
     assert any("PixelSpacing differs or is missing on 1 of 35 slices" in w and f.name in w
                for w in vol.warnings), vol.warnings
+
+
+def test_a_repeat_at_the_same_position_stands_in_for_an_unreadable_slice(data_dir, tmp_path,
+                                                                          reference):
+    # fuzz seed 1 folder 208: the intact copy at a repeated position was dropped, and the kept
+    # one could not be decoded
+    folder = _copy(data_dir, tmp_path)
+    f = _file_at(reference, 14, folder)
+    copy = folder / "copy_of_14.dcm"
+    ds = pydicom.dcmread(f)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.InstanceNumber = 99  # acquired later: the repeat rule keeps the original
+    ds.save_as(copy)
+    _relabel_jpeg_xl(f)  # the kept one cannot be decoded
+    vol = medview.load(folder)
+    np.testing.assert_array_equal(vol.array, reference.array)
+    assert "made_up_slices" not in vol.metadata
+    assert vol.metadata["source_files"][14] == str(copy)
+    assert any(f"unreadable file {f.name}" in w and "used copy_of_14.dcm at the same position"
+               in w for w in vol.warnings), vol.warnings
+    load = open_progressive(folder)
+    load.read_first()
+    list(load.fill())
+    np.testing.assert_array_equal(load.result().array, reference.array)
+    assert any("used copy_of_14.dcm" in w for w in load.result().warnings)
