@@ -393,6 +393,19 @@ def _build(
         from pydicom.uid import UID
 
         name = UID(h.sop_class_uid).name if h.sop_class_uid else "unknown SOP class"
+        if not h.sop_class_uid:
+            # every DICOM object names its SOP class early (meta header or data set)
+            raise UnreadableFileError(
+                path, f"truncated: the file ends at byte {st.st_size:,} before its SOP Class "
+                "UID and pixel data (or it is not a DICOM object)"
+            )
+        if (h.rows > 0 and h.columns > 0) or name.endswith("Image Storage"):
+            # an image whose Pixel Data never comes: the file was cut
+            size = f" {h.rows}×{h.columns}" if h.rows > 0 and h.columns > 0 else ""
+            raise UnreadableFileError(
+                path, f"truncated or incomplete: the file ends at byte {st.st_size:,} without "
+                f"the Pixel Data element its{size} image ({name}) needs"
+            )
         raise UnreadableFileError(
             path, f"no pixel data (a DICOMDIR/SR/presentation state? SOP class: {name})"
         )

@@ -132,7 +132,7 @@ def _scan_pydicom(path: str, size: int, kind: str) -> tuple[RawTree, RawTree, st
                 el = ds.get_item(t, keep_deferred=True)
                 raw = getattr(el, "is_raw", False) and el.length != _UNDEFINED
                 if raw and el.value_tell + el.length > size:
-                    raise _truncated(path, el.tag, el.length, size - el.value_tell)
+                    raise _truncated(path, el.tag, el.length, size - el.value_tell, size)
         tree = _tree_from_dataset(ds, TOP_SCHEMA)
     except UnreadableFileError:
         raise
