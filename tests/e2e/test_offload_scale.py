@@ -175,8 +175,10 @@ def test_ctrl_c_mid_batch_keeps_what_was_delivered_and_resume_runs_only_the_rest
         jobs = [j for j in c.jobs() if j.id not in earlier]
     delivered = [j for j in jobs if j.state == "delivered"]
     running = [j for j in jobs if not j.done]
-    # every result the server deleted is on disk, and nothing half-written is
-    assert len(delivered) == len(kept) and not running
+    # every result the server deleted is on disk, and nothing half-written is; the result
+    # written last may still wait for its acknowledgement (Ctrl-C between the rename and the
+    # DELETE): the server keeps it until its retention ends, nothing is lost either way
+    assert len(kept) - 1 <= len(delivered) <= len(kept) and not running
     local = {p.name.removesuffix(".nii.gz"): run_chain(Chain.from_dict(SLOWISH),
                                                         {"image": read_volume(p)}).result.array
              for p in inputs}
