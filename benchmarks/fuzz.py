@@ -37,17 +37,16 @@ def _preload() -> None:
     import pydicom  # noqa: F401
     import SimpleITK  # noqa: F401
 
-    import medview.cli  # noqa: F401
-    import medview.dicom.catalog  # noqa: F401
-    import medview.dicom.load  # noqa: F401
-    import medview.dicom.read  # noqa: F401
+    import medview.cli
+    import medview.dicom.catalog
+    import medview.dicom.load
+    import medview.dicom.read
     import medview.formats.volume_io  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
     from fuzz.harness import TOOLS, describe_case, failures, run_corpus, summarize
     from fuzz.isolate import GIB
-
     from realparts import DATA
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

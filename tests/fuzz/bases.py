@@ -36,7 +36,7 @@ TS_FILES = {"ts_explicit": 1, "ts_implicit": 2, "ts_rle": 4, "ts_jpegll": 5, "ts
 TS_SLICES = 12
 #: extra non-slice files some folders get: a SEG over seg_ct3 (mutable, never "intact")
 EXTRA_FILES = {"seg_ct3": "dcmqi_seg/data/segmentations/liver.dcm"}
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -66,7 +66,8 @@ def _normal_order(dss) -> list[int]:
 
 
 def _slice_record(ds, file: Path, ref: Path, arr: np.ndarray) -> BaseSlice:
-    np.save(ref, arr.astype(np.float32))
+    small = arr.astype(np.int16)  # most slices hold integers: keep the cache small
+    np.save(ref, small if np.array_equal(small, arr) else arr.astype(np.float32))
     return BaseSlice(str(file), str(ref), str(ds.SOPInstanceUID),
                      [float(v) for v in ds.ImagePositionPatient],
                      [float(v) for v in ds.ImageOrientationPatient],

@@ -37,6 +37,9 @@ MEDVIEW_OPS = ("index", "series", "convert", "load")
 CLASSES = ("crash", "hang", "over_2gib", "clean")
 _RANK = {c: i for i, c in enumerate(CLASSES)}
 WAIT = object()
+#: what C++ libraries say when an allocation fails under the address-space limit
+_OUT_OF_MEMORY = ("bad_alloc", "Failed to allocate memory", "Cannot allocate memory",
+                  "out of memory")
 
 
 @dataclass
@@ -66,14 +69,15 @@ def classify(out: Outcome) -> tuple[str, str]:
     if out.peak_rss_mb > 2048:
         return "over_2gib", f"peak RSS {out.peak_rss_mb:.0f} MB"
     if out.status == "signal":
-        if "bad_alloc" in log:
+        if any(m in log for m in _OUT_OF_MEMORY):
             return "over_2gib", f"signal {out.signal} after std::bad_alloc"
         return "crash", f"signal {out.signal} ({_signame(out.signal)}); log: {log[-300:]!r}"
     if out.status == "died":
         return "crash", f"exit {out.exit_code} without a result; log: {log[-300:]!r}"
     if out.status == "raised":
         r = out.result
-        if "MemoryError" in r.get("mro", []):
+        if "MemoryError" in r.get("mro", []) or any(
+                m in r.get("message", "") for m in _OUT_OF_MEMORY):
             return "over_2gib", f"{r['type']}: {r['message'][:200]}"
         tb = r.get("traceback", "").strip().splitlines()
         where = " | ".join(line.strip() for line in tb[-5:-1])
@@ -82,7 +86,7 @@ def classify(out: Outcome) -> tuple[str, str]:
     if r.get("tool_timeout"):
         return "hang", "dcm2niix over the time limit"
     if r.get("signal"):
-        if "bad_alloc" in r.get("stderr", ""):
+        if any(m in r.get("stderr", "") for m in _OUT_OF_MEMORY):
             return "over_2gib", "dcm2niix std::bad_alloc"
         return "crash", f"signal {r['signal']} ({_signame(r['signal'])}): " \
                         f"{r.get('stderr', '')[-300:]!r}"
@@ -146,11 +150,14 @@ def run_corpus(bases: dict[str, list[BaseSlice]], data: Path, work: Path, *, see
                indices, tools_: tuple[str, ...] = TOOLS, timeout_s: float = 15.0,
                mem_bytes: int = 2 * GIB, parallel: int = 2, keep: bool = False,
                on_folder: Callable[[FolderResult], None] | None = None) -> list[FolderResult]:
-    """Every folder of ``indices`` through every tool; results in index order."""
+    """Every folder of ``indices`` through every tool; results in index order.
+
+    An item of ``indices`` is a folder index of corpus ``seed`` or a ``(seed, index)`` pair.
+    """
     work = Path(work)
     extra: deque[Job] = deque()
-    pending: dict[int, int] = {}  # index → runs not finished yet
-    results: dict[int, FolderResult] = {}
+    pending: dict[tuple, int] = {}  # (seed, index) → runs not finished yet
+    results: dict[tuple, FolderResult] = {}
     folders = iter(indices)
 
     def source():
@@ -158,30 +165,32 @@ def run_corpus(bases: dict[str, list[BaseSlice]], data: Path, work: Path, *, see
             if extra:
                 yield extra.popleft()
                 continue
-            index = next(folders, None)
-            if index is None:
+            item = next(folders, None)
+            if item is None:
                 if not pending:
                     return
                 yield WAIT
                 continue
-            case = make_case(bases, seed, index)
-            root = work / f"{index:05d}"
+            ck = item if isinstance(item, tuple) else (seed, item)
+            case = make_case(bases, *ck)
+            root = work / f"{ck[0]}_{ck[1]:05d}"
             if root.exists():
                 shutil.rmtree(root)
             mut = write_case(case, bases, root / "mut", data)
             refs = intact_refs(case, bases, mut)
-            results[index] = FolderResult(case, len(refs), {t: ToolResult() for t in tools_})
+            results[ck] = FolderResult(case, len(refs), {t: ToolResult() for t in tools_})
             jobs = []
             for t in tools_:
                 out = root / f"out_{t}"
                 out.mkdir()
-                jobs += tool_jobs(t, (index, "mut"), mut, out, refs, timeout_s, mem_bytes)
-            pending[index] = len(jobs)
+                jobs += tool_jobs(t, (ck, "mut"), mut, out, refs, timeout_s, mem_bytes)
+            pending[ck] = len(jobs)
             yield from jobs
 
     for outcome in run_jobs(source(), work / "scratch", parallel=parallel, wait=WAIT):
-        index, phase, tool, op = outcome.key
-        res = results[index]
+        ck, phase, tool, op = outcome.key
+        res = results[ck]
+        root = work / f"{ck[0]}_{ck[1]:05d}"
         tr = res.tools[tool]
         cls, detail = classify(outcome)
         if phase == "mut":
@@ -193,28 +202,27 @@ def run_corpus(bases: dict[str, list[BaseSlice]], data: Path, work: Path, *, see
                 tr.reported = outcome.result.get("reported")
         elif outcome.status == "returned":
             tr.baseline = outcome.result.get("found")
-        pending[index] -= 1
-        if pending[index] == 0 and phase == "mut":
+        pending[ck] -= 1
+        if pending[ck] == 0 and phase == "mut":
             need = [t for t, r in res.tools.items() if res.intact and _may_lose(r)]
             if need:
-                root = work / f"{index:05d}"
                 clean = write_case(res.case, bases, root / "clean", data, clean=True)
                 refs = intact_refs(res.case, bases, clean)
                 for t in need:
                     out = root / f"clean_{t}"
                     out.mkdir()
-                    extra.extend(tool_jobs(t, (index, "clean"), clean, out, refs, timeout_s,
+                    extra.extend(tool_jobs(t, (ck, "clean"), clean, out, refs, timeout_s,
                                            mem_bytes, load_only=True))
-                    pending[index] += 1
-        if pending[index] == 0:
-            del pending[index]
+                    pending[ck] += 1
+        if pending[ck] == 0:
+            del pending[ck]
             for r in res.tools.values():
                 r.lost = _lost(r)
             if not keep:
-                shutil.rmtree(work / f"{index:05d}", ignore_errors=True)
+                shutil.rmtree(root, ignore_errors=True)
             if on_folder:
                 on_folder(res)
-    return [results[i] for i in sorted(results)]
+    return [results[k] for k in sorted(results)]
 
 
 def _may_lose(r: ToolResult) -> bool:

@@ -9,6 +9,7 @@ when it passes, and keeps the child's own peak RSS from ``os.wait4``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -91,7 +92,7 @@ def _child(job: Job, result_path: Path, log_path: Path, parent: int) -> None:
             text = json.dumps({"raised": {"type": "harness.unserialisable", "mro": [],
                                           "message": str(exc), "traceback": ""}})
         result_path.write_text(text)
-    except BaseException:  # noqa: BLE001 - never return into the parent's code
+    except BaseException:
         code = 4
     finally:
         try:
@@ -116,19 +117,15 @@ def _start(job: Job, n: int, scratch: Path):
 def _finish(job: Job, pid: int, started: float, result_path: Path, log_path: Path,
             timed_out: bool) -> Outcome:
     if timed_out:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     _, status, usage = os.wait4(pid, 0)
     seconds = time.monotonic() - started
     rss = usage.ru_maxrss / 1024.0
     tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
     if not timed_out:  # the child's own children (dcm2niix) left with it
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     out = Outcome(job.key, "died", seconds, rss, log_tail=tail)
     if timed_out:
         out.status = "timeout"

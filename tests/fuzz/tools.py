@@ -166,15 +166,21 @@ def dcm2niix(folder: str, outdir: str, refs: list[dict], timeout_s: float,
         return out
     import nibabel as nib
 
-    candidates = []
+    candidates, unreadable = [], 0
     for nii in sorted(Path(outdir).glob("*.nii")):
-        img = nib.load(nii)
-        data = np.asarray(img.dataobj, dtype=np.float64)
+        try:
+            img = nib.load(nii)
+            data = np.asarray(img.dataobj, dtype=np.float64)
+        except Exception:  # an output nibabel refuses (NaN intercept, empty): delivers nothing
+            unreadable += 1
+            continue
         lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine
-        vols = [data] if data.ndim == 3 else [data[..., t] for t in range(data.shape[3])] \
-            if data.ndim == 4 else [data.reshape(data.shape[:2] + (1,))] if data.ndim == 2 else []
+        if data.ndim == 2:
+            data = data[:, :, np.newaxis]
+        vols = [data] if data.ndim == 3 else \
+            [data[..., t] for t in range(data.shape[3])] if data.ndim == 4 else []
         candidates += [(np.ascontiguousarray(v.transpose(2, 1, 0)), lps) for v in vols]
-    out["outputs"] = len(candidates)
+    out["outputs"], out["unreadable_outputs"] = len(candidates), unreadable
     out["found"] = find_intact(refs, candidates)
     return out
 
@@ -222,7 +228,7 @@ def pydicom_loop(folder: str, refs: list[dict]) -> dict:
             direction = np.column_stack([iop[:3], iop[3:], np.cross(iop[:3], iop[3:])])
             affine = _affine(direction, (col_mm, row_mm, 1.0),
                              np.asarray(ds.ImagePositionPatient, dtype=float))
-        except Exception:  # noqa: BLE001 - pydicom's way of rejecting a file
+        except Exception:
             errors += 1
             continue
         if arr.ndim == 2:
