@@ -77,8 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         done = [0]
 
+        if args.failures:  # written as folders finish, so an interrupted run keeps them
+            open(args.failures, "w").close()
+
         def progress(res) -> None:
             done[0] += 1
+            if args.failures:
+                with open(args.failures, "a") as f:
+                    for row in failures([res]):
+                        f.write(json.dumps(row) + "\n")
             bad = {t: r.cls for t, r in res.tools.items() if r.cls != "clean" or r.lost}
             if args.only or (bad and not args.quiet):
                 lost = {t: r.lost for t, r in res.tools.items() if r.lost}
@@ -96,10 +103,6 @@ def main(argv: list[str] | None = None) -> int:
                              parallel=max(1, min(2, args.parallel)), keep=args.keep,
                              on_folder=progress)
         seconds = time.perf_counter() - t0
-        if args.failures:
-            with open(args.failures, "w") as f:
-                for row in failures(results):
-                    f.write(json.dumps(row) + "\n")
         print_table(summarize(results, tools_), seconds, args)
         if args.keep:
             print(f"folders and outputs kept in {work / 'runs'}")

@@ -136,12 +136,14 @@ def run(data: bytes, rng: random.Random) -> bytes:
 def truncate(data: bytes, rng: random.Random) -> bytes:
     """Cut the file: in the header, anywhere, or near the end (short pixel data)."""
     where = rng.choice(["header", "any", "end", "preamble"])
-    if where == "header":
+    if len(data) < 2:
+        return b""
+    if where == "header" and len(data) > 134:
         cut = rng.randrange(132, min(len(data), 2048))
     elif where == "end":
         cut = len(data) - rng.randint(1, max(1, len(data) // 10))
     elif where == "preamble":
-        cut = rng.randrange(0, 133)
+        cut = rng.randrange(0, min(133, len(data)))
     else:
         cut = rng.randrange(len(data))
     return data[:max(0, cut)]
@@ -201,12 +203,13 @@ def fragments(data: bytes, rng: random.Random) -> bytes:
     pos, length = rng.choice(frags)
     what = rng.choice(["noise", "header", "length", "cut", "empty", "bot", "no_end"])
     body = pos + 8
-    if what == "noise" and length:
+    length = min(length, len(data) - body)  # the declared length may run past the end
+    if what == "noise" and length > 0:
         b = bytearray(data)
         for _ in range(rng.randint(1, 64)):
             b[body + rng.randrange(length)] ^= rng.randint(1, 255)
         return bytes(b)
-    if what == "header" and length:
+    if what == "header" and length > 0:
         n = min(length, rng.choice([2, 16, 64, 256]))
         return data[:body] + rng.randbytes(n) + data[body + n:]
     if what == "length":

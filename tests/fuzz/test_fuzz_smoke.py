@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,7 +40,9 @@ TIMEOUT_S = 8.0
 def bases(tmp_path_factory):
     for rel in SERIES_FOLDERS.values():
         require((DATA / rel).is_dir(), f"test data {DATA / rel}")
-    return prepare_bases(DATA, tmp_path_factory.mktemp("fuzz-bases"))
+    cache = tmp_path_factory.mktemp("fuzz-bases")
+    yield prepare_bases(DATA, cache)
+    shutil.rmtree(cache, ignore_errors=True)  # ~160 MB of copies and references
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +159,9 @@ def test_real_cli_processes(bases, tmp_path, index, command):
             "convert": ["convert", str(folder), str(tmp_path / "out.nii.gz")],
             "index": ["index", str(folder), "--db", str(tmp_path / "cat.sqlite")]}[command]
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    # 2 GiB for the work plus ~0.5 GiB the interpreter and its libraries map at start
     proc = subprocess.run([sys.executable, "-m", "medview.cli", *argv], capture_output=True,
-                          text=True, timeout=60, env=env, preexec_fn=_limited(3 * GIB),
+                          text=True, timeout=60, env=env, preexec_fn=_limited(int(2.5 * GIB)),
                           check=False)
     assert proc.returncode in (0, 1), f"exit {proc.returncode}: {proc.stderr[-2000:]}"
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
