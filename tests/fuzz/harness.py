@@ -134,7 +134,7 @@ def tool_jobs(tool: str, key: tuple, folder: Path, out: Path, refs: list[dict],
             jobs += [
                 job("index", tools.medview_cli, ["index", f, "--db", str(out / "cat.sqlite")]),
                 job("series", tools.medview_cli, ["series", f, "--json"]),
-                job("convert", tools.medview_cli, ["convert", f, str(out / "vol.nii.gz")]),
+                job("convert", tools.medview_cli, ["convert", f, str(out / "vol.nii")]),
             ]
         return jobs
     if tool == "dcm2niix":
