@@ -31,7 +31,7 @@ from fuzz.mutate import make_case, write_case
 SMOKE_SEED = 13
 SMOKE_FOLDERS = 16
 #: folders of the seed-1 corpus that found distinct failures on the first run (FUZZ_FINDINGS)
-PINNED = [(1, 35), (1, 119)]
+PINNED = [(1, 35), (1, 119), (1, 317), (1, 596)]
 CASES = [(SMOKE_SEED, i) for i in range(SMOKE_FOLDERS)] + PINNED
 TIMEOUT_S = 8.0
 
