@@ -67,6 +67,9 @@ def _child(job: Job, result_path: Path, log_path: Path, parent: int) -> None:
         os.dup2(fd, 2)
         sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+        import faulthandler  # a crash's stack goes to the run's log, not pytest's stderr
+
+        faulthandler.enable(file=sys.stderr)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         limit = _address_space() + job.mem_bytes
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
