@@ -12,6 +12,8 @@
                                          a label map / volume file → DICOM SEG / series / SC
     medview serve --cert C --key K       the offload server (make-cert, add-token)
     medview remote add|list|remove       offload endpoints
+    medview pacs add|list|remove|echo|find|get|send|listen
+                                         PACS nodes, query, retrieve, send, storage SCP
     medview selftest                     check an installation, one line per subsystem
 """
 
@@ -693,6 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("name")
     t.set_defaults(func=cmd_remote)
 
+    from medview.cli_pacs import add_pacs_parser
+
+    add_pacs_parser(sub, common)
+
     s = sub.add_parser(
         "export", parents=[common],
         help="a label map or volume file → DICOM SEG, derived series or Secondary Capture",
@@ -736,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote",
-                "selftest"}
+                "pacs", "selftest"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):
@@ -756,10 +762,15 @@ def main(argv: list[str] | None = None) -> int:
     from medview.pipeline.chain import ChainError
     from medview.remote.errors import RemoteError
 
+    pacs_errors: tuple = ()
+    if args.command == "pacs" or getattr(args, "send", None):
+        from medview.pacs.errors import PacsError
+
+        pacs_errors = (PacsError,)
     try:
         return args.func(args)
     except (DicomError, ChainError, FileNotFoundError, FileExistsError, ValueError,
-            OSError, RemoteError) as exc:
+            OSError, RemoteError, *pacs_errors) as exc:
         print(f"medview {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyError as exc:  # an unknown endpoint or token: the message says what to do

@@ -18,7 +18,7 @@ apt_pkgs=(python3-venv libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1
   libxcb-xfixes0 libxcb-xkb1 libdbus-1-3)
 if [ "$want_test" = 1 ]; then
-  apt_pkgs+=(xvfb xauth dicom3tools dcmtk desktop-file-utils pigz binutils)
+  apt_pkgs+=(xvfb xauth dicom3tools dcmtk orthanc orthanc-dicomweb desktop-file-utils pigz binutils)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

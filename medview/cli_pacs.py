@@ -1,0 +1,128 @@
+"""``medview pacs``: nodes, echo, find, get, send, listen (the PACS part of the command line).
+
+Exit status: 0 done, 1 error (nothing or not everything done; the message says what), 3 a
+partial result (some instances not retrieved or not stored; they are listed).
+"""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+
+
+def _read_secret(args, what: str) -> str:
+    if args.secret_file:
+        from pathlib import Path
+
+        return Path(args.secret_file).read_text().strip()
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().strip()
+    import getpass
+
+    return getpass.getpass(f"{what} for {args.name}: ").strip()
+
+
+def parse_address(address: str):
+    """``AET@HOST:PORT`` → (aet, host, port); ValueError naming the format otherwise."""
+    aet, sep, rest = address.rpartition("@")
+    host, sep2, port = rest.rpartition(":")
+    if not sep or not sep2 or not aet or not host or not port.isdigit():
+        raise ValueError(f"address {address!r}: use AET@HOST:PORT for DICOM or "
+                         "https://HOST[:PORT]/PATH for DICOMweb")
+    return aet, host.strip("[]"), int(port)
+
+
+def cmd_pacs_add(args) -> int:
+    from medview.pacs import nodes
+
+    if args.address.startswith(("http://", "https://")):
+        auth = "bearer" if args.bearer else ("basic" if args.user else "none")
+        secret = None
+        if auth != "none":
+            secret = _read_secret(args, "token" if auth == "bearer" else "password")
+        node = nodes.add_node(nodes.WebNode(args.name, args.address, auth, args.user,
+                                            args.ca_bundle, args.timeout), secret)
+        extra = f"; secret in {nodes.secret_storage()}" if auth != "none" else ""
+    else:
+        aet, host, port = parse_address(args.address)
+        node = nodes.add_node(nodes.DimseNode(args.name, aet, host, port, args.our_aet,
+                                              args.our_port, args.retrieve, args.timeout))
+        extra = ""
+    print(f"added {node.describe()}{extra}")
+    return EXIT_OK
+
+
+def cmd_pacs_list(args) -> int:
+    from medview.pacs import nodes
+
+    found = nodes.list_nodes()
+    if not found:
+        print("no PACS nodes (add one with 'medview pacs add NAME AET@HOST:PORT' or "
+              "'medview pacs add NAME https://HOST/dicom-web')")
+    for node in found:
+        print(node.describe())
+    return EXIT_OK
+
+
+def cmd_pacs_remove(args) -> int:
+    from medview.pacs import nodes
+
+    nodes.remove_node(args.name)
+    print(f"PACS node {args.name} removed")
+    return EXIT_OK
+
+
+def cmd_pacs_echo(args) -> int:
+    from medview.pacs.echo import echo
+    from medview.pacs.nodes import get_node
+
+    print(echo(get_node(args.name)))
+    return EXIT_OK
+
+
+def add_pacs_parser(sub, common) -> None:
+    """The ``pacs`` subcommand and its own subcommands, on ``sub`` (argparse subparsers)."""
+    s = sub.add_parser(
+        "pacs", parents=[common], help="PACS: nodes, echo, find, get, send, listen",
+        description="Query, retrieve from and send to a PACS over DICOM (C-FIND, C-GET, "
+                    "C-MOVE, C-STORE) or DICOMweb (QIDO-RS, WADO-RS, STOW-RS). Exit status 0 "
+                    "done, 1 error, 3 partly done (what is missing is listed).")
+    psub = s.add_subparsers(dest="pacs_command", metavar="SUBCOMMAND")
+    s.set_defaults(func=cmd_pacs_list, pacs_command="list")
+
+    t = psub.add_parser("add", help="add or replace a node (AET@HOST:PORT or a DICOMweb URL)",
+                        description="A DICOM node: 'medview pacs add NAME AET@HOST:PORT'. A "
+                                    "DICOMweb endpoint: 'medview pacs add NAME URL' with "
+                                    "--user (password read from stdin or a prompt) or "
+                                    "--bearer (token read likewise); secrets go to the OS "
+                                    "keyring.")
+    t.add_argument("name")
+    t.add_argument("address", help="AET@HOST:PORT or https://HOST[:PORT]/PATH (DICOMweb root)")
+    t.add_argument("--our-aet", default="MEDVIEW", help="our AE title (default MEDVIEW)")
+    t.add_argument("--our-port", type=int, default=0,
+                   help="where our storage SCP listens for C-MOVE (default: any free port)")
+    t.add_argument("--retrieve", choices=["get", "move"], default="get",
+                   help="retrieve by C-GET (default) or C-MOVE to our storage SCP")
+    t.add_argument("--user", help="DICOMweb basic authentication user")
+    t.add_argument("--bearer", action="store_true", help="DICOMweb bearer token authentication")
+    t.add_argument("--secret-file", metavar="FILE",
+                   help="read the password/token from FILE (default: stdin, or a prompt)")
+    t.add_argument("--ca-bundle", metavar="FILE",
+                   help="CA certificate(s) to trust for https (default: the system CAs)")
+    t.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    t.set_defaults(func=cmd_pacs_add)
+    t = psub.add_parser("list", help="the configured nodes")
+    t.set_defaults(func=cmd_pacs_list)
+    t = psub.add_parser("remove", help="forget a node (and its password/token)")
+    t.add_argument("name")
+    t.set_defaults(func=cmd_pacs_remove)
+    t = psub.add_parser("echo", help="verify a node: C-ECHO or a QIDO-RS probe")
+    t.add_argument("name")
+    t.set_defaults(func=cmd_pacs_echo)
+    for extra in _EXTRA:
+        extra(psub)
+
+
+# later subcommands (find, get, send, listen) register here
+_EXTRA: list = []
