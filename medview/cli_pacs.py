@@ -126,3 +126,68 @@ def add_pacs_parser(sub, common) -> None:
 
 # later subcommands (find, get, send, listen) register here
 _EXTRA: list = []
+
+
+# -- find -------------------------------------------------------------------------------------
+def _catalog(args):
+    from medview.dicom.catalog import Catalog
+
+    return Catalog(args.db) if getattr(args, "db", None) else Catalog()
+
+
+def cmd_pacs_find(args) -> int:
+    import json
+    from dataclasses import asdict
+
+    from medview.pacs.nodes import get_node
+    from medview.pacs.query import Query, find
+
+    node = get_node(args.name)
+    query = Query(args.patient_name or "", args.patient_id or "", args.birth_date or "",
+                  args.date or "", args.modality or "", args.accession or "",
+                  args.description or "", args.study or "")
+    with _catalog(args) as catalog:
+        patients = find(node, query, level=args.level, catalog=catalog)
+    if args.json:
+        print(json.dumps([asdict(p) for p in patients], indent=1))
+        return EXIT_OK
+    marks = {"all": "[local]", "some": "[partly local]", "none": ""}
+    n = sum(len(p.studies) for p in patients)
+    print(f"{n} stud{'y' if n == 1 else 'ies'} of {len(patients)} patient(s) on {node.name}")
+    for p in patients:
+        print(f"{p.name or '(no name)'}  ID {p.patient_id}  born {p.birth_date or '?'}")
+        for st in p.studies:
+            count = "" if st.instances is None else f", {st.instances} instances"
+            n_series = "" if st.n_series is None else f"{st.n_series} series"
+            print(f"  study {st.uid}  {st.date}  {','.join(st.modalities)}  "
+                  f"{st.description!r}  acc {st.accession_number or '-'}  "
+                  f"{n_series}{count} {marks[st.in_catalog]}".rstrip())
+            for se in st.series:
+                number = "-" if se.series_number is None else se.series_number
+                print(f"    series {se.uid}  #{number}  {se.modality}  {se.description!r}  "
+                      f"{se.instances} instances {marks[se.in_catalog]}".rstrip())
+    return EXIT_OK
+
+
+def _add_find(psub) -> None:
+    t = psub.add_parser("find", help="query a node: patients, studies, series",
+                        description="Query NAME by C-FIND or QIDO-RS. Wildcards as DICOM "
+                                    "defines them: * any characters, ? one character. Dates "
+                                    "YYYYMMDD or YYYYMMDD-YYYYMMDD. Series already in the local "
+                                    "catalog are marked [local].")
+    t.add_argument("name", help="the node")
+    t.add_argument("--patient-name", help="e.g. 'DOE*'")
+    t.add_argument("--patient-id")
+    t.add_argument("--birth-date", metavar="YYYYMMDD")
+    t.add_argument("--date", metavar="RANGE", help="study date YYYYMMDD[-YYYYMMDD]")
+    t.add_argument("--modality", help="CT, MR, ... (studies holding such series)")
+    t.add_argument("--accession")
+    t.add_argument("--description", help="study description")
+    t.add_argument("--study", metavar="UID", help="one study")
+    t.add_argument("--level", choices=["study", "series"], default="series",
+                   help="stop at studies, or list their series too (default)")
+    t.add_argument("--json", action="store_true", help="machine-readable output")
+    t.set_defaults(func=cmd_pacs_find)
+
+
+_EXTRA.append(_add_find)
