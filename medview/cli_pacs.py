@@ -191,3 +191,49 @@ def _add_find(psub) -> None:
 
 
 _EXTRA.append(_add_find)
+
+
+# -- get --------------------------------------------------------------------------------------
+def cmd_pacs_get(args) -> int:
+    from medview.cli import terminal_progress
+    from medview.pacs.nodes import get_node
+    from medview.pacs.query import locate
+    from medview.pacs.retrieve import retrieve
+
+    node = get_node(args.name)
+    partial = False
+    with _catalog(args) as catalog:
+        for uid in args.uids:
+            study_uid, series_uid = locate(node, uid)
+            with terminal_progress(f"retrieving {uid[-20:]}") as progress:
+                report = retrieve(node, study_uid, series_uid, method=args.method,
+                                  root=args.store, catalog=catalog, progress=progress)
+            print(report.summary())
+            if not report.complete:
+                partial = True
+                for sop in report.missing[:args.max_errors]:
+                    print(f"  missing {sop}", file=sys.stderr)
+                if len(report.missing) > args.max_errors:
+                    print(f"  ... and {len(report.missing) - args.max_errors} more",
+                          file=sys.stderr)
+    return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def _add_get(psub) -> None:
+    t = psub.add_parser("get", help="retrieve studies or series into the catalog",
+                        description="Retrieve each UID (a study or a series) from NAME over "
+                                    "C-GET, C-MOVE (to medview's own storage SCP) or WADO-RS "
+                                    "into the store and the catalog. What is already here is "
+                                    "not asked for again, so after a failure the same command "
+                                    "fetches only what is missing. Exit status 3 when "
+                                    "something is still missing (listed).")
+    t.add_argument("name", help="the node")
+    t.add_argument("uids", nargs="+", metavar="UID", help="study or series instance UID")
+    t.add_argument("--method", choices=["get", "move", "wado"],
+                   help="default: the node's setting (DICOM) or wado (DICOMweb)")
+    t.add_argument("--store", metavar="DIR",
+                   help="where files go (default: pacs/ in the user data folder)")
+    t.set_defaults(func=cmd_pacs_get)
+
+
+_EXTRA.append(_add_get)

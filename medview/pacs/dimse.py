@@ -108,6 +108,9 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
         raise NodeUnreachable(f"{node.name}: {exc}") from None
     if not assoc.is_established:
         raise rejection_message(node, assoc)
+    # pynetdicom 3.0 skips close() when shutdown() fails on a connection the peer reset, and
+    # the socket leaks: keep it to close it ourselves
+    raw = getattr(getattr(assoc.dul, "socket", None), "socket", None)
     try:
         yield assoc
     except BaseException:
@@ -116,6 +119,9 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
     else:
         if assoc.is_established:
             assoc.release()
+    finally:
+        if raw is not None:
+            raw.close()
 
 
 def check_status(node: DimseNode, what: str, status) -> int:

@@ -13,7 +13,7 @@ from typing import Literal
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.pacs.nodes import DimseNode, Node
 
-__all__ = ["PacsPatient", "PacsSeries", "PacsStudy", "Query", "find", "list_instances"]
+__all__ = ["PacsPatient", "PacsSeries", "PacsStudy", "Query", "find", "list_instances", "locate"]
 
 STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Query/Retrieve - FIND
 
@@ -299,8 +299,9 @@ def _tree(studies: list, series: dict[str, list], catalog) -> list[PacsPatient]:
     return sorted(patients.values(), key=lambda p: (p.name, p.patient_id))
 
 
-def list_instances(node: Node, study_uid: str, series_uid: str = "") -> dict[str, str]:
-    """SOP Instance UID → Series Instance UID of every instance of a study (or one series).
+def list_instances(node: Node, study_uid: str, series_uid: str = "") -> dict[str, tuple[str, str]]:
+    """SOP Instance UID → (Series Instance UID, SOP Class UID) of every instance of a study
+    (or of one series).
 
     Raises
     ------
@@ -316,13 +317,49 @@ def list_instances(node: Node, study_uid: str, series_uid: str = "") -> dict[str
         ds.StudyInstanceUID = study_uid
         ds.SeriesInstanceUID = series_uid
         ds.SOPInstanceUID = ""
+        ds.SOPClassUID = ""
         with association(node, [STUDY_FIND]) as assoc:
             found = _c_find(assoc, node, ds, NO_PROGRESS)
-        return {_s(d, "SOPInstanceUID"): _s(d, "SeriesInstanceUID") or series_uid
-                for d in found}
-    from medview.pacs.web import web_client, web_errors
+    else:
+        from medview.pacs.web import web_client, web_errors
 
-    with web_errors(node, "QIDO-RS instance query"):
-        items = _from_json(web_client(node).search_for_instances(
-            study_uid, series_uid or None, fields=["SeriesInstanceUID"]))
-    return {_s(d, "SOPInstanceUID"): _s(d, "SeriesInstanceUID") or series_uid for d in items}
+        with web_errors(node, "QIDO-RS instance query"):
+            found = _from_json(web_client(node).search_for_instances(
+                study_uid, series_uid or None, fields=["SeriesInstanceUID", "SOPClassUID"]))
+    return {_s(d, "SOPInstanceUID"): (_s(d, "SeriesInstanceUID") or series_uid,
+                                      _s(d, "SOPClassUID")) for d in found}
+
+
+def locate(node: Node, uid: str) -> tuple[str, str]:
+    """(study UID, series UID) for a UID that names a study (series UID "") or a series.
+
+    Raises
+    ------
+    medview.pacs.errors.PacsError
+        When ``node`` has neither a study nor a series with this UID.
+    """
+    from medview.pacs.errors import PacsError
+
+    if find(node, Query(study_uid=uid), level="study"):
+        return uid, ""
+    if isinstance(node, DimseNode):
+        from pydicom.dataset import Dataset
+
+        from medview.pacs.dimse import association
+
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "SERIES"
+        ds.StudyInstanceUID = ""
+        ds.SeriesInstanceUID = uid
+        with association(node, [STUDY_FIND]) as assoc:
+            found = _c_find(assoc, node, ds, NO_PROGRESS)
+    else:
+        from medview.pacs.web import web_client, web_errors
+
+        with web_errors(node, "QIDO-RS series query"):
+            found = _from_json(web_client(node).search_for_series(
+                search_filters={"SeriesInstanceUID": uid}, fields=["StudyInstanceUID"]))
+    for d in found:
+        if _s(d, "SeriesInstanceUID") == uid and _s(d, "StudyInstanceUID"):
+            return _s(d, "StudyInstanceUID"), uid
+    raise PacsError(f"{node.name}: no study or series with UID {uid}")

@@ -78,3 +78,5 @@ def web_errors(node: WebNode, what: str) -> Iterator[None]:
     except requests.exceptions.Timeout:
         raise NodeUnreachable(f"{where}: {what}: no answer within {node.timeout_s:g} s") \
             from None
+    except requests.exceptions.RequestException as exc:  # e.g. a response cut off
+        raise NodeUnreachable(f"{where}: {what}: the transfer broke ({exc})") from None

@@ -1,0 +1,325 @@
+"""Retrieve a study or a series into the store and the catalog: C-GET, C-MOVE or WADO-RS.
+
+The instance list is asked first (C-FIND / QIDO-RS at instance level), so medview knows what
+to expect, which instances are already here (a file at the path :mod:`medview.pacs.storage`
+builds for it) and, after a failure, what is missing. A first retrieve asks for the whole
+series or study in one request; a resumed one asks for each missing instance alone.
+
+Cancelling (``progress.cancel()``) aborts the transfer: what arrived is kept and indexed, and
+:class:`~medview.core.progress.Cancelled` is raised. A PACS that goes away mid-transfer is not
+an exception: the report lists what is missing (``report.complete`` is False) and a second
+call fetches only that.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from medview.core.progress import NO_PROGRESS, Cancelled, Progress
+from medview.pacs.errors import PacsError
+from medview.pacs.nodes import DimseNode, Node
+
+__all__ = ["RetrieveReport", "retrieve"]
+
+GET_MODEL = "1.2.840.10008.5.1.4.1.2.2.3"  # Study Root Query/Retrieve - GET
+MOVE_MODEL = "1.2.840.10008.5.1.4.1.2.2.2"  # Study Root Query/Retrieve - MOVE
+
+InstanceCallback = Callable[[Path, tuple[str, str, str]], None]
+
+
+@dataclass
+class RetrieveReport:
+    """What a retrieve did.
+
+    Attributes
+    ----------
+    expected : int
+        Instances the PACS listed.
+    already_local : int
+        Of those, already in the store before this call (not asked for again).
+    received : list of Path
+        Files that arrived in this call.
+    missing : list of str
+        SOP Instance UIDs still not here (empty when complete).
+    error : str
+        Why the transfer stopped early ("" when it did not).
+    paths : list of Path
+        Every local file of the study/series after the call.
+    """
+
+    node: str
+    method: str
+    study_uid: str
+    series_uid: str = ""
+    expected: int = 0
+    already_local: int = 0
+    received: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    error: str = ""
+    paths: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.error
+
+    def summary(self) -> str:
+        what = f"series {self.series_uid}" if self.series_uid else f"study {self.study_uid}"
+        head = (f"{what} from {self.node} by {self.method}: {len(self.received)} received, "
+                f"{self.already_local} already here, {len(self.missing)} missing of "
+                f"{self.expected} ({self.seconds:.1f} s)")
+        if self.error:
+            head += f"; stopped: {self.error}"
+        if self.missing:
+            head += " — run the same command again to fetch only the missing ones"
+        return head
+
+
+class _Sink:
+    """Counts arrivals from any thread and reports them."""
+
+    def __init__(self, report: RetrieveReport, total: int, progress: Progress,
+                 on_instance: InstanceCallback | None):
+        self.report = report
+        self.total = max(total, 1)
+        self.progress = progress
+        self.on_instance = on_instance
+        self.lock = threading.Lock()
+
+    def __call__(self, path: Path, uids: tuple[str, str, str]) -> None:
+        with self.lock:
+            self.report.received.append(path)
+            n = len(self.report.received)
+        self.progress.update(0.05 + 0.9 * min(n / self.total, 1.0),
+                             f"{n}/{self.total} instances")
+        if self.on_instance is not None:
+            self.on_instance(path, uids)
+
+
+def _identifiers(study_uid: str, series_uid: str, todo: dict[str, tuple[str, str]] | None):
+    """C-GET/C-MOVE identifiers: one for everything, or one per missing instance."""
+    from pydicom.dataset import Dataset
+
+    if todo is None:
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
+        ds.StudyInstanceUID = study_uid
+        if series_uid:
+            ds.SeriesInstanceUID = series_uid
+        return [ds]
+    out = []
+    for sop, (series, _cls) in todo.items():
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "IMAGE"
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series
+        ds.SOPInstanceUID = sop
+        out.append(ds)
+    return out
+
+
+def _run_requests(assoc, node: DimseNode, send, identifiers, progress: Progress,
+                  what: str) -> None:
+    from medview.pacs.dimse import check_status, status_text
+
+    for identifier in identifiers:
+        for status, _ds in send(identifier):
+            code = check_status(node, what, status)
+            progress.check()  # raising inside the association aborts it
+            if code in (0xFF00, 0xFF01, 0x0000):
+                continue
+            if code == 0xB000:  # warning: some sub-operations failed; the report lists them
+                continue
+            raise PacsError(f"{node.name}: {what} failed with status {status_text(code)}")
+
+
+def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink,
+         progress) -> None:
+    from pynetdicom import build_role, evt
+
+    from medview.pacs.dimse import association, make_ae
+    from medview.pacs.scp import TRANSFER_SYNTAXES
+    from medview.pacs.storage import write_raw
+
+    ae = make_ae(node)
+    ae.add_requested_context(GET_MODEL)
+    roles = []
+    for cls in sorted(classes)[:127]:
+        ae.add_requested_context(cls, TRANSFER_SYNTAXES)
+        roles.append(build_role(cls, scp_role=True))
+
+    def on_store(event) -> int:
+        if progress.cancelled:
+            return 0xA702  # refused: out of resources (cancelled); the abort follows
+        try:
+            path, uids = write_raw(root, event.file_meta, event.request.DataSet.getvalue())
+        except (OSError, ValueError, KeyError) as exc:
+            return 0xA700 if isinstance(exc, OSError) else 0xC000
+        sink(path, uids)
+        return 0x0000
+
+    with association(node, ae=ae, ext_neg=roles,
+                     evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
+        _run_requests(assoc, node, lambda ds: assoc.send_c_get(ds, GET_MODEL),
+                      _identifiers(study_uid, series_uid, todo), progress, "C-GET")
+
+
+def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progress) -> None:
+    from medview.pacs.dimse import association
+    from medview.pacs.scp import StorageSCP
+
+    if not node.our_port:
+        raise PacsError(f"{node.name}: C-MOVE needs our storage port, registered at the PACS "
+                        f"with our AE title {node.our_ae_title!r} (medview pacs add ... "
+                        "--our-port PORT), or retrieve by C-GET")
+    with StorageSCP(node.our_ae_title, node.our_port, root, allowed_aets=[node.ae_title],
+                    host="", on_instance=sink), \
+            association(node, [MOVE_MODEL]) as assoc:
+        _run_requests(assoc, node,
+                      lambda ds: assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL),
+                      _identifiers(study_uid, series_uid, todo), progress, "C-MOVE")
+
+
+def check_complete(ds) -> None:
+    """Raise PacsError when an image dataset lacks its pixel data or has too few bytes.
+
+    A multipart response cut off mid-part (the server died) still parses into a dataset
+    without the tail: that must not become a file that looks like a good instance.
+    """
+    if "Rows" not in ds:
+        return  # not an image (SEG frames and SR content have no Rows at the top, or do)
+    pixel = next((k for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+                  if k in ds), None)
+    if pixel is None:
+        raise PacsError(f"instance {ds.get('SOPInstanceUID', '?')}: arrived without its pixel "
+                        "data (the transfer was cut off)")
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        return  # encapsulated: pydicom reads up to the sequence delimiter or fails
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    bits = int(ds.get("BitsAllocated", 16))
+    want = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * frames
+    want = (want + 7) // 8 if bits == 1 else want * bits // 8
+    if len(ds[pixel].value) < want:
+        raise PacsError(f"instance {ds.get('SOPInstanceUID', '?')}: {len(ds[pixel].value)} of "
+                        f"{want} pixel bytes arrived (the transfer was cut off)")
+
+
+def _wado(node, root: Path, study_uid, series_uid, todo, sink, progress) -> None:
+    from medview.pacs.storage import write_dataset
+    from medview.pacs.web import web_client, web_errors
+
+    client = web_client(node)
+
+    def keep(ds) -> None:
+        progress.check()
+        check_complete(ds)
+        path = write_dataset(root, ds)
+        sink(path, (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
+                    str(ds.SOPInstanceUID)))
+
+    with web_errors(node, "WADO-RS retrieve"):
+        if todo is None:
+            it = (client.iter_series(study_uid, series_uid) if series_uid
+                  else client.iter_study(study_uid))
+            try:
+                for ds in it:
+                    keep(ds)
+            finally:
+                it.close()
+        else:
+            for sop, (series, _cls) in todo.items():
+                keep(client.retrieve_instance(study_uid, series, sop))
+
+
+def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
+             method: Literal["get", "move", "wado"] | None = None, root=None, catalog=None,
+             on_instance: InstanceCallback | None = None,
+             progress: Progress = NO_PROGRESS) -> RetrieveReport:
+    """Bring a study (or one of its series) from ``node`` into the store and the catalog.
+
+    Parameters
+    ----------
+    node : DimseNode or WebNode
+    study_uid : str
+    series_uid : str, optional
+        Only this series.
+    method : {"get", "move", "wado"}, optional
+        Default: the DIMSE node's ``retrieve`` setting; ``"wado"`` for a web node.
+    root : path, optional
+        The store; default :func:`medview.pacs.storage.default_store`.
+    catalog : medview.dicom.catalog.Catalog, optional
+        The files are indexed into it at the end (also after a failure or a cancel).
+    on_instance : callable, optional
+        ``on_instance(path, (study_uid, series_uid, sop_uid))`` as each instance is stored
+        (from a network thread), so a viewer can open a series while it arrives.
+    progress : Progress
+        Fraction = instances arrived / instances missing; cancel aborts the transfer.
+
+    Returns
+    -------
+    RetrieveReport
+
+    Raises
+    ------
+    medview.pacs.errors.PacsError
+        When the node cannot be reached or the instance list cannot be had (nothing was
+        transferred).
+    Cancelled
+        After what arrived was kept and indexed.
+    """
+    from medview.pacs.query import list_instances
+    from medview.pacs.storage import default_store, instance_path
+
+    t0 = time.perf_counter()
+    if method is None:
+        method = node.retrieve if isinstance(node, DimseNode) else "wado"
+    if method not in ("get", "move", "wado"):
+        raise ValueError(f"method {method!r}: get, move or wado")
+    if (method == "wado") == isinstance(node, DimseNode):
+        raise ValueError(f"{node.name}: {method!r} needs a "
+                         f"{'DICOMweb' if method == 'wado' else 'DICOM'} node")
+    root = Path(root) if root is not None else default_store()
+    report = RetrieveReport(node.name, method, study_uid, series_uid)
+    progress.update(0.0, f"listing instances on {node.name}")
+    expected = list_instances(node, study_uid, series_uid)
+    if not expected:
+        raise PacsError(f"{node.name}: no instances of "
+                        f"{'series ' + series_uid if series_uid else 'study ' + study_uid}")
+    report.expected = len(expected)
+    path_of = {sop: instance_path(root, study_uid, series, sop)
+               for sop, (series, _cls) in expected.items()}
+    todo = {sop: v for sop, v in expected.items() if not path_of[sop].exists()}
+    report.already_local = len(expected) - len(todo)
+    sink = _Sink(report, len(todo), progress, on_instance)
+    cancelled = None
+    if todo:
+        ask = None if len(todo) == len(expected) else todo
+        classes = {cls for _series, cls in expected.values() if cls}
+        try:
+            if method == "get":
+                _get(node, root, study_uid, series_uid, ask, classes, sink, progress)
+            elif method == "move":
+                _move(node, root, study_uid, series_uid, ask, sink, progress)
+            else:
+                _wado(node, root, study_uid, series_uid, ask, sink, progress)
+        except Cancelled as exc:
+            cancelled = exc
+        except (PacsError, OSError) as exc:
+            report.error = str(exc)
+    report.paths = [p for p in path_of.values() if p.exists()]
+    report.missing = sorted(sop for sop, p in path_of.items() if not p.exists())
+    if catalog is not None and report.paths:
+        progress.update(0.96, "indexing")
+        catalog.index(report.paths, workers=1)
+    report.seconds = time.perf_counter() - t0
+    if cancelled is not None:
+        raise cancelled
+    if not report.error and report.missing:
+        report.error = f"the PACS sent {len(report.received)} of {len(todo)} instances"
+    progress.update(1.0, report.summary())
+    return report
