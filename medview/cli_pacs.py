@@ -237,3 +237,60 @@ def _add_get(psub) -> None:
 
 
 _EXTRA.append(_add_get)
+
+
+# -- listen -----------------------------------------------------------------------------------
+def cmd_pacs_listen(args) -> int:
+    import signal
+    import threading
+
+    from medview.pacs.scp import StorageSCP
+    from medview.pacs.storage import default_store
+
+    if not args.allow:
+        raise ValueError("give the AE titles allowed to send with --allow AET (repeat it)")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_instance(path, uids):
+        if args.verbose:
+            print(f"stored {uids[2]} -> {path}", flush=True)
+
+    root = args.store or default_store()
+    with _catalog(args) as catalog:
+        scp = StorageSCP(args.aet, args.port, root, allowed_aets=args.allow, host=args.host,
+                         catalog=catalog, on_instance=on_instance)
+        scp.start()
+        print(f"listening as {scp.ae_title} on {args.host or '*'}:{scp.port}, storing into "
+              f"{root}, accepting {', '.join(scp.allowed)} (Ctrl-C to stop)", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            scp.stop()
+            signal.signal(signal.SIGTERM, previous)
+        print(f"stopped: {len(scp.received)} instance(s) stored, {len(scp.failures)} refused",
+              flush=True)
+    return EXIT_OK
+
+
+def _add_listen(psub) -> None:
+    t = psub.add_parser("listen", help="the storage SCP: accept C-STORE into the catalog",
+                        description="Listen for C-STORE from the AE titles given with --allow "
+                                    "(others are rejected), store the files under paths "
+                                    "medview builds (never from DICOM values) and index them "
+                                    "into the catalog when each association ends. Runs until "
+                                    "Ctrl-C or SIGTERM.")
+    t.add_argument("--aet", default="MEDVIEW", help="our AE title (default MEDVIEW)")
+    t.add_argument("--port", type=int, default=11112, help="TCP port (default 11112)")
+    t.add_argument("--host", default="", help="address to listen on (default: all)")
+    t.add_argument("--allow", action="append", metavar="AET",
+                   help="a calling AE title allowed to send (repeat)")
+    t.add_argument("--store", metavar="DIR",
+                   help="where files go (default: pacs/ in the user data folder)")
+    t.add_argument("--verbose", action="store_true", help="a line per stored instance")
+    t.set_defaults(func=cmd_pacs_listen)
+
+
+_EXTRA.append(_add_listen)
