@@ -7,7 +7,8 @@
     medview convert INPUT OUTPUT         DICOM series → NIfTI / NRRD / MHA
     medview steps [--json]               the processing steps and their parameters
     medview run CHAIN INPUT... -o OUT    run a processing chain (--dicom-out FOLDER: DICOM too;
-                                         --remote NAME: on an offload endpoint)
+                                         --remote NAME: on an offload endpoint;
+                                         --send NODE: the DICOM to a PACS)
     medview export INPUT -o OUT --source DICOM
                                          a label map / volume file → DICOM SEG / series / SC
     medview serve --cert C --key K       the offload server (make-cert, add-token)
@@ -207,6 +208,14 @@ def cmd_run(args) -> int:
         raise ValueError("nothing to write: give -o OUT, --dicom-out FOLDER or both")
     if args.dicom_out and Path(args.dicom_out).exists() and not args.force:
         raise FileExistsError(f"{args.dicom_out} exists; add --force to replace it")
+    if args.send:
+        if not args.dicom_out:
+            raise ValueError("--send NODE sends the DICOM results: give --dicom-out FOLDER too")
+        if args.batch:
+            raise ValueError("--send works on one run, not with --batch")
+        from medview.pacs.nodes import get_node
+
+        get_node(args.send)  # an unknown node fails before any work
     chain = Chain.load(args.chain)  # validated before any work
     if args.batch:
         return _run_batch(chain, args)
@@ -259,6 +268,10 @@ def cmd_run(args) -> int:
             raise
     for path in written:
         print(f"wrote {path}")
+    if args.send:
+        from medview.cli_pacs import send_and_report
+
+        return send_and_report(args.send, dicom, catalog=None, max_listed=args.max_errors)
     return EXIT_OK
 
 
@@ -613,6 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write DICOM into FOLDER (new): label maps as SEG "
                         "(NAME.seg.dcm), volumes as a derived series (NAME/), RGB volumes as "
                         "Secondary Capture (NAME.sc.dcm), all referencing the DICOM input")
+    s.add_argument("--send", metavar="NODE",
+                   help="then send the --dicom-out files to the PACS node NODE (see 'medview "
+                        "pacs'); exit status 3 when some were not stored")
     s.add_argument("--series", help="series UID or number when an input holds several")
     s.add_argument("--image-format", default=".nii.gz",
                    choices=[".nii.gz", ".nii", ".nrrd", ".mha"],

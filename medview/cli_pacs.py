@@ -294,3 +294,45 @@ def _add_listen(psub) -> None:
 
 
 _EXTRA.append(_add_listen)
+
+
+# -- send -------------------------------------------------------------------------------------
+def send_and_report(node_name: str, items, *, catalog, max_listed: int = 20) -> int:
+    """Send ``items`` to node ``node_name``, print the summary and what failed; exit status."""
+    from medview.cli import terminal_progress
+    from medview.pacs.nodes import get_node
+    from medview.pacs.send import send
+
+    node = get_node(node_name)
+    with terminal_progress(f"sending to {node.name}") as progress:
+        report = send(node, items, catalog=catalog, progress=progress)
+    print(report.summary())
+    for path, reason in report.failed[:max_listed]:
+        print(f"  not stored: {path}: {reason}", file=sys.stderr)
+    if len(report.failed) > max_listed:
+        print(f"  ... and {len(report.failed) - max_listed} more", file=sys.stderr)
+    if not report.sent and report.failed:
+        return EXIT_ERROR
+    return EXIT_OK if report.complete else EXIT_PARTIAL
+
+
+def cmd_pacs_send(args) -> int:
+    with _catalog(args) as catalog:
+        return send_and_report(args.name, args.items, catalog=catalog,
+                               max_listed=args.max_errors)
+
+
+def _add_send(psub) -> None:
+    t = psub.add_parser("send", help="send files, folders, catalog series or studies",
+                        description="Store each ITEM (a DICOM file, a folder of them, or a "
+                                    "series or study UID of the catalog) on NAME by C-STORE "
+                                    "or STOW-RS. Compressed files go as they are when the "
+                                    "peer accepts their transfer syntax, else decoded. Exit "
+                                    "status 3 when some were not stored (listed), 1 when "
+                                    "none were.")
+    t.add_argument("name", help="the node")
+    t.add_argument("items", nargs="+", metavar="ITEM", help="file, folder or UID")
+    t.set_defaults(func=cmd_pacs_send)
+
+
+_EXTRA.append(_add_send)
