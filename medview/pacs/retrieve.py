@@ -91,18 +91,65 @@ class _Sink:
         self.on_instance = on_instance
         self.lock = threading.Lock()
 
+    def set_total(self, total: int) -> None:
+        """The number asked for, once the listing that runs beside the transfer knows it."""
+        with self.lock:
+            if self.total <= 1:
+                self.total = max(total - self.report.already_local, 1)
+
     def __call__(self, path: Path, uids: tuple[str, str, str]) -> None:
         with self.lock:
             self.report.received.append(path)
             n = len(self.report.received)
-        self.progress.update(0.05 + 0.9 * min(n / self.total, 1.0),
-                             f"{n}/{self.total} instances")
+            total = self.total
+        if total > 1:
+            self.progress.update(0.05 + 0.9 * min(n / total, 1.0), f"{n}/{total} instances")
+        else:
+            self.progress.update(0.05, f"{n} instances")
         if self.on_instance is not None:
             self.on_instance(path, uids)
 
 
+class _Listing:
+    """The instance list (:func:`medview.pacs.query.list_instances`), here or in a thread."""
+
+    def __init__(self, node: Node, study_uid: str, series_uid: str):
+        self.args = (node, study_uid, series_uid)
+        self.on_done: Callable[[int], None] | None = None
+        self._value: dict | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        from medview.pacs.query import list_instances
+
+        try:
+            self._value = list_instances(*self.args)
+        except (PacsError, OSError) as exc:
+            self._error = exc if isinstance(exc, PacsError) else PacsError(str(exc))
+            return
+        if self.on_done is not None:
+            self.on_done(len(self._value))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="medview-pacs-list", daemon=True)
+        self._thread.start()
+
+    def result(self) -> dict:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value or {}
+
+
+# SOP Instance UIDs per IMAGE-level request of a resume (UID list matching, PS3.4 C.2.2.2.2):
+# a request per instance costs a PACS round trip each (~0.1 s on Orthanc)
+UIDS_PER_REQUEST = 256
+
+
 def _identifiers(study_uid: str, series_uid: str, todo: dict[str, tuple[str, str]] | None):
-    """C-GET/C-MOVE identifiers: one for everything, or one per missing instance."""
+    """C-GET/C-MOVE identifiers: one for everything, or lists of the missing instances."""
     from pydicom.dataset import Dataset
 
     if todo is None:
@@ -112,14 +159,19 @@ def _identifiers(study_uid: str, series_uid: str, todo: dict[str, tuple[str, str
         if series_uid:
             ds.SeriesInstanceUID = series_uid
         return [ds]
-    out = []
+    by_series: dict[str, list[str]] = {}
     for sop, (series, _cls) in todo.items():
-        ds = Dataset()
-        ds.QueryRetrieveLevel = "IMAGE"
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series
-        ds.SOPInstanceUID = sop
-        out.append(ds)
+        by_series.setdefault(series, []).append(sop)
+    out = []
+    for series, sops in by_series.items():
+        for k in range(0, len(sops), UIDS_PER_REQUEST):
+            ds = Dataset()
+            ds.QueryRetrieveLevel = "IMAGE"
+            ds.StudyInstanceUID = study_uid
+            ds.SeriesInstanceUID = series
+            chunk = sops[k:k + UIDS_PER_REQUEST]
+            ds.SOPInstanceUID = chunk if len(chunk) > 1 else chunk[0]
+            out.append(ds)
     return out
 
 
@@ -149,6 +201,10 @@ def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink
     ae = make_ae(node)
     ae.add_requested_context(GET_MODEL)
     roles = []
+    if classes is None:  # not known yet: every storage class pynetdicom knows (120)
+        from medview.pacs.scp import storage_classes
+
+        classes = storage_classes()
     for cls in sorted(classes)[:127]:
         ae.add_requested_context(cls, TRANSFER_SYNTAXES)
         roles.append(build_role(cls, scp_role=True))
@@ -183,6 +239,9 @@ def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progre
         _run_requests(assoc, node,
                       lambda ds: assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL),
                       _identifiers(study_uid, series_uid, todo), progress, "C-MOVE")
+
+
+WADO_PARALLEL = 4
 
 
 def check_complete(ds) -> None:
@@ -232,8 +291,18 @@ def _wado(node, root: Path, study_uid, series_uid, todo, sink, progress) -> None
             finally:
                 it.close()
         else:
-            for sop, (series, _cls) in todo.items():
-                keep(client.retrieve_instance(study_uid, series, sop))
+            # one request per instance (WADO-RS has no list of instances): a few at a time
+            from concurrent.futures import ThreadPoolExecutor
+
+            def one(item):
+                sop, (series, _cls) = item
+                if not progress.cancelled:
+                    keep(client.retrieve_instance(study_uid, series, sop))
+
+            with ThreadPoolExecutor(WADO_PARALLEL, thread_name_prefix="medview-wado") as pool:
+                for _ in pool.map(one, todo.items()):
+                    pass
+                progress.check()
 
 
 def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
@@ -272,7 +341,6 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     Cancelled
         After what arrived was kept and indexed.
     """
-    from medview.pacs.query import list_instances
     from medview.pacs.storage import default_store, instance_path
 
     t0 = time.perf_counter()
@@ -286,32 +354,53 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     root = Path(root) if root is not None else default_store()
     report = RetrieveReport(node.name, method, study_uid, series_uid)
     progress.update(0.0, f"listing instances on {node.name}")
-    expected = list_instances(node, study_uid, series_uid)
-    if not expected:
-        raise PacsError(f"{node.name}: no instances of "
-                        f"{'series ' + series_uid if series_uid else 'study ' + study_uid}")
-    report.expected = len(expected)
-    path_of = {sop: instance_path(root, study_uid, series, sop)
-               for sop, (series, _cls) in expected.items()}
-    todo = {sop: v for sop, v in expected.items() if not path_of[sop].exists()}
-    report.already_local = len(expected) - len(todo)
-    sink = _Sink(report, len(todo), progress, on_instance)
-    cancelled = None
-    if todo:
-        ask = None if len(todo) == len(expected) else todo
+    scope = instance_path(root, study_uid, series_uid, "").parent
+    if not series_uid:
+        scope = scope.parent
+    listing = _Listing(node, study_uid, series_uid)
+    if scope.is_dir() and next(scope.rglob("*.dcm"), None) is not None:
+        listing.run()  # something is here already: ask only for what is not
+        expected = listing.result()
+        todo: dict | None = {sop: v for sop, v in expected.items()
+                             if not instance_path(root, study_uid, v[0], sop).exists()}
+        if len(todo) == len(expected):
+            todo = None
         classes = {cls for _series, cls in expected.values() if cls}
+        n_todo = len(todo) if todo is not None else len(expected)
+        report.already_local = len(expected) - n_todo
+    else:
+        # nothing here: ask for everything at once and list in parallel (the list is only
+        # needed to say what is missing should the transfer fail)
+        todo, classes, n_todo = None, None, 0
+    sink = _Sink(report, n_todo, progress, on_instance)
+    if todo is None and classes is None:
+        listing.on_done = sink.set_total
+        listing.start()
+    cancelled = None
+    if todo is None or todo:
         try:
             if method == "get":
-                _get(node, root, study_uid, series_uid, ask, classes, sink, progress)
+                _get(node, root, study_uid, series_uid, todo, classes, sink, progress)
             elif method == "move":
-                _move(node, root, study_uid, series_uid, ask, sink, progress)
+                _move(node, root, study_uid, series_uid, todo, sink, progress)
             else:
-                _wado(node, root, study_uid, series_uid, ask, sink, progress)
+                _wado(node, root, study_uid, series_uid, todo, sink, progress)
         except Cancelled as exc:
             cancelled = exc
         except (PacsError, OSError) as exc:
             report.error = str(exc)
-    report.paths = [p for p in path_of.values() if p.exists()]
+    try:
+        expected = listing.result()
+    except PacsError as exc:
+        expected = {}
+        report.error = (report.error + "; " if report.error else "") + \
+            f"which instances are missing is not known: the instance list could not be had " \
+            f"({exc}); run again to fetch the rest"
+    report.expected = len(expected)
+    path_of = {sop: instance_path(root, study_uid, series, sop)
+               for sop, (series, _cls) in expected.items()}
+    listed = {p for p in path_of.values() if p.exists()}
+    report.paths = sorted(listed | {p for p in report.received if p.exists()})
     report.missing = sorted(sop for sop, p in path_of.items() if not p.exists())
     if catalog is not None and report.paths:
         progress.update(0.96, "indexing")
@@ -320,6 +409,10 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     if cancelled is not None:
         raise cancelled
     if not report.error and report.missing:
-        report.error = f"the PACS sent {len(report.received)} of {len(todo)} instances"
+        report.error = f"the PACS sent {len(report.received)} of {n_todo or report.expected} " \
+                       "instances asked for"
+    if not report.expected and not report.error:
+        raise PacsError(f"{node.name}: no instances of "
+                        f"{'series ' + series_uid if series_uid else 'study ' + study_uid}")
     progress.update(1.0, report.summary())
     return report

@@ -101,7 +101,15 @@ def write_raw(root: str | os.PathLike, file_meta, raw: bytes) -> tuple[Path, tup
 
 
 def write_dataset(root: str | os.PathLike, ds) -> Path:
-    """Store a pydicom dataset (WADO-RS) as a DICOM file in its own transfer syntax."""
+    """Store a pydicom dataset (WADO-RS) as a DICOM file in its own transfer syntax.
+
+    A dataset read from a buffer holding a whole DICOM file (what dicomweb-client makes of
+    each part) is written as those bytes, without encoding it again.
+    """
     path = instance_path(root, ds.get("StudyInstanceUID", ""), ds.get("SeriesInstanceUID", ""),
                          ds.get("SOPInstanceUID", ""))
+    buffer = getattr(ds, "buffer", None)
+    raw = buffer.getvalue() if isinstance(buffer, io.BytesIO) else b""
+    if raw[128:132] == b"DICM":
+        return _place(path, lambda f: f.write(raw))
     return _place(path, lambda f: ds.save_as(f, enforce_file_format=True))
