@@ -297,7 +297,8 @@ _EXTRA.append(_add_listen)
 
 
 # -- send -------------------------------------------------------------------------------------
-def send_and_report(node_name: str, items, *, catalog, max_listed: int = 20) -> int:
+def send_and_report(node_name: str, items, *, catalog, max_listed: int = 20,
+                    associations: int = 1) -> int:
     """Send ``items`` to node ``node_name``, print the summary and what failed; exit status."""
     from medview.cli import terminal_progress
     from medview.pacs.nodes import get_node
@@ -305,7 +306,8 @@ def send_and_report(node_name: str, items, *, catalog, max_listed: int = 20) -> 
 
     node = get_node(node_name)
     with terminal_progress(f"sending to {node.name}") as progress:
-        report = send(node, items, catalog=catalog, progress=progress)
+        report = send(node, items, catalog=catalog, associations=associations,
+                      progress=progress)
     print(report.summary())
     for path, reason in report.failed[:max_listed]:
         print(f"  not stored: {path}: {reason}", file=sys.stderr)
@@ -319,7 +321,7 @@ def send_and_report(node_name: str, items, *, catalog, max_listed: int = 20) -> 
 def cmd_pacs_send(args) -> int:
     with _catalog(args) as catalog:
         return send_and_report(args.name, args.items, catalog=catalog,
-                               max_listed=args.max_errors)
+                               max_listed=args.max_errors, associations=args.associations)
 
 
 def _add_send(psub) -> None:
@@ -332,6 +334,9 @@ def _add_send(psub) -> None:
                                     "none were.")
     t.add_argument("name", help="the node")
     t.add_argument("items", nargs="+", metavar="ITEM", help="file, folder or UID")
+    t.add_argument("--associations", type=int, default=1, metavar="N",
+                   help="C-STORE over N associations at once (default 1; faster when the "
+                        "peer accepts several)")
     t.set_defaults(func=cmd_pacs_send)
 
 

@@ -15,10 +15,20 @@ __all__ = ["association", "check_status", "make_ae", "probe", "rejection_message
 MAX_PDU = 4 * 1024 * 1024
 
 
+def quiet_pynetdicom() -> None:
+    """Stop pynetdicom formatting every C-FIND identifier for its debug log (it does so even
+    when nothing logs at debug level: a third of a 1,000-study query's time)."""
+    from pynetdicom import _config
+
+    _config.LOG_RESPONSE_IDENTIFIERS = False
+    _config.LOG_REQUEST_IDENTIFIERS = False
+
+
 def make_ae(node: DimseNode):
     """A pynetdicom AE with ``node``'s calling AE title and timeouts."""
     from pynetdicom import AE
 
+    quiet_pynetdicom()
     ae = AE(ae_title=node.our_ae_title)
     ae.connection_timeout = node.timeout_s
     ae.acse_timeout = node.timeout_s

@@ -193,10 +193,30 @@ def _web_filters(q: Query) -> dict:
     return {k: v for k, v in pairs.items() if v}
 
 
-def _from_json(items: list) -> list:
-    from pydicom.dataset import Dataset
+class _JsonItem:
+    """Read access by keyword to one result in the DICOM JSON model (PS3.18 F.2), the few
+    calls :func:`_s` and ``get`` make; ~10x cheaper than ``Dataset.from_json`` per result."""
 
-    return [Dataset.from_json(item) for item in items]
+    def __init__(self, item: dict):
+        self._item = item
+
+    def get(self, keyword: str, default=None):
+        from pydicom.datadict import tag_for_keyword
+
+        tag = tag_for_keyword(keyword)
+        element = self._item.get(f"{tag:08X}") if tag is not None else None
+        values = (element or {}).get("Value")
+        if not values:
+            return default
+        values = [v.get("Alphabetic", "") if isinstance(v, dict) else v for v in values]
+        return values[0] if len(values) == 1 else values
+
+    def __contains__(self, keyword: str) -> bool:
+        return self.get(keyword) is not None
+
+
+def _from_json(items: list) -> list:
+    return [_JsonItem(item) for item in items]
 
 
 def find(node: Node, query: Query = Query(), *, level: Literal["study", "series"] = "series",

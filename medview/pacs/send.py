@@ -9,6 +9,7 @@ report lists each file that was not stored and why.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -105,14 +106,34 @@ def _headers(files: Sequence[Path], report: SendReport):
     return out
 
 
-def _store(node: DimseNode, items, report: SendReport, progress: Progress, done0: int,
-           total: int) -> None:
+class _Counter:
+    """Instances handled so far, across the parallel associations, for the progress."""
+
+    def __init__(self, progress: Progress, total: int):
+        self.progress = progress
+        self.total = max(total, 1)
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def step(self) -> None:
+        with self.lock:
+            self.done += 1
+            done = self.done
+        self.progress.update(done / self.total, f"{done}/{self.total} sent")
+
+
+def _store(node: DimseNode, items, report: SendReport, counter: _Counter) -> None:
     """C-STORE ``items`` over one association."""
     import pydicom
     from pydicom.uid import UID
+    from pynetdicom import _config
 
     from medview.pacs.dimse import association, make_ae, status_text
 
+    # a file whose transfer syntax the peer accepted is sent from disk as it is, in chunks,
+    # not decoded and encoded again (only paths are ever given to send_c_store here)
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    progress = counter.progress
     ae = make_ae(node)
     pairs = sorted({(cls, ts) for _f, cls, ts in items})
     for cls, ts in pairs:
@@ -131,25 +152,28 @@ def _store(node: DimseNode, items, report: SendReport, progress: Progress, done0
                 why = (f"declined {UID(ts).name}" if plain else
                        f"accepts no transfer syntax of SOP class {UID(cls).name}")
                 report.failed.append((path, f"the peer {why}"))
+                counter.step()
                 continue
-            ds = pydicom.dcmread(path)
-            if not as_is and UID(ts).is_compressed:
-                try:
-                    # same object in another transfer syntax: it keeps its SOP Instance UID
-                    # (PS3.5 A.4), as storescu and Orthanc do when they transcode
-                    ds.decompress(generate_instance_uid=False)
-                except Exception as exc:  # a codec failing on a broken stream
-                    report.failed.append((path, f"the peer declined {ts} and decoding "
-                                                f"failed: {exc}"))
-                    continue
-                report.decoded.append(path)
+            what = path
+            if not as_is:
+                what = pydicom.dcmread(path)  # pynetdicom converts between uncompressed ones
+                if UID(ts).is_compressed:
+                    try:
+                        # the same object in another transfer syntax keeps its SOP Instance
+                        # UID (PS3.5 A.4), as storescu and Orthanc do when they transcode
+                        what.decompress(generate_instance_uid=False)
+                    except Exception as exc:  # a codec failing on a broken stream
+                        report.failed.append((path, f"the peer declined {ts} and decoding "
+                                                    f"failed: {exc}"))
+                        counter.step()
+                        continue
+                    report.decoded.append(path)
             try:
-                status = assoc.send_c_store(ds) if assoc.is_established else None
+                status = assoc.send_c_store(what) if assoc.is_established else None
             except RuntimeError:  # the peer went away between the check and the send
                 status = None
             if status is None or "Status" not in status:
-                rest = [p for p, _c, _t in items[k:]]
-                for p in rest:
+                for p, _c, _t in items[k:]:
                     report.failed.append((p, "the association was aborted (no C-STORE "
                                              "response)"))
                 return
@@ -158,8 +182,7 @@ def _store(node: DimseNode, items, report: SendReport, progress: Progress, done0
                 report.sent.append(path)
             else:
                 report.failed.append((path, f"C-STORE status {status_text(code)}"))
-            done = done0 + k + 1
-            progress.update(done / total, f"{done}/{total} sent")
+            counter.step()
 
 
 def _stow(node, items, report: SendReport, progress: Progress) -> None:
@@ -209,7 +232,7 @@ def _stow(node, items, report: SendReport, progress: Progress) -> None:
 
 
 def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
-         progress: Progress = NO_PROGRESS) -> SendReport:
+         associations: int = 1, progress: Progress = NO_PROGRESS) -> SendReport:
     """Store files, folders or catalog series/studies on ``node``.
 
     Parameters
@@ -220,6 +243,11 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
         See :func:`collect_files`.
     catalog : medview.dicom.catalog.Catalog, optional
         To resolve UIDs.
+    associations : int
+        C-STORE over this many associations at once (each waits for a response per
+        instance; in parallel the round trips overlap). Default 1: some PACS limit the
+        associations per calling AE title; a part whose association is refused is listed
+        as not stored.
     progress : Progress
         Per instance; cancelling stops before the next one.
 
@@ -251,10 +279,35 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
                     groups.append([])
                 classes[cls] = len(groups) - 1
             groups[classes[cls]].append(item)
-        done = 0
+        counter = _Counter(progress, len(items_))
+        parts = []
         for group in groups:
-            _store(node, group, report, progress, done, len(items_))
-            done += len(group)
+            n = max(1, min(associations, len(group) // 8 or 1))
+            size = -(-len(group) // n)
+            parts.extend(group[k:k + size] for k in range(0, len(group), size))
+        if len(parts) == 1:
+            _store(node, parts[0], report, counter)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            refused: list[PacsError] = []
+
+            def one(part) -> None:
+                try:
+                    _store(node, part, report, counter)
+                except PacsError as exc:  # this association only: its files are listed
+                    refused.append(exc)
+                    report.failed.extend((p, str(exc)) for p, _c, _t in part)
+
+            with ThreadPoolExecutor(min(len(parts), max(associations, 1)),
+                                    thread_name_prefix="medview-cstore") as pool:
+                for future in [pool.submit(one, part) for part in parts]:
+                    future.result()  # re-raises a cancel
+            if refused and not report.sent:
+                raise refused[0]
+        report.sent.sort()
+        report.failed.sort()
+        report.decoded.sort()
     else:
         _stow(node, items_, report, progress)
     report.seconds = time.perf_counter() - t0

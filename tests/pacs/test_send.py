@@ -199,3 +199,17 @@ def test_run_with_dicom_out_and_send(storescp, tmp_path, capsys):
     assert main(["run", str(chain), str(CT3), "-o", str(tmp_path / "x"), "--send",
                  "dcmtk"]) == 1
     assert "give --dicom-out FOLDER too" in capsys.readouterr().err
+
+
+def test_parallel_associations_deliver_everything_once(pacs_home, tmp_path):
+    from medview.pacs.scp import StorageSCP
+
+    with StorageSCP("MEDVIEW", 0, tmp_path / "store", allowed_aets=["MEDVIEW"]) as scp:
+        node = add_node(DimseNode("self", "MEDVIEW", "127.0.0.1", scp.port, timeout_s=10))
+        report = send(node, [HFS], associations=4)
+        assert report.complete and len(report.sent) == 35
+        assert len(set(scp.received)) == 35
+    want = _by_uid(HFS.rglob("*.dcm"))
+    for path in scp.received:
+        got = pydicom.dcmread(path)
+        assert got == want[got.SOPInstanceUID]
