@@ -187,6 +187,10 @@ def _run_requests(assoc, node: DimseNode, send, identifiers, progress: Progress,
                 continue
             if code == 0xB000:  # warning: some sub-operations failed; the report lists them
                 continue
+            if code == 0xA801:
+                raise PacsError(f"{node.name}: {what} refused: the PACS does not know our AE "
+                                f"title {node.our_ae_title!r} as a C-MOVE destination: "
+                                f"register it there with this host and port {node.our_port}")
             raise PacsError(f"{node.name}: {what} failed with status {status_text(code)}")
 
 
@@ -233,12 +237,21 @@ def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progre
         raise PacsError(f"{node.name}: C-MOVE needs our storage port, registered at the PACS "
                         f"with our AE title {node.our_ae_title!r} (medview pacs add ... "
                         "--our-port PORT), or retrieve by C-GET")
-    with StorageSCP(node.our_ae_title, node.our_port, root, allowed_aets=[node.ae_title],
-                    host="", on_instance=sink), \
-            association(node, [MOVE_MODEL]) as assoc:
-        _run_requests(assoc, node,
-                      lambda ds: assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL),
-                      _identifiers(study_uid, series_uid, todo), progress, "C-MOVE")
+    from medview.pacs.errors import AssociationRejected
+
+    try:
+        with StorageSCP(node.our_ae_title, node.our_port, root, allowed_aets=[node.ae_title],
+                        host="", on_instance=sink), \
+                association(node, [MOVE_MODEL]) as assoc:
+            _run_requests(assoc, node,
+                          lambda ds: assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL),
+                          _identifiers(study_uid, series_uid, todo), progress, "C-MOVE")
+    except AssociationRejected as exc:
+        if exc.reason != "aborted":
+            raise
+        raise PacsError(f"{exc}; a PACS does this when it does not know our AE title "
+                        f"{node.our_ae_title!r} as a C-MOVE destination: register it there "
+                        f"with this host and port {node.our_port}") from None
 
 
 WADO_PARALLEL = 4

@@ -187,3 +187,14 @@ def test_cli_get_by_series_uid_and_study_uid(dimse_node, tmp_path, capsys):
     assert "no study or series with UID 1.2.3.4.5.6" in capsys.readouterr().err
     with Catalog() as catalog:
         assert catalog.counts()["instances"] == 35
+
+
+def test_move_to_an_ae_title_the_pacs_does_not_know(orthanc, pacs_home, tmp_path):
+    from orthanc_proc import free_port
+
+    node = add_node(DimseNode("stranger", orthanc.aet, "127.0.0.1", orthanc.dicom_port,
+                              "STRANGER", free_port(), retrieve="move", timeout_s=5))
+    study_uid, series_uid = _mr_series(node)
+    report = retrieve(node, study_uid, series_uid, root=tmp_path / "store")
+    assert not report.complete and len(report.missing) == 35
+    assert "does not know our AE title 'STRANGER' as a C-MOVE destination" in report.error
