@@ -201,8 +201,11 @@ def main() -> int:
             ]:
                 t, n = median_seconds(medview(method, node, cat), args.repeat)
                 assert n == len(files)
+                same_kind = t_dwc if method == "wado" else t_get
                 print(f"  {label:38s} {t:7.2f} s  {mb / t:6.0f} MiB/s  ×{ref / t:.2f} of the "
-                      f"faster reference; first instance after {first[0] * 1000:.0f} ms")
+                      f"faster reference, ×{same_kind / t:.2f} of "
+                      f"{'dicomweb-client' if method == 'wado' else 'getscu'}; first instance "
+                      f"after {first[0] * 1000:.0f} ms")
                 rows.append((f"retrieve: {label}", ref / t, "≥ 1.0"))
 
             # -- 2. query -------------------------------------------------------------------
