@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+from orthanc_proc import DCMTK_ENV
 from realparts import DATA, require_tool
 
 from medview.cli import main
@@ -83,7 +84,8 @@ def test_same_studies_as_dcmtk_findscu(dimse_node, orthanc, tmp_path):
     out = subprocess.run(
         [findscu, "-S", "-aet", "FINDSCU", "-aec", orthanc.aet, "-k", "QueryRetrieveLevel=STUDY",
          "-k", "StudyInstanceUID", "-X", "-od", str(tmp_path), "127.0.0.1",
-         str(orthanc.dicom_port)], capture_output=True, text=True, timeout=60)
+         str(orthanc.dicom_port)], capture_output=True, text=True, timeout=60,
+        env=DCMTK_ENV)
     assert out.returncode == 0, out.stderr
     import pydicom
 

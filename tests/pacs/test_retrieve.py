@@ -8,7 +8,7 @@ import subprocess
 import pydicom
 import pytest
 from conftest import MOVE_PORT
-from orthanc_proc import PASSWORD, USER, Orthanc
+from orthanc_proc import DCMTK_ENV, PASSWORD, USER, Orthanc
 from realparts import DATA, require_tool
 
 from medview.cli import main
@@ -83,7 +83,7 @@ def test_medview_c_get_equals_dcmtk_getscu(dimse_node, orthanc, tmp_path):
         [getscu, "-S", "-aet", "GETSCU", "-aec", orthanc.aet, "-k", "QueryRetrieveLevel=SERIES",
          "-k", f"StudyInstanceUID={study_uid}", "-k", f"SeriesInstanceUID={series_uid}",
          "-od", str(out), "127.0.0.1", str(orthanc.dicom_port)],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True, timeout=60, env=DCMTK_ENV)
     assert run.returncode == 0, run.stderr
     theirs = {pydicom.dcmread(f).SOPInstanceUID: pydicom.dcmread(f) for f in out.iterdir()}
     report = retrieve(dimse_node, study_uid, series_uid, root=tmp_path / "store")

@@ -11,6 +11,7 @@ import sys
 
 import pydicom
 import pytest
+from orthanc_proc import DCMTK_ENV
 from realparts import DATA, REPO, require_tool
 
 from medview.dicom.catalog import Catalog
@@ -23,7 +24,7 @@ MR_FILES = sorted(HFS.rglob("*.dcm"))
 def _storescu(port: int, files, *, aet: str = "STORESCU", timeout: float = 60):
     return subprocess.run([require_tool("storescu"), "-aet", aet, "-aec", "MEDVIEW", "-nh",
                            "127.0.0.1", str(port), *map(str, files)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=DCMTK_ENV)
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ import numpy as np
 import pydicom
 import pytest
 import requests
-from orthanc_proc import PASSWORD, USER, free_port
+from orthanc_proc import DCMTK_ENV, PASSWORD, USER, free_port
 from realparts import DATA, REPO, require_tool
 
 from medview.cli import main
@@ -35,7 +35,8 @@ class StoreSCP:
         folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [require_tool("storescp"), "-aet", "DCMTKSCP", "-od", str(folder), "-uf",
-             str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=DCMTK_ENV)
         deadline = time.monotonic() + 10
         while True:
             try:
