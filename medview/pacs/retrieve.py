@@ -92,10 +92,14 @@ class _Sink:
         self.lock = threading.Lock()
 
     def set_total(self, total: int) -> None:
-        """The number asked for, once the listing that runs beside the transfer knows it."""
+        """The number asked for, once the listing that runs beside the transfer knows it
+        (called from the listing's thread)."""
         with self.lock:
-            if self.total <= 1:
-                self.total = max(total - self.report.already_local, 1)
+            if self.total > 1:
+                return
+            self.total = max(total - self.report.already_local, 1)
+            n, total = len(self.report.received), self.total
+        self.progress.update(0.05 + 0.9 * min(n / total, 1.0), f"{n}/{total} instances")
 
     def __call__(self, path: Path, uids: tuple[str, str, str]) -> None:
         with self.lock:
@@ -258,13 +262,18 @@ WADO_PARALLEL = 4
 
 
 def check_complete(ds) -> None:
-    """Raise PacsError when an image dataset lacks its pixel data or has too few bytes.
+    """Raise PacsError when a dataset lacks its UIDs, or an image its pixel data or bytes of it.
 
     A multipart response cut off mid-part (the server died) still parses into a dataset
     without the tail: that must not become a file that looks like a good instance.
     """
+    missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+               if not ds.get(k)]
+    if missing:
+        raise PacsError(f"an instance arrived without {', '.join(missing)} (the transfer was "
+                        "cut off, or the server sent something else)")
     if "Rows" not in ds:
-        return  # not an image (SEG frames and SR content have no Rows at the top, or do)
+        return  # not an image: nothing more to check
     pixel = next((k for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
                   if k in ds), None)
     if pixel is None:

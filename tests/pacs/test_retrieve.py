@@ -4,6 +4,7 @@ callbacks, cancel, a PACS killed mid-transfer and the resume that fetches only t
 from __future__ import annotations
 
 import subprocess
+import threading
 
 import pydicom
 import pytest
@@ -144,15 +145,24 @@ def test_pacs_killed_mid_retrieve_then_resumed(tmp_path, pacs_home, method, big_
                             PASSWORD)
         [patient] = find(node, Query(patient_id="BIG"))
         study_uid, series_uid = patient.studies[0].uid, patient.studies[0].series[0].uid
-        def kill_after_ten(fraction, message):
-            # the instance list is asked for beside the transfer; once the progress counts
-            # against it ("k/128 instances") and ten are in, the PACS dies
-            if message.endswith("/128 instances") and int(message.split("/")[0]) >= 10 \
-                    and server.proc is not None:
+        listed = threading.Event()
+
+        def on_progress(fraction, message):
+            # the instance list is asked for beside the transfer; the progress counts
+            # against it ("k/128 instances") once it is known
+            if message.endswith("/128 instances"):
+                listed.set()
+
+        def kill_after_ten(path, uids):
+            # the tenth instance holds the transfer (the PACS's sends block on full socket
+            # buffers, 64 MiB is more than they hold) until the list is known; then the PACS
+            # dies
+            if len(list(path.parent.glob("*.dcm"))) == 10 and server.proc is not None:
+                assert listed.wait(30)
                 server.kill()
 
         report = retrieve(node, study_uid, series_uid, root=tmp_path / "store",
-                          progress=Progress(kill_after_ten))
+                          on_instance=kill_after_ten, progress=Progress(on_progress))
         assert not report.complete and report.error
         assert 10 <= len(report.received) < 128
         assert len(report.missing) == 128 - len(report.received)
@@ -198,3 +208,18 @@ def test_move_to_an_ae_title_the_pacs_does_not_know(orthanc, pacs_home, tmp_path
     report = retrieve(node, study_uid, series_uid, root=tmp_path / "store")
     assert not report.complete and len(report.missing) == 35
     assert "does not know our AE title 'STRANGER' as a C-MOVE destination" in report.error
+
+
+@pytest.mark.parametrize("method", ["get", "wado"])
+def test_a_whole_study_by_study_uid(node_for, method, tmp_path):
+    node = node_for[method]
+    [patient] = find(node, Query(patient_name="Lymphoma"), level="study")
+    study = patient.studies[0]
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        report = retrieve(node, study.uid, method=method, root=tmp_path / "store",
+                          catalog=catalog)
+        assert report.complete and len(report.received) == 11 == report.expected
+        assert sum(s.instances for s in catalog.series(study.uid)) == 11
+    originals = {pydicom.dcmread(f).SOPInstanceUID: pydicom.dcmread(f)
+                 for f in (DATA / "kits_dupe_positions").glob("*.dcm")}
+    assert_same_as_originals(report.paths, originals)
