@@ -121,6 +121,14 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
     # pynetdicom 3.0 skips close() when shutdown() fails on a connection the peer reset, and
     # the socket leaks: keep it to close it ourselves
     raw = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    # pynetdicom 3.0 race: its reactor thread polls for incoming requests (the only caller
+    # of get_msg(block=False)) and can wake just after send_c_store() checked that it was
+    # paused; with a fast peer it then takes the C-STORE response ("Received unexpected
+    # C-STORE service message") and the send waits out the DIMSE timeout. On our own
+    # requesting association the peer sends no requests (C-GET's sub-operations are read
+    # by send_c_get() itself, blocking), so the reactor gets none.
+    take = assoc.dimse.get_msg
+    assoc.dimse.get_msg = lambda block=False: take(block) if block else (None, None)
     try:
         yield assoc
     except BaseException:
