@@ -101,6 +101,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", help="a folder holding (or to receive) the phantom series")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only", choices=["retrieve", "query", "send"],
+                    help="measure only this part")
     args = ap.parse_args()
 
     from dicomweb_client.api import DICOMwebClient
@@ -182,92 +184,108 @@ def main() -> int:
                     return len(r.received)
                 return run
 
-            print(f"\n1. retrieve {len(files)} × {args.size}² ({mb:.0f} MiB) from Orthanc "
-                  f"(median of {args.repeat})")
-            t_get, n = median_seconds(getscu, args.repeat)
-            assert n == len(files)
-            t_dwc, n = median_seconds(dicomweb_loop, args.repeat)
-            assert n == len(files)
-            ref = min(t_get, t_dwc)
-            print(f"  {'DCMTK getscu':38s} {t_get:7.2f} s  {mb / t_get:6.0f} MiB/s")
-            print(f"  {'dicomweb-client iter_series + save':38s} {t_dwc:7.2f} s  "
-                  f"{mb / t_dwc:6.0f} MiB/s")
-            for label, method, node, cat in [
-                ("medview C-GET", "get", dimse, False),
-                ("medview C-MOVE", "move", dimse, False),
-                ("medview WADO-RS", "wado", web, False),
-                ("medview C-GET + catalog index", "get", dimse, True),
-                ("medview WADO-RS + catalog index", "wado", web, True),
-            ]:
-                t, n = median_seconds(medview(method, node, cat), args.repeat)
+            if args.only in (None, "retrieve"):
+                print(f"\n1. retrieve {len(files)} × {args.size}² ({mb:.0f} MiB) from Orthanc "
+                      f"(median of {args.repeat})")
+                t_get, n = median_seconds(getscu, args.repeat)
                 assert n == len(files)
-                same_kind = t_dwc if method == "wado" else t_get
-                print(f"  {label:38s} {t:7.2f} s  {mb / t:6.0f} MiB/s  ×{ref / t:.2f} of the "
-                      f"faster reference, ×{same_kind / t:.2f} of "
-                      f"{'dicomweb-client' if method == 'wado' else 'getscu'}; first instance "
-                      f"after {first[0] * 1000:.0f} ms")
-                rows.append((f"retrieve: {label}", ref / t, "≥ 1.0"))
+                t_dwc, n = median_seconds(dicomweb_loop, args.repeat)
+                assert n == len(files)
+                ref = min(t_get, t_dwc)
+                print(f"  {'DCMTK getscu':38s} {t_get:7.2f} s  {mb / t_get:6.0f} MiB/s")
+                print(f"  {'dicomweb-client iter_series + save':38s} {t_dwc:7.2f} s  "
+                      f"{mb / t_dwc:6.0f} MiB/s")
+                for label, method, node, cat in [
+                    ("medview C-GET", "get", dimse, False),
+                    ("medview C-MOVE", "move", dimse, False),
+                    ("medview WADO-RS", "wado", web, False),
+                    ("medview C-GET + catalog index", "get", dimse, True),
+                    ("medview WADO-RS + catalog index", "wado", web, True),
+                ]:
+                    t, n = median_seconds(medview(method, node, cat), args.repeat)
+                    assert n == len(files)
+                    same_kind = t_dwc if method == "wado" else t_get
+                    print(f"  {label:38s} {t:7.2f} s  {mb / t:6.0f} MiB/s  ×{ref / t:.2f} of the "
+                          f"faster reference, ×{same_kind / t:.2f} of "
+                          f"{'dicomweb-client' if method == 'wado' else 'getscu'}; first instance "
+                          f"after {first[0] * 1000:.0f} ms")
+                    rows.append((f"retrieve: {label}", ref / t, "≥ 1.0"))
 
-            # -- 2. query -------------------------------------------------------------------
-            print(f"\n2. study-level query of a PACS holding {args.studies} more studies")
-            t_fill = _fill_studies(orthanc, args.studies)
-            print(f"  (filled in {t_fill:.1f} s)")
+            if args.only in (None, "query"):
+                # -- 2. query -------------------------------------------------------------------
+                print(f"\n2. study-level query of a PACS holding {args.studies} more studies")
+                t_fill = _fill_studies(orthanc, args.studies)
+                print(f"  (filled in {t_fill:.1f} s)")
 
-            def findscu():
-                out = subprocess.run(
-                    ["findscu", "-S", "-aet", "FINDSCU", "-aec", orthanc.aet,
-                     "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName", "-k", "PatientID",
-                     "-k", "StudyDate", "-k", "StudyInstanceUID", "-k", "AccessionNumber",
-                     "-k", "StudyDescription", "-k", "ModalitiesInStudy",
-                     "-k", "NumberOfStudyRelatedInstances", "127.0.0.1",
-                     str(orthanc.dicom_port)], capture_output=True, text=True, check=True,
-                    env=DCMTK_ENV)
-                return out.stderr.count("(0020,000d)")
+                def findscu():
+                    out = subprocess.run(
+                        ["findscu", "-S", "-aet", "FINDSCU", "-aec", orthanc.aet,
+                         "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName", "-k", "PatientID",
+                         "-k", "StudyDate", "-k", "StudyInstanceUID", "-k", "AccessionNumber",
+                         "-k", "StudyDescription", "-k", "ModalitiesInStudy",
+                         "-k", "NumberOfStudyRelatedInstances", "127.0.0.1",
+                         str(orthanc.dicom_port)], capture_output=True, text=True, check=True,
+                        env=DCMTK_ENV)
+                    return out.stderr.count("(0020,000d)")
 
-            t_find, n_find = median_seconds(findscu, args.repeat)
-            print(f"  {'DCMTK findscu (mostly Orthanc)':38s} {t_find:7.3f} s  {n_find} studies")
-            for label, node in [("medview find, C-FIND", dimse), ("medview find, QIDO-RS", web)]:
-                t, result = median_seconds(lambda node=node: find(node, level="study"),
-                                           args.repeat)
-                n = sum(len(p.studies) for p in result)
-                print(f"  {label:38s} {t:7.3f} s  {n} studies; {t - t_find:+.3f} s beyond "
-                      f"findscu, ×{t_find / t:.2f}")
-                rows.append((f"query: {label} − findscu (s)", t - t_find, "≤ 0.5"))
+                def raw_qido():
+                    import requests
 
-            # -- 3. send --------------------------------------------------------------------
-            print(f"\n3. send {len(files)} files to DCMTK storescp")
-            port = free_port()
-            recv = work / "storescp"
-            recv.mkdir()
-            # --fork: one process per association, so parallel associations are served
-            storescp = subprocess.Popen(["storescp", "--fork", "-aet", "DCMTKSCP", "-od",
-                                         str(recv), "-uf", "--max-pdu", "131072", str(port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        env=DCMTK_ENV)
-            _wait_port(port, storescp)
+                    r = requests.get(f"{orthanc.dicomweb}/studies", auth=(USER, PASSWORD),
+                                     timeout=60)
+                    r.raise_for_status()
+                    return len(r.content)
 
-            def storescu(env):
-                def run():
-                    subprocess.run(["storescu", "-aet", "STORESCU", "-aec", "DCMTKSCP", "-nh",
-                                    "127.0.0.1", str(port), *map(str, files)], check=True,
-                                   capture_output=True, env=env)
-                return run
+                t_find, n_find = median_seconds(findscu, args.repeat)
+                t_raw, _ = median_seconds(raw_qido, args.repeat)
+                print(f"  {'DCMTK findscu (mostly Orthanc)':38s} {t_find:7.3f} s  {n_find} studies")
+                print(f"  {'one QIDO-RS GET, JSON not parsed':38s} {t_raw:7.3f} s  (Orthanc's own)")
+                for label, node, base, what in [
+                    ("medview find, C-FIND", dimse, t_find, "findscu"),
+                    ("medview find, QIDO-RS", web, t_raw, "the bare GET"),
+                ]:
+                    t, result = median_seconds(lambda node=node: find(node, level="study"),
+                                               args.repeat)
+                    n = sum(len(p.studies) for p in result)
+                    print(f"  {label:38s} {t:7.3f} s  {n} studies; {t - base:+.3f} s beyond "
+                          f"{what}")
+                    rows.append((f"query: {label} − {what} (s)", t - base, "≤ 0.5"))
 
-            t_scu, _ = median_seconds(storescu(DCMTK_ENV), args.repeat)
-            t_scu_default, _ = median_seconds(storescu(dict(os.environ)), 1, warmup=0)
-            print(f"  {'DCMTK storescu, TCP_NODELAY=1':38s} {t_scu:7.2f} s  "
-                  f"{mb / t_scu:6.0f} MiB/s")
-            print(f"  {'DCMTK storescu, default (Nagle on)':38s} {t_scu_default:7.2f} s  "
-                  f"{mb / t_scu_default:6.0f} MiB/s")
-            target = DimseNode("dcmtk", "DCMTKSCP", "127.0.0.1", port, timeout_s=60)
-            for n in (1, 4):
-                t_send, report = median_seconds(
-                    lambda n=n: send(target, [folder], associations=n), args.repeat)
-                assert report.complete, report.summary()
-                label = f"medview send, {n} association{'s' if n > 1 else ''}"
-                print(f"  {label:38s} {t_send:7.2f} s  {mb / t_send:6.0f} MiB/s  "
-                      f"×{t_scu / t_send:.2f} (×{t_scu_default / t_send:.2f} of the default)")
-                rows.append((f"send: {label} vs storescu", t_scu / t_send, "≥ 1.0"))
+            if args.only in (None, "send"):
+                # -- 3. send --------------------------------------------------------------------
+                print(f"\n3. send {len(files)} files to DCMTK storescp")
+                port = free_port()
+                recv = work / "storescp"
+                recv.mkdir()
+                # --fork: one process per association, so parallel associations are served
+                storescp = subprocess.Popen(["storescp", "--fork", "-aet", "DCMTKSCP", "-od",
+                                             str(recv), "-uf", "--max-pdu", "131072", str(port)],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            env=DCMTK_ENV)
+                _wait_port(port, storescp)
+
+                def storescu(env):
+                    def run():
+                        subprocess.run(["storescu", "-aet", "STORESCU", "-aec", "DCMTKSCP", "-nh",
+                                        "127.0.0.1", str(port), *map(str, files)], check=True,
+                                       capture_output=True, env=env)
+                    return run
+
+                t_scu, _ = median_seconds(storescu(DCMTK_ENV), args.repeat)
+                t_scu_default, _ = median_seconds(storescu(dict(os.environ)), 1, warmup=0)
+                print(f"  {'DCMTK storescu, TCP_NODELAY=1':38s} {t_scu:7.2f} s  "
+                      f"{mb / t_scu:6.0f} MiB/s")
+                print(f"  {'DCMTK storescu, default (Nagle on)':38s} {t_scu_default:7.2f} s  "
+                      f"{mb / t_scu_default:6.0f} MiB/s")
+                target = DimseNode("dcmtk", "DCMTKSCP", "127.0.0.1", port, timeout_s=60)
+                for n in (1, 4):
+                    t_send, report = median_seconds(
+                        lambda n=n: send(target, [folder], associations=n), args.repeat)
+                    assert report.complete, report.summary()
+                    label = f"medview send, {n} association{'s' if n > 1 else ''}"
+                    print(f"  {label:38s} {t_send:7.2f} s  {mb / t_send:6.0f} MiB/s  "
+                          f"×{t_scu / t_send:.2f} (×{t_scu_default / t_send:.2f} of the default)")
+                    rows.append((f"send: {label} vs storescu", t_scu / t_send, "≥ 1.0"))
     finally:
         if storescp is not None:
             storescp.kill()
