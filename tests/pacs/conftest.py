@@ -4,12 +4,8 @@ with real series from the shared data, and a private config folder per test."""
 from __future__ import annotations
 
 import pytest
-from orthanc_proc import PASSWORD, USER, Orthanc, available, free_port
+from orthanc_proc import MOVE_PORT, PASSWORD, USER, Orthanc, available
 from realparts import DATA, require
-
-# AE titles Orthanc knows (C-MOVE destinations): medview's SCP and DCMTK's storescp
-MOVE_PORT = free_port()
-STORESCP_PORT = free_port()
 
 
 @pytest.fixture(scope="session")
@@ -18,8 +14,7 @@ def orthanc(tmp_path_factory):
                          "orthanc-dicomweb)")
     require(DATA.is_dir(), f"real DICOM test data at {DATA}")
     server = Orthanc(tmp_path_factory.mktemp("orthanc"),
-                     {"MEDVIEW": ("127.0.0.1", MOVE_PORT),
-                      "DCMTKSCP": ("127.0.0.1", STORESCP_PORT)}).start()
+                     {"MEDVIEW": ("127.0.0.1", MOVE_PORT)}).start()
     try:
         server.upload(sorted((DATA / "kits_dupe_positions").glob("*.dcm")))
         server.upload(sorted((DATA / "dcm_qa_decubitus/In/HFS").rglob("*.dcm")))

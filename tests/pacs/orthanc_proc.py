@@ -30,6 +30,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# where medview's storage SCP listens for C-MOVE in the tests: the session's Orthanc knows
+# the AE title MEDVIEW at this port (here, not in conftest.py: every conftest imports as
+# "conftest" and the last one imported wins)
+MOVE_PORT = free_port()
+
+
 def available() -> bool:
     return Path(ORTHANC).exists() and Path(DICOMWEB_PLUGIN).exists()
 

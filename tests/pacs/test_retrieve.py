@@ -8,8 +8,7 @@ import threading
 
 import pydicom
 import pytest
-from conftest import MOVE_PORT
-from orthanc_proc import DCMTK_ENV, PASSWORD, USER, Orthanc
+from orthanc_proc import DCMTK_ENV, MOVE_PORT, PASSWORD, USER, Orthanc
 from realparts import DATA, require_tool
 
 from medview.cli import main
