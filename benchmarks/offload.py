@@ -1,7 +1,8 @@
 """Offload: what sending a job to `medview serve` costs, and what a Dask cluster gains.
 
-    .venv/bin/python benchmarks/offload.py [--slices 300] [--size 512] [--batch 8]
-        [--batch-slices 24] [--batch-size 192] [--skip-roundtrip] [--skip-dask]
+    .venv/bin/python benchmarks/offload.py [--slices 300] [--size 512] [--batch 16]
+        [--batch-slices 32] [--batch-size 256] [--big-mb 300] [--split-slices 600]
+        [--skip-roundtrip] [--skip-dask] [--skip-big] [--skip-split]
 
 1. Round trip on loopback (a real ``medview serve`` over TLS, started here): the scribble
    classifier chain (``resources/chains/scribble_classifier.json``) on the synthetic CT phantom
@@ -9,12 +10,23 @@
    locally, then on the server, once with raw arrays and once with blosc2. The overhead is the
    client's encode + upload + download + decode time (and, for reference, the end-to-end time
    minus the server's compute time); target: ≤ 25 % of the local run time.
-2. Batch on Dask: ``--batch`` series (``--batch-slices``×``--batch-size``², each its own job)
+2. A big result from Dask: a chain of five gamma steps on a small int16 CT returns five float32
+   volumes, ``--big-mb`` MiB in all, through ``medview serve --dask --dask-fetch-results`` (the
+   worker writes the result to a file, the server fetches it from the worker in 16 MiB chunks,
+   the client streams it to a file and decodes it). End to end minus the steps' compute time
+   against a plain HTTPS download (uvicorn + Starlette ``FileResponse``, the same TLS, the same
+   httpx client streaming into a file) of a file of the result's size; target ≤ 1.5×.
+3. Batch on Dask: ``--batch`` series (``--batch-slices``×``--batch-size``², each its own job)
    through ``medview serve --dask`` on a cluster of 1, then 2, single-threaded worker processes
    (``dask scheduler`` / ``dask worker --nthreads 1``, ``MEDVIEW_THREADS=1``); target: 2 workers
    ≥ 1.7× faster than 1. "compute s" is the steps' time summed over the jobs, "busy workers"
    that divided by the wall time; the script also prints how many cores the machine gives
-   two processes at that moment (other work shares these machines).
+   two processes at that moment (other work shares these machines). The batch streams
+   (:func:`medview.remote.batch.stream_remote`: submitted as the server has room, collected as
+   each is done).
+4. One volume across workers: a ``--split-slices``×512² float32 volume, Gaussian (σ 1.5 mm,
+   3D) + Sobel (3D), on a 2-worker cluster whole (one worker) and split (``--split``: slabs
+   with halos over both); the steps' compute time, the speed-up and the bytes the slabs moved.
 
 Everything listens on 127.0.0.1 only and is stopped by process id at the end.
 """
@@ -22,6 +34,7 @@ Everything listens on 127.0.0.1 only and is stopped by process id at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -149,17 +162,34 @@ def start_dask(n: int, env: dict, logs: Path) -> tuple[str, list[subprocess.Pope
     return addr, procs
 
 
+def _stream(chain, client, volumes, encoding):
+    """The batch through :func:`stream_remote`, results kept in memory."""
+    from medview.remote.batch import BatchItem, stream_remote
+
+    items = [BatchItem(f"s{i}", "") for i in range(len(volumes))]
+    by_name = {it.name: v for it, v in zip(items, volumes, strict=True)}
+    results = []
+
+    def deliver(item, inputs, result):
+        results.append(result)
+        return []
+
+    report = stream_remote(chain, items, client=client, encoding=encoding,
+                           load=lambda it: {"image": by_name[it.name]}, deliver=deliver,
+                           on_event=lambda msg: None)
+    return report, results
+
+
 def dask_batch(args, env: dict, tmp: Path) -> list[list]:
     from medview.core.volume import Volume
     from medview.dicom.phantom import ct_phantom_volume
     from medview.pipeline.chain import Chain
     from medview.remote.client import RemoteClient
-    from medview.remote.run import run_batch_remote
 
     shape = (args.batch_slices, args.batch_size, args.batch_size)
     sp = 0.7 * 512 / args.batch_size
-    batch = [{"image": Volume(ct_phantom_volume(shape, (sp, sp, 1.0), seed=i)
-                              .astype(np.float32), (sp, sp, 1.0))} for i in range(args.batch)]
+    batch = [Volume(ct_phantom_volume(shape, (sp, sp, 1.0), seed=i).astype(np.float32),
+                    (sp, sp, 1.0)) for i in range(args.batch)]
     chain = Chain.from_dict({"steps": [
         {"step": "smooth.curvature_diffusion", "params": {"iterations": args.iterations,
                                                           "in_plane_only": True}},
@@ -174,12 +204,11 @@ def dask_batch(args, env: dict, tmp: Path) -> list[list]:
             proc, url, cert, token = start_server(folder, env, "--dask", addr)
             try:
                 with RemoteClient(url, token, ca_bundle=str(cert), timeout_s=600) as c:
-                    run_batch_remote(chain, batch[:2], client=c,  # warm the workers up
-                                     encoding=args.encoding)
+                    _stream(chain, c, batch[:2], args.encoding)  # warm the workers up
                     t0 = time.perf_counter()
-                    results = run_batch_remote(chain, batch, client=c, encoding=args.encoding)
+                    report, results = _stream(chain, c, batch, args.encoding)
                     seconds[n] = time.perf_counter() - t0
-                assert len(results) == len(batch)
+                assert len(report.written) == len(batch), report.failed
             finally:
                 stop(proc)
         finally:
@@ -189,6 +218,159 @@ def dask_batch(args, env: dict, tmp: Path) -> list[list]:
         rows.append([f"{n} worker{'s' if n > 1 else ''}", f"{seconds[n]:.2f}",
                      f"{seconds[1] / seconds[n]:.2f}×", f"{compute:.2f}",
                      f"{compute / seconds[n]:.2f}"])
+    return rows
+
+
+@contextlib.contextmanager
+def plain_https(size: int, env: dict, tmp: Path):
+    """A plain uvicorn + Starlette FileResponse server (the same TLS stack and 1 MiB chunks as
+    medview serve's results) of a file of ``size`` bytes; yields ``download()`` → seconds to
+    stream it over loopback HTTPS into a file with httpx."""
+    import ssl
+
+    import httpx
+
+    from medview.server.tls import make_self_signed
+
+    folder = tmp / "plain"
+    folder.mkdir(parents=True)
+    cert, key = make_self_signed(folder / "tls")
+    blob = folder / "blob.bin"
+    with open(blob, "wb") as f:
+        for _ in range(size // (16 << 20)):
+            f.write(np.random.default_rng(1).bytes(16 << 20))
+        f.write(b"\0" * (size % (16 << 20)))
+    (folder / "app.py").write_text(
+        "from starlette.applications import Starlette\n"
+        "from starlette.responses import FileResponse\n"
+        "from starlette.routing import Route\n"
+        "FileResponse.chunk_size = 1 << 20\n"
+        f"app = Starlette(routes=[Route('/blob', lambda r: FileResponse({str(blob)!r}))])\n")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port),
+         "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--log-level", "warning"],
+        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctx = ssl.create_default_context(cafile=str(cert))
+    try:
+        with httpx.Client(verify=ctx, timeout=60) as c:
+            for _ in range(100):
+                try:
+                    c.get(f"https://127.0.0.1:{port}/blob", headers={"Range": "bytes=0-0"})
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+
+            def download() -> float:
+                t0 = time.perf_counter()
+                with c.stream("GET", f"https://127.0.0.1:{port}/blob") as r, \
+                        open(folder / "got.bin", "wb") as out:
+                    for chunk in r.iter_bytes(1 << 20):
+                        out.write(chunk)
+                took = time.perf_counter() - t0
+                (folder / "got.bin").unlink()
+                return took
+
+            yield download
+    finally:
+        stop(proc)
+
+
+def big_result(args, env: dict, tmp: Path) -> list[list]:
+    from medview.core.volume import Volume
+    from medview.pipeline.chain import Chain
+    from medview.remote.client import RemoteClient
+    from medview.remote.run import collect_job, submit_job
+
+    n_steps = 5
+    slices = max(1, int(args.big_mb * 2**20 / (n_steps * 512 * 512 * 4)))
+    arr = np.random.default_rng(2).integers(-1000, 2000, (slices, 512, 512), dtype=np.int16)
+    vol = Volume(arr, (0.7, 0.7, 1.0))
+    chain = Chain.from_dict({"steps": [{"step": "enhance.gamma", "params": {"gamma": 0.9}}]
+                             * n_steps})
+    size = 0
+    folder = tmp / "big"
+    folder.mkdir()
+    addr, procs = start_dask(1, env, folder)
+    rows, plain = [], []
+    try:
+        for mode, extra in (("fetched from the worker", ("--dask-fetch-results",)),
+                            ("written into the job folder", ())):
+            sub = folder / mode.split()[0]
+            sub.mkdir()
+            proc, url, cert, token = start_server(sub, env, "--dask", addr, *extra)
+            try:
+                with RemoteClient(url, token, ca_bundle=str(cert), timeout_s=600) as c:
+                    best = None
+                    for _ in range(3):
+                        t0 = time.perf_counter()
+                        job = submit_job(c, chain, {"image": vol}, encoding="raw")
+                        res = collect_job(c, job)
+                        total = time.perf_counter() - t0
+                        compute = sum(res.seconds.values())
+                        size = c.status(job.status.id).result_bytes
+                        if best is None or total - compute < best[0] - best[1]:
+                            best = (total, compute, dict(job.timings))
+                        # the plain download of the same bytes, between the runs (this
+                        # machine's load changes by the second)
+                        with plain_https(size, env, tmp / f"p{len(plain)}") as download:
+                            plain.append(min(download() for _ in range(2)))
+            finally:
+                stop(proc)
+            total, compute, tt = best
+            rows.append([mode, f"{size / 2**20:.0f}", f"{job.upload_bytes / 2**20:.0f}",
+                         f"{total:.2f}", f"{compute:.2f}", f"{total - compute:.2f}",
+                         f"{tt['download']:.2f}"])
+    finally:
+        for p in reversed(procs):
+            stop(p)
+    fastest = min(plain)
+    for r in rows:
+        r.append(f"{float(r[5]) / fastest:.2f}×")
+    rows.append(["plain HTTPS download", rows[0][1], "", f"{fastest:.2f}", "", f"{fastest:.2f}",
+                 f"{fastest:.2f} (slowest {max(plain):.2f})", "1.00×"])
+    return rows
+
+
+def split_volume(args, env: dict, tmp: Path) -> list[list]:
+    from medview.core.volume import Volume
+    from medview.pipeline.chain import Chain
+    from medview.remote.client import RemoteClient
+    from medview.remote.run import collect_job, submit_job
+
+    rng = np.random.default_rng(3)
+    vol = Volume(rng.normal(0, 100, (args.split_slices, 512, 512)).astype(np.float32),
+                 (0.7, 0.7, 1.0))
+    chain = Chain.from_dict({"steps": [{"step": "smooth.gaussian",
+                                        "params": {"sigma_mm": 1.5}},
+                                       {"step": "features.sobel"}]})
+    folder = tmp / "split"
+    folder.mkdir()
+    addr, procs = start_dask(2, env, folder)
+    rows, compute = [], {}
+    try:
+        proc, url, cert, token = start_server(folder, env, "--dask", addr)
+        try:
+            with RemoteClient(url, token, ca_bundle=str(cert), timeout_s=900) as c:
+                outs = {}
+                for split in (False, True):
+                    job = submit_job(c, chain, {"image": vol}, encoding="raw", split=split)
+                    res = collect_job(c, job)
+                    compute[split] = sum(res.seconds.values())
+                    outs[split] = res.result.array
+                    moved = (job.result_meta.get("split") or {}).get("bytes_moved", 0)
+                    rows.append(["split over 2 workers" if split else "whole, 1 worker",
+                                 f"{compute[split]:.2f}",
+                                 f"{compute[False] / compute[split]:.2f}×",
+                                 f"{moved / 2**20:.0f}"])
+                same = np.array_equal(outs[False], outs[True])
+        finally:
+            stop(proc)
+    finally:
+        for p in reversed(procs):
+            stop(p)
+    for r in rows:
+        r.append("yes" if same else "NO")
     return rows
 
 
@@ -216,15 +398,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--slices", type=int, default=300)
     p.add_argument("--size", type=int, default=512)
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=16)
     p.add_argument("--batch-slices", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--iterations", type=int, default=40,
                    help="curvature diffusion iterations per batch series (the work per job)")
     p.add_argument("--encoding", default="auto", choices=["auto", "raw", "blosc2"],
                    help="how the batch's volumes travel")
+    p.add_argument("--big-mb", type=float, default=300.0,
+                   help="size of the big result in MiB")
+    p.add_argument("--split-slices", type=int, default=600)
     p.add_argument("--skip-roundtrip", action="store_true")
     p.add_argument("--skip-dask", action="store_true")
+    p.add_argument("--skip-big", action="store_true")
+    p.add_argument("--skip-split", action="store_true")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="medview-offload-bench-") as t:
         tmp = Path(t)
@@ -237,6 +424,16 @@ def main() -> None:
                   "scribble classifier chain (target: overhead ≤ 25 % of the local run)")
             print_table(["run", "s", "upload MiB", "enc+up / down+dec s", "transfer overhead",
                          "total − compute", "same result"], roundtrip(args, env, tmp))
+        if not args.skip_big:
+            print(f"\nA {args.big_mb:.0f} MiB result from a 1-worker Dask cluster "
+                  "(target: end to end minus compute ≤ 1.5× a plain HTTPS download)")
+            print_table(["result", "MiB", "upload MiB", "total s", "compute s",
+                         "total − compute", "download s", "vs plain"],
+                        big_result(args, env, tmp))
+        if not args.skip_split:
+            print(f"\nOne {args.split_slices}×512² volume, Gaussian + Sobel (3D) on 2 workers")
+            print_table(["run", "compute s", "speed-up", "slab MiB moved", "same voxels"],
+                        split_volume(args, env, tmp))
         if not args.skip_dask:
             print(f"\nBatch of {args.batch} series ({args.batch_slices}×{args.batch_size}²) "
                   "through medview serve --dask (target: 2 workers ≥ 1.7× 1 worker)")

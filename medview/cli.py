@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from medview import __version__
+from medview.dicom.display import printable
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -81,12 +82,14 @@ def cmd_index(args) -> int:
     with _catalog(args) as cat, terminal_progress("indexing") as progress:
         report = cat.index([Path(p) for p in args.paths], progress=progress)
     print(
-        f"indexed {', '.join(args.paths)} into {cat.path}: {report.added} added, "
+        f"indexed {printable(', '.join(args.paths))} into {cat.path}: {report.added} added, "
         f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
         f"{len(report.errors)} unreadable ({report.seconds:.2f} s)"
     )
+    for path, warning in report.warnings[: args.max_errors]:
+        print(f"  warning: {printable(path)}: {printable(warning)}", file=sys.stderr)
     for path, reason in report.errors[: args.max_errors]:
-        print(f"  unreadable: {path}: {reason}", file=sys.stderr)
+        print(f"  unreadable: {printable(path)}: {printable(reason)}", file=sys.stderr)
     if len(report.errors) > args.max_errors:
         print(f"  … and {len(report.errors) - args.max_errors} more (medview index --max-errors N)",
               file=sys.stderr)
@@ -119,9 +122,9 @@ def cmd_series(args) -> int:
             for i, s in enumerate(r["stacks"]):
                 print(f"  stack [{i}] {s['label']}: {s['slices']} slices")
         for w in r["warnings"]:
-            print(f"  warning: {w}")
+            print(f"  warning: {printable(w)}")
     for path, reason in errors[: args.max_errors]:
-        print(f"unreadable: {path}: {reason}", file=sys.stderr)
+        print(f"unreadable: {printable(path)}: {printable(reason)}", file=sys.stderr)
     return EXIT_OK if rows else EXIT_ERROR
 
 
@@ -137,7 +140,7 @@ def cmd_convert(args) -> int:
         vol = medview.load(args.input, series=args.series, stack=args.stack, catalog=catalog,
                            progress=progress)
     for w in vol.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {printable(w)}", file=sys.stderr)
     out = write_volume(vol, args.output, overwrite=args.force)
     shape = "×".join(str(s) for s in reversed(vol.shape))
     print(f"wrote {out} ({shape}, {vol.array.dtype}, spacing "
@@ -188,7 +191,7 @@ def _read_input(source: str, kind: str, args):
 
         vol = medview.load(source, series=args.series, catalog=_catalog_for(args, source))
         for w in vol.warnings:
-            print(f"warning: {source}: {w}", file=sys.stderr)
+            print(f"warning: {printable(source)}: {printable(w)}", file=sys.stderr)
     if kind == "labelmap":
         import numpy as np
 
@@ -206,8 +209,10 @@ def cmd_run(args) -> int:
 
     if not args.output and not args.dicom_out:
         raise ValueError("nothing to write: give -o OUT, --dicom-out FOLDER or both")
-    if args.dicom_out and Path(args.dicom_out).exists() and not args.force:
-        raise FileExistsError(f"{args.dicom_out} exists; add --force to replace it")
+    if not args.batch and (args.resume or args.modality or args.study_date):
+        raise ValueError("--resume, --modality and --study-date go with --batch")
+    if not args.batch and not args.inputs:
+        raise ValueError("give the chain's INPUT(s)")
     if args.send:
         if not args.dicom_out:
             raise ValueError("--send NODE sends the DICOM results: give --dicom-out FOLDER too")
@@ -219,6 +224,8 @@ def cmd_run(args) -> int:
     chain = Chain.load(args.chain)  # validated before any work
     if args.batch:
         return _run_batch(chain, args)
+    if args.dicom_out and Path(args.dicom_out).exists() and not args.force:
+        raise FileExistsError(f"{args.dicom_out} exists; add --force to replace it")
     names = list(chain.inputs)
     given: dict[str, str] = {}
     positional = []
@@ -275,67 +282,100 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
-def _batch_name(source: str, used: set[str]) -> str:
-    from medview.formats.volume_io import SUFFIXES
-
-    name = Path(source.rstrip("/")).name or "series"
-    for suffix in SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    base, k = name, 2
-    while name in used:
-        name, k = f"{base}-{k}", k + 1
-    used.add(name)
-    return name
-
-
 def _run_batch(chain, args) -> int:
-    """``--batch``: the chain (one input) on every INPUT, results in OUT/<input name>/; with
-    ``--remote`` one job per input, run in parallel by the server (its pool or Dask)."""
-    from medview.formats.results import write_results
+    """``--batch``: the chain (one input) on every series of INPUTS (a study folder gives each
+    of its series; ``--modality``/``--study-date`` add the catalog's series), results in
+    OUT/<name>/ (and DICOM in FOLDER/<name>/), each written atomically as soon as it is done;
+    with ``--remote`` the server runs them in parallel (see :mod:`medview.remote.batch`)."""
     from medview.formats.volume_io import SUFFIXES
-    from medview.pipeline.runner import run_chain
+    from medview.remote.batch import (
+        BatchItem,
+        catalog_items,
+        deliver_to,
+        done_marker,
+        expand_sources,
+    )
 
     if len(chain.inputs) != 1:
         raise ValueError(f"--batch runs a chain with one input on each INPUT; this chain takes "
                          f"{', '.join(chain.inputs)}")
-    if not args.output or args.dicom_out:
-        raise ValueError("--batch writes into -o FOLDER (a folder per input); --dicom-out is "
-                         "for single runs")
-    if str(args.output).lower().endswith(SUFFIXES):
+    if args.output and str(args.output).lower().endswith(SUFFIXES):
         raise ValueError(f"--batch writes a folder per input: give a folder, not {args.output}")
     (name, kind), = chain.inputs.items()
-    used: set[str] = set()
-    items = [(_batch_name(src, used), src) for src in args.inputs]
-    out = Path(args.output)
-    taken = [str(out / n) for n, _ in items if (out / n).exists()]
-    if taken and not args.force:
-        raise FileExistsError(f"would overwrite {', '.join(taken)}; use --force")
-    batch = [{name: _read_input(src, kind, args)} for _, src in items]
-    results = None
+    items = expand_sources(args.inputs, series=args.series)
+    if args.modality or args.study_date:
+        with _catalog(args) as cat:
+            items += catalog_items(cat, modality=args.modality, study_date=args.study_date,
+                                   used={i.name for i in items})
+    if not items:
+        raise ValueError("--batch: no inputs (give INPUTS, or --modality/--study-date to "
+                         "take series from the catalog)")
+    out = Path(args.output) if args.output else None
+    dicom_out = Path(args.dicom_out) if args.dicom_out else None
+    skipped = []
+    if args.resume:
+        skipped = [i.name for i in items if done_marker(i, out, dicom_out).exists()]
+        items = [i for i in items if i.name not in set(skipped)]
+        for n in skipped:
+            print(f"skipped {n}: its results are on disk (--resume)")
+    elif not args.force:
+        taken = [str(root / i.name) for i in items for root in (out, dicom_out)
+                 if root is not None and (root / i.name).exists()]
+        if taken:
+            raise FileExistsError(f"would overwrite {', '.join(taken)}; use --force, or "
+                                  "--resume to skip the inputs already done")
+
+    def load(item: BatchItem) -> dict:
+        return {name: _read_input(item.source, kind,
+                                  argparse.Namespace(**{**vars(args), "series": item.series}))}
+
+    deliver = deliver_to(out, dicom_out, image_suffix=args.image_format,
+                         table_format=args.table_format)
+    report = None
     if args.remote:
+        from medview.remote.batch import stream_remote
         from medview.remote.client import RemoteClient
         from medview.remote.errors import RemoteUnavailable
-        from medview.remote.run import run_batch_remote
 
         try:
             with RemoteClient.for_endpoint(args.remote, retries=args.retries) as client:
-                results = run_batch_remote(chain, batch, client=client, encoding=args.encoding)
+                report = stream_remote(chain, items, client=client, load=load,
+                                       deliver=deliver, encoding=args.encoding)
         except RemoteUnavailable as exc:
             if not args.local_fallback:
                 raise
             print(f"medview run: {exc}; running locally instead", file=sys.stderr)
-    if results is None:
-        with terminal_progress("running") as progress:
-            results = [run_chain(chain, inputs, progress=progress.sub(i / len(batch),
-                                                                      (i + 1) / len(batch)))
-                       for i, inputs in enumerate(batch)]
-    for (folder, _), inputs, result in zip(items, batch, results, strict=True):
-        for path in write_results(result.outputs(exclude=inputs), result.main_output,
-                                  out / folder, image_suffix=args.image_format,
-                                  table_format=args.table_format, overwrite=args.force):
-            print(f"wrote {path}")
-    return EXIT_OK
+            done = {i.name for i in items if done_marker(i, out, dicom_out).exists()}
+            items = [i for i in items if i.name not in done]
+    if report is None:
+        report = _run_batch_locally(chain, items, load, deliver)
+    report.skipped = skipped
+    print(f"batch: {len(report.written)} written, {len(report.skipped)} skipped, "
+          f"{len(report.failed)} failed")
+    for n, why in report.failed:
+        print(f"  failed {n}: {why}", file=sys.stderr)
+    return EXIT_ERROR if report.failed else EXIT_OK
+
+
+def _run_batch_locally(chain, items, load, deliver):
+    from medview.pipeline.runner import run_chain
+    from medview.remote.batch import BatchReport
+
+    report = BatchReport([], [], [])
+    with terminal_progress("running") as progress:
+        for i, item in enumerate(items):
+            try:
+                inputs = load(item)
+                result = run_chain(chain, inputs, progress=progress.sub(
+                    i / len(items), (i + 1) / len(items)))
+                paths = deliver(item, inputs, result)
+            except (OSError, ValueError, RuntimeError) as exc:
+                report.failed.append((item.name, f"{type(exc).__name__}: {exc}"))
+                continue
+            report.written.append(item.name)
+            for p in paths:
+                print(f"wrote {p}")
+    return report
 
 
 def _run_remote(chain, inputs, args, progress):
@@ -348,7 +388,7 @@ def _run_remote(chain, inputs, args, progress):
     try:
         with RemoteClient.for_endpoint(args.remote, retries=args.retries) as client:
             return run_chain_remote(chain, inputs, client=client, progress=progress,
-                                    encoding=args.encoding)
+                                    encoding=args.encoding, split=args.split)
     except RemoteUnavailable as exc:
         if not args.local_fallback:
             raise RemoteUnavailable(f"{exc}\n  run it locally: the same command without "
@@ -380,7 +420,8 @@ def cmd_serve(args) -> int:
         max_decoded_bytes=None if args.max_decoded_mb is None
         else int(args.max_decoded_mb * 2**20),
         public_docs=args.public_docs,
-        retention_s=args.retention_hours * 3600.0, workers=args.workers, dask=args.dask)
+        retention_s=args.retention_hours * 3600.0, workers=args.workers, dask=args.dask,
+        dask_fetch=args.dask_fetch_results)
     serve(settings, host=args.host, port=args.port, cert=args.cert, key=args.key)
     return EXIT_OK
 
@@ -619,7 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "NAME=PATH. The chain is validated before any input is read.",
     )
     s.add_argument("chain", help="chain JSON file")
-    s.add_argument("inputs", nargs="+", metavar="INPUT")
+    s.add_argument("inputs", nargs="*", metavar="INPUT")
     s.add_argument("-o", "--output",
                    help="a file (.nii.gz, .nrrd, …) for the main result, or a folder for all")
     s.add_argument("--dicom-out", metavar="FOLDER",
@@ -642,11 +683,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how volumes travel with --remote (auto: raw on loopback, else blosc2)")
     s.add_argument("--retries", type=int, default=4, metavar="N",
                    help="retries on network errors, with backoff (default 4)")
+    s.add_argument("--split", action="store_true",
+                   help="with --remote on a Dask server: spread the steps that are safe to "
+                        "split (in-plane steps, 3D filters of known reach) over the workers, "
+                        "slab by slab; other steps run whole")
     s.add_argument("--local-fallback", action="store_true",
                    help="run locally when the endpoint cannot be reached")
     s.add_argument("--batch", action="store_true",
-                   help="run a one-input chain on every INPUT (one series each), results in "
-                        "OUT/<input name>/; with --remote the server runs them in parallel")
+                   help="run a one-input chain on every series of the INPUTs (a study folder: "
+                        "each of its series), results in OUT/<name>/ (DICOM: FOLDER/<name>/) "
+                        "written as each is done; with --remote the server runs them in "
+                        "parallel")
+    s.add_argument("--resume", action="store_true",
+                   help="with --batch: skip the inputs whose results are already on disk")
+    s.add_argument("--modality", metavar="MOD",
+                   help="with --batch: also every catalog series of this modality (e.g. CT)")
+    s.add_argument("--study-date", metavar="FROM-TO",
+                   help="with --batch: also (or only, with --modality) the catalog's series of "
+                        "studies in this date range, YYYYMMDD-YYYYMMDD")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser(
@@ -667,6 +721,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="job store folder (default: the user data folder's 'server')")
     s.add_argument("--dask", metavar="ADDR", help="run jobs on the Dask scheduler at ADDR "
                                                  "(tcp://HOST:PORT) instead of a local pool")
+    s.add_argument("--dask-fetch-results", action="store_true",
+                   help="fetch each result from its Dask worker in chunks even when the worker "
+                        "can write it into the job folder (workers on other machines without "
+                        "a shared --state-dir are always fetched from)")
     s.add_argument("--workers", type=int, default=1, help="local pool processes (default 1)")
     s.add_argument("--max-upload-mb", type=float, default=2048.0,
                    help="largest job upload in MiB, larger ones get 413 (default 2048)")

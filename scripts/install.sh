@@ -3,7 +3,10 @@
 #   bash scripts/install.sh             the application (GUI + command line) in ./.venv
 #   bash scripts/install.sh --test      plus everything the test suite needs, in ./.venv, and a
 #                                       second environment ./.venv-headless without Qt, where the
-#                                       headless tests run (proof that only medview.gui needs Qt)
+#                                       headless tests run (proof that only medview.gui needs Qt),
+#                                       and a third, ./.venv-guimin, with the lowest PySide6 and
+#                                       pyqtgraph that pyproject.toml allows (the GUI tests run
+#                                       in .venv and in .venv-guimin: both ends of the range)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
@@ -34,14 +37,22 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-make_venv() {  # make_venv DIR EXTRAS
+make_venv() {  # make_venv DIR EXTRAS [REQUIREMENT...]
   [ -x "$1/bin/python" ] || "$PY" -m venv "$1"
   "$1/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$1/bin/python" -m pip install -q -e ".[$2]"
+  "$1/bin/python" -m pip install -q -e ".[$2]" "${@:3}"
 }
 if [ "$want_test" = 1 ]; then
   make_venv .venv gui,guitest,test,server
   make_venv .venv-headless test,server
+  # the gui extra's lower bounds as exact pins ("pkg>=1.2,<2" -> "pkg==1.2"), read from
+  # pyproject.toml so that the range offered and the range tested cannot drift apart
+  mapfile -t lowest < <(.venv/bin/python -c '
+import re, tomllib
+with open("pyproject.toml", "rb") as f:
+    for req in tomllib.load(f)["project"]["optional-dependencies"]["gui"]:
+        print(re.sub(r">=\s*([^,;\s]+).*", r"==\1", req))')
+  make_venv .venv-guimin gui,guitest,test,server "${lowest[@]}"
   if .venv-headless/bin/python -c "import PySide6" 2>/dev/null; then
     echo "error: .venv-headless must not contain PySide6" >&2
     exit 1

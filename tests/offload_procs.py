@@ -116,7 +116,8 @@ def start_dask(folder: Path, n_workers: int, *, env: dict) -> DaskCluster:
         from distributed import Client
 
         with Client(address, timeout="30s", set_as_default=False) as client:
-            client.wait_for_workers(n_workers, timeout=60)
+            if n_workers:  # with none, connecting proves the scheduler is up
+                client.wait_for_workers(n_workers, timeout=60)
         return DaskCluster(address, procs[0], workers)
     except BaseException:
         for p in reversed(procs):

@@ -16,10 +16,13 @@ from collections.abc import Iterable, Sequence
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.dicom._catalog_schema import (
     _INSERT_INSTANCE,
+    PATH_RANGE,
     IndexReport,
     _patient_key,
-    _prefix_range,
     _to_row,
+    db_path,
+    path_range_params,
+    py_path,
     write_transaction,
 )
 from medview.dicom.errors import UnreadableFileError
@@ -91,7 +94,7 @@ class _IndexingMixin:
         Cancelled
             When ``progress`` was cancelled; every batch committed before stays, complete.
         """
-        from medview.dicom.dicomdir import referenced_files
+        from medview.dicom.dicomdir import read_dicomdir
 
         t0 = time.perf_counter()
         progress = progress if progress is not None else NO_PROGRESS
@@ -102,6 +105,7 @@ class _IndexingMixin:
         folders: list[str] = []
         dicomdir_errors: list[tuple[str, str, int, int]] = []
         explicit: list[str] = []
+        missing: list[tuple[str, str]] = []
         progress.update(0.0, "looking for files")
         for p in paths:
             p = os.path.abspath(os.fspath(p))
@@ -110,7 +114,7 @@ class _IndexingMixin:
                 _walk(p, found, progress)
             elif os.path.isfile(p) and os.path.basename(p).upper() == "DICOMDIR":
                 try:
-                    refs = referenced_files(p)
+                    refs, skipped = read_dicomdir(p)
                 except UnreadableFileError as exc:
                     st = os.stat(p)
                     dicomdir_errors.append((p, exc.reason, st.st_size, st.st_mtime_ns))
@@ -119,9 +123,9 @@ class _IndexingMixin:
                     _walk(folder, found, progress)
                 else:
                     explicit.extend(str(r) for r in refs)
+                    missing.extend(skipped)  # reported with the unreadable files
             else:
                 explicit.append(p)
-        missing: list[tuple[str, str]] = []
         for p in explicit:
             try:
                 st = os.stat(p)
@@ -166,6 +170,7 @@ class _IndexingMixin:
                     err_rows.append((p, reason, size, mtime))
                 self._write(conn, headers=headers, errors=err_rows)
                 for h in headers:
+                    report.warnings.extend((h.path, w) for w in h.warnings)
                     if h.path in known or h.path in failed:
                         report.updated += 1
                     else:
@@ -181,6 +186,7 @@ class _IndexingMixin:
             if vanished or any(p in known for p in to_scan):
                 self._prune(conn)  # only removals and re-read files can orphan a series
         report.errors.sort()
+        report.warnings.sort()
         report.seconds = time.perf_counter() - t0
         progress.update(1.0, f"indexed {total} files")
         return report
@@ -192,29 +198,27 @@ class _IndexingMixin:
         known: dict[str, tuple[int, int]] = {}
         failed: dict[str, tuple[str, int, int]] = {}
         for folder in folders:
-            lo, hi = _prefix_range(folder)
+            bounds = path_range_params(folder)
             for p, size, mtime in conn.execute(
-                "SELECT path, file_size, mtime_ns FROM instances WHERE path >= ? AND path < ?",
-                (lo, hi),
+                f"SELECT path, file_size, mtime_ns FROM instances WHERE {PATH_RANGE}", bounds
             ):
-                known[p] = (size, mtime)
+                known[py_path(p)] = (size, mtime)
             for p, reason, size, mtime in conn.execute(
-                "SELECT path, reason, file_size, mtime_ns FROM errors WHERE path >= ? AND path < ?",
-                (lo, hi),
+                f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE {PATH_RANGE}", bounds
             ):
-                failed[p] = (reason, size, mtime)
+                failed[py_path(p)] = (reason, size, mtime)
         for i in range(0, len(files), 500):
-            chunk = files[i : i + 500]
+            chunk = [db_path(p) for p in files[i : i + 500]]
             marks = ",".join("?" * len(chunk))
             for p, size, mtime in conn.execute(
                 f"SELECT path, file_size, mtime_ns FROM instances WHERE path IN ({marks})", chunk
             ):
-                known[p] = (size, mtime)
+                known[py_path(p)] = (size, mtime)
             for p, reason, size, mtime in conn.execute(
                 f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE path IN ({marks})",
                 chunk,
             ):
-                failed[p] = (reason, size, mtime)
+                failed[py_path(p)] = (reason, size, mtime)
         return known, failed
 
     def _write(
@@ -230,17 +234,20 @@ class _IndexingMixin:
             return
         with write_transaction(conn):
             if removed:
-                conn.executemany("DELETE FROM instances WHERE path = ?", [(p,) for p in removed])
-                conn.executemany("DELETE FROM errors WHERE path = ?", [(p,) for p in removed])
+                gone = [(db_path(p),) for p in removed]
+                conn.executemany("DELETE FROM instances WHERE path = ?", gone)
+                conn.executemany("DELETE FROM errors WHERE path = ?", gone)
             if errors:
-                conn.executemany("DELETE FROM instances WHERE path = ?", [(e[0],) for e in errors])
+                rows = [(db_path(e[0]), *e[1:]) for e in errors]
+                conn.executemany("DELETE FROM instances WHERE path = ?", [r[:1] for r in rows])
                 conn.executemany(
                     "INSERT OR REPLACE INTO errors (path, reason, file_size, mtime_ns) "
                     "VALUES (?, ?, ?, ?)",
-                    errors,
+                    rows,
                 )
             if headers:
-                conn.executemany("DELETE FROM errors WHERE path = ?", [(h.path,) for h in headers])
+                conn.executemany("DELETE FROM errors WHERE path = ?",
+                                 [(db_path(h.path),) for h in headers])
                 conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
                 self._upsert_hierarchy(conn, headers)
 

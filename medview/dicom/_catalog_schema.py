@@ -28,6 +28,7 @@ _JSON_FIELDS = {
     "image_orientation",
     "pixel_spacing",
     "csa_slice_normal",
+    "warnings",
 }
 
 
@@ -107,6 +108,9 @@ class IndexReport:
     removed: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: (path, warning) of the files read in this import that were read past a problem (an
+    #: invalid value or VR, an executable preamble); they are in the catalog all the same
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     scanned: int = 0
 
 
@@ -123,6 +127,8 @@ def _to_row(h: InstanceHeader) -> tuple:
             v = None if v is None else json.dumps(v)
         elif name == "has_pixel_data":
             v = int(v)
+        elif name == "path":
+            v = db_path(v)
         row.append(v)
     return tuple(row)
 
@@ -133,11 +139,13 @@ def _tuple(v):
 
 def _from_row(row: Sequence) -> InstanceHeader:
     values = dict(zip(_FIELDS, row, strict=True))
+    values["path"] = py_path(values["path"])
     for name in _JSON_FIELDS:
         if values[name] is not None:
             values[name] = tuple(json.loads(values[name]))
-    if values["image_type"] is None:
-        values["image_type"] = ()
+    for name in ("image_type", "warnings"):
+        if values[name] is None:
+            values[name] = ()
     values["has_pixel_data"] = bool(values["has_pixel_data"])
     frames = values["frames"]
     values["frames"] = (
@@ -201,6 +209,34 @@ def _prefix_range(folder: str) -> tuple[str, str]:
     """Bounds of the paths strictly under ``folder``: ``lo <= path < hi``."""
     lo = folder.rstrip(os.sep) + os.sep
     return lo, lo[:-1] + chr(ord(os.sep) + 1)
+
+
+# Paths: a file name need not be valid UTF-8 (POSIX names are bytes). Python holds such a
+# name as a str with surrogate escapes, which SQLite cannot store as TEXT; the catalog stores
+# it as its bytes (a BLOB, os.fsencode) and gives back the same str (os.fsdecode). SQLite
+# orders every BLOB after every TEXT, so a folder's range is asked for in both.
+PATH_RANGE = "((path >= ? AND path < ?) OR (path >= ? AND path < ?))"
+
+
+def db_path(path: str) -> str | bytes:
+    """``path`` as the catalog stores it: the text, or its bytes when it is not UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def py_path(value: str | bytes) -> str:
+    """The path a catalog value stands for (inverse of :func:`db_path`)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def path_range_params(folder: str) -> tuple[str, str, bytes, bytes]:
+    """Parameters of :data:`PATH_RANGE` for the paths strictly under ``folder``."""
+    lo, hi = _prefix_range(folder)
+    text = (lo, hi) if isinstance(db_path(lo), str) else ("", "")  # no TEXT path under it
+    return (*text, os.fsencode(lo), os.fsencode(hi))
 
 
 @contextmanager

@@ -8,6 +8,7 @@ with pydicom's decoder plugins into the caller's array; colour is converted to R
 from __future__ import annotations
 
 import os
+import re
 import struct
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,8 @@ def _read_dataset(h: InstanceHeader) -> Dataset:
     import pydicom
 
     check_pixel_data(h)
+    if h.transfer_syntax_uid and h.transfer_syntax_uid not in _NATIVE | {DEFLATED_LE}:
+        _decoder_for(h, h.transfer_syntax_uid)  # name an unsupported syntax before anything
     try:
         ds = pydicom.dcmread(h.path, force=True)
     except Exception as exc:  # pydicom raises many types on broken files; all mean the same
@@ -88,6 +91,12 @@ def _check_dataset(h: InstanceHeader, ds: Dataset) -> None:
         )
     ts = str(ds.file_meta.get("TransferSyntaxUID", h.transfer_syntax_uid))
     data = ds.PixelData
+    if not isinstance(data, bytes | bytearray):
+        # pydicom keeps an element it could not read as None (a damaged length or syntax)
+        raise PixelDataError(
+            f"{h.path}: the Pixel Data element has no readable value (damaged, or its "
+            f"transfer syntax {_ts_label(ts)} does not match how it is encoded)"
+        )
     if ts in _NATIVE or ts == DEFLATED_LE:
         needed = _native_nbytes(h, h.number_of_frames)
         if len(data) < needed:
@@ -96,6 +105,7 @@ def _check_dataset(h: InstanceHeader, ds: Dataset) -> None:
                 f"{_describe(h, needed)}, the Pixel Data element holds {len(data):,} bytes"
             )
         return
+    _decoder_for(h, ts)
     _check_encapsulated(h, ts, data)
 
 
@@ -123,6 +133,16 @@ def _check_encapsulated(h: InstanceHeader, ts: str, data: bytes) -> None:
     except (StopIteration, ValueError) as exc:
         raise PixelDataError(f"{h.path}: cannot find the first compressed frame: {exc}") from exc
     if ts == RLE:
+        # PS3.5 G.2: one segment per byte of each sample; another count is another image,
+        # which pylibjpeg-rle decodes into plausible-looking garbage
+        segments = struct.unpack_from("<I", first, 0)[0] if len(first) >= 64 else -1
+        expected = h.samples_per_pixel * max(h.bits_allocated // 8, 1)
+        if segments != expected:
+            raise PixelDataError(
+                f"{h.path}: the first RLE frame has {segments} segment(s), but the header's "
+                f"{h.samples_per_pixel} sample(s) of {h.bits_allocated} bits need {expected}: "
+                "the header does not describe this data"
+            )
         bound = _MAX_RLE_RATIO * len(first) + 1024
         need = _native_nbytes(h, 1)
         if need > bound:
@@ -188,68 +208,143 @@ def _codestream_dims(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _decoder_for(h: InstanceHeader, ts: str):
-    from pydicom.pixels import get_decoder
+#: names pydicom 3.0 does not know, for messages
+_TS_NAMES = {
+    "1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+    "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+    "1.2.840.10008.1.2.4.112": "JPEG XL",
+    "1.2.840.10008.1.2.8.1": "Deflated Image Frame Compression",
+}
+#: pip names of the import names pydicom lists as plugin dependencies
+_PIP_NAMES = {"gdcm": "python-gdcm", "PIL": "pillow", "jpeg_ls": "pyjpegls"}
+_CONVERT = ("convert the files to an uncompressed transfer syntax with a tool that reads it "
+            "(e.g. `gdcmconv --raw IN OUT` or dcmtk's `dcmdjpeg`/`dcmdjpls`)")
+
+
+def _ts_label(ts: str) -> str:
+    """``JPEG 2000 (1.2.840.10008.1.2.4.91)``: the syntax's name and UID, for messages."""
     from pydicom.uid import UID
 
-    name = UID(ts).name if ts else "none given"
+    if not ts:
+        return "(no transfer syntax given)"
+    name = _TS_NAMES.get(ts) or UID(ts).name
+    return f"{name} ({ts})" if name and name != ts else f"unknown ({ts})"
+
+
+def _decoder_for(h: InstanceHeader, ts: str):
+    """pydicom's decoder for ``ts``, or a PixelDataError that names the syntax and the fix."""
+    from pydicom.pixels import get_decoder
+
+    label = _ts_label(ts)
     try:
         decoder = get_decoder(ts)
     except NotImplementedError as exc:
+        if ts.startswith("1.2.840.10008.1.2.4.10"):
+            what = "it holds video (MPEG/HEVC), not image slices medview reads"
+        else:
+            what = f"no Python decoder medview uses supports it; {_CONVERT}"
         raise PixelDataError(
-            f"{h.path}: transfer syntax {ts} ({name}) cannot be decoded: pydicom has no "
-            "decoder for it; convert the file to an uncompressed syntax with another tool "
-            "(e.g. `gdcmconv --raw` or `dcmdjpeg`)"
-        ) from exc
+            f"{h.path}: transfer syntax {label} has no decoder here: {what}") from exc
     if not decoder.is_available:
-        missing = "; ".join(decoder.missing_dependencies) or "no plugin"
+        options = [_pip_install(d) for d in decoder.missing_dependencies]
+        options = [o for o in dict.fromkeys(options) if o] or ["a pydicom decoder plugin"]
         raise PixelDataError(
-            f"{h.path}: transfer syntax {ts} ({name}) cannot be decoded: no installed "
-            f"package can decode it. Install one of the plugins: {missing}"
+            f"{h.path}: transfer syntax {label} has no decoder here: install one of "
+            + " or ".join(f"`{o}`" for o in options) + f" into medview's environment, or "
+            f"{_CONVERT}"
         )
     return decoder
 
 
+def _pip_install(missing: str) -> str:
+    """``pip install pylibjpeg pylibjpeg-openjpeg`` from pydicom's "pylibjpeg - requires
+    numpy, pylibjpeg>=2.0 and pylibjpeg-openjpeg>=2.0" (numpy is always there)."""
+    _, _, deps = missing.partition(" - requires ")
+    names = []
+    for dep in re.split(r",\s*|\s+and\s+", deps):
+        name = re.split(r"[<>=!~ ]", dep.strip(), maxsplit=1)[0]
+        if name and name != "numpy":
+            names.append(_PIP_NAMES.get(name, name))
+    return "pip install " + " ".join(names) if names else ""
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    """Exceptions that must pass through a decoder boundary (the user or Python stopping)."""
+    return isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))
+
+
 def _decode_dataset(h: InstanceHeader, ds: Dataset, out: np.ndarray, frames: range) -> None:
+    """Decode ``frames`` into ``out``: in-process plugins first, GDCM in the sandbox last.
+
+    Every plugin that pydicom has for the syntax is tried in pydicom's order, except those of
+    :data:`~medview.dicom._sandbox.SANDBOX_PLUGINS`, which run in the decoder process (they
+    can abort the process). A plugin that fails on a frame hands that frame and the rest to
+    the next plugin. Rust plugin panics (``pyo3_runtime.PanicException``, a BaseException)
+    are caught like errors.
+    """
+    from medview.dicom._sandbox import SANDBOX_PLUGINS
+
     ts = str(ds.file_meta.TransferSyntaxUID)
     decoder = _decoder_for(h, ts)
-    k = -1
-    try:
-        # Always with explicit indices: pydicom 3.0's all-frames iterator hands read-only
-        # frames to its sign correction (fails on J2K_pixelrep_mismatch.dcm).
-        frame_iter = decoder.iter_array(ds, indices=list(frames))
-        for k, (arr, meta) in enumerate(frame_iter):
-            _store_frame(h, ds, arr, meta, out[k])
-    except PixelDataError:
-        raise
-    except Exception as exc:  # decoder plugins raise arbitrary types; keep the cause attached
-        raise PixelDataError(
-            f"{h.path}: decoding {_ts_name(ts)} pixel data failed: {exc}"
-        ) from exc
-    if k + 1 < len(frames):
-        raise PixelDataError(
-            f"{h.path}: {len(frames)} frame(s) expected, the decoder gave {k + 1}"
-        )
+    # pydicom's own order of preference (its registration order: pylibjpeg before pydicom's
+    # pure-Python RLE), not ``available_plugins``, which is sorted by name; native and
+    # deflated data have no plugins: "" is pydicom's own decoding
+    plugins = list(getattr(decoder, "_available", None) or decoder.available_plugins) or [""]
+    if "pyjpegls" in plugins:  # JPEG-LS: CharLS decodes ~7× faster than pylibjpeg's libjpeg
+        plugins.insert(0, plugins.pop(plugins.index("pyjpegls")))
+    local = [p for p in plugins if p not in SANDBOX_PLUGINS]
+    isolated = [p for p in plugins if p in SANDBOX_PLUGINS]
+    todo = list(frames)
+    done = 0  # frames of `todo` stored in out[...]
+    errors: list[str] = []
+    for plugin in local:
+        try:
+            # Always with explicit indices: pydicom 3.0's all-frames iterator hands read-only
+            # frames to its sign correction (fails on J2K_pixelrep_mismatch.dcm).
+            for arr, meta in decoder.iter_array(ds, indices=todo[done:], decoding_plugin=plugin):
+                _store_frame(h, ds, arr, meta, out[done])
+                done += 1
+        except PixelDataError:
+            raise
+        except BaseException as exc:  # plugins raise anything, Rust panics included
+            if _is_fatal(exc):
+                raise
+            errors.append(f"{plugin or 'pydicom'}: {type(exc).__name__}: {exc}")
+            continue
+        if done == len(todo):
+            return
+        errors.append(f"{plugin}: gave {done} of {len(todo)} frame(s)")
+    for plugin in isolated:
+        from medview.dicom._pixel_layout import _native_nbytes
+        from medview.dicom._sandbox import decode_in_sandbox
 
-
-def _ts_name(ts: str) -> str:
-    from pydicom.uid import UID
-
-    return f"{ts} ({UID(ts).name})"
+        cap = max(_native_nbytes(h, 1), int(out[0].nbytes)) * 2  # pydicom may widen dtypes
+        try:
+            decoded = decode_in_sandbox(h.path, ts, plugin, todo[done:], cap)
+        except PixelDataError as exc:
+            errors.append(f"{plugin} (in the decoder process): "
+                          + str(exc).removeprefix(f"{h.path}: "))
+            continue
+        for arr, pi in decoded:
+            _store_frame(h, ds, arr, {"photometric_interpretation": pi or
+                                      h.photometric_interpretation}, out[done])
+            done += 1
+        return
+    tried = "; ".join(errors) or "no plugin was tried"
+    raise PixelDataError(f"{h.path}: decoding {_ts_label(ts)} pixel data failed: {tried}")
 
 
 def _store_frame(h: InstanceHeader, ds: Dataset, arr: np.ndarray, meta: dict,
                  dst: np.ndarray) -> None:
-    from pydicom.pixels import apply_color_lut, convert_color_space
+    from pydicom.pixels import convert_color_space
 
     if arr.dtype.kind not in "iub":
         raise PixelDataError(f"{h.path}: decoded values of type {arr.dtype} are not integers")
     pi = str(meta.get("photometric_interpretation", h.photometric_interpretation)).upper()
     if pi == _PALETTE:
-        rgb = apply_color_lut(arr, ds)[..., :3]  # drop an alpha LUT if present
-        if rgb.dtype.itemsize > 1:
-            rgb = np.right_shift(rgb, 8)  # 16-bit entries: keep the high byte
-        dst[...] = rgb
+        from medview.dicom.palette import palette_to_rgb
+
+        dst[...] = palette_to_rgb(arr, ds, h.path)
         return
     if pi in ("YBR_FULL", "YBR_FULL_422"):
         arr = convert_color_space(arr, pi, "RGB")

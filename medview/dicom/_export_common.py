@@ -26,6 +26,7 @@ from medview.fileperms import give_user_mode
 
 __all__ = [
     "ExportError",
+    "InvalidUIDWarning",
     "SourceSeries",
     "atomic_file",
     "atomic_folder",
@@ -45,6 +46,10 @@ PATIENT_STUDY_OPTIONAL = ("IssuerOfPatientID", "PatientAge", "PatientSize", "Pat
 
 class ExportError(DicomError):
     """An export that cannot be done as asked (no source series, grid mismatch, …)."""
+
+
+class InvalidUIDWarning(UserWarning):
+    """A source header held an invalid UID; the export carries a valid replacement."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,17 +268,30 @@ def source_series(volume: Volume, *, what: str) -> SourceSeries:
             f"{what}: {len(missing)} source DICOM file(s) are not available, e.g. {missing[0]}; "
             "the source series must be readable to reference it"
         )
+    from medview.dicom._export_uids import quiet_uid_validation, replace_invalid_uids
+
     cache: dict[str, object] = {}
     datasets = []
+    replaced: dict[str, str] = {}
     for f in files:
         if f not in cache:
-            try:
-                ds = pydicom.dcmread(f, stop_before_pixels=True)
-            except Exception as exc:  # pydicom raises several types for broken files
-                raise ExportError(f"{what}: source file {f} cannot be read: {exc}") from exc
-            _sanitize(ds)
+            # pydicom's own warnings about invalid UIDs are replaced by one that says what
+            # was done (the values are converted lazily: the walk of the replacement too)
+            with quiet_uid_validation():
+                try:
+                    ds = pydicom.dcmread(f, stop_before_pixels=True)
+                except Exception as exc:  # pydicom raises several types for broken files
+                    raise ExportError(f"{what}: source file {f} cannot be read: {exc}") from exc
+                _sanitize(ds)
+                fixed = replace_invalid_uids(ds, replaced)
+            if fixed:
+                warnings.warn(
+                    f"{what}: invalid UID(s) in source file {f} replaced (a UID is digits "
+                    f"and dots, no leading zeros, at most 64 characters): {'; '.join(fixed)}",
+                    InvalidUIDWarning, stacklevel=3)
             cache[f] = ds
         datasets.append(cache[f])
+    uids = [replaced.get(u, u) for u in uids]
     if not uids:
         uids = [str(ds.SOPInstanceUID) for ds in datasets]
     return SourceSeries(files, frames, uids, datasets)

@@ -23,6 +23,7 @@ from medview.dicom._scan_decode import (
     EXPLICIT_BE,
     EXPLICIT_LE,
     IMPLICIT_LE,
+    PREAMBLE,
     TOP_SCHEMA,
     RawTree,
     Schema,
@@ -60,12 +61,23 @@ def _tag_str(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def _truncated(path: str, tag: int, length: int, remaining: int) -> UnreadableFileError:
+def _truncated(path: str, tag: int, length: int, remaining: int, size: int
+               ) -> UnreadableFileError:
     return UnreadableFileError(
         path,
-        f"truncated: element {_tag_str(tag)} declares {length} bytes but only "
-        f"{max(remaining, 0)} remain",
+        f"truncated: the file ends at byte {size:,} inside element {_tag_str(tag)}"
+        f"{_keyword(tag)}, which declares {length:,} bytes ({max(remaining, 0):,} present)",
     )
+
+
+def _keyword(tag: int) -> str:
+    """`` PixelData`` for messages (pydicom's dictionary: only imported on this error path)."""
+    if tag == _ITEM:
+        return " (an item)"
+    from pydicom.datadict import keyword_for_tag
+
+    name = keyword_for_tag(tag)
+    return f" {name}" if name else ""
 
 
 # --------------------------------------------------------------------------- fast parser
@@ -187,7 +199,8 @@ class _FastParser:
                     tag, vr, length, hsize = self.header(pos, implicit)
                 except EOFError:
                     raise UnreadableFileError(
-                        w.path, f"truncated: element header at byte {pos}"
+                        w.path, f"truncated: the file ends at byte {w.size:,} inside the "
+                        f"header of the element at byte {pos:,}"
                     ) from None
                 vpos = pos + hsize
             if tag == _ITEM_DELIM and end is None and not top:
@@ -196,7 +209,7 @@ class _FastParser:
                 raise _Fallback(f"unexpected delimiter {_tag_str(tag)} at {pos}")
             if top and tag in _PIXEL_TAGS:
                 if length != _UNDEFINED and length > w.size - vpos:
-                    raise _truncated(w.path, tag, length, w.size - vpos)
+                    raise _truncated(w.path, tag, length, w.size - vpos, w.size)
                 if length == _UNDEFINED:
                     self.fragments(vpos)
                 self.pixel = (tag, vpos, length)
@@ -212,7 +225,7 @@ class _FastParser:
                     out[tag] = items
                 continue
             if length > w.size - vpos:
-                raise _truncated(w.path, tag, length, w.size - vpos)
+                raise _truncated(w.path, tag, length, w.size - vpos, w.size)
             if vpos + length > stop:
                 raise _Fallback(f"element {_tag_str(tag)} overruns its item")
             pos = vpos + length
@@ -253,7 +266,7 @@ class _FastParser:
                     "an item was expected",
                 )
             if length > w.size - pos - 8:
-                raise _truncated(w.path, _ITEM, length, w.size - pos - 8)
+                raise _truncated(w.path, _ITEM, length, w.size - pos - 8, w.size)
             pos += 8 + length
 
     def items(
@@ -283,7 +296,7 @@ class _FastParser:
                 item, pos = self.dataset(pos, None, implicit, schema, depth, False)
             else:
                 if ilen > w.size - pos:
-                    raise _truncated(w.path, _ITEM, ilen, w.size - pos)
+                    raise _truncated(w.path, _ITEM, ilen, w.size - pos, w.size)
                 if end is not None and pos + ilen > end:
                     raise _Fallback("item overruns its sequence")
                 item, _ = self.dataset(pos, pos + ilen, implicit, schema, depth, False)
@@ -301,7 +314,12 @@ def _meta(p: _FastParser, pos: int) -> tuple[RawTree, int]:
         off = w.at(pos, 8)
         if struct.unpack_from("<H", w.buf, off)[0] != 0x0002:
             break
-        tag, vr, length, hsize = p.header(pos, False)
+        try:
+            tag, vr, length, hsize = p.header(pos, False)
+        except EOFError:
+            raise UnreadableFileError(
+                w.path, f"truncated: the file ends at byte {w.size:,} inside the header of the "
+                f"file meta element at byte {pos:,}") from None
         if length == _UNDEFINED or length > w.size - pos - hsize:
             raise _Fallback("odd file meta information")
         if tag in _META_FIELDS:
@@ -342,6 +360,8 @@ def _scan_fast(path: str, f, size: int) -> tuple[RawTree, RawTree, str, bool, tu
     meta: RawTree = {}
     if kind == "part10" or w.buf[:2] == b"\x02\x00":
         meta, pos = _meta(p, pos)
+    if kind == "part10":
+        meta[PREAMBLE] = (None, bytes(w.buf[:128]))
     ts = _decode(meta.get(0x00020010), "UI", "str", True, ()) or ""
     if ts in (EXPLICIT_BE, DEFLATED_LE) or (kind == "part10" and not ts):
         raise _Fallback(f"transfer syntax {ts or 'missing'}")

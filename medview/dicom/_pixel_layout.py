@@ -176,6 +176,13 @@ def check_pixel_data(h: InstanceHeader, *, file_size: int | None = None) -> None
                 f"(file size {file_size:,}; {_describe(h, needed)})"
             )
         return
+    if n * 8 > file_size:
+        # every compressed frame is at least one item: an 8-byte tag and length
+        raise PixelDataError(
+            f"{h.path}: the header declares {n:,} frame(s) of compressed data, but the whole "
+            f"file has {file_size:,} bytes (each frame needs at least 8): NumberOfFrames "
+            "does not describe this file"
+        )
     decoded = _decoded_nbytes(h, n)
     if decoded > file_size * _MAX_COMPRESSION_RATIO:
         raise PixelDataError(

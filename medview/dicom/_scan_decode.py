@@ -13,6 +13,7 @@ import os
 import struct
 import warnings
 
+from medview.dicom._scan_checks import TXT, orientation_problem, value_problem
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.header import FrameInfo, InstanceHeader
 
@@ -25,6 +26,8 @@ EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _NATIVE = {IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE}
 
 _UNDEFINED = 0xFFFFFFFF
+# key of the 128-byte preamble in the meta raw tree (no DICOM tag is negative)
+PREAMBLE = -1
 _PIXEL_DATA = 0x7FE00010
 _CHARSET = 0x00080005
 _SHARED_FG = 0x52009229
@@ -42,7 +45,7 @@ _BINARY_FORMAT = {
     "UV": "Q",
     "SV": "q",
 }
-_TXT = "txt"  # pseudo-VR of values pydicom had already converted to text
+_TXT = TXT  # pseudo-VR of values pydicom had already converted to text
 
 # The data elements medview reads: tag -> (field, default VR, kind). Kinds: "str" (whole
 # text, stripped), "strs" (tuple of values), "int"/"float" (first value), "vec2/3/6" (tuple of
@@ -123,9 +126,29 @@ _FRAME_GROUPS: dict[int, dict[int, tuple[str, str, str]]] = {
     0x00189114: {0x00189082: ("echo_time", "FD", "float")},  # MREchoSequence
 }
 
+# Shared functional groups of a multi-frame without per-frame groups: they describe every
+# frame, so they stand in for the top-level attributes the image lacks (header field names).
+_SHARED_TOP: dict[int, dict[int, tuple[str, str, str]]] = {
+    0x00209113: {0x00200032: ("image_position", "DS", "vec3")},
+    0x00209116: {0x00200037: ("image_orientation", "DS", "vec6")},
+    0x00289110: {
+        0x00280030: ("pixel_spacing", "DS", "vec2"),
+        0x00180050: ("slice_thickness", "DS", "float"),
+        0x00180088: ("spacing_between_slices", "DS", "float"),
+    },
+    0x00289145: {
+        0x00281053: ("rescale_slope", "DS", "float"),
+        0x00281052: ("rescale_intercept", "DS", "float"),
+    },
+}
+
 # Schema of the raw tree: tag -> None for a value to keep, a dict for a sequence to step into.
 Schema = dict[int, "Schema | None"]
 _GROUP_SCHEMA: Schema = {sq: dict.fromkeys(leaves) for sq, leaves in _FRAME_GROUPS.items()}
+_SHARED_SCHEMA: Schema = {
+    sq: {**dict.fromkeys(_FRAME_GROUPS.get(sq, {})), **dict.fromkeys(_SHARED_TOP.get(sq, {}))}
+    for sq in {**_FRAME_GROUPS, **_SHARED_TOP}
+}
 _PRIVATE_TAGS = (
     [(g << 16) | e for g in (0x0019, 0x0029) for e in range(0x10, 0x100)]  # creators
     + [(0x0019 << 16) | (b << 8) | 0x0A for b in range(0x10, 0x100)]  # NumberOfImagesInMosaic
@@ -135,7 +158,7 @@ TOP_SCHEMA: Schema = {
     **dict.fromkeys(_TOP_FIELDS),
     _CHARSET: None,
     **dict.fromkeys(_PRIVATE_TAGS),
-    _SHARED_FG: _GROUP_SCHEMA,
+    _SHARED_FG: _SHARED_SCHEMA,
     _PER_FRAME_FG: _GROUP_SCHEMA,
 }
 
@@ -284,7 +307,7 @@ def _siemens_mosaic(tree: RawTree, little: bool) -> tuple[int | None, tuple | No
     return count, normal
 
 
-def _frames(tree: RawTree, little: bool, charsets) -> tuple[FrameInfo, ...]:
+def _frames(tree: RawTree, little: bool, charsets, problems: list[str]) -> tuple[FrameInfo, ...]:
     per_frame = tree.get(_PER_FRAME_FG)
     if not isinstance(per_frame, list):
         return ()
@@ -301,8 +324,34 @@ def _frames(tree: RawTree, little: bool, charsets) -> tuple[FrameInfo, ...]:
                 continue
             for tag, (name, vr, kind) in leaves.items():
                 values[name] = _decode(group[0].get(tag), vr, kind, little, charsets)
+        why = orientation_problem(values.get("image_orientation"))
+        if why is not None:
+            if why not in problems:
+                problems.append(why)
+            values["image_orientation"] = None
         frames.append(FrameInfo(**values))
     return tuple(frames)
+
+
+def _apply_shared_groups(h: InstanceHeader, tree: RawTree, little: bool, charsets) -> None:
+    """Top-level geometry and rescale from the shared functional groups, where absent.
+
+    An enhanced multi-frame without per-frame groups keeps its pixel spacing, orientation,
+    position and rescale only there (PS3.3 C.7.6.16); without this it loaded on a 1 mm grid.
+    """
+    items = tree.get(_SHARED_FG)
+    if not (isinstance(items, list) and items):
+        return
+    for sq, leaves in _SHARED_TOP.items():
+        group = items[0].get(sq)
+        if not (isinstance(group, list) and group):
+            continue
+        for tag, (name, vr, kind) in leaves.items():
+            if tree.get(tag) is not None:
+                continue  # the image's own top-level value wins
+            value = _decode(group[0].get(tag), vr, kind, little, charsets)
+            if value is not None:
+                setattr(h, name, value)
 
 
 def _build(
@@ -318,12 +367,22 @@ def _build(
     h = InstanceHeader(path=path, file_size=st.st_size, mtime_ns=st.st_mtime_ns)
     h.transfer_syntax_uid = ts
     fields = _TOP_FIELDS
+    problems: list[str] = []
     for tag, raw in tree.items():
         spec = fields.get(tag)
         if spec is not None:
             value = _decode(raw, spec[1], spec[2], little, charsets)
+            problem = value_problem(tag, raw, spec, value)
+            if problem is not None:
+                problems.append(problem)
             if value is not None:
                 setattr(h, spec[0], value)
+    from medview.dicom.preamble import preamble_warning
+
+    preamble = meta.get(PREAMBLE)
+    polyglot = preamble_warning(preamble[1] if isinstance(preamble, tuple) else None)
+    if polyglot is not None:
+        problems.insert(0, polyglot)
     if not h.sop_class_uid:
         h.sop_class_uid = _decode(meta.get(0x00020002), "UI", "str", True, ()) or ""
     if not h.sop_instance_uid:
@@ -334,6 +393,19 @@ def _build(
         from pydicom.uid import UID
 
         name = UID(h.sop_class_uid).name if h.sop_class_uid else "unknown SOP class"
+        if not h.sop_class_uid:
+            # every DICOM object names its SOP class early (meta header or data set)
+            raise UnreadableFileError(
+                path, f"truncated: the file ends at byte {st.st_size:,} before its SOP Class "
+                "UID and pixel data (or it is not a DICOM object)"
+            )
+        if (h.rows > 0 and h.columns > 0) or name.endswith("Image Storage"):
+            # an image whose Pixel Data never comes: the file was cut
+            size = f" {h.rows}×{h.columns}" if h.rows > 0 and h.columns > 0 else ""
+            raise UnreadableFileError(
+                path, f"truncated or incomplete: the file ends at byte {st.st_size:,} without "
+                f"the Pixel Data element its{size} image ({name}) needs"
+            )
         raise UnreadableFileError(
             path, f"no pixel data (a DICOMDIR/SR/presentation state? SOP class: {name})"
         )
@@ -344,5 +416,19 @@ def _build(
         h.pixel_data_offset = int(offset)
     if "MOSAIC" in h.image_type:
         h.mosaic_count, h.csa_slice_normal = _siemens_mosaic(tree, little)
-    h.frames = _frames(tree, little, charsets)
+    frame_problems: list[str] = []
+    h.frames = _frames(tree, little, charsets, frame_problems)
+    problems.extend(f"(0020,0037) ImageOrientationPatient of a frame ignored: {why}"
+                    for why in frame_problems)
+    if not h.frames:
+        _apply_shared_groups(h, tree, little, charsets)
+    why = orientation_problem(h.image_orientation)
+    if why is not None:
+        # a singular direction would reach the Volume; without it the slice has no geometry
+        shown = "\\".join(f"{v:g}" for v in h.image_orientation)  # type: ignore[union-attr]
+        problems.append(f"(0020,0037) ImageOrientationPatient: invalid value '{shown}' "
+                        f"({why}); ignored")
+        h.image_orientation = None
+    if problems:
+        h.warnings = tuple(problems)  # shown with the series (assemble), not logged per file
     return h

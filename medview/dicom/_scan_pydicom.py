@@ -27,6 +27,7 @@ from medview.dicom._scan_decode import (
     EXPLICIT_BE,
     EXPLICIT_LE,
     IMPLICIT_LE,
+    PREAMBLE,
     TOP_SCHEMA,
     RawTree,
     Schema,
@@ -118,6 +119,8 @@ def _scan_pydicom(path: str, size: int, kind: str) -> tuple[RawTree, RawTree, st
         fm = getattr(ds, "file_meta", None)
         if fm is not None:
             meta = _tree_from_dataset(fm, dict.fromkeys(_META_FIELDS))
+        if ds.preamble:
+            meta[PREAMBLE] = (None, bytes(ds.preamble))
         pixel = None
         for tag in _PIXEL_TAGS:
             if tag in ds:
@@ -129,7 +132,7 @@ def _scan_pydicom(path: str, size: int, kind: str) -> tuple[RawTree, RawTree, st
                 el = ds.get_item(t, keep_deferred=True)
                 raw = getattr(el, "is_raw", False) and el.length != _UNDEFINED
                 if raw and el.value_tell + el.length > size:
-                    raise _truncated(path, el.tag, el.length, size - el.value_tell)
+                    raise _truncated(path, el.tag, el.length, size - el.value_tell, size)
         tree = _tree_from_dataset(ds, TOP_SCHEMA)
     except UnreadableFileError:
         raise

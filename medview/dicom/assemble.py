@@ -21,9 +21,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medview.dicom._instance_checks import check_instances
+from medview.dicom._slice_checks import (
+    place_set_aside,
+    same_position,
+    set_aside_unusable,
+    split_far_apart,
+    usable_slices,
+)
 from medview.dicom.errors import SeriesError
 from medview.dicom.header import InstanceHeader
-from medview.dicom.slices import SliceRef, expand_slices
+from medview.dicom.slices import SliceRef
 
 __all__ = ["SeriesPlan", "StackPlan", "group_by_series", "interpolated_slices", "plan_series"]
 
@@ -61,6 +69,12 @@ class StackPlan:
     has_geometry: bool = True
     #: dtype to fall back to when the optimistic ``dtype`` turns out too small
     fallback_dtype: np.dtype | None = None
+    #: ``(z, reason)`` of planes that hold no acquired slice of their own (stand-ins);
+    #: they end up in the Volume's ``metadata["made_up_slices"]``
+    made_up: list[tuple[int, str]] = field(default_factory=list)
+    #: slice index → slices at the same position left out as repeats, read instead when the
+    #: kept one cannot be decoded
+    alternates: dict[int, list[SliceRef]] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,6 +201,8 @@ def _output_dtype(refs: Sequence[SliceRef]) -> tuple[np.dtype, bool]:
     from medview.dicom.pixels import stored_dtype
 
     h0 = refs[0].header
+    if h0.photometric_interpretation.strip().upper() == "PALETTE COLOR":
+        return np.dtype(np.uint8), True  # looked up to 8-bit RGB when decoded
     if h0.samples_per_pixel >= 3:
         return np.dtype(np.uint8) if stored_dtype(h0).itemsize == 1 else np.dtype(np.uint16), True
     slopes = {r.slope for r in refs}
@@ -251,12 +267,23 @@ def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
     r0 = refs[0]
     orient = r0.orientation
     row_dir, col_dir = orient[:3], orient[3:]  # type: ignore[index]
-    ps = r0.pixel_spacing
-    if ps is None:
+    # the most common spacing, so that one slice with a damaged or missing value does not
+    # set the geometry of all the others
+    seen = [tuple(np.round(r.pixel_spacing, 5)) for r in refs if r.pixel_spacing is not None]
+    if not seen:
         warnings.append("PixelSpacing missing: assumed 1 mm")
         ps = (1.0, 1.0)
-    if len({tuple(np.round(r.pixel_spacing or ps, 5)) for r in refs}) > 1:
-        warnings.append("PixelSpacing varies between slices: used the first slice's value")
+    else:
+        common = max(set(seen), key=seen.count)
+        ps = next(r.pixel_spacing for r in refs if r.pixel_spacing is not None
+                  and tuple(np.round(r.pixel_spacing, 5)) == common)
+        if len(set(seen)) > 1 or len(seen) < len(refs):
+            odd = [r for r in refs if r.pixel_spacing is None
+                   or tuple(np.round(r.pixel_spacing, 5)) != common]
+            warnings.append(
+                f"PixelSpacing differs or is missing on {len(odd)} of {len(refs)} slices "
+                f"({_describe_files(odd)}): used the most common value "
+                f"{common[0]:g}\\{common[1]:g} mm")
     dtype, rgb = _output_dtype(refs)
     fallback = None
     if _optimistic_int16(refs, dtype):
@@ -376,7 +403,7 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
     if not headers:
         raise SeriesError("no DICOM images to assemble")
     uid = headers[0].series_instance_uid
-    series_warnings: list[str] = []
+    headers, series_warnings = check_instances(headers)  # duplicate SOP UIDs, file notes
     images = [h for h in headers if h.has_pixel_data and h.rows > 0 and h.columns > 0]
     if len(images) < len(headers):
         series_warnings.append(
@@ -385,7 +412,15 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
         )
     if not images:
         raise SeriesError(f"series {uid}: none of its {len(headers)} files holds image pixels")
-    slices = [ref for h in images for ref in expand_slices(h)]
+    # counts and sizes before anything proportional to them: a file that cannot hold what
+    # its header declares is set aside (and becomes a missing slice), not expanded
+    images, set_aside = set_aside_unusable(images, series_warnings)
+    if not images:
+        listed = "; ".join(f"{_basename(h.path)}: {r}" for h, r in set_aside[:5])
+        raise SeriesError(f"series {uid}: none of its {len(headers)} files can be read: {listed}")
+    slices = usable_slices(images, series_warnings)
+    if not slices:
+        raise SeriesError(f"series {uid}: no slice with usable geometry")
     groups: dict[tuple, list[SliceRef]] = defaultdict(list)
     for ref in slices:
         geometric = ref.position is not None and ref.orientation is not None
@@ -401,10 +436,20 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
         normal = refs[0].normal
         parts, warning = _split_repeats(refs, normal)
         for p, part in enumerate(parts):
-            w = [warning] if warning else []
             lab = label if len(parts) == 1 else f"{label}, phase {p + 1}"
-            stacks.append(_plan_stack(lab, part, normal, w))
+            blocks, far = split_far_apart(part, normal)
+            # slices dropped for repeating a kept slice's position stand by for it
+            kept = {id(r) for r in part}
+            dropped = [r for r in refs if id(r) not in kept] if len(parts) == 1 else []
+            for b, block in enumerate(blocks):
+                w = [x for x in (warning, far) if x]
+                name = lab if len(blocks) == 1 else f"{lab}, part {b + 1}"
+                st = _plan_stack(name, block, normal, w)
+                st.alternates = same_position(block, dropped, normal, DUPLICATE_TOL_MM)
+                stacks.append(st)
     stacks.sort(key=lambda s: (-len(s.slices), not s.has_geometry))
+    for st in stacks:
+        st.made_up.extend(place_set_aside(st, set_aside))
     if len(stacks) > 1:
         series_warnings.append(
             f"series holds {len(stacks)} stacks (different orientation, size, echo, time point or "

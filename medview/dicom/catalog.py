@@ -29,6 +29,7 @@ from medview.dicom._catalog_schema import (
     _LAYOUT,
     _SCHEMA,
     _TABLES,
+    PATH_RANGE,
     SCHEMA_VERSION,
     IndexReport,
     PatientRecord,
@@ -36,7 +37,9 @@ from medview.dicom._catalog_schema import (
     StudyRecord,
     _from_row,
     _like,
-    _prefix_range,
+    db_path,
+    path_range_params,
+    py_path,
     write_transaction,
 )
 from medview.dicom.header import InstanceHeader
@@ -248,7 +251,7 @@ class Catalog(_IndexingMixin):
             self._conn()
             .execute(
                 f"SELECT {', '.join(_FIELDS)} FROM instances WHERE path = ?",
-                (os.path.abspath(os.fspath(path)),),
+                (db_path(os.path.abspath(os.fspath(path))),),
             )
             .fetchone()
         )
@@ -263,11 +266,10 @@ class Catalog(_IndexingMixin):
             p = os.path.abspath(os.fspath(p))
             if os.path.basename(p).upper() == "DICOMDIR" and not os.path.isdir(p):
                 p = os.path.dirname(p)
-            lo, hi = _prefix_range(p)
             rows = conn.execute(
                 "SELECT DISTINCT series_instance_uid FROM instances "
-                "WHERE path = ? OR (path >= ? AND path < ?)",
-                (p, lo, hi),
+                f"WHERE path = ? OR {PATH_RANGE}",
+                (db_path(p), *path_range_params(p)),
             )
             uids.update(r[0] for r in rows)
         return sorted(uids)
@@ -275,7 +277,8 @@ class Catalog(_IndexingMixin):
     def errors(self) -> list[tuple[str, str]]:
         """Every file that could not be used, with its reason, by path."""
         return [
-            tuple(r) for r in self._conn().execute("SELECT path, reason FROM errors ORDER BY path")
+            (py_path(p), reason)
+            for p, reason in self._conn().execute("SELECT path, reason FROM errors ORDER BY path")
         ]
 
     def remove_series(self, uid: str) -> int:

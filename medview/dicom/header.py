@@ -13,6 +13,8 @@ Conventions
 - For multi-frame files with per-frame functional groups ``frames`` holds one
   :class:`FrameInfo` per frame (position, orientation, spacing, rescale, stack/temporal
   keys); for classic single-frame files it is empty and the top-level fields apply.
+- ``warnings`` lists what the scan read past: an invalid value or a wrong VR (with the tag),
+  an executable file header in the preamble (the CVE-2019-11687 polyglot).
 - ``pixel_data_offset`` is the byte offset in the file of the *value* of (7FE0,0010) for
   native (uncompressed) transfer syntaxes, ``None`` for encapsulated ones or when unknown;
   ``pixel_data_length`` is the declared value length (-1 for undefined/encapsulated).
@@ -122,6 +124,9 @@ class InstanceHeader:
     # multi-frame
     frames: tuple[FrameInfo, ...] = field(default_factory=tuple)
 
+    # what the scan found wrong but could read past (each names the tag or the preamble)
+    warnings: tuple[str, ...] = ()
+
     @property
     def is_multiframe(self) -> bool:
         return self.number_of_frames > 1
@@ -154,7 +159,8 @@ class InstanceHeader:
             FrameInfo(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in f.items()})
             for f in d.pop("frames", ()) or ()
         )
-        for key in ("image_position", "image_orientation", "pixel_spacing", "image_type"):
+        for key in ("image_position", "image_orientation", "pixel_spacing", "image_type",
+                    "warnings"):
             if isinstance(d.get(key), list):
                 d[key] = tuple(d[key])
         names = {f.name for f in dataclasses.fields(cls)}

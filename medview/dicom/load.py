@@ -10,7 +10,7 @@ from pathlib import Path
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
 from medview.dicom.assemble import SeriesPlan, group_by_series, plan_series
-from medview.dicom.errors import AmbiguousSourceError, SeriesError
+from medview.dicom.errors import AmbiguousSourceError, PixelDataError, SeriesError
 from medview.dicom.header import InstanceHeader
 from medview.dicom.read import read_stack, series_metadata
 
@@ -53,15 +53,18 @@ def headers_from_source(
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
         paths = [path]
+        skipped: list[tuple[str, str]] = []
         if path.is_file() and path.name.upper() == "DICOMDIR":
-            from medview.dicom.dicomdir import referenced_files
+            from medview.dicom.dicomdir import read_dicomdir
 
-            paths = referenced_files(path)
+            paths, skipped = read_dicomdir(path)
     else:
         paths = [Path(p) for p in source]
+        skipped = []
         if not paths:
             raise SeriesError("no files given")
-    return scan_paths(paths, progress=progress)
+    headers, errors = scan_paths(paths, progress=progress)
+    return headers, skipped + errors
 
 
 def find_series(
@@ -152,10 +155,33 @@ def load(
     progress = progress or NO_PROGRESS
     plan, extra = plan_load(source, series=series, stack=stack, catalog=catalog,
                             progress=progress.sub(0.0, 0.2))
-    st = plan.stack
-    vol = read_stack(st, metadata=series_metadata(st.slices[0].header),
-                     progress=progress.sub(0.2, 1.0))
+    vol = _read_chosen_or_next(plan, stack, extra, progress.sub(0.2, 1.0))
     return with_load_warnings(vol, plan, extra)
+
+
+def _read_chosen_or_next(plan: SeriesPlan, stack: int | None, extra: list[str],
+                         progress: Progress) -> Volume:
+    """Read the chosen stack; if none of its slices can be decoded and the caller did not
+    ask for that stack, the next stack that can be read (said in ``extra``)."""
+    tried = []
+    order = [plan.chosen] + ([i for i in range(len(plan.stacks)) if i != plan.chosen]
+                             if stack is None else [])
+    for i in order:
+        st = plan.stacks[i]
+        try:
+            vol = read_stack(st, metadata=series_metadata(st.slices[0].header),
+                             progress=progress)
+        except PixelDataError as exc:
+            if not str(exc).startswith("none of the"):
+                raise
+            tried.append((st.label, exc))
+            continue
+        if tried:
+            plan.chosen = i
+            extra.extend(f"stack '{label}' could not be read ({exc}): loaded stack [{i}] "
+                         f"'{st.label}' instead" for label, exc in tried)
+        return vol
+    raise tried[0][1]
 
 
 def plan_load(

@@ -35,12 +35,14 @@ import numpy as np
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
+from medview.dicom._stand_in import SLICE_ERRORS, fill_stand_ins, stand_in_warnings
 from medview.dicom.assemble import SeriesPlan, StackPlan
 from medview.dicom.errors import PixelDataError
 from medview.dicom.load import Source, plan_load, with_load_warnings
 from medview.dicom.read import (
     _DtypeTooSmall,
-    _read_one,
+    allocate_volume,
+    read_one_or_alternate,
     read_stack,
     series_metadata,
     stack_volume,
@@ -131,16 +133,25 @@ class ProgressiveLoad:
     loaded : ndarray of bool, shape (z,)
         Which slices hold their final values.
     failures : list of SliceFailure
-        Slices that could not be read (the rest is read anyway; they stay 0).
+        Slices that could not be read (the rest is read anyway). They stay 0 while reading;
+        when :meth:`fill` ends they are interpolated from their neighbours (stand-ins, listed
+        in the Volume's warnings and ``metadata["made_up_slices"]``).
     progressive : bool
         False when the stack is read whole (see the module docstring).
     """
 
     def __init__(self, plan: SeriesPlan, extra_warnings: Sequence[str], *,
-                 first: int | None = None):
+                 first: int | None = None, stack_named: bool = False):
         self.plan = plan
         self._extra = list(extra_warnings)
-        st = plan.stack
+        # stacks still to try when none of the chosen one's slices can be read (as load does)
+        self._untried = [] if stack_named else [
+            i for i in range(len(plan.stacks)) if i != plan.chosen]
+        self._setup(first)
+
+    def _setup(self, first: int | None) -> None:
+        st = self.plan.stack
+        self._n_warnings = len(st.warnings)
         self._stack = st
         self._meta = series_metadata(st.slices[0].header)
         self.progressive = can_read_progressively(st)
@@ -150,12 +161,24 @@ class ProgressiveLoad:
         self.order = outward_order(n, self.first)
         # zeros, not empty: calloc'd pages cost nothing until written, and a slice not read
         # yet (or unreadable) shows as a flat image rather than leftover memory
-        self.volume = self._wrap(np.zeros(shape, dtype=st.dtype))
+        self.volume = self._wrap(allocate_volume(shape, st.dtype, zeros=True))
         self.loaded = np.zeros(n, dtype=bool)
         self.failures: list[SliceFailure] = []
         self._cache = _FrameReader()
         self._lock = threading.Lock()
         self._complete = False
+
+    def _next_stack(self) -> bool:
+        """Move to the next stack after none of this one's slices could be read."""
+        if not self._untried:
+            return False
+        why = "; ".join(str(f) for f in self.failures[:3]) or "no slice could be read"
+        label = self.plan.stack.label
+        self.plan.chosen = self._untried.pop(0)
+        self._extra.append(f"stack '{label}' could not be read ({why}): loaded stack "
+                           f"[{self.plan.chosen}] '{self.plan.stack.label}' instead")
+        self._setup(None)
+        return True
 
     def _wrap(self, array: np.ndarray) -> Volume:
         return with_load_warnings(stack_volume(self._stack, array, self._meta), self.plan,
@@ -180,34 +203,45 @@ class ProgressiveLoad:
         """Read the first slice (the middle one unless ``first`` was given) and return its
         index. For a stack read whole this reads nothing and returns ``first``.
 
+        If that slice cannot be decoded it is recorded in ``failures`` (it becomes a stand-in
+        when :meth:`fill` ends) and the nearest readable slice is read and returned instead.
+
         Raises
         ------
         PixelDataError
-            If the first slice cannot be decoded (nothing would be shown).
+            If no slice can be decoded (nothing would be shown).
         """
-        if self.progressive and not self.loaded[self.first]:
-            self._read(self.first, strict=True)
-        return self.first
+        if not self.progressive or self.loaded[self.first]:
+            return self.first
+        # an unreadable first slice is a stand-in like any other: show the nearest readable
+        for k in self.order:
+            self._read(k)
+            if self.loaded[k]:
+                return k
+        if self._next_stack():
+            return self.read_first()
+        listed = "; ".join(str(f) for f in self.failures[:5])
+        raise PixelDataError(f"none of the {self.n_slices} slice(s) could be read: {listed}")
 
-    def _read(self, k: int, *, strict: bool = False) -> None:
-        """Read slice ``k``; a decoding error is raised (``strict``) or recorded."""
+    def _read(self, k: int) -> None:
+        """Read slice ``k``; a decoding error is recorded in ``failures``."""
         try:
-            _read_one(self._stack, k, self.volume.array, self._cache)
-        except (PixelDataError, OSError) as exc:
-            if strict:
-                raise
+            read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
+        except SLICE_ERRORS as exc:
             self._failed(k, exc)
             return
         except _DtypeTooSmall:
             self._widen()
-            _read_one(self._stack, k, self.volume.array, self._cache)
+            read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
         self.loaded[k] = True
 
     def _failed(self, k: int, exc: Exception) -> None:
         """Record slice ``k`` as unreadable and clear what a partial read left in it."""
         self.volume.array[k] = 0
         with self._lock:
-            self.failures.append(SliceFailure(k, self._stack.slices[k].header.path, str(exc)))
+            path = self._stack.slices[k].header.path
+            reason = str(exc).removeprefix(f"{path}: ") or type(exc).__name__
+            self.failures.append(SliceFailure(k, path, reason))
 
     def _widen(self) -> None:
         """Move to the fallback dtype (the values read so far fit it exactly)."""
@@ -236,8 +270,14 @@ class ProgressiveLoad:
         """
         n = self.n_slices
         if not self.progressive:
-            array = read_stack(self._stack, metadata=self._meta, progress=progress).array
-            self.volume = self._wrap(array)
+            try:
+                vol = read_stack(self._stack, metadata=self._meta, progress=progress)
+            except PixelDataError as exc:
+                if not str(exc).startswith("none of the") or not self._next_stack():
+                    raise
+                yield from self.fill(progress=progress, threads=threads)
+                return
+            self.volume = with_load_warnings(vol, self.plan, self._extra)
             self.loaded[:] = True
             self._complete = True
             yield n
@@ -257,8 +297,8 @@ class ProgressiveLoad:
                     if stop.is_set() or progress.cancelled:
                         return
                     try:
-                        _read_one(self._stack, k, self.volume.array, self._cache)
-                    except (PixelDataError, OSError) as exc:
+                        read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
+                    except SLICE_ERRORS as exc:
                         self._failed(k, exc)
                         continue
                     self.loaded[k] = True
@@ -293,10 +333,31 @@ class ProgressiveLoad:
                 self._widen()
                 continue
             progress.check()
+        if len(self.failures) == n and self._next_stack():
+            yield from self.fill(progress=progress, threads=threads)
+            return
+        self._stand_in()
         self._complete = True
         progress.update(1.0, "done")
         if not yielded:  # everything was read already (e.g. a single slice): say so once
             yield self.n_loaded
+
+    def _stand_in(self) -> None:
+        """Interpolate the failed slices from their neighbours, as :func:`read_stack` does,
+        and mark them in the Volume (warnings, ``metadata["made_up_slices"]``)."""
+        if not self.failures or len(self.failures) == self.n_slices:
+            if len(self._stack.warnings) != self._n_warnings:  # a repeat stood in for a file
+                self.volume = self._wrap(self.volume.array)
+            return
+        failed = {f.k: f.reason for f in self.failures}
+        st = self._stack
+        t = st.acquired_t if st.acquired_t is not None else np.arange(self.n_slices, dtype=float)
+        made_up = fill_stand_ins(st, self.volume.array, failed, t)
+        self.volume = with_load_warnings(
+            stack_volume(st, self.volume.array, self._meta, made_up=made_up,
+                         warnings=stand_in_warnings(st, failed)),
+            self.plan, self._extra)
+        self.loaded[list(failed)] = True
 
     def result(self) -> Volume:
         """The loaded Volume.
@@ -306,14 +367,16 @@ class ProgressiveLoad:
         RuntimeError
             If :meth:`fill` has not run to its end.
         PixelDataError
-            If slices could not be read (the message lists them).
+            If no slice could be read (the message lists why). Slices that could not be read
+            while others could are stand-ins (see ``failures`` and the Volume's warnings).
         """
         if not self._complete:
             raise RuntimeError(f"series {self.plan.series_uid}: not loaded completely "
                                f"({self.n_loaded} of {self.n_slices} slices)")
-        if self.failures:
+        if len(self.failures) == self.n_slices:
             listed = "; ".join(str(f) for f in sorted(self.failures, key=lambda f: f.k)[:5])
-            raise PixelDataError(f"{len(self.failures)} slice(s) could not be read: {listed}")
+            raise PixelDataError(f"none of the {len(self.failures)} slice(s) could be read: "
+                                 f"{listed}")
         return self.volume
 
 
@@ -349,4 +412,4 @@ def open_progressive(
     """
     plan, extra = plan_load(source, series=series, stack=stack, catalog=catalog,
                             progress=progress)
-    return ProgressiveLoad(plan, extra, first=first)
+    return ProgressiveLoad(plan, extra, first=first, stack_named=stack is not None)

@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
+from medview.dicom._stand_in import (
+    SLICE_ERRORS,
+    fill_stand_ins,
+    resample_around,
+    stand_in_warnings,
+)
 from medview.dicom.assemble import StackPlan, interpolated_slices
+from medview.dicom.errors import PixelDataError, SeriesError
 from medview.dicom.header import InstanceHeader
 from medview.dicom.slices import SliceRef
 
-__all__ = ["read_stack", "series_metadata", "stack_volume"]
+__all__ = ["allocate_volume", "read_stack", "series_metadata", "stack_volume"]
+
+#: share of the machine's physical memory one volume may take
+MAX_MEMORY_SHARE = 0.75
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # Windows: no sysconf
+        return None
+
+
+def allocate_volume(shape: tuple[int, ...], dtype, *, zeros: bool = False) -> np.ndarray:
+    """An array for a volume of ``shape``, refused with a clear error when it cannot fit.
+
+    The shape comes from headers, which may lie: a size beyond :data:`MAX_MEMORY_SHARE` of
+    the physical memory, or one the allocator refuses, is a :class:`SeriesError` that says
+    how big the volume would be, never an uncaught MemoryError.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    total = _physical_memory()
+    if total is not None and nbytes > MAX_MEMORY_SHARE * total:
+        raise SeriesError(
+            f"the volume would take {nbytes / 2**30:,.1f} GiB ({' × '.join(map(str, shape))} "
+            f"{dtype.name}), more than {MAX_MEMORY_SHARE:.0%} of this machine's "
+            f"{total / 2**30:,.1f} GiB of memory: the headers claim more than can be loaded")
+    try:
+        return np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
+    except (MemoryError, ValueError) as exc:
+        raise SeriesError(
+            f"cannot allocate the volume ({' × '.join(map(str, shape))} {dtype.name}, "
+            f"{nbytes / 2**30:,.1f} GiB): {exc or 'out of memory'}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -22,18 +65,26 @@ class _FileCache:
     def __init__(self):
         self.path: str | None = None
         self.frames: np.ndarray | None = None
+        self.error: Exception | None = None
 
     def get(self, ref: SliceRef) -> np.ndarray:
         from medview.dicom.pixels import decode
 
         h = ref.header
         if self.path != h.path:
-            frames = decode(h)
-            if h.is_mosaic:
-                from medview.dicom.mosaic import untile
+            self.path, self.frames, self.error = h.path, None, None
+            try:
+                frames = decode(h)
+                if h.is_mosaic:
+                    from medview.dicom.mosaic import untile
 
-                frames = untile(frames[0], int(h.mosaic_count))  # type: ignore[arg-type]
-            self.path, self.frames = h.path, frames
+                    frames = untile(frames[0], int(h.mosaic_count))  # type: ignore[arg-type]
+            except (PixelDataError, OSError, ValueError, MemoryError) as exc:
+                self.error = exc  # the file's other frames fail alike: decode it once
+                raise
+            self.frames = frames
+        if self.error is not None:
+            raise self.error
         return self.frames[ref.frame]  # type: ignore[index]
 
 
@@ -56,8 +107,12 @@ _READ_CHUNK = 16
 _READ_THREADS = 2
 
 
-def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress) -> None:
+def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress,
+                 failed: dict[int, str]) -> None:
     """Fill ``out[k]`` with the physical values of ``plan.slices[k]``.
+
+    A slice that cannot be read is recorded in ``failed`` (index → reason) and left as is;
+    the caller stands in for it.
 
     Single-frame files are read by two threads, a chunk of slices each at a time (reading is
     bound by copying and page faults, which two threads overlap); multi-frame files and
@@ -78,7 +133,10 @@ def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress) -> None:
         progress.check()
         stop = min(n, start + _READ_CHUNK)
         for k in range(start, stop):
-            _read_one(plan, k, out, cache)
+            try:
+                read_one_or_alternate(plan, k, out, cache)
+            except SLICE_ERRORS as exc:
+                failed[k] = _reason(exc, plan.slices[k].header.path)
         return stop - start
 
     done = 0
@@ -101,11 +159,45 @@ def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress) -> None:
         progress.update(done / n, f"read {done} of {n} slices")
 
 
-def _read_one(plan: StackPlan, k: int, out: np.ndarray, cache: _FileCache) -> None:
-    """``out[k]`` = physical values of ``plan.slices[k]``."""
+def read_one_or_alternate(plan: StackPlan, k: int, out: np.ndarray, cache) -> None:
+    """``out[k]`` from ``plan.slices[k]``, or from a slice at the same position that was left
+    out as a repeat (``plan.alternates``) when it cannot be decoded: that slice then takes its
+    place in the plan, and a warning says so.
+
+    Raises
+    ------
+    PixelDataError, OSError, ValueError, MemoryError
+        The first failure, when no alternate can be read either.
+    """
+    try:
+        _read_one(plan, k, out, cache)
+        return
+    except SLICE_ERRORS as exc:
+        first = exc
+    for alt in plan.alternates.get(k, ()):
+        try:
+            _read_one(plan, k, out, cache, alt)
+        except SLICE_ERRORS:
+            continue
+        bad = plan.slices[k].header.path
+        plan.slices[k] = alt
+        plan.warnings.append(
+            f"unreadable file {_name(bad)} ({_reason(first, bad)}): used "
+            f"{_name(alt.header.path)} at the same position instead")
+        return
+    raise first
+
+
+def _name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _read_one(plan: StackPlan, k: int, out: np.ndarray, cache: _FileCache,
+              ref: SliceRef | None = None) -> None:
+    """``out[k]`` = physical values of ``plan.slices[k]`` (or of ``ref``)."""
     from medview.dicom.pixels import decode, decode_into, stored_dtype
 
-    ref = plan.slices[k]
+    ref = plan.slices[k] if ref is None else ref
     h = ref.header
     dst = out[k : k + 1]
     integer_out = out.dtype.kind in "iu"
@@ -144,57 +236,80 @@ def _read_one(plan: StackPlan, k: int, out: np.ndarray, cache: _FileCache) -> No
         np.subtract(out.dtype.type(a), dst, out=dst)
 
 
+def _reason(exc: BaseException, path: str) -> str:
+    return str(exc).removeprefix(f"{path}: ") or type(exc).__name__
+
+
 def read_stack(plan: StackPlan, *, metadata: dict | None = None,
                progress: Progress = NO_PROGRESS) -> Volume:
     """Read the pixels of a planned stack into a Volume of physical values.
+
+    A slice whose file cannot be decoded is a missing slice: it is interpolated from its
+    nearest readable neighbours (copied at the ends of the stack), named with its reason in
+    the warnings, and listed in ``metadata["made_up_slices"]``.
 
     Raises
     ------
     medview.core.progress.Cancelled
         If ``progress`` was cancelled.
     PixelDataError
-        If a file's pixel data cannot be decoded.
+        If no slice of the stack can be decoded (the message lists the reasons).
+    SeriesError
+        If the volume the headers describe cannot fit in memory.
     """
     n = len(plan.slices)
     r0 = plan.slices[0]
     shape = (n, r0.rows, r0.columns) + ((3,) if plan.is_rgb else ())
+    failed: dict[int, str] = {}
     if plan.resample_t is None:
-        out = np.empty(shape, dtype=plan.dtype)
+        out = allocate_volume(shape, plan.dtype)
         try:
-            _read_slices(plan, out, progress)
+            _read_slices(plan, out, progress, failed)
         except _DtypeTooSmall:
             if plan.fallback_dtype is None:
                 raise
-            out = np.empty(shape, dtype=plan.fallback_dtype)
-            _read_slices(plan, out, progress)
+            out = allocate_volume(shape, plan.fallback_dtype)
+            failed.clear()
+            _read_slices(plan, out, progress, failed)
+        _all_failed(plan, failed)
+        t = plan.acquired_t if plan.acquired_t is not None else np.arange(n, dtype=float)
+        made_up = fill_stand_ins(plan, out, failed, t)
     else:
-        acquired = np.empty(shape, dtype=np.float32)
-        _read_slices(plan, acquired, progress.sub(0.0, 0.9))
+        acquired = allocate_volume(shape, np.float32)
+        _read_slices(plan, acquired, progress.sub(0.0, 0.9), failed)
+        _all_failed(plan, failed)
+        ok = np.ones(n, dtype=bool)
+        ok[list(failed)] = False
         dtype = plan.dtype
-        if dtype.kind in "iu" and plan.fallback_dtype is not None and acquired.size and (
-            acquired.min() < np.iinfo(dtype).min or acquired.max() > np.iinfo(dtype).max
+        if dtype.kind in "iu" and plan.fallback_dtype is not None and acquired.size and any(
+            acquired[k].min() < np.iinfo(dtype).min or acquired[k].max() > np.iinfo(dtype).max
+            for k in np.flatnonzero(ok)
         ):
             dtype = plan.fallback_dtype
-        out = np.empty((len(plan.resample_t), *shape[1:]), dtype=dtype)
-        t_acq = plan.acquired_t
-        for z, t in enumerate(plan.resample_t):
-            j = int(np.clip(np.searchsorted(t_acq, t, side="right") - 1, 0, n - 2))
-            w = float(np.clip((t - t_acq[j]) / (t_acq[j + 1] - t_acq[j]), 0.0, 1.0))
-            # an acquired slice on a grid plane is copied as is, not blended with rounding
-            if abs(t - t_acq[j]) < 1e-3:
-                w = 0.0
-            elif abs(t - t_acq[j + 1]) < 1e-3:
-                w = 1.0
-            val = acquired[j] * (1 - w) + acquired[j + 1] * w
-            if out.dtype.kind in "iu":
-                val = np.rint(val)
-            out[z] = val
+        out = allocate_volume((len(plan.resample_t), *shape[1:]), dtype)
+        made_up = resample_around(acquired, plan.acquired_t, plan.resample_t, ok, out, failed,
+                                  plan)
     progress.update(1.0, "done")
-    return stack_volume(plan, out, metadata)
+    notes = stand_in_warnings(plan, failed)
+    return stack_volume(plan, out, metadata, made_up=made_up, warnings=notes)
 
 
-def stack_volume(plan: StackPlan, array: np.ndarray, metadata: dict | None = None) -> Volume:
-    """The Volume of ``plan`` around ``array`` (not copied): geometry, metadata, warnings."""
+def _all_failed(plan: StackPlan, failed: dict[int, str]) -> None:
+    if len(failed) == len(plan.slices):
+        listed = "; ".join(f"{plan.slices[k].header.path}: {r}"
+                           for k, r in sorted(failed.items())[:5])
+        raise PixelDataError(
+            f"none of the {len(failed)} slice(s) of the stack could be read: {listed}")
+
+
+def stack_volume(plan: StackPlan, array: np.ndarray, metadata: dict | None = None, *,
+                 made_up=(), warnings=()) -> Volume:
+    """The Volume of ``plan`` around ``array`` (not copied): geometry, metadata, warnings.
+
+    ``metadata["made_up_slices"]`` is the sorted tuple of ``(z, reason)`` of the planes that
+    hold no acquired slice of their own: entries already there, the plan's stand-ins
+    (``plan.made_up``) and ``made_up`` (slices that failed to decode), one per plane.
+    """
     out = array
     meta = dict(metadata or {})
     meta["source_files"] = tuple(r.header.path for r in plan.slices)
@@ -203,8 +318,21 @@ def stack_volume(plan: StackPlan, array: np.ndarray, metadata: dict | None = Non
     if plan.resample_t is not None and plan.acquired_t is not None:
         meta["acquired_positions_mm"] = tuple(float(t) for t in plan.acquired_t)
         meta["made_up_slices"] = interpolated_slices(plan)
+    _merge_made_up(meta, (*plan.made_up, *made_up))
     meta["stack"] = plan.label
-    return Volume(out, plan.spacing, plan.origin, plan.direction, meta, tuple(plan.warnings))
+    return Volume(out, plan.spacing, plan.origin, plan.direction, meta,
+                  (*plan.warnings, *warnings))
+
+
+def _merge_made_up(meta: dict, entries) -> None:
+    """Add stand-ins to ``meta["made_up_slices"]``: one ``(z, reason)`` per plane, sorted by
+    z; a stand-in's reason ("unreadable file NAME: …") replaces another entry of its plane
+    (an interpolation is what a stand-in is made of, the file is the news)."""
+    if not entries:
+        return
+    merged = {int(z): str(r) for z, r in meta.get("made_up_slices", ())}
+    merged.update((int(z), str(r)) for z, r in entries)
+    meta["made_up_slices"] = tuple(sorted(merged.items()))
 
 
 def series_metadata(h: InstanceHeader) -> dict:

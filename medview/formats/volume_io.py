@@ -45,6 +45,10 @@ def _atomic_target(path: Path, suffix: str) -> tuple[int, Path]:
     return fd, Path(tmp)
 
 
+#: NIfTI-1 stores its dimensions as int16
+_NIFTI1_MAX_DIM = 32767
+
+
 def _write_nifti(volume: Volume, tmp: Path) -> None:
     import nibabel as nib
 
@@ -85,7 +89,7 @@ def write_volume(volume: Volume, path: str | os.PathLike, *, overwrite: bool = F
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     ValueError
-        If the suffix is not a known format.
+        If the suffix is not a known format, or NIfTI cannot hold the volume's size.
     """
     path = Path(path)
     suffix = volume_suffix(path)
@@ -102,7 +106,13 @@ def write_volume(volume: Volume, path: str | os.PathLike, *, overwrite: bool = F
         if suffix in (".nii", ".nii.gz"):
             from medview.core.geometry import resample_orthogonal
 
-            _write_nifti(resample_orthogonal(volume), tmp)
+            ortho = resample_orthogonal(volume)
+            if max(ortho.shape[:3]) > _NIFTI1_MAX_DIM:
+                raise ValueError(
+                    f"{path}: NIfTI-1 holds at most {_NIFTI1_MAX_DIM} voxels along an axis; "
+                    f"this volume is {'×'.join(map(str, ortho.shape[:3]))} ([z, y, x]): "
+                    "write .nrrd or .mha instead")
+            _write_nifti(ortho, tmp)
         else:
             import SimpleITK as sitk
 

@@ -69,7 +69,9 @@ class MadeUpMarks:
         tint.setAlpha(BAND_ALPHA)
         self.band.setBrush(QBrush(tint))
         self.band.setPen(QPen(Qt.PenStyle.NoPen))
-        self.band.setZValue(8)
+        # under the fusion (4) and label (5) layers: the tint marks the image, and a segment
+        # keeps the colour it has everywhere else (the layers are translucent, so it shows)
+        self.band.setZValue(3)
         self.frame = QGraphicsRectItem()
         pen = QPen(colour, 3, Qt.PenStyle.DashLine)
         pen.setCosmetic(True)

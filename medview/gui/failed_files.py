@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.dicom.display import printable
+
 __all__ = ["FailedFilesPanel"]
 
 
@@ -60,11 +62,13 @@ class FailedFilesPanel(QWidget):
         self.tree.setSortingEnabled(False)
         self.tree.clear()
         for path, reason in self._errors:
-            item = QTreeWidgetItem(self.tree, [os.path.basename(path), reason,
-                                               os.path.dirname(path)])
+            # a name that is not UTF-8 is shown with U+FFFD (Qt would drop its bytes)
+            shown, why = printable(path), printable(reason)
+            item = QTreeWidgetItem(self.tree, [os.path.basename(shown), why,
+                                               os.path.dirname(shown)])
             item.setData(0, Qt.ItemDataRole.UserRole, path)
-            item.setToolTip(0, path)
-            item.setToolTip(1, reason)
+            item.setToolTip(0, shown)
+            item.setToolTip(1, why)
         self.tree.setSortingEnabled(True)
         self.tree.sortByColumn(2, Qt.SortOrder.AscendingOrder)
         n = len(self._errors)

@@ -29,7 +29,12 @@ from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
 from medview.gui.windowing import auto_window
 
-__all__ = ["FusionPanel"]
+__all__ = ["NO_COVERAGE", "FusionPanel"]
+
+#: The fused value where the second series has no data (outside its field of view): NaN is
+#: drawn transparent by the views and left grey by the Secondary Capture blend
+#: (:func:`medview.core.fusion.blend_colour`); 0 was drawn and exported as a coloured frame.
+NO_COVERAGE = float("nan")
 
 
 class FusionPanel(QWidget):
@@ -163,12 +168,14 @@ class FusionPanel(QWidget):
             if register:
                 from medview.core.registration import register_rigid
 
-                out = register_rigid(base, moving, progress=progress.sub(0.4, 0.95))
+                out = register_rigid(base, moving, default_value=NO_COVERAGE,
+                                     progress=progress.sub(0.4, 0.95))
                 fused, transform = out["volume"], out["transform"]
             else:
                 from medview.core.resample import resample_to_grid
 
-                fused = resample_to_grid(base, moving, progress=progress.sub(0.4, 0.95))
+                fused = resample_to_grid(base, moving, default_value=NO_COVERAGE,
+                                         progress=progress.sub(0.4, 0.95))
             center, width = auto_window(fused.array)
             return fused, (center - width / 2.0, center + width / 2.0), transform
 

@@ -879,7 +879,8 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             shown = "\n".join(result.failures[:50])
             self._show_message("Some slices could not be read",
                                f"{len(result.failures)} slice(s) of this series could not be "
-                               "read and are shown black; the others are shown.", shown)
+                               "read: each is interpolated from its neighbours (a made-up "
+                               "slice); the others are shown as acquired.", shown)
             for failure in result.failures:
                 log.error("unreadable slice: %s", failure)
         elif not self.volume_cache.put(series_uid, (volume, result.windows), volume.nbytes):

@@ -422,10 +422,6 @@ class SliceViewer(pg.GraphicsView):
             self._update_overlays()
             return
         self._show_slice()
-        # millimetre coordinates: the aspect lock then gives the true shape of the anatomy
-        # (a transform, not setRect: it does not depend on whether the item holds an image)
-        for item in (self.image_item, self.label_item, self.scribble_item, self.fusion_item):
-            item.setTransform(self.item_transform())
         self._on_view_reset(self.plane)
         self._update_crosshair()
         self._update_overlays()
@@ -437,7 +433,7 @@ class SliceViewer(pg.GraphicsView):
         rgb = self.state.volume.is_rgb
         levels = (0, 255) if rgb else self.state.window_levels
         lut = None if rgb else colormap_lut(self.state.colormap, inverted=self.state.inverted)
-        self.image_item.setImage(image, autoLevels=False, levels=levels, lut=lut)
+        self._set_item_image(self.image_item, image, autoLevels=False, levels=levels, lut=lut)
         self.displayed_slice = self.state.plane_slice(self.plane)
         self._show_fusion()
         self._show_labels()
@@ -445,14 +441,27 @@ class SliceViewer(pg.GraphicsView):
         self._show_preview()
         self._draw_measurements()
 
+    def _set_item_image(self, item: pg.ImageItem, image: np.ndarray, **kw) -> None:
+        """``item.setImage(image, **kw)``, then place it over the slice in millimetres (the
+        aspect lock then gives the true shape of the anatomy; a sheared reformat is drawn as
+        the parallelogram it is in patient space).
+
+        The placement is a transform from display pixels to view millimetres, set after every
+        image: pyqtgraph 0.14 scales ``setRect`` of an item that holds no image yet as a
+        1-pixel image (drawn hundreds of times too big), and a rect cannot express a shear.
+        """
+        item.setImage(image, **kw)
+        item.setTransform(self.item_transform())
+
     def _show_fusion(self) -> None:
         image = self.state.fusion_image(self.plane)
         if image is None:
             self.fusion_item.clear()
             self.fusion_item.setVisible(False)
             return
-        self.fusion_item.setImage(image, autoLevels=False, levels=self.state.fusion_window,
-                                  lut=fusion_lut(self.state.fusion_colormap))
+        self._set_item_image(self.fusion_item, image, autoLevels=False,
+                             levels=self.state.fusion_window,
+                             lut=fusion_lut(self.state.fusion_colormap))
         self.fusion_item.setOpacity(self.state.fusion_opacity)
         self.fusion_item.setVisible(True)
 
@@ -469,7 +478,7 @@ class SliceViewer(pg.GraphicsView):
                 continue
             lm = self.state.labels if which == "labels" else self.state.scribbles
             lut = label_lut(lm.segments, opacity)
-            item.setImage(label_rgba(labels, lut), autoLevels=False, levels=(0, 255))
+            self._set_item_image(item, label_rgba(labels, lut), autoLevels=False, levels=(0, 255))
             item.setVisible(True)
 
     def _on_position_changed(self, position) -> None:
@@ -588,8 +597,7 @@ class SliceViewer(pg.GraphicsView):
             item.clear()
             item.setVisible(False)
             return
-        item.setImage(image, autoLevels=False, **kw)
-        item.setTransform(self.item_transform())
+        self._set_item_image(item, image, autoLevels=False, **kw)
         item.setVisible(True)
 
     def _show_overlay(self) -> None:

@@ -197,6 +197,16 @@ class StepSpec:
     returns: str  # "volume" | "labelmap" | "table" | "outputs"
     takes_progress: bool = False
     tags: tuple[str, ...] = field(default=())
+    #: safe to split into slabs along z: ``halo(params, spacing_xyz)`` → the slices each slab
+    #: needs beyond its own for its voxels to equal the whole run's (0: slice by slice), or
+    #: None for these parameters; no function: the step runs whole
+    halo: Callable[[dict, tuple], int | None] | None = None
+
+    def split_halo(self, params: dict, spacing: tuple) -> int | None:
+        """The halo in slices for splitting this step with ``params``, None: run whole."""
+        if self.halo is None:
+            return None
+        return self.halo({**self.defaults(), **params}, tuple(spacing))
 
     def param(self, name: str) -> ParamSpec:
         for p in self.params:
@@ -227,6 +237,7 @@ class StepSpec:
                        for i in self.inputs],
             "returns": self.returns,
             "params": self.params_schema(),
+            "split": "slabs" if self.halo is not None else "whole",
         }
 
 
@@ -329,7 +340,8 @@ def _param_spec(name: str, tp, default, doc_help: str) -> ParamSpec:
 
 
 def register(func: Callable, *, id: str, version: int = 1, title: str, category: str,
-             tags: tuple[str, ...] = (), replace: bool = False) -> StepSpec:
+             tags: tuple[str, ...] = (), replace: bool = False,
+             halo: Callable[[dict, tuple], int | None] | None = None) -> StepSpec:
     """Read ``func``'s signature into a StepSpec and add it to the registry.
 
     Raises
@@ -366,7 +378,7 @@ def register(func: Callable, *, id: str, version: int = 1, title: str, category:
     if not inputs:
         raise TypeError(f"step {id}: needs at least one data input")
     spec = StepSpec(id, version, title, category, func, doc, tuple(inputs), tuple(params),
-                    _returns(hints.get("return")), takes_progress, tuple(tags))
+                    _returns(hints.get("return")), takes_progress, tuple(tags), halo)
     _REGISTRY[id] = spec
     return spec
 

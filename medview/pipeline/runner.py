@@ -58,8 +58,11 @@ def _check_input(cs: ChainStep, name: str, kind: str, value: Any, index: int) ->
 
 
 def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
-              progress: Progress = NO_PROGRESS) -> ChainResult:
+              progress: Progress = NO_PROGRESS, step_runner=None) -> ChainResult:
     """Run ``chain`` on ``inputs`` (chain input name → Volume/LabelMap).
+
+    ``step_runner(cs, inputs, progress)`` runs each step instead of :func:`run_step` (a Dask
+    worker splits the steps that allow it over the cluster: :mod:`medview.pipeline.split`).
 
     Raises
     ------
@@ -99,7 +102,7 @@ def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
             _check_input(cs, inp.name, inp.kind, values[key], i)
             step_inputs[inp.name] = values[key]
         t0 = time.perf_counter()
-        out = run_step(cs, step_inputs, sub)
+        out = (step_runner or run_step)(cs, step_inputs, sub)
         name = cs.output or f"step{i + 1}"
         seconds[name] = time.perf_counter() - t0
         if isinstance(out, Mapping):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from medview.remote.errors import RemoteAuthError, RemoteError, RemoteUnavailable
@@ -132,8 +133,11 @@ class RemoteClient:
                           headers=headers, ok=(200, 201))
         return JobStatus.model_validate(r.json())
 
-    def status(self, job_id: str) -> JobStatus:
-        return JobStatus.model_validate(self._request("GET", f"{API}/jobs/{job_id}").json())
+    def status(self, job_id: str, *, wait_s: float = 0.0) -> JobStatus:
+        """The job's status; with ``wait_s`` the server answers as soon as the job ends or
+        after ``wait_s`` seconds (a server without the feature answers at once)."""
+        path = f"{API}/jobs/{job_id}" + (f"?wait={wait_s:g}" if wait_s > 0 else "")
+        return JobStatus.model_validate(self._request("GET", path).json())
 
     def jobs(self) -> list[JobStatus]:
         """Every job of this token, oldest first (one request for a whole batch)."""
@@ -145,20 +149,97 @@ class RemoteClient:
         return JobStatus.model_validate(r.json())
 
     def download(self, job_id: str) -> bytes:
+        """The whole result in memory (small results; big ones: :meth:`download_to`)."""
         return self._request("GET", f"{API}/jobs/{job_id}/result").content
+
+    def download_to(self, job_id: str, path: Path, *, chunk_bytes: int = 1 << 20) -> int:
+        """Stream the result into ``path``, ``chunk_bytes`` at a time; returns its size.
+
+        A connection that drops mid-way is resumed where it stopped (HTTP ``Range``), with
+        the same retries and backoff as every request; bytes already in ``path`` (an earlier
+        interrupted call) are kept and only the rest is fetched.
+
+        Raises
+        ------
+        RemoteUnavailable
+            When the server stops answering for all the retries.
+        RemoteError
+            When the result is gone (410) or the server sends more or less than it announced.
+        """
+        import httpx
+
+        url = f"{API}/jobs/{job_id}/result"
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        delay = self.backoff_s
+        last: Exception | None = None
+        total: int | None = None
+        failures = 0
+        with open(path, "ab") as f:
+            while True:
+                have = f.tell()
+                if total is not None and have >= total:
+                    break
+                headers = {"Range": f"bytes={have}-"} if have else {}
+                try:
+                    with self._http.stream("GET", url, headers=headers) as r:
+                        if r.status_code == 416 and have:  # nothing left to send?
+                            total = _range_total(r.headers.get("content-range"))
+                            if total == have:
+                                break
+                            f.seek(0)
+                            f.truncate()
+                            continue
+                        if r.status_code not in (200, 206):
+                            r.read()
+                            if r.status_code in (502, 503, 504):
+                                raise RemoteError(f"HTTP {r.status_code}", status=r.status_code)
+                            self._raise_for(r)
+                        if r.status_code == 200:  # the whole file: start over
+                            f.seek(0)
+                            f.truncate()
+                            total = int(r.headers.get("content-length", -1))
+                        else:
+                            total = _range_total(r.headers.get("content-range"))
+                        for chunk in r.iter_bytes(chunk_bytes):
+                            f.write(chunk)
+                            if total is not None and total >= 0 and f.tell() > total:
+                                raise RemoteError(f"{self.name}: the result of job {job_id} "
+                                                  f"is longer than the {total} bytes announced")
+                        f.flush()
+                        if total is None or total < 0:
+                            total = f.tell()
+                        if f.tell() < total:  # the server closed early: resume
+                            raise httpx.RemoteProtocolError("the download ended early")
+                except (httpx.TransportError, RemoteError) as exc:
+                    if isinstance(exc, RemoteError) and exc.status not in (502, 503, 504):
+                        raise
+                    last = exc
+                    failures += 1
+                    if failures > self.retries:
+                        raise RemoteUnavailable(
+                            f"{self.name} ({self.url}): the download of job {job_id}'s result "
+                            f"stopped at {f.tell()} of {total} bytes after {failures} "
+                            f"attempts: {type(last).__name__}: {last}") from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 8.0)
+            return f.tell()
 
     def acknowledge(self, job_id: str) -> JobStatus:
         r = self._request("DELETE", f"{API}/jobs/{job_id}/result")
         return JobStatus.model_validate(r.json())
 
     def wait(self, job_id: str, *, on_status: Callable[[JobStatus], None] | None = None,
-             cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.2,
-             max_poll_s: float = 1.0) -> JobStatus:
+             cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.1,
+             max_poll_s: float = 0.5) -> JobStatus:
         """Poll until the job ends; cancels it on the server when ``cancelled()`` turns true."""
         delay = poll_s
         sent_cancel = False
         while True:
-            st = self.status(job_id)
+            t0 = time.monotonic()
+            # the server holds the answer until the job ends (at most max_poll_s): the end
+            # is seen at once; progress and a cancel request every max_poll_s
+            st = self.status(job_id, wait_s=max_poll_s)
             if on_status is not None:
                 on_status(st)
             if st.done:
@@ -166,5 +247,14 @@ class RemoteClient:
             if cancelled() and not sent_cancel:
                 self.cancel(job_id)
                 sent_cancel = True
-            time.sleep(delay)
-            delay = min(delay * 1.5, max_poll_s)
+            if time.monotonic() - t0 < poll_s:  # answered at once: an older server
+                time.sleep(delay)
+                delay = min(delay * 1.5, max_poll_s)
+
+
+def _range_total(content_range: str | None) -> int | None:
+    """The full size in a ``Content-Range: bytes a-b/N`` (or ``*/N``) header."""
+    if not content_range or "/" not in content_range:
+        return None
+    tail = content_range.rsplit("/", 1)[1].strip()
+    return int(tail) if tail.isdigit() else None

@@ -10,6 +10,7 @@ the inputs', re-attach the results to the original study, delete the result on t
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from medview.pipeline.chain import Chain
 from medview.pipeline.runner import ChainResult
 from medview.remote.client import RemoteClient
 from medview.remote.deid import Deidentified, audit, deidentify, reattach
-from medview.remote.errors import RemoteError
+from medview.remote.errors import RemoteError, RemoteUnavailable
 from medview.remote.schemas import JobStatus, ServerInfo
 from medview.remote.wire import (
     WireError,
@@ -97,12 +98,17 @@ class RemoteJob:
     sent_geometry: dict[str, dict]
     upload_bytes: int
     timings: dict[str, float] = field(default_factory=dict)
+    #: the result bundle's meta (worker, seconds per step, how steps were split …)
+    result_meta: dict = field(default_factory=dict)
 
 
 def submit_job(client: RemoteClient, chain: Chain, inputs: Mapping[str, Volume], *,
                encoding: str = "auto", info: ServerInfo | None = None,
-               audit_path: Path | None = None) -> RemoteJob:
+               audit_path: Path | None = None, split: bool = False) -> RemoteJob:
     """De-identify ``inputs`` and submit ``chain`` on them; writes the audit lines.
+
+    With ``split`` a Dask server spreads the steps declared safe to split over its workers
+    (one volume across workers); the others, and every step on a pool server, run whole.
 
     Raises
     ------
@@ -124,6 +130,8 @@ def submit_job(client: RemoteClient, chain: Chain, inputs: Mapping[str, Volume],
     files, rewrites = _file_params(chain)
     t0 = time.perf_counter()
     meta = {"chain": chain.to_dict(), "result_encoding": enc, "file_params": rewrites}
+    if split:
+        meta["split"] = True
     parts = encode_bundle(meta, {**inputs, **files}, encoding=enc, metadata=deid.metadata)
     t_encode = time.perf_counter() - t0
     size = sum(len(p) for p in parts)
@@ -151,9 +159,14 @@ def submit_job(client: RemoteClient, chain: Chain, inputs: Mapping[str, Volume],
                      {"encode": t_encode, "upload": t_upload})
 
 
-def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO_PROGRESS
-                ) -> ChainResult:
+def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO_PROGRESS,
+                download_dir: Path | None = None, acknowledge: bool = True) -> ChainResult:
     """Wait for ``job``, download, check and re-attach its results; delete them remotely.
+
+    The result is streamed into ``download_dir`` (default: the data folder's
+    ``offload-downloads``) and decoded from there. With ``acknowledge=False`` the caller
+    deletes the result on the server (:meth:`RemoteClient.acknowledge`) once it has stored
+    what came back.
 
     Raises
     ------
@@ -184,18 +197,53 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
                           f"{final.error or final.message}")
     progress.update(0.95, f"{client.name}: downloading the result")
     t0 = time.perf_counter()
-    data = client.download(final.id)
-    job.timings["download"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    check_result_header(data, job, endpoint=client.name)
-    bundle = decode_bundle(data, max_decoded_bytes=result_limit(job))
-    job.timings["decode"] = time.perf_counter() - t0
+    if download_dir is None:
+        from medview.remote.config import data_dir
+
+        download_dir = data_dir() / "offload-downloads"
+    part = Path(download_dir) / f"{final.id}.part"
+    try:
+        # streamed to a file (resumed if the connection drops), then mapped: the client holds
+        # the decoded result, never a second copy of the bundle
+        client.download_to(final.id, part)
+        job.timings["download"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        bundle = _decode_file(part, job, endpoint=client.name)
+        job.timings["decode"] = time.perf_counter() - t0
+    except BaseException:
+        if not isinstance(sys.exc_info()[1], (RemoteUnavailable, KeyboardInterrupt)):
+            part.unlink(missing_ok=True)  # kept only to resume an interrupted download
+        raise
+    part.unlink(missing_ok=True)
     values = check_results(bundle, job, endpoint=client.name)
-    client.acknowledge(final.id)
+    job.result_meta = dict(bundle.meta)
+    if acknowledge:
+        client.acknowledge(final.id)
     progress.update(1.0, f"{client.name}: done")
     main = str(bundle.meta.get("main", next(iter(values), "")))
     seconds = {k: float(v) for k, v in (bundle.meta.get("seconds") or {}).items()}
     return ChainResult(values, main, seconds)
+
+
+def _decode_file(path: Path, job: RemoteJob, *, endpoint: str):
+    """Check the header of the downloaded bundle ``path``, then decode it (memory-mapped)."""
+    import mmap
+
+    with open(path, "rb") as f:
+        if path.stat().st_size == 0:
+            raise RemoteError(f"{endpoint}: the result is damaged (empty)")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        check_result_header(mm, job, endpoint=endpoint)
+        try:
+            return decode_bundle(mm, max_decoded_bytes=result_limit(job))
+        except WireError as exc:
+            raise RemoteError(f"{endpoint}: the result is damaged or too large ({exc})"
+                              ) from None
+    finally:
+        # views into the map may outlive this call in a traceback: then the collector unmaps
+        with contextlib.suppress(BufferError):
+            mm.close()
 
 
 #: A result bundle may decode to at most this many times the bytes of the job's inputs (every
@@ -264,10 +312,11 @@ def check_results(bundle, job: RemoteJob, *, endpoint: str) -> dict[str, Any]:
 
 
 def run_chain_remote(chain: Chain, inputs: Mapping[str, Volume], *, client: RemoteClient,
-                     progress: Progress = NO_PROGRESS, encoding: str = "auto") -> ChainResult:
+                     progress: Progress = NO_PROGRESS, encoding: str = "auto",
+                     split: bool = False) -> ChainResult:
     """Run ``chain`` on ``inputs`` on the endpoint of ``client``; same result as locally."""
     progress.update(0.0, f"{client.name}: uploading")
-    job = submit_job(client, chain, inputs, encoding=encoding)
+    job = submit_job(client, chain, inputs, encoding=encoding, split=split)
     return collect_job(client, job, progress=progress)
 
 

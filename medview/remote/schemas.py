@@ -27,6 +27,9 @@ class ServerInfo(BaseModel):
     retention_seconds: float
     executor: str = Field(description="'process pool (N workers)' or 'dask tcp://…'")
     steps: dict[str, int] = Field(description="step id → version this server runs")
+    slots: int | None = Field(
+        None, description="jobs the server runs at once (pool processes, Dask worker "
+                          "threads); a batch client keeps this many plus one submitted")
 
 
 class JobStatus(BaseModel):

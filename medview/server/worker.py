@@ -26,7 +26,7 @@ from medview.remote.wire import (
     geometry_of,
 )
 
-__all__ = ["JobFailed", "execute_bundle", "run_in_pool", "run_on_dask"]
+__all__ = ["JobFailed", "execute_bundle", "run_in_pool"]
 
 ProgressSink = Callable[[float, str], None]
 
@@ -124,8 +124,13 @@ def _rewrite_files(chain: dict, files: dict, rewrites: list, folder: Path) -> No
 
 
 def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
-                   probe: Callable[[], bool] = lambda: False) -> list[bytes | memoryview]:
+                   probe: Callable[[], bool] = lambda: False,
+                   step_runner_for: Callable[[dict], Callable | None] | None = None
+                   ) -> list[bytes | memoryview]:
     """Run the job in ``data`` (an input bundle); return the result bundle's parts.
+
+    ``step_runner_for(meta)`` may give a step runner for :func:`run_chain` (a Dask worker
+    splitting steps over the cluster when the job asks for it).
 
     Raises
     ------
@@ -147,7 +152,8 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
             _rewrite_files(chain_dict, files, list(meta.get("file_params") or []), Path(tmp))
             chain = Chain.from_dict(chain_dict)
             progress = _ProbeProgress(sink, probe)
-            result = run_chain(chain, inputs, progress=progress)
+            runner = step_runner_for(meta) if step_runner_for is not None else None
+            result = run_chain(chain, inputs, progress=progress, step_runner=runner)
     except (WireError, ChainError) as exc:
         raise JobFailed(str(exc)) from None
     except Cancelled:
@@ -165,6 +171,9 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
                 "input_geometry": {k: geometry_of(v) for k, v in inputs.items()
                                    if isinstance(v, Volume)},
                 "worker": where()}
+    split = getattr(runner, "report", None)
+    if split:
+        out_meta["split"] = split
     if not_sent:
         out_meta["not_sent"] = not_sent
     encoding = str(meta.get("result_encoding", "raw"))
@@ -219,6 +228,19 @@ def warm_up() -> int:
     return len(all_steps())
 
 
+def write_parts(path: Path, parts, *, sync: bool = True) -> int:
+    """Write ``parts`` to ``path`` (flushed to disk with ``sync``); returns the size."""
+    size = 0
+    with open(path, "wb") as f:
+        for p in parts:
+            f.write(p)
+            size += len(p)
+        f.flush()
+        if sync:
+            os.fsync(f.fileno())
+    return size
+
+
 def run_in_pool(job_dir: str, attempt: int) -> str:
     """Pool entry point: run ``job_dir/input.bin``, write ``result.<attempt>.part``.
 
@@ -237,33 +259,5 @@ def run_in_pool(job_dir: str, attempt: int) -> str:
     data = (folder / "input.bin").read_bytes()
     parts = execute_bundle(data, sink=sink, probe=(folder / "cancel").exists)
     part = folder / f"result.{attempt}.part"
-    with open(part, "wb") as f:
-        for p in parts:
-            f.write(p)
-        f.flush()
-        os.fsync(f.fileno())
+    write_parts(part, parts)
     return str(part)
-
-
-# -- Dask -------------------------------------------------------------------------------------
-PROGRESS_TOPIC = "medview-progress"
-
-
-def run_on_dask(job_id: str, data: bytes) -> bytes:
-    """Dask task: run one job's bundle on this worker; progress as worker events.
-
-    Cancellation is the Dask ``Event`` named ``medview-cancel-<job id>``.
-    """
-    from distributed import Event, get_worker
-
-    worker = get_worker()
-    limit_threads()
-    cancel = Event(f"medview-cancel-{job_id}")
-
-    def sink(fraction: float, message: str) -> None:
-        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "fraction": fraction,
-                                          "message": message, "worker": worker.address})
-
-    sink(0.0, "started")
-    parts = execute_bundle(data, sink=sink, probe=cancel.is_set)
-    return b"".join(bytes(p) for p in parts)

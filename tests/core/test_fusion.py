@@ -186,6 +186,24 @@ def test_blend_automatic_ranges_show_uptake_in_colour(ct3, pet):
     assert gray.any() and np.all(r[gray] == b[gray])
 
 
+def test_blend_of_a_series_resampled_beforehand_is_grey_where_it_has_no_data(ct3, pet):
+    """The window's Fusion dock resamples the second series once (NaN where it has no data)
+    and exports the Secondary Capture from that: the same picture as blending the series
+    itself, the CT alone outside its field of view (with 0 there, a coloured frame)."""
+    kw = {"window_center": 40.0, "window_width": 400.0, "colormap": "hot",
+          "moving_min": -5000.0, "moving_max": 20000.0, "opacity": 0.5}
+    direct = blend_colour(ct3, pet, **kw).array
+    on_grid = resample_to_grid(ct3, pet, default_value=np.nan)
+    np.testing.assert_array_equal(blend_colour(ct3, on_grid, **kw).array, direct)
+    outside = np.isnan(on_grid.array)
+    assert outside.mean() > 0.05
+    gray = np.rint(np.clip((ct3.array[outside] + 160.0) / 400.0, 0, 1) * 255)
+    for c in range(3):
+        np.testing.assert_array_equal(direct[outside][:, c], gray)
+    with_zero = blend_colour(ct3, resample_to_grid(ct3, pet, default_value=0.0), **kw).array
+    assert np.all(with_zero[outside][:, 0] > with_zero[outside][:, 2])  # red: the old frame
+
+
 def test_blend_refuses_bad_parameters_naming_them(ct3, pet):
     for kw, name in [({"opacity": 1.5}, "opacity"), ({"window_width": 0.0}, "window_width"),
                      ({"moving_min": 5.0, "moving_max": 5.0}, "moving_max"),

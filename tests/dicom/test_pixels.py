@@ -56,13 +56,46 @@ def header(name_or_path: str | os.PathLike) -> InstanceHeader:
     return scan_file(path if os.path.isabs(path) else pydicom_file(path))
 
 
+def _in_process_plugins(ts: str) -> list[str]:
+    """pydicom's plugins for ``ts`` in the order medview tries them in its own process: GDCM
+    only runs in the decoder process (it can abort), CharLS first for JPEG-LS."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        plugins = [p for p in get_decoder(ts)._available if p != "gdcm"]
+    except NotImplementedError:
+        return [""]
+    if "pyjpegls" in plugins:
+        plugins.insert(0, plugins.pop(plugins.index("pyjpegls")))
+    return plugins or [""]
+
+
 def reference(path: str) -> np.ndarray:
-    """pydicom's stored values for the file, as decode() shapes them."""
+    """pydicom's stored values for the file, as decode() shapes them, from the plugin medview
+    uses (lossy JPEG decoders differ by a few levels: GDCM's YBR conversion is not
+    libjpeg's)."""
     ds = pydicom.dcmread(path)
-    arr = ds.pixel_array
+    arr = None
+    for plugin in _in_process_plugins(str(ds.file_meta.get("TransferSyntaxUID", ""))):
+        try:
+            ds.pixel_array_options(decoding_plugin=plugin)
+            arr = ds.pixel_array
+            break
+        except Exception:  # the next plugin, as medview does
+            continue
+    if arr is None:
+        raise ValueError(f"{path}: no in-process plugin decodes it")
     if ds.PhotometricInterpretation == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
+        big = ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
+        if big and "RedPaletteColorLookupTableData" in ds:  # segmented ones are read right
+            # pydicom 3.0 reads big-endian tables as little-endian words (all black):
+            # the reference is its lookup of the tables in the right byte order
+            for c in ("Red", "Green", "Blue"):
+                data = ds[f"{c}PaletteColorLookupTableData"].value
+                ds[f"{c}PaletteColorLookupTableData"].value = np.frombuffer(
+                    data, ">u2").astype("<u2").tobytes()
         rgb = apply_color_lut(arr, ds)[..., :3]
         arr = rgb >> 8 if rgb.dtype.itemsize > 1 else rgb
     colour = ds.get("SamplesPerPixel", 1) == 3 or ds.PhotometricInterpretation == "PALETTE COLOR"
@@ -420,7 +453,8 @@ def test_missing_decoder_names_syntax_and_packages(monkeypatch):
     with pytest.raises(PixelDataError) as err:
         decode(h)
     message = str(err.value)
-    for needle in (h.path, "1.2.840.10008.1.2.4.91", "JPEG 2000", "pylibjpeg-openjpeg", "gdcm"):
+    for needle in (h.path, "1.2.840.10008.1.2.4.91", "JPEG 2000",
+                   "`pip install pylibjpeg pylibjpeg-openjpeg` or `pip install python-gdcm`"):
         assert needle in message
 
 
@@ -431,8 +465,30 @@ def test_syntax_without_any_decoder_is_named(tmp_path):
     ds.save_as(tmp_path / "mpeg.dcm")
     h = dataclasses.replace(h, path=str(tmp_path / "mpeg.dcm"),
                             transfer_syntax_uid="1.2.840.10008.1.2.4.100")
-    with pytest.raises(PixelDataError, match=r"1\.2\.840\.10008\.1\.2\.4\.100 \(MPEG2"):
+    with pytest.raises(PixelDataError,
+                       match=r"MPEG2 Main Profile / Main Level \(1\.2\.840\.10008\.1\.2\.4\.100\)"
+                             r" has no decoder here: it holds video"):
         decode(h)
+
+
+def test_jpeg_xl_is_named_not_counted_as_fragments(tmp_path):
+    # issue 13: an unknown syntax was reported as "0 fragment(s)"
+    h = header("MR_small_RLE.dcm")
+    ds = pydicom.dcmread(h.path)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # pydicom writes only known ones
+    ds.save_as(tmp_path / "jxl.dcm")
+    data = (tmp_path / "jxl.dcm").read_bytes()
+    assert data.count(b"1.2.840.10008.1.2.4.100") == 1
+    (tmp_path / "jxl.dcm").write_bytes(data.replace(b"1.2.840.10008.1.2.4.100",
+                                                    b"1.2.840.10008.1.2.4.110"))
+    h = dataclasses.replace(h, path=str(tmp_path / "jxl.dcm"),
+                            transfer_syntax_uid="1.2.840.10008.1.2.4.110")
+    with pytest.raises(PixelDataError) as err:
+        decode(h)
+    message = str(err.value)
+    assert "transfer syntax JPEG XL Lossless (1.2.840.10008.1.2.4.110) has no decoder here" in (
+        message)
+    assert "gdcmconv --raw" in message and "fragment" not in message
 
 
 # --------------------------------------------------------------------------- speed

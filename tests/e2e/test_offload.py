@@ -278,7 +278,7 @@ def test_cancel_reaches_a_job_running_on_dask(site):
             time.sleep(0.05)
         c.cancel(job.status.id)
         st = c.wait(job.status.id)
-    assert st.state == "cancelled" and st.progress < 1.0
+    assert st.state == "cancelled" and st.progress < 1.0, st.error
 
 
 def _audit(site) -> list[dict]:

@@ -71,3 +71,15 @@ def test_write_is_atomic_and_never_overwrites_silently(tmp_path, monkeypatch):
 def test_unknown_suffix_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown volume format"):
         write_volume(oblique_volume(), tmp_path / "v.png")
+
+
+def test_nifti_refuses_an_axis_longer_than_its_int16_dims(tmp_path):
+    # fuzz seed 2 folder 18: a 65535-row slice made nibabel raise HeaderDataError in convert
+    tall = Volume(np.zeros((2, 40000, 2), dtype=np.int16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0),
+                  np.eye(3))
+    with pytest.raises(ValueError, match=r"at most 32767 voxels along an axis; this volume is "
+                                         r"2×40000×2 .*write .nrrd or .mha instead"):
+        write_volume(tall, tmp_path / "tall.nii.gz")
+    assert list(tmp_path.iterdir()) == []  # no partial file
+    back = read_volume(write_volume(tall, tmp_path / "tall.nrrd"))
+    assert back.shape == (2, 40000, 2)

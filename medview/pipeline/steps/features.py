@@ -6,7 +6,7 @@ from medview.pipeline.registry import register
 register(features.gray_statistics, id="features.statistics", title="Gray-level statistics",
          category="Features")
 register(features.sobel_magnitude, id="features.sobel", title="Sobel gradient magnitude",
-         category="Features")
+         category="Features", halo=lambda p, spacing: 0 if p["mode"] == "2d" else 1)
 register(features.canny_edges, id="features.canny", title="Canny edges", category="Features")
 register(texture.gabor_bank, id="features.gabor", title="Gabor filter bank",
          category="Features")

@@ -9,7 +9,7 @@ from medview.pipeline.registry import register
 _SEGMENT = "Segment"
 
 register(segmentation.threshold_manual, id="segment.threshold", title="Threshold",
-         category=_SEGMENT)
+         category=_SEGMENT, halo=lambda p, spacing: 0)  # voxel by voxel
 register(segmentation.threshold_otsu, id="segment.otsu", title="Otsu threshold",
          category=_SEGMENT)
 register(segmentation.threshold_multiotsu, id="segment.multi_otsu",

@@ -1,0 +1,160 @@
+"""What runs on a Dask worker: the job task, the fetch of its result, the split of a step.
+
+:func:`run_on_dask` runs a job and writes its result to a file (never returned through the
+scheduler); :func:`read_chunk` and :func:`remove_spooled` let the server fetch and delete it;
+:class:`_DaskSplitter` spreads the steps declared safe to split over the cluster's workers.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from medview.server.worker import JobFailed, execute_bundle, limit_threads, write_parts
+
+__all__ = ["PROGRESS_TOPIC", "read_chunk", "remove_spooled", "run_on_dask", "spool_dir",
+           "sweep_spool"]
+
+PROGRESS_TOPIC = "medview-progress"
+
+
+#: a spooled result nobody fetched for this long (its server or job gone) is deleted
+SPOOL_MAX_AGE_S = 24 * 3600.0
+
+
+def spool_dir() -> Path:
+    """Where a worker that cannot see the server's job folder keeps results until fetched."""
+    folder = Path(tempfile.gettempdir()) / f"medview-results-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def sweep_spool(max_age_s: float = SPOOL_MAX_AGE_S) -> int:
+    """Delete spooled results older than ``max_age_s`` (left by a server that never came back
+    for them); returns how many."""
+    import time
+
+    cutoff = time.time() - max_age_s
+    n = 0
+    for p in spool_dir().glob("*.bin"):
+        try:
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+                n += 1
+        except OSError:
+            continue  # fetched and deleted meanwhile
+    return n
+
+
+def run_on_dask(job_id: str, data: bytes, job_dir: str = "", nonce: str = "",
+                attempt: int = 1) -> dict:
+    """Dask task: run one job's bundle on this worker; progress as worker events.
+
+    The result never travels as the task's value (through the scheduler, in one piece): it is
+    written to a file. When this worker sees the server's job folder (``job_dir`` holds the
+    file ``dask-nonce`` with ``nonce``: same machine or a shared file system) the file is the
+    job's part file there; otherwise it goes to this worker's spool folder and the server
+    fetches it in chunks (:func:`read_chunk`). Returns ``{"path", "size", "shared",
+    "worker"}``. Cancellation is the Dask ``Event`` named ``medview-cancel-<job id>``.
+    """
+    from distributed import Event, get_worker
+
+    worker = get_worker()
+    limit_threads()
+    cancel = Event(f"medview-cancel-{job_id}")
+
+    def sink(fraction: float, message: str) -> None:
+        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "fraction": fraction,
+                                          "message": message, "worker": worker.address})
+
+    sink(0.0, "started")
+    parts = execute_bundle(data, sink=sink, probe=cancel.is_set, step_runner_for=_dask_splitter)
+    del data
+    shared = False
+    if job_dir and nonce:
+        try:
+            shared = (Path(job_dir) / "dask-nonce").read_text() == nonce
+        except OSError:
+            shared = False
+    if shared:
+        path = Path(job_dir) / f"result.{attempt}.part"
+    else:
+        sweep_spool()
+        path = spool_dir() / f"{job_id}.{attempt}.bin"
+    sink(1.0, "writing the result")
+    # a spooled result dies with its worker anyway (the job is then run again): no fsync
+    size = write_parts(path, parts, sync=shared)
+    return {"path": str(path), "size": size, "shared": shared, "worker": worker.address}
+
+
+def read_chunk(path: str, offset: int, size: int) -> bytes:
+    """Dask task: ``size`` bytes of a spooled result from ``offset`` (the server's fetch)."""
+    p = Path(path)
+    if p.parent != spool_dir():  # only results this module spooled, never another file
+        raise JobFailed(f"not a spooled result: {path}")
+    with open(p, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def remove_spooled(path: str) -> bool:
+    """Dask task: delete a spooled result once the server has it."""
+    p = Path(path)
+    if p.parent != spool_dir():
+        return False
+    p.unlink(missing_ok=True)
+    return True
+
+
+class _DaskSplitter:
+    """A step runner splitting the steps declared safe to split into one slab per worker
+    thread of the cluster (:mod:`medview.pipeline.split`), the first slab on this worker;
+    other steps run whole here."""
+
+    def __init__(self):
+        self.report: dict = {"split": [], "whole": [], "bytes_moved": 0}
+
+    def __call__(self, cs, inputs, progress):
+        from distributed import get_worker, worker_client
+
+        from medview.pipeline.runner import run_step
+        from medview.pipeline.split import run_step_split, split_halo
+
+        if split_halo(cs, inputs) is None:
+            self.report["whole"].append(cs.step)
+            progress.update(0.0, f"{cs.spec.title}: runs whole (not declared safe to split)")
+            return run_step(cs, inputs, progress)
+        with worker_client(separate_thread=True) as client:
+            me = get_worker().address
+            info = client.scheduler_info(n_workers=-1).get("workers", {})
+            # one slab per worker thread; this worker's own slab stays here (never shipped)
+            others = [a for a, w in info.items() if a != me
+                      for _ in range(int(w.get("nthreads", 1)))]
+            slabs = len(others) + 1
+
+            def map_slabs(func, work):
+                # the other slabs go straight to their workers and run there while this
+                # thread runs the first; the outputs come straight back
+                futs = []
+                for w, addr in zip(work[1:], others, strict=False):
+                    held = client.scatter(w[2], workers=[addr], direct=True, hash=False)
+                    futs.append(client.submit(func, w[0], w[1], held, *w[3:], workers=[addr],
+                                              allow_other_workers=False, pure=False))
+                first = func(*work[0])
+                outs = [first, *client.gather(futs, direct=True)]
+                self.report["bytes_moved"] += sum(int(w[2].nbytes) for w in work[1:]) + \
+                    sum(int(o[0].nbytes) for o in outs[1:])
+                return outs
+
+            out = run_step_split(cs, inputs, slabs=slabs, map_slabs=map_slabs,
+                                 progress=progress)
+        if out is None:
+            self.report["whole"].append(cs.step)
+            return run_step(cs, inputs, progress)
+        self.report["split"].append({"step": cs.step, "slabs": slabs})
+        return out
+
+
+def _dask_splitter(meta: dict):
+    return _DaskSplitter() if meta.get("split") else None
