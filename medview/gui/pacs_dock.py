@@ -105,7 +105,15 @@ class PacsPanel(QWidget):
             edit.setClearButtonEnabled(True)
             edit.returnPressed.connect(self.search)
             self.fields[key] = edit
-            form.addRow(label, edit)
+            if key == "date_from":
+                date_row = QHBoxLayout()
+                date_row.addWidget(edit)
+                form.addRow("Study date", date_row)
+            elif key == "date_to":
+                date_row.addWidget(QLabel("to", self))
+                date_row.addWidget(edit)
+            else:
+                form.addRow(label, edit)
         layout.addLayout(form)
         self.search_button = QPushButton("Search", self)
         self.search_button.clicked.connect(self.search)

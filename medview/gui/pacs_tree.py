@@ -52,10 +52,11 @@ class PacsTree(QTreeWidget):
         self.patients = list(patients)
         for patient in self.patients:
             n_images = sum(st.instances or 0 for st in patient.studies)
+            n_st = len(patient.studies)
             p_item = QTreeWidgetItem(self, [
-                f"{patient.name or '(no name)'}  [{patient.patient_id}]",
-                _date(patient.birth_date), "", str(n_images) if n_images else "",
-                f"{len(patient.studies)} stud{'y' if len(patient.studies) == 1 else 'ies'}"])
+                f"{patient.name or '(no name)'}  [{patient.patient_id}] — {n_st} "
+                f"stud{'y' if n_st == 1 else 'ies'}",
+                _date(patient.birth_date), "", str(n_images) if n_images else "", ""])
             p_item.setData(0, KEY_ROLE, ("patient", "", ""))
             for study in patient.studies:
                 n_series = study.n_series if study.n_series is not None else len(study.series)
