@@ -84,7 +84,7 @@ def test_retrieve_a_series_opens_it_while_arriving_and_shows_the_image(qtbot, wi
                                                                         panel):
     _search(qtbot, panel, patient_id="crlab")
     mr = _series_item(panel, "MR")
-    study_uid, series_uid = mr.data(0, KEY_ROLE)[1:]
+    series_uid = mr.data(0, KEY_ROLE)[2]
     panel.tree.setCurrentItem(mr)
     arrivals = []
     started = []
