@@ -588,6 +588,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, SettingsMixin, QMainWind
             return
         dialog = ExportDialog(items, self.export, self.settings_value("export/last_folder", ""),
                               self)
+        self.add_send_button(dialog)
         dialog.open()
         self.export_dialog = dialog
 

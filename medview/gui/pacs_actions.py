@@ -79,6 +79,25 @@ class PacsActionsMixin:
         dicom = dicom_outputs(written)
         if dicom:
             self.last_export = dicom
+            self.statusBar().showMessage(
+                f"Exported {dicom[0]} — File ▸ Send to PACS… sends it to a PACS node", 10_000)
+
+    def add_send_button(self, export_dialog) -> None:
+        """A "Send to PACS…" button in the Export dialog (it closes it and opens the send
+        dialog: the open series, or the DICOM export just written)."""
+        from PySide6.QtWidgets import QDialogButtonBox
+
+        box = export_dialog.findChild(QDialogButtonBox)
+        if box is None:
+            return
+        button = box.addButton("Send to PACS…", QDialogButtonBox.ButtonRole.ActionRole)
+        button.setObjectName("send_to_pacs")
+
+        def send() -> None:
+            export_dialog.reject()
+            self.open_send_dialog()
+
+        button.clicked.connect(send)
 
     def send_sources(self) -> list[tuple[str, list[Path]]]:
         """What Send to PACS can send now: the open series' files, the last DICOM export."""

@@ -167,3 +167,38 @@ def test_send_the_open_series_to_orthanc(qtbot, window, panel, pacs_orthanc):
     finally:  # the session's Orthanc holds the same series for the other tests
         requests.delete(f"{pacs_orthanc.url}/series/{found[0]['ID']}", auth=auth,
                         timeout=10).raise_for_status()
+
+
+def test_send_the_export_just_written_lists_what_was_not_stored(qtbot, window, panel,
+                                                                pacs_orthanc, tmp_path):
+    import pydicom
+    from orthanc_proc import PASSWORD, USER
+
+    with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS):
+        window.import_folder(CT3, open_first=True)
+    item = next(i for i in window.exportables() if i.name == "Series")
+    with qtbot.waitSignal(window.exported, timeout=TIMEOUT_MS):
+        window.export(item, "series", tmp_path / "derived")
+    written = sorted((tmp_path / "derived").iterdir())
+    assert window.last_export == written and len(written) == 3
+    written[2].write_text("not DICOM")  # one the PACS cannot get: damaged since the export
+    window.show_export_dialog()  # its "Send to PACS…" button opens the send dialog
+    window.export_dialog.findChild(type(panel.retrieve_button), "send_to_pacs").click()
+    dialog = window.send_dialog
+    assert [label.startswith(("The open series", "The last export"))
+            for label, _ in dialog.sources] == [True, True]
+    dialog.choice.button(1).setChecked(True)
+    with qtbot.waitSignal(dialog.sent, timeout=TIMEOUT_MS) as blocker:
+        dialog.send_button.click()
+    report = blocker.args[0]
+    assert report.sent == written[:2] and [p for p, _ in report.failed] == written[2:]
+    assert "2 of 3" in dialog.message.text() and "1 NOT stored" in dialog.message.text()
+    assert dialog.failures.isVisible() and dialog.failures.count() == 1
+    assert dialog.failures.item(0).text().startswith(f"{written[2]}: ")
+    uid = pydicom.dcmread(report.sent[0], stop_before_pixels=True).SeriesInstanceUID
+    auth = (USER, PASSWORD)
+    found = requests.post(f"{pacs_orthanc.url}/tools/lookup", data=uid, auth=auth,
+                          timeout=10).json()
+    assert [f["Type"] for f in found] == ["Series"]
+    requests.delete(f"{pacs_orthanc.url}/series/{found[0]['ID']}", auth=auth,
+                    timeout=10).raise_for_status()
