@@ -202,3 +202,36 @@ def test_send_the_export_just_written_lists_what_was_not_stored(qtbot, window, p
     assert [f["Type"] for f in found] == ["Series"]
     requests.delete(f"{pacs_orthanc.url}/series/{found[0]['ID']}", auth=auth,
                     timeout=10).raise_for_status()
+
+
+def test_a_failed_retrieve_says_what_is_missing_and_resume_completes_it(qtbot, window, panel,
+                                                                        pacs_orthanc):
+    from orthanc_proc import MOVE_PORT, free_port
+
+    # C-MOVE to an AE title Orthanc does not know: nothing can arrive
+    add_node(DimseNode("orthanc", pacs_orthanc.aet, "127.0.0.1", pacs_orthanc.dicom_port,
+                       "STRANGER", free_port(), retrieve="move", timeout_s=10))
+    _search(qtbot, panel, patient_id="crlab")
+    mr = _series_item(panel, "MR")
+    series_uid = mr.data(0, KEY_ROLE)[2]
+    panel.tree.setCurrentItem(mr)
+    with qtbot.waitSignal(panel.retrieve_finished, timeout=TIMEOUT_MS) as blocker:
+        panel.retrieve_button.click()
+    assert not blocker.args[0].complete
+    text = panel.message.text()
+    assert text.startswith("Incomplete: 35 of 35 instance(s) missing")
+    assert "does not know our AE title 'STRANGER'" in text and "Resume" in text
+    qtbot.waitUntil(lambda: panel.retrieve_task is None, timeout=TIMEOUT_MS)
+    assert panel.resume_button.isEnabled() and window.catalog.instances(series_uid) == []
+    # the node fixed (Orthanc knows MEDVIEW at MOVE_PORT), Resume brings the series
+    add_node(DimseNode("orthanc", pacs_orthanc.aet, "127.0.0.1", pacs_orthanc.dicom_port,
+                       "MEDVIEW", MOVE_PORT, retrieve="move", timeout_s=10))
+    with qtbot.waitSignal(panel.retrieve_finished, timeout=TIMEOUT_MS) as blocker:
+        panel.resume_button.click()
+    report = blocker.args[0]
+    assert report.complete and report.method == "move" and len(report.received) == 35
+    assert len(window.catalog.instances(series_uid)) == 35
+    assert mr.text(4) == "✓ in catalog"
+    qtbot.waitUntil(lambda: window.state.volume is not None and not window._load_task,
+                    timeout=TIMEOUT_MS)
+    assert window.state.volume.metadata["SeriesInstanceUID"] == series_uid
