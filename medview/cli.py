@@ -7,11 +7,14 @@
     medview convert INPUT OUTPUT         DICOM series → NIfTI / NRRD / MHA
     medview steps [--json]               the processing steps and their parameters
     medview run CHAIN INPUT... -o OUT    run a processing chain (--dicom-out FOLDER: DICOM too;
-                                         --remote NAME: on an offload endpoint)
+                                         --remote NAME: on an offload endpoint;
+                                         --send NODE: the DICOM to a PACS)
     medview export INPUT -o OUT --source DICOM
                                          a label map / volume file → DICOM SEG / series / SC
     medview serve --cert C --key K       the offload server (make-cert, add-token)
     medview remote add|list|remove       offload endpoints
+    medview pacs add|list|remove|echo|find|get|send|listen
+                                         PACS nodes, query, retrieve, send, storage SCP
     medview selftest                     check an installation, one line per subsystem
 """
 
@@ -210,6 +213,14 @@ def cmd_run(args) -> int:
         raise ValueError("--resume, --modality and --study-date go with --batch")
     if not args.batch and not args.inputs:
         raise ValueError("give the chain's INPUT(s)")
+    if args.send:
+        if not args.dicom_out:
+            raise ValueError("--send NODE sends the DICOM results: give --dicom-out FOLDER too")
+        if args.batch:
+            raise ValueError("--send works on one run, not with --batch")
+        from medview.pacs.nodes import get_node
+
+        get_node(args.send)  # an unknown node fails before any work
     chain = Chain.load(args.chain)  # validated before any work
     if args.batch:
         return _run_batch(chain, args)
@@ -264,6 +275,10 @@ def cmd_run(args) -> int:
             raise
     for path in written:
         print(f"wrote {path}")
+    if args.send:
+        from medview.cli_pacs import send_and_report
+
+        return send_and_report(args.send, dicom, catalog=None, max_listed=args.max_errors)
     return EXIT_OK
 
 
@@ -652,6 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write DICOM into FOLDER (new): label maps as SEG "
                         "(NAME.seg.dcm), volumes as a derived series (NAME/), RGB volumes as "
                         "Secondary Capture (NAME.sc.dcm), all referencing the DICOM input")
+    s.add_argument("--send", metavar="NODE",
+                   help="then send the --dicom-out files to the PACS node NODE (see 'medview "
+                        "pacs'); exit status 3 when some were not stored")
     s.add_argument("--series", help="series UID or number when an input holds several")
     s.add_argument("--image-format", default=".nii.gz",
                    choices=[".nii.gz", ".nii", ".nrrd", ".mha"],
@@ -751,6 +769,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("name")
     t.set_defaults(func=cmd_remote)
 
+    from medview.cli_pacs import add_pacs_parser
+
+    add_pacs_parser(sub, common)
+
     s = sub.add_parser(
         "export", parents=[common],
         help="a label map or volume file → DICOM SEG, derived series or Secondary Capture",
@@ -794,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote",
-                "selftest"}
+                "pacs", "selftest"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):
@@ -814,10 +836,15 @@ def main(argv: list[str] | None = None) -> int:
     from medview.pipeline.chain import ChainError
     from medview.remote.errors import RemoteError
 
+    pacs_errors: tuple = ()
+    if args.command == "pacs" or getattr(args, "send", None):
+        from medview.pacs.errors import PacsError
+
+        pacs_errors = (PacsError,)
     try:
         return args.func(args)
     except (DicomError, ChainError, FileNotFoundError, FileExistsError, ValueError,
-            OSError, RemoteError) as exc:
+            OSError, RemoteError, *pacs_errors) as exc:
         print(f"medview {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyError as exc:  # an unknown endpoint or token: the message says what to do

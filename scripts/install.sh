@@ -13,7 +13,8 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 # Debian packages: Qt's xcb platform needs these at run time; the tests also use Xvfb for a
-# screenshot and dicom3tools (dciodvfy) / dcmtk to validate and exchange what we write;
+# screenshot and dicom3tools (dciodvfy) / dcmtk to validate and exchange what we write, and a
+# real PACS (orthanc, orthanc-dicomweb: the PACS tests start their own, no service);
 # the installer test builds with PyInstaller (objdump: binutils), packs with pigz and
 # validates desktop entries (desktop-file-utils).
 apt_pkgs=(python3-venv libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0
@@ -21,7 +22,7 @@ apt_pkgs=(python3-venv libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1
   libxcb-xfixes0 libxcb-xkb1 libdbus-1-3)
 if [ "$want_test" = 1 ]; then
-  apt_pkgs+=(xvfb xauth dicom3tools dcmtk desktop-file-utils pigz binutils)
+  apt_pkgs+=(xvfb xauth dicom3tools dcmtk orthanc orthanc-dicomweb desktop-file-utils pigz binutils)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -37,6 +37,7 @@ from medview.gui.display_options import add_smooth_action
 from medview.gui.fusion_panel import FusionPanel
 from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
+from medview.gui.pacs_actions import PacsActionsMixin
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.series_loading import FirstImage, LoadedSeries
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 8000
 
 
-class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
+class MainWindow(BrowserActionsMixin, PacsActionsMixin, SettingsMixin, QMainWindow):
     """The main window on one catalog.
 
     Parameters
@@ -155,6 +156,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
         self._build_settings_actions()
         self._build_cache_action()
         self._build_remote_actions()
+        self._build_pacs()
         self.unsaved = UnsavedGuard(self)  # Save/Discard/Cancel, autosave, recovery
         install_help_menu(self)  # before the shortcuts are restored: F1 is configurable too
         self._restore_settings()
@@ -586,6 +588,7 @@ class MainWindow(BrowserActionsMixin, SettingsMixin, QMainWindow):
             return
         dialog = ExportDialog(items, self.export, self.settings_value("export/last_folder", ""),
                               self)
+        self.add_send_button(dialog)
         dialog.open()
         self.export_dialog = dialog
 

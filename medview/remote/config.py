@@ -9,13 +9,11 @@ where no keyring backend is usable (a headless server, a minimal desktop) they g
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+from medview.userconfig import SecretStore, config_dir, data_dir, read_json, write_private
 
 __all__ = [
     "Endpoint",
@@ -30,24 +28,11 @@ __all__ = [
 ]
 
 KEYRING_SERVICE = "medview-remote"
-
-
-def config_dir() -> Path:
-    env = os.environ.get("MEDVIEW_CONFIG_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("medview"))
-
-
-def data_dir() -> Path:
-    env = os.environ.get("MEDVIEW_DATA_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("medview"))
+_TOKENS = SecretStore(KEYRING_SERVICE, "remote-tokens.json", what="offload tokens",
+                      missing_hint="no token stored for endpoint {name!r}; run 'medview remote "
+                                   "add {name} URL' again")
+_write_private = write_private
+_read = read_json
 
 
 @dataclass(frozen=True)
@@ -62,37 +47,8 @@ class Endpoint:
         return {"url": self.url, "ca_bundle": self.ca_bundle}
 
 
-def _write_private(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _read(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); fix or delete it") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
-
-
 def _endpoints_file() -> Path:
     return config_dir() / "remotes.json"
-
-
-def _tokens_file() -> Path:
-    return config_dir() / "remote-tokens.json"
 
 
 def check_url(url: str) -> str:
@@ -103,39 +59,13 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-# -- keyring with a file fallback --------------------------------------------------------------
-def _keyring():
-    """The keyring module when a usable backend exists, else None."""
-    try:
-        import keyring
-        from keyring.backends import fail
-    except ImportError:  # pragma: no cover - keyring is a dependency
-        return None
-    backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 0) <= 0:
-        return None
-    return keyring
-
-
 def token_storage() -> str:
     """Where tokens are kept: ``"keyring (<backend>)"`` or ``"file <path> (0600)"``."""
-    kr = _keyring()
-    if kr is not None:
-        return f"keyring ({type(kr.get_keyring()).__name__})"
-    return f"file {_tokens_file()} (0600)"
+    return _TOKENS.storage()
 
 
 def _set_token(name: str, token: str) -> None:
-    kr = _keyring()
-    if kr is not None:
-        try:
-            kr.set_password(KEYRING_SERVICE, name, token)
-            return
-        except kr.errors.KeyringError:
-            pass  # a locked or broken keyring: fall back to the private file
-    tokens = _read(_tokens_file())
-    tokens[name] = token
-    _write_private(_tokens_file(), tokens)
+    _TOKENS.set(name, token)
 
 
 def get_token(name: str) -> str:
@@ -146,33 +76,11 @@ def get_token(name: str) -> str:
     KeyError
         If no token is stored for it.
     """
-    kr = _keyring()
-    if kr is not None:
-        try:
-            token = kr.get_password(KEYRING_SERVICE, name)
-        except kr.errors.KeyringError:
-            token = None
-        if token:
-            return token
-    path = _tokens_file()
-    if path.exists() and (path.stat().st_mode & 0o077):
-        raise PermissionError(f"{path} is readable by others; run 'chmod 600 {path}' "
-                              "(it holds offload tokens)")
-    token = _read(path).get(name)
-    if not token:
-        raise KeyError(f"no token stored for endpoint {name!r}; run 'medview remote add "
-                       f"{name} URL' again")
-    return str(token)
+    return _TOKENS.get(name)
 
 
 def _delete_token(name: str) -> None:
-    kr = _keyring()
-    if kr is not None:
-        with contextlib.suppress(kr.errors.KeyringError):  # nothing stored there
-            kr.delete_password(KEYRING_SERVICE, name)
-    tokens = _read(_tokens_file())
-    if tokens.pop(name, None) is not None:
-        _write_private(_tokens_file(), tokens)
+    _TOKENS.delete(name)
 
 
 # -- endpoints ---------------------------------------------------------------------------------

@@ -91,3 +91,37 @@ def window(app, qtbot, tmp_path):
     qtbot.waitExposed(win)
     yield win
     assert win.tasks.shutdown(timeout_ms=10_000)
+
+
+@pytest.fixture(scope="session")
+def pacs_orthanc(tmp_path_factory):
+    """The real Orthanc of tests/pacs (DICOM + DICOMweb, authentication on), filled with the
+    same CT and MR series, for the PACS dock's tests."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pacs"))
+    from orthanc_proc import MOVE_PORT, Orthanc, available
+
+    require(available(), "Orthanc with its DICOMweb plugin (apt-get install orthanc "
+                         "orthanc-dicomweb)")
+    require(DATA.is_dir(), f"real DICOM test data at {DATA}")
+    server = Orthanc(tmp_path_factory.mktemp("orthanc"),
+                     {"MEDVIEW": ("127.0.0.1", MOVE_PORT)}).start()
+    try:
+        server.upload(sorted((DATA / "kits_dupe_positions").glob("*.dcm")))
+        server.upload(sorted((DATA / "dcm_qa_decubitus/In/HFS").rglob("*.dcm")))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def no_keyring():
+    """PACS secrets in the test's 0600 file, never the OS keyring."""
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)

@@ -1,0 +1,315 @@
+"""Send files, catalog series or studies to a node: C-STORE or STOW-RS.
+
+C-STORE negotiates, for each SOP class, the files' own transfer syntax and the uncompressed
+ones: a compressed file goes as is when the peer accepts its syntax, else it is decoded and
+sent uncompressed (listed in ``report.decoded``). A partial failure is not an exception: the
+report lists each file that was not stored and why.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.pacs.errors import AuthenticationFailed, PacsError
+from medview.pacs.nodes import DimseNode, Node
+
+__all__ = ["SendReport", "collect_files", "send"]
+
+UNCOMPRESSED = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
+MAX_CONTEXTS = 126
+STOW_BATCH_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class SendReport:
+    """What a send did: ``sent`` files, ``failed`` (file, reason), ``decoded`` (sent
+    uncompressed because the peer declined their compressed syntax)."""
+
+    node: str
+    method: str
+    sent: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    decoded: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        text = (f"{len(self.sent)} of {len(self.sent) + len(self.failed)} instance(s) stored on "
+                f"{self.node} by {self.method} ({self.seconds:.1f} s)")
+        if self.decoded:
+            text += f"; {len(self.decoded)} sent decoded (the peer declined their compression)"
+        if self.failed:
+            text += f"; {len(self.failed)} NOT stored"
+        return text
+
+
+def collect_files(items: Iterable[str | os.PathLike], catalog=None) -> list[Path]:
+    """The files named by ``items``: files, folders (recursively), or catalog series/study
+    UIDs.
+
+    Raises
+    ------
+    ValueError
+        Naming an item that is neither a path nor a UID in ``catalog``.
+    """
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_file():
+            files.append(p)
+        elif p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file()
+                                and not f.name.startswith(".")))
+        else:
+            uid = str(item)
+            found = []
+            if catalog is not None:
+                found = [Path(h.path) for h in catalog.instances(uid)]
+                if not found:
+                    for rec in catalog.series(uid):
+                        found.extend(Path(h.path) for h in catalog.instances(rec.uid))
+            if not found:
+                raise ValueError(f"{uid}: no such file or folder, and no series or study with "
+                                 "this UID in the catalog")
+            files.extend(found)
+    seen: set[Path] = set()
+    return [f for f in files if not (f in seen or seen.add(f))]
+
+
+def _headers(files: Sequence[Path], report: SendReport):
+    """(path, SOP class, transfer syntax) of each readable DICOM file; others go to failed."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    out = []
+    for f in files:
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True,
+                                 specific_tags=["SOPClassUID", "SOPInstanceUID"])
+            cls = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+            ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
+            if not cls or not ts:
+                raise InvalidDicomError("no SOP Class UID or transfer syntax")
+        except (InvalidDicomError, OSError, AttributeError, ValueError) as exc:
+            report.failed.append((f, f"not a DICOM file medview can send ({exc})"))
+            continue
+        out.append((f, cls, ts))
+    return out
+
+
+class _Counter:
+    """Instances handled so far, across the parallel associations, for the progress."""
+
+    def __init__(self, progress: Progress, total: int):
+        self.progress = progress
+        self.total = max(total, 1)
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def step(self) -> None:
+        with self.lock:
+            self.done += 1
+            done = self.done
+        self.progress.update(done / self.total, f"{done}/{self.total} sent")
+
+
+def _store(node: DimseNode, items, report: SendReport, counter: _Counter) -> None:
+    """C-STORE ``items`` over one association."""
+    import pydicom
+    from pydicom.uid import UID
+    from pynetdicom import _config
+
+    from medview.pacs.dimse import association, make_ae, status_text
+
+    # a file whose transfer syntax the peer accepted is sent from disk as it is, in chunks,
+    # not decoded and encoded again (only paths are ever given to send_c_store here)
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    progress = counter.progress
+    ae = make_ae(node)
+    pairs = sorted({(cls, ts) for _f, cls, ts in items})
+    for cls, ts in pairs:
+        if ts not in UNCOMPRESSED:  # compressed, big endian, deflated: its own context
+            ae.add_requested_context(cls, [ts])
+    for cls in sorted({cls for cls, _ts in pairs}):
+        ae.add_requested_context(cls, UNCOMPRESSED)
+    with association(node, ae=ae) as assoc:
+        accepted = {(str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
+                    for cx in assoc.accepted_contexts}
+        for k, (path, cls, ts) in enumerate(items):
+            progress.check()
+            as_is = (cls, ts) in accepted
+            plain = any((cls, t) in accepted for t in UNCOMPRESSED)
+            if not as_is and not (plain and (ts in UNCOMPRESSED or UID(ts).is_compressed)):
+                why = (f"declined {UID(ts).name}" if plain else
+                       f"accepts no transfer syntax of SOP class {UID(cls).name}")
+                report.failed.append((path, f"the peer {why}"))
+                counter.step()
+                continue
+            what = path
+            if not as_is:
+                what = pydicom.dcmread(path)  # pynetdicom converts between uncompressed ones
+                if UID(ts).is_compressed:
+                    try:
+                        # the same object in another transfer syntax keeps its SOP Instance
+                        # UID (PS3.5 A.4), as storescu and Orthanc do when they transcode
+                        what.decompress(generate_instance_uid=False)
+                    except Exception as exc:  # a codec failing on a broken stream
+                        report.failed.append((path, f"the peer declined {ts} and decoding "
+                                                    f"failed: {exc}"))
+                        counter.step()
+                        continue
+                    report.decoded.append(path)
+            try:
+                status = assoc.send_c_store(what) if assoc.is_established else None
+            except RuntimeError:  # the peer went away between the check and the send
+                status = None
+            if status is None or "Status" not in status:
+                for p, _c, _t in items[k:]:
+                    report.failed.append((p, "the association was aborted (no C-STORE "
+                                             "response)"))
+                return
+            code = int(status.Status)
+            if code == 0 or 0xB000 <= code <= 0xBFFF:
+                report.sent.append(path)
+            else:
+                report.failed.append((path, f"C-STORE status {status_text(code)}"))
+            counter.step()
+
+
+def _stow(node, items, report: SendReport, progress: Progress) -> None:
+    import pydicom
+
+    from medview.pacs.web import web_client, web_errors
+
+    client = web_client(node)
+    total = len(items)
+    batch: list = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal batch, size
+        if not batch:
+            return
+        datasets = [pydicom.dcmread(p) for p in batch]
+        try:
+            with web_errors(node, "STOW-RS"):
+                answer = client.store_instances(datasets)
+        except AuthenticationFailed:
+            raise
+        except PacsError as exc:
+            report.failed.extend((p, str(exc)) for p in batch)
+        else:
+            failed_uids = {}
+            for item in answer.get("FailedSOPSequence", []) if answer is not None else []:
+                failed_uids[str(item.get("ReferencedSOPInstanceUID", ""))] = \
+                    f"STOW-RS failure reason {int(item.get('FailureReason', 0)):#06x}"
+            for p, ds in zip(batch, datasets, strict=True):
+                reason = failed_uids.get(str(ds.SOPInstanceUID))
+                if reason:
+                    report.failed.append((p, reason))
+                else:
+                    report.sent.append(p)
+        done = len(report.sent) + len(report.failed)
+        progress.update(done / max(total, 1), f"{done}/{total} sent")
+        batch, size = [], 0
+
+    for path, _cls, _ts in items:
+        progress.check()
+        batch.append(path)
+        size += path.stat().st_size
+        if size >= STOW_BATCH_BYTES or len(batch) >= 200:
+            flush()
+    flush()
+
+
+def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
+         associations: int = 1, progress: Progress = NO_PROGRESS) -> SendReport:
+    """Store files, folders or catalog series/studies on ``node``.
+
+    Parameters
+    ----------
+    node : DimseNode or WebNode
+        C-STORE for a DICOM node, STOW-RS for a DICOMweb one.
+    items : iterable of path or UID
+        See :func:`collect_files`.
+    catalog : medview.dicom.catalog.Catalog, optional
+        To resolve UIDs.
+    associations : int
+        C-STORE over this many associations at once (each waits for a response per
+        instance; in parallel the round trips overlap). Default 1: some PACS limit the
+        associations per calling AE title; a part whose association is refused is listed
+        as not stored.
+    progress : Progress
+        Per instance; cancelling stops before the next one.
+
+    Returns
+    -------
+    SendReport
+        ``complete`` is False when any file was not stored (each listed with its reason).
+
+    Raises
+    ------
+    ValueError
+        An item that names nothing.
+    medview.pacs.errors.PacsError
+        When the node cannot be reached at all (nothing was sent).
+    """
+    t0 = time.perf_counter()
+    report = SendReport(node.name, "C-STORE" if isinstance(node, DimseNode) else "STOW-RS")
+    files = collect_files(items, catalog)
+    progress.update(0.0, f"reading {len(files)} file(s)")
+    items_ = _headers(files, report)
+    if isinstance(node, DimseNode):
+        # one association per group of SOP classes that fits the context limit
+        groups: list[list] = []
+        classes: dict[str, int] = {}
+        for item in items_:
+            cls = item[1]
+            if cls not in classes:
+                if not groups or len({c for _p, c, _t in groups[-1]}) * 2 >= MAX_CONTEXTS:
+                    groups.append([])
+                classes[cls] = len(groups) - 1
+            groups[classes[cls]].append(item)
+        counter = _Counter(progress, len(items_))
+        parts = []
+        for group in groups:
+            n = max(1, min(associations, len(group) // 8 or 1))
+            size = -(-len(group) // n)
+            parts.extend(group[k:k + size] for k in range(0, len(group), size))
+        if len(parts) == 1:
+            _store(node, parts[0], report, counter)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            refused: list[PacsError] = []
+
+            def one(part) -> None:
+                try:
+                    _store(node, part, report, counter)
+                except PacsError as exc:  # this association only: its files are listed
+                    refused.append(exc)
+                    report.failed.extend((p, str(exc)) for p, _c, _t in part)
+
+            with ThreadPoolExecutor(min(len(parts), max(associations, 1)),
+                                    thread_name_prefix="medview-cstore") as pool:
+                for future in [pool.submit(one, part) for part in parts]:
+                    future.result()  # re-raises a cancel
+            if refused and not report.sent:
+                raise refused[0]
+        report.sent.sort()
+        report.failed.sort()
+        report.decoded.sort()
+    else:
+        _stow(node, items_, report, progress)
+    report.seconds = time.perf_counter() - t0
+    progress.update(1.0, report.summary())
+    return report

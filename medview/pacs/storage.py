@@ -1,0 +1,115 @@
+"""Where received instances go: paths medview builds from hashes, never from DICOM values.
+
+A PACS or a sender controls every UID in what it sends; a SOP Instance UID such as
+``../../x`` must not choose a path (the path-traversal bug class seen in PACS software).
+So each path component is a hash of the UID::
+
+    ROOT/<sha256(study UID)[:20]>/<sha256(series UID)[:20]>/<sha256(SOP UID)[:32]>.dcm
+
+The same instance always lands at the same path, which is how a resumed retrieve knows what
+it already has. Files are written to a temporary name beside the target and renamed into
+place, so a dropped connection never leaves a partial ``.dcm``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+from pathlib import Path
+
+__all__ = ["default_store", "instance_path", "write_dataset", "write_raw"]
+
+_counter = threading.Lock()
+_serial = [0]
+
+
+def default_store() -> Path:
+    """``pacs/`` in the user data folder (``$MEDVIEW_DATA_DIR`` overrides the folder)."""
+    from medview.userconfig import data_dir
+
+    return data_dir() / "pacs"
+
+
+def _h(uid: str, n: int) -> str:
+    return hashlib.sha256(str(uid).encode("utf-8", "surrogateescape")).hexdigest()[:n]
+
+
+def instance_path(root: str | os.PathLike, study_uid: str, series_uid: str,
+                  sop_uid: str) -> Path:
+    """The file of an instance under ``root``; only hex digits below ``root``."""
+    return Path(root) / _h(study_uid, 20) / _h(series_uid, 20) / f"{_h(sop_uid, 32)}.dcm"
+
+
+def _tmp_name(path: Path) -> Path:
+    with _counter:
+        _serial[0] += 1
+        k = _serial[0]
+    return path.with_name(f".{path.stem}.{os.getpid()}.{k}.part")
+
+
+def _place(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _uids_of_raw(raw: bytes, transfer_syntax: str) -> tuple[str, str, str]:
+    """(study, series, SOP instance) UIDs read from an encoded dataset (no pixel parsing)."""
+    from pydicom.filereader import read_dataset
+    from pydicom.uid import UID
+
+    ts = UID(transfer_syntax)
+    if ts.is_deflated:
+        import zlib
+
+        raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+    ds = read_dataset(io.BytesIO(raw), ts.is_implicit_VR, ts.is_little_endian,
+                      stop_when=lambda tag, vr, length: tag > 0x0020000E)
+    return (str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")),
+            str(ds.get("SOPInstanceUID", "")))
+
+
+def write_raw(root: str | os.PathLike, file_meta, raw: bytes) -> tuple[Path, tuple]:
+    """Store an encoded dataset as received (C-STORE): preamble, ``file_meta``, ``raw``.
+
+    Returns
+    -------
+    path : Path
+    uids : (study UID, series UID, SOP instance UID)
+    """
+    from pydicom.filewriter import write_file_meta_info
+
+    uids = _uids_of_raw(raw, file_meta.TransferSyntaxUID)
+    if not uids[2]:
+        uids = (uids[0], uids[1], str(file_meta.MediaStorageSOPInstanceUID))
+
+    def write(f):
+        f.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(f, file_meta, enforce_standard=True)
+        f.write(raw)
+
+    return _place(instance_path(root, *uids), write), uids
+
+
+def write_dataset(root: str | os.PathLike, ds) -> Path:
+    """Store a pydicom dataset (WADO-RS) as a DICOM file in its own transfer syntax.
+
+    A dataset read from a buffer holding a whole DICOM file (what dicomweb-client makes of
+    each part) is written as those bytes, without encoding it again.
+    """
+    path = instance_path(root, ds.get("StudyInstanceUID", ""), ds.get("SeriesInstanceUID", ""),
+                         ds.get("SOPInstanceUID", ""))
+    buffer = getattr(ds, "buffer", None)
+    raw = buffer.getvalue() if isinstance(buffer, io.BytesIO) else b""
+    if raw[128:132] == b"DICM":
+        return _place(path, lambda f: f.write(raw))
+    return _place(path, lambda f: ds.save_as(f, enforce_file_format=True))

@@ -1,0 +1,53 @@
+"""A real Orthanc (DICOM + DICOMweb, authentication on) for the whole PACS test session, filled
+with real series from the shared data, and a private config folder per test."""
+
+from __future__ import annotations
+
+import pytest
+from orthanc_proc import MOVE_PORT, PASSWORD, USER, Orthanc, available
+from realparts import DATA, require
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    require(available(), "Orthanc with its DICOMweb plugin (apt-get install orthanc "
+                         "orthanc-dicomweb)")
+    require(DATA.is_dir(), f"real DICOM test data at {DATA}")
+    server = Orthanc(tmp_path_factory.mktemp("orthanc"),
+                     {"MEDVIEW": ("127.0.0.1", MOVE_PORT)}).start()
+    try:
+        server.upload(sorted((DATA / "kits_dupe_positions").glob("*.dcm")))
+        server.upload(sorted((DATA / "dcm_qa_decubitus/In/HFS").rglob("*.dcm")))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def pacs_home(tmp_path, monkeypatch):
+    """Config and data folders of this test; secrets in the 0600 file (no keyring)."""
+    import keyring
+    from keyring.backends import fail
+
+    monkeypatch.setenv("MEDVIEW_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path / "data"))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield tmp_path
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture()
+def dimse_node(orthanc, pacs_home):
+    from medview.pacs.nodes import DimseNode, add_node
+
+    return add_node(DimseNode("orthanc", orthanc.aet, "127.0.0.1", orthanc.dicom_port,
+                              "MEDVIEW", MOVE_PORT, timeout_s=10))
+
+
+@pytest.fixture()
+def web_node(orthanc, pacs_home):
+    from medview.pacs.nodes import WebNode, add_node
+
+    return add_node(WebNode("orthanc-web", orthanc.dicomweb, "basic", USER, timeout_s=10),
+                    PASSWORD)
