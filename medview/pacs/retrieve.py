@@ -358,8 +358,9 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     Raises
     ------
     medview.pacs.errors.PacsError
-        When the node cannot be reached or the instance list cannot be had (nothing was
-        transferred).
+        When nothing arrived: the node cannot be reached, refuses (401, association
+        rejected, an unknown C-MOVE destination), or has no such study or series. A transfer
+        that fails after some instances arrived is not an exception: see the report.
     Cancelled
         After what arrived was kept and indexed.
     """
@@ -399,6 +400,7 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
         listing.on_done = sink.set_total
         listing.start()
     cancelled = None
+    first_error: PacsError | None = None
     if todo is None or todo:
         try:
             if method == "get":
@@ -411,9 +413,11 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
             cancelled = exc
         except (PacsError, OSError) as exc:
             report.error = str(exc)
+            first_error = exc if isinstance(exc, PacsError) else PacsError(str(exc))
     try:
         expected = listing.result()
     except PacsError as exc:
+        first_error = first_error or exc
         expected = {}
         report.error = (report.error + "; " if report.error else "") + \
             f"which instances are missing is not known: the instance list could not be had " \
@@ -430,6 +434,8 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     report.seconds = time.perf_counter() - t0
     if cancelled is not None:
         raise cancelled
+    if first_error is not None and not report.received:
+        raise first_error  # nothing came: an error, not a partial result
     if not report.error and report.missing:
         report.error = f"the PACS sent {len(report.received)} of {n_todo or report.expected} " \
                        "instances asked for"
