@@ -13,7 +13,6 @@ call fetches only that.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +20,21 @@ from pathlib import Path
 from typing import Literal
 
 from medview.core.progress import NO_PROGRESS, Cancelled, Progress
+from medview.pacs._fetch import (
+    GET_MODEL,
+    MOVE_MODEL,
+    _get,
+    _Listing,
+    _move,
+    _Sink,
+    _wado,
+    check_complete,
+)
 from medview.pacs.errors import PacsError
 from medview.pacs.nodes import DimseNode, Node
 
-__all__ = ["RetrieveReport", "retrieve"]
+__all__ = ["GET_MODEL", "MOVE_MODEL", "RetrieveReport", "check_complete", "retrieve"]
 
-GET_MODEL = "1.2.840.10008.5.1.4.1.2.2.3"  # Study Root Query/Retrieve - GET
-MOVE_MODEL = "1.2.840.10008.5.1.4.1.2.2.2"  # Study Root Query/Retrieve - MOVE
 
 InstanceCallback = Callable[[Path, tuple[str, str, str]], None]
 
@@ -80,253 +87,6 @@ class RetrieveReport:
         return head
 
 
-class _Sink:
-    """Counts arrivals from any thread and reports them."""
-
-    def __init__(self, report: RetrieveReport, total: int, progress: Progress,
-                 on_instance: InstanceCallback | None):
-        self.report = report
-        self.total = max(total, 1)
-        self.progress = progress
-        self.on_instance = on_instance
-        self.lock = threading.Lock()
-
-    def set_total(self, total: int) -> None:
-        """The number asked for, once the listing that runs beside the transfer knows it
-        (called from the listing's thread)."""
-        with self.lock:
-            if self.total > 1:
-                return
-            self.total = max(total - self.report.already_local, 1)
-            n, total = len(self.report.received), self.total
-        self.progress.update(0.05 + 0.9 * min(n / total, 1.0), f"{n}/{total} instances")
-
-    def __call__(self, path: Path, uids: tuple[str, str, str]) -> None:
-        with self.lock:
-            self.report.received.append(path)
-            n = len(self.report.received)
-            total = self.total
-        if total > 1:
-            self.progress.update(0.05 + 0.9 * min(n / total, 1.0), f"{n}/{total} instances")
-        else:
-            self.progress.update(0.05, f"{n} instances")
-        if self.on_instance is not None:
-            self.on_instance(path, uids)
-
-
-class _Listing:
-    """The instance list (:func:`medview.pacs.query.list_instances`), here or in a thread."""
-
-    def __init__(self, node: Node, study_uid: str, series_uid: str):
-        self.args = (node, study_uid, series_uid)
-        self.on_done: Callable[[int], None] | None = None
-        self._value: dict | None = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def run(self) -> None:
-        from medview.pacs.query import list_instances
-
-        try:
-            self._value = list_instances(*self.args)
-        except (PacsError, OSError) as exc:
-            self._error = exc if isinstance(exc, PacsError) else PacsError(str(exc))
-            return
-        if self.on_done is not None:
-            self.on_done(len(self._value))
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="medview-pacs-list", daemon=True)
-        self._thread.start()
-
-    def result(self) -> dict:
-        if self._thread is not None:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value or {}
-
-
-# SOP Instance UIDs per IMAGE-level request of a resume (UID list matching, PS3.4 C.2.2.2.2):
-# a request per instance costs a PACS round trip each (~0.1 s on Orthanc)
-UIDS_PER_REQUEST = 256
-
-
-def _identifiers(study_uid: str, series_uid: str, todo: dict[str, tuple[str, str]] | None):
-    """C-GET/C-MOVE identifiers: one for everything, or lists of the missing instances."""
-    from pydicom.dataset import Dataset
-
-    if todo is None:
-        ds = Dataset()
-        ds.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
-        ds.StudyInstanceUID = study_uid
-        if series_uid:
-            ds.SeriesInstanceUID = series_uid
-        return [ds]
-    by_series: dict[str, list[str]] = {}
-    for sop, (series, _cls) in todo.items():
-        by_series.setdefault(series, []).append(sop)
-    out = []
-    for series, sops in by_series.items():
-        for k in range(0, len(sops), UIDS_PER_REQUEST):
-            ds = Dataset()
-            ds.QueryRetrieveLevel = "IMAGE"
-            ds.StudyInstanceUID = study_uid
-            ds.SeriesInstanceUID = series
-            chunk = sops[k:k + UIDS_PER_REQUEST]
-            ds.SOPInstanceUID = chunk if len(chunk) > 1 else chunk[0]
-            out.append(ds)
-    return out
-
-
-def _run_requests(assoc, node: DimseNode, send, identifiers, progress: Progress,
-                  what: str) -> None:
-    from medview.pacs.dimse import check_status, status_text
-
-    for identifier in identifiers:
-        for status, _ds in send(identifier):
-            code = check_status(node, what, status)
-            progress.check()  # raising inside the association aborts it
-            if code in (0xFF00, 0xFF01, 0x0000):
-                continue
-            if code == 0xB000:  # warning: some sub-operations failed; the report lists them
-                continue
-            if code == 0xA801:
-                raise PacsError(f"{node.name}: {what} refused: the PACS does not know our AE "
-                                f"title {node.our_ae_title!r} as a C-MOVE destination: "
-                                f"register it there with this host and port {node.our_port}")
-            raise PacsError(f"{node.name}: {what} failed with status {status_text(code)}")
-
-
-def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink,
-         progress) -> None:
-    from pynetdicom import build_role, evt
-
-    from medview.pacs.dimse import association, make_ae
-    from medview.pacs.scp import TRANSFER_SYNTAXES
-    from medview.pacs.storage import write_raw
-
-    ae = make_ae(node)
-    ae.add_requested_context(GET_MODEL)
-    roles = []
-    if classes is None:  # not known yet: every storage class pynetdicom knows (120)
-        from medview.pacs.scp import storage_classes
-
-        classes = storage_classes()
-    for cls in sorted(classes)[:127]:
-        ae.add_requested_context(cls, TRANSFER_SYNTAXES)
-        roles.append(build_role(cls, scp_role=True))
-
-    def on_store(event) -> int:
-        if progress.cancelled:
-            return 0xA702  # refused: out of resources (cancelled); the abort follows
-        try:
-            path, uids = write_raw(root, event.file_meta, event.request.DataSet.getvalue())
-        except (OSError, ValueError, KeyError) as exc:
-            return 0xA700 if isinstance(exc, OSError) else 0xC000
-        sink(path, uids)
-        return 0x0000
-
-    with association(node, ae=ae, ext_neg=roles,
-                     evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
-        _run_requests(assoc, node, lambda ds: assoc.send_c_get(ds, GET_MODEL),
-                      _identifiers(study_uid, series_uid, todo), progress, "C-GET")
-
-
-def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progress) -> None:
-    from medview.pacs.dimse import association
-    from medview.pacs.scp import StorageSCP
-
-    if not node.our_port:
-        raise PacsError(f"{node.name}: C-MOVE needs our storage port, registered at the PACS "
-                        f"with our AE title {node.our_ae_title!r} (medview pacs add ... "
-                        "--our-port PORT), or retrieve by C-GET")
-    from medview.pacs.errors import AssociationRejected
-
-    try:
-        with StorageSCP(node.our_ae_title, node.our_port, root, allowed_aets=[node.ae_title],
-                        host="", on_instance=sink), \
-                association(node, [MOVE_MODEL]) as assoc:
-            _run_requests(assoc, node,
-                          lambda ds: assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL),
-                          _identifiers(study_uid, series_uid, todo), progress, "C-MOVE")
-    except AssociationRejected as exc:
-        if exc.reason != "aborted":
-            raise
-        raise PacsError(f"{exc}; a PACS does this when it does not know our AE title "
-                        f"{node.our_ae_title!r} as a C-MOVE destination: register it there "
-                        f"with this host and port {node.our_port}") from None
-
-
-WADO_PARALLEL = 4
-
-
-def check_complete(ds) -> None:
-    """Raise PacsError when a dataset lacks its UIDs, or an image its pixel data or bytes of it.
-
-    A multipart response cut off mid-part (the server died) still parses into a dataset
-    without the tail: that must not become a file that looks like a good instance.
-    """
-    missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
-               if not ds.get(k)]
-    if missing:
-        raise PacsError(f"an instance arrived without {', '.join(missing)} (the transfer was "
-                        "cut off, or the server sent something else)")
-    if "Rows" not in ds:
-        return  # not an image: nothing more to check
-    pixel = next((k for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-                  if k in ds), None)
-    if pixel is None:
-        raise PacsError(f"instance {ds.get('SOPInstanceUID', '?')}: arrived without its pixel "
-                        "data (the transfer was cut off)")
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
-        return  # encapsulated: pydicom reads up to the sequence delimiter or fails
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    bits = int(ds.get("BitsAllocated", 16))
-    want = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * frames
-    want = (want + 7) // 8 if bits == 1 else want * bits // 8
-    if len(ds[pixel].value) < want:
-        raise PacsError(f"instance {ds.get('SOPInstanceUID', '?')}: {len(ds[pixel].value)} of "
-                        f"{want} pixel bytes arrived (the transfer was cut off)")
-
-
-def _wado(node, root: Path, study_uid, series_uid, todo, sink, progress) -> None:
-    from medview.pacs.storage import write_dataset
-    from medview.pacs.web import web_client, web_errors
-
-    client = web_client(node)
-
-    def keep(ds) -> None:
-        progress.check()
-        check_complete(ds)
-        path = write_dataset(root, ds)
-        sink(path, (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
-                    str(ds.SOPInstanceUID)))
-
-    with web_errors(node, "WADO-RS retrieve"):
-        if todo is None:
-            it = (client.iter_series(study_uid, series_uid) if series_uid
-                  else client.iter_study(study_uid))
-            try:
-                for ds in it:
-                    keep(ds)
-            finally:
-                it.close()
-        else:
-            # one request per instance (WADO-RS has no list of instances): a few at a time
-            from concurrent.futures import ThreadPoolExecutor
-
-            def one(item):
-                sop, (series, _cls) = item
-                if not progress.cancelled:
-                    keep(client.retrieve_instance(study_uid, series, sop))
-
-            with ThreadPoolExecutor(WADO_PARALLEL, thread_name_prefix="medview-wado") as pool:
-                for _ in pool.map(one, todo.items()):
-                    pass
-                progress.check()
-
-
 def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
              method: Literal["get", "move", "wado"] | None = None, root=None, catalog=None,
              on_instance: InstanceCallback | None = None,
@@ -358,8 +118,9 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     Raises
     ------
     medview.pacs.errors.PacsError
-        When the node cannot be reached or the instance list cannot be had (nothing was
-        transferred).
+        When nothing arrived: the node cannot be reached, refuses (401, association
+        rejected, an unknown C-MOVE destination), or has no such study or series. A transfer
+        that fails after some instances arrived is not an exception: see the report.
     Cancelled
         After what arrived was kept and indexed.
     """
@@ -399,6 +160,7 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
         listing.on_done = sink.set_total
         listing.start()
     cancelled = None
+    first_error: PacsError | None = None
     if todo is None or todo:
         try:
             if method == "get":
@@ -411,9 +173,11 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
             cancelled = exc
         except (PacsError, OSError) as exc:
             report.error = str(exc)
+            first_error = exc if isinstance(exc, PacsError) else PacsError(str(exc))
     try:
         expected = listing.result()
     except PacsError as exc:
+        first_error = first_error or exc
         expected = {}
         report.error = (report.error + "; " if report.error else "") + \
             f"which instances are missing is not known: the instance list could not be had " \
@@ -430,6 +194,8 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     report.seconds = time.perf_counter() - t0
     if cancelled is not None:
         raise cancelled
+    if first_error is not None and not report.received:
+        raise first_error  # nothing came: an error, not a partial result
     if not report.error and report.missing:
         report.error = f"the PACS sent {len(report.received)} of {n_todo or report.expected} " \
                        "instances asked for"

@@ -39,9 +39,15 @@ def _session(node: WebNode):
 
 def web_client(node: WebNode):
     """A ``dicomweb_client.DICOMwebClient`` for ``node`` (TLS verified, credentials set)."""
+    import weakref
+
     from dicomweb_client.api import DICOMwebClient
 
-    client = DICOMwebClient(node.url, session=_session(node), timeout=node.timeout_s)
+    session = _session(node)
+    client = DICOMwebClient(node.url, session=session, timeout=node.timeout_s)
+    # its pooled connections close with the client (the moment the last reference goes),
+    # not whenever the garbage collector meets an open socket
+    weakref.finalize(client, session.close)
     # its default retries every failure (a refused connection too) with back-off for ~30 s;
     # medview reports at once and resumes on the user's request instead
     client.set_http_retry_params(retry=False)
@@ -57,6 +63,8 @@ def web_errors(node: WebNode, what: str) -> Iterator[None]:
     try:
         yield
     except requests.HTTPError as exc:
+        if exc.response is not None:
+            exc.response.close()  # a streamed response keeps its socket until closed
         code = exc.response.status_code if exc.response is not None else 0
         if code in (401, 403):
             raise AuthenticationFailed(

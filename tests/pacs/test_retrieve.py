@@ -8,12 +8,13 @@ import threading
 
 import pydicom
 import pytest
-from orthanc_proc import DCMTK_ENV, MOVE_PORT, PASSWORD, USER, Orthanc
+from orthanc_proc import DCMTK_ENV, MOVE_PORT, PASSWORD, USER, Orthanc, free_port
 from realparts import DATA, require_tool
 
 from medview.cli import main
 from medview.core.progress import Cancelled, Progress
 from medview.dicom.catalog import Catalog
+from medview.pacs.errors import AuthenticationFailed, NodeUnreachable, PacsError
 from medview.pacs.nodes import DimseNode, WebNode, add_node
 from medview.pacs.query import Query, find
 from medview.pacs.retrieve import retrieve
@@ -180,9 +181,23 @@ def test_move_without_our_port_says_what_to_do(orthanc, pacs_home, tmp_path):
     node = add_node(DimseNode("nomove", orthanc.aet, "127.0.0.1", orthanc.dicom_port,
                               retrieve="move", timeout_s=5))
     study_uid, series_uid = _mr_series(node)
-    report = retrieve(node, study_uid, series_uid, root=tmp_path / "store")
-    assert not report.complete and "--our-port" in report.error
-    assert len(report.missing) == 35
+    with pytest.raises(PacsError, match="--our-port"):
+        retrieve(node, study_uid, series_uid, root=tmp_path / "store")
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("*.dcm"))
+
+
+def test_a_401_and_a_refused_port_are_errors_naming_what_failed(orthanc, pacs_home, tmp_path,
+                                                                capsys):
+    good = add_node(WebNode("web", orthanc.dicomweb, "basic", USER), PASSWORD)
+    study_uid, series_uid = _mr_series(good)
+    bad = add_node(WebNode("bad", orthanc.dicomweb, "basic", USER), "wrong")
+    with pytest.raises(AuthenticationFailed, match="HTTP 401 unauthorized"):
+        retrieve(bad, study_uid, series_uid, root=tmp_path / "store")
+    gone = add_node(DimseNode("gone", "X", "127.0.0.1", free_port(), timeout_s=5))
+    with pytest.raises(NodeUnreachable, match="connection refused"):
+        retrieve(gone, study_uid, series_uid, root=tmp_path / "store")
+    assert main(["pacs", "get", "gone", series_uid, "--store", str(tmp_path / "s")]) == 1
+    assert "connection refused" in capsys.readouterr().err
 
 
 def test_cli_get_by_series_uid_and_study_uid(dimse_node, tmp_path, capsys):
@@ -199,14 +214,13 @@ def test_cli_get_by_series_uid_and_study_uid(dimse_node, tmp_path, capsys):
 
 
 def test_move_to_an_ae_title_the_pacs_does_not_know(orthanc, pacs_home, tmp_path):
-    from orthanc_proc import free_port
-
     node = add_node(DimseNode("stranger", orthanc.aet, "127.0.0.1", orthanc.dicom_port,
                               "STRANGER", free_port(), retrieve="move", timeout_s=5))
     study_uid, series_uid = _mr_series(node)
-    report = retrieve(node, study_uid, series_uid, root=tmp_path / "store")
-    assert not report.complete and len(report.missing) == 35
-    assert "does not know our AE title 'STRANGER' as a C-MOVE destination" in report.error
+    with pytest.raises(PacsError,
+                       match="does not know our AE title 'STRANGER' as a C-MOVE destination"):
+        retrieve(node, study_uid, series_uid, root=tmp_path / "store")
+
 
 
 @pytest.mark.parametrize("method", ["get", "wado"])
