@@ -7,7 +7,10 @@ file's name).
 
 from __future__ import annotations
 
-__all__ = ["value_problem"]
+import functools
+import sys
+
+__all__ = ["sop_class_name", "value_problem"]
 
 TXT = "txt"  # the pseudo-VR of values pydicom had already converted to text (_scan_decode)
 
@@ -20,6 +23,35 @@ def _tag_name(tag: int) -> str:
     from pydicom.datadict import keyword_for_tag
 
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword_for_tag(tag) or 'element'}"
+
+
+@functools.cache
+def _uid_names() -> dict:
+    """pydicom's UID dictionary without importing pydicom (its package import pulls NumPy and
+    costs ~0.2 s; a folder with one DICOMDIR or SR in it would pay that at every import)."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("pydicom")
+    folders = list(spec.submodule_search_locations or ()) if spec else []
+    for folder in folders:
+        path = os.path.join(folder, "_uid_dict.py")
+        if os.path.isfile(path):
+            file_spec = importlib.util.spec_from_file_location("_medview_uid_dict", path)
+            module = importlib.util.module_from_spec(file_spec)
+            file_spec.loader.exec_module(module)
+            return module.UID_dictionary
+    return {}
+
+
+def sop_class_name(uid: str) -> str:
+    """The name of a SOP class UID (``uid`` itself when unknown)."""
+    if "pydicom.uid" in sys.modules:  # already paid for
+        from pydicom.uid import UID
+
+        return UID(uid).name
+    entry = _uid_names().get(uid)
+    return entry[0] if entry else uid
 
 
 def _shown(data: bytes) -> str:

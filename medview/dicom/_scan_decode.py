@@ -390,9 +390,9 @@ def _build(
     if h.number_of_frames < 1:
         h.number_of_frames = 1
     if pixel is None:
-        from pydicom.uid import UID
+        from medview.dicom._scan_checks import sop_class_name
 
-        name = UID(h.sop_class_uid).name if h.sop_class_uid else "unknown SOP class"
+        name = sop_class_name(h.sop_class_uid) if h.sop_class_uid else "unknown SOP class"
         if not h.sop_class_uid:
             # every DICOM object names its SOP class early (meta header or data set)
             raise UnreadableFileError(
