@@ -81,14 +81,14 @@ def cmd_index(args) -> int:
     print(
         f"indexed {printable(', '.join(args.paths))} into {cat.path}: {report.added} added, "
         f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
-        f"{len(report.errors)} unreadable ({report.seconds:.2f} s)"
+        f"{report.error_count} unreadable ({report.seconds:.2f} s)"
     )
     for path, warning in report.warnings[: args.max_errors]:
         print(f"  warning: {printable(path)}: {printable(warning)}", file=sys.stderr)
     for path, reason in report.errors[: args.max_errors]:
         print(f"  unreadable: {printable(path)}: {printable(reason)}", file=sys.stderr)
-    if len(report.errors) > args.max_errors:
-        print(f"  … and {len(report.errors) - args.max_errors} more (medview index --max-errors N)",
+    if report.error_count > args.max_errors:
+        print(f"  … and {report.error_count - args.max_errors} more (medview index --max-errors N)",
               file=sys.stderr)
     return EXIT_OK
 
