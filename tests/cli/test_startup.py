@@ -70,3 +70,15 @@ def test_unreadable_dicomdir_is_named_without_pydicom(tmp_path):
     assert "DIRFILE: no pixel data" in out
     assert "SOP class: Media Storage Directory Storage" in out
     assert "pydicom" not in modules
+
+
+def test_truncated_file_is_named_without_pydicom(tmp_path):
+    source = DATA / "kits_dupe_positions" / "CT2.dcm"
+    require(source.is_file(), f"test data {source}")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = source.read_bytes()
+    (folder / "cut.dcm").write_bytes(data[: len(data) // 2])
+    modules, out = loaded_modules("index", folder, db=tmp_path / "c.db")
+    assert "cut.dcm: truncated" in out and "(7FE0,0010) PixelData" in out
+    assert "pydicom" not in modules
