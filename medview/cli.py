@@ -493,7 +493,8 @@ def cmd_export(args) -> int:
         # the file's geometry is the source's (to float precision): use the source's exactly
         value = source.with_array(value.array) if not isinstance(value, LabelMap) else value
     written = export_dicom(value, args.output, source=source, kind=kind, overwrite=args.force,
-                           series_description=args.description)
+                           series_description=args.description,
+                           seg_encoding=args.seg_encoding)
     what = {"seg": "SEG", "series": "derived series", "capture": "Secondary Capture"}[kind]
     print(f"wrote {what} {args.output} ({len(written)} file(s)) referencing series "
           f"{source.metadata.get('SeriesInstanceUID')}")
@@ -767,6 +768,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to write (default: capture for RGB, seg when OUT ends in .dcm, "
                         "else series)")
     s.add_argument("--segments", help="segments JSON (default INPUT's .segments.json)")
+    s.add_argument("--seg-encoding", choices=["labelmap", "binary"], default=None,
+                   help="SEG encoding: labelmap (one frame per slice holding every segment; "
+                        "the default where highdicom supports it) or binary (one frame per "
+                        "segment and slice, for readers that predate label map SEGs)")
     s.add_argument("--resample", action="store_true",
                    help="resample INPUT onto the source grid when it is not on it")
     s.add_argument("--series", help="series UID or number when SOURCE holds several")
