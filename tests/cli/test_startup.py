@@ -61,6 +61,8 @@ def test_index_loads_nothing_heavy_first_time_and_again(tmp_path):
     modules, out = loaded_modules("index", folder, db=db)
     assert "0 added" in out and "unchanged" in out
     assert heavy(modules) == []
+    # nothing to read: no scan pool, not even its machinery
+    assert "concurrent.futures.process" not in modules and "multiprocessing" not in modules
 
 
 def test_unreadable_dicomdir_is_named_without_pydicom(tmp_path):
