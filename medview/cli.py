@@ -84,14 +84,14 @@ def cmd_index(args) -> int:
     print(
         f"indexed {printable(', '.join(args.paths))} into {cat.path}: {report.added} added, "
         f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
-        f"{len(report.errors)} unreadable ({report.seconds:.2f} s)"
+        f"{report.error_count} unreadable ({report.seconds:.2f} s)"
     )
     for path, warning in report.warnings[: args.max_errors]:
         print(f"  warning: {printable(path)}: {printable(warning)}", file=sys.stderr)
     for path, reason in report.errors[: args.max_errors]:
         print(f"  unreadable: {printable(path)}: {printable(reason)}", file=sys.stderr)
-    if len(report.errors) > args.max_errors:
-        print(f"  … and {len(report.errors) - args.max_errors} more (medview index --max-errors N)",
+    if report.error_count > args.max_errors:
+        print(f"  … and {report.error_count - args.max_errors} more (medview index --max-errors N)",
               file=sys.stderr)
     return EXIT_OK
 
@@ -508,7 +508,8 @@ def cmd_export(args) -> int:
         # the file's geometry is the source's (to float precision): use the source's exactly
         value = source.with_array(value.array) if not isinstance(value, LabelMap) else value
     written = export_dicom(value, args.output, source=source, kind=kind, overwrite=args.force,
-                           series_description=args.description)
+                           series_description=args.description,
+                           seg_encoding=args.seg_encoding)
     what = {"seg": "SEG", "series": "derived series", "capture": "Secondary Capture"}[kind]
     print(f"wrote {what} {args.output} ({len(written)} file(s)) referencing series "
           f"{source.metadata.get('SeriesInstanceUID')}")
@@ -789,6 +790,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to write (default: capture for RGB, seg when OUT ends in .dcm, "
                         "else series)")
     s.add_argument("--segments", help="segments JSON (default INPUT's .segments.json)")
+    s.add_argument("--seg-encoding", choices=["labelmap", "binary"], default=None,
+                   help="SEG encoding: binary (one frame per segment and slice, which every "
+                        "reader knows; the default up to 16 segments) or labelmap (one frame "
+                        "per slice holding every segment; the default above 16)")
     s.add_argument("--resample", action="store_true",
                    help="resample INPUT onto the source grid when it is not on it")
     s.add_argument("--series", help="series UID or number when SOURCE holds several")
@@ -833,9 +838,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from medview.core.progress import Cancelled
     from medview.dicom.errors import DicomError
-    from medview.pipeline.chain import ChainError
     from medview.remote.errors import RemoteError
 
+    # ChainError is a ValueError: importing medview.pipeline.chain here would load the step
+    # registry and NumPy into every command (medview index starts in ~0.1 s without them)
     pacs_errors: tuple = ()
     if args.command == "pacs" or getattr(args, "send", None):
         from medview.pacs.errors import PacsError
@@ -843,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
         pacs_errors = (PacsError,)
     try:
         return args.func(args)
-    except (DicomError, ChainError, FileNotFoundError, FileExistsError, ValueError,
+    except (DicomError, FileNotFoundError, FileExistsError, ValueError,
             OSError, RemoteError, *pacs_errors) as exc:
         print(f"medview {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

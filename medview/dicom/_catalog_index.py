@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.dicom._catalog_schema import (
@@ -25,6 +25,7 @@ from medview.dicom._catalog_schema import (
     py_path,
     write_transaction,
 )
+from medview.dicom._catalog_walk import _chunks, _count, _under, _walk
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.header import InstanceHeader
 
@@ -33,28 +34,21 @@ _BATCH = 250
 
 # --------------------------------------------------------------------------- walking
 
+_CHUNK = 500  # paths per catalog look-up and per scan batch
+MAX_LISTED = 10_000  # errors/warnings kept in an IndexReport (counted beyond)
 
-def _walk(folder: str, out: dict[str, tuple[int, int]], progress: Progress) -> None:
-    """(size, mtime_ns) of every regular file under ``folder`` (as :func:`iter_files` walks)."""
-    from medview.dicom.scan import skipped_name
 
-    progress.check()
-    try:
-        it = os.scandir(folder)
-    except OSError:
-        return
-    with it:
-        for e in it:
-            if skipped_name(e.name):
-                continue
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    _walk(e.path, out, progress)
-                elif e.is_file():
-                    st = e.stat()
-                    out[e.path] = (st.st_size, st.st_mtime_ns)
-            except OSError:
-                continue
+def _listed(report: IndexReport, kind: str, items: Iterable[tuple[str, str]]) -> None:
+    """Add (path, text) items to ``report.errors``/``warnings`` up to :data:`MAX_LISTED`,
+    counting all of them (a tree of junk must not grow the report without bound)."""
+    target = report.errors if kind == "errors" else report.warnings
+    for item in items:
+        if kind == "errors":
+            report.error_count += 1
+        else:
+            report.warning_count += 1
+        if len(target) < MAX_LISTED:
+            target.append(item)
 
 
 # --------------------------------------------------------------------------- the catalog
@@ -75,6 +69,12 @@ class _IndexingMixin:
     ) -> IndexReport:
         """Bring the catalog up to date with ``paths``.
 
+        The folders are walked one listing at a time and the files looked up in the
+        catalog, scanned and written in batches of a few hundred, each batch one
+        transaction: memory stays flat in the number of files, a series is in the catalog
+        (readable from other connections) as soon as its batch is written, and a cancelled
+        import keeps every batch written before; the next import reads only the rest.
+
         Parameters
         ----------
         paths : path or iterable of paths
@@ -83,11 +83,13 @@ class _IndexingMixin:
         progress : Progress, optional
             ``update(fraction, message)`` per batch; ``check()`` before each batch.
         workers : int, optional
-            Processes for scanning; default decided by :func:`medview.dicom.scan.scan_batches`.
+            Processes for scanning; default: this process below
+            :data:`~medview.dicom.scan.POOL_MIN_FILES` files to read, else up to 4.
 
         Returns
         -------
         IndexReport
+            Errors and warnings are listed up to :data:`MAX_LISTED` each (all are counted).
 
         Raises
         ------
@@ -101,95 +103,181 @@ class _IndexingMixin:
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         report = IndexReport()
-        found: dict[str, tuple[int, int]] = {}
         folders: list[str] = []
-        dicomdir_errors: list[tuple[str, str, int, int]] = []
         explicit: list[str] = []
+        dicomdir_errors: list[tuple[str, str, int, int]] = []
         missing: list[tuple[str, str]] = []
         progress.update(0.0, "looking for files")
         for p in paths:
             p = os.path.abspath(os.fspath(p))
             if os.path.isdir(p):
                 folders.append(p)
-                _walk(p, found, progress)
             elif os.path.isfile(p) and os.path.basename(p).upper() == "DICOMDIR":
                 try:
                     refs, skipped = read_dicomdir(p)
                 except UnreadableFileError as exc:
                     st = os.stat(p)
                     dicomdir_errors.append((p, exc.reason, st.st_size, st.st_mtime_ns))
-                    folder = os.path.dirname(p)
-                    folders.append(folder)
-                    _walk(folder, found, progress)
+                    folders.append(os.path.dirname(p))
                 else:
                     explicit.extend(str(r) for r in refs)
                     missing.extend(skipped)  # reported with the unreadable files
             else:
                 explicit.append(p)
-        for p in explicit:
-            try:
-                st = os.stat(p)
-            except OSError as exc:
-                # reported, not stored: a catalog entry of a file that isn't there would linger
-                missing.append((p, f"cannot read: {exc.strerror or exc}"))
-            else:
-                found[p] = (st.st_size, st.st_mtime_ns)
+        # a folder inside another given folder, or a file inside one, is walked once
+        folders = sorted(set(folders))
+        folders = [f for i, f in enumerate(folders) if not _under(f, folders[:i])]
+        explicit = list(dict.fromkeys(p for p in explicit if not _under(p, folders)))
+        total = sum(_count(f) for f in folders) + len(explicit)
         progress.check()
 
         conn = self._conn()
-        known, failed = self._known(conn, folders, explicit)
-        to_scan: list[str] = []
-        for p, sig in found.items():
-            if known.get(p) == sig:
-                report.unchanged += 1
-            elif p in failed and failed[p][1:] == sig:
-                report.unchanged += 1
-                report.errors.append((p, failed[p][0]))
-            else:
-                to_scan.append(p)
-        vanished = [p for p in known if p not in found]
-        vanished += [p for p in failed if p not in found]
-        self._write(conn, removed=vanished, errors=dicomdir_errors)
-        report.removed = len(vanished)
-        report.errors.extend((p, r) for p, r, _, _ in dicomdir_errors)
-        report.errors.extend(missing)
+        in_catalog_before = self._count_under(conn, folders)
+        self._write(conn, errors=dicomdir_errors)
+        _listed(report, "errors", ((p, r) for p, r, _, _ in dicomdir_errors))
+        _listed(report, "errors", missing)
+        state = {"matched": 0, "seen": 0}
 
-        from medview.dicom.scan import scan_batches
+        def candidates() -> Iterator[tuple[str, int, int]]:
+            for p in explicit:
+                try:
+                    st = os.stat(p)
+                except OSError as exc:
+                    # reported, and forgotten: an entry of a file that isn't there would linger
+                    _listed(report, "errors", [(p, f"cannot read: {exc.strerror or exc}")])
+                    report.removed += self._forget(conn, [p])
+                    continue
+                yield p, st.st_size, st.st_mtime_ns
+            for f in folders:
+                yield from _walk(f, progress)
 
-        progress.check()
-        to_scan.sort()
-        total = len(to_scan)
-        done = 0
-        batches = scan_batches(to_scan, workers=workers, batch_size=None)
+        def to_read() -> Iterator[list[tuple[str, int, int, bool]]]:
+            """Batches of (path, size, mtime, was_known) that are new or changed."""
+            for chunk in _chunks(candidates(), _CHUNK):
+                known, failed = self._lookup(conn, [c[0] for c in chunk])
+                out = []
+                for p, size, mtime in chunk:
+                    sig = (size, mtime)
+                    if p in known or p in failed:
+                        state["matched"] += _under(p, folders)
+                    if known.get(p) == sig:
+                        report.unchanged += 1
+                    elif p in failed and failed[p][1:] == sig:
+                        report.unchanged += 1
+                        _listed(report, "errors", [(p, failed[p][0])])
+                    else:
+                        out.append((p, size, mtime, p in known or p in failed))
+                state["seen"] += len(chunk)
+                if out:
+                    yield out
+                else:  # nothing to read in this chunk: still show the walk moving
+                    progress.update(min(state["seen"] / max(total, 1), 1.0),
+                                    f"checked {state['seen']:,}/{total:,} files")
+                    progress.check()
+
+        from medview.dicom._scan_stream import scan_stream
+
+        signature: dict[str, tuple[int, int, bool]] = {}  # of the batches in flight only
+
+        def batches() -> Iterator[list[str]]:
+            for batch in to_read():
+                for p, size, mtime, was_known in batch:
+                    signature[p] = (size, mtime, was_known)
+                yield [b[0] for b in batch]
+
+        results = scan_stream(batches(), workers=workers)
+        rewritten = False
         try:
-            for headers, errors, n in batches:
+            for headers, errors, n in results:
                 progress.check()
                 err_rows = []
                 for p, reason in errors:
-                    size, mtime = found.get(p, (-1, -1))
+                    size, mtime, was_known = signature.pop(p, (-1, -1, False))
                     err_rows.append((p, reason, size, mtime))
+                    rewritten |= was_known
                 self._write(conn, headers=headers, errors=err_rows)
                 for h in headers:
-                    report.warnings.extend((h.path, w) for w in h.warnings)
-                    if h.path in known or h.path in failed:
+                    _listed(report, "warnings", ((h.path, w) for w in h.warnings))
+                    was_known = signature.pop(h.path, (-1, -1, False))[2]
+                    rewritten |= was_known
+                    if was_known:
                         report.updated += 1
                     else:
                         report.added += 1
-                report.errors.extend(errors)
+                _listed(report, "errors", errors)
                 report.scanned += n
-                done += n
-                progress.update(done / max(total, 1), f"indexed {done}/{total} files")
+                progress.update(min(state["seen"] / max(total, 1), 1.0),
+                                f"indexed {report.scanned:,} new or changed files, checked "
+                                f"{state['seen']:,}/{total:,}")
+            if in_catalog_before != state["matched"]:
+                # some catalog entries under the folders were not found by the walk
+                keep = {p for p, _, _, _ in dicomdir_errors}  # skipped by the walk, yet listed
+                report.removed += self._forget_vanished(conn, folders, keep)
         finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
-            if vanished or any(p in known for p in to_scan):
+            results.close()
+            if report.removed or rewritten:
                 self._prune(conn)  # only removals and re-read files can orphan a series
         report.errors.sort()
         report.warnings.sort()
         report.seconds = time.perf_counter() - t0
-        progress.update(1.0, f"indexed {total} files")
+        progress.update(1.0, f"indexed {report.scanned:,} files")
         return report
+
+    @staticmethod
+    def _count_under(conn: sqlite3.Connection, folders: Sequence[str]) -> int:
+        n = 0
+        for folder in folders:
+            bounds = path_range_params(folder)
+            for table in ("instances", "errors"):
+                n += conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {PATH_RANGE}",
+                                  bounds).fetchone()[0]
+        return n
+
+    def _forget(self, conn: sqlite3.Connection, paths: Sequence[str]) -> int:
+        """Remove ``paths`` from instances and errors; how many entries went."""
+        gone = [(db_path(p),) for p in paths]
+        with write_transaction(conn):
+            before = conn.total_changes
+            conn.executemany("DELETE FROM instances WHERE path = ?", gone)
+            conn.executemany("DELETE FROM errors WHERE path = ?", gone)
+            return conn.total_changes - before
+
+    def _forget_vanished(self, conn: sqlite3.Connection, folders: Sequence[str],
+                         keep: set[str]) -> int:
+        """Remove the entries under ``folders`` whose file a walk would not find any more
+        (deleted, no longer a regular file, or now under a skipped name), a page of paths
+        at a time."""
+        from medview.dicom.scan import skipped_name
+
+        removed = 0
+        for folder in folders:
+            bounds = path_range_params(folder)
+            for table in ("instances", "errors"):
+                last: str | bytes = ""
+                while True:
+                    page = [r[0] for r in conn.execute(
+                        f"SELECT path FROM {table} WHERE {PATH_RANGE} AND path > ? "
+                        f"ORDER BY path LIMIT {_CHUNK}", (*bounds, last))]
+                    if not page:
+                        break
+                    last = page[-1]
+                    gone = []
+                    for value in page:
+                        p = py_path(value)
+                        if p in keep:
+                            continue
+                        rel = os.path.relpath(p, folder).split(os.sep)
+                        if any(skipped_name(part) for part in rel) or not os.path.isfile(p):
+                            gone.append(p)
+                    if gone:
+                        removed += self._forget(conn, gone)
+        return removed
+
+    def _lookup(
+        self, conn: sqlite3.Connection, files: Sequence[str]
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
+        """Catalog entries of ``files`` (a chunk): instances and errors."""
+        return self._known(conn, [], list(files))
 
     def _known(
         self, conn: sqlite3.Connection, folders: list[str], files: list[str]

@@ -112,6 +112,9 @@ class IndexReport:
     #: invalid value or VR, an executable preamble); they are in the catalog all the same
     warnings: list[tuple[str, str]] = field(default_factory=list)
     scanned: int = 0
+    #: all the errors and warnings; the lists hold the first 10,000 of each
+    error_count: int = 0
+    warning_count: int = 0
 
 
 # --------------------------------------------------------------------------- rows

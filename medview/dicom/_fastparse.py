@@ -71,10 +71,10 @@ def _truncated(path: str, tag: int, length: int, remaining: int, size: int
 
 
 def _keyword(tag: int) -> str:
-    """`` PixelData`` for messages (pydicom's dictionary: only imported on this error path)."""
+    """`` PixelData`` for messages (pydicom's dictionary: only read on this error path)."""
     if tag == _ITEM:
         return " (an item)"
-    from pydicom.datadict import keyword_for_tag
+    from medview.dicom._scan_checks import keyword_for_tag
 
     name = keyword_for_tag(tag)
     return f" {name}" if name else ""

@@ -7,7 +7,10 @@ file's name).
 
 from __future__ import annotations
 
-__all__ = ["value_problem"]
+import functools
+import sys
+
+__all__ = ["keyword_for_tag", "sop_class_name", "value_problem"]
 
 TXT = "txt"  # the pseudo-VR of values pydicom had already converted to text (_scan_decode)
 
@@ -17,9 +20,51 @@ _NUMERIC_KINDS = frozenset({"int", "float", "ints", "vec2", "vec3", "vec6"})
 
 
 def _tag_name(tag: int) -> str:
-    from pydicom.datadict import keyword_for_tag
-
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword_for_tag(tag) or 'element'}"
+
+
+@functools.cache
+def _pydicom_table(module: str, name: str) -> dict:
+    """A dictionary of pydicom's (``_uid_dict``, ``_dicom_dict``) without importing pydicom:
+    its package import pulls NumPy and costs ~0.2 s, which a folder with one DICOMDIR or one
+    truncated file in it would pay at every import just to name a tag or a SOP class."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("pydicom")
+    folders = list(spec.submodule_search_locations or ()) if spec else []
+    for folder in folders:
+        path = os.path.join(folder, f"{module}.py")
+        if os.path.isfile(path):
+            file_spec = importlib.util.spec_from_file_location(f"_medview{module}", path)
+            loaded = importlib.util.module_from_spec(file_spec)
+            file_spec.loader.exec_module(loaded)
+            return getattr(loaded, name)
+    return {}
+
+
+def _uid_names() -> dict:
+    return _pydicom_table("_uid_dict", "UID_dictionary")
+
+
+def keyword_for_tag(tag: int) -> str:
+    """The keyword of a public tag ("" when unknown), as pydicom names it."""
+    if "pydicom.datadict" in sys.modules:  # already paid for
+        from pydicom.datadict import keyword_for_tag as pydicom_keyword
+
+        return pydicom_keyword(tag)
+    entry = _pydicom_table("_dicom_dict", "DicomDictionary").get(tag)
+    return entry[4] if entry else ""
+
+
+def sop_class_name(uid: str) -> str:
+    """The name of a SOP class UID (``uid`` itself when unknown)."""
+    if "pydicom.uid" in sys.modules:  # already paid for
+        from pydicom.uid import UID
+
+        return UID(uid).name
+    entry = _uid_names().get(uid)
+    return entry[0] if entry else uid
 
 
 def _shown(data: bytes) -> str:

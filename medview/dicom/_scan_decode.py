@@ -354,6 +354,12 @@ def _apply_shared_groups(h: InstanceHeader, tree: RawTree, little: bool, charset
                 setattr(h, name, value)
 
 
+# decoded top-level values by (tag, raw value, byte order, character sets): every decoded
+# value is immutable (str, int, float, tuple), so sharing them between headers is safe
+_MEMO: dict = {}
+_MEMO_SIZE = 4096
+
+
 def _build(
     path: str,
     st: os.stat_result,
@@ -368,11 +374,24 @@ def _build(
     h.transfer_syntax_uid = ts
     fields = _TOP_FIELDS
     problems: list[str] = []
+    memo = _MEMO
     for tag, raw in tree.items():
         spec = fields.get(tag)
         if spec is not None:
-            value = _decode(raw, spec[1], spec[2], little, charsets)
-            problem = value_problem(tag, raw, spec, value)
+            if isinstance(raw, tuple):
+                # the files of a series repeat most values byte for byte: decode each once
+                key = (tag, raw, little, charsets)
+                hit = memo.get(key)
+                if hit is None:
+                    value = _decode(raw, spec[1], spec[2], little, charsets)
+                    hit = (value, value_problem(tag, raw, spec, value))
+                    if len(memo) >= _MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = hit
+                value, problem = hit
+            else:
+                value = _decode(raw, spec[1], spec[2], little, charsets)
+                problem = value_problem(tag, raw, spec, value)
             if problem is not None:
                 problems.append(problem)
             if value is not None:
@@ -390,9 +409,9 @@ def _build(
     if h.number_of_frames < 1:
         h.number_of_frames = 1
     if pixel is None:
-        from pydicom.uid import UID
+        from medview.dicom._scan_checks import sop_class_name
 
-        name = UID(h.sop_class_uid).name if h.sop_class_uid else "unknown SOP class"
+        name = sop_class_name(h.sop_class_uid) if h.sop_class_uid else "unknown SOP class"
         if not h.sop_class_uid:
             # every DICOM object names its SOP class early (meta header or data set)
             raise UnreadableFileError(

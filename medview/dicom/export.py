@@ -50,7 +50,8 @@ def pick_source(value: Volume, sources: Sequence[Volume]) -> Volume | None:
 
 def export_dicom(value: Volume, out: str | os.PathLike, *, source: Volume | None = None,
                  kind: ExportKind | None = None, overwrite: bool = False,
-                 series_description: str | None = None) -> list[Path]:
+                 series_description: str | None = None,
+                 seg_encoding: str | None = None) -> list[Path]:
     """Write ``value`` as DICOM: a SEG file, a derived series folder or a Secondary Capture.
 
     Parameters
@@ -66,6 +67,9 @@ def export_dicom(value: Volume, out: str | os.PathLike, *, source: Volume | None
         Replace an existing target.
     series_description : str, optional
         Of the new series.
+    seg_encoding : {"labelmap", "binary"}, optional
+        A SEG's encoding (:func:`medview.dicom.export_seg.write_seg`); default BINARY up to
+        16 segments, LABELMAP above (:func:`medview.dicom.export_seg.choose_encoding`).
 
     Returns
     -------
@@ -90,7 +94,7 @@ def export_dicom(value: Volume, out: str | os.PathLike, *, source: Volume | None
         # acquired slices, each taking the nearest grid slice
         resampled = "acquired_positions_mm" in (source if source is not None else value).metadata
         return [write_seg(value, out, source=source, overwrite=overwrite,
-                          nearest_slices=resampled, **extra)]
+                          nearest_slices=resampled, encoding=seg_encoding, **extra)]
     if kind == "capture":
         from medview.dicom.export_sc import write_rgb_capture
 

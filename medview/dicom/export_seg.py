@@ -1,10 +1,22 @@
 """Label map → DICOM Segmentation (SEG), referencing the series it was drawn on (highdicom).
 
-The SEG is a BINARY segmentation: one frame per segment and per source slice that holds it
-(empty frames are omitted), each frame referencing its source image. Segment labels, display
-colours (CIELab) and the segmented property category and type codes come from the label map's
-segment table. LABELMAP SEGs (2024) are not written yet: dicom3tools' validator on Debian 12
-does not know that IOD.
+Two encodings (``encoding=``):
+
+- ``"labelmap"``: a Label Map Segmentation (DICOM 2024, highdicom ≥ 0.24): one frame per
+  source slice holding every segment's number, like the label map itself. A 100-segment atlas
+  on 300 slices is 300 frames, not up to 30,000, and writes and reads about as fast as the
+  label map.
+- ``"binary"``: the classic BINARY segmentation every SEG reader knows: one 1-bit frame per
+  segment and per source slice that holds it (empty frames omitted). Older readers (PACS
+  viewers, and dicom3tools' validator on Debian 12, which does not know the Label Map IOD)
+  need it.
+
+Without ``encoding=`` (:func:`choose_encoding`): BINARY for up to
+:data:`BINARY_MAX_SEGMENTS` segments — a reader of any age shows them, and the file is small
+anyway — and the label map encoding above that (an atlas), where BINARY grows with the count.
+
+Each frame references its source image. Segment labels, display colours (CIELab) and the
+segmented property category and type codes come from the label map's segment table.
 """
 
 from __future__ import annotations
@@ -27,7 +39,27 @@ from medview.dicom._export_common import (
     source_series,
 )
 
-__all__ = ["segment_numbering", "write_seg"]
+__all__ = ["BINARY_MAX_SEGMENTS", "ENCODINGS", "choose_encoding", "default_encoding",
+           "segment_numbering", "write_seg"]
+
+ENCODINGS = ("labelmap", "binary")
+#: up to this many segments a SEG is written BINARY unless told otherwise
+BINARY_MAX_SEGMENTS = 16
+
+
+def default_encoding() -> str:
+    """``"labelmap"`` when the installed highdicom writes Label Map SEGs, else ``"binary"``."""
+    import highdicom as hd
+
+    return "labelmap" if hasattr(hd.seg.SegmentationTypeValues, "LABELMAP") else "binary"
+
+def choose_encoding(labels: LabelMap) -> str:
+    """The encoding a SEG of ``labels`` gets when none is asked for: ``"binary"`` up to
+    :data:`BINARY_MAX_SEGMENTS` segments (every reader), else :func:`default_encoding`."""
+    if len(segment_numbering(labels)) <= BINARY_MAX_SEGMENTS:
+        return "binary"
+    return default_encoding()
+
 
 _ALGORITHM_TYPES = ("AUTOMATIC", "SEMIAUTOMATIC", "MANUAL")
 
@@ -87,6 +119,7 @@ def write_seg(
     algorithm_name: str = "medview",
     content_label: str = "SEGMENTATION",
     nearest_slices: bool = False,
+    encoding: str | None = None,
 ) -> Path:
     """Write ``labels`` as a DICOM SEG referencing its source series.
 
@@ -113,6 +146,9 @@ def write_seg(
         (a series with missing slices or varying spacing, resampled onto a uniform grid at
         load), give each source slice the labels of the nearest grid slice instead of
         refusing. Exact where a source slice lies on a grid plane, nearest neighbour between.
+    encoding : {"labelmap", "binary"}, optional
+        How the segments are stored (see the module notes); default
+        :func:`choose_encoding`.
 
     Returns
     -------
@@ -127,10 +163,19 @@ def write_seg(
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     ValueError
-        If ``algorithm_type`` is not one of the three.
+        If ``algorithm_type`` is not one of the three, or ``encoding`` unknown or not
+        supported by the installed highdicom.
     """
     import highdicom as hd
 
+    if not isinstance(labels, LabelMap):
+        raise TypeError(f"labels: expected a LabelMap, got {type(labels).__name__}")
+    encoding = choose_encoding(labels) if encoding is None else encoding
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding: expected one of {ENCODINGS}, got {encoding!r}")
+    if encoding == "labelmap" and default_encoding() != "labelmap":
+        raise ValueError(f"encoding 'labelmap' needs highdicom >= 0.24 (installed: "
+                         f"{hd.__version__}); use 'binary'")
     if not isinstance(labels, LabelMap):
         raise TypeError(f"labels: expected a LabelMap, got {type(labels).__name__}")
     if algorithm_type not in _ALGORITHM_TYPES:
@@ -196,7 +241,7 @@ def write_seg(
         seg = hd.seg.Segmentation(
             source_images=source_images,
             pixel_array=pixels,
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segmentation_type=hd.seg.SegmentationTypeValues[encoding.upper()],
             segment_descriptions=descriptions,
             series_instance_uid=hd.UID(),
             series_number=number,

@@ -28,7 +28,6 @@ import dataclasses
 import logging
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.dicom._fastparse import (
@@ -239,6 +238,7 @@ def scan_batches(
             yield (*_scan_batch(b), len(b))
         return
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     from medview.children import die_with_parent

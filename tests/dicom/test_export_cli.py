@@ -106,8 +106,19 @@ def test_export_a_label_file_onto_its_source_series(ct, tmp_path):
     np.testing.assert_array_equal(seg_pixels(tmp_path / "labels.dcm", ct), labels.array)
     import highdicom as hd
 
-    names = [s.SegmentLabel for s in hd.seg.segread(tmp_path / "labels.dcm").SegmentSequence]
+    seg = hd.seg.segread(tmp_path / "labels.dcm")
+    assert seg.SegmentationType == "BINARY"  # the default for a few segments: every reader
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["Brain", "Segment 2"]
+    # the label map encoding, asked for (the default above 16 segments)
+    proc = medview_cli("export", tmp_path / "labels.nrrd", "--source", PHILIPS,
+                       "-o", tmp_path / "labelmap.dcm", "--seg-encoding", "labelmap")
+    assert proc.returncode == 0, proc.stderr
+    assert_valid_dicom(tmp_path / "labelmap.dcm")
+    labelmap = hd.seg.segread(tmp_path / "labelmap.dcm")
+    assert labelmap.SegmentationType == "LABELMAP"
+    names = [s.SegmentLabel for s in labelmap.SegmentSequence if s.SegmentNumber > 0]
     assert names == ["Brain", "Segment 2"]
+    np.testing.assert_array_equal(seg_pixels(tmp_path / "labelmap.dcm", ct), labels.array)
 
     # NIfTI resamples a tilted stack onto an orthogonal grid: not the source slices
     write_volume(labels, tmp_path / "labels.nii.gz")

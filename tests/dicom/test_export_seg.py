@@ -57,14 +57,16 @@ def read_back(path, source: Volume) -> np.ndarray:
         combine_segments=True)
 
 
+@pytest.mark.parametrize("encoding", ["labelmap", "binary"])
 @pytest.mark.parametrize("which", ["philips", "liver"])
-def test_seg_of_a_real_ct_is_valid_and_reads_back_voxel_by_voxel(which, request, tmp_path):
+def test_seg_of_a_real_ct_is_valid_and_reads_back_voxel_by_voxel(which, encoding, request,
+                                                                  tmp_path):
     import highdicom as hd
 
     vol = request.getfixturevalue(which)
     labels = ct_labels(vol)
     assert set(np.unique(labels.array)) == {0, 1, 2}
-    path = write_seg(labels, tmp_path / "seg.dcm", source=vol)
+    path = write_seg(labels, tmp_path / "seg.dcm", source=vol, encoding=encoding)
     assert_valid_dicom(path)
     np.testing.assert_array_equal(read_back(path, vol), labels.array)
 
@@ -78,9 +80,14 @@ def test_seg_of_a_real_ct_is_valid_and_reads_back_voxel_by_voxel(which, request,
                   for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
     assert referenced == set(vol.metadata["source_sop_instance_uids"])
     # only the frames that hold a segment are stored
-    planes_with = sum(int(np.any(labels.array == n, axis=(1, 2)).sum()) for n in (1, 2))
+    if encoding == "binary":  # a frame per segment and slice
+        planes_with = sum(int(np.any(labels.array == n, axis=(1, 2)).sum()) for n in (1, 2))
+    else:  # a frame per slice, holding all the segments
+        planes_with = int(np.any(labels.array > 0, axis=(1, 2)).sum())
+    assert seg.SegmentationType == encoding.upper()
     assert seg.NumberOfFrames == planes_with
-    d1, d2 = seg.SegmentSequence
+    # a label map's segment 0 (if written) describes the background
+    d1, d2 = [d for d in seg.SegmentSequence if d.SegmentNumber > 0]
     assert (d1.SegmentLabel, d2.SegmentLabel) == ("Brain", "Bone")
     assert d1.SegmentedPropertyTypeCodeSequence[0].CodeValue == "12738006"
     assert d2.SegmentedPropertyCategoryCodeSequence[0].CodeMeaning == "Anatomical Structure"
@@ -106,7 +113,9 @@ def test_label_values_that_skip_numbers_become_consecutive_segments(liver, tmp_p
     path = write_seg(labels, tmp_path / "seg.dcm")
     assert_valid_dicom(path)
     seg = hd.seg.segread(path)
-    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["Segment 3", "Segment 7"]
+    # a label map SEG describes its background as segment 0
+    assert [s.SegmentLabel for s in seg.SegmentSequence
+            if s.SegmentNumber > 0] == ["Segment 3", "Segment 7"]
     back = read_back(path, liver)
     np.testing.assert_array_equal(back, np.select([lab == 3, lab == 7], [1, 2], 0))
 
@@ -189,3 +198,52 @@ def test_seg_of_a_series_resampled_at_load_goes_onto_the_acquired_slices(tmp_pat
         np.testing.assert_array_equal(back[j], labels.array[round(float(k))])
         exact += abs(k - round(float(k))) < 1e-3
     assert exact >= 2  # the first and last acquired slices lie on grid planes
+
+
+@pytest.mark.parametrize("encoding", ["labelmap", "binary"])
+def test_a_hundred_segments_round_trip_through_read_seg(liver, encoding, tmp_path):
+    """An atlas-like label map (100 segments, each a box, some on one slice only) written in
+    either encoding and read back as the overlay the viewer shows: voxel-equal, names kept."""
+    from medview.dicom.read_seg import read_seg
+
+    nz, ny, nx = liver.shape
+    y = np.arange(ny) * 10 // ny
+    x = np.arange(nx) * 10 // nx
+    lab = np.broadcast_to((y[:, None] * 10 + x[None, :] + 1), (nz, ny, nx)).astype(np.uint8)
+    lab = lab.copy()
+    lab[0, lab[0] % 3 == 0] = 0  # segments missing from a slice
+    lab[:, :8] = 0
+    segments = tuple(Segment(n, f"Organ {n}", (n * 2, 255 - n * 2, 128),
+                             ("91723000", "SCT", "Anatomical Structure"),
+                             ("12738006", "SCT", "Brain")) for n in range(1, 101))
+    labels = LabelMap.like(liver, lab, segments=segments)
+    path = write_seg(labels, tmp_path / "atlas.dcm", source=liver, encoding=encoding)
+    assert_valid_dicom(path)
+    back = read_seg(path, source=liver)
+    assert back.metadata["SegmentationType"] == encoding.upper()
+    np.testing.assert_array_equal(back.array, labels.array)
+    assert [s.name for s in back.segments] == [f"Organ {n}" for n in range(1, 101)]
+    assert back.segment(57).color == pytest.approx((114, 141, 128), abs=1)
+
+
+def test_unknown_seg_encoding_is_refused(liver, tmp_path):
+    labels = ct_labels(liver)
+    with pytest.raises(ValueError, match="encoding"):
+        write_seg(labels, tmp_path / "x.dcm", source=liver, encoding="fractional")
+    assert not (tmp_path / "x.dcm").exists()
+
+
+def test_without_an_encoding_few_segments_are_binary_and_an_atlas_is_a_label_map(liver,
+                                                                                   tmp_path):
+    import highdicom as hd
+
+    from medview.dicom.export_seg import BINARY_MAX_SEGMENTS, default_encoding
+
+    for count, want in ((2, "BINARY"), (BINARY_MAX_SEGMENTS, "BINARY"),
+                        (BINARY_MAX_SEGMENTS + 1, default_encoding().upper())):
+        lab = np.zeros(liver.shape, np.uint8)
+        for n in range(1, count + 1):  # one small box per segment along the first row
+            lab[:, 10:20, 10 * n:10 * n + 8] = n
+        path = write_seg(LabelMap.like(liver, lab), tmp_path / f"s{count}.dcm", source=liver)
+        assert hd.seg.segread(path).SegmentationType == want, count
+        assert_valid_dicom(path)
