@@ -100,19 +100,10 @@ def pacs_orthanc(tmp_path_factory):
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pacs"))
-    from orthanc_proc import MOVE_PORT, Orthanc, available
+    from orthanc_proc import orthanc_with_test_series
 
-    require(available(), "Orthanc with its DICOMweb plugin (apt-get install orthanc "
-                         "orthanc-dicomweb)")
-    require(DATA.is_dir(), f"real DICOM test data at {DATA}")
-    server = Orthanc(tmp_path_factory.mktemp("orthanc"),
-                     {"MEDVIEW": ("127.0.0.1", MOVE_PORT)}).start()
-    try:
-        server.upload(sorted((DATA / "kits_dupe_positions").glob("*.dcm")))
-        server.upload(sorted((DATA / "dcm_qa_decubitus/In/HFS").rglob("*.dcm")))
+    with orthanc_with_test_series(tmp_path_factory.mktemp("orthanc")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()

@@ -4,23 +4,13 @@ with real series from the shared data, and a private config folder per test."""
 from __future__ import annotations
 
 import pytest
-from orthanc_proc import MOVE_PORT, PASSWORD, USER, Orthanc, available
-from realparts import DATA, require
+from orthanc_proc import MOVE_PORT, PASSWORD, USER, orthanc_with_test_series
 
 
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory):
-    require(available(), "Orthanc with its DICOMweb plugin (apt-get install orthanc "
-                         "orthanc-dicomweb)")
-    require(DATA.is_dir(), f"real DICOM test data at {DATA}")
-    server = Orthanc(tmp_path_factory.mktemp("orthanc"),
-                     {"MEDVIEW": ("127.0.0.1", MOVE_PORT)}).start()
-    try:
-        server.upload(sorted((DATA / "kits_dupe_positions").glob("*.dcm")))
-        server.upload(sorted((DATA / "dcm_qa_decubitus/In/HFS").rglob("*.dcm")))
+    with orthanc_with_test_series(tmp_path_factory.mktemp("orthanc")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()

@@ -7,6 +7,7 @@ process it started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -153,3 +154,22 @@ class Orthanc:
 
     def wipe(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def orthanc_with_test_series(folder: Path):
+    """A started Orthanc (state under ``folder``) that knows medview's C-MOVE destination and
+    holds the KiTS CT and the decubitus HFS MR of the shared data; stopped on exit. The tests
+    fail (never skip under CI) without Orthanc or the data."""
+    from realparts import DATA, require
+
+    require(available(), "Orthanc with its DICOMweb plugin (apt-get install orthanc "
+                         "orthanc-dicomweb)")
+    require(DATA.is_dir(), f"real DICOM test data at {DATA}")
+    server = Orthanc(folder, {"MEDVIEW": ("127.0.0.1", MOVE_PORT)}).start()
+    try:
+        server.upload(sorted((DATA / "kits_dupe_positions").glob("*.dcm")))
+        server.upload(sorted((DATA / "dcm_qa_decubitus/In/HFS").rglob("*.dcm")))
+        yield server
+    finally:
+        server.stop()
