@@ -424,7 +424,9 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
     groups: dict[tuple, list[SliceRef]] = defaultdict(list)
     for ref in slices:
         geometric = ref.position is not None and ref.orientation is not None
-        key = (*ref.key, geometric, ref.header.samples_per_pixel)
+        # a palette slice decodes to RGB: never in one stack with grey slices of the series
+        palette = ref.header.photometric_interpretation.strip().upper() == "PALETTE COLOR"
+        key = (*ref.key, geometric, ref.header.samples_per_pixel, palette)
         groups[key].append(ref)
 
     stacks: list[StackPlan] = []

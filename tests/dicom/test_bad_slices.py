@@ -504,3 +504,18 @@ def test_a_repeat_at_the_same_position_stands_in_for_an_unreadable_slice(data_di
     list(load.fill())
     np.testing.assert_array_equal(load.result().array, reference.array)
     assert any("used copy_of_14.dcm" in w for w in load.result().warnings)
+
+
+def test_a_slice_relabelled_palette_colour_does_not_sink_the_grey_stack(reference, data_dir,
+                                                                       tmp_path):
+    """A slice that says PALETTE COLOR (without usable tables) decodes to RGB, if at all: it
+    forms a stack of its own, and the grey slices of the series load as before (fuzz seed 1
+    folder 290 lost every intact slice to one such slice)."""
+    folder = _copy(data_dir, tmp_path)
+    bad = _file_at(reference, 0, folder)
+    ds = pydicom.dcmread(bad)
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.save_as(bad)
+    vol = medview.load(folder)
+    assert not vol.is_rgb and vol.shape == (34, 256, 256)
+    np.testing.assert_array_equal(vol.array, reference.array[1:])
