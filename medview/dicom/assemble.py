@@ -426,13 +426,13 @@ def plan_series(headers: Sequence[InstanceHeader]) -> SeriesPlan:
         geometric = ref.position is not None and ref.orientation is not None
         # a palette slice decodes to RGB: never in one stack with grey slices of the series
         palette = ref.header.photometric_interpretation.strip().upper() == "PALETTE COLOR"
-        key = (*ref.key, geometric, ref.header.samples_per_pixel, palette)
+        key = (*ref.key, ref.header.samples_per_pixel, palette, geometric)
         groups[key].append(ref)
 
     stacks: list[StackPlan] = []
     for key, refs in groups.items():
         label = _stack_label(key, refs)
-        if not key[-2]:
+        if not key[-1]:  # geometric
             stacks.append(_plan_geometryless(label, refs, []))
             continue
         normal = refs[0].normal
