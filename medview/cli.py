@@ -624,7 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(medview PATH)")
     window.add_argument("--demo", action="store_true", help="open the bundled demo study")
     p.add_argument("--version", action="version", version=f"medview {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    # prog: subcommands say "medview index", not the two-line usage above before their name
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", prog="medview")
 
     s = sub.add_parser("index", parents=[common], help="import folders/DICOMDIRs into the catalog")
     s.add_argument("paths", nargs="+", metavar="PATH")

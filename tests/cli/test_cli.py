@@ -118,6 +118,16 @@ def test_global_options_work_before_or_after_the_command(ct, tmp_path, where):
     assert db.is_file() and not env_db.exists()
 
 
+def test_each_subcommands_help_names_it_after_medview():
+    import argparse
+
+    from medview.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, parser in sub.choices.items():
+        assert parser.format_usage().startswith(f"usage: medview {name} "), name
+
+
 def test_help_shows_the_path_argument_and_the_global_options():
     helptext = medview("--help", check=True).stdout
     assert "[PATH]" in helptext and "PATH:" in helptext
