@@ -55,6 +55,13 @@ class Query:
                 raise ValueError(f"{name} {value!r}: use YYYYMMDD or YYYYMMDD-YYYYMMDD")
 
 
+def _in_catalog(local: int, total: int | None) -> Literal["all", "some", "none"]:
+    """How much of a study or series the local catalog holds: ``local`` of ``total``."""
+    if not local:
+        return "none"
+    return "all" if total is not None and local >= total else "some"
+
+
 @dataclass
 class PacsSeries:
     """A series on the PACS; ``local_instances`` of its ``instances`` are in the catalog."""
@@ -69,10 +76,7 @@ class PacsSeries:
 
     @property
     def in_catalog(self) -> Literal["all", "some", "none"]:
-        if not self.local_instances:
-            return "none"
-        return "all" if self.instances is not None and \
-            self.local_instances >= self.instances else "some"
+        return _in_catalog(self.local_instances, self.instances)
 
 
 @dataclass
@@ -92,10 +96,7 @@ class PacsStudy:
 
     @property
     def in_catalog(self) -> Literal["all", "some", "none"]:
-        if not self.local_instances:
-            return "none"
-        return "all" if self.instances is not None and \
-            self.local_instances >= self.instances else "some"
+        return _in_catalog(self.local_instances, self.instances)
 
 
 @dataclass
