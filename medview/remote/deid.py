@@ -6,8 +6,8 @@ geometry): each input's voxel array, its grid (shape, spacing, origin, direction
 its Series, Study and Frame of Reference UIDs. Names, IDs, dates, descriptions, real UIDs and
 every other header value stay local. The pseudonym → original mapping is kept in the user data
 folder (``offload-jobs/<job id>.json``, 0600) so a result can be re-attached to the original
-study, and every disclosure adds a line to ``offload-audit.log`` there: time, endpoint, series
-UID, bytes, job id.
+study, and every disclosure adds a line to the audit log (:mod:`medview.audit`, ``audit.log``
+there): time, user, endpoint, series UID, bytes, job id.
 """
 
 from __future__ import annotations
@@ -122,18 +122,21 @@ def reattach(result: Volume, deid: Deidentified, inputs: Mapping[str, Volume]) -
 
 def audit(*, endpoint: str, job_id: str, inputs: Mapping[str, Volume], sizes: Mapping[str, int],
           path: Path | None = None) -> Path:
-    """Append one line per disclosed series to the audit log; returns its path."""
-    from medview.remote.config import data_dir
+    """Append one line per disclosed series to the audit log (:mod:`medview.audit`); returns
+    its path."""
+    from medview.audit import record
 
-    path = path or data_dir() / "offload-audit.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = []
+    written = path
     for name, vol in inputs.items():
-        lines.append(json.dumps({
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "endpoint": endpoint,
-            "series_uid": str(vol.metadata.get("SeriesInstanceUID", "")), "input": name,
-            "bytes": int(sizes.get(name, 0)), "job": job_id}))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
+        written = record(action="offload",
+                         series=[(str(vol.metadata.get("SeriesInstanceUID", "")),
+                                  int(sizes.get(name, 0)))],
+                         destination=endpoint, profile="offload (pixels and grid only)",
+                         detail={"job": job_id, "input": name}, path=path)
+    return written if written is not None else _default_audit_path()
+
+
+def _default_audit_path() -> Path:
+    from medview.audit import audit_path
+
+    return audit_path()

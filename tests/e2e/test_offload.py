@@ -3,7 +3,6 @@ scheduler with two worker processes, and the client (CLI and library) against th
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from offload_procs import (
 )
 
 import medview
+from medview.audit import read_audit
 from medview.dicom.phantom import write_ct_series
 from medview.formats.volume_io import read_volume
 from medview.pipeline.chain import Chain
@@ -130,12 +130,12 @@ def test_the_same_chain_gives_the_same_outputs_locally_on_the_server_and_on_dask
             else:
                 assert a.read_text() == b.read_text(), (where, n)
     # the audit log names each disclosure; the servers kept nothing that identifies
-    audit = [json.loads(x) for x in (root / "data" / "offload-audit.log").read_text()
-             .splitlines()]
+    audit = read_audit(root / "data" / "audit.log")
     vol = medview.load(ct)
-    assert {a["endpoint"].split()[0] for a in audit} == {"pool", "dask"}
-    assert all(a["series_uid"] == vol.metadata["SeriesInstanceUID"] for a in audit)
-    assert all(a["bytes"] == vol.array.nbytes and a["job"] for a in audit)
+    assert {a.destination.split()[0] for a in audit} == {"pool", "dask"}
+    assert {a.action for a in audit} == {"offload"}
+    assert all(a.series_uid == vol.metadata["SeriesInstanceUID"] for a in audit)
+    assert all(a.bytes == vol.array.nbytes and a.detail["job"] for a in audit)
     secrets = [str(vol.metadata[k]) for k in ("PatientName", "PatientID", "StudyInstanceUID",
                                               "SeriesInstanceUID", "FrameOfReferenceUID",
                                               "StudyDate") if vol.metadata.get(k)]
@@ -282,8 +282,8 @@ def test_cancel_reaches_a_job_running_on_dask(site):
 
 
 def _audit(site) -> list[dict]:
-    text = (site["root"] / "data" / "offload-audit.log").read_text()
-    return [json.loads(x) for x in text.splitlines()]
+    return [{**a.detail, "series_uid": a.series_uid, "bytes": a.bytes}
+            for a in read_audit(site["root"] / "data" / "audit.log")]
 
 
 def test_killing_a_dask_worker_mid_job_retries_or_fails_clearly(site):

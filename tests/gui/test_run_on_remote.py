@@ -108,14 +108,13 @@ def test_a_chain_runs_on_the_endpoint_and_gives_the_local_result(panel, qtbot, s
         "SeriesInstanceUID")
     assert progress and max(progress) >= 900  # progress came through to the end
     # it ran there: the disclosure is in the audit log, with the job the server gave
-    import json
+    from medview.audit import read_audit
 
-    from medview.remote.config import data_dir
-
-    [line] = [json.loads(x) for x in (data_dir() / "offload-audit.log").read_text().splitlines()]
-    assert line["endpoint"] == f"site {site['url']}" and line["job"]
-    assert line["series_uid"] == panel.state.volume.metadata["SeriesInstanceUID"]
-    assert line["bytes"] > panel.state.volume.array.nbytes // 10
+    [line] = read_audit()
+    assert (line.action, line.destination) == ("offload", f"site {site['url']}")
+    assert line.detail["job"] and line.user
+    assert line.series_uid == panel.state.volume.metadata["SeriesInstanceUID"]
+    assert line.bytes > panel.state.volume.array.nbytes // 10
 
     dialog.remove_selected()
     assert combo.findText(PREFIX + "site") < 0

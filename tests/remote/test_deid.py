@@ -60,7 +60,9 @@ def test_results_are_reattached_to_the_original_study(ct, tmp_path):
     (line,) = log.read_text().splitlines()
     entry = json.loads(line)
     assert entry["series_uid"] == ct.metadata["SeriesInstanceUID"]
-    assert (entry["job"], entry["bytes"]) == ("j1", ct.array.nbytes)
+    assert (entry["detail"]["job"], entry["bytes"]) == ("j1", ct.array.nbytes)
+    assert entry["action"] == "offload" and entry["user"]
+    assert entry["destination"] == "e https://127.0.0.1:1"
 
 
 @pytest.mark.parametrize("change", ["flipped", "shifted", "echo"])
