@@ -149,8 +149,8 @@ def test_the_same_chain_gives_the_same_outputs_locally_on_the_server_and_on_dask
                 assert s.encode() not in data, (p, s)
     with client_for(site, "pool") as c:  # results were deleted after download
         for a in audit:
-            if a["endpoint"].startswith("pool"):
-                assert c.status(a["job"]).state == "delivered"
+            if a.destination.startswith("pool"):
+                assert c.status(a.detail["job"]).state == "delivered"
 
 
 def test_tls_is_verified_and_wrong_tokens_get_401_oversized_413(site, ct):
