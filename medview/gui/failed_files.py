@@ -55,15 +55,30 @@ class FailedFilesPanel(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.tree)
         self._errors: list[tuple[str, str]] = []
+        self._warnings: list[tuple[str, str]] = []
+
+    def set_warnings(self, warnings: list[tuple[str, str]]) -> None:
+        """Also list ``warnings`` (path, warning): the last import's files that were read past
+        a problem (an invalid value, an executable preamble …) and are in the catalog all the
+        same; they are marked "imported:" and do not count as failed."""
+        self._warnings = [(str(p), str(w)) for p, w in warnings]
+        self.set_errors(self._errors)
+
+    def warnings(self) -> list[tuple[str, str]]:
+        return list(self._warnings)
 
     def set_errors(self, errors: list[tuple[str, str]]) -> None:
         """Show ``errors`` (path, reason), replacing the list."""
         self._errors = [(str(p), str(r)) for p, r in errors]
         self.tree.setSortingEnabled(False)
         self.tree.clear()
-        for path, reason in self._errors:
+        rows = [(p, r, False) for p, r in self._errors]
+        rows += [(p, w, True) for p, w in self._warnings]
+        for path, reason, imported in rows:
             # a name that is not UTF-8 is shown with U+FFFD (Qt would drop its bytes)
             shown, why = printable(path), printable(reason)
+            if imported:
+                why = f"imported, with a warning: {why}"
             item = QTreeWidgetItem(self.tree, [os.path.basename(shown), why,
                                                os.path.dirname(shown)])
             item.setData(0, Qt.ItemDataRole.UserRole, path)
@@ -72,8 +87,12 @@ class FailedFilesPanel(QWidget):
         self.tree.setSortingEnabled(True)
         self.tree.sortByColumn(2, Qt.SortOrder.AscendingOrder)
         n = len(self._errors)
-        self.summary.setText("No file failed." if n == 0 else
-                             f"{n} file(s) could not be read; they are not in the catalog.")
+        text = ("No file failed." if n == 0 else
+                f"{n} file(s) could not be read; they are not in the catalog.")
+        if self._warnings:
+            text += (f" {len(self._warnings)} file(s) of the last import were read past a "
+                     "problem; they are in the catalog (listed as \"imported, with a warning\").")
+        self.summary.setText(text)
         self.count_changed.emit(n)
 
     def errors(self) -> list[tuple[str, str]]:

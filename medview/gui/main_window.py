@@ -732,6 +732,9 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, SettingsMixin, QMainWind
             text += f"; {len(errors)} file(s) could not be read (File ▸ Show Failed Files)"
             for path, reason in errors[:20]:
                 log.warning("unreadable: %s: %s", path, reason)
+        if report.warning_count:
+            text += f"; {report.warning_count} file(s) imported with a warning"
+        self.failed_panel.set_warnings(report.warnings)
         self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
         self._offer_failed_files(len(errors))
         if not result.series_uids:
