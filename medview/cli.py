@@ -149,11 +149,14 @@ def cmd_convert(args) -> int:
 
 
 def cmd_steps(args) -> int:
-    from medview.pipeline.registry import all_steps
+    from medview.pipeline.registry import all_steps, broken_plugins
 
     steps = all_steps()
     if args.json:
-        json.dump([s.describe() for s in steps], sys.stdout, indent=2)
+        described = [s.describe() for s in steps]
+        described += [{"plugin": b.name, "entry_point": b.value, "available": False,
+                       "error": b.error} for b in broken_plugins()]
+        json.dump(described, sys.stdout, indent=2)
         print()
         return EXIT_OK
     category = None
@@ -166,15 +169,11 @@ def cmd_steps(args) -> int:
             opt = ", optional" if inp.optional else ""
             print(f"      input {inp.name}: {inp.kind}{opt}")
         for p in s.params:
-            rng = ""
-            if p.min is not None or p.max is not None:
-                rng = f" in [{'' if p.min is None else f'{p.min:g}'}, " \
-                      f"{'' if p.max is None else f'{p.max:g}'}]"
-            if p.choices:
-                rng = f" one of {', '.join(p.choices)}"
-            unit = f" {p.unit}" if p.unit else ""
             default = "required" if p.required else f"default {json.dumps(p.default)}"
-            print(f"      {p.name}: {p.kind}{rng}{unit}, {default}")
+            print(f"      {p.name}: {p.type.summary()}, {default}")
+    for broken in broken_plugins():
+        print(f"\nunavailable: plugin {broken.name} ({broken.value}) failed to load: "
+              f"{printable(broken.error)}")
     return EXIT_OK
 
 
