@@ -220,7 +220,7 @@ def cmd_run(args) -> int:
         from medview.pacs.nodes import get_node
 
         get_node(args.send)  # an unknown node fails before any work
-    chain = Chain.load(args.chain)  # validated before any work
+    chain = Chain.load(args.chain).with_params(args.set)  # validated before any work
     if args.batch:
         return _run_batch(chain, args)
     if args.dicom_out and Path(args.dicom_out).exists() and not args.force:
@@ -662,6 +662,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("chain", help="chain JSON file")
     s.add_argument("inputs", nargs="*", metavar="INPUT")
+    s.add_argument("--set", action="append", default=[], metavar="STEP.PARAM=VALUE",
+                   help="set a parameter of the chain for this run (repeatable); STEP is the "
+                        "step's number, output name or id, e.g. --set 1.sigma_mm=2.5, "
+                        "--set lungs.high=-300; see 'medview steps' for the parameters")
     s.add_argument("-o", "--output",
                    help="a file (.nii.gz, .nrrd, …) for the main result, or a folder for all")
     s.add_argument("--dicom-out", metavar="FOLDER",

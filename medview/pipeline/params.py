@@ -44,6 +44,14 @@ class ParamError(ValueError):
         self.value = value
 
 
+def _with_value(reason: str, value: Any) -> str:
+    """``reason``, ending with the value given when the reason does not show it already."""
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return reason if repr(value) in reason or str(value) in reason else f"{reason} (got {shown})"
+
+
 def _from_kind(attr: str, default: Any = None) -> property:
     # the kind's own setting, for readers that ask every parameter (e.g. p.unit, p.choices)
     return property(lambda self: getattr(self.type, attr, default),
@@ -103,7 +111,8 @@ class ParamSpec:
         try:
             return self.type.check(value)
         except ValueError as exc:
-            raise ParamError(str(exc), param=self.name, value=value) from None
+            raise ParamError(_with_value(str(exc), value), param=self.name,
+                             value=value) from None
 
     def parse(self, text: str) -> Any:
         """A validated value from command-line text ("none" or "" for an optional one)."""
@@ -112,8 +121,12 @@ class ParamSpec:
         try:
             value = self.type.parse(text)
         except ValueError as exc:
-            raise ParamError(str(exc), param=self.name, value=text) from None
-        return self.validate(value)
+            raise ParamError(_with_value(str(exc), text), param=self.name, value=text) from None
+        try:
+            return self.validate(value)
+        except ParamError as exc:  # say what was typed, not only what it was read as
+            raise ParamError(_with_value(str(exc), text), param=self.name, value=text) \
+                from None
 
     def placeholder(self) -> Any:
         """What a new step starts with: the default, or the kind's empty value for a required
