@@ -1,5 +1,6 @@
 """The 3D Gaussian against scipy.ndimage.gaussian_filter on an anisotropic real volume, and
-the border modes of the Gaussian, mean and bilateral filters against SciPy and OpenCV."""
+the border modes of the Gaussian, mean, bilateral and unsharp filters against SciPy and
+OpenCV."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
+from medview.core.enhance import sharpen_unsharp
 from medview.core.smoothing import (
     BORDER_MODES,
     SCIPY_MODES,
@@ -85,6 +87,14 @@ def test_bilateral_border_changes_only_the_rim(skewed):
     diff = np.abs(a - b)
     assert diff[:, 6:-6, 6:-6].max() < 1e-2  # the disc reaches 2σ: a few pixels
     assert diff.max() > 1  # zeros beyond the edge pull the rim's values
+
+
+@pytest.mark.parametrize("border", BORDER_MODES)
+def test_unsharp_mask_uses_the_border_of_its_gaussian(skewed, border):
+    mine = sharpen_unsharp(skewed, sigma_mm=1.5, amount=0.8, border=border).array
+    x = skewed.array.astype(np.float64)
+    ref = x + 0.8 * (x - _scipy_gaussian(skewed, 1.5, SCIPY_MODES[border]))
+    np.testing.assert_allclose(mine, ref, atol=5e-3, rtol=0)
 
 
 def test_an_unknown_border_is_refused_by_name(skewed):
