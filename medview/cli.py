@@ -149,11 +149,14 @@ def cmd_convert(args) -> int:
 
 
 def cmd_steps(args) -> int:
-    from medview.pipeline.registry import all_steps
+    from medview.pipeline.registry import all_steps, broken_plugins
 
     steps = all_steps()
     if args.json:
-        json.dump([s.describe() for s in steps], sys.stdout, indent=2)
+        described = [s.describe() for s in steps]
+        described += [{"plugin": b.name, "entry_point": b.value, "available": False,
+                       "error": b.error} for b in broken_plugins()]
+        json.dump(described, sys.stdout, indent=2)
         print()
         return EXIT_OK
     category = None
@@ -166,15 +169,11 @@ def cmd_steps(args) -> int:
             opt = ", optional" if inp.optional else ""
             print(f"      input {inp.name}: {inp.kind}{opt}")
         for p in s.params:
-            rng = ""
-            if p.min is not None or p.max is not None:
-                rng = f" in [{'' if p.min is None else f'{p.min:g}'}, " \
-                      f"{'' if p.max is None else f'{p.max:g}'}]"
-            if p.choices:
-                rng = f" one of {', '.join(p.choices)}"
-            unit = f" {p.unit}" if p.unit else ""
             default = "required" if p.required else f"default {json.dumps(p.default)}"
-            print(f"      {p.name}: {p.kind}{rng}{unit}, {default}")
+            print(f"      {p.name}: {p.type.summary()}, {default}")
+    for broken in broken_plugins():
+        print(f"\nunavailable: plugin {broken.name} ({broken.value}) failed to load: "
+              f"{printable(broken.error)}")
     return EXIT_OK
 
 
@@ -221,7 +220,7 @@ def cmd_run(args) -> int:
         from medview.pacs.nodes import get_node
 
         get_node(args.send)  # an unknown node fails before any work
-    chain = Chain.load(args.chain)  # validated before any work
+    chain = Chain.load(args.chain).with_params(args.set)  # validated before any work
     if args.batch:
         return _run_batch(chain, args)
     if args.dicom_out and Path(args.dicom_out).exists() and not args.force:
@@ -663,6 +662,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("chain", help="chain JSON file")
     s.add_argument("inputs", nargs="*", metavar="INPUT")
+    s.add_argument("--set", action="append", default=[], metavar="STEP.PARAM=VALUE",
+                   help="set a parameter of the chain for this run (repeatable); STEP is the "
+                        "step's number, output name or id, e.g. --set 1.sigma_mm=2.5, "
+                        "--set lungs.high=-300; see 'medview steps' for the parameters")
     s.add_argument("-o", "--output",
                    help="a file (.nii.gz, .nrrd, …) for the main result, or a folder for all")
     s.add_argument("--dicom-out", metavar="FOLDER",

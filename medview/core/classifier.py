@@ -45,7 +45,7 @@ from medview.core.model_store import (
     split_model,
 )
 from medview.core.parallel import worker_count
-from medview.core.params import Range
+from medview.core.params import File, Range
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
 
@@ -622,7 +622,7 @@ def classify_pixels(
     return {"labels": labels, "model": model}
 
 
-def apply_classifier(volume: Volume, *, model_path: str,
+def apply_classifier(volume: Volume, *, model_path: Annotated[str, File((".model",))],
                      progress: Progress = NO_PROGRESS) -> LabelMap:
     """Label a volume with a classifier saved by the train step (``.model`` file).
 

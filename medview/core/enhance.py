@@ -30,7 +30,7 @@ from medview.core.histogram import (
 from medview.core.parallel import map_slices
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
-from medview.core.smoothing import gaussian
+from medview.core.smoothing import BorderMode, gaussian
 from medview.core.volume import Volume
 
 __all__ = [
@@ -281,13 +281,15 @@ def sharpen_unsharp(
     sigma_mm: Annotated[float, Range(0.1, 20.0, step=0.1, unit="mm")] = 1.0,
     amount: Annotated[float, Range(0.0, 10.0, step=0.1)] = 1.0,
     in_plane_only: bool = False,
+    border: BorderMode = "reflect",
     progress: Progress = NO_PROGRESS,
 ) -> Volume:
     """Unsharp masking: ``image + amount · (image − gaussian(image, sigma_mm))``.
 
-    The Gaussian is :func:`medview.core.smoothing.gaussian` (σ in mm on every axis, reflected
-    borders). Same values as ``skimage.filters.unsharp_mask(image, radius=σ in voxels,
-    amount=amount, preserve_range=True)``; nothing is clipped.
+    The Gaussian is :func:`medview.core.smoothing.gaussian` (σ in mm on every axis, the
+    volume extended by ``border``). With the default border, same values as
+    ``skimage.filters.unsharp_mask(image, radius=σ in voxels, amount=amount,
+    preserve_range=True)``; nothing is clipped.
 
     Parameters
     ----------
@@ -299,6 +301,9 @@ def sharpen_unsharp(
         How much of the detail is added back; 0 returns the image unchanged.
     in_plane_only : bool
         Blur each slice on its own (2D), not across slices.
+    border : str
+        How the blur extends the volume beyond its edges: reflect (default), reflect_101,
+        replicate or constant (0); see :mod:`medview.core.smoothing`.
 
     Returns
     -------
@@ -308,14 +313,14 @@ def sharpen_unsharp(
     Raises
     ------
     ValueError
-        If ``sigma_mm`` <= 0, ``amount`` < 0, or the volume is RGB.
+        If ``sigma_mm`` <= 0, ``amount`` < 0, ``border`` is unknown, or the volume is RGB.
     """
     _check_scalar(volume, "Unsharp masking")
     if not np.isfinite(sigma_mm) or sigma_mm <= 0:
         raise ValueError(f"sigma_mm: must be > 0, got {sigma_mm}")
     if not np.isfinite(amount) or amount < 0:
         raise ValueError(f"amount: must be >= 0, got {amount}")
-    blurred = gaussian(volume, sigma_mm=sigma_mm, in_plane_only=in_plane_only,
+    blurred = gaussian(volume, sigma_mm=sigma_mm, in_plane_only=in_plane_only, border=border,
                        progress=progress.sub(0.0, 0.8)).array
     arr = volume.array
     k = np.float32(amount)

@@ -6,6 +6,7 @@ Texture features (Gabor bank, LBP, GLCM) live in :mod:`medview.core.texture`.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from typing import Annotated, Literal
@@ -179,6 +180,7 @@ def canny_edges(
     low_threshold: Annotated[float, Range(0.0, 1e6, step=1.0, unit="value/mm")] = 20.0,
     high_threshold: Annotated[float, Range(0.0, 1e6, step=1.0, unit="value/mm")] = 50.0,
     use_quantiles: bool = False,
+    gradient_norm: Literal["L2", "L1"] = "L2",
     progress: Progress = NO_PROGRESS,
 ) -> LabelMap:
     """Canny edges of each slice (2D), with thresholds on the gradient in units per mm.
@@ -190,7 +192,11 @@ def canny_edges(
     levels over its own min…max (about 1 HU per level for CT, 0.02 % of the range in
     general), smoothed and differentiated in int16, the derivatives go to ``cv2.Canny(dx, dy,
     ...)``, and the thresholds in units/mm are converted with the same scale (``threshold * 8
-    * spacing * levels / range``). Equivalent
+    * spacing * levels / range``). The gradient magnitude is ``sqrt(dx² + dy²)`` (L2) or
+    ``|dx| + |dy|`` (L1, what ``cv2.Canny`` uses by default). With ``sigma_mm=0``, 1 mm pixels,
+    ``gradient_norm="L1"`` and thresholds ``low / 8``, ``high / 8`` this reproduces
+    ``cv2.Canny(image_8bit, low, high)``: with L1 an integer slice is scaled by a whole number
+    of levels, so its derivatives are exact multiples of OpenCV's. Equivalent
     to ``skimage.feature.canny(slice, sigma=sigma_mm / spacing, low_threshold=low * 8 *
     spacing, high_threshold=high * 8 * spacing)`` for square pixels, up to OpenCV's
     non-maximum suppression (no interpolation between neighbours) and border handling.
@@ -209,6 +215,9 @@ def canny_edges(
         High hysteresis threshold, units/mm (or a quantile); edges start above it.
     use_quantiles : bool
         Read both thresholds as quantiles of each slice's gradient magnitude (MR, PET).
+    gradient_norm : str
+        L2 (Euclidean, the default) or L1 (``|dx| + |dy|``, OpenCV's default) gradient
+        magnitude.
 
     Returns
     -------
@@ -231,6 +240,10 @@ def canny_edges(
     if low_threshold > high_threshold:
         raise ValueError(f"low_threshold: {low_threshold} is above high_threshold "
                          f"{high_threshold}")
+    if gradient_norm not in ("L1", "L2"):
+        raise ValueError(f"gradient_norm: {gradient_norm!r} is not one of L1, L2")
+    l2 = gradient_norm == "L2"
+    exact_levels = not l2 and volume.array.dtype.kind in "iub"
     if use_quantiles and high_threshold > 1:
         raise ValueError(f"high_threshold: with use_quantiles it is a quantile in [0, 1], "
                          f"got {high_threshold}")
@@ -254,6 +267,11 @@ def canny_edges(
         # dy gains sx/sy so that both derivatives count units per x-millimetre
         top = _CANNY_LEVELS / max(1.0, sx / sy)
         c = top / (hi - lo)
+        if exact_levels and c >= 1:
+            # a whole-number scale keeps integer derivatives exact multiples of the image's
+            # own: the edges are then exactly OpenCV's on the image (L2 keeps the scale that
+            # saved chains were made with)
+            c = float(math.floor(c))
         level = cv2.addWeighted(img, c, img, 0.0, -lo * c, dtype=cv2.CV_16S,
                                 dst=scratch.get("level", plane, np.int16))
         if smooth:
@@ -265,12 +283,13 @@ def canny_edges(
         dy = cv2.Sobel(level, cv2.CV_16S, 0, 1, dst=scratch.get("dy", plane, np.int16),
                        ksize=3, scale=sx / sy, borderType=border)
         if use_quantiles:
-            mag = cv2.magnitude(dx.astype(np.float32), dy.astype(np.float32))
+            mag = cv2.magnitude(dx.astype(np.float32), dy.astype(np.float32)) if l2 else \
+                np.abs(dx, dtype=np.float32) + np.abs(dy, dtype=np.float32)
             t_lo, t_hi = np.quantile(mag, [low_threshold, high_threshold])
         else:
             per_mm = 8.0 * sx * c  # one unit/mm of gradient in the int16 derivatives
             t_lo, t_hi = low_threshold * per_mm, high_threshold * per_mm
-        cv2.Canny(dx, dy, float(t_lo), float(t_hi), edges=out[k], L2gradient=True)
+        cv2.Canny(dx, dy, float(t_lo), float(t_hi), edges=out[k], L2gradient=l2)
         np.minimum(out[k], 1, out=out[k])  # OpenCV marks edges with 255
 
     _each_slice(edges, volume.shape[0], progress, "Canny edges")

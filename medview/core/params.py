@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Choice", "Help", "Points", "Range"]
+__all__ = ["Choice", "File", "Help", "Points", "Range"]
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,14 @@ class Help:
     """One line of help for a parameter, shown in the GUI and the CLI."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class File:
+    """A ``str`` parameter that names a file the step reads (e.g. a saved model).
+
+    The offload client sends such files with a job and the server refuses paths it was not
+    sent; ``suffixes`` filter the GUI's file chooser.
+    """
+
+    suffixes: tuple[str, ...] = ()

@@ -29,7 +29,8 @@ from typing import Any
 
 from medview.gui.events import Event
 from medview.pipeline.chain import FORMAT, FORMAT_VERSION, Chain, ChainError
-from medview.pipeline.registry import ParamSpec, StepSpec, get_step
+from medview.pipeline.params import ParamSpec
+from medview.pipeline.registry import StepSpec, get_step
 
 __all__ = ["ChainModel", "StepEntry", "placeholder"]
 
@@ -39,9 +40,7 @@ _uids = itertools.count(1)
 def placeholder(p: ParamSpec) -> Any:
     """The value a new step starts with: the default, or an empty value for a required one
     (which :meth:`ChainModel.problems` reports until the user fills it)."""
-    if not p.required:
-        return copy.deepcopy(p.default)
-    return {"points": [], "numbers": [], "matrix": [], "str": ""}.get(p.kind)
+    return p.placeholder()
 
 
 @dataclass

@@ -58,7 +58,7 @@ from medview.gui.tasks import Task, TaskError, TaskRunner
 from medview.gui.windowing import auto_window, default_window
 from medview.pipeline import executors as executor_registry
 from medview.pipeline.chain import ChainError
-from medview.pipeline.registry import CATEGORIES, all_steps
+from medview.pipeline.registry import CATEGORIES, all_steps, broken_plugins
 
 __all__ = ["PREVIEW_DELAY_MS", "ChainPanel"]
 
@@ -176,6 +176,14 @@ class ChainPanel(QWidget):
             item = QTreeWidgetItem(categories[spec.category], [spec.title])
             item.setData(0, ID_ROLE, spec.id)
             item.setToolTip(0, f"{spec.id} (v{spec.version})\n\n{docstring_summary(spec.doc)}")
+        broken = broken_plugins()
+        if broken:  # a plugin that failed to load: listed, greyed, with the reason
+            categories["Unavailable"] = QTreeWidgetItem(self.palette, ["Unavailable"])
+            for plugin in broken:
+                item = QTreeWidgetItem(categories["Unavailable"],
+                                       [f"{plugin.name} (plugin failed to load)"])
+                item.setDisabled(True)
+                item.setToolTip(0, f"{plugin.value}\n\n{plugin.error}")
         for item in categories.values():
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             if item.childCount() == 0:

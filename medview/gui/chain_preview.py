@@ -3,41 +3,20 @@
 The chain runs on a thin slab of the series around the current slice (voxel z): one slice
 when every enabled step works slice by slice, or ``±halo`` slices when a step needs 3D
 context, so that the middle slice of the slab's result equals that slice of a full run.
-The halo of each step is decided from its kind and parameters (:func:`step_context`):
-
-============================  ======================================  ==========
-step                          halo (each side)                        exact?
-============================  ======================================  ==========
-smooth.gaussian, unsharp      0 in-plane, else 4·sigma_mm (the kernel)  yes
-smooth.mean, smooth.median    0 in-plane or with a kernel, else size/2  yes
-smooth.bilateral, canny,      0 (slice by slice)                      yes
-gabor, lbp, threshold
-sobel                         0 in 2D mode, else 1 voxel              yes
-segment.open / close          0 in-plane, else 2·radius_mm            yes
-otsu, li, triangle,           0                                       in-plane
-fill_holes                                                            only
-stretch, equalize             0                                       2D mode or
-                                                                      fixed range
-gamma, CLAHE                  0                                       fixed range
-curvature diffusion           0 in-plane, else one voxel per          no (global
-                              iteration                               conductance)
-fuse.* (not registration)     0 (per voxel of the fixed grid)         yes
-everything global             0                                       no
-============================  ======================================  ==========
-
-"Global" steps (multi-Otsu, k-means, components, keep largest, region growing, the
-classifier, statistics, GLCM, registration, third-party steps) see only the slab, so their
-preview is an approximation; the panel says so. Halos add up along the chain and are capped
-at :data:`MAX_HALO_SLICES` (beyond it the preview is marked approximate). Inputs on the
-series' grid (e.g. scribbles) are cut to the same slab; others (a moving series) are passed
-whole.
+Each step declares what it needs where it is registered (``register(..., margin=...)``, see
+:mod:`medview.pipeline.margin`): slice by slice, a 3D reach in mm or voxels, or the whole
+volume. Steps that need the whole volume (multi-Otsu, k-means, components, region growing,
+the classifier, statistics, registration, third-party steps that declare nothing) see only
+the slab, so their preview is an approximation; the panel says so. Halos add up along the
+chain and are capped at :data:`MAX_HALO_SLICES` (beyond it the preview is marked
+approximate). Inputs on the series' grid (e.g. scribbles) are cut to the same slab; others (a
+moving series) are passed whole.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,88 +26,25 @@ from medview.core.labelmap import LabelMap, Segment
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain, ChainStep
+from medview.pipeline.margin import EXACT, Margin
 from medview.pipeline.runner import ChainResult, run_chain
 
-__all__ = ["MAX_HALO_SLICES", "Context", "PreviewResult", "chain_context", "displayable",
+__all__ = ["MAX_HALO_SLICES", "PreviewResult", "chain_context", "displayable",
            "run_preview", "slab", "step_context"]
 
 #: The most slices taken on each side of the previewed one.
 MAX_HALO_SLICES = 16
 
 
-@dataclass(frozen=True)
-class Context:
-    """How much of the volume a preview needs: ``halo_mm`` plus ``halo_voxels`` slices on
-    each side; ``exact`` when the previewed slice then equals a full run's."""
-
-    halo_mm: float = 0.0
-    halo_voxels: int = 0
-    exact: bool = True
-
-    def slices(self, spacing_z: float) -> int:
-        mm = math.ceil(self.halo_mm / spacing_z - 1e-9) if self.halo_mm > 0 else 0
-        return int(mm + self.halo_voxels)
-
-    def __add__(self, other: Context) -> Context:
-        return Context(self.halo_mm + other.halo_mm, self.halo_voxels + other.halo_voxels,
-                       self.exact and other.exact)
+def step_context(cs: ChainStep) -> Margin:
+    """The margin one step needs, as it declared it where it is registered (see
+    :mod:`medview.pipeline.margin`); a step that declared none needs the whole volume."""
+    return cs.spec.preview_margin(cs.params)
 
 
-_EXACT = Context()
-_GLOBAL = Context(exact=False)
-
-
-def _fixed_range(p: Mapping[str, Any]) -> bool:
-    return p.get("in_low") is not None and p.get("in_high") is not None
-
-
-def _in_plane(p: Mapping[str, Any], ctx: Context) -> Context:
-    return _EXACT if p.get("in_plane_only") else ctx
-
-
-_RULES: dict[str, Callable[[Mapping[str, Any]], Context]] = {
-    "smooth.gaussian": lambda p: _in_plane(p, Context(4.0 * p["sigma_mm"] + 1e-6)),
-    "enhance.unsharp": lambda p: _in_plane(p, Context(4.0 * p["sigma_mm"] + 1e-6)),
-    "smooth.mean": lambda p: _EXACT if p.get("kernel") else _in_plane(
-        p, Context(p["size_mm"] / 2.0, 1)),
-    "smooth.median": lambda p: _in_plane(p, Context(p["size_mm"] / 2.0, 1)),
-    "smooth.bilateral": lambda p: _EXACT,
-    "smooth.curvature_diffusion": lambda p: _in_plane(
-        p, Context(halo_voxels=int(p["iterations"]), exact=False)),
-    "enhance.gamma": lambda p: _EXACT if _fixed_range(p) else _GLOBAL,
-    "enhance.clahe": lambda p: _EXACT if _fixed_range(p) else _GLOBAL,
-    "enhance.stretch": lambda p: _EXACT if p.get("mode") == "2d" or _fixed_range(p)
-    else _GLOBAL,
-    "enhance.equalize": lambda p: _EXACT if p.get("mode") == "2d" else _GLOBAL,
-    "features.sobel": lambda p: _EXACT if p.get("mode") == "2d" else Context(halo_voxels=1),
-    "features.canny": lambda p: _EXACT,
-    "features.gabor": lambda p: _EXACT,
-    "features.lbp": lambda p: _EXACT,
-    "segment.threshold": lambda p: _EXACT,
-    "segment.otsu": lambda p: _in_plane(p, _GLOBAL),
-    "segment.li": lambda p: _in_plane(p, _GLOBAL),
-    "segment.triangle": lambda p: _in_plane(p, _GLOBAL),
-    "segment.fill_holes": lambda p: _in_plane(p, _GLOBAL),
-    "segment.open": lambda p: _in_plane(p, Context(2.0 * p["radius_mm"], 1)),
-    "segment.close": lambda p: _in_plane(p, Context(2.0 * p["radius_mm"], 1)),
-    "fuse.resample": lambda p: _EXACT,
-    "fuse.average": lambda p: _EXACT,
-    "fuse.weighted": lambda p: _EXACT,
-    "fuse.maximum": lambda p: _EXACT,
-    "fuse.blend": lambda p: _EXACT if p.get("moving_min") is not None
-    and p.get("moving_max") is not None else _GLOBAL,
-}
-
-
-def step_context(cs: ChainStep) -> Context:
-    """The 3D context one step needs (see the module docstring); unknown steps are global."""
-    rule = _RULES.get(cs.step)
-    return _GLOBAL if rule is None else rule(cs.params)
-
-
-def chain_context(chain: Chain) -> Context:
-    """The context of every enabled step, added up."""
-    ctx = _EXACT
+def chain_context(chain: Chain) -> Margin:
+    """The margin of every enabled step, added up."""
+    ctx = EXACT
     for cs in chain.steps:
         if cs.enabled:
             ctx = ctx + step_context(cs)

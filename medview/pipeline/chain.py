@@ -88,6 +88,52 @@ class Chain:
     name: str = ""
     description: str = ""
 
+    def with_params(self, assignments: list[str]) -> Chain:
+        """A copy with parameters set from command-line text, ``STEP.PARAM=VALUE`` each.
+
+        ``STEP`` is the step's number (1 = first), its output name or its step id (when one
+        step has it); ``VALUE`` is read by the parameter's kind (``2.5``, ``true``,
+        ``1, 5, 25``, ``1 2 1; 2 4 2; 1 2 1``, ``x, y, z; x, y, z``, a path …).
+
+        Raises
+        ------
+        ChainError
+            Naming the step, the parameter and what is wrong with the value.
+        """
+        steps = [ChainStep(s.step, dict(s.params), s.version, dict(s.inputs), s.output,
+                           s.enabled) for s in self.steps]
+        for text in assignments:
+            target, sep, value = text.partition("=")
+            where, dot, name = target.rpartition(".")
+            if not sep or not dot or not where or not name:
+                raise ChainError(f"{text!r}: expected STEP.PARAM=VALUE, e.g. 1.sigma_mm=2")
+            i = self._find_step(where)
+            spec = steps[i].spec
+            try:
+                p = spec.param(name)
+            except KeyError:
+                raise ChainError(f"unknown parameter; this step takes "
+                                 f"{', '.join(q.name for q in spec.params)}", step_index=i,
+                                 step_id=spec.id, param=name) from None
+            try:
+                steps[i].params[name] = p.parse(value)
+            except ValueError as exc:
+                raise ChainError(str(exc), step_index=i, step_id=spec.id,
+                                 param=name) from None
+        return Chain(steps, dict(self.inputs), self.name, self.description)
+
+    def _find_step(self, where: str) -> int:
+        if where.isdigit() and 1 <= int(where) <= len(self.steps):
+            return int(where) - 1
+        for key in ("output", "step"):
+            found = [i for i, s in enumerate(self.steps) if getattr(s, key) == where]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise ChainError(f"{where!r} names {len(found)} steps; use the step's number")
+        raise ChainError(f"no step {where!r}: give its number (1–{len(self.steps)}), output "
+                         f"name or step id")
+
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name,

@@ -9,10 +9,15 @@ A step is a plain function in :mod:`medview.core` whose signature says everythin
 
 Positional parameters are the step's *inputs* (Volume, LabelMap, optional with ``| None``);
 keyword-only parameters are its *params* (float/int with :class:`Range`, bool, ``Literal`` or
-:class:`Choice` strings, :class:`Points`, kernels as ``list[list[float]]``); ``progress`` is
-passed by the runner. :func:`register` (or the :func:`step` decorator) reads the signature
-once into a :class:`StepSpec`, from which the GUI form, the CLI, the chain JSON schema and the
-server's validation are generated.
+:class:`Choice` strings, :class:`Points`, :class:`File` paths, kernels as
+``list[list[float]]``), each read into a :class:`~medview.pipeline.params.ParamSpec` whose
+kind (:mod:`medview.pipeline.kinds`) validates, describes and parses its values;
+``progress`` is passed by the runner. :func:`register` (or the :func:`step` decorator) reads
+the signature once into a :class:`StepSpec`, from which the GUI form, the CLI, the chain JSON
+schema and the server's validation are generated; the step's preview margin
+(:mod:`medview.pipeline.margin`) and whether it may be split into slabs are declared there
+too. Third-party steps come in through the ``medview.steps`` entry points; one that fails to
+load is recorded (:func:`broken_plugins`) and the others load.
 """
 
 from __future__ import annotations
@@ -23,18 +28,20 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from medview.core.labelmap import LabelMap
-from medview.core.params import Choice, Help, Points, Range
 from medview.core.table import Table
 from medview.core.volume import Volume
+from medview.pipeline.margin import WHOLE, Margin
+from medview.pipeline.params import ParamSpec, param_spec
 
 __all__ = [
     "CATEGORIES",
-    "ParamSpec",
+    "BrokenPlugin",
     "StepSpec",
     "all_steps",
+    "broken_plugins",
     "get_step",
     "register",
     "step",
@@ -42,135 +49,6 @@ __all__ = [
 
 CATEGORIES = ("Preprocess", "Enhance", "Features", "Segment", "Fuse")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter of a step, as the GUI, CLI, schema and server see it."""
-
-    name: str
-    kind: str  # "float" | "int" | "bool" | "choice" | "str" | "points" | "numbers" | "matrix"
-    default: Any = None
-    required: bool = False
-    optional: bool = False  # None allowed
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    unit: str = ""
-    choices: tuple[str, ...] = ()
-    help: str = ""
-    min_count: int = 0
-    max_count: int | None = None
-
-    def json_schema(self) -> dict:
-        s: dict[str, Any]
-        if self.kind == "float":
-            s = {"type": "number"}
-        elif self.kind == "int":
-            s = {"type": "integer"}
-        elif self.kind == "bool":
-            s = {"type": "boolean"}
-        elif self.kind == "choice":
-            s = {"type": "string", "enum": list(self.choices)}
-        elif self.kind == "str":
-            s = {"type": "string"}
-        elif self.kind == "points":
-            s = {"type": "array", "minItems": self.min_count,
-                 "items": {"type": "array", "items": {"type": "number"},
-                           "minItems": 3, "maxItems": 3}}
-            if self.max_count is not None:
-                s["maxItems"] = self.max_count
-        elif self.kind == "numbers":
-            item: dict[str, Any] = {"type": "number"}
-            if self.min is not None:
-                item["minimum"] = self.min
-            if self.max is not None:
-                item["maximum"] = self.max
-            s = {"type": "array", "minItems": 1, "items": item}
-        else:  # matrix
-            s = {"type": "array", "minItems": 1,
-                 "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
-        if self.kind != "numbers":
-            if self.min is not None:
-                s["minimum"] = self.min
-            if self.max is not None:
-                s["maximum"] = self.max
-        if self.optional:
-            s = {"anyOf": [s, {"type": "null"}]}
-        if not self.required:
-            s["default"] = self.default
-        if self.help:
-            s["description"] = self.help + (f" [{self.unit}]" if self.unit else "")
-        return s
-
-    def validate(self, value: Any) -> Any:
-        """The value converted to the parameter's type; ValueError naming the problem."""
-        if value is None:
-            if self.optional:
-                return None
-            raise ValueError("must not be null")
-        k = self.kind
-        if k == "bool":
-            if not isinstance(value, bool):
-                raise ValueError(f"expected true or false, got {value!r}")
-            return value
-        if k in ("float", "int"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"expected a number, got {value!r}")
-            if k == "int":
-                if float(value) != int(value):
-                    raise ValueError(f"expected an integer, got {value!r}")
-                value = int(value)
-            else:
-                value = float(value)
-            if value != value:  # NaN
-                raise ValueError("expected a number, got NaN")
-            if self.min is not None and value < self.min:
-                raise ValueError(f"{value} is below the minimum {self.min:g}{self.unit}")
-            if self.max is not None and value > self.max:
-                raise ValueError(f"{value} is above the maximum {self.max:g}{self.unit}")
-            return value
-        if k == "choice":
-            if value not in self.choices:
-                raise ValueError(f"{value!r} is not one of {', '.join(self.choices)}")
-            return value
-        if k == "str":
-            if not isinstance(value, str):
-                raise ValueError(f"expected a string, got {value!r}")
-            return value
-        if k == "points":
-            try:
-                pts = [tuple(float(c) for c in p) for p in value]
-            except (TypeError, ValueError):
-                raise ValueError(f"expected a list of [x, y, z] points, got {value!r}") from None
-            if any(len(p) != 3 for p in pts):
-                raise ValueError("each point needs 3 coordinates (x, y, z in LPS mm)")
-            if len(pts) < self.min_count:
-                raise ValueError(f"needs at least {self.min_count} point(s), got {len(pts)}")
-            if self.max_count is not None and len(pts) > self.max_count:
-                raise ValueError(f"takes at most {self.max_count} point(s), got {len(pts)}")
-            return [list(p) for p in pts]
-        if k == "numbers":
-            if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
-                raise ValueError(f"expected a non-empty list of numbers, got {value!r}")
-            out = []
-            for v in value:
-                if isinstance(v, bool) or not isinstance(v, int | float) or v != v:
-                    raise ValueError(f"expected numbers, got {v!r}")
-                if self.min is not None and v < self.min:
-                    raise ValueError(f"{v} is below the minimum {self.min:g}{self.unit}")
-                if self.max is not None and v > self.max:
-                    raise ValueError(f"{v} is above the maximum {self.max:g}{self.unit}")
-                out.append(float(v))
-            return out
-        # matrix
-        try:
-            rows = [[float(c) for c in r] for r in value]
-        except (TypeError, ValueError):
-            raise ValueError(f"expected a list of rows of numbers, got {value!r}") from None
-        if not rows or len({len(r) for r in rows}) != 1 or not rows[0]:
-            raise ValueError("expected a non-empty rectangular matrix")
-        return rows
 
 
 @dataclass(frozen=True)
@@ -201,6 +79,17 @@ class StepSpec:
     #: needs beyond its own for its voxels to equal the whole run's (0: slice by slice), or
     #: None for these parameters; no function: the step runs whole
     halo: Callable[[dict, tuple], int | None] | None = None
+    #: what the preview needs around a slice: a Margin, or ``margin(params)`` → Margin;
+    #: None: the whole volume (a slab's result approximates it)
+    margin: Margin | Callable[[dict], Margin] | None = None
+
+    def preview_margin(self, params: dict) -> Margin:
+        """The :class:`~medview.pipeline.margin.Margin` of this step with ``params``."""
+        if self.margin is None:
+            return WHOLE
+        if isinstance(self.margin, Margin):
+            return self.margin
+        return self.margin({**self.defaults(), **params})
 
     def split_halo(self, params: dict, spacing: tuple) -> int | None:
         """The halo in slices for splitting this step with ``params``, None: run whole."""
@@ -296,53 +185,15 @@ def _doc_params(doc: str) -> dict[str, str]:
     return out
 
 
-def _param_spec(name: str, tp, default, doc_help: str) -> ParamSpec:
-    meta: list = []
-    if get_origin(tp) is Annotated:
-        tp, *meta = get_args(tp)
-    optional = False
-    if get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        optional = len(args) != len(get_args(tp))
-        tp = args[0] if len(args) == 1 else tp
-    rng = next((m for m in meta if isinstance(m, Range)), None)
-    choice = next((m for m in meta if isinstance(m, Choice)), None)
-    points = next((m for m in meta if isinstance(m, Points)), None)
-    help_ = next((m.text for m in meta if isinstance(m, Help)), doc_help)
-    required = default is inspect.Parameter.empty
-    kw: dict[str, Any] = {"default": None if required else default, "required": required,
-                          "optional": optional, "help": help_}
-    if rng is not None:
-        kw.update(min=rng.min, max=rng.max, step=rng.step, unit=rng.unit)
-    if points is not None:
-        return ParamSpec(name, "points", min_count=points.min_count,
-                         max_count=points.max_count, **kw)
-    if get_origin(tp) is Literal:
-        return ParamSpec(name, "choice", choices=tuple(str(a) for a in get_args(tp)), **kw)
-    if choice is not None:
-        return ParamSpec(name, "choice", choices=tuple(choice.values), **kw)
-    if tp is bool:
-        return ParamSpec(name, "bool", **kw)
-    if tp is int:
-        return ParamSpec(name, "int", **kw)
-    if tp is float:
-        return ParamSpec(name, "float", **kw)
-    if tp is str:
-        return ParamSpec(name, "str", **kw)
-    if get_origin(tp) in (list, tuple):
-        args = get_args(tp)
-        if args and args[0] in (float, int):  # list[float]: a list of numbers
-            if kw["default"] is not None:
-                kw["default"] = [float(v) for v in kw["default"]]
-            return ParamSpec(name, "numbers", **kw)
-        return ParamSpec(name, "matrix", **kw)
-    raise TypeError(f"parameter {name!r}: unsupported annotation {tp!r}")
-
-
 def register(func: Callable, *, id: str, version: int = 1, title: str, category: str,
              tags: tuple[str, ...] = (), replace: bool = False,
-             halo: Callable[[dict, tuple], int | None] | None = None) -> StepSpec:
+             halo: Callable[[dict, tuple], int | None] | None = None,
+             margin: Margin | Callable[[dict], Margin] | None = None) -> StepSpec:
     """Read ``func``'s signature into a StepSpec and add it to the registry.
+
+    ``halo`` says whether (and with which halo) the step may be split into slabs along z on
+    a Dask server (:mod:`medview.pipeline.split`); ``margin`` what the live preview needs
+    around a slice (:mod:`medview.pipeline.margin`; None: the whole volume).
 
     Raises
     ------
@@ -374,23 +225,39 @@ def register(func: Callable, *, id: str, version: int = 1, title: str, category:
                 raise TypeError(f"step {id}: input {p.name!r} must be a Volume or LabelMap")
             inputs.append(InputSpec(p.name, data[0], data[1] or p.default is None))
         elif p.kind == p.KEYWORD_ONLY:
-            params.append(_param_spec(p.name, tp, p.default, doc_help.get(p.name, "")))
+            params.append(param_spec(p.name, tp, p.default, doc_help.get(p.name, "")))
     if not inputs:
         raise TypeError(f"step {id}: needs at least one data input")
     spec = StepSpec(id, version, title, category, func, doc, tuple(inputs), tuple(params),
-                    _returns(hints.get("return")), takes_progress, tuple(tags), halo)
+                    _returns(hints.get("return")), takes_progress, tuple(tags), halo,
+                    margin=margin)
     _REGISTRY[id] = spec
     return spec
 
 
-def step(id: str, *, version: int = 1, title: str, category: str, tags: tuple[str, ...] = ()):
-    """Decorator form of :func:`register`; returns the function unchanged."""
+def step(id: str, *, version: int = 1, title: str, category: str, tags: tuple[str, ...] = (),
+         **options):
+    """Decorator form of :func:`register` (``options``: its other keywords, e.g. ``margin``);
+    returns the function unchanged."""
 
     def deco(func: Callable) -> Callable:
-        register(func, id=id, version=version, title=title, category=category, tags=tags)
+        register(func, id=id, version=version, title=title, category=category, tags=tags,
+                 **options)
         return func
 
     return deco
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """A ``medview.steps`` entry point that failed to load: its steps are unavailable."""
+
+    name: str
+    value: str  # "module:attr" as the distribution declares it
+    error: str
+
+
+_BROKEN: list[BrokenPlugin] = []
 
 
 def _load_builtin_steps() -> None:
@@ -399,7 +266,15 @@ def _load_builtin_steps() -> None:
     from medview.pipeline import steps  # noqa: F401  (registers on import)
 
     for ep in entry_points(group="medview.steps"):
-        ep.load()
+        try:
+            ep.load()
+        except Exception as exc:
+            # one broken plugin must not take the built-in steps (and the others) with it
+            _BROKEN.append(BrokenPlugin(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
+            import logging
+
+            logging.getLogger(__name__).warning("step plugin %s (%s) failed to load: %s",
+                                                ep.name, ep.value, _BROKEN[-1].error)
 
 
 _loaded = False
@@ -410,6 +285,12 @@ def _ensure_loaded() -> None:
     if not _loaded:
         _loaded = True
         _load_builtin_steps()
+
+
+def broken_plugins() -> list[BrokenPlugin]:
+    """The ``medview.steps`` plugins that failed to load, with the reason."""
+    _ensure_loaded()
+    return list(_BROKEN)
 
 
 def all_steps() -> list[StepSpec]:
@@ -429,4 +310,7 @@ def get_step(id: str) -> StepSpec:
 
         close = difflib.get_close_matches(id, list(_REGISTRY), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
+        if _BROKEN:
+            hint += "; plugins that failed to load: " + ", ".join(
+                f"{b.name} ({b.error})" for b in _BROKEN)
         raise KeyError(f"unknown step {id!r}{hint}") from None

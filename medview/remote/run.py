@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from medview.core.progress import NO_PROGRESS, Cancelled, Progress
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain
+from medview.pipeline.kinds import File
 from medview.pipeline.runner import ChainResult
 from medview.remote.client import RemoteClient
 from medview.remote.deid import Deidentified, audit, deidentify, reattach
@@ -65,7 +66,8 @@ def choose_encoding(info: ServerInfo, url: str, wanted: str = "auto") -> str:
 
 
 def _file_params(chain: Chain) -> tuple[dict[str, Any], list[dict]]:
-    """Files that parameters name (``*_path`` strings): the bytes to send and the rewrites."""
+    """Files that parameters name (the :class:`~medview.pipeline.kinds.File` kind): the bytes
+    to send and the rewrites."""
     files: dict[str, Any] = {}
     rewrites = []
     for i, cs in enumerate(chain.steps):
@@ -73,7 +75,7 @@ def _file_params(chain: Chain) -> tuple[dict[str, Any], list[dict]]:
             continue
         for p in cs.spec.params:
             value = cs.params.get(p.name)
-            if p.kind != "str" or not p.name.endswith("_path") or not value:
+            if not isinstance(p.type, File) or not value:
                 continue
             path = Path(value)
             if not path.is_file():

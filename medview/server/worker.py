@@ -77,11 +77,13 @@ class _ProbeProgress(Progress):
 
 
 def unsent_file_params(chain: dict, rewrites: list) -> list[str]:
-    """File parameters (``*_path`` strings) that the job sets without sending the file.
+    """File parameters (the :class:`~medview.pipeline.kinds.File` kind) that the job sets
+    without sending the file.
 
     The server never opens a path a client names: it could probe or read the server's own
     files. Returns "step N (id), parameter P" for each such parameter.
     """
+    from medview.pipeline.kinds import File
     from medview.pipeline.registry import get_step
 
     sent = {(int(rw.get("step", -1)), str(rw.get("param"))) for rw in rewrites
@@ -96,7 +98,7 @@ def unsent_file_params(chain: dict, rewrites: list) -> list[str]:
             continue  # the chain validation names it
         for p in spec.params:
             value = (raw.get("params") or {}).get(p.name)
-            if p.kind == "str" and p.name.endswith("_path") and value and (i, p.name) not in sent:
+            if isinstance(p.type, File) and value and (i, p.name) not in sent:
                 bad.append(f"step {i + 1} ({spec.id}), parameter {p.name!r}")
     return bad
 

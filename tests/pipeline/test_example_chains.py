@@ -33,7 +33,7 @@ def ct() -> Volume:
 def test_every_example_chain_is_valid():
     names = sorted(p.name for p in CHAINS.glob("*.json"))
     assert names == ["ct_denoise_lung_threshold.json", "mr_edge_map.json",
-                     "pet_ct_fusion.json", "scribble_classifier.json"]
+                     "pet_ct_fusion.json", "scribble_classifier.json", "seed_examples.json"]
     for p in CHAINS.glob("*.json"):
         chain = Chain.load(p)
         assert chain.name and chain.description

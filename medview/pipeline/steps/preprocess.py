@@ -1,6 +1,7 @@
 """Preprocess steps: smoothing and denoising."""
 
 from medview.core import smoothing
+from medview.pipeline.margin import EXACT, Margin, in_plane
 from medview.pipeline.registry import register
 
 
@@ -15,13 +16,21 @@ def _in_plane_halo(p: dict, spacing: tuple) -> int | None:
     return 0 if p["in_plane_only"] else None
 
 
+def _box_margin(p: dict) -> Margin:
+    # a box of size_mm reaches size/2 plus the voxel that rounding to odd counts may add
+    return in_plane(p, Margin(p["size_mm"] / 2.0, 1))
+
+
 register(smoothing.gaussian, id="smooth.gaussian", title="Gaussian smoothing",
-         category="Preprocess", halo=_gaussian_halo)
+         category="Preprocess", halo=_gaussian_halo,
+         margin=lambda p: in_plane(p, Margin(4.0 * p["sigma_mm"] + 1e-6)))  # SciPy's 4σ
 register(smoothing.smooth_mean, id="smooth.mean", title="Mean / kernel filter",
-         category="Preprocess")
+         category="Preprocess", margin=lambda p: EXACT if p.get("kernel") else _box_margin(p))
 register(smoothing.smooth_median, id="smooth.median", title="Median filter",
-         category="Preprocess")
+         category="Preprocess", margin=_box_margin)
 register(smoothing.smooth_bilateral, id="smooth.bilateral", title="Bilateral filter",
-         category="Preprocess")
+         category="Preprocess", margin=EXACT)  # slice by slice
+# one voxel per iteration, but the conductance is scaled by the whole volume's gradient
 register(smoothing.smooth_curvature_diffusion, id="smooth.curvature_diffusion",
-         title="Curvature anisotropic diffusion", category="Preprocess", halo=_in_plane_halo)
+         title="Curvature anisotropic diffusion", category="Preprocess", halo=_in_plane_halo,
+         margin=lambda p: in_plane(p, Margin(voxels=int(p["iterations"]), exact=False)))

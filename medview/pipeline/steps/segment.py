@@ -4,27 +4,42 @@
 """
 
 from medview.core import morphology, segmentation
+from medview.pipeline.margin import EXACT, WHOLE, Margin, in_plane
 from medview.pipeline.registry import register
 
 _SEGMENT = "Segment"
 
+
+def _in_plane_or_whole(p: dict) -> Margin:
+    # a threshold from the volume's histogram, or 3D hole filling: per slice when in-plane
+    return in_plane(p, WHOLE)
+
+
+def _structuring_margin(p: dict) -> Margin:
+    # erosion then dilation: twice the ball's radius
+    return in_plane(p, Margin(2.0 * p["radius_mm"], 1))
+
+
 register(segmentation.threshold_manual, id="segment.threshold", title="Threshold",
-         category=_SEGMENT, halo=lambda p, spacing: 0)  # voxel by voxel
+         category=_SEGMENT, halo=lambda p, spacing: 0, margin=EXACT)  # voxel by voxel
 register(segmentation.threshold_otsu, id="segment.otsu", title="Otsu threshold",
-         category=_SEGMENT)
+         category=_SEGMENT, margin=_in_plane_or_whole)
 register(segmentation.threshold_multiotsu, id="segment.multi_otsu",
          title="Multi-Otsu classes", category=_SEGMENT)
-register(segmentation.threshold_li, id="segment.li", title="Li threshold", category=_SEGMENT)
+register(segmentation.threshold_li, id="segment.li", title="Li threshold", category=_SEGMENT,
+         margin=_in_plane_or_whole)
 register(segmentation.threshold_triangle, id="segment.triangle", title="Triangle threshold",
-         category=_SEGMENT)
+         category=_SEGMENT, margin=_in_plane_or_whole)
 register(segmentation.grow_region, id="segment.region_grow", title="Region growing",
          category=_SEGMENT)
 register(segmentation.cluster_kmeans, id="segment.kmeans", title="k-means clusters",
          category=_SEGMENT)
-register(morphology.open_labels, id="segment.open", title="Opening", category=_SEGMENT)
-register(morphology.close_labels, id="segment.close", title="Closing", category=_SEGMENT)
+register(morphology.open_labels, id="segment.open", title="Opening", category=_SEGMENT,
+         margin=_structuring_margin)
+register(morphology.close_labels, id="segment.close", title="Closing", category=_SEGMENT,
+         margin=_structuring_margin)
 register(morphology.fill_holes, id="segment.fill_holes", title="Fill holes",
-         category=_SEGMENT)
+         category=_SEGMENT, margin=_in_plane_or_whole)
 register(morphology.keep_largest_component, id="segment.keep_largest",
          title="Keep largest component", category=_SEGMENT)
 register(morphology.label_components, id="segment.components",
