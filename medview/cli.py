@@ -16,6 +16,8 @@
     medview remote add|list|remove       offload endpoints
     medview pacs add|list|remove|echo|find|get|send|listen
                                          PACS nodes, query, retrieve, send, storage SCP
+    medview catalog wipe [--yes]         remove what medview keeps about patients here
+    medview audit [--json]               the disclosure audit log, newest first
     medview selftest                     check an installation, one line per subsystem
 """
 
@@ -765,8 +767,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_remote)
 
     from medview.cli_pacs import add_pacs_parser
+    from medview.cli_privacy import add_privacy_parsers
 
     add_pacs_parser(sub, common)
+    add_privacy_parsers(sub, common)
 
     s = sub.add_parser(
         "export", parents=[common],
@@ -815,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote",
-                "pacs", "selftest"}
+                "pacs", "selftest", "catalog", "audit"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):
