@@ -17,6 +17,7 @@ Imports nothing of medview but :mod:`medview.userconfig`, so every layer may use
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 import threading
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def _platform(kind: str) -> Path:
@@ -125,9 +127,13 @@ def private_folder(path: str | os.PathLike) -> Path:
             os.chmod(p, 0o700)  # the umask may have taken bits away, never added any
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode != 0o700:
-            os.chmod(path, 0o700)
-            if mode & 0o077:
-                _tighten_tree(path)  # files made by an older medview, readable by others
+            try:
+                os.chmod(path, 0o700)
+                if mode & 0o077:
+                    _tighten_tree(path)  # files made by an older medview, readable by others
+            except OSError as exc:  # another account's folder, a read-only medium
+                log.warning("%s: cannot make it readable by this account only (%s)", path,
+                            exc.strerror or exc)
     return path
 
 
@@ -156,4 +162,8 @@ def private_file(path: str | os.PathLike) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != 0o600:
-        os.chmod(path, 0o600)
+        try:
+            os.chmod(path, 0o600)
+        except OSError as exc:  # another account's file, a read-only medium
+            log.warning("%s: cannot make it readable by this account only (%s)", path,
+                        exc.strerror or exc)

@@ -79,7 +79,6 @@ def _make_executor(settings: ServerSettings):
 def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
     """The application; jobs start running when its lifespan starts."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    settings.state_dir.chmod(0o700)  # job inputs and results: the server's account only
     store = JobStore(settings.state_dir)
     manager = JobManager(store, executor or _make_executor(settings),
                          retention_s=settings.retention_s, owns_executor=executor is None)
