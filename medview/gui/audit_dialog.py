@@ -31,6 +31,8 @@ from medview.gui.tasks import TaskRunner
 __all__ = ["COLUMNS", "AuditDialog", "format_size", "install_audit_action"]
 
 COLUMNS = ("Time", "User", "Action", "Series", "Destination", "Profile", "Bytes")
+#: the widest the series and destination columns start (the rest is in the tooltip)
+MAX_COLUMN_PX = 280
 
 
 def format_size(n: int) -> str:
@@ -55,7 +57,7 @@ class AuditDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, *, path=None):
         super().__init__(parent)
         self.setWindowTitle("Audit log: what left this workstation")
-        self.resize(1000, 520)
+        self.resize(1080, 520)
         self.path = path
         self.entries: list = []
         self.model = QStandardItemModel(0, len(COLUMNS), self)
@@ -71,9 +73,11 @@ class AuditDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # a UID or a URL on one line, elided in the middle
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
         self.filter = QLineEdit(self)
         self.filter.setObjectName("audit_filter")
         self.filter.setPlaceholderText("Filter: series, destination, action, user …")
@@ -123,9 +127,12 @@ class AuditDialog(QDialog):
             detail = ", ".join(f"{k}: {v}" for k, v in sorted(e.detail.items()))
             for item in row:
                 item.setEditable(False)
-                if detail:
-                    item.setToolTip(detail)
+                item.setToolTip(item.text() + (f"\n{detail}" if detail else ""))
             self.model.appendRow(row)
+        self.table.resizeColumnsToContents()
+        for column in (3, 4):  # long UIDs and URLs: elided, whole in the tooltip
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_PX))
+        self.table.resizeRowsToContents()
         self._update_status(path)
 
     def _on_filter_changed(self, text: str) -> None:
