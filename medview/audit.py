@@ -63,7 +63,10 @@ def record(*, action: str, series: Iterable[tuple[str, int]] | Iterable[str], de
     data leaves — a disclosure that fails half-way is still a disclosure.
     """
     path = path or audit_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists() or path.parent == audit_path().parent:
+        from medview.privatedirs import private_folder
+
+        private_folder(path.parent)  # the user's data folder: 0700
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     user = _user()
     lines = []
@@ -75,9 +78,14 @@ def record(*, action: str, series: Iterable[tuple[str, int]] | Iterable[str], de
     if not lines:
         return path
     data = ("\n".join(lines) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         with _locked(fd):
+            size = os.fstat(fd).st_size
+            if size and os.lseek(fd, size - 1, os.SEEK_SET) >= 0 and os.read(fd, 1) != b"\n":
+                # a line torn by a crash mid-write: end it, or this entry would be glued to
+                # it and lost with it
+                data = b"\n" + data
             os.write(fd, data)
     finally:
         os.close(fd)

@@ -11,10 +11,13 @@
                                          --send NODE: the DICOM to a PACS)
     medview export INPUT -o OUT --source DICOM
                                          a label map / volume file → DICOM SEG / series / SC
-    medview serve --cert C --key K       the offload server (make-cert, add-token)
+    medview serve --cert C --key K       the offload server (make-cert, add-token,
+                                         list-tokens, revoke-token)
     medview remote add|list|remove       offload endpoints
     medview pacs add|list|remove|echo|find|get|send|listen
                                          PACS nodes, query, retrieve, send, storage SCP
+    medview catalog wipe [--yes]         remove what medview keeps about patients here
+    medview audit [--json]               the disclosure audit log, newest first
     medview selftest                     check an installation, one line per subsystem
 """
 
@@ -421,6 +424,9 @@ def cmd_serve(args) -> int:
         public_docs=args.public_docs,
         retention_s=args.retention_hours * 3600.0, workers=args.workers, dask=args.dask,
         dask_fetch=args.dask_fetch_results)
+    from medview.cli_serve import check_tokens_at_start
+
+    check_tokens_at_start(tokens)
     serve(settings, host=args.host, port=args.port, cert=args.cert, key=args.key)
     return EXIT_OK
 
@@ -431,17 +437,6 @@ def cmd_serve_make_cert(args) -> int:
     cert, key = make_self_signed(args.folder, hosts=tuple(args.host or ("127.0.0.1",
                                                                          "localhost")))
     print(f"wrote {cert} and {key} (self-signed; clients trust it with --ca-bundle {cert})")
-    return EXIT_OK
-
-
-def cmd_serve_add_token(args) -> int:
-    from medview.server.auth import add_token, default_tokens_path
-
-    path = Path(args.tokens) if args.tokens else default_tokens_path()
-    token = add_token(args.name, path)
-    print(token)
-    print(f"token {args.name!r} added to {path} (only its hash is stored; this is the only "
-          "time it is shown)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -713,7 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve processing jobs over HTTPS to medview clients holding a token. "
                     "Jobs run in a local process pool, or on a Dask cluster with --dask. "
                     "'medview serve make-cert DIR' makes a self-signed TLS pair, "
-                    "'medview serve add-token NAME' a token.")
+                    "'medview serve add-token NAME' a token ('list-tokens', "
+                    "'revoke-token NAME').")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8443)
     s.add_argument("--cert", help="TLS certificate (PEM)")
@@ -748,10 +744,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="name or IP the certificate is for (repeat; default 127.0.0.1 and "
                         "localhost)")
     t.set_defaults(func=cmd_serve_make_cert)
-    t = serve_sub.add_parser("add-token", help="make a token, print it once, store its hash")
-    t.add_argument("name", help="who uses it (e.g. the workstation's name)")
-    t.add_argument("--tokens", "--token-file", dest="tokens", metavar="FILE")
-    t.set_defaults(func=cmd_serve_add_token)
+    from medview.cli_serve import add_token_parsers
+
+    add_token_parsers(serve_sub)
 
     s = sub.add_parser("remote", parents=[common], help="offload endpoints: add, list, remove")
     rsub = s.add_subparsers(dest="remote_command", metavar="SUBCOMMAND")
@@ -775,8 +770,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_remote)
 
     from medview.cli_pacs import add_pacs_parser
+    from medview.cli_privacy import add_privacy_parsers
 
     add_pacs_parser(sub, common)
+    add_privacy_parsers(sub, common)
 
     s = sub.add_parser(
         "export", parents=[common],
@@ -825,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote",
-                "pacs", "selftest"}
+                "pacs", "selftest", "catalog", "audit"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):

@@ -53,3 +53,33 @@ def test_a_torn_or_foreign_line_does_not_hide_the_rest(tmp_path):
     record(action="share", series=["b"], destination="d", path=log)
     assert [e.series_uid for e in read_audit(log)] == ["a", "b"]
     assert read_audit(tmp_path / "missing.log") == []
+
+
+def test_an_entry_after_a_torn_last_line_is_not_lost(tmp_path):
+    log = tmp_path / "audit.log"
+    record(action="send", series=["1.2.1"], destination="pacs", path=log)
+    with open(log, "ab") as f:
+        f.write(b'{"time": "2026-12-05T10:00:00+0000", "action": "sha')  # a crash mid-write
+    record(action="backup", series=["1.2.2"], destination="archive", path=log)
+    assert [e.series_uid for e in read_audit(log)] == ["1.2.1", "1.2.2"]
+    assert log.read_bytes().endswith(b"\n")
+
+
+def test_medview_audit_lists_newest_first_and_as_json(tmp_path, monkeypatch, capsys):
+    from medview.cli import main
+
+    monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path))
+    assert main(["audit"]) == 0
+    assert "no disclosures recorded" in capsys.readouterr().out
+    record(action="offload", series=[("1.2.10", 2048)], destination="cluster")
+    record(action="send", series=[("1.2.20", 10)], destination="orthanc", profile="basic")
+    assert main(["audit"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["TIME", "USER", "ACTION", "SERIES", "DESTINATION", "PROFILE",
+                                "BYTES"]
+    assert "send" in lines[1] and "1.2.20" in lines[1] and "orthanc" in lines[1]
+    assert "offload" in lines[2] and "2.0 KiB" in lines[2]
+    assert main(["audit", "--json", "--action", "offload"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["series_uid"], r["bytes"], r["destination"]) for r in rows] == [
+        ("1.2.10", 2048, "cluster")]

@@ -56,13 +56,28 @@ __all__ = [
 
 
 def default_catalog_path() -> Path:
-    """``$MEDVIEW_DB`` if set, else ``catalog.sqlite`` in the user's medview data folder."""
-    env = os.environ.get("MEDVIEW_DB")
-    if env:
-        return Path(env)
-    import platformdirs
+    """``$MEDVIEW_DB`` if set, else ``catalog.sqlite`` in the user's medview data folder
+    (``$MEDVIEW_DATA_DIR`` or platformdirs')."""
+    from medview.privatedirs import catalog_path
 
-    return Path(platformdirs.user_data_dir("medview")) / "catalog.sqlite"
+    return catalog_path()
+
+
+def _open_private(path: Path) -> None:
+    """The catalog holds names, IDs, birth dates: its file (and SQLite's -wal/-shm, which
+    SQLite creates with the database's mode) is 0600; medview's data folder is 0700. A
+    folder the user chose (``--db``, ``MEDVIEW_DB``) is not changed, only made 0700 when
+    missing."""
+    from medview.privatedirs import private_file, private_folder
+    from medview.userconfig import data_dir
+
+    parent = path.parent
+    if not parent.exists() or parent.resolve() == data_dir().resolve():
+        private_folder(parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # an empty file is a new db
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        private_file(f"{path}{suffix}")
 
 
 # --------------------------------------------------------------------------- the catalog
@@ -84,7 +99,7 @@ class Catalog(_IndexingMixin):
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else default_catalog_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _open_private(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from medview.core.volume import Volume
 from medview.gui import library, series_loading
+from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.display_options import add_smooth_action
 from medview.gui.fusion_panel import FusionPanel
@@ -159,6 +160,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, SettingsMixin, QMainWind
         self._build_pacs()
         self.unsaved = UnsavedGuard(self)  # Save/Discard/Cancel, autosave, recovery
         install_help_menu(self)  # before the shortcuts are restored: F1 is configurable too
+        install_audit_action(self)  # Help ▸ Audit Log…
         self._restore_settings()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)

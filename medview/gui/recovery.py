@@ -42,15 +42,9 @@ class RecoveryError(ValueError):
 def recovery_dir() -> Path:
     """``$MEDVIEW_RECOVERY_DIR``, else ``recovery`` in ``$MEDVIEW_DATA_DIR`` or the user
     data folder (platformdirs)."""
-    env = os.environ.get(RECOVERY_ENV)
-    if env:
-        return Path(env)
-    data = os.environ.get("MEDVIEW_DATA_DIR")
-    if data:
-        return Path(data) / "recovery"
-    import platformdirs
+    from medview.privatedirs import recovery_dir as folder
 
-    return Path(platformdirs.user_data_dir("medview")) / "recovery"
+    return folder()
 
 
 @dataclass(frozen=True)
@@ -116,7 +110,9 @@ class RecoveryStore:
         buf = io.BytesIO()
         np.savez(buf, header=np.array(json.dumps(header)),
                  labels=np.frombuffer(zlib.compress(arr.tobytes(), 1), np.uint8))
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from medview.privatedirs import private_folder
+
+        private_folder(self.folder)  # also tightens one an older medview left wider
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as f:

@@ -43,12 +43,9 @@ MAX_CACHED = 20_000
 
 def default_cache_dir() -> Path:
     """``$MEDVIEW_CACHE_DIR/thumbnails`` if set, else the user's cache folder (platformdirs)."""
-    env = os.environ.get(CACHE_DIR_ENV)
-    if env:
-        return Path(env) / "thumbnails"
-    import platformdirs
+    from medview.privatedirs import thumbnails_dir
 
-    return Path(platformdirs.user_cache_dir("medview")) / "thumbnails"
+    return thumbnails_dir()
 
 
 def thumbnail_key(series_uid: str, headers: Sequence, *, size: int = THUMBNAIL_PX) -> str:
@@ -163,7 +160,9 @@ class ThumbnailCache:
         """Store ``thumbnail`` atomically (temp file, then rename)."""
         import tempfile
 
-        self.folder.mkdir(parents=True, exist_ok=True)
+        from medview.privatedirs import private_folder
+
+        private_folder(self.folder)  # pictures of patients' images: the user's only (0700)
         path = self.path_for(key)
         fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npy", dir=self.folder)
         try:

@@ -27,9 +27,9 @@ _serial = [0]
 
 def default_store() -> Path:
     """``pacs/`` in the user data folder (``$MEDVIEW_DATA_DIR`` overrides the folder)."""
-    from medview.userconfig import data_dir
+    from medview.privatedirs import pacs_dir
 
-    return data_dir() / "pacs"
+    return pacs_dir()
 
 
 def _h(uid: str, n: int) -> str:
@@ -49,11 +49,22 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.{k}.part")
 
 
-def _place(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _is_default(root: Path) -> bool:
+    try:
+        return root.resolve() == default_store().resolve()
+    except OSError:
+        return False
+
+
+def _place(root: Path, path: Path, write) -> Path:
+    from medview.privatedirs import make_private_dirs
+
+    # received instances carry everything about the patient: folders 0700, files 0600
+    root = Path(root)
+    make_private_dirs(root, path.parent, tighten_root=_is_default(root))
     tmp = _tmp_name(path)
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             write(f)
         os.replace(tmp, path)
     except BaseException:
@@ -97,7 +108,7 @@ def write_raw(root: str | os.PathLike, file_meta, raw: bytes) -> tuple[Path, tup
         write_file_meta_info(f, file_meta, enforce_standard=True)
         f.write(raw)
 
-    return _place(instance_path(root, *uids), write), uids
+    return _place(root, instance_path(root, *uids), write), uids
 
 
 def write_dataset(root: str | os.PathLike, ds) -> Path:
@@ -111,5 +122,5 @@ def write_dataset(root: str | os.PathLike, ds) -> Path:
     buffer = getattr(ds, "buffer", None)
     raw = buffer.getvalue() if isinstance(buffer, io.BytesIO) else b""
     if raw[128:132] == b"DICM":
-        return _place(path, lambda f: f.write(raw))
-    return _place(path, lambda f: ds.save_as(f, enforce_file_format=True))
+        return _place(root, path, lambda f: f.write(raw))
+    return _place(root, path, lambda f: ds.save_as(f, enforce_file_format=True))

@@ -107,8 +107,11 @@ class RemoteClient:
         except ValueError:
             detail = r.text
         if r.status_code == 401:
-            raise RemoteAuthError(f"{self.name}: the token was refused (401); store the right "
-                                  "one with 'medview remote add'", status=401)
+            raise RemoteAuthError(f"{self.name}: the token was refused (401: {detail}); store "
+                                  "a valid one with 'medview remote add'", status=401)
+        if r.status_code == 403:
+            raise RemoteAuthError(f"{self.name}: {detail} (403); ask the server's "
+                                  "administrator for a token with that scope", status=403)
         if r.status_code == 413:
             raise RemoteError(f"{self.name}: the upload is too large for this server (413): "
                               f"{detail}", status=413)

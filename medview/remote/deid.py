@@ -50,7 +50,9 @@ class Deidentified:
     series: dict[str, str] = field(default_factory=dict)
 
     def save(self, folder: Path, job_id: str, endpoint: str) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
+        from medview.privatedirs import private_folder
+
+        private_folder(folder)  # the way back from pseudonyms to the real UIDs
         path = folder / f"{job_id}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

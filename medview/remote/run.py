@@ -200,9 +200,10 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
     progress.update(0.95, f"{client.name}: downloading the result")
     t0 = time.perf_counter()
     if download_dir is None:
+        from medview.privatedirs import private_folder
         from medview.remote.config import data_dir
 
-        download_dir = data_dir() / "offload-downloads"
+        download_dir = private_folder(data_dir() / "offload-downloads")
     part = Path(download_dir) / f"{final.id}.part"
     try:
         # streamed to a file (resumed if the connection drops), then mapped: the client holds

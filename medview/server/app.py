@@ -1,11 +1,14 @@
 """The FastAPI application of ``medview serve``: thin routes over :class:`JobManager`.
 
-Every route but ``/health`` needs ``Authorization: Bearer <token>``; a missing or unknown token
-gets 401 and nothing else. The API documentation (``/docs``, ``/redoc``, ``/openapi.json``)
-too, unless the server was started with ``public_docs``. Every request is logged (who, method,
-path, bytes received and sent, status, time) as a JSON line in ``<state>/requests.log`` and on
-the ``medview.server.access`` logger (:mod:`medview.server.requestlog`); the server never
-receives patient data, and the log holds none.
+Every route but ``/health`` needs ``Authorization: Bearer <token>``; a missing, unknown, expired
+or revoked token gets 401, a token without the route's scope 403, another token's job 404
+(:mod:`medview.server.access`). The API documentation (``/docs``, ``/redoc``,
+``/openapi.json``) too, unless the server was started with ``public_docs``. Every request is
+logged (who, method, path, bytes received and sent, status, time) as a JSON line in
+``<state>/requests.log`` and on the ``medview.server.access`` logger
+(:mod:`medview.server.requestlog`); every job action and refusal also in ``<state>/audit.log``
+(:mod:`medview.server.audit_log`). The server never receives patient data, and the logs hold
+none.
 
 Uploads are bounded twice: by the bytes on the wire (``max_upload_bytes``) and by what their
 arrays decode to (``max_decoded_bytes``, from the shapes and dtypes the bundle header declares,
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +34,9 @@ from starlette.concurrency import run_in_threadpool
 from medview import __version__
 from medview.remote.schemas import API, JobStatus, ServerInfo
 from medview.remote.wire import WireError, available_encodings, declared_nbytes, read_header
-from medview.server.auth import TokenBook
+from medview.server.access import Access, TokenFile, owner_filter
+from medview.server.audit_log import AuditLog
+from medview.server.auth import Principal
 from medview.server.jobs import JobManager
 from medview.server.requestlog import RequestLog
 from medview.server.store import JobStore
@@ -63,25 +68,6 @@ class ServerSettings:
     dask_fetch: bool = False
 
 
-class _Tokens:
-    """The token book, reloaded when its file changes (``add-token`` on a running server)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._mtime = -1.0
-        self._book = TokenBook({})
-
-    def who(self, token: str | None) -> str | None:
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            mtime = 0.0
-        if mtime != self._mtime:
-            self._book = TokenBook.load(self.path) if mtime else TokenBook({})
-            self._mtime = mtime
-        return self._book.who(token)
-
-
 def _make_executor(settings: ServerSettings):
     from medview.server.executors import DaskExecutor, PoolExecutor
 
@@ -96,7 +82,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
     store = JobStore(settings.state_dir)
     manager = JobManager(store, executor or _make_executor(settings),
                          retention_s=settings.retention_s, owns_executor=executor is None)
-    tokens = _Tokens(Path(settings.tokens_path))
+    access = Access(TokenFile(Path(settings.tokens_path)))
     request_log = settings.state_dir / "requests.log"
     uploads = settings.state_dir / "uploads"
     uploads.mkdir(exist_ok=True)
@@ -118,24 +104,15 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
                   **docs)
     app.state.manager = manager
     app.state.settings = settings
+    app.add_middleware(AuditLog, path=settings.state_dir / "audit.log")
     app.add_middleware(RequestLog, path=request_log)
+    Who, CanSubmit, CanSee, CanRead, Admin = (access.any, access.submit, access.see,
+                                              access.read, access.admin)
 
-    def require_token(request: Request,
-                      authorization: Annotated[str | None, Header()] = None) -> str:
-        token = None
-        if authorization and authorization.lower().startswith("bearer "):
-            token = authorization[7:].strip()
-        who = tokens.who(token)
-        if who is None:
-            raise HTTPException(401, "missing or invalid token",
-                                headers={"WWW-Authenticate": "Bearer"})
-        request.state.who = who
-        return who
-
-    Who = Annotated[str, Depends(require_token)]
-
-    def owned(job_id: str, who: str) -> JobStatus:
-        status = store.get(job_id, owner=who)
+    def owned(job_id: str, who: Principal, *, admin_too: bool = True) -> JobStatus:
+        """The job if ``who`` may see it (its own; any for an admin when ``admin_too``);
+        404 otherwise, the same answer as for a job that does not exist."""
+        status = store.get(job_id, owner=owner_filter(who) if admin_too else who.name)
         if status is None:
             raise HTTPException(404, f"no job {job_id}")
         return status
@@ -181,7 +158,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
               responses={200: {"description": "a job with this idempotency key exists"},
                          413: {"description": "the upload is larger than the server accepts"},
                          422: {"description": "the bundle or the chain is invalid"}})
-    async def submit(request: Request, who: Who,
+    async def submit(request: Request, who: CanSubmit,
                      idempotency_key: Annotated[str | None, Header()] = None):
         """Submit a job: the body is a medview bundle (chain + de-identified volumes)."""
         limit = settings.max_upload_bytes
@@ -195,17 +172,21 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
             await _receive(request, fd, limit)
             steps_n = await run_in_threadpool(_check_upload, tmp, decoded_limit)
             status, created = await run_in_threadpool(
-                manager.submit, owner=who, idem_key=idempotency_key, upload=tmp, steps=steps_n)
+                manager.submit, owner=who.name, idem_key=idempotency_key, upload=tmp,
+                steps=steps_n)
         finally:
             tmp.unlink(missing_ok=True)
+        request.state.job_id = status.id  # for the audit log
         return JSONResponse(status.model_dump(), status_code=201 if created else 200)
 
     @app.get(f"{API}/jobs", tags=["jobs"])
-    def list_jobs(who: Who) -> list[JobStatus]:
-        return [s for s in (store.get(j) for j in store.list(owner=who)) if s is not None]
+    def list_jobs(who: CanSee) -> list[JobStatus]:
+        """The token's own jobs; every job for an ``admin`` token."""
+        return [s for s in (store.get(j) for j in store.list(owner=owner_filter(who)))
+                if s is not None]
 
     @app.get(f"{API}/jobs/{{job_id}}", tags=["jobs"])
-    async def job_status(job_id: str, who: Who, wait: float = 0.0) -> JobStatus:
+    async def job_status(job_id: str, who: CanSee, wait: float = 0.0) -> JobStatus:
         """State, progress of the running step, error. With ``wait`` (seconds, at most
         :data:`MAX_WAIT_S`) the answer comes as soon as the job ends, or after ``wait``: a
         client learns at once that its result is ready without polling fast."""
@@ -217,7 +198,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         return status
 
     @app.post(f"{API}/jobs/{{job_id}}/cancel", tags=["jobs"])
-    def cancel(job_id: str, who: Who) -> JobStatus:
+    def cancel(job_id: str, who: CanSee) -> JobStatus:
         owned(job_id, who)
         return manager.cancel(job_id)
 
@@ -226,8 +207,8 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
                               "description": "the result bundle"},
                         409: {"description": "not finished"},
                         410: {"description": "already delivered or expired"}})
-    def result(job_id: str, who: Who):
-        status = owned(job_id, who)
+    def result(job_id: str, who: CanRead):
+        status = owned(job_id, who, admin_too=False)
         if status.state in ("delivered", "expired"):
             raise HTTPException(410, f"the result of job {job_id} was {status.state} and "
                                      "deleted")
@@ -237,10 +218,18 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         return _ResultFile(manager.result_path(job_id), media_type="application/octet-stream")
 
     @app.delete(f"{API}/jobs/{{job_id}}/result", tags=["jobs"])
-    def acknowledge(job_id: str, who: Who) -> JobStatus:
+    def acknowledge(job_id: str, who: CanRead) -> JobStatus:
         """The client has the result: the server deletes it."""
-        owned(job_id, who)
+        owned(job_id, who, admin_too=False)
         return manager.acknowledge(job_id)
+
+    @app.get(f"{API}/admin/status", tags=["server"])
+    def admin_status(who: Admin) -> dict:
+        """The server's state for an ``admin`` token: executor, jobs by state and by token,
+        the tokens (names, scopes, expiry; never a hash)."""
+        from medview.server.admin import server_status
+
+        return server_status(store, manager.executor, settings)
 
     return app
 
