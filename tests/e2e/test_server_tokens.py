@@ -226,7 +226,14 @@ def test_the_audit_log_says_who_did_what_and_holds_no_header_value(site):
     assert PLANTED not in text and "DOE" not in text
     for token in site["secret"].values():
         assert token not in text
+    # each line is written as its response ends, after the client has the answer: wait
+    # (bounded) for the last request of the earlier tests, the expired token's refusal
+    end = time.monotonic() + 10
     lines = audit_lines(site)
+    while not any(x["action"] == "refused" and "expired" in x.get("reason", "")
+                  for x in lines) and time.monotonic() < end:
+        time.sleep(0.05)
+        lines = audit_lines(site)
     jid = site["submitted"]
     submit = next(x for x in lines if x["action"] == "submit" and x.get("job") == jid)
     assert submit["who"] == "ws-a" and submit["bytes"] == len(body(FAST))
