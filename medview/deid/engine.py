@@ -103,6 +103,11 @@ def _vr(ds, tag: int, raw) -> str:
         return "UN"
 
 
+def _many(value) -> bool:
+    """Whether ``value`` holds several values (a MultiValue or list), not one string-like."""
+    return isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
+
+
 @dataclass
 class _Context:
     patient: str            # the identity the derivations are keyed on
@@ -219,6 +224,9 @@ class Deidentifier:
                 del ds[tag]
                 tally.removed["private attributes"] += 1
                 continue
+            if t & 0xFFFF == 0:   # group lengths (retired): pydicom would write stale ones
+                del ds[tag]
+                continue
             if t in (_PATIENT_NAME, _PATIENT_ID):   # at any depth: the project's pseudonym
                 ds[tag].value = ctx.pseudonym
                 tally.replaced[attribute_name(t)] += 1
@@ -276,8 +284,7 @@ class Deidentifier:
         if untabled and tag in self._keep_uid:
             return
         value = elem.value
-        values = list(value) if isinstance(value, list | tuple) or hasattr(value, "append") \
-            else [value]
+        values = list(value) if _many(value) else [value]
         out, changed = [], 0
         for v in values:
             s = str(v or "").strip().rstrip("\0")
@@ -303,7 +310,7 @@ class Deidentifier:
             if not ctx.gathered:   # once per instance, and only when some text is cleaned
                 ctx.cleaner, ctx.gathered = self._cleaner(ctx.root), True
             value = elem.value
-            many = not isinstance(value, str) and hasattr(value, "__iter__")
+            many = _many(value)
             items = [str(v) for v in value] if many else [str(value)]
             cleaned = [" ".join(_DIGITS.sub(" ", v if ctx.cleaner is None
                                             else ctx.cleaner.sub(" ", v)).split())
@@ -316,7 +323,7 @@ class Deidentifier:
         # C on other VRs (times of day, AE titles under Retain Device Identity): kept as is
 
     def _shift(self, value, vr: str, ctx: _Context):
-        many = not isinstance(value, str) and hasattr(value, "__iter__")
+        many = _many(value)
         items = [str(v) for v in value] if many else [str(value)]
         out = []
         for v in items:
@@ -354,8 +361,7 @@ class Deidentifier:
                 if not identifying:
                     continue
                 value = elem.value
-                for v in (value if not isinstance(value, str) and hasattr(value, "__iter__")
-                          else [value]):
+                for v in (value if _many(value) else [value]):
                     for w in re.split(r"[\^\s,=/\\]+", str(v)):
                         if len(w) >= 3:
                             words.add(w)
