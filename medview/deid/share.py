@@ -88,6 +88,8 @@ def _add_to_fileset(fs, ds) -> None:
     records = list(fs._recordify(header))  # pydicom's own record makers (PATIENT … leaf)
     parent = None
     for record in records:
+        if "SpecificCharacterSet" in record and record["SpecificCharacterSet"].VM == 0:
+            del record.SpecificCharacterSet   # Type 1C: present only with a value
         node = RecordNode(record)
         if parent is not None:
             node.parent = parent
@@ -228,10 +230,10 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
             _shared_copy(report).write(stage, REPORT_STEM)
             progress.check()
             if _kind(dest) == "zip":
-                _zip(stage, dest)
+                _zip(stage, dest)   # the staging folder goes in the finally below
             else:
                 os.rename(stage, dest)
-            stage = None
+                stage = None
             if audit:
                 _audit(audit_series, str(dest), label, project)
         else:
@@ -243,6 +245,12 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+        if fs is not None:
+            # pydicom stages the instances in a TemporaryDirectory it leaves to the garbage
+            # collector (a ResourceWarning then): remove it now
+            staged = getattr(fs, "_stage", {}).get("t")
+            if staged is not None:
+                staged.cleanup()
     record_mapping(project, {**engine.patients, **uid_map})
     _local_copy(report, project)
     progress.update(1.0, f"shared {report.instances} instance(s)")
