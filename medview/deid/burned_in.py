@@ -42,7 +42,9 @@ ALWAYS_MODALITIES = {"US", "SC", "OT", "ES", "XC", "DOC"}
 UNLESS_NO_MODALITIES = {"XA", "RF"}
 #: at most this many frames of a multi-frame image are read by OCR (first, middle, last …)
 OCR_FRAMES = 3
-MIN_CONFIDENCE = 30.0
+MIN_CONFIDENCE = 60.0
+#: smaller boxes are texture of the image, not glyphs a reader could read
+MIN_HEIGHT = 7
 PAD = 3
 
 
@@ -137,6 +139,8 @@ def find_text(frame: np.ndarray, *, timeout_s: float = 60.0) -> list[Box]:
         if sum(c.isalnum() for c in text) < 2:
             continue
         x, y, w, h = (int(row[k]) // scale for k in ("left", "top", "width", "height"))
+        if h < MIN_HEIGHT:
+            continue
         boxes.append(Box(x, y, max(w, 1), max(h, 1), conf))
     return boxes
 
