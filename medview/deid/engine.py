@@ -138,6 +138,7 @@ class Deidentifier:
         self._safe_text = _safe_text_tags()
         # every pseudonym handed out: pseudonym → original identity (for the local mapping)
         self.patients: dict[str, dict[str, str]] = {}
+        self._codes: list | None = None
 
     # -- per instance ------------------------------------------------------------------------
     def deidentify(self, ds, tally: Tally | None = None) -> str:
@@ -164,12 +165,14 @@ class Deidentifier:
 
         ds.PatientIdentityRemoved = "YES"
         ds.DeidentificationMethod = method_text(self.options)
-        items = []
-        for value, meaning in method_codes(self.options):
-            item = Dataset()
-            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
-            items.append(item)
-        ds.DeidentificationMethodCodeSequence = items
+        if self._codes is None:   # the same for every instance: made once (read-only items)
+            self._codes = []
+            for value, meaning in method_codes(self.options):
+                item = Dataset()
+                item.CodeValue, item.CodingSchemeDesignator = value, "DCM"
+                item.CodeMeaning = meaning
+                self._codes.append(item)
+        ds.DeidentificationMethodCodeSequence = list(self._codes)
         o = self.options
         ds.LongitudinalTemporalInformationModified = (
             "MODIFIED" if o.retain_dates_modified else
