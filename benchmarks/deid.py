@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, median_seconds, series_folder
+from _common import REPO, series_folder
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "deid"))
@@ -59,19 +60,22 @@ TOOLS = {"medview": _medview_engine, "dicognito": _dicognito,
          "dicom-anonymizer": _dicom_anonymizer}
 
 
-def _per_file(make, files, out: Path):
+def _per_file(make, files, out: Path) -> tuple[float, float]:
+    """(seconds in the tool's de-identification, seconds for read + de-identify + write)."""
     import pydicom
 
-    def run():
-        fn = make()
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        for i, f in enumerate(files):
-            ds = pydicom.dcmread(f)
-            fn(ds)
-            ds.save_as(out / f"{i:06d}.dcm")
-        return len(files)
-    return run
+    fn = make()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    inside = 0.0
+    t0 = time.perf_counter()
+    for i, f in enumerate(files):
+        ds = pydicom.dcmread(f)
+        t1 = time.perf_counter()
+        fn(ds)
+        inside += time.perf_counter() - t1
+        ds.save_as(out / f"{i:06d}.dcm")
+    return inside, time.perf_counter() - t0
 
 
 def _share(files, out: Path):
@@ -129,18 +133,29 @@ def main() -> None:
             files = sorted(folder.glob("*.dcm"))
             for f in files:
                 f.read_bytes()   # warm the page cache for everyone
-            print(f"\n1. speed: read + de-identify + write {len(files)} instances "
-                  f"({args.size}², median of {args.repeat})")
-            rates = {}
-            for name, make in available.items():
-                t, n = median_seconds(_per_file(make, files, work / name), args.repeat)
-                rates[name] = n / t
-            t, n = median_seconds(_share(files, work / "share"), args.repeat)
-            rates["medview share (+DICOMDIR, report)"] = n / t
-            base = rates.get("medview", 0.0)
-            for name, rate in rates.items():
-                ratio = f"  medview engine ×{base / rate:.2f}" if name != "medview" else ""
-                print(f"  {name:36s} {rate:8.1f} instances/s{ratio}")
+            print(f"\n1. speed on {len(files)} instances ({args.size}², median of "
+                  f"{args.repeat}; ratios: the other's time / medview's)")
+            # round robin, so that the machine's load drifts alike for every tool
+            runs: dict[str, list[tuple[float, float]]] = {n: [] for n in available}
+            shares = []
+            for _ in range(args.repeat):
+                for name, make in available.items():
+                    runs[name].append(_per_file(make, files, work / name))
+                t0 = time.perf_counter()
+                _share(files, work / "share")()
+                shares.append(time.perf_counter() - t0)
+            n = len(files)
+            med = {k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v))
+                   for k, v in runs.items()}
+            base = med.get("medview", (0.0, 0.0))
+            print(f"  {'':18s} {'de-identify only':>22s} {'read+de-id+write':>22s}")
+            for name, (inside, whole) in med.items():
+                ratio = (f"   medview ×{inside / base[0]:.2f} / ×{whole / base[1]:.2f}"
+                         if name != "medview" and base[0] else "")
+                print(f"  {name:18s} {n / inside:13.0f} inst/s {n / whole:13.1f} inst/s"
+                      f"{ratio}")
+            print(f"  {'medview share':18s} {'':>22s} {n / statistics.median(shares):13.1f} "
+                  "inst/s  (+ DICOMDIR, report, audit off)")
         from privacy_set import build
 
         pset = build(DATA, work / "privacy-set")
