@@ -186,27 +186,35 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
                                                           "StudyInstanceUID")}
             tally = Tally()
             pseudo = engine.deidentify(ds, tally)
+            reason = burned_in.flag_reason(ds)
+            name = f"{len(written) + 1:06d}.dcm"
+            flagged = _burned_in(ds, reason, name, mask_burned_in) if reason else None
+            if fs is not None:
+                try:
+                    _add_to_fileset(fs, ds)
+                except (ValueError, KeyError) as exc:   # a SOP class DICOMDIRs cannot list
+                    report.not_shared.append({"index": i, "local_path": str(path),
+                                              "reason": f"cannot be listed in a DICOMDIR "
+                                                        f"({str(exc)[:160]})"})
+                    continue
+                written.append(Path(name))
+            else:
+                out = stage / name
+                ds.save_as(out, enforce_file_format=True)
+                written.append(out)
+            # counted once written: the report describes what was shared
             report.tally.merge(tally)
+            if flagged is not None:
+                getattr(report, flagged[0]).append(flagged[1])
             for k, v in original.items():
                 if v:
                     uid_map[f"uid:{ds.get(k, '')}"] = v
-            reason = burned_in.flag_reason(ds)
-            name = f"{len(written) + 1:06d}.dcm"
-            if reason:
-                _burned_in(ds, reason, name, mask_burned_in, report, engine)
             if pseudo not in report.patients:
                 report.patients.append(pseudo)
             new_series = str(ds.get("SeriesInstanceUID", ""))
             entry = report.series.setdefault(new_series, {"modality": str(ds.get(
                 "Modality", "")), "instances": 0})
             entry["instances"] += 1
-            if fs is not None:
-                _add_to_fileset(fs, ds)
-                written.append(Path(name))
-            else:
-                out = stage / name
-                ds.save_as(out, enforce_file_format=True)
-                written.append(out)
             size = path.stat().st_size
             report.bytes += size
             a = audit_series.setdefault(original["SeriesInstanceUID"], [0, new_series])
@@ -257,24 +265,20 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
     return report
 
 
-def _burned_in(ds, reason: str, name: str, mask: bool, report: ShareReport,
-               engine: Deidentifier) -> None:
+def _burned_in(ds, reason: str, name: str, mask: bool) -> tuple[str, dict]:
+    """Mask ``ds`` when asked and text is found; ("masked" or "not_masked", report entry)."""
     entry = {"file": name, "sop_instance_uid": str(ds.SOPInstanceUID), "reason": reason}
     if "PixelData" not in ds:
-        report.not_masked.append({**entry, "why": "no pixel data medview can mask (e.g. an "
-                                                  "encapsulated document): look at it"})
-        return
+        return "not_masked", {**entry, "why": "no pixel data medview can mask (e.g. an "
+                                              "encapsulated document): look at it"}
     if not mask:
-        report.not_masked.append({**entry, "why": "masking not requested (--mask-burned-in)"})
-        return
+        return "not_masked", {**entry, "why": "masking not requested (--mask-burned-in)"}
     try:
         boxes = burned_in.detect(ds)
     except burned_in.OcrUnavailable as exc:
-        report.not_masked.append({**entry, "why": str(exc)})
-        return
+        return "not_masked", {**entry, "why": str(exc)}
     if not boxes:
-        report.not_masked.append({**entry, "why": "OCR found no text: look at it"})
-        return
+        return "not_masked", {**entry, "why": "OCR found no text: look at it"}
     n = burned_in.mask_dataset(ds, boxes)
     codes = ds.DeidentificationMethodCodeSequence
     if not any(c.CodeValue == "113101" for c in codes):
@@ -284,8 +288,7 @@ def _burned_in(ds, reason: str, name: str, mask: bool, report: ShareReport,
         item.CodeValue, item.CodingSchemeDesignator = "113101", "DCM"
         item.CodeMeaning = "Clean Pixel Data Option"
         codes.append(item)
-    report.masked.append({**entry, "boxes": n,
-                          "regions": [[b.x, b.y, b.w, b.h] for b in boxes]})
+    return "masked", {**entry, "boxes": n, "regions": [[b.x, b.y, b.w, b.h] for b in boxes]}
 
 
 def _shared_copy(report: ShareReport) -> ShareReport:
