@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pydicom
+from dicom_validate import _dciodvfy
 from realparts import require_tool
 
 from medview.deid import burned_in
@@ -51,8 +52,14 @@ def test_share_masks_when_asked_and_lists_what_it_did_not(deid_home, privacy_fil
     us = _us(privacy_files)
     masked = share([us], project="ocr", destination=tmp_path / "masked", mask_burned_in=True)
     assert [m["boxes"] >= 3 for m in masked.masked] == [True] and not masked.not_masked
-    out = pydicom.dcmread(referenced_files(tmp_path / "masked" / "DICOMDIR")[0])
+    written = referenced_files(tmp_path / "masked" / "DICOMDIR")[0]
+    out = pydicom.dcmread(written)
     assert burned_in.detect(out) == []
+    # the masked image, now uncompressed, is as valid as its source was
+    require_tool("dciodvfy")
+    new = ({ln for ln in _dciodvfy(written) if ln.startswith("Error")}
+           - {ln for ln in _dciodvfy(us) if ln.startswith("Error")})
+    assert not new, new
     assert "113101" in {c.CodeValue for c in out.DeidentificationMethodCodeSequence}
     plain = share([us], project="ocr", destination=tmp_path / "plain")
     assert not plain.masked and len(plain.not_masked) == 1
