@@ -21,6 +21,7 @@ from pathlib import Path
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.deid import _table, burned_in
+from medview.deid.dicomdir_write import Layout, write_dicomdir
 from medview.deid.engine import Deidentifier, Tally
 from medview.deid.keys import project_key, record_mapping
 from medview.deid.profile import EDITION, Options
@@ -71,30 +72,16 @@ def _kind(destination: Path) -> str:
     return "zip" if destination.suffix.lower() == ".zip" else "folder"
 
 
-def _add_to_fileset(fs, ds) -> None:
-    """Add ``ds`` with directory records made from its header, dummies where the de-identified
-    header left a record's Type 1 value empty (the instance keeps its empty value)."""
+def _header(ds):
+    """``ds`` without its pixel data (what the directory records are made from)."""
     from pydicom.dataset import Dataset
-    from pydicom.fileset import RecordNode
 
     header = Dataset()
     for elem in ds:
         if elem.tag.group != 0x7FE0:
             header.add(elem)
     header.file_meta = ds.file_meta
-    for keyword, dummy in _RECORD_DUMMIES.items():
-        if keyword not in header or header[keyword].VM == 0:
-            setattr(header, keyword, dummy)
-    records = list(fs._recordify(header))  # pydicom's own record makers (PATIENT … leaf)
-    parent = None
-    for record in records:
-        if "SpecificCharacterSet" in record and record["SpecificCharacterSet"].VM == 0:
-            del record.SpecificCharacterSet   # Type 1C: present only with a value
-        node = RecordNode(record)
-        if parent is not None:
-            node.parent = parent
-        parent = node
-    fs.add_custom(ds, parent)
+    return header
 
 
 def share(items: Iterable[str | os.PathLike], *, project: str, options: Options | None = None,
@@ -159,12 +146,7 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
         stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     else:
         stage = Path(tempfile.mkdtemp(prefix="medview-share-"))
-    fs = None
-    if dest is not None:
-        from pydicom.fileset import FileSet
-
-        fs = FileSet()
-        fs.ID = "MEDVIEW_SHARE"
+    layout = Layout() if dest is not None else None
     audit_series: dict[str, list] = {}    # original series UID → [bytes, new series UID]
     uid_map: dict[str, str] = {}
     written: list[Path] = []
@@ -188,20 +170,24 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
             pseudo = engine.deidentify(ds, tally)
             reason = burned_in.flag_reason(ds)
             name = f"{len(written) + 1:06d}.dcm"
+            # masked first: the directory record names the transfer syntax written
             flagged = _burned_in(ds, reason, name, mask_burned_in) if reason else None
-            if fs is not None:
+            if layout is not None:
                 try:
-                    _add_to_fileset(fs, ds)
-                except (ValueError, KeyError) as exc:   # a SOP class DICOMDIRs cannot list
+                    file_id = layout.add(_header(ds), _RECORD_DUMMIES)
+                except (ValueError, KeyError, AttributeError) as exc:
+                    # a SOP class a DICOMDIR cannot list (before anything is written)
                     report.not_shared.append({"index": i, "local_path": str(path),
                                               "reason": f"cannot be listed in a DICOMDIR "
                                                         f"({str(exc)[:160]})"})
                     continue
-                written.append(Path(name))
-            else:
-                out = stage / name
-                ds.save_as(out, enforce_file_format=True)
-                written.append(out)
+                name = "/".join(file_id)
+                if flagged is not None:
+                    flagged[1]["file"] = name
+            out = stage.joinpath(*name.split("/"))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ds.save_as(out, enforce_file_format=True)
+            written.append(out)
             # counted once written: the report describes what was shared
             report.tally.merge(tally)
             if flagged is not None:
@@ -225,14 +211,9 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
                                          for d in report.not_shared[:3]) + ")")
         report.instances = len(written)
         progress.check()
-        if fs is not None:
-            progress.update(0.97, "writing the DICOMDIR")
-            fs.write(stage)
-            # the report names files as the file-set laid them out
-            where = {str(inst.SOPInstanceUID): Path(inst.path).relative_to(stage).as_posix()
-                     for inst in fs}
-            for entry in report.masked + report.not_masked:
-                entry["file"] = where.get(entry["sop_instance_uid"], entry["file"])
+        if layout is not None:
+            progress.update(0.98, "writing the DICOMDIR")
+            write_dicomdir(stage, layout)
         report.seconds = time.perf_counter() - t0
         if dest is not None:
             _shared_copy(report).write(stage, REPORT_STEM)
@@ -253,12 +234,6 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
-        if fs is not None:
-            # pydicom stages the instances in a TemporaryDirectory it leaves to the garbage
-            # collector (a ResourceWarning then): remove it now
-            staged = getattr(fs, "_stage", {}).get("t")
-            if staged is not None:
-                staged.cleanup()
     record_mapping(project, {**engine.patients, **uid_map})
     _local_copy(report, project)
     progress.update(1.0, f"shared {report.instances} instance(s)")
