@@ -33,6 +33,8 @@ MAX_DEPTH = 16
 TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
 _DICOM_ROOT = "1.2.840.10008."
 _PATIENT_NAME, _PATIENT_ID = 0x00100010, 0x00100020
+#: file meta attributes kept: version, SOP class and instance, transfer syntax
+_META_KEEP = frozenset({0x00020001, 0x00020002, 0x00020003, 0x00020010})
 
 #: free-text attributes the table does not name that carry no identity and that readers need
 SAFE_TEXT = frozenset({
@@ -182,15 +184,21 @@ class Deidentifier:
         from pydicom.dataset import FileMetaDataset
         from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-        old = getattr(ds, "file_meta", None)
-        meta = FileMetaDataset()
+        meta = getattr(ds, "file_meta", None)
+        if meta is None:
+            meta = ds.file_meta = FileMetaDataset()
+        # only what identifies the object and its encoding stays (not the sender's AE title,
+        # not private information); the existing map is edited: a new FileMetaDataset costs
+        # more than the whole de-identification
+        for tag in list(meta.keys()):
+            if int(tag) not in _META_KEEP:
+                del meta[tag]
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = (old.TransferSyntaxUID if old is not None
-                                  and "TransferSyntaxUID" in old else "1.2.840.10008.1.2.1")
+        if "TransferSyntaxUID" not in meta:
+            meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = "MEDVIEW_DEID"
-        ds.file_meta = meta
         ds.preamble = b"\0" * 128   # the source's preamble could carry anything
 
     # -- the walk ----------------------------------------------------------------------------

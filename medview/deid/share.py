@@ -73,13 +73,11 @@ def _kind(destination: Path) -> str:
 
 
 def _header(ds):
-    """``ds`` without its pixel data (what the directory records are made from)."""
+    """A dataset sharing ``ds``'s elements but not its element map: the directory records'
+    dummies go into it without touching the instance."""
     from pydicom.dataset import Dataset
 
-    header = Dataset()
-    for elem in ds:
-        if elem.tag.group != 0x7FE0:
-            header.add(elem)
+    header = Dataset(dict(ds._dict))   # a shallow copy (Dataset.copy shares the map)
     header.file_meta = ds.file_meta
     return header
 

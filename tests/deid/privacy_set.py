@@ -53,12 +53,13 @@ PRIVATE_VALUES = ("Zyxwvut^Quinbert private", "MRN-PLANT-8812734-PRIV")
 NESTED = {"PatientName": "Nestedzyx^Quinbert", "InstitutionName": "Nestedplant Clinic"}
 OVERLAY_COMMENT = "overlay of Zyxwvut"
 CURVE_TEXT = "curve of Quinbert"
+SENDER_AE = "PLANTSENDERAE"
 BURNED_IN = ("ZYXWVUT QUINBERT", "MRN 8812734")
 #: values that must not survive in any byte of a basic-profile share
 IDENTIFYING = sorted({
     *(v for k, v in PLANTED.items() if k not in ("ContrastBolusRoute",)),
     "Zyxwvut", "Quinbert", "Ormsby", "Walloon", "Operplant", "Plantinstitute", "Plantstreet",
-    "Plantdept", "PLANTSTATION7", "8812734", "5550123", "Nestedzyx", "Nestedplant",
+    "Plantdept", "PLANTSTATION7", "8812734", "5550123", "Nestedzyx", "Nestedplant", SENDER_AE,
     *PRIVATE_VALUES,
 })
 KEEP = ("Modality", "SOPClassUID", "Rows", "Columns", "ImagePositionPatient",
@@ -78,6 +79,7 @@ def _plant(ds, pid_suffix: str = "") -> None:
 
     for keyword, value in PLANTED.items():
         setattr(ds, keyword, value + (pid_suffix if keyword == "PatientID" else ""))
+    ds.file_meta.SourceApplicationEntityTitle = SENDER_AE   # who sent it: a site's name
     block = ds.private_block(0x0009, "PLANTVENDOR", create=True)
     block.add_new(0x01, "LO", PRIVATE_VALUES[0])
     block.add_new(0x02, "LO", PRIVATE_VALUES[1])
@@ -238,6 +240,8 @@ def score(pairs, *, keep_pixels: bool = True) -> Score:
                         f"{tag} {keyword}: not kept")
         if keep_pixels and src.SOPClassUID != US_IMAGE:
             s.check(out.PixelData == src.PixelData, f"{tag}: pixels changed")
+        s.check(SENDER_AE not in str(getattr(out, "file_meta", "")),
+                f"{tag}: the sender's AE title left in the file meta")
         s.check(_text(out, "PatientIdentityRemoved") == "YES",
                 f"{tag}: Patient Identity Removed not YES")
     return s
