@@ -45,7 +45,9 @@ SAFE_TEXT = frozenset({
     "RescaleType", "WindowCenterWidthExplanation", "ContentDescription", "ConvolutionKernel",
     "SequenceName", "ReceiveCoilName", "TransmitCoilName", "FilterType", "LossyImageCompression",
     "PixelSpacingCalibrationDescription", "AlgorithmName", "AlgorithmVersion",
-    "LUTExplanation", "CodingSchemeExternalID", "BodyPartExamined",
+    "LUTExplanation", "CodingSchemeExternalID", "BodyPartExamined", "ImagedNucleus",
+    "PulseSequenceName", "Radiopharmaceutical", "ReconstructionMethod",
+    "AttenuationCorrectionMethod", "ScatterCorrectionMethod", "RandomsCorrectionMethod",
 })
 #: UIDs the table does not name that identify a coding scheme or registry, not an instance
 _KEEP_UID_KEYWORDS = ("CodingSchemeUID", "ContextUID", "MappingResourceUID",
