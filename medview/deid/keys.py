@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from pathlib import Path
@@ -110,4 +111,6 @@ def record_mapping(project: str, entries: dict[str, dict]) -> Path:
             changed = True
     if changed or not path.exists():
         write_private(path, current)
+    for folder in (path.parent, path.parent.parent):   # deid/ and deid/<project>/: user only
+        os.chmod(folder, 0o700)
     return path

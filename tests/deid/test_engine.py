@@ -66,6 +66,7 @@ def test_same_patient_same_pseudonym_in_a_project_other_across(deid_home, privac
     assert pairs1[0][1].StudyInstanceUID != pairs3[0][1].StudyInstanceUID
     path = record_mapping("alpha", a1.patients)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     assert NAME in path.read_text()   # the mapping back is local, and complete
 
 
