@@ -269,6 +269,8 @@ def _shared_copy(report: ShareReport) -> ShareReport:
     import copy
 
     out = copy.copy(report)
+    if os.sep in out.destination:   # a local path says where the user keeps things: its name
+        out.destination = Path(out.destination).name
     out.not_shared = [{k: v for k, v in d.items() if k != "local_path"}
                       for d in report.not_shared]
     return out
