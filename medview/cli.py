@@ -775,6 +775,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_pacs_parser(sub, common)
     add_privacy_parsers(sub, common)
 
+    from medview.cli_share import add_share_parser
+
+    add_share_parser(sub, common)
+
     s = sub.add_parser(
         "export", parents=[common],
         help="a label map or volume file → DICOM SEG, derived series or Secondary Capture",
@@ -822,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote",
-                "pacs", "selftest", "catalog", "audit"}
+                "pacs", "share", "selftest", "catalog", "audit"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):
@@ -844,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
     # ChainError is a ValueError: importing medview.pipeline.chain here would load the step
     # registry and NumPy into every command (medview index starts in ~0.1 s without them)
     pacs_errors: tuple = ()
-    if args.command == "pacs" or getattr(args, "send", None):
+    if args.command in ("pacs", "share") or getattr(args, "send", None):
         from medview.pacs.errors import PacsError
 
         pacs_errors = (PacsError,)

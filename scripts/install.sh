@@ -16,8 +16,9 @@ want_test=0
 # screenshot and dicom3tools (dciodvfy) / dcmtk to validate and exchange what we write, and a
 # real PACS (orthanc, orthanc-dicomweb: the PACS tests start their own, no service);
 # the installer test builds with PyInstaller (objdump: binutils), packs with pigz and
-# validates desktop entries (desktop-file-utils).
-apt_pkgs=(python3-venv libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0
+# validates desktop entries (desktop-file-utils). medview share --mask-burned-in reads text in
+# pixels with tesseract (tesseract-ocr, English: tesseract-ocr-eng).
+apt_pkgs=(python3-venv tesseract-ocr tesseract-ocr-eng libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0
   libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1
   libxcb-xfixes0 libxcb-xkb1 libdbus-1-3)

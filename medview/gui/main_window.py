@@ -42,6 +42,7 @@ from medview.gui.pacs_actions import PacsActionsMixin
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.series_loading import FirstImage, LoadedSeries
+from medview.gui.share_actions import ShareActionsMixin
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
@@ -58,7 +59,8 @@ log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 8000
 
 
-class MainWindow(BrowserActionsMixin, PacsActionsMixin, SettingsMixin, QMainWindow):
+class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, SettingsMixin,
+                 QMainWindow):
     """The main window on one catalog.
 
     Parameters
@@ -158,6 +160,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, SettingsMixin, QMainWind
         self._build_cache_action()
         self._build_remote_actions()
         self._build_pacs()
+        self._build_share()
         self.unsaved = UnsavedGuard(self)  # Save/Discard/Cancel, autosave, recovery
         install_help_menu(self)  # before the shortcuts are restored: F1 is configurable too
         install_audit_action(self)  # Help ▸ Audit Log…
