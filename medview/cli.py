@@ -15,6 +15,8 @@
     medview remote add|list|remove       offload endpoints
     medview pacs add|list|remove|echo|find|get|send|listen
                                          PACS nodes, query, retrieve, send, storage SCP
+    medview backup NODE --study UID|--all [--results]
+                                         verified backup to a DICOMweb archive
     medview selftest                     check an installation, one line per subsystem
 """
 
@@ -774,6 +776,9 @@ def build_parser() -> argparse.ArgumentParser:
     from medview.cli_pacs import add_pacs_parser
 
     add_pacs_parser(sub, common)
+    from medview.cli_backup import add_backup_parser
+
+    add_backup_parser(sub, common)
 
     s = sub.add_parser(
         "export", parents=[common],
@@ -822,7 +827,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote",
-                "pacs", "selftest"}
+                "pacs", "selftest", "backup"}
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):
@@ -844,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
     # ChainError is a ValueError: importing medview.pipeline.chain here would load the step
     # registry and NumPy into every command (medview index starts in ~0.1 s without them)
     pacs_errors: tuple = ()
-    if args.command == "pacs" or getattr(args, "send", None):
+    if args.command in ("pacs", "backup") or getattr(args, "send", None):
         from medview.pacs.errors import PacsError
 
         pacs_errors = (PacsError,)
