@@ -174,7 +174,7 @@ def test_refusals_are_clear(archive, tmp_path, pacs_home):
         dimse = DimseNode("dimse", "ORTHANC", "127.0.0.1", archive.dicom_port)
         with pytest.raises(ValueError, match="DICOMweb archive"):
             backup(dimse, catalog, all_studies=True)
-        with pytest.raises(ValueError, match="1.2.3.4: no study or series"):
+        with pytest.raises(ValueError, match=r"1\.2\.3\.4: no study or series"):
             backup(web_node_for(archive), catalog, ["1.2.3.4"])
         from orthanc_proc import free_port
 
