@@ -5,6 +5,7 @@ Private to :mod:`medview.pacs.backup` (which selects the instances and reports).
 
 from __future__ import annotations
 
+import threading
 import time
 
 from medview.core.progress import Progress
@@ -13,6 +14,7 @@ from medview.pacs.errors import AuthenticationFailed, NodeUnreachable, PacsError
 from medview.pacs.nodes import WebNode
 
 STOW_BATCH_BYTES = 32 * 1024 * 1024
+PARALLEL = 2  # STOW-RS requests in flight
 
 
 class Run:
@@ -25,6 +27,7 @@ class Run:
         self.node, self.report, self.journal = node, report, journal
         self.batch, self.verify_all, self.progress = batch, verify_all, progress
         self.client = web_client(node)
+        self._local = threading.local()
         self.archive = archive_key(node)
         self.done_studies: set[str] = set()
 
@@ -102,51 +105,86 @@ class Run:
         if batch:
             yield batch
 
-    def _send(self, todo: list[BackupItem]) -> list[BackupItem]:
-        """STOW-RS ``todo`` in batches; the items stored (NodeUnreachable stops it)."""
+    def _post(self, batch: list[BackupItem]):
+        """Read ``batch`` and STOW-RS it (in a worker thread, with its own client): the items
+        sent, the read failures, and SOP UID → reason of those the archive refused."""
         import pydicom
         from pydicom.errors import InvalidDicomError
 
         from medview.pacs.send import stow_datasets
+        from medview.pacs.web import web_client
 
-        r = self.report
-        stored: list[BackupItem] = []
-        for batch in self._batches(todo):
-            self.progress.check()
-            ready, datasets = [], []
-            for item in batch:
-                try:
-                    datasets.append(pydicom.dcmread(item.path))
-                    ready.append(item)
-                except (OSError, InvalidDicomError, ValueError) as exc:
-                    r.failed.append(BackupFailure(item.sop_uid, item.path, "read",
-                                                  f"cannot read the local file: {exc}"))
-            if not ready:
-                continue
-            # committed before the request leaves: after a crash the next run knows these
-            # may be in the archive (it asks the archive rather than sending them again)
-            self.journal.mark(self.archive, ready, "sending")
+        client = getattr(self._local, "client", None)
+        if client is None:
+            # a request body of up to STOW_BATCH_BYTES goes whole, not in chunks (web_client)
+            client = self._local.client = web_client(self.node,
+                                                     chunk_size=2 * STOW_BATCH_BYTES)
+        ready, datasets, unreadable = [], [], []
+        for item in batch:
             try:
-                refused = stow_datasets(self.client, self.node, datasets)
-            except (AuthenticationFailed, NodeUnreachable) as exc:
-                if isinstance(exc, NodeUnreachable):
-                    r.failed.extend(BackupFailure(i.sop_uid, i.path, "send",
-                                                  f"the request broke off: {exc}")
-                                    for i in ready)
-                raise
-            except PacsError as exc:
-                r.failed.extend(BackupFailure(i.sop_uid, i.path, "send", str(exc))
-                                for i in ready)
-                self.tick()
-                continue
-            ok = [i for i in ready if i.sop_uid not in refused]
-            r.failed.extend(BackupFailure(i.sop_uid, i.path, "send", refused[i.sop_uid])
-                            for i in ready if i.sop_uid in refused)
-            self.journal.mark(self.archive, ok, "stored")
-            r.sent.extend(i.sop_uid for i in ok)
-            r.bytes_sent += sum(i.size for i in ok)
-            stored.extend(ok)
+                datasets.append(pydicom.dcmread(item.path))
+                ready.append(item)
+            except (OSError, InvalidDicomError, ValueError) as exc:
+                unreadable.append(BackupFailure(item.sop_uid, item.path, "read",
+                                                f"cannot read the local file: {exc}"))
+        refused = stow_datasets(client, self.node, datasets) if datasets else {}
+        return ready, unreadable, refused
+
+    def _collect(self, batch: list[BackupItem], future, stored: list[BackupItem]) -> None:
+        """Book one request's outcome (main thread: the report and the journal)."""
+        r = self.report
+        try:
+            ready, unreadable, refused = future.result()
+        except NodeUnreachable as exc:
+            r.failed.extend(BackupFailure(i.sop_uid, i.path, "send",
+                                          f"the request broke off: {exc}") for i in batch)
+            raise
+        except AuthenticationFailed:
+            raise
+        except PacsError as exc:
+            r.failed.extend(BackupFailure(i.sop_uid, i.path, "send", str(exc)) for i in batch)
             self.tick()
+            return
+        r.failed.extend(unreadable)
+        ok = [i for i in ready if i.sop_uid not in refused]
+        r.failed.extend(BackupFailure(i.sop_uid, i.path, "send", refused[i.sop_uid])
+                        for i in ready if i.sop_uid in refused)
+        self.journal.mark(self.archive, ok, "stored")
+        r.sent.extend(i.sop_uid for i in ok)
+        r.bytes_sent += sum(i.size for i in ok)
+        stored.extend(ok)
+        self.tick()
+
+    def _send(self, todo: list[BackupItem]) -> list[BackupItem]:
+        """STOW-RS ``todo`` in batches, ``PARALLEL`` requests in flight (one is read and
+        encoded while the archive stores the other); the items stored. NodeUnreachable,
+        AuthenticationFailed and Cancelled stop it after the requests in flight were booked."""
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        stored: list[BackupItem] = []
+        pending: deque = deque()
+        error: BaseException | None = None
+        with ThreadPoolExecutor(PARALLEL, thread_name_prefix="medview-backup-stow") as pool:
+            try:
+                for batch in self._batches(todo):
+                    self.progress.check()
+                    # committed before the request leaves: after a crash the next run knows
+                    # these may be in the archive (it asks the archive, not sending them again)
+                    self.journal.mark(self.archive, batch, "sending")
+                    pending.append((batch, pool.submit(self._post, batch)))
+                    if len(pending) >= PARALLEL:
+                        self._collect(*pending.popleft(), stored)
+            except BaseException as exc:  # a stop or a cancel: book what is in flight first
+                error = exc
+            while pending:
+                batch, future = pending.popleft()
+                try:
+                    self._collect(batch, future, stored)
+                except PacsError as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
         return stored
 
     def _verify(self, study_uid: str, check: list[BackupItem], present: dict) -> None:
