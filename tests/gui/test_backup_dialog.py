@@ -125,3 +125,22 @@ def test_cancel_says_what_was_done(qtbot, window, dialog):
     assert dialog.status.text() == "Not complete" and dialog.table.isVisible()
     assert _counts(dialog)["Sent"] == str(len(report.sent))
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+
+
+def test_the_open_study_alone_without_results(qtbot, window, archive, tmp_path):
+    from backup_helpers import KITS
+
+    window.catalog.index([KITS, LIVER / "ct-3slice", write_result(tmp_path / "r")], workers=1)
+    ct = next(s for s in window.catalog.series() if s.instances == 3)  # the liver CT
+    window.refresh_browser()
+    with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS):
+        window.open_series(ct.uid)
+    window.backup_action.trigger()
+    dialog = window.backup_dialog
+    assert dialog.open_study.isEnabled() and dialog.open_study.isChecked()
+    dialog.results.setChecked(False)
+    report = _run(qtbot, dialog)
+    # only the open study's CT; its SEG made by medview stays home; the KiTS study too
+    assert report.complete and report.total == 3 and report.results_left_out == 1
+    assert _counts(dialog)["Sent"] == "3" and dialog.status.text() == "All verified"
+    assert "1 series of medview results left out" in dialog.message.text()

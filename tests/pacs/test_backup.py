@@ -181,3 +181,32 @@ def test_refusals_are_clear(archive, tmp_path, pacs_home):
         gone = WebNode("gone", f"http://127.0.0.1:{free_port()}/dicom-web", timeout_s=5)
         with pytest.raises(NodeUnreachable, match="connection refused"):
             backup(gone, catalog, all_studies=True)
+
+
+def test_cancel_keeps_the_report_so_far_and_a_second_run_completes(archive, tmp_path):
+    from medview.core.progress import Cancelled, Progress
+    from medview.pacs.backup import BackupReport
+
+    node = web_node_for(archive)
+    seen = []
+
+    def on_progress(fraction: float, message: str) -> None:
+        seen.append((fraction, message))
+        if report.sent:  # the first request went out
+            progress.cancel()
+
+    progress = Progress(on_progress)
+    report = BackupReport("archive")
+    with real_catalog(tmp_path) as catalog:
+        with pytest.raises(Cancelled):
+            backup(node, catalog, all_studies=True, results=True, batch=3, report=report,
+                   progress=progress)
+        assert report.cancelled and not report.complete
+        assert 0 < len(report.sent) < report.total
+        assert sorted(report.unverified) == sorted(report.sent)  # not read back yet
+        assert all(0.0 <= f <= 1.0 for f, _m in seen) and "sent" in seen[-1][1]
+        assert sorted(archive_sops(archive)) == sorted(report.sent)
+
+        rest = backup(node, catalog, all_studies=True, results=True)
+    assert rest.complete and sorted(rest.skipped) == sorted(report.sent)
+    assert len(rest.sent) == rest.total - len(report.sent) and len(rest.verified) == rest.total
