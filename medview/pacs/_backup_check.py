@@ -142,9 +142,14 @@ def read_back(client, node, study_uid: str, series_uid: str, sops: list[str],
         # an archive may leave out of a series stream what it cannot transcode (Orthanc: JPEG
         # 2000 to Explicit VR Little Endian) and yet return it alone, in its own syntax
         sops, failed = sorted(wanted), {}
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    stop = threading.Event()  # a cancel (or any error) in on_instance: fetch no more
+
     def one(sop: str):
+        if stop.is_set():
+            return sop, None, "not read back (stopped)"
         try:
             with web_errors(node, "WADO-RS read-back"):
                 ds = client.retrieve_instance(study_uid, series_uid, sop)
@@ -156,11 +161,15 @@ def read_back(client, node, study_uid: str, series_uid: str, sops: list[str],
         return sop, ds, ""
 
     with ThreadPoolExecutor(4, thread_name_prefix="medview-backup-read") as pool:
-        for sop, ds, why in pool.map(one, sops):
-            if ds is None:
-                failed[sop] = why
-            else:
-                on_instance(ds)
+        try:
+            for sop, ds, why in pool.map(one, sops):
+                if ds is None:
+                    failed[sop] = why
+                else:
+                    on_instance(ds)
+        except BaseException:
+            stop.set()
+            raise
     return failed
 
 
