@@ -102,8 +102,8 @@ def read_back(client, node, study_uid: str, series_uid: str, sops: list[str],
     """Call ``on_instance(dataset)`` for each of ``sops`` the archive returns (WADO-RS).
 
     ``whole_series``: one request for the series (a multipart stream, which the archive
-    answers fastest) and keep only ``sops``; else, and for what the stream left out, one
-    request per instance, four at a time.
+    answers fastest) and keep only ``sops``; else, and for what the stream left out or did
+    not get to (a failed stream), one request per instance, four at a time.
 
     Returns
     -------
@@ -135,13 +135,14 @@ def read_back(client, node, study_uid: str, series_uid: str, sops: list[str],
                     stream.close()
         except NodeUnreachable:
             raise
-        except PacsError as exc:
-            return {sop: str(exc) for sop in wanted}
+        except PacsError:
+            pass  # asked one by one below: they say which instance the archive cannot give
         if not wanted:
             return {}
         # an archive may leave out of a series stream what it cannot transcode (Orthanc: JPEG
-        # 2000 to Explicit VR Little Endian) and yet return it alone, in its own syntax
-        sops, failed = sorted(wanted), {}
+        # 2000 to Explicit VR Little Endian; or it fails the whole stream with HTTP 500) and
+        # yet return each alone, in its own syntax
+        sops = sorted(wanted)
     import threading
     from concurrent.futures import ThreadPoolExecutor
 

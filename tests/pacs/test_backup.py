@@ -50,7 +50,7 @@ def test_backup_then_restore_into_a_fresh_catalog_gives_every_instance_back(arch
         originals = catalog_files(catalog)
         report = backup(node, catalog, all_studies=True, results=True, batch=7)
         studies = {s.uid for s in catalog.studies()}
-    assert report.complete, report.summary()
+    assert report.complete, (report.summary(), report.failed[:2])
     n = len(originals)
     assert report.total == n == len(report.sent) == len(report.verified)
     assert report.skipped == [] and report.failed == [] and report.bytes_sent > 0
