@@ -189,6 +189,8 @@ class Run:
 
     def _verify(self, study_uid: str, check: list[BackupItem], present: dict) -> None:
         """Read ``check`` back and compare; verified rows go to the journal per series."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from medview.pacs._backup_check import fingerprint, fingerprint_file, read_back
 
         r = self.report
@@ -200,8 +202,12 @@ class Run:
             in_archive = sum(1 for s, _c in present.values() if s == series_uid)
             whole = len(wanted) >= 8 and 2 * len(wanted) >= in_archive
             good = []
+            # the local side is read and hashed in a thread while the archive streams
+            pool = ThreadPoolExecutor(1, thread_name_prefix="medview-backup-hash")
+            local_of = {sop: pool.submit(fingerprint_file, item.path)
+                        for sop, item in wanted.items()}
 
-            def compare(ds, wanted=wanted, good=good) -> None:
+            def compare(ds, wanted=wanted, good=good, local_of=local_of) -> None:
                 self.progress.check()
                 item = wanted[str(ds.SOPInstanceUID)]
                 try:
@@ -211,7 +217,7 @@ class Run:
                                                   f"read back, but {exc}"))
                     return
                 try:
-                    local = fingerprint_file(item.path)
+                    local = local_of[item.sop_uid].result()
                 except (OSError, ValueError) as exc:
                     r.failed.append(BackupFailure(item.sop_uid, item.path, "verify",
                                                   f"the local file cannot be read: {exc}"))
@@ -232,6 +238,7 @@ class Run:
                 failed = read_back(self.client, self.node, study_uid, series_uid,
                                    list(wanted), whole, compare)
             finally:
+                pool.shutdown(wait=True, cancel_futures=True)
                 self.journal.mark_verified(self.archive, good)
             for sop, why in failed.items():
                 r.failed.append(BackupFailure(sop, wanted[sop].path, "verify", why))

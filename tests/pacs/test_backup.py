@@ -210,3 +210,24 @@ def test_cancel_keeps_the_report_so_far_and_a_second_run_completes(archive, tmp_
         rest = backup(node, catalog, all_studies=True, results=True)
     assert rest.complete and sorted(rest.skipped) == sorted(report.sent)
     assert len(rest.sent) == rest.total - len(report.sent) and len(rest.verified) == rest.total
+
+
+def test_a_jpeg_2000_instance_the_archive_cannot_transcode_is_verified_and_restored(
+        archive, tmp_path):
+    """Orthanc fails a WADO-RS stream with HTTP 500 when the first instance is one it cannot
+    transcode to Explicit VR Little Endian (JPEG 2000); alone, it sends it as stored."""
+    from medview.pacs.retrieve import retrieve
+
+    j2k = TS / "9.dcm"
+    assert pydicom.dcmread(j2k).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+    node = web_node_for(archive)
+    with Catalog(tmp_path / "catalog.sqlite") as catalog:
+        catalog.index([j2k], workers=1)
+        report = backup(node, catalog, all_studies=True)
+        [study] = [s.uid for s in catalog.studies()]
+    assert report.complete and report.verified == report.sent and len(report.sent) == 1
+    with Catalog(tmp_path / "fresh.sqlite") as fresh:
+        got = retrieve(node, study, method="wado", root=tmp_path / "restored", catalog=fresh)
+        assert got.complete and len(got.received) == 1
+        [restored] = catalog_files(fresh).values()
+    assert_same_instance(j2k, restored, "restored")
