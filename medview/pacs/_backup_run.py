@@ -29,7 +29,6 @@ class Run:
         self.client = web_client(node)
         self._local = threading.local()
         self.archive = archive_key(node)
-        self.done_studies: set[str] = set()
 
     # -- progress ------------------------------------------------------------------------
     def tick(self) -> None:
@@ -75,7 +74,6 @@ class Run:
             self._verify(study_uid, check, present)
         finally:
             r.seconds["verify"] += time.perf_counter() - t0
-        self.done_studies.add(study_uid)
 
     def _audit(self, study_uid: str, todo: list[BackupItem], items: list[BackupItem]) -> None:
         from medview.audit import record
