@@ -18,6 +18,10 @@
                                          PACS nodes, query, retrieve, send, storage SCP
     medview catalog wipe [--yes]         remove what medview keeps about patients here
     medview audit [--json]               the disclosure audit log, newest first
+    medview share STUDY… --project P --to FOLDER|ZIP|NODE
+                                         a de-identified copy (PS3.15 Annex E)
+    medview backup NODE --study UID|--all [--results]
+                                         verified backup to a DICOMweb archive
     medview selftest                     check an installation, one line per subsystem
 """
 
@@ -778,6 +782,9 @@ def build_parser() -> argparse.ArgumentParser:
     from medview.cli_share import add_share_parser
 
     add_share_parser(sub, common)
+    from medview.cli_backup import add_backup_parser
+
+    add_backup_parser(sub, common)
 
     s = sub.add_parser(
         "export", parents=[common],
@@ -819,14 +826,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep", metavar="DIR", help="keep the files the self-test writes in DIR")
     s.add_argument("--verbose", action="store_true", help="tracebacks of failed checks")
     s.set_defaults(func=cmd_selftest)
+    #: the subcommand names; anything else on the command line opens the window
+    p.medview_commands = frozenset(sub.choices)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = {"index", "series", "convert", "steps", "run", "export", "serve", "remote",
-                "pacs", "share", "selftest", "catalog", "audit"}
+    commands = parser.medview_commands
     if not any(a in commands for a in argv if not a.startswith("-")) and not (
         {"-h", "--help", "--version"} & set(argv)
     ):
@@ -848,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
     # ChainError is a ValueError: importing medview.pipeline.chain here would load the step
     # registry and NumPy into every command (medview index starts in ~0.1 s without them)
     pacs_errors: tuple = ()
-    if args.command in ("pacs", "share") or getattr(args, "send", None):
+    if args.command in ("pacs", "share", "backup") or getattr(args, "send", None):
         from medview.pacs.errors import PacsError
 
         pacs_errors = (PacsError,)

@@ -1,5 +1,6 @@
-"""The main window's PACS parts (issue 14): Settings ▸ PACS…, the PACS dock beside the local
-browser, File ▸ Send to PACS…, and opening a series while it is being retrieved.
+"""The main window's PACS parts: Settings ▸ PACS…, the PACS dock beside the local browser,
+File ▸ Send to PACS…, File ▸ Back up to archive…, and opening a series while it is being
+retrieved.
 
 A retrieved series opens as soon as its first instances are in the catalog; when the
 retrieve ends (complete, failed or cancelled) it is read again with everything that arrived,
@@ -51,6 +52,12 @@ class PacsActionsMixin:
                                          "PACS node")
         self.send_pacs_action.triggered.connect(self.open_send_dialog)
         self._menu("File").insertAction(self.save_png_action, self.send_pacs_action)
+        self.backup_action = QAction("&Back up to archive…", self)
+        self.backup_action.setObjectName("action_backup")
+        self.backup_action.setToolTip("Verified backup of studies and medview's results to a "
+                                      "DICOMweb archive")
+        self.backup_action.triggered.connect(self.open_backup_dialog)
+        self._menu("File").insertAction(self.save_png_action, self.backup_action)
 
         self.last_export: list[Path] = []
         self.exported.connect(self._remember_export)
@@ -125,6 +132,17 @@ class PacsActionsMixin:
         dialog = SendDialog(self.tasks, sources, self)
         dialog.open()
         self.send_dialog = dialog
+        return dialog
+
+    def open_backup_dialog(self):
+        """File ▸ Back up to archive… (the open study, or every study in the catalog)."""
+        from medview.gui.backup_dialog import BackupDialog
+
+        vol = self.state.volume
+        study = str(vol.metadata.get("StudyInstanceUID") or "") if vol is not None else ""
+        dialog = BackupDialog(self.tasks, lambda: self.catalog, study, self)
+        dialog.open()
+        self.backup_dialog = dialog
         return dialog
 
     # -- open while arriving -----------------------------------------------------------

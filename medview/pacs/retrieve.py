@@ -30,7 +30,7 @@ from medview.pacs._fetch import (
     _wado,
     check_complete,
 )
-from medview.pacs.errors import PacsError
+from medview.pacs.errors import NodeUnreachable, PacsError
 from medview.pacs.nodes import DimseNode, Node
 
 __all__ = ["GET_MODEL", "MOVE_MODEL", "RetrieveReport", "check_complete", "retrieve"]
@@ -168,7 +168,15 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
             elif method == "move":
                 _move(node, root, study_uid, series_uid, todo, sink, progress)
             else:
-                _wado(node, root, study_uid, series_uid, todo, sink, progress)
+                try:
+                    _wado(node, root, study_uid, series_uid, todo, sink, progress)
+                except PacsError as exc:
+                    if todo is not None or report.received or isinstance(exc, NodeUnreachable):
+                        raise
+                    # an archive may fail a whole stream over one instance it cannot transcode
+                    # (Orthanc: HTTP 500 when a JPEG 2000 one comes first) and yet send each
+                    # alone in its own syntax: ask for them one by one, as a resume does
+                    _wado(node, root, study_uid, series_uid, listing.result(), sink, progress)
         except Cancelled as exc:
             cancelled = exc
         except (PacsError, OSError) as exc:

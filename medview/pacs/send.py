@@ -19,7 +19,7 @@ from medview.core.progress import NO_PROGRESS, Progress
 from medview.pacs.errors import AuthenticationFailed, PacsError
 from medview.pacs.nodes import DimseNode, Node
 
-__all__ = ["SendReport", "collect_files", "send"]
+__all__ = ["SendReport", "collect_files", "send", "stow_datasets"]
 
 UNCOMPRESSED = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
 MAX_CONTEXTS = 126
@@ -185,10 +185,35 @@ def _store(node: DimseNode, items, report: SendReport, counter: _Counter) -> Non
             counter.step()
 
 
+def stow_datasets(client, node, datasets) -> dict[str, str]:
+    """STOW-RS ``datasets`` in one request with ``client`` (:func:`medview.pacs.web.web_client`).
+
+    Returns
+    -------
+    dict
+        SOP Instance UID → reason, for each instance the server answered it did not store
+        (empty when it stored them all).
+
+    Raises
+    ------
+    medview.pacs.errors.PacsError
+        When the request itself failed (refused, 401, cut off, an HTTP error status).
+    """
+    from medview.pacs.web import web_errors
+
+    with web_errors(node, "STOW-RS"):
+        answer = client.store_instances(datasets)
+    failed_uids = {}
+    for item in answer.get("FailedSOPSequence", []) if answer is not None else []:
+        failed_uids[str(item.get("ReferencedSOPInstanceUID", ""))] = \
+            f"STOW-RS failure reason {int(item.get('FailureReason', 0)):#06x}"
+    return failed_uids
+
+
 def _stow(node, items, report: SendReport, progress: Progress) -> None:
     import pydicom
 
-    from medview.pacs.web import web_client, web_errors
+    from medview.pacs.web import web_client
 
     client = web_client(node)
     total = len(items)
@@ -201,17 +226,12 @@ def _stow(node, items, report: SendReport, progress: Progress) -> None:
             return
         datasets = [pydicom.dcmread(p) for p in batch]
         try:
-            with web_errors(node, "STOW-RS"):
-                answer = client.store_instances(datasets)
+            failed_uids = stow_datasets(client, node, datasets)
         except AuthenticationFailed:
             raise
         except PacsError as exc:
             report.failed.extend((p, str(exc)) for p in batch)
         else:
-            failed_uids = {}
-            for item in answer.get("FailedSOPSequence", []) if answer is not None else []:
-                failed_uids[str(item.get("ReferencedSOPInstanceUID", ""))] = \
-                    f"STOW-RS failure reason {int(item.get('FailureReason', 0)):#06x}"
             for p, ds in zip(batch, datasets, strict=True):
                 reason = failed_uids.get(str(ds.SOPInstanceUID))
                 if reason:
