@@ -26,6 +26,7 @@ from medview.deid.engine import Deidentifier, Tally
 from medview.deid.keys import project_key, record_mapping
 from medview.deid.profile import EDITION, Options
 from medview.deid.report import ShareReport
+from medview.fileperms import give_user_mode
 
 __all__ = ["REPORT_STEM", "collect_inputs", "share"]
 
@@ -219,6 +220,7 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
             if _kind(dest) == "zip":
                 _zip(stage, dest)   # the staging folder goes in the finally below
             else:
+                give_user_mode(stage, folder=True)  # mkdtemp made it 0700
                 os.rename(stage, dest)
                 stage = None
             if audit:
@@ -296,6 +298,7 @@ def _zip(stage: Path, dest: Path) -> None:
                     z.write(f, f.relative_to(stage).as_posix())
         if dest.exists():
             raise FileExistsError(f"{dest}: appeared while writing; nothing replaced")
+        give_user_mode(tmp)  # an export's mode, not mkstemp's 0600 (medview.fileperms)
         os.rename(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

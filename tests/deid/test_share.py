@@ -24,6 +24,7 @@ from medview.deid.keys import mapping_path, project_key
 from medview.deid.profile import Options
 from medview.deid.share import share
 from medview.dicom.dicomdir import referenced_files
+from medview.fileperms import current_umask
 
 LIVER = Segment(1, "Liver", (200, 120, 100), ("91723000", "SCT", "Anatomical Structure"),
                 ("10200004", "SCT", "Liver"))
@@ -69,6 +70,7 @@ def test_folder_share_has_a_dicomdir_no_identity_and_a_seg_that_still_points(dei
     before = _hashes(sources)
     dest = tmp_path / "out"
     report = share([root], project="liver-study", destination=dest)
+    assert dest.stat().st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
     assert _hashes(sources) == before                      # the sources are only read
     files = [p for p in dest.rglob("*") if p.is_file()]
     assert (dest / "DICOMDIR").is_file() and (dest / "SHARE-REPORT.json").is_file()
@@ -140,6 +142,9 @@ def test_zip_share_and_nothing_partial_on_cancel_or_existing_target(deid_home, s
     root, _ct, _seg = study
     dest = tmp_path / "share.zip"
     share([root], project="z", destination=dest)
+    # an export's mode (0666 less the umask), not the 0600 of the temporary it was written to
+    umask = current_umask()
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~umask
     with zipfile.ZipFile(dest) as z:
         names = z.namelist()
         assert "DICOMDIR" in names and "SHARE-REPORT.txt" in names
