@@ -147,7 +147,7 @@ def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink
 
     from medview.pacs.dimse import association, make_ae
     from medview.pacs.scp import TRANSFER_SYNTAXES
-    from medview.pacs.storage import write_raw
+    from medview.pacs.storage import RawWriter
 
     ae = make_ae(node)
     ae.add_requested_context(GET_MODEL)
@@ -163,15 +163,14 @@ def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink
     def on_store(event) -> int:
         if progress.cancelled:
             return 0xA702  # refused: out of resources (cancelled); the abort follows
-        try:
-            path, uids = write_raw(root, event.file_meta, event.request.DataSet.getvalue())
-        except (OSError, ValueError, KeyError) as exc:
-            return 0xA700 if isinstance(exc, OSError) else 0xC000
-        sink(path, uids)
+        # the bytes as received, written by another thread: the PACS sends the next one
+        # meanwhile (see RawWriter; what could not be written is reported missing)
+        writer.put(event.file_meta, event.request.DataSet.getvalue())
         return 0x0000
 
-    with association(node, ae=ae, ext_neg=roles,
-                     evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
+    with RawWriter(root, sink) as writer, \
+            association(node, ae=ae, ext_neg=roles,
+                        evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
         _run_requests(assoc, node, lambda ds: assoc.send_c_get(ds, GET_MODEL),
                       _identifiers(study_uid, series_uid, todo), progress, "C-GET")
 
@@ -188,7 +187,7 @@ def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progre
 
     try:
         with StorageSCP(node.our_ae_title, node.our_port, root, allowed_aets=[node.ae_title],
-                        host="", on_instance=sink), \
+                        host="", on_instance=sink, write_behind=True), \
                 association(node, [MOVE_MODEL]) as assoc:
             _run_requests(assoc, node,
                           lambda ds: assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL),

@@ -118,6 +118,9 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
         raise NodeUnreachable(f"{node.name}: {exc}") from None
     if not assoc.is_established:
         raise rejection_message(node, assoc)
+    from medview.pacs._tuning import speed_up
+
+    speed_up(assoc)
     # pynetdicom 3.0 skips close() when shutdown() fails on a connection the peer reset, and
     # the socket leaks: keep it to close it ourselves
     raw = getattr(getattr(assoc.dul, "socket", None), "socket", None)
