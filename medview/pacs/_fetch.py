@@ -58,23 +58,29 @@ class _Sink:
 
 
 class _Listing:
-    """The instance list (:func:`medview.pacs.query.list_instances`), here or in a thread."""
+    """The instance list (:func:`medview.pacs.listing.instance_table`), here or in a thread.
+
+    ``on_done(n)`` and ``on_table(table)`` are called (in the listing's thread) once it is
+    known."""
 
     def __init__(self, node: Node, study_uid: str, series_uid: str):
         self.args = (node, study_uid, series_uid)
         self.on_done: Callable[[int], None] | None = None
+        self.on_table: Callable[[dict], None] | None = None
         self._value: dict | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
-        from medview.pacs.query import list_instances
+        from medview.pacs.listing import instance_table
 
         try:
-            self._value = list_instances(*self.args)
+            self._value = instance_table(*self.args)
         except (PacsError, OSError) as exc:
             self._error = exc if isinstance(exc, PacsError) else PacsError(str(exc))
             return
+        if self.on_table is not None:
+            self.on_table(self._value)
         if self.on_done is not None:
             self.on_done(len(self._value))
 
@@ -83,11 +89,12 @@ class _Listing:
         self._thread.start()
 
     def result(self) -> dict:
+        """SOP Instance UID → (series UID, SOP class UID)."""
         if self._thread is not None:
             self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._value or {}
+        return {sop: (i.series_uid, i.sop_class) for sop, i in (self._value or {}).items()}
 
 
 # SOP Instance UIDs per IMAGE-level request of a resume (UID list matching, PS3.4 C.2.2.2.2):
