@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from medview.dicom.arriving import ArrivingSeries
 
-__all__ = ["ArrivingReader", "POLL_MS"]
+__all__ = ["POLL_MS", "ArrivingReader"]
 
 log = logging.getLogger(__name__)
 
