@@ -24,6 +24,8 @@ __all__ = ["SendReport", "collect_files", "destination", "send"]
 UNCOMPRESSED = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
 MAX_CONTEXTS = 126
 STOW_BATCH_BYTES = 64 * 1024 * 1024
+#: C-STORE associations at once by default (each carries one instance in flight)
+DEFAULT_ASSOCIATIONS = 4
 
 
 @dataclass
@@ -266,7 +268,8 @@ def _stow(node, items, report: SendReport, progress: Progress) -> None:
 
 
 def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
-         associations: int = 1, progress: Progress = NO_PROGRESS) -> SendReport:
+         associations: int = DEFAULT_ASSOCIATIONS,
+         progress: Progress = NO_PROGRESS) -> SendReport:
     """Store files, folders or catalog series/studies on ``node``.
 
     Parameters
@@ -278,10 +281,11 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
     catalog : medview.dicom.catalog.Catalog, optional
         To resolve UIDs.
     associations : int
-        C-STORE over this many associations at once (each waits for a response per
-        instance; in parallel the round trips overlap). Default 1: some PACS limit the
-        associations per calling AE title; a part whose association is refused is listed
-        as not stored.
+        C-STORE over up to this many associations at once (a PACS answers each instance
+        before the next comes on an association; in parallel the round trips overlap, as
+        several instances in flight). A part whose association the peer refuses (some
+        limit the associations per calling AE title) is sent after the others, one
+        association at a time.
     progress : Progress
         Per instance; cancelling stops before the next one.
 
@@ -322,6 +326,34 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
     return report
 
 
+def _store_parallel(node: DimseNode, parts: list, report: SendReport, counter: _Counter,
+                    associations: int) -> None:
+    """Each part over its own association, ``associations`` at once. A part whose
+    association the peer refuses (a limit per calling AE title) is sent afterwards over one
+    association at a time; only if that is refused too are its files listed as not stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    refused: list[tuple[list, PacsError]] = []
+
+    def one(part) -> None:
+        try:
+            _store(node, part, report, counter)
+        except PacsError as exc:
+            refused.append((part, exc))
+
+    with ThreadPoolExecutor(min(len(parts), max(associations, 1)),
+                            thread_name_prefix="medview-cstore") as pool:
+        for future in [pool.submit(one, part) for part in parts]:
+            future.result()  # re-raises a cancel
+    if refused and not report.sent:
+        raise refused[0][1]  # none was accepted: the node, not a limit
+    for part, _exc in refused:
+        try:
+            _store(node, part, report, counter)
+        except PacsError as exc:  # this part only: its files are listed
+            report.failed.extend((p, str(exc)) for p, _c, _t in part)
+
+
 def _send_items(node: Node, items_, report: SendReport, associations: int,
                 progress: Progress) -> None:
     if isinstance(node, DimseNode):
@@ -344,23 +376,7 @@ def _send_items(node: Node, items_, report: SendReport, associations: int,
         if len(parts) == 1:
             _store(node, parts[0], report, counter)
         else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            refused: list[PacsError] = []
-
-            def one(part) -> None:
-                try:
-                    _store(node, part, report, counter)
-                except PacsError as exc:  # this association only: its files are listed
-                    refused.append(exc)
-                    report.failed.extend((p, str(exc)) for p, _c, _t in part)
-
-            with ThreadPoolExecutor(min(len(parts), max(associations, 1)),
-                                    thread_name_prefix="medview-cstore") as pool:
-                for future in [pool.submit(one, part) for part in parts]:
-                    future.result()  # re-raises a cancel
-            if refused and not report.sent:
-                raise refused[0]
+            _store_parallel(node, parts, report, counter, associations)
         report.sent.sort()
         report.failed.sort()
         report.decoded.sort()
