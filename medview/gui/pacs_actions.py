@@ -74,6 +74,7 @@ class PacsActionsMixin:
         self._pacs_listed: dict | None = None  # the retrieve's instance list
         self._pacs_files: dict[str, list] = {}  # series UID → files arrived so far
         self.pacs_reader = None  # an ArrivingReader while a series fills in
+        self._pacs_before = None  # what was shown when it started
 
     # -- nodes -------------------------------------------------------------------------
     def open_pacs_dialog(self):
@@ -187,12 +188,17 @@ class PacsActionsMixin:
             self.state.stop_loading()
         self.pacs_reader = ArrivingReader(series, self._show_arriving, self._more_arriving,
                                           self)
+        self._pacs_before = self.state.volume  # another volume shown later: the reader's
         self.pacs_reader.add(self._pacs_files[series_uid])
 
     def _show_arriving(self, k: int) -> None:
         from medview.gui.series_loading import first_windows
 
         volume = self.pacs_reader.series.volume
+        if self.state.volume is not self._pacs_before or self._load_task is not None:
+            self._pacs_opened = ""  # the reader opened another series meanwhile: theirs stays
+            self._stop_pacs_reader()
+            return
         self.set_cine(False)
         self.state.set_volume(volume, window=first_windows(volume, k))
         self.state.set_loading(self.pacs_reader.series.loaded)
@@ -201,6 +207,8 @@ class PacsActionsMixin:
 
     def _more_arriving(self, replaced: bool) -> None:
         series = self.pacs_reader.series
+        if self.state.loaded_mask is not series.loaded and not replaced:
+            return  # another series is shown now
         if replaced:  # a wider dtype, same grid
             self.state.replace_volume(series.volume, window=self.state.window)
             self.state.set_loading(series.loaded)
@@ -234,7 +242,8 @@ class PacsActionsMixin:
 
         uid = series.series_uid
         if series.volume is None or not self._is_shown(uid):
-            self.open_series(uid)  # nothing of it was shown yet
+            if self.state.volume is self._pacs_before and self._load_task is None:
+                self.open_series(uid)  # nothing of it was shown yet, nor anything else
             return
         catalog = self.catalog
         self.volume_cache.remove(uid)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import time
 
 __all__ = ["WAIT_S", "speed_up"]
 
@@ -38,6 +39,7 @@ def _fast_socket_class():
         @property
         def ready(self) -> bool:
             if self.socket is None or self._is_connected is False:
+                time.sleep(WAIT_S)  # the reactor no longer sleeps itself: no busy loop
                 return False
             try:
                 ready, _, _ = select.select([self.socket], [], [], WAIT_S)
