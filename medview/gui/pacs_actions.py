@@ -75,6 +75,7 @@ class PacsActionsMixin:
         self._pacs_files: dict[str, list] = {}  # series UID → files arrived so far
         self.pacs_reader = None  # an ArrivingReader while a series fills in
         self._pacs_before = None  # what was shown when it started
+        self._pacs_provisional: str | None = None  # opened before the PACS listed it
 
     # -- nodes -------------------------------------------------------------------------
     def open_pacs_dialog(self):
@@ -146,6 +147,7 @@ class PacsActionsMixin:
         self._stop_pacs_reader()
         self._pacs_wanted = series_uid
         self._pacs_opened = None
+        self._pacs_provisional = None
         self._pacs_listed = None
         self._pacs_files = {}
 
@@ -161,49 +163,74 @@ class PacsActionsMixin:
         self._open_arriving()
 
     def _open_arriving(self) -> None:
-        """Open the wanted series once its first files are here and its layout is known."""
+        """Open the wanted series once its first files are here: laid out whole once the
+        PACS listed its instances; until then (a slow listing) what is in the catalog."""
         if self._pacs_opened is not None or self._pacs_wanted is None:
             return
         series_uid = self._pacs_wanted or next(iter(self._pacs_files), "")
-        if not series_uid or not self._pacs_files.get(series_uid) or self._pacs_listed is None:
-            return  # wait: nothing of it here yet, or the layout is not known yet
+        if not series_uid or not self._pacs_files.get(series_uid):
+            return  # wait: nothing of it here yet
+        if self._pacs_listed is None:
+            if self._pacs_provisional is None:  # the first image need not wait for the list
+                self._pacs_provisional = series_uid
+                self._pacs_before = self.state.volume
+                self.refresh_browser()
+                if self.open_series_asking(series_uid) is None \
+                        and not self._is_shown(series_uid):
+                    self._pacs_opened = ""  # the reader kept the open series
+            return
         from medview.gui.pacs_arriving import ArrivingReader
 
         self._pacs_opened = series_uid
-        self.refresh_browser()
         geometry = {sop: (i.position, i.orientation) for sop, i in self._pacs_listed.items()
                     if i.series_uid == series_uid and i.frames <= 1}
         series = ArrivingSeries.plan(series_uid, geometry) \
             if not _is_seg_listing(self._pacs_listed, series_uid) else None
         if series is None:  # no usable layout: open what is here, read it again at the end
-            if self.open_series_asking(series_uid) is None and not self._is_shown(series_uid):
-                self._pacs_opened = ""  # the reader kept the open series: do not reopen later
+            if self._pacs_provisional is None:
+                self.refresh_browser()
+                if self.open_series_asking(series_uid) is None \
+                        and not self._is_shown(series_uid):
+                    self._pacs_opened = ""  # the reader kept the open series
             return
-        if not self._is_shown(series_uid) and not self.unsaved.confirm("opening another series"):
-            self._pacs_opened = ""
-            return
-        if self._load_task is not None:  # the arriving series replaces what was loading
-            self._load_task.cancel()
-            self._load_task = None
-            self.state.stop_loading()
+        if self._pacs_provisional is None:
+            self._pacs_before = self.state.volume  # another volume shown later: the reader's
+            self.refresh_browser()
+            if not self._is_shown(series_uid) \
+                    and not self.unsaved.confirm("opening another series"):
+                self._pacs_opened = ""
+                return
         self.pacs_reader = ArrivingReader(series, self._show_arriving, self._more_arriving,
                                           self)
-        self._pacs_before = self.state.volume  # another volume shown later: the reader's
         self.pacs_reader.add(self._pacs_files[series_uid])
 
     def _show_arriving(self, k: int) -> None:
+        from medview.gui.main_window import _load_title
         from medview.gui.series_loading import first_windows
 
-        volume = self.pacs_reader.series.volume
-        if self.state.volume is not self._pacs_before or self._load_task is not None:
+        series = self.pacs_reader.series
+        volume = series.volume
+        ours = self.state.volume is self._pacs_before or self._is_shown(series.series_uid)
+        task = self._load_task
+        if task is not None and task.title == _load_title(series.series_uid):
+            task.cancel()  # the provisional open of what was here: the whole layout now
+            self._load_task = None
+            self.state.stop_loading()
+        elif task is not None:
+            ours = False
+        if not ours:
             self._pacs_opened = ""  # the reader opened another series meanwhile: theirs stays
             self._stop_pacs_reader()
             return
+        self.volume_cache.remove(series.series_uid)  # a provisional partial volume
         self.set_cine(False)
         self.state.set_volume(volume, window=first_windows(volume, k))
-        self.state.set_loading(self.pacs_reader.series.loaded)
+        self.state.set_loading(series.loaded)
         self.state.set_plane_slice(self.state.native_plane, k)  # the slice that is in
-        self.first_image_shown.emit(volume)
+        if self.view_grid.layout_name == "single":  # on its acquired plane, as an open does
+            self.view_grid.set_active_plane(self.state.native_plane)
+        if self._pacs_provisional is None:
+            self.first_image_shown.emit(volume)
 
     def _more_arriving(self, replaced: bool) -> None:
         series = self.pacs_reader.series
@@ -226,7 +253,9 @@ class PacsActionsMixin:
     def _on_pacs_retrieve_ended(self, report) -> None:
         self.refresh_browser()
         opened, self._pacs_opened = self._pacs_opened, None
-        self._pacs_wanted = None
+        if opened is None and self._pacs_provisional:
+            opened = self._pacs_provisional  # opened before the listing came, which never did
+        self._pacs_wanted = self._pacs_provisional = None
         series = self._stop_pacs_reader()
         if series is not None:
             self._finish_arriving(series)
@@ -241,8 +270,10 @@ class PacsActionsMixin:
         from medview.gui.series_loading import load_series_progressively
 
         uid = series.series_uid
-        if series.volume is None or not self._is_shown(uid):
-            if self.state.volume is self._pacs_before and self._load_task is None:
+        if series.volume is None or self.state.volume is not series.volume:
+            if self._is_shown(uid):  # its provisional open: read it again, complete
+                self.reload_series(uid)
+            elif self.state.volume is self._pacs_before and self._load_task is None:
                 self.open_series(uid)  # nothing of it was shown yet, nor anything else
             return
         catalog = self.catalog

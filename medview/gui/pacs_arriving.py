@@ -28,7 +28,7 @@ __all__ = ["POLL_MS", "ArrivingReader"]
 log = logging.getLogger(__name__)
 
 #: how often the views are told that more slices hold values
-POLL_MS = 100
+POLL_MS = 50
 
 
 class ArrivingReader(QObject):

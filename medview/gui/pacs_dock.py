@@ -32,6 +32,8 @@ __all__ = ["PacsPanel"]
 
 #: how often the instances that arrived are indexed into the catalog and announced
 INDEX_INTERVAL_MS = 250
+#: the same until the first ones are announced (the first image waits for them)
+FIRST_INDEX_INTERVAL_MS = 40
 
 
 class PacsPanel(QWidget):
@@ -288,6 +290,7 @@ class PacsPanel(QWidget):
         self.message.setText(f"Retrieving {what} from {name}…")
         self.progress.setValue(0)
         self.progress.setVisible(True)
+        self._index_timer.setInterval(FIRST_INDEX_INTERVAL_MS)
         self._index_timer.start()
         self._update_buttons()
         self.retrieve_started.emit(study_uid, series_uid)
@@ -309,6 +312,7 @@ class PacsPanel(QWidget):
         if not batch or catalog is None:
             return 0
         catalog.index([p for p, _ in batch], workers=1)
+        self._index_timer.setInterval(INDEX_INTERVAL_MS)
         self.files_arrived.emit(batch)
         for study_uid, series_uid in dict.fromkeys((u[0], u[1]) for _, u in batch):
             self.instances_arrived.emit(study_uid, series_uid,

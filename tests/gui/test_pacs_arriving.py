@@ -106,12 +106,16 @@ def test_a_series_fills_in_as_it_arrives_each_slice_at_its_position(
     series_uid = mr.data(0, KEY_ROLE)[2]
     panel.tree.setCurrentItem(mr)
     local = medview.load(HFS)
+    state = window.state
     try:
-        with qtbot.waitSignal(window.first_image_shown, timeout=TIMEOUT_MS) as first:
+        with qtbot.waitSignal(window.first_image_shown, timeout=TIMEOUT_MS):
             panel.retrieve_button.click()
-        state, viewer = window.state, window.viewer
-        # the whole series' grid from the first image on: 35 slices where the local load has
-        shown = first.args[0]
+        # the whole series' grid as soon as the PACS listed it (before, if the first files
+        # beat the list, what was in the catalog): 35 slices where the local load has them
+        qtbot.waitUntil(lambda: window.pacs_reader is not None
+                        and state.volume is window.pacs_reader.series.volume,
+                        timeout=TIMEOUT_MS)
+        shown = state.volume
         assert shown.metadata["SeriesInstanceUID"] == series_uid
         assert shown.shape == local.shape and shown.same_grid(local)
         assert panel.retrieve_task is not None  # still arriving
@@ -121,7 +125,9 @@ def test_a_series_fills_in_as_it_arrives_each_slice_at_its_position(
         for k in loaded:  # each arrived slice holds the stored slice of its position
             assert np.array_equal(state.volume.array[k], local.array[k]), k
         assert not state.volume.array[~state.loaded_mask].any()  # the rest: flat
-        # the screen shows the stored slice at the shown position
+        # the screen shows the stored slice at the shown position, in the acquired plane
+        viewer = window.viewer
+        assert viewer.plane == state.native_plane == "sagittal"
         k = state.plane_slice(state.native_plane)
         assert k in loaded
         qtbot.waitUntil(lambda: viewer.displayed_image() is not None
@@ -145,7 +151,7 @@ def test_a_series_fills_in_as_it_arrives_each_slice_at_its_position(
     assert final.same_grid(local) and np.array_equal(final.array, local.array)
     assert len(final.metadata["source_files"]) == 35
     k = state.plane_slice(state.native_plane)
-    assert np.array_equal(viewer.displayed_image(), local.array[k])
+    assert np.array_equal(window.viewer.displayed_image(), local.array[k])
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,7 @@ def test_retrieve_a_series_opens_it_while_arriving_and_shows_the_image(qtbot, wi
 
     def arrived(st, se, n) -> None:  # connected after the window's own slot: runs after it
         if not arrivals:
-            started.append((window._pacs_opened, window.pacs_reader is not None, n))
+            started.append((window._pacs_opened or window._pacs_provisional, n))
         arrivals.append(n)
 
     panel.instances_arrived.connect(arrived)
@@ -102,9 +102,9 @@ def test_retrieve_a_series_opens_it_while_arriving_and_shows_the_image(qtbot, wi
     assert len(window.catalog.instances(series_uid)) == 35
     assert mr.text(4) == "✓ in catalog"
     assert series_uid in window.browser.series_uids()
-    # the window started filling it in with the first batch indexed (Orthanc lists the
-    # positions: the arriving reader, see test_pacs_arriving.py)
-    assert started and started[0] == (series_uid, True, arrivals[0])
+    # the window started opening it with the first batch indexed (laid out whole once the
+    # PACS listed it: see test_pacs_arriving.py)
+    assert started and started[0] == (series_uid, arrivals[0])
     # the reload with everything that arrived
     qtbot.waitUntil(lambda: window.state.volume is not None and not window._load_task
                     and window.state.volume.shape[0] == 35, timeout=TIMEOUT_MS)
