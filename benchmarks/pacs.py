@@ -16,6 +16,9 @@ and measures, medians of --repeat runs each:
 3. sending the series to DCMTK storescp: ``storescu`` against ``medview.pacs.send`` over
    one association and over its default (several instances in flight).
 
+The time to the first image in the window during a retrieve is measured by
+benchmarks/pacs_first_image.py (it needs Qt).
+
 Ratios: reference time / medview time (≥ 1 = medview as fast or faster). DCMTK's tools run
 with ``TCP_NODELAY=1`` in their environment, their fastest: without it DCMTK leaves Nagle's
 algorithm on and a 512² slice costs it ~45 ms on loopback (about 10 MiB/s); both figures
