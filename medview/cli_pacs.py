@@ -298,16 +298,16 @@ _EXTRA.append(_add_listen)
 
 # -- send -------------------------------------------------------------------------------------
 def send_and_report(node_name: str, items, *, catalog, max_listed: int = 20,
-                    associations: int = 1) -> int:
+                    associations: int | None = None) -> int:
     """Send ``items`` to node ``node_name``, print the summary and what failed; exit status."""
     from medview.cli import terminal_progress
     from medview.pacs.nodes import get_node
-    from medview.pacs.send import send
+    from medview.pacs.send import DEFAULT_ASSOCIATIONS, send
 
     node = get_node(node_name)
     with terminal_progress(f"sending to {node.name}") as progress:
-        report = send(node, items, catalog=catalog, associations=associations,
-                      progress=progress)
+        report = send(node, items, catalog=catalog,
+                      associations=associations or DEFAULT_ASSOCIATIONS, progress=progress)
     print(report.summary())
     for path, reason in report.failed[:max_listed]:
         print(f"  not stored: {path}: {reason}", file=sys.stderr)
@@ -334,9 +334,9 @@ def _add_send(psub) -> None:
                                     "none were.")
     t.add_argument("name", help="the node")
     t.add_argument("items", nargs="+", metavar="ITEM", help="file, folder or UID")
-    t.add_argument("--associations", type=int, default=1, metavar="N",
-                   help="C-STORE over N associations at once (default 1; faster when the "
-                        "peer accepts several)")
+    t.add_argument("--associations", type=int, default=None, metavar="N",
+                   help="C-STORE over up to N associations at once (default 4; parts whose "
+                        "association the peer refuses go afterwards over one)")
     t.set_defaults(func=cmd_pacs_send)
 
 

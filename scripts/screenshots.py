@@ -363,9 +363,17 @@ def shot_help(s: Shots) -> Path:
     return s.save("help-keys", dialog)
 
 
+def shot_pacs(s: Shots) -> Path:
+    """The PACS dock with a query's results (a real Orthanc: scripts/screenshots_pacs.py)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from screenshots_pacs import shot_pacs as shot
+
+    return shot(s)
+
+
 #: the screenshots of the whole window (the others are of a dialog, at its own size)
 WINDOW_SHOTS = ("demo", "mpr", "measurements", "chain-preview", "chain-run", "brush-undo",
-                "scribble-classifier", "fusion", "broken-folder", "tilted-ct")
+                "scribble-classifier", "fusion", "broken-folder", "tilted-ct", "pacs")
 
 #: name → workflow, in the order they run
 WORKFLOWS: dict[str, Callable] = {
@@ -374,6 +382,7 @@ WORKFLOWS: dict[str, Callable] = {
     "brush-undo": shot_brush_undo, "scribble-classifier": shot_scribble_classifier,
     "fusion": shot_fusion, "exports": shot_exports, "broken-folder": shot_broken_folder,
     "tilted-ct": shot_tilted_ct, "unsaved-question": shot_unsaved, "help-keys": shot_help,
+    "pacs": shot_pacs,
 }
 
 

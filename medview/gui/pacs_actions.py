@@ -2,9 +2,10 @@
 File ▸ Send to PACS…, File ▸ Back up to archive…, and opening a series while it is being
 retrieved.
 
-A retrieved series opens as soon as its first instances are in the catalog; when the
-retrieve ends (complete, failed or cancelled) it is read again with everything that arrived,
-on the same slice.
+A retrieved series shows as soon as its first instance is read and fills in as the others
+arrive, each on the slice its position gives (:mod:`medview.gui.pacs_arriving`); when the
+retrieve ends it is loaded from the catalog and swapped in on the same grid. A PACS that lists
+no positions: the series opens with what is in the catalog and is read again at the end.
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget
 
+from medview.dicom.arriving import ArrivingSeries
 from medview.gui.pacs_dock import PacsPanel
 
 __all__ = ["PacsActionsMixin"]
+
+SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+
+
+def _is_seg_listing(table: dict, series_uid: str) -> bool:
+    """A SEG series opens as a label map over its source, not as an image."""
+    return any(i.sop_class == SEG_STORAGE for i in table.values() if i.series_uid == series_uid)
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +72,17 @@ class PacsActionsMixin:
         self.exported.connect(self._remember_export)
         panel = self.pacs_panel
         panel.retrieve_started.connect(self._on_pacs_retrieve_started)
-        panel.instances_arrived.connect(self._on_pacs_instances_arrived)
+        panel.instances_listed.connect(self._on_pacs_listed)
+        panel.files_arrived.connect(self._on_pacs_files_arrived)
         panel.retrieve_finished.connect(self._on_pacs_retrieve_ended)
         panel.retrieve_stopped.connect(lambda _text: self._on_pacs_retrieve_ended(None))
         self._pacs_wanted: str | None = None  # "" = the first series of a study
         self._pacs_opened: str | None = None  # opened while arriving
+        self._pacs_listed: dict | None = None  # the retrieve's instance list
+        self._pacs_files: dict[str, list] = {}  # series UID → files arrived so far
+        self.pacs_reader = None  # an ArrivingReader while a series fills in
+        self._pacs_before = None  # what was shown when it started
+        self._pacs_provisional: str | None = None  # opened before the PACS listed it
 
     # -- nodes -------------------------------------------------------------------------
     def open_pacs_dialog(self):
@@ -147,24 +162,147 @@ class PacsActionsMixin:
 
     # -- open while arriving -----------------------------------------------------------
     def _on_pacs_retrieve_started(self, study_uid: str, series_uid: str) -> None:
+        self._stop_pacs_reader()
         self._pacs_wanted = series_uid
         self._pacs_opened = None
+        self._pacs_provisional = None
+        self._pacs_listed = None
+        self._pacs_files = {}
 
-    def _on_pacs_instances_arrived(self, study_uid: str, series_uid: str, n: int) -> None:
-        if self._pacs_opened is not None or self._pacs_wanted not in ("", series_uid):
+    def _on_pacs_listed(self, table: dict) -> None:
+        self._pacs_listed = table
+        self._open_arriving()
+
+    def _on_pacs_files_arrived(self, batch: list) -> None:
+        for path, uids in batch:
+            self._pacs_files.setdefault(uids[1], []).append(path)
+        if self.pacs_reader is not None:
+            self.pacs_reader.add(self._pacs_files.get(self.pacs_reader.series.series_uid, []))
+        self._open_arriving()
+
+    def _open_arriving(self) -> None:
+        """Open the wanted series once its first files are here: laid out whole once the
+        PACS listed its instances; until then (a slow listing) what is in the catalog."""
+        if self._pacs_opened is not None or self._pacs_wanted is None:
             return
+        series_uid = self._pacs_wanted or next(iter(self._pacs_files), "")
+        if not series_uid or not self._pacs_files.get(series_uid):
+            return  # wait: nothing of it here yet
+        if self._pacs_listed is None:
+            if self._pacs_provisional is None:  # the first image need not wait for the list
+                self._pacs_provisional = series_uid
+                self._pacs_before = self.state.volume
+                self.refresh_browser()
+                if self.open_series_asking(series_uid) is None \
+                        and not self._is_shown(series_uid):
+                    self._pacs_opened = ""  # the reader kept the open series
+            return
+        from medview.gui.pacs_arriving import ArrivingReader
+
         self._pacs_opened = series_uid
-        self.refresh_browser()
-        if self.open_series_asking(series_uid) is None and not self._is_shown(series_uid):
-            self._pacs_opened = ""  # the reader kept the open series: do not reopen later
+        geometry = {sop: (i.position, i.orientation) for sop, i in self._pacs_listed.items()
+                    if i.series_uid == series_uid and i.frames <= 1}
+        series = ArrivingSeries.plan(series_uid, geometry) \
+            if not _is_seg_listing(self._pacs_listed, series_uid) else None
+        if series is None:  # no usable layout: open what is here, read it again at the end
+            if self._pacs_provisional is None:
+                self.refresh_browser()
+                if self.open_series_asking(series_uid) is None \
+                        and not self._is_shown(series_uid):
+                    self._pacs_opened = ""  # the reader kept the open series
+            return
+        if self._pacs_provisional is None:
+            self._pacs_before = self.state.volume  # another volume shown later: the reader's
+            self.refresh_browser()
+            if not self._is_shown(series_uid) \
+                    and not self.unsaved.confirm("opening another series"):
+                self._pacs_opened = ""
+                return
+        self.pacs_reader = ArrivingReader(series, self._show_arriving, self._more_arriving,
+                                          self)
+        self.pacs_reader.add(self._pacs_files[series_uid])
+
+    def _show_arriving(self, k: int) -> None:
+        from medview.gui.main_window import _load_title
+        from medview.gui.series_loading import first_windows
+
+        series = self.pacs_reader.series
+        volume = series.volume
+        ours = self.state.volume is self._pacs_before or self._is_shown(series.series_uid)
+        task = self._load_task
+        if task is not None and task.title == _load_title(series.series_uid):
+            task.cancel()  # the provisional open of what was here: the whole layout now
+            self._load_task = None
+            self.state.stop_loading()
+        elif task is not None:
+            ours = False
+        if not ours:
+            self._pacs_opened = ""  # the reader opened another series meanwhile: theirs stays
+            self._stop_pacs_reader()
+            return
+        self.volume_cache.remove(series.series_uid)  # a provisional partial volume
+        self.set_cine(False)
+        self.state.set_volume(volume, window=first_windows(volume, k))
+        self.state.set_loading(series.loaded)
+        self.state.set_plane_slice(self.state.native_plane, k)  # the slice that is in
+        if self.view_grid.layout_name == "single":  # on its acquired plane, as an open does
+            self.view_grid.set_active_plane(self.state.native_plane)
+        if self._pacs_provisional is None:
+            self.first_image_shown.emit(volume)
+
+    def _more_arriving(self, replaced: bool) -> None:
+        series = self.pacs_reader.series
+        if self.state.loaded_mask is not series.loaded and not replaced:
+            return  # another series is shown now
+        if replaced:  # a wider dtype, same grid
+            self.state.replace_volume(series.volume, window=self.state.window)
+            self.state.set_loading(series.loaded)
+        else:
+            self.state.notify_data_changed()
+
+    def _stop_pacs_reader(self) -> ArrivingSeries | None:
+        reader, self.pacs_reader = self.pacs_reader, None
+        if reader is None:
+            return None
+        reader.stop()
+        reader.deleteLater()
+        return reader.series
 
     def _on_pacs_retrieve_ended(self, report) -> None:
         self.refresh_browser()
         opened, self._pacs_opened = self._pacs_opened, None
-        if opened:
+        if opened is None and self._pacs_provisional:
+            opened = self._pacs_provisional  # opened before the listing came, which never did
+        self._pacs_wanted = self._pacs_provisional = None
+        series = self._stop_pacs_reader()
+        if series is not None:
+            self._finish_arriving(series)
+        elif opened:
             self.reload_series(opened)
         elif opened is None and report is not None and report.series_uid and report.paths:
             self.open_series_asking(report.series_uid)  # was all here already
+
+    def _finish_arriving(self, series: ArrivingSeries) -> None:
+        """Load the series from the catalog and swap it in (same grid: the view stays)."""
+        from medview.gui.main_window import _load_title
+        from medview.gui.series_loading import load_series_progressively
+
+        uid = series.series_uid
+        if series.volume is None or self.state.volume is not series.volume:
+            if self._is_shown(uid):  # its provisional open: read it again, complete
+                self.reload_series(uid)
+            elif self.state.volume is self._pacs_before and self._load_task is None:
+                self.open_series(uid)  # nothing of it was shown yet, nor anything else
+            return
+        catalog = self.catalog
+        self.volume_cache.remove(uid)
+        task = self.tasks.start(_load_title(uid), lambda progress: load_series_progressively(
+            catalog, uid, progress=progress))
+        task.signals.finished.connect(lambda result: self._on_series_loaded(task, result, uid))
+        task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
+        task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
+        self._load_task = task
+        self._track_progress(task)
 
     def _is_shown(self, series_uid: str) -> bool:
         vol = self.state.volume

@@ -32,6 +32,8 @@ __all__ = ["PacsPanel"]
 
 #: how often the instances that arrived are indexed into the catalog and announced
 INDEX_INTERVAL_MS = 250
+#: the same until the first ones are announced (the first image waits for them)
+FIRST_INDEX_INTERVAL_MS = 40
 
 
 class PacsPanel(QWidget):
@@ -49,6 +51,11 @@ class PacsPanel(QWidget):
         A search ended with these PacsPatient.
     retrieve_started(str, str)
         Study UID and series UID ("" for a whole study) of a retrieve that starts.
+    instances_listed(object)
+        The PACS listed the instances of the retrieve: SOP Instance UID →
+        :class:`~medview.pacs.listing.ListedInstance` (with positions when it gives them).
+    files_arrived(list)
+        ``(path, (study, series, SOP instance UID))`` of the files just indexed.
     instances_arrived(str, str, int)
         Study UID, series UID and how many of its instances are now in the catalog.
     retrieve_finished(object)
@@ -59,6 +66,8 @@ class PacsPanel(QWidget):
 
     searched = Signal(list)
     retrieve_started = Signal(str, str)
+    instances_listed = Signal(object)
+    files_arrived = Signal(list)
     instances_arrived = Signal(str, str, int)
     retrieve_finished = Signal(object)
     retrieve_stopped = Signal(str)
@@ -73,6 +82,7 @@ class PacsPanel(QWidget):
         self.last_retrieve: tuple[str, str, str] | None = None  # node, study, series
         self.resumable = False  # the last retrieve stopped short
         self._arrived: list = []
+        self._listed: dict | None = None  # the listing, until announced
         self._arrived_lock = threading.Lock()
         self._index_timer = QTimer(self)
         self._index_timer.setInterval(INDEX_INTERVAL_MS)
@@ -253,17 +263,22 @@ class PacsPanel(QWidget):
         self.last_retrieve = (name, study_uid, series_uid)
         with self._arrived_lock:
             self._arrived.clear()
+            self._listed = None
 
         def on_instance(path, uids) -> None:  # a network thread: only collect
             with self._arrived_lock:
                 self._arrived.append((path, uids))
+
+        def on_listed(table) -> None:  # the listing's thread: only keep
+            with self._arrived_lock:
+                self._listed = table
 
         def work(progress):
             from medview.pacs.nodes import get_node
             from medview.pacs.retrieve import retrieve
 
             return retrieve(get_node(name), study_uid, series_uid, catalog=catalog,
-                            on_instance=on_instance, progress=progress)
+                            on_instance=on_instance, on_listed=on_listed, progress=progress)
 
         what = "series" if series_uid else "study"
         task = self.tasks.start(f"Retrieving {what} from {name}", work,
@@ -275,6 +290,7 @@ class PacsPanel(QWidget):
         self.message.setText(f"Retrieving {what} from {name}…")
         self.progress.setValue(0)
         self.progress.setVisible(True)
+        self._index_timer.setInterval(FIRST_INDEX_INTERVAL_MS)
         self._index_timer.start()
         self._update_buttons()
         self.retrieve_started.emit(study_uid, series_uid)
@@ -289,10 +305,15 @@ class PacsPanel(QWidget):
         """Index the instances that arrived since the last call (GUI thread); how many."""
         with self._arrived_lock:
             batch, self._arrived = self._arrived, []
+            listed, self._listed = self._listed, None
+        if listed is not None:
+            self.instances_listed.emit(listed)
         catalog = self._catalog()
         if not batch or catalog is None:
             return 0
         catalog.index([p for p, _ in batch], workers=1)
+        self._index_timer.setInterval(INDEX_INTERVAL_MS)
+        self.files_arrived.emit(batch)
         for study_uid, series_uid in dict.fromkeys((u[0], u[1]) for _, u in batch):
             self.instances_arrived.emit(study_uid, series_uid,
                                         len(catalog.instances(series_uid)))
@@ -333,6 +354,7 @@ class PacsPanel(QWidget):
         self._index_timer.stop()
         with self._arrived_lock:  # retrieve() indexed them all itself before returning
             self._arrived.clear()
+            self._listed = None
         catalog = self._catalog()
         if catalog is not None:
             self.tree.update_local(catalog)

@@ -9,10 +9,12 @@ The API, without Qt, for the CLI (``medview pacs ...``) and the GUI:
 - :func:`medview.pacs.query.find` — a :class:`~medview.pacs.query.Query` → Patient → Study →
   Series tree with counts and what the local catalog already holds.
 - :func:`medview.pacs.retrieve.retrieve` — a study or series into the catalog (C-GET, C-MOVE,
-  WADO-RS) with progress, cancel, a callback per arrived instance, and resume.
+  WADO-RS) with progress, cancel, a callback per arrived instance, one with the PACS's
+  instance list (:func:`medview.pacs.listing.instance_table`: positions, so a viewer can
+  lay the series out before it arrives), and resume.
 - :class:`medview.pacs.scp.StorageSCP` — the storage listener (C-STORE from allowed AE titles).
 - :func:`medview.pacs.send.send` — files, catalog series or studies to a node (C-STORE,
-  STOW-RS).
+  STOW-RS); one line per series in the disclosure audit log (:mod:`medview.audit`).
 
 Every failure is a :class:`~medview.pacs.errors.PacsError` whose message names the node and
 what failed. Nothing here is imported by ``import medview``.

@@ -58,23 +58,29 @@ class _Sink:
 
 
 class _Listing:
-    """The instance list (:func:`medview.pacs.query.list_instances`), here or in a thread."""
+    """The instance list (:func:`medview.pacs.listing.instance_table`), here or in a thread.
+
+    ``on_done(n)`` and ``on_table(table)`` are called (in the listing's thread) once it is
+    known."""
 
     def __init__(self, node: Node, study_uid: str, series_uid: str):
         self.args = (node, study_uid, series_uid)
         self.on_done: Callable[[int], None] | None = None
+        self.on_table: Callable[[dict], None] | None = None
         self._value: dict | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
-        from medview.pacs.query import list_instances
+        from medview.pacs.listing import instance_table
 
         try:
-            self._value = list_instances(*self.args)
+            self._value = instance_table(*self.args)
         except (PacsError, OSError) as exc:
             self._error = exc if isinstance(exc, PacsError) else PacsError(str(exc))
             return
+        if self.on_table is not None:
+            self.on_table(self._value)
         if self.on_done is not None:
             self.on_done(len(self._value))
 
@@ -83,11 +89,12 @@ class _Listing:
         self._thread.start()
 
     def result(self) -> dict:
+        """SOP Instance UID → (series UID, SOP class UID)."""
         if self._thread is not None:
             self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._value or {}
+        return {sop: (i.series_uid, i.sop_class) for sop, i in (self._value or {}).items()}
 
 
 # SOP Instance UIDs per IMAGE-level request of a resume (UID list matching, PS3.4 C.2.2.2.2):
@@ -147,7 +154,7 @@ def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink
 
     from medview.pacs.dimse import association, make_ae
     from medview.pacs.scp import TRANSFER_SYNTAXES
-    from medview.pacs.storage import write_raw
+    from medview.pacs.storage import RawWriter
 
     ae = make_ae(node)
     ae.add_requested_context(GET_MODEL)
@@ -163,15 +170,14 @@ def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink
     def on_store(event) -> int:
         if progress.cancelled:
             return 0xA702  # refused: out of resources (cancelled); the abort follows
-        try:
-            path, uids = write_raw(root, event.file_meta, event.request.DataSet.getvalue())
-        except (OSError, ValueError, KeyError) as exc:
-            return 0xA700 if isinstance(exc, OSError) else 0xC000
-        sink(path, uids)
+        # the bytes as received, written by another thread: the PACS sends the next one
+        # meanwhile (see RawWriter; what could not be written is reported missing)
+        writer.put(event.file_meta, event.request.DataSet.getvalue())
         return 0x0000
 
-    with association(node, ae=ae, ext_neg=roles,
-                     evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
+    with RawWriter(root, sink) as writer, \
+            association(node, ae=ae, ext_neg=roles,
+                        evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
         _run_requests(assoc, node, lambda ds: assoc.send_c_get(ds, GET_MODEL),
                       _identifiers(study_uid, series_uid, todo), progress, "C-GET")
 
@@ -188,7 +194,7 @@ def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progre
 
     try:
         with StorageSCP(node.our_ae_title, node.our_port, root, allowed_aets=[node.ae_title],
-                        host="", on_instance=sink), \
+                        host="", on_instance=sink, write_behind=True), \
                 association(node, [MOVE_MODEL]) as assoc:
             _run_requests(assoc, node,
                           lambda ds: assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL),

@@ -322,33 +322,16 @@ def _tree(studies: list, series: dict[str, list], catalog) -> list[PacsPatient]:
 
 def list_instances(node: Node, study_uid: str, series_uid: str = "") -> dict[str, tuple[str, str]]:
     """SOP Instance UID → (Series Instance UID, SOP Class UID) of every instance of a study
-    (or of one series).
+    (or of one series); :func:`medview.pacs.listing.instance_table` has their geometry too.
 
     Raises
     ------
     medview.pacs.errors.PacsError
     """
-    if isinstance(node, DimseNode):
-        from pydicom.dataset import Dataset
+    from medview.pacs.listing import instance_table
 
-        from medview.pacs.dimse import association
-
-        ds = Dataset()
-        ds.QueryRetrieveLevel = "IMAGE"
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.SOPInstanceUID = ""
-        ds.SOPClassUID = ""
-        with association(node, [STUDY_FIND]) as assoc:
-            found = _c_find(assoc, node, ds, NO_PROGRESS)
-    else:
-        from medview.pacs.web import web_client, web_errors
-
-        with web_errors(node, "QIDO-RS instance query"):
-            found = _from_json(web_client(node).search_for_instances(
-                study_uid, series_uid or None, fields=["SeriesInstanceUID", "SOPClassUID"]))
-    return {_s(d, "SOPInstanceUID"): (_s(d, "SeriesInstanceUID") or series_uid,
-                                      _s(d, "SOPClassUID")) for d in found}
+    return {sop: (i.series_uid, i.sop_class) for sop, i in
+            instance_table(node, study_uid, series_uid).items()}
 
 
 def locate(node: Node, uid: str) -> tuple[str, str]:

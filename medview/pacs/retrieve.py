@@ -90,6 +90,7 @@ class RetrieveReport:
 def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
              method: Literal["get", "move", "wado"] | None = None, root=None, catalog=None,
              on_instance: InstanceCallback | None = None,
+             on_listed: Callable[[dict], None] | None = None,
              progress: Progress = NO_PROGRESS) -> RetrieveReport:
     """Bring a study (or one of its series) from ``node`` into the store and the catalog.
 
@@ -108,6 +109,11 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     on_instance : callable, optional
         ``on_instance(path, (study_uid, series_uid, sop_uid))`` as each instance is stored
         (from a network thread), so a viewer can open a series while it arrives.
+    on_listed : callable, optional
+        ``on_listed(table)`` once the PACS listed the instances (SOP Instance UID →
+        :class:`~medview.pacs.listing.ListedInstance`, with their positions when the PACS
+        gives them), from the listing's thread or this one: a viewer can lay out the series
+        before the files come.
     progress : Progress
         Fraction = instances arrived / instances missing; cancel aborts the transfer.
 
@@ -141,6 +147,7 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
     if not series_uid:
         scope = scope.parent
     listing = _Listing(node, study_uid, series_uid)
+    listing.on_table = on_listed
     if scope.is_dir() and next(scope.rglob("*.dcm"), None) is not None:
         listing.run()  # something is here already: ask only for what is not
         expected = listing.result()

@@ -15,15 +15,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medview.core.progress import NO_PROGRESS, Progress
+from medview.core.progress import NO_PROGRESS, Cancelled, Progress
 from medview.pacs.errors import AuthenticationFailed, PacsError
 from medview.pacs.nodes import DimseNode, Node
 
-__all__ = ["SendReport", "collect_files", "send", "stow_datasets"]
+__all__ = ["SendReport", "collect_files", "destination", "send", "stow_datasets"]
 
 UNCOMPRESSED = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
 MAX_CONTEXTS = 126
 STOW_BATCH_BYTES = 64 * 1024 * 1024
+#: C-STORE associations at once by default (each carries one instance in flight)
+DEFAULT_ASSOCIATIONS = 4
 
 
 @dataclass
@@ -85,8 +87,10 @@ def collect_files(items: Iterable[str | os.PathLike], catalog=None) -> list[Path
     return [f for f in files if not (f in seen or seen.add(f))]
 
 
-def _headers(files: Sequence[Path], report: SendReport):
-    """(path, SOP class, transfer syntax) of each readable DICOM file; others go to failed."""
+def _headers(files: Sequence[Path], report: SendReport,
+             series_of: dict[Path, tuple[str, int]]):
+    """(path, SOP class, transfer syntax) of each readable DICOM file; others go to failed.
+    ``series_of`` gets each file's Series Instance UID and size (for the audit log)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -94,7 +98,8 @@ def _headers(files: Sequence[Path], report: SendReport):
     for f in files:
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True,
-                                 specific_tags=["SOPClassUID", "SOPInstanceUID"])
+                                 specific_tags=["SOPClassUID", "SOPInstanceUID",
+                                                "SeriesInstanceUID"])
             cls = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
             ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
             if not cls or not ts:
@@ -102,8 +107,39 @@ def _headers(files: Sequence[Path], report: SendReport):
         except (InvalidDicomError, OSError, AttributeError, ValueError) as exc:
             report.failed.append((f, f"not a DICOM file medview can send ({exc})"))
             continue
+        series_of[f] = (str(ds.get("SeriesInstanceUID", "")), f.stat().st_size)
         out.append((f, cls, ts))
     return out
+
+
+def destination(node: Node) -> str:
+    """How the audit log names where data went: the node's name and address."""
+    if isinstance(node, DimseNode):
+        return f"{node.name} {node.ae_title}@{node.host}:{node.port}"
+    return f"{node.name} {node.url}"
+
+
+def _audit(node: Node, report: SendReport, series_of: dict[Path, tuple[str, int]],
+           cancelled: bool) -> None:
+    """One disclosure line per series that was (even partly) handed to the node."""
+    from medview.audit import record
+
+    per: dict[str, dict] = {}
+    for path in report.sent:
+        uid, size = series_of.get(path, ("", 0))
+        e = per.setdefault(uid, {"bytes": 0, "instances": 0, "failed": 0})
+        e["instances"] += 1
+        e["bytes"] += size
+    for path, _reason in report.failed:
+        if path in series_of:  # a DICOM file that was not stored (not one we could not read)
+            uid = series_of[path][0]
+            per.setdefault(uid, {"bytes": 0, "instances": 0, "failed": 0})["failed"] += 1
+    for uid, e in per.items():
+        detail = {"instances": e["instances"], "failed": e["failed"], "method": report.method}
+        if cancelled:
+            detail["cancelled"] = True
+        record(action="send", destination=destination(node), series=[(uid, e["bytes"])],
+               detail=detail)
 
 
 class _Counter:
@@ -252,7 +288,8 @@ def _stow(node, items, report: SendReport, progress: Progress) -> None:
 
 
 def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
-         associations: int = 1, progress: Progress = NO_PROGRESS) -> SendReport:
+         associations: int = DEFAULT_ASSOCIATIONS,
+         progress: Progress = NO_PROGRESS) -> SendReport:
     """Store files, folders or catalog series/studies on ``node``.
 
     Parameters
@@ -264,10 +301,11 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
     catalog : medview.dicom.catalog.Catalog, optional
         To resolve UIDs.
     associations : int
-        C-STORE over this many associations at once (each waits for a response per
-        instance; in parallel the round trips overlap). Default 1: some PACS limit the
-        associations per calling AE title; a part whose association is refused is listed
-        as not stored.
+        C-STORE over up to this many associations at once (a PACS answers each instance
+        before the next comes on an association; in parallel the round trips overlap, as
+        several instances in flight). A part whose association the peer refuses (some
+        limit the associations per calling AE title) is sent after the others, one
+        association at a time.
     progress : Progress
         Per instance; cancelling stops before the next one.
 
@@ -275,6 +313,11 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
     -------
     SendReport
         ``complete`` is False when any file was not stored (each listed with its reason).
+
+    Every send writes one line per series to the disclosure audit log
+    (:func:`medview.audit.record`, action ``send``): the node's name and address, the bytes
+    stored, ``detail`` = instances stored, failed, method (and ``cancelled``) — also when it
+    is cancelled or breaks off after some instances left.
 
     Raises
     ------
@@ -287,7 +330,52 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
     report = SendReport(node.name, "C-STORE" if isinstance(node, DimseNode) else "STOW-RS")
     files = collect_files(items, catalog)
     progress.update(0.0, f"reading {len(files)} file(s)")
-    items_ = _headers(files, report)
+    series_of: dict[Path, tuple[str, int]] = {}
+    items_ = _headers(files, report, series_of)
+    try:
+        _send_items(node, items_, report, associations, progress)
+    except Cancelled:
+        _audit(node, report, series_of, cancelled=True)
+        raise
+    except PacsError:
+        _audit(node, report, series_of, cancelled=False)  # what left before it failed
+        raise
+    _audit(node, report, series_of, cancelled=False)
+    report.seconds = time.perf_counter() - t0
+    progress.update(1.0, report.summary())
+    return report
+
+
+def _store_parallel(node: DimseNode, parts: list, report: SendReport, counter: _Counter,
+                    associations: int) -> None:
+    """Each part over its own association, ``associations`` at once. A part whose
+    association the peer refuses (a limit per calling AE title) is sent afterwards over one
+    association at a time; only if that is refused too are its files listed as not stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    refused: list[tuple[list, PacsError]] = []
+
+    def one(part) -> None:
+        try:
+            _store(node, part, report, counter)
+        except PacsError as exc:
+            refused.append((part, exc))
+
+    with ThreadPoolExecutor(min(len(parts), max(associations, 1)),
+                            thread_name_prefix="medview-cstore") as pool:
+        for future in [pool.submit(one, part) for part in parts]:
+            future.result()  # re-raises a cancel
+    if refused and not report.sent:
+        raise refused[0][1]  # none was accepted: the node, not a limit
+    for part, _exc in refused:
+        try:
+            _store(node, part, report, counter)
+        except PacsError as exc:  # this part only: its files are listed
+            report.failed.extend((p, str(exc)) for p, _c, _t in part)
+
+
+def _send_items(node: Node, items_, report: SendReport, associations: int,
+                progress: Progress) -> None:
     if isinstance(node, DimseNode):
         # one association per group of SOP classes that fits the context limit
         groups: list[list] = []
@@ -308,28 +396,9 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
         if len(parts) == 1:
             _store(node, parts[0], report, counter)
         else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            refused: list[PacsError] = []
-
-            def one(part) -> None:
-                try:
-                    _store(node, part, report, counter)
-                except PacsError as exc:  # this association only: its files are listed
-                    refused.append(exc)
-                    report.failed.extend((p, str(exc)) for p, _c, _t in part)
-
-            with ThreadPoolExecutor(min(len(parts), max(associations, 1)),
-                                    thread_name_prefix="medview-cstore") as pool:
-                for future in [pool.submit(one, part) for part in parts]:
-                    future.result()  # re-raises a cancel
-            if refused and not report.sent:
-                raise refused[0]
+            _store_parallel(node, parts, report, counter, associations)
         report.sent.sort()
         report.failed.sort()
         report.decoded.sort()
     else:
         _stow(node, items_, report, progress)
-    report.seconds = time.perf_counter() - t0
-    progress.update(1.0, report.summary())
-    return report

@@ -19,10 +19,11 @@ import os
 import threading
 from pathlib import Path
 
-__all__ = ["default_store", "instance_path", "write_dataset", "write_raw"]
+__all__ = ["RawWriter", "default_store", "instance_path", "write_dataset", "write_raw"]
 
 _counter = threading.Lock()
 _serial = [0]
+_made: set[Path] = set()  # folders known to exist: one mkdir per series, not per file
 
 
 def default_store() -> Path:
@@ -57,11 +58,14 @@ def _is_default(root: Path) -> bool:
 
 
 def _place(root: Path, path: Path, write) -> Path:
-    from medview.privatedirs import make_private_dirs
+    # received instances carry everything about the patient: folders 0700, files 0600;
+    # the folders are made (and checked) once per series folder, not once per file
+    if path.parent not in _made or not path.parent.is_dir():
+        from medview.privatedirs import make_private_dirs
 
-    # received instances carry everything about the patient: folders 0700, files 0600
-    root = Path(root)
-    make_private_dirs(root, path.parent, tighten_root=_is_default(root))
+        root = Path(root)
+        make_private_dirs(root, path.parent, tighten_root=_is_default(root))
+        _made.add(path.parent)
     tmp = _tmp_name(path)
     try:
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
@@ -124,3 +128,63 @@ def write_dataset(root: str | os.PathLike, ds) -> Path:
     if raw[128:132] == b"DICM":
         return _place(root, path, lambda f: f.write(raw))
     return _place(root, path, lambda f: ds.save_as(f, enforce_file_format=True))
+
+
+class RawWriter:
+    """Writes received datasets in a thread of its own, so a retrieve answers the PACS's
+    C-STORE at once and the PACS sends the next instance while this one goes to disk.
+
+    Only for retrieves: the PACS keeps its copy whatever we answer, and an instance that
+    could not be written is missing from the store, so the retrieve's report lists it (and
+    a resume asks for it again). A storage SCP that others send to answers only once the
+    file is written. ``close()`` waits for what is queued (at most ``depth`` datasets in
+    memory); ``errors`` lists (SOP Instance UID, reason) of what could not be written.
+
+    Parameters
+    ----------
+    root : path
+    on_written : callable
+        ``on_written(path, uids)`` in the writer's thread after each file is in place.
+    """
+
+    def __init__(self, root, on_written, depth: int = 32):
+        import queue
+
+        self.root = root
+        self.on_written = on_written
+        self.errors: list[tuple[str, str]] = []
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._thread = threading.Thread(target=self._run, name="medview-pacs-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def put(self, file_meta, raw: bytes) -> None:
+        self._queue.put((file_meta, raw))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            file_meta, raw = item
+            try:
+                path, uids = write_raw(self.root, file_meta, raw)
+            except (OSError, ValueError, KeyError) as exc:
+                self.errors.append((str(file_meta.get("MediaStorageSOPInstanceUID", "")),
+                                    str(exc)))
+                continue
+            try:
+                self.on_written(path, uids)
+            except Exception as exc:  # a callback's failure must not stop the writing
+                self.errors.append((uids[2], f"after writing: {exc}"))
+
+    def close(self) -> None:
+        """Write what is queued and stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def __enter__(self) -> RawWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -91,7 +91,7 @@ def test_retrieve_a_series_opens_it_while_arriving_and_shows_the_image(qtbot, wi
 
     def arrived(st, se, n) -> None:  # connected after the window's own slot: runs after it
         if not arrivals:
-            started.append((window._pacs_opened, window._load_task is not None, n))
+            started.append((window._pacs_opened or window._pacs_provisional, n))
         arrivals.append(n)
 
     panel.instances_arrived.connect(arrived)
@@ -102,8 +102,9 @@ def test_retrieve_a_series_opens_it_while_arriving_and_shows_the_image(qtbot, wi
     assert len(window.catalog.instances(series_uid)) == 35
     assert mr.text(4) == "✓ in catalog"
     assert series_uid in window.browser.series_uids()
-    # the window started opening it with the first batch indexed, before the rest was in
-    assert started and started[0] == (series_uid, True, arrivals[0])
+    # the window started opening it with the first batch indexed (laid out whole once the
+    # PACS listed it: see test_pacs_arriving.py)
+    assert started and started[0] == (series_uid, arrivals[0])
     # the reload with everything that arrived
     qtbot.waitUntil(lambda: window.state.volume is not None and not window._load_task
                     and window.state.volume.shape[0] == 35, timeout=TIMEOUT_MS)
@@ -157,6 +158,14 @@ def test_send_the_open_series_to_orthanc(qtbot, window, panel, pacs_orthanc):
     report = blocker.args[0]
     assert report.complete and len(report.sent) == 3
     assert "3 of 3" in dialog.message.text() and not dialog.failures.isVisible()
+    # the disclosure: one audit line for the series, naming the node and its address
+    from medview.audit import read_audit
+
+    [line] = [e for e in read_audit() if e.action == "send"]
+    assert line.series_uid == uid
+    assert line.destination == f"orthanc {pacs_orthanc.aet}@127.0.0.1:{pacs_orthanc.dicom_port}"
+    assert line.bytes == sum(p.stat().st_size for p in CT3.iterdir())
+    assert line.detail == {"instances": 3, "failed": 0, "method": "C-STORE"}
     auth = (USER, PASSWORD)
     found = requests.post(f"{pacs_orthanc.url}/tools/lookup", data=uid, auth=auth,
                           timeout=10).json()

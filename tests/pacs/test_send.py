@@ -71,6 +71,17 @@ def _by_uid(files):
     return {pydicom.dcmread(f).SOPInstanceUID: pydicom.dcmread(f) for f in files}
 
 
+def _sends():
+    """The send lines of this test's disclosure audit log (MEDVIEW_DATA_DIR is per test)."""
+    from medview.audit import read_audit
+
+    return [e for e in read_audit() if e.action == "send"]
+
+
+def _series_uid(path) -> str:
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID)
+
+
 def test_series_to_storescp_byte_for_byte(storescp, capsys):
     assert main(["pacs", "send", "dcmtk", str(HFS)]) == 0
     assert "35 of 35 instance(s) stored on dcmtk by C-STORE" in capsys.readouterr().out
@@ -78,6 +89,13 @@ def test_series_to_storescp_byte_for_byte(storescp, capsys):
     assert set(got) == set(want)
     for uid, ds in got.items():
         assert ds.PixelData == want[uid].PixelData and ds == want[uid]
+    # one disclosure line for the series: where it went, how many instances and bytes
+    files = sorted(HFS.rglob("*.dcm"))
+    [line] = _sends()
+    assert line.series_uid == _series_uid(files[0])
+    assert line.destination == f"dcmtk DCMTKSCP@127.0.0.1:{storescp.port}"
+    assert line.bytes == sum(f.stat().st_size for f in files)
+    assert line.detail["instances"] == 35 and line.detail["failed"] == 0
 
 
 def test_compressed_files_are_decoded_for_a_peer_that_declines_them(storescp):
@@ -128,6 +146,9 @@ def test_partial_failure_lists_what_was_not_stored(storescp, tmp_path, capsys):
     assert "3 of 4 instance(s) stored" in captured.out
     assert f"not stored: {folder / 'notes.txt'}: not a DICOM file" in captured.err
     assert len(storescp.files()) == 3
+    [line] = _sends()  # the text file is not a series: one line, for the three instances
+    assert line.series_uid == _series_uid(folder / sorted(HFS.rglob("*.dcm"))[0].name)
+    assert (line.detail["instances"], line.detail["failed"]) == (3, 0)
 
 
 def test_a_peer_that_dies_mid_send_leaves_a_list_of_the_rest(storescp):
@@ -138,11 +159,16 @@ def test_a_peer_that_dies_mid_send_leaves_a_list_of_the_rest(storescp):
             storescp.proc.kill()
             storescp.proc.wait()
 
-    report = send(node, [HFS], progress=Progress(kill_at_a_fifth))
+    # one association (storescp without --fork serves one at a time anyway)
+    report = send(node, [HFS], associations=1, progress=Progress(kill_at_a_fifth))
     assert not report.complete
     assert 7 <= len(report.sent) < 35
     assert len(report.sent) + len(report.failed) == 35
     assert all("abort" in reason or "C-STORE" in reason for _p, reason in report.failed)
+    [line] = _sends()  # what left before the peer died is a disclosure too
+    assert line.detail["instances"] == len(report.sent)
+    assert line.detail["failed"] == len(report.failed)
+    assert line.bytes == sum(p.stat().st_size for p in report.sent)
 
 
 def test_refused_and_unknown(pacs_home, capsys):
@@ -176,6 +202,9 @@ def test_stow_rs_to_orthanc_and_a_401(orthanc, web_node, pacs_home, capsys):
                                auth=(USER, PASSWORD), timeout=10).content
             got = pydicom.dcmread(pydicom.filebase.DicomBytesIO(raw))
             assert got.PixelData == want[got.SOPInstanceUID].PixelData
+        [line] = _sends()
+        assert line.series_uid == uid and line.destination == f"orthanc-web {orthanc.dicomweb}"
+        assert line.detail == {"instances": 3, "failed": 0, "method": "STOW-RS"}
     finally:
         _delete_patient_of(orthanc, next(CT3.iterdir()))
     bad = add_node(WebNode("bad", orthanc.dicomweb, "basic", USER), "nope")
@@ -183,6 +212,7 @@ def test_stow_rs_to_orthanc_and_a_401(orthanc, web_node, pacs_home, capsys):
         send(bad, [CT3])
     assert main(["pacs", "send", "bad", str(CT3)]) == 1
     assert "HTTP 401" in capsys.readouterr().err
+    assert len(_sends()) == 1  # refused: nothing left, no line
 
 
 def test_run_with_dicom_out_and_send(storescp, tmp_path, capsys):
@@ -197,6 +227,12 @@ def test_run_with_dicom_out_and_send(storescp, tmp_path, capsys):
     assert len(got) == len(written)
     seg = [ds for ds in got.values() if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"]
     assert seg, "the lung SEG reached the peer"
+    # a line per series the run wrote and sent (the SEG's and the derived series')
+    lines = _sends()
+    assert sorted(e.series_uid for e in lines) == sorted({str(ds.SeriesInstanceUID)
+                                                          for ds in got.values()})
+    assert sum(e.detail["instances"] for e in lines) == len(written)
+    assert all(e.destination.startswith("dcmtk DCMTKSCP@127.0.0.1:") for e in lines)
     assert main(["run", str(chain), str(CT3), "-o", str(tmp_path / "x"), "--send",
                  "dcmtk"]) == 1
     assert "give --dicom-out FOLDER too" in capsys.readouterr().err
