@@ -55,7 +55,7 @@ def _run(args, options, kind, target, catalog, terminal_progress, share):
             from medview.pacs.send import send
 
             def sender(files):
-                return send(target, files, progress=progress)
+                return send(target, files, audit=False, progress=progress)  # share's own line
 
             report = share(args.items, project=args.project, options=options, sender=sender,
                            destination_label=target.describe(),

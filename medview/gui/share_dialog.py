@@ -206,7 +206,8 @@ class ShareDialog(QDialog):
 
             dest = get_node(node)
             return share(files, project=project, options=options,
-                         sender=lambda written: send(dest, written, progress=progress),
+                         sender=lambda written: send(dest, written, audit=False,  # share's line
+                                                        progress=progress),
                          destination_label=dest.describe(), mask_burned_in=mask,
                          progress=progress)
 

@@ -288,7 +288,7 @@ def _stow(node, items, report: SendReport, progress: Progress) -> None:
 
 
 def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
-         associations: int = DEFAULT_ASSOCIATIONS,
+         associations: int = DEFAULT_ASSOCIATIONS, audit: bool = True,
          progress: Progress = NO_PROGRESS) -> SendReport:
     """Store files, folders or catalog series/studies on ``node``.
 
@@ -306,6 +306,9 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
         several instances in flight). A part whose association the peer refuses (some
         limit the associations per calling AE title) is sent after the others, one
         association at a time.
+    audit : bool
+        Write the audit lines (below). False only for a caller that writes its own line for
+        the same disclosure (a de-identified share names the source series and the profile).
     progress : Progress
         Per instance; cancelling stops before the next one.
 
@@ -332,15 +335,16 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
     progress.update(0.0, f"reading {len(files)} file(s)")
     series_of: dict[Path, tuple[str, int]] = {}
     items_ = _headers(files, report, series_of)
+    log = _audit if audit else (lambda *a, **k: None)
     try:
         _send_items(node, items_, report, associations, progress)
     except Cancelled:
-        _audit(node, report, series_of, cancelled=True)
+        log(node, report, series_of, cancelled=True)
         raise
     except PacsError:
-        _audit(node, report, series_of, cancelled=False)  # what left before it failed
+        log(node, report, series_of, cancelled=False)  # what left before it failed
         raise
-    _audit(node, report, series_of, cancelled=False)
+    log(node, report, series_of, cancelled=False)
     report.seconds = time.perf_counter() - t0
     progress.update(1.0, report.summary())
     return report

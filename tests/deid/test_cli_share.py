@@ -108,6 +108,10 @@ def test_share_to_orthanc_over_dicom_and_dicomweb(env, privacy_files, orthanc):
         assert b"zyxwvut" not in low and PLANTED["PatientID"].lower().encode() not in low
     lines = _audit(env)
     assert lines and all(x["destination"].startswith("orth") for x in lines), lines
+    # one line per series for this disclosure: the share's (source series, profile), not a
+    # second "send" line for the same data
+    assert {x["action"] for x in lines} == {"share"}
+    assert len(lines) == len({x["series_uid"] for x in lines})
     # the same share again over DICOMweb (STOW-RS): the same UIDs, so nothing new in Orthanc
     web = medview("pacs", "add", "orthweb", orthanc.dicomweb, "--user", USER, env=env,
                   stdin=PASSWORD + "\n")
