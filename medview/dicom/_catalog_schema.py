@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -120,19 +121,42 @@ class IndexReport:
 # --------------------------------------------------------------------------- rows
 
 
+_get_fields = operator.attrgetter(*_FIELDS)
+_JSON_AT = tuple(i for i, n in enumerate(_FIELDS) if n in _JSON_FIELDS)
+_PATH_AT = _FIELDS.index("path")
+_FRAMES_AT = _FIELDS.index("frames")
+_PIXEL_AT = _FIELDS.index("has_pixel_data")
+# JSON of tuple values: the files of a series repeat most of them (orientation, spacing,
+# image type), so each is encoded once
+_JSON_MEMO: dict = {}
+
+
+def _json(v) -> str:
+    try:
+        key = (v, tuple(map(type, v)))  # 1 and 1.0 are equal keys but not the same JSON
+        text = _JSON_MEMO.get(key)
+    except TypeError:  # unhashable: not memoised
+        return json.dumps(v)
+    if text is None:
+        text = json.dumps(v)
+        if len(_JSON_MEMO) >= 4096:
+            _JSON_MEMO.clear()
+        _JSON_MEMO[key] = text
+    return text
+
+
 def _to_row(h: InstanceHeader) -> tuple:
-    row = []
-    for name in _FIELDS:
-        v = getattr(h, name)
-        if name == "frames":
-            v = json.dumps([[getattr(f, n) for n in _FRAME_FIELDS] for f in v]) if v else None
-        elif name in _JSON_FIELDS:
-            v = None if v is None else json.dumps(v)
-        elif name == "has_pixel_data":
-            v = int(v)
-        elif name == "path":
-            v = db_path(v)
-        row.append(v)
+    row = list(_get_fields(h))
+    for i in _JSON_AT:
+        v = row[i]
+        if v is not None:
+            row[i] = _json(v)
+    frames = row[_FRAMES_AT]
+    row[_FRAMES_AT] = (
+        json.dumps([[getattr(f, n) for n in _FRAME_FIELDS] for f in frames]) if frames else None
+    )
+    row[_PIXEL_AT] = int(row[_PIXEL_AT])
+    row[_PATH_AT] = db_path(row[_PATH_AT])
     return tuple(row)
 
 

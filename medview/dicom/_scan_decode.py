@@ -354,8 +354,8 @@ def _apply_shared_groups(h: InstanceHeader, tree: RawTree, little: bool, charset
                 setattr(h, name, value)
 
 
-# decoded top-level values by (tag, raw value, byte order, character sets): every decoded
-# value is immutable (str, int, float, tuple), so sharing them between headers is safe
+# decoded top-level values by (byte order, character sets) then (tag, raw value): every
+# decoded value is immutable (str, int, float, tuple), so sharing them between headers is safe
 _MEMO: dict = {}
 _MEMO_SIZE = 4096
 
@@ -374,28 +374,30 @@ def _build(
     h.transfer_syntax_uid = ts
     fields = _TOP_FIELDS
     problems: list[str] = []
-    memo = _MEMO
+    # the files of a series repeat most values byte for byte: decode each once
+    memo = _MEMO.get((little, charsets))
+    if memo is None or len(memo) >= _MEMO_SIZE:
+        if len(_MEMO) >= 16:  # files in many character sets: start again
+            _MEMO.clear()
+        memo = _MEMO[(little, charsets)] = {}
     for tag, raw in tree.items():
         spec = fields.get(tag)
-        if spec is not None:
-            if isinstance(raw, tuple):
-                # the files of a series repeat most values byte for byte: decode each once
-                key = (tag, raw, little, charsets)
-                hit = memo.get(key)
-                if hit is None:
-                    value = _decode(raw, spec[1], spec[2], little, charsets)
-                    hit = (value, value_problem(tag, raw, spec, value))
-                    if len(memo) >= _MEMO_SIZE:
-                        memo.clear()
-                    memo[key] = hit
-                value, problem = hit
-            else:
+        if spec is None:
+            continue
+        if raw.__class__ is tuple:
+            key = (tag, raw)
+            hit = memo.get(key)
+            if hit is None:
                 value = _decode(raw, spec[1], spec[2], little, charsets)
-                problem = value_problem(tag, raw, spec, value)
-            if problem is not None:
-                problems.append(problem)
-            if value is not None:
-                setattr(h, spec[0], value)
+                hit = memo[key] = (spec[0], value, value_problem(tag, raw, spec, value))
+            name, value, problem = hit
+        else:
+            value = _decode(raw, spec[1], spec[2], little, charsets)
+            name, problem = spec[0], value_problem(tag, raw, spec, value)
+        if problem is not None:
+            problems.append(problem)
+        if value is not None:
+            setattr(h, name, value)
     from medview.dicom.preamble import preamble_warning
 
     preamble = meta.get(PREAMBLE)
