@@ -8,6 +8,7 @@ leaves half a record. :class:`~medview.dicom.catalog.Catalog` inherits these met
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import time
@@ -128,17 +129,21 @@ class _IndexingMixin:
         folders = sorted(set(folders))
         folders = [f for i, f in enumerate(folders) if not _under(f, folders[:i])]
         explicit = list(dict.fromkeys(p for p in explicit if not _under(p, folders)))
-        total = sum(_count(f) for f in folders) + len(explicit)
-        progress.check()
-
         conn = self._conn()
         in_catalog_before = self._count_under(conn, folders)
+        # the denominator of the progress: a folder indexed before has about as many files as
+        # the catalog knows there (no second walk of 100,000 names just to count them)
+        total = (in_catalog_before or sum(_count(f) for f in folders)) + len(explicit)
+        progress.check()
+        explicit_set = set(explicit)
         self._write(conn, errors=dicomdir_errors)
         _listed(report, "errors", ((p, r) for p, r, _, _ in dicomdir_errors))
         _listed(report, "errors", missing)
         state = {"matched": 0, "seen": 0}
 
-        def candidates() -> Iterator[tuple[str, int, int]]:
+        def candidates() -> Iterator[list[tuple[str, int, int]]]:
+            """(path, size, mtime) lists: the explicit files, then one per folder."""
+            stated = []
             for p in explicit:
                 try:
                     st = os.stat(p)
@@ -147,7 +152,9 @@ class _IndexingMixin:
                     _listed(report, "errors", [(p, f"cannot read: {exc.strerror or exc}")])
                     report.removed += self._forget(conn, [p])
                     continue
-                yield p, st.st_size, st.st_mtime_ns
+                stated.append((p, st.st_size, st.st_mtime_ns))
+            if stated:
+                yield stated
             for f in folders:
                 yield from _walk(f, progress)
 
@@ -156,10 +163,12 @@ class _IndexingMixin:
             for chunk in _chunks(candidates(), _CHUNK):
                 known, failed = self._lookup(conn, [c[0] for c in chunk])
                 out = []
+                matched = len(known) + len(failed)
+                if explicit_set and matched:  # the explicit files are not under the folders
+                    matched -= sum(p in explicit_set for p in (*known, *failed))
+                state["matched"] += matched
                 for p, size, mtime in chunk:
                     sig = (size, mtime)
-                    if p in known or p in failed:
-                        state["matched"] += _under(p, folders)
                     if known.get(p) == sig:
                         report.unchanged += 1
                     elif p in failed and failed[p][1:] == sig:
@@ -175,8 +184,6 @@ class _IndexingMixin:
                                     f"checked {state['seen']:,}/{total:,} files")
                     progress.check()
 
-        from medview.dicom._scan_stream import scan_stream
-
         signature: dict[str, tuple[int, int, bool]] = {}  # of the batches in flight only
 
         def batches() -> Iterator[list[str]]:
@@ -185,7 +192,22 @@ class _IndexingMixin:
                     signature[p] = (size, mtime, was_known)
                 yield [b[0] for b in batch]
 
-        results = scan_stream(batches(), workers=workers)
+        def scanned() -> Iterator[tuple[list[InstanceHeader], list[tuple[str, str]], int]]:
+            # the scanner (and its parser modules) is imported only when a file needs reading:
+            # a re-index of an unchanged tree never does
+            pending = batches()
+            first = next(pending, None)
+            if first is None:
+                return
+            from medview.dicom._scan_stream import scan_stream
+
+            results = scan_stream(itertools.chain([first], pending), workers=workers)
+            try:
+                yield from results
+            finally:
+                results.close()
+
+        results = scanned()
         rewritten = False
         try:
             for headers, errors, n in results:
@@ -296,18 +318,51 @@ class _IndexingMixin:
             ):
                 failed[py_path(p)] = (reason, size, mtime)
         for i in range(0, len(files), 500):
-            chunk = [db_path(p) for p in files[i : i + 500]]
+            paths = files[i : i + 500]
+            if self._lookup_range(conn, paths, known, failed):
+                continue
+            chunk = [p if p.isascii() else db_path(p) for p in paths]
             marks = ",".join("?" * len(chunk))
-            for p, size, mtime in conn.execute(
-                f"SELECT path, file_size, mtime_ns FROM instances WHERE path IN ({marks})", chunk
-            ):
-                known[py_path(p)] = (size, mtime)
+            # the covering index answers from its own pages (no look-up of the wide rows)
+            rows = conn.execute(
+                f"SELECT path, file_size, mtime_ns FROM instances INDEXED BY instances_stat "
+                f"WHERE path IN ({marks})", chunk
+            ).fetchall()
+            known.update({(p if p.__class__ is str else py_path(p)): (size, mtime)
+                          for p, size, mtime in rows})
             for p, reason, size, mtime in conn.execute(
                 f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE path IN ({marks})",
                 chunk,
             ):
                 failed[py_path(p)] = (reason, size, mtime)
         return known, failed
+
+    @staticmethod
+    def _lookup_range(conn: sqlite3.Connection, paths: Sequence[str],
+                      known: dict, failed: dict) -> bool:
+        """Catalog entries of ``paths`` (sorted text paths of one folder listing) read as one
+        range of the path index rather than one search per path; False (nothing read) when
+        the paths are not such a run or the range holds many other entries (subfolders)."""
+        lo, hi = paths[0], paths[-1]
+        if not (lo <= hi and lo.isascii() and hi.isascii()):
+            return False
+        parent = os.path.dirname(lo)
+        if os.path.dirname(hi) != parent:
+            return False
+        limit = 2 * len(paths) + 16
+        rows = conn.execute(
+            "SELECT path, file_size, mtime_ns FROM instances INDEXED BY instances_stat "
+            "WHERE path >= ? AND path <= ? LIMIT ?", (lo, hi, limit)).fetchall()
+        errs = conn.execute(
+            "SELECT path, reason, file_size, mtime_ns FROM errors WHERE path >= ? AND path <= ? "
+            "LIMIT ?", (lo, hi, limit)).fetchall()
+        if len(rows) >= limit or len(errs) >= limit:
+            return False  # a big subfolder sorts among these names: search them one by one
+        wanted = set(paths)
+        known.update({p: (size, mtime) for p, size, mtime in rows if p in wanted})
+        failed.update({p: (reason, size, mtime) for p, reason, size, mtime in errs
+                       if p in wanted})
+        return True
 
     def _write(
         self,

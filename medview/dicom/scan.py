@@ -30,6 +30,7 @@ import os
 from collections.abc import Iterable
 
 from medview.core.progress import NO_PROGRESS, Progress
+from medview.dicom._catalog_walk import skipped_name
 from medview.dicom._fastparse import (
     MAX_DEPTH,
     MAX_ELEMENTS,
@@ -123,16 +124,6 @@ def scan_file_pydicom(path: str | os.PathLike) -> InstanceHeader:
         raise _not_dicom(path)
     meta, tree, ts, little, pixel = _scan_pydicom(path, st.st_size, kind)
     return _build(path, st, meta, tree, ts, little, pixel)
-
-
-_JUNK = {"THUMBS.DB", "DESKTOP.INI", "DICOMDIR"}
-
-
-def skipped_name(name: str) -> bool:
-    """True for names a folder walk skips: hidden files and folders (``.*``), OS litter
-    (Thumbs.db, desktop.ini) and DICOMDIR files, which index a medium's files rather than
-    being images (pass a DICOMDIR explicitly to read its records)."""
-    return name.startswith(".") or name.upper() in _JUNK
 
 
 def iter_files(paths: Iterable[str | os.PathLike]) -> list[str]:
