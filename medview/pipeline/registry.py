@@ -201,6 +201,10 @@ class StepSpec:
     #: needs beyond its own for its voxels to equal the whole run's (0: slice by slice), or
     #: None for these parameters; no function: the step runs whole
     halo: Callable[[dict, tuple], int | None] | None = None
+    #: peak memory the step needs beyond its inputs, in copies of its first input as float32
+    #: (measured by benchmarks/steps.py); None: not declared (the runner assumes
+    #: :data:`DEFAULT_MEMORY`)
+    memory: float | None = None
 
     def split_halo(self, params: dict, spacing: tuple) -> int | None:
         """The halo in slices for splitting this step with ``params``, None: run whole."""
@@ -341,8 +345,13 @@ def _param_spec(name: str, tp, default, doc_help: str) -> ParamSpec:
 
 def register(func: Callable, *, id: str, version: int = 1, title: str, category: str,
              tags: tuple[str, ...] = (), replace: bool = False,
-             halo: Callable[[dict, tuple], int | None] | None = None) -> StepSpec:
+             halo: Callable[[dict, tuple], int | None] | None = None,
+             memory: float | None = None) -> StepSpec:
     """Read ``func``'s signature into a StepSpec and add it to the registry.
+
+    ``memory`` is the step's peak memory beyond its inputs in copies of its first input as
+    float32 (what benchmarks/steps.py measures): the runner refuses, before starting, a run
+    that would not fit in the memory available.
 
     Raises
     ------
@@ -355,6 +364,9 @@ def register(func: Callable, *, id: str, version: int = 1, title: str, category:
         raise ValueError(f"step id {id!r}: use dotted lower-case words, e.g. 'smooth.gaussian'")
     if category not in CATEGORIES:
         raise ValueError(f"step {id}: category {category!r} is not one of {CATEGORIES}")
+    if memory is not None and not (isinstance(memory, int | float) and memory >= 0):
+        raise ValueError(f"step {id}: memory must be a number of volume copies >= 0, "
+                         f"got {memory!r}")
     if id in _REGISTRY and not replace and _REGISTRY[id].func is not func:
         raise ValueError(f"step {id!r} is already registered")
     hints = typing.get_type_hints(func, include_extras=True)
@@ -378,16 +390,19 @@ def register(func: Callable, *, id: str, version: int = 1, title: str, category:
     if not inputs:
         raise TypeError(f"step {id}: needs at least one data input")
     spec = StepSpec(id, version, title, category, func, doc, tuple(inputs), tuple(params),
-                    _returns(hints.get("return")), takes_progress, tuple(tags), halo)
+                    _returns(hints.get("return")), takes_progress, tuple(tags), halo,
+                    None if memory is None else float(memory))
     _REGISTRY[id] = spec
     return spec
 
 
-def step(id: str, *, version: int = 1, title: str, category: str, tags: tuple[str, ...] = ()):
+def step(id: str, *, version: int = 1, title: str, category: str, tags: tuple[str, ...] = (),
+         memory: float | None = None):
     """Decorator form of :func:`register`; returns the function unchanged."""
 
     def deco(func: Callable) -> Callable:
-        register(func, id=id, version=version, title=title, category=category, tags=tags)
+        register(func, id=id, version=version, title=title, category=category, tags=tags,
+                 memory=memory)
         return func
 
     return deco
