@@ -38,6 +38,7 @@ from medview.gui.fusion_panel import FusionPanel
 from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
 from medview.gui.pacs_actions import PacsActionsMixin
+from medview.gui.phases import PhaseNavigator
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.series_loading import FirstImage, LoadedSeries
@@ -46,7 +47,6 @@ from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
 from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
-from medview.gui.phases import PhaseNavigator
 from medview.gui.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
 from medview.gui.window_settings import SettingsMixin
 from medview.gui.windowing import CT_PRESETS
