@@ -164,21 +164,37 @@ def _tuple(v):
     return tuple(v) if isinstance(v, list) else v
 
 
+_JSON_TUPLES: dict[str, tuple] = {}  # JSON text -> tuple: a series repeats most of them
+
+
+def _json_tuple(text: str) -> tuple:
+    value = _JSON_TUPLES.get(text)
+    if value is None:
+        value = tuple(json.loads(text))
+        if len(_JSON_TUPLES) >= 4096:
+            _JSON_TUPLES.clear()
+        _JSON_TUPLES[text] = value
+    return value
+
+
+_EMPTY_AT = tuple(_FIELDS.index(n) for n in ("image_type", "warnings"))
+
+
 def _from_row(row: Sequence) -> InstanceHeader:
-    values = dict(zip(_FIELDS, row, strict=True))
-    values["path"] = py_path(values["path"])
-    for name in _JSON_FIELDS:
-        if values[name] is not None:
-            values[name] = tuple(json.loads(values[name]))
-    for name in ("image_type", "warnings"):
-        if values[name] is None:
-            values[name] = ()
-    values["has_pixel_data"] = bool(values["has_pixel_data"])
-    frames = values["frames"]
-    values["frames"] = (
+    values = list(row)  # the columns are InstanceHeader's fields, in order
+    values[_PATH_AT] = py_path(values[_PATH_AT])
+    for i in _JSON_AT:
+        if values[i] is not None:
+            values[i] = _json_tuple(values[i])
+    for i in _EMPTY_AT:
+        if values[i] is None:
+            values[i] = ()
+    values[_PIXEL_AT] = bool(values[_PIXEL_AT])
+    frames = values[_FRAMES_AT]
+    values[_FRAMES_AT] = (
         tuple(FrameInfo(*[_tuple(x) for x in f]) for f in json.loads(frames)) if frames else ()
     )
-    return InstanceHeader(**values)
+    return InstanceHeader(*values)
 
 
 def _column_type(name: str) -> str:
