@@ -7,12 +7,18 @@ it in the chain, e.g. ``"inputs": {"moving": "pet"}``).
 from medview.core import fusion, registration
 from medview.pipeline.registry import register
 
+# memory=: peak memory beyond the inputs in float32 copies of the first input, measured
+# with benchmarks/steps.py --memory-only (100×512², plus 10 %); the runner refuses what won't fit
+
 register(registration.resample_to_grid, id="fuse.resample", title="Resample onto fixed grid",
-         category="Fuse")
+         category="Fuse", memory=2.7)
 register(registration.register_rigid, id="fuse.register_rigid",
-         title="Rigid registration (mutual information)", category="Fuse")
-register(fusion.fuse_average, id="fuse.average", title="Average fusion", category="Fuse")
-register(fusion.fuse_weighted, id="fuse.weighted", title="Weighted fusion", category="Fuse")
-register(fusion.fuse_maximum, id="fuse.maximum", title="Maximum fusion", category="Fuse")
+         title="Rigid registration (mutual information)", category="Fuse", memory=3.7)
+register(fusion.fuse_average, id="fuse.average", title="Average fusion", category="Fuse",
+         memory=1.3)
+register(fusion.fuse_weighted, id="fuse.weighted", title="Weighted fusion", category="Fuse",
+         memory=1.3)
+register(fusion.fuse_maximum, id="fuse.maximum", title="Maximum fusion", category="Fuse",
+         memory=1.3)
 register(fusion.blend_colour, id="fuse.blend", title="Colour blend (moving over fixed)",
-         category="Fuse")
+         category="Fuse", memory=3.3)

@@ -3,6 +3,9 @@
 from medview.core import smoothing
 from medview.pipeline.registry import register
 
+# memory=: peak memory beyond the inputs in float32 copies of the first input, measured
+# with benchmarks/steps.py --memory-only (100×512², plus 10 %); the runner refuses what won't fit
+
 
 def _gaussian_halo(p: dict, spacing: tuple) -> int:
     # the z pass reaches SciPy's kernel radius, int(4 sigma + 0.5), in slices
@@ -16,12 +19,13 @@ def _in_plane_halo(p: dict, spacing: tuple) -> int | None:
 
 
 register(smoothing.gaussian, id="smooth.gaussian", title="Gaussian smoothing",
-         category="Preprocess", halo=_gaussian_halo)
+         category="Preprocess", halo=_gaussian_halo, memory=2.4)
 register(smoothing.smooth_mean, id="smooth.mean", title="Mean / kernel filter",
-         category="Preprocess")
+         category="Preprocess", memory=1.3)
 register(smoothing.smooth_median, id="smooth.median", title="Median filter",
-         category="Preprocess")
+         category="Preprocess", memory=1.3)
 register(smoothing.smooth_bilateral, id="smooth.bilateral", title="Bilateral filter",
-         category="Preprocess")
+         category="Preprocess", memory=1.4)
 register(smoothing.smooth_curvature_diffusion, id="smooth.curvature_diffusion",
-         title="Curvature anisotropic diffusion", category="Preprocess", halo=_in_plane_halo)
+         title="Curvature anisotropic diffusion", category="Preprocess", halo=_in_plane_halo,
+         memory=2.9)
