@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,8 +39,18 @@ def phantom(slices: int, size: int):
     from medview.core.volume import Volume
     from medview.dicom.phantom import ct_phantom_volume
 
-    arr = ct_phantom_volume((slices, size, size), (0.7 * 512 / size, 0.7 * 512 / size, 1.0))
-    return Volume(arr.astype(np.float32), (0.7 * 512 / size, 0.7 * 512 / size, 1.0),
+    # a big phantom takes minutes to make: made once, kept in the temp folder for the
+    # child processes (one per step) to load
+    cache = Path(tempfile.gettempdir()) / f"medview-phantom-{slices}x{size}.npy"
+    if slices >= 1000 and cache.exists():
+        arr = np.load(cache)
+    else:
+        arr = ct_phantom_volume((slices, size, size),
+                                (0.7 * 512 / size, 0.7 * 512 / size, 1.0)).astype(np.float32)
+        if slices >= 1000:
+            np.save(cache.with_suffix(".tmp.npy"), arr)
+            os.replace(cache.with_suffix(".tmp.npy"), cache)
+    return Volume(arr, (0.7 * 512 / size, 0.7 * 512 / size, 1.0),
                   metadata={"Modality": "CT"})
 
 
@@ -48,20 +60,24 @@ def all_cases(only: str | None) -> list[Case]:
     cases = []
     for mod in pkgutil.iter_modules(pkg.__path__):
         cases += importlib.import_module(f"benchmarks.step_cases.{mod.name}").CASES
-    return [c for c in cases if not only or c.step.startswith(only)]
+    prefixes = tuple(only.split(",")) if only else ()
+    return [c for c in cases if not prefixes or c.step.startswith(prefixes)]
 
 
-def run_medview(case: Case, vol):
+def make_inputs(case: Case, vol) -> dict:
+    """The case's inputs: ``image`` and its extra inputs (a moving volume, a label map)."""
+    return {"image": vol, **{name: make(vol) for name, make in case.extra_inputs.items()}}
+
+
+def run_medview(case: Case, vol, inputs: dict | None = None):
+    from medview.core.labelmap import LabelMap
     from medview.pipeline.chain import Chain
     from medview.pipeline.runner import run_chain
 
-    inputs = {"image": vol}
+    inputs = make_inputs(case, vol) if inputs is None else inputs
     kinds = {"image": "volume"}
     step_inputs = {}
-    for name, make in case.extra_inputs.items():
-        inputs[name] = make(vol)
-        from medview.core.labelmap import LabelMap
-
+    for name in case.extra_inputs:
         kinds[name] = "labelmap" if isinstance(inputs[name], LabelMap) else "volume"
         step_inputs[name] = name
     raw = {"step": case.step, "params": case.params}
@@ -81,15 +97,16 @@ def timed(fn, repeat: int) -> float:
 
 
 def child_peak(step: str, slices: int, size: int, timeout: float | None = None) -> dict:
-    """Peak RSS above the loaded input, in volumes, for one case, in a fresh process; or the
+    """Peak RSS above the loaded inputs, in volumes, for one case, in a fresh process; or the
     runner's refusal (``{"refused": message}``) when the step would not fit."""
     code = f"""
 import sys, json
 sys.path.insert(0, {str(ROOT)!r})
-from benchmarks.steps import phantom, all_cases, run_medview
+from benchmarks.steps import phantom, all_cases, make_inputs, run_medview
 from medview.pipeline.memory import NotEnoughMemory
 vol = phantom({slices}, {size})
 case = [c for c in all_cases({step!r}) if c.step == {step!r}][0]
+inputs = make_inputs(case, vol)  # loaded before the count starts, as the image is
 def status(key):
     with open('/proc/self/status') as f:
         for line in f:
@@ -100,7 +117,7 @@ def status(key):
 open('/proc/self/clear_refs', 'w').write('5')
 base = status('VmRSS')
 try:
-    run_medview(case, vol)
+    run_medview(case, vol, inputs)
 except NotEnoughMemory as exc:
     print(json.dumps({{"refused": str(exc)}}))
     raise SystemExit(0)
@@ -156,7 +173,7 @@ def main() -> None:
     ap.add_argument("--size", default="512",
                     help="in-plane size (512) or slices×size (2000x512: issue 18's CT)")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", help="only steps whose id starts with this")
+    ap.add_argument("--only", help="only steps whose id starts with this (comma-separated)")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--memory-only", action="store_true",
                     help="only the memory table (declared factor, measured peak, refusals)")
