@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import stat
 from collections.abc import Iterable
 
 from medview.core.progress import NO_PROGRESS, Progress
@@ -65,7 +66,7 @@ def _stat(path: str) -> os.stat_result:
         st = os.stat(path)
     except OSError as exc:
         raise UnreadableFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(st.st_mode):  # from the same stat: one system call, not two
         raise UnreadableFileError(path, "not a regular file")
     if st.st_size == 0:
         raise UnreadableFileError(path, "empty file (0 bytes)")
