@@ -97,8 +97,6 @@ class _IndexingMixin:
         Cancelled
             When ``progress`` was cancelled; every batch committed before stays, complete.
         """
-        from medview.dicom.dicomdir import read_dicomdir
-
         t0 = time.perf_counter()
         progress = progress if progress is not None else NO_PROGRESS
         if isinstance(paths, str | os.PathLike):
@@ -114,6 +112,8 @@ class _IndexingMixin:
             if os.path.isdir(p):
                 folders.append(p)
             elif os.path.isfile(p) and os.path.basename(p).upper() == "DICOMDIR":
+                from medview.dicom.dicomdir import read_dicomdir
+
                 try:
                     refs, skipped = read_dicomdir(p)
                 except UnreadableFileError as exc:

@@ -9,7 +9,6 @@ tables when it changes.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import operator
 import os
@@ -229,9 +228,22 @@ CREATE INDEX IF NOT EXISTS series_study ON series (study_uid);
 CREATE TABLE IF NOT EXISTS errors (
     path TEXT PRIMARY KEY, reason TEXT NOT NULL, file_size INTEGER, mtime_ns INTEGER);
 """
+def _sha256(data: bytes):
+    """SHA-256 from CPython's built-in module when there is one: importing hashlib loads
+    OpenSSL, a good part of ``medview index``'s start-up (the digest is the same)."""
+    try:
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # Python 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
+
+
 # what the stored rows depend on: a change of any of these rebuilds the (cache) catalog
 _LAYOUT = json.dumps(
-    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS, hashlib.sha256(_SCHEMA.encode()).hexdigest()]
+    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS, _sha256(_SCHEMA.encode()).hexdigest()]
 )
 _TABLES = ("meta", "patients", "studies", "series", "instances", "errors")
 _INSERT_INSTANCE = (
