@@ -144,3 +144,30 @@ def test_an_implicit_copy_is_not_read_with_the_explicit_layout(tmp_path):
     assert h.transfer_syntax_uid == pydicom.uid.ImplicitVRLittleEndian
     assert h == _full(out)
     _skeleton.forget_all()
+
+
+def test_mutated_headers_read_through_a_layout_equal_the_full_parse(tmp_path):
+    """Random bytes changed anywhere in the header of a file whose layout is remembered:
+    every outcome (header or error) is the one a parse without layouts gives."""
+    import random
+
+    src = sorted((DATA / "kits_dupe_positions").glob("*.dcm"))[0]
+    data = src.read_bytes()
+    _skeleton.forget_all()
+    header_end = scan_file(src).pixel_data_offset
+    rng = random.Random(18)
+    path = tmp_path / "mutant.dcm"
+    matched = 0
+    for _ in range(300):
+        mutant = bytearray(data)
+        for _ in range(rng.choice((1, 1, 2, 4))):
+            mutant[rng.randrange(132, header_end)] = rng.randrange(256)
+        path.write_bytes(bytes(mutant))
+        want = _outcome(_full, path)
+        _skeleton.forget_all()
+        scan_file(src)  # the original's layout is the one remembered
+        matched += _skeleton.find(bytes(mutant[:65536]), len(mutant)) is not None
+        assert _outcome(scan_file, path) == want
+    # most changes hit values (read through the layout), some hit structure (parsed in full)
+    assert 30 < matched < 300, matched
+    _skeleton.forget_all()
