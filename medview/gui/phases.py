@@ -78,6 +78,13 @@ class PhaseNavigator:
             return None
         uid, stack = self.current
         target = (stack + delta) % n
+        # another phase is another volume: labels, scribbles and measurements drawn on this
+        # one go with it, so unsaved ones are saved or discarded first (or the step cancelled)
+        unsaved = getattr(self.window, "unsaved", None)
+        if unsaved is not None and not unsaved.confirm("showing another phase"):
+            self.window.statusBar().showMessage("Kept this phase and its unsaved work.",
+                                                STATUS_MS)
+            return None
         self.window.statusBar().showMessage(f"Phase {target + 1} of {n}", STATUS_MS)
         return self.window.open_series(uid, target)
 

@@ -103,3 +103,34 @@ def test_a_4d_series_opens_phase_by_phase_within_the_cache_cap(qtbot, window, ci
     image = window.viewer.displayed_image()
     np.testing.assert_array_equal(image, reference[0][SLICES // 2])
     assert window.viewer.grab().toImage() == shown0
+
+
+def test_unsaved_labels_are_asked_about_before_another_phase(qtbot, window, cine_dir,
+                                                              tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDVIEW_RECOVERY_DIR", str(tmp_path / "recovery"))
+    with qtbot.waitSignal(window.import_finished, timeout=TIMEOUT_MS) as blocker:
+        window.import_folder(cine_dir)
+    (uid,) = blocker.args[0].series_uids
+    with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS):
+        window.open_series(uid)
+    state = window.state
+    state.new_label_map("labels")
+    state.set_tool("brush")
+    state.set_paint_label(1)
+    g = state.geometry("axial")
+    state.begin_edit("brush")
+    assert state.paint("axial", (g.width / 2, g.height / 2)) > 0
+    state.end_edit()
+    asked = []
+    window.unsaved.ask = lambda what, action: asked.append(action) or "cancel"
+    assert window.phases.next_action.isEnabled()
+    window.phases.next_action.trigger()
+    # cancelled: the phase, the volume and the painted labels stay
+    assert asked == ["showing another phase"]
+    assert window.phases.current == (uid, 0) and window._load_task is None
+    assert state.labels is not None and int(state.labels.array.max()) == 1
+    window.unsaved.ask = lambda what, action: asked.append(action) or "discard"
+    with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS) as blocker:
+        window.phases.next_action.trigger()
+    assert window.phases.current == (uid, 1) and state.labels is None
+    assert blocker.args[0] is state.volume
