@@ -245,7 +245,11 @@ def _charsets(tree: RawTree) -> tuple[str, ...]:
     raw = tree.get(_CHARSET)
     if raw is None or isinstance(raw, list):
         return ()
-    charsets = tuple(v.strip(" \x00") for v in raw[1].decode("latin-1").split("\\"))
+    return _memo_check("charset", raw[1], _parse_charsets)
+
+
+def _parse_charsets(data: bytes) -> tuple[str, ...]:
+    charsets = tuple(v.strip(" \x00") for v in data.decode("latin-1").split("\\"))
     # the plain ones decode as latin-1, which is what an empty tuple means to _text's callers
     return () if all(c in _PLAIN_CHARSETS for c in charsets) else charsets
 
@@ -360,6 +364,35 @@ _MEMO: dict = {}
 _MEMO_SIZE = 4096
 
 
+# per-file checks whose inputs a series repeats (the preamble, the orientation): one answer
+# per value, as for the decoded values above
+_CHECKS: dict = {}
+
+
+def _memo_check(kind: str, value, check):
+    try:
+        key = (kind, value)
+        if key in _CHECKS:
+            return _CHECKS[key]
+    except TypeError:  # unhashable: checked each time
+        return check(value)
+    result = check(value)
+    if len(_CHECKS) >= _MEMO_SIZE:
+        _CHECKS.clear()
+    _CHECKS[key] = result
+    return result
+
+
+def _preamble_warning(preamble: bytes | None) -> str | None:
+    from medview.dicom.preamble import preamble_warning
+
+    return _memo_check("preamble", preamble, preamble_warning)
+
+
+def _orientation_problem(iop) -> str | None:
+    return _memo_check("orientation", iop, orientation_problem)
+
+
 def _build(
     path: str,
     st: os.stat_result,
@@ -398,10 +431,8 @@ def _build(
             problems.append(problem)
         if value is not None:
             setattr(h, name, value)
-    from medview.dicom.preamble import preamble_warning
-
     preamble = meta.get(PREAMBLE)
-    polyglot = preamble_warning(preamble[1] if isinstance(preamble, tuple) else None)
+    polyglot = _preamble_warning(preamble[1] if isinstance(preamble, tuple) else None)
     if polyglot is not None:
         problems.insert(0, polyglot)
     if not h.sop_class_uid:
@@ -443,7 +474,7 @@ def _build(
                     for why in frame_problems)
     if not h.frames:
         _apply_shared_groups(h, tree, little, charsets)
-    why = orientation_problem(h.image_orientation)
+    why = _orientation_problem(h.image_orientation)
     if why is not None:
         # a singular direction would reach the Volume; without it the slice has no geometry
         shown = "\\".join(f"{v:g}" for v in h.image_orientation)  # type: ignore[union-attr]
