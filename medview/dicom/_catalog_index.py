@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from medview.core.progress import NO_PROGRESS, Progress
+from medview.dicom._catalog_lookup import lookup
 from medview.dicom._catalog_schema import (
     _INSERT_INSTANCE,
     PATH_RANGE,
@@ -299,70 +300,7 @@ class _IndexingMixin:
         self, conn: sqlite3.Connection, files: Sequence[str]
     ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
         """Catalog entries of ``files`` (a chunk): instances and errors."""
-        return self._known(conn, [], list(files))
-
-    def _known(
-        self, conn: sqlite3.Connection, folders: list[str], files: list[str]
-    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
-        """Catalog entries under ``folders`` or among ``files``: instances and errors."""
-        known: dict[str, tuple[int, int]] = {}
-        failed: dict[str, tuple[str, int, int]] = {}
-        for folder in folders:
-            bounds = path_range_params(folder)
-            for p, size, mtime in conn.execute(
-                f"SELECT path, file_size, mtime_ns FROM instances WHERE {PATH_RANGE}", bounds
-            ):
-                known[py_path(p)] = (size, mtime)
-            for p, reason, size, mtime in conn.execute(
-                f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE {PATH_RANGE}", bounds
-            ):
-                failed[py_path(p)] = (reason, size, mtime)
-        for i in range(0, len(files), 500):
-            paths = files[i : i + 500]
-            if self._lookup_range(conn, paths, known, failed):
-                continue
-            chunk = [p if p.isascii() else db_path(p) for p in paths]
-            marks = ",".join("?" * len(chunk))
-            # the covering index answers from its own pages (no look-up of the wide rows)
-            rows = conn.execute(
-                f"SELECT path, file_size, mtime_ns FROM instances INDEXED BY instances_stat "
-                f"WHERE path IN ({marks})", chunk
-            ).fetchall()
-            known.update({(p if p.__class__ is str else py_path(p)): (size, mtime)
-                          for p, size, mtime in rows})
-            for p, reason, size, mtime in conn.execute(
-                f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE path IN ({marks})",
-                chunk,
-            ):
-                failed[py_path(p)] = (reason, size, mtime)
-        return known, failed
-
-    @staticmethod
-    def _lookup_range(conn: sqlite3.Connection, paths: Sequence[str],
-                      known: dict, failed: dict) -> bool:
-        """Catalog entries of ``paths`` (sorted text paths of one folder listing) read as one
-        range of the path index rather than one search per path; False (nothing read) when
-        the paths are not such a run or the range holds many other entries (subfolders)."""
-        lo, hi = paths[0], paths[-1]
-        if not (lo <= hi and lo.isascii() and hi.isascii()):
-            return False
-        parent = os.path.dirname(lo)
-        if os.path.dirname(hi) != parent:
-            return False
-        limit = 2 * len(paths) + 16
-        rows = conn.execute(
-            "SELECT path, file_size, mtime_ns FROM instances INDEXED BY instances_stat "
-            "WHERE path >= ? AND path <= ? LIMIT ?", (lo, hi, limit)).fetchall()
-        errs = conn.execute(
-            "SELECT path, reason, file_size, mtime_ns FROM errors WHERE path >= ? AND path <= ? "
-            "LIMIT ?", (lo, hi, limit)).fetchall()
-        if len(rows) >= limit or len(errs) >= limit:
-            return False  # a big subfolder sorts among these names: search them one by one
-        wanted = set(paths)
-        known.update({p: (size, mtime) for p, size, mtime in rows if p in wanted})
-        failed.update({p: (reason, size, mtime) for p, reason, size, mtime in errs
-                       if p in wanted})
-        return True
+        return lookup(conn, list(files))
 
     def _write(
         self,

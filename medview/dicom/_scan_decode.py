@@ -14,6 +14,7 @@ import struct
 import warnings
 
 from medview.dicom._scan_checks import TXT, orientation_problem, value_problem
+from medview.dicom._scan_memo import memo_check, orientation_problem_of, preamble_warning_of
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.header import FrameInfo, InstanceHeader
 
@@ -245,7 +246,7 @@ def _charsets(tree: RawTree) -> tuple[str, ...]:
     raw = tree.get(_CHARSET)
     if raw is None or isinstance(raw, list):
         return ()
-    return _memo_check("charset", raw[1], _parse_charsets)
+    return memo_check("charset", raw[1], _parse_charsets)
 
 
 def _parse_charsets(data: bytes) -> tuple[str, ...]:
@@ -364,35 +365,6 @@ _MEMO: dict = {}
 _MEMO_SIZE = 4096
 
 
-# per-file checks whose inputs a series repeats (the preamble, the orientation): one answer
-# per value, as for the decoded values above
-_CHECKS: dict = {}
-
-
-def _memo_check(kind: str, value, check):
-    try:
-        key = (kind, value)
-        if key in _CHECKS:
-            return _CHECKS[key]
-    except TypeError:  # unhashable: checked each time
-        return check(value)
-    result = check(value)
-    if len(_CHECKS) >= _MEMO_SIZE:
-        _CHECKS.clear()
-    _CHECKS[key] = result
-    return result
-
-
-def _preamble_warning(preamble: bytes | None) -> str | None:
-    from medview.dicom.preamble import preamble_warning
-
-    return _memo_check("preamble", preamble, preamble_warning)
-
-
-def _orientation_problem(iop) -> str | None:
-    return _memo_check("orientation", iop, orientation_problem)
-
-
 def _build(
     path: str,
     st: os.stat_result,
@@ -432,7 +404,7 @@ def _build(
         if value is not None:
             setattr(h, name, value)
     preamble = meta.get(PREAMBLE)
-    polyglot = _preamble_warning(preamble[1] if isinstance(preamble, tuple) else None)
+    polyglot = preamble_warning_of(preamble[1] if isinstance(preamble, tuple) else None)
     if polyglot is not None:
         problems.insert(0, polyglot)
     if not h.sop_class_uid:
@@ -474,7 +446,7 @@ def _build(
                     for why in frame_problems)
     if not h.frames:
         _apply_shared_groups(h, tree, little, charsets)
-    why = _orientation_problem(h.image_orientation)
+    why = orientation_problem_of(h.image_orientation)
     if why is not None:
         # a singular direction would reach the Volume; without it the slice has no geometry
         shown = "\\".join(f"{v:g}" for v in h.image_orientation)  # type: ignore[union-attr]
