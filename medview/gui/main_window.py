@@ -807,11 +807,14 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, SettingsMixin, QMainWind
         if catalog is None:
             return None
 
+        # a stack only when one is asked for: the default call stays what it was
+        which = {} if stack is None else {"stack": stack}
+
         def work(progress):
             task = current_task()
             return series_loading.load_series_progressively(
-                catalog, series_uid, stack=stack, progress=progress,
-                on_first=task.post_partial if task is not None else None)
+                catalog, series_uid, progress=progress,
+                on_first=task.post_partial if task is not None else None, **which)
 
         task = self.tasks.start(title, work)
         task.signals.partial.connect(lambda first: self._on_first_image(task, first))
