@@ -8,12 +8,14 @@ leaves half a record. :class:`~medview.dicom.catalog.Catalog` inherits these met
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from medview.core.progress import NO_PROGRESS, Progress
+from medview.dicom._catalog_lookup import lookup
 from medview.dicom._catalog_schema import (
     _INSERT_INSTANCE,
     PATH_RANGE,
@@ -96,8 +98,6 @@ class _IndexingMixin:
         Cancelled
             When ``progress`` was cancelled; every batch committed before stays, complete.
         """
-        from medview.dicom.dicomdir import read_dicomdir
-
         t0 = time.perf_counter()
         progress = progress if progress is not None else NO_PROGRESS
         if isinstance(paths, str | os.PathLike):
@@ -113,6 +113,8 @@ class _IndexingMixin:
             if os.path.isdir(p):
                 folders.append(p)
             elif os.path.isfile(p) and os.path.basename(p).upper() == "DICOMDIR":
+                from medview.dicom.dicomdir import read_dicomdir
+
                 try:
                     refs, skipped = read_dicomdir(p)
                 except UnreadableFileError as exc:
@@ -128,17 +130,21 @@ class _IndexingMixin:
         folders = sorted(set(folders))
         folders = [f for i, f in enumerate(folders) if not _under(f, folders[:i])]
         explicit = list(dict.fromkeys(p for p in explicit if not _under(p, folders)))
-        total = sum(_count(f) for f in folders) + len(explicit)
-        progress.check()
-
         conn = self._conn()
         in_catalog_before = self._count_under(conn, folders)
+        # the denominator of the progress: a folder indexed before has about as many files as
+        # the catalog knows there (no second walk of 100,000 names just to count them)
+        total = (in_catalog_before or sum(_count(f) for f in folders)) + len(explicit)
+        progress.check()
+        explicit_set = set(explicit)
         self._write(conn, errors=dicomdir_errors)
         _listed(report, "errors", ((p, r) for p, r, _, _ in dicomdir_errors))
         _listed(report, "errors", missing)
         state = {"matched": 0, "seen": 0}
 
-        def candidates() -> Iterator[tuple[str, int, int]]:
+        def candidates() -> Iterator[list[tuple[str, int, int]]]:
+            """(path, size, mtime) lists: the explicit files, then one per folder."""
+            stated = []
             for p in explicit:
                 try:
                     st = os.stat(p)
@@ -147,7 +153,9 @@ class _IndexingMixin:
                     _listed(report, "errors", [(p, f"cannot read: {exc.strerror or exc}")])
                     report.removed += self._forget(conn, [p])
                     continue
-                yield p, st.st_size, st.st_mtime_ns
+                stated.append((p, st.st_size, st.st_mtime_ns))
+            if stated:
+                yield stated
             for f in folders:
                 yield from _walk(f, progress)
 
@@ -156,10 +164,12 @@ class _IndexingMixin:
             for chunk in _chunks(candidates(), _CHUNK):
                 known, failed = self._lookup(conn, [c[0] for c in chunk])
                 out = []
+                matched = len(known) + len(failed)
+                if explicit_set and matched:  # the explicit files are not under the folders
+                    matched -= sum(p in explicit_set for p in (*known, *failed))
+                state["matched"] += matched
                 for p, size, mtime in chunk:
                     sig = (size, mtime)
-                    if p in known or p in failed:
-                        state["matched"] += _under(p, folders)
                     if known.get(p) == sig:
                         report.unchanged += 1
                     elif p in failed and failed[p][1:] == sig:
@@ -175,8 +185,6 @@ class _IndexingMixin:
                                     f"checked {state['seen']:,}/{total:,} files")
                     progress.check()
 
-        from medview.dicom._scan_stream import scan_stream
-
         signature: dict[str, tuple[int, int, bool]] = {}  # of the batches in flight only
 
         def batches() -> Iterator[list[str]]:
@@ -185,7 +193,22 @@ class _IndexingMixin:
                     signature[p] = (size, mtime, was_known)
                 yield [b[0] for b in batch]
 
-        results = scan_stream(batches(), workers=workers)
+        def scanned() -> Iterator[tuple[list[InstanceHeader], list[tuple[str, str]], int]]:
+            # the scanner (and its parser modules) is imported only when a file needs reading:
+            # a re-index of an unchanged tree never does
+            pending = batches()
+            first = next(pending, None)
+            if first is None:
+                return
+            from medview.dicom._scan_stream import scan_stream
+
+            results = scan_stream(itertools.chain([first], pending), workers=workers)
+            try:
+                yield from results
+            finally:
+                results.close()
+
+        results = scanned()
         rewritten = False
         try:
             for headers, errors, n in results:
@@ -277,37 +300,7 @@ class _IndexingMixin:
         self, conn: sqlite3.Connection, files: Sequence[str]
     ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
         """Catalog entries of ``files`` (a chunk): instances and errors."""
-        return self._known(conn, [], list(files))
-
-    def _known(
-        self, conn: sqlite3.Connection, folders: list[str], files: list[str]
-    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
-        """Catalog entries under ``folders`` or among ``files``: instances and errors."""
-        known: dict[str, tuple[int, int]] = {}
-        failed: dict[str, tuple[str, int, int]] = {}
-        for folder in folders:
-            bounds = path_range_params(folder)
-            for p, size, mtime in conn.execute(
-                f"SELECT path, file_size, mtime_ns FROM instances WHERE {PATH_RANGE}", bounds
-            ):
-                known[py_path(p)] = (size, mtime)
-            for p, reason, size, mtime in conn.execute(
-                f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE {PATH_RANGE}", bounds
-            ):
-                failed[py_path(p)] = (reason, size, mtime)
-        for i in range(0, len(files), 500):
-            chunk = [db_path(p) for p in files[i : i + 500]]
-            marks = ",".join("?" * len(chunk))
-            for p, size, mtime in conn.execute(
-                f"SELECT path, file_size, mtime_ns FROM instances WHERE path IN ({marks})", chunk
-            ):
-                known[py_path(p)] = (size, mtime)
-            for p, reason, size, mtime in conn.execute(
-                f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE path IN ({marks})",
-                chunk,
-            ):
-                failed[py_path(p)] = (reason, size, mtime)
-        return known, failed
+        return lookup(conn, list(files))
 
     def _write(
         self,

@@ -9,8 +9,8 @@ tables when it changes.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
+import operator
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -120,19 +120,42 @@ class IndexReport:
 # --------------------------------------------------------------------------- rows
 
 
+_get_fields = operator.attrgetter(*_FIELDS)
+_JSON_AT = tuple(i for i, n in enumerate(_FIELDS) if n in _JSON_FIELDS)
+_PATH_AT = _FIELDS.index("path")
+_FRAMES_AT = _FIELDS.index("frames")
+_PIXEL_AT = _FIELDS.index("has_pixel_data")
+# JSON of tuple values: the files of a series repeat most of them (orientation, spacing,
+# image type), so each is encoded once
+_JSON_MEMO: dict = {}
+
+
+def _json(v) -> str:
+    try:
+        key = (v, tuple(map(type, v)))  # 1 and 1.0 are equal keys but not the same JSON
+        text = _JSON_MEMO.get(key)
+    except TypeError:  # unhashable: not memoised
+        return json.dumps(v)
+    if text is None:
+        text = json.dumps(v)
+        if len(_JSON_MEMO) >= 4096:
+            _JSON_MEMO.clear()
+        _JSON_MEMO[key] = text
+    return text
+
+
 def _to_row(h: InstanceHeader) -> tuple:
-    row = []
-    for name in _FIELDS:
-        v = getattr(h, name)
-        if name == "frames":
-            v = json.dumps([[getattr(f, n) for n in _FRAME_FIELDS] for f in v]) if v else None
-        elif name in _JSON_FIELDS:
-            v = None if v is None else json.dumps(v)
-        elif name == "has_pixel_data":
-            v = int(v)
-        elif name == "path":
-            v = db_path(v)
-        row.append(v)
+    row = list(_get_fields(h))
+    for i in _JSON_AT:
+        v = row[i]
+        if v is not None:
+            row[i] = _json(v)
+    frames = row[_FRAMES_AT]
+    row[_FRAMES_AT] = (
+        json.dumps([[getattr(f, n) for n in _FRAME_FIELDS] for f in frames]) if frames else None
+    )
+    row[_PIXEL_AT] = int(row[_PIXEL_AT])
+    row[_PATH_AT] = db_path(row[_PATH_AT])
     return tuple(row)
 
 
@@ -140,21 +163,37 @@ def _tuple(v):
     return tuple(v) if isinstance(v, list) else v
 
 
+_JSON_TUPLES: dict[str, tuple] = {}  # JSON text -> tuple: a series repeats most of them
+
+
+def _json_tuple(text: str) -> tuple:
+    value = _JSON_TUPLES.get(text)
+    if value is None:
+        value = tuple(json.loads(text))
+        if len(_JSON_TUPLES) >= 4096:
+            _JSON_TUPLES.clear()
+        _JSON_TUPLES[text] = value
+    return value
+
+
+_EMPTY_AT = tuple(_FIELDS.index(n) for n in ("image_type", "warnings"))
+
+
 def _from_row(row: Sequence) -> InstanceHeader:
-    values = dict(zip(_FIELDS, row, strict=True))
-    values["path"] = py_path(values["path"])
-    for name in _JSON_FIELDS:
-        if values[name] is not None:
-            values[name] = tuple(json.loads(values[name]))
-    for name in ("image_type", "warnings"):
-        if values[name] is None:
-            values[name] = ()
-    values["has_pixel_data"] = bool(values["has_pixel_data"])
-    frames = values["frames"]
-    values["frames"] = (
+    values = list(row)  # the columns are InstanceHeader's fields, in order
+    values[_PATH_AT] = py_path(values[_PATH_AT])
+    for i in _JSON_AT:
+        if values[i] is not None:
+            values[i] = _json_tuple(values[i])
+    for i in _EMPTY_AT:
+        if values[i] is None:
+            values[i] = ()
+    values[_PIXEL_AT] = bool(values[_PIXEL_AT])
+    frames = values[_FRAMES_AT]
+    values[_FRAMES_AT] = (
         tuple(FrameInfo(*[_tuple(x) for x in f]) for f in json.loads(frames)) if frames else ()
     )
-    return InstanceHeader(**values)
+    return InstanceHeader(*values)
 
 
 def _column_type(name: str) -> str:
@@ -189,9 +228,22 @@ CREATE INDEX IF NOT EXISTS series_study ON series (study_uid);
 CREATE TABLE IF NOT EXISTS errors (
     path TEXT PRIMARY KEY, reason TEXT NOT NULL, file_size INTEGER, mtime_ns INTEGER);
 """
+def _sha256(data: bytes):
+    """SHA-256 from CPython's built-in module when there is one: importing hashlib loads
+    OpenSSL, a good part of ``medview index``'s start-up (the digest is the same)."""
+    try:
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # Python 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
+
+
 # what the stored rows depend on: a change of any of these rebuilds the (cache) catalog
 _LAYOUT = json.dumps(
-    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS, hashlib.sha256(_SCHEMA.encode()).hexdigest()]
+    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS, _sha256(_SCHEMA.encode()).hexdigest()]
 )
 _TABLES = ("meta", "patients", "studies", "series", "instances", "errors")
 _INSERT_INSTANCE = (

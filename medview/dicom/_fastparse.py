@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 
+from medview.dicom import _skeleton
 from medview.dicom._scan_decode import (
     _META_FIELDS,
     _UNDEFINED,
@@ -42,6 +43,7 @@ _SEQ_DELIM = 0xFFFEE0DD
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # pixel, float pixel, double float pixel
 _IMAGE_TYPE = 0x00080008
 
+CMP, VAL = _skeleton.CMP, _skeleton.VAL
 _VRS = frozenset(
     b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
     b"UN UR US UT UV".split()
@@ -104,12 +106,12 @@ class _Window:
 
     __slots__ = ("buf", "f", "path", "size", "start")
 
-    def __init__(self, f, size: int, path: str):
+    def __init__(self, f, size: int, path: str, buf: bytes | None = None):
         self.f = f
         self.size = size
         self.path = path
         self.start = 0
-        self.buf = _read(f, min(_FIRST_READ, size))
+        self.buf = _read(f, min(_FIRST_READ, size)) if buf is None else buf
 
     def at(self, pos: int, n: int, small: bool = False) -> int:
         """Offset in ``self.buf`` of ``n`` bytes at file position ``pos`` (read if needed).
@@ -134,31 +136,41 @@ class _Window:
 
 
 class _FastParser:
-    __slots__ = ("count", "implicit", "pixel", "w")
+    __slots__ = ("count", "implicit", "pixel", "rec", "w")
 
-    def __init__(self, w: _Window, implicit: bool):
+    def __init__(self, w: _Window, implicit: bool, rec: list | None = None):
         self.w = w
         self.implicit = implicit
         self.count = 0
         self.pixel: tuple[int, int, int] | None = None  # tag, value offset, declared length
+        # (position, length, kind) of every byte span the parse depended on or kept, for a
+        # layout (medview.dicom._skeleton) that reads the next file of a series in one go
+        self.rec = rec
 
     def header(self, pos: int, implicit: bool) -> tuple[int, str | None, int, int]:
         """Tag, VR (None if implicit), length and header size of the element at ``pos``."""
         w = self.w
         self.count += 1
         off = w.at(pos, 8)
+        rec = self.rec
         buf = w.buf
         group, elem = struct.unpack_from("<HH", buf, off)
         tag = (group << 16) | elem
         if self.count > MAX_ELEMENTS:
             raise UnreadableFileError(w.path, f"more than {MAX_ELEMENTS} data elements")
         if implicit or group == 0xFFFE:
+            if rec is not None:
+                rec.append((pos, 8, CMP))
             return tag, None, struct.unpack_from("<I", buf, off + 4)[0], 8
         vr = buf[off + 4 : off + 6]
         if vr in _LONG_VRS:
             off = w.at(pos, 12)
+            if rec is not None:
+                rec.append((pos, 12, CMP))
             return tag, vr.decode(), struct.unpack_from("<I", w.buf, off + 8)[0], 12
         if vr in _VRS:
+            if rec is not None:
+                rec.append((pos, 8, CMP))
             return tag, vr.decode(), struct.unpack_from("<H", buf, off + 6)[0], 8
         raise _Fallback(f"unknown VR {vr!r} at {pos}")
 
@@ -167,6 +179,7 @@ class _FastParser:
     ) -> tuple[RawTree, int]:
         """Parse elements from ``pos`` to ``end`` (``None``: to an item delimiter)."""
         w = self.w
+        rec = self.rec
         out: RawTree = {}
         stop = w.size if end is None else end
         mosaic = False
@@ -194,6 +207,8 @@ class _FastParser:
                         vpos = pos + 12
                     else:
                         vpos = pos + 8
+                if rec is not None:
+                    rec.append((pos, vpos - pos, CMP))
             else:
                 try:
                     tag, vr, length, hsize = self.header(pos, implicit)
@@ -234,9 +249,13 @@ class _FastParser:
             if sub is None:
                 if tag == _IMAGE_TYPE:
                     mosaic = b"MOSAIC" in w.read(vpos, length)
+                    if rec is not None:  # what comes next depends on it
+                        rec.append((vpos, length, CMP))
                 elif (tag >> 16 == 0x0029) and (tag & 0xFF) == 0x10 and not mosaic:
                     continue  # CSA header: only read for mosaics
                 out[tag] = (vr, w.read(vpos, length))
+                if rec is not None:
+                    rec.append((vpos, length, VAL))
             elif vr not in (None, "SQ"):
                 raise _Fallback(f"sequence {_tag_str(tag)} encoded as {vr}")
             else:
@@ -324,6 +343,10 @@ def _meta(p: _FastParser, pos: int) -> tuple[RawTree, int]:
             raise _Fallback("odd file meta information")
         if tag in _META_FIELDS:
             out[tag] = (vr, w.read(pos + hsize, length))
+            if p.rec is not None:
+                p.rec.append((pos + hsize, length, VAL))
+                if tag == 0x00020010:  # the transfer syntax decides how the rest is read
+                    p.rec.append((pos + hsize, length, CMP))
         pos += hsize + length
     return out, pos
 
@@ -350,18 +373,30 @@ def _not_dicom(path: str) -> UnreadableFileError:
 
 
 def _scan_fast(path: str, f, size: int) -> tuple[RawTree, RawTree, str, bool, tuple | None]:
-    """Raw trees (meta, data set), transfer syntax, little endian, pixel element."""
-    w = _Window(f, size, path)
+    """Raw trees (meta, data set), transfer syntax, little endian, pixel element.
+
+    A file laid out like one read before (the next file of a series) is cut up with that
+    file's layout (:mod:`medview.dicom._skeleton`) instead of walked element by element.
+    """
+    head = _read(f, min(size, max(_FIRST_READ, _skeleton.longest())))
+    found = _skeleton.find(head, size)
+    if found is not None:
+        meta, tree, pixel = found
+        ts = _decode(meta.get(0x00020010), "UI", "str", True, ())
+        return meta, tree, ts, True, pixel
+    w = _Window(f, size, path, head)
     kind = _sniff(w.buf[:132])
     if kind is None:
         raise _not_dicom(path)
-    p = _FastParser(w, implicit=kind == "implicit")
+    rec: list | None = [] if kind == "part10" else None
+    p = _FastParser(w, implicit=kind == "implicit", rec=rec)
     pos = 132 if kind == "part10" else 0
     meta: RawTree = {}
     if kind == "part10" or w.buf[:2] == b"\x02\x00":
         meta, pos = _meta(p, pos)
     if kind == "part10":
         meta[PREAMBLE] = (None, bytes(w.buf[:128]))
+        rec.append((0, 128, _skeleton.VAL))
     ts = _decode(meta.get(0x00020010), "UI", "str", True, ()) or ""
     if ts in (EXPLICIT_BE, DEFLATED_LE) or (kind == "part10" and not ts):
         raise _Fallback(f"transfer syntax {ts or 'missing'}")
@@ -376,4 +411,11 @@ def _scan_fast(path: str, f, size: int) -> tuple[RawTree, RawTree, str, bool, tu
     tree, _ = p.dataset(pos, None, implicit, TOP_SCHEMA, 0, True)
     if not ts:
         ts = IMPLICIT_LE if implicit else EXPLICIT_LE
+    if rec is not None and p.pixel is not None and p.pixel[1] <= _skeleton.MAX_END:
+        if p.pixel[1] > len(head):
+            f.seek(0)
+            head = _read(f, p.pixel[1])
+        layout = _skeleton.make_layout(rec, head, meta, tree, p.pixel)
+        if layout is not None:
+            _skeleton.remember(layout)
     return meta, tree, ts, True, p.pixel

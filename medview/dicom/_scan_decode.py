@@ -14,6 +14,7 @@ import struct
 import warnings
 
 from medview.dicom._scan_checks import TXT, orientation_problem, value_problem
+from medview.dicom._scan_memo import memo_check, orientation_problem_of, preamble_warning_of
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.header import FrameInfo, InstanceHeader
 
@@ -245,7 +246,11 @@ def _charsets(tree: RawTree) -> tuple[str, ...]:
     raw = tree.get(_CHARSET)
     if raw is None or isinstance(raw, list):
         return ()
-    charsets = tuple(v.strip(" \x00") for v in raw[1].decode("latin-1").split("\\"))
+    return memo_check("charset", raw[1], _parse_charsets)
+
+
+def _parse_charsets(data: bytes) -> tuple[str, ...]:
+    charsets = tuple(v.strip(" \x00") for v in data.decode("latin-1").split("\\"))
     # the plain ones decode as latin-1, which is what an empty tuple means to _text's callers
     return () if all(c in _PLAIN_CHARSETS for c in charsets) else charsets
 
@@ -354,8 +359,8 @@ def _apply_shared_groups(h: InstanceHeader, tree: RawTree, little: bool, charset
                 setattr(h, name, value)
 
 
-# decoded top-level values by (tag, raw value, byte order, character sets): every decoded
-# value is immutable (str, int, float, tuple), so sharing them between headers is safe
+# decoded top-level values by (byte order, character sets) then (tag, raw value): every
+# decoded value is immutable (str, int, float, tuple), so sharing them between headers is safe
 _MEMO: dict = {}
 _MEMO_SIZE = 4096
 
@@ -374,32 +379,32 @@ def _build(
     h.transfer_syntax_uid = ts
     fields = _TOP_FIELDS
     problems: list[str] = []
-    memo = _MEMO
+    # the files of a series repeat most values byte for byte: decode each once
+    memo = _MEMO.get((little, charsets))
+    if memo is None or len(memo) >= _MEMO_SIZE:
+        if len(_MEMO) >= 16:  # files in many character sets: start again
+            _MEMO.clear()
+        memo = _MEMO[(little, charsets)] = {}
     for tag, raw in tree.items():
         spec = fields.get(tag)
-        if spec is not None:
-            if isinstance(raw, tuple):
-                # the files of a series repeat most values byte for byte: decode each once
-                key = (tag, raw, little, charsets)
-                hit = memo.get(key)
-                if hit is None:
-                    value = _decode(raw, spec[1], spec[2], little, charsets)
-                    hit = (value, value_problem(tag, raw, spec, value))
-                    if len(memo) >= _MEMO_SIZE:
-                        memo.clear()
-                    memo[key] = hit
-                value, problem = hit
-            else:
+        if spec is None:
+            continue
+        if raw.__class__ is tuple:
+            key = (tag, raw)
+            hit = memo.get(key)
+            if hit is None:
                 value = _decode(raw, spec[1], spec[2], little, charsets)
-                problem = value_problem(tag, raw, spec, value)
-            if problem is not None:
-                problems.append(problem)
-            if value is not None:
-                setattr(h, spec[0], value)
-    from medview.dicom.preamble import preamble_warning
-
+                hit = memo[key] = (spec[0], value, value_problem(tag, raw, spec, value))
+            name, value, problem = hit
+        else:
+            value = _decode(raw, spec[1], spec[2], little, charsets)
+            name, problem = spec[0], value_problem(tag, raw, spec, value)
+        if problem is not None:
+            problems.append(problem)
+        if value is not None:
+            setattr(h, name, value)
     preamble = meta.get(PREAMBLE)
-    polyglot = preamble_warning(preamble[1] if isinstance(preamble, tuple) else None)
+    polyglot = preamble_warning_of(preamble[1] if isinstance(preamble, tuple) else None)
     if polyglot is not None:
         problems.insert(0, polyglot)
     if not h.sop_class_uid:
@@ -441,7 +446,7 @@ def _build(
                     for why in frame_problems)
     if not h.frames:
         _apply_shared_groups(h, tree, little, charsets)
-    why = orientation_problem(h.image_orientation)
+    why = orientation_problem_of(h.image_orientation)
     if why is not None:
         # a singular direction would reach the Volume; without it the slice has no geometry
         shown = "\\".join(f"{v:g}" for v in h.image_orientation)  # type: ignore[union-attr]

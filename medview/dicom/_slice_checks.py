@@ -79,9 +79,26 @@ def _finite_within(values, n: int, limit: float) -> bool:
         return False
 
 
+_REASONS: dict = {}  # (orientation, spacing) -> reason: the slices of a series share them
+
+
 def _geometry_reason(position, orientation, spacing) -> str | None:
     if position is not None and not _finite_within(position, 3, MAX_COORD_MM):
         return f"ImagePositionPatient {tuple(position)} is not a position in mm"
+    try:
+        key = (orientation, spacing)
+        if key in _REASONS:
+            return _REASONS[key]
+    except TypeError:  # unhashable values: checked each time
+        return _orientation_spacing_reason(orientation, spacing)
+    reason = _orientation_spacing_reason(orientation, spacing)
+    if len(_REASONS) >= 1024:
+        _REASONS.clear()
+    _REASONS[key] = reason
+    return reason
+
+
+def _orientation_spacing_reason(orientation, spacing) -> str | None:
     if orientation is not None:
         if not _finite_within(orientation, 6, 2.0):
             return f"ImageOrientationPatient {tuple(orientation)} is not two directions"

@@ -269,14 +269,25 @@ def _plan_stack(label: str, refs: list[SliceRef], normal: np.ndarray,
     row_dir, col_dir = orient[:3], orient[3:]  # type: ignore[index]
     # the most common spacing, so that one slice with a damaged or missing value does not
     # set the geometry of all the others
-    seen = [tuple(np.round(r.pixel_spacing, 5)) for r in refs if r.pixel_spacing is not None]
+    rounded: dict = {}  # a stack repeats one or two spacings: round each once
+
+    def _rounded(ps) -> tuple:
+        try:
+            hit = rounded.get(ps)
+        except TypeError:
+            return tuple(np.round(ps, 5))
+        if hit is None:
+            hit = rounded[ps] = tuple(np.round(ps, 5))
+        return hit
+
+    seen = [_rounded(r.pixel_spacing) for r in refs if r.pixel_spacing is not None]
     if not seen:
         warnings.append("PixelSpacing missing: assumed 1 mm")
         ps = (1.0, 1.0)
     else:
         common = max(set(seen), key=seen.count)
         ps = next(r.pixel_spacing for r in refs if r.pixel_spacing is not None
-                  and tuple(np.round(r.pixel_spacing, 5)) == common)
+                  and _rounded(r.pixel_spacing) == common)
         if len(set(seen)) > 1 or len(seen) < len(refs):
             odd = [r for r in refs if r.pixel_spacing is None
                    or tuple(np.round(r.pixel_spacing, 5)) != common]

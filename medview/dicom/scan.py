@@ -27,9 +27,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import stat
 from collections.abc import Iterable
 
 from medview.core.progress import NO_PROGRESS, Progress
+from medview.dicom._catalog_walk import skipped_name
 from medview.dicom._fastparse import (
     MAX_DEPTH,
     MAX_ELEMENTS,
@@ -64,7 +66,7 @@ def _stat(path: str) -> os.stat_result:
         st = os.stat(path)
     except OSError as exc:
         raise UnreadableFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(st.st_mode):  # from the same stat: one system call, not two
         raise UnreadableFileError(path, "not a regular file")
     if st.st_size == 0:
         raise UnreadableFileError(path, "empty file (0 bytes)")
@@ -123,16 +125,6 @@ def scan_file_pydicom(path: str | os.PathLike) -> InstanceHeader:
         raise _not_dicom(path)
     meta, tree, ts, little, pixel = _scan_pydicom(path, st.st_size, kind)
     return _build(path, st, meta, tree, ts, little, pixel)
-
-
-_JUNK = {"THUMBS.DB", "DESKTOP.INI", "DICOMDIR"}
-
-
-def skipped_name(name: str) -> bool:
-    """True for names a folder walk skips: hidden files and folders (``.*``), OS litter
-    (Thumbs.db, desktop.ini) and DICOMDIR files, which index a medium's files rather than
-    being images (pass a DICOMDIR explicitly to read its records)."""
-    return name.startswith(".") or name.upper() in _JUNK
 
 
 def iter_files(paths: Iterable[str | os.PathLike]) -> list[str]:

@@ -44,6 +44,30 @@ def _orientation_key(o: np.ndarray | None) -> tuple:
     return () if o is None else tuple(np.round(o, 3).tolist())
 
 
+# the slices of a series share their orientation: one read-only array and key per value
+# (NumPy's per-call cost, paid 2,000 times, was a good part of planning a long series)
+_ORIENTATIONS: dict = {}
+
+
+def _orientation(o) -> tuple[np.ndarray | None, tuple]:
+    """(array, key) of an ImageOrientationPatient tuple (None: (None, ()))."""
+    if o is None:
+        return None, ()
+    try:
+        hit = _ORIENTATIONS.get(o)
+    except TypeError:  # not hashable (a list): not shared
+        arr = _vec(o)
+        return arr, _orientation_key(arr)
+    if hit is None:
+        arr = _vec(o)
+        arr.flags.writeable = False
+        hit = (arr, _orientation_key(arr))
+        if len(_ORIENTATIONS) >= 1024:
+            _ORIENTATIONS.clear()
+        _ORIENTATIONS[o] = hit
+    return hit
+
+
 def _order(h: InstanceHeader, frame: int) -> tuple:
     return (
         h.acquisition_number if h.acquisition_number is not None else -1,
@@ -105,7 +129,7 @@ def expand_slices(h: InstanceHeader) -> list[SliceRef]:
                 )
             )
         return refs
-    orient = _vec(h.image_orientation)
+    orient, orient_key = _orientation(h.image_orientation)
     pos = _vec(h.image_position)
     n = max(int(h.number_of_frames or 1), 1)
     if n == 1:
@@ -118,7 +142,7 @@ def expand_slices(h: InstanceHeader) -> list[SliceRef]:
             positions = [pos + k * step * normal for k in range(n)]
         else:
             positions = [None] * n
-    key = (*base_key, _orientation_key(orient), h.rows, h.columns)
+    key = (*base_key, orient_key, h.rows, h.columns)
     return [
         SliceRef(h, k, positions[k], orient, h.pixel_spacing, h.rescale_slope,
                  h.rescale_intercept, key, _order(h, k), h.rows, h.columns)

@@ -39,6 +39,7 @@ from medview.gui.fusion_panel import FusionPanel
 from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
 from medview.gui.pacs_actions import PacsActionsMixin
+from medview.gui.phases import PhaseNavigator
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.series_loading import FirstImage, LoadedSeries
@@ -158,6 +159,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self._build_export_action()
         self._build_settings_actions()
         self._build_cache_action()
+        self.phases = PhaseNavigator(self)  # the phases of a 4D series, one at a time
         self._build_remote_actions()
         self._build_pacs()
         self._build_share()
@@ -781,24 +783,31 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             return None
         return self.open_series(series_uid)
 
-    def open_series(self, series_uid: str) -> Task | None:
+    def open_series(self, series_uid: str, stack: int | None = None) -> Task | None:
         """Show catalog series ``series_uid``: at once if it is in the volume cache, else
         loaded in the background, its middle slice shown as soon as it is read and the rest
         filled in as it arrives (:mod:`medview.gui.series_loading`).
+
+        ``stack`` picks a phase or time point of a 4D series (default: the series' default
+        stack); only that stack is read, and it is cached on its own
+        (:mod:`medview.gui.phases`).
 
         Opening another series while one loads cancels the first; only the last one asked
         for is shown; asking again for the one loading lets it go on. Returns the task (None
         for a cached series, or without a catalog).
         """
+        key = self.phases.cache_key(series_uid, stack)
+        title = _load_title(series_uid, stack)
         if self._load_task is not None:
-            if self._load_task.title == _load_title(series_uid):
+            if self._load_task.title == title:
                 return self._load_task  # already on its way (a second double-click)
             self._load_task.cancel()
             self._load_task = None
             self.state.stop_loading()
-        cached = self.volume_cache.get(series_uid)
+        cached = self.volume_cache.get(key)
         if cached is not None:
             volume, windows = cached
+            self.phases.shown(series_uid, stack)
             self._show_volume(volume, windows)
             self._series_complete(volume)
             return None
@@ -806,13 +815,16 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         if catalog is None:
             return None
 
+        # a stack only when one is asked for: the default call stays what it was
+        which = {} if stack is None else {"stack": stack}
+
         def work(progress):
             task = current_task()
             return series_loading.load_series_progressively(
                 catalog, series_uid, progress=progress,
-                on_first=task.post_partial if task is not None else None)
+                on_first=task.post_partial if task is not None else None, **which)
 
-        task = self.tasks.start(_load_title(series_uid), work)
+        task = self.tasks.start(title, work)
         task.signals.partial.connect(lambda first: self._on_first_image(task, first))
         task.signals.progress.connect(lambda f, m: self._on_load_progress(task))
         task.signals.finished.connect(
@@ -882,6 +894,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             return  # superseded by a later request
         self._load_task = None
         volume = result.volume
+        key = self.phases.loaded(series_uid, result.stack, result.n_stacks)
         # shown since its first slice: now complete (or widened on the same grid)
         if not self.state.finish_loading(volume, *result.windows):
             self._show_volume(volume, result.windows)  # read whole: shown only now
@@ -894,7 +907,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
                                "slice); the others are shown as acquired.", shown)
             for failure in result.failures:
                 log.error("unreadable slice: %s", failure)
-        elif not self.volume_cache.put(series_uid, (volume, result.windows), volume.nbytes):
+        elif not self.volume_cache.put(key, (volume, result.windows), volume.nbytes):
             log.info("series not cached: %.0f MiB is more than the cache's %.0f MiB",
                      volume.nbytes / 2**20, self.volume_cache.cap_bytes / 2**20)
         self._series_complete(volume)
@@ -1057,8 +1070,8 @@ _WORK_OF_EXPORT = {"Label map": "labels", "Scribbles": "scribbles",
                    "Measurements": "measurements", "Fused image": "fusion"}
 
 
-def _load_title(series_uid: str) -> str:
-    return f"Loading series {series_uid}"
+def _load_title(series_uid: str, stack: int | None = None) -> str:
+    return f"Loading series {series_uid}" + ("" if stack is None else f", stack {stack}")
 
 
 def _format_tb(exc: BaseException) -> str:

@@ -55,6 +55,9 @@ class LoadedSeries:
     windows: tuple[Window, Window | None]
     #: ``str`` of each :class:`~medview.dicom.progressive.SliceFailure` (empty: complete)
     failures: tuple[str, ...] = ()
+    #: the stack read (a phase or time point of a 4D series) and how many the series has
+    stack: int = 0
+    n_stacks: int = 1
 
     @property
     def complete(self) -> bool:
@@ -76,6 +79,7 @@ def load_series_progressively(
     cat,
     series_uid: str,
     *,
+    stack: int | None = None,
     on_first: Callable[[FirstImage], None] | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> LoadedSeries:
@@ -87,6 +91,9 @@ def load_series_progressively(
         Where the series is.
     series_uid : str
         The series.
+    stack : int, optional
+        Which stack (a phase or time point of a 4D series) to read; default the series'
+        default stack. Only that stack's pixels are read.
     on_first : callable, optional
         ``on_first(FirstImage)``, called in this thread after the first slice is read and
         before the others are; the others are read once ``FirstImage.shown`` is set (or
@@ -110,7 +117,8 @@ def load_series_progressively(
     """
     from medview.dicom.progressive import open_progressive
 
-    load = open_progressive(series_uid, catalog=cat, progress=progress.sub(0.0, 0.02))
+    load = open_progressive(series_uid, catalog=cat, stack=stack,
+                            progress=progress.sub(0.0, 0.02))
     if load.progressive:
         k = load.read_first()
         if on_first is not None:
@@ -128,4 +136,5 @@ def load_series_progressively(
     volume = load.volume
     windows = initial_windows(volume)
     progress.update(1.0, "loaded")
-    return LoadedSeries(volume, windows, tuple(str(f) for f in load.failures))
+    return LoadedSeries(volume, windows, tuple(str(f) for f in load.failures),
+                        stack=load.plan.chosen, n_stacks=len(load.plan.stacks))

@@ -82,6 +82,10 @@ class StepSpec:
     #: what the preview needs around a slice: a Margin, or ``margin(params)`` → Margin;
     #: None: the whole volume (a slab's result approximates it)
     margin: Margin | Callable[[dict], Margin] | None = None
+    #: peak memory the step needs beyond its inputs, in copies of its first input as float32
+    #: (measured by benchmarks/steps.py); None: not declared (the runner assumes
+    #: :data:`DEFAULT_MEMORY`)
+    memory: float | None = None
 
     def preview_margin(self, params: dict) -> Margin:
         """The :class:`~medview.pipeline.margin.Margin` of this step with ``params``."""
@@ -188,12 +192,16 @@ def _doc_params(doc: str) -> dict[str, str]:
 def register(func: Callable, *, id: str, version: int = 1, title: str, category: str,
              tags: tuple[str, ...] = (), replace: bool = False,
              halo: Callable[[dict, tuple], int | None] | None = None,
-             margin: Margin | Callable[[dict], Margin] | None = None) -> StepSpec:
+             margin: Margin | Callable[[dict], Margin] | None = None,
+             memory: float | None = None) -> StepSpec:
     """Read ``func``'s signature into a StepSpec and add it to the registry.
 
     ``halo`` says whether (and with which halo) the step may be split into slabs along z on
     a Dask server (:mod:`medview.pipeline.split`); ``margin`` what the live preview needs
-    around a slice (:mod:`medview.pipeline.margin`; None: the whole volume).
+    around a slice (:mod:`medview.pipeline.margin`; None: the whole volume); ``memory`` the
+    step's peak memory beyond its inputs in copies of its first input as float32 (what
+    benchmarks/steps.py measures): the runner refuses, before starting, a run that would not
+    fit in the memory available.
 
     Raises
     ------
@@ -206,6 +214,9 @@ def register(func: Callable, *, id: str, version: int = 1, title: str, category:
         raise ValueError(f"step id {id!r}: use dotted lower-case words, e.g. 'smooth.gaussian'")
     if category not in CATEGORIES:
         raise ValueError(f"step {id}: category {category!r} is not one of {CATEGORIES}")
+    if memory is not None and not (isinstance(memory, int | float) and memory >= 0):
+        raise ValueError(f"step {id}: memory must be a number of volume copies >= 0, "
+                         f"got {memory!r}")
     if id in _REGISTRY and not replace and _REGISTRY[id].func is not func:
         raise ValueError(f"step {id!r} is already registered")
     hints = typing.get_type_hints(func, include_extras=True)
@@ -230,15 +241,15 @@ def register(func: Callable, *, id: str, version: int = 1, title: str, category:
         raise TypeError(f"step {id}: needs at least one data input")
     spec = StepSpec(id, version, title, category, func, doc, tuple(inputs), tuple(params),
                     _returns(hints.get("return")), takes_progress, tuple(tags), halo,
-                    margin=margin)
+                    margin=margin, memory=None if memory is None else float(memory))
     _REGISTRY[id] = spec
     return spec
 
 
 def step(id: str, *, version: int = 1, title: str, category: str, tags: tuple[str, ...] = (),
          **options):
-    """Decorator form of :func:`register` (``options``: its other keywords, e.g. ``margin``);
-    returns the function unchanged."""
+    """Decorator form of :func:`register` (``options``: its other keywords, e.g. ``margin``,
+    ``memory``); returns the function unchanged."""
 
     def deco(func: Callable) -> Callable:
         register(func, id=id, version=version, title=title, category=category, tags=tags,

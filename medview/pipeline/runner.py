@@ -11,6 +11,7 @@ from medview.core.labelmap import LabelMap
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain, ChainError, ChainStep
+from medview.pipeline.memory import check_memory
 
 __all__ = ["ChainResult", "run_chain", "run_step"]
 
@@ -68,6 +69,8 @@ def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
     ------
     ChainError
         If an input is missing or of the wrong kind.
+    medview.pipeline.memory.NotEnoughMemory
+        Before a step that would need more memory than is available (local runs).
     medview.core.progress.Cancelled
         When ``progress`` is cancelled (checked between steps and inside them).
     """
@@ -101,6 +104,10 @@ def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
                                  step_index=i, step_id=cs.step)
             _check_input(cs, inp.name, inp.kind, values[key], i)
             step_inputs[inp.name] = values[key]
+        if step_runner is None:
+            # a local run that cannot fit is refused before it starts (a cluster's runner
+            # splits the work over its own workers' memory)
+            check_memory(cs.spec, step_inputs, step_index=i)
         t0 = time.perf_counter()
         out = (step_runner or run_step)(cs, step_inputs, sub)
         name = cs.output or f"step{i + 1}"

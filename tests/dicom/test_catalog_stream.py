@@ -120,3 +120,29 @@ def test_worker_processes_read_the_stream_like_this_process(tree, tmp_path):
         assert a.added == b.added == sum(n for _, n in uids)
         rows = "SELECT path, sop_instance_uid, image_position FROM instances ORDER BY path"
         assert one._conn().execute(rows).fetchall() == two._conn().execute(rows).fetchall()
+
+
+def test_reindex_by_ranges_sees_changes_beside_a_big_subfolder(tmp_path, monkeypatch):
+    """A folder's files are looked up as one range of the path index; a subfolder whose
+    files sort among them (``m/`` between ``a.dcm`` and ``z.dcm``) must neither hide a
+    change nor count as this folder's files."""
+    monkeypatch.setattr(_catalog_index, "_CHUNK", 4)
+    root = tmp_path / "tree"
+    write_ct_series(root / "m", shape=(30, 8, 8), series_uid="1.2.826.0.1.3680043.8.498.78.1",
+                    seed=1)
+    write_ct_series(tmp_path / "top", shape=(3, 8, 8),
+                    series_uid="1.2.826.0.1.3680043.8.498.78.2", seed=2)
+    tops = sorted((tmp_path / "top").iterdir())
+    for name, src in zip(("a.dcm", "b.dcm", "z.dcm"), tops, strict=True):
+        src.rename(root / name)
+    (root / "notes.txt").write_text("not DICOM\n")
+    db = tmp_path / "c.sqlite"
+    with Catalog(db) as cat:
+        first = cat.index(root, workers=1)
+        assert (first.added, first.error_count) == (33, 1)
+        z = root / "z.dcm"
+        z.write_bytes(z.read_bytes() + b"\0\0")  # changed size: read again
+        (root / "notes.txt").write_text("changed, still not DICOM\n")
+        again = cat.index(root, workers=1)
+    assert (again.updated, again.unchanged, again.added, again.removed) == (1, 32, 0, 0)
+    assert again.scanned == 2 and again.error_count == 1

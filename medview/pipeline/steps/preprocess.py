@@ -21,16 +21,22 @@ def _box_margin(p: dict) -> Margin:
     return in_plane(p, Margin(p["size_mm"] / 2.0, 1))
 
 
+# memory=: peak memory beyond the inputs in float32 copies of the first input, measured
+# with benchmarks/steps.py --memory-only (100×512², plus 10 %); the runner refuses what won't fit
+
 register(smoothing.gaussian, id="smooth.gaussian", title="Gaussian smoothing",
          category="Preprocess", halo=_gaussian_halo,
-         margin=lambda p: in_plane(p, Margin(4.0 * p["sigma_mm"] + 1e-6)))  # SciPy's 4σ
+         margin=lambda p: in_plane(p, Margin(4.0 * p["sigma_mm"] + 1e-6)),
+         memory=2.4)  # SciPy's 4σ
 register(smoothing.smooth_mean, id="smooth.mean", title="Mean / kernel filter",
-         category="Preprocess", margin=lambda p: EXACT if p.get("kernel") else _box_margin(p))
+         category="Preprocess", margin=lambda p: EXACT if p.get("kernel") else _box_margin(p),
+         memory=1.3)
 register(smoothing.smooth_median, id="smooth.median", title="Median filter",
-         category="Preprocess", margin=_box_margin)
+         category="Preprocess", margin=_box_margin, memory=1.3)
 register(smoothing.smooth_bilateral, id="smooth.bilateral", title="Bilateral filter",
-         category="Preprocess", margin=EXACT)  # slice by slice
+         category="Preprocess", margin=EXACT, memory=1.4)  # slice by slice
 # one voxel per iteration, but the conductance is scaled by the whole volume's gradient
 register(smoothing.smooth_curvature_diffusion, id="smooth.curvature_diffusion",
          title="Curvature anisotropic diffusion", category="Preprocess", halo=_in_plane_halo,
-         margin=lambda p: in_plane(p, Margin(voxels=int(p["iterations"]), exact=False)))
+         margin=lambda p: in_plane(p, Margin(voxels=int(p["iterations"]), exact=False)),
+         memory=2.9)
