@@ -4,10 +4,10 @@ Paint labels on any view (brush, eraser, fill, brush size, label picker), name a
 the segments, undo and redo. Scribbles are a second label map drawn over the segmentation:
 paint a few strokes of each class, Train & Segment (in the background, with progress and
 cancel), review the result, correct the scribbles, train again; save the model and apply a
-saved one to another series. Training runs as the registered step
-``segment.classifier_train_predict`` on the executor the window's "Run on" choice names
-(Local, or a remote endpoint: de-identified upload, audit line, progress and cancel as for a
-chain).
+saved one to another series. Training and applying run as the registered steps
+``segment.classifier_train_predict`` and ``segment.classifier_apply`` on the executor the
+window's "Run on" choice names (Local, or a remote endpoint: de-identified upload, audit
+line, progress and cancel as for a chain).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 CLASSIFIERS = (("random_forest", "Random forest"), ("mlp", "Neural network (MLP)"))
 #: The registered step that trains on scribbles and labels the series.
 TRAIN_STEP = "segment.classifier_train_predict"
+#: The registered step that labels the series with a saved model.
+APPLY_STEP = "segment.classifier_apply"
 
 
 def _swatch(colour: tuple[int, int, int]) -> QIcon:
@@ -351,15 +353,25 @@ class SegmentPanel(QWidget):
                 self.status.setText(f"Converting {name} failed: {exc}")
                 return None
 
+        try:
+            executor = self.run_on.executor()
+        except KeyError as exc:
+            self.status.setText(f"Failed: {exc}")
+            return None
+
         def work(progress):
             from medview.core.classifier import PixelClassifier
+            from medview.pipeline.executors import run_step_on
 
             t0 = time.perf_counter()
-            model = PixelClassifier.load(path)
-            labels = model.predict(volume, progress=progress)
+            model = PixelClassifier.load(path)  # checked here first: only a safe model travels
+            labels = run_step_on(executor, APPLY_STEP, {"volume": volume},
+                                 {"model_path": str(path)}, progress=progress)
+            progress.check()
             return model, labels, time.perf_counter() - t0
 
-        return self._start(f"Applying {Path(path).name}", work)
+        where = "" if executor.name == "Local" else f" ({executor.name})"
+        return self._start(f"Applying {Path(path).name}{where}", work)
 
     def confirm_legacy(self, path: Path) -> bool:
         """Ask whether an old (pickle) model may be converted; True when the user says Yes."""

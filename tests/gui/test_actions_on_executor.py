@@ -137,7 +137,7 @@ def _label_layer(viewer, labels, segments, opacity, scribbles):
 
 
 def test_train_and_segment_on_the_server_gives_the_local_labels(app, qtbot, ct_crop, endpoint,
-                                                                site):
+                                                                site, tmp_path):
     from medview.audit import read_audit
 
     viewer, panel, tasks = _dock(qtbot, ct_crop)
@@ -181,6 +181,16 @@ def test_train_and_segment_on_the_server_gives_the_local_labels(app, qtbot, ct_c
                          snapshot.array)
     problems = assert_layer_drawn(before, after, viewer, layer, what="labels", min_pixels=200)
     assert not problems, "\n".join(problems)
+
+    # the saved model applied on the server labels the series the same (the file travels
+    # with its checksum)
+    path = panel.save_model(tmp_path / "clf.mvclf")
+    expected = labels.array.copy()
+    state.set_labels(None)
+    with qtbot.waitSignal(panel.trained, timeout=180_000):
+        task = panel.apply_model(path)
+    assert endpoint in task.title
+    assert np.array_equal(state.labels.array, expected)
     assert tasks.shutdown(timeout_ms=30_000)
 
 
