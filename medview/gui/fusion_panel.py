@@ -4,9 +4,9 @@ The second series is loaded and resampled onto the open series' grid by patient 
 (the scanners' shared frame of reference), or registered rigidly first (mutual information,
 for series without a shared frame of reference or when the patient moved), in the
 background. It then scrolls with the base series in every view, with a colour map and an
-opacity slider. The registration runs as the registered step ``fuse.register_rigid`` on the
-executor of the window's "Run on" choice (Local, or a remote endpoint: de-identified upload,
-audit line, progress and cancel as for a chain).
+opacity slider. Resampling and registration run as the registered steps ``fuse.resample``
+and ``fuse.register_rigid`` on the executor of the window's "Run on" choice (Local, or a
+remote endpoint: de-identified upload, audit line, progress and cancel as for a chain).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ __all__ = ["NO_COVERAGE", "FusionPanel"]
 #: drawn transparent by the views and left grey by the Secondary Capture blend
 #: (:func:`medview.core.fusion.blend_colour`); 0 was drawn and exported as a coloured frame.
 NO_COVERAGE = float("nan")
-#: What the registration step writes outside the second series (a step parameter is a finite
+#: What the resampling steps write outside the second series (a step parameter is a finite
 #: number, so NaN cannot travel as one); turned into NO_COVERAGE when the result is back. The
 #: linear resampling never blends it into voxels inside the series (ITK interpolates from the
-#: image's own voxels), so the swap is exact; a series holding it refuses to register.
+#: image's own voxels), so the swap is exact; a series holding it is refused.
 _OUTSIDE = -1e6
 
 
@@ -178,7 +178,7 @@ class FusionPanel(QWidget):
             return None
         cached = self._cached(series_uid)  # looked up here, on the GUI thread
         try:
-            executor = self.run_on.executor() if register else None
+            executor = self.run_on.executor()
         except KeyError as exc:
             self.status.setText(f"Failed: {exc}")
             return None
@@ -193,10 +193,7 @@ class FusionPanel(QWidget):
                 fused, transform = register_on(executor, base, moving,
                                                progress=progress.sub(0.4, 0.95))
             else:
-                from medview.core.resample import resample_to_grid
-
-                fused = resample_to_grid(base, moving, default_value=NO_COVERAGE,
-                                         progress=progress.sub(0.4, 0.95))
+                fused = resample_on(executor, base, moving, progress=progress.sub(0.4, 0.95))
             center, width = auto_window(fused.array)
             return fused, (center - width / 2.0, center + width / 2.0), transform
 
@@ -237,6 +234,24 @@ class FusionPanel(QWidget):
         self._refresh()
 
 
+
+def _step_on(executor, step_id: str, base, moving, *, progress) -> tuple:
+    """Run ``step_id`` (``volume`` = base, ``moving``) on ``executor`` with the no-coverage
+    marker; the resampled series with NO_COVERAGE outside the moving one, and the output."""
+    import numpy as np
+
+    from medview.pipeline.executors import run_step_on
+
+    if moving.array.size and float(np.nanmin(moving.array)) <= _OUTSIDE:
+        raise ValueError(f"the second series has values at or below {_OUTSIDE:g}; it cannot "
+                         "be fused")
+    out = run_step_on(executor, step_id, {"volume": base, "moving": moving},
+                      {"default_value": _OUTSIDE}, progress=progress)
+    fused = out["volume"] if isinstance(out, dict) else out
+    array = np.where(fused.array == np.float32(_OUTSIDE), np.float32(NO_COVERAGE), fused.array)
+    return fused.with_array(array.astype(fused.array.dtype, copy=False)), out
+
+
 def register_on(executor, base, moving, *, progress):
     """``fuse.register_rigid`` of ``moving`` onto ``base`` on ``executor``: the resampled
     series (NO_COVERAGE outside it) and the transform's table.
@@ -246,15 +261,17 @@ def register_on(executor, base, moving, *, progress):
     ValueError
         If ``moving`` holds the value that marks "outside" during the run.
     """
-    import numpy as np
+    fused, out = _step_on(executor, "fuse.register_rigid", base, moving, progress=progress)
+    return fused, out["transform"]
 
-    from medview.pipeline.executors import run_step_on
 
-    if moving.array.size and float(np.nanmin(moving.array)) <= _OUTSIDE:
-        raise ValueError(f"the second series has values at or below {_OUTSIDE:g}; it cannot "
-                         "be registered")
-    out = run_step_on(executor, "fuse.register_rigid", {"volume": base, "moving": moving},
-                      {"default_value": _OUTSIDE}, progress=progress)
-    fused = out["volume"]
-    array = np.where(fused.array == np.float32(_OUTSIDE), np.float32(NO_COVERAGE), fused.array)
-    return fused.with_array(array.astype(fused.array.dtype, copy=False)), out["transform"]
+def resample_on(executor, base, moving, *, progress):
+    """``fuse.resample`` of ``moving`` onto ``base``'s grid by patient position, on
+    ``executor``; NO_COVERAGE outside ``moving``.
+
+    Raises
+    ------
+    ValueError
+        If ``moving`` holds the value that marks "outside" during the run.
+    """
+    return _step_on(executor, "fuse.resample", base, moving, progress=progress)[0]
