@@ -125,6 +125,8 @@ class ChainPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.run_on = run_on if run_on is not None else ExecutorChoice()
+        if run_on is None:  # our own: it stops following the registry with us
+            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
         self.layers = layers
         self.tasks = tasks
         self.model = ChainModel()

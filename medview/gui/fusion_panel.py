@@ -81,6 +81,8 @@ class FusionPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.run_on = run_on if run_on is not None else ExecutorChoice()
+        if run_on is None:  # our own: it stops following the registry with us
+            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
         self.tasks = tasks
         self._catalog = catalog
         self._cached = cached or (lambda series_uid: None)

@@ -116,6 +116,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
 
         #: the one "Run on" choice of the chain panel, the Segmentation and the Fusion dock
         self.run_on = ExecutorChoice()
+        self.destroyed.connect(lambda *a, c=self.run_on: c.close())
         self._load_task: Task | None = None
         self._import_task: Task | None = None
         self._progress_task: Task | None = None

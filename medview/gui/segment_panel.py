@@ -95,6 +95,8 @@ class SegmentPanel(QWidget):
         self.state = state
         self.tasks = tasks
         self.run_on = run_on if run_on is not None else ExecutorChoice()
+        if run_on is None:  # our own: it stops following the registry with us
+            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
         self.model = None
         self._task: Task | None = None
         layout = QVBoxLayout(self)

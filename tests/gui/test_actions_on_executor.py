@@ -291,3 +291,43 @@ def test_the_window_has_one_run_on_choice(window, qtbot, endpoint):
     assert window.run_on.name == "Local"
     assert [c.currentText() for c in combos] == ["Local"] * 3
     assert all(c.findText(endpoint) < 0 for c in combos)
+
+
+def test_cancelled_registration_on_the_server_keeps_the_previous_fusion(app, qtbot, ct_volume,
+                                                                        endpoint, tmp_path):
+    from medview.core.volume import Volume
+    from medview.gui import library
+    from medview.gui.fusion_panel import FusionPanel
+    from medview.gui.state import ViewerState
+    from medview.gui.tasks import TaskRunner
+    from medview.remote.client import RemoteClient
+
+    base = _crop(ct_volume, 100, 160, slice(64, 448))  # big enough to be caught running
+    moving = Volume(base.array.astype(np.float32), base.spacing,
+                    tuple(np.add(base.origin, (3.1, -1.9, 0.0))), base.direction,
+                    {**base.metadata, "SeriesInstanceUID": "2.25.4343"})
+    state, tasks = ViewerState(), TaskRunner()
+    catalog = library.open_catalog(tmp_path / "catalog.sqlite")  # the series comes cached
+    panel = FusionPanel(state, tasks, lambda: catalog, cached=lambda uid: moving)
+    qtbot.addWidget(panel)
+    state.set_volume(base)
+    with qtbot.waitSignal(panel.fused, timeout=180_000):
+        panel.fuse("2.25.4343")  # by patient position, locally: the previous fusion
+    previous = state.fusion
+    kept = previous.array.copy()
+    assert np.isnan(kept).any()  # the shifted series leaves a no-coverage edge
+    panel.executor_combo.setCurrentText(endpoint)
+    with RemoteClient.for_endpoint("site") as client:
+        seen = {job.id for job in client.jobs()}
+        task = panel.fuse("2.25.4343", register=True)
+        qtbot.waitUntil(lambda: any(j.state == "running" for j in client.jobs()
+                                    if j.id not in seen), timeout=60_000)
+        task.cancel()
+        qtbot.waitUntil(lambda: task.is_done, timeout=60_000)
+        [job] = [j for j in client.jobs() if j.id not in seen]
+        qtbot.waitUntil(lambda: client.status(job.id).state == "cancelled", timeout=30_000)
+    assert panel.status.text() == "Fusion cancelled."
+    assert state.fusion is previous
+    assert np.array_equal(state.fusion.array, kept, equal_nan=True)
+    assert panel.transform is None and panel.remove_button.isEnabled()
+    assert tasks.shutdown(timeout_ms=30_000)
