@@ -53,11 +53,13 @@ from medview.gui.chain_preview import PreviewResult, run_preview
 from medview.gui.dochtml import docstring_html, docstring_summary
 from medview.gui.layers import LayerList
 from medview.gui.param_form import ParamForm
+from medview.gui.run_on import RunOnCombo
 from medview.gui.state import SlicePreview, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
 from medview.gui.windowing import auto_window, default_window
 from medview.pipeline import executors as executor_registry
 from medview.pipeline.chain import ChainError
+from medview.pipeline.executors import ExecutorChoice
 from medview.pipeline.registry import CATEGORIES, all_steps, broken_plugins
 
 __all__ = ["PREVIEW_DELAY_MS", "ChainPanel"]
@@ -94,6 +96,9 @@ class ChainPanel(QWidget):
         Where a finished run's results go (and where extra chain inputs are chosen).
     tasks : TaskRunner
         Runs the full run and the previews.
+    run_on : ExecutorChoice, optional
+        Where the full run happens, shared with the window's other docks (default: a choice
+        of this panel's own, starting at Local).
 
     Signals
     -------
@@ -116,9 +121,12 @@ class ChainPanel(QWidget):
     preview_failed = Signal(object)
 
     def __init__(self, state: ViewerState, layers: LayerList, tasks: TaskRunner,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *, run_on: ExecutorChoice | None = None):
         super().__init__(parent)
         self.state = state
+        self.run_on = run_on if run_on is not None else ExecutorChoice()
+        if run_on is None:  # our own: it stops following the registry with us
+            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
         self.layers = layers
         self.tasks = tasks
         self.model = ChainModel()
@@ -154,10 +162,6 @@ class ChainPanel(QWidget):
         self.layers.layers_changed.connect(self._update_inputs)
         self.state.slice_changed.connect(self._on_slice_changed)
         self.state.volume_changed.connect(self._on_volume_changed)
-        self._disconnect_executors = executor_registry.on_executors_changed(
-            self._fill_executors)
-        self.destroyed.connect(lambda *a, f=self._disconnect_executors: f())
-        self._fill_executors()
         self._sync_list()
         self._update_inputs()
         self._update_buttons()
@@ -251,8 +255,7 @@ class ChainPanel(QWidget):
         v.setContentsMargins(0, 0, 0, 0)
         h = QHBoxLayout()
         h.addWidget(QLabel("Run on", box))
-        self.executor_combo = QComboBox(box)
-        self.executor_combo.setObjectName("run_on")
+        self.executor_combo = RunOnCombo(self.run_on, box)
         self.executor_combo.setToolTip("Where the full run happens (the preview is always "
                                        "local)")
         h.addWidget(self.executor_combo, 1)
@@ -286,14 +289,6 @@ class ChainPanel(QWidget):
         self.status.setWordWrap(True)
         v.addWidget(self.status)
         return box
-
-    def _fill_executors(self) -> None:
-        current = self.executor_combo.currentText()
-        self.executor_combo.clear()
-        for ex in executor_registry.executors():
-            self.executor_combo.addItem(ex.name)
-        if current:
-            self.executor_combo.setCurrentText(current)
 
     # -- palette and chain list --------------------------------------------------------
     def _on_palette_activated(self, item: QTreeWidgetItem, column: int = 0) -> None:
@@ -480,7 +475,7 @@ class ChainPanel(QWidget):
         try:
             chain = self.model.to_chain()
             inputs = self.chain_inputs()
-            executor = executor_registry.get_executor(self.executor_combo.currentText())
+            executor = self.run_on.executor()
         except (ChainError, KeyError) as exc:
             self._report(TaskError("Running the chain", exc, ""))
             return None
@@ -557,7 +552,7 @@ class ChainPanel(QWidget):
         from PySide6.QtWidgets import QMessageBox
 
         self.last_error = error
-        where = self.executor_combo.currentText()
+        where = self.run_on.name
         self.status.setText(f"{where} is unreachable: {error.message}")
         box = QMessageBox(QMessageBox.Icon.Warning, "Endpoint unreachable",
                           f"{where} could not be reached:\n{error.message}\n\n"
@@ -567,7 +562,7 @@ class ChainPanel(QWidget):
 
         def answered(button) -> None:
             if box.standardButton(button) == QMessageBox.StandardButton.Yes:
-                self.executor_combo.setCurrentText(executor_registry.LOCAL.name)
+                self.run_on.choose(executor_registry.LOCAL.name)
                 self.run()
 
         box.buttonClicked.connect(answered)

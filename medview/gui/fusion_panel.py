@@ -4,7 +4,9 @@ The second series is loaded and resampled onto the open series' grid by patient 
 (the scanners' shared frame of reference), or registered rigidly first (mutual information,
 for series without a shared frame of reference or when the patient moved), in the
 background. It then scrolls with the base series in every view, with a colour map and an
-opacity slider.
+opacity slider. Resampling and registration run as the registered steps ``fuse.resample``
+and ``fuse.register_rigid`` on the executor of the window's "Run on" choice (Local, or a
+remote endpoint: de-identified upload, audit line, progress and cancel as for a chain).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from medview.gui import library
+from medview.gui.run_on import RunOnCombo
 from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
 from medview.gui.windowing import auto_window
+from medview.pipeline.executors import ExecutorChoice
 
 __all__ = ["NO_COVERAGE", "FusionPanel"]
 
@@ -35,6 +39,11 @@ __all__ = ["NO_COVERAGE", "FusionPanel"]
 #: drawn transparent by the views and left grey by the Secondary Capture blend
 #: (:func:`medview.core.fusion.blend_colour`); 0 was drawn and exported as a coloured frame.
 NO_COVERAGE = float("nan")
+#: What the resampling steps write outside the second series (a step parameter is a finite
+#: number, so NaN cannot travel as one); turned into NO_COVERAGE when the result is back. The
+#: linear resampling never blends it into voxels inside the series (ITK interpolates from the
+#: image's own voxels), so the swap is exact; a series holding it is refused.
+_OUTSIDE = -1e6
 
 
 class FusionPanel(QWidget):
@@ -48,6 +57,9 @@ class FusionPanel(QWidget):
         Returns the open catalog (or None).
     cached : callable, optional
         ``cached(series_uid)``: the decoded Volume if the window has it already, else None.
+    run_on : ExecutorChoice, optional
+        Where the registration runs, shared with the window's other panels (default: a
+        choice of this dock's own, starting at Local).
 
     Signals
     -------
@@ -64,9 +76,13 @@ class FusionPanel(QWidget):
     task_started = Signal(object)
 
     def __init__(self, state: ViewerState, tasks: TaskRunner, catalog: Callable,
-                 parent: QWidget | None = None, *, cached: Callable | None = None):
+                 parent: QWidget | None = None, *, cached: Callable | None = None,
+                 run_on: ExecutorChoice | None = None):
         super().__init__(parent)
         self.state = state
+        self.run_on = run_on if run_on is not None else ExecutorChoice()
+        if run_on is None:  # our own: it stops following the registry with us
+            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
         self.tasks = tasks
         self._catalog = catalog
         self._cached = cached or (lambda series_uid: None)
@@ -86,6 +102,11 @@ class FusionPanel(QWidget):
         layout.addLayout(row)
         self.register = QCheckBox("Register rigidly first (mutual information)", self)
         layout.addWidget(self.register)
+        run_row = QHBoxLayout()
+        run_row.addWidget(QLabel("Run on", self))
+        self.executor_combo = RunOnCombo(self.run_on, self)
+        run_row.addWidget(self.executor_combo, 1)
+        layout.addLayout(run_row)
         buttons = QHBoxLayout()
         self.fuse_button = QPushButton("Fuse", self)
         self.fuse_button.clicked.connect(self.fuse_selected)
@@ -158,6 +179,11 @@ class FusionPanel(QWidget):
         if base is None or catalog is None:
             return None
         cached = self._cached(series_uid)  # looked up here, on the GUI thread
+        try:
+            executor = self.run_on.executor()
+        except KeyError as exc:
+            self.status.setText(f"Failed: {exc}")
+            return None
 
         def work(progress):
             moving = cached if cached is not None else library.load_series(
@@ -166,16 +192,10 @@ class FusionPanel(QWidget):
                 raise ValueError("a colour series cannot be fused in colour; choose a grey one")
             transform = None
             if register:
-                from medview.core.registration import register_rigid
-
-                out = register_rigid(base, moving, default_value=NO_COVERAGE,
-                                     progress=progress.sub(0.4, 0.95))
-                fused, transform = out["volume"], out["transform"]
+                fused, transform = register_on(executor, base, moving,
+                                               progress=progress.sub(0.4, 0.95))
             else:
-                from medview.core.resample import resample_to_grid
-
-                fused = resample_to_grid(base, moving, default_value=NO_COVERAGE,
-                                         progress=progress.sub(0.4, 0.95))
+                fused = resample_on(executor, base, moving, progress=progress.sub(0.4, 0.95))
             center, width = auto_window(fused.array)
             return fused, (center - width / 2.0, center + width / 2.0), transform
 
@@ -214,3 +234,46 @@ class FusionPanel(QWidget):
             self._task = None
         self.status.setText(text)
         self._refresh()
+
+
+
+def _step_on(executor, step_id: str, base, moving, *, progress) -> tuple:
+    """Run ``step_id`` (``volume`` = base, ``moving``) on ``executor`` with the no-coverage
+    marker; the resampled series with NO_COVERAGE outside the moving one, and the output."""
+    import numpy as np
+
+    from medview.pipeline.executors import run_step_on
+
+    if moving.array.size and float(np.nanmin(moving.array)) <= _OUTSIDE:
+        raise ValueError(f"the second series has values at or below {_OUTSIDE:g}; it cannot "
+                         "be fused")
+    out = run_step_on(executor, step_id, {"volume": base, "moving": moving},
+                      {"default_value": _OUTSIDE}, progress=progress)
+    fused = out["volume"] if isinstance(out, dict) else out
+    array = np.where(fused.array == np.float32(_OUTSIDE), np.float32(NO_COVERAGE), fused.array)
+    return fused.with_array(array.astype(fused.array.dtype, copy=False)), out
+
+
+def register_on(executor, base, moving, *, progress):
+    """``fuse.register_rigid`` of ``moving`` onto ``base`` on ``executor``: the resampled
+    series (NO_COVERAGE outside it) and the transform's table.
+
+    Raises
+    ------
+    ValueError
+        If ``moving`` holds the value that marks "outside" during the run.
+    """
+    fused, out = _step_on(executor, "fuse.register_rigid", base, moving, progress=progress)
+    return fused, out["transform"]
+
+
+def resample_on(executor, base, moving, *, progress):
+    """``fuse.resample`` of ``moving`` onto ``base``'s grid by patient position, on
+    ``executor``; NO_COVERAGE outside ``moving``.
+
+    Raises
+    ------
+    ValueError
+        If ``moving`` holds the value that marks "outside" during the run.
+    """
+    return _step_on(executor, "fuse.resample", base, moving, progress=progress)[0]

@@ -113,6 +113,11 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.setWindowTitle("medview")
         self.state = ViewerState()
         self.tasks = TaskRunner(self)
+        from medview.pipeline.executors import ExecutorChoice
+
+        #: the one "Run on" choice of the chain panel, the Segmentation and the Fusion dock
+        self.run_on = ExecutorChoice()
+        self.destroyed.connect(lambda *a, c=self.run_on: c.close())
         self._load_task: Task | None = None
         self._import_task: Task | None = None
         self._progress_task: Task | None = None
@@ -297,7 +302,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self._build_tool_bar(file_menu)
 
     def _build_segment_dock(self) -> None:
-        self.segment_panel = SegmentPanel(self.state, self.tasks, self)
+        self.segment_panel = SegmentPanel(self.state, self.tasks, self, run_on=self.run_on)
         self.segment_dock = QDockWidget("Segmentation", self)
         self.segment_dock.setObjectName("segment_dock")
         self.segment_dock.setWidget(self.segment_panel)
@@ -311,7 +316,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.state.tool_changed.connect(self._on_tool_changed_show_panel)
 
         self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
-                                        cached=self._cached_volume)
+                                        cached=self._cached_volume, run_on=self.run_on)
         self.fusion_dock = QDockWidget("Fusion", self)
         self.fusion_dock.setObjectName("fusion_dock")
         self.fusion_dock.setWidget(self.fusion_panel)
@@ -399,7 +404,8 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
 
         self.layers = LayerList()
         self.layer_binding = LayerBinding(self.layers, self.state)
-        self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self)
+        self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self,
+                                      run_on=self.run_on)
         self.chain_panel.error_handler = self._show_error
         self.chain_dock = make_dock("Processing chain", "chain_dock", self.chain_panel, self)
         self.layers_panel = LayersPanel(self.layers, self.state, self)
@@ -576,15 +582,17 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
 
     def _blend_fusion(self):
         """The fused image as an RGB volume: grey base window, the second series in its colour
-        map and opacity (what the views show)."""
-        from medview.core.fusion import blend_colour
+        map and opacity (what the views show); the registered step ``fuse.blend``, run here
+        (the fused series is already on this workstation)."""
+        from medview.pipeline.executors import LOCAL, run_step_on
 
         state = self.state
         low, high = state.fusion_window
-        return blend_colour(state.volume, state.fusion, window_center=state.window_center,
-                            window_width=state.window_width,
-                            colormap=state.fusion_colormap, moving_min=low, moving_max=high,
-                            opacity=state.fusion_opacity)
+        return run_step_on(LOCAL, "fuse.blend", {"volume": state.volume, "moving": state.fusion},
+                           {"window_center": state.window_center,
+                            "window_width": state.window_width,
+                            "colormap": state.fusion_colormap, "moving_min": low,
+                            "moving_max": high, "opacity": state.fusion_opacity})
 
     def show_export_dialog(self) -> None:
         from medview.gui.exports import ExportDialog

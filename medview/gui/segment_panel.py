@@ -4,7 +4,10 @@ Paint labels on any view (brush, eraser, fill, brush size, label picker), name a
 the segments, undo and redo. Scribbles are a second label map drawn over the segmentation:
 paint a few strokes of each class, Train & Segment (in the background, with progress and
 cancel), review the result, correct the scribbles, train again; save the model and apply a
-saved one to another series.
+saved one to another series. Training and applying run as the registered steps
+``segment.classifier_train_predict`` and ``segment.classifier_apply`` on the executor the
+window's "Run on" choice names (Local, or a remote endpoint: de-identified upload, audit
+line, progress and cancel as for a chain).
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from PySide6.QtWidgets import (
 
 from medview.core.labelmap import LabelMap
 from medview.gui.messages import gui_text
+from medview.gui.run_on import RunOnCombo
 from medview.gui.state import ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
+from medview.pipeline.executors import ExecutorChoice
 
 __all__ = ["SegmentPanel"]
 
@@ -46,6 +51,10 @@ log = logging.getLogger(__name__)
 
 #: The classifiers that answer within seconds on a whole series (see core.classifier).
 CLASSIFIERS = (("random_forest", "Random forest"), ("mlp", "Neural network (MLP)"))
+#: The registered step that trains on scribbles and labels the series.
+TRAIN_STEP = "segment.classifier_train_predict"
+#: The registered step that labels the series with a saved model.
+APPLY_STEP = "segment.classifier_apply"
 
 
 def _swatch(colour: tuple[int, int, int]) -> QIcon:
@@ -65,16 +74,29 @@ class SegmentPanel(QWidget):
         Training or segmenting failed (a :class:`~medview.gui.tasks.TaskError`).
     task_started(object)
         A background :class:`~medview.gui.tasks.Task` started (for the progress area).
+    cancelled()
+        Training was cancelled; the previous segmentation is kept.
+
+    Parameters
+    ----------
+    run_on : ExecutorChoice, optional
+        Where training runs, shared with the window's other panels (default: a choice of
+        this dock's own, starting at Local).
     """
 
     trained = Signal(object)
     failed = Signal(object)
     task_started = Signal(object)
+    cancelled = Signal()
 
-    def __init__(self, state: ViewerState, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, state: ViewerState, tasks: TaskRunner, parent: QWidget | None = None,
+                 *, run_on: ExecutorChoice | None = None):
         super().__init__(parent)
         self.state = state
         self.tasks = tasks
+        self.run_on = run_on if run_on is not None else ExecutorChoice()
+        if run_on is None:  # our own: it stops following the registry with us
+            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
         self.model = None
         self._task: Task | None = None
         layout = QVBoxLayout(self)
@@ -161,6 +183,11 @@ class SegmentPanel(QWidget):
         for key, text in CLASSIFIERS:
             self.classifier_kind.addItem(text, key)
         col.addWidget(self.classifier_kind)
+        run_row = QHBoxLayout()
+        run_row.addWidget(QLabel("Run on", self))
+        self.executor_combo = RunOnCombo(self.run_on, self)
+        run_row.addWidget(self.executor_combo, 1)
+        col.addLayout(run_row)
         self.train_button = QPushButton("Train && Segment", self)
         self.train_button.setToolTip("Learn from the scribbles (at least two labels) and "
                                      "label the whole series")
@@ -285,17 +312,23 @@ class SegmentPanel(QWidget):
             return None
         kind = self.classifier_kind.currentData()
         snapshot = LabelMap.like(volume, scribbles.array.copy(), scribbles.segments)
+        try:
+            executor = self.run_on.executor()
+        except KeyError as exc:
+            self.status.setText(f"Failed: {exc}")
+            return None
 
         def work(progress):
-            from medview.core.classifier import train_classifier
+            from medview.pipeline.executors import run_step_on
 
             t0 = time.perf_counter()
-            model = train_classifier(volume, snapshot, classifier=kind,
-                                     progress=progress.sub(0.0, 0.3))
-            labels = model.predict(volume, progress=progress.sub(0.3, 1.0))
-            return model, labels, time.perf_counter() - t0
+            out = run_step_on(executor, TRAIN_STEP, {"volume": volume, "scribbles": snapshot},
+                              {"classifier": kind, "seed": 0}, progress=progress)
+            progress.check()
+            return out["model"], out["labels"], time.perf_counter() - t0
 
-        return self._start("Training the classifier", work)
+        where = "" if executor.name == "Local" else f" ({executor.name})"
+        return self._start(f"Training the classifier{where}", work)
 
     def apply_model(self, path) -> Task | None:
         """Load a saved model and segment the series with it, in the background.
@@ -322,15 +355,25 @@ class SegmentPanel(QWidget):
                 self.status.setText(f"Converting {name} failed: {exc}")
                 return None
 
+        try:
+            executor = self.run_on.executor()
+        except KeyError as exc:
+            self.status.setText(f"Failed: {exc}")
+            return None
+
         def work(progress):
             from medview.core.classifier import PixelClassifier
+            from medview.pipeline.executors import run_step_on
 
             t0 = time.perf_counter()
-            model = PixelClassifier.load(path)
-            labels = model.predict(volume, progress=progress)
+            model = PixelClassifier.load(path)  # checked here first: only a safe model travels
+            labels = run_step_on(executor, APPLY_STEP, {"volume": volume},
+                                 {"model_path": str(path)}, progress=progress)
+            progress.check()
             return model, labels, time.perf_counter() - t0
 
-        return self._start(f"Applying {Path(path).name}", work)
+        where = "" if executor.name == "Local" else f" ({executor.name})"
+        return self._start(f"Applying {Path(path).name}{where}", work)
 
     def confirm_legacy(self, path: Path) -> bool:
         """Ask whether an old (pickle) model may be converted; True when the user says Yes."""
@@ -384,6 +427,7 @@ class SegmentPanel(QWidget):
             self._task = None
             self.status.setText("Cancelled; the previous segmentation is kept.")
             self._refresh()
+            self.cancelled.emit()
 
     def save_model(self, path) -> Path:
         if self.model is None:

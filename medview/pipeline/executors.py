@@ -16,7 +16,10 @@ failure. The offload client registers one executor per configured endpoint::
     register_executor(RemoteExecutor("https://gpu-box:8443"))
 
 Listeners added with :func:`on_executors_changed` (e.g. the panel's combo box) are called
-after every registration or removal. Nothing here imports Qt.
+after every registration or removal. :class:`ExecutorChoice` is the one "Run on" choice a
+window's panels share (the chain panel, the Segmentation and the Fusion dock), and
+:func:`run_step_on` runs a single registered step on an executor, as a one-step chain.
+Nothing here imports Qt.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from medview.core.progress import NO_PROGRESS, Progress
 from medview.pipeline.chain import Chain
 from medview.pipeline.runner import ChainResult, run_chain
 
-__all__ = ["LOCAL", "Executor", "LocalExecutor", "executors", "get_executor",
-           "on_executors_changed", "register_executor", "unregister_executor"]
+__all__ = ["LOCAL", "Executor", "ExecutorChoice", "LocalExecutor", "executors",
+           "get_executor", "on_executors_changed", "register_executor", "run_step_on",
+           "unregister_executor"]
 
 
 class Executor(Protocol):
@@ -111,3 +115,93 @@ def on_executors_changed(callback: Callable[[], None]) -> Callable[[], None]:
 def _notify() -> None:
     for callback in list(_LISTENERS):
         callback()
+
+
+class ExecutorChoice:
+    """Where the user's processing runs ("Run on: Local / Remote: NAME"): one per window.
+
+    Every panel that runs steps reads :meth:`executor` and shows :attr:`name`; a change made
+    in any of them (:meth:`choose`) reaches the others through :meth:`on_changed`. When the
+    chosen executor is unregistered (its endpoint removed), the choice falls back to Local.
+    """
+
+    def __init__(self, name: str = LOCAL.name):
+        self._name = name if name in _EXECUTORS else LOCAL.name
+        self._listeners: list[Callable[[str], None]] = []
+        self._disconnect = on_executors_changed(self._on_registry_changed)
+
+    @property
+    def name(self) -> str:
+        """The chosen executor's name."""
+        return self._name
+
+    def executor(self) -> Executor:
+        """The chosen executor (KeyError naming the known ones if it is gone)."""
+        return get_executor(self._name)
+
+    def choose(self, name: str) -> None:
+        """Run on the executor called ``name`` from now on.
+
+        Raises
+        ------
+        KeyError
+            If no executor has that name.
+        """
+        get_executor(name)
+        if name != self._name:
+            self._name = name
+            for callback in list(self._listeners):
+                callback(name)
+
+    def on_changed(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(name)`` after each change; returns a function that disconnects it."""
+        self._listeners.append(callback)
+
+        def disconnect() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return disconnect
+
+    def close(self) -> None:
+        """Stop following the executor registry."""
+        self._disconnect()
+
+    def _on_registry_changed(self) -> None:
+        if self._name not in _EXECUTORS:
+            self.choose(LOCAL.name)
+
+
+def run_step_on(executor: Executor, step_id: str, inputs: Mapping[str, Any],
+                params: Mapping[str, Any] | None = None, *,
+                progress: Progress = NO_PROGRESS) -> Any:
+    """Run the registered step ``step_id`` on ``executor``; what the step's function returns.
+
+    ``inputs`` maps the step's input names (``volume``, ``scribbles``, ``moving`` …) to
+    Volumes and label maps; ``params`` are validated like a chain's. A step with several
+    outputs gives a dict of them (``{"labels": …, "model": …}``), as its function does. The
+    step runs as a one-step chain, so a remote executor de-identifies, audits, follows
+    progress and cancels exactly as for a chain.
+
+    Raises
+    ------
+    medview.pipeline.chain.ChainError
+        If a parameter or input is invalid.
+    medview.core.progress.Cancelled
+        When ``progress`` is cancelled.
+    """
+    from medview.pipeline.registry import get_step
+
+    spec = get_step(step_id)
+    given = [i for i in spec.inputs if inputs.get(i.name) is not None]
+    chain = Chain.from_dict({
+        "name": spec.title,
+        "inputs": {i.name: i.kind for i in given},
+        "steps": [{"step": step_id, "version": spec.version, "params": dict(params or {}),
+                   "inputs": {i.name: i.name for i in given}, "output": "out"}],
+    })
+    result = executor.run(chain, {i.name: inputs[i.name] for i in given}, progress=progress)
+    parts = {k[len("out."):]: v for k, v in result.values.items() if k.startswith("out.")}
+    if parts:
+        return parts
+    return result.values["out"]

@@ -53,3 +53,51 @@ def test_register_notify_and_remove():
     assert seen[-1] == ["Local"]
     ex.unregister_executor("Local")  # the local executor cannot be removed
     assert ex.get_executor("Local") is ex.LOCAL
+
+
+def test_one_choice_follows_the_registry_and_tells_its_listeners():
+    choice, seen = ex.ExecutorChoice(), []
+    choice.on_changed(seen.append)
+    assert choice.name == "Local" and choice.executor() is ex.LOCAL
+    with pytest.raises(KeyError, match="Nowhere"):
+        choice.choose("Nowhere")
+    remote = ex.register_executor(_Recording("Elsewhere"))
+    try:
+        choice.choose("Elsewhere")
+        choice.choose("Elsewhere")  # no change, no event
+        assert choice.executor() is remote and seen == ["Elsewhere"]
+    finally:
+        ex.unregister_executor("Elsewhere")
+    # its executor is gone: the choice falls back to Local, and says so
+    assert choice.name == "Local" and seen == ["Elsewhere", "Local"]
+    choice.close()
+
+
+def test_a_step_runs_on_the_chosen_executor_as_its_function_does():
+    from medview.core.classifier import classify_pixels
+    from medview.core.labelmap import LabelMap
+    from medview.core.segmentation import threshold_manual
+
+    rng = np.random.default_rng(3)
+    image = np.where(np.arange(32)[None, None, :] < 16, 0.0, 100.0) + rng.normal(0, 8, (3, 24, 32))
+    vol = Volume(image.astype(np.float32))
+    scribbles = np.zeros(vol.shape, np.uint8)
+    scribbles[:, 10:12, 2:8], scribbles[:, 10:12, 22:28] = 1, 2
+    scr = LabelMap.like(vol, scribbles)
+    remote = ex.register_executor(_Recording("Elsewhere"))
+    try:
+        out = ex.run_step_on(remote, "segment.classifier_train_predict",
+                             {"volume": vol, "scribbles": scr}, {"classifier": "mlp", "seed": 4})
+        one = ex.run_step_on(remote, "segment.threshold", {"volume": vol},
+                             {"low": 50.0, "high": 1000.0})
+    finally:
+        ex.unregister_executor("Elsewhere")
+    assert remote.calls == 2  # both ran there, as one-step chains
+    direct = classify_pixels(vol, scr, classifier="mlp", seed=4)
+    assert set(out) == {"labels", "model"}  # a multi-output step gives its parts
+    assert np.array_equal(out["labels"].array, direct["labels"].array)
+    assert out["model"].training_samples == direct["model"].training_samples
+    assert np.array_equal(one.array, threshold_manual(vol, low=50.0, high=1000.0).array)
+    with pytest.raises(ValueError, match="classifier"):
+        ex.run_step_on(ex.LOCAL, "segment.classifier_train_predict",
+                       {"volume": vol, "scribbles": scr}, {"classifier": "nonsense"})
