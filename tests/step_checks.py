@@ -16,10 +16,18 @@ from medview.core.volume import Volume
 def crop(vol: Volume, z: slice = slice(None), y: slice = slice(None),
          x: slice = slice(None)) -> Volume:
     """A sub-volume with the origin moved to its first voxel (same spacing and direction), so
-    that its voxels keep their patient positions."""
+    that its voxels keep their patient positions; the made-up slice marks follow their
+    planes (re-indexed, those outside dropped)."""
+    from medview.core.made_up import made_up_slices
+
     origin = vol.index_to_lps([x.start or 0, y.start or 0, z.start or 0])
+    meta = dict(vol.metadata)
+    if "made_up_slices" in meta:
+        kept = range(vol.shape[0])[z]
+        meta["made_up_slices"] = tuple((kept.index(k), why)
+                                       for k, why in made_up_slices(vol.metadata) if k in kept)
     return Volume(np.ascontiguousarray(vol.array[z, y, x]), vol.spacing, tuple(origin),
-                  vol.direction, dict(vol.metadata))
+                  vol.direction, meta)
 
 
 def tiny_volume(slices: int = 5, slice_mm: float = 1.0) -> Volume:
