@@ -141,6 +141,10 @@ def test_cursor_readout_is_the_voxel_under_the_mouse(app, qtbot, ct_volume):
     viewer.cursor_sample.connect(samples.append)
     for x, y in [(100, 400), (256, 256), (511, 0)]:
         QTest.mouseMove(viewer.viewport(), viewer.viewport_pos_of_pixel(x, y))
+        # the move goes through the window system's queue: under load it may come a little
+        # later than mouseMove returns (bounded wait; the readout must be this voxel's)
+        qtbot.waitUntil(lambda x=x, y=y: bool(samples) and samples[-1] is not None
+                        and samples[-1].index == (x, y, k), timeout=5000)
         sample = samples[-1]
         assert sample.index == (x, y, k)
         assert sample.value == ct_volume.array[k, y, x]
