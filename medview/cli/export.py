@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medview.cli._common import (
-    EXIT_OK,
-    catalog_for,
-)
+from medview.cli._common import EXIT_OK, catalog_for
 
 
 def cmd_export(args) -> int:

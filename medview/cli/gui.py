@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from medview.cli._common import (
-    EXIT_ERROR,
-)
+from medview.cli._common import EXIT_ERROR
 
 GUI_MODULES = ("PySide6", "pyqtgraph")
 GUI_INSTALL_HINT = "pip install 'medview[gui]'"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from medview.cli._common import (
-    EXIT_OK,
-)
+from medview.cli._common import EXIT_OK
 
 
 def _read_token(args) -> str:

@@ -7,13 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from medview.cli._common import (
-    EXIT_ERROR,
-    EXIT_OK,
-    catalog_for,
-    open_catalog,
-    terminal_progress,
-)
+from medview.cli._common import EXIT_ERROR, EXIT_OK, catalog_for, open_catalog, terminal_progress
 from medview.dicom.display import printable
 
 

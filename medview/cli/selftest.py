@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from medview.cli._common import (
-    EXIT_ERROR,
-    EXIT_OK,
-)
+from medview.cli._common import EXIT_ERROR, EXIT_OK
 
 
 def cmd_selftest(args) -> int:
