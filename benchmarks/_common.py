@@ -71,7 +71,7 @@ def series_folder(directory: str | None, *, slices: int, size: int, keep: bool):
     ``directory`` is reused when it already holds ``.dcm`` files, written into otherwise; when
     it is None a temporary folder is used and removed afterwards unless ``keep``.
     """
-    from medview.dicom.phantom import write_ct_series
+    from phantoms import write_ct_series
 
     tmp = None
     if directory is None:

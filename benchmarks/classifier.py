@@ -4,7 +4,7 @@
         [--kinds random_forest,mlp] [--slow-kinds hist_gradient_boosting,svm]
         [--subset 12] [--baseline-slices 30]
 
-The volume is the synthetic CT phantom (``medview.dicom.phantom.ct_phantom_volume``, float32,
+The volume is the synthetic CT phantom (``phantoms.ct_phantom_volume``, float32,
 0.7×0.7×1 mm at 512²). Its noise-free twin gives every voxel a known tissue: air, lung, fat,
 soft tissue (organs, vessels, muscle), bone. Scribbles are 400 voxels per tissue drawn at random
 (seed 1) inside each tissue, eroded by 2 voxels, on 5 evenly spaced slices.
@@ -73,7 +73,7 @@ def scribbles_for(truth: np.ndarray, slices, per_tissue: int = 400, seed: int = 
 def phantom(slices: int, size: int):
     from medview.core.labelmap import LabelMap
     from medview.core.volume import Volume
-    from medview.dicom.phantom import ct_phantom_volume
+    from phantoms import ct_phantom_volume
 
     sp = 0.7 * 512 / size
     shape, spacing = (slices, size, size), (sp, sp, 1.0)

@@ -96,7 +96,7 @@ def child_memory(mode: str, folder: Path, db: str | None) -> None:
     import numpy as np
 
     import medview
-    from medview.dicom.phantom import write_ct_series
+    from phantoms import write_ct_series
 
     with tempfile.TemporaryDirectory(prefix="medview-bench-warm-") as tmp:
         tiny = Path(tmp) / "tiny"

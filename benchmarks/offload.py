@@ -182,9 +182,9 @@ def _stream(chain, client, volumes, encoding):
 
 def dask_batch(args, env: dict, tmp: Path) -> list[list]:
     from medview.core.volume import Volume
-    from medview.dicom.phantom import ct_phantom_volume
     from medview.pipeline.chain import Chain
     from medview.remote.client import RemoteClient
+    from phantoms import ct_phantom_volume
 
     shape = (args.batch_slices, args.batch_size, args.batch_size)
     sp = 0.7 * 512 / args.batch_size

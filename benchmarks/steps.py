@@ -37,7 +37,7 @@ from benchmarks.step_cases import Case  # noqa: E402
 
 def phantom(slices: int, size: int):
     from medview.core.volume import Volume
-    from medview.dicom.phantom import ct_phantom_volume
+    from phantoms import ct_phantom_volume
 
     # a big phantom takes minutes to make: made once, kept in the temp folder for the
     # child processes (one per step) to load

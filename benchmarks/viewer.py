@@ -43,10 +43,10 @@ def bench_views(n_slices: int, frames: int) -> None:
     from PySide6.QtWidgets import QApplication
 
     from medview.core.volume import Volume
-    from medview.dicom.phantom_anatomy import ct_phantom_volume
     from medview.gui.app import create_app
     from medview.gui.state import ViewerState
     from medview.gui.view_grid import ViewGrid
+    from phantoms.anatomy import ct_phantom_volume
 
     app = create_app()
     hu = ct_phantom_volume((n_slices, 512, 512), (0.7, 0.7, 1.0)).astype(np.int16)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["SecretStore", "config_dir", "data_dir", "read_json", "write_private"]
@@ -41,16 +40,9 @@ def data_dir() -> Path:
 
 def write_private(path: Path, data: dict) -> None:
     """Write ``data`` as JSON to ``path`` atomically, mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from medview.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(data, indent=2), mode=0o600, parents=True)
 
 
 def read_json(path: Path) -> dict:

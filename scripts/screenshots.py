@@ -149,7 +149,7 @@ class Shots:
         self.settle(50)
 
     def pet_ct(self) -> Path:
-        from medview.dicom.phantom import write_ct_series, write_pet_series
+        from phantoms import write_ct_series, write_pet_series
 
         root = self.work / "petct"
         if not root.is_dir():
@@ -310,7 +310,7 @@ def shot_exports(s: Shots) -> list[Path]:
 def shot_broken_folder(s: Shots) -> Path:
     import shutil
 
-    from medview.dicom.phantom import write_ct_series
+    from phantoms import write_ct_series
 
     folder = s.work / "broken"
     if not folder.is_dir():

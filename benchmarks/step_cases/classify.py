@@ -24,7 +24,7 @@ def _scribbles(vol):
     if key not in _SCRIBBLES:
         from benchmarks.classifier import scribbles_for, tissues
         from medview.core.labelmap import LabelMap
-        from medview.dicom.phantom import ct_phantom_volume
+        from phantoms import ct_phantom_volume
 
         truth = tissues(ct_phantom_volume(vol.shape, vol.spacing, noise_hu=0))
         marked = np.linspace(0.1 * vol.shape[0], 0.9 * vol.shape[0], 5).astype(int)

@@ -29,7 +29,7 @@ def _cached(name: str, vol, make):
 
 
 def _pet(vol):
-    from medview.dicom.phantom import pet_phantom_volume
+    from phantoms import pet_phantom_volume
 
     return _cached("pet", vol, lambda v: pet_phantom_volume(v.shape, v.spacing, v.origin,
                                                             spacing_xyz=(4.0, 4.0, 4.0)))

@@ -480,11 +480,11 @@ class PixelClassifier:
         """
         path = Path(path)
         data = self.to_bytes()
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        from medview.atomic import write_bytes_atomic, write_text_atomic
+
+        write_bytes_atomic(path, data)
         side = path.with_name(path.name + ".sha256")
-        side.write_text(f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
+        write_text_atomic(side, f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
         return side
 
     @classmethod

@@ -289,20 +289,15 @@ def _local_copy(report: ShareReport, project: str) -> None:
 
 
 def _zip(stage: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.partial-", dir=dest.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-            for f in sorted(stage.rglob("*")):
-                if f.is_file():
-                    z.write(f, f.relative_to(stage).as_posix())
-        if dest.exists():
-            raise FileExistsError(f"{dest}: appeared while writing; nothing replaced")
-        give_user_mode(tmp)  # an export's mode, not mkstemp's 0600 (medview.fileperms)
-        os.rename(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from medview.atomic import atomic_file
+
+    # overwrite=False: a file that appeared at dest while writing is left alone (nothing
+    # replaced); the zip gets an export's mode (medview.fileperms)
+    with (atomic_file(dest, overwrite=False, suffix=".partial", parents=False) as tmp,
+          zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z):
+        for f in sorted(stage.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(stage).as_posix())
 
 
 def _audit(series: dict[str, list], destination: str, profile: str, project: str) -> None:

@@ -1,4 +1,6 @@
-"""What every DICOM exporter shares: atomic targets, the source series, geometry checks.
+"""What every DICOM exporter shares: the source series, geometry checks.
+
+Atomic targets come from :mod:`medview.atomic`.
 
 A Volume loaded from DICOM carries its source instances in ``metadata`` (``source_files``,
 ``source_frames``, ``source_sop_instance_uids``, one per slice, see
@@ -9,27 +11,20 @@ copy the patient and study modules and to reference the source images.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from medview.core.volume import Volume
 from medview.dicom.errors import DicomError
-from medview.fileperms import give_user_mode
 
 __all__ = [
     "ExportError",
     "InvalidUIDWarning",
     "SourceSeries",
-    "atomic_file",
-    "atomic_folder",
     "quiet_highdicom",
     "source_series",
 ]
@@ -50,104 +45,6 @@ class ExportError(DicomError):
 
 class InvalidUIDWarning(UserWarning):
     """A source header held an invalid UID; the export carries a valid replacement."""
-
-
-# ---------------------------------------------------------------------------------------------
-# atomic targets
-# ---------------------------------------------------------------------------------------------
-def _make_parents(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; return those created, deepest first."""
-    created = []
-    p = folder
-    while not p.exists():
-        created.append(p)
-        p = p.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    return created
-
-
-def _remove_empty(created: list[Path]) -> None:
-    for p in created:
-        try:
-            p.rmdir()
-        except OSError:
-            break
-
-
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    if (path.exists() or path.is_symlink()) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it")
-
-
-@contextmanager
-def atomic_file(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place when the block succeeds.
-
-    On any failure the temporary file (and any folder made for it) is removed and ``path``
-    is left as it was.
-
-    Raises
-    ------
-    FileExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    """
-    path = Path(path)
-    _refuse_existing(path, overwrite)
-    created = _make_parents(path.parent)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        give_user_mode(tmp)  # mkstemp makes 0600: an export is for others to read too
-        yield tmp
-        _refuse_existing(path, overwrite)  # someone else may have written it meanwhile
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        _remove_empty(created)
-        raise
-
-
-@contextmanager
-def atomic_folder(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; rename it to ``path`` when the block succeeds.
-
-    With ``overwrite`` an existing ``path`` is moved aside first and deleted only after the
-    new folder is in place. On failure the temporary folder is deleted and ``path`` is left as
-    it was.
-
-    Raises
-    ------
-    FileExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    """
-    path = Path(path)
-    _refuse_existing(path, overwrite)
-    created = _make_parents(path.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        give_user_mode(tmp, folder=True)  # mkdtemp makes 0700
-        yield tmp
-        _refuse_existing(path, overwrite)
-        old = None
-        if path.exists() or path.is_symlink():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(path, old)
-        try:
-            os.rename(tmp, path)
-        except BaseException:
-            if old is not None:
-                os.rename(old, path)
-            raise
-        if old is not None:
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old)
-            else:
-                old.unlink()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        _remove_empty(created)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

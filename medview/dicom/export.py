@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from medview.atomic import atomic_folder
 from medview.core.labelmap import LabelMap
 from medview.core.volume import Volume
-from medview.dicom._export_common import ExportError, atomic_folder
+from medview.dicom._export_common import ExportError
 
 __all__ = ["ExportError", "ExportKind", "export_dicom", "export_kind", "pick_source",
            "write_dicom_outputs"]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from medview.atomic import atomic_file
 from medview.core.made_up import describe
 from medview.core.volume import Volume
 from medview.dicom._export_common import (
     ExportError,
-    atomic_file,
     copy_patient_study,
     software_version,
     source_series,

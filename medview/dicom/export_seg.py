@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from medview.atomic import atomic_file
 from medview.core.labelmap import LabelMap, Segment
 from medview.core.made_up import describe
 from medview.core.volume import Volume
 from medview.dicom._export_common import (
     ExportError,
-    atomic_file,
     check_same_grid,
     nearest_source_planes,
     quiet_highdicom,

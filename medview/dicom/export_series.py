@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from medview.atomic import atomic_folder
 from medview.core.made_up import describe, made_up_note, made_up_slices
 from medview.core.volume import Volume
 from medview.dicom._export_common import (
     ExportError,
     SourceSeries,
-    atomic_folder,
     copy_patient_study,
     software_version,
     source_series,

@@ -4,41 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from medview.atomic import write_bytes_atomic, write_text_atomic
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
 from medview.core.volume import Volume
-from medview.fileperms import give_user_mode
 from medview.formats.volume_io import SUFFIXES, write_volume
 
-__all__ = ["read_segments_json", "segments_sidecar", "write_bytes_atomic", "write_results",
-           "write_text_atomic"]
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file beside it and a rename: ``path``
-    is the old file or the whole new one, never half written (the temporary file is removed
-    on any failure)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        give_user_mode(tmp)  # mkstemp makes 0600: an export is for others to read too
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """:func:`write_bytes_atomic` of ``text`` in UTF-8, newlines written as given."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
+__all__ = ["read_segments_json", "segments_sidecar", "write_results"]
 
 
 def _segments_json(labels: LabelMap) -> str:

@@ -12,14 +12,13 @@ renamed into place, so a failure leaves nothing half-written.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from medview.atomic import atomic_file
 from medview.core.made_up import describe
 from medview.core.volume import Volume
-from medview.fileperms import give_user_mode
 
 __all__ = ["SUFFIXES", "read_volume", "volume_suffix", "write_volume"]
 
@@ -35,14 +34,6 @@ def volume_suffix(path: str | os.PathLike) -> str:
     raise ValueError(
         f"{path}: unknown volume format; use one of {', '.join(SUFFIXES)}"
     )
-
-
-def _atomic_target(path: Path, suffix: str) -> tuple[int, Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    give_user_mode(tmp)  # mkstemp makes 0600; the writers below keep the mode
-    return fd, Path(tmp)
 
 
 #: NIfTI-1 stores its dimensions as int16
@@ -101,8 +92,9 @@ def write_volume(volume: Volume, path: str | os.PathLike, *, overwrite: bool = F
 
         sitk.WriteImage(volume.to_sitk(), str(path), useCompression=False)
         return path
-    _, tmp = _atomic_target(path, suffix)
-    try:
+    # overwrite=True: the check above gave the --force message; a file that appears meanwhile
+    # is replaced, as before
+    with atomic_file(path, overwrite=True, suffix=suffix) as tmp:
         if suffix in (".nii", ".nii.gz"):
             from medview.core.geometry import resample_orthogonal
 
@@ -117,10 +109,6 @@ def write_volume(volume: Volume, path: str | os.PathLike, *, overwrite: bool = F
             import SimpleITK as sitk
 
             sitk.WriteImage(volume.to_sitk(), str(tmp), useCompression=True)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -257,7 +257,7 @@ class ChainModel:
         OSError
             If the file cannot be written (nothing half-written is left).
         """
-        from medview.formats.results import write_text_atomic
+        from medview.atomic import write_text_atomic
 
         return write_text_atomic(path, json.dumps(self.to_chain().to_dict(), indent=2) + "\n")
 

@@ -100,7 +100,7 @@ def export_item(item: Exportable, fmt: str, path: str | os.PathLike, *,
             raise ValueError(f"{item.name}: expected a table")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
-        from medview.formats.results import write_text_atomic
+        from medview.atomic import write_text_atomic
 
         write_text_atomic(path, value.to_csv() if fmt == "csv" else value.to_json())
         return [path]
@@ -120,7 +120,8 @@ def export_item(item: Exportable, fmt: str, path: str | os.PathLike, *,
             raise FileExistsError(f"{side} exists; choose another name or allow overwriting")
     written = [write_volume(value, path, overwrite=overwrite)]
     if side is not None:
-        from medview.formats.results import _segments_json, write_text_atomic
+        from medview.atomic import write_text_atomic
+        from medview.formats.results import _segments_json
 
         write_text_atomic(side, _segments_json(value))
         written.append(side)

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.atomic import write_text_atomic
 from medview.core.table import Table
-from medview.formats.results import write_text_atomic
 from medview.gui.layers import Layer, LayerList
 from medview.gui.state import ViewerState
 from medview.gui.tasks import TaskError

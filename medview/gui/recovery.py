@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -113,14 +112,9 @@ class RecoveryStore:
         from medview.privatedirs import private_folder
 
         private_folder(self.folder)  # also tightens one an older medview left wider
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getbuffer())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from medview.atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, buf.getbuffer(), mode=0o600)  # labels of a patient: 0600
         return path
 
     def _header(self, path: Path) -> dict:

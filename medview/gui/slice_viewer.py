@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -910,14 +909,10 @@ def save_widget_png(widget: QWidget, path: str | os.PathLike) -> Path:
     pixmap = widget.grab()
     if pixmap.isNull():
         raise OSError(f"{path}: the view could not be captured")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png",
-                               dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
-        if not pixmap.save(tmp, "PNG"):
+    from medview.atomic import atomic_file
+
+    # 0600 as before: callers that export for others widen it (medview.fileperms)
+    with atomic_file(path, overwrite=True, mode=0o600, suffix=".png", parents=False) as tmp:
+        if not pixmap.save(str(tmp), "PNG"):
             raise OSError(f"{path}: the PNG could not be written")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -158,20 +158,16 @@ class ThumbnailCache:
 
     def put(self, key: str, thumbnail: np.ndarray) -> Path:
         """Store ``thumbnail`` atomically (temp file, then rename)."""
-        import tempfile
-
+        from medview.atomic import atomic_file
         from medview.privatedirs import private_folder
 
         private_folder(self.folder)  # pictures of patients' images: the user's only (0700)
         path = self.path_for(key)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npy", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.ascontiguousarray(thumbnail, dtype=np.uint8), allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # a cache that is rebuilt when lost: no fsync
+        with (atomic_file(path, overwrite=True, mode=0o600, suffix=".npy", parents=False,
+                          durable=False) as tmp,
+              open(tmp, "wb") as f):
+            np.save(f, np.ascontiguousarray(thumbnail, dtype=np.uint8), allow_pickle=False)
         return path
 
     def prune(self, max_files: int = MAX_CACHED) -> int:

@@ -19,10 +19,10 @@ import os
 import threading
 from pathlib import Path
 
+from medview.atomic import atomic_file
+
 __all__ = ["RawWriter", "default_store", "instance_path", "write_dataset", "write_raw"]
 
-_counter = threading.Lock()
-_serial = [0]
 _made: set[Path] = set()  # folders known to exist: one mkdir per series, not per file
 
 
@@ -43,13 +43,6 @@ def instance_path(root: str | os.PathLike, study_uid: str, series_uid: str,
     return Path(root) / _h(study_uid, 20) / _h(series_uid, 20) / f"{_h(sop_uid, 32)}.dcm"
 
 
-def _tmp_name(path: Path) -> Path:
-    with _counter:
-        _serial[0] += 1
-        k = _serial[0]
-    return path.with_name(f".{path.stem}.{os.getpid()}.{k}.part")
-
-
 def _is_default(root: Path) -> bool:
     try:
         return root.resolve() == default_store().resolve()
@@ -66,14 +59,12 @@ def _place(root: Path, path: Path, write) -> Path:
         root = Path(root)
         make_private_dirs(root, path.parent, tighten_root=_is_default(root))
         _made.add(path.parent)
-    tmp = _tmp_name(path)
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # no fsync per instance: a store receives thousands, and the sender keeps its copy until
+    # the association ends
+    with (atomic_file(path, overwrite=True, mode=0o600, suffix=".part", parents=False,
+                      durable=False) as tmp,
+          open(tmp, "wb") as f):
+        write(f)
     return path
 
 

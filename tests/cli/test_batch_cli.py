@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from pydicom.uid import generate_uid
 
-from medview.dicom.phantom import write_ct_series
 from medview.formats.volume_io import read_volume
+from phantoms import write_ct_series
 
 
 def medview(*args, env):

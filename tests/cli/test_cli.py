@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from medview.dicom.phantom import write_ct_series
+from phantoms import write_ct_series
 
 
 def medview(*args: str, db=None, check: bool = False) -> subprocess.CompletedProcess:
@@ -135,7 +135,7 @@ def test_help_shows_the_path_argument_and_the_global_options():
 
 
 def test_without_the_gui_extra_the_window_says_how_to_install_it(tmp_path):
-    from medview.cli import missing_gui_modules
+    from medview.cli.gui import missing_gui_modules
 
     # in the headless environment Qt is really missing; beside Qt it is made unimportable
     # the way a missing package is (find_spec gives None)

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from medview.dicom.phantom import write_ct_series
+from phantoms import write_ct_series
 
 
 def medview(*args, check=False):

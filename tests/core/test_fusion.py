@@ -25,7 +25,7 @@ from medview.core.progress import Cancelled, Progress
 from medview.core.registration import resample_to_grid
 from medview.core.table import Table
 from medview.core.volume import Volume
-from medview.dicom.phantom import pet_phantom_volume
+from phantoms import pet_phantom_volume
 
 HFS = "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag"
 HFDL = "dcm_qa_decubitus/In/HFDL/2_t1_fl2d_sag"

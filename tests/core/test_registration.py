@@ -150,7 +150,7 @@ def test_grids_sharing_their_axes_take_the_fast_path_with_simpleitks_values(head
 
 
 def test_pet_phantom_resampled_onto_the_ct_grid_keeps_uptake_where_it_was():
-    from medview.dicom.phantom import ct_phantom_volume, pet_phantom_volume
+    from phantoms import ct_phantom_volume, pet_phantom_volume
 
     shape, spacing = (24, 96, 96), (3.0, 3.0, 4.0)
     ct = Volume(ct_phantom_volume(shape, spacing).astype(np.float32), spacing,

@@ -13,7 +13,7 @@ import medview
 from medview.core.progress import Cancelled, Progress
 from medview.dicom import _catalog_index
 from medview.dicom.catalog import Catalog
-from medview.dicom.phantom import write_ct_series
+from phantoms import write_ct_series
 
 
 @pytest.fixture

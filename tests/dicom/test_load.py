@@ -15,7 +15,7 @@ from realparts import require
 
 import medview
 from medview.dicom.errors import AmbiguousSourceError, SeriesError
-from medview.dicom.phantom import write_ct_series
+from phantoms import write_ct_series
 
 
 def dcm2niix_exe() -> str:

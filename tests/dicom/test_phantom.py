@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 from realparts import require_tool
 
-from medview.dicom import phantom as ph
+import phantoms as ph
 
 SHAPE = (40, 128, 128)
 SPACING = (2.8, 2.8, 7.5)

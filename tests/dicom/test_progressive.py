@@ -11,8 +11,8 @@ from realparts import require
 import medview
 from medview.core.progress import Cancelled, Progress
 from medview.dicom.catalog import Catalog
-from medview.dicom.phantom import ct_phantom_volume, write_ct_series
 from medview.dicom.progressive import open_progressive, outward_order
+from phantoms import ct_phantom_volume, write_ct_series
 
 
 def assert_same_volume(got: medview.Volume, want: medview.Volume) -> None:

@@ -20,13 +20,13 @@ from offload_procs import (
 
 import medview
 from medview.audit import read_audit
-from medview.dicom.phantom import write_ct_series
 from medview.formats.volume_io import read_volume
 from medview.pipeline.chain import Chain
 from medview.pipeline.runner import run_chain
 from medview.remote.client import RemoteClient
 from medview.remote.errors import RemoteAuthError, RemoteError
 from medview.remote.run import run_chain_remote
+from phantoms import write_ct_series
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

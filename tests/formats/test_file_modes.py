@@ -10,9 +10,9 @@ import pytest
 from realparts import DATA, require
 
 import medview
+from medview.atomic import write_bytes_atomic, write_text_atomic
 from medview.core.labelmap import LabelMap
 from medview.fileperms import current_umask, give_user_mode
-from medview.formats.results import write_bytes_atomic, write_text_atomic
 from medview.formats.volume_io import write_volume
 
 LIVER = DATA / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medview.dicom.phantom import write_ct_series, write_pet_series
 from medview.gui import library
 from medview.gui.main_window import MainWindow
+from phantoms import write_ct_series, write_pet_series
 
 
 def write_pet_ct(root: Path, *, shape, spacing, patient_id: str, study_uid: str) -> Path:

@@ -13,10 +13,10 @@ from viewer_helpers import make_viewer
 
 import medview
 from medview.core.volume import Volume
-from medview.dicom.phantom import write_ct_series
 from medview.gui.measurements import Measurement
 from medview.gui.state import ViewerState
 from medview.gui.view_grid import ViewGrid
+from phantoms import write_ct_series
 
 
 def grab_rgb(widget) -> np.ndarray:

@@ -158,7 +158,7 @@ def test_a_series_fills_in_as_it_arrives_each_slice_at_its_position(
 def big_series(tmp_path_factory):
     """A 128-slice 512² phantom CT (64 MiB): more than loopback's socket buffers hold, so a
     PACS killed mid-transfer cannot have sent it all."""
-    from medview.dicom.phantom import write_ct_series
+    from phantoms import write_ct_series
 
     folder = tmp_path_factory.mktemp("big") / "ct"
     return write_ct_series(folder, shape=(128, 512, 512), patient_id="BIG")

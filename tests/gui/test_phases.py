@@ -15,8 +15,8 @@ import pydicom
 import pytest
 
 import medview
-from medview.dicom.phantom import write_ct_series
 from medview.gui.main_window import MainWindow
+from phantoms import write_ct_series
 
 TIMEOUT_MS = 60_000
 PHASES, SLICES, ROWS, COLS = 6, 20, 256, 256

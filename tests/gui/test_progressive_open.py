@@ -14,9 +14,9 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtTest import QTest
 
 import medview
-from medview.dicom.phantom import write_ct_series
 from medview.gui.main_window import MainWindow
 from medview.gui.windowing import auto_window, default_window
+from phantoms import write_ct_series
 
 TIMEOUT_MS = 120_000
 #: the issue's limit on the longest stall of the event loop while a 300-slice series loads
@@ -321,7 +321,7 @@ def test_the_cache_cap_comes_from_the_setting_unless_the_variable_is_set(
 
 
 def test_a_slice_beyond_int16_widens_the_volume_and_the_view_stays(qtbot, window, tmp_path):
-    from medview.dicom.phantom import ct_phantom_volume
+    from phantoms import ct_phantom_volume
 
     hu = ct_phantom_volume((16, 24, 24), (1.0, 1.0, 2.0), 1).astype(np.int32)
     hu[1, 5, 5] = 40_000  # far from the middle: found after the first image is shown

@@ -234,7 +234,7 @@ def write_moving_series(folder, base, centre_lps):
     """An axial CT-like series (−1000 everywhere, +1000 in a cube) on its own grid — other
     spacing, other origin, covering only part of ``base`` — in ``base``'s frame of reference.
     Returns the cube's and the coverage's LPS boxes and the moving spacing."""
-    from medview.dicom.phantom import write_ct_series
+    from phantoms import write_ct_series
 
     spacing = np.array([1.6, 1.4, 3.0])
     low = centre_lps + np.array([-45.0, -50.0, -40.0])

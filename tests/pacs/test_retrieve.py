@@ -123,7 +123,7 @@ def test_cancel_keeps_what_arrived_and_resume_fetches_the_rest(dimse_node, tmp_p
 def big_series(tmp_path_factory):
     """A 128-slice 512² phantom CT (64 MiB): more than the loopback socket buffers hold, so
     a PACS killed mid-transfer cannot have sent it all."""
-    from medview.dicom.phantom import write_ct_series
+    from phantoms import write_ct_series
 
     folder = tmp_path_factory.mktemp("big") / "ct"
     files = write_ct_series(folder, shape=(128, 512, 512), patient_id="BIG")

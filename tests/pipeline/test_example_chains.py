@@ -9,15 +9,15 @@ import medview
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
 from medview.core.volume import Volume
-from medview.dicom.phantom import (
+from medview.pipeline.chain import Chain
+from medview.pipeline.runner import run_chain
+from medview.resources import resources_dir
+from phantoms import (
     ct_phantom_volume,
     default_origin_lps,
     pet_phantom_volume,
     phantom_lesions,
 )
-from medview.pipeline.chain import Chain
-from medview.pipeline.runner import run_chain
-from medview.resources import resources_dir
 
 CHAINS = resources_dir() / "chains"
 SHAPE, SPACING = (40, 96, 96), (3.7, 3.7, 7.5)  # a whole chest/abdomen phantom, coarse

@@ -9,10 +9,10 @@ import pytest
 
 import medview
 from medview.core.labelmap import LabelMap
-from medview.dicom.phantom import write_ct_series
 from medview.remote.deid import audit, deidentify, reattach
 from medview.remote.run import GeometryMismatchError, RemoteJob, check_results
 from medview.remote.wire import bundle_bytes, decode_bundle, encode_bundle, geometry_of
+from phantoms import write_ct_series
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,8 @@ def test_what_the_server_stores_identifies_no_one(make_client, tmp_path, monkeyp
     from server_helpers import SLOW_CHAIN, job_body, wait_done, wait_until
 
     import medview
-    from medview.dicom.phantom import write_ct_series
     from medview.remote.run import collect_job, submit_job
+    from phantoms import write_ct_series
 
     monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path / "data"))
     write_ct_series(tmp_path / "ct", shape=(4, 32, 32), patient_name="SMITH^ANNA",

@@ -1,4 +1,4 @@
-"""Realistic synthetic CT and PET series, written with pydicom, for tests, benchmarks and the demo.
+"""Realistic synthetic CT and PET series, written with pydicom, for tests, benchmarks and scripts.
 
 The phantom is a chest/abdomen: air around an elliptical body with a subcutaneous fat rim,
 soft tissue, liver, kidneys, heart, aorta, two lungs with vessels, a spine (vertebral bodies with
@@ -15,8 +15,12 @@ Everything is deterministic: the same arguments and ``seed`` give the same pixel
 bytes. UIDs come from :func:`pydicom.uid.generate_uid` with entropy sources built from the seed.
 
 The anatomy and the volumes (:func:`ct_phantom_volume`, :func:`pet_phantom_volume`,
-:func:`phantom_lesions`) are built in :mod:`medview.dicom.phantom_anatomy`; this module writes
+:func:`phantom_lesions`) are built in :mod:`phantoms.anatomy`; this module writes
 them as DICOM series.
+
+It lives outside the ``medview`` package on purpose: the product never writes a phantom, so
+it is not shipped. Tests, benchmarks and scripts run from the repository root import it as
+``phantoms`` (pytest adds the root through ``pythonpath`` in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from medview.core.volume import Volume
-from medview.dicom.phantom_anatomy import (
+from phantoms.anatomy import (
     F18_HALF_LIFE_S,
     Lesion,
     _axes,
@@ -41,8 +45,8 @@ from medview.dicom.phantom_anatomy import (
     pet_phantom_volume,
     phantom_lesions,
 )
-from medview.dicom.phantom_anatomy import HU_MAX as HU_MAX
-from medview.dicom.phantom_anatomy import HU_MIN as HU_MIN
+from phantoms.anatomy import HU_MAX as HU_MAX
+from phantoms.anatomy import HU_MIN as HU_MIN
 
 __all__ = [
     "Lesion",

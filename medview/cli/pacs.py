@@ -81,7 +81,7 @@ def cmd_pacs_echo(args) -> int:
     return EXIT_OK
 
 
-def add_pacs_parser(sub, common) -> None:
+def add_parser(sub, common) -> None:
     """The ``pacs`` subcommand and its own subcommands, on ``sub`` (argparse subparsers)."""
     s = sub.add_parser(
         "pacs", parents=[common], help="PACS: nodes, echo, find, get, send, listen",
@@ -195,7 +195,7 @@ _EXTRA.append(_add_find)
 
 # -- get --------------------------------------------------------------------------------------
 def cmd_pacs_get(args) -> int:
-    from medview.cli import terminal_progress
+    from medview.cli._common import terminal_progress
     from medview.pacs.nodes import get_node
     from medview.pacs.query import locate
     from medview.pacs.retrieve import retrieve
@@ -300,7 +300,7 @@ _EXTRA.append(_add_listen)
 def send_and_report(node_name: str, items, *, catalog, max_listed: int = 20,
                     associations: int | None = None) -> int:
     """Send ``items`` to node ``node_name``, print the summary and what failed; exit status."""
-    from medview.cli import terminal_progress
+    from medview.cli._common import terminal_progress
     from medview.pacs.nodes import get_node
     from medview.pacs.send import DEFAULT_ASSOCIATIONS, send
 

@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 
-__all__ = ["add_privacy_parsers", "format_bytes"]
+__all__ = ["add_parser", "format_bytes"]
 
 
 def format_bytes(n: int) -> str:
@@ -71,7 +71,7 @@ def cmd_audit(args) -> int:
     return 0
 
 
-def add_privacy_parsers(sub, common) -> None:
+def add_parser(sub, common) -> None:
     s = sub.add_parser("catalog", parents=[common], help="the catalog: wipe it",
                        description="What medview keeps about patients on this workstation.")
     csub = s.add_subparsers(dest="catalog_command", metavar="SUBCOMMAND", required=True)

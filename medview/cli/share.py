@@ -27,7 +27,7 @@ def _destination(to: str):
 
 
 def cmd_share(args) -> int:
-    from medview.cli import _catalog, terminal_progress
+    from medview.cli._common import open_catalog, terminal_progress
     from medview.deid.profile import Options
     from medview.deid.share import share
 
@@ -40,7 +40,7 @@ def cmd_share(args) -> int:
     with contextlib.ExitStack() as stack:
         catalog = None
         if any(not Path(i).exists() for i in args.items):   # UIDs: look them up
-            catalog = stack.enter_context(_catalog(args))
+            catalog = stack.enter_context(open_catalog(args))
         report = _run(args, options, kind, target, catalog, terminal_progress, share)
     return _finish(args, report, kind, target)
 
@@ -82,7 +82,7 @@ def _finish(args, report, kind, target) -> int:
     return EXIT_OK
 
 
-def add_share_parser(sub, common) -> None:
+def add_parser(sub, common) -> None:
     """The ``share`` subcommand on ``sub`` (argparse subparsers)."""
     s = sub.add_parser(
         "share", parents=[common], help="a de-identified copy of studies: folder, ZIP or node",

@@ -16,7 +16,7 @@ EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
 def cmd_backup(args) -> int:
     import json
 
-    from medview.cli import terminal_progress
+    from medview.cli._common import terminal_progress
     from medview.dicom.catalog import Catalog
     from medview.pacs.backup import backup
     from medview.pacs.nodes import get_node
@@ -44,7 +44,7 @@ def cmd_backup(args) -> int:
     return EXIT_OK if report.complete else EXIT_PARTIAL
 
 
-def add_backup_parser(sub, common) -> None:
+def add_parser(sub, common) -> None:
     """The ``backup`` subcommand on ``sub`` (argparse subparsers)."""
     s = sub.add_parser(
         "backup", parents=[common], help="verified backup of studies to a DICOMweb archive",

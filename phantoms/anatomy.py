@@ -11,7 +11,7 @@ the lung apices (last slice, superior). It is defined in millimetres in the CT g
 (``index * spacing``), so a PET volume on another grid of the same frame of reference
 (:func:`pet_phantom_volume`) sees the same organs and lesions at the same patient positions.
 
-:mod:`medview.dicom.phantom` writes these volumes as DICOM series.
+:mod:`phantoms` writes these volumes as DICOM series.
 """
 
 from __future__ import annotations
