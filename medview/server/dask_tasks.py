@@ -47,44 +47,76 @@ def sweep_spool(max_age_s: float = SPOOL_MAX_AGE_S) -> int:
     return n
 
 
-def run_on_dask(job_id: str, data: bytes, job_dir: str = "", nonce: str = "",
+def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce: str = "",
                 attempt: int = 1) -> dict:
     """Dask task: run one job's bundle on this worker; progress as worker events.
 
-    The result never travels as the task's value (through the scheduler, in one piece): it is
-    written to a file. When this worker sees the server's job folder (``job_dir`` holds the
-    file ``dask-nonce`` with ``nonce``: same machine or a shared file system) the file is the
-    job's part file there; otherwise it goes to this worker's spool folder and the server
-    fetches it in chunks (:func:`read_chunk`). Returns ``{"path", "size", "shared",
-    "worker"}``. Cancellation is the Dask ``Event`` named ``medview-cancel-<job id>``.
+    When this worker sees the server's job folder (``job_dir`` holds the file ``dask-nonce``
+    with ``nonce``: same machine or a shared file system) it reads ``input.bin`` there
+    (memory-mapped) and writes the result as the job's part file there, after announcing its
+    size (an event with ``result_bytes``: the server streams the file while it grows).
+    Otherwise, called without ``data``, it returns ``{"need_input": True}`` at once and is
+    called again with the input's chunks (scattered to this worker); its result then goes to
+    this worker's spool folder and the server fetches it in chunks (:func:`read_chunk`).
+    The result never travels as the task's value (through the scheduler, in one piece).
+    Returns ``{"path", "size", "shared", "worker"}``, or ``{"rerun": True}`` when the
+    scheduler started this attempt a second time (its first worker died). Cancellation is the
+    Dask ``Event`` named ``medview-cancel-<job id>``.
     """
     from distributed import Event, get_worker
 
+    from medview.server.worker import map_input
+
     worker = get_worker()
-    limit_threads()
-    cancel = Event(f"medview-cancel-{job_id}")
-
-    def sink(fraction: float, message: str) -> None:
-        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "fraction": fraction,
-                                          "message": message, "worker": worker.address})
-
-    sink(0.0, "started")
-    parts = execute_bundle(data, sink=sink, probe=cancel.is_set, step_runner_for=_dask_splitter)
-    del data
     shared = False
     if job_dir and nonce:
         try:
             shared = (Path(job_dir) / "dask-nonce").read_text() == nonce
         except OSError:
             shared = False
+    if data is None and not shared:
+        return {"need_input": True, "worker": worker.address}
+    if shared:
+        try:  # Dask reruns the task of a dead worker by itself: the job's retry decides
+            (Path(job_dir) / f"started.{attempt}").open("x").close()
+        except FileExistsError:
+            return {"rerun": True, "worker": worker.address}
+    limit_threads()
+    cancel = Event(f"medview-cancel-{job_id}")
+
+    def sink(fraction: float, message: str, **extra) -> None:
+        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "fraction": fraction,
+                                          "message": message, "worker": worker.address,
+                                          **extra})
+
+    sink(0.0, "started")
+    if shared:
+        with map_input(Path(job_dir) / "input.bin") as mapped:
+            parts = execute_bundle(mapped, sink=sink, probe=cancel.is_set,
+                                   step_runner_for=_dask_splitter)
+    else:
+        if len(data) == 1:
+            bundle = data[0]
+        else:  # one buffer for the decoder; the chunks go when the server releases them
+            bundle = bytearray(sum(len(c) for c in data))
+            pos = 0
+            for c in data:
+                bundle[pos:pos + len(c)] = c
+                pos += len(c)
+        data = None
+        parts = execute_bundle(bundle, sink=sink, probe=cancel.is_set,
+                               step_runner_for=_dask_splitter)
+        del bundle
+    size = sum(len(p) for p in parts)
     if shared:
         path = Path(job_dir) / f"result.{attempt}.part"
+        sink(1.0, "writing the result", attempt=attempt, result_bytes=size)
     else:
         sweep_spool()
         path = spool_dir() / f"{job_id}.{attempt}.bin"
-    sink(1.0, "writing the result")
+        sink(1.0, "writing the result")
     # a spooled result dies with its worker anyway (the job is then run again): no fsync
-    size = write_parts(path, parts, sync=shared)
+    write_parts(path, parts, sync=shared)
     return {"path": str(path), "size": size, "shared": shared, "worker": worker.address}
 
 

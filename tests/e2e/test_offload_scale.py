@@ -78,7 +78,9 @@ def _reset_peak(pid: int) -> None:
 def test_a_result_of_hundreds_of_mb_comes_back_from_dask_with_bounded_memory(site):
     """The issue's bug: a ~290 MB result never came back (a polled result() abandoned the
     transfer on every timeout). Here it comes back whole, and neither the scheduler nor the
-    server holds it: their peak memory grows by far less than its size."""
+    server holds it or the input: the server takes the upload to disk, hands it to the worker
+    and fetches the result in chunks, so its peak memory (VmHWM) grows by a few chunks, far
+    less than the bytes it moved (a 128 MiB upload and a 256 MiB result)."""
     from medview.remote.run import collect_job, submit_job
 
     slices = BIG_MB * 2**20 // (512 * 512 * 4)
@@ -103,10 +105,12 @@ def test_a_result_of_hundreds_of_mb_comes_back_from_dask_with_bounded_memory(sit
                          ).result.array
     assert np.array_equal(out[::16], expected)  # in-plane step: every 16th slice checked
     assert final.state == "delivered" and final.result_bytes > out.nbytes
-    for name, pid in watched.items():
-        grew = _rss(pid)["VmHWM"] - before[name]
-        # the upload (half the result) passes through both; the result through neither
-        assert grew < 0.75 * out.nbytes, (name, grew >> 20, out.nbytes >> 20)
+    moved = job.upload_bytes + final.result_bytes
+    assert moved > 1.4 * out.nbytes
+    grew = {name: _rss(pid)["VmHWM"] - before[name] for name, pid in watched.items()}
+    # measured: the server 53 MiB (8 MiB chunks, 4 fetched at once), the scheduler 2 MiB
+    assert grew["server"] < moved / 4, (grew["server"] >> 20, moved >> 20)
+    assert grew["scheduler"] < 32 << 20, grew["scheduler"] >> 20
     # nothing stays behind: the server's job folder and the workers' spool are empty
     job_dir = site["server"].state_dir / "jobs" / job.status.id
     assert not list(job_dir.glob("*"))
@@ -250,5 +254,5 @@ def test_a_job_no_worker_can_take_fails_with_the_reason_in_bounded_time(site, tm
         store.close()
         stop_dask(empty)
     assert final.state == "failed", final
-    assert "could not be sent to a Dask worker within 1 s" in final.error
+    assert "no Dask worker was there to take the job within 1 s" in final.error
     assert took < 30
