@@ -132,6 +132,8 @@ class DaskExecutor:
             self._announce.pop(job_id, None)
             (job_dir / "dask-nonce").unlink(missing_ok=True)
             (job_dir / f"started.{attempt}").unlink(missing_ok=True)
+        if info.get("orphan"):  # never for a live server; said rather than assumed
+            raise WorkerLost(f"the scheduler dropped the job on {info['worker']}")
         if info.get("rerun"):
             raise WorkerLost(f"the Dask worker running the job died (the scheduler started it "
                              f"again on {info['worker']})")
@@ -280,6 +282,17 @@ class DaskExecutor:
             raise WorkerLost(f"the result on {worker} holds {offset + len(chunk)} bytes where "
                              f"{size} were announced")
         return chunk
+
+    def forget(self, job_id: str) -> None:
+        """The job ended after more than one attempt: delete what earlier attempts left in
+        the workers' spools (asked of every worker; one that does not answer is skipped)."""
+        from medview.server.dask_tasks import remove_job_spool
+
+        try:
+            self.client.run(remove_job_spool, job_id, on_error="ignore")
+        except Exception as exc:  # the scheduler is away: the spool's own sweep remains
+            log.warning("job %s: spooled results of earlier attempts not removed (%s)",
+                        job_id, exc)
 
     def cancel(self, job_id: str, job_dir: Path) -> None:
         from distributed import Event

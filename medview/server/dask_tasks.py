@@ -13,8 +13,8 @@ from pathlib import Path
 
 from medview.server.worker import JobFailed, execute_bundle, limit_threads, write_parts
 
-__all__ = ["PROGRESS_TOPIC", "read_chunk", "remove_spooled", "run_on_dask", "spool_dir",
-           "sweep_spool"]
+__all__ = ["PROGRESS_TOPIC", "read_chunk", "remove_job_spool", "remove_spooled", "run_on_dask",
+           "spool_dir", "sweep_spool"]
 
 PROGRESS_TOPIC = "medview-progress"
 
@@ -112,12 +112,35 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
         path = Path(job_dir) / f"result.{attempt}.part"
         sink(1.0, "writing the result", attempt=attempt, result_bytes=size)
     else:
+        if _orphaned(worker):
+            return {"orphan": True, "worker": worker.address}
         sweep_spool()
         path = spool_dir() / f"{job_id}.{attempt}.bin"
         sink(1.0, "writing the result")
     # a spooled result dies with its worker anyway (the job is then run again): no fsync
     write_parts(path, parts, sync=shared)
     return {"path": str(path), "size": size, "shared": shared, "worker": worker.address}
+
+
+def _orphaned(worker) -> bool:
+    """Whether nobody waits for this task any more (its server went away, so the scheduler
+    dropped it): then its result is not spooled where no one would fetch it."""
+    from distributed.worker import thread_state
+
+    key = getattr(thread_state, "key", None)
+    ts = worker.state.tasks.get(key) if key is not None else None
+    return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+
+def remove_job_spool(job_id: str) -> int:
+    """Run on every worker (``Client.run``) when a job that was run more than once ends:
+    the results of its earlier attempts (an orphan of a killed server, a worker killed
+    before the server fetched) are deleted; returns how many."""
+    n = 0
+    for p in spool_dir().glob(f"{job_id}.*.bin"):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def read_chunk(path: str, offset: int, size: int) -> bytes:

@@ -113,6 +113,7 @@ class JobManager:
         folder = self.store.job_dir(job_id)
         status = self.store.get(job_id)
         attempts = status.attempts if status else 0
+        first = attempts + 1
         tries = 0
         try:
             while True:
@@ -175,6 +176,9 @@ class JobManager:
         finally:
             self._threads.pop(job_id, None)
             self._end_stream(job_id)
+            forget = getattr(self.executor, "forget", None)
+            if forget is not None and (attempts > first or first > 1):
+                forget(job_id)  # earlier attempts (or a killed server's) may have left some
             for p in folder.glob("result.*.part"):
                 p.unlink(missing_ok=True)
             status = self.store.get(job_id)
@@ -185,10 +189,11 @@ class JobManager:
 
     def _succeeded(self, job_id: str, result: Path, attempts: int | None = None) -> None:
         size = result.stat().st_size
-        self.store.count_completion(job_id)
         fields = {"attempts": attempts} if attempts is not None else {}
+        # the completion is counted with the state (the soak test checks that no job is
+        # ever completed twice)
         self.store.update(job_id, state="succeeded", progress=1.0, message="done",
-                          result_bytes=size, **fields)
+                          result_bytes=size, completed=True, **fields)
         log.info("job %s: succeeded (%d result bytes, attempt %s)", job_id, size,
                  attempts if attempts is not None else "before the restart")
 

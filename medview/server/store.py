@@ -96,25 +96,21 @@ class JobStore:
                 (job_id, owner, idem_key, now, now, steps, input_bytes))
             return job_id, True
 
-    def update(self, job_id: str, **fields) -> None:
+    def update(self, job_id: str, *, completed: bool = False, **fields) -> None:
+        """Set ``fields``; with ``completed`` also count one more completion of the job in
+        the same statement (a server killed in between cannot count one twice)."""
         if not fields:
             return
         fields["updated"] = time.time()
         if fields.get("state") in ("succeeded", "failed", "cancelled"):
             fields.setdefault("finished", fields["updated"])
         cols = ", ".join(f"{k}=?" for k in fields)
+        if completed:
+            cols += ", completions = completions + 1"
         with self._lock:
             if self._closed:  # a job thread outliving a stopped server: the next one resumes it
                 return
             self._db.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
-
-    def count_completion(self, job_id: str) -> None:
-        """One more time an executor handed back a complete result for the job (a job run
-        twice to completion would show 2: the soak test checks it never does)."""
-        with self._lock:
-            if not self._closed:
-                self._db.execute("UPDATE jobs SET completions = completions + 1 WHERE id=?",
-                                 (job_id,))
 
     def completions(self) -> dict[str, int]:
         """job id → how many times it completed."""
