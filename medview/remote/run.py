@@ -236,7 +236,9 @@ def _download(client: RemoteClient, job: RemoteJob, part: Path, on_status,
     the final (succeeded) status once ``part`` is known to hold that result."""
     import time
 
+    t0 = time.perf_counter()
     st = _wait(client, job, on_status, progress, streaming=True)
+    job.timings["wait"] = time.perf_counter() - t0
     while True:
         progress.update(0.95, f"{client.name}: downloading the result")
         t0 = time.perf_counter()
@@ -256,7 +258,9 @@ def _download(client: RemoteClient, job: RemoteJob, part: Path, on_status,
             return st
         # downloaded while it was written: once the job has ended, one more request (a
         # Range past the end, If-Range: this attempt) confirms these bytes are its result
+        t0 = time.perf_counter()
         st = _wait(client, job, on_status, progress, streaming=False)
+        job.timings["settle"] = job.timings.get("settle", 0.0) + time.perf_counter() - t0
 
 
 def _decode_file(path: Path, job: RemoteJob, *, endpoint: str):
