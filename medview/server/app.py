@@ -225,7 +225,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         end = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
         while not status.done and not (stream and status.streaming) and \
                 time.monotonic() < end:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
             status = await run_in_threadpool(owned, job_id, who)
         return status
 

@@ -11,12 +11,10 @@ streams it to the client from then on.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -25,7 +23,7 @@ from pathlib import Path
 
 from medview.core.progress import Cancelled
 
-__all__ = ["DaskExecutor", "PoolExecutor", "WorkerLost"]
+__all__ = ["OnProgress", "OnResult", "PoolExecutor", "WorkerLost"]  # DaskExecutor: lazily
 
 log = logging.getLogger("medview.server")
 OnProgress = Callable[[float, str, str], None]  # fraction, message, worker

@@ -63,7 +63,7 @@ class ResultStream:
         """The file opened for reading, or None while the writer has not created it yet."""
         with self._lock:  # never between a rename and the path's update
             try:
-                return open(self.path, "rb")  # noqa: SIM115 - closed by read_growing
+                return open(self.path, "rb")  # closed by read_growing
             except FileNotFoundError:
                 return None
 
