@@ -7,8 +7,11 @@ scheduler); :func:`read_chunk` and :func:`remove_spooled` let the server fetch a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from medview.server.worker import JobFailed, execute_bundle, limit_threads, write_parts
@@ -33,11 +36,9 @@ def spool_dir() -> Path:
 def sweep_spool(max_age_s: float = SPOOL_MAX_AGE_S) -> int:
     """Delete spooled results older than ``max_age_s`` (left by a server that never came back
     for them); returns how many."""
-    import time
-
     cutoff = time.time() - max_age_s
     n = 0
-    for p in spool_dir().glob("*.bin"):
+    for p in spool_dir().glob("*.bin*"):
         try:
             if p.stat().st_mtime < cutoff:
                 p.unlink()
@@ -111,15 +112,41 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
     if shared:
         path = Path(job_dir) / f"result.{attempt}.part"
         sink(1.0, "writing the result", attempt=attempt, result_bytes=size)
+        write_parts(path, parts)
     else:
         if _orphaned(worker):
             return {"orphan": True, "worker": worker.address}
         sweep_spool()
         path = spool_dir() / f"{job_id}.{attempt}.bin"
         sink(1.0, "writing the result")
-    # a spooled result dies with its worker anyway (the job is then run again): no fsync
-    write_parts(path, parts, sync=shared)
+        # written behind: the task returns now, so the server's chunk reads (tasks on this
+        # worker) start while the file is still being written; each waits for its bytes
+        _write_behind(path, parts)
     return {"path": str(path), "size": size, "shared": shared, "worker": worker.address}
+
+
+#: spooled results being written behind their task: path → the writing thread
+_WRITERS: dict[str, threading.Thread] = {}
+
+
+def _write_behind(path: Path, parts) -> None:
+    def write() -> None:
+        try:
+            # a spooled result dies with its worker anyway (the job is then run again)
+            write_parts(path, parts, sync=False)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                _error_file(path).write_text(f"{type(exc).__name__}: {exc}")
+        finally:
+            _WRITERS.pop(str(path), None)
+
+    t = threading.Thread(target=write, name=f"medview-spool-{path.name}", daemon=True)
+    _WRITERS[str(path)] = t
+    t.start()
+
+
+def _error_file(path: Path) -> Path:
+    return path.with_name(path.name + ".error")
 
 
 def _orphaned(worker) -> bool:
@@ -137,17 +164,43 @@ def remove_job_spool(job_id: str) -> int:
     the results of its earlier attempts (an orphan of a killed server, a worker killed
     before the server fetched) are deleted; returns how many."""
     n = 0
-    for p in spool_dir().glob(f"{job_id}.*.bin"):
+    for p in spool_dir().glob(f"{job_id}.*"):
         p.unlink(missing_ok=True)
         n += 1
     return n
 
 
-def read_chunk(path: str, offset: int, size: int) -> bytes:
-    """Dask task: ``size`` bytes of a spooled result from ``offset`` (the server's fetch)."""
+def read_chunk(path: str, offset: int, size: int, timeout_s: float = 300.0) -> bytes:
+    """Dask task: ``size`` bytes of a spooled result from ``offset`` (the server's fetch),
+    waiting (at most ``timeout_s``) for a writer that has not got there yet.
+
+    Raises
+    ------
+    JobFailed
+        If the result could not be written, or is shorter than asked for once written.
+    """
     p = Path(path)
     if p.parent != spool_dir():  # only results this module spooled, never another file
         raise JobFailed(f"not a spooled result: {path}")
+    end = time.monotonic() + timeout_s
+    while True:
+        writing = str(p) in _WRITERS
+        try:
+            have = p.stat().st_size
+        except FileNotFoundError:
+            have = -1
+        if have >= offset + size:
+            break
+        if not writing:  # written (or never, here): what is there is all there will be
+            err = _error_file(p)
+            if err.exists():
+                raise JobFailed(f"the result could not be spooled: {err.read_text()}")
+            raise JobFailed(f"the spooled result {p.name} holds {max(have, 0)} bytes, "
+                            f"{offset + size} were asked for")
+        if time.monotonic() > end:
+            raise JobFailed(f"the spooled result {p.name} did not reach {offset + size} bytes "
+                            f"within {timeout_s:g} s")
+        time.sleep(0.002)
     with open(p, "rb") as f:
         f.seek(offset)
         return f.read(size)
@@ -159,6 +212,7 @@ def remove_spooled(path: str) -> bool:
     if p.parent != spool_dir():
         return False
     p.unlink(missing_ok=True)
+    _error_file(p).unlink(missing_ok=True)
     return True
 
 
