@@ -269,7 +269,7 @@ def leftovers(site: _Site) -> list[str]:
     for d in site.folder.glob("client*-downloads"):
         found += [str(p) for p in d.iterdir()]
     for d in site.folder.glob("worker*-tmp"):
-        found += [str(p) for p in d.glob("medview-*/*")]
+        found += [str(p) for p in d.glob("medview-*/*/*")]
     return found
 
 

@@ -45,7 +45,7 @@ class DaskExecutor:
                  fetch_window: int = 4, worker_timeout_s: float = 60.0):
         from distributed import Client
 
-        from medview.server.dask_tasks import PROGRESS_TOPIC
+        from medview.server.dask_tasks import PROGRESS_TOPIC, spool_sweeper
 
         self.address = address
         self.name = f"dask {address}"
@@ -67,6 +67,10 @@ class DaskExecutor:
         self._workers_lock = threading.Lock()
         self._workers_seen = (0.0, 1)  # (when asked, how many workers)
         self.client.subscribe_topic(PROGRESS_TOPIC, self._on_event)
+        try:
+            self.client.register_plugin(spool_sweeper(), name="medview-spool-sweeper")
+        except Exception as exc:  # a worker that cannot: its spool's own sweep remains
+            log.warning("the spool sweeper could not be installed on the workers: %s", exc)
 
     @property
     def slots(self) -> int:

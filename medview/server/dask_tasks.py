@@ -17,7 +17,7 @@ from pathlib import Path
 from medview.server.worker import JobFailed, execute_bundle, limit_threads, write_parts
 
 __all__ = ["PROGRESS_TOPIC", "read_chunk", "remove_job_spool", "remove_spooled", "run_on_dask",
-           "spool_dir", "sweep_spool"]
+           "spool_base", "spool_dir", "sweep_spool"]
 
 PROGRESS_TOPIC = "medview-progress"
 
@@ -26,23 +26,50 @@ PROGRESS_TOPIC = "medview-progress"
 SPOOL_MAX_AGE_S = 24 * 3600.0
 
 
+def spool_base() -> Path:
+    """``$TMPDIR/medview-results-UID``: one folder per worker process inside."""
+    base = Path(tempfile.gettempdir()) / f"medview-results-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base
+
+
 def spool_dir() -> Path:
-    """Where a worker that cannot see the server's job folder keeps results until fetched."""
-    folder = Path(tempfile.gettempdir()) / f"medview-results-{os.getuid()}"
+    """Where this worker process keeps the results of workers that cannot see the server's
+    job folder until they are fetched: its own folder, so that what a dead worker process
+    left (which no server can fetch: a restarted worker has another address) is known."""
+    folder = spool_base() / str(os.getpid())
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def sweep_spool(max_age_s: float = SPOOL_MAX_AGE_S) -> int:
-    """Delete spooled results older than ``max_age_s`` (left by a server that never came back
-    for them); returns how many."""
-    cutoff = time.time() - max_age_s
+    """Delete the spools of worker processes that are gone, and this process's spooled
+    results older than ``max_age_s`` (left by a server that never came back for them);
+    returns how many results."""
+    import shutil
+
     n = 0
-    for p in spool_dir().glob("*.bin*"):
+    mine = spool_dir()
+    for d in spool_base().iterdir():
+        if d != mine and d.name.isdigit() and not _alive(int(d.name)):
+            n += sum(1 for _ in d.glob("*.bin"))
+            shutil.rmtree(d, ignore_errors=True)
+    cutoff = time.time() - max_age_s
+    for p in mine.glob("*.bin*"):
         try:
             if p.stat().st_mtime < cutoff:
                 p.unlink()
-                n += 1
+                n += p.suffix == ".bin"
         except OSError:
             continue  # fetched and deleted meanwhile
     return n
@@ -167,7 +194,19 @@ def remove_job_spool(job_id: str) -> int:
     for p in spool_dir().glob(f"{job_id}.*"):
         p.unlink(missing_ok=True)
         n += 1
-    return n
+    return n + sweep_spool()
+
+
+def spool_sweeper():
+    """A Dask worker plugin: every worker, also one that joins later, sweeps its machine's
+    spool when it starts (what a killed worker process left there is no one's any more)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class SpoolSweeper(WorkerPlugin):
+        def setup(self, worker) -> None:
+            sweep_spool()
+
+    return SpoolSweeper()
 
 
 def read_chunk(path: str, offset: int, size: int, timeout_s: float = 300.0) -> bytes:

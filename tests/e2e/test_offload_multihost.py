@@ -144,4 +144,4 @@ def test_scheduler_server_workers_and_workstation_on_separate_hosts(hosts):
     # nothing stays behind on the server once the results are delivered
     assert not [p for p in (server_dir / "state" / "jobs").iterdir()]
     for name in ("worker1", "worker2"):
-        assert not list((root / f"{name}-tmp").glob("medview-results-*/*.bin"))
+        assert not list((root / f"{name}-tmp").glob("medview-results-*/*/*.bin*"))

@@ -114,13 +114,13 @@ def test_a_result_of_hundreds_of_mb_comes_back_from_dask_with_bounded_memory(sit
     # nothing stays behind: the server's job folder and the workers' spool are empty
     job_dir = site["server"].state_dir / "jobs" / job.status.id
     assert not list(job_dir.glob("*"))
-    from medview.server.dask_tasks import spool_dir
+    from medview.server.dask_tasks import spool_base
 
-    spool = spool_dir()  # the workers run with this process's environment
+    spool = spool_base()  # the workers run with this process's environment
     deadline = time.monotonic() + 10
-    while list(spool.glob(f"{job.status.id}*")) and time.monotonic() < deadline:
+    while list(spool.glob(f"*/{job.status.id}*")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not list(spool.glob(f"{job.status.id}*"))
+    assert not list(spool.glob(f"*/{job.status.id}*"))
 
 
 SLOWISH = {"steps": [{"step": "smooth.curvature_diffusion",
