@@ -223,8 +223,17 @@ class JobManager:
         status = self.store.get(job_id)
         if status is None or status.state != "succeeded":
             return status
-        # the whole folder goes: nothing of a delivered job stays on the server
-        shutil.rmtree(self.store.job_dir(job_id), ignore_errors=True)
+        # the whole folder goes: nothing of a delivered job stays on the server. Renamed
+        # now, deleted behind the answer (unlinking hundreds of MB takes a while); a server
+        # stopped meanwhile deletes it at its next start (a folder of no job)
+        folder = self.store.job_dir(job_id)
+        trash = folder.with_name(f".delivered-{job_id}")
+        try:
+            os.replace(folder, trash)
+        except OSError:
+            trash = folder
+        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
+                         name=f"rm-{job_id[:8]}").start()
         self.store.update(job_id, state="delivered", message="result delivered and deleted")
         return self.store.get(job_id)
 

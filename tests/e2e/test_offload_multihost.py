@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from netns import Hosts, can_create
+from netns import Hosts, can_create, wait_for
 from offload_procs import free_port, medview_cmd, subprocess_env
 from realparts import require
 
@@ -141,7 +141,9 @@ def test_scheduler_server_workers_and_workstation_on_separate_hosts(hosts):
                                              for line in log.splitlines()
                                              if "fetched " in line and " from tcp://" in line}
     assert ran_on == {a["worker1"], a["worker2"]}, log[-3000:]
-    # nothing stays behind on the server once the results are delivered
-    assert not [p for p in (server_dir / "state" / "jobs").iterdir()]
+    # nothing stays behind on the server once the results are delivered (deleted just
+    # behind the answer to the acknowledgement)
+    jobs = server_dir / "state" / "jobs"
+    wait_for(lambda: not list(jobs.iterdir()), 10, f"{list(jobs.iterdir())} deleted")
     for name in ("worker1", "worker2"):
         assert not list((root / f"{name}-tmp").glob("medview-results-*/*/*.bin*"))
