@@ -111,6 +111,10 @@ class Hosts:
         if run.returncode != 0:
             raise RuntimeError(f"{address}:{port} did not answer {host} within {timeout_s} s")
 
+    def vanish(self, host: str) -> None:
+        """``host`` drops off the network (its link goes down; its processes keep running)."""
+        _ip("-n", self.ns[host], "link", "set", "eth0", "down")
+
     def close(self) -> None:
         for proc in reversed(self.procs):
             stop(proc)

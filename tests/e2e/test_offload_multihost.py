@@ -49,7 +49,10 @@ def _dask(*args) -> list[str]:
     return [str(Path(sys.executable).with_name("dask")), *map(str, args)]
 
 
-def test_scheduler_server_workers_and_workstation_on_separate_hosts(hosts):
+@pytest.fixture(scope="module")
+def site(hosts):
+    """The scheduler (noticing a vanished worker after 5 s), the server, two workers, and the
+    workstation with the endpoint `site` configured and both workers connected."""
     root, h = hosts
     env = subprocess_env(root / "config", root / "data")
     a = h.address
@@ -68,7 +71,8 @@ def test_scheduler_server_workers_and_workstation_on_separate_hosts(hosts):
     scheduler = f"tcp://{a['scheduler']}:{sched_port}"
     h.popen("scheduler", _dask("scheduler", "--host", a["scheduler"], "--port", sched_port,
                                "--dashboard-address", f"{a['scheduler']}:0"),
-            log=root / "scheduler.log", env=env)
+            log=root / "scheduler.log",
+            env={**env, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "5s"})
     h.wait_port("server", a["scheduler"], sched_port, env=env)
     for name in ("worker1", "worker2"):
         tmp = root / f"{name}-tmp"
@@ -105,6 +109,14 @@ def test_scheduler_server_workers_and_workstation_on_separate_hosts(hosts):
     slots, executor = run.stdout.split(maxsplit=1)
     assert slots == "2" and executor.strip() == f"dask {scheduler}", run.stdout
 
+    return {"root": root, "hosts": h, "env": env, "ws": ws, "server_dir": server_dir,
+            "scheduler": scheduler}
+
+
+def test_scheduler_server_workers_and_workstation_on_separate_hosts(site):
+    root, h, env, ws, server_dir = (site[k] for k in ("root", "hosts", "env", "ws",
+                                                      "server_dir"))
+    a = h.address
     rng = np.random.default_rng(11)
     inputs = []
     for i in range(3):
@@ -147,3 +159,56 @@ def test_scheduler_server_workers_and_workstation_on_separate_hosts(hosts):
     wait_for(lambda: not list(jobs.iterdir()), 10, f"{list(jobs.iterdir())} deleted")
     for name in ("worker1", "worker2"):
         assert not list((root / f"{name}-tmp").glob("medview-results-*/*/*.bin*"))
+
+
+VANISH = """
+import json, sys
+from medview.formats.volume_io import read_volume, write_volume
+from medview.pipeline.chain import Chain
+from medview.remote.client import RemoteClient
+from medview.remote.run import collect_job, submit_job
+
+chain = Chain.from_dict(json.loads(sys.argv[1]))
+with RemoteClient.for_endpoint("site", timeout_s=120) as c:
+    job = submit_job(c, chain, {"image": read_volume(sys.argv[2])})
+    while True:
+        st = c.status(job.status.id, wait_s=0.5)
+        if st.state == "running" and st.worker.startswith("tcp://"):
+            print("RUNNING", st.worker, flush=True)
+            break
+        if st.done:
+            print("ENDED", st.state, flush=True)
+            sys.exit(2)
+    result = collect_job(c, job)
+    write_volume(result.values["step1"], sys.argv[3])
+    print("ATTEMPTS", c.status(job.status.id).attempts, flush=True)
+"""
+
+
+def test_a_worker_machine_that_vanishes_mid_job_costs_a_retry_not_the_job(site):
+    """A worker's machine drops off the network while it runs a job: the scheduler gives it
+    up after its worker-ttl (5 s here), the server runs the job again on the other machine,
+    and the workstation gets the local run's voxels."""
+    import subprocess
+
+    h, env, ws = site["hosts"], site["env"], site["ws"]
+    chain = {"steps": [{"step": "smooth.curvature_diffusion",
+                        "params": {"iterations": 150, "in_plane_only": True}}]}
+    rng = np.random.default_rng(12)
+    vol = Volume(rng.normal(0, 100, (16, 128, 128)).astype(np.float32), (0.8, 0.8, 1.5))
+    write_volume(vol, ws / "vanish.nii.gz")
+    proc = subprocess.Popen(h.command("workstation", [sys.executable, "-c", VANISH,
+                                                      json.dumps(chain), ws / "vanish.nii.gz",
+                                                      ws / "vanish-out.nii.gz"]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    h.procs.append(proc)
+    line = proc.stdout.readline()
+    assert line.startswith("RUNNING"), line + proc.stderr.read()
+    ip = line.split()[1].removeprefix("tcp://").split(":")[0]
+    lost = next(n for n in ("worker1", "worker2") if h.address[n] == ip)
+    h.vanish(lost)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out + err
+    assert "ATTEMPTS 2" in out, out
+    local = run_chain(Chain.from_dict(chain), {"image": read_volume(ws / "vanish.nii.gz")})
+    assert np.array_equal(read_volume(ws / "vanish-out.nii.gz").array, local.result.array)
