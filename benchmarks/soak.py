@@ -225,7 +225,10 @@ def run_soak(folder: Path, *, jobs: int = 200, clients: int = 4, workers: int = 
         res = run_chain(chain, {"image": vol})
         expected[name] = {k: v.array for k, v in res.values.items() if hasattr(v, "array")
                           and k != "image"}
+    import psutil
+
     report = SoakReport(jobs)
+    earlier = {c.pid for c in psutil.Process().children(recursive=True)}
     site = _Site(folder, env, workers=workers, fetch=fetch)
     tokens = [add_token(f"soak-client-{i}", site.tokens) for i in range(clients)]
     lock = threading.Lock()
@@ -253,16 +256,17 @@ def run_soak(folder: Path, *, jobs: int = 200, clients: int = 4, workers: int = 
         site.stop()
     with contextlib.closing(sqlite3.connect(site.state / "jobs.sqlite")) as db:
         report.completions = dict(db.execute("SELECT id, completions FROM jobs"))
-    report.leftovers = leftovers(site)
+    report.leftovers = leftovers(site, earlier)
     return report
 
 
-def leftovers(site: _Site) -> list[str]:
-    """Everything the soak left behind: running processes, files."""
+def leftovers(site: _Site, earlier: set[int]) -> list[str]:
+    """Everything the soak left behind: processes it started that still run, files."""
     import psutil
 
     found = [f"process {p.pid} ({' '.join(p.cmdline()[:3])})"
-             for p in psutil.Process().children(recursive=True) if p.is_running()]
+             for p in psutil.Process().children(recursive=True)
+             if p.pid not in earlier and p.is_running()]
     state = site.state
     found += [str(p) for p in (state / "uploads").iterdir()]
     found += [str(p) for p in (state / "jobs").iterdir()]

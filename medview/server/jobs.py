@@ -58,6 +58,9 @@ class JobManager:
             done = self.store.job_dir(job_id) / "result.bin"
             if done.is_file():  # stopped between the rename and the database: it is done
                 self._succeeded(job_id, done)
+                forget = getattr(self.executor, "forget", None)
+                if forget is not None:  # what its worker spooled may not have been deleted
+                    forget(job_id)
                 continue
             log.info("job %s: resumed after a restart", job_id)
             self.store.update(job_id, state="queued", message="resumed after a server restart")
