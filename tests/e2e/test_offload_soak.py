@@ -17,7 +17,7 @@ def test_200_jobs_with_workers_and_the_server_killed_end_right_once_and_leave_no
     monkeypatch.setenv("MEDVIEW_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path / "data"))
     report = run_soak(tmp_path / "soak", jobs=200, clients=4, workers=3, seed=7,
-                      kill_every=(1.0, 3.0), fetch=True)
+                      kill_every=(0.5, 1.5), fetch=True)
     print(report.summary())
     # the chaos really happened: workers and the server were killed while jobs ran
     assert any(k.startswith("server") for k in report.kills), report.kills
