@@ -231,7 +231,7 @@ class DaskExecutor:
 
         size, worker, path = int(info["size"]), str(info["worker"]), str(info["path"])
         where = dict(workers=[worker], allow_other_workers=False, pure=False)
-        t0 = time.perf_counter()
+        t0 = said = time.perf_counter()
         spans = deque((o, min(self.chunk_bytes, size - o))
                       for o in range(0, size, self.chunk_bytes))
         asked: deque = deque()
@@ -251,8 +251,10 @@ class DaskExecutor:
                         fut.release()
                     f.write(chunk)
                     del chunk
-                    on_progress(1.0, f"fetching the result {(offset + n) >> 20}/{size >> 20} "
-                                "MiB", worker)
+                    if time.perf_counter() - said > 0.5:  # the job store writes each one
+                        said = time.perf_counter()
+                        on_progress(1.0, f"fetching the result {(offset + n) >> 20}/"
+                                    f"{size >> 20} MiB", worker)
                 f.flush()
                 os.fsync(f.fileno())
             log.info("fetched %d result bytes from %s in %.2f s", size, worker,
