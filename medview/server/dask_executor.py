@@ -124,6 +124,8 @@ class DaskExecutor:
                 run_on_dask, job_id, None, str(job_dir), nonce, attempt,
                 key=f"medview-job-{job_id}-{attempt}", pure=False), on_progress)
             if info.get("need_input"):
+                if job_id in self._cancelled:
+                    raise Cancelled("cancelled")
                 # that worker does not see the folder: the input goes to it in chunks (the
                 # task depends on them, so its loss cancels the task: WorkerLost, run again)
                 held = self._scatter_input(job_dir / "input.bin", str(info["worker"]))
@@ -148,7 +150,8 @@ class DaskExecutor:
                 raise WorkerLost(f"the result file {part} written by {info['worker']} is "
                                  "missing or incomplete")
             return part
-        return self._fetch(info, job_dir / f"result.{attempt}.part", on_progress, on_result)
+        return self._fetch(job_id, info, job_dir / f"result.{attempt}.part", on_progress,
+                           on_result)
 
     def _scatter_input(self, path: Path, worker: str) -> list:
         """``path`` scattered to ``worker`` in ``chunk_bytes`` pieces (one in memory here)."""
@@ -175,6 +178,8 @@ class DaskExecutor:
         from medview.server.worker import JobFailed
 
         self._futures[job_id] = fut
+        if job_id in self._cancelled:  # cancelled between two tasks of the job
+            fut.cancel()
         last = None
         no_worker_since = None
         try:
@@ -217,7 +222,7 @@ class DaskExecutor:
             self._futures.pop(job_id, None)
             fut.release()
 
-    def _fetch(self, info: dict, part: Path, on_progress: OnProgress,
+    def _fetch(self, job_id: str, info: dict, part: Path, on_progress: OnProgress,
                on_result: OnResult | None) -> Path:
         """Copy a result spooled on a worker into ``part`` in chunks, straight from that
         worker (not through the scheduler), announced first so the client reads it as it
@@ -242,8 +247,11 @@ class DaskExecutor:
                 while spans or asked:
                     while spans and len(asked) < self.fetch_window:
                         offset, n = spans.popleft()
-                        asked.append((offset, n, self.client.submit(read_chunk, path, offset,
-                                                                    n, **where)))
+                        # ahead of jobs queued on that worker (never of the one running)
+                        asked.append((offset, n, self.client.submit(
+                            read_chunk, path, offset, n, priority=100, **where)))
+                    if job_id in self._cancelled:
+                        raise Cancelled("cancelled while its result was fetched")
                     offset, n, fut = asked.popleft()
                     try:
                         chunk = self._gather_chunk(fut, worker, size, offset, n)
@@ -261,12 +269,17 @@ class DaskExecutor:
                      time.perf_counter() - t0)
         except BaseException:
             part.unlink(missing_ok=True)
-            raise
-        finally:
             for *_, fut in asked:
                 fut.release()
             with contextlib.suppress(Exception):
                 fire_and_forget(self.client.submit(remove_spooled, path, **where))
+            raise
+        # deleted before the job is done (a server killed right after must not leave it),
+        # in the worker's event loop: not behind a job its task thread may have started
+        try:
+            self.client.run(remove_spooled, path, workers=[worker], on_error="ignore")
+        except Exception as exc:  # the worker's own sweep remains
+            log.warning("the spooled result %s on %s was not deleted: %s", path, worker, exc)
         return part
 
     def _gather_chunk(self, fut, worker: str, size: int, offset: int, n: int) -> bytes:

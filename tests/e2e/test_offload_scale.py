@@ -176,7 +176,13 @@ def test_ctrl_c_mid_batch_keeps_what_was_delivered_and_resume_runs_only_the_rest
     kept = sorted(p.name for p in out.iterdir())
     assert 2 <= len(kept) < 6 and all(not k.startswith(".") for k in kept), kept
     with client_for(site) as c:
-        jobs = [j for j in c.jobs() if j.id not in earlier]
+        # the cancellations Ctrl-C sent take effect within moments
+        end = time.monotonic() + 30
+        while True:
+            jobs = [j for j in c.jobs() if j.id not in earlier]
+            if all(j.done for j in jobs) or time.monotonic() > end:
+                break
+            time.sleep(0.1)
     delivered = [j for j in jobs if j.state == "delivered"]
     running = [j for j in jobs if not j.done]
     # every result the server deleted is on disk, and nothing half-written is; the result
