@@ -156,12 +156,11 @@ class RemoteClient:
         """The whole result in memory (small results; big ones: :meth:`download_to`)."""
         return self._request("GET", f"{API}/jobs/{job_id}/result").content
 
-    def download_to(self, job_id: str, path: Path, *, chunk_bytes: int | None = None) -> int:
+    def download_to(self, job_id: str, path: Path, *, chunk_bytes: int = 1 << 20) -> int:
         """Stream the result into ``path``; returns its size (see :meth:`download_result`)."""
         return self.download_result(job_id, path, chunk_bytes=chunk_bytes)
 
-    def download_result(self, job_id: str, path: Path, *, chunk_bytes: int | None = None
-                        ) -> int:
+    def download_result(self, job_id: str, path: Path, *, chunk_bytes: int = 1 << 20) -> int:
         """Stream the result into ``path`` as it arrives; returns its size.
 
         Also while the server still writes it (``JobStatus.streaming``): the response has the
@@ -226,10 +225,14 @@ class RemoteClient:
                             total = int(r.headers.get("content-length", -1))
                         else:
                             total = _range_total(r.headers.get("content-range"))
+                        # in pieces of chunk_bytes: TLS hands over 16 KiB at a time, and as
+                        # many small writes cost more than joining them
+                        pos = f.tell()
                         for chunk in r.iter_bytes(chunk_bytes):
                             f.write(chunk)
+                            pos += len(chunk)
                             failures, delay = 0, self.backoff_s  # it advances
-                            if total is not None and total >= 0 and f.tell() > total:
+                            if total is not None and 0 <= total < pos:
                                 raise RemoteError(f"{self.name}: the result of job {job_id} "
                                                   f"is longer than the {total} bytes announced")
                         f.flush()

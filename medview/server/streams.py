@@ -108,6 +108,7 @@ async def read_growing(stream: ResultStream, start: int, end: int, *,
     f = None
     pos = start
     last_growth = time.monotonic()
+    seen = start
     try:
         while pos < end:
             if f is None:
@@ -115,15 +116,21 @@ async def read_growing(stream: ResultStream, start: int, end: int, *,
                 if f is None and stream.state != "writing":
                     return  # failed before it was written, or deleted (acknowledged) since
             got = b""
+            want = min(chunk_bytes, end - pos)
             if f is not None:
-                got = await run_in_threadpool(os.pread, f.fileno(), min(chunk_bytes, end - pos),
-                                              pos)
-            if got:
-                pos += len(got)
+                got = await run_in_threadpool(os.pread, f.fileno(), want, pos)
+            if pos + len(got) > seen:
+                seen = pos + len(got)
                 last_growth = time.monotonic()
+            if len(got) == want or (got and stream.state != "writing"):
+                pos += len(got)
                 yield got
                 continue
+            # right behind the writer: wait for a whole chunk rather than send crumbs (a
+            # few KiB per send made a streamed download 3× slower than a finished one)
             if stream.state == "failed" or time.monotonic() - last_growth > stall_s:
+                if got:
+                    yield got
                 return  # cut short: the client sees fewer bytes than announced and resumes
             if stream.state == "complete":
                 # complete yet nothing more: a file shorter than announced (never written so)
