@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
 import types
 import typing
 from collections.abc import Callable
@@ -289,13 +290,25 @@ def _load_builtin_steps() -> None:
 
 
 _loaded = False
+_loading = False
+_load_lock = threading.RLock()
 
 
 def _ensure_loaded() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        _load_builtin_steps()
+    # threads of a server ask at once: the others wait for the whole registry (they used to
+    # get a half-loaded one); a step module asking while it loads gets what is there so far
+    global _loaded, _loading
+    if _loaded:
+        return
+    with _load_lock:
+        if _loaded or _loading:
+            return
+        _loading = True
+        try:
+            _load_builtin_steps()
+            _loaded = True
+        finally:
+            _loading = False
 
 
 def broken_plugins() -> list[BrokenPlugin]:

@@ -136,10 +136,14 @@ class RemoteClient:
                           headers=headers, ok=(200, 201))
         return JobStatus.model_validate(r.json())
 
-    def status(self, job_id: str, *, wait_s: float = 0.0) -> JobStatus:
+    def status(self, job_id: str, *, wait_s: float = 0.0, streaming: bool = False
+               ) -> JobStatus:
         """The job's status; with ``wait_s`` the server answers as soon as the job ends or
-        after ``wait_s`` seconds (a server without the feature answers at once)."""
+        after ``wait_s`` seconds (a server without the feature answers at once); with
+        ``streaming`` also as soon as its result can be downloaded while it is written."""
         path = f"{API}/jobs/{job_id}" + (f"?wait={wait_s:g}" if wait_s > 0 else "")
+        if streaming and wait_s > 0:
+            path += "&stream=true"
         return JobStatus.model_validate(self._request("GET", path).json())
 
     def jobs(self) -> list[JobStatus]:
@@ -156,24 +160,36 @@ class RemoteClient:
         return self._request("GET", f"{API}/jobs/{job_id}/result").content
 
     def download_to(self, job_id: str, path: Path, *, chunk_bytes: int = 1 << 20) -> int:
-        """Stream the result into ``path``, ``chunk_bytes`` at a time; returns its size.
+        """Stream the result into ``path``; returns its size (see :meth:`download_result`)."""
+        return self.download_result(job_id, path, chunk_bytes=chunk_bytes)
 
-        A connection that drops mid-way is resumed where it stopped (HTTP ``Range``), with
-        the same retries and backoff as every request; bytes already in ``path`` (an earlier
-        interrupted call) are kept and only the rest is fetched.
+    def download_result(self, job_id: str, path: Path, *, chunk_bytes: int = 1 << 20) -> int:
+        """Stream the result into ``path`` as it arrives; returns its size.
+
+        Also while the server still writes it (``JobStatus.streaming``): the response has the
+        full length and the bytes come as they are written. A connection that drops mid-way
+        is resumed where it stopped (HTTP ``Range`` with ``If-Range``: the rest of the same
+        attempt's bytes, or all of them anew when the job was run again meanwhile), with the
+        same retries and backoff as every request, counted afresh after each advance. Bytes
+        already in ``path`` (an earlier interrupted call) are kept and only the rest is
+        fetched; the attempt they belong to is kept beside it (``path.etag``). Called again
+        on a complete file it costs one request that confirms it is still the job's result.
 
         Raises
         ------
         RemoteUnavailable
             When the server stops answering for all the retries.
         RemoteError
-            When the result is gone (410) or the server sends more or less than it announced.
+            When the result is gone (410), not there (409: the attempt being written ended
+            without a result; the job may go on) or longer than announced.
         """
         import httpx
 
         url = f"{API}/jobs/{job_id}/result"
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        tag_file = path.with_name(path.name + ".etag")
+        etag = tag_file.read_text() if tag_file.is_file() else None
         delay = self.backoff_s
         last: Exception | None = None
         total: int | None = None
@@ -184,6 +200,8 @@ class RemoteClient:
                 if total is not None and have >= total:
                     break
                 headers = {"Range": f"bytes={have}-"} if have else {}
+                if have and etag:
+                    headers["If-Range"] = etag
                 try:
                     with self._http.stream("GET", url, headers=headers) as r:
                         if r.status_code == 416 and have:  # nothing left to send?
@@ -198,15 +216,26 @@ class RemoteClient:
                             if r.status_code in (502, 503, 504):
                                 raise RemoteError(f"HTTP {r.status_code}", status=r.status_code)
                             self._raise_for(r)
+                        if r.headers.get("etag") != etag:
+                            etag = r.headers.get("etag")
+                            if etag:
+                                tag_file.write_text(etag)
+                            else:
+                                tag_file.unlink(missing_ok=True)
                         if r.status_code == 200:  # the whole file: start over
                             f.seek(0)
                             f.truncate()
                             total = int(r.headers.get("content-length", -1))
                         else:
                             total = _range_total(r.headers.get("content-range"))
+                        # in pieces of chunk_bytes: TLS hands over 16 KiB at a time, and as
+                        # many small writes cost more than joining them
+                        pos = f.tell()
                         for chunk in r.iter_bytes(chunk_bytes):
                             f.write(chunk)
-                            if total is not None and total >= 0 and f.tell() > total:
+                            pos += len(chunk)
+                            failures, delay = 0, self.backoff_s  # it advances
+                            if total is not None and 0 <= total < pos:
                                 raise RemoteError(f"{self.name}: the result of job {job_id} "
                                                   f"is longer than the {total} bytes announced")
                         f.flush()
@@ -234,18 +263,19 @@ class RemoteClient:
 
     def wait(self, job_id: str, *, on_status: Callable[[JobStatus], None] | None = None,
              cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.1,
-             max_poll_s: float = 0.5) -> JobStatus:
-        """Poll until the job ends; cancels it on the server when ``cancelled()`` turns true."""
+             max_poll_s: float = 0.5, streaming: bool = False) -> JobStatus:
+        """Poll until the job ends (with ``streaming``: or its result can be downloaded while
+        it is written); cancels it on the server when ``cancelled()`` turns true."""
         delay = poll_s
         sent_cancel = False
         while True:
             t0 = time.monotonic()
             # the server holds the answer until the job ends (at most max_poll_s): the end
             # is seen at once; progress and a cancel request every max_poll_s
-            st = self.status(job_id, wait_s=max_poll_s)
+            st = self.status(job_id, wait_s=max_poll_s, streaming=streaming)
             if on_status is not None:
                 on_status(st)
-            if st.done:
+            if st.done or (streaming and st.streaming):
                 return st
             if cancelled() and not sent_cancel:
                 self.cancel(job_id)

@@ -185,66 +185,111 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
         step = f" step {st.step}/{st.steps}" if st.steps and st.step else ""
         progress.update(0.05 + 0.9 * st.progress, f"{client.name}{step}: {st.message or st.state}")
 
-    try:
-        final = client.wait(job.status.id, on_status=on_status,
-                            cancelled=lambda: progress.cancelled)
-    except KeyboardInterrupt:  # Ctrl+C in the terminal: stop the job on the server too
-        with contextlib.suppress(RemoteError):
-            client.cancel(job.status.id)
-        raise
-    if final.state == "cancelled":
-        raise Cancelled(f"job {final.id} was cancelled on {client.name}")
-    if final.state != "succeeded":
-        raise RemoteError(f"job {final.id} {final.state} on {client.name}: "
-                          f"{final.error or final.message}")
-    progress.update(0.95, f"{client.name}: downloading the result")
-    t0 = time.perf_counter()
     if download_dir is None:
         from medview.privatedirs import private_folder
         from medview.remote.config import data_dir
 
         download_dir = private_folder(data_dir() / "offload-downloads")
-    part = Path(download_dir) / f"{final.id}.part"
+    part = Path(download_dir) / f"{job.status.id}.part"
+    tag = part.with_name(part.name + ".etag")
     try:
-        # streamed to a file (resumed if the connection drops), then mapped: the client holds
-        # the decoded result, never a second copy of the bundle
-        client.download_to(final.id, part)
-        job.timings["download"] = time.perf_counter() - t0
+        _download(client, job, part, on_status, progress)
         t0 = time.perf_counter()
         bundle = _decode_file(part, job, endpoint=client.name)
         job.timings["decode"] = time.perf_counter() - t0
     except BaseException:
         if not isinstance(sys.exc_info()[1], (RemoteUnavailable, KeyboardInterrupt)):
             part.unlink(missing_ok=True)  # kept only to resume an interrupted download
+            tag.unlink(missing_ok=True)
         raise
+    tag.unlink(missing_ok=True)
     part.unlink(missing_ok=True)
     values = check_results(bundle, job, endpoint=client.name)
     job.result_meta = dict(bundle.meta)
     if acknowledge:
-        client.acknowledge(final.id)
+        client.acknowledge(job.status.id)
     progress.update(1.0, f"{client.name}: done")
     main = str(bundle.meta.get("main", next(iter(values), "")))
     seconds = {k: float(v) for k, v in (bundle.meta.get("seconds") or {}).items()}
     return ChainResult(values, main, seconds)
 
 
+def _wait(client: RemoteClient, job: RemoteJob, on_status, progress: Progress, *,
+          streaming: bool) -> JobStatus:
+    """Wait for the job to end (or, with ``streaming``, for its result to be written);
+    RemoteError or Cancelled when it ended without a result."""
+    try:
+        st = client.wait(job.status.id, on_status=on_status,
+                         cancelled=lambda: progress.cancelled, streaming=streaming)
+    except KeyboardInterrupt:  # Ctrl+C in the terminal: stop the job on the server too
+        with contextlib.suppress(RemoteError):
+            client.cancel(job.status.id)
+        raise
+    if st.state == "cancelled":
+        raise Cancelled(f"job {st.id} was cancelled on {client.name}")
+    if st.state != "succeeded" and not (streaming and st.streaming):
+        raise RemoteError(f"job {st.id} {st.state} on {client.name}: "
+                          f"{st.error or st.message}")
+    return st
+
+
+def _download(client: RemoteClient, job: RemoteJob, part: Path, on_status,
+              progress: Progress) -> JobStatus:
+    """The job's result into ``part``, downloaded while the server still writes it; returns
+    the final (succeeded) status once ``part`` is known to hold that result."""
+    import time
+
+    t0 = time.perf_counter()
+    st = _wait(client, job, on_status, progress, streaming=True)
+    job.timings["wait"] = time.perf_counter() - t0
+    while True:
+        progress.update(0.95, f"{client.name}: downloading the result")
+        t0 = time.perf_counter()
+        try:
+            client.download_result(job.status.id, part)
+        except RemoteError as exc:
+            if exc.status != 409:
+                raise
+            # the attempt being streamed ended without a result (its worker died): the job
+            # is run again; what came of it is of no use
+            part.unlink(missing_ok=True)
+            part.with_name(part.name + ".etag").unlink(missing_ok=True)
+            st = _wait(client, job, on_status, progress, streaming=True)
+            continue
+        job.timings["download"] = job.timings.get("download", 0.0) + time.perf_counter() - t0
+        if st.state == "succeeded":
+            return st
+        # downloaded while it was written: once the job has ended, one more request (a
+        # Range past the end, If-Range: this attempt) confirms these bytes are its result
+        t0 = time.perf_counter()
+        st = _wait(client, job, on_status, progress, streaming=False)
+        job.timings["settle"] = job.timings.get("settle", 0.0) + time.perf_counter() - t0
+
+
 def _decode_file(path: Path, job: RemoteJob, *, endpoint: str):
-    """Check the header of the downloaded bundle ``path``, then decode it (memory-mapped)."""
+    """Check the header of the downloaded bundle ``path``, then decode it (memory-mapped).
+
+    Raw arrays are not copied: they are views of a private (copy-on-write) map of the file,
+    which stays valid after the file is deleted, so the download is never held twice. (On
+    Windows, where a mapped file cannot be deleted, they are copied.)
+    """
     import mmap
+    import os
 
     with open(path, "rb") as f:
         if path.stat().st_size == 0:
             raise RemoteError(f"{endpoint}: the result is damaged (empty)")
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
     try:
         check_result_header(mm, job, endpoint=endpoint)
         try:
-            return decode_bundle(mm, max_decoded_bytes=result_limit(job))
+            return decode_bundle(mm, max_decoded_bytes=result_limit(job),
+                                 copy=os.name == "nt")
         except WireError as exc:
             raise RemoteError(f"{endpoint}: the result is damaged or too large ({exc})"
                               ) from None
     finally:
-        # views into the map may outlive this call in a traceback: then the collector unmaps
+        # the arrays keep the map alive (close refuses while they exist); else it goes now
         with contextlib.suppress(BufferError):
             mm.close()
 

@@ -48,6 +48,9 @@ class JobStatus(BaseModel):
     input_bytes: int = 0
     result_bytes: int = 0
     worker: str = Field("", description="where the job runs (host:pid or the Dask worker)")
+    streaming: bool = Field(
+        False, description="the result is being written and can already be downloaded "
+                           "(GET …/result sends it as it grows; result_bytes is its size)")
 
     @property
     def done(self) -> bool:

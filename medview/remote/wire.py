@@ -150,7 +150,7 @@ def _encode_array(arr: np.ndarray, encoding: str) -> tuple[str, list[bytes | mem
 
 
 def _decode_array(blob: memoryview, dtype: str, shape: list[int], encoding: str,
-                  name: str) -> np.ndarray:
+                  name: str, copy: bool = True) -> np.ndarray:
     if dtype not in _DTYPES:
         raise WireError(f"{name}: dtype {dtype!r} is not allowed")
     dt = np.dtype(dtype)
@@ -158,7 +158,8 @@ def _decode_array(blob: memoryview, dtype: str, shape: list[int], encoding: str,
     if encoding == "raw":
         if len(blob) != n:
             raise WireError(f"{name}: {len(blob)} bytes for shape {shape} {dtype} ({n} expected)")
-        return np.frombuffer(blob, dt).reshape(shape).copy()
+        arr = np.frombuffer(blob, dt).reshape(shape)
+        return arr.copy() if copy or not arr.flags.aligned else arr
     if encoding != "blosc2":
         raise WireError(f"{name}: unknown encoding {encoding!r}")
     import blosc2
@@ -286,6 +287,9 @@ def encode_bundle(meta: Mapping[str, Any], values: Mapping[str, Any], *,
         items.append(item)
         blobs.append(parts)
     header = json.dumps({"meta": dict(meta), "items": items}, allow_nan=False).encode()
+    # spaces after the JSON put the first blob on a 64-byte boundary: a reader can map the
+    # arrays in place (aligned) instead of copying them
+    header += b" " * (-(_HEAD.size + len(header)) % 64)
     out: list[bytes | memoryview] = [_HEAD.pack(MAGIC, len(header)), header]
     for parts in blobs:
         out.extend(parts)
@@ -367,7 +371,7 @@ def declared_nbytes(header: Mapping) -> int:
 
 
 def decode_bundle(data: bytes | memoryview, *, max_decoded_bytes: int | None = None,
-                  load_models: bool = True) -> Bundle:
+                  load_models: bool = True, copy: bool = True) -> Bundle:
     """Decode a whole bundle.
 
     Parameters
@@ -379,6 +383,8 @@ def decode_bundle(data: bytes | memoryview, *, max_decoded_bytes: int | None = N
     load_models : bool
         Parse ``model`` items into classifiers; with False they stay
         :class:`EncodedModel` (a server, which never uses them, never parses them).
+    copy : bool
+        With False, raw arrays are views of ``data`` (read-only if ``data`` is), not copies.
 
     Raises
     ------
@@ -407,7 +413,7 @@ def decode_bundle(data: bytes | memoryview, *, max_decoded_bytes: int | None = N
             try:
                 shape = [int(s) for s in g["shape"]]
                 arr = _decode_array(blob, str(item.get("dtype")), shape,
-                                    str(item.get("encoding", "raw")), name)
+                                    str(item.get("encoding", "raw")), name, copy)
                 args = (arr, tuple(g["spacing"]), tuple(g["origin"]),
                         np.array(g["direction"], dtype=np.float64),
                         dict(item.get("metadata") or {}))

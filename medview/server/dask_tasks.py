@@ -7,14 +7,17 @@ scheduler); :func:`read_chunk` and :func:`remove_spooled` let the server fetch a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from medview.server.worker import JobFailed, execute_bundle, limit_threads, write_parts
 
-__all__ = ["PROGRESS_TOPIC", "read_chunk", "remove_spooled", "run_on_dask", "spool_dir",
-           "sweep_spool"]
+__all__ = ["PROGRESS_TOPIC", "read_chunk", "remove_job_spool", "remove_spooled", "run_on_dask",
+           "spool_base", "spool_dir", "sweep_spool"]
 
 PROGRESS_TOPIC = "medview-progress"
 
@@ -23,76 +26,220 @@ PROGRESS_TOPIC = "medview-progress"
 SPOOL_MAX_AGE_S = 24 * 3600.0
 
 
+def spool_base() -> Path:
+    """``$TMPDIR/medview-results-UID``: one folder per worker process inside."""
+    base = Path(tempfile.gettempdir()) / f"medview-results-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base
+
+
 def spool_dir() -> Path:
-    """Where a worker that cannot see the server's job folder keeps results until fetched."""
-    folder = Path(tempfile.gettempdir()) / f"medview-results-{os.getuid()}"
+    """Where this worker process keeps the results of workers that cannot see the server's
+    job folder until they are fetched: its own folder, so that what a dead worker process
+    left (which no server can fetch: a restarted worker has another address) is known."""
+    folder = spool_base() / str(os.getpid())
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder
 
 
-def sweep_spool(max_age_s: float = SPOOL_MAX_AGE_S) -> int:
-    """Delete spooled results older than ``max_age_s`` (left by a server that never came back
-    for them); returns how many."""
-    import time
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
-    cutoff = time.time() - max_age_s
+
+def sweep_spool(max_age_s: float = SPOOL_MAX_AGE_S) -> int:
+    """Delete the spools of worker processes that are gone, and this process's spooled
+    results older than ``max_age_s`` (left by a server that never came back for them);
+    returns how many results."""
+    import shutil
+
     n = 0
-    for p in spool_dir().glob("*.bin"):
+    mine = spool_dir()
+    for d in spool_base().iterdir():
+        if d != mine and d.name.isdigit() and not _alive(int(d.name)):
+            n += sum(1 for _ in d.glob("*.bin"))
+            shutil.rmtree(d, ignore_errors=True)
+    cutoff = time.time() - max_age_s
+    for p in mine.glob("*.bin*"):
         try:
             if p.stat().st_mtime < cutoff:
                 p.unlink()
-                n += 1
+                n += p.suffix == ".bin"
         except OSError:
             continue  # fetched and deleted meanwhile
     return n
 
 
-def run_on_dask(job_id: str, data: bytes, job_dir: str = "", nonce: str = "",
+def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce: str = "",
                 attempt: int = 1) -> dict:
     """Dask task: run one job's bundle on this worker; progress as worker events.
 
-    The result never travels as the task's value (through the scheduler, in one piece): it is
-    written to a file. When this worker sees the server's job folder (``job_dir`` holds the
-    file ``dask-nonce`` with ``nonce``: same machine or a shared file system) the file is the
-    job's part file there; otherwise it goes to this worker's spool folder and the server
-    fetches it in chunks (:func:`read_chunk`). Returns ``{"path", "size", "shared",
-    "worker"}``. Cancellation is the Dask ``Event`` named ``medview-cancel-<job id>``.
+    When this worker sees the server's job folder (``job_dir`` holds the file ``dask-nonce``
+    with ``nonce``: same machine or a shared file system) it reads ``input.bin`` there
+    (memory-mapped) and writes the result as the job's part file there, after announcing its
+    size (an event with ``result_bytes``: the server streams the file while it grows).
+    Otherwise, called without ``data``, it returns ``{"need_input": True}`` at once and is
+    called again with the input's chunks (scattered to this worker); its result then goes to
+    this worker's spool folder and the server fetches it in chunks (:func:`read_chunk`).
+    The result never travels as the task's value (through the scheduler, in one piece).
+    Returns ``{"path", "size", "shared", "worker"}``, or ``{"rerun": True}`` when the
+    scheduler started this attempt a second time (its first worker died). Cancellation is the
+    Dask ``Event`` named ``medview-cancel-<job id>``.
     """
     from distributed import Event, get_worker
 
+    from medview.server.worker import map_input
+
     worker = get_worker()
-    limit_threads()
-    cancel = Event(f"medview-cancel-{job_id}")
-
-    def sink(fraction: float, message: str) -> None:
-        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "fraction": fraction,
-                                          "message": message, "worker": worker.address})
-
-    sink(0.0, "started")
-    parts = execute_bundle(data, sink=sink, probe=cancel.is_set, step_runner_for=_dask_splitter)
-    del data
     shared = False
     if job_dir and nonce:
         try:
             shared = (Path(job_dir) / "dask-nonce").read_text() == nonce
         except OSError:
             shared = False
+    if data is None and not shared:
+        return {"need_input": True, "worker": worker.address}
+    if shared:
+        try:  # Dask reruns the task of a dead worker by itself: the job's retry decides
+            (Path(job_dir) / f"started.{attempt}").open("x").close()
+        except FileExistsError:
+            return {"rerun": True, "worker": worker.address}
+    limit_threads()
+    cancel = Event(f"medview-cancel-{job_id}")
+
+    def sink(fraction: float, message: str, **extra) -> None:
+        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "fraction": fraction,
+                                          "message": message, "worker": worker.address,
+                                          **extra})
+
+    sink(0.0, "started")
+    if shared:
+        with map_input(Path(job_dir) / "input.bin") as mapped:
+            parts = execute_bundle(mapped, sink=sink, probe=cancel.is_set,
+                                   step_runner_for=_dask_splitter)
+    else:
+        if len(data) == 1:
+            bundle = data[0]
+        else:  # one buffer for the decoder; the chunks go when the server releases them
+            bundle = bytearray(sum(len(c) for c in data))
+            pos = 0
+            for c in data:
+                bundle[pos:pos + len(c)] = c
+                pos += len(c)
+        data = None
+        parts = execute_bundle(bundle, sink=sink, probe=cancel.is_set,
+                               step_runner_for=_dask_splitter)
+        del bundle
+    size = sum(len(p) for p in parts)
     if shared:
         path = Path(job_dir) / f"result.{attempt}.part"
+        sink(1.0, "writing the result", attempt=attempt, result_bytes=size)
+        write_parts(path, parts)
     else:
+        if _orphaned(worker):
+            return {"orphan": True, "worker": worker.address}
         sweep_spool()
         path = spool_dir() / f"{job_id}.{attempt}.bin"
-    sink(1.0, "writing the result")
-    # a spooled result dies with its worker anyway (the job is then run again): no fsync
-    size = write_parts(path, parts, sync=shared)
+        sink(1.0, "writing the result")
+        # written behind: the task returns now, so the server's chunk reads (tasks on this
+        # worker) start while the file is still being written; each waits for its bytes
+        _write_behind(path, parts)
     return {"path": str(path), "size": size, "shared": shared, "worker": worker.address}
 
 
-def read_chunk(path: str, offset: int, size: int) -> bytes:
-    """Dask task: ``size`` bytes of a spooled result from ``offset`` (the server's fetch)."""
+#: spooled results being written behind their task: path → the writing thread
+_WRITERS: dict[str, threading.Thread] = {}
+
+
+def _write_behind(path: Path, parts) -> None:
+    def write() -> None:
+        try:
+            # a spooled result dies with its worker anyway (the job is then run again)
+            write_parts(path, parts, sync=False)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                _error_file(path).write_text(f"{type(exc).__name__}: {exc}")
+        finally:
+            _WRITERS.pop(str(path), None)
+
+    t = threading.Thread(target=write, name=f"medview-spool-{path.name}", daemon=True)
+    _WRITERS[str(path)] = t
+    t.start()
+
+
+def _error_file(path: Path) -> Path:
+    return path.with_name(path.name + ".error")
+
+
+def _orphaned(worker) -> bool:
+    """Whether nobody waits for this task any more (its server went away, so the scheduler
+    dropped it): then its result is not spooled where no one would fetch it."""
+    from distributed.worker import thread_state
+
+    key = getattr(thread_state, "key", None)
+    ts = worker.state.tasks.get(key) if key is not None else None
+    return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+
+def remove_job_spool(job_id: str) -> int:
+    """Run on every worker (``Client.run``) when a job that was run more than once ends:
+    the results of its earlier attempts (an orphan of a killed server, a worker killed
+    before the server fetched) are deleted; returns how many."""
+    n = 0
+    for p in spool_dir().glob(f"{job_id}.*"):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n + sweep_spool()
+
+
+def spool_sweeper():
+    """A Dask worker plugin: every worker, also one that joins later, sweeps its machine's
+    spool when it starts (what a killed worker process left there is no one's any more)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class SpoolSweeper(WorkerPlugin):
+        def setup(self, worker) -> None:
+            sweep_spool()
+
+    return SpoolSweeper()
+
+
+def read_chunk(path: str, offset: int, size: int, timeout_s: float = 300.0) -> bytes:
+    """Dask task: ``size`` bytes of a spooled result from ``offset`` (the server's fetch),
+    waiting (at most ``timeout_s``) for a writer that has not got there yet.
+
+    Raises
+    ------
+    JobFailed
+        If the result could not be written, or is shorter than asked for once written.
+    """
     p = Path(path)
     if p.parent != spool_dir():  # only results this module spooled, never another file
         raise JobFailed(f"not a spooled result: {path}")
+    end = time.monotonic() + timeout_s
+    while True:
+        writing = str(p) in _WRITERS
+        try:
+            have = p.stat().st_size
+        except FileNotFoundError:
+            have = -1
+        if have >= offset + size:
+            break
+        if not writing:  # written (or never, here): what is there is all there will be
+            err = _error_file(p)
+            if err.exists():
+                raise JobFailed(f"the result could not be spooled: {err.read_text()}")
+            raise JobFailed(f"the spooled result {p.name} holds {max(have, 0)} bytes, "
+                            f"{offset + size} were asked for")
+        if time.monotonic() > end:
+            raise JobFailed(f"the spooled result {p.name} did not reach {offset + size} bytes "
+                            f"within {timeout_s:g} s")
+        time.sleep(0.002)
     with open(p, "rb") as f:
         f.seek(offset)
         return f.read(size)
@@ -104,6 +251,7 @@ def remove_spooled(path: str) -> bool:
     if p.parent != spool_dir():
         return False
     p.unlink(missing_ok=True)
+    _error_file(p).unlink(missing_ok=True)
     return True
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from medview.core.progress import Cancelled
 from medview.remote.schemas import JobStatus
 from medview.server.executors import WorkerLost
-from medview.server.store import JobStore
+from medview.server.store import JobStore, new_job_id
+from medview.server.streams import ResultStream
 from medview.server.worker import JobFailed
 
 __all__ = ["JobManager"]
@@ -41,6 +42,8 @@ class JobManager:
         self._owns_executor = owns_executor
         self.retention_s = float(retention_s)
         self._threads: dict[str, threading.Thread] = {}
+        #: results being written, served while they are (:mod:`medview.server.streams`)
+        self._streams: dict[str, ResultStream] = {}
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
 
@@ -50,13 +53,30 @@ class JobManager:
         warm = getattr(self.executor, "warm_up", None)
         if warm is not None:
             warm()
+        self._remove_leftovers()
         for job_id in self.store.list(states=("queued", "running")):
+            done = self.store.job_dir(job_id) / "result.bin"
+            if done.is_file():  # stopped between the rename and the database: it is done
+                self._succeeded(job_id, done)
+                forget = getattr(self.executor, "forget", None)
+                if forget is not None:  # what its worker spooled may not have been deleted
+                    forget(job_id)
+                continue
             log.info("job %s: resumed after a restart", job_id)
             self.store.update(job_id, state="queued", message="resumed after a server restart")
             self._launch(job_id)
         self._sweeper = threading.Thread(target=self._sweep_loop, name="medview-sweeper",
                                          daemon=True)
         self._sweeper.start()
+
+    def _remove_leftovers(self) -> None:
+        """What a server that was killed left behind: job folders of no job (stopped between
+        the upload and the job's creation) or of a job that has nothing more to deliver."""
+        keep = set(self.store.list(states=("queued", "running", "succeeded")))
+        for folder in (self.store.folder / "jobs").iterdir():
+            if folder.name not in keep:
+                log.info("removing %s, left by a server that stopped", folder)
+                shutil.rmtree(folder, ignore_errors=True)
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -72,14 +92,17 @@ class JobManager:
         comes back and ``upload`` is deleted.
         """
         size = upload.stat().st_size
-        job_id, created = self.store.create(owner=owner, idem_key=idem_key, steps=steps,
-                                            input_bytes=size)
-        if not created:
-            upload.unlink(missing_ok=True)
-            return self.store.get(job_id), False
+        # the input is in its folder before the job exists: a server stopped in between
+        # leaves a folder without a job (deleted at the next start), never a job without input
+        job_id = new_job_id()
         folder = self.store.job_dir(job_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True)
         os.replace(upload, folder / "input.bin")
+        job_id, created = self.store.create(owner=owner, idem_key=idem_key, steps=steps,
+                                            input_bytes=size, job_id=job_id)
+        if not created:
+            shutil.rmtree(folder, ignore_errors=True)
+            return self.store.get(job_id), False
         self._launch(job_id)
         return self.store.get(job_id), True
 
@@ -93,6 +116,7 @@ class JobManager:
         folder = self.store.job_dir(job_id)
         status = self.store.get(job_id)
         attempts = status.attempts if status else 0
+        first = attempts + 1
         tries = 0
         try:
             while True:
@@ -108,9 +132,14 @@ class JobManager:
                     self.store.update(job_id, state="running", progress=fraction,
                                       message=message, worker=worker)
 
+                def on_result(path: Path, size: int, attempt: int = attempts) -> None:
+                    self._streams[job_id] = ResultStream(job_id, path, size, attempt)
+
                 try:
-                    part = self.executor.run(job_id, folder, attempts, on_progress)
+                    part = self.executor.run(job_id, folder, attempts, on_progress,
+                                             on_result=on_result)
                 except WorkerLost as exc:
+                    self._end_stream(job_id)
                     if self._stop.is_set():
                         raise _ServerStopping from None
                     if not exc.started and tries < _MAX_TRIES:
@@ -122,12 +151,14 @@ class JobManager:
                         continue
                     raise JobFailed(f"{exc}, on {attempts} attempts; the job was given up "
                                     "(check the workers' memory and logs)") from None
-                os.replace(part, folder / "result.bin")
-                size = (folder / "result.bin").stat().st_size
-                self.store.update(job_id, state="succeeded", progress=1.0, message="done",
-                                  result_bytes=size)
-                log.info("job %s: succeeded (%d result bytes, %d attempt(s))", job_id, size,
-                         attempts)
+                stream = self._streams.get(job_id)
+                if stream is not None and stream.attempt == attempts:
+                    with stream._lock:  # readers never open the path between the two
+                        os.replace(part, folder / "result.bin")
+                        stream.path, stream.state = folder / "result.bin", "complete"
+                else:
+                    os.replace(part, folder / "result.bin")
+                self._succeeded(job_id, folder / "result.bin", attempts)
                 break
         except _ServerStopping:
             log.info("job %s: left for the next start (the server is stopping)", job_id)
@@ -147,11 +178,36 @@ class JobManager:
                               error=f"internal server error: {type(exc).__name__}: {exc}")
         finally:
             self._threads.pop(job_id, None)
+            self._end_stream(job_id)
+            forget = getattr(self.executor, "forget", None)
+            if forget is not None and (attempts > first or first > 1):
+                forget(job_id)  # earlier attempts (or a killed server's) may have left some
             for p in folder.glob("result.*.part"):
                 p.unlink(missing_ok=True)
             status = self.store.get(job_id)
             if status is not None and status.done:  # a stopping server keeps it for later
                 (folder / "input.bin").unlink(missing_ok=True)
+                if status.state != "succeeded":  # nothing left to deliver: no folder either
+                    shutil.rmtree(folder, ignore_errors=True)
+
+    def _succeeded(self, job_id: str, result: Path, attempts: int | None = None) -> None:
+        size = result.stat().st_size
+        fields = {"attempts": attempts} if attempts is not None else {}
+        # the completion is counted with the state (the soak test checks that no job is
+        # ever completed twice)
+        self.store.update(job_id, state="succeeded", progress=1.0, message="done",
+                          result_bytes=size, completed=True, **fields)
+        log.info("job %s: succeeded (%d result bytes, attempt %s)", job_id, size,
+                 attempts if attempts is not None else "before the restart")
+
+    def _end_stream(self, job_id: str) -> None:
+        stream = self._streams.pop(job_id, None)
+        if stream is not None:
+            stream.fail()  # no-op once complete
+
+    def stream(self, job_id: str) -> ResultStream | None:
+        """The result of the running attempt while it is being written, if announced."""
+        return self._streams.get(job_id)
 
     def cancel(self, job_id: str) -> JobStatus | None:
         status = self.store.get(job_id)
@@ -170,7 +226,17 @@ class JobManager:
         status = self.store.get(job_id)
         if status is None or status.state != "succeeded":
             return status
-        self.result_path(job_id).unlink(missing_ok=True)
+        # the whole folder goes: nothing of a delivered job stays on the server. Renamed
+        # now, deleted behind the answer (unlinking hundreds of MB takes a while); a server
+        # stopped meanwhile deletes it at its next start (a folder of no job)
+        folder = self.store.job_dir(job_id)
+        trash = folder.with_name(f".delivered-{job_id}")
+        try:
+            os.replace(folder, trash)
+        except OSError:
+            trash = folder
+        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
+                         name=f"rm-{job_id[:8]}").start()
         self.store.update(job_id, state="delivered", message="result delivered and deleted")
         return self.store.get(job_id)
 

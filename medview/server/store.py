@@ -16,7 +16,7 @@ from pathlib import Path
 
 from medview.remote.schemas import JobStatus
 
-__all__ = ["JobStore"]
+__all__ = ["JobStore", "new_job_id"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -34,12 +34,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT NOT NULL DEFAULT '',
     input_bytes INTEGER NOT NULL DEFAULT 0,
     result_bytes INTEGER NOT NULL DEFAULT 0,
-    worker TEXT NOT NULL DEFAULT ''
+    worker TEXT NOT NULL DEFAULT '',
+    completions INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(owner, idem_key) WHERE idem_key IS NOT NULL;
 """
 _FIELDS = ("id", "state", "created", "updated", "progress", "message", "steps", "attempts",
            "error", "input_bytes", "result_bytes", "worker")
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
 
 
 class JobStore:
@@ -53,6 +58,10 @@ class JobStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "completions" not in cols:  # a store written by an older server
+            self._db.execute("ALTER TABLE jobs ADD COLUMN completions INTEGER NOT NULL "
+                             "DEFAULT 0")
         self._closed = False
 
     def close(self) -> None:
@@ -64,9 +73,10 @@ class JobStore:
         return self.folder / "jobs" / job_id
 
     # -- rows ---------------------------------------------------------------------------
-    def create(self, *, owner: str, idem_key: str | None, steps: int, input_bytes: int
-               ) -> tuple[str, bool]:
-        """A new queued job, or the existing one with the same owner and key.
+    def create(self, *, owner: str, idem_key: str | None, steps: int, input_bytes: int,
+               job_id: str | None = None) -> tuple[str, bool]:
+        """A new queued job (id ``job_id`` or a new one), or the existing one with the same
+        owner and key.
 
         Returns
         -------
@@ -78,7 +88,7 @@ class JobStore:
                                        (owner, idem_key)).fetchone()
                 if row:
                     return row[0], False
-            job_id = uuid.uuid4().hex
+            job_id = job_id or new_job_id()
             now = time.time()
             self._db.execute(
                 "INSERT INTO jobs (id, owner, idem_key, state, created, updated, steps, "
@@ -86,17 +96,26 @@ class JobStore:
                 (job_id, owner, idem_key, now, now, steps, input_bytes))
             return job_id, True
 
-    def update(self, job_id: str, **fields) -> None:
+    def update(self, job_id: str, *, completed: bool = False, **fields) -> None:
+        """Set ``fields``; with ``completed`` also count one more completion of the job in
+        the same statement (a server killed in between cannot count one twice)."""
         if not fields:
             return
         fields["updated"] = time.time()
         if fields.get("state") in ("succeeded", "failed", "cancelled"):
             fields.setdefault("finished", fields["updated"])
         cols = ", ".join(f"{k}=?" for k in fields)
+        if completed:
+            cols += ", completions = completions + 1"
         with self._lock:
             if self._closed:  # a job thread outliving a stopped server: the next one resumes it
                 return
             self._db.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
+
+    def completions(self) -> dict[str, int]:
+        """job id → how many times it completed."""
+        with self._lock:
+            return dict(self._db.execute("SELECT id, completions FROM jobs"))
 
     def get(self, job_id: str, *, owner: str | None = None) -> JobStatus | None:
         sql = f"SELECT {', '.join(_FIELDS)} FROM jobs WHERE id=?"

@@ -243,12 +243,33 @@ def write_parts(path: Path, parts, *, sync: bool = True) -> int:
     return size
 
 
+def map_input(path: Path):
+    """``path`` memory-mapped read-only (a context manager): the bundle is decoded straight
+    from the page cache, never read whole into this process's memory first."""
+    import contextlib
+    import mmap
+
+    @contextlib.contextmanager
+    def mapped():
+        with open(path, "rb") as f:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield mm
+        finally:
+            with contextlib.suppress(BufferError):  # a view kept alive by a traceback
+                mm.close()
+
+    return mapped()
+
+
 def run_in_pool(job_dir: str, attempt: int) -> str:
     """Pool entry point: run ``job_dir/input.bin``, write ``result.<attempt>.part``.
 
     Progress goes to ``progress.json`` in the job folder, cancellation is the existence of
-    ``cancel`` there. Returns the part file's path; the server renames it into place, so a
-    result is never half-written where a reader could see it.
+    ``cancel`` there. Before the result is written, ``progress.json`` says its size
+    (``result_bytes``): the server streams the part file to the client while it grows.
+    Returns the part file's path; the server renames it into place, so a result is never
+    half-written where a reader could see it as complete.
     """
     folder = Path(job_dir)
     _write_json(folder / "progress.json", {"fraction": 0.0, "message": "started",
@@ -258,8 +279,11 @@ def run_in_pool(job_dir: str, attempt: int) -> str:
         _write_json(folder / "progress.json", {"fraction": fraction, "message": message,
                                                "worker": where()})
 
-    data = (folder / "input.bin").read_bytes()
-    parts = execute_bundle(data, sink=sink, probe=(folder / "cancel").exists)
+    with map_input(folder / "input.bin") as data:
+        parts = execute_bundle(data, sink=sink, probe=(folder / "cancel").exists)
     part = folder / f"result.{attempt}.part"
+    _write_json(folder / "progress.json", {"fraction": 1.0, "message": "writing the result",
+                                           "worker": where(), "attempt": attempt,
+                                           "result_bytes": sum(len(p) for p in parts)})
     write_parts(part, parts)
     return str(part)

@@ -78,7 +78,9 @@ def _reset_peak(pid: int) -> None:
 def test_a_result_of_hundreds_of_mb_comes_back_from_dask_with_bounded_memory(site):
     """The issue's bug: a ~290 MB result never came back (a polled result() abandoned the
     transfer on every timeout). Here it comes back whole, and neither the scheduler nor the
-    server holds it: their peak memory grows by far less than its size."""
+    server holds it or the input: the server takes the upload to disk, hands it to the worker
+    and fetches the result in chunks, so its peak memory (VmHWM) grows by a few chunks, far
+    less than the bytes it moved (a 128 MiB upload and a 256 MiB result)."""
     from medview.remote.run import collect_job, submit_job
 
     slices = BIG_MB * 2**20 // (512 * 512 * 4)
@@ -103,20 +105,22 @@ def test_a_result_of_hundreds_of_mb_comes_back_from_dask_with_bounded_memory(sit
                          ).result.array
     assert np.array_equal(out[::16], expected)  # in-plane step: every 16th slice checked
     assert final.state == "delivered" and final.result_bytes > out.nbytes
-    for name, pid in watched.items():
-        grew = _rss(pid)["VmHWM"] - before[name]
-        # the upload (half the result) passes through both; the result through neither
-        assert grew < 0.75 * out.nbytes, (name, grew >> 20, out.nbytes >> 20)
+    moved = job.upload_bytes + final.result_bytes
+    assert moved > 1.4 * out.nbytes
+    grew = {name: _rss(pid)["VmHWM"] - before[name] for name, pid in watched.items()}
+    # measured: the server 53 MiB (8 MiB chunks, 4 fetched at once), the scheduler 2 MiB
+    assert grew["server"] < moved / 4, (grew["server"] >> 20, moved >> 20)
+    assert grew["scheduler"] < 32 << 20, grew["scheduler"] >> 20
     # nothing stays behind: the server's job folder and the workers' spool are empty
     job_dir = site["server"].state_dir / "jobs" / job.status.id
     assert not list(job_dir.glob("*"))
-    from medview.server.dask_tasks import spool_dir
+    from medview.server.dask_tasks import spool_base
 
-    spool = spool_dir()  # the workers run with this process's environment
+    spool = spool_base()  # the workers run with this process's environment
     deadline = time.monotonic() + 10
-    while list(spool.glob(f"{job.status.id}*")) and time.monotonic() < deadline:
+    while list(spool.glob(f"*/{job.status.id}*")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not list(spool.glob(f"{job.status.id}*"))
+    assert not list(spool.glob(f"*/{job.status.id}*"))
 
 
 SLOWISH = {"steps": [{"step": "smooth.curvature_diffusion",
@@ -172,7 +176,13 @@ def test_ctrl_c_mid_batch_keeps_what_was_delivered_and_resume_runs_only_the_rest
     kept = sorted(p.name for p in out.iterdir())
     assert 2 <= len(kept) < 6 and all(not k.startswith(".") for k in kept), kept
     with client_for(site) as c:
-        jobs = [j for j in c.jobs() if j.id not in earlier]
+        # the cancellations Ctrl-C sent take effect within moments
+        end = time.monotonic() + 30
+        while True:
+            jobs = [j for j in c.jobs() if j.id not in earlier]
+            if all(j.done for j in jobs) or time.monotonic() > end:
+                break
+            time.sleep(0.1)
     delivered = [j for j in jobs if j.state == "delivered"]
     running = [j for j in jobs if not j.done]
     # every result the server deleted is on disk, and nothing half-written is; the result
@@ -250,5 +260,5 @@ def test_a_job_no_worker_can_take_fails_with_the_reason_in_bounded_time(site, tm
         store.close()
         stop_dask(empty)
     assert final.state == "failed", final
-    assert "could not be sent to a Dask worker within 1 s" in final.error
+    assert "no Dask worker was there to take the job within 1 s" in final.error
     assert took < 30

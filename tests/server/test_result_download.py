@@ -71,11 +71,14 @@ def test_collect_streams_to_a_file_and_keeps_no_download_behind(make_client, tmp
     assert err.value.status == 410
 
 
-def test_the_spool_sweep_deletes_only_results_nobody_fetched_for_a_day(tmp_path, monkeypatch):
+def test_the_spool_sweep_deletes_what_dead_workers_and_nobody_for_a_day_left(tmp_path,
+                                                                            monkeypatch):
     import os
+    import subprocess
+    import sys
     import time
 
-    from medview.server.dask_tasks import spool_dir, sweep_spool
+    from medview.server.dask_tasks import spool_base, spool_dir, sweep_spool
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
@@ -86,5 +89,14 @@ def test_the_spool_sweep_deletes_only_results_nobody_fetched_for_a_day(tmp_path,
     new.write_bytes(b"y")
     day_ago = time.time() - 25 * 3600
     os.utime(old, (day_ago, day_ago))
-    assert spool_dir().parent == tmp_path
-    assert sweep_spool() == 1 and not old.exists() and new.exists()
+    assert spool_dir().parent == spool_base() and spool_base().parent == tmp_path
+    # a worker process that has ended (its pid is free) left one; a live one's stays
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (spool_base() / dead).mkdir()
+    (spool_base() / dead / "c.1.bin").write_bytes(b"z")
+    live = spool_base() / str(os.getppid())
+    live.mkdir()
+    (live / "d.1.bin").write_bytes(b"w")
+    assert sweep_spool() == 2 and not old.exists() and new.exists()
+    assert not (spool_base() / dead).exists() and (live / "d.1.bin").exists()
