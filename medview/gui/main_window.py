@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -1063,6 +1064,11 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             event.ignore()
             return
         self.unsaved.end_session()  # a clean exit: this session's autosaves go
+        # its dialogs (share, backup, export … opened window-modal) go with it: one left
+        # open would outlive the window and keep blocking input to the application
+        for dialog in self.findChildren(QDialog):
+            if dialog.isVisible():
+                dialog.reject()
         self._save_settings()
         self.thumbnails.shutdown(timeout_ms=10_000)
         if not self.tasks.shutdown(timeout_ms=10_000):

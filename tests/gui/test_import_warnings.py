@@ -58,3 +58,20 @@ def test_an_import_with_warnings_names_them_in_the_status_bar_and_the_panel(
         window.import_folder(clean)
     assert _rows(panel) == [] and "imported with a warning" not in \
         window.statusBar().currentMessage()
+
+
+def test_closing_the_window_closes_its_open_dialogs(qtbot, window, data_dir):
+    """A window-modal dialog left open (share, backup, export …) must not outlive the window:
+    it would keep blocking input to everything else."""
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    folder = data_dir / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice"
+    with qtbot.waitSignal(window.series_opened, timeout=TIMEOUT_MS):
+        window.import_folder(folder, open_first=True)
+    dialogs = [window.open_share_dialog(), window.open_backup_dialog()]
+    assert all(d is not None and d.isVisible() for d in dialogs)
+    assert QApplication.activeModalWidget() is not None
+    window.close()
+    assert not any(d.isVisible() for d in dialogs)
+    assert not [w for w in QApplication.topLevelWidgets()
+                if isinstance(w, QDialog) and w.isVisible()]
