@@ -26,47 +26,16 @@ from medview.deid.engine import Deidentifier, Tally
 from medview.deid.keys import project_key, record_mapping
 from medview.deid.profile import EDITION, Options
 from medview.deid.report import ShareReport
+from medview.dicom.collect import collect_files
 from medview.fileperms import give_user_mode
 
-__all__ = ["REPORT_STEM", "collect_inputs", "share"]
+__all__ = ["REPORT_STEM", "share"]
 
 REPORT_STEM = "SHARE-REPORT"
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 #: DICOMDIR records need these (Type 1 there); a de-identified study may have them empty
 _RECORD_DUMMIES = {"StudyDate": "19000101", "StudyTime": "000000", "StudyID": "1",
                    "SeriesNumber": "1", "InstanceNumber": "1"}
-
-
-def collect_inputs(items: Iterable[str | os.PathLike], catalog=None) -> list[Path]:
-    """The files named by ``items``: files, folders (recursively), catalog study or series UIDs.
-
-    Raises
-    ------
-    ValueError
-        Naming an item that is neither a path nor a UID in ``catalog``.
-    """
-    files: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_file():
-            files.append(p)
-        elif p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file()
-                                and not f.name.startswith(".")))
-        else:
-            uid = str(item)
-            found: list[Path] = []
-            if catalog is not None:
-                found = [Path(h.path) for h in catalog.instances(uid)]
-                if not found:
-                    for rec in catalog.series(uid):
-                        found.extend(Path(h.path) for h in catalog.instances(rec.uid))
-            if not found:
-                raise ValueError(f"{uid}: no such file or folder, and no study or series with "
-                                 "this UID in the catalog")
-            files.extend(found)
-    seen: set[Path] = set()
-    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
 
 
 def _kind(destination: Path) -> str:
@@ -93,7 +62,8 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
     Parameters
     ----------
     items : iterable of path or UID
-        Files, folders, catalog study/series UIDs (see :func:`collect_inputs`).
+        Files, folders, catalog study/series UIDs
+        (see :func:`medview.dicom.collect.collect_files`).
     project : str
         The project: its key makes the UIDs, pseudonyms and date offsets.
     options : Options, optional
@@ -132,7 +102,7 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
     dest = Path(destination) if destination is not None else None
     if dest is not None and (dest.exists() or dest.is_symlink()):
         raise FileExistsError(f"{dest}: already exists; choose a new folder or ZIP name")
-    files = collect_inputs(items, catalog)
+    files = collect_files(items, catalog)
     if not files:
         raise ValueError("nothing to share: no files in " + ", ".join(map(str, items)))
     key = project_key(project)

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medview.core.progress import NO_PROGRESS, Cancelled, Progress
+from medview.dicom.collect import collect_files
 from medview.pacs.errors import AuthenticationFailed, PacsError
 from medview.pacs.nodes import DimseNode, Node
 
-__all__ = ["SendReport", "collect_files", "destination", "send", "stow_datasets"]
+__all__ = ["SendReport", "destination", "send", "stow_datasets"]
 
 UNCOMPRESSED = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
 MAX_CONTEXTS = 126
@@ -52,39 +53,6 @@ class SendReport:
         if self.failed:
             text += f"; {len(self.failed)} NOT stored"
         return text
-
-
-def collect_files(items: Iterable[str | os.PathLike], catalog=None) -> list[Path]:
-    """The files named by ``items``: files, folders (recursively), or catalog series/study
-    UIDs.
-
-    Raises
-    ------
-    ValueError
-        Naming an item that is neither a path nor a UID in ``catalog``.
-    """
-    files: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_file():
-            files.append(p)
-        elif p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file()
-                                and not f.name.startswith(".")))
-        else:
-            uid = str(item)
-            found = []
-            if catalog is not None:
-                found = [Path(h.path) for h in catalog.instances(uid)]
-                if not found:
-                    for rec in catalog.series(uid):
-                        found.extend(Path(h.path) for h in catalog.instances(rec.uid))
-            if not found:
-                raise ValueError(f"{uid}: no such file or folder, and no series or study with "
-                                 "this UID in the catalog")
-            files.extend(found)
-    seen: set[Path] = set()
-    return [f for f in files if not (f in seen or seen.add(f))]
 
 
 def _headers(files: Sequence[Path], report: SendReport,
@@ -297,7 +265,7 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
     node : DimseNode or WebNode
         C-STORE for a DICOM node, STOW-RS for a DICOMweb one.
     items : iterable of path or UID
-        See :func:`collect_files`.
+        See :func:`medview.dicom.collect.collect_files`.
     catalog : medview.dicom.catalog.Catalog, optional
         To resolve UIDs.
     associations : int

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
+from medview.server.requestlog import ByteCount
+
 __all__ = ["AuditLog", "audit_action"]
 
 _JOB = re.compile(r"[0-9a-f]{32}")
@@ -77,33 +79,14 @@ class AuditLog:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        got = sent = 0
-        status = 500
-
-        async def counting_receive():
-            nonlocal got
-            message = await receive()
-            if message["type"] == "http.request":
-                got += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message):
-            nonlocal sent, status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            elif message["type"] == "http.response.pathsend":
-                sent += os.path.getsize(message["path"])
-            await send(message)
-
+        count = ByteCount(receive, send)
         try:
-            await self.app(scope, counting_receive, counting_send)
+            await self.app(scope, count.receive, count.send)
         except Exception:
-            status = 500
+            count.status = 500
             raise
         finally:
-            entry = self._entry(scope, state, status, got, sent)
+            entry = self._entry(scope, state, count.status, count.got, count.sent)
             if entry is not None:
                 await run_in_threadpool(self.append, entry)
 

@@ -16,9 +16,34 @@ from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
-__all__ = ["RequestLog", "access_log"]
+__all__ = ["ByteCount", "RequestLog", "access_log"]
 
 access_log = logging.getLogger("medview.server.access")
+
+
+class ByteCount:
+    """``receive``/``send`` wrappers counting the body bytes that arrived (``got``) and went
+    out (``sent``, a file response by its size) and keeping the response ``status``."""
+
+    def __init__(self, receive, send):
+        self.got = self.sent = 0
+        self.status = 500
+        self._receive, self._send = receive, send
+
+    async def receive(self):
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.got += len(message.get("body", b""))
+        return message
+
+    async def send(self, message):
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            self.sent += len(message.get("body", b""))
+        elif message["type"] == "http.response.pathsend":
+            self.sent += os.path.getsize(message["path"])
+        await self._send(message)
 
 
 class RequestLog:
@@ -39,37 +64,18 @@ class RequestLog:
             return
         t0 = time.perf_counter()
         state = scope.setdefault("state", {})
-        got = sent = 0
-        status = 500
-
-        async def counting_receive():
-            nonlocal got
-            message = await receive()
-            if message["type"] == "http.request":
-                got += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message):
-            nonlocal sent, status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            elif message["type"] == "http.response.pathsend":
-                sent += os.path.getsize(message["path"])
-            await send(message)
-
+        count = ByteCount(receive, send)
         error = None
         try:
-            await self.app(scope, counting_receive, counting_send)
+            await self.app(scope, count.receive, count.send)
         except Exception as exc:
             error = type(exc).__name__
             raise
         finally:
             entry = {"time": round(time.time(), 3), "who": state.get("who") or "-",
                      "method": scope.get("method", ""), "path": scope.get("path", ""),
-                     "in_bytes": got, "out_bytes": sent,
-                     "status": 500 if error else status,
+                     "in_bytes": count.got, "out_bytes": count.sent,
+                     "status": 500 if error else count.status,
                      "ms": round((time.perf_counter() - t0) * 1000, 1)}
             if error:
                 entry["error"] = error

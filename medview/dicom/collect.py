@@ -1,0 +1,48 @@
+"""The files a command names: files, folders (recursively) or catalog study/series UIDs.
+
+Used by everything that takes "what to send" from a user — a PACS send, a de-identified share —
+so that the same words name the same files everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["collect_files"]
+
+
+def collect_files(items: Iterable[str | os.PathLike], catalog=None) -> list[Path]:
+    """The files named by ``items``, each once, in the order named.
+
+    A file is itself; a folder is every file below it (sorted; names starting with "." left
+    out); anything else is a Series Instance UID, else a Study Instance UID, in ``catalog``.
+
+    Raises
+    ------
+    ValueError
+        Naming an item that is neither a path nor a UID in ``catalog``.
+    """
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_file():
+            files.append(p)
+        elif p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file()
+                                and not f.name.startswith(".")))
+        else:
+            uid = str(item)
+            found: list[Path] = []
+            if catalog is not None:
+                found = [Path(h.path) for h in catalog.instances(uid)]
+                if not found:
+                    for rec in catalog.series(uid):
+                        found.extend(Path(h.path) for h in catalog.instances(rec.uid))
+            if not found:
+                raise ValueError(f"{uid}: no such file or folder, and no series or study with "
+                                 "this UID in the catalog")
+            files.extend(found)
+    seen: set[Path] = set()
+    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
