@@ -6,6 +6,7 @@ process id at the end (also when a test fails).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -138,3 +139,25 @@ def subprocess_env(config: Path, data: Path) -> dict:
     repo = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH")) if p)
     return env
+
+
+@contextlib.contextmanager
+def pool_site(root: Path, token_name: str = "gui"):
+    """A real ``medview serve`` (HTTPS with its own certificate, one token, a pool of one
+    worker) in ``root``; yields ``{"url", "token", "cert"}`` and stops it after."""
+    env = subprocess_env(root / "server-config", root / "server-data")
+    run = subprocess.run(medview_cmd("serve", "make-cert", root / "tls"), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    tokens = root / "tokens.json"
+    run = subprocess.run(medview_cmd("serve", "add-token", token_name, "--tokens", tokens),
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    cert, key = root / "tls" / "cert.pem", root / "tls" / "key.pem"
+    (root / "pool").mkdir()
+    server = start_server(root / "pool", cert=cert, key=key, tokens=tokens, env=env,
+                          extra=("--workers", "1"))
+    try:
+        yield {"url": server.url, "token": run.stdout.strip(), "cert": cert}
+    finally:
+        stop(server.proc)

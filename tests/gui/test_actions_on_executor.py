@@ -7,11 +7,10 @@ run leaves the previous result as it was; the window's three "Run on" boxes show
 from __future__ import annotations
 
 import contextlib
-import subprocess
 
 import numpy as np
 import pytest
-from offload_procs import medview_cmd, start_server, stop, subprocess_env
+from offload_procs import pool_site
 from step_checks import crop
 from viewer_helpers import assert_layer_drawn, grab_rgb, make_viewer
 
@@ -31,23 +30,8 @@ VOXEL_TOL = 1.0
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("actions_offload")
-    env = subprocess_env(root / "server-config", root / "server-data")
-    run = subprocess.run(medview_cmd("serve", "make-cert", root / "tls"), env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    tokens = root / "tokens.json"
-    run = subprocess.run(medview_cmd("serve", "add-token", "gui", "--tokens", tokens), env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    cert, key = root / "tls" / "cert.pem", root / "tls" / "key.pem"
-    (root / "pool").mkdir()
-    server = start_server(root / "pool", cert=cert, key=key, tokens=tokens, env=env,
-                          extra=("--workers", "1"))
-    try:
-        yield {"url": server.url, "token": run.stdout.strip(), "cert": cert}
-    finally:
-        stop(server.proc)
+    with pool_site(tmp_path_factory.mktemp("actions_offload")) as server:
+        yield server
 
 
 @pytest.fixture
