@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
 export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
-.venv/bin/ruff check medview tests benchmarks packaging
+.venv/bin/ruff check medview tests benchmarks packaging scripts phantoms
 .venv/bin/lint-imports
 .venv-headless/bin/python -m pytest -q --ignore=tests/gui --ignore=tests/e2e/test_package.py "$@"
 .venv/bin/python -m pytest -q tests/gui "$@"
