@@ -16,9 +16,10 @@ def cmd_steps(args) -> int:
 
     steps = all_steps()
     if args.json:
-        described = [s.describe() for s in steps]
-        described += [{"plugin": b.name, "entry_point": b.value, "available": False,
-                       "error": b.error} for b in broken_plugins()]
+        # every entry has an "id" and "available", so a script can index the list by id
+        described = [{**s.describe(), "available": True} for s in steps]
+        described += [{"id": f"plugin:{b.name}", "plugin": b.name, "entry_point": b.value,
+                       "available": False, "error": b.error} for b in broken_plugins()]
         json.dump(described, sys.stdout, indent=2)
         print()
         return EXIT_OK

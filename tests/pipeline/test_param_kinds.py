@@ -223,9 +223,13 @@ def test_a_broken_plugin_is_listed_as_unavailable_and_the_others_load(tmp_path):
     assert ("unavailable: plugin medview_broken_plugin (medview_broken_plugin) failed to "
             f"load: RuntimeError: {BROKEN_ERROR}") in proc.stdout
     listed = json.loads(_medview(["steps", "--json"], plugins).stdout)
-    assert {"plugin": "medview_broken_plugin", "entry_point": "medview_broken_plugin",
-            "available": False, "error": f"RuntimeError: {BROKEN_ERROR}"} in listed
-    assert GOOD_STEP in {s.get("id") for s in listed}
+    assert {"id": "plugin:medview_broken_plugin", "plugin": "medview_broken_plugin",
+            "entry_point": "medview_broken_plugin", "available": False,
+            "error": f"RuntimeError: {BROKEN_ERROR}"} in listed
+    assert all("id" in s and "available" in s for s in listed)
+    by_id = {s["id"]: s for s in listed}
+    assert by_id[GOOD_STEP]["available"] is True
+    assert by_id["smooth.gaussian"]["available"] is True
 
 
 def test_a_chain_needing_a_broken_plugin_says_so(tmp_path, monkeypatch):
