@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Box", "OcrUnavailable", "find_text", "flag_reason", "mask_dataset", "tesseract"]
+__all__ = ["Box", "OcrUnavailable", "find_text", "flag_reason", "frames_of", "mask_dataset",
+           "tesseract"]
 
 #: SOP classes whose images often carry burned-in text
 BURNED_IN_CLASSES = {
@@ -145,12 +146,6 @@ def find_text(frame: np.ndarray, *, timeout_s: float = 60.0) -> list[Box]:
     return boxes
 
 
-def _frames(arr: np.ndarray, ds) -> np.ndarray:
-    """``arr`` as frames ``[n, y, x(, c)]``."""
-    n = int(ds.get("NumberOfFrames", 1) or 1)
-    return arr if n > 1 else arr[None]
-
-
 def _sample(n: int) -> list[int]:
     return sorted({0, n // 2, n - 1})[:OCR_FRAMES]
 
@@ -168,33 +163,67 @@ def _background(frame: np.ndarray, box: Box) -> np.ndarray:
     return np.median(ring, axis=0).astype(frame.dtype)
 
 
-def detect(ds) -> list[Box]:
-    """Text boxes in the sampled frames of ``ds`` (the union over them)."""
-    frames = _frames(ds.pixel_array, ds)
+def frames_of(path) -> np.ndarray:
+    """The stored pixel values of the file at ``path`` as frames ``[n, y, x(, c)]``, decoded
+    the checked way (:func:`medview.dicom.pixels.decode_file`: sizes checked against the file
+    before allocating, GDCM only in the decoder process): a file being shared is as hostile
+    as any other, and a crashing decoder must not take the share (or the window) down.
+
+    Raises
+    ------
+    medview.dicom.errors.PixelDataError
+        The pixel data cannot be decoded; the message names the path and the reason.
+    """
+    from medview.dicom.pixels import decode_file
+
+    return decode_file(path)
+
+
+def detect(frames: np.ndarray) -> list[Box]:
+    """Text boxes in the sampled frames of ``frames`` (``[n, y, x(, c)]``, e.g. from
+    :func:`frames_of`): the union over them."""
     boxes: list[Box] = []
     for i in _sample(len(frames)):
         boxes.extend(find_text(frames[i]))
     return boxes
 
 
-def mask_dataset(ds, boxes: list[Box]) -> int:
+def mask_dataset(ds, boxes: list[Box], frames: np.ndarray) -> int:
     """Fill ``boxes`` (padded by :data:`PAD` pixels) in every frame with the background around
-    each, and store the pixels uncompressed; returns how many boxes were filled."""
+    each, and store the pixels uncompressed in ``ds``; returns how many boxes were filled.
+
+    ``frames`` are ``ds``'s decoded stored values (:func:`frames_of`); colour comes as RGB
+    (YBR and palette colour converted), so the masked image says RGB.
+    """
     from pydicom.uid import ExplicitVRLittleEndian
 
     if not boxes:
         return 0
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
-        # keep the (already remapped) SOP Instance UID: the mapping and references rely on it
-        ds.decompress(generate_instance_uid=False)
-    arr = ds.pixel_array.copy()
-    frames = _frames(arr, ds)
+    frames = np.array(frames, copy=True)
     h, w = frames.shape[1:3]
     for frame in frames:
         for b in boxes:
             fill = _background(frame, b)
             frame[max(b.y - PAD, 0):min(b.y + b.h + PAD, h),
                   max(b.x - PAD, 0):min(b.x + b.w + PAD, w)] = fill
-    ds.PixelData = np.ascontiguousarray(frames.reshape(arr.shape)).tobytes()
+    if frames.ndim == 4:  # colour, decoded to interleaved RGB
+        palette = str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR"
+        ds.PhotometricInterpretation, ds.SamplesPerPixel, ds.PlanarConfiguration = "RGB", 3, 0
+        if palette:  # looked up to 8-bit RGB: the LUTs no longer apply
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+            for kw in [k for k in ds.dir() if "PaletteColor" in k or "SegmentedPalette" in k]:
+                delattr(ds, kw)
+    for kw in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):  # of the old stream
+        if kw in ds:
+            delattr(ds, kw)
+    data = np.ascontiguousarray(frames).astype(frames.dtype.newbyteorder("<"), copy=False)
+    if int(ds.get("BitsAllocated", 0) or 0) == 1:  # single-bit images stay packed
+        from pydicom.pixels import pack_bits
+
+        raw = pack_bits(data.astype(np.uint8), pad=False)
+    else:
+        raw = data.tobytes()
+    ds.PixelData = raw + b"\0" * (len(raw) % 2)
+    ds["PixelData"].VR = "OB" if data.dtype.itemsize == 1 else "OW"
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return len(boxes)

@@ -27,6 +27,7 @@ from medview.deid.keys import project_key, record_mapping
 from medview.deid.profile import EDITION, Options
 from medview.deid.report import ShareReport
 from medview.dicom.collect import collect_files
+from medview.dicom.errors import PixelDataError
 from medview.fileperms import give_user_mode
 
 __all__ = ["REPORT_STEM", "share"]
@@ -140,7 +141,7 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
             reason = burned_in.flag_reason(ds)
             name = f"{len(written) + 1:06d}.dcm"
             # masked first: the directory record names the transfer syntax written
-            flagged = _burned_in(ds, reason, name, mask_burned_in) if reason else None
+            flagged = _burned_in(ds, path, reason, name, mask_burned_in) if reason else None
             if layout is not None:
                 try:
                     file_id = layout.add(_header(ds), _RECORD_DUMMIES)
@@ -210,7 +211,7 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
     return report
 
 
-def _burned_in(ds, reason: str, name: str, mask: bool) -> tuple[str, dict]:
+def _burned_in(ds, path, reason: str, name: str, mask: bool) -> tuple[str, dict]:
     """Mask ``ds`` when asked and text is found; ("masked" or "not_masked", report entry)."""
     entry = {"file": name, "sop_instance_uid": str(ds.SOPInstanceUID), "reason": reason}
     if "PixelData" not in ds:
@@ -219,12 +220,16 @@ def _burned_in(ds, reason: str, name: str, mask: bool) -> tuple[str, dict]:
     if not mask:
         return "not_masked", {**entry, "why": "masking not requested (--mask-burned-in)"}
     try:
-        boxes = burned_in.detect(ds)
+        frames = burned_in.frames_of(path)  # checked, crashing decoders kept out of process
+        boxes = burned_in.detect(frames)
     except burned_in.OcrUnavailable as exc:
         return "not_masked", {**entry, "why": str(exc)}
+    except PixelDataError as exc:
+        return "not_masked", {**entry, "why": f"its pixel data cannot be decoded "
+                                              f"({str(exc).removeprefix(f'{path}: ')[:600]})"}
     if not boxes:
         return "not_masked", {**entry, "why": "OCR found no text: look at it"}
-    n = burned_in.mask_dataset(ds, boxes)
+    n = burned_in.mask_dataset(ds, boxes, frames)
     codes = ds.DeidentificationMethodCodeSequence
     if not any(c.CodeValue == "113101" for c in codes):
         from pydicom.dataset import Dataset

@@ -67,6 +67,8 @@ __all__ = [
     "DECODER_GROUPS",
     "check_pixel_data",
     "decode",
+    "decode_dataset",
+    "decode_file",
     "decode_into",
     "decoders_available",
     "frame_shape",
@@ -192,6 +194,50 @@ def decode(h: InstanceHeader, frames: range | None = None) -> np.ndarray:
         _decode_dataset(h, ds, out, frames)
     _fix_unused_bits(h, out)
     return out
+
+
+def decode_file(path: str | os.PathLike) -> np.ndarray:
+    """The stored pixel values of the DICOM file at ``path``, decoded the checked way.
+
+    For callers that hold a file, not a header (de-identification masking burned-in text,
+    backup verification): the header is scanned first, so the declared sizes are checked
+    against the file before anything is allocated, and GDCM decodes only in the decoder
+    process. Same values as :func:`decode` (all frames).
+
+    Raises
+    ------
+    PixelDataError
+        The file is not DICOM, has no pixel data, lies about its sizes, or cannot be decoded;
+        the message names the path and the reason.
+    """
+    from medview.dicom.errors import UnreadableFileError
+    from medview.dicom.scan import scan_file
+
+    try:
+        h = scan_file(path)
+    except UnreadableFileError as exc:
+        raise PixelDataError(str(exc)) from None
+    return decode(h)
+
+
+def decode_dataset(ds) -> np.ndarray:
+    """:func:`decode_file` for a pydicom dataset held in memory (e.g. read back from an
+    archive): it is written to a private temporary file (0600, removed after) and decoded
+    from there, with the same checks and the same decoder process.
+    """
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(suffix=".dcm", prefix="medview-decode-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            try:
+                ds.save_as(f, enforce_file_format=True)
+            except Exception as exc:  # pydicom raises many kinds on inconsistent datasets
+                raise PixelDataError(f"cannot write the dataset to decode it: "
+                                     f"{type(exc).__name__}: {exc}") from None
+        return decode_file(tmp)
+    finally:
+        os.unlink(tmp)
 
 
 def decoders_available() -> dict[str, bool]:

@@ -94,6 +94,27 @@ def _own_grid(path: Path) -> Volume:
                   {"shape": shape})
 
 
+def _pixels(path: Path, ds) -> np.ndarray:
+    """The SEG's frames: compressed ones decoded the checked way (sizes against the file,
+    GDCM only in the decoder process), so a SEG that crashes a decoder is refused, not fatal.
+    Native frames (bit-packed binary, 8-bit fractional, label maps — palette indices as they
+    are) are plain bytes pydicom unpacks without a codec."""
+    if ds.file_meta.TransferSyntaxUID.is_compressed and \
+            ds.get("PhotometricInterpretation") != "PALETTE COLOR":
+        from medview.dicom.errors import PixelDataError
+        from medview.dicom.pixels import decode_file
+
+        try:
+            return decode_file(path)
+        except PixelDataError as exc:
+            raise SegReadError(str(exc)) from None
+    try:
+        return ds.pixel_array
+    except Exception as exc:  # pydicom raises many kinds on inconsistent sizes
+        raise SegReadError(f"{path}: cannot read the segmentation frames: "
+                           f"{type(exc).__name__}: {exc}") from None
+
+
 def read_seg(
     path: str | os.PathLike,
     *,
@@ -157,7 +178,7 @@ def read_seg(
         raise SegReadError(f"{path}: frames of {ds.Columns}×{ds.Rows} pixels, the grid has "
                            f"{nx}×{ny}")
 
-    frames = ds.pixel_array
+    frames = _pixels(path, ds)
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     frames = frames.reshape(n_frames, ny, nx)
     max_fraction = float(ds.get("MaximumFractionalValue", 1) or 1)

@@ -58,7 +58,7 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def pixel_sha(ds) -> str:
+def pixel_sha(ds, path=None) -> str:
     """SHA-256 of the decoded pixel values of ``ds`` ("" when it has none).
 
     Raises
@@ -70,11 +70,21 @@ def pixel_sha(ds) -> str:
 
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         return ""
+    from medview.dicom.errors import PixelDataError
+    from medview.dicom.pixels import decode_dataset, decode_file
+
+    # decoded the checked way (sizes against the data before allocating, GDCM only in the
+    # decoder process): what an archive sends back is as hostile as any file
     try:
-        arr = np.ascontiguousarray(ds.pixel_array)
-    except Exception as exc:  # pydicom's decoders raise many kinds: one reason for the report
-        raise ValueError(f"cannot decode the pixel data ({type(exc).__name__}: {exc})") \
-            from None
+        if "PixelData" not in ds:  # float/double pixel data: never compressed, no codec
+            arr = np.ascontiguousarray(ds.pixel_array)
+        else:
+            arr = decode_file(path) if path is not None else decode_dataset(ds)
+    except (PixelDataError, ValueError, AttributeError) as exc:
+        reason = str(exc)
+        if path is not None:
+            reason = reason.removeprefix(f"{path}: ")
+        raise ValueError(f"cannot decode the pixel data ({reason})") from None
     bits = int(ds.get("BitsStored", 0) or 0)
     if arr.dtype.kind in "iu" and 0 < bits < arr.dtype.itemsize * 8:
         shift = arr.dtype.itemsize * 8 - bits
@@ -86,15 +96,17 @@ def pixel_sha(ds) -> str:
     return h.hexdigest()
 
 
-def fingerprint(ds) -> Fingerprint:
-    """The :class:`Fingerprint` of a pydicom dataset (see the module docstring)."""
-    return Fingerprint(pixel_sha(ds), {k: _text(ds.get(k)) for k in IDENTITY})
+def fingerprint(ds, path=None) -> Fingerprint:
+    """The :class:`Fingerprint` of a pydicom dataset (see the module docstring); ``path``: the
+    file it was read from, decoded from there (else the dataset is written to a temporary
+    file to be decoded)."""
+    return Fingerprint(pixel_sha(ds, path), {k: _text(ds.get(k)) for k in IDENTITY})
 
 
 def fingerprint_file(path) -> Fingerprint:
     import pydicom
 
-    return fingerprint(pydicom.dcmread(path))
+    return fingerprint(pydicom.dcmread(path), path)
 
 
 def read_back(client, node, study_uid: str, series_uid: str, sops: list[str],

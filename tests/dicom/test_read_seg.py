@@ -121,3 +121,30 @@ def test_seg_of_another_series_or_not_a_seg_is_refused(liver_ct):
         read_seg(DCMQI / "ct-3slice" / "01.dcm")
     with pytest.raises(FileNotFoundError):
         read_seg(DCMQI / "missing.dcm")
+
+
+def test_a_compressed_seg_reads_as_the_native_one_and_a_crashing_one_is_refused(tmp_path):
+    """Compressed SEG frames are decoded the checked way: the same labels as the native file;
+    a SEG whose compressed frames are broken is refused with its path and reason."""
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_fragments
+    from pydicom.uid import RLELossless
+
+    ct = medview.load(_need(HD_CT))
+    path = _need(HIGHDICOM / "data" / "test_files" / "seg_image_ct_true_fractional.dcm")
+    native = read_seg(path, source=ct)
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless, generate_instance_uid=False)
+    rle = tmp_path / "rle.dcm"
+    ds.save_as(rle)
+    again = read_seg(rle, source=ct)
+    assert again.array.any()
+    np.testing.assert_array_equal(again.array, native.array)
+    ds = pydicom.dcmread(rle)
+    frames = [bytearray(f) for f in generate_fragments(ds.PixelData)]
+    frames[1][64:] = b"\x7f" * (len(frames[1]) - 64)   # runs that overflow the frame
+    ds.PixelData = encapsulate([bytes(f) for f in frames])
+    bad = tmp_path / "bad.dcm"
+    ds.save_as(bad)
+    with pytest.raises(SegReadError, match=r"bad\.dcm: .*RLE"):
+        read_seg(bad, source=ct)
