@@ -13,8 +13,9 @@
    done right, the MIDI-B measure — and how many planted values are left in the bytes of the
    files each writes.
 
-The two libraries are optional (``pip install dicognito dicom-anonymizer``); a missing one is
-reported, not fatal.
+The two libraries are not medview dependencies (no extra promises a version range CI does not
+test): ``pip install dicognito dicom-anonymizer`` into the environment you benchmark in; the
+versions found are printed with the figures, and a missing one is reported, not fatal.
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ def main() -> None:
         try:
             make()
             available[name] = make
+            if name != "medview":
+                from importlib.metadata import version
+
+                print(f"{name} {version(name)}")
         except ImportError as exc:
             print(f"{name}: not installed ({exc.name}); pip install {name}")
     try:
