@@ -254,7 +254,28 @@ def _roi_mask(volume: Volume, outline_mm: np.ndarray) -> tuple[np.ndarray, np.nd
     rr, cc = polygon(rows, cols, shape=plane.shape)  # the voxels whose centre is inside
     mask = np.zeros(plane.shape, dtype=bool)
     mask[rr, cc] = True
+    _add_edges(mask, rows, cols)
     return plane, mask
+
+
+def _add_edges(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Add the voxels whose centre lies on the outline: scikit-image's fill leaves some edges
+    out (half-open), and a rectangle drawn from voxel centre to voxel centre must hold the
+    voxels it was drawn through, on every side."""
+    ny, nx = mask.shape
+    n = len(rows)
+    for i in range(n):
+        r0, c0, r1, c1 = rows[i], cols[i], rows[(i + 1) % n], cols[(i + 1) % n]
+        lo_r, hi_r = max(int(np.ceil(min(r0, r1) - 1e-6)), 0), min(int(max(r0, r1) + 1e-6), ny - 1)
+        lo_c, hi_c = max(int(np.ceil(min(c0, c1) - 1e-6)), 0), min(int(max(c0, c1) + 1e-6), nx - 1)
+        if lo_r > hi_r or lo_c > hi_c:
+            continue
+        rr, cc = np.mgrid[lo_r:hi_r + 1, lo_c:hi_c + 1]
+        dr, dc = r1 - r0, c1 - c0
+        length2 = dr * dr + dc * dc
+        t = np.clip(((rr - r0) * dr + (cc - c0) * dc) / length2, 0, 1) if length2 else 0.0
+        dist2 = (rr - (r0 + t * dr)) ** 2 + (cc - (c0 + t * dc)) ** 2
+        mask[rr[dist2 < 1e-8], cc[dist2 < 1e-8]] = True
 
 
 def measure_annotation(ann: Annotation, volume: Volume | None = None) -> Annotation:

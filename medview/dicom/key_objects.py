@@ -151,6 +151,8 @@ def write_key_images(
         )
     kos.SeriesDescription = series_description[:64]
     kos.SoftwareVersions = software_version()
+    # labels and names in any script: UTF-8 (the source's own character set may not hold them)
+    kos.SpecificCharacterSet = "ISO_IR 192"
     with atomic_file(path, overwrite=overwrite) as tmp:
         kos.save_as(tmp, enforce_file_format=True)
     return path

@@ -256,6 +256,8 @@ def write_annotation_sr(
             is_complete=True,
         )
     sr.SoftwareVersions = software_version()
+    # labels and names in any script: UTF-8 (the source's own character set may not hold them)
+    sr.SpecificCharacterSet = "ISO_IR 192"
     with atomic_file(path, overwrite=overwrite) as tmp:
         sr.save_as(tmp, enforce_file_format=True)
     return path

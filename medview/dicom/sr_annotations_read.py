@@ -38,6 +38,9 @@ _NAMES[("1483009", "SCT")] = "angle"  # SNOMED's "Angle" (OHIF, Cornerstone)
 _NAMES[("113049", "DCM")] = "mean"  # dwv's "Pixel by pixel mean" and friends
 _NAMES[("113051", "DCM")] = "min"
 _NAMES[("113048", "DCM")] = "max"
+_DERIVATION = ("121401", "DCM")
+_DERIVED = {(v, s): name for name, (v, s, _) in CONCEPTS.items()
+            if name in ("mean", "sd", "min", "max")}
 _MEASUREMENT_GROUP = ("125007", "DCM")
 _IMAGING_MEASUREMENTS = ("126010", "DCM")
 _IMAGE_REGION = ("111030", "DCM")
@@ -141,8 +144,14 @@ class _Group:
     def _num(self, item, concept: tuple[str, str]) -> None:
         name = _NAMES.get(concept)
         for child in _children(item):
-            if child.get("ValueType") == "SCOORD3D" and self.coords is None:
+            vt = child.get("ValueType")
+            if vt == "SCOORD3D" and self.coords is None:
                 self.coords = _scoord3d(child)
+            elif vt == "CODE" and _concept(child) == _DERIVATION and name is None:
+                # a quantity with its statistic as modifier: (Attenuation Coefficient,
+                # derivation Mean), as dcmqi and highdicom's examples write ROI values
+                code = child.ConceptCodeSequence[0]
+                name = _DERIVED.get((str(code.CodeValue), str(code.CodingSchemeDesignator)))
         self._images(item)
         seq = item.get("MeasuredValueSequence")
         if name is None or not seq:
