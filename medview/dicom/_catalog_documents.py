@@ -52,9 +52,23 @@ class DocumentRecord:
     referenced_series: tuple[str, ...]
 
 
+def _may_be_document(path: str) -> bool:
+    """Whether the file's start names an SR-family SOP class (the file meta group holds the
+    Media Storage SOP Class UID): other pixel-less files (DICOMDIRs, presentation states) are
+    not parsed again, and an import that meets none never loads pydicom."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return _SR_CLASS_PREFIX.encode() in head
+
+
 def read_document(path: str) -> DocumentRecord | None:
     """The catalog record of an SR/KO file, or None when ``path`` is not one (or cannot be
     read: it then stays the error the scan found)."""
+    if not _may_be_document(path):
+        return None
     import pydicom
 
     from medview.dicom.sr_annotations_read import predecessor_uids, referenced_series

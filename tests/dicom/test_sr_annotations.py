@@ -232,16 +232,3 @@ def test_bad_input_is_refused_with_path_and_reason(ct, data_dir, tmp_path):
         read_annotation_sr(image)
     with pytest.raises(DicomError, match="not a readable DICOM"):
         read_annotation_sr(data_dir / "kits_dupe_positions/CITATION.txt")
-
-
-def test_annotation_model_validates():
-    with pytest.raises(ValueError, match="a distance has 2 point"):
-        Annotation("distance", [(0, 0, 0)])
-    with pytest.raises(ValueError, match="kind"):
-        Annotation("circle", [(0, 0, 0)])
-    with pytest.raises(ValueError, match="finite"):
-        Annotation("text", [(0, float("nan"), 0)])
-    a = Annotation("text", [(0.1, 0.2, 0.3)])
-    assert a.label == "text" and a.uid.startswith("2.25.")
-    # stored at DICOM's FL precision: what is saved is what is read back
-    assert a.points_mm[0][0] == float(np.float32(0.1)) != 0.1
