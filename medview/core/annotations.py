@@ -137,6 +137,10 @@ class Annotation:
             raise ValueError(f"points_mm: a {self.kind} has {need} point(s), got {len(pts)}")
         if self.kind == "polygon" and len(pts) < 3:
             raise ValueError(f"points_mm: a polygon has at least 3 points, got {len(pts)}")
+        if self.kind == "ellipse":
+            a, b = np.subtract(pts[1], pts[0]), np.subtract(pts[3], pts[2])
+            if a @ a < b @ b:  # DICOM ELLIPSE: the major axis first (the same ellipse)
+                pts = (pts[2], pts[3], pts[0], pts[1])
         object.__setattr__(self, "points_mm", pts)
         object.__setattr__(self, "label", str(self.label) or self.kind)
         object.__setattr__(self, "measurements", tuple(self.measurements))

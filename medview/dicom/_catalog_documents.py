@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from medview.dicom._catalog_schema import db_path, py_path
 
-__all__ = ["NO_PIXEL_DATA", "DocumentRecord", "documents_of",
+__all__ = ["NO_PIXEL_DATA", "DocumentRecord", "documents_among", "documents_of",
            "forget_documents", "read_document", "write_documents"]
 
 #: the reason the header scan gives for a DICOM object without pixel data
@@ -97,6 +97,21 @@ def read_document(path: str) -> DocumentRecord | None:
             referenced_series=tuple(sorted(referenced_series(ds))))
     except Exception:  # pydicom raises many types; a broken document stays the scan's error
         return None
+
+
+def documents_among(
+    errors: list[tuple[str, str]],
+) -> tuple[list[DocumentRecord], list[tuple[str, str]]]:
+    """The SR/KO documents among the files the scan refused for having no pixel data, and
+    the errors that remain."""
+    documents, rest = [], []
+    for p, reason in errors:
+        record = read_document(p) if reason.startswith(NO_PIXEL_DATA) else None
+        if record is None:
+            rest.append((p, reason))
+        else:
+            documents.append(record)
+    return documents, rest
 
 
 def forget_documents(conn: sqlite3.Connection, paths: Sequence[str]) -> int:

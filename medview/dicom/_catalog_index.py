@@ -16,10 +16,9 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.dicom._catalog_documents import (
-    NO_PIXEL_DATA,
     DocumentRecord,
+    documents_among,
     forget_documents,
-    read_document,
     write_documents,
 )
 from medview.dicom._catalog_lookup import lookup
@@ -58,21 +57,6 @@ def _listed(report: IndexReport, kind: str, items: Iterable[tuple[str, str]]) ->
             report.warning_count += 1
         if len(target) < MAX_LISTED:
             target.append(item)
-
-
-def _documents_among(
-    errors: list[tuple[str, str]],
-) -> tuple[list[DocumentRecord], list[tuple[str, str]]]:
-    """The SR/KO documents among the files the scan refused for having no pixel data, and
-    the errors that remain."""
-    documents, rest = [], []
-    for p, reason in errors:
-        record = read_document(p) if reason.startswith(NO_PIXEL_DATA) else None
-        if record is None:
-            rest.append((p, reason))
-        else:
-            documents.append(record)
-    return documents, rest
 
 
 # --------------------------------------------------------------------------- the catalog
@@ -235,7 +219,7 @@ class _IndexingMixin:
         try:
             for headers, errors, n in results:
                 progress.check()
-                documents, errors = _documents_among(errors)
+                documents, errors = documents_among(errors)
                 err_rows = []
                 for p, reason in errors:
                     size, mtime, was_known = signature.pop(p, (-1, -1, False))

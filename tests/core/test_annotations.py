@@ -68,3 +68,14 @@ def test_units_of_values():
     assert unit_of_values(_volume()) == "[hnsf'U]"
     assert unit_of_values(_volume(Modality="MR", Units="")) == "1"
     assert unit_of_values(_volume(Modality="PT", Units="BQML")) == "Bq/mL"
+
+
+def test_ellipse_major_axis_comes_first():
+    """DICOM ELLIPSE lists the major axis first: given minor-first it is the same ellipse,
+    stored in DICOM's order."""
+    minor, major = [(0, -1, 0), (0, 1, 0)], [(-3, 0, 0), (3, 0, 0)]
+    ann = Annotation("ellipse", [*minor, *major])
+    assert ann.points_mm == (*[tuple(map(float, p)) for p in major],
+                             *[tuple(map(float, p)) for p in minor])
+    assert make_annotation("ellipse", ann.points_mm).value("area").value == pytest.approx(
+        np.pi * 3 * 1)
