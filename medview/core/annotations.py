@@ -204,10 +204,6 @@ def ellipse_outline(points: np.ndarray, n: int = 256) -> np.ndarray:
     return centre + np.cos(t) * a + np.sin(t) * b
 
 
-def _outline(ann: Annotation) -> np.ndarray:
-    return ellipse_outline(ann.points) if ann.kind == "ellipse" else ann.points
-
-
 def _polygon_area(p: np.ndarray) -> float:
     """Area of a planar polygon in 3D (half the norm of the summed cross products)."""
     return float(np.linalg.norm(np.cross(p, np.roll(p, -1, axis=0)).sum(axis=0)) / 2)
@@ -234,12 +230,11 @@ def _geometry(ann: Annotation) -> list[Measured]:
     return []
 
 
-def _roi_mask(volume: Volume, outline_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The plane of ``volume`` the outline lies in and the mask of the voxels inside it, or
-    None when the outline is not in one of the grid's planes (an oblique reformat)."""
-    from skimage.draw import polygon
-
-    idx = volume.lps_to_index(outline_mm)  # (n, 3) as x, y, z
+def _roi_mask(volume: Volume, ann: Annotation) -> tuple[np.ndarray, np.ndarray] | None:
+    """The plane of ``volume`` the ROI lies in and the mask of the voxels whose centre is
+    inside it or on its outline, or None when the ROI is not in one of the grid's planes (an
+    oblique reformat)."""
+    idx = volume.lps_to_index(ann.points)  # (n, 3) as x, y, z
     spread = idx.max(axis=0) - idx.min(axis=0)
     axis = int(np.argmin(spread))
     if spread[axis] > 0.05:
@@ -255,11 +250,37 @@ def _roi_mask(volume: Volume, outline_mm: np.ndarray) -> tuple[np.ndarray, np.nd
         plane, rows, cols = arr[:, k, :], idx[:, 2], idx[:, 0]
     else:
         plane, rows, cols = arr[:, :, k], idx[:, 2], idx[:, 1]
-    rr, cc = polygon(rows, cols, shape=plane.shape)  # the voxels whose centre is inside
     mask = np.zeros(plane.shape, dtype=bool)
-    mask[rr, cc] = True
-    _add_edges(mask, rows, cols)
+    if ann.kind == "ellipse":
+        _fill_ellipse(mask, rows, cols)
+    else:
+        from skimage.draw import polygon
+
+        rr, cc = polygon(rows, cols, shape=plane.shape)
+        mask[rr, cc] = True
+        _add_edges(mask, rows, cols)
     return plane, mask
+
+
+def _fill_ellipse(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Mark the voxels whose centre is inside the ellipse given by its axis ends (in plane
+    index coordinates): exact, not a polygon's approximation."""
+    p = np.stack([rows, cols], axis=1)
+    centre = (p[0] + p[1]) / 2
+    m = np.stack([(p[1] - p[0]) / 2, (p[3] - p[2]) / 2], axis=1)  # columns: the semi-axes
+    if abs(np.linalg.det(m)) < 1e-12:
+        return  # a flat ellipse holds no voxel centre
+    reach = np.abs(m).sum(axis=1) + 1e-4  # an axis end on a voxel centre is on the rim
+    lo = np.maximum(np.ceil(centre - reach), 0).astype(int)
+    hi = np.minimum(np.floor(centre + reach), np.array(mask.shape) - 1).astype(int)
+    if np.any(lo > hi):
+        return
+    rr, cc = np.mgrid[lo[0]:hi[0] + 1, lo[1]:hi[1] + 1]
+    q = np.stack([rr.ravel() - centre[0], cc.ravel() - centre[1]])
+    s, t = np.linalg.solve(m, q)
+    # on the rim counts as inside; the tolerance covers the 32-bit points (~1e-5 voxel)
+    inside = (s * s + t * t <= 1 + 1e-5).reshape(rr.shape)
+    mask[rr[inside], cc[inside]] = True
 
 
 def _add_edges(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
@@ -287,7 +308,7 @@ def measure_annotation(ann: Annotation, volume: Volume | None = None) -> Annotat
 
     Lengths, angles and areas come from the points. For ROIs on ``volume``, the mean,
     standard deviation (of the population), minimum and maximum of the voxels whose centres
-    lie inside the outline are added in the series' unit (:func:`unit_of_values`), when the
+    lie inside the outline or on it are added in the series' unit (:func:`unit_of_values`), when the
     outline lies in one of the volume's grid planes (axial, coronal or sagittal for an axial
     stack) and holds at least one voxel centre; else only the area.
 
@@ -300,7 +321,7 @@ def measure_annotation(ann: Annotation, volume: Volume | None = None) -> Annotat
     if volume is not None and ann.is_roi:
         if volume.is_rgb:
             raise ValueError("volume: ROI statistics need a scalar volume, got RGB")
-        found = _roi_mask(volume, _outline(ann))
+        found = _roi_mask(volume, ann)
         if found is not None and found[1].any():
             values = found[0][found[1]].astype(np.float64)
             unit = unit_of_values(volume)
