@@ -64,6 +64,25 @@ def test_round_trip_is_exact_and_valid(ct, tmp_path):
     assert report.annotations[0].sop_instance_uid == ct.metadata["source_sop_instance_uids"][1]
 
 
+def test_highdicom_reads_our_report(ct, tmp_path):
+    """Another reader (highdicom's TID 1500 parser) finds the groups and the values."""
+    import highdicom as hd
+
+    anns = _every_kind(ct, 1)
+    path = write_annotation_sr(anns, tmp_path / "a.sr.dcm", source=ct)
+    content = hd.sr.srread(path).content
+    assert isinstance(content, hd.sr.MeasurementReport)
+    planar = content.get_planar_roi_measurement_groups()
+    assert [g.tracking_identifier for g in planar] == [
+        a.label for a in anns if a.kind not in ("distance", "angle")]
+    ellipse = planar[0]
+    assert ellipse.roi.graphic_type == hd.sr.GraphicTypeValues3D.ELLIPSE
+    area = ellipse.get_measurements(name=hd.sr.CodedConcept("42798000", "SCT", "Area"))[0]
+    assert area.value == anns[2].value("area").value and area.unit.value == "mm2"
+    lengths = content.get_image_measurement_groups()
+    assert [g.tracking_uid for g in lengths] == [anns[0].uid, anns[1].uid]
+
+
 def test_measured_values_are_right(ct):
     anns = {a.kind: a for a in _every_kind(ct, 1)}
     d = anns["distance"].points
