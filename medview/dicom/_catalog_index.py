@@ -15,6 +15,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from medview.core.progress import NO_PROGRESS, Progress
+from medview.dicom._catalog_documents import (
+    DocumentRecord,
+    documents_among,
+    forget_documents,
+    write_documents,
+)
 from medview.dicom._catalog_lookup import lookup
 from medview.dicom._catalog_schema import (
     _INSERT_INSTANCE,
@@ -213,12 +219,16 @@ class _IndexingMixin:
         try:
             for headers, errors, n in results:
                 progress.check()
+                documents, errors = documents_among(errors)
                 err_rows = []
                 for p, reason in errors:
                     size, mtime, was_known = signature.pop(p, (-1, -1, False))
                     err_rows.append((p, reason, size, mtime))
                     rewritten |= was_known
-                self._write(conn, headers=headers, errors=err_rows)
+                self._write(conn, headers=headers, errors=err_rows, documents=documents)
+                for d in documents:
+                    rewritten |= signature.pop(d.path, (-1, -1, False))[2]
+                    report.documents += 1
                 for h in headers:
                     _listed(report, "warnings", ((h.path, w) for w in h.warnings))
                     was_known = signature.pop(h.path, (-1, -1, False))[2]
@@ -251,7 +261,7 @@ class _IndexingMixin:
         n = 0
         for folder in folders:
             bounds = path_range_params(folder)
-            for table in ("instances", "errors"):
+            for table in ("instances", "errors", "documents"):
                 n += conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {PATH_RANGE}",
                                   bounds).fetchone()[0]
         return n
@@ -263,7 +273,8 @@ class _IndexingMixin:
             before = conn.total_changes
             conn.executemany("DELETE FROM instances WHERE path = ?", gone)
             conn.executemany("DELETE FROM errors WHERE path = ?", gone)
-            return conn.total_changes - before
+            n = conn.total_changes - before
+            return n + forget_documents(conn, paths)
 
     def _forget_vanished(self, conn: sqlite3.Connection, folders: Sequence[str],
                          keep: set[str]) -> int:
@@ -275,7 +286,7 @@ class _IndexingMixin:
         removed = 0
         for folder in folders:
             bounds = path_range_params(folder)
-            for table in ("instances", "errors"):
+            for table in ("instances", "errors", "documents"):
                 last: str | bytes = ""
                 while True:
                     page = [r[0] for r in conn.execute(
@@ -309,16 +320,22 @@ class _IndexingMixin:
         headers: Sequence[InstanceHeader] = (),
         errors: Sequence[tuple[str, str, int, int]] = (),
         removed: Sequence[str] = (),
+        documents: Sequence[DocumentRecord] = (),
     ) -> None:
-        """One transaction: upsert ``headers``, record ``errors``, drop ``removed`` paths."""
-        if not (headers or errors or removed):
+        """One transaction: upsert ``headers`` and ``documents``, record ``errors``, drop
+        ``removed`` paths."""
+        if not (headers or errors or removed or documents):
             return
         with write_transaction(conn):
             if removed:
                 gone = [(db_path(p),) for p in removed]
                 conn.executemany("DELETE FROM instances WHERE path = ?", gone)
                 conn.executemany("DELETE FROM errors WHERE path = ?", gone)
+                forget_documents(conn, removed)
+            if documents:
+                write_documents(conn, documents)
             if errors:
+                forget_documents(conn, [e[0] for e in errors])
                 rows = [(db_path(e[0]), *e[1:]) for e in errors]
                 conn.executemany("DELETE FROM instances WHERE path = ?", [r[:1] for r in rows])
                 conn.executemany(
@@ -329,6 +346,7 @@ class _IndexingMixin:
             if headers:
                 conn.executemany("DELETE FROM errors WHERE path = ?",
                                  [(db_path(h.path),) for h in headers])
+                forget_documents(conn, [h.path for h in headers])
                 conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
                 self._upsert_hierarchy(conn, headers)
 

@@ -38,6 +38,10 @@ def lookup(
         ).fetchall()
         known.update({(p if p.__class__ is str else py_path(p)): (size, mtime)
                       for p, size, mtime in rows})
+        for p, size, mtime in conn.execute(  # SR/KO documents are known files too
+                f"SELECT path, file_size, mtime_ns FROM documents WHERE path IN ({marks})",
+                chunk):
+            known[py_path(p)] = (size, mtime)
         for p, reason, size, mtime in conn.execute(
             f"SELECT path, reason, file_size, mtime_ns FROM errors WHERE path IN ({marks})",
             chunk,
@@ -64,8 +68,12 @@ def _lookup_range(conn: sqlite3.Connection, paths: Sequence[str],
     errs = conn.execute(
         "SELECT path, reason, file_size, mtime_ns FROM errors WHERE path >= ? AND path <= ? "
         "LIMIT ?", (lo, hi, limit)).fetchall()
-    if len(rows) >= limit or len(errs) >= limit:
+    docs = conn.execute(
+        "SELECT path, file_size, mtime_ns FROM documents WHERE path >= ? AND path <= ? "
+        "LIMIT ?", (lo, hi, limit)).fetchall()
+    if len(rows) >= limit or len(errs) >= limit or len(docs) >= limit:
         return False  # a big subfolder sorts among these names: search them one by one
+    rows += docs
     wanted = set(paths)
     known.update({p: (size, mtime) for p, size, mtime in rows if p in wanted})
     failed.update({p: (reason, size, mtime) for p, reason, size, mtime in errs

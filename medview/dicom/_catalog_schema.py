@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from medview.dicom.header import FrameInfo, InstanceHeader
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: SR/KO documents and the series they reference
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(InstanceHeader))
 _FRAME_FIELDS = tuple(f.name for f in dataclasses.fields(FrameInfo))
@@ -115,6 +115,8 @@ class IndexReport:
     #: all the errors and warnings; the lists hold the first 10,000 of each
     error_count: int = 0
     warning_count: int = 0
+    #: SR and KO documents read in this import (annotations, key images; not instances)
+    documents: int = 0
 
 
 # --------------------------------------------------------------------------- rows
@@ -228,6 +230,18 @@ CREATE INDEX IF NOT EXISTS series_study ON series (study_uid);
 CREATE TABLE IF NOT EXISTS errors (
     path TEXT PRIMARY KEY, reason TEXT NOT NULL, file_size INTEGER, mtime_ns INTEGER);
 """
+#: version 2: structured reports and key object selections (medview.dicom._catalog_documents)
+DOCUMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    path TEXT PRIMARY KEY, file_size INTEGER, mtime_ns INTEGER, sop_class_uid TEXT,
+    sop_instance_uid TEXT, modality TEXT, patient_key TEXT, study_uid TEXT, series_uid TEXT,
+    content_datetime TEXT, title TEXT, series_description TEXT, predecessors TEXT);
+CREATE TABLE IF NOT EXISTS document_refs (
+    path TEXT NOT NULL, series_uid TEXT NOT NULL, PRIMARY KEY (path, series_uid));
+CREATE INDEX IF NOT EXISTS document_refs_series ON document_refs (series_uid);
+CREATE INDEX IF NOT EXISTS documents_stat ON documents (path, file_size, mtime_ns);
+"""
+DOCUMENT_TABLES = ("documents", "document_refs")
 def _sha256(data: bytes):
     """SHA-256 from CPython's built-in module when there is one: importing hashlib loads
     OpenSSL, a good part of ``medview index``'s start-up (the digest is the same)."""
@@ -243,9 +257,12 @@ def _sha256(data: bytes):
 
 # what the stored rows depend on: a change of any of these rebuilds the (cache) catalog
 _LAYOUT = json.dumps(
-    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS, _sha256(_SCHEMA.encode()).hexdigest()]
+    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS,
+     _sha256((_SCHEMA + DOCUMENT_SCHEMA).encode()).hexdigest()]
 )
-_TABLES = ("meta", "patients", "studies", "series", "instances", "errors")
+#: the layout of a version 1 catalog of these fields: migrated in place (documents added)
+_LAYOUT_V1 = json.dumps([1, _FIELDS, _FRAME_FIELDS, _sha256(_SCHEMA.encode()).hexdigest()])
+_TABLES = ("meta", "patients", "studies", "series", "instances", "errors", *DOCUMENT_TABLES)
 _INSERT_INSTANCE = (
     f"INSERT OR REPLACE INTO instances ({', '.join(_FIELDS)}) "
     f"VALUES ({', '.join('?' * len(_FIELDS))})"

@@ -2,14 +2,17 @@
 
 Tables: ``patients``, ``studies``, ``series``, ``instances`` (one row per file holding every
 field of :class:`~medview.dicom.header.InstanceHeader`: scalars in columns, tuples and frames
-as JSON) and ``errors`` (files that could not be used, with their reason, size and mtime).
+as JSON), ``errors`` (files that could not be used, with their reason, size and mtime) and,
+since schema version 2, ``documents``/``document_refs``: SR and KO documents (annotations,
+key images) with the series they reference (:mod:`medview.dicom._catalog_documents`).
 
 Indexing reads only files that are new or whose (size, mtime) changed; files that vanished
 from an indexed folder are removed; a failing file that did not change keeps its error
 without being read again. Every batch of files is one transaction, so a cancelled or crashed
 import never leaves half a record. The catalog is a cache of the files: when its layout
 changes (schema version, InstanceHeader fields) the tables are rebuilt empty and the next
-import reads the files again.
+import reads the files again; a version 1 catalog is migrated in place (the document tables
+added, the pixel-less files it had refused read again at the next import).
 
 Threads: each thread gets its own SQLite connection (WAL mode), so the GUI can read while a
 worker thread imports.
@@ -23,12 +26,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from medview.dicom._catalog_documents import DocumentRecord, documents_of
 from medview.dicom._catalog_index import _IndexingMixin
 from medview.dicom._catalog_schema import (
     _FIELDS,
     _LAYOUT,
+    _LAYOUT_V1,
     _SCHEMA,
     _TABLES,
+    DOCUMENT_SCHEMA,
     PATH_RANGE,
     SCHEMA_VERSION,
     IndexReport,
@@ -47,6 +53,7 @@ from medview.dicom.header import InstanceHeader
 __all__ = [
     "SCHEMA_VERSION",
     "Catalog",
+    "DocumentRecord",
     "IndexReport",
     "PatientRecord",
     "SeriesRecord",
@@ -78,6 +85,18 @@ def _open_private(path: Path) -> None:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # an empty file is a new db
     for suffix in ("", "-wal", "-shm", "-journal"):
         private_file(f"{path}{suffix}")
+
+
+def _migrate_v1_documents(conn: sqlite3.Connection) -> None:
+    """Version 1 → 2 inside the caller's transaction: add the document tables and forget
+    the files refused for having no pixel data, so the next import reads the SR and KO
+    documents among them (the images stay as they are)."""
+    for statement in DOCUMENT_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("DELETE FROM errors WHERE reason LIKE 'no pixel data%'")
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (_LAYOUT,))
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 # --------------------------------------------------------------------------- the catalog
@@ -135,17 +154,19 @@ class Catalog(_IndexingMixin):
             )
         with write_transaction(conn):
             layout = None
-            if version == SCHEMA_VERSION:
+            if version >= 1:
                 try:
                     row = conn.execute("SELECT value FROM meta WHERE key='layout'").fetchone()
                     layout = row[0] if row else None
                 except sqlite3.OperationalError:
                     layout = None
-            if layout != _LAYOUT:
+            if version == 1 and layout == _LAYOUT_V1:
+                _migrate_v1_documents(conn)
+            elif layout != _LAYOUT:
                 # the catalog is a cache of the files: rebuild it rather than migrate
                 for table in _TABLES:
                     conn.execute(f"DROP TABLE IF EXISTS {table}")
-                for statement in _SCHEMA.split(";"):
+                for statement in (_SCHEMA + DOCUMENT_SCHEMA).split(";"):
                     if statement.strip():
                         conn.execute(statement)  # (executescript would COMMIT first)
                 conn.execute(
@@ -309,12 +330,18 @@ class Catalog(_IndexingMixin):
             self._delete_orphans(conn)
         return n
 
+    def documents(self, series_uid: str | None = None, *,
+                  modality: str | None = None) -> list[DocumentRecord]:
+        """SR and KO documents (annotations, key images) that reference ``series_uid`` (every
+        document when None), of ``modality`` ("SR", "KO") if given, oldest first."""
+        return documents_of(self._conn(), series_uid, modality)
+
     def counts(self) -> dict[str, int]:
-        """Rows per table (patients, studies, series, instances, errors)."""
+        """Rows per table (patients, studies, series, instances, errors, documents)."""
         conn = self._conn()
         return {
             t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("patients", "studies", "series", "instances", "errors")
+            for t in ("patients", "studies", "series", "instances", "errors", "documents")
         }
 
     def __iter__(self) -> Iterator[SeriesRecord]:

@@ -1,0 +1,74 @@
+"""Key images ⇄ Key Object Selection documents on real series, validated with dciodvfy."""
+
+from __future__ import annotations
+
+import pytest
+from dicom_validate import assert_valid_dicom
+
+from medview.dicom._export_common import ExportError
+from medview.dicom.annotation_store import key_image_slices
+from medview.dicom.errors import DicomError
+from medview.dicom.key_objects import read_key_images, write_key_images
+from medview.dicom.load import load
+
+
+@pytest.fixture(scope="module")
+def mr(data_dir):
+    return load(data_dir / "dcm_qa_decubitus/In/HFS")
+
+
+def test_key_images_in_order(mr, tmp_path):
+    slices = [20, 3, 11]
+    path = write_key_images(tmp_path / "k.dcm", source=mr, slices=slices,
+                            description="Läsion – two views")
+    assert_valid_dicom(path)
+    kos = read_key_images(path)
+    uids = mr.metadata["source_sop_instance_uids"]
+    assert [i.sop_instance_uid for i in kos.images] == [uids[z] for z in slices]
+    assert {i.series_instance_uid for i in kos.images} == {mr.metadata["SeriesInstanceUID"]}
+    assert {i.sop_class_uid for i in kos.images} == {mr.metadata["SOPClassUID"]}
+    assert all(i.frame_number is None for i in kos.images)
+    assert (kos.title, kos.description) == ("Of Interest", "Läsion – two views")
+    assert kos.referenced_series == (mr.metadata["SeriesInstanceUID"],)
+    assert key_image_slices(mr, kos) == slices
+
+
+def test_multiframe_key_images_name_their_frames(data_dir, tmp_path):
+    vol = load(data_dir / "dcmqi_seg/data/segmentations/23x38x3/multiframe")
+    assert vol.shape[0] == 3 and len(set(vol.metadata["source_files"])) == 1
+    path = write_key_images(tmp_path / "k.dcm", source=vol, slices=[2, 0])
+    assert_valid_dicom(path)
+    kos = read_key_images(path)
+    frames = vol.metadata["source_frames"]
+    assert [i.frame_number for i in kos.images] == [frames[2] + 1, frames[0] + 1]
+    assert key_image_slices(vol, kos) == [2, 0]
+
+
+def test_only_acquired_slices_can_be_key_images(data_dir, tmp_path):
+    """The tilted GE head with varying spacing is resampled at load: planes made up between
+    the acquired slices have no image to mark."""
+    ge = load(data_dir / "dcm_qa_ct/In/GE")
+    made_up = sorted(int(z) for z, _ in ge.metadata["made_up_slices"])
+    acquired = [z for z in range(ge.shape[0]) if z not in made_up]
+    assert made_up and acquired
+    with pytest.raises(ExportError, match=rf"slice\(s\) \[{made_up[0]}\] were made up"):
+        write_key_images(tmp_path / "k.dcm", source=ge, slices=[acquired[0], made_up[0]])
+    assert not (tmp_path / "k.dcm").exists()
+    path = write_key_images(tmp_path / "k.dcm", source=ge, slices=acquired[:2])
+    assert_valid_dicom(path)
+    assert key_image_slices(ge, read_key_images(path)) == acquired[:2]
+
+
+def test_bad_requests_are_refused(mr, data_dir, tmp_path):
+    target = tmp_path / "k.dcm"
+    with pytest.raises(ExportError, match="no key image"):
+        write_key_images(target, source=mr, slices=[])
+    with pytest.raises(ExportError, match=r"outside the series' 0\.\.34"):
+        write_key_images(target, source=mr, slices=[35])
+    with pytest.raises(ExportError, match="listed twice"):
+        write_key_images(target, source=mr, slices=[1, 1])
+    with pytest.raises(ValueError, match="title"):
+        write_key_images(target, source=mr, slices=[1], title="Nice")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DicomError, match="not a Key Object Selection"):
+        read_key_images(data_dir / "dcmqi_seg/data/sr-example/sr.dcm")
