@@ -175,6 +175,12 @@ def _reduce_run(array: np.ndarray, axis: int, k0: int, k1: int, mode: str) -> np
         ufunc, kw = np.add, {"dtype": _accumulator(array.dtype)}
     else:
         ufunc, kw = (np.maximum if mode == "mip" else np.minimum), {}
+    if np_axis == 0 and mode == "average":
+        # plane by plane into one accumulator: the casting reduction buffers (~25 % slower)
+        out = array[k0].astype(kw["dtype"])
+        for k in range(k0 + 1, k1):
+            np.add(out, array[k], out=out)
+        return out
     if np_axis < 2:
         sel: list = [slice(None)] * 3
         sel[np_axis] = slice(k0, k1)
@@ -252,7 +258,7 @@ def _project(array: np.ndarray, plan: SlabPlan, mode: str) -> np.ndarray:
         k0, k1, _, _ = runs[0]
         out = _reduce_run(array, plan.axis, k0, k1, mode)
         if mode == "average":
-            return (out / np.float32(k1 - k0)).astype(np.float32, copy=False)
+            return np.multiply(out, np.float32(1.0 / (k1 - k0)), dtype=np.float32)
         return out
     # the run holding the centre plane has no shift and covers every output pixel
     centre = next(r for r in runs if r[0] <= plan.index < r[1])
