@@ -17,7 +17,8 @@ stay so under every rotation:
 
 :func:`mpr_plane` gives a view's :class:`~medview.core.image_plane.ImagePlane` (square pixels
 of the smallest in-plane spacing by default, covering the volume's projection, with the pixel
-grid on voxel centres when the plane is an acquisition plane) and :func:`sample_plane` its
+grid through the crosshair, hence on voxel centres when the plane is an acquisition plane
+through a voxel) and :func:`sample_plane` its
 pixels by trilinear interpolation (``scipy.ndimage.map_coordinates``, order 1) of the voxels.
 """
 
@@ -167,10 +168,12 @@ def mpr_plane(volume: Volume, frame: MprFrame, name: str, *,
     corners = volume.index_to_lps(np.array(list(itertools.product(
         (0, nx - 1), (0, ny - 1), (0, nz - 1))), dtype=np.float64)) - frame.centre
     along_r, along_d = corners @ right, corners @ down
-    lo_r, lo_d = along_r.min(), along_d.min()
-    columns = int(np.floor((along_r.max() - lo_r) / pw + 1e-6)) + 1
-    rows = int(np.floor((along_d.max() - lo_d) / ph + 1e-6)) + 1
-    origin = frame.centre + lo_r * right + lo_d * down
+    # the pixel grid runs through the crosshair (a pixel centre), out to the volume's
+    # projection: on an acquisition plane through a voxel centre, pixels are voxels
+    c0, r0 = np.floor(along_r.min() / pw + 1e-6), np.floor(along_d.min() / ph + 1e-6)
+    c1, r1 = np.ceil(along_r.max() / pw - 1e-6), np.ceil(along_d.max() / ph - 1e-6)
+    columns, rows = int(c1 - c0) + 1, int(r1 - r0) + 1
+    origin = frame.centre + c0 * pw * right + r0 * ph * down
     return ImagePlane(origin, right * pw, down * ph, rows, columns)
 
 
