@@ -264,26 +264,43 @@ def _project(array: np.ndarray, plan: SlabPlan, mode: str) -> np.ndarray:
     centre = next(r for r in runs if r[0] <= plan.index < r[1])
     out = _reduce_run(array, plan.axis, centre[0], centre[1], mode)
     rows, cols = out.shape
-    if mode == "average":
-        out = out.astype(np.float64)
-        count = np.full((rows, cols), centre[1] - centre[0], np.int32)
+    total = sum(k1 - k0 for k0, k1, _, _ in runs)
+    count = np.full((rows, cols), total, np.int32) if mode == "average" else None
     for run in runs:
         if run is centre:
             continue
         k0, k1, sr, sc = run
-        part = _reduce_run(array, plan.axis, k0, k1, mode)
         (dr, srr), (dc, scc) = _overlap(sr, rows), _overlap(sc, cols)
-        dst, src = out[dr, dc], part[srr, scc]
-        if mode == "mip":
-            np.maximum(dst, src, out=dst)
-        elif mode == "minip":
-            np.minimum(dst, src, out=dst)
+        dst = out[dr, dc]
+        if k1 - k0 == 1 or (mode == "average" and plan.axis != 0):
+            # plane by plane, read in place (runs on a tilted stack are 1–2 planes long;
+            # adding in place spares the reduction's widened copy)
+            sel: list = [slice(None)] * 3
+            for k in range(k0, k1):
+                sel[2 - plan.axis] = k
+                src = array[tuple(sel)][srr, scc]
+                if mode == "mip":
+                    np.maximum(dst, src, out=dst)
+                elif mode == "minip":
+                    np.minimum(dst, src, out=dst)
+                else:
+                    dst += src
         else:
-            dst += src
-            count[dr, dc] += k1 - k0
+            src = _reduce_run(array, plan.axis, k0, k1, mode)[srr, scc]
+            {"mip": np.maximum, "minip": np.minimum, "average": np.add}[mode](dst, src, out=dst)
+        if mode == "average":
+            # the pixels this run missed: thin bands along the borders it was shifted off
+            count[_complement(dr, rows), :] -= k1 - k0
+            count[dr, _complement(dc, cols)] -= k1 - k0
     if mode == "average":
-        return (out / count).astype(np.float32)
+        return np.divide(out, count, dtype=np.float32)
     return out
+
+
+def _complement(sl: slice, n: int) -> np.ndarray:
+    """Indices of ``range(n)`` outside the contiguous slice ``sl``."""
+    start, stop, _ = sl.indices(n)
+    return np.r_[0:start, stop:n]
 
 
 class SlabProjector:
