@@ -19,6 +19,9 @@ axes), so it is right on anisotropic voxels and on gantry-tilted (sheared) stack
   to ``-m·β`` (``β`` = the in-plane part of the step), so each output pixel collects the
   voxels along the perpendicular through it, each within half a voxel of that line. Pixels
   whose shifted voxel falls outside the image take only the planes that exist there.
+- Made-up planes (``volume.metadata["made_up_slices"]``: interpolated onto a uniform grid, or
+  stand-ins for unreadable files, themselves interpolated) are voxels like any other;
+  :attr:`SlabPlan.planes` tells a view which z planes a native-plane slab took.
 
 Speed: the voxels of a slab are reduced with ``np.maximum.reduce`` / ``np.minimum.reduce`` /
 ``np.add.reduce`` over contiguous views; a slab across the x axis (sagittal views of axial
