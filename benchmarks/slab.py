@@ -10,10 +10,11 @@ coronal and sagittal views and slabs of 5, 10 and 30 mm, the median milliseconds
 
 then the frames per second of a 2×2 layout whose three views all recompute a 10 mm slab each
 frame (the worst case: scrolling one view recomputes only that view, SlabProjector keeps the
-others), and the same on a gantry-tilted (sheared) grid, where the axial slab reads each
-plane shifted; last, an oblique MPR plane sampled by medview (``map_coordinates``, order 1)
-beside SimpleITK's ``Resample`` of the same plane. Target (issue 17): ≥ 30 frames/s with a
-10 mm slab on a 512² CT in the 2×2 layout, i.e. well under 8 ms per view.
+others), the sagittal slabs again from SlabProjector's optional ``[x, z, y]`` copy, the same on
+a gantry-tilted (sheared) grid, where the axial slab reads each plane shifted, and last an
+oblique MPR plane sampled by medview (``map_coordinates``, order 1) beside SimpleITK's
+``Resample`` of the same plane. Target (issue 17): ≥ 30 frames/s with a 10 mm slab on a 512²
+CT in the 2×2 layout, i.e. well under 8 ms per view.
 
 Usage: ``python benchmarks/slab.py [--slices 300] [--z-mm 1.0] [--repeat 15]``
 """
@@ -107,6 +108,28 @@ def main() -> None:
         total = sum(ten_mm[(name, mode)] for name in VIEWS)
         print(f"  {mode:8} {total:6.2f} ms per frame → {1e3 / total:6.0f} frames/s "
               f"(slowest view {max(ten_mm[(n, mode)] for n in VIEWS):.2f} ms)")
+
+    # sagittal slabs from an [x, z, y] copy (SlabProjector(x_major=True)): time and memory
+    from medview.core.slab import SlabProjector
+
+    proj = SlabProjector(vol, cache_size=0, x_major=True)
+    t0 = time.perf_counter()
+    proj.project(axis=0, index=256, thickness_mm=0.0)
+    print(f"\nsagittal with SlabProjector(x_major=True): copy made in "
+          f"{time.perf_counter() - t0:.2f} s, +{hu.nbytes / 2**20:.0f} MiB")
+    for mm in (5.0, 10.0, 30.0):
+        row = []
+        for mode in ("mip", "minip", "average"):
+            t = _ms(lambda t=mm, m=mode, p=proj: p.project(axis=0, index=256, thickness_mm=t,
+                                                            mode=m), args.repeat)
+            if mm == 10.0:
+                ten_mm[("sagittal-x-major", mode)] = t
+            row.append(f"{mode} {t:6.2f} ms")
+        print(f"  {mm:4.0f} mm: " + ", ".join(row))
+    for mode in ("mip", "minip", "average"):
+        total = sum(ten_mm[(n, mode)] for n in ("axial", "coronal", "sagittal-x-major"))
+        print(f"  2×2, 10 mm {mode:8} {total:6.2f} ms per frame → {1e3 / total:6.0f} frames/s")
+    proj = None  # free the copy before the next part
 
     # the same volume on a sheared grid: 18.5° gantry tilt, as the GE and Philips heads
     tilt = np.radians(18.5)

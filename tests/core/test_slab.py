@@ -183,3 +183,20 @@ def test_projector_caches_per_planes_taken(kits):
     again = proj.project(axis=1, index=256, thickness_mm=10.0, mode="mip")
     assert again is not a
     np.testing.assert_array_equal(again, a)
+
+
+@pytest.mark.parametrize("mode", ["mip", "minip", "average"])
+def test_projector_x_major_copy_gives_the_same_sagittal_slabs(kits, xshear, mode):
+    proj = SlabProjector(kits, x_major=True)
+    out = proj.project(axis=0, index=260, thickness_mm=10.0, mode=mode)
+    assert proj._xzy is not None  # the copy was made and used
+    ref = _numpy_slab(kits.array, 0, 253, 268, mode)
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-3)
+    np.testing.assert_array_equal(out, project_slab(kits, axis=0, index=260,
+                                                    thickness_mm=10.0, mode=mode))
+    # a sheared sagittal slab does not use the copy, and is still right
+    sheared = SlabProjector(xshear, x_major=True)
+    np.testing.assert_array_equal(
+        sheared.project(axis=0, index=256, thickness_mm=30.0, mode=mode),
+        project_slab(xshear, axis=0, index=256, thickness_mm=30.0, mode=mode))
+    assert sheared._xzy is None
