@@ -4,7 +4,7 @@ On a 512×512×N CT phantom (in memory, 0.7 × 0.7 × 1.0 mm by default) it time
 coronal and sagittal views and slabs of 5, 10 and 30 mm, the median milliseconds of one slab:
 
 - ``numpy``: ``array[slab].max(axis=…)`` / ``.min`` / ``.mean`` — the plain reference;
-- ``medview``: ``project_slab`` (no cache);
+- ``medview``: ``project_slab`` (no cache, no ``[x, z, y]`` copy);
 - for the average also ``cumsum``: the query of a cumulative sum per axis (what it would cost
   per slab once built; the build time and memory are printed below the table).
 

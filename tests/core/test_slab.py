@@ -171,7 +171,7 @@ def test_bad_arguments_name_the_argument(kits):
 
 
 def test_projector_caches_per_planes_taken(kits):
-    proj = SlabProjector(kits, cache_size=2)
+    proj = SlabProjector(kits, cache_size=2, x_major=False)
     a = proj.project(axis=1, index=256, thickness_mm=10.0, mode="mip")
     assert not a.flags.writeable
     # 10.2 mm takes the same 15 planes as 10 mm: the same result object
@@ -200,3 +200,14 @@ def test_projector_x_major_copy_gives_the_same_sagittal_slabs(kits, xshear, mode
         sheared.project(axis=0, index=256, thickness_mm=30.0, mode=mode),
         project_slab(xshear, axis=0, index=256, thickness_mm=30.0, mode=mode))
     assert sheared._xzy is None
+
+
+def test_projector_x_major_by_default_only_for_volumes_up_to_the_limit(kits, monkeypatch):
+    assert kits.nbytes <= SlabProjector.X_MAJOR_MAX_BYTES
+    small = SlabProjector(kits)
+    small.project(axis=0, index=100, thickness_mm=5.0)
+    assert small._xzy is not None
+    monkeypatch.setattr(SlabProjector, "X_MAJOR_MAX_BYTES", kits.nbytes - 1)
+    big = SlabProjector(kits)
+    big.project(axis=0, index=100, thickness_mm=5.0)
+    assert big._xzy is None
