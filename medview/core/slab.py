@@ -30,7 +30,11 @@ into ``[z, x, y]`` order, which is about 5× faster than reducing the strided vi
 cumulative sum per axis for the average was measured and not kept (see
 ``benchmarks/slab.py``): it needs twice the volume's memory per axis and is not faster where
 the direct sum is slow. :class:`SlabProjector` keeps the last few results so views whose slab
-did not change are not recomputed.
+did not change are not recomputed, and (for volumes up to 256 MiB) an ``[x, z, y]`` copy that
+makes sagittal slabs as cheap as axial ones.
+
+The GUI keeps one :class:`SlabProjector` per shown volume and asks it for each view's image
+(``axis`` = the view's ``PlaneGeometry.normal``).
 """
 
 from __future__ import annotations
