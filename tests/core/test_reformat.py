@@ -109,6 +109,17 @@ def test_crosshair_drag_turns_the_other_planes(kits, frame):
         np.testing.assert_array_equal(reset.views[n], frame.views[n])
 
 
+def test_positive_drag_turns_the_axes_clockwise_on_screen(kits, frame):
+    right, down, _ = frame.views["axial"].T
+    t = np.radians(20)
+    turned = frame.rotated_in_view("axial", t)
+    # the coronal plane's trace on the axial view ran along the screen's right; it now
+    # points right and down (clockwise), and the coronal normal turned with it
+    trace = np.cross(turned.normal("coronal"), turned.normal("axial"))
+    trace *= np.sign(trace @ right)
+    np.testing.assert_allclose(trace, np.cos(t) * right + np.sin(t) * down, atol=1e-12)
+
+
 def _sitk_plane(volume, plane, fill):
     import SimpleITK as sitk
 
