@@ -162,7 +162,7 @@ def test_set_chain_and_load_emit_structure_and_select_the_first(model, tmp_path)
     assert model.to_dict() == Chain.load(path).to_dict()
     bad = tmp_path / "bad.json"
     bad.write_text('{"steps": []}')
-    with pytest.raises(ChainError, match="bad.json"):
+    with pytest.raises(ChainError, match=r"bad\.json"):
         model.load(bad)
     assert rec.take() == []
 
