@@ -72,6 +72,7 @@ __all__ = [
     "decode_into",
     "decoders_available",
     "frame_shape",
+    "reads_frames_at_offset",
     "stored_dtype",
 ]
 
@@ -261,6 +262,12 @@ def decoders_available() -> dict[str, bool]:
 
 # --------------------------------------------------------------------------------------------
 # fast path
+
+
+def reads_frames_at_offset(h: InstanceHeader) -> bool:
+    """True when each frame of ``h``'s file can be read on its own, at its byte offset
+    (native syntax, offset known from the scan): no need to decode the whole file."""
+    return _fast_path(h)
 
 
 def _fast_path(h: InstanceHeader) -> bool:

@@ -10,9 +10,10 @@ it arrives, instead of a blank window until the whole series is read::
         refresh()                                         # load.loaded says which slices
     volume = load.result()                                # equal to medview.load(...)
 
-Reading uses the same per-slice code as :func:`medview.dicom.read.read_stack`, so the values
-are the same. Stacks whose slices can be read one by one are read progressively: single-frame
-files and uncompressed multi-frame files (each frame read at its offset), with no resampling.
+Reading uses the same per-slice reader as :func:`medview.dicom.read.read_stack`
+(:class:`~medview.dicom.slice_reader.SliceReader`), so the values are the same. Stacks whose
+slices can be read one by one are read progressively: single-frame files and uncompressed
+multi-frame files (each frame read at its offset), with no resampling.
 Mosaics, compressed multi-frame files and stacks that must be resampled (missing slices,
 varying spacing between slices) are read whole by :func:`read_stack` inside :meth:`fill` (the
 first call reads everything; ``progressive`` is False): a resampled slice depends on two
@@ -36,16 +37,15 @@ import numpy as np
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
 from medview.dicom._stand_in import SLICE_ERRORS, fill_stand_ins, stand_in_warnings
-from medview.dicom.assemble import SeriesPlan, StackPlan
+from medview.dicom.assemble import SeriesPlan
 from medview.dicom.errors import PixelDataError
 from medview.dicom.load import Source, plan_load, with_load_warnings
-from medview.dicom.read import (
-    _DtypeTooSmall,
-    allocate_volume,
-    read_one_or_alternate,
-    read_stack,
-    series_metadata,
-    stack_volume,
+from medview.dicom.read import allocate_volume, read_stack, series_metadata, stack_volume
+from medview.dicom.slice_reader import (
+    DtypeTooSmall,
+    SliceReader,
+    failure_reason,
+    reads_slice_by_slice,
 )
 
 __all__ = ["ProgressiveLoad", "SliceFailure", "open_progressive", "outward_order"]
@@ -95,28 +95,6 @@ def outward_order(n: int, first: int) -> list[int]:
     return order
 
 
-def can_read_progressively(stack: StackPlan) -> bool:
-    """True when each slice of ``stack`` can be read on its own and no resampling is needed:
-    single-frame files, and frames of uncompressed multi-frame files (read at their offset);
-    not mosaics or compressed multi-frame files, which are decoded whole."""
-    from medview.dicom.pixels import _fast_path
-
-    return stack.resample_t is None and all(
-        not r.header.is_mosaic and (r.header.number_of_frames <= 1 or _fast_path(r.header))
-        for r in stack.slices)
-
-
-class _FrameReader:
-    """Stands in for read.py's per-file cache: reads just the one frame a slice needs, at
-    its offset in an uncompressed multi-frame file (the values are those of decoding the
-    whole file: masking and sign extension work value by value)."""
-
-    def get(self, ref) -> np.ndarray:
-        from medview.dicom.pixels import decode
-
-        return decode(ref.header, range(ref.frame, ref.frame + 1))[0]
-
-
 class ProgressiveLoad:
     """One series being read into a Volume that exists from the start.
 
@@ -154,7 +132,7 @@ class ProgressiveLoad:
         self._n_warnings = len(st.warnings)
         self._stack = st
         self._meta = series_metadata(st.slices[0].header)
-        self.progressive = can_read_progressively(st)
+        self.progressive = reads_slice_by_slice(st)
         n = st.shape[0]
         shape = st.shape + ((3,) if st.is_rgb else ())
         self.first = n // 2 if first is None else int(first)
@@ -164,7 +142,8 @@ class ProgressiveLoad:
         self.volume = self._wrap(allocate_volume(shape, st.dtype, zeros=True))
         self.loaded = np.zeros(n, dtype=bool)
         self.failures: list[SliceFailure] = []
-        self._cache = _FrameReader()
+        # one frame at its offset: no file cache, so the reading threads can share it
+        self._reader = SliceReader(st, whole_files=False)
         self._lock = threading.Lock()
         self._complete = False
 
@@ -226,13 +205,13 @@ class ProgressiveLoad:
     def _read(self, k: int) -> None:
         """Read slice ``k``; a decoding error is recorded in ``failures``."""
         try:
-            read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
+            self._reader.read_into(k, self.volume.array)
         except SLICE_ERRORS as exc:
             self._failed(k, exc)
             return
-        except _DtypeTooSmall:
+        except DtypeTooSmall:
             self._widen()
-            read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
+            self._reader.read_into(k, self.volume.array)
         self.loaded[k] = True
 
     def _failed(self, k: int, exc: Exception) -> None:
@@ -240,8 +219,7 @@ class ProgressiveLoad:
         self.volume.array[k] = 0
         with self._lock:
             path = self._stack.slices[k].header.path
-            reason = str(exc).removeprefix(f"{path}: ") or type(exc).__name__
-            self.failures.append(SliceFailure(k, path, reason))
+            self.failures.append(SliceFailure(k, path, failure_reason(exc, path)))
 
     def _widen(self) -> None:
         """Move to the fallback dtype (the values read so far fit it exactly)."""
@@ -297,7 +275,7 @@ class ProgressiveLoad:
                     if stop.is_set() or progress.cancelled:
                         return
                     try:
-                        read_one_or_alternate(self._stack, k, self.volume.array, self._cache)
+                        self._reader.read_into(k, self.volume.array)
                     except SLICE_ERRORS as exc:
                         self._failed(k, exc)
                         continue
@@ -313,7 +291,7 @@ class ProgressiveLoad:
                     for f in futures:
                         try:
                             f.result()
-                        except _DtypeTooSmall:
+                        except DtypeTooSmall:
                             widened = True
                             stop.set()
                             continue

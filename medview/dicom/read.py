@@ -18,7 +18,7 @@ from medview.dicom._stand_in import (
 from medview.dicom.assemble import StackPlan, interpolated_slices
 from medview.dicom.errors import PixelDataError, SeriesError
 from medview.dicom.header import InstanceHeader
-from medview.dicom.slices import SliceRef
+from medview.dicom.slice_reader import DtypeTooSmall, SliceReader, failure_reason
 
 __all__ = ["allocate_volume", "read_stack", "series_metadata", "stack_volume"]
 
@@ -59,48 +59,6 @@ def allocate_volume(shape: tuple[int, ...], dtype, *, zeros: bool = False) -> np
 # ---------------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------------
-class _FileCache:
-    """Decoded stored values of the last multi-slice file (multi-frame or mosaic)."""
-
-    def __init__(self):
-        self.path: str | None = None
-        self.frames: np.ndarray | None = None
-        self.error: Exception | None = None
-
-    def get(self, ref: SliceRef) -> np.ndarray:
-        from medview.dicom.pixels import decode
-
-        h = ref.header
-        if self.path != h.path:
-            self.path, self.frames, self.error = h.path, None, None
-            try:
-                frames = decode(h)
-                if h.is_mosaic:
-                    from medview.dicom.mosaic import untile
-
-                    frames = untile(frames[0], int(h.mosaic_count))  # type: ignore[arg-type]
-            except (PixelDataError, OSError, ValueError, MemoryError) as exc:
-                self.error = exc  # the file's other frames fail alike: decode it once
-                raise
-            self.frames = frames
-        if self.error is not None:
-            raise self.error
-        return self.frames[ref.frame]  # type: ignore[index]
-
-
-def _stored_range(h: InstanceHeader) -> tuple[int, int]:
-    from medview.dicom.pixels import stored_dtype
-
-    bits = h.bits_stored or stored_dtype(h).itemsize * 8
-    if h.pixel_representation:
-        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    return 0, 2**bits - 1
-
-
-class _DtypeTooSmall(Exception):
-    """A slice's values do not fit the optimistic output dtype."""
-
-
 #: slices per task when reading with several threads
 _READ_CHUNK = 16
 #: reading threads: two already saturate the page-fault and copy rate of these machines
@@ -120,13 +78,13 @@ def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress,
 
     Raises
     ------
-    _DtypeTooSmall
+    DtypeTooSmall
         If ``out``'s dtype was chosen optimistically and a slice does not fit it.
     """
     n = len(plan.slices)
     single = all(r.header.number_of_frames <= 1 and not r.header.is_mosaic
                  for r in plan.slices)
-    cache = _FileCache()
+    reader = SliceReader(plan)  # its file cache is used only when not single (one thread)
     starts = list(range(0, n, _READ_CHUNK))
 
     def read_chunk(start: int) -> int:
@@ -134,9 +92,9 @@ def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress,
         stop = min(n, start + _READ_CHUNK)
         for k in range(start, stop):
             try:
-                read_one_or_alternate(plan, k, out, cache)
+                reader.read_into(k, out)
             except SLICE_ERRORS as exc:
-                failed[k] = _reason(exc, plan.slices[k].header.path)
+                failed[k] = failure_reason(exc, plan.slices[k].header.path)
         return stop - start
 
     done = 0
@@ -157,87 +115,6 @@ def _read_slices(plan: StackPlan, out: np.ndarray, progress: Progress,
     for s in starts:
         done += read_chunk(s)
         progress.update(done / n, f"read {done} of {n} slices")
-
-
-def read_one_or_alternate(plan: StackPlan, k: int, out: np.ndarray, cache) -> None:
-    """``out[k]`` from ``plan.slices[k]``, or from a slice at the same position that was left
-    out as a repeat (``plan.alternates``) when it cannot be decoded: that slice then takes its
-    place in the plan, and a warning says so.
-
-    Raises
-    ------
-    PixelDataError, OSError, ValueError, MemoryError
-        The first failure, when no alternate can be read either.
-    """
-    try:
-        _read_one(plan, k, out, cache)
-        return
-    except SLICE_ERRORS as exc:
-        first = exc
-    for alt in plan.alternates.get(k, ()):
-        try:
-            _read_one(plan, k, out, cache, alt)
-        except SLICE_ERRORS:
-            continue
-        bad = plan.slices[k].header.path
-        plan.slices[k] = alt
-        plan.warnings.append(
-            f"unreadable file {_name(bad)} ({_reason(first, bad)}): used "
-            f"{_name(alt.header.path)} at the same position instead")
-        return
-    raise first
-
-
-def _name(path: str) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[-1]
-
-
-def _read_one(plan: StackPlan, k: int, out: np.ndarray, cache: _FileCache,
-              ref: SliceRef | None = None) -> None:
-    """``out[k]`` = physical values of ``plan.slices[k]`` (or of ``ref``)."""
-    from medview.dicom.pixels import decode, decode_into, stored_dtype
-
-    ref = plan.slices[k] if ref is None else ref
-    h = ref.header
-    dst = out[k : k + 1]
-    integer_out = out.dtype.kind in "iu"
-    info = np.iinfo(out.dtype) if integer_out else None
-    single = h.number_of_frames <= 1 and not h.is_mosaic
-    sd = stored_dtype(h)
-    lo, hi = _stored_range(h)
-    icpt = ref.intercept
-    if single and integer_out and ref.slope == 1.0 and sd.itemsize == out.dtype.itemsize:
-        # the fast path: stored values straight into the output, rescaled in place
-        raw = dst.view(sd)
-        decode_into(h, raw)
-        if not (info.min <= lo and hi <= info.max and info.min <= lo + icpt
-                and hi + icpt <= info.max):
-            mn, mx = int(raw.min()), int(raw.max())
-            if mn < info.min or mx > info.max or mn + icpt < info.min or mx + icpt > info.max:
-                raise _DtypeTooSmall
-        if icpt:
-            dst += out.dtype.type(icpt)
-    else:
-        stored = cache.get(ref) if not single else decode(h)[0]
-        if plan.is_rgb:
-            dst[0] = stored
-        elif not integer_out:
-            np.multiply(stored, ref.slope, out=dst[0], dtype=np.float32, casting="unsafe")
-            dst[0] += np.float32(icpt)
-        else:
-            values = stored.astype(np.int64) * int(ref.slope) + int(icpt)
-            if values.size and (values.min() < info.min or values.max() > info.max):
-                raise _DtypeTooSmall
-            dst[0] = values
-    if plan.invert:
-        # MONOCHROME1: low values are bright. Mirror within the stored range so that
-        # higher means brighter, as for every other image.
-        a = ref.slope * (lo + hi) + 2 * icpt
-        np.subtract(out.dtype.type(a), dst, out=dst)
-
-
-def _reason(exc: BaseException, path: str) -> str:
-    return str(exc).removeprefix(f"{path}: ") or type(exc).__name__
 
 
 def read_stack(plan: StackPlan, *, metadata: dict | None = None,
@@ -265,7 +142,7 @@ def read_stack(plan: StackPlan, *, metadata: dict | None = None,
         out = allocate_volume(shape, plan.dtype)
         try:
             _read_slices(plan, out, progress, failed)
-        except _DtypeTooSmall:
+        except DtypeTooSmall:
             if plan.fallback_dtype is None:
                 raise
             out = allocate_volume(shape, plan.fallback_dtype)

@@ -1,18 +1,22 @@
 """The chain being edited in the chain panel, in plain Python (no Qt).
 
-An ordered list of :class:`StepEntry` (step id, parameters, enabled flag, named inputs and
-output), validated through the step registry: :meth:`ChainModel.set_param` checks a value
-against its :class:`~medview.pipeline.registry.ParamSpec` (bounds, choices, point counts) and
-raises :class:`ValueError` naming the parameter, leaving the model unchanged.
+The model edits a :class:`~medview.pipeline.chain.Chain` and its
+:class:`~medview.pipeline.chain.ChainStep` objects directly (``model.chain``; ``model.steps``
+is ``model.chain.steps``): there is one record of a chain, the one ``medview run`` reads and
+the runner runs. Every edit is validated through the step registry:
+:meth:`ChainModel.set_param` checks a value against its
+:class:`~medview.pipeline.registry.ParamSpec` (bounds, choices, point counts) and raises
+:class:`~medview.pipeline.chain.ChainError` naming the parameter, leaving the model unchanged.
+A step keeps its identity across moves (the list widget keys its rows by :meth:`ChainModel.uids`).
 
 Disabled steps are kept in the JSON with ``"enabled": false`` (the chain format allows it:
 :mod:`medview.pipeline.chain` skips them and passes their input through), so that
 ``medview run`` and the panel read the same file and nothing a user switched off is lost.
 
-Events (:class:`~medview.gui.events.Event`):
+Events (:class:`~medview.gui.events.Event`), each emitted only when something changed:
 
 - ``steps_changed()`` — steps were added, removed, moved or a chain was loaded.
-- ``step_changed(index)`` — a step's parameters or enabled flag changed.
+- ``step_changed(index)`` — a step's parameters, enabled flag, inputs or output changed.
 - ``selection_changed(index)`` — the selected step (``-1``: none).
 - ``changed()`` — any of the above that changes the chain (what the live preview follows).
 """
@@ -20,59 +24,15 @@ Events (:class:`~medview.gui.events.Event`):
 from __future__ import annotations
 
 import copy
-import itertools
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medview.gui.events import Event
-from medview.pipeline.chain import FORMAT, FORMAT_VERSION, Chain, ChainError
-from medview.pipeline.params import ParamSpec
-from medview.pipeline.registry import StepSpec, get_step
+from medview.pipeline.chain import Chain, ChainError, ChainStep, param_value
+from medview.pipeline.registry import get_step
 
-__all__ = ["ChainModel", "StepEntry", "placeholder"]
-
-_uids = itertools.count(1)
-
-
-def placeholder(p: ParamSpec) -> Any:
-    """The value a new step starts with: the default, or an empty value for a required one
-    (which :meth:`ChainModel.problems` reports until the user fills it)."""
-    return p.placeholder()
-
-
-@dataclass
-class StepEntry:
-    """One step of the edited chain; ``uid`` identifies it across moves (for list widgets)."""
-
-    step: str
-    params: dict[str, Any]
-    enabled: bool = True
-    inputs: dict[str, str] = field(default_factory=dict)
-    output: str = ""
-    version: int = 1
-    uid: int = field(default_factory=lambda: next(_uids))
-
-    @property
-    def spec(self) -> StepSpec:
-        return get_step(self.step)
-
-    @property
-    def title(self) -> str:
-        return self.spec.title
-
-    def to_dict(self) -> dict:
-        d: dict[str, Any] = {"step": self.step, "version": self.version,
-                             "params": copy.deepcopy(self.params)}
-        if self.inputs:
-            d["inputs"] = dict(self.inputs)
-        if self.output:
-            d["output"] = self.output
-        if not self.enabled:
-            d["enabled"] = False
-        return d
+__all__ = ["ChainModel", "result_layer_names"]
 
 
 class ChainModel:
@@ -90,14 +50,41 @@ class ChainModel:
         self.step_changed = Event("step_changed")
         self.selection_changed = Event("selection_changed")
         self.changed = Event("changed")
-        self.steps: list[StepEntry] = []
-        self.inputs: dict[str, str] = dict(inputs or {"image": "volume"})
-        self.name = ""
-        self.description = ""
+        #: the chain being edited (not validated as a whole until :meth:`to_chain`)
+        self.chain = Chain([], dict(inputs or {"image": "volume"}))
         self._selected = -1
 
     def __len__(self) -> int:
-        return len(self.steps)
+        return len(self.chain.steps)
+
+    @property
+    def steps(self) -> list[ChainStep]:
+        """The chain's steps (``chain.steps``); change them through the model's methods."""
+        return self.chain.steps
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        return self.chain.inputs
+
+    @property
+    def name(self) -> str:
+        return self.chain.name
+
+    @property
+    def description(self) -> str:
+        return self.chain.description
+
+    def uids(self) -> list[int]:
+        """An identifier per step, in order, that follows the step when it moves."""
+        return [id(s) for s in self.steps]
+
+    def _emit_structure(self) -> None:
+        self.steps_changed.emit()
+        self.changed.emit()
+
+    def _emit_step(self, index: int) -> None:
+        self.step_changed.emit(index)
+        self.changed.emit()
 
     # -- structure ---------------------------------------------------------------------
     def add_step(self, step_id: str, *, index: int | None = None,
@@ -109,31 +96,30 @@ class ChainModel:
         ------
         KeyError
             For an unknown step id.
-        ValueError
-            For an invalid parameter, naming it.
+        ChainError
+            For an invalid parameter, naming the step and the parameter.
         """
         spec = get_step(step_id)
-        values = {p.name: placeholder(p) for p in spec.params}
-        for name, value in (params or {}).items():
-            values[name] = _validate(spec, name, value)
-        entry = StepEntry(step_id, values, version=spec.version)
+        # a required parameter starts empty: problems() reports it until the user fills it
+        values = {p.name: p.placeholder() for p in spec.params}
         index = len(self.steps) if index is None else max(0, min(int(index), len(self.steps)))
-        self.steps.insert(index, entry)
-        self.steps_changed.emit()
-        self.changed.emit()
+        for name, value in (params or {}).items():
+            values[name] = param_value(spec, name, value, step_index=index)
+        self.steps.insert(index, ChainStep(step_id, values, spec.version))
+        self._emit_structure()
+        self._selected = -2  # the indices moved: always tell the listeners
         self.select(index)
         return index
 
-    def remove_step(self, index: int) -> StepEntry:
+    def remove_step(self, index: int) -> ChainStep:
         old = self._selected
-        entry = self.steps.pop(self._check(index))
-        self.steps_changed.emit()
-        self.changed.emit()
+        step = self.steps.pop(self._check(index))
+        self._emit_structure()
         new = old - 1 if old > index else (min(index, len(self.steps) - 1) if old == index
                                            else old)
         self._selected = -2  # the indices moved: always tell the listeners
         self.select(new)
-        return entry
+        return step
 
     def move_step(self, source: int, dest: int) -> None:
         """Move the step at ``source`` so that it ends up at index ``dest``."""
@@ -141,31 +127,30 @@ class ChainModel:
         dest = max(0, min(int(dest), len(self.steps) - 1))
         if source == dest:
             return
-        entry = self.steps.pop(source)
-        self.steps.insert(dest, entry)
-        self.steps_changed.emit()
-        self.changed.emit()
+        step = self.steps.pop(source)
+        self.steps.insert(dest, step)
+        self._emit_structure()
         self._selected = -2
         self.select(dest)
 
     def set_order(self, uids: list[int]) -> None:
-        """Reorder the steps to the given uids (a drag in the list widget)."""
-        by_uid = {s.uid: s for s in self.steps}
+        """Reorder the steps to the given :meth:`uids` (a drag in the list widget)."""
+        by_uid = dict(zip(self.uids(), self.steps, strict=True))
         if sorted(uids) != sorted(by_uid):
             raise ValueError("uids: expected a permutation of the steps' uids")
-        if [s.uid for s in self.steps] == list(uids):
+        if self.uids() == list(uids):
             return
-        selected = self.selected_entry
-        self.steps = [by_uid[u] for u in uids]
-        self.steps_changed.emit()
-        self.changed.emit()
+        selected = self.selected_step
+        self.steps[:] = [by_uid[u] for u in uids]
+        self._emit_structure()
         self._selected = -2
-        self.select(self.steps.index(selected) if selected is not None else -1)
+        self.select(self.uids().index(id(selected)) if selected is not None else -1)
 
     def clear(self) -> None:
-        self.steps = []
-        self.steps_changed.emit()
-        self.changed.emit()
+        if not self.steps:
+            return
+        self.steps.clear()
+        self._emit_structure()
         self.select(-1)
 
     # -- selection ---------------------------------------------------------------------
@@ -174,7 +159,7 @@ class ChainModel:
         return self._selected
 
     @property
-    def selected_entry(self) -> StepEntry | None:
+    def selected_step(self) -> ChainStep | None:
         return self.steps[self._selected] if 0 <= self._selected < len(self.steps) else None
 
     def select(self, index: int) -> None:
@@ -185,11 +170,10 @@ class ChainModel:
 
     # -- one step ----------------------------------------------------------------------
     def set_enabled(self, index: int, enabled: bool) -> None:
-        entry = self.steps[self._check(index)]
-        if entry.enabled != bool(enabled):
-            entry.enabled = bool(enabled)
-            self.step_changed.emit(index)
-            self.changed.emit()
+        step = self.steps[self._check(index)]
+        if step.enabled != bool(enabled):
+            step.enabled = bool(enabled)
+            self._emit_step(index)
 
     def set_param(self, index: int, name: str, value: Any) -> Any:
         """Set parameter ``name`` of step ``index``; returns the validated value.
@@ -200,31 +184,32 @@ class ChainModel:
             Naming the step and parameter when the value is out of range or of the wrong
             kind; the model is unchanged.
         """
-        entry = self.steps[self._check(index)]
-        value = _validate(entry.spec, name, value, index=index)
-        if entry.params.get(name) != value:
-            entry.params[name] = value
-            self.step_changed.emit(index)
-            self.changed.emit()
+        step = self.steps[self._check(index)]
+        value = param_value(step.spec, name, value, step_index=index)
+        if step.params.get(name) != value:
+            step.params[name] = value
+            self._emit_step(index)
         return value
 
     def set_inputs(self, index: int, inputs: dict[str, str]) -> None:
-        entry = self.steps[self._check(index)]
-        entry.inputs = dict(inputs)
-        self.step_changed.emit(index)
-        self.changed.emit()
+        """Connect step ``index``'s inputs (step input name → source; checked by
+        :meth:`problems`)."""
+        step = self.steps[self._check(index)]
+        if step.inputs != dict(inputs):
+            step.inputs = dict(inputs)
+            self._emit_step(index)
 
     def set_output(self, index: int, output: str) -> None:
-        entry = self.steps[self._check(index)]
-        entry.output = str(output)
-        self.step_changed.emit(index)
-        self.changed.emit()
+        """Name step ``index``'s result (empty: ``stepN``)."""
+        step = self.steps[self._check(index)]
+        if step.output != str(output):
+            step.output = str(output)
+            self._emit_step(index)
 
     # -- validation and conversion -----------------------------------------------------
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name,
-                "description": self.description, "inputs": dict(self.inputs),
-                "steps": [s.to_dict() for s in self.steps]}
+        """The chain as JSON data (a copy: editing the model later does not change it)."""
+        return copy.deepcopy(self.chain.to_dict())
 
     def to_chain(self) -> Chain:
         """The chain, validated by :meth:`Chain.from_dict`.
@@ -245,7 +230,7 @@ class ChainModel:
         return []
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        return self.chain.to_json() + "\n"
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the chain as JSON to ``path`` atomically (a temporary file, then rename).
@@ -259,7 +244,7 @@ class ChainModel:
         """
         from medview.atomic import write_text_atomic
 
-        return write_text_atomic(path, json.dumps(self.to_chain().to_dict(), indent=2) + "\n")
+        return write_text_atomic(path, self.to_chain().to_json() + "\n")
 
     def load(self, path: str | os.PathLike) -> None:
         """Replace the chain by the one in ``path`` (validated first: on error, unchanged).
@@ -279,13 +264,10 @@ class ChainModel:
         self.set_chain(chain)
 
     def set_chain(self, chain: Chain) -> None:
-        self.steps = [StepEntry(cs.step, copy.deepcopy(cs.params), cs.enabled,
-                                dict(cs.inputs), cs.output, cs.version) for cs in chain.steps]
-        self.inputs = dict(chain.inputs)
-        self.name = chain.name
-        self.description = chain.description
-        self.steps_changed.emit()
-        self.changed.emit()
+        """Edit a copy of ``chain`` (``chain`` itself is left alone)."""
+        self.chain = Chain([s.copy() for s in chain.steps], dict(chain.inputs), chain.name,
+                           chain.description)
+        self._emit_structure()
         self._selected = -2
         self.select(0 if self.steps else -1)
 
@@ -295,27 +277,12 @@ class ChainModel:
         return int(index)
 
 
-def _validate(spec: StepSpec, name: str, value: Any, *, index: int | None = None) -> Any:
-    try:
-        p = spec.param(name)
-    except KeyError:
-        raise ChainError(f"unknown parameter; this step takes "
-                         f"{', '.join(q.name for q in spec.params)}", step_index=index,
-                         step_id=spec.id, param=name) from None
-    try:
-        return p.validate(value)
-    except ValueError as exc:
-        raise ChainError(str(exc), step_index=index, step_id=spec.id, param=name) from None
-
-
 def result_layer_names(chain, names) -> dict[str, str]:
     """Layer names for a run's result names: a step's ``output`` name as it is; an unnamed
     step's ``stepN`` (and ``stepN.part``) becomes the step's title (``Threshold``,
     ``Connected components.table``), which a reader recognises in the chain list."""
-    titles = {}
-    for i, cs in enumerate(chain.steps):
-        if cs.enabled and not cs.output:
-            titles[f"step{i + 1}"] = cs.spec.title
+    titles = {w.name: w.step.spec.title for w in chain.wiring()
+              if w.step.enabled and not w.step.output}
     out = {}
     for name in names:
         base, dot, part = name.partition(".")

@@ -318,14 +318,14 @@ class ChainPanel(QWidget):
         self._syncing = True
         try:
             self.chain_list.clear()
-            for entry in self.model.steps:
-                item = QListWidgetItem(entry.title)
-                item.setData(ID_ROLE, entry.uid)
+            for step, uid in zip(self.model.steps, self.model.uids(), strict=True):
+                item = QListWidgetItem(step.spec.title)
+                item.setData(ID_ROLE, uid)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable
                               | Qt.ItemFlag.ItemIsDragEnabled)
-                item.setCheckState(Qt.CheckState.Checked if entry.enabled
+                item.setCheckState(Qt.CheckState.Checked if step.enabled
                                    else Qt.CheckState.Unchecked)
-                item.setToolTip(entry.step + (f" → {entry.output}" if entry.output else ""))
+                item.setToolTip(step.step + (f" → {step.output}" if step.output else ""))
                 self.chain_list.addItem(item)
             self.chain_list.setCurrentRow(self.model.selected)
         finally:
@@ -353,10 +353,10 @@ class ChainPanel(QWidget):
 
     def _on_step_changed(self, index: int) -> None:
         item = self.chain_list.item(index)
-        entry = self.model.steps[index]
+        step = self.model.steps[index]
         if item is not None:
             self._syncing = True
-            item.setCheckState(Qt.CheckState.Checked if entry.enabled
+            item.setCheckState(Qt.CheckState.Checked if step.enabled
                                else Qt.CheckState.Unchecked)
             self._syncing = False
 
@@ -365,11 +365,11 @@ class ChainPanel(QWidget):
             self._syncing = True
             self.chain_list.setCurrentRow(index)
             self._syncing = False
-        entry = self.model.selected_entry
-        if entry is None:
+        step = self.model.selected_step
+        if step is None:
             self.help_view.setPlainText("")
         else:
-            spec = entry.spec
+            spec = step.spec
             # numpydoc rendered: sections, parameter lists, ``literals`` as code
             self.help_view.setHtml(docstring_html(
                 spec.doc, title=f"{spec.title} ({spec.id}, v{spec.version})"))
@@ -699,8 +699,7 @@ def _keeps_units(chain) -> bool:
 def _window_rules(chain) -> dict[str, bool]:
     """Output name → whether it keeps the series' values (then its default window, e.g. the
     CT header's, suits it; other results get the 1–99 percentile window)."""
-    return {cs.output or f"step{i + 1}": cs.spec.category in _SAME_UNITS
-            for i, cs in enumerate(chain.steps)}
+    return {w.name: w.step.spec.category in _SAME_UNITS for w in chain.wiring()}
 
 
 def _layer_window(name: str, value, keeps: dict[str, bool]):

@@ -224,7 +224,7 @@ class PacsActionsMixin:
 
     def _show_arriving(self, k: int) -> None:
         from medview.gui.main_window import _load_title
-        from medview.gui.series_loading import first_windows
+        from medview.gui.windowing import default_window
 
         series = self.pacs_reader.series
         volume = series.volume
@@ -242,7 +242,7 @@ class PacsActionsMixin:
             return
         self.volume_cache.remove(series.series_uid)  # a provisional partial volume
         self.set_cine(False)
-        self.state.set_volume(volume, window=first_windows(volume, k))
+        self.state.set_volume(volume, window=default_window(volume, z=k))
         self.state.set_loading(series.loaded)
         self.state.set_plane_slice(self.state.native_plane, k)  # the slice that is in
         if self.view_grid.layout_name == "single":  # on its acquired plane, as an open does

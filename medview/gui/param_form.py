@@ -80,7 +80,7 @@ class ParamForm(QWidget):
         self.fields, self.optional_checks, self.pick_buttons = {}, {}, {}
         self.editors = {}
         self._index = self.model.selected
-        entry = self.model.selected_entry
+        entry = self.model.selected_step
         if entry is None:
             self.layout_.addRow(QLabel("Select a step of the chain to edit its parameters.",
                                        self))
@@ -134,7 +134,7 @@ class ParamForm(QWidget):
 
     # -- model → form ------------------------------------------------------------------
     def _load_values(self) -> None:
-        entry = self.model.selected_entry
+        entry = self.model.selected_step
         if entry is None:
             return
         self._updating = True
@@ -178,7 +178,7 @@ class ParamForm(QWidget):
             # show the value as the model keeps it (e.g. picked points rounded for reading)
             self._updating = True
             try:
-                self.editors[name].show(self.model.selected_entry.params[name])
+                self.editors[name].show(self.model.selected_step.params[name])
             finally:
                 self._updating = False
         return True
@@ -211,7 +211,7 @@ class ParamForm(QWidget):
         name = self.picking()
         if not name:
             return False
-        points = list(self.model.selected_entry.params.get(name) or [])
+        points = list(self.model.selected_step.params.get(name) or [])
         return self._set(name, [*points, [float(c) for c in lps]])
 
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
-from medview.gui.windowing import auto_window, default_window, initial_windows, is_ct
+from medview.gui.windowing import default_window, initial_windows
 
-__all__ = ["FirstImage", "LoadedSeries", "first_windows", "load_series_progressively"]
+__all__ = ["FirstImage", "LoadedSeries", "load_series_progressively"]
 
 Window = tuple[float, float]
 
@@ -62,17 +62,6 @@ class LoadedSeries:
     @property
     def complete(self) -> bool:
         return not self.failures
-
-
-def first_windows(volume: Volume, k: int) -> Window:
-    """The window to show slice ``k`` with before the rest of ``volume`` is read.
-
-    CT: the header's window or the abdomen preset (:func:`default_window`, which reads no
-    pixels for CT); RGB: the full range; other modalities: 1–99 % of slice ``k``.
-    """
-    if volume.is_rgb or is_ct(volume):
-        return default_window(volume)
-    return auto_window(volume.array[k])
 
 
 def load_series_progressively(
@@ -122,7 +111,7 @@ def load_series_progressively(
     if load.progressive:
         k = load.read_first()
         if on_first is not None:
-            first = FirstImage(load.volume, load.loaded, k, first_windows(load.volume, k))
+            first = FirstImage(load.volume, load.loaded, k, default_window(load.volume, z=k))
             on_first(first)
             deadline = time.monotonic() + FIRST_PAINT_WAIT_S
             while (not first.shown.wait(0.01) and not progress.cancelled

@@ -2,9 +2,9 @@
 
 A thumbnail is a ``uint8`` array ``[y, x]`` (grey) or ``[y, x, 3]`` (colour) whose longer side
 is :data:`THUMBNAIL_PX` pixels, drawn with the physical aspect ratio of the pixels. It shows the
-middle slice of the series' default stack, windowed as the series opens
-(:func:`~medview.gui.windowing.default_window`: the series' own window or the abdomen preset for
-CT, the 1–99 % window of the image for other modalities).
+middle slice of the series' default stack, read by the reader that opens the series and
+windowed as the series opens (:func:`~medview.gui.windowing.default_window`: the series' own
+window or the abdomen preset for CT, the 1–99 % window of the image for other modalities).
 
 The disk cache is keyed by the series UID and every file's path, size and modification time,
 so a series whose files changed gets a new thumbnail; files are ``.npy`` written atomically.
@@ -12,7 +12,6 @@ so a series whose files changed gets a new thumbnail; files are ``.npy`` written
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
@@ -29,13 +28,14 @@ __all__ = [
     "render_thumbnail",
     "series_thumbnail",
     "thumbnail_key",
+    "thumbnail_slice",
     "window_to_uint8",
 ]
 
 #: longer side of a thumbnail, in screen pixels
 THUMBNAIL_PX = 64
 #: bump when the picture changes for the same files (window rule, size, resampling)
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the window of the series' first header, as opening it uses
 CACHE_DIR_ENV = "MEDVIEW_CACHE_DIR"
 #: thumbnails kept on disk (about 4 KiB each)
 MAX_CACHED = 20_000
@@ -107,6 +107,42 @@ def render_thumbnail(image: np.ndarray, window: tuple[float, float] | None, *,
     return np.ascontiguousarray(cv2.resize(grey, (out_w, out_h), interpolation=interp))
 
 
+def thumbnail_slice(headers: Sequence
+                    ) -> tuple[np.ndarray, tuple[float, float] | None, tuple[float, float]]:
+    """What the thumbnail of one series shows, from its scanned headers (reads one slice).
+
+    The middle slice of the series' default stack, read by the reader that opens the series
+    (:class:`~medview.dicom.slice_reader.SliceReader`), and the window it opens with
+    (:func:`~medview.gui.windowing.default_window` from that slice and the metadata the
+    series' Volume carries).
+
+    Returns
+    -------
+    image : ndarray [y, x] or [y, x, 3]
+        Physical values (grey) or RGB.
+    window : (center, width) or None
+        None for RGB.
+    pixel_spacing : (row, column) spacing in mm
+
+    Raises
+    ------
+    SeriesError, PixelDataError
+        If the series cannot be planned or its middle slice cannot be decoded.
+    """
+    from medview.core.volume import Volume
+    from medview.dicom.assemble import plan_series
+    from medview.dicom.read import series_metadata
+    from medview.dicom.slice_reader import SliceReader
+
+    stack = plan_series(list(headers)).stack
+    k = len(stack.slices) // 2
+    image = SliceReader(stack).read(k)
+    # the metadata of the Volume that opening the series makes (its first slice's header)
+    window = None if stack.is_rgb else default_window(
+        Volume(image[np.newaxis], metadata=series_metadata(stack.slices[0].header)))
+    return image, window, stack.slices[k].pixel_spacing or (1.0, 1.0)
+
+
 def series_thumbnail(headers: Sequence, *, size: int = THUMBNAIL_PX) -> np.ndarray:
     """The thumbnail of one series from its scanned headers (reads one slice's pixels).
 
@@ -115,19 +151,8 @@ def series_thumbnail(headers: Sequence, *, size: int = THUMBNAIL_PX) -> np.ndarr
     SeriesError, PixelDataError
         If the series cannot be planned or its middle slice cannot be decoded.
     """
-    from medview.dicom.assemble import plan_series
-    from medview.dicom.read import read_stack, series_metadata
-
-    plan = plan_series(list(headers))
-    stack = plan.stack
-    middle = stack.slices[len(stack.slices) // 2]
-    one = dataclasses.replace(
-        stack, slices=[middle], shape=(1, *stack.shape[1:]), acquired_t=None, resample_t=None,
-        warnings=[])
-    volume = read_stack(one, metadata=series_metadata(middle.header))
-    window = None if volume.is_rgb else default_window(volume)
-    spacing = middle.pixel_spacing or (1.0, 1.0)
-    return render_thumbnail(volume.array[0], window, pixel_spacing=spacing, size=size)
+    image, window, spacing = thumbnail_slice(headers)
+    return render_thumbnail(image, window, pixel_spacing=spacing, size=size)
 
 
 class ThumbnailCache:

@@ -113,12 +113,20 @@ def auto_window(array: np.ndarray, *, low: float = 1.0, high: float = 99.0) -> t
     return (lo + hi) / 2.0, width
 
 
-def default_window(volume: Volume) -> tuple[float, float]:
-    """The window a series opens with.
+def default_window(volume: Volume, *, z: int | None = None) -> tuple[float, float]:
+    """The window a series opens with: the one rule for every way a series is shown (opened
+    whole, its first image while it loads, its thumbnail).
 
     CT: the series' own WindowCenter/Width when present (the technologist chose it), else the
     abdomen preset. Other modalities (MR, PET, …): the 1–99 percentile window, since their
     values have no fixed scale. RGB volumes: the full 0–255 range.
+
+    Parameters
+    ----------
+    volume : Volume
+    z : int, optional
+        Only slice ``z`` is known yet (the first image of a progressive open, a thumbnail):
+        the percentiles are those of that slice. CT and RGB windows read no pixels.
     """
     if volume.is_rgb:
         return 127.5, 255.0
@@ -128,7 +136,7 @@ def default_window(volume: Volume) -> tuple[float, float]:
             return header
         abdomen = CT_PRESETS[5]
         return abdomen.center, abdomen.width
-    return auto_window(volume.array)
+    return auto_window(volume.array if z is None else volume.array[z])
 
 
 def initial_windows(volume: Volume) -> tuple[tuple[float, float], tuple[float, float] | None]:

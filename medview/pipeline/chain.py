@@ -18,22 +18,30 @@ previous step's result; the default for a step's first input, which for the firs
 first chain input). A step may be disabled (``"enabled": false``): it is skipped and passes its
 input through. Every volume, label map and table a step makes is a result of the chain; the
 last step's result is its main result.
+
+Those naming rules live in one place, :meth:`Chain.wiring`: validation, the runner and the
+GUI (layer names, windows) all read a step's sources and result name from it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medview.pipeline.registry import StepSpec, all_steps, get_step
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Chain", "ChainError", "ChainStep", "chain_schema"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "PREV", "Chain", "ChainError", "ChainStep", "Wire",
+           "chain_schema", "param_value", "wiring"]
 
 FORMAT = "medview-chain"
 FORMAT_VERSION = 1
 INPUT_KINDS = ("volume", "labelmap")
+#: the source name meaning "the previous enabled step's result" (or the first chain input)
+PREV = "$prev"
 
 
 class ChainError(ValueError):
@@ -68,6 +76,11 @@ class ChainStep:
     def spec(self) -> StepSpec:
         return get_step(self.step)
 
+    def copy(self) -> ChainStep:
+        """An independent copy (parameters deep-copied)."""
+        return ChainStep(self.step, copy.deepcopy(self.params), self.version, dict(self.inputs),
+                         self.output, self.enabled)
+
     def to_dict(self) -> dict:
         d: dict[str, Any] = {"step": self.step, "version": self.version, "params": self.params}
         if self.inputs:
@@ -77,6 +90,65 @@ class ChainStep:
         if not self.enabled:
             d["enabled"] = False
         return d
+
+
+@dataclass(frozen=True)
+class Wire:
+    """Where one step of a chain reads its inputs and the name its result gets."""
+
+    #: the step's position in the chain (0 = first)
+    index: int
+    step: ChainStep
+    #: step input name → the value it reads: a chain input, an earlier result's name, or a
+    #: part of a multi-output result (``"name.part"``); ``$prev`` is resolved
+    reads: dict[str, str]
+    #: the name of the step's result: its ``output``, else ``"stepN"`` (N = index + 1)
+    name: str
+
+
+def wiring(steps: list[ChainStep], inputs: Mapping[str, str]) -> Iterator[Wire]:
+    """Each step's :class:`Wire`, in order: the one place where ``$prev``, the default first
+    input and the ``stepN`` result names are resolved.
+
+    A step's first input reads ``$prev`` unless it names a source; ``$prev`` is the last
+    enabled step's result before it, or the first chain input. A disabled step is wired too
+    (validation checks it) but does not become anyone's ``$prev``. Unconnected optional
+    inputs are left out of ``reads``.
+    """
+    prev = next(iter(inputs))
+    for i, cs in enumerate(steps):
+        reads = {}
+        for k, inp in enumerate(cs.spec.inputs):
+            source = cs.inputs.get(inp.name, PREV if k == 0 else None)
+            if source is not None:
+                reads[inp.name] = prev if source == PREV else source
+        name = cs.output or f"step{i + 1}"
+        yield Wire(i, cs, reads, name)
+        if cs.enabled:
+            prev = name
+
+
+def param_value(spec: StepSpec, name: str, value: Any, *, step_index: int | None = None,
+                parse: bool = False) -> Any:
+    """``value`` of parameter ``name`` of step ``spec``, validated by its kind (or, with
+    ``parse``, read from command-line text).
+
+    Raises
+    ------
+    ChainError
+        Naming the step, the parameter and what is wrong (also for an unknown parameter).
+    """
+    try:
+        p = spec.param(name)
+    except KeyError:
+        raise ChainError(f"unknown parameter; this step takes "
+                         f"{', '.join(q.name for q in spec.params)}", step_index=step_index,
+                         step_id=spec.id, param=name) from None
+    try:
+        return p.parse(value) if parse else p.validate(value)
+    except ValueError as exc:
+        raise ChainError(str(exc), step_index=step_index, step_id=spec.id,
+                         param=name) from None
 
 
 @dataclass
@@ -100,27 +172,20 @@ class Chain:
         ChainError
             Naming the step, the parameter and what is wrong with the value.
         """
-        steps = [ChainStep(s.step, dict(s.params), s.version, dict(s.inputs), s.output,
-                           s.enabled) for s in self.steps]
+        steps = [s.copy() for s in self.steps]
         for text in assignments:
             target, sep, value = text.partition("=")
             where, dot, name = target.rpartition(".")
             if not sep or not dot or not where or not name:
                 raise ChainError(f"{text!r}: expected STEP.PARAM=VALUE, e.g. 1.sigma_mm=2")
             i = self._find_step(where)
-            spec = steps[i].spec
-            try:
-                p = spec.param(name)
-            except KeyError:
-                raise ChainError(f"unknown parameter; this step takes "
-                                 f"{', '.join(q.name for q in spec.params)}", step_index=i,
-                                 step_id=spec.id, param=name) from None
-            try:
-                steps[i].params[name] = p.parse(value)
-            except ValueError as exc:
-                raise ChainError(str(exc), step_index=i, step_id=spec.id,
-                                 param=name) from None
+            steps[i].params[name] = param_value(steps[i].spec, name, value, step_index=i,
+                                                parse=True)
         return Chain(steps, dict(self.inputs), self.name, self.description)
+
+    def wiring(self) -> list[Wire]:
+        """Each step's sources and result name (see :func:`wiring`)."""
+        return list(wiring(self.steps, self.inputs))
 
     def _find_step(self, where: str) -> int:
         if where.isdigit() and 1 <= int(where) <= len(self.steps):
@@ -181,21 +246,18 @@ class Chain:
         raw_steps = data.get("steps")
         if not isinstance(raw_steps, list) or not raw_steps:
             raise ChainError("'steps' must be a non-empty list")
+        steps = [_validate_step(i, raw) for i, raw in enumerate(raw_steps)]
         known = dict(inputs)  # name -> kind of value available so far
-        steps = []
-        prev = next(iter(inputs))
-        for i, raw in enumerate(raw_steps):
-            cs = _validate_step(i, raw, known, prev)
-            steps.append(cs)
-            if cs.enabled:
-                out = cs.output or f"step{i + 1}"
-                known[out] = cs.spec.returns
-                prev = out
+        for wire in wiring(steps, inputs):
+            _check_reads(wire, known)
+            if wire.step.enabled:
+                known[wire.name] = wire.step.spec.returns
         return cls(steps, dict(inputs), str(data.get("name", "")),
                    str(data.get("description", "")))
 
 
-def _validate_step(i: int, raw: Any, known: dict[str, str], prev: str) -> ChainStep:
+def _validate_step(i: int, raw: Any) -> ChainStep:
+    """One step read from JSON: its id, version, keys, parameters, input names, flags."""
     if not isinstance(raw, dict) or "step" not in raw:
         raise ChainError("each step is an object with a 'step' id", step_index=i)
     sid = raw["step"]
@@ -235,21 +297,34 @@ def _validate_step(i: int, raw: Any, known: dict[str, str], prev: str) -> ChainS
         if name not in input_names:
             raise ChainError(f"unknown input {name!r}; this step takes "
                              f"{', '.join(sorted(input_names))}", step_index=i, step_id=sid)
-    for k, inp in enumerate(spec.inputs):
-        source = inputs.get(inp.name, "$prev" if k == 0 else None)
-        if source is None:
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ChainError("'enabled' must be true or false", step_index=i, step_id=sid)
+    output = raw.get("output", "")
+    if output and (not isinstance(output, str) or output.startswith("$")):
+        raise ChainError(f"output name {output!r} is not a plain name", step_index=i,
+                         step_id=sid)
+    return ChainStep(sid, clean, version, inputs, output, enabled)
+
+
+def _check_reads(wire: Wire, known: dict[str, str]) -> None:
+    """Every input of ``wire``'s step is connected to a value of the right kind made before
+    it (``known``: name → kind)."""
+    i, sid, spec = wire.index, wire.step.step, wire.step.spec
+    for inp in spec.inputs:
+        resolved = wire.reads.get(inp.name)
+        if resolved is None:
             if not inp.optional:
                 raise ChainError(f"input {inp.name!r} ({inp.kind}) is not connected; set "
                                  f"\"inputs\": {{\"{inp.name}\": NAME}}", step_index=i,
                                  step_id=sid)
             continue
-        resolved = prev if source == "$prev" else source
         base = resolved.split(".", 1)[0]
         if resolved not in known and known.get(base) == "outputs":
             continue  # a named part of a multi-output step: checked when the chain runs
         if resolved not in known:
-            raise ChainError(f"input {inp.name!r} reads {source!r}, which is neither a chain "
-                             f"input nor an earlier step's output ({', '.join(known)})",
+            raise ChainError(f"input {inp.name!r} reads {resolved!r}, which is neither a "
+                             f"chain input nor an earlier step's output ({', '.join(known)})",
                              step_index=i, step_id=sid)
         have = known[resolved]
         if have == "outputs":
@@ -260,14 +335,6 @@ def _validate_step(i: int, raw: Any, known: dict[str, str], prev: str) -> ChainS
         if inp.kind == "volume" and have not in ("volume", "labelmap"):
             raise ChainError(f"input {inp.name!r} needs a volume, {resolved!r} is a {have}",
                              step_index=i, step_id=sid)
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ChainError("'enabled' must be true or false", step_index=i, step_id=sid)
-    output = raw.get("output", "")
-    if output and (not isinstance(output, str) or output.startswith("$")):
-        raise ChainError(f"output name {output!r} is not a plain name", step_index=i,
-                         step_id=sid)
-    return ChainStep(sid, clean, version, inputs, output, enabled)
 
 
 def chain_schema() -> dict:

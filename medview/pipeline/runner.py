@@ -86,19 +86,19 @@ def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
             raise ChainError(f"chain input {name!r} must be a {kind}, got {type(value).__name__}")
         values[name] = value
     prev = next(iter(chain.inputs))
-    active = [(i, cs) for i, cs in enumerate(chain.steps) if cs.enabled]
+    active = [w for w in chain.wiring() if w.step.enabled]
     seconds: dict[str, float] = {}
     aliases: dict[str, str] = {}
-    for n, (i, cs) in enumerate(active):
+    for n, wire in enumerate(active):
+        i, cs, name = wire.index, wire.step, wire.name
         progress.check()
         sub = progress.sub(n / len(active), (n + 1) / len(active))
         sub.update(0.0, f"{cs.spec.title} ({n + 1}/{len(active)})")
         step_inputs = {}
-        for k, inp in enumerate(cs.spec.inputs):
-            source = cs.inputs.get(inp.name, "$prev" if k == 0 else None)
-            if source is None:
+        for inp in cs.spec.inputs:
+            key = wire.reads.get(inp.name)
+            if key is None:
                 continue
-            key = prev if source == "$prev" else source
             if key not in values:
                 raise ChainError(f"input {inp.name!r} reads {key!r}, which was not produced",
                                  step_index=i, step_id=cs.step)
@@ -110,7 +110,6 @@ def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
             check_memory(cs.spec, step_inputs, step_index=i)
         t0 = time.perf_counter()
         out = (step_runner or run_step)(cs, step_inputs, sub)
-        name = cs.output or f"step{i + 1}"
         seconds[name] = time.perf_counter() - t0
         if isinstance(out, Mapping):
             if not out:

@@ -37,10 +37,10 @@ def test_add_move_remove_enable_with_events():
     assert seen.count("changed") == 3 and seen[-1] == ("selected", 2)
     model.move_step(2, 0)
     assert model.steps[0].step == "segment.open" and model.selected == 0
-    uids = [s.uid for s in model.steps]
+    uids = model.uids()
     model.set_order(uids[::-1])
-    assert [s.uid for s in model.steps] == uids[::-1]
-    assert model.selected_entry.step == "segment.open"
+    assert model.uids() == uids[::-1]
+    assert model.selected_step.step == "segment.open"
     with pytest.raises(ValueError, match="permutation"):
         model.set_order(uids[:1])
     model.set_enabled(0, False)
