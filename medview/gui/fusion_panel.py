@@ -26,11 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.gui import library
+from medview.app import library
+from medview.app.messages import TaskError
+from medview.app.state import COLORMAPS, ViewerState
+from medview.app.windowing import auto_window
 from medview.gui.run_on import RunOnCombo
-from medview.gui.state import COLORMAPS, ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner
-from medview.gui.windowing import auto_window
+from medview.gui.tasks import Task, TaskRunner
 from medview.pipeline.executors import ExecutorChoice
 
 __all__ = ["NO_COVERAGE", "FusionPanel"]

@@ -31,8 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app import library, series_loading
+from medview.app.messages import TaskError
+from medview.app.series_loading import FirstImage, LoadedSeries
+from medview.app.state import COLORMAPS, ViewerState
+from medview.app.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
+from medview.app.windowing import CT_PRESETS
 from medview.core.volume import Volume
-from medview.gui import library, series_loading
 from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.display_options import add_smooth_action
@@ -43,16 +48,12 @@ from medview.gui.pacs_actions import PacsActionsMixin
 from medview.gui.phases import PhaseNavigator
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
-from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.share_actions import ShareActionsMixin
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.state import COLORMAPS, ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
+from medview.gui.tasks import Task, TaskRunner, current_task
 from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
-from medview.gui.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
 from medview.gui.window_settings import SettingsMixin
-from medview.gui.windowing import CT_PRESETS
 
 __all__ = ["MainWindow"]
 
@@ -82,11 +83,11 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     series_opened(object)
         A series' Volume is shown complete (after the viewer updated).
     series_failed(object)
-        Opening a series failed (a :class:`~medview.gui.tasks.TaskError`).
+        Opening a series failed (a :class:`~medview.app.messages.TaskError`).
     import_finished(object)
-        An import finished (a :class:`~medview.gui.library.ImportResult`), browser refreshed.
+        An import finished (a :class:`~medview.app.library.ImportResult`), browser refreshed.
     import_failed(object)
-        An import failed (a :class:`~medview.gui.tasks.TaskError`).
+        An import failed (a :class:`~medview.app.messages.TaskError`).
     exported(list)
         File ▸ Export wrote these paths.
     exported_failed(object)
@@ -399,8 +400,8 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     # -- chain panel, layers and tables (issue 5) --------------------------------------
     def _build_chain_docks(self) -> None:
         """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
+        from medview.app.layers import LayerBinding, LayerList
         from medview.gui.chain_panel import ChainPanel
-        from medview.gui.layers import LayerBinding, LayerList
         from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
 
         self.layers = LayerList()
@@ -550,8 +551,8 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
 
     def exportables(self) -> list:
         """What can be exported now, for the Export dialog."""
+        from medview.app.measurements import measurements_table
         from medview.gui.exports import Exportable
-        from medview.gui.measurements import measurements_table
 
         state = self.state
         vol = state.volume
@@ -777,9 +778,9 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         """What the reader's "open" does (the browser, an import that opens its first
         series): Save / Discard / Cancel of unsaved work first (:mod:`medview.gui.unsaved`),
         then :meth:`open_series`; a DICOM SEG opens as the label map of the series it
-        references (:mod:`medview.gui.seg_open`). Returns None when the reader cancelled
+        references (:mod:`medview.app.seg_open`). Returns None when the reader cancelled
         (and for a SEG)."""
-        from medview.gui.seg_open import is_seg_series, open_seg_series
+        from medview.app.seg_open import is_seg_series, open_seg_series
 
         if is_seg_series(self.catalog, series_uid):
             open_seg_series(self, series_uid)
@@ -795,7 +796,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     def open_series(self, series_uid: str, stack: int | None = None) -> Task | None:
         """Show catalog series ``series_uid``: at once if it is in the volume cache, else
         loaded in the background, its middle slice shown as soon as it is read and the rest
-        filled in as it arrives (:mod:`medview.gui.series_loading`).
+        filled in as it arrives (:mod:`medview.app.series_loading`).
 
         ``stack`` picks a phase or time point of a 4D series (default: the series' default
         stack); only that stack is read, and it is cached on its own
@@ -1079,7 +1080,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         super().closeEvent(event)
 
 
-#: Export dialog item → the kind of work it saves (:mod:`medview.gui.unsaved_work`)
+#: Export dialog item → the kind of work it saves (:mod:`medview.app.unsaved_work`)
 _WORK_OF_EXPORT = {"Label map": "labels", "Scribbles": "scribbles",
                    "Measurements": "measurements", "Fused image": "fusion"}
 

@@ -1,7 +1,7 @@
 """The slice view: one plane (axial, coronal or sagittal) of a ViewerState's volume.
 
 A pyqtgraph ImageItem in a ViewBox whose coordinates are millimetres, so the picture has the
-aspect ratio of the voxel spacing (:mod:`medview.gui.planes` says which voxel axes run
+aspect ratio of the voxel spacing (:mod:`medview.app.planes` says which voxel axes run
 across and down). Over it: the label-map overlay, the crosshair and the measurements. The
 widget holds no viewing state of its own: it draws the state and turns mouse and keys into
 calls on it.
@@ -41,13 +41,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app.measurements import Measurement, distance_mm, roi_stats
+from medview.app.planes import PlaneGeometry
+from medview.app.state import Sample, ViewerState, WindowDrag
 from medview.gui.badges import MadeUpMarks, WarningBadge
 from medview.gui.colormaps import colormap_lut, fusion_lut, label_lut, label_rgba
 from medview.gui.display_options import SmoothImageItem
-from medview.gui.measurements import Measurement, distance_mm, roi_stats
 from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
-from medview.gui.planes import PlaneGeometry
-from medview.gui.state import Sample, ViewerState, WindowDrag
 from medview.gui.text_layout import (
     MARGIN,
     corner_rooms,
@@ -295,7 +295,7 @@ class SliceViewer(pg.GraphicsView):
     Signals
     -------
     cursor_sample(object)
-        The :class:`~medview.gui.state.Sample` under the mouse, or None when the mouse is
+        The :class:`~medview.app.state.Sample` under the mouse, or None when the mouse is
         off the image. Sent when the mouse moves and when the slice under it changes.
     maximise_requested(str)
         The view was double-clicked (its plane's name).

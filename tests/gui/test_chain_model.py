@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from realparts import REPO
 
+from medview.app.chain_model import ChainModel
+from medview.app.chain_preview import MAX_HALO_SLICES, chain_context, run_preview, slab
+from medview.app.layers import LayerBinding, LayerList
+from medview.app.state import SlicePreview, ViewerState
 from medview.core.volume import Volume
-from medview.gui.chain_model import ChainModel
-from medview.gui.chain_preview import MAX_HALO_SLICES, chain_context, run_preview, slab
-from medview.gui.layers import LayerBinding, LayerList
-from medview.gui.state import SlicePreview, ViewerState
 from medview.pipeline.chain import Chain, ChainError
 from medview.pipeline.runner import run_chain
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from petct_helpers import window_on_ct, write_pet_ct
 
+from medview.app.messages import gui_text
 from medview.core.labelmap import LabelMap
-from medview.gui.messages import gui_text
 
 CLI_WORDS = ("overwrite=True", "--force", "--series", "--ca-bundle", "series=UID")
 

@@ -8,10 +8,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from step_checks import crop
 
-from medview.gui.label_editing import LabelEditor
+from medview.app.label_editing import LabelEditor
+from medview.app.planes import plane_geometry
+from medview.app.state import ViewerState
 from medview.gui.main_window import MainWindow
-from medview.gui.planes import plane_geometry
-from medview.gui.state import ViewerState
 
 
 @pytest.fixture(scope="module")

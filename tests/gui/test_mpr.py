@@ -7,11 +7,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
+from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
 from medview.formats.volume_io import write_volume
 from medview.gui.colormaps import colormap_lut
 from medview.gui.main_window import MainWindow
-from medview.gui.state import ViewerState
 from medview.gui.view_grid import ViewGrid
 
 
@@ -170,7 +170,7 @@ def test_colour_map_and_label_overlay(grid, tmp_path, ct_volume):
 
     labels = LabelMap.like(ct_volume, (ct_volume.array > 200).astype(np.uint8))
     path = write_volume(labels, tmp_path / "bone.nii.gz")
-    from medview.gui.library import read_label_map
+    from medview.app.library import read_label_map
 
     state.set_labels(read_label_map(path))
     state.set_label_opacity(0.6)

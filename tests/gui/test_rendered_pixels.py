@@ -6,7 +6,7 @@ without and with a layer, and each widget pixel must show the layer's colour ove
 there before where the layer's voxels are, and be unchanged everywhere else. Where a voxel is
 on screen comes from the plane geometry the measurements use (display point → view mm →
 ViewBox → viewport, :mod:`viewer_helpers`), and which voxel a displayed pixel is from the
-coordinate functions of :mod:`medview.gui.planes` (not from the slicing that draws it).
+coordinate functions of :mod:`medview.app.planes` (not from the slicing that draws it).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, QRectF
 from viewer_helpers import assert_layer_drawn, grab_rgb, lps_to_widget, under_text
 
+from medview.app.layers import LayerBinding, LayerList
+from medview.app.measurements import Measurement
+from medview.app.planes import PLANES
+from medview.app.state import ViewerState
 from medview.core.fusion import colormap_lut
 from medview.core.labelmap import LabelMap, Segment
-from medview.gui.layers import LayerBinding, LayerList
-from medview.gui.measurements import Measurement
-from medview.gui.planes import PLANES
 from medview.gui.slice_viewer import CROSSHAIR_COLOUR, MEASURE_COLOUR
-from medview.gui.state import ViewerState
 from medview.gui.view_grid import LAYOUTS, ViewGrid
 
 #: series under ../shared/data and the voxel (x, y, z) the tests centre on
@@ -258,8 +258,8 @@ def write_moving_series(folder, base, centre_lps):
 
 
 def test_fused_cube_lands_on_its_patient_position_and_nothing_outside(grid, qtbot, tmp_path):
+    from medview.app import library
     from medview.core.fusion import blend_colour
-    from medview.gui import library
     from medview.gui.fusion_panel import FusionPanel
     from medview.gui.tasks import TaskRunner
 

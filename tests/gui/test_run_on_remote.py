@@ -11,12 +11,12 @@ from offload_procs import pool_site
 from PySide6.QtWidgets import QMessageBox
 from step_checks import crop
 
+from medview.app.chain_model import result_layer_names
+from medview.app.layers import LayerBinding, LayerList
+from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
-from medview.gui.chain_model import result_layer_names
 from medview.gui.chain_panel import ChainPanel
 from medview.gui.endpoints_dialog import EndpointsDialog
-from medview.gui.layers import LayerBinding, LayerList
-from medview.gui.state import ViewerState
 from medview.gui.tasks import TaskRunner
 from medview.pipeline.chain import Chain
 from medview.pipeline.runner import run_chain

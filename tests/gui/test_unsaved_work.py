@@ -11,13 +11,13 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import medview
+from medview.app import library
+from medview.app.measurements import Measurement
+from medview.app.recovery import RecoveryError, RecoveryStore
+from medview.app.state import ViewerState
+from medview.app.unsaved_work import UnsavedWork
 from medview.core.labelmap import LabelMap
-from medview.gui import library
 from medview.gui.main_window import MainWindow
-from medview.gui.measurements import Measurement
-from medview.gui.recovery import RecoveryError, RecoveryStore
-from medview.gui.state import ViewerState
-from medview.gui.unsaved_work import UnsavedWork
 
 SHAPE, SPACING = (6, 40, 40), (2.0, 2.0, 3.0)
 

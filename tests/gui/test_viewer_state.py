@@ -8,22 +8,22 @@ import sys
 import numpy as np
 import pytest
 
+from medview.app.events import Event
+from medview.app.state import DRAG_PIXELS_PER_DOUBLING, ViewerState
+from medview.app.windowing import (
+    CT_PRESETS,
+    auto_window,
+    default_window,
+    initial_windows,
+    window_from_header,
+)
 from medview.core.volume import Volume
-from medview.gui.events import Event
 from medview.gui.overlays import (
     corner_texts,
     format_date,
     format_number,
     format_person_name,
     format_sample,
-)
-from medview.gui.state import DRAG_PIXELS_PER_DOUBLING, ViewerState
-from medview.gui.windowing import (
-    CT_PRESETS,
-    auto_window,
-    default_window,
-    initial_windows,
-    window_from_header,
 )
 
 
@@ -261,8 +261,8 @@ def test_rgb_volume_is_shown_unwindowed():
 def test_state_modules_import_no_qt():
     code = (
         "import sys\n"
-        "import medview.gui.state, medview.gui.windowing, medview.gui.overlays\n"
-        "import medview.gui.events, medview.gui.library\n"
+        "import medview.app.state, medview.app.windowing, medview.gui.overlays\n"
+        "import medview.app.events, medview.app.library\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))]\n"
         "assert not bad, bad\n"
     )

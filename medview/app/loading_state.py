@@ -1,6 +1,6 @@
 """The viewer state's part for progressive loading: which slices of the volume have arrived.
 
-A mixin of :class:`~medview.gui.state.ViewerState`, kept apart so that the state proper stays
+A mixin of :class:`~medview.app.state.ViewerState`, kept apart so that the state proper stays
 about viewing. Plain Python, no Qt.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from medview.app.events import Event
 from medview.core.volume import Volume
-from medview.gui.events import Event
 
 __all__ = ["ProgressiveLoading"]
 

@@ -9,7 +9,7 @@ Disabled steps are kept in the JSON with ``"enabled": false`` (the chain format 
 :mod:`medview.pipeline.chain` skips them and passes their input through), so that
 ``medview run`` and the panel read the same file and nothing a user switched off is lost.
 
-Events (:class:`~medview.gui.events.Event`):
+Events (:class:`~medview.app.events.Event`):
 
 - ``steps_changed()`` — steps were added, removed, moved or a chain was loaded.
 - ``step_changed(index)`` — a step's parameters or enabled flag changed.
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medview.gui.events import Event
+from medview.app.events import Event
 from medview.pipeline.chain import FORMAT, FORMAT_VERSION, Chain, ChainError
 from medview.pipeline.params import ParamSpec
 from medview.pipeline.registry import StepSpec, get_step

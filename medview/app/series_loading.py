@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medview.app.windowing import auto_window, default_window, initial_windows, is_ct
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
-from medview.gui.windowing import auto_window, default_window, initial_windows, is_ct
 
 __all__ = ["FirstImage", "LoadedSeries", "first_windows", "load_series_progressively"]
 

@@ -4,7 +4,7 @@ A :class:`LayerList` holds the open series and every result of the chain runs on
 derived volumes (shown *instead of* the series, same crosshair), label maps (the coloured
 overlay, one at a time), fused RGB volumes (blended over the views with an opacity) and
 tables (shown in the table dock). :class:`LayerBinding` applies the list's choices to a
-:class:`~medview.gui.state.ViewerState`.
+:class:`~medview.app.state.ViewerState`.
 
 Events: ``layers_changed()`` (added, removed, reset), ``shown_changed()`` (which volume,
 label map or RGB overlay is shown).
@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from medview.app.events import Event
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
 from medview.core.volume import Volume
-from medview.gui.events import Event
 
 __all__ = ["KINDS", "Layer", "LayerBinding", "LayerList", "kind_of"]
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medview.app.events import Event
+from medview.app.label_editing import LabelEditor
+from medview.app.loading_state import ProgressiveLoading
+from medview.app.measurements import KINDS, Measurement
+from medview.app.planes import PLANES, PlaneGeometry, plane_geometry
+from medview.app.windowing import CT_PRESETS, WindowPreset, auto_window, default_window, is_ct
 from medview.core.labelmap import LabelMap, Segment, default_segments
 from medview.core.volume import Volume
-from medview.gui.events import Event
-from medview.gui.label_editing import LabelEditor
-from medview.gui.loading_state import ProgressiveLoading
-from medview.gui.measurements import KINDS, Measurement
-from medview.gui.planes import PLANES, PlaneGeometry, plane_geometry
-from medview.gui.windowing import CT_PRESETS, WindowPreset, auto_window, default_window, is_ct
 
 __all__ = ["COLORMAPS", "EDIT_TARGETS", "EDIT_TOOLS", "TOOLS", "PlaneView", "Sample",
            "SlicePreview", "ViewerState", "WindowDrag"]
@@ -103,7 +103,7 @@ class ViewerState(ProgressiveLoading):
     view moves the others to the same patient position. The "slice" of the single-view API
     (``slice_index``, ``set_slice``…) is the acquired plane's: voxel z.
 
-    Events (each an :class:`~medview.gui.events.Event`):
+    Events (each an :class:`~medview.app.events.Event`):
 
     - ``volume_changed(volume)`` — a volume was opened (or ``None``: closed); slice, window
       and zoom were reset with it and are not emitted separately.
@@ -132,7 +132,7 @@ class ViewerState(ProgressiveLoading):
     - ``preview_changed()`` — the chain panel's slice preview changed or was hidden/shown.
     - ``work_changed(kind)`` — the reader's own work changed: ``"labels"``, ``"scribbles"``
       (a map was set, painted, filled, undone, its segments edited), ``"measurements"`` or
-      ``"fusion"`` (what :class:`~medview.gui.unsaved_work.UnsavedWork` tracks; not emitted
+      ``"fusion"`` (what :class:`~medview.app.unsaved_work.UnsavedWork` tracks; not emitted
       for display-only changes such as opacity, nor by :meth:`set_volume`).
     """
 
