@@ -9,7 +9,7 @@ Disabled steps are kept in the JSON with ``"enabled": false`` (the chain format 
 :mod:`medview.pipeline.chain` skips them and passes their input through), so that
 ``medview run`` and the panel read the same file and nothing a user switched off is lost.
 
-Events (:class:`~medview.app.events.Event`):
+Events (psygnal signals):
 
 - ``steps_changed()`` — steps were added, removed, moved or a chain was loaded.
 - ``step_changed(index)`` — a step's parameters or enabled flag changed.
@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medview.app.events import Event
+from psygnal import Signal
+
 from medview.pipeline.chain import FORMAT, FORMAT_VERSION, Chain, ChainError
 from medview.pipeline.params import ParamSpec
 from medview.pipeline.registry import StepSpec, get_step
@@ -85,11 +86,12 @@ class ChainModel:
         volume called ``"image"``.
     """
 
+    steps_changed = Signal()
+    step_changed = Signal(int)
+    selection_changed = Signal(int)
+    changed = Signal()
+
     def __init__(self, *, inputs: dict[str, str] | None = None):
-        self.steps_changed = Event("steps_changed")
-        self.step_changed = Event("step_changed")
-        self.selection_changed = Event("selection_changed")
-        self.changed = Event("changed")
         self.steps: list[StepEntry] = []
         self.inputs: dict[str, str] = dict(inputs or {"image": "volume"})
         self.name = ""

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from medview.app.events import Event
+from psygnal import Signal
+
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
 from medview.core.volume import Volume
@@ -57,9 +58,10 @@ class Layer:
 class LayerList:
     """The series and its derived layers, and which of them are shown."""
 
+    layers_changed = Signal()
+    shown_changed = Signal()
+
     def __init__(self) -> None:
-        self.layers_changed = Event("layers_changed")
-        self.shown_changed = Event("shown_changed")
         self.layers: list[Layer] = []
         self._volume: Layer | None = None
         self._labels: Layer | None = None

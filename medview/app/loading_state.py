@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from medview.app.events import Event
 from medview.core.volume import Volume
 
 __all__ = ["ProgressiveLoading"]
@@ -21,7 +20,6 @@ class ProgressiveLoading:
     _loading: tuple[Volume, np.ndarray] | None
     _default_window: tuple[float, float]
     _auto_window: tuple[float, float] | None
-    data_changed: Event
     _loading_stopped = False
 
     def set_loading(self, loaded: np.ndarray | None) -> None:

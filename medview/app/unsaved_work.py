@@ -9,7 +9,7 @@ there is gone from the state; the window asks before that happens).
 
 from __future__ import annotations
 
-from medview.app.events import Event
+from psygnal import Signal
 
 __all__ = ["KINDS", "TITLES", "UnsavedWork"]
 
@@ -33,9 +33,10 @@ class UnsavedWork:
         The set of unsaved kinds (or a generation) changed.
     """
 
+    changed = Signal()
+
     def __init__(self, state) -> None:
         self.state = state
-        self.changed = Event("unsaved_changed")
         self._generation = dict.fromkeys(KINDS, 0)
         self._saved = dict.fromkeys(KINDS, 0)
         state.work_changed.connect(self._on_work_changed)

@@ -50,7 +50,8 @@ from medview.app.chain_model import ChainModel, result_layer_names
 from medview.app.chain_preview import PreviewResult, run_preview
 from medview.app.layers import LayerList
 from medview.app.messages import TaskError
-from medview.app.state import SlicePreview, ViewerState
+from medview.app.models import SlicePreview
+from medview.app.state import ViewerState
 from medview.app.windowing import auto_window, default_window
 from medview.core.labelmap import LabelMap
 from medview.core.volume import Volume

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from medview.app import library
 from medview.app.messages import TaskError
-from medview.app.state import COLORMAPS, ViewerState
+from medview.app.models import COLORMAPS
+from medview.app.state import ViewerState
 from medview.app.windowing import auto_window
 from medview.gui.run_on import RunOnCombo
 from medview.gui.tasks import Task, TaskRunner
@@ -136,7 +137,7 @@ class FusionPanel(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
         state.volume_changed.connect(self._on_volume_changed)
-        state.fusion_changed.connect(self._refresh)
+        state.fusion_model.events.all.connect(self._refresh)
         self._refresh()
 
     # -- series list -------------------------------------------------------------------

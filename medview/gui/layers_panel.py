@@ -84,6 +84,7 @@ class LayersPanel(QWidget):
                                         state.set_overlay_opacity)
         layers.layers_changed.connect(self._sync)
         layers.shown_changed.connect(self._sync)
+        state.label_layers.events.all.connect(self._sync_legend)
         state.labels_changed.connect(self._sync_legend)
         self._sync()
 

@@ -33,8 +33,9 @@ from PySide6.QtWidgets import (
 
 from medview.app import library, series_loading
 from medview.app.messages import TaskError
+from medview.app.models import COLORMAPS
 from medview.app.series_loading import FirstImage, LoadedSeries
-from medview.app.state import COLORMAPS, ViewerState
+from medview.app.state import ViewerState
 from medview.app.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
 from medview.app.windowing import CT_PRESETS
 from medview.core.volume import Volume
@@ -262,7 +263,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.invert_action.setShortcut(QKeySequence("I"))
         self.invert_action.setCheckable(True)
         self.invert_action.toggled.connect(self.state.set_inverted)
-        self.state.invert_changed.connect(self._on_invert_changed)
+        self.state.display.events.inverted.connect(self._on_invert_changed)
         image_menu.addAction(self.invert_action)
 
         colour_menu = image_menu.addMenu("&Colour Map")
@@ -275,7 +276,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             group.addAction(action)
             colour_menu.addAction(action)
             self.colormap_actions[name] = action
-        self.state.colormap_changed.connect(
+        self.state.display.events.colormap.connect(
             lambda name: self.colormap_actions[name].setChecked(True))
 
         view_menu = self.menuBar().addMenu("&View")
@@ -315,7 +316,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         # the undo/redo shortcuts work wherever the focus is in the window
         self.addAction(self.segment_panel.undo_action)
         self.addAction(self.segment_panel.redo_action)
-        self.state.tool_changed.connect(self._on_tool_changed_show_panel)
+        self.state.tools.events.tool.connect(self._on_tool_changed_show_panel)
 
         self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
                                         cached=self._cached_volume, run_on=self.run_on)
@@ -354,7 +355,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             group.addAction(action)
             bar.addAction(action)
             self.tool_actions[tool] = action
-        self.state.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        self.state.tools.events.tool.connect(lambda t: self.tool_actions[t].setChecked(True))
         # the window presets (CT presets 1–8, automatic, custom ones) from the tool bar too
         self.presets_button = QToolButton(self)
         self.presets_button.setObjectName("presets_button")

@@ -207,8 +207,10 @@ class SegmentPanel(QWidget):
         layout.addWidget(box)
 
         state.edit_changed.connect(self._refresh)
+        state.tools.events.all.connect(self._refresh)
+        state.label_layers.events.all.connect(self._refresh_segments)
         state.labels_changed.connect(self._refresh_segments)
-        state.tool_changed.connect(self._on_tool_changed)
+        state.tools.events.tool.connect(self._on_tool_changed)
         state.volume_changed.connect(self._on_volume_changed)
         self._on_tool_changed(state.tool)
         self._refresh()

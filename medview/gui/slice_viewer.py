@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -375,15 +376,17 @@ class SliceViewer(pg.GraphicsView):
         self.view_box.sigRangeChanged.connect(self._on_range_changed)
         self.view_box.sigResized.connect(self._on_range_changed)
         state.volume_changed.connect(self._on_volume_changed)
-        state.position_changed.connect(self._on_position_changed)
-        state.window_changed.connect(self._on_window_changed)
-        state.plane_zoom_changed.connect(self._on_zoom_changed)
-        state.plane_view_reset.connect(self._on_view_reset)
-        state.invert_changed.connect(self._on_lut_changed)
-        state.colormap_changed.connect(self._on_lut_changed)
+        state.camera.events.cursor.connect(self._on_position_changed)
+        state.display.events.window.connect(self._on_window_changed)
+        for camera in state.planes.values():
+            camera.events.zoom.connect(partial(self._on_zoom_changed, camera.name))
+            camera.reset.connect(partial(self._on_view_reset, camera.name))
+        state.display.events.inverted.connect(self._on_lut_changed)
+        state.display.events.colormap.connect(self._on_lut_changed)
         state.measurements_changed.connect(self._draw_measurements)
+        state.label_layers.events.all.connect(self._show_labels)
         state.labels_changed.connect(self._show_labels)
-        state.fusion_changed.connect(self._show_fusion)
+        state.fusion_model.events.all.connect(self._show_fusion)
         state.data_changed.connect(self._on_data_changed)
         self._complete_slice = -1
         self._data_stale = False
@@ -529,7 +532,7 @@ class SliceViewer(pg.GraphicsView):
         if getattr(self, "_data_stale", False):
             self._on_data_changed()
 
-    def _on_window_changed(self, center: float, width: float) -> None:
+    def _on_window_changed(self) -> None:
         if self.state.volume is not None and not self.state.volume.is_rgb:
             self.image_item.setLevels(self.state.window_levels)
         self._update_overlays()
@@ -588,8 +591,8 @@ class SliceViewer(pg.GraphicsView):
         for item in (self.overlay_item, self.preview_item):
             item.setVisible(False)
             self.view_box.addItem(item)
-        self.state.overlay_changed.connect(self._show_overlay)
-        self.state.preview_changed.connect(self._show_preview)
+        self.state.overlay_model.events.all.connect(self._show_overlay)
+        self.state.preview_model.events.all.connect(self._show_preview)
 
     def _place_layer_item(self, item: pg.ImageItem, image: np.ndarray | None, **kw) -> None:
         if image is None or self._geometry is None:
@@ -748,9 +751,8 @@ class SliceViewer(pg.GraphicsView):
     def _on_range_changed(self, *args) -> None:
         self.place_floating_labels()
         zoom = self.current_zoom()
-        plane = self.state.planes[self.plane]
-        if zoom is not None and abs(zoom - plane.zoom) > 1e-3 * zoom:
-            plane.set_zoom(zoom)
+        if zoom is not None and abs(zoom - self.state.planes[self.plane].zoom) > 1e-3 * zoom:
+            self.state.set_zoom(zoom, self.plane)
 
     def mouseMoveEvent(self, event) -> None:
         super().mouseMoveEvent(event)

@@ -82,7 +82,7 @@ class ViewGrid(QWidget):
         self._active: str | None = None
         self.info.setVisible(False)
         state.volume_changed.connect(self._on_volume_changed)
-        state.position_changed.connect(self._update_info)
+        state.camera.events.cursor.connect(self._update_info)
         self._apply()
 
     # -- layout ------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from realparts import REPO
 from medview.app.chain_model import ChainModel
 from medview.app.chain_preview import MAX_HALO_SLICES, chain_context, run_preview, slab
 from medview.app.layers import LayerBinding, LayerList
-from medview.app.state import SlicePreview, ViewerState
+from medview.app.models import SlicePreview
+from medview.app.state import ViewerState
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain, ChainError
 from medview.pipeline.runner import run_chain
