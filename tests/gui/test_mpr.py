@@ -59,7 +59,7 @@ def test_grid_shows_three_planes_and_info(grid, ct_volume):
 def test_a_click_moves_the_other_views_to_the_same_patient_position(grid, ct_volume):
     state = grid.state
     axial = grid.views["axial"]
-    state.planes["axial"].set_zoom(3.0)  # several screen pixels per voxel: exact clicks
+    state.set_zoom(3.0, "axial")  # several screen pixels per voxel: exact clicks
     col, row = 236, 281
     _click(axial, axial.viewport_pos_of_pixel(col, row))
     g = axial.geometry_

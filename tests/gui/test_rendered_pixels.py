@@ -68,7 +68,7 @@ def show(grid: ViewGrid, qtbot, layout: str, zoom: str, plane: str):
     view = grid.views[plane]
     size = (grid.width(), grid.height()) if layout == "single" else (grid.width() // 2,)
     qtbot.waitUntil(lambda: view.isVisible() and abs(view.width() - size[0]) <= 2)
-    grid.state.planes[plane].reset()
+    grid.state.reset_view(plane)
     if zoom == "zoomed":
         g = view.geometry_
         u, v = g.index_to_display(grid.state.cursor)
