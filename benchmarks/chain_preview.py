@@ -96,16 +96,14 @@ def main() -> None:
 def gui_round_trip(volume, z: int, repeat: int) -> None:
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from medview.app.layers import LayerBinding, LayerList
     from medview.app.state import ViewerState
     from medview.gui.app import create_app
     from medview.gui.chain_panel import ChainPanel
     from medview.gui.tasks import TaskRunner
 
     create_app()
-    state, layers, tasks = ViewerState(), LayerList(), TaskRunner()
-    binding = LayerBinding(layers, state)  # noqa: F841
-    state.volume_changed.connect(layers.set_series)
+    state, tasks = ViewerState(), TaskRunner()
+    layers = state.layers
     state.set_volume(volume)
     state.set_slice(z)
     panel = ChainPanel(state, layers, tasks)

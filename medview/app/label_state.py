@@ -1,8 +1,9 @@
 """The viewer state's label editing: the overlay and scribbles, the brush, undo, segments.
 
 A mixin of :class:`~medview.app.state.ViewerState`, kept apart so that the state proper stays
-about viewing. The maps and their opacity live in the ``label_layers`` model, the brush in
-the ``tools`` model; painting changes voxels in place, announced by ``labels_changed``.
+about viewing. The label map shown is a layer of ``layers`` (the one record of what is shown), the
+scribbles and the opacity live in the ``label_layers`` model, the brush in the ``tools``
+model; painting changes voxels in place, announced by ``labels_changed``.
 Plain Python, no Qt.
 """
 
@@ -28,7 +29,9 @@ class LabelEditing:
     # -- the maps ----------------------------------------------------------------------
     @property
     def labels(self: ViewerState) -> LabelMap | None:
-        return self.label_layers.labels
+        """The label-map overlay: the value of the labels layer shown."""
+        shown = self.layers.labels
+        return None if shown is None else shown.value
 
     @property
     def scribbles(self: ViewerState) -> LabelMap | None:
@@ -47,18 +50,46 @@ class LabelEditing:
         self._set_map("scribbles", scribbles)
 
     def _set_map(self: ViewerState, which: str, lm: LabelMap | None) -> None:
+        """Show ``lm`` as the label map (a layer) or the scribbles; the events of the layer
+        list or of ``label_layers`` reach :meth:`_map_set`."""
         self._check_on_grid(lm, "label map" if which == "labels" else "scribble map")
+        if which == "labels":
+            self.layers.show_value("labels", lm, "Label map")
+        else:
+            self.label_layers.scribbles = lm
+
+    def _on_shown_labels(self: ViewerState, *_) -> None:
+        self._map_set("labels")
+
+    def _on_scribbles(self: ViewerState, *_) -> None:
+        self._map_set("scribbles")
+
+    def _map_set(self: ViewerState, which: str) -> None:
+        """Another map is shown as ``which``: its own undo stack, and it is the reader's
+        work (not while a volume opens: that starts from nothing)."""
         self._editors.pop(which, None)
-        setattr(self.label_layers, which, lm)
-        self.edit_changed.emit()
-        self.work_changed.emit(which)
+        if not self._opening:
+            self.edit_changed.emit()
+            self.work_changed.emit(which)
+
+    def _get_map(self: ViewerState, which: str) -> LabelMap | None:
+        return self.labels if which == "labels" else self.label_layers.scribbles
+
+    def _put_map(self: ViewerState, which: str, lm: LabelMap) -> None:
+        """Put ``lm`` (the same voxels, or the same map with other segments) in place of the
+        map shown as ``which``, silently: the caller announces what changed."""
+        if which == "labels":
+            self.layers.labels.value = lm
+        else:
+            with self.label_layers.events.scribbles.blocked():
+                self.label_layers.scribbles = lm
 
     def set_label_opacity(self, opacity: float) -> None:
         self.label_layers.opacity = float(min(max(float(opacity), 0.0), 1.0))
 
     def label_image(self: ViewerState, plane: str, which: str = "labels") -> np.ndarray | None:
         """The displayed slice of the label map (or of the scribbles) in view ``plane``."""
-        return self._plane_of(plane, getattr(self.label_layers, which))
+        return self._plane_of(plane, self._get_map(which))
 
     # -- the brush ---------------------------------------------------------------------
     @property
@@ -74,7 +105,7 @@ class LabelEditing:
         self.tools.edit_target = target
 
     def target_map(self: ViewerState) -> LabelMap | None:
-        return getattr(self.label_layers, self.tools.edit_target)
+        return self._get_map(self.tools.edit_target)
 
     @property
     def paint_label(self: ViewerState) -> int:
@@ -99,23 +130,23 @@ class LabelEditing:
     # -- editing -----------------------------------------------------------------------
     def new_label_map(self: ViewerState, target: str | None = None) -> LabelMap:
         """An empty label map (one segment) on the volume's grid as the edit target."""
-        if self._volume is None:
+        if self.volume is None:
             raise ValueError("open a series first")
         target = target or self.tools.edit_target
-        empty = np.zeros(self._volume.shape[:3], dtype=np.uint8)
+        empty = np.zeros(self.volume.shape[:3], dtype=np.uint8)
         if target == "scribbles":
             segments = (Segment(1, "Background", (60, 120, 255)),
                         Segment(2, "Foreground", (255, 200, 0)))
         else:
             segments = default_segments([1])
-        lm = LabelMap.like(self._volume, empty, segments)
+        lm = LabelMap.like(self.volume, empty, segments)
         self._set_map(target, lm)
         return lm
 
     def editor(self: ViewerState, target: str | None = None) -> LabelEditor:
         """The editor of the target label map; an empty map is made when there is none."""
         target = target or self.tools.edit_target
-        lm = getattr(self.label_layers, target)
+        lm = self._get_map(target)
         if lm is None:
             lm = self.new_label_map(target)
         ed = self._editors.get(target)
@@ -123,8 +154,7 @@ class LabelEditing:
             if not lm.array.flags.writeable or lm.array.dtype.kind not in "iu":
                 # a writable integer copy to paint in: the same map for the reader
                 lm = dataclasses.replace(lm, array=np.array(lm.array, dtype=np.uint16))
-                with getattr(self.label_layers.events, target).blocked():
-                    setattr(self.label_layers, target, lm)
+                self._put_map(target, lm)
             ed = self._editors[target] = LabelEditor(lm.array)
         return ed
 
@@ -203,7 +233,5 @@ class LabelEditing:
     def _replace_segments(self: ViewerState, lm: LabelMap, segments) -> None:
         new = dataclasses.replace(lm, segments=tuple(sorted(segments, key=lambda s: s.number)))
         for which in ("labels", "scribbles"):
-            if getattr(self.label_layers, which) is lm:
-                # same voxels, new segments: the label events of the caller announce it
-                with getattr(self.label_layers.events, which).blocked():
-                    setattr(self.label_layers, which, new)
+            if self._get_map(which) is lm:
+                self._put_map(which, new)

@@ -2,8 +2,9 @@
 the RGB overlay and the chain panel's slice preview.
 
 A mixin of :class:`~medview.app.state.ViewerState`, kept apart so that the state proper stays
-about viewing. What is shown lives in the ``fusion_model``, ``overlay_model`` and
-``preview_model`` models; these methods check it lies on the series' grid. Plain Python, no Qt.
+about viewing. What is shown lives in the layer list (``layers``: the volume and the RGB
+layer) and the ``fusion_model``, ``overlay_model`` and ``preview_model`` models; these methods
+check it lies on the series' grid. Plain Python, no Qt.
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ class DerivedLayers:
         """Raise unless ``labels`` (a ``kind``) lies on the open volume's grid."""
         if labels is None:
             return
-        if self._volume is None:
+        if self.volume is None:
             raise ValueError(f"open a series before a {what}")
         if not isinstance(labels, kind):
             raise TypeError(f"{what}: expected a {kind.__name__}, got {type(labels).__name__}")
-        if tuple(labels.shape) != tuple(self._volume.shape[:3]):
+        if tuple(labels.shape) != tuple(self.volume.shape[:3]):
             raise ValueError(
                 f"the {what}'s grid {labels.shape} differs from the series' "
-                f"{tuple(self._volume.shape[:3])}")
-        if not (np.allclose(labels.origin, self._volume.origin, atol=1e-2)
-                and np.allclose(labels.spacing, self._volume.spacing, atol=1e-3)
-                and np.allclose(labels.direction, self._volume.direction, atol=1e-3)):
+                f"{tuple(self.volume.shape[:3])}")
+        if not (np.allclose(labels.origin, self.volume.origin, atol=1e-2)
+                and np.allclose(labels.spacing, self.volume.spacing, atol=1e-3)
+                and np.allclose(labels.direction, self.volume.direction, atol=1e-3)):
             raise ValueError(f"the {what} is not on the series' grid (origin, spacing "
                              "or direction differ)")
 
@@ -71,7 +72,7 @@ class DerivedLayers:
         ``window`` defaults to the 1–99 percentile range of its values.
         """
         if fused is not None:
-            if self._volume is None:
+            if self.volume is None:
                 raise ValueError("open a series before fusing another with it")
             if fused.is_rgb:
                 raise ValueError("the fused series must be grey (it is shown in colour)")
@@ -113,14 +114,24 @@ class DerivedLayers:
         ``volume_changed``: it is the same series). ``window`` defaults to
         :func:`default_window` of ``volume``.
         """
-        if self._volume is None:
+        if self.volume is None:
             raise ValueError("open a series before showing a volume derived from it")
         if not isinstance(volume, Volume):
             raise TypeError(f"volume: expected a Volume, got {type(volume).__name__}")
-        if not volume.same_grid(self._volume, atol=1e-3):
+        if not volume.same_grid(self.volume, atol=1e-3):
             raise ValueError("the volume is not on the series' grid (shape, origin, spacing "
                              "or direction differ)")
-        self._volume = volume
+        self.layers.volume.value = volume
+        self._windowed(volume, window)
+
+    def _on_shown_volume(self: ViewerState, shown, _old) -> None:
+        """The layer list shows another volume of the series (a derived one, or the series
+        again): the same crosshair and zoom, its own window."""
+        if not self._opening and shown is not None:
+            self._windowed(shown.value, shown.window)
+
+    def _windowed(self: ViewerState, volume: Volume,
+                  window: tuple[float, float] | None) -> None:
         self._auto_window = None
         self._min_width = 1.0 if volume.array.dtype.kind in "iub" else 1e-3
         self._default_window = window if window is not None else default_window(volume)
@@ -132,8 +143,9 @@ class DerivedLayers:
     # -- RGB overlay -------------------------------------------------------------------
     @property
     def overlay(self: ViewerState) -> Volume | None:
-        """An RGB volume on the series' grid blended over the views (e.g. a fusion)."""
-        return self.overlay_model.volume
+        """An RGB volume on the series' grid blended over the views (the RGB layer shown)."""
+        shown = self.layers.rgb
+        return None if shown is None else shown.value
 
     @property
     def overlay_opacity(self: ViewerState) -> float:
@@ -142,19 +154,19 @@ class DerivedLayers:
     def set_overlay(self: ViewerState, volume: Volume | None) -> None:
         """Blend RGB ``volume`` over the views at :attr:`overlay_opacity` (None: no overlay)."""
         if volume is not None:
-            if self._volume is None:
+            if self.volume is None:
                 raise ValueError("open a series before an overlay")
             if not volume.is_rgb:
                 raise ValueError("the overlay must be an RGB volume (e.g. a colour fusion)")
-            if not volume.same_grid(self._volume, atol=1e-3):
+            if not volume.same_grid(self.volume, atol=1e-3):
                 raise ValueError("the overlay is not on the series' grid")
-        self.overlay_model.volume = volume
+        self.layers.show_value("rgb", volume, "Overlay")
 
     def set_overlay_opacity(self: ViewerState, opacity: float) -> None:
         self.overlay_model.opacity = float(min(max(float(opacity), 0.0), 1.0))
 
     def overlay_image(self: ViewerState, plane: str) -> np.ndarray | None:
-        return self._plane_of(plane, self.overlay_model.volume)
+        return self._plane_of(plane, self.overlay)
 
     # -- slice preview -----------------------------------------------------------------
     @property
@@ -168,8 +180,8 @@ class DerivedLayers:
 
     def set_preview(self: ViewerState, preview: SlicePreview | None) -> None:
         """Show ``preview`` over its slice of the acquired plane (None: remove it)."""
-        if preview is not None and self._volume is not None:
-            ny, nx = self._volume.shape[1:3]
+        if preview is not None and self.volume is not None:
+            ny, nx = self.volume.shape[1:3]
             if tuple(preview.image.shape[:2]) != (ny, nx):
                 raise ValueError(f"preview: expected a {ny}×{nx} slice, got "
                                  f"{preview.image.shape[:2]}")
@@ -189,5 +201,4 @@ class DerivedLayers:
         return g.image(p.image[np.newaxis], 0)
 
     def _clear_layers(self: ViewerState) -> None:
-        self.overlay_model.volume = None
         self.preview_model.slice = None

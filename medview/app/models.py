@@ -118,17 +118,16 @@ class Tools:
     brush_mm: float = 3.0
 
 
-@evented(equality_operators={"labels": operator.is_, "scribbles": operator.is_})
+@evented(equality_operators={"scribbles": operator.is_})
 @dataclass(eq=False)
 class LabelLayers:
-    """The label-map overlay and the classifier's scribbles shown over the volume.
+    """How label maps are drawn, and the classifier's scribbles drawn over them.
 
-    Events: ``events.labels``, ``events.scribbles`` (a map was set: a new object),
-    ``events.opacity``. Voxels painted in place are announced by the state's
-    ``labels_changed``.
+    The label-map overlay itself is a layer (:attr:`medview.app.layers.LayerList.labels`).
+    Events: ``events.scribbles`` (a map was set: a new object), ``events.opacity``. Voxels
+    painted in place are announced by the state's ``labels_changed``.
     """
 
-    labels: LabelMap | None = None
     scribbles: LabelMap | None = None
     opacity: float = 0.5
 
@@ -147,12 +146,12 @@ class Fusion:
     opacity: float = 0.5
 
 
-@evented(equality_operators={"volume": operator.is_})
+@evented
 @dataclass(eq=False)
 class Overlay:
-    """An RGB volume on the series' grid blended over the views (a chain's colour result)."""
+    """How the RGB layer (:attr:`medview.app.layers.LayerList.rgb`, a chain's colour result)
+    is blended over the views."""
 
-    volume: Volume | None = None
     opacity: float = 0.5
 
 

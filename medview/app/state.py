@@ -19,6 +19,7 @@ from psygnal import Signal
 
 from medview.app.label_state import LabelEditing
 from medview.app.layer_state import DerivedLayers
+from medview.app.layers import LayerList
 from medview.app.loading_state import ProgressiveLoading
 from medview.app.measurements import KINDS, Measurement
 from medview.app.models import (
@@ -98,15 +99,20 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
         self.fusion_model = Fusion()
         self.overlay_model = Overlay()
         self.preview_model = Preview()
+        #: the one record of what the views show: the volume, label map and RGB layer
+        self.layers = LayerList()
         self._geometries: dict[str, PlaneGeometry] = {}
         self._measurements: list[Measurement] = []
         self._editors: dict = {}
         self._loading: tuple[Volume, np.ndarray] | None = None
-        self._volume: Volume | None = None
         self._default_window = (0.0, 1.0)
         self._auto_window: tuple[float, float] | None = None
         self._min_width = 1.0
+        self._opening = False  # set_volume announces everything with volume_changed
         self.camera.events.cursor.connect(self._on_cursor)
+        self.layers.events.volume.connect(self._on_shown_volume)
+        self.layers.events.labels.connect(self._on_shown_labels)
+        self.label_layers.events.scribbles.connect(self._on_scribbles)
 
     @property
     def planes(self) -> dict[str, PlaneCamera]:
@@ -116,7 +122,9 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
     # -- volume ------------------------------------------------------------------------
     @property
     def volume(self) -> Volume | None:
-        return self._volume
+        """The volume the views show: the series, or a volume derived from it."""
+        shown = self.layers.volume
+        return None if shown is None else shown.value
 
     def set_volume(self, volume: Volume | None, *, window: tuple[float, float] | None = None,
                    auto: tuple[float, float] | None = None) -> None:
@@ -130,31 +138,35 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
         """
         if volume is not None and not isinstance(volume, Volume):
             raise TypeError(f"volume: expected a Volume or None, got {type(volume).__name__}")
-        self._clear_layers()
-        had_measurements, self._measurements = bool(self._measurements), []
-        self._editors = {}
-        self.label_layers.labels = self.label_layers.scribbles = None
-        self.fusion_model.volume = None
-        self._volume = volume
-        self._auto_window = auto
-        self._geometries = {}
-        cursor, levels = (0, 0, 0), (0.0, 1.0)
-        if volume is not None:
-            nz, ny, nx = volume.shape[:3]
-            cursor = (nx // 2, ny // 2, nz // 2)
-            self._geometries = {name: plane_geometry(name, volume.shape, volume.spacing,
-                                                     volume.direction) for name in PLANES}
-            self._min_width = 1.0 if volume.array.dtype.kind in "iub" else 1e-3
-            self._default_window = window if window is not None else default_window(volume)
-            levels = tuple(float(v) for v in self._default_window)
-            self._min_width = min(self._min_width, levels[1])
-        # announced by volume_changed: the views redraw everything once
-        with self.camera.events.cursor.blocked(), self.display.events.window.blocked():
-            self.camera.cursor = cursor
-            self.display.window = levels
-            for plane in self.planes.values():
-                with plane.events.zoom.blocked():
-                    plane.zoom = 1.0
+        self._opening = True
+        try:
+            self._clear_layers()
+            had_measurements, self._measurements = bool(self._measurements), []
+            self._editors = {}
+            self.label_layers.scribbles = None
+            self.fusion_model.volume = None
+            self._auto_window = auto
+            self._geometries = {}
+            cursor, levels = (0, 0, 0), (0.0, 1.0)
+            if volume is not None:
+                nz, ny, nx = volume.shape[:3]
+                cursor = (nx // 2, ny // 2, nz // 2)
+                self._geometries = {name: plane_geometry(name, volume.shape, volume.spacing,
+                                                         volume.direction) for name in PLANES}
+                self._min_width = 1.0 if volume.array.dtype.kind in "iub" else 1e-3
+                self._default_window = window if window is not None else default_window(volume)
+                levels = tuple(float(v) for v in self._default_window)
+                self._min_width = min(self._min_width, levels[1])
+            self.layers.set_series(volume)
+            # announced by volume_changed: the views redraw everything once
+            with self.camera.events.cursor.blocked(), self.display.events.window.blocked():
+                self.camera.cursor = cursor
+                self.display.window = levels
+                for plane in self.planes.values():
+                    with plane.events.zoom.blocked():
+                        plane.zoom = 1.0
+        finally:
+            self._opening = False
         self.volume_changed.emit(volume)
         self.display.inverted = False
         if had_measurements:
@@ -162,18 +174,18 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
 
     @property
     def n_slices(self) -> int:
-        return 0 if self._volume is None else self._volume.shape[0]
+        return 0 if self.volume is None else self.volume.shape[0]
 
     @property
     def modality(self) -> str:
-        return "" if self._volume is None else str(self._volume.metadata.get("Modality") or "")
+        return "" if self.volume is None else str(self.volume.metadata.get("Modality") or "")
 
     @property
     def units(self) -> str:
-        if self._volume is None:
+        if self.volume is None:
             return ""
-        units = str(self._volume.metadata.get("Units") or "")
-        return units or ("HU" if is_ct(self._volume) else "")
+        units = str(self.volume.metadata.get("Units") or "")
+        return units or ("HU" if is_ct(self.volume) else "")
 
     # -- crosshair and slices ----------------------------------------------------------
     @property
@@ -183,9 +195,9 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
 
     def set_cursor(self, x: int, y: int, z: int) -> None:
         """Move the crosshair to voxel ``(x, y, z)`` (clamped to the volume)."""
-        if self._volume is None:
+        if self.volume is None:
             return
-        nz, ny, nx = self._volume.shape[:3]
+        nz, ny, nx = self.volume.shape[:3]
         self.camera.cursor = tuple(int(min(max(int(v), 0), n - 1))
                                    for v, n in zip((x, y, z), (nx, ny, nz), strict=True))
 
@@ -195,16 +207,16 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
 
     def set_cursor_lps(self, lps) -> None:
         """Move the crosshair to the voxel nearest to patient position ``lps`` (mm)."""
-        if self._volume is None:
+        if self.volume is None:
             return
-        ijk = self._volume.lps_to_index(np.asarray(lps, dtype=float))
+        ijk = self.volume.lps_to_index(np.asarray(lps, dtype=float))
         self.set_cursor(*(int(round(float(c))) for c in ijk))
 
     def cursor_lps(self) -> np.ndarray | None:
         """Patient position (LPS, mm) of the crosshair's voxel."""
-        if self._volume is None:
+        if self.volume is None:
             return None
-        return np.asarray(self._volume.index_to_lps(tuple(float(c) for c in self.cursor)))
+        return np.asarray(self.volume.index_to_lps(tuple(float(c) for c in self.cursor)))
 
     def geometry(self, plane: str) -> PlaneGeometry | None:
         """How view ``plane`` shows the open volume (None without a volume)."""
@@ -245,14 +257,14 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
 
     def plane_image(self, plane: str) -> np.ndarray | None:
         """The displayed image of view ``plane`` (a view into the volume, no copy)."""
-        return self._plane_of(plane, self._volume)
+        return self._plane_of(plane, self.volume)
 
     def plane_position_mm(self, plane: str) -> float | None:
         """Position of view ``plane``'s slice along its normal (mm), as SliceLocation does."""
         g = self._geometries.get(plane)
-        if g is None or self._volume is None:
+        if g is None or self.volume is None:
             return None
-        d = np.asarray(self._volume.direction, dtype=float)
+        d = np.asarray(self.volume.direction, dtype=float)
         a, b = (k for k in range(3) if k != g.normal)
         normal = np.cross(d[:, a], d[:, b])
         normal /= np.linalg.norm(normal)
@@ -261,7 +273,7 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
             normal = -normal
         ijk = [0.0, 0.0, 0.0]
         ijk[g.normal] = float(self.cursor[g.normal])
-        return float(np.asarray(self._volume.index_to_lps(tuple(ijk))) @ normal)
+        return float(np.asarray(self.volume.index_to_lps(tuple(ijk))) @ normal)
 
     # the acquired plane (voxel z): the single-view API
     @property
@@ -285,16 +297,16 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
 
     def slice_image(self) -> np.ndarray | None:
         """The current slice, ``[y, x]`` (or ``[y, x, 3]``), a view into the volume."""
-        return None if self._volume is None else self._volume.array[self.cursor[2]]
+        return None if self.volume is None else self.volume.array[self.cursor[2]]
 
     def slice_position_mm(self) -> float | None:
         """Position of the current slice along the slice normal (mm), as SliceLocation."""
-        if self._volume is None:
+        if self.volume is None:
             return None
-        d = self._volume.direction
+        d = self.volume.direction
         normal = np.cross(d[:, 0], d[:, 1])
         normal /= np.linalg.norm(normal)
-        return float(self._volume.index_to_lps((0.0, 0.0, float(self.cursor[2]))) @ normal)
+        return float(self.volume.index_to_lps((0.0, 0.0, float(self.cursor[2]))) @ normal)
 
     # -- window, invert, colour map ----------------------------------------------------
     @property
@@ -324,15 +336,15 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
 
     def auto_window(self) -> None:
         """Window the 1–99 percentile range of the volume's values (MR, PET)."""
-        if self._volume is None or self._volume.is_rgb:
+        if self.volume is None or self.volume.is_rgb:
             return
         if self._auto_window is None:
-            self._auto_window = auto_window(self._volume.array)
+            self._auto_window = auto_window(self.volume.array)
         self.set_window(*self._auto_window)
 
     def presets(self) -> tuple[WindowPreset, ...]:
         """The presets that make sense for the open volume (the CT ones on CT)."""
-        return Display.presets_for(self._volume)
+        return Display.presets_for(self.volume)
 
     def apply_preset(self, key: int) -> WindowPreset | None:
         """Apply the preset on number key ``key``.
@@ -341,7 +353,7 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
         fixed scale, every preset key gives the automatic (1–99 percentile) window. Returns
         the preset applied, ``None`` for the automatic window or when there is no volume.
         """
-        if self._volume is None:
+        if self.volume is None:
             return None
         for preset in self.presets():
             if preset.key == key:
@@ -400,7 +412,7 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
 
     def reset(self) -> None:
         """R: back to the default window and fitted, unpanned views (the slices stay)."""
-        if self._volume is None:
+        if self.volume is None:
             return
         self.set_window(*self._default_window)
         for name in self.planes:
@@ -430,7 +442,7 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
         self.work_changed.emit("measurements")
 
     def add_measurement(self, m: Measurement) -> Measurement:
-        if self._volume is None:
+        if self.volume is None:
             raise ValueError("no volume is open")
         self._measurements.append(m)
         self._measured()
@@ -458,7 +470,7 @@ class ViewerState(ProgressiveLoading, LabelEditing, DerivedLayers):
 
     def sample_index(self, x: int, y: int, z: int) -> Sample | None:
         """The voxel at index ``(x, y, z)``, or None outside the volume."""
-        vol = self._volume
+        vol = self.volume
         if vol is None:
             return None
         nz, ny, nx = vol.shape[:3]

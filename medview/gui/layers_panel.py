@@ -83,8 +83,8 @@ class LayersPanel(QWidget):
         self.rgb_opacity = self._slider("Fusion opacity", v, state.overlay_opacity,
                                         state.set_overlay_opacity)
         layers.layers_changed.connect(self._sync)
-        layers.shown_changed.connect(self._sync)
-        state.label_layers.events.all.connect(self._sync_legend)
+        layers.events.all.connect(self._sync)
+        state.layers.events.labels.connect(self._sync_legend)
         state.labels_changed.connect(self._sync_legend)
         self._sync()
 

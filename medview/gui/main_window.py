@@ -401,12 +401,10 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     # -- chain panel, layers and tables (issue 5) --------------------------------------
     def _build_chain_docks(self) -> None:
         """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
-        from medview.app.layers import LayerBinding, LayerList
         from medview.gui.chain_panel import ChainPanel
         from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
 
-        self.layers = LayerList()
-        self.layer_binding = LayerBinding(self.layers, self.state)
+        self.layers = self.state.layers
         self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self,
                                       run_on=self.run_on)
         self.chain_panel.error_handler = self._show_error
@@ -425,8 +423,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             dock.setVisible(False)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
         self.table_dock.setVisible(False)
-        self.state.volume_changed.connect(self.layers.set_series)
-        self.layers.set_series(self.state.volume)
         for view in self.views.values():
             view.point_picked.connect(self.chain_panel.add_picked_point)
         self.chain_panel.run_started.connect(self._track_progress)

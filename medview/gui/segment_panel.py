@@ -208,6 +208,7 @@ class SegmentPanel(QWidget):
 
         state.edit_changed.connect(self._refresh)
         state.tools.events.all.connect(self._refresh)
+        state.layers.events.labels.connect(self._refresh_segments)
         state.label_layers.events.all.connect(self._refresh_segments)
         state.labels_changed.connect(self._refresh_segments)
         state.tools.events.tool.connect(self._on_tool_changed)

@@ -384,6 +384,7 @@ class SliceViewer(pg.GraphicsView):
         state.display.events.inverted.connect(self._on_lut_changed)
         state.display.events.colormap.connect(self._on_lut_changed)
         state.measurements_changed.connect(self._draw_measurements)
+        state.layers.events.labels.connect(self._show_labels)
         state.label_layers.events.all.connect(self._show_labels)
         state.labels_changed.connect(self._show_labels)
         state.fusion_model.events.all.connect(self._show_fusion)
@@ -591,6 +592,7 @@ class SliceViewer(pg.GraphicsView):
         for item in (self.overlay_item, self.preview_item):
             item.setVisible(False)
             self.view_box.addItem(item)
+        self.state.layers.events.rgb.connect(self._show_overlay)
         self.state.overlay_model.events.all.connect(self._show_overlay)
         self.state.preview_model.events.all.connect(self._show_preview)
 

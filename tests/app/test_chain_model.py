@@ -10,7 +10,6 @@ from realparts import REPO
 
 from medview.app.chain_model import ChainModel
 from medview.app.chain_preview import MAX_HALO_SLICES, chain_context, run_preview, slab
-from medview.app.layers import LayerBinding, LayerList
 from medview.app.models import SlicePreview
 from medview.app.state import ViewerState
 from medview.core.volume import Volume
@@ -152,9 +151,7 @@ def test_preview_matches_the_full_run_on_3d_steps(ct_volume):
 def test_layers_add_show_and_bind(ct_volume):
     vol = _small(ct_volume)
     state = ViewerState()
-    layers = LayerList()
-    binding = LayerBinding(layers, state)  # noqa: F841  (events hold listeners weakly)
-    state.volume_changed.connect(layers.set_series)
+    layers = state.layers  # the one record of what is shown
     state.set_volume(vol)
     assert [x.kind for x in layers.layers] == ["series"]
     result = run_chain(Chain.from_dict({"steps": [

@@ -13,7 +13,6 @@ from realparts import REPO
 
 from medview.app.chain_model import result_layer_names
 from medview.app.chain_preview import slab
-from medview.app.layers import LayerBinding, LayerList
 from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
@@ -42,10 +41,8 @@ RUN_CHAIN = {
 class Setup:
     def __init__(self, qtbot, volume):
         self.state = ViewerState()
-        self.layers = LayerList()
-        self.binding = LayerBinding(self.layers, self.state)
+        self.layers = self.state.layers
         self.tasks = TaskRunner()
-        self.state.volume_changed.connect(self.layers.set_series)
         self.panel = ChainPanel(self.state, self.layers, self.tasks)
         qtbot.addWidget(self.panel)
         self.panel.resize(420, 900)

@@ -16,7 +16,6 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, QRectF
 from viewer_helpers import assert_layer_drawn, grab_rgb, lps_to_widget, under_text
 
-from medview.app.layers import LayerBinding, LayerList
 from medview.app.measurements import Measurement
 from medview.app.planes import PLANES
 from medview.app.state import ViewerState
@@ -172,9 +171,7 @@ def test_scribbles_painted_in_each_view_are_drawn_on_their_voxels(grid, qtbot):
 
 def test_chain_results_label_map_and_rgb_overlay_are_drawn_on_their_voxels(grid, qtbot):
     state = grid.state
-    layers = LayerList()
-    layers.set_series(state.volume)
-    binding = LayerBinding(layers, state)  # noqa: F841 (kept alive: events hold weak references)
+    layers = state.layers  # the one record of what is shown
     lm = LabelMap.like(state.volume, two_boxes(state.volume, state.cursor), SEGMENTS)
     rgb = np.zeros((*state.volume.shape[:3], 3), np.uint8)  # black: darkens the rest
     for s in SEGMENTS:
@@ -201,8 +198,7 @@ def test_chain_panels_live_preview_is_drawn_on_its_slice_of_the_acquired_plane_o
     from medview.gui.tasks import TaskRunner
 
     state = grid.state
-    layers = LayerList()
-    layers.set_series(state.volume)
+    layers = state.layers
     tasks = TaskRunner()
     panel = ChainPanel(state, layers, tasks)
     qtbot.addWidget(panel)

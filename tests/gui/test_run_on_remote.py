@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QMessageBox
 from step_checks import crop
 
 from medview.app.chain_model import result_layer_names
-from medview.app.layers import LayerBinding, LayerList
 from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
 from medview.gui.chain_panel import ChainPanel
@@ -38,12 +37,10 @@ def site(tmp_path_factory):
 @pytest.fixture
 def panel(app, qtbot, ct_volume):
     state = ViewerState()
-    layers = LayerList()
-    binding = LayerBinding(layers, state)
+    layers = state.layers
     tasks = TaskRunner()
-    state.volume_changed.connect(layers.set_series)
     panel = ChainPanel(state, layers, tasks)
-    panel._keep = (binding, tasks)
+    panel._keep = tasks
     qtbot.addWidget(panel)
     nz = ct_volume.shape[0]
     state.set_volume(crop(ct_volume, slice(nz // 2 - 4, nz // 2 + 4)))
