@@ -168,8 +168,10 @@ class LayerList:
         """Show label map or RGB volume ``value`` (``kind`` "labels" or "rgb") as ``name``:
         the listed layer holding it if there is one, else as a layer outside the list
         (opened from a file, painted from scratch); None hides that kind."""
-        if value is None:
-            setattr(self, kind, None)
+        current = getattr(self, kind)
+        if value is None or (current is not None and current.value is value):
+            if value is None:
+                setattr(self, kind, None)
             return
         listed = next((x for x in self.layers if x.kind == kind and x.value is value), None)
         setattr(self, kind, listed or Layer(name, kind, value))
