@@ -4,7 +4,7 @@
 
 For each case, a one-step (or short) chain is previewed on the middle slice of a real CT
 (512×512 slices, default /work/shared/data/kits_dupe_positions) the way the panel does it:
-:func:`medview.gui.chain_preview.run_preview` cuts the slab (one slice for 2D steps, ±halo
+:func:`medview.app.chain_preview.run_preview` cuts the slab (one slice for 2D steps, ±halo
 slices when a step needs 3D context), runs the chain and takes the middle slice. Printed: the
 median over --repeat runs, the slab's half-thickness, whether the preview equals a full run,
 and the ratio to the 200 ms budget (≤ 1 meets it). "gui" adds the round trip through the
@@ -60,7 +60,7 @@ def main() -> None:
     import numpy as np
 
     import medview
-    from medview.gui.chain_preview import run_preview
+    from medview.app.chain_preview import run_preview
     from medview.pipeline.chain import Chain
     from medview.pipeline.runner import run_chain
 
@@ -83,7 +83,7 @@ def main() -> None:
         same = "-"
         if p.exact:  # check against a full run on a slab large enough to hold the context
             lo, hi = max(0, z - 20), min(volume.shape[0], z + 21)
-            from medview.gui.chain_preview import displayable, slab
+            from medview.app.chain_preview import displayable, slab
 
             full = run_chain(chain, {"image": slab(volume, lo, hi)})
             _, value = displayable(full, set(chain.inputs))
@@ -96,16 +96,14 @@ def main() -> None:
 def gui_round_trip(volume, z: int, repeat: int) -> None:
     from PySide6.QtCore import QEventLoop, QTimer
 
+    from medview.app.state import ViewerState
     from medview.gui.app import create_app
     from medview.gui.chain_panel import ChainPanel
-    from medview.gui.layers import LayerBinding, LayerList
-    from medview.gui.state import ViewerState
     from medview.gui.tasks import TaskRunner
 
     create_app()
-    state, layers, tasks = ViewerState(), LayerList(), TaskRunner()
-    binding = LayerBinding(layers, state)  # noqa: F841
-    state.volume_changed.connect(layers.set_series)
+    state, tasks = ViewerState(), TaskRunner()
+    layers = state.layers
     state.set_volume(volume)
     state.set_slice(z)
     panel = ChainPanel(state, layers, tasks)

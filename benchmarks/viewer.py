@@ -42,9 +42,9 @@ def bench_views(n_slices: int, frames: int) -> None:
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
+    from medview.app.state import ViewerState
     from medview.core.volume import Volume
     from medview.gui.app import create_app
-    from medview.gui.state import ViewerState
     from medview.gui.view_grid import ViewGrid
     from phantoms.anatomy import ct_phantom_volume
 

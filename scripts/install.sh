@@ -4,9 +4,10 @@
 #   bash scripts/install.sh --test      plus everything the test suite needs, in ./.venv, and a
 #                                       second environment ./.venv-headless without Qt, where the
 #                                       headless tests run (proof that only medview.gui needs Qt),
-#                                       and a third, ./.venv-guimin, with the lowest PySide6 and
-#                                       pyqtgraph that pyproject.toml allows (the GUI tests run
-#                                       in .venv and in .venv-guimin: both ends of the range)
+#                                       and a third, ./.venv-guimin, with the lowest PySide6,
+#                                       pyqtgraph and psygnal that pyproject.toml allows (the
+#                                       GUI tests run in .venv and in .venv-guimin: both ends
+#                                       of the range)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
@@ -46,18 +47,26 @@ make_venv() {  # make_venv DIR EXTRAS [REQUIREMENT...]
 if [ "$want_test" = 1 ]; then
   make_venv .venv gui,guitest,test,server
   make_venv .venv-headless test,server
-  # the gui extra's lower bounds as exact pins ("pkg>=1.2,<2" -> "pkg==1.2"), read from
+  # the lower bounds of the gui extra and of the GUI's own runtime libraries (psygnal: the
+  # viewer's evented models) as exact pins ("pkg>=1.2,<2" -> "pkg==1.2"), read from
   # pyproject.toml so that the range offered and the range tested cannot drift apart
   mapfile -t lowest < <(.venv/bin/python -c '
 import re, tomllib
 with open("pyproject.toml", "rb") as f:
-    for req in tomllib.load(f)["project"]["optional-dependencies"]["gui"]:
-        print(re.sub(r">=\s*([^,;\s]+).*", r"==\1", req))')
+    project = tomllib.load(f)["project"]
+lowest_tested = ("psygnal",)
+reqs = project["optional-dependencies"]["gui"] + [
+    r for r in project["dependencies"] if re.match(r"[A-Za-z0-9_.-]+", r)[0] in lowest_tested]
+for req in reqs:
+    print(re.sub(r">=\s*([^,;\s]+).*", r"==\1", req))')
   make_venv .venv-guimin gui,guitest,test,server "${lowest[@]}"
   if .venv-headless/bin/python -c "import PySide6" 2>/dev/null; then
     echo "error: .venv-headless must not contain PySide6" >&2
     exit 1
   fi
+  # the application layer's tests (tests/app) run there: its models need psygnal
+  .venv-headless/bin/python -c "import psygnal" || {
+    echo "error: .venv-headless lacks psygnal (a dependency of medview)" >&2; exit 1; }
 else
   make_venv .venv gui
 fi

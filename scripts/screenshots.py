@@ -109,7 +109,7 @@ class Shots:
     def window(self, folder: Path | None = None, *, series: str | None = None):
         """A shown main window on a new catalog; ``folder`` imported, its first series (or
         the one of modality ``series``) open."""
-        from medview.gui import library
+        from medview.app import library
         from medview.gui.main_window import MainWindow
 
         self._catalogs += 1
@@ -184,7 +184,7 @@ def shot_mpr(s: Shots) -> Path:
 
 
 def shot_measurements(s: Shots) -> Path:
-    from medview.gui.measurements import Measurement
+    from medview.app.measurements import Measurement
 
     w = s.window(_ct())
     w.apply_preset(6)  # abdomen
@@ -261,7 +261,7 @@ def shot_scribble_classifier(s: Shots) -> Path:
 
 
 def shot_fusion(s: Shots) -> Path:
-    from medview.gui import library
+    from medview.app import library
 
     w = s.window(s.pet_ct(), series="CT")
     pet = next(x.series_uid for p in library.list_patients(w.catalog)
@@ -278,9 +278,9 @@ def shot_exports(s: Shots) -> list[Path]:
     measurements, view."""
     import numpy as np
 
+    from medview.app import library
+    from medview.app.measurements import Measurement
     from medview.core.labelmap import LabelMap
-    from medview.gui import library
-    from medview.gui.measurements import Measurement
 
     w = s.window(s.pet_ct(), series="CT")
     st = w.state

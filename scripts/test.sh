@@ -11,10 +11,11 @@ export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 .venv/bin/lint-imports
 .venv-headless/bin/python -m pytest -q --ignore=tests/gui --ignore=tests/e2e/test_package.py "$@"
 .venv/bin/python -m pytest -q tests/gui "$@"
-# again with the lowest PySide6 and pyqtgraph that pyproject.toml allows: a range CI does not
-# test is not a range we offer
-.venv-guimin/bin/python -c "import PySide6, pyqtgraph; print('GUI tests with the lowest \
-versions allowed: PySide6', PySide6.__version__, 'and pyqtgraph', pyqtgraph.__version__)"
+# again with the lowest PySide6, pyqtgraph and psygnal that pyproject.toml allows: a range CI
+# does not test is not a range we offer
+.venv-guimin/bin/python -c "import PySide6, pyqtgraph, psygnal; print('GUI tests with the \
+lowest versions allowed: PySide6', PySide6.__version__, 'pyqtgraph', pyqtgraph.__version__, \
+'psygnal', psygnal.__version__)"
 .venv-guimin/bin/python -m pytest -q tests/gui "$@"
 # last, the installer: packaging/build.sh builds the bundle, .deb and tarball (about 4-5
 # minutes from a fresh clone, nothing when unchanged), then the installed app is checked

@@ -74,11 +74,11 @@ def planted_ct(tmp_path) -> Path:
 
 
 def import_open_autosave(home: Path, src: Path) -> str:
+    from medview.app.recovery import RecoveryStore
+    from medview.app.thumbnails import ThumbnailCache
     from medview.core.labelmap import LabelMap
     from medview.dicom.catalog import Catalog
     from medview.dicom.load import load
-    from medview.gui.recovery import RecoveryStore
-    from medview.gui.thumbnails import ThumbnailCache
     from medview.remote.deid import Deidentified
 
     with Catalog() as catalog:  # the default catalog: the data folder's
@@ -112,8 +112,8 @@ def test_import_open_autosave_write_only_private_files(home, planted_ct):
 
 
 def test_folders_an_older_medview_left_open_are_tightened_when_opened(home, planted_ct):
+    from medview.app.recovery import RecoveryStore
     from medview.dicom.catalog import Catalog
-    from medview.gui.recovery import RecoveryStore
 
     data = home / "data"
     (data / "recovery").mkdir(parents=True)

@@ -7,7 +7,7 @@ describes equally a localizer's image, a slice of a Volume as a view shows it, a
 oblique (MPR) plane. On a gantry-tilted volume a reformatted slice has steps that are not
 perpendicular (a sheared view); every method here allows that.
 
-Display coordinates are the views' own (``medview.gui.planes``): ``(u, v)`` = (column,
+Display coordinates are the views' own (``medview.app.planes``): ``(u, v)`` = (column,
 row), continuous, the centre of pixel ``(c, r)`` at ``(c + 0.5, r + 0.5)``, so the image
 covers ``[0, columns] × [0, rows]``.
 """

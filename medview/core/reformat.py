@@ -7,7 +7,7 @@ stay so under every rotation:
 
 - :meth:`MprFrame.acquisition` (the reset) lines the views up with the acquired planes: the
   acquired slice and the two planes perpendicular to it along its rows and columns, on the
-  screen the way :mod:`medview.gui.planes` shows them (acquired plane as stored; reformats
+  screen the way :mod:`medview.app.planes` shows them (acquired plane as stored; reformats
   with the patient's right on the left and superior at the top). On a gantry-tilted stack
   these are perpendicular to the tilted slices (not the sheared voxel planes).
 - :meth:`MprFrame.rotated_in_view` is the crosshair drag: in view ``V`` the user turns the

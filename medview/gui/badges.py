@@ -88,7 +88,7 @@ class MadeUpMarks:
         self.reason: str | None = None
         self._shown = True
         state.volume_changed.connect(self._on_volume_changed)
-        state.position_changed.connect(self._on_position_changed)
+        state.camera.events.cursor.connect(self._on_position_changed)
         # a volume put in place of the open one (replace_volume) or completed while loading
         # may carry other made-up slices (e.g. stand-ins for files that failed to decode)
         state.data_changed.connect(self._on_data_changed)

@@ -15,12 +15,13 @@ from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox, QToolButton
 
+from medview.app.messages import TaskError
+from medview.app.series_export import EXPORT_FILTERS, export_series, export_suffix
+from medview.app.thumbnails import ThumbnailCache
 from medview.gui.failed_files import FailedFilesPanel
-from medview.gui.series_export import EXPORT_FILTERS, export_series, export_suffix
 from medview.gui.tag_browser import TagBrowserDialog
-from medview.gui.tasks import Task, TaskError
+from medview.gui.tasks import Task
 from medview.gui.thumbnail_loader import ThumbnailLoader, thumbnail_icon
-from medview.gui.thumbnails import ThumbnailCache
 
 __all__ = ["BrowserActionsMixin", "dropped_paths"]
 

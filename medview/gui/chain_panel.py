@@ -9,9 +9,9 @@ registered there), Run/Cancel with per-step progress, and Live preview with "Sho
 to compare.
 
 The full run is a task of the window's :class:`~medview.gui.tasks.TaskRunner`; its values
-become layers (:mod:`medview.gui.layers`) only when it finished, so a cancelled or failed run
+become layers (:mod:`medview.app.layers`) only when it finished, so a cancelled or failed run
 leaves the previous results as they were. The live preview runs the chain on the current
-slice (:mod:`medview.gui.chain_preview`) 250 ms after the last change, in the background;
+slice (:mod:`medview.app.chain_preview`) 250 ms after the last change, in the background;
 only the latest request is shown.
 """
 
@@ -46,17 +46,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app.chain_model import ChainModel, result_layer_names
+from medview.app.chain_preview import PreviewResult, run_preview
+from medview.app.layers import LayerList
+from medview.app.messages import TaskError
+from medview.app.models import SlicePreview
+from medview.app.state import ViewerState
+from medview.app.windowing import auto_window, default_window
 from medview.core.labelmap import LabelMap
 from medview.core.volume import Volume
-from medview.gui.chain_model import ChainModel, result_layer_names
-from medview.gui.chain_preview import PreviewResult, run_preview
 from medview.gui.dochtml import docstring_html, docstring_summary
-from medview.gui.layers import LayerList
 from medview.gui.param_form import ParamForm
 from medview.gui.run_on import RunOnCombo
-from medview.gui.state import SlicePreview, ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner
-from medview.gui.windowing import auto_window, default_window
+from medview.gui.tasks import Task, TaskRunner
 from medview.pipeline import executors as executor_registry
 from medview.pipeline.chain import ChainError
 from medview.pipeline.executors import ExecutorChoice
@@ -105,12 +107,12 @@ class ChainPanel(QWidget):
     run_started(object)
         A full run's :class:`~medview.gui.tasks.Task` (the window tracks its progress).
     run_finished(object)
-        The list of new :class:`~medview.gui.layers.Layer`.
+        The list of new :class:`~medview.app.layers.Layer`.
     run_failed(object), preview_failed(object)
-        A :class:`~medview.gui.tasks.TaskError`.
+        A :class:`~medview.app.messages.TaskError`.
     run_cancelled()
     preview_ready(object)
-        The :class:`~medview.gui.chain_preview.PreviewResult` shown.
+        The :class:`~medview.app.chain_preview.PreviewResult` shown.
     """
 
     run_started = Signal(object)

@@ -26,11 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.gui import library
+from medview.app import library
+from medview.app.messages import TaskError
+from medview.app.models import COLORMAPS
+from medview.app.state import ViewerState
+from medview.app.windowing import auto_window
 from medview.gui.run_on import RunOnCombo
-from medview.gui.state import COLORMAPS, ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner
-from medview.gui.windowing import auto_window
+from medview.gui.tasks import Task, TaskRunner
 from medview.pipeline.executors import ExecutorChoice
 
 __all__ = ["NO_COVERAGE", "FusionPanel"]
@@ -135,7 +137,7 @@ class FusionPanel(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
         state.volume_changed.connect(self._on_volume_changed)
-        state.fusion_changed.connect(self._refresh)
+        state.fusion_model.events.all.connect(self._refresh)
         self._refresh()
 
     # -- series list -------------------------------------------------------------------

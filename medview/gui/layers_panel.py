@@ -1,6 +1,6 @@
 """The "Layers" dock and the feature-table dock.
 
-The layer list shows the series and every chain result (:class:`~medview.gui.layers.LayerList`).
+The layer list shows the series and every chain result (:class:`~medview.app.layers.LayerList`).
 Clicking the series or a derived volume shows it in the views (same crosshair); the check
 box of a label map shows it as the coloured overlay (one at a time; its legend of segment
 names and colours and the label opacity below), of an RGB fusion blends it over the views
@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app.layers import Layer, LayerList
+from medview.app.messages import TaskError
+from medview.app.state import ViewerState
 from medview.atomic import write_text_atomic
 from medview.core.table import Table
-from medview.gui.layers import Layer, LayerList
-from medview.gui.state import ViewerState
-from medview.gui.tasks import TaskError
 
 __all__ = ["LayersPanel", "TablePanel"]
 
@@ -49,9 +49,9 @@ class LayersPanel(QWidget):
     Signals
     -------
     table_requested(object)
-        A table layer was clicked (the :class:`~medview.gui.layers.Layer`).
+        A table layer was clicked (the :class:`~medview.app.layers.Layer`).
     error(object)
-        A :class:`~medview.gui.tasks.TaskError` (e.g. a layer not on the series' grid).
+        A :class:`~medview.app.messages.TaskError` (e.g. a layer not on the series' grid).
     """
 
     table_requested = Signal(object)
@@ -83,7 +83,8 @@ class LayersPanel(QWidget):
         self.rgb_opacity = self._slider("Fusion opacity", v, state.overlay_opacity,
                                         state.set_overlay_opacity)
         layers.layers_changed.connect(self._sync)
-        layers.shown_changed.connect(self._sync)
+        layers.events.all.connect(self._sync)
+        state.layers.events.labels.connect(self._sync_legend)
         state.labels_changed.connect(self._sync_legend)
         self._sync()
 

@@ -31,8 +31,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app import library, series_loading
+from medview.app.messages import TaskError
+from medview.app.models import COLORMAPS
+from medview.app.series_loading import FirstImage, LoadedSeries
+from medview.app.state import ViewerState
+from medview.app.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
+from medview.app.windowing import CT_PRESETS
 from medview.core.volume import Volume
-from medview.gui import library, series_loading
 from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.display_options import add_smooth_action
@@ -43,16 +49,12 @@ from medview.gui.pacs_actions import PacsActionsMixin
 from medview.gui.phases import PhaseNavigator
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
-from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.share_actions import ShareActionsMixin
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.state import COLORMAPS, ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
+from medview.gui.tasks import Task, TaskRunner, current_task
 from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
-from medview.gui.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
 from medview.gui.window_settings import SettingsMixin
-from medview.gui.windowing import CT_PRESETS
 
 __all__ = ["MainWindow"]
 
@@ -82,11 +84,11 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     series_opened(object)
         A series' Volume is shown complete (after the viewer updated).
     series_failed(object)
-        Opening a series failed (a :class:`~medview.gui.tasks.TaskError`).
+        Opening a series failed (a :class:`~medview.app.messages.TaskError`).
     import_finished(object)
-        An import finished (a :class:`~medview.gui.library.ImportResult`), browser refreshed.
+        An import finished (a :class:`~medview.app.library.ImportResult`), browser refreshed.
     import_failed(object)
-        An import failed (a :class:`~medview.gui.tasks.TaskError`).
+        An import failed (a :class:`~medview.app.messages.TaskError`).
     exported(list)
         File ▸ Export wrote these paths.
     exported_failed(object)
@@ -261,7 +263,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.invert_action.setShortcut(QKeySequence("I"))
         self.invert_action.setCheckable(True)
         self.invert_action.toggled.connect(self.state.set_inverted)
-        self.state.invert_changed.connect(self._on_invert_changed)
+        self.state.display.events.inverted.connect(self._on_invert_changed)
         image_menu.addAction(self.invert_action)
 
         colour_menu = image_menu.addMenu("&Colour Map")
@@ -274,7 +276,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             group.addAction(action)
             colour_menu.addAction(action)
             self.colormap_actions[name] = action
-        self.state.colormap_changed.connect(
+        self.state.display.events.colormap.connect(
             lambda name: self.colormap_actions[name].setChecked(True))
 
         view_menu = self.menuBar().addMenu("&View")
@@ -314,7 +316,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         # the undo/redo shortcuts work wherever the focus is in the window
         self.addAction(self.segment_panel.undo_action)
         self.addAction(self.segment_panel.redo_action)
-        self.state.tool_changed.connect(self._on_tool_changed_show_panel)
+        self.state.tools.events.tool.connect(self._on_tool_changed_show_panel)
 
         self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
                                         cached=self._cached_volume, run_on=self.run_on)
@@ -353,7 +355,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             group.addAction(action)
             bar.addAction(action)
             self.tool_actions[tool] = action
-        self.state.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        self.state.tools.events.tool.connect(lambda t: self.tool_actions[t].setChecked(True))
         # the window presets (CT presets 1–8, automatic, custom ones) from the tool bar too
         self.presets_button = QToolButton(self)
         self.presets_button.setObjectName("presets_button")
@@ -400,11 +402,9 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     def _build_chain_docks(self) -> None:
         """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
         from medview.gui.chain_panel import ChainPanel
-        from medview.gui.layers import LayerBinding, LayerList
         from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
 
-        self.layers = LayerList()
-        self.layer_binding = LayerBinding(self.layers, self.state)
+        self.layers = self.state.layers
         self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self,
                                       run_on=self.run_on)
         self.chain_panel.error_handler = self._show_error
@@ -423,8 +423,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             dock.setVisible(False)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
         self.table_dock.setVisible(False)
-        self.state.volume_changed.connect(self.layers.set_series)
-        self.layers.set_series(self.state.volume)
         for view in self.views.values():
             view.point_picked.connect(self.chain_panel.add_picked_point)
         self.chain_panel.run_started.connect(self._track_progress)
@@ -550,8 +548,8 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
 
     def exportables(self) -> list:
         """What can be exported now, for the Export dialog."""
+        from medview.app.measurements import measurements_table
         from medview.gui.exports import Exportable
-        from medview.gui.measurements import measurements_table
 
         state = self.state
         vol = state.volume
@@ -777,9 +775,9 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         """What the reader's "open" does (the browser, an import that opens its first
         series): Save / Discard / Cancel of unsaved work first (:mod:`medview.gui.unsaved`),
         then :meth:`open_series`; a DICOM SEG opens as the label map of the series it
-        references (:mod:`medview.gui.seg_open`). Returns None when the reader cancelled
+        references (:mod:`medview.app.seg_open`). Returns None when the reader cancelled
         (and for a SEG)."""
-        from medview.gui.seg_open import is_seg_series, open_seg_series
+        from medview.app.seg_open import is_seg_series, open_seg_series
 
         if is_seg_series(self.catalog, series_uid):
             open_seg_series(self, series_uid)
@@ -795,7 +793,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     def open_series(self, series_uid: str, stack: int | None = None) -> Task | None:
         """Show catalog series ``series_uid``: at once if it is in the volume cache, else
         loaded in the background, its middle slice shown as soon as it is read and the rest
-        filled in as it arrives (:mod:`medview.gui.series_loading`).
+        filled in as it arrives (:mod:`medview.app.series_loading`).
 
         ``stack`` picks a phase or time point of a 4D series (default: the series' default
         stack); only that stack is read, and it is cached on its own
@@ -1079,7 +1077,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         super().closeEvent(event)
 
 
-#: Export dialog item → the kind of work it saves (:mod:`medview.gui.unsaved_work`)
+#: Export dialog item → the kind of work it saves (:mod:`medview.app.unsaved_work`)
 _WORK_OF_EXPORT = {"Label map": "labels", "Scribbles": "scribbles",
                    "Measurements": "measurements", "Fused image": "fusion"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from medview.gui.state import Sample, ViewerState
+from medview.app.state import Sample, ViewerState
 
 __all__ = ["corner_texts", "direction_letters", "edge_texts", "format_date", "format_number",
            "format_person_name", "format_sample", "loading_text"]

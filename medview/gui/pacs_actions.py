@@ -223,8 +223,8 @@ class PacsActionsMixin:
         self.pacs_reader.add(self._pacs_files[series_uid])
 
     def _show_arriving(self, k: int) -> None:
+        from medview.app.windowing import default_window
         from medview.gui.main_window import _load_title
-        from medview.gui.windowing import default_window
 
         series = self.pacs_reader.series
         volume = series.volume
@@ -284,8 +284,8 @@ class PacsActionsMixin:
 
     def _finish_arriving(self, series: ArrivingSeries) -> None:
         """Load the series from the catalog and swap it in (same grid: the view stays)."""
+        from medview.app.series_loading import load_series_progressively
         from medview.gui.main_window import _load_title
-        from medview.gui.series_loading import load_series_progressively
 
         uid = series.series_uid
         if series.volume is None or self.state.volume is not series.volume:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.gui.messages import gui_text
+from medview.app.messages import gui_text
 from medview.gui.tasks import TaskRunner
 
 __all__ = ["PacsNodesDialog"]

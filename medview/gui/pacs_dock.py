@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app.messages import TaskError
 from medview.gui.pacs_tree import PacsTree
-from medview.gui.tasks import Task, TaskError, TaskRunner
+from medview.gui.tasks import Task, TaskRunner
 
 __all__ = ["PacsPanel"]
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.gui.chain_model import ChainModel
+from medview.app.chain_model import ChainModel
 from medview.gui.param_editors import ParamEditor, editor_for
 from medview.pipeline.params import ParamSpec
 

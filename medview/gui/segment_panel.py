@@ -38,11 +38,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app.messages import TaskError, gui_text
+from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
-from medview.gui.messages import gui_text
 from medview.gui.run_on import RunOnCombo
-from medview.gui.state import ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner
+from medview.gui.tasks import Task, TaskRunner
 from medview.pipeline.executors import ExecutorChoice
 
 __all__ = ["SegmentPanel"]
@@ -71,7 +71,7 @@ class SegmentPanel(QWidget):
     trained(object)
         A classifier was trained (or loaded) and its segmentation is shown (the model).
     failed(object)
-        Training or segmenting failed (a :class:`~medview.gui.tasks.TaskError`).
+        Training or segmenting failed (a :class:`~medview.app.messages.TaskError`).
     task_started(object)
         A background :class:`~medview.gui.tasks.Task` started (for the progress area).
     cancelled()
@@ -207,8 +207,11 @@ class SegmentPanel(QWidget):
         layout.addWidget(box)
 
         state.edit_changed.connect(self._refresh)
+        state.tools.events.all.connect(self._refresh)
+        state.layers.events.labels.connect(self._refresh_segments)
+        state.label_layers.events.all.connect(self._refresh_segments)
         state.labels_changed.connect(self._refresh_segments)
-        state.tool_changed.connect(self._on_tool_changed)
+        state.tools.events.tool.connect(self._on_tool_changed)
         state.volume_changed.connect(self._on_volume_changed)
         self._on_tool_changed(state.tool)
         self._refresh()

@@ -6,7 +6,7 @@ from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from medview.gui.library import PatientEntry, SeriesEntry, StudyEntry
+from medview.app.library import PatientEntry, SeriesEntry, StudyEntry
 from medview.gui.overlays import format_date, format_person_name
 
 __all__ = ["SeriesBrowser"]

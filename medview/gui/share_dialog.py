@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.gui.tasks import Task, TaskError, TaskRunner
+from medview.app.messages import TaskError
+from medview.gui.tasks import Task, TaskRunner
 
 __all__ = ["OPTIONS", "ShareDialog"]
 

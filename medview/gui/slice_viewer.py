@@ -1,7 +1,7 @@
 """The slice view: one plane (axial, coronal or sagittal) of a ViewerState's volume.
 
 A pyqtgraph ImageItem in a ViewBox whose coordinates are millimetres, so the picture has the
-aspect ratio of the voxel spacing (:mod:`medview.gui.planes` says which voxel axes run
+aspect ratio of the voxel spacing (:mod:`medview.app.planes` says which voxel axes run
 across and down). Over it: the label-map overlay, the crosshair and the measurements. The
 widget holds no viewing state of its own: it draws the state and turns mouse and keys into
 calls on it.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +42,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app.measurements import Measurement, distance_mm, roi_stats
+from medview.app.planes import PlaneGeometry
+from medview.app.state import Sample, ViewerState, WindowDrag
 from medview.gui.badges import MadeUpMarks, WarningBadge
 from medview.gui.colormaps import colormap_lut, fusion_lut, label_lut, label_rgba
 from medview.gui.display_options import SmoothImageItem
-from medview.gui.measurements import Measurement, distance_mm, roi_stats
 from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
-from medview.gui.planes import PlaneGeometry
-from medview.gui.state import Sample, ViewerState, WindowDrag
 from medview.gui.text_layout import (
     MARGIN,
     corner_rooms,
@@ -295,7 +296,7 @@ class SliceViewer(pg.GraphicsView):
     Signals
     -------
     cursor_sample(object)
-        The :class:`~medview.gui.state.Sample` under the mouse, or None when the mouse is
+        The :class:`~medview.app.state.Sample` under the mouse, or None when the mouse is
         off the image. Sent when the mouse moves and when the slice under it changes.
     maximise_requested(str)
         The view was double-clicked (its plane's name).
@@ -375,15 +376,18 @@ class SliceViewer(pg.GraphicsView):
         self.view_box.sigRangeChanged.connect(self._on_range_changed)
         self.view_box.sigResized.connect(self._on_range_changed)
         state.volume_changed.connect(self._on_volume_changed)
-        state.position_changed.connect(self._on_position_changed)
-        state.window_changed.connect(self._on_window_changed)
-        state.plane_zoom_changed.connect(self._on_zoom_changed)
-        state.plane_view_reset.connect(self._on_view_reset)
-        state.invert_changed.connect(self._on_lut_changed)
-        state.colormap_changed.connect(self._on_lut_changed)
+        state.camera.events.cursor.connect(self._on_position_changed)
+        state.display.events.window.connect(self._on_window_changed)
+        for camera in state.planes.values():
+            camera.events.zoom.connect(partial(self._on_zoom_changed, camera.name))
+            camera.reset.connect(partial(self._on_view_reset, camera.name))
+        state.display.events.inverted.connect(self._on_lut_changed)
+        state.display.events.colormap.connect(self._on_lut_changed)
         state.measurements_changed.connect(self._draw_measurements)
+        state.layers.events.labels.connect(self._show_labels)
+        state.label_layers.events.all.connect(self._show_labels)
         state.labels_changed.connect(self._show_labels)
-        state.fusion_changed.connect(self._show_fusion)
+        state.fusion_model.events.all.connect(self._show_fusion)
         state.data_changed.connect(self._on_data_changed)
         self._complete_slice = -1
         self._data_stale = False
@@ -529,7 +533,7 @@ class SliceViewer(pg.GraphicsView):
         if getattr(self, "_data_stale", False):
             self._on_data_changed()
 
-    def _on_window_changed(self, center: float, width: float) -> None:
+    def _on_window_changed(self) -> None:
         if self.state.volume is not None and not self.state.volume.is_rgb:
             self.image_item.setLevels(self.state.window_levels)
         self._update_overlays()
@@ -588,8 +592,9 @@ class SliceViewer(pg.GraphicsView):
         for item in (self.overlay_item, self.preview_item):
             item.setVisible(False)
             self.view_box.addItem(item)
-        self.state.overlay_changed.connect(self._show_overlay)
-        self.state.preview_changed.connect(self._show_preview)
+        self.state.layers.events.rgb.connect(self._show_overlay)
+        self.state.overlay_model.events.all.connect(self._show_overlay)
+        self.state.preview_model.events.all.connect(self._show_preview)
 
     def _place_layer_item(self, item: pg.ImageItem, image: np.ndarray | None, **kw) -> None:
         if image is None or self._geometry is None:
@@ -748,9 +753,8 @@ class SliceViewer(pg.GraphicsView):
     def _on_range_changed(self, *args) -> None:
         self.place_floating_labels()
         zoom = self.current_zoom()
-        plane = self.state.planes[self.plane]
-        if zoom is not None and abs(zoom - plane.zoom) > 1e-3 * zoom:
-            plane.set_zoom(zoom)
+        if zoom is not None and abs(zoom - self.state.planes[self.plane].zoom) > 1e-3 * zoom:
+            self.state.set_zoom(zoom, self.plane)
 
     def mouseMoveEvent(self, event) -> None:
         super().mouseMoveEvent(event)

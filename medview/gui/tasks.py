@@ -16,35 +16,20 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
+from medview.app.messages import TaskError
 from medview.core.progress import Cancelled, Progress
-from medview.gui.messages import gui_text
 
-__all__ = ["Task", "TaskError", "TaskRunner", "current_task"]
+__all__ = ["Task", "TaskRunner", "current_task"]
 
 log = logging.getLogger(__name__)
 
 #: Progress is forwarded to the GUI at most this often (seconds); scanning calls update()
 #: once per file, far more often than anyone can read a progress bar.
 PROGRESS_INTERVAL_S = 0.05
-
-
-@dataclass(frozen=True)
-class TaskError:
-    """What went wrong in a task: the exception and its formatted traceback."""
-
-    title: str
-    exception: BaseException
-    traceback: str
-
-    @property
-    def message(self) -> str:
-        """The exception's text in the window's words (:func:`~medview.gui.messages.gui_text`)."""
-        return gui_text(str(self.exception) or type(self.exception).__name__)
 
 
 class _Signals(QObject):

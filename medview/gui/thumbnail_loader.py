@@ -12,8 +12,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
-from medview.gui.tasks import TaskError, TaskRunner
-from medview.gui.thumbnails import THUMBNAIL_PX, ThumbnailCache
+from medview.app.messages import TaskError
+from medview.app.thumbnails import THUMBNAIL_PX, ThumbnailCache
+from medview.gui.tasks import TaskRunner
 
 __all__ = ["ThumbnailLoader", "thumbnail_image"]
 

@@ -1,8 +1,8 @@
 """No lost work: Save / Discard / Cancel before the window drops the reader's work, and
 an autosave of label maps and scribbles for the start after a crash.
 
-:class:`UnsavedGuard` owns the window's :class:`~medview.gui.unsaved_work.UnsavedWork` and
-:class:`~medview.gui.recovery.RecoveryStore`. :meth:`UnsavedGuard.confirm` is called before a
+:class:`UnsavedGuard` owns the window's :class:`~medview.app.unsaved_work.UnsavedWork` and
+:class:`~medview.app.recovery.RecoveryStore`. :meth:`UnsavedGuard.confirm` is called before a
 user action that would drop the work (opening another series, closing the window, quitting):
 
 - Save writes each unsaved kind where the reader chooses (the same exports as File ▸ Export:
@@ -26,10 +26,10 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from medview.app.messages import TaskError
+from medview.app.recovery import RecoveryEntry, RecoveryError, RecoveryStore
+from medview.app.unsaved_work import TITLES, UnsavedWork
 from medview.core.labelmap import LabelMap
-from medview.gui.recovery import RecoveryEntry, RecoveryError, RecoveryStore
-from medview.gui.tasks import TaskError
-from medview.gui.unsaved_work import TITLES, UnsavedWork
 
 __all__ = ["AUTOSAVE_ENV", "UnsavedGuard", "ask_recovery", "ask_save_discard_cancel"]
 
@@ -118,7 +118,7 @@ class UnsavedGuard(QObject):
     ----------
     window : MainWindow
     store : RecoveryStore, optional
-        Default the recovery folder (:func:`~medview.gui.recovery.recovery_dir`).
+        Default the recovery folder (:func:`~medview.app.recovery.recovery_dir`).
 
     Signals
     -------

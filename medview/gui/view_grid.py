@@ -1,7 +1,7 @@
 """The central views: one slice view, or a 2×2 grid of axial, coronal and sagittal views.
 
 In the 2×2 layout the fourth cell shows the series' facts and the crosshair's position; the
-views share one :class:`~medview.gui.state.ViewerState`, so a click in one moves the others
+views share one :class:`~medview.app.state.ViewerState`, so a click in one moves the others
 (crosshair) and window, invert and colour map apply to all. Double-click a view to show it
 alone; double-click again to return to the grid.
 """
@@ -13,11 +13,11 @@ import html
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
+from medview.app.planes import PLANES
+from medview.app.state import ViewerState
 from medview.fileperms import give_user_mode
 from medview.gui.overlays import format_date, format_person_name
-from medview.gui.planes import PLANES
 from medview.gui.slice_viewer import SliceViewer, save_widget_png
-from medview.gui.state import ViewerState
 
 __all__ = ["LAYOUTS", "ViewGrid"]
 
@@ -82,7 +82,7 @@ class ViewGrid(QWidget):
         self._active: str | None = None
         self.info.setVisible(False)
         state.volume_changed.connect(self._on_volume_changed)
-        state.position_changed.connect(self._update_info)
+        state.camera.events.cursor.connect(self._update_info)
         self._apply()
 
     # -- layout ------------------------------------------------------------------------

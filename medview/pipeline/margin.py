@@ -2,7 +2,7 @@
 
 Each step declares its margin where it is registered (``register(..., margin=...)``): a
 :class:`Margin`, or a function of the step's parameters returning one. The live preview
-(:mod:`medview.gui.chain_preview`) runs a chain on the slab ``±margin`` around the shown slice;
+(:mod:`medview.app.chain_preview`) runs a chain on the slab ``±margin`` around the shown slice;
 a step that declares none needs the whole volume (:data:`WHOLE`: on a slab its result is an
 approximation, which the preview says).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medview.gui import library
+from medview.app import library
 from medview.gui.main_window import MainWindow
 from phantoms import write_ct_series, write_pet_series
 

@@ -215,10 +215,10 @@ def test_cancelled_training_on_the_server_keeps_the_previous_labels(app, qtbot, 
 
 def test_registration_on_the_server_gives_the_local_transform(app, qtbot, ct_crop, endpoint,
                                                                tmp_path):
+    from medview.app import library
+    from medview.app.state import ViewerState
     from medview.core.volume import Volume
-    from medview.gui import library
     from medview.gui.fusion_panel import FusionPanel, register_on
-    from medview.gui.state import ViewerState
     from medview.gui.tasks import TaskRunner
 
     # the same CT as a second series without its first 30 columns (so part of the open series
@@ -282,10 +282,10 @@ def test_the_window_has_one_run_on_choice(window, qtbot, endpoint):
 
 def test_cancelled_registration_on_the_server_keeps_the_previous_fusion(app, qtbot, ct_volume,
                                                                         endpoint, tmp_path):
+    from medview.app import library
+    from medview.app.state import ViewerState
     from medview.core.volume import Volume
-    from medview.gui import library
     from medview.gui.fusion_panel import FusionPanel
-    from medview.gui.state import ViewerState
     from medview.gui.tasks import TaskRunner
     from medview.remote.client import RemoteClient
 

@@ -15,13 +15,13 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from medview.app.thumbnails import ThumbnailCache
+from medview.app.windowing import auto_window
 from medview.dicom.catalog import Catalog
 from medview.formats.volume_io import read_volume
 from medview.gui.main_window import MainWindow
 from medview.gui.tag_browser import TagBrowserDialog, read_tag_tree
 from medview.gui.thumbnail_loader import thumbnail_image
-from medview.gui.thumbnails import ThumbnailCache
-from medview.gui.windowing import auto_window
 
 TIMEOUT_MS = 60_000
 

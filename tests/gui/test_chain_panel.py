@@ -11,15 +11,14 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QLineEdit, QSpinBox
 from realparts import REPO
 
+from medview.app.chain_model import result_layer_names
+from medview.app.chain_preview import slab
+from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
-from medview.gui.chain_model import result_layer_names
 from medview.gui.chain_panel import ChainPanel
-from medview.gui.chain_preview import slab
-from medview.gui.layers import LayerBinding, LayerList
 from medview.gui.layers_panel import LayersPanel, TablePanel
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.state import ViewerState
 from medview.gui.tasks import TaskRunner
 from medview.pipeline.chain import Chain
 from medview.pipeline.executors import register_executor, unregister_executor
@@ -42,10 +41,8 @@ RUN_CHAIN = {
 class Setup:
     def __init__(self, qtbot, volume):
         self.state = ViewerState()
-        self.layers = LayerList()
-        self.binding = LayerBinding(self.layers, self.state)
+        self.layers = self.state.layers
         self.tasks = TaskRunner()
-        self.state.volume_changed.connect(self.layers.set_series)
         self.panel = ChainPanel(self.state, self.layers, self.tasks)
         qtbot.addWidget(self.panel)
         self.panel.resize(420, 900)

@@ -12,9 +12,9 @@ from PySide6.QtTest import QTest
 from viewer_helpers import make_viewer
 
 import medview
+from medview.app.measurements import Measurement
+from medview.app.state import ViewerState
 from medview.core.volume import Volume
-from medview.gui.measurements import Measurement
-from medview.gui.state import ViewerState
 from medview.gui.view_grid import ViewGrid
 from phantoms import write_ct_series
 

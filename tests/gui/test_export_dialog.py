@@ -14,7 +14,7 @@ from petct_helpers import window_on_ct, write_pet_ct
 from PySide6.QtGui import QImage
 
 import medview
-from medview.gui.measurements import Measurement
+from medview.app.measurements import Measurement
 
 CT_SHAPE = (24, 96, 96)
 CT_SPACING = (3.5, 3.5, 5.0)

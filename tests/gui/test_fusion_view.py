@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from petct_helpers import window_on_ct, write_pet_ct
 
+from medview.app import library
 from medview.core.resample import resample_to_grid
-from medview.gui import library
 from medview.gui.colormaps import fusion_lut
 
 CT_SHAPE = (40, 128, 128)

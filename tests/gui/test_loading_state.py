@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from medview.app.state import ViewerState
 from medview.core.volume import Volume
 from medview.gui.overlays import corner_texts, loading_text
-from medview.gui.state import ViewerState
 
 
 def mr(n=6):

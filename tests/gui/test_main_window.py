@@ -13,10 +13,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 import medview
-from medview.gui import library, series_loading
+from medview.app import library, series_loading
+from medview.app.windowing import auto_window
 from medview.gui.main_window import MainWindow
 from medview.gui.series_browser import KIND_ROLE
-from medview.gui.windowing import auto_window
 
 TIMEOUT_MS = 60_000
 

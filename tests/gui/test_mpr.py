@@ -7,11 +7,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
+from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
 from medview.formats.volume_io import write_volume
 from medview.gui.colormaps import colormap_lut
 from medview.gui.main_window import MainWindow
-from medview.gui.state import ViewerState
 from medview.gui.view_grid import ViewGrid
 
 
@@ -59,7 +59,7 @@ def test_grid_shows_three_planes_and_info(grid, ct_volume):
 def test_a_click_moves_the_other_views_to_the_same_patient_position(grid, ct_volume):
     state = grid.state
     axial = grid.views["axial"]
-    state.planes["axial"].set_zoom(3.0)  # several screen pixels per voxel: exact clicks
+    state.set_zoom(3.0, "axial")  # several screen pixels per voxel: exact clicks
     col, row = 236, 281
     _click(axial, axial.viewport_pos_of_pixel(col, row))
     g = axial.geometry_
@@ -170,7 +170,7 @@ def test_colour_map_and_label_overlay(grid, tmp_path, ct_volume):
 
     labels = LabelMap.like(ct_volume, (ct_volume.array > 200).astype(np.uint8))
     path = write_volume(labels, tmp_path / "bone.nii.gz")
-    from medview.gui.library import read_label_map
+    from medview.app.library import read_label_map
 
     state.set_labels(read_label_map(path))
     state.set_label_opacity(0.6)

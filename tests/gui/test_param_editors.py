@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
+from medview.app.chain_model import ChainModel
 from medview.core.params import File, Points, Range
 from medview.core.volume import Volume
-from medview.gui.chain_model import ChainModel
 from medview.gui.param_editors import (
     EDITORS,
     FileEditor,
@@ -173,9 +173,9 @@ def test_the_editor_is_found_by_the_kind_class():
 
 def test_a_broken_plugin_shows_as_unavailable_in_the_step_palette(app, qtbot, tmp_path,
                                                                   monkeypatch):
+    from medview.app.layers import LayerList
+    from medview.app.state import ViewerState
     from medview.gui.chain_panel import ChainPanel
-    from medview.gui.layers import LayerList
-    from medview.gui.state import ViewerState
     from medview.gui.tasks import TaskRunner
 
     monkeypatch.syspath_prepend(str(make_plugins(tmp_path)))

@@ -14,8 +14,8 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtTest import QTest
 
 import medview
+from medview.app.windowing import auto_window, default_window
 from medview.gui.main_window import MainWindow
-from medview.gui.windowing import auto_window, default_window
 from phantoms import write_ct_series
 
 TIMEOUT_MS = 120_000

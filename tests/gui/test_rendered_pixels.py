@@ -6,7 +6,7 @@ without and with a layer, and each widget pixel must show the layer's colour ove
 there before where the layer's voxels are, and be unchanged everywhere else. Where a voxel is
 on screen comes from the plane geometry the measurements use (display point → view mm →
 ViewBox → viewport, :mod:`viewer_helpers`), and which voxel a displayed pixel is from the
-coordinate functions of :mod:`medview.gui.planes` (not from the slicing that draws it).
+coordinate functions of :mod:`medview.app.planes` (not from the slicing that draws it).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, QRectF
 from viewer_helpers import assert_layer_drawn, grab_rgb, lps_to_widget, under_text
 
+from medview.app.measurements import Measurement
+from medview.app.planes import PLANES
+from medview.app.state import ViewerState
 from medview.core.fusion import colormap_lut
 from medview.core.labelmap import LabelMap, Segment
-from medview.gui.layers import LayerBinding, LayerList
-from medview.gui.measurements import Measurement
-from medview.gui.planes import PLANES
 from medview.gui.slice_viewer import CROSSHAIR_COLOUR, MEASURE_COLOUR
-from medview.gui.state import ViewerState
 from medview.gui.view_grid import LAYOUTS, ViewGrid
 
 #: series under ../shared/data and the voxel (x, y, z) the tests centre on
@@ -68,7 +67,7 @@ def show(grid: ViewGrid, qtbot, layout: str, zoom: str, plane: str):
     view = grid.views[plane]
     size = (grid.width(), grid.height()) if layout == "single" else (grid.width() // 2,)
     qtbot.waitUntil(lambda: view.isVisible() and abs(view.width() - size[0]) <= 2)
-    grid.state.planes[plane].reset()
+    grid.state.reset_view(plane)
     if zoom == "zoomed":
         g = view.geometry_
         u, v = g.index_to_display(grid.state.cursor)
@@ -172,9 +171,7 @@ def test_scribbles_painted_in_each_view_are_drawn_on_their_voxels(grid, qtbot):
 
 def test_chain_results_label_map_and_rgb_overlay_are_drawn_on_their_voxels(grid, qtbot):
     state = grid.state
-    layers = LayerList()
-    layers.set_series(state.volume)
-    binding = LayerBinding(layers, state)  # noqa: F841 (kept alive: events hold weak references)
+    layers = state.layers  # the one record of what is shown
     lm = LabelMap.like(state.volume, two_boxes(state.volume, state.cursor), SEGMENTS)
     rgb = np.zeros((*state.volume.shape[:3], 3), np.uint8)  # black: darkens the rest
     for s in SEGMENTS:
@@ -201,8 +198,7 @@ def test_chain_panels_live_preview_is_drawn_on_its_slice_of_the_acquired_plane_o
     from medview.gui.tasks import TaskRunner
 
     state = grid.state
-    layers = LayerList()
-    layers.set_series(state.volume)
+    layers = state.layers
     tasks = TaskRunner()
     panel = ChainPanel(state, layers, tasks)
     qtbot.addWidget(panel)
@@ -258,8 +254,8 @@ def write_moving_series(folder, base, centre_lps):
 
 
 def test_fused_cube_lands_on_its_patient_position_and_nothing_outside(grid, qtbot, tmp_path):
+    from medview.app import library
     from medview.core.fusion import blend_colour
-    from medview.gui import library
     from medview.gui.fusion_panel import FusionPanel
     from medview.gui.tasks import TaskRunner
 

@@ -11,12 +11,11 @@ from offload_procs import pool_site
 from PySide6.QtWidgets import QMessageBox
 from step_checks import crop
 
+from medview.app.chain_model import result_layer_names
+from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
-from medview.gui.chain_model import result_layer_names
 from medview.gui.chain_panel import ChainPanel
 from medview.gui.endpoints_dialog import EndpointsDialog
-from medview.gui.layers import LayerBinding, LayerList
-from medview.gui.state import ViewerState
 from medview.gui.tasks import TaskRunner
 from medview.pipeline.chain import Chain
 from medview.pipeline.runner import run_chain
@@ -38,12 +37,10 @@ def site(tmp_path_factory):
 @pytest.fixture
 def panel(app, qtbot, ct_volume):
     state = ViewerState()
-    layers = LayerList()
-    binding = LayerBinding(layers, state)
+    layers = state.layers
     tasks = TaskRunner()
-    state.volume_changed.connect(layers.set_series)
     panel = ChainPanel(state, layers, tasks)
-    panel._keep = (binding, tasks)
+    panel._keep = tasks
     qtbot.addWidget(panel)
     nz = ct_volume.shape[0]
     state.set_volume(crop(ct_volume, slice(nz // 2 - 4, nz // 2 + 4)))

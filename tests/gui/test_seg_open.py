@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtGui import QImage
 from realparts import DATA, require
 
+from medview.app import library
 from medview.core.labelmap import LabelMap, Segment
-from medview.gui import library
 from medview.gui.main_window import MainWindow
 
 #: pyqtgraph 0.14 draws a label ImageItem whose rect was set before it held an image ~231×

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from medview.app.layers import LayerList
+from medview.app.state import ViewerState
 from medview.gui.chain_panel import ChainPanel
 from medview.gui.dochtml import docstring_html, docstring_summary
-from medview.gui.layers import LayerList
-from medview.gui.state import ViewerState
 from medview.gui.tasks import TaskRunner
 from medview.pipeline.registry import all_steps
 

@@ -7,8 +7,9 @@ import threading
 import pytest
 from PySide6.QtCore import QThread
 
+from medview.app.messages import TaskError
 from medview.core.progress import Cancelled
-from medview.gui.tasks import TaskError, TaskRunner
+from medview.gui.tasks import TaskRunner
 
 
 @pytest.fixture

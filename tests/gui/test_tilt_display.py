@@ -20,9 +20,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from scipy import ndimage
 
+from medview.app.state import ViewerState
 from medview.core.volume import Volume
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.state import ViewerState
 from medview.gui.view_grid import ViewGrid
 from tests.gui.conftest import require
 
@@ -217,7 +217,7 @@ def test_the_coronal_reformat_of_a_tilted_ct_is_in_patient_geometry(app, qtbot, 
 def test_a_stack_tilted_along_its_slices_is_drawn_as_an_isometry(app):
     """A tilt written the other way (untilted images stepping along a tilted line): the
     sagittal's display → view mapping keeps every in-plane distance, superior up."""
-    from medview.gui.planes import plane_geometry
+    from medview.app.planes import plane_geometry
 
     t = math.radians(20.0)
     direction = np.column_stack([(1.0, 0.0, 0.0), (0.0, 1.0, 0.0),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from medview.app.state import ViewerState
 from medview.core.volume import Volume
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.state import ViewerState
 
 
 def make_viewer(qtbot, volume: Volume | None, size=(640, 640)) -> SliceViewer:

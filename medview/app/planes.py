@@ -15,7 +15,7 @@ resampling, so every displayed pixel is one voxel.
 
 Display coordinates: ``(u, v)`` = (column, row) of the displayed image, continuous, with
 the centre of pixel ``(c, r)`` at ``(c + 0.5, r + 0.5)``. A view draws them in millimetres
-through :attr:`PlaneGeometry.affine` (:mod:`medview.gui.display_transform`): a scale for
+through :attr:`PlaneGeometry.affine` (:mod:`medview.app.display_transform`): a scale for
 ordinary stacks, a shear that puts a gantry-tilted reformat in patient geometry.
 """
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medview.gui.display_transform import view_affine
+from medview.app.display_transform import view_affine
 
 __all__ = ["PLANES", "PlaneGeometry", "anatomical_axes", "plane_geometry"]
 
@@ -79,7 +79,7 @@ class PlaneGeometry:
         True for the acquired plane (normal = voxel z).
     affine : tuple, optional
         2×3 matrix from display ``(u, v, 1)`` to view mm ``(X, Y)``; default
-        ``diag(pw, ph)`` (see :func:`~medview.gui.display_transform.view_affine`).
+        ``diag(pw, ph)`` (see :func:`~medview.app.display_transform.view_affine`).
     """
 
     name: str

@@ -1,6 +1,6 @@
 """What the reader made and has not saved yet: label maps, scribbles, measurements, fusion.
 
-Plain Python (no Qt), bound to a :class:`~medview.gui.state.ViewerState` through its
+Plain Python (no Qt), bound to a :class:`~medview.app.state.ViewerState` through its
 ``work_changed`` and ``volume_changed`` events. Each kind of work has a generation counter
 that every change bumps; a save records the generation it wrote, so work done while an
 export was running stays unsaved. Opening another series starts from nothing (what was
@@ -9,7 +9,7 @@ there is gone from the state; the window asks before that happens).
 
 from __future__ import annotations
 
-from medview.gui.events import Event
+from psygnal import Signal
 
 __all__ = ["KINDS", "TITLES", "UnsavedWork"]
 
@@ -33,9 +33,10 @@ class UnsavedWork:
         The set of unsaved kinds (or a generation) changed.
     """
 
+    changed = Signal()
+
     def __init__(self, state) -> None:
         self.state = state
-        self.changed = Event("unsaved_changed")
         self._generation = dict.fromkeys(KINDS, 0)
         self._saved = dict.fromkeys(KINDS, 0)
         state.work_changed.connect(self._on_work_changed)

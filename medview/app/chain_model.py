@@ -13,7 +13,7 @@ Disabled steps are kept in the JSON with ``"enabled": false`` (the chain format 
 :mod:`medview.pipeline.chain` skips them and passes their input through), so that
 ``medview run`` and the panel read the same file and nothing a user switched off is lost.
 
-Events (:class:`~medview.gui.events.Event`), each emitted only when something changed:
+Events (psygnal signals):
 
 - ``steps_changed()`` — steps were added, removed, moved or a chain was loaded.
 - ``step_changed(index)`` — a step's parameters, enabled flag, inputs or output changed.
@@ -28,7 +28,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from medview.gui.events import Event
+from psygnal import Signal
+
 from medview.pipeline.chain import Chain, ChainError, ChainStep, param_value
 from medview.pipeline.registry import get_step
 
@@ -45,11 +46,12 @@ class ChainModel:
         volume called ``"image"``.
     """
 
+    steps_changed = Signal()
+    step_changed = Signal(int)
+    selection_changed = Signal(int)
+    changed = Signal()
+
     def __init__(self, *, inputs: dict[str, str] | None = None):
-        self.steps_changed = Event("steps_changed")
-        self.step_changed = Event("step_changed")
-        self.selection_changed = Event("selection_changed")
-        self.changed = Event("changed")
         #: the chain being edited (not validated as a whole until :meth:`to_chain`)
         self.chain = Chain([], dict(inputs or {"image": "volume"}))
         self._selected = -1

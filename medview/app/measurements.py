@@ -1,7 +1,7 @@
 """Measurements on a view: distance and elliptical/rectangular ROIs, without Qt.
 
 A measurement lives on one slice of one view (plane) and is stored in display coordinates
-``(u, v)`` of that view (see :mod:`medview.gui.planes`); its values come from the volume's
+``(u, v)`` of that view (see :mod:`medview.app.planes`); its values come from the volume's
 geometry — distances between the two points' patient positions (LPS, mm), ROI statistics
 over the voxels whose centres lie inside the shape, in the volume's physical units.
 """
@@ -14,9 +14,9 @@ from itertools import count
 
 import numpy as np
 
+from medview.app.planes import PlaneGeometry
 from medview.core.table import Table
 from medview.core.volume import Volume
-from medview.gui.planes import PlaneGeometry
 
 __all__ = ["KINDS", "Measurement", "RoiStats", "distance_mm", "measurements_table", "roi_mask",
            "roi_stats"]

@@ -45,8 +45,8 @@ def export_series(catalog, series_uid: str, path: str | os.PathLike, *,
     Cancelled
         If ``progress`` was cancelled (nothing is written then).
     """
+    from medview.app import library
     from medview.formats.volume_io import volume_suffix, write_volume
-    from medview.gui import library
 
     path = Path(path)
     suffix = volume_suffix(path)

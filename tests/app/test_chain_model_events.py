@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from realparts import REPO
 
-from medview.gui.chain_model import ChainModel, result_layer_names
+from medview.app.chain_model import ChainModel, result_layer_names
 from medview.pipeline.chain import Chain, ChainError, ChainStep
 
 

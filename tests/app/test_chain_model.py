@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from realparts import REPO
 
+from medview.app.chain_model import ChainModel
+from medview.app.chain_preview import MAX_HALO_SLICES, chain_context, run_preview, slab
+from medview.app.models import SlicePreview
+from medview.app.state import ViewerState
 from medview.core.volume import Volume
-from medview.gui.chain_model import ChainModel
-from medview.gui.chain_preview import MAX_HALO_SLICES, chain_context, run_preview, slab
-from medview.gui.layers import LayerBinding, LayerList
-from medview.gui.state import SlicePreview, ViewerState
 from medview.pipeline.chain import Chain, ChainError
 from medview.pipeline.runner import run_chain
 
@@ -151,9 +151,7 @@ def test_preview_matches_the_full_run_on_3d_steps(ct_volume):
 def test_layers_add_show_and_bind(ct_volume):
     vol = _small(ct_volume)
     state = ViewerState()
-    layers = LayerList()
-    binding = LayerBinding(layers, state)  # noqa: F841  (events hold listeners weakly)
-    state.volume_changed.connect(layers.set_series)
+    layers = state.layers  # the one record of what is shown
     state.set_volume(vol)
     assert [x.kind for x in layers.layers] == ["series"]
     result = run_chain(Chain.from_dict({"steps": [

@@ -3,26 +3,28 @@
 A :class:`LayerList` holds the open series and every result of the chain runs on it:
 derived volumes (shown *instead of* the series, same crosshair), label maps (the coloured
 overlay, one at a time), fused RGB volumes (blended over the views with an opacity) and
-tables (shown in the table dock). :class:`LayerBinding` applies the list's choices to a
-:class:`~medview.gui.state.ViewerState`.
+tables (shown in the table dock). It is the one record of what the views show: the
+:class:`~medview.app.state.ViewerState` owns one (``state.layers``) and reads it.
 
-Events: ``layers_changed()`` (added, removed, reset), ``shown_changed()`` (which volume,
-label map or RGB overlay is shown).
+Events: ``layers_changed()`` (added, removed, reset), ``events.volume``, ``events.labels``,
+``events.rgb`` (which volume, label map or RGB overlay is shown).
 """
 
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from psygnal import Signal, evented
+
 from medview.core.labelmap import LabelMap
 from medview.core.table import Table
 from medview.core.volume import Volume
-from medview.gui.events import Event
 
-__all__ = ["KINDS", "Layer", "LayerBinding", "LayerList", "kind_of"]
+__all__ = ["KINDS", "Layer", "LayerList", "kind_of"]
 
 #: Layer kinds: the series itself, a derived grey volume, a label map, an RGB volume, a table.
 KINDS = ("series", "volume", "labels", "rgb", "table")
@@ -54,16 +56,26 @@ class Layer:
     uid: int = field(default_factory=lambda: next(_uids))
 
 
+@evented(equality_operators={"volume": operator.is_, "labels": operator.is_,
+                              "rgb": operator.is_})
+@dataclass(eq=False)
 class LayerList:
-    """The series and its derived layers, and which of them are shown."""
+    """The series and its derived layers, and which of them are shown: the one record of
+    what the views show (the viewer state reads it, never keeps a copy).
 
-    def __init__(self) -> None:
-        self.layers_changed = Event("layers_changed")
-        self.shown_changed = Event("shown_changed")
-        self.layers: list[Layer] = []
-        self._volume: Layer | None = None
-        self._labels: Layer | None = None
-        self._rgb: Layer | None = None
+    ``volume`` is the series or derived volume the views show, ``labels`` the label-map
+    overlay, ``rgb`` the RGB volume blended over the views; each is announced by
+    ``events.<name>(new, old)`` when it changes. ``labels`` and ``rgb`` may be a layer not
+    in :attr:`layers`: a label map opened from a file or painted from scratch is shown
+    without being a chain result. ``layers_changed()`` announces layers added, removed or a
+    new series.
+    """
+
+    volume: Layer | None = None
+    labels: Layer | None = None
+    rgb: Layer | None = None
+    layers: list[Layer] = field(default_factory=list)
+    layers_changed = Signal()
 
     # -- contents ----------------------------------------------------------------------
     @property
@@ -73,10 +85,9 @@ class LayerList:
     def set_series(self, volume: Volume | None) -> None:
         """Start again from ``volume`` (a newly opened series): every derived layer goes."""
         self.layers = [] if volume is None else [Layer(_series_name(volume), "series", volume)]
-        self._volume = self.series
-        self._labels = self._rgb = None
+        self.labels = self.rgb = None
+        self.volume = self.series
         self.layers_changed.emit()
-        self.shown_changed.emit()
 
     def add_results(self, values: Mapping[str, Any], *,
                     windows: Mapping[str, tuple[float, float]] | None = None) -> list[Layer]:
@@ -104,16 +115,13 @@ class LayerList:
         if layer.kind == "series" or layer not in self.layers:
             raise ValueError("only derived layers can be removed")
         self.layers.remove(layer)
-        changed = False
-        if layer is self._volume:
-            self._volume, changed = self.series, True
-        if layer is self._labels:
-            self._labels, changed = None, True
-        if layer is self._rgb:
-            self._rgb, changed = None, True
+        if layer is self.volume:
+            self.volume = self.series
+        if layer is self.labels:
+            self.labels = None
+        if layer is self.rgb:
+            self.rgb = None
         self.layers_changed.emit()
-        if changed:
-            self.shown_changed.emit()
 
     def of_kind(self, *kinds: str) -> list[Layer]:
         return [layer for layer in self.layers if layer.kind in kinds]
@@ -128,15 +136,15 @@ class LayerList:
     @property
     def shown_volume(self) -> Layer | None:
         """The series or derived volume the views show."""
-        return self._volume
+        return self.volume
 
     @property
     def shown_labels(self) -> Layer | None:
-        return self._labels
+        return self.labels
 
     @property
     def shown_rgb(self) -> Layer | None:
-        return self._rgb
+        return self.rgb
 
     def show(self, layer: Layer) -> None:
         """Show ``layer``: a volume in place of the series, a label map as the overlay, an
@@ -152,65 +160,37 @@ class LayerList:
         if not layer.on_grid:
             raise ValueError(f"{layer.name!r} is not on the series' grid; resample it onto "
                              "the series first (fuse.resample)")
-        if layer.kind in ("series", "volume"):
-            if layer is self._volume:
-                return
-            self._volume = layer
-        elif layer.kind == "labels":
-            if layer is self._labels:
-                return
-            self._labels = layer
-        elif layer.kind == "rgb":
-            if layer is self._rgb:
-                return
-            self._rgb = layer
-        else:
+        if layer.kind == "table":
             raise ValueError(f"{layer.name!r} is a table: it is shown in the table dock")
-        self.shown_changed.emit()
+        setattr(self, _SLOT[layer.kind], layer)
+
+    def show_value(self, kind: str, value: Any, name: str) -> None:
+        """Show label map or RGB volume ``value`` (``kind`` "labels" or "rgb") as ``name``:
+        the listed layer holding it if there is one, else as a layer outside the list
+        (opened from a file, painted from scratch); None hides that kind."""
+        current = getattr(self, kind)
+        if value is None or (current is not None and current.value is value):
+            if value is None:
+                setattr(self, kind, None)
+            return
+        listed = next((x for x in self.layers if x.kind == kind and x.value is value), None)
+        setattr(self, kind, listed or Layer(name, kind, value))
 
     def hide(self, layer: Layer) -> None:
         """Stop showing a label map or RGB overlay (a volume: back to the series)."""
-        if layer is self._labels:
-            self._labels = None
-        elif layer is self._rgb:
-            self._rgb = None
-        elif layer is self._volume and layer.kind != "series":
-            self._volume = self.series
-        else:
-            return
-        self.shown_changed.emit()
+        if layer is self.labels:
+            self.labels = None
+        elif layer is self.rgb:
+            self.rgb = None
+        elif layer is self.volume and layer.kind != "series":
+            self.volume = self.series
 
     def is_shown(self, layer: Layer) -> bool:
-        return layer in (self._volume, self._labels, self._rgb)
+        return layer in (self.volume, self.labels, self.rgb)
 
 
-class LayerBinding:
-    """Keeps a :class:`ViewerState` showing what a :class:`LayerList` chose."""
-
-    def __init__(self, layers: LayerList, state) -> None:
-        self.layers = layers
-        self.state = state
-        # what was applied last: a label map opened some other way stays until the list
-        # chooses another one
-        self._applied: dict[str, Any] = {"labels": None, "rgb": None}
-        layers.shown_changed.connect(self.apply)
-
-    def apply(self) -> None:
-        state, layers = self.state, self.layers
-        if state.volume is None or layers.series is None:
-            self._applied = {"labels": None, "rgb": None}
-            return
-        shown = layers.shown_volume
-        if shown is not None and shown.value is not state.volume:
-            state.replace_volume(shown.value, window=shown.window)
-        labels = layers.shown_labels.value if layers.shown_labels is not None else None
-        if labels is not self._applied["labels"]:
-            self._applied["labels"] = labels
-            state.set_labels(labels)
-        rgb = layers.shown_rgb.value if layers.shown_rgb is not None else None
-        if rgb is not self._applied["rgb"]:
-            self._applied["rgb"] = rgb
-            state.set_overlay(rgb)
+#: which field of :class:`LayerList` shows a layer of each kind
+_SLOT = {"series": "volume", "volume": "volume", "labels": "labels", "rgb": "rgb"}
 
 
 def _series_name(volume: Volume) -> str:

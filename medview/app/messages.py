@@ -2,14 +2,15 @@
 
 The layers below the GUI word their errors for the command line and the Python API
 ("pass overwrite=True (--force)"). A reader of a dialog has neither: at the GUI boundary
-(:class:`~medview.gui.tasks.TaskError`) such phrases become what to do in the window.
+(:class:`TaskError`) such phrases become what to do in the window.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-__all__ = ["gui_text"]
+__all__ = ["TaskError", "gui_text"]
 
 _OVERWRITE = ("choose another name, or tick “Replace an existing file or folder” in the "
               "Export dialog")
@@ -33,3 +34,17 @@ def gui_text(message: str) -> str:
     for pattern, replacement in _RULES:
         message = pattern.sub(replacement, message)
     return message
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """What went wrong in a task: the exception and its formatted traceback."""
+
+    title: str
+    exception: BaseException
+    traceback: str
+
+    @property
+    def message(self) -> str:
+        """The exception's text in the window's words (:func:`~medview.app.messages.gui_text`)."""
+        return gui_text(str(self.exception) or type(self.exception).__name__)

@@ -1,7 +1,7 @@
 """Painting label maps on a view: brush, eraser, 2D fill, with undo and redo. No Qt.
 
 Edits happen in place on a label array ``[z, y, x]`` through a view's
-:class:`~medview.gui.planes.PlaneGeometry`, so painting on a coronal reformat writes the
+:class:`~medview.app.planes.PlaneGeometry`, so painting on a coronal reformat writes the
 voxels that view shows. Each stroke (press, drag, release) or fill is one undoable step: the
 editor keeps, per step, the voxels it changed and their values before and after, not copies
 of the volume.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medview.gui.planes import PlaneGeometry
+from medview.app.planes import PlaneGeometry
 
 __all__ = ["Edit", "LabelEditor", "brush_mask"]
 

@@ -9,8 +9,8 @@ import numpy as np
 import psutil
 import pytest
 
+from medview.app.volume_cache import DEFAULT_RAM_FRACTION, VolumeCache, default_cap_bytes
 from medview.core.volume import Volume
-from medview.gui.volume_cache import DEFAULT_RAM_FRACTION, VolumeCache, default_cap_bytes
 
 MB = 2**20
 
@@ -104,6 +104,6 @@ def test_a_zero_cap_caches_nothing():
 
 
 def test_the_cache_module_imports_no_qt():
-    code = ("import sys, medview.gui.volume_cache; "
+    code = ("import sys, medview.app.volume_cache; "
             "sys.exit(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

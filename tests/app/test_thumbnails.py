@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from medview.app.thumbnails import ThumbnailCache, render_thumbnail, thumbnail_key
 from medview.dicom.catalog import Catalog
-from medview.gui.thumbnails import ThumbnailCache, render_thumbnail, thumbnail_key
 
 
 def test_render_keeps_the_physical_aspect_ratio():

@@ -1,6 +1,6 @@
 """Where a view draws its pixels: display pixels → view millimetres, without Qt.
 
-A view's display coordinates ``(u, v)`` (see :mod:`medview.gui.planes`) are voxel indices;
+A view's display coordinates ``(u, v)`` (see :mod:`medview.app.planes`) are voxel indices;
 the view draws them in millimetres so the picture has the patient's proportions. For an
 ordinary stack the two in-plane voxel axes are perpendicular and the mapping is a scale,
 ``(u · pw, v · ph)``. A gantry-tilted CT is a sheared grid: its stack axis is not

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medview.app.windowing import default_window, initial_windows
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
-from medview.gui.windowing import default_window, initial_windows
 
 __all__ = ["FirstImage", "LoadedSeries", "load_series_progressively"]
 

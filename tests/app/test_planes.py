@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medview.gui.measurements import Measurement, distance_mm, roi_mask, roi_stats
-from medview.gui.planes import PLANES, anatomical_axes, plane_geometry
-from medview.gui.state import ViewerState
+from medview.app.measurements import Measurement, distance_mm, roi_mask, roi_stats
+from medview.app.planes import PLANES, anatomical_axes, plane_geometry
+from medview.app.state import ViewerState
 
 
 def _geometries(volume):

@@ -1,6 +1,6 @@
 """The viewer state's part for progressive loading: which slices of the volume have arrived.
 
-A mixin of :class:`~medview.gui.state.ViewerState`, kept apart so that the state proper stays
+A mixin of :class:`~medview.app.state.ViewerState`, kept apart so that the state proper stays
 about viewing. Plain Python, no Qt.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from medview.core.volume import Volume
-from medview.gui.events import Event
 
 __all__ = ["ProgressiveLoading"]
 
@@ -17,11 +16,9 @@ __all__ = ["ProgressiveLoading"]
 class ProgressiveLoading:
     """Progressive loading (mixed into :class:`ViewerState`): which slices have arrived."""
 
-    _volume: Volume | None
     _loading: tuple[Volume, np.ndarray] | None
     _default_window: tuple[float, float]
     _auto_window: tuple[float, float] | None
-    data_changed: Event
     _loading_stopped = False
 
     def set_loading(self, loaded: np.ndarray | None) -> None:
@@ -30,10 +27,10 @@ class ProgressiveLoading:
         Emits ``data_changed``."""
         if loaded is not None:
             loaded = np.asarray(loaded)
-            if self._volume is None or loaded.shape != (self._volume.shape[0],):
+            if self.volume is None or loaded.shape != (self.volume.shape[0],):
                 raise ValueError(f"loaded: expected one flag per slice of the open volume, "
                                  f"got shape {loaded.shape}")
-            self._loading = (self._volume, loaded)
+            self._loading = (self.volume, loaded)
             self._loading_stopped = False
         else:
             self._loading = None
@@ -42,7 +39,7 @@ class ProgressiveLoading:
     @property
     def loaded_mask(self) -> np.ndarray | None:
         """Which slices of the open volume hold their values; None when all do."""
-        if self._loading is None or self._loading[0] is not self._volume:
+        if self._loading is None or self._loading[0] is not self.volume:
             return None
         return self._loading[1]
 
@@ -51,12 +48,12 @@ class ProgressiveLoading:
         """How many slices of the open volume hold their values."""
         mask = self.loaded_mask
         if mask is None:
-            return 0 if self._volume is None else self._volume.shape[0]
+            return 0 if self.volume is None else self.volume.shape[0]
         return int(np.count_nonzero(mask))
 
     def is_slice_loaded(self, index: int) -> bool:
         mask = self.loaded_mask
-        return self._volume is not None and (mask is None or bool(mask[index]))
+        return self.volume is not None and (mask is None or bool(mask[index]))
 
     def stop_loading(self) -> None:
         """The load stopped before the end (cancelled): the slices read stay shown, the
@@ -82,7 +79,7 @@ class ProgressiveLoading:
         view stays (slice, zoom, window if the user changed it) and the windows are refined
         (:meth:`refine_windows`). Returns False, changing nothing, when ``volume`` is neither:
         the caller then shows it with ``set_volume``."""
-        shown = self._volume
+        shown = self.volume
         if shown is None or self.loaded_mask is None:
             return False
         if volume is not shown:

@@ -1,4 +1,4 @@
-"""The viewer's plain-Python state, windowing and overlay text: no Qt needed."""
+"""The viewer's plain-Python state and windowing: no Qt needed."""
 
 from __future__ import annotations
 
@@ -8,71 +8,21 @@ import sys
 import numpy as np
 import pytest
 
-from medview.core.volume import Volume
-from medview.gui.events import Event
-from medview.gui.overlays import (
-    corner_texts,
-    format_date,
-    format_number,
-    format_person_name,
-    format_sample,
-)
-from medview.gui.state import DRAG_PIXELS_PER_DOUBLING, ViewerState
-from medview.gui.windowing import (
+from medview.app.state import DRAG_PIXELS_PER_DOUBLING, ViewerState
+from medview.app.windowing import (
     CT_PRESETS,
     auto_window,
     default_window,
     initial_windows,
     window_from_header,
 )
+from medview.core.volume import Volume
 
 
-def _recorder(event: Event) -> list:
+def _recorder(event) -> list:
     seen: list = []
     event.connect(lambda *args: seen.append(args))
     return seen
-
-
-# -- Event ---------------------------------------------------------------------------------
-def test_event_calls_listeners_in_order_and_can_be_blocked():
-    event = Event("e")
-    calls = []
-    event.connect(lambda x: calls.append(("a", x)))
-    event.connect(lambda x: calls.append(("b", x)))
-    event.emit(1)
-    with event.blocked():
-        event.emit(2)
-    event.emit(3)
-    assert calls == [("a", 1), ("b", 1), ("a", 3), ("b", 3)]
-
-
-def test_event_holds_bound_methods_weakly():
-    class Listener:
-        def __init__(self):
-            self.seen = []
-
-        def on(self, value):
-            self.seen.append(value)
-
-    event = Event()
-    listener = Listener()
-    event.connect(listener.on)
-    event.emit(1)
-    assert listener.seen == [1]
-    del listener
-    event.emit(2)  # no error, and the dead listener is dropped
-    assert len(event) == 0
-
-
-def test_event_disconnect():
-    event = Event()
-    seen = []
-    event.connect(seen.append)
-    event.disconnect(seen.append)
-    event.emit(1)
-    assert seen == []
-    with pytest.raises(TypeError, match="callback"):
-        event.connect(42)
 
 
 # -- windowing -----------------------------------------------------------------------------
@@ -179,7 +129,7 @@ def test_presets_on_ct_and_automatic_on_mr(ct_volume, mr_state):
 def test_reset_restores_window_and_zoom(ct_volume):
     state = ViewerState()
     state.set_volume(ct_volume)
-    resets = _recorder(state.view_reset)
+    resets = _recorder(state.planes[state.native_plane].reset)
     state.apply_preset(1)
     state.set_zoom(3.0)
     state.step_slice(2)
@@ -212,58 +162,12 @@ def test_slice_position_follows_the_slice_normal(demo_volume, mr_state):
         demo_volume.spacing[2] * float(normal @ d[:, 2]))
 
 
-# -- overlays ------------------------------------------------------------------------------
-def test_formatting_helpers():
-    assert format_person_name("DOE^JOHN^Q") == "DOE, JOHN Q"
-    assert format_person_name("HFS") == "HFS"
-    assert format_person_name("") == ""
-    assert format_date("20220407") == "2022-04-07"
-    assert format_date("") == ""
-    assert format_number(-600.0) == "-600"
-    assert format_number(0.125) == "0.125"
-
-
-def test_corner_texts_of_the_demo(mr_state):
-    mr_state.set_slice(4)
-    texts = corner_texts(mr_state)
-    assert texts["top_left"] == "HFS\nID crlab"
-    assert texts["top_right"] == "2022-04-07\n#3 t1_fl2d_sag\nMR"
-    assert texts["bottom_left"].startswith("Slice 5/35\nPos ")
-    assert texts["bottom_left"].endswith(" mm")
-    c, w = mr_state.window
-    assert texts["bottom_right"] == (
-        f"W {format_number(w)}  L {format_number(c)}\nZoom 1.00×")
-    assert corner_texts(ViewerState()) == dict.fromkeys(texts, "")
-
-
-def test_format_sample_of_ct(ct_volume):
-    state = ViewerState()
-    state.set_volume(ct_volume)
-    value = int(ct_volume.array[state.slice_index, 256, 256])
-    text = format_sample(state.sample(256, 256))
-    assert f"value {value} HU" in text
-    assert text.startswith(f"x 256  y 256  z {state.slice_index}")
-    assert "LPS (" in text
-    assert format_sample(None) == ""
-
-
-def test_rgb_volume_is_shown_unwindowed():
-    rgb = Volume(np.zeros((2, 4, 5, 3), np.uint8), metadata={"Modality": "OT"})
-    state = ViewerState()
-    state.set_volume(rgb)
-    assert state.window == (127.5, 255.0)
-    state.auto_window()  # no-op on colour
-    assert state.window == (127.5, 255.0)
-    assert state.sample(1, 1).value == (0, 0, 0)
-    assert "W " not in corner_texts(state)["bottom_right"]
-
-
 def test_state_modules_import_no_qt():
     code = (
         "import sys\n"
-        "import medview.gui.state, medview.gui.windowing, medview.gui.overlays\n"
-        "import medview.gui.events, medview.gui.library\n"
-        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))]\n"
+        "import medview.app.state, medview.app.windowing, medview.app.models\n"
+        "import medview.app.library, medview.app.layers, medview.app.chain_model\n"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'medview.gui'))]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -284,7 +188,6 @@ def test_windows_computed_by_the_loader_are_used(demo_volume, ct_volume):
 
 def test_fusion_and_labels_must_lie_on_the_series_grid(demo_volume):
     from medview.core.labelmap import LabelMap
-    from medview.core.volume import Volume
 
     state = ViewerState()
     state.set_volume(demo_volume)

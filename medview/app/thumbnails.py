@@ -3,7 +3,7 @@
 A thumbnail is a ``uint8`` array ``[y, x]`` (grey) or ``[y, x, 3]`` (colour) whose longer side
 is :data:`THUMBNAIL_PX` pixels, drawn with the physical aspect ratio of the pixels. It shows the
 middle slice of the series' default stack, read by the reader that opens the series and
-windowed as the series opens (:func:`~medview.gui.windowing.default_window`: the series' own
+windowed as the series opens (:func:`~medview.app.windowing.default_window`: the series' own
 window or the abdomen preset for CT, the 1–99 % window of the image for other modalities).
 
 The disk cache is keyed by the series UID and every file's path, size and modification time,
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medview.gui.windowing import default_window
+from medview.app.windowing import default_window
 
 __all__ = [
     "THUMBNAIL_PX",
@@ -113,7 +113,7 @@ def thumbnail_slice(headers: Sequence
 
     The middle slice of the series' default stack, read by the reader that opens the series
     (:class:`~medview.dicom.slice_reader.SliceReader`), and the window it opens with
-    (:func:`~medview.gui.windowing.default_window` from that slice and the metadata the
+    (:func:`~medview.app.windowing.default_window` from that slice and the metadata the
     series' Volume carries).
 
     Returns
