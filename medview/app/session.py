@@ -133,7 +133,8 @@ class Session(ActionsMixin):
         self.cache = VolumeCache(cache_cap_bytes)
         #: the one "Run on" choice of the chain panel, the Segmentation and the Fusion dock
         self.run_on = run_on if run_on is not None else ExecutorChoice()
-        self._run_on_off = self.run_on.on_changed(self.run_on_changed.emit)
+        self._run_on_off = self.run_on.on_changed(
+            lambda name: self.run_on_changed.emit(name))
         #: True when a listener of ``series_first_image`` sets ``FirstImage.shown`` itself
         #: once it drew the slice (the window); else the reader goes on at once
         self.first_paint_by_listener = False
@@ -163,7 +164,7 @@ class Session(ActionsMixin):
         """A processing job: its result to ``on_finished``, failure and cancel to the
         session's ``action_failed`` / ``action_cancelled``."""
         job = self.runner.start(title, work, on_finished=on_finished,
-                                on_failed=self.action_failed.emit,
+                                on_failed=lambda error: self.action_failed.emit(error),
                                 on_cancelled=lambda: self.action_cancelled.emit(title))
         self.job_started.emit(job)
         return job

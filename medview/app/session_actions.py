@@ -137,7 +137,8 @@ class ActionsMixin:
             return processing.fuse_on(executor, base, second, register=register,
                                       progress=progress.sub(0.4, 0.95))
 
-        return self._start_action("Fusing a second series", work, self.fused.emit)
+        return self._start_action("Fusing a second series", work,
+                                  lambda result: self.fused.emit(result))
 
     def blend(self, base: Volume, fused: Volume, *, window_center: float,
               window_width: float, colormap: str, moving_range: tuple[float, float],
@@ -162,7 +163,7 @@ class ActionsMixin:
             f"Training the classifier{where}",
             lambda progress: processing.train_on(executor, volume, snapshot,
                                                  classifier=classifier, progress=progress),
-            self.classified.emit)
+            lambda result: self.classified.emit(result))
 
     def apply_model(self, volume: Volume, path: PathLike) -> Job:
         """Segment ``volume`` with the saved model ``path`` on the chosen executor:
@@ -173,7 +174,7 @@ class ActionsMixin:
             f"Applying {Path(path).name}{where}",
             lambda progress: processing.apply_model_on(executor, volume, path,
                                                        progress=progress),
-            self.classified.emit)
+            lambda result: self.classified.emit(result))
 
     def run_chain(self, chain, inputs: Mapping[str, Any]) -> Job:
         """Run ``chain`` (a :class:`~medview.pipeline.chain.Chain`) on ``inputs`` on the
@@ -182,7 +183,7 @@ class ActionsMixin:
         return self._start_action(
             f"Running {chain.name or 'the chain'}",
             lambda progress: executor.run(chain, dict(inputs), progress=progress),
-            self.chain_finished.emit)
+            lambda result: self.chain_finished.emit(result))
 
     # -- export and send ---------------------------------------------------------------
     def export(self, item, fmt: str, path: PathLike, *, overwrite: bool = False) -> Job:
@@ -219,4 +220,5 @@ class ActionsMixin:
 
             return send(get_node(node_name), [Path(f) for f in files], progress=progress)
 
-        return self._start_action(f"Sending to {node_name}", work, self.sent.emit)
+        return self._start_action(f"Sending to {node_name}", work,
+                                  lambda result: self.sent.emit(result))

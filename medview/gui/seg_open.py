@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from medview.gui.tasks import TaskError
+from medview.app.tasks import TaskError
 
 __all__ = ["SegReference", "open_seg_series", "seg_reference"]
 
