@@ -26,8 +26,8 @@ from medview.app.session_actions import ActionsMixin
 from medview.app.tasks import Job, JobRunner, TaskError, format_traceback
 from medview.core.progress import Progress
 from medview.core.volume import Volume
-from medview.gui import library
-from medview.gui.series_loading import FirstImage, LoadedSeries, load_series_progressively
+from medview.gui import library, series_loading
+from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.volume_cache import VolumeCache
 
 __all__ = ["Session", "cache_key", "load_title"]
@@ -244,7 +244,8 @@ class Session(ActionsMixin):
         """The series being opened ("" when none is)."""
         return self._load_uid if self.load_job is not None else ""
 
-    def open_series(self, series_uid: str, stack: int | None = None) -> Job | None:
+    def open_series(self, series_uid: str, stack: int | None = None, *,
+                    reread: bool = False) -> Job | None:
         """Open catalog series ``series_uid`` (``stack``: a phase or time point of a 4D
         series; default the series' default stack).
 
@@ -255,6 +256,9 @@ class Session(ActionsMixin):
         series cancels the one loading (``series_cancelled(uid, True)``); asking again for
         the one loading lets it go on (its job is returned).
 
+        ``reread``: read it again from the catalog whole (it grew: files arrived), past the
+        cache and without a first image (the listeners show it already).
+
         Raises
         ------
         RuntimeError
@@ -262,9 +266,11 @@ class Session(ActionsMixin):
         """
         title = load_title(series_uid, stack)
         if self.load_job is not None:
-            if self.load_job.title == title:
+            if self.load_job.title == title and not reread:
                 return self.load_job  # already on its way (a second double-click)
             self._drop_load(superseded=True)
+        if reread:
+            self.cache.remove(cache_key(series_uid, stack))
         cached = self.cache.get(cache_key(series_uid, stack))
         if cached is not None:
             volume, windows = cached
@@ -275,9 +281,10 @@ class Session(ActionsMixin):
         which = {} if stack is None else {"stack": stack}
 
         def work(progress):
-            job = _current()
-            return load_series_progressively(catalog, series_uid, progress=progress,
-                                             on_first=job.post_partial, **which)
+            on_first = None if reread else _current().post_partial
+            # through the module: a test may replace the reader there
+            return series_loading.load_series_progressively(
+                catalog, series_uid, progress=progress, on_first=on_first, **which)
 
         job = self.runner.start(title, work)
         job.events.partial.connect(lambda first: self._on_first_image(job, first))
@@ -292,9 +299,16 @@ class Session(ActionsMixin):
         return job
 
     def cancel_open(self) -> None:
-        """Cancel the series being opened (what was read stays with the listeners)."""
+        """Cancel the series being opened (what was read stays with the listeners); its
+        ``series_cancelled(uid, False)`` follows when the worker stopped."""
         if self.load_job is not None:
             self.load_job.cancel()
+
+    def stop_open(self) -> None:
+        """Drop the series being opened now (``series_cancelled(uid, True)`` at once), as
+        opening another one does: something else is about to be shown."""
+        if self.load_job is not None:
+            self._drop_load(superseded=True)
 
     def _drop_load(self, *, superseded: bool) -> None:
         job, uid = self.load_job, self._load_uid

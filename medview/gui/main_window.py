@@ -1,9 +1,11 @@
 """The workstation window: series browser (left), the views (centre: one view or a 2×2 grid
 of axial, coronal and sagittal), tools, status and progress.
 
-Import and loading run as tasks in a thread pool (:mod:`medview.gui.tasks`); their results
-come back on the GUI thread. Each user action has one error boundary: a failure becomes a
-message box (with the traceback as details) and a status message, never a crash.
+What the user does (import, open, cache, export, label maps, "Run on") is done by a
+:class:`~medview.app.session.Session` without Qt; the window calls its methods and binds to
+its events, which arrive on the GUI thread (:mod:`medview.gui.tasks`). Each user action has
+one error boundary: a failure becomes a message box (with the traceback as details) and a
+status message, never a crash.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.app.session import Session
+from medview.app.tasks import format_traceback as _format_tb
 from medview.core.volume import Volume
-from medview.gui import library, series_loading
 from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.display_options import add_smooth_action
@@ -47,10 +50,10 @@ from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.share_actions import ShareActionsMixin
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import COLORMAPS, ViewerState
-from medview.gui.tasks import Task, TaskError, TaskRunner, current_task
+from medview.gui.tasks import Task, TaskError, TaskRunner
 from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
-from medview.gui.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
+from medview.gui.volume_cache import CAP_SETTING, default_cap_bytes
 from medview.gui.window_settings import SettingsMixin
 from medview.gui.windowing import CT_PRESETS
 
@@ -110,23 +113,21 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
                  thumbnail_dir: str | os.PathLike | None = None):
         super().__init__(parent)
         self._init_settings(settings_path)
-        self.catalog_path = Path(catalog_path) if catalog_path is not None else None
         self.setWindowTitle("medview")
         self.state = ViewerState()
         self.tasks = TaskRunner(self)
-        from medview.pipeline.executors import ExecutorChoice
-
+        #: what the user does, without Qt; its jobs run on self.tasks (events on this thread)
+        self.session = Session(catalog_path, runner=self.tasks.jobs,
+                               cache_cap_bytes=self._volume_cache_cap())
+        self.session.first_paint_by_listener = True  # _on_first_image lets the reader go on
+        self.catalog_path = self.session.catalog_path
         #: the one "Run on" choice of the chain panel, the Segmentation and the Fusion dock
-        self.run_on = ExecutorChoice()
+        self.run_on = self.session.run_on
         self.destroyed.connect(lambda *a, c=self.run_on: c.close())
-        self._load_task: Task | None = None
-        self._import_task: Task | None = None
+        self._import_open_first = False
         self._progress_task: Task | None = None
         self.last_error: TaskError | None = None
         self.error_box: QMessageBox | None = None
-        self.catalog = None
-        #: decoded volumes, least recently used first out (see _volume_cache_cap)
-        self.volume_cache = VolumeCache(self._volume_cache_cap())
 
         self.view_grid = ViewGrid(self.state, self)
         self.views = self.view_grid.views
@@ -177,7 +178,9 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             view.cursor_sample.connect(self._on_cursor_sample)
         self.state.volume_changed.connect(self._on_volume_changed)
         self._on_volume_changed(None)
-        self._open_catalog()
+        self._bind_session()
+        if self.session.catalog_error is not None:  # the window opens, without a catalog
+            self._show_error(self.session.catalog_error)
         self.refresh_browser()
 
     @property
@@ -185,15 +188,34 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         """The active view: the one shown alone, or the one last focused in the grid."""
         return self.view_grid.active_view
 
-    def _open_catalog(self) -> None:
-        # one catalog for the window's life: each thread gets its own connection from it
-        try:
-            self.catalog = library.open_catalog(self.catalog_path)
-        except Exception as exc:  # error boundary: the window opens, without a catalog
-            self._show_error(TaskError("Opening the catalog", exc, _format_tb(exc)))
-            self.catalog = None
-        else:
-            self.catalog_path = self.catalog.path
+    @property
+    def catalog(self):
+        """The session's catalog (None when it could not be opened)."""
+        return self.session.catalog
+
+    @property
+    def volume_cache(self):
+        """Decoded volumes, least recently used first out (the session's)."""
+        return self.session.cache
+
+    @property
+    def _load_task(self) -> Task | None:
+        return self.session.load_job
+
+    def _bind_session(self) -> None:
+        session = self.session
+        session.job_started.connect(self._track_progress)
+        session.import_finished.connect(self._on_import_finished)
+        session.import_failed.connect(self._on_import_failed)
+        session.import_cancelled.connect(self._on_import_cancelled)
+        session.series_first_image.connect(self._on_first_image)
+        session.series_progress.connect(self._on_load_progress)
+        session.series_loaded.connect(self._on_series_loaded)
+        session.series_failed.connect(self._on_series_failed)
+        session.series_cancelled.connect(self._on_series_cancelled)
+        session.exported.connect(self._on_dialog_exported)
+        session.export_failed.connect(self._on_dialog_export_failed)
+        session.export_cancelled.connect(lambda: self._on_cancelled("Export"))
 
     def _catalog_or_error(self, action: str):
         if self.catalog is None:
@@ -317,7 +339,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.state.tool_changed.connect(self._on_tool_changed_show_panel)
 
         self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
-                                        cached=self._cached_volume, run_on=self.run_on)
+                                        cached=self.session.cached_volume, run_on=self.run_on)
         self.fusion_dock = QDockWidget("Fusion", self)
         self.fusion_dock.setObjectName("fusion_dock")
         self.fusion_dock.setWidget(self.fusion_panel)
@@ -550,50 +572,24 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
 
     def exportables(self) -> list:
         """What can be exported now, for the Export dialog."""
-        from medview.gui.exports import Exportable
-        from medview.gui.measurements import measurements_table
+        from medview.app.exportables import list_exportables
 
-        state = self.state
-        vol = state.volume
-        if vol is None:
-            return []
-        # DICOM exports reference the series as loaded (also while a derived layer is shown)
-        series = self.layers.series.value if self.layers.series is not None else vol
-        source = series if series.metadata.get("source_files") else None
-        items = []
-        if state.labels is not None:
-            items.append(Exportable("Label map", "labels", state.labels, source))
-        if state.scribbles is not None:
-            items.append(Exportable("Scribbles", "labels", state.scribbles, source))
-        if state.fusion is not None:
-            items.append(Exportable("Fused image", "rgb", self._blend_fusion, source))
-        for provider in self._export_providers:
-            items.extend(provider())
-        for layer in self.layers.layers:
-            if layer.kind in ("volume", "labels", "rgb", "table"):
-                items.append(Exportable(f"Result: {layer.name}", layer.kind, layer.value,
-                                        source))
-        items.append(Exportable("Series", "volume", series, source))
-        if state.measurements:
-            geoms = {name: state.geometry(name) for name in state.planes}
-            items.append(Exportable("Measurements", "table", lambda: measurements_table(
-                vol, geoms, state.measurements)))
-        items.append(Exportable("View", "view", None))
-        return items
+        return list_exportables(self.state, self.layers, self._export_providers,
+                                self._blend_fusion)
 
     def _blend_fusion(self):
         """The fused image as an RGB volume: grey base window, the second series in its colour
         map and opacity (what the views show); the registered step ``fuse.blend``, run here
         (the fused series is already on this workstation)."""
-        from medview.pipeline.executors import LOCAL, run_step_on
+        from medview.pipeline.executors import LOCAL
 
         state = self.state
-        low, high = state.fusion_window
-        return run_step_on(LOCAL, "fuse.blend", {"volume": state.volume, "moving": state.fusion},
-                           {"window_center": state.window_center,
-                            "window_width": state.window_width,
-                            "colormap": state.fusion_colormap, "moving_min": low,
-                            "moving_max": high, "opacity": state.fusion_opacity})
+        return self.session.blend(state.volume, state.fusion,
+                                  window_center=state.window_center,
+                                  window_width=state.window_width,
+                                  colormap=state.fusion_colormap,
+                                  moving_range=state.fusion_window,
+                                  opacity=state.fusion_opacity, executor=LOCAL)
 
     def show_export_dialog(self) -> None:
         from medview.gui.exports import ExportDialog
@@ -611,7 +607,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     def export(self, item, fmt: str, path, overwrite: bool = False) -> Task | None:
         """Export ``item`` (an Exportable) as ``fmt`` to ``path`` in the background; the
         view (PNG) is saved at once, on the GUI thread, as it is on screen."""
-        from medview.gui.exports import export_item
+        from medview.app.exporting import export_item
 
         self.set_settings_value("export/last_folder", str(Path(path).parent))
         if item.kind == "view":
@@ -623,23 +619,17 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
                 return None
             self._on_dialog_exported(written)
             return None
-        if item.kind == "rgb":
-            value = item.resolve()  # blended now, from what the views show
-            item = type(item)(item.name, item.kind, value, item.source)
         kind = _WORK_OF_EXPORT.get(item.name)
         generation = self.unsaved.work.generation(kind) if kind else 0
-
-        def finished(written) -> None:
-            if kind:  # this work is saved as it was when the export started
-                self.unsaved.work.mark_saved(kind, generation)
-            self._on_dialog_exported(written)
-
-        task = self.tasks.start(
-            f"Exporting {item.name.lower()}",
-            lambda progress: export_item(item, fmt, path, overwrite=overwrite),
-            on_finished=finished,
-            on_failed=self._on_dialog_export_failed)
-        self._track_progress(task)
+        try:
+            task = self.session.export(item, fmt, path, overwrite=overwrite)
+        except Exception as exc:  # error boundary: blending the fused image failed
+            self._on_dialog_export_failed(TaskError(f"Exporting {item.name.lower()}", exc,
+                                                    _format_tb(exc)))
+            return None
+        if kind:  # this work is saved as it was when the export started (before `exported`)
+            task.events.finished.connect(
+                lambda written: self.unsaved.work.mark_saved(kind, generation), priority=10)
         return task
 
     def _on_dialog_exported(self, written) -> None:
@@ -667,7 +657,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             self._show_message("No series open", "Open a series before its label map.")
             return False
         try:
-            self.state.set_labels(library.read_label_map(path))
+            self.state.set_labels(self.session.open_label_map(path))
         except Exception as exc:  # error boundary: a wrong file is a message
             self._show_error(TaskError("Opening the label map", exc, _format_tb(exc)))
             return False
@@ -683,7 +673,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         if self.catalog is None:
             return False
         try:
-            patients = library.list_patients(self.catalog)
+            patients = self.session.patients()
         except Exception as exc:  # error boundary: a broken catalog must not stop the window
             log.exception("reading the catalog failed")
             self._show_error(TaskError("Reading the catalog", exc, _format_tb(exc)))
@@ -706,39 +696,21 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
 
         Returns the task, or None when an import is already running (one at a time).
         """
-        if self._import_task is not None:
+        if self.session.import_job is not None:
             self.statusBar().showMessage("An import is already running; wait or cancel it.",
                                          STATUS_MESSAGE_MS)
             return None
-        catalog = self._catalog_or_error("Importing")
-        if catalog is None:
+        if self._catalog_or_error("Importing") is None:
             return None
         paths = [Path(p) for p in path] if isinstance(path, list | tuple) else [Path(path)]
-        path = paths[0]
-        self._remember_import_folder(path)
-
-        def work(progress):
-            return library.import_paths(catalog, paths, progress=progress)
-
-        what = f"{path.name or path}" + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
-        task = self.tasks.start(
-            f"Importing {what}", work,
-            on_finished=lambda result: self._on_import_finished(result, open_first),
-            on_failed=self._on_import_failed,
-            on_cancelled=self._on_import_cancelled,
-        )
-        self._import_task = task
+        self._remember_import_folder(paths[0])
+        self._import_open_first = open_first
+        task = self.session.import_paths(paths)
         self.import_action.setEnabled(False)
-        self._track_progress(task)
         return task
 
-    def _import_ended(self) -> None:
-        # before any signal goes out, so that a listener can start the next import at once
-        self._import_task = None
+    def _on_import_finished(self, result) -> None:
         self.import_action.setEnabled(True)
-
-    def _on_import_finished(self, result: library.ImportResult, open_first: bool) -> None:
-        self._import_ended()
         self.refresh_browser()
         report = result.report
         errors = result.errors
@@ -757,18 +729,18 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             self._show_message("Nothing to show",
                                "No DICOM image series was found in the imported folder.",
                                "\n".join(f"{p}: {r}" for p, r in errors[:50]))
-        elif open_first:
+        elif self._import_open_first:
             self.browser.select_series(result.series_uids[0])
             self.open_series_asking(result.series_uids[0])
         self.import_finished.emit(result)
 
     def _on_import_failed(self, error: TaskError) -> None:
-        self._import_ended()
+        self.import_action.setEnabled(True)
         self._show_error(error)
         self.import_failed.emit(error)
 
     def _on_import_cancelled(self) -> None:
-        self._import_ended()
+        self.import_action.setEnabled(True)
         self.refresh_browser()  # the batches imported before the cancel stay in the catalog
         self._on_cancelled("Import")
 
@@ -793,9 +765,10 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         return self.open_series(series_uid)
 
     def open_series(self, series_uid: str, stack: int | None = None) -> Task | None:
-        """Show catalog series ``series_uid``: at once if it is in the volume cache, else
-        loaded in the background, its middle slice shown as soon as it is read and the rest
-        filled in as it arrives (:mod:`medview.gui.series_loading`).
+        """Show catalog series ``series_uid`` (:meth:`Session.open_series
+        <medview.app.session.Session.open_series>`): at once if it is in the volume cache,
+        else loaded in the background, its middle slice shown as soon as it is read and the
+        rest filled in as it arrives.
 
         ``stack`` picks a phase or time point of a 4D series (default: the series' default
         stack); only that stack is read, and it is cached on its own
@@ -805,49 +778,11 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         for is shown; asking again for the one loading lets it go on. Returns the task (None
         for a cached series, or without a catalog).
         """
-        key = self.phases.cache_key(series_uid, stack)
-        title = _load_title(series_uid, stack)
-        if self._load_task is not None:
-            if self._load_task.title == title:
-                return self._load_task  # already on its way (a second double-click)
-            self._load_task.cancel()
-            self._load_task = None
-            self.state.stop_loading()
-        cached = self.volume_cache.get(key)
-        if cached is not None:
-            volume, windows = cached
-            self.phases.shown(series_uid, stack)
-            self._show_volume(volume, windows)
-            self._series_complete(volume)
+        try:
+            return self.session.open_series(series_uid, stack)
+        except RuntimeError as exc:  # no catalog: a message
+            self._show_error(TaskError("Opening the series", exc, ""))
             return None
-        catalog = self._catalog_or_error("Opening the series")
-        if catalog is None:
-            return None
-
-        # a stack only when one is asked for: the default call stays what it was
-        which = {} if stack is None else {"stack": stack}
-
-        def work(progress):
-            task = current_task()
-            return series_loading.load_series_progressively(
-                catalog, series_uid, progress=progress,
-                on_first=task.post_partial if task is not None else None, **which)
-
-        task = self.tasks.start(title, work)
-        task.signals.partial.connect(lambda first: self._on_first_image(task, first))
-        task.signals.progress.connect(lambda f, m: self._on_load_progress(task))
-        task.signals.finished.connect(
-            lambda result: self._on_series_loaded(task, result, series_uid))
-        task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
-        task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
-        self._load_task = task
-        self._track_progress(task)
-        return task
-
-    def _cached_volume(self, series_uid: str):
-        """The decoded volume of ``series_uid`` if the cache holds it (GUI thread only)."""
-        entry = self.volume_cache.get(series_uid)
-        return None if entry is None else entry[0]
 
     def _volume_cache_cap(self) -> int:
         """``MEDVIEW_CACHE_MB``, else the setting ``cache/max_mb``, else 25 % of the RAM."""
@@ -863,7 +798,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         mb = float(mb)
         if not mb >= 0:
             raise ValueError(f"mb: expected a number of MiB ≥ 0, got {mb}")
-        self.volume_cache.set_cap(int(mb * 1024 * 1024))
+        self.session.set_cache_cap(int(mb * 1024 * 1024))
         self.set_settings_value(CAP_SETTING, f"{mb:g}")
 
     def _show_volume(self, volume: Volume, windows) -> None:
@@ -871,15 +806,12 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.set_cine(False)
         self.state.set_volume(volume, window=default, auto=auto)
 
-    def _on_first_image(self, task: Task, first: FirstImage) -> None:
-        if task is not self._load_task:
-            first.shown.set()
-            return  # superseded by a later request
+    def _on_first_image(self, first: FirstImage) -> None:
         try:
             self.set_cine(False)
             self.state.set_volume(first.volume, window=first.window)
             self.state.set_loading(first.loaded)
-            self._on_load_progress(task)
+            self._on_load_progress()
             # drawn now, while the worker waits: drawing later would compete with the
             # reading thread for the GIL (see series_loading.FIRST_PAINT_WAIT_S)
             self.view_grid.repaint()
@@ -890,20 +822,23 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         QTimer.singleShot(0, first.shown.set)
         self.first_image_shown.emit(first.volume)
 
-    def _on_load_progress(self, task: Task) -> None:
-        # the task forwards progress at most every PROGRESS_INTERVAL_S: a bounded redraw rate
-        if task is not self._load_task or not self.state.is_loading:
+    def _on_load_progress(self, *_progress) -> None:
+        # the session forwards progress at most every PROGRESS_INTERVAL_S: a bounded redraw
+        if not self.state.is_loading:
             return
         self.state.notify_data_changed()
-        if task is self._progress_task:
+        if self._progress_task is not None and self._progress_task is self._load_task:
             self.progress_label.setText(f"Loading {self.state.n_loaded}/{self.state.n_slices}")
 
-    def _on_series_loaded(self, task: Task, result: LoadedSeries, series_uid: str) -> None:
-        if task is not self._load_task:
-            return  # superseded by a later request
-        self._load_task = None
+    def _on_series_loaded(self, series_uid: str, stack: int | None, result: LoadedSeries,
+                          cached: bool) -> None:
         volume = result.volume
-        key = self.phases.loaded(series_uid, result.stack, result.n_stacks)
+        if cached:
+            self.phases.shown(series_uid, stack)
+            self._show_volume(volume, result.windows)
+            self._series_complete(volume)
+            return
+        self.phases.loaded(series_uid, result.stack, result.n_stacks)
         # shown since its first slice: now complete (or widened on the same grid)
         if not self.state.finish_loading(volume, *result.windows):
             self._show_volume(volume, result.windows)  # read whole: shown only now
@@ -914,32 +849,21 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
                                f"{len(result.failures)} slice(s) of this series could not be "
                                "read: each is interpolated from its neighbours (a made-up "
                                "slice); the others are shown as acquired.", shown)
-            for failure in result.failures:
-                log.error("unreadable slice: %s", failure)
-        elif not self.volume_cache.put(key, (volume, result.windows), volume.nbytes):
-            log.info("series not cached: %.0f MiB is more than the cache's %.0f MiB",
-                     volume.nbytes / 2**20, self.volume_cache.cap_bytes / 2**20)
         self._series_complete(volume)
 
     def _series_complete(self, volume: Volume) -> None:
-        log.info("opened series %s: %s", volume.metadata.get("SeriesInstanceUID"), volume)
-        for warning in volume.warnings:
-            log.warning("%s", warning)
         if volume.warnings:
             self.statusBar().showMessage(
                 f"{len(volume.warnings)} warning(s): {volume.warnings[0]}", STATUS_MESSAGE_MS)
         self.series_opened.emit(volume)
 
-    def _on_series_failed(self, task: Task, error: TaskError) -> None:
-        if task is self._load_task:
-            self._load_task = None
+    def _on_series_failed(self, error: TaskError) -> None:
         self._show_error(error)
         self.series_failed.emit(error)
 
-    def _on_series_cancelled(self, task: Task) -> None:
-        if task is self._load_task:
-            self._load_task = None
-            self.state.stop_loading()  # what was read stays shown; nothing is cached
+    def _on_series_cancelled(self, series_uid: str, superseded: bool) -> None:
+        self.state.stop_loading()  # what was read stays shown; nothing is cached
+        if not superseded:
             self._on_cancelled("Loading")
 
     # -- progress and cancel -----------------------------------------------------------
@@ -973,8 +897,8 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     def cancel_running(self) -> None:
         """Cancel the import, the load, the export and the task shown in the progress area
         (the Cancel button)."""
-        for task in (self._import_task, self._load_task, self._export_task,
-                     self._progress_task):
+        self.session.cancel_all()
+        for task in (self._export_task, self._progress_task):
             if task is not None:
                 task.cancel()
 
@@ -1071,24 +995,11 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
                 dialog.reject()
         self._save_settings()
         self.thumbnails.shutdown(timeout_ms=10_000)
-        if not self.tasks.shutdown(timeout_ms=10_000):
+        if not self.session.close(timeout=10.0):  # and the catalog, once the jobs stopped
             log.warning("a background task did not stop within 10 s")
-        elif self.catalog is not None:
-            self.catalog.close()
-            self.catalog = None
         super().closeEvent(event)
 
 
 #: Export dialog item → the kind of work it saves (:mod:`medview.gui.unsaved_work`)
 _WORK_OF_EXPORT = {"Label map": "labels", "Scribbles": "scribbles",
                    "Measurements": "measurements", "Fused image": "fusion"}
-
-
-def _load_title(series_uid: str, stack: int | None = None) -> str:
-    return f"Loading series {series_uid}" + ("" if stack is None else f", stack {stack}")
-
-
-def _format_tb(exc: BaseException) -> str:
-    import traceback
-
-    return "".join(traceback.format_exception(exc))
