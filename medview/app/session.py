@@ -92,6 +92,10 @@ class Session(ActionsMixin):
         A processing action (fuse, classify, chain, send, SEG) failed or was cancelled.
     exported(list), export_failed(TaskError), export_cancelled()
         An export wrote these paths; or failed, leaving nothing half-written.
+    series_exported(Path), series_export_failed(TaskError), series_export_cancelled()
+        A catalog series was written to a volume file (:meth:`export_series`), or not.
+    series_removed(str, int)
+        A series was removed from the catalog (its UID, the instances forgotten).
     sent(SendReport)
         A send to a PACS node ended (its report lists the files that failed).
     run_on_changed(str)
@@ -120,6 +124,10 @@ class Session(ActionsMixin):
     exported = Signal(list)
     export_failed = Signal(object)
     export_cancelled = Signal()
+    series_exported = Signal(object)
+    series_export_failed = Signal(object)
+    series_export_cancelled = Signal()
+    series_removed = Signal(str, int)
     sent = Signal(object)
     run_on_changed = Signal(str)
     cache_cap_changed = Signal(int)
@@ -141,6 +149,7 @@ class Session(ActionsMixin):
         self.import_job: Job | None = None
         self.load_job: Job | None = None
         self.export_job: Job | None = None
+        self.series_export_job: Job | None = None
         self._load_uid = ""
         self.catalog = None
         self.catalog_error: TaskError | None = None
@@ -185,7 +194,7 @@ class Session(ActionsMixin):
 
     def cancel_all(self) -> None:
         """Cancel every running job of the runner (the Cancel button)."""
-        for job in (self.import_job, self.load_job, self.export_job):
+        for job in (self.import_job, self.load_job, self.export_job, self.series_export_job):
             if job is not None:
                 job.cancel()
 
@@ -235,6 +244,52 @@ class Session(ActionsMixin):
         job.events.failed.connect(lambda error: (ended(), self.import_failed.emit(error)))
         job.events.cancelled.connect(lambda: (ended(), self.import_cancelled.emit()))
         self.import_job = job
+        self.job_started.emit(job)
+        return job
+
+    def remove_series(self, series_uid: str) -> int:
+        """Forget ``series_uid`` in the catalog (its files stay on disk) and its cached
+        volumes; the number of instances removed.
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        """
+        n = self.require_catalog("Removing the series").remove_series(series_uid)
+        for key in self.cache.keys():  # noqa: SIM118 - a copy: entries go while looping
+            if key == series_uid or (isinstance(key, tuple) and key[0] == series_uid):
+                self.cache.remove(key)
+        self.series_removed.emit(series_uid, n)
+        return n
+
+    def export_series(self, series_uid: str, path: PathLike) -> Job | None:
+        """Write catalog series ``series_uid`` to the volume file ``path`` (format from its
+        suffix; atomic; an existing file is replaced: the caller asked) in the background;
+        None when such an export is already running.
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        """
+        from medview.gui.series_export import export_series
+
+        if self.series_export_job is not None:
+            return None
+        catalog = self.require_catalog("Exporting")
+        path = Path(path)
+
+        def ended() -> None:
+            self.series_export_job = None
+
+        job = self.runner.start(f"Exporting {path.name}", lambda progress: export_series(
+            catalog, series_uid, path, progress=progress))
+        job.events.finished.connect(lambda out: (ended(), self.series_exported.emit(out)))
+        job.events.failed.connect(lambda error: (ended(),
+                                                 self.series_export_failed.emit(error)))
+        job.events.cancelled.connect(lambda: (ended(), self.series_export_cancelled.emit()))
+        self.series_export_job = job
         self.job_started.emit(job)
         return job
 

@@ -898,9 +898,8 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         """Cancel the import, the load, the export and the task shown in the progress area
         (the Cancel button)."""
         self.session.cancel_all()
-        for task in (self._export_task, self._progress_task):
-            if task is not None:
-                task.cancel()
+        if self._progress_task is not None:
+            self._progress_task.cancel()
 
     def _on_cancelled(self, what: str) -> None:
         self.statusBar().showMessage(f"{what} cancelled.", STATUS_MESSAGE_MS)

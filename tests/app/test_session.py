@@ -254,3 +254,49 @@ def test_a_cancelled_export_writes_nothing(mr_session, tmp_path):
     assert recorder.of("export_cancelled") == [()]
     assert not (tmp_path / "never.nii.gz").exists()
     assert session.export_job is None
+
+
+def test_a_series_exports_to_a_volume_file_and_is_removed_from_the_catalog(mr_session,
+                                                                           tmp_path):
+    session, queue, recorder, uid, folder = mr_session
+    _open_and_wait(session, queue, recorder, uid)
+    target = tmp_path / "series.nii.gz"
+    job = session.export_series(uid, target)
+    assert session.export_series(uid, tmp_path / "other.nii.gz") is None  # one at a time
+    queue.run_until(lambda: job.is_done, timeout=120)
+    assert recorder.of("series_exported") == [(target,)]
+    from medview.formats.volume_io import read_volume
+
+    np.testing.assert_array_equal(read_volume(target).array, medview.load(folder).array)
+
+    bad = session.export_series(uid, tmp_path / "no-such-format.xyz")
+    queue.run_until(lambda: bad.is_done, timeout=60)
+    (error,), = recorder.of("series_export_failed")
+    assert "no-such-format.xyz" in error.message
+    assert not (tmp_path / "no-such-format.xyz").exists()
+
+    release = _block_the_runner(session)
+    cancelled = session.export_series(uid, tmp_path / "never.nii.gz")
+    session.cancel_all()
+    release.set()
+    queue.run_until(lambda: cancelled.is_done, timeout=60)
+    assert recorder.of("series_export_cancelled") == [()]
+    assert not (tmp_path / "never.nii.gz").exists()
+
+    n = session.remove_series(uid)
+    assert n == len(list(folder.glob("*.dcm")))
+    assert recorder.of("series_removed") == [(uid, n)]
+    assert session.patients() == [] and uid not in session.cache
+
+
+def test_every_session_event_is_checked_by_a_test(session_parts):
+    """A new event of the Session comes with a test here that waits for it or checks its
+    arguments (``recorder.of("name")``, ``recorder.names()``)."""
+    from pathlib import Path
+
+    _session, _queue, recorder = session_parts
+    text = "".join(p.read_text() for p in Path(__file__).parent.glob("test_session*.py"))
+    checked = {name for name in recorder.signals
+               if f'of("{name}")' in text or f'"{name}")' in text or f'"{name}"' in text}
+    assert sorted(set(recorder.signals) - checked) == []
+    assert len(recorder.signals) >= 25
