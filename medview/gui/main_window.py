@@ -39,21 +39,20 @@ from medview.core.volume import Volume
 from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.display_options import add_smooth_action
-from medview.gui.fusion_panel import FusionPanel
+from medview.gui.export_actions import ExportActionsMixin
 from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
 from medview.gui.pacs_actions import PacsActionsMixin
 from medview.gui.phases import PhaseNavigator
-from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
-from medview.gui.series_loading import FirstImage, LoadedSeries
 from medview.gui.share_actions import ShareActionsMixin
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
 from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
-from medview.gui.volume_cache import CAP_SETTING, default_cap_bytes
+from medview.gui.window_docks import DocksMixin
+from medview.gui.window_session import SessionViewMixin
 from medview.gui.window_settings import SettingsMixin
 from medview.gui.windowing import CT_PRESETS
 
@@ -64,8 +63,8 @@ log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 8000
 
 
-class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, SettingsMixin,
-                 QMainWindow):
+class MainWindow(SessionViewMixin, ExportActionsMixin, DocksMixin, BrowserActionsMixin,
+                 PacsActionsMixin, ShareActionsMixin, SettingsMixin, QMainWindow):
     """The main window on one catalog.
 
     Parameters
@@ -202,21 +201,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
     def _load_task(self) -> Task | None:
         return self.session.load_job
 
-    def _bind_session(self) -> None:
-        session = self.session
-        session.job_started.connect(self._track_progress)
-        session.import_finished.connect(self._on_import_finished)
-        session.import_failed.connect(self._on_import_failed)
-        session.import_cancelled.connect(self._on_import_cancelled)
-        session.series_first_image.connect(self._on_first_image)
-        session.series_progress.connect(self._on_load_progress)
-        session.series_loaded.connect(self._on_series_loaded)
-        session.series_failed.connect(self._on_series_failed)
-        session.series_cancelled.connect(self._on_series_cancelled)
-        session.exported.connect(self._on_dialog_exported)
-        session.export_failed.connect(self._on_dialog_export_failed)
-        session.export_cancelled.connect(lambda: self._on_cancelled("Export"))
-
     def _catalog_or_error(self, action: str):
         if self.catalog is None:
             self._show_error(TaskError(action, RuntimeError(
@@ -324,35 +308,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         view_menu.addAction(self.fusion_dock.toggleViewAction())
         self._build_tool_bar(file_menu)
 
-    def _build_segment_dock(self) -> None:
-        self.segment_panel = SegmentPanel(self.state, self.tasks, self, run_on=self.run_on)
-        self.segment_dock = QDockWidget("Segmentation", self)
-        self.segment_dock.setObjectName("segment_dock")
-        self.segment_dock.setWidget(self.segment_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.segment_dock)
-        self.segment_dock.hide()  # View ▸ Segmentation, or choosing a paint tool, shows it
-        self.segment_panel.task_started.connect(self._track_progress)
-        self.segment_panel.failed.connect(self._show_error)
-        # the undo/redo shortcuts work wherever the focus is in the window
-        self.addAction(self.segment_panel.undo_action)
-        self.addAction(self.segment_panel.redo_action)
-        self.state.tool_changed.connect(self._on_tool_changed_show_panel)
-
-        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
-                                        cached=self.session.cached_volume, run_on=self.run_on)
-        self.fusion_dock = QDockWidget("Fusion", self)
-        self.fusion_dock.setObjectName("fusion_dock")
-        self.fusion_dock.setWidget(self.fusion_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.fusion_dock)
-        self.tabifyDockWidget(self.segment_dock, self.fusion_dock)
-        self.fusion_dock.hide()
-        self.fusion_panel.task_started.connect(self._track_progress)
-        self.fusion_panel.failed.connect(self._show_error)
-
-    def _on_tool_changed_show_panel(self, tool: str) -> None:
-        if tool in ("brush", "eraser", "fill") and not self.segment_dock.isVisible():
-            self.segment_dock.show()
-
     def _build_tool_bar(self, file_menu) -> None:
         bar = QToolBar("Tools", self)
         bar.setObjectName("tools_toolbar")
@@ -418,73 +373,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             lambda v: self.state.set_label_opacity(v / 100.0))
         bar.addWidget(self.label_opacity)
 
-    # -- chain panel, layers and tables (issue 5) --------------------------------------
-    def _build_chain_docks(self) -> None:
-        """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
-        from medview.gui.chain_panel import ChainPanel
-        from medview.gui.layers import LayerBinding, LayerList
-        from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
-
-        self.layers = LayerList()
-        self.layer_binding = LayerBinding(self.layers, self.state)
-        self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self,
-                                      run_on=self.run_on)
-        self.chain_panel.error_handler = self._show_error
-        self.chain_dock = make_dock("Processing chain", "chain_dock", self.chain_panel, self)
-        self.layers_panel = LayersPanel(self.layers, self.state, self)
-        self.layers_dock = make_dock("Layers", "layers_dock", self.layers_panel, self)
-        self.table_panel = TablePanel(self)
-        self.table_dock = make_dock("Feature table", "table_dock", self.table_panel, self)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chain_dock)
-        self.tabifyDockWidget(self.chain_dock, self.layers_dock)
-        self.chain_dock.raise_()
-        self.resizeDocks([self.chain_dock], [440], Qt.Orientation.Horizontal)
-        # closed at start, so the views keep the room when no processing is wanted; the
-        # "Chain" tool button (Ctrl+K) and View menu open them
-        for dock in (self.chain_dock, self.layers_dock):
-            dock.setVisible(False)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
-        self.table_dock.setVisible(False)
-        self.state.volume_changed.connect(self.layers.set_series)
-        self.layers.set_series(self.state.volume)
-        for view in self.views.values():
-            view.point_picked.connect(self.chain_panel.add_picked_point)
-        self.chain_panel.run_started.connect(self._track_progress)
-        self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
-        self.chain_panel.run_finished.connect(self._on_chain_run_finished)
-        self.layers_panel.table_requested.connect(self.show_table_layer)
-        self.layers_panel.error.connect(self._show_error)
-        self.table_panel.error.connect(self._show_error)
-        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
-        for dock in (self.chain_dock, self.layers_dock, self.table_dock):
-            view_menu.addAction(dock.toggleViewAction())
-        self.chain_action = self.chain_dock.toggleViewAction()
-        self.chain_action.setText("Chain")
-        self.chain_action.setShortcut(QKeySequence("Ctrl+K"))
-        self.chain_action.setToolTip("Processing chain: build, preview and run (Ctrl+K)")
-        self.chain_action.toggled.connect(self._on_chain_action_toggled)
-        tool_bar = self.findChild(QToolBar, "tools_toolbar")
-        if tool_bar is not None:
-            tool_bar.addSeparator()
-            tool_bar.addAction(self.chain_action)
-
-    def _on_chain_run_finished(self, _layers) -> None:
-        # the run's main output is shown (by the panel): the layers come forward with it
-        self.layers_dock.setVisible(True)
-        self.layers_dock.raise_()
-        self.layers_panel.select(self.chain_panel.main_layer)
-
-    def _on_chain_action_toggled(self, on: bool) -> None:
-        if on:  # the layers come with the chain (tabbed beside it)
-            self.layers_dock.setVisible(True)
-            QTimer.singleShot(0, self.chain_dock.raise_)  # after the dock has been shown
-
-    def show_table_layer(self, layer) -> None:
-        """Show a table layer in the table dock."""
-        self.table_panel.set_table(layer.value, layer.name)
-        self.table_dock.setVisible(True)
-        self.table_dock.raise_()
-
     # -- cine --------------------------------------------------------------------------
     def set_cine(self, on: bool) -> None:
         """Play (True) or stop the active view's slices at the frame rate of the tool bar."""
@@ -507,166 +395,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             return
         self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
 
-    # -- remote endpoints (issue 6) ----------------------------------------------------
-    def _build_cache_action(self) -> None:
-        self.cache_action = QAction("&Memory for Open Series…", self)
-        self.cache_action.setObjectName("action_volume_cache")
-        self.cache_action.setToolTip("How much memory decoded series may keep, so that "
-                                     "reopening them is instant")
-        self.cache_action.triggered.connect(self.open_cache_dialog)
-        self._menu("Settings").addAction(self.cache_action)
-
-    def open_cache_dialog(self):
-        """Ask for the volume cache's cap in MiB (non-modal); applied and stored on OK."""
-        import psutil
-        from PySide6.QtWidgets import QInputDialog
-
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Memory for open series")
-        ram_mb = psutil.virtual_memory().total / 2**20
-        dialog.setLabelText(
-            f"Keep up to this many MiB of decoded series (0: none).\n"
-            f"Now {self.volume_cache.nbytes / 2**20:.0f} of "
-            f"{self.volume_cache.cap_bytes / 2**20:.0f} MiB in use; this machine has "
-            f"{ram_mb:.0f} MiB.")
-        dialog.setInputMode(QInputDialog.InputMode.IntInput)
-        dialog.setIntRange(0, int(ram_mb))
-        dialog.setIntValue(int(self.volume_cache.cap_bytes / 2**20))
-        dialog.intValueSelected.connect(self.set_cache_cap_mb)
-        dialog.open()
-        self.cache_dialog = dialog
-        return dialog
-
-    def _build_remote_actions(self) -> None:
-        self.endpoints_action = QAction("&Remote Endpoints…", self)
-        self.endpoints_action.setObjectName("action_remote_endpoints")
-        self.endpoints_action.setToolTip("Servers a chain can run on (Run on)")
-        self.endpoints_action.triggered.connect(self.open_endpoints_dialog)
-        self._menu("Settings").addAction(self.endpoints_action)
-        try:  # the configured endpoints join "Run on"; a broken config is a message
-            from medview.remote.executor import sync_endpoint_executors
-
-            sync_endpoint_executors()
-        except Exception as exc:  # error boundary
-            log.warning("remote endpoints not available: %s", exc)
-
-    def open_endpoints_dialog(self):
-        from medview.gui.endpoints_dialog import EndpointsDialog
-
-        dialog = EndpointsDialog(self.tasks, self)
-        dialog.open()
-        self.endpoints_dialog = dialog
-        return dialog
-
-    # -- export ------------------------------------------------------------------------
-    def _build_export_action(self) -> None:
-        self.export_open_action = QAction("&Export…", self)
-        self.export_open_action.setObjectName("action_export")
-        self.export_open_action.setShortcut(QKeySequence("Ctrl+E"))
-        self.export_open_action.setToolTip("Export the label map (DICOM SEG, NIfTI), the "
-                                           "series, the fused image, measurements or the view")
-        self.export_open_action.triggered.connect(self.show_export_dialog)
-        file_menu = self.menuBar().actions()[0].menu()
-        file_menu.insertAction(self.save_png_action, self.export_open_action)
-        self._export_providers: list = []  # callables adding Exportables (e.g. chain results)
-
-    def exportables(self) -> list:
-        """What can be exported now, for the Export dialog."""
-        from medview.app.exportables import list_exportables
-
-        return list_exportables(self.state, self.layers, self._export_providers,
-                                self._blend_fusion)
-
-    def _blend_fusion(self):
-        """The fused image as an RGB volume: grey base window, the second series in its colour
-        map and opacity (what the views show); the registered step ``fuse.blend``, run here
-        (the fused series is already on this workstation)."""
-        from medview.pipeline.executors import LOCAL
-
-        state = self.state
-        return self.session.blend(state.volume, state.fusion,
-                                  window_center=state.window_center,
-                                  window_width=state.window_width,
-                                  colormap=state.fusion_colormap,
-                                  moving_range=state.fusion_window,
-                                  opacity=state.fusion_opacity, executor=LOCAL)
-
-    def show_export_dialog(self) -> None:
-        from medview.gui.exports import ExportDialog
-
-        items = self.exportables()
-        if not items:
-            self._show_message("Nothing to export", "Open a series first.")
-            return
-        dialog = ExportDialog(items, self.export, self.settings_value("export/last_folder", ""),
-                              self)
-        self.add_send_button(dialog)
-        dialog.open()
-        self.export_dialog = dialog
-
-    def export(self, item, fmt: str, path, overwrite: bool = False) -> Task | None:
-        """Export ``item`` (an Exportable) as ``fmt`` to ``path`` in the background; the
-        view (PNG) is saved at once, on the GUI thread, as it is on screen."""
-        from medview.app.exporting import export_item
-
-        self.set_settings_value("export/last_folder", str(Path(path).parent))
-        if item.kind == "view":
-            try:
-                written = export_item(item, fmt, path, overwrite=overwrite,
-                                      save_view=self.view_grid.save_png)
-            except Exception as exc:  # error boundary
-                self._show_error(TaskError("Exporting the view", exc, _format_tb(exc)))
-                return None
-            self._on_dialog_exported(written)
-            return None
-        kind = _WORK_OF_EXPORT.get(item.name)
-        generation = self.unsaved.work.generation(kind) if kind else 0
-        try:
-            task = self.session.export(item, fmt, path, overwrite=overwrite)
-        except Exception as exc:  # error boundary: blending the fused image failed
-            self._on_dialog_export_failed(TaskError(f"Exporting {item.name.lower()}", exc,
-                                                    _format_tb(exc)))
-            return None
-        if kind:  # this work is saved as it was when the export started (before `exported`)
-            task.events.finished.connect(
-                lambda written: self.unsaved.work.mark_saved(kind, generation), priority=10)
-        return task
-
-    def _on_dialog_exported(self, written) -> None:
-        first = written[0] if written else ""
-        more = f" and {len(written) - 1} more" if len(written) > 1 else ""
-        self.statusBar().showMessage(f"Exported {first}{more}", STATUS_MESSAGE_MS)
-        self.exported.emit(list(written))
-
-    def _on_dialog_export_failed(self, error: TaskError) -> None:
-        self._show_error(error)
-        self.exported_failed.emit(error)
-
-    # -- label overlay -----------------------------------------------------------------
-    def choose_label_map(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open a label map on this series", "",
-            "Label maps (*.nii *.nii.gz *.nrrd *.mha *.mhd);;All files (*)")
-        if path:
-            self.open_label_map(path)
-
-    def open_label_map(self, path: str | os.PathLike) -> bool:
-        """Show the label map in ``path`` over the open series; False (with a message) if it
-        cannot be read or is not on the series' grid."""
-        if self.state.volume is None:
-            self._show_message("No series open", "Open a series before its label map.")
-            return False
-        try:
-            self.state.set_labels(self.session.open_label_map(path))
-        except Exception as exc:  # error boundary: a wrong file is a message
-            self._show_error(TaskError("Opening the label map", exc, _format_tb(exc)))
-            return False
-        self.unsaved.work.mark_saved("labels")  # as it is in the file
-        segments = self.state.labels.segments
-        self.statusBar().showMessage(
-            f"Label map {Path(path).name}: {len(segments)} segment(s)", STATUS_MESSAGE_MS)
-        return True
-
     # -- browser -----------------------------------------------------------------------
     def refresh_browser(self) -> bool:
         """Re-read the catalog into the browser; False (with a message) if that failed."""
@@ -681,228 +409,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.browser.set_patients(patients)
         self._after_browser_refresh()
         return True
-
-    # -- import ------------------------------------------------------------------------
-    def choose_folder_to_import(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a folder of DICOM files",
-                                                  self.last_import_folder())
-        if folder:
-            self.import_folder(folder)
-
-    def import_folder(self, path: str | os.PathLike | list, *,
-                      open_first: bool = False) -> Task | None:
-        """Import ``path`` (or a list of paths) into the catalog in the background;
-        optionally open its first series.
-
-        Returns the task, or None when an import is already running (one at a time).
-        """
-        if self.session.import_job is not None:
-            self.statusBar().showMessage("An import is already running; wait or cancel it.",
-                                         STATUS_MESSAGE_MS)
-            return None
-        if self._catalog_or_error("Importing") is None:
-            return None
-        paths = [Path(p) for p in path] if isinstance(path, list | tuple) else [Path(path)]
-        self._remember_import_folder(paths[0])
-        self._import_open_first = open_first
-        task = self.session.import_paths(paths)
-        self.import_action.setEnabled(False)
-        return task
-
-    def _on_import_finished(self, result) -> None:
-        self.import_action.setEnabled(True)
-        self.refresh_browser()
-        report = result.report
-        errors = result.errors
-        text = (f"Imported: {report.added} added, {report.updated} updated, "
-                f"{report.unchanged} unchanged; {len(result.series_uids)} series")
-        if errors:
-            text += f"; {len(errors)} file(s) could not be read (File ▸ Show Failed Files)"
-            for path, reason in errors[:20]:
-                log.warning("unreadable: %s: %s", path, reason)
-        if report.warning_count:
-            text += f"; {report.warning_count} file(s) imported with a warning"
-        self.failed_panel.set_warnings(report.warnings)
-        self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
-        self._offer_failed_files(len(errors))
-        if not result.series_uids:
-            self._show_message("Nothing to show",
-                               "No DICOM image series was found in the imported folder.",
-                               "\n".join(f"{p}: {r}" for p, r in errors[:50]))
-        elif self._import_open_first:
-            self.browser.select_series(result.series_uids[0])
-            self.open_series_asking(result.series_uids[0])
-        self.import_finished.emit(result)
-
-    def _on_import_failed(self, error: TaskError) -> None:
-        self.import_action.setEnabled(True)
-        self._show_error(error)
-        self.import_failed.emit(error)
-
-    def _on_import_cancelled(self) -> None:
-        self.import_action.setEnabled(True)
-        self.refresh_browser()  # the batches imported before the cancel stay in the catalog
-        self._on_cancelled("Import")
-
-    # -- loading -----------------------------------------------------------------------
-    def open_series_asking(self, series_uid: str) -> Task | None:
-        """What the reader's "open" does (the browser, an import that opens its first
-        series): Save / Discard / Cancel of unsaved work first (:mod:`medview.gui.unsaved`),
-        then :meth:`open_series`; a DICOM SEG opens as the label map of the series it
-        references (:mod:`medview.gui.seg_open`). Returns None when the reader cancelled
-        (and for a SEG)."""
-        from medview.gui.seg_open import is_seg_series, open_seg_series
-
-        if is_seg_series(self.catalog, series_uid):
-            open_seg_series(self, series_uid)
-            return None
-        shown = self.state.volume
-        other = shown is None or shown.metadata.get("SeriesInstanceUID") != series_uid
-        if other and not self.unsaved.confirm("opening another series"):
-            self.statusBar().showMessage("Kept the open series and its unsaved work.",
-                                         STATUS_MESSAGE_MS)
-            return None
-        return self.open_series(series_uid)
-
-    def open_series(self, series_uid: str, stack: int | None = None) -> Task | None:
-        """Show catalog series ``series_uid`` (:meth:`Session.open_series
-        <medview.app.session.Session.open_series>`): at once if it is in the volume cache,
-        else loaded in the background, its middle slice shown as soon as it is read and the
-        rest filled in as it arrives.
-
-        ``stack`` picks a phase or time point of a 4D series (default: the series' default
-        stack); only that stack is read, and it is cached on its own
-        (:mod:`medview.gui.phases`).
-
-        Opening another series while one loads cancels the first; only the last one asked
-        for is shown; asking again for the one loading lets it go on. Returns the task (None
-        for a cached series, or without a catalog).
-        """
-        try:
-            return self.session.open_series(series_uid, stack)
-        except RuntimeError as exc:  # no catalog: a message
-            self._show_error(TaskError("Opening the series", exc, ""))
-            return None
-
-    def _volume_cache_cap(self) -> int:
-        """``MEDVIEW_CACHE_MB``, else the setting ``cache/max_mb``, else 25 % of the RAM."""
-        try:
-            return default_cap_bytes(setting_mb=self.settings_value(CAP_SETTING, ""))
-        except ValueError as exc:  # a bad value must not stop the window: say so, go on
-            log.warning("%s; the volume cache uses a quarter of the RAM instead", exc)
-            return default_cap_bytes({})
-
-    def set_cache_cap_mb(self, mb: float) -> None:
-        """Hold at most ``mb`` MiB of decoded volumes (0: none), now and in later sessions
-        (``MEDVIEW_CACHE_MB``, when set, still wins at the next start)."""
-        mb = float(mb)
-        if not mb >= 0:
-            raise ValueError(f"mb: expected a number of MiB ≥ 0, got {mb}")
-        self.session.set_cache_cap(int(mb * 1024 * 1024))
-        self.set_settings_value(CAP_SETTING, f"{mb:g}")
-
-    def _show_volume(self, volume: Volume, windows) -> None:
-        default, auto = windows
-        self.set_cine(False)
-        self.state.set_volume(volume, window=default, auto=auto)
-
-    def _on_first_image(self, first: FirstImage) -> None:
-        try:
-            self.set_cine(False)
-            self.state.set_volume(first.volume, window=first.window)
-            self.state.set_loading(first.loaded)
-            self._on_load_progress()
-            # drawn now, while the worker waits: drawing later would compete with the
-            # reading thread for the GIL (see series_loading.FIRST_PAINT_WAIT_S)
-            self.view_grid.repaint()
-        except BaseException:
-            first.shown.set()
-            raise
-        # the events this queued (layout, overlays, progress) run before the timer fires
-        QTimer.singleShot(0, first.shown.set)
-        self.first_image_shown.emit(first.volume)
-
-    def _on_load_progress(self, *_progress) -> None:
-        # the session forwards progress at most every PROGRESS_INTERVAL_S: a bounded redraw
-        if not self.state.is_loading:
-            return
-        self.state.notify_data_changed()
-        if self._progress_task is not None and self._progress_task is self._load_task:
-            self.progress_label.setText(f"Loading {self.state.n_loaded}/{self.state.n_slices}")
-
-    def _on_series_loaded(self, series_uid: str, stack: int | None, result: LoadedSeries,
-                          cached: bool) -> None:
-        volume = result.volume
-        if cached:
-            self.phases.shown(series_uid, stack)
-            self._show_volume(volume, result.windows)
-            self._series_complete(volume)
-            return
-        self.phases.loaded(series_uid, result.stack, result.n_stacks)
-        # shown since its first slice: now complete (or widened on the same grid)
-        if not self.state.finish_loading(volume, *result.windows):
-            self._show_volume(volume, result.windows)  # read whole: shown only now
-        if result.failures:
-            # the slices read stay shown; an incomplete volume is not cached
-            shown = "\n".join(result.failures[:50])
-            self._show_message("Some slices could not be read",
-                               f"{len(result.failures)} slice(s) of this series could not be "
-                               "read: each is interpolated from its neighbours (a made-up "
-                               "slice); the others are shown as acquired.", shown)
-        self._series_complete(volume)
-
-    def _series_complete(self, volume: Volume) -> None:
-        if volume.warnings:
-            self.statusBar().showMessage(
-                f"{len(volume.warnings)} warning(s): {volume.warnings[0]}", STATUS_MESSAGE_MS)
-        self.series_opened.emit(volume)
-
-    def _on_series_failed(self, error: TaskError) -> None:
-        self._show_error(error)
-        self.series_failed.emit(error)
-
-    def _on_series_cancelled(self, series_uid: str, superseded: bool) -> None:
-        self.state.stop_loading()  # what was read stays shown; nothing is cached
-        if not superseded:
-            self._on_cancelled("Loading")
-
-    # -- progress and cancel -----------------------------------------------------------
-    def _track_progress(self, task: Task) -> None:
-        """Show ``task`` in the progress area (the latest task started is the one shown)."""
-        self._progress_task = task
-        self.progress_label.setText(task.title if len(task.title) < 60 else task.title[:57] + "…")
-        self.progress_bar.setValue(0)
-        for widget in (self.progress_label, self.progress_bar, self.cancel_button):
-            widget.setVisible(True)
-        task.signals.progress.connect(lambda f, m: self._on_progress(task, f, m))
-        task.signals.done.connect(lambda: self._on_task_done(task))
-
-    def _on_progress(self, task: Task, fraction: float, message: str) -> None:
-        if task is self._progress_task:
-            self.progress_bar.setValue(int(round(fraction * 1000)))
-            if message:
-                self.progress_bar.setToolTip(message)
-
-    def _on_task_done(self, task: Task) -> None:
-        if task is not self._progress_task:
-            return
-        others = [t for t in self.tasks.running if t is not task and not t.is_done]
-        if others:
-            self._track_progress(others[-1])
-            return
-        self._progress_task = None
-        for widget in (self.progress_label, self.progress_bar, self.cancel_button):
-            widget.setVisible(False)
-
-    def cancel_running(self) -> None:
-        """Cancel the import, the load, the export and the task shown in the progress area
-        (the Cancel button)."""
-        self.session.cancel_all()
-        if self._progress_task is not None:
-            self._progress_task.cancel()
-
-    def _on_cancelled(self, what: str) -> None:
-        self.statusBar().showMessage(f"{what} cancelled.", STATUS_MESSAGE_MS)
 
     # -- viewer ------------------------------------------------------------------------
     def apply_preset(self, key: int) -> None:
@@ -997,8 +503,3 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         if not self.session.close(timeout=10.0):  # and the catalog, once the jobs stopped
             log.warning("a background task did not stop within 10 s")
         super().closeEvent(event)
-
-
-#: Export dialog item → the kind of work it saves (:mod:`medview.gui.unsaved_work`)
-_WORK_OF_EXPORT = {"Label map": "labels", "Scribbles": "scribbles",
-                   "Measurements": "measurements", "Fused image": "fusion"}
