@@ -26,12 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.app.processing import NO_COVERAGE, register_on, resample_on
+from medview.app.processing import NO_COVERAGE, fuse_on, register_on, resample_on
 from medview.gui import library
 from medview.gui.run_on import RunOnCombo
 from medview.gui.state import COLORMAPS, ViewerState
 from medview.gui.tasks import Task, TaskError, TaskRunner
-from medview.gui.windowing import auto_window
 from medview.pipeline.executors import ExecutorChoice
 
 __all__ = ["NO_COVERAGE", "FusionPanel", "register_on", "resample_on"]
@@ -178,16 +177,9 @@ class FusionPanel(QWidget):
         def work(progress):
             moving = cached if cached is not None else library.load_series(
                 catalog, series_uid, progress=progress.sub(0.0, 0.4))
-            if moving.is_rgb:
-                raise ValueError("a colour series cannot be fused in colour; choose a grey one")
-            transform = None
-            if register:
-                fused, transform = register_on(executor, base, moving,
-                                               progress=progress.sub(0.4, 0.95))
-            else:
-                fused = resample_on(executor, base, moving, progress=progress.sub(0.4, 0.95))
-            center, width = auto_window(fused.array)
-            return fused, (center - width / 2.0, center + width / 2.0), transform
+            out = fuse_on(executor, base, moving, register=register,
+                          progress=progress.sub(0.4, 0.95))
+            return out.volume, out.window, out.transform
 
         task = self.tasks.start("Fusing a second series", work)
         task.signals.finished.connect(lambda result: self._on_finished(task, base, *result))
