@@ -7,7 +7,13 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import MR, MR_OTHER, copy_series, import_and_wait
+from session_helpers import (
+    MR,
+    MR_OTHER,
+    copy_series,
+    import_and_wait,
+    session_fixture,  # noqa: F401 - the fixture session_parts
+)
 
 import medview
 from medview.app.exporting import Exportable

@@ -7,7 +7,10 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import import_and_wait
+from session_helpers import (
+    import_and_wait,
+    session_fixture,  # noqa: F401 - the fixture session_parts
+)
 
 from medview.core import classifier, fusion, registration, smoothing
 from medview.core.labelmap import LabelMap

@@ -9,8 +9,11 @@ import time
 
 import pydicom
 import pytest
-from conftest import MR
 from realparts import require_tool
+from session_helpers import (
+    MR,
+    session_fixture,  # noqa: F401 - the fixture session_parts
+)
 
 from medview.audit import read_audit
 from medview.pacs.nodes import DimseNode, add_node

@@ -1,5 +1,9 @@
 """A Session on a private catalog whose events are delivered from a queue the test drains
-(the stand-in for the GUI thread), and the real series it works on."""
+(the stand-in for the GUI thread), and the real series it works on.
+
+Not a conftest.py: the test modules import the fixture ``session_parts`` from here
+(``session_fixture``).
+"""
 
 from __future__ import annotations
 
@@ -33,8 +37,10 @@ class Recorder:
         return [a for n, a in self.events if n == name]
 
 
-@pytest.fixture
-def session_parts(tmp_path, monkeypatch):
+@pytest.fixture(name="session_parts")
+def session_fixture(tmp_path, monkeypatch):
+    """``(session, queue, recorder)``: a Session on a private catalog and config, its events
+    queued for the test to drain, and a :class:`Recorder` of them."""
     monkeypatch.setenv("MEDVIEW_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path / "data"))
     queue = DispatchQueue()
