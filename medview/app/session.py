@@ -247,52 +247,6 @@ class Session(ActionsMixin):
         self.job_started.emit(job)
         return job
 
-    def remove_series(self, series_uid: str) -> int:
-        """Forget ``series_uid`` in the catalog (its files stay on disk) and its cached
-        volumes; the number of instances removed.
-
-        Raises
-        ------
-        RuntimeError
-            Without a catalog.
-        """
-        n = self.require_catalog("Removing the series").remove_series(series_uid)
-        for key in self.cache.keys():  # noqa: SIM118 - a copy: entries go while looping
-            if key == series_uid or (isinstance(key, tuple) and key[0] == series_uid):
-                self.cache.remove(key)
-        self.series_removed.emit(series_uid, n)
-        return n
-
-    def export_series(self, series_uid: str, path: PathLike) -> Job | None:
-        """Write catalog series ``series_uid`` to the volume file ``path`` (format from its
-        suffix; atomic; an existing file is replaced: the caller asked) in the background;
-        None when such an export is already running.
-
-        Raises
-        ------
-        RuntimeError
-            Without a catalog.
-        """
-        from medview.gui.series_export import export_series
-
-        if self.series_export_job is not None:
-            return None
-        catalog = self.require_catalog("Exporting")
-        path = Path(path)
-
-        def ended() -> None:
-            self.series_export_job = None
-
-        job = self.runner.start(f"Exporting {path.name}", lambda progress: export_series(
-            catalog, series_uid, path, progress=progress))
-        job.events.finished.connect(lambda out: (ended(), self.series_exported.emit(out)))
-        job.events.failed.connect(lambda error: (ended(),
-                                                 self.series_export_failed.emit(error)))
-        job.events.cancelled.connect(lambda: (ended(), self.series_export_cancelled.emit()))
-        self.series_export_job = job
-        self.job_started.emit(job)
-        return job
-
     # -- opening a series --------------------------------------------------------------
     @property
     def loading_uid(self) -> str:

@@ -1,6 +1,7 @@
 """The :class:`~medview.app.session.Session`'s actions on what is open: label maps and SEGs,
-label editing with undo, fuse, classify, run a chain, export, send (split out of
-``session.py`` along that seam: opening and caching there, acting on what is open here).
+label editing with undo, fuse, classify, run a chain, export (of what is shown, or of a
+catalog series), remove a series, send (split out of ``session.py`` along that seam:
+importing, opening and caching there, acting on what is open here).
 """
 
 from __future__ import annotations
@@ -184,6 +185,53 @@ class ActionsMixin:
             f"Running {chain.name or 'the chain'}",
             lambda progress: executor.run(chain, dict(inputs), progress=progress),
             lambda result: self.chain_finished.emit(result))
+
+    # -- catalog series ----------------------------------------------------------------
+    def remove_series(self, series_uid: str) -> int:
+        """Forget ``series_uid`` in the catalog (its files stay on disk) and its cached
+        volumes; the number of instances removed.
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        """
+        n = self.require_catalog("Removing the series").remove_series(series_uid)
+        for key in self.cache.keys():  # noqa: SIM118 - a copy: entries go while looping
+            if key == series_uid or (isinstance(key, tuple) and key[0] == series_uid):
+                self.cache.remove(key)
+        self.series_removed.emit(series_uid, n)
+        return n
+
+    def export_series(self, series_uid: str, path: PathLike) -> Job | None:
+        """Write catalog series ``series_uid`` to the volume file ``path`` (format from its
+        suffix; atomic; an existing file is replaced: the caller asked) in the background;
+        None when such an export is already running.
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        """
+        from medview.gui.series_export import export_series
+
+        if self.series_export_job is not None:
+            return None
+        catalog = self.require_catalog("Exporting")
+        path = Path(path)
+
+        def ended() -> None:
+            self.series_export_job = None
+
+        job = self.runner.start(f"Exporting {path.name}", lambda progress: export_series(
+            catalog, series_uid, path, progress=progress))
+        job.events.finished.connect(lambda out: (ended(), self.series_exported.emit(out)))
+        job.events.failed.connect(lambda error: (ended(),
+                                                 self.series_export_failed.emit(error)))
+        job.events.cancelled.connect(lambda: (ended(), self.series_export_cancelled.emit()))
+        self.series_export_job = job
+        self.job_started.emit(job)
+        return job
 
     # -- export and send ---------------------------------------------------------------
     def export(self, item, fmt: str, path: PathLike, *, overwrite: bool = False) -> Job:
