@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox, QToolButton
 
 from medview.app.messages import TaskError
-from medview.app.series_export import EXPORT_FILTERS, export_series, export_suffix
+from medview.app.series_export import EXPORT_FILTERS, export_suffix
 from medview.app.thumbnails import ThumbnailCache
 from medview.gui.failed_files import FailedFilesPanel
 from medview.gui.tag_browser import TagBrowserDialog
@@ -55,7 +55,7 @@ class BrowserActionsMixin:
         self.series_menu: QMenu | None = None
         self.confirm_box: QMessageBox | None = None
         self.tag_dialog: TagBrowserDialog | None = None
-        self._export_task: Task | None = None
+        self._bind_browser_session()
 
         self.failed_panel = FailedFilesPanel(self)
         self.failed_dock = QDockWidget("Failed files", self)
@@ -176,39 +176,30 @@ class BrowserActionsMixin:
 
     def export_series(self, series_uid: str, path: str | os.PathLike) -> Task | None:
         """Write catalog series ``series_uid`` to ``path`` in the background (atomic)."""
-        catalog = self._catalog_or_error("Exporting")
-        if catalog is None:
+        if self._catalog_or_error("Exporting") is None:
             return None
-        path = Path(path)
-
-        def work(progress):
-            return export_series(catalog, series_uid, path, progress=progress)
-
-        if self._export_task is not None:
+        task = self.session.export_series(series_uid, path)
+        if task is None:
             self.statusBar().showMessage("An export is already running; wait or cancel it.",
                                          _STATUS_MS)
-            return None
-        task = self.tasks.start(f"Exporting {path.name}", work,
-                                on_finished=self._on_export_finished,
-                                on_failed=self._on_export_failed,
-                                on_cancelled=self._on_export_cancelled)
-        self._export_task = task
-        self._track_progress(task)
         return task
 
+    def _bind_browser_session(self) -> None:
+        self.session.series_exported.connect(self._on_export_finished)
+        self.session.series_export_failed.connect(self._on_export_failed)
+        self.session.series_export_cancelled.connect(lambda: self._on_cancelled("Export"))
+
+    @property
+    def _export_task(self) -> Task | None:
+        return self.session.series_export_job
+
     def _on_export_finished(self, path: Path) -> None:
-        self._export_task = None
         self.statusBar().showMessage(f"Exported {path}", _STATUS_MS)
         self.export_finished.emit(path)
 
     def _on_export_failed(self, error: TaskError) -> None:
-        self._export_task = None
         self._show_error(error)
         self.export_failed.emit(error)
-
-    def _on_export_cancelled(self) -> None:
-        self._export_task = None
-        self._on_cancelled("Export")
 
     # -- remove from catalog -----------------------------------------------------------
     def ask_remove_series(self, series_uid: str) -> QMessageBox:
@@ -236,11 +227,10 @@ class BrowserActionsMixin:
     def remove_series(self, series_uid: str) -> int | None:
         """Forget ``series_uid`` in the catalog (files untouched); the number of instances
         removed, or None (with a message) on error."""
-        catalog = self._catalog_or_error("Removing the series")
-        if catalog is None:
+        if self._catalog_or_error("Removing the series") is None:
             return None
         try:
-            n = catalog.remove_series(series_uid)
+            n = self.session.remove_series(series_uid)
         except Exception as exc:  # error boundary: a locked catalog is a message
             self._show_error(TaskError("Removing the series", exc, repr(exc)))
             return None

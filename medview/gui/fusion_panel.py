@@ -29,24 +29,13 @@ from PySide6.QtWidgets import (
 from medview.app import library
 from medview.app.messages import TaskError
 from medview.app.models import COLORMAPS
+from medview.app.processing import NO_COVERAGE, fuse_on, register_on, resample_on
 from medview.app.state import ViewerState
-from medview.app.windowing import auto_window
 from medview.gui.run_on import RunOnCombo
 from medview.gui.tasks import Task, TaskRunner
 from medview.pipeline.executors import ExecutorChoice
 
-__all__ = ["NO_COVERAGE", "FusionPanel"]
-
-#: The fused value where the second series has no data (outside its field of view): NaN is
-#: drawn transparent by the views and left grey by the Secondary Capture blend
-#: (:func:`medview.core.fusion.blend_colour`); 0 was drawn and exported as a coloured frame.
-NO_COVERAGE = float("nan")
-#: What the resampling steps write outside the second series (a step parameter is a finite
-#: number, so NaN cannot travel as one); turned into NO_COVERAGE when the result is back. The
-#: linear resampling never blends it into voxels inside the series (ITK interpolates from the
-#: image's own voxels), so the swap is exact; a series holding it is refused.
-_OUTSIDE = -1e6
-
+__all__ = ["NO_COVERAGE", "FusionPanel", "register_on", "resample_on"]
 
 class FusionPanel(QWidget):
     """Choose, fuse and adjust a second series.
@@ -190,16 +179,9 @@ class FusionPanel(QWidget):
         def work(progress):
             moving = cached if cached is not None else library.load_series(
                 catalog, series_uid, progress=progress.sub(0.0, 0.4))
-            if moving.is_rgb:
-                raise ValueError("a colour series cannot be fused in colour; choose a grey one")
-            transform = None
-            if register:
-                fused, transform = register_on(executor, base, moving,
-                                               progress=progress.sub(0.4, 0.95))
-            else:
-                fused = resample_on(executor, base, moving, progress=progress.sub(0.4, 0.95))
-            center, width = auto_window(fused.array)
-            return fused, (center - width / 2.0, center + width / 2.0), transform
+            out = fuse_on(executor, base, moving, register=register,
+                          progress=progress.sub(0.4, 0.95))
+            return out.volume, out.window, out.transform
 
         task = self.tasks.start("Fusing a second series", work)
         task.signals.finished.connect(lambda result: self._on_finished(task, base, *result))
@@ -236,46 +218,3 @@ class FusionPanel(QWidget):
             self._task = None
         self.status.setText(text)
         self._refresh()
-
-
-
-def _step_on(executor, step_id: str, base, moving, *, progress) -> tuple:
-    """Run ``step_id`` (``volume`` = base, ``moving``) on ``executor`` with the no-coverage
-    marker; the resampled series with NO_COVERAGE outside the moving one, and the output."""
-    import numpy as np
-
-    from medview.pipeline.executors import run_step_on
-
-    if moving.array.size and float(np.nanmin(moving.array)) <= _OUTSIDE:
-        raise ValueError(f"the second series has values at or below {_OUTSIDE:g}; it cannot "
-                         "be fused")
-    out = run_step_on(executor, step_id, {"volume": base, "moving": moving},
-                      {"default_value": _OUTSIDE}, progress=progress)
-    fused = out["volume"] if isinstance(out, dict) else out
-    array = np.where(fused.array == np.float32(_OUTSIDE), np.float32(NO_COVERAGE), fused.array)
-    return fused.with_array(array.astype(fused.array.dtype, copy=False)), out
-
-
-def register_on(executor, base, moving, *, progress):
-    """``fuse.register_rigid`` of ``moving`` onto ``base`` on ``executor``: the resampled
-    series (NO_COVERAGE outside it) and the transform's table.
-
-    Raises
-    ------
-    ValueError
-        If ``moving`` holds the value that marks "outside" during the run.
-    """
-    fused, out = _step_on(executor, "fuse.register_rigid", base, moving, progress=progress)
-    return fused, out["transform"]
-
-
-def resample_on(executor, base, moving, *, progress):
-    """``fuse.resample`` of ``moving`` onto ``base``'s grid by patient position, on
-    ``executor``; NO_COVERAGE outside ``moving``.
-
-    Raises
-    ------
-    ValueError
-        If ``moving`` holds the value that marks "outside" during the run.
-    """
-    return _step_on(executor, "fuse.resample", base, moving, progress=progress)[0]

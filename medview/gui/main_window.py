@@ -1,9 +1,11 @@
 """The workstation window: series browser (left), the views (centre: one view or a 2×2 grid
 of axial, coronal and sagittal), tools, status and progress.
 
-Import and loading run as tasks in a thread pool (:mod:`medview.gui.tasks`); their results
-come back on the GUI thread. Each user action has one error boundary: a failure becomes a
-message box (with the traceback as details) and a status message, never a crash.
+What the user does (import, open, cache, export, label maps, "Run on") is done by a
+:class:`~medview.app.session.Session` without Qt; the window calls its methods and binds to
+its events, which arrive on the GUI thread (:mod:`medview.gui.tasks`). Each user action has
+one error boundary: a failure becomes a message box (with the traceback as details) and a
+status message, never a crash.
 """
 
 from __future__ import annotations
@@ -31,17 +33,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.app import library, series_loading
 from medview.app.messages import TaskError
 from medview.app.models import COLORMAPS
-from medview.app.series_loading import FirstImage, LoadedSeries
+from medview.app.session import Session
 from medview.app.state import ViewerState
-from medview.app.volume_cache import CAP_SETTING, VolumeCache, default_cap_bytes
+from medview.app.tasks import format_traceback as _format_tb
 from medview.app.windowing import CT_PRESETS
 from medview.core.volume import Volume
 from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.display_options import add_smooth_action
+from medview.gui.export_actions import ExportActionsMixin
 from medview.gui.fusion_panel import FusionPanel
 from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
@@ -51,9 +53,10 @@ from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.share_actions import ShareActionsMixin
 from medview.gui.slice_viewer import SliceViewer
-from medview.gui.tasks import Task, TaskRunner, current_task
+from medview.gui.tasks import Task, TaskRunner
 from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
+from medview.gui.window_session import SessionViewMixin
 from medview.gui.window_settings import SettingsMixin
 
 __all__ = ["MainWindow"]
@@ -63,8 +66,8 @@ log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 8000
 
 
-class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, SettingsMixin,
-                 QMainWindow):
+class MainWindow(SessionViewMixin, ExportActionsMixin, BrowserActionsMixin,
+                 PacsActionsMixin, ShareActionsMixin, SettingsMixin, QMainWindow):
     """The main window on one catalog.
 
     Parameters
@@ -112,23 +115,21 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
                  thumbnail_dir: str | os.PathLike | None = None):
         super().__init__(parent)
         self._init_settings(settings_path)
-        self.catalog_path = Path(catalog_path) if catalog_path is not None else None
         self.setWindowTitle("medview")
         self.state = ViewerState()
         self.tasks = TaskRunner(self)
-        from medview.pipeline.executors import ExecutorChoice
-
+        #: what the user does, without Qt; its jobs run on self.tasks (events on this thread)
+        self.session = Session(catalog_path, runner=self.tasks.jobs,
+                               cache_cap_bytes=self._volume_cache_cap())
+        self.session.first_paint_by_listener = True  # _on_first_image lets the reader go on
+        self.catalog_path = self.session.catalog_path
         #: the one "Run on" choice of the chain panel, the Segmentation and the Fusion dock
-        self.run_on = ExecutorChoice()
+        self.run_on = self.session.run_on
         self.destroyed.connect(lambda *a, c=self.run_on: c.close())
-        self._load_task: Task | None = None
-        self._import_task: Task | None = None
+        self._import_open_first = False
         self._progress_task: Task | None = None
         self.last_error: TaskError | None = None
         self.error_box: QMessageBox | None = None
-        self.catalog = None
-        #: decoded volumes, least recently used first out (see _volume_cache_cap)
-        self.volume_cache = VolumeCache(self._volume_cache_cap())
 
         self.view_grid = ViewGrid(self.state, self)
         self.views = self.view_grid.views
@@ -179,7 +180,9 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             view.cursor_sample.connect(self._on_cursor_sample)
         self.state.volume_changed.connect(self._on_volume_changed)
         self._on_volume_changed(None)
-        self._open_catalog()
+        self._bind_session()
+        if self.session.catalog_error is not None:  # the window opens, without a catalog
+            self._show_error(self.session.catalog_error)
         self.refresh_browser()
 
     @property
@@ -187,15 +190,19 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         """The active view: the one shown alone, or the one last focused in the grid."""
         return self.view_grid.active_view
 
-    def _open_catalog(self) -> None:
-        # one catalog for the window's life: each thread gets its own connection from it
-        try:
-            self.catalog = library.open_catalog(self.catalog_path)
-        except Exception as exc:  # error boundary: the window opens, without a catalog
-            self._show_error(TaskError("Opening the catalog", exc, _format_tb(exc)))
-            self.catalog = None
-        else:
-            self.catalog_path = self.catalog.path
+    @property
+    def catalog(self):
+        """The session's catalog (None when it could not be opened)."""
+        return self.session.catalog
+
+    @property
+    def volume_cache(self):
+        """Decoded volumes, least recently used first out (the session's)."""
+        return self.session.cache
+
+    @property
+    def _load_task(self) -> Task | None:
+        return self.session.load_job
 
     def _catalog_or_error(self, action: str):
         if self.catalog is None:
@@ -319,7 +326,7 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.state.tools.events.tool.connect(self._on_tool_changed_show_panel)
 
         self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
-                                        cached=self._cached_volume, run_on=self.run_on)
+                                        cached=self.session.cached_volume, run_on=self.run_on)
         self.fusion_dock = QDockWidget("Fusion", self)
         self.fusion_dock.setObjectName("fusion_dock")
         self.fusion_dock.setWidget(self.fusion_panel)
@@ -483,205 +490,13 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
             return
         self.state.set_plane_slice(plane, (self.state.plane_slice(plane) + 1) % n)
 
-    # -- remote endpoints (issue 6) ----------------------------------------------------
-    def _build_cache_action(self) -> None:
-        self.cache_action = QAction("&Memory for Open Series…", self)
-        self.cache_action.setObjectName("action_volume_cache")
-        self.cache_action.setToolTip("How much memory decoded series may keep, so that "
-                                     "reopening them is instant")
-        self.cache_action.triggered.connect(self.open_cache_dialog)
-        self._menu("Settings").addAction(self.cache_action)
-
-    def open_cache_dialog(self):
-        """Ask for the volume cache's cap in MiB (non-modal); applied and stored on OK."""
-        import psutil
-        from PySide6.QtWidgets import QInputDialog
-
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Memory for open series")
-        ram_mb = psutil.virtual_memory().total / 2**20
-        dialog.setLabelText(
-            f"Keep up to this many MiB of decoded series (0: none).\n"
-            f"Now {self.volume_cache.nbytes / 2**20:.0f} of "
-            f"{self.volume_cache.cap_bytes / 2**20:.0f} MiB in use; this machine has "
-            f"{ram_mb:.0f} MiB.")
-        dialog.setInputMode(QInputDialog.InputMode.IntInput)
-        dialog.setIntRange(0, int(ram_mb))
-        dialog.setIntValue(int(self.volume_cache.cap_bytes / 2**20))
-        dialog.intValueSelected.connect(self.set_cache_cap_mb)
-        dialog.open()
-        self.cache_dialog = dialog
-        return dialog
-
-    def _build_remote_actions(self) -> None:
-        self.endpoints_action = QAction("&Remote Endpoints…", self)
-        self.endpoints_action.setObjectName("action_remote_endpoints")
-        self.endpoints_action.setToolTip("Servers a chain can run on (Run on)")
-        self.endpoints_action.triggered.connect(self.open_endpoints_dialog)
-        self._menu("Settings").addAction(self.endpoints_action)
-        try:  # the configured endpoints join "Run on"; a broken config is a message
-            from medview.remote.executor import sync_endpoint_executors
-
-            sync_endpoint_executors()
-        except Exception as exc:  # error boundary
-            log.warning("remote endpoints not available: %s", exc)
-
-    def open_endpoints_dialog(self):
-        from medview.gui.endpoints_dialog import EndpointsDialog
-
-        dialog = EndpointsDialog(self.tasks, self)
-        dialog.open()
-        self.endpoints_dialog = dialog
-        return dialog
-
-    # -- export ------------------------------------------------------------------------
-    def _build_export_action(self) -> None:
-        self.export_open_action = QAction("&Export…", self)
-        self.export_open_action.setObjectName("action_export")
-        self.export_open_action.setShortcut(QKeySequence("Ctrl+E"))
-        self.export_open_action.setToolTip("Export the label map (DICOM SEG, NIfTI), the "
-                                           "series, the fused image, measurements or the view")
-        self.export_open_action.triggered.connect(self.show_export_dialog)
-        file_menu = self.menuBar().actions()[0].menu()
-        file_menu.insertAction(self.save_png_action, self.export_open_action)
-        self._export_providers: list = []  # callables adding Exportables (e.g. chain results)
-
-    def exportables(self) -> list:
-        """What can be exported now, for the Export dialog."""
-        from medview.app.measurements import measurements_table
-        from medview.gui.exports import Exportable
-
-        state = self.state
-        vol = state.volume
-        if vol is None:
-            return []
-        # DICOM exports reference the series as loaded (also while a derived layer is shown)
-        series = self.layers.series.value if self.layers.series is not None else vol
-        source = series if series.metadata.get("source_files") else None
-        items = []
-        if state.labels is not None:
-            items.append(Exportable("Label map", "labels", state.labels, source))
-        if state.scribbles is not None:
-            items.append(Exportable("Scribbles", "labels", state.scribbles, source))
-        if state.fusion is not None:
-            items.append(Exportable("Fused image", "rgb", self._blend_fusion, source))
-        for provider in self._export_providers:
-            items.extend(provider())
-        for layer in self.layers.layers:
-            if layer.kind in ("volume", "labels", "rgb", "table"):
-                items.append(Exportable(f"Result: {layer.name}", layer.kind, layer.value,
-                                        source))
-        items.append(Exportable("Series", "volume", series, source))
-        if state.measurements:
-            geoms = {name: state.geometry(name) for name in state.planes}
-            items.append(Exportable("Measurements", "table", lambda: measurements_table(
-                vol, geoms, state.measurements)))
-        items.append(Exportable("View", "view", None))
-        return items
-
-    def _blend_fusion(self):
-        """The fused image as an RGB volume: grey base window, the second series in its colour
-        map and opacity (what the views show); the registered step ``fuse.blend``, run here
-        (the fused series is already on this workstation)."""
-        from medview.pipeline.executors import LOCAL, run_step_on
-
-        state = self.state
-        low, high = state.fusion_window
-        return run_step_on(LOCAL, "fuse.blend", {"volume": state.volume, "moving": state.fusion},
-                           {"window_center": state.window_center,
-                            "window_width": state.window_width,
-                            "colormap": state.fusion_colormap, "moving_min": low,
-                            "moving_max": high, "opacity": state.fusion_opacity})
-
-    def show_export_dialog(self) -> None:
-        from medview.gui.exports import ExportDialog
-
-        items = self.exportables()
-        if not items:
-            self._show_message("Nothing to export", "Open a series first.")
-            return
-        dialog = ExportDialog(items, self.export, self.settings_value("export/last_folder", ""),
-                              self)
-        self.add_send_button(dialog)
-        dialog.open()
-        self.export_dialog = dialog
-
-    def export(self, item, fmt: str, path, overwrite: bool = False) -> Task | None:
-        """Export ``item`` (an Exportable) as ``fmt`` to ``path`` in the background; the
-        view (PNG) is saved at once, on the GUI thread, as it is on screen."""
-        from medview.gui.exports import export_item
-
-        self.set_settings_value("export/last_folder", str(Path(path).parent))
-        if item.kind == "view":
-            try:
-                written = export_item(item, fmt, path, overwrite=overwrite,
-                                      save_view=self.view_grid.save_png)
-            except Exception as exc:  # error boundary
-                self._show_error(TaskError("Exporting the view", exc, _format_tb(exc)))
-                return None
-            self._on_dialog_exported(written)
-            return None
-        if item.kind == "rgb":
-            value = item.resolve()  # blended now, from what the views show
-            item = type(item)(item.name, item.kind, value, item.source)
-        kind = _WORK_OF_EXPORT.get(item.name)
-        generation = self.unsaved.work.generation(kind) if kind else 0
-
-        def finished(written) -> None:
-            if kind:  # this work is saved as it was when the export started
-                self.unsaved.work.mark_saved(kind, generation)
-            self._on_dialog_exported(written)
-
-        task = self.tasks.start(
-            f"Exporting {item.name.lower()}",
-            lambda progress: export_item(item, fmt, path, overwrite=overwrite),
-            on_finished=finished,
-            on_failed=self._on_dialog_export_failed)
-        self._track_progress(task)
-        return task
-
-    def _on_dialog_exported(self, written) -> None:
-        first = written[0] if written else ""
-        more = f" and {len(written) - 1} more" if len(written) > 1 else ""
-        self.statusBar().showMessage(f"Exported {first}{more}", STATUS_MESSAGE_MS)
-        self.exported.emit(list(written))
-
-    def _on_dialog_export_failed(self, error: TaskError) -> None:
-        self._show_error(error)
-        self.exported_failed.emit(error)
-
-    # -- label overlay -----------------------------------------------------------------
-    def choose_label_map(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open a label map on this series", "",
-            "Label maps (*.nii *.nii.gz *.nrrd *.mha *.mhd);;All files (*)")
-        if path:
-            self.open_label_map(path)
-
-    def open_label_map(self, path: str | os.PathLike) -> bool:
-        """Show the label map in ``path`` over the open series; False (with a message) if it
-        cannot be read or is not on the series' grid."""
-        if self.state.volume is None:
-            self._show_message("No series open", "Open a series before its label map.")
-            return False
-        try:
-            self.state.set_labels(library.read_label_map(path))
-        except Exception as exc:  # error boundary: a wrong file is a message
-            self._show_error(TaskError("Opening the label map", exc, _format_tb(exc)))
-            return False
-        self.unsaved.work.mark_saved("labels")  # as it is in the file
-        segments = self.state.labels.segments
-        self.statusBar().showMessage(
-            f"Label map {Path(path).name}: {len(segments)} segment(s)", STATUS_MESSAGE_MS)
-        return True
-
     # -- browser -----------------------------------------------------------------------
     def refresh_browser(self) -> bool:
         """Re-read the catalog into the browser; False (with a message) if that failed."""
         if self.catalog is None:
             return False
         try:
-            patients = library.list_patients(self.catalog)
+            patients = self.session.patients()
         except Exception as exc:  # error boundary: a broken catalog must not stop the window
             log.exception("reading the catalog failed")
             self._show_error(TaskError("Reading the catalog", exc, _format_tb(exc)))
@@ -689,295 +504,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
         self.browser.set_patients(patients)
         self._after_browser_refresh()
         return True
-
-    # -- import ------------------------------------------------------------------------
-    def choose_folder_to_import(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a folder of DICOM files",
-                                                  self.last_import_folder())
-        if folder:
-            self.import_folder(folder)
-
-    def import_folder(self, path: str | os.PathLike | list, *,
-                      open_first: bool = False) -> Task | None:
-        """Import ``path`` (or a list of paths) into the catalog in the background;
-        optionally open its first series.
-
-        Returns the task, or None when an import is already running (one at a time).
-        """
-        if self._import_task is not None:
-            self.statusBar().showMessage("An import is already running; wait or cancel it.",
-                                         STATUS_MESSAGE_MS)
-            return None
-        catalog = self._catalog_or_error("Importing")
-        if catalog is None:
-            return None
-        paths = [Path(p) for p in path] if isinstance(path, list | tuple) else [Path(path)]
-        path = paths[0]
-        self._remember_import_folder(path)
-
-        def work(progress):
-            return library.import_paths(catalog, paths, progress=progress)
-
-        what = f"{path.name or path}" + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
-        task = self.tasks.start(
-            f"Importing {what}", work,
-            on_finished=lambda result: self._on_import_finished(result, open_first),
-            on_failed=self._on_import_failed,
-            on_cancelled=self._on_import_cancelled,
-        )
-        self._import_task = task
-        self.import_action.setEnabled(False)
-        self._track_progress(task)
-        return task
-
-    def _import_ended(self) -> None:
-        # before any signal goes out, so that a listener can start the next import at once
-        self._import_task = None
-        self.import_action.setEnabled(True)
-
-    def _on_import_finished(self, result: library.ImportResult, open_first: bool) -> None:
-        self._import_ended()
-        self.refresh_browser()
-        report = result.report
-        errors = result.errors
-        text = (f"Imported: {report.added} added, {report.updated} updated, "
-                f"{report.unchanged} unchanged; {len(result.series_uids)} series")
-        if errors:
-            text += f"; {len(errors)} file(s) could not be read (File ▸ Show Failed Files)"
-            for path, reason in errors[:20]:
-                log.warning("unreadable: %s: %s", path, reason)
-        if report.warning_count:
-            text += f"; {report.warning_count} file(s) imported with a warning"
-        self.failed_panel.set_warnings(report.warnings)
-        self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
-        self._offer_failed_files(len(errors))
-        if not result.series_uids:
-            self._show_message("Nothing to show",
-                               "No DICOM image series was found in the imported folder.",
-                               "\n".join(f"{p}: {r}" for p, r in errors[:50]))
-        elif open_first:
-            self.browser.select_series(result.series_uids[0])
-            self.open_series_asking(result.series_uids[0])
-        self.import_finished.emit(result)
-
-    def _on_import_failed(self, error: TaskError) -> None:
-        self._import_ended()
-        self._show_error(error)
-        self.import_failed.emit(error)
-
-    def _on_import_cancelled(self) -> None:
-        self._import_ended()
-        self.refresh_browser()  # the batches imported before the cancel stay in the catalog
-        self._on_cancelled("Import")
-
-    # -- loading -----------------------------------------------------------------------
-    def open_series_asking(self, series_uid: str) -> Task | None:
-        """What the reader's "open" does (the browser, an import that opens its first
-        series): Save / Discard / Cancel of unsaved work first (:mod:`medview.gui.unsaved`),
-        then :meth:`open_series`; a DICOM SEG opens as the label map of the series it
-        references (:mod:`medview.app.seg_open`). Returns None when the reader cancelled
-        (and for a SEG)."""
-        from medview.app.seg_open import is_seg_series, open_seg_series
-
-        if is_seg_series(self.catalog, series_uid):
-            open_seg_series(self, series_uid)
-            return None
-        shown = self.state.volume
-        other = shown is None or shown.metadata.get("SeriesInstanceUID") != series_uid
-        if other and not self.unsaved.confirm("opening another series"):
-            self.statusBar().showMessage("Kept the open series and its unsaved work.",
-                                         STATUS_MESSAGE_MS)
-            return None
-        return self.open_series(series_uid)
-
-    def open_series(self, series_uid: str, stack: int | None = None) -> Task | None:
-        """Show catalog series ``series_uid``: at once if it is in the volume cache, else
-        loaded in the background, its middle slice shown as soon as it is read and the rest
-        filled in as it arrives (:mod:`medview.app.series_loading`).
-
-        ``stack`` picks a phase or time point of a 4D series (default: the series' default
-        stack); only that stack is read, and it is cached on its own
-        (:mod:`medview.gui.phases`).
-
-        Opening another series while one loads cancels the first; only the last one asked
-        for is shown; asking again for the one loading lets it go on. Returns the task (None
-        for a cached series, or without a catalog).
-        """
-        key = self.phases.cache_key(series_uid, stack)
-        title = _load_title(series_uid, stack)
-        if self._load_task is not None:
-            if self._load_task.title == title:
-                return self._load_task  # already on its way (a second double-click)
-            self._load_task.cancel()
-            self._load_task = None
-            self.state.stop_loading()
-        cached = self.volume_cache.get(key)
-        if cached is not None:
-            volume, windows = cached
-            self.phases.shown(series_uid, stack)
-            self._show_volume(volume, windows)
-            self._series_complete(volume)
-            return None
-        catalog = self._catalog_or_error("Opening the series")
-        if catalog is None:
-            return None
-
-        # a stack only when one is asked for: the default call stays what it was
-        which = {} if stack is None else {"stack": stack}
-
-        def work(progress):
-            task = current_task()
-            return series_loading.load_series_progressively(
-                catalog, series_uid, progress=progress,
-                on_first=task.post_partial if task is not None else None, **which)
-
-        task = self.tasks.start(title, work)
-        task.signals.partial.connect(lambda first: self._on_first_image(task, first))
-        task.signals.progress.connect(lambda f, m: self._on_load_progress(task))
-        task.signals.finished.connect(
-            lambda result: self._on_series_loaded(task, result, series_uid))
-        task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
-        task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
-        self._load_task = task
-        self._track_progress(task)
-        return task
-
-    def _cached_volume(self, series_uid: str):
-        """The decoded volume of ``series_uid`` if the cache holds it (GUI thread only)."""
-        entry = self.volume_cache.get(series_uid)
-        return None if entry is None else entry[0]
-
-    def _volume_cache_cap(self) -> int:
-        """``MEDVIEW_CACHE_MB``, else the setting ``cache/max_mb``, else 25 % of the RAM."""
-        try:
-            return default_cap_bytes(setting_mb=self.settings_value(CAP_SETTING, ""))
-        except ValueError as exc:  # a bad value must not stop the window: say so, go on
-            log.warning("%s; the volume cache uses a quarter of the RAM instead", exc)
-            return default_cap_bytes({})
-
-    def set_cache_cap_mb(self, mb: float) -> None:
-        """Hold at most ``mb`` MiB of decoded volumes (0: none), now and in later sessions
-        (``MEDVIEW_CACHE_MB``, when set, still wins at the next start)."""
-        mb = float(mb)
-        if not mb >= 0:
-            raise ValueError(f"mb: expected a number of MiB ≥ 0, got {mb}")
-        self.volume_cache.set_cap(int(mb * 1024 * 1024))
-        self.set_settings_value(CAP_SETTING, f"{mb:g}")
-
-    def _show_volume(self, volume: Volume, windows) -> None:
-        default, auto = windows
-        self.set_cine(False)
-        self.state.set_volume(volume, window=default, auto=auto)
-
-    def _on_first_image(self, task: Task, first: FirstImage) -> None:
-        if task is not self._load_task:
-            first.shown.set()
-            return  # superseded by a later request
-        try:
-            self.set_cine(False)
-            self.state.set_volume(first.volume, window=first.window)
-            self.state.set_loading(first.loaded)
-            self._on_load_progress(task)
-            # drawn now, while the worker waits: drawing later would compete with the
-            # reading thread for the GIL (see series_loading.FIRST_PAINT_WAIT_S)
-            self.view_grid.repaint()
-        except BaseException:
-            first.shown.set()
-            raise
-        # the events this queued (layout, overlays, progress) run before the timer fires
-        QTimer.singleShot(0, first.shown.set)
-        self.first_image_shown.emit(first.volume)
-
-    def _on_load_progress(self, task: Task) -> None:
-        # the task forwards progress at most every PROGRESS_INTERVAL_S: a bounded redraw rate
-        if task is not self._load_task or not self.state.is_loading:
-            return
-        self.state.notify_data_changed()
-        if task is self._progress_task:
-            self.progress_label.setText(f"Loading {self.state.n_loaded}/{self.state.n_slices}")
-
-    def _on_series_loaded(self, task: Task, result: LoadedSeries, series_uid: str) -> None:
-        if task is not self._load_task:
-            return  # superseded by a later request
-        self._load_task = None
-        volume = result.volume
-        key = self.phases.loaded(series_uid, result.stack, result.n_stacks)
-        # shown since its first slice: now complete (or widened on the same grid)
-        if not self.state.finish_loading(volume, *result.windows):
-            self._show_volume(volume, result.windows)  # read whole: shown only now
-        if result.failures:
-            # the slices read stay shown; an incomplete volume is not cached
-            shown = "\n".join(result.failures[:50])
-            self._show_message("Some slices could not be read",
-                               f"{len(result.failures)} slice(s) of this series could not be "
-                               "read: each is interpolated from its neighbours (a made-up "
-                               "slice); the others are shown as acquired.", shown)
-            for failure in result.failures:
-                log.error("unreadable slice: %s", failure)
-        elif not self.volume_cache.put(key, (volume, result.windows), volume.nbytes):
-            log.info("series not cached: %.0f MiB is more than the cache's %.0f MiB",
-                     volume.nbytes / 2**20, self.volume_cache.cap_bytes / 2**20)
-        self._series_complete(volume)
-
-    def _series_complete(self, volume: Volume) -> None:
-        log.info("opened series %s: %s", volume.metadata.get("SeriesInstanceUID"), volume)
-        for warning in volume.warnings:
-            log.warning("%s", warning)
-        if volume.warnings:
-            self.statusBar().showMessage(
-                f"{len(volume.warnings)} warning(s): {volume.warnings[0]}", STATUS_MESSAGE_MS)
-        self.series_opened.emit(volume)
-
-    def _on_series_failed(self, task: Task, error: TaskError) -> None:
-        if task is self._load_task:
-            self._load_task = None
-        self._show_error(error)
-        self.series_failed.emit(error)
-
-    def _on_series_cancelled(self, task: Task) -> None:
-        if task is self._load_task:
-            self._load_task = None
-            self.state.stop_loading()  # what was read stays shown; nothing is cached
-            self._on_cancelled("Loading")
-
-    # -- progress and cancel -----------------------------------------------------------
-    def _track_progress(self, task: Task) -> None:
-        """Show ``task`` in the progress area (the latest task started is the one shown)."""
-        self._progress_task = task
-        self.progress_label.setText(task.title if len(task.title) < 60 else task.title[:57] + "…")
-        self.progress_bar.setValue(0)
-        for widget in (self.progress_label, self.progress_bar, self.cancel_button):
-            widget.setVisible(True)
-        task.signals.progress.connect(lambda f, m: self._on_progress(task, f, m))
-        task.signals.done.connect(lambda: self._on_task_done(task))
-
-    def _on_progress(self, task: Task, fraction: float, message: str) -> None:
-        if task is self._progress_task:
-            self.progress_bar.setValue(int(round(fraction * 1000)))
-            if message:
-                self.progress_bar.setToolTip(message)
-
-    def _on_task_done(self, task: Task) -> None:
-        if task is not self._progress_task:
-            return
-        others = [t for t in self.tasks.running if t is not task and not t.is_done]
-        if others:
-            self._track_progress(others[-1])
-            return
-        self._progress_task = None
-        for widget in (self.progress_label, self.progress_bar, self.cancel_button):
-            widget.setVisible(False)
-
-    def cancel_running(self) -> None:
-        """Cancel the import, the load, the export and the task shown in the progress area
-        (the Cancel button)."""
-        for task in (self._import_task, self._load_task, self._export_task,
-                     self._progress_task):
-            if task is not None:
-                task.cancel()
-
-    def _on_cancelled(self, what: str) -> None:
-        self.statusBar().showMessage(f"{what} cancelled.", STATUS_MESSAGE_MS)
 
     # -- viewer ------------------------------------------------------------------------
     def apply_preset(self, key: int) -> None:
@@ -1069,24 +595,6 @@ class MainWindow(BrowserActionsMixin, PacsActionsMixin, ShareActionsMixin, Setti
                 dialog.reject()
         self._save_settings()
         self.thumbnails.shutdown(timeout_ms=10_000)
-        if not self.tasks.shutdown(timeout_ms=10_000):
+        if not self.session.close(timeout=10.0):  # and the catalog, once the jobs stopped
             log.warning("a background task did not stop within 10 s")
-        elif self.catalog is not None:
-            self.catalog.close()
-            self.catalog = None
         super().closeEvent(event)
-
-
-#: Export dialog item → the kind of work it saves (:mod:`medview.app.unsaved_work`)
-_WORK_OF_EXPORT = {"Label map": "labels", "Scribbles": "scribbles",
-                   "Measurements": "measurements", "Fused image": "fusion"}
-
-
-def _load_title(series_uid: str, stack: int | None = None) -> str:
-    return f"Loading series {series_uid}" + ("" if stack is None else f", stack {stack}")
-
-
-def _format_tb(exc: BaseException) -> str:
-    import traceback
-
-    return "".join(traceback.format_exception(exc))

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget
 
+from medview.app.session import load_title
 from medview.dicom.arriving import ArrivingSeries
 from medview.gui.pacs_dock import PacsPanel
 
@@ -224,16 +225,13 @@ class PacsActionsMixin:
 
     def _show_arriving(self, k: int) -> None:
         from medview.app.windowing import default_window
-        from medview.gui.main_window import _load_title
 
         series = self.pacs_reader.series
         volume = series.volume
         ours = self.state.volume is self._pacs_before or self._is_shown(series.series_uid)
-        task = self._load_task
-        if task is not None and task.title == _load_title(series.series_uid):
-            task.cancel()  # the provisional open of what was here: the whole layout now
-            self._load_task = None
-            self.state.stop_loading()
+        task = self.session.load_job
+        if task is not None and task.title == load_title(series.series_uid):
+            self.session.stop_open()  # the provisional open of what was here: the whole layout
         elif task is not None:
             ours = False
         if not ours:
@@ -284,25 +282,14 @@ class PacsActionsMixin:
 
     def _finish_arriving(self, series: ArrivingSeries) -> None:
         """Load the series from the catalog and swap it in (same grid: the view stays)."""
-        from medview.app.series_loading import load_series_progressively
-        from medview.gui.main_window import _load_title
-
         uid = series.series_uid
         if series.volume is None or self.state.volume is not series.volume:
             if self._is_shown(uid):  # its provisional open: read it again, complete
                 self.reload_series(uid)
-            elif self.state.volume is self._pacs_before and self._load_task is None:
+            elif self.state.volume is self._pacs_before and self.session.load_job is None:
                 self.open_series(uid)  # nothing of it was shown yet, nor anything else
             return
-        catalog = self.catalog
-        self.volume_cache.remove(uid)
-        task = self.tasks.start(_load_title(uid), lambda progress: load_series_progressively(
-            catalog, uid, progress=progress))
-        task.signals.finished.connect(lambda result: self._on_series_loaded(task, result, uid))
-        task.signals.failed.connect(lambda error: self._on_series_failed(task, error))
-        task.signals.cancelled.connect(lambda: self._on_series_cancelled(task))
-        self._load_task = task
-        self._track_progress(task)
+        self.session.open_series(uid, reread=True)
 
     def _is_shown(self, series_uid: str) -> bool:
         vol = self.state.volume
@@ -310,15 +297,12 @@ class PacsActionsMixin:
 
     def reload_series(self, series_uid: str):
         """Read ``series_uid`` again from the catalog (it grew), on the same slice."""
-        from medview.gui.main_window import _load_title
-
         keep = self.state.plane_slice(self.state.native_plane) \
             if self._is_shown(series_uid) else None
         self.volume_cache.remove(series_uid)  # a partial volume must not be reused
-        if self._load_task is not None and self._load_task.title == _load_title(series_uid):
-            self._load_task.cancel()
-            self._load_task = None
-            self.state.stop_loading()
+        job = self.session.load_job
+        if job is not None and job.title == load_title(series_uid):
+            self.session.stop_open()
         if keep is not None:
             def restore(volume) -> None:
                 if volume.metadata.get("SeriesInstanceUID") != series_uid:

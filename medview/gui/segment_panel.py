@@ -13,7 +13,6 @@ line, progress and cancel as for a chain).
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import TaskError, gui_text
+from medview.app.processing import apply_model_on, train_on
 from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
 from medview.gui.run_on import RunOnCombo
@@ -51,10 +51,6 @@ log = logging.getLogger(__name__)
 
 #: The classifiers that answer within seconds on a whole series (see core.classifier).
 CLASSIFIERS = (("random_forest", "Random forest"), ("mlp", "Neural network (MLP)"))
-#: The registered step that trains on scribbles and labels the series.
-TRAIN_STEP = "segment.classifier_train_predict"
-#: The registered step that labels the series with a saved model.
-APPLY_STEP = "segment.classifier_apply"
 
 
 def _swatch(colour: tuple[int, int, int]) -> QIcon:
@@ -322,13 +318,8 @@ class SegmentPanel(QWidget):
             return None
 
         def work(progress):
-            from medview.pipeline.executors import run_step_on
-
-            t0 = time.perf_counter()
-            out = run_step_on(executor, TRAIN_STEP, {"volume": volume, "scribbles": snapshot},
-                              {"classifier": kind, "seed": 0}, progress=progress)
-            progress.check()
-            return out["model"], out["labels"], time.perf_counter() - t0
+            out = train_on(executor, volume, snapshot, classifier=kind, progress=progress)
+            return out.model, out.labels, out.seconds
 
         where = "" if executor.name == "Local" else f" ({executor.name})"
         return self._start(f"Training the classifier{where}", work)
@@ -365,15 +356,8 @@ class SegmentPanel(QWidget):
             return None
 
         def work(progress):
-            from medview.core.classifier import PixelClassifier
-            from medview.pipeline.executors import run_step_on
-
-            t0 = time.perf_counter()
-            model = PixelClassifier.load(path)  # checked here first: only a safe model travels
-            labels = run_step_on(executor, APPLY_STEP, {"volume": volume},
-                                 {"model_path": str(path)}, progress=progress)
-            progress.check()
-            return model, labels, time.perf_counter() - t0
+            out = apply_model_on(executor, volume, path, progress=progress)
+            return out.model, out.labels, out.seconds
 
         where = "" if executor.name == "Local" else f" ({executor.name})"
         return self._start(f"Applying {Path(path).name}{where}", work)

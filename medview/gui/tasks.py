@@ -1,8 +1,10 @@
-"""Background work for the GUI: a function run in a QThreadPool with progress and cancel.
+"""Background work for the GUI: the jobs of :mod:`medview.app.tasks`, delivered on the GUI
+thread as Qt signals.
 
-The request is captured on the GUI thread (the function and its arguments); the worker
-calls it with a :class:`~medview.core.progress.Progress`; the outcome comes back to the GUI
-thread through queued Qt signals. Widgets are never touched from the worker.
+The request is captured on the GUI thread (the function and its arguments); a worker calls
+it with a :class:`~medview.core.progress.Progress`; the job's events are marshalled onto the
+GUI thread through a queued Qt signal and re-emitted there as the task's Qt signals. Widgets
+are never touched from the worker.
 
 Exactly one of ``finished(result)``, ``failed(error)`` or ``cancelled()`` is emitted per
 task, then ``done()``. Before that, the function may send intermediate results with
@@ -11,35 +13,20 @@ task, then ``done()``. Before that, the function may send intermediate results w
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from medview.app.messages import TaskError
-from medview.core.progress import Cancelled, Progress
+from medview.app.tasks import PROGRESS_INTERVAL_S, Job, JobRunner, current_job
+from medview.core.progress import Progress
 
-__all__ = ["Task", "TaskRunner", "current_task"]
-
-log = logging.getLogger(__name__)
-
-#: Progress is forwarded to the GUI at most this often (seconds); scanning calls update()
-#: once per file, far more often than anyone can read a progress bar.
-PROGRESS_INTERVAL_S = 0.05
+__all__ = ["PROGRESS_INTERVAL_S", "Task", "TaskRunner", "current_task"]
 
 
 class _Signals(QObject):
-    """The task's signals, re-emitted on the GUI thread.
-
-    The worker only emits ``_posted``; its receiver is this object, which lives on the GUI
-    thread, so Qt queues the call there and ``_deliver`` emits the public signals on the GUI
-    thread. Listeners can then be any callable (lambdas included) and still run on the GUI
-    thread, whatever Qt's rules for connections without a receiver object.
-    """
+    """The task's Qt signals, emitted on the GUI thread (where the job's events arrive)."""
 
     progress = Signal(float, str)
     finished = Signal(object)
@@ -48,110 +35,66 @@ class _Signals(QObject):
     done = Signal()
     #: an intermediate result the function chose to share (e.g. the first slice of a load)
     partial = Signal(object)
-    _posted = Signal(str, object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
-
-    def post(self, kind: str, payload: object = None) -> None:
-        """Called from the worker thread."""
-        self._posted.emit(kind, payload)
-
-    @Slot(str, object)
-    def _deliver(self, kind: str, payload: object) -> None:
-        if kind == "progress":
-            self.progress.emit(*payload)
-        elif kind == "finished":
-            self.finished.emit(payload)
-        elif kind == "failed":
-            self.failed.emit(payload)
-        elif kind == "cancelled":
-            self.cancelled.emit()
-        elif kind == "done":
-            self.done.emit()
-        elif kind == "partial":
-            self.partial.emit(payload)
 
 
-class Task(QRunnable):
-    """``function(progress)`` run once in a worker thread.
-
-    Parameters
-    ----------
-    title : str
-        What the user sees in the progress area and in error messages ("Loading series").
-    function : callable
-        ``function(progress) -> result``; it must check ``progress.cancelled`` (or call
-        ``progress.check()``) now and then so that Cancel works.
-    """
+class Task(Job):
+    """A :class:`~medview.app.tasks.Job` whose events are also Qt signals (``signals``), for
+    ``qtbot.waitSignal`` and Qt connections."""
 
     def __init__(self, title: str, function: Callable[[Progress], Any]):
-        super().__init__()
-        # Python owns the runnable; the runner keeps it alive until done.
-        self.setAutoDelete(False)
-        self.title = title
-        self._function = function
+        super().__init__(title, function)
         self.signals = _Signals()
-        self.progress = Progress(self._forward_progress)
-        self._last_emit = 0.0
-        self.is_done = False
-
-    # worker thread -------------------------------------------------------------------
-    def _forward_progress(self, fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if fraction >= 1.0 or now - self._last_emit >= PROGRESS_INTERVAL_S:
-            self._last_emit = now
-            self.signals.post("progress", (fraction, message))
-
-    def run(self) -> None:
-        _current.task = self
-        try:
-            self.progress.check()
-            result = self._function(self.progress)
-        except Cancelled:
-            self.signals.post("cancelled")
-        except BaseException as exc:  # one error boundary per task: report, never crash
-            text = traceback.format_exc()
-            log.error("%s failed:\n%s", self.title, text)
-            self.signals.post("failed", TaskError(self.title, exc, text))
-        else:
-            if self.progress.cancelled:
-                self.signals.post("cancelled")
-            else:
-                self.signals.post("finished", result)
-        finally:
-            _current.task = None
-            self.signals.post("done")
-
-    def post_partial(self, payload: object) -> None:
-        """From the function, in the worker: send ``payload`` to the GUI thread now, as
-        ``signals.partial(payload)`` (before ``finished``; never after a cancel)."""
-        if not self.progress.cancelled:
-            self.signals.post("partial", payload)
-
-    # any thread ----------------------------------------------------------------------
-    def cancel(self) -> None:
-        self.progress.cancel()
-
-
-_current = threading.local()
+        events = self.events
+        events.progress.connect(self.signals.progress.emit)
+        events.partial.connect(self.signals.partial.emit)
+        events.finished.connect(self.signals.finished.emit)
+        events.failed.connect(self.signals.failed.emit)
+        events.cancelled.connect(self.signals.cancelled.emit)
+        events.done.connect(self.signals.done.emit)
 
 
 def current_task() -> Task | None:
     """The task running in this worker thread (None outside tasks), e.g. for
     :meth:`Task.post_partial` from a function that was not given its task."""
-    return getattr(_current, "task", None)
+    job = current_job()
+    return job if isinstance(job, Task) else None
+
+
+class _Marshal(QObject):
+    """Runs callables posted from any thread on the thread this object lives on (the GUI's).
+
+    The worker only emits ``_posted``; its receiver is this object, so Qt queues the call
+    and ``_run`` runs on the GUI thread, in the order posted.
+    """
+
+    _posted = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._posted.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    def __call__(self, callback: Callable[[], None]) -> None:
+        self._posted.emit(callback)
+
+    @Slot(object)
+    def _run(self, callback: Callable[[], None]) -> None:
+        callback()
+
+
+class _QtJobRunner(JobRunner):
+    def make_job(self, title: str, function: Callable[[Progress], Any]) -> Job:
+        return Task(title, function)
 
 
 class TaskRunner(QObject):
-    """Starts tasks on its own thread pool and keeps them alive until they are done."""
+    """Starts tasks on worker threads (a :class:`~medview.app.tasks.JobRunner` whose events
+    arrive on the GUI thread) and keeps them alive until they are done."""
 
     def __init__(self, parent: QObject | None = None, *, max_threads: int = 2):
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max_threads)
-        self._running: set[Task] = set()
+        self._marshal = _Marshal(self)
+        #: the Qt-free runner; a :class:`~medview.app.session.Session` starts its jobs here
+        self.jobs = _QtJobRunner(self._marshal, max_threads=max_threads)
 
     def start(
         self,
@@ -163,34 +106,17 @@ class TaskRunner(QObject):
         on_cancelled: Callable[[], None] | None = None,
         on_progress: Callable[[float, str], None] | None = None,
     ) -> Task:
-        """Run ``function(progress)`` in the pool; the callbacks run on the GUI thread."""
-        task = Task(title, function)
-        if on_progress is not None:
-            task.signals.progress.connect(on_progress)
-        if on_finished is not None:
-            task.signals.finished.connect(on_finished)
-        if on_failed is not None:
-            task.signals.failed.connect(on_failed)
-        if on_cancelled is not None:
-            task.signals.cancelled.connect(on_cancelled)
-        task.signals.done.connect(lambda: self._on_task_done(task))  # runs on the GUI thread
-        self._running.add(task)
-        self.pool.start(task)
-        return task
-
-    def _on_task_done(self, task: Task) -> None:
-        task.is_done = True
-        self._running.discard(task)
+        """Run ``function(progress)`` in a worker; the callbacks run on the GUI thread."""
+        return self.jobs.start(title, function, on_finished=on_finished, on_failed=on_failed,
+                               on_cancelled=on_cancelled, on_progress=on_progress)
 
     @property
     def running(self) -> tuple[Task, ...]:
-        return tuple(self._running)
+        return self.jobs.running
 
     def cancel_all(self) -> None:
-        for task in list(self._running):
-            task.cancel()
+        self.jobs.cancel_all()
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Cancel every task and wait for the workers; False if one is still running."""
-        self.cancel_all()
-        return self.pool.waitForDone(timeout_ms)
+        return self.jobs.shutdown(timeout_ms / 1000.0)

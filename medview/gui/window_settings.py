@@ -1,5 +1,6 @@
 """What the main window remembers between runs (QSettings): geometry and dock layout, the last
-import folder, custom window presets and keyboard shortcuts.
+import folder, custom window presets and keyboard shortcuts; the Settings menu's memory for
+open series and remote endpoints.
 
 A mixin of :class:`~medview.gui.main_window.MainWindow`. The settings live where Qt keeps
 an application's settings (``medview/medview``), or in the ini file given to the window or
@@ -275,3 +276,54 @@ class SettingsMixin:
                 self.settings.setValue(_SHORTCUTS + action_id, sequence)
         self.settings.sync()
         self.statusBar().showMessage("Keyboard shortcuts saved.", 4000)
+
+    # -- Settings ▸ Memory for Open Series…, Remote Endpoints… (issues 6, 11) ---------
+    def _build_cache_action(self) -> None:
+        self.cache_action = QAction("&Memory for Open Series…", self)
+        self.cache_action.setObjectName("action_volume_cache")
+        self.cache_action.setToolTip("How much memory decoded series may keep, so that "
+                                     "reopening them is instant")
+        self.cache_action.triggered.connect(self.open_cache_dialog)
+        self._menu("Settings").addAction(self.cache_action)
+
+    def open_cache_dialog(self):
+        """Ask for the volume cache's cap in MiB (non-modal); applied and stored on OK."""
+        import psutil
+        from PySide6.QtWidgets import QInputDialog
+
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Memory for open series")
+        ram_mb = psutil.virtual_memory().total / 2**20
+        dialog.setLabelText(
+            f"Keep up to this many MiB of decoded series (0: none).\n"
+            f"Now {self.volume_cache.nbytes / 2**20:.0f} of "
+            f"{self.volume_cache.cap_bytes / 2**20:.0f} MiB in use; this machine has "
+            f"{ram_mb:.0f} MiB.")
+        dialog.setInputMode(QInputDialog.InputMode.IntInput)
+        dialog.setIntRange(0, int(ram_mb))
+        dialog.setIntValue(int(self.volume_cache.cap_bytes / 2**20))
+        dialog.intValueSelected.connect(self.set_cache_cap_mb)
+        dialog.open()
+        self.cache_dialog = dialog
+        return dialog
+
+    def _build_remote_actions(self) -> None:
+        self.endpoints_action = QAction("&Remote Endpoints…", self)
+        self.endpoints_action.setObjectName("action_remote_endpoints")
+        self.endpoints_action.setToolTip("Servers a chain can run on (Run on)")
+        self.endpoints_action.triggered.connect(self.open_endpoints_dialog)
+        self._menu("Settings").addAction(self.endpoints_action)
+        try:  # the configured endpoints join "Run on"; a broken config is a message
+            from medview.remote.executor import sync_endpoint_executors
+
+            sync_endpoint_executors()
+        except Exception as exc:  # error boundary
+            log.warning("remote endpoints not available: %s", exc)
+
+    def open_endpoints_dialog(self):
+        from medview.gui.endpoints_dialog import EndpointsDialog
+
+        dialog = EndpointsDialog(self.tasks, self)
+        dialog.open()
+        self.endpoints_dialog = dialog
+        return dialog

@@ -10,11 +10,11 @@ import pytest
 from realparts import require
 
 import medview
-from medview.dicom.catalog import Catalog
-from medview.dicom.slice_reader import SliceReader, reads_slice_by_slice
 from medview.app.series_loading import FirstImage, load_series_progressively
 from medview.app.thumbnails import render_thumbnail, series_thumbnail, thumbnail_slice
 from medview.app.windowing import default_window
+from medview.dicom.catalog import Catalog
+from medview.dicom.slice_reader import SliceReader, reads_slice_by_slice
 
 
 def _rle_copy(src: Path, dest: Path) -> Path:

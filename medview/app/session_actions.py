@@ -1,0 +1,272 @@
+"""The :class:`~medview.app.session.Session`'s actions on what is open: label maps and SEGs,
+label editing with undo, fuse, classify, run a chain, export (of what is shown, or of a
+catalog series), remove a series, send (split out of ``session.py`` along that seam:
+importing, opening and caching there, acting on what is open here).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from medview.app import processing
+from medview.app.tasks import Job
+from medview.core.volume import Volume
+
+__all__ = ["ActionsMixin"]
+
+PathLike = str | os.PathLike
+
+
+class ActionsMixin:
+    """Label maps, editing, processing, export and send of a Session (see there)."""
+
+    # -- label maps --------------------------------------------------------------------
+    def _init_labels(self) -> None:
+        self._editor = None
+        #: the label map :meth:`edit_labels` edits (None before)
+        self.edited_labels = None
+
+    def open_label_map(self, path: PathLike):
+        """Read the label map in ``path`` (NIfTI/NRRD/MHA, segments from its
+        ``.segments.json``) and announce it (``label_map_opened``).
+
+        Raises
+        ------
+        ValueError, OSError
+            If the file cannot be read or holds no labels (the message names the file).
+        """
+        from medview.app import library
+
+        labels = library.read_label_map(path)
+        self.label_map_opened.emit(labels, str(path))
+        return labels
+
+    def read_seg(self, series_uid: str, volume: Volume) -> Job:
+        """Read catalog SEG series ``series_uid`` onto ``volume`` (the series it references,
+        open) in the background: ``seg_read(labels, note)``. Overlapping segments: the
+        higher segment number wins where they overlap, said in the note."""
+        from medview.app.seg_open import seg_reference
+        from medview.dicom.read_seg import SegReadError, read_seg
+
+        ref = seg_reference(self.require_catalog("Opening the segmentation"), series_uid)
+
+        def work(progress):
+            try:
+                return read_seg(ref.path, source=volume), ""
+            except SegReadError as exc:
+                if "overlap" not in str(exc):
+                    raise
+            return (read_seg(ref.path, source=volume, overlap="last"),
+                    "; segments overlap: the higher segment number is shown where they do")
+
+        return self._start_action(f"Reading the segmentation {ref.description}", work,
+                                  lambda result: self.seg_read.emit(*result))
+
+    # -- label editing -----------------------------------------------------------------
+    def edit_labels(self, labels):
+        """Edit ``labels`` (a LabelMap, in place) from now on, with a fresh undo history;
+        returns its :class:`~medview.app.label_editing.LabelEditor`."""
+        from medview.app.label_editing import LabelEditor
+
+        self._editor = LabelEditor(labels.array)
+        self.edited_labels = labels
+        return self._editor
+
+    @property
+    def editor(self):
+        if self._editor is None:
+            raise RuntimeError("no label map is being edited: call edit_labels(labels) first")
+        return self._editor
+
+    def paint(self, geometry, slice_index: int, start, end=None, *, radius_mm: float,
+              value: int) -> int:
+        """One brush stroke on a view (``geometry``, ``slice_index``) from display point
+        ``start`` to ``end`` (a dab when None); ``value`` 0 erases. One undo step; returns
+        the voxels changed."""
+        ed = self.editor
+        ed.begin_stroke("erase" if value == 0 else "paint")
+        if end is None:
+            ed.paint(geometry, slice_index, start, radius_mm, value)
+        else:
+            ed.paint_line(geometry, slice_index, start, end, radius_mm, value)
+        return self._edited(ed.end_stroke())
+
+    def fill(self, geometry, slice_index: int, point, value: int) -> int:
+        """Fill the region under ``point`` on the view's slice with ``value`` (one undo
+        step); returns the voxels changed."""
+        ed = self.editor
+        ed.begin_stroke("fill")
+        ed.fill(geometry, slice_index, point, value)
+        return self._edited(ed.end_stroke())
+
+    def undo(self) -> bool:
+        """Undo the last edit; False when there is none."""
+        return self._edited(self.editor.undo(), "undo") > 0
+
+    def redo(self) -> bool:
+        """Redo the last undone edit; False when there is none."""
+        return self._edited(self.editor.redo(), "redo") > 0
+
+    def _edited(self, edit, what: str = "") -> int:
+        if edit is None:
+            return 0
+        self.labels_edited.emit(what or edit.what, edit)
+        return int(edit.flat.size)
+
+    # -- processing --------------------------------------------------------------------
+    def _executor(self):
+        return self.run_on.executor()  # KeyError names the endpoints when one is gone
+
+    def fuse(self, base: Volume, moving: str | Volume, *, register: bool = False) -> Job:
+        """Bring ``moving`` (a catalog series UID, or a Volume) onto ``base``'s grid on the
+        chosen executor, registered rigidly first when ``register``: ``fused(Fused)``."""
+        executor = self._executor()
+        if isinstance(moving, str):
+            uid = moving
+            moving = self.cached_volume(uid)  # looked up here, on the caller's thread
+            catalog = self.catalog if moving is not None else self.require_catalog("Fusing")
+        given = moving
+
+        def work(progress):
+            from medview.app import library
+
+            second = given if given is not None else library.load_series(
+                catalog, uid, progress=progress.sub(0.0, 0.4))
+            return processing.fuse_on(executor, base, second, register=register,
+                                      progress=progress.sub(0.4, 0.95))
+
+        return self._start_action("Fusing a second series", work,
+                                  lambda result: self.fused.emit(result))
+
+    def blend(self, base: Volume, fused: Volume, *, window_center: float,
+              window_width: float, colormap: str, moving_range: tuple[float, float],
+              opacity: float, executor=None) -> Volume:
+        """The fused image as an RGB volume (the registered step ``fuse.blend``), now, on
+        ``executor`` (default the chosen one)."""
+        return processing.blend_on(executor if executor is not None else self._executor(),
+                                   base, fused, window_center=window_center,
+                                   window_width=window_width, colormap=colormap,
+                                   moving_range=moving_range, opacity=opacity)
+
+    def train_classifier(self, volume: Volume, scribbles, *,
+                         classifier: str = "random_forest") -> Job:
+        """Train on ``scribbles`` (a copy is taken now) and segment ``volume`` on the chosen
+        executor: ``classified(Classified)``."""
+        from medview.core.labelmap import LabelMap
+
+        executor = self._executor()
+        snapshot = LabelMap.like(volume, scribbles.array.copy(), scribbles.segments)
+        where = "" if executor.name == "Local" else f" ({executor.name})"
+        return self._start_action(
+            f"Training the classifier{where}",
+            lambda progress: processing.train_on(executor, volume, snapshot,
+                                                 classifier=classifier, progress=progress),
+            lambda result: self.classified.emit(result))
+
+    def apply_model(self, volume: Volume, path: PathLike) -> Job:
+        """Segment ``volume`` with the saved model ``path`` on the chosen executor:
+        ``classified(Classified)``."""
+        executor = self._executor()
+        where = "" if executor.name == "Local" else f" ({executor.name})"
+        return self._start_action(
+            f"Applying {Path(path).name}{where}",
+            lambda progress: processing.apply_model_on(executor, volume, path,
+                                                       progress=progress),
+            lambda result: self.classified.emit(result))
+
+    def run_chain(self, chain, inputs: Mapping[str, Any]) -> Job:
+        """Run ``chain`` (a :class:`~medview.pipeline.chain.Chain`) on ``inputs`` on the
+        chosen executor: ``chain_finished(ChainResult)``."""
+        executor = self._executor()
+        return self._start_action(
+            f"Running {chain.name or 'the chain'}",
+            lambda progress: executor.run(chain, dict(inputs), progress=progress),
+            lambda result: self.chain_finished.emit(result))
+
+    # -- catalog series ----------------------------------------------------------------
+    def remove_series(self, series_uid: str) -> int:
+        """Forget ``series_uid`` in the catalog (its files stay on disk) and its cached
+        volumes; the number of instances removed.
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        """
+        n = self.require_catalog("Removing the series").remove_series(series_uid)
+        for key in self.cache.keys():  # noqa: SIM118 - a copy: entries go while looping
+            if key == series_uid or (isinstance(key, tuple) and key[0] == series_uid):
+                self.cache.remove(key)
+        self.series_removed.emit(series_uid, n)
+        return n
+
+    def export_series(self, series_uid: str, path: PathLike) -> Job | None:
+        """Write catalog series ``series_uid`` to the volume file ``path`` (format from its
+        suffix; atomic; an existing file is replaced: the caller asked) in the background;
+        None when such an export is already running.
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        """
+        from medview.app.series_export import export_series
+
+        if self.series_export_job is not None:
+            return None
+        catalog = self.require_catalog("Exporting")
+        path = Path(path)
+
+        def ended() -> None:
+            self.series_export_job = None
+
+        job = self.runner.start(f"Exporting {path.name}", lambda progress: export_series(
+            catalog, series_uid, path, progress=progress))
+        job.events.finished.connect(lambda out: (ended(), self.series_exported.emit(out)))
+        job.events.failed.connect(lambda error: (ended(),
+                                                 self.series_export_failed.emit(error)))
+        job.events.cancelled.connect(lambda: (ended(), self.series_export_cancelled.emit()))
+        self.series_export_job = job
+        self.job_started.emit(job)
+        return job
+
+    # -- export and send ---------------------------------------------------------------
+    def export(self, item, fmt: str, path: PathLike, *, overwrite: bool = False) -> Job:
+        """Write ``item`` (an :class:`~medview.app.exporting.Exportable`) as ``fmt`` to
+        ``path`` in the background, atomically: ``exported(paths)``; a failure
+        (``export_failed``) leaves no partial file. A fused image is blended now, from what
+        is shown."""
+        from medview.app.exporting import export_item
+
+        if item.kind == "view":
+            raise ValueError("the view is saved by the window (it is what the screen shows)")
+        if item.kind == "rgb":
+            item = type(item)(item.name, item.kind, item.resolve(), item.source)
+
+        def ended() -> None:
+            self.export_job = None
+
+        job = self.runner.start(f"Exporting {item.name.lower()}",
+                                lambda progress: export_item(item, fmt, path,
+                                                             overwrite=overwrite))
+        job.events.finished.connect(lambda written: (ended(), self.exported.emit(list(written))))
+        job.events.failed.connect(lambda error: (ended(), self.export_failed.emit(error)))
+        job.events.cancelled.connect(lambda: (ended(), self.export_cancelled.emit()))
+        self.export_job = job
+        self.job_started.emit(job)
+        return job
+
+    def send(self, node_name: str, files: Sequence[PathLike]) -> Job:
+        """Store ``files`` on the configured PACS node ``node_name`` (C-STORE or STOW-RS;
+        audited): ``sent(SendReport)``."""
+        def work(progress):
+            from medview.pacs.nodes import get_node
+            from medview.pacs.send import send
+
+            return send(get_node(node_name), [Path(f) for f in files], progress=progress)
+
+        return self._start_action(f"Sending to {node_name}", work,
+                                  lambda result: self.sent.emit(result))
