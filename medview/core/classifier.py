@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 
+from medview.core._shared import check_same_grid, check_scalar
 from medview.core.fast_predict import ForestPredictor, MLPPredictor
 from medview.core.feature_stack import FeatureSpec, slice_features, smooth_slab
 from medview.core.labelmap import LabelMap, Segment
@@ -68,15 +69,11 @@ _CHUNK_3D = 32  # slices per 3D chunk: the halo (4σ) is recomputed per chunk
 
 # -- training -------------------------------------------------------------------------------
 def _check_inputs(volume: Volume, scribbles: Volume) -> tuple[np.ndarray, ...]:
-    if not isinstance(volume, Volume) or volume.is_rgb:
-        raise ValueError("volume: expected a scalar Volume")
+    check_scalar(volume, "the scribble classifier")
     if not isinstance(scribbles, Volume) or scribbles.array.dtype.kind not in "iub":
         raise ValueError("scribbles: expected a LabelMap (integer labels, 0 = unlabelled)")
-    if not volume.same_grid(scribbles):
-        raise ValueError(
-            f"scribbles: grid {scribbles.shape} spacing {scribbles.spacing} origin "
-            f"{scribbles.origin} does not match the volume's {volume.shape} spacing "
-            f"{volume.spacing} origin {volume.origin}; resample the scribbles onto the image")
+    check_same_grid(volume, scribbles, name="scribbles",
+                    fix="resample the scribbles onto the image")
     flat = scribbles.array.reshape(-1)
     where = np.flatnonzero(flat)  # scribbles are sparse: never sort the whole volume
     values = flat[where]
@@ -350,8 +347,7 @@ class PixelClassifier:
             If ``volume`` is not a scalar Volume.
         medview.core.progress.Cancelled
         """
-        if not isinstance(volume, Volume) or volume.is_rgb:
-            raise ValueError("volume: expected a scalar Volume")
+        check_scalar(volume, "the scribble classifier")
         nz, ny, nx = volume.shape
         lut = np.asarray(self.labels, np.uint16 if max(self.labels) > 255 else np.uint8)
         out = np.empty((nz, ny, nx), lut.dtype)

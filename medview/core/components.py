@@ -15,6 +15,7 @@ from typing import Annotated
 
 import numpy as np
 
+from medview.core._shared import check_labels
 from medview.core.labelmap import LabelMap, Segment, default_segments
 from medview.core.parallel import map_slices, worker_count
 from medview.core.params import Range
@@ -37,8 +38,7 @@ _CHUNK_SLICES = 32
 
 # -- inputs and outputs ----------------------------------------------------------------
 def _check_labels(labels: LabelMap, label: int) -> np.ndarray:
-    if not isinstance(labels, LabelMap):
-        raise TypeError(f"labels: expected a LabelMap, got {type(labels).__name__}")
+    check_labels(labels)
     label = int(label)
     if label < 0:
         raise ValueError(f"label: must be >= 0 (0 = every label), got {label}")

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import numpy as np
 
+from medview.core._shared import check_non_negative, check_positive, check_scalar
 from medview.core.parallel import map_slices
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
@@ -26,20 +27,6 @@ __all__ = [
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _check_scalar(volume: Volume, what: str) -> None:
-    if not isinstance(volume, Volume):
-        raise TypeError(f"volume: expected a Volume, got {type(volume).__name__}")
-    if volume.is_rgb:
-        raise ValueError(f"volume: {what} needs a scalar volume, got RGB {volume.array.shape}")
-
-
-def _check_size(name: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: must be a finite size >= 0 mm, got {value}")
-    return value
-
-
 def odd_voxels(size_mm: float, spacing_mm: float) -> int:
     """The odd number of voxels nearest to ``size_mm / spacing_mm`` (ties up), at least 1.
 
@@ -47,12 +34,6 @@ def odd_voxels(size_mm: float, spacing_mm: float) -> int:
     3 mm at 0.7 mm spacing is 5 voxels, at 1 mm 3 voxels, at 5 mm 1 voxel (no smoothing).
     """
     return 2 * int(max(size_mm / spacing_mm - 1.0, 0.0) / 2.0 + 0.5) + 1
-
-
-def _float32(volume: Volume) -> np.ndarray:
-    """The voxels as float32, without a copy when they already are."""
-    arr = volume.array
-    return arr if arr.dtype == np.float32 else arr.astype(np.float32)
 
 
 # -- median -------------------------------------------------------------------------------
@@ -166,8 +147,8 @@ def smooth_median(volume: Volume, *,
     """
     import cv2
 
-    _check_scalar(volume, "Median filtering")
-    size_mm = _check_size("size_mm", size_mm)
+    check_scalar(volume, "Median filtering")
+    size_mm = check_non_negative("size_mm", size_mm)
     arr = volume.array
     rx, ry, rz = (odd_voxels(size_mm, s) // 2 for s in volume.spacing)
     if in_plane_only or volume.shape[0] == 1:
@@ -346,11 +327,10 @@ def smooth_curvature_diffusion(
     ValueError
         If ``iterations`` < 1, ``conductance`` <= 0 or the volume is RGB.
     """
-    _check_scalar(volume, "Curvature diffusion")
+    check_scalar(volume, "Curvature diffusion")
     if int(iterations) != iterations or iterations < 1:
         raise ValueError(f"iterations: must be an integer >= 1, got {iterations}")
-    if not np.isfinite(conductance) or conductance <= 0:
-        raise ValueError(f"conductance: must be > 0, got {conductance}")
+    conductance = check_positive("conductance", conductance)
     flat = in_plane_only or volume.shape[0] == 1
     sx, sy, sz = volume.spacing
     scale = (1.0 / sy, 1.0 / sx) if flat else (1.0 / sz, 1.0 / sy, 1.0 / sx)

@@ -14,11 +14,15 @@ from typing import Annotated, Literal
 
 import numpy as np
 
+from medview.core._shared import (
+    as_float32,
+    check_finite,
+    check_non_negative,
+    check_positive,
+    check_scalar,
+)
 from medview.core.histogram import (
-    _check_scalar,
     _equalize_lut,
-    _f32,
-    _finite,
     _hist_range,
     _histogram,
     _interp_uniform,
@@ -94,7 +98,7 @@ def stretch_contrast(
         If the percentiles are outside [0, 100] or not increasing, ``in_high < in_low``,
         ``out_high <= out_low``, or the volume is RGB.
     """
-    _check_scalar(volume, "Contrast stretch")
+    check_scalar(volume, "Contrast stretch")
     for name, q in (("low_percentile", low_percentile), ("high_percentile", high_percentile)):
         if not 0.0 <= q <= 100.0:
             raise ValueError(f"{name}: must be in [0, 100], got {q}")
@@ -103,7 +107,7 @@ def stretch_contrast(
                          f"got {high_percentile}")
     for name, v in (("in_low", in_low), ("in_high", in_high), ("out_low", out_low),
                     ("out_high", out_high)):
-        _finite(name, v)
+        check_finite(name, v)
     if out_high <= out_low:
         raise ValueError(f"out_high: must be > out_low ({out_low}), got {out_high}")
     if mode not in ("3d", "2d"):
@@ -165,7 +169,7 @@ def equalize_histogram(
     ValueError
         If ``bins`` < 2 or the volume is RGB.
     """
-    _check_scalar(volume, "Histogram equalisation")
+    check_scalar(volume, "Histogram equalisation")
     if int(bins) != bins or bins < 2:
         raise ValueError(f"bins: must be an integer >= 2, got {bins}")
     if mode not in ("3d", "2d"):
@@ -243,7 +247,7 @@ def equalize_adaptive(
     """
     import cv2
 
-    _check_scalar(volume, "CLAHE")
+    check_scalar(volume, "CLAHE")
     if not 0.0 <= clip_limit <= 1.0:
         raise ValueError(f"clip_limit: must be in [0, 1], got {clip_limit}")
     if int(tiles) != tiles or tiles < 1:
@@ -315,11 +319,9 @@ def sharpen_unsharp(
     ValueError
         If ``sigma_mm`` <= 0, ``amount`` < 0, ``border`` is unknown, or the volume is RGB.
     """
-    _check_scalar(volume, "Unsharp masking")
-    if not np.isfinite(sigma_mm) or sigma_mm <= 0:
-        raise ValueError(f"sigma_mm: must be > 0, got {sigma_mm}")
-    if not np.isfinite(amount) or amount < 0:
-        raise ValueError(f"amount: must be >= 0, got {amount}")
+    check_scalar(volume, "Unsharp masking")
+    sigma_mm = check_positive("sigma_mm", sigma_mm)
+    amount = check_non_negative("amount", amount)
     blurred = gaussian(volume, sigma_mm=sigma_mm, in_plane_only=in_plane_only, border=border,
                        progress=progress.sub(0.0, 0.8)).array
     arr = volume.array
@@ -329,7 +331,7 @@ def sharpen_unsharp(
         i = int(i)
         b = blurred[i]
         b *= -k
-        x = _f32(arr[i])
+        x = as_float32(arr[i])
         b += x
         b += k * x
         return b
@@ -379,11 +381,9 @@ def adjust_gamma(
     """
     import cv2
 
-    _check_scalar(volume, "Gamma correction")
-    if not np.isfinite(gamma) or gamma <= 0:
-        raise ValueError(f"gamma: must be > 0, got {gamma}")
-    if not np.isfinite(gain) or gain < 0:
-        raise ValueError(f"gain: must be >= 0, got {gain}")
+    check_scalar(volume, "Gamma correction")
+    gamma = check_positive("gamma", gamma)
+    gain = check_non_negative("gain", gain)
     arr = volume.array
     lo, hi = _value_range(arr, in_low, in_high, progress.sub(0.0, 0.1))
     clip = in_low is not None or in_high is not None  # the min…max range needs no clipping

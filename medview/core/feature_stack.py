@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from medview.core._shared import check_scalar
 from medview.core.smoothing import gaussian_kernel_1d
 from medview.core.volume import Volume
 
@@ -308,8 +309,7 @@ def feature_stack(volume: Volume, spec: FeatureSpec, *, slices: Sequence[int] | 
     ValueError
         If ``volume`` is RGB or a slice index is out of range.
     """
-    if volume.is_rgb:
-        raise ValueError("volume: features need a scalar volume, got RGB")
+    check_scalar(volume, "per-voxel features")
     n = volume.shape[0]
     ks = list(range(n)) if slices is None else [int(k) for k in slices]
     bad = [k for k in ks if not 0 <= k < n]

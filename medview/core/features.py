@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 import numpy as np
 
+from medview.core._shared import check_scalar, each_slice
 from medview.core.labelmap import LabelMap, Segment
-from medview.core.parallel import map_slices
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.smoothing import gaussian_kernel_1d
-from medview.core.statistics import _scalar, gray_statistics, parse_percentiles
+from medview.core.statistics import gray_statistics, parse_percentiles
 from medview.core.volume import Volume
 
 __all__ = ["canny_edges", "gray_statistics", "parse_percentiles", "sobel_magnitude"]
@@ -58,16 +57,6 @@ class _Scratch(threading.local):
         return buf
 
 
-def _each_slice(func: Callable[[int], None], n: int, progress: Progress, message: str) -> None:
-    """``func(k)`` for every slice index k, in threads, with progress and cancellation."""
-
-    def call(k) -> int:
-        func(int(k))
-        return 0
-
-    map_slices(call, np.arange(n), np.empty(n, np.int8), progress=progress, message=message)
-
-
 def _derived(volume: Volume, array: np.ndarray, units: str) -> Volume:
     # the source's display window means nothing for a derived map
     return volume.with_array(array, Units=units, WindowCenter=None, WindowWidth=None)
@@ -99,7 +88,7 @@ def sobel_magnitude(volume: Volume, *,
     """
     import cv2
 
-    _scalar(volume, "the Sobel gradient")
+    check_scalar(volume, "the Sobel gradient")
     if mode not in ("3d", "2d"):
         raise ValueError(f"mode: expected '3d' or '2d', got {mode!r}")
     arr = volume.array
@@ -127,7 +116,7 @@ def sobel_magnitude(volume: Volume, *,
                            ksize=3, scale=1 / (8 * sy), borderType=border)
             put(k, gx, gy)
 
-        _each_slice(grad2d, nz, progress, "Sobel (2D)")
+        each_slice(grad2d, nz, progress, "Sobel (2D)")
         return _derived(volume, out, units)
 
     smooth = np.array([1.0, 2.0, 1.0], np.float32)
@@ -164,7 +153,7 @@ def sobel_magnitude(volume: Volume, *,
         cv2.magnitude(gx, gy, magnitude=gx)
         put(k, gx, cv2.subtract(sp, sm, dst=gy))
 
-    _each_slice(grad3d, nz, progress, "Sobel (3D)")
+    each_slice(grad3d, nz, progress, "Sobel (3D)")
     return _derived(volume, out, units)
 
 
@@ -231,7 +220,7 @@ def canny_edges(
     """
     import cv2
 
-    _scalar(volume, "Canny edge detection")
+    check_scalar(volume, "Canny edge detection")
     if sigma_mm < 0:
         raise ValueError(f"sigma_mm: must be >= 0, got {sigma_mm}")
     if low_threshold < 0 or high_threshold < 0:
@@ -292,5 +281,5 @@ def canny_edges(
         cv2.Canny(dx, dy, float(t_lo), float(t_hi), edges=out[k], L2gradient=l2)
         np.minimum(out[k], 1, out=out[k])  # OpenCV marks edges with 255
 
-    _each_slice(edges, volume.shape[0], progress, "Canny edges")
+    each_slice(edges, volume.shape[0], progress, "Canny edges")
     return LabelMap.like(volume, out, segments=(Segment(1, "Edges", (255, 225, 25)),))

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 
-from medview.core.parallel import map_slices
+from medview.core._shared import check_scalar, each_slice
 from medview.core.params import Help, Range
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.registration import resample_to_grid
@@ -96,12 +96,8 @@ def _percentile_range(array: np.ndarray) -> tuple[float, float]:
 
 
 def _check_inputs(volume, moving) -> None:
-    for name, vol in (("volume", volume), ("moving", moving)):
-        if not isinstance(vol, Volume):
-            raise TypeError(f"{name}: expected a Volume, got {type(vol).__name__}")
-        if vol.is_rgb:
-            raise ValueError(f"{name}: expected a scalar volume, got an RGB volume of shape "
-                             f"{vol.array.shape}")
+    check_scalar(volume, "fusion", name="volume")
+    check_scalar(moving, "fusion", name="moving")
 
 
 def _on_fixed_grid(volume: Volume, moving: Volume, progress: Progress) -> np.ndarray:
@@ -110,13 +106,6 @@ def _on_fixed_grid(volume: Volume, moving: Volume, progress: Progress) -> np.nda
         return moving.array
     return resample_to_grid(volume, moving, interpolation="linear", default_value=np.nan,
                             progress=progress).array
-
-
-def _each_slice(func, n: int, progress: Progress, message: str) -> None:
-    """``func(k)`` for every slice index k in threads, with progress and cancel
-    (:func:`map_slices` over the indices; ``func`` writes its own slice of the output, which
-    spares a copy of every slice)."""
-    map_slices(func, np.arange(n), np.zeros(n, np.uint8), progress=progress, message=message)
 
 
 def _combine(volume: Volume, moving: Volume, kind: str, weight: float,
@@ -147,7 +136,7 @@ def _combine(volume: Volume, moving: Volume, kind: str, weight: float,
             np.copyto(r, a, where=np.isnan(b), casting="unsafe")
         return 0
 
-    _each_slice(one, volume.shape[0], progress.sub(0.6 if resampled else 0.0, 1.0),
+    each_slice(one, volume.shape[0], progress.sub(0.6 if resampled else 0.0, 1.0),
                 f"Fusion: {kind}")
     return volume.with_array(out)
 
@@ -345,6 +334,6 @@ def blend_colour(
         cv2.addWeighted(gray, 1.0 - opacity, colour, opacity, 0.0, dst=out[k])
         return 0
 
-    _each_slice(one, volume.shape[0], progress.sub(0.6 if resampled else 0.0, 1.0),
+    each_slice(one, volume.shape[0], progress.sub(0.6 if resampled else 0.0, 1.0),
                 "Colour blend")
     return volume.with_array(out, PhotometricInterpretation="RGB")

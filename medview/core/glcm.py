@@ -11,12 +11,12 @@ from typing import Annotated, Literal
 
 import numpy as np
 
-from medview.core.features import _each_slice, _Scratch
+from medview.core._shared import check_mask, check_positive, check_scalar, each_slice
+from medview.core.features import _Scratch
 from medview.core.labelmap import LabelMap
 from medview.core.parallel import map_slices
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
-from medview.core.statistics import _check_mask, _scalar
 from medview.core.table import Table
 from medview.core.volume import Volume
 
@@ -100,7 +100,7 @@ def _quantise(values: np.ndarray, lo: float, hi: float, levels: int,
         np.clip(f, 0, levels - 1, out=f)
         q[k] = f  # truncation of values >= 0: the floor
 
-    _each_slice(one, values.shape[0], progress, "GLCM: quantise")
+    each_slice(one, values.shape[0], progress, "GLCM: quantise")
     return q
 
 
@@ -159,12 +159,11 @@ def glcm_texture(
     """
     import scipy.ndimage as ndi
 
-    _scalar(volume, "GLCM texture")
-    _check_mask(volume, mask)
+    check_scalar(volume, "GLCM texture")
+    check_mask(volume, mask)
     if not 2 <= levels <= 256:
         raise ValueError(f"levels: expected 2 to 256, got {levels}")
-    if not distance_mm > 0:
-        raise ValueError(f"distance_mm: must be > 0, got {distance_mm}")
+    distance_mm = check_positive("distance_mm", distance_mm)
     if mode not in ("2d", "3d"):
         raise ValueError(f"mode: expected '2d' or '3d', got {mode!r}")
     if value_min is not None and value_max is not None and not value_min < value_max:

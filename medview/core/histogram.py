@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from medview.core._shared import as_float32, check_finite
 from medview.core.parallel import map_slices
 from medview.core.progress import NO_PROGRESS, Progress
-from medview.core.volume import Volume
 
 __all__ = ["percentiles"]
 
@@ -18,22 +18,6 @@ _LOCATE_BINS = 4096  # bins of the histogram that locates order statistics
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _check_scalar(volume: Volume, what: str) -> None:
-    if not isinstance(volume, Volume):
-        raise TypeError(f"volume: expected a Volume, got {type(volume).__name__}")
-    if volume.is_rgb:
-        raise ValueError(f"volume: {what} needs a scalar volume, got RGB {volume.array.shape}")
-
-
-def _finite(name: str, value: float | None) -> None:
-    if value is not None and not np.isfinite(value):
-        raise ValueError(f"{name}: must be a finite number, got {value}")
-
-
-def _f32(img: np.ndarray) -> np.ndarray:
-    return img if img.dtype == np.float32 else img.astype(np.float32)
-
-
 def _min_max(arr: np.ndarray, progress: Progress = NO_PROGRESS) -> tuple[float, float]:
     """Smallest and largest value, per slice in threads."""
     mm = np.empty((arr.shape[0], 2), np.float64)
@@ -43,7 +27,7 @@ def _min_max(arr: np.ndarray, progress: Progress = NO_PROGRESS) -> tuple[float, 
 
 def _bin_index(img: np.ndarray, lo: float, scale: float, bins: int) -> np.ndarray:
     """Bin of every value, ``⌊(v − lo) · scale⌋`` clipped to [0, bins − 1]; monotonic in v."""
-    t = _f32(img) - np.float32(lo)
+    t = as_float32(img) - np.float32(lo)
     t *= np.float32(scale)
     np.clip(t, 0, bins - 1, out=t)
     return t.astype(np.intp)
@@ -136,8 +120,8 @@ def percentiles(arr: np.ndarray, qs, *, progress: Progress = NO_PROGRESS) -> np.
 def _value_range(arr: np.ndarray, in_low: float | None, in_high: float | None,
                  progress: Progress) -> tuple[float, float]:
     """``(in_low, in_high)``, each defaulting to the volume's min / max."""
-    _finite("in_low", in_low)
-    _finite("in_high", in_high)
+    check_finite("in_low", in_low)
+    check_finite("in_high", in_high)
     if in_low is None or in_high is None:
         lo, hi = _min_max(arr, progress)
         in_low = lo if in_low is None else in_low
@@ -153,7 +137,7 @@ def _rescale_into(img: np.ndarray, lo: float, hi: float, out_low: float,
 
     ``clip=False`` skips the clipping when [lo, hi] is known to hold every value.
     """
-    t = np.clip(_f32(img), np.float32(lo), np.float32(hi)) if clip \
+    t = np.clip(as_float32(img), np.float32(lo), np.float32(hi)) if clip \
         else np.array(img, dtype=np.float32, copy=True)
     if hi > lo:
         t -= np.float32(lo)
@@ -181,7 +165,7 @@ def _interp_uniform(img: np.ndarray, centres: np.ndarray, cdf: np.ndarray) -> np
         return np.full(img.shape, cdf[0], np.float32)
     c0 = np.float32(centres[0])
     step = np.float32((float(centres[-1]) - float(centres[0])) / (n - 1))
-    t = _f32(img) - c0
+    t = as_float32(img) - c0
     t /= step
     np.clip(t, 0, n - 1, out=t)
     i = t.astype(np.intp)

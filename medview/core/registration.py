@@ -17,12 +17,12 @@ from typing import Annotated, Literal
 
 import numpy as np
 
+from medview.core._shared import check_scalar
 from medview.core.parallel import map_slices
 from medview.core.params import Help, Range
 from medview.core.progress import NO_PROGRESS, Cancelled, Progress
 from medview.core.resample import (
     Interpolation,
-    _check_scalar,
     _finish,
     _interpolation_for,
     _output_dtype,
@@ -207,8 +207,8 @@ def register_rigid(
     """
     import SimpleITK as sitk
 
-    _check_scalar(volume, "volume")
-    _check_scalar(moving, "moving")
+    check_scalar(volume, "rigid registration", name="volume")
+    check_scalar(moving, "rigid registration", name="moving")
     if not 1 <= levels <= 5:
         raise ValueError(f"levels: expected 1 to 5, got {levels}")
     if samples < 100:

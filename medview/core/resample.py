@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 
+from medview.core._shared import check_scalar
 from medview.core.labelmap import LabelMap
 from medview.core.parallel import map_slices
 from medview.core.params import Help, Range
@@ -28,14 +29,6 @@ Interpolation = Literal["linear", "nearest", "bspline"]
 # output voxels per SimpleITK call: cancellation is checked between calls, and chunks of a
 # few MB keep SimpleITK's output inside the caches (faster than one volume-sized call)
 _CHUNK_VOXELS = 1 << 22
-
-
-def _check_scalar(vol, name: str) -> None:
-    if not isinstance(vol, Volume):
-        raise TypeError(f"{name}: expected a Volume, got {type(vol).__name__}")
-    if vol.is_rgb:
-        raise ValueError(f"{name}: expected a scalar volume, got an RGB volume of shape "
-                         f"{vol.array.shape}; resample the scalar series before colouring it")
 
 
 def _to_sitk(array: np.ndarray, spacing, origin, direction, *, float32: bool):
@@ -194,8 +187,8 @@ def resample_to_grid(
         On an RGB input, an unknown interpolation, or a ``default_value`` that the moving
         dtype cannot hold (nearest neighbour).
     """
-    _check_scalar(volume, "volume")
-    _check_scalar(moving, "moving")
+    check_scalar(volume, "resampling", name="volume")
+    check_scalar(moving, "resampling", name="moving")
     interpolation, warnings = _interpolation_for(moving, interpolation)
     dtype = _output_dtype(moving, interpolation, default_value)
     import SimpleITK as sitk

@@ -26,10 +26,8 @@ from typing import Annotated, Literal, get_args
 
 import numpy as np
 
+from medview.core._shared import as_float32, check_non_negative, check_positive, check_scalar
 from medview.core.denoise import (
-    _check_scalar,
-    _check_size,
-    _float32,
     odd_voxels,
     smooth_curvature_diffusion,
     smooth_median,
@@ -113,10 +111,8 @@ def gaussian(volume: Volume, *,
     import cv2
 
     cv_border = _cv_border(border)
-    if volume.is_rgb:
-        raise ValueError("volume: Gaussian smoothing needs a scalar volume, got RGB")
-    if sigma_mm < 0:
-        raise ValueError(f"sigma_mm: must be >= 0, got {sigma_mm}")
+    check_scalar(volume, "Gaussian smoothing")
+    sigma_mm = check_non_negative("sigma_mm", sigma_mm)
     src = volume.array.astype(np.float32, copy=True)
     sx, sy, sz = (sigma_mm / s for s in volume.spacing)
     out = np.empty_like(src)
@@ -219,21 +215,21 @@ def smooth_mean(volume: Volume, *,
     """
     import cv2
 
-    _check_scalar(volume, "Mean filtering")
-    size_mm = _check_size("size_mm", size_mm)
+    check_scalar(volume, "Mean filtering")
+    size_mm = check_non_negative("size_mm", size_mm)
     cv_border = _cv_border(border)
     if kernel is not None:
         k = _check_kernel(kernel, normalize)
         out = np.empty(volume.shape, np.float32)
         map_slices(lambda img: cv2.filter2D(img, cv2.CV_32F, k, borderType=cv_border),
-                   _float32(volume), out, progress=progress, message="Kernel filter")
+                   as_float32(volume.array), out, progress=progress, message="Kernel filter")
         return volume.with_array(out)
     nx, ny, nz = (odd_voxels(size_mm, s) for s in volume.spacing)
     if in_plane_only or volume.shape[0] == 1:
         nz = 1
     out = np.empty(volume.shape, np.float32)
     map_slices(lambda img: cv2.blur(img, (nx, ny), borderType=cv_border),
-               _float32(volume), out, progress=progress.sub(0.0, 0.6 if nz > 1 else 1.0),
+               as_float32(volume.array), out, progress=progress.sub(0.0, 0.6 if nz > 1 else 1.0),
                message="Mean: in-plane")
     if nz > 1:
         # each (z, x) plane is read and replaced by its own thread: in place is safe
@@ -283,12 +279,10 @@ def smooth_bilateral(volume: Volume, *,
     """
     import cv2
 
-    _check_scalar(volume, "Bilateral filtering")
+    check_scalar(volume, "Bilateral filtering")
     cv_border = _cv_border(border)
-    for name, value in (("sigma_spatial_mm", sigma_spatial_mm),
-                        ("sigma_intensity", sigma_intensity)):
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name}: must be > 0, got {value}")
+    sigma_spatial_mm = check_positive("sigma_spatial_mm", sigma_spatial_mm)
+    sigma_intensity = check_positive("sigma_intensity", sigma_intensity)
     sigma_px = sigma_spatial_mm / (0.5 * (volume.spacing[0] + volume.spacing[1]))
     diameter = 2 * math.ceil(2.0 * sigma_px) + 1
     out = np.empty(volume.shape, np.float32)
@@ -297,6 +291,6 @@ def smooth_bilateral(volume: Volume, *,
         return cv2.bilateralFilter(img, diameter, float(sigma_intensity), sigma_px,
                                    borderType=cv_border)
 
-    map_slices(bilateral2d, _float32(volume), out, progress=progress, message="Bilateral")
+    map_slices(bilateral2d, as_float32(volume.array), out, progress=progress, message="Bilateral")
     return volume.with_array(out)
 

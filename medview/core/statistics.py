@@ -11,6 +11,7 @@ from typing import Annotated
 
 import numpy as np
 
+from medview.core._shared import check_mask, check_scalar
 from medview.core.labelmap import LabelMap
 from medview.core.parallel import map_slices
 from medview.core.params import Help, Range
@@ -26,23 +27,6 @@ _FINE_BINS = 1 << 16  # bins of the histogram that locates percentiles in float 
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _scalar(volume: Volume, what: str) -> None:
-    if not isinstance(volume, Volume):
-        raise TypeError(f"volume: expected a Volume, got {type(volume).__name__}")
-    if volume.is_rgb:
-        raise ValueError(f"volume: {what} needs a scalar volume, got RGB {volume.array.shape}")
-
-
-def _check_mask(volume: Volume, mask: LabelMap | None) -> None:
-    if mask is None:
-        return
-    if not isinstance(mask, LabelMap):
-        raise TypeError(f"mask: expected a LabelMap, got {type(mask).__name__}")
-    if not volume.same_grid(mask):
-        raise ValueError(f"mask: its grid {mask.shape} {mask.spacing} is not the volume's "
-                         f"{volume.shape} {volume.spacing}; resample the mask onto the volume")
-
-
 def _chunk_bounds(n: int) -> np.ndarray:
     return np.linspace(0, n, max(1, -(-n // _CHUNK)) + 1).astype(np.int64)
 
@@ -311,8 +295,8 @@ def gray_statistics(
     ValueError
         On an RGB volume, a mask on another grid, bad percentiles, or NaN/inf values.
     """
-    _scalar(volume, "gray-level statistics")
-    _check_mask(volume, mask)
+    check_scalar(volume, "gray-level statistics")
+    check_mask(volume, mask)
     if not 2 <= int(bins) <= 1 << 20:
         raise ValueError(f"bins: expected an integer from 2 to 1048576, got {bins}")
     bins = int(bins)

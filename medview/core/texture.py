@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 
+from medview.core._shared import check_mask, check_positive, check_scalar
 from medview.core.features import _derived
 from medview.core.glcm import (  # noqa: F401 (re-exported)
     _ALL_13,
@@ -24,7 +25,6 @@ from medview.core.labelmap import LabelMap
 from medview.core.parallel import map_slices
 from medview.core.params import Range
 from medview.core.progress import NO_PROGRESS, Progress
-from medview.core.statistics import _check_mask, _scalar
 from medview.core.table import Table
 from medview.core.volume import Volume
 
@@ -122,7 +122,7 @@ def gabor_bank(
     import cv2
     import scipy.fft as sfft
 
-    _scalar(volume, "a Gabor filter bank")
+    check_scalar(volume, "a Gabor filter bank")
     sx, sy, _ = volume.spacing
     nyquist = 0.5 / max(sx, sy)
     if not 0 < frequency_per_mm < nyquist:
@@ -320,12 +320,11 @@ def local_binary_pattern(
     ValueError
         On an RGB volume, a mask on another grid, bad ``points``/``radius_mm``/``method``.
     """
-    _scalar(volume, "local binary patterns")
-    _check_mask(volume, mask)
+    check_scalar(volume, "local binary patterns")
+    check_mask(volume, mask)
     if not 1 <= points <= 24:
         raise ValueError(f"points: expected 1 to 24 neighbours, got {points}")
-    if not radius_mm > 0:
-        raise ValueError(f"radius_mm: must be > 0, got {radius_mm}")
+    radius_mm = check_positive("radius_mm", radius_mm)
     if method not in ("uniform", "default", "ror", "nri_uniform"):
         raise ValueError(f"method: expected uniform, default, ror or nri_uniform, got "
                          f"{method!r}")

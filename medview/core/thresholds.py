@@ -18,6 +18,7 @@ from typing import Annotated
 
 import numpy as np
 
+from medview.core._shared import check_scalar
 from medview.core.labelmap import LabelMap, Segment, default_segments
 from medview.core.parallel import map_slices, worker_count
 from medview.core.params import Help, Range
@@ -39,11 +40,7 @@ _MAX_INTEGER_LEVELS = 1 << 20
 
 # -- helpers ---------------------------------------------------------------------------
 def _scalar_array(volume: Volume, name: str = "volume") -> np.ndarray:
-    if not isinstance(volume, Volume):
-        raise TypeError(f"{name}: expected a Volume, got {type(volume).__name__}")
-    if volume.is_rgb:
-        raise ValueError(f"{name}: segmentation needs a scalar volume, got RGB shape "
-                         f"{volume.array.shape}; convert it to gray first")
+    check_scalar(volume, "segmentation", name=name)
     arr = volume.array
     if arr.dtype.kind == "b":
         return arr.view(np.uint8)
