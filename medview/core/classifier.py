@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: train, predict and both steps share PixelClassifier's state.
 """The scribble classifier: train a pixel classifier on a few labelled voxels, segment a volume.
 
 The user paints scribbles (a :class:`LabelMap`, 0 = unlabelled, one label value per tissue) on a

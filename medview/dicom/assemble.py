@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: planning is one pass (group, split stacks, order, spacing).
 """Series assembly: from scanned headers to a planned volume, checked like dcm2niix does.
 
 The work is split in two so that listing series (``medview series``) needs no pixels:

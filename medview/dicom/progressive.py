@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: ProgressiveLoad is one class (allocate, read, cancel).
 """Progressive loading: the Volume is allocated at once and filled slice by slice.
 
 A viewer shows the slice at the current position as soon as it is decoded and the rest as
