@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from medview._lazy import attach
+
 __all__ = ["Catalog", "InstanceHeader", "export_dicom", "load", "read_seg", "write_derived_series",
            "write_rgb_capture", "write_seg"]
 
@@ -16,11 +18,4 @@ _LAZY = {
     "write_rgb_capture": "medview.dicom.export_sc",
 }
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'medview.dicom' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = attach(__name__, _LAZY)
