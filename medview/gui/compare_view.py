@@ -33,8 +33,8 @@ from medview.gui.slice_viewer import SliceViewer
 __all__ = ["LINK_TEXTS", "MENU_TEXTS", "ComparePane", "CompareView"]
 
 #: What the link button says for each mode.
-LINK_TEXTS = {"position": "🔗 by position", "registration": "🔗 registered",
-              "offset": "🔗 offset", "off": "⛓ not linked"}
+LINK_TEXTS = {"position": "Linked: position", "registration": "Linked: registered",
+              "offset": "Linked: offset", "off": "Not linked"}
 #: The link modes the header's menu offers.
 MENU_TEXTS = {"position": "By position (same frame of reference)",
               "registration": "By registration", "off": "Not linked"}

@@ -83,6 +83,7 @@ class CompareWindow(QMainWindow):
         dock.setWidget(self.priors)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.priors.itemActivated.connect(self._on_prior_activated)
+        self.priors.setMinimumWidth(260)
 
         bar = self.addToolBar("Compare")
         bar.setObjectName("compare_tool_bar")
@@ -171,9 +172,13 @@ class CompareWindow(QMainWindow):
     def register(self, index: int) -> None:
         """Register pane ``index``'s series onto the reference (a Session job)."""
         job = self._guard("Registering", compare_jobs.register_pane, self.session,
-                          self.comparison, index)
+                          self.comparison, index, on_registered=self._on_registered)
         if job is not None:
             self.statusBar().showMessage("Registering… (the pane links when done)")
+
+    def _on_registered(self, index: int) -> None:
+        self.statusBar().showMessage(f"Pane {index + 1} linked by a rigid registration",
+                                     _STATUS_MS)
 
     def _guard(self, what: str, function, *args, **kw):
         """One error boundary per user action: the reason in the status bar."""
