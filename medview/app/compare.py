@@ -307,6 +307,20 @@ class Comparison:
         finally:
             self._syncing = False
 
+    def set_own_window(self, index: int, window: tuple[float, float] | str) -> None:
+        """Give pane ``index`` a window of its own without copying it to the linked panes:
+        ``(center, width)`` or ``"auto"`` (its 1–99 % range), as a layout rule opens each
+        series (MR values differ from series to series)."""
+        state = self.panes[index].state
+        self._syncing = True
+        try:
+            if window == "auto":
+                state.auto_window()
+            else:
+                state.set_window(*window)
+        finally:
+            self._syncing = False
+
     def distance_mm(self, source: int, target: int) -> float:
         """How far pane ``target``'s crosshair is from where pane ``source``'s maps to (mm):
         at most about half a voxel diagonal when synchronised inside both volumes."""

@@ -163,10 +163,8 @@ class CompareWindow(QMainWindow):
     def _on_shown(self, index: int) -> None:
         state = self.comparison.panes[index].state
         window = None if self.rule is None else window_for(self.rule, state.modality)
-        if window == "auto":
-            state.auto_window()
-        elif window is not None:
-            state.set_window(*window)
+        if window is not None:
+            self.comparison.set_own_window(index, window)
 
     # -- linking -----------------------------------------------------------------------
     def register(self, index: int) -> None:

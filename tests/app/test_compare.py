@@ -21,6 +21,7 @@ from session_helpers import (
 import medview
 from medview.app.compare import Comparison
 from medview.app.compare_jobs import cached_registration, open_in_pane, register_pane
+from medview.app.windowing import auto_window
 
 PHILIPS = "dcm_qa_ct/In/Philips/S21610"
 HFS = "dcm_qa_decubitus/In/HFS"
@@ -194,6 +195,12 @@ def test_window_follows_within_a_modality_and_can_be_switched_off(decubitus):
     comparison.set_window_link(1, False)
     ref.state.set_window(310.0, 400.0)
     assert pane.state.window == (200.0, 100.0)
+    # a layout rule's "auto" gives each series its own range, copied to no other pane
+    comparison.set_window_link(1, True)
+    comparison.set_own_window(0, "auto")
+    comparison.set_own_window(1, "auto")
+    assert ref.state.window != pane.state.window
+    assert pane.state.window == pytest.approx(auto_window(hfdl.array))
 
 
 def test_priors_are_the_same_patients_other_studies(session_parts, data_dir):
