@@ -174,3 +174,21 @@ def test_the_browser_drags_a_series(app, qtbot):
     browser.set_patients([PatientEntry("P1", "DOE^J", "", [study])])
     item = browser.item_for_series("1.2.3.4")
     assert bytes(browser.mimeData([item]).data(SERIES_MIME)) == b"1.2.3.4"
+
+
+def test_layouts_keep_the_panes_that_stay(view, qtbot):
+    comparison = view.comparison
+    first = view.panes[1]
+    view.set_layout("2x2")
+    assert len(view.panes) == len(comparison.panes) == 4 and view.panes[1] is first
+    assert [p.volume is not None for p in comparison.panes] == [True, True, False, False]
+    qtbot.waitUntil(lambda: view.panes[3].isVisible())
+    assert view.panes[3].title.text() == "Drop a series here"
+    view.set_layout("1x1")
+    assert len(view.panes) == len(comparison.panes) == 1
+    comparison.panes[0].state.step_slice(1)  # the dropped panes follow nothing any more
+    view.set_layout("1x2")
+    assert comparison.panes[1].volume is None and view.panes[1].title.text() == \
+        "Drop a series here"
+    with pytest.raises(ValueError, match="layout"):
+        view.set_layout("3x3")
