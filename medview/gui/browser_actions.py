@@ -136,6 +136,7 @@ class BrowserActionsMixin:
         menu = QMenu(self)
         menu.setObjectName("series_menu")
         menu.addAction("Open", lambda: self.open_series(series_uid))
+        menu.addAction("Compare with…", lambda: self.compare_with(series_uid))
         menu.addAction("Export…", lambda: self.choose_export_file(series_uid))
         menu.addAction("Show DICOM Tags…", lambda: self.show_tags(series_uid))
         menu.addSeparator()
@@ -144,6 +145,12 @@ class BrowserActionsMixin:
             self.series_menu.deleteLater()
         self.series_menu = menu
         menu.popup(global_pos)
+
+    def compare_with(self, series_uid: str):
+        """Series side by side (:mod:`medview.gui.compare_actions`)."""
+        from medview.gui.compare_actions import compare_with
+
+        return compare_with(self, series_uid)
 
     def menu_action(self, text: str) -> QAction | None:
         """The action of the last context menu whose text starts with ``text``."""

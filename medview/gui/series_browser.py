@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from medview.app.library import PatientEntry, SeriesEntry, StudyEntry
 from medview.gui.overlays import format_date, format_person_name
 
-__all__ = ["SeriesBrowser"]
+__all__ = ["SERIES_MIME", "SeriesBrowser", "series_mime"]
 
 COLUMNS = ("Patient / Study / Series", "ID", "Date", "Modality", "Images")
 UID_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
+#: what a series dragged from the browser carries: its SeriesInstanceUID (ASCII)
+SERIES_MIME = "application/x-medview-series-uid"
+
+
+def series_mime(series_uid: str) -> QMimeData:
+    """The drag data of series ``series_uid`` (dropped on a comparison pane)."""
+    mime = QMimeData()
+    mime.setData(SERIES_MIME, series_uid.encode("ascii"))
+    mime.setText(series_uid)
+    return mime
 #: lower-case text the search box matches (name, ID, dates as shown and as DICOM, …)
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
 #: series rows show their thumbnail in the ID column, which is empty for them: the
@@ -66,6 +76,9 @@ class SeriesBrowser(QTreeWidget):
         header.resizeSection(1, max(90, self.ICON_PX + 16))
         header.setMinimumSectionSize(40)
         self.itemActivated.connect(self._on_item_activated)
+        # a series is dragged onto a comparison pane (medview.gui.compare_view)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._icons: dict[str, QIcon] = {}
         self._filter = ""
@@ -129,6 +142,10 @@ class SeriesBrowser(QTreeWidget):
         if icon is not None:
             item.setIcon(THUMBNAIL_COLUMN, icon)
         self._items[series.series_uid] = item
+
+    def mimeData(self, items) -> QMimeData:
+        uids = [i.data(0, UID_ROLE) for i in items if i.data(0, KIND_ROLE) == "series"]
+        return series_mime(uids[0]) if uids else super().mimeData(items)
 
     # -- thumbnails --------------------------------------------------------------------
     def set_thumbnail(self, series_uid: str, icon: QIcon) -> None:

@@ -192,7 +192,7 @@ def test_remove_from_catalog_keeps_the_files(qtbot, window, demo_dir, ct_dir, ct
 
     menu = _context_menu(window, demo_uid)
     assert [a.text() for a in menu.actions() if a.text()] == [
-        "Open", "Export…", "Show DICOM Tags…", "Remove from Catalog…"]
+        "Open", "Compare with…", "Export…", "Show DICOM Tags…", "Remove from Catalog…"]
     window.menu_action("Remove from Catalog").trigger()
     box = window.confirm_box
     assert box.isVisible() and "files stay on disk" in box.informativeText()
