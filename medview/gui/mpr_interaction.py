@@ -224,9 +224,12 @@ class ObliqueLayer:
         lines = self.state.mpr.reference_lines(view.plane, clip_to_other=False,
                                                localizer=False) if wanted else []
         centre = None
-        if lines:
-            frame = self.state.mpr.current_frame()
-            plane = self.image_plane if self.active else self.state.mpr.acquired_plane(
+        frame = self.state.mpr.current_frame() if lines else None  # None: an RGB volume
+        if frame is None:
+            lines = []
+        else:
+            plane = self.image_plane if self.active and self.image_plane is not None \
+                else self.state.mpr.acquired_plane(
                 view.plane)
             u, v = (float(c) for c in plane.lps_to_display(frame.centre))
             centre = self.display_to_view(u, v)

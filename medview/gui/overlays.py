@@ -127,7 +127,7 @@ def corner_texts(state: ViewerState, plane: str | None = None) -> dict[str, str]
         if slab:
             bottom_left.append(slab)
     position = state.slice_position_mm() if native else state.plane_position_mm(plane)
-    if position is not None:
+    if position is not None and not state.mpr.rotated:  # an oblique plane has no slice
         bottom_left.append(f"Pos {position:.1f} mm")
     loading = loading_text(state)
     if loading:

@@ -578,6 +578,8 @@ class SliceViewer(pg.GraphicsView):
         for label in (*self.overlays.values(), *self.edge_labels.values()):
             label.setVisible(visible)
         self._annotations_shown = bool(visible)
+        self.oblique.update_handles()
+        self.reference_lines.update()
         self.warning_badge.setVisible(visible and self.warning_badge.count() > 0)
         self.made_up.set_visible(visible)
         for item in self._measure_items:

@@ -165,3 +165,21 @@ def test_the_window_finds_the_localizer_and_toggles_the_lines(window, qtbot, dat
     assert window.views["axial"].reference_lines.items["localizer"].isVisible()
     window.state.mpr.set_reference_lines(False)
     assert not action.isChecked()
+
+
+def test_a_picture_without_overlays_has_no_lines(grid, tmp_path):
+    from PySide6.QtGui import QImage
+
+    grid.state.mpr.set_reference_lines(True)
+    magenta = np.array(REFERENCE_COLOURS["localizer"].getRgb()[:3])
+
+    def count(path) -> int:
+        image = QImage(str(path)).convertToFormat(QImage.Format.Format_RGB888)
+        h, w, stride = image.height(), image.width(), image.bytesPerLine()
+        rows = np.frombuffer(image.constBits(), np.uint8, count=h * stride).reshape(h, stride)
+        rgb = rows[:, : w * 3].reshape(h, w, 3).astype(int)
+        return int((np.abs(rgb - magenta).max(axis=-1) <= 2).sum())
+
+    assert count(grid.save_png(tmp_path / "with.png")) > 100
+    assert count(grid.save_png(tmp_path / "without.png", overlays=False)) == 0
+    assert grid.views["axial"].reference_lines.items["localizer"].isVisible()  # back after
