@@ -334,6 +334,43 @@ def shot_tilted_ct(s: Shots) -> Path:
     return s.save("tilted-ct", w)
 
 
+def _philips_window(s: Shots):
+    """The Philips phantom study imported, its tilted axial CT (S2010) open."""
+    study = DATA / "dcm_qa_ct" / "In" / "Philips" / "S21610"
+    w = s.window()
+    s.wait(w.import_finished, lambda: w.import_folder(study),
+           failures=(w.import_failed,))
+    uid = next(x.uid for x in w.catalog.series()
+               if "/S2010/" in w.catalog.instances(x.uid)[0].path)
+    s.wait(w.series_opened, lambda: w.open_series(uid), failures=(w.series_failed,))
+    return w
+
+
+def shot_slab_lines(s: Shots) -> Path:
+    """2×2 with a 10 mm MIP on every view and the reference lines (other views' planes and
+    the study's sagittal localizer)."""
+    w = _philips_window(s)
+    w.apply_preset(2)  # subdural: the phantom's inserts and shell
+    w.view_grid.set_layout("2x2")
+    w.state.set_cursor(200, 300, 30)  # off the localizer's plane (x = 0 mm): two lines
+    w.state.slab.set_mode("mip")
+    w.state.slab.set_thickness(10.0)
+    w.reference_lines_action.setChecked(True)
+    return s.save("slab-lines", w)
+
+
+def shot_oblique(s: Shots) -> Path:
+    """The crosshair turned 30° in the axial view: coronal and sagittal are oblique."""
+    import math
+
+    w = _philips_window(s)
+    w.apply_preset(2)
+    w.view_grid.set_layout("2x2")
+    w.state.set_cursor(256, 300, 30)
+    w.state.mpr.rotate_in_view("axial", math.radians(30))
+    return s.save("oblique", w)
+
+
 def shot_unsaved(s: Shots) -> Path:
     """The Save / Discard / Cancel question (shown without waiting for an answer)."""
     from PySide6.QtWidgets import QMessageBox
@@ -373,7 +410,8 @@ def shot_pacs(s: Shots) -> Path:
 
 #: the screenshots of the whole window (the others are of a dialog, at its own size)
 WINDOW_SHOTS = ("demo", "mpr", "measurements", "chain-preview", "chain-run", "brush-undo",
-                "scribble-classifier", "fusion", "broken-folder", "tilted-ct", "pacs")
+                "scribble-classifier", "fusion", "broken-folder", "tilted-ct", "pacs",
+                "slab-lines", "oblique")
 
 #: name → workflow, in the order they run
 WORKFLOWS: dict[str, Callable] = {
@@ -382,7 +420,7 @@ WORKFLOWS: dict[str, Callable] = {
     "brush-undo": shot_brush_undo, "scribble-classifier": shot_scribble_classifier,
     "fusion": shot_fusion, "exports": shot_exports, "broken-folder": shot_broken_folder,
     "tilted-ct": shot_tilted_ct, "unsaved-question": shot_unsaved, "help-keys": shot_help,
-    "pacs": shot_pacs,
+    "pacs": shot_pacs, "slab-lines": shot_slab_lines, "oblique": shot_oblique,
 }
 
 

@@ -34,7 +34,9 @@ from medview.app.models import (
     Preview,
     Tools,
 )
+from medview.app.mpr_model import MprViews
 from medview.app.planes import PLANES, PlaneGeometry, plane_geometry
+from medview.app.slab_model import SlabViews
 from medview.app.windowing import WindowPreset, auto_window, default_window, is_ct
 from medview.core.volume import Volume
 
@@ -114,6 +116,9 @@ class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedL
         self.layers.events.volume.connect(self._on_shown_volume)
         self.layers.events.labels.connect(self._on_shown_labels)
         self.label_layers.events.scribbles.connect(self._on_scribbles)
+        #: thick slab (MIP/MinIP/average) and oblique MPR + reference lines of the views
+        self.slab = SlabViews(self)
+        self.mpr = MprViews(self)
 
     @property
     def planes(self) -> dict[str, PlaneCamera]:

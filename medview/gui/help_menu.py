@@ -29,6 +29,8 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("Left click", "move the crosshair there (the other views follow)"),
     ("Left drag", "the active tool: window/level (right widens the window, up lowers the "
                   "level), a measurement, or the brush"),
+    ("Left drag on a crosshair axis (2×2)", "turn the two other planes (oblique MPR; "
+                                            "Shift+R resets)"),
     ("Right drag", "zoom"),
     ("Middle drag", "pan"),
     ("Double-click", "show this view alone / back to the 2×2 grid"),

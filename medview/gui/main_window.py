@@ -52,6 +52,7 @@ from medview.gui.phases import PhaseNavigator
 from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.share_actions import ShareActionsMixin
+from medview.gui.slab_controls import install_view_tools
 from medview.gui.slice_viewer import SliceViewer
 from medview.gui.tasks import Task, TaskRunner
 from medview.gui.unsaved import UnsavedGuard
@@ -175,6 +176,7 @@ class MainWindow(SessionViewMixin, ExportActionsMixin, BrowserActionsMixin,
         self.unsaved = UnsavedGuard(self)  # Save/Discard/Cancel, autosave, recovery
         install_help_menu(self)  # before the shortcuts are restored: F1 is configurable too
         install_audit_action(self)  # Help ▸ Audit Log…
+        install_view_tools(self)  # thick slab, reference lines, oblique reset (issue 17)
         self._restore_settings()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)

@@ -73,8 +73,12 @@ def edge_texts(state: ViewerState, plane: str | None = None) -> dict[str, str]:
     vol = state.volume
     if vol is None:
         return dict.fromkeys(EDGES, "")
-    geometry = state.geometry(plane or state.native_plane)
-    right, down = geometry.screen_axes(vol.direction)
+    plane = plane or state.native_plane
+    if state.mpr.rotated:  # an oblique plane: the frame's screen axes
+        axes = state.mpr.current_frame().views[plane]
+        right, down = axes[:, 0], axes[:, 1]
+    else:
+        right, down = state.geometry(plane).screen_axes(vol.direction)
     return {
         "left": direction_letters(-right),
         "right": direction_letters(right),
@@ -115,9 +119,15 @@ def corner_texts(state: ViewerState, plane: str | None = None) -> dict[str, str]
     native = plane == state.native_plane
     if not native:
         bottom_left.append(f"{plane.capitalize()} (reformat)")
-    bottom_left.append(f"Slice {state.plane_slice(plane) + 1}/{state.plane_n_slices(plane)}")
+    if state.mpr.rotated:
+        bottom_left.append("Oblique")
+    else:
+        bottom_left.append(f"Slice {state.plane_slice(plane) + 1}/{state.plane_n_slices(plane)}")
+        slab = state.slab.overlay_text()  # "MIP 10 mm" (issue 17)
+        if slab:
+            bottom_left.append(slab)
     position = state.slice_position_mm() if native else state.plane_position_mm(plane)
-    if position is not None:
+    if position is not None and not state.mpr.rotated:  # an oblique plane has no slice
         bottom_left.append(f"Pos {position:.1f} mm")
     loading = loading_text(state)
     if loading:

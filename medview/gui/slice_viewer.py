@@ -48,7 +48,9 @@ from medview.app.state import Sample, ViewerState, WindowDrag
 from medview.gui.badges import MadeUpMarks, WarningBadge
 from medview.gui.colormaps import colormap_lut, fusion_lut, label_lut, label_rgba
 from medview.gui.display_options import SmoothImageItem
+from medview.gui.mpr_interaction import ObliqueLayer
 from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
+from medview.gui.reference_lines_item import ReferenceLinesItem
 from medview.gui.text_layout import (
     MARGIN,
     corner_rooms,
@@ -204,7 +206,7 @@ class _SliceViewBox(pg.ViewBox):
         self._wheel_rest -= notches * WHEEL_NOTCH
         if notches:
             # wheel towards the user (negative delta) = next slice, as in OHIF and Weasis
-            self._state.step_plane_slice(self._viewer.plane, -notches)
+            self._viewer.step_slices(-notches)
         ev.accept()
 
     def mouseClickEvent(self, ev):
@@ -345,6 +347,9 @@ class SliceViewer(pg.GraphicsView):
         self._measure_items: list = []
         #: text shown for each measurement on the displayed slice, by measurement id
         self.measurement_texts: dict[int, str] = {}
+        #: oblique MPR (crosshair drag, sampled planes) and reference lines of this view
+        self.oblique = ObliqueLayer(self)
+        self.reference_lines = ReferenceLinesItem(self)
 
         self.overlays: dict[str, OverlayText] = {}
         font = QFont(self.font())
@@ -430,7 +435,7 @@ class SliceViewer(pg.GraphicsView):
         self._update_overlays()
 
     def _show_slice(self) -> None:
-        image = self.state.plane_image(self.plane)
+        image = self.state.slab.plane_image(self.plane)  # the slice, or the thick slab
         if image is None:
             return
         rgb = self.state.volume.is_rgb
@@ -573,6 +578,8 @@ class SliceViewer(pg.GraphicsView):
         for label in (*self.overlays.values(), *self.edge_labels.values()):
             label.setVisible(visible)
         self._annotations_shown = bool(visible)
+        self.oblique.update_handles()
+        self.reference_lines.update()
         self.warning_badge.setVisible(visible and self.warning_badge.count() > 0)
         self.made_up.set_visible(visible)
         for item in self._measure_items:
@@ -623,6 +630,12 @@ class SliceViewer(pg.GraphicsView):
             lut = colormap_lut(self.state.colormap, inverted=self.state.inverted)
             self._place_layer_item(self.preview_item, image, levels=p.levels, lut=lut)
 
+    def step_slices(self, steps: int) -> None:
+        """Wheel and keys: the next/previous slice (the oblique plane moves along its
+        normal while the views are rotated)."""
+        if not self.oblique.step(steps):
+            self.state.step_plane_slice(self.plane, steps)
+
     # -- crosshair ---------------------------------------------------------------------
     def set_crosshair_visible(self, visible: bool) -> None:
         self._crosshair_wanted = bool(visible)
@@ -632,8 +645,10 @@ class SliceViewer(pg.GraphicsView):
         return self.crosshair[0].isVisible()
 
     def _update_crosshair(self) -> None:
+        self.oblique.update_handles()
         g = self._geometry
-        show = self._crosshair_wanted and g is not None
+        # an oblique view draws its crosshair itself (gui.mpr_interaction)
+        show = self._crosshair_wanted and g is not None and not self.oblique.active
         for line in self.crosshair:
             line.setVisible(show)
         if not show:
@@ -658,7 +673,7 @@ class SliceViewer(pg.GraphicsView):
     def move_crosshair_to(self, view_point: QPointF) -> None:
         """Move the crosshair to the voxel under ``view_point`` (view mm) on this slice."""
         g = self._geometry
-        if g is None:
+        if g is None or self.oblique.move_crosshair_to(view_point):
             return
         u, v = self.display_point(view_point)
         col, row = math.floor(u), math.floor(v)
@@ -799,9 +814,9 @@ class SliceViewer(pg.GraphicsView):
         step = SHIFT_STEP if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1
         plane = self.plane
         if key in (Qt.Key.Key_Up, Qt.Key.Key_PageUp):
-            self.state.step_plane_slice(plane, -step)
+            self.step_slices(-step)
         elif key in (Qt.Key.Key_Down, Qt.Key.Key_PageDown):
-            self.state.step_plane_slice(plane, step)
+            self.step_slices(step)
         elif key == Qt.Key.Key_Home:
             self.state.set_plane_slice(plane, 0)
         elif key == Qt.Key.Key_End:
