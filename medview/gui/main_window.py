@@ -180,6 +180,8 @@ class MainWindow(SessionViewMixin, ExportActionsMixin, BrowserActionsMixin,
         self._restore_settings()
         for view in self.views.values():
             view.cursor_sample.connect(self._on_cursor_sample)
+            view.tool_refused.connect(
+                lambda text: self.statusBar().showMessage(text, STATUS_MESSAGE_MS))
         self.state.volume_changed.connect(self._on_volume_changed)
         self._on_volume_changed(None)
         self._bind_session()

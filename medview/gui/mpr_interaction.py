@@ -204,6 +204,7 @@ class ObliqueLayer:
             layer.setVisible(False)  # on the acquired grid: not drawn on an oblique plane
         view._update_crosshair()
         view._update_overlays()
+        view._draw_measurements()  # hidden on an oblique plane
 
     def display_to_view(self, u: float, v: float) -> QPointF:
         """View mm of display point ``(u, v)`` of what the view shows now."""

@@ -216,6 +216,8 @@ class _SliceViewBox(pg.ViewBox):
                 return  # SliceViewer.mouseDoubleClickEvent maximises
             tool = self._state.tool
             if tool in ("brush", "eraser", "fill"):
+                if self._oblique_refuses():
+                    return
                 point = self._viewer.display_point(self.mapSceneToView(ev.scenePos()))
                 if tool == "fill":
                     self._state.fill(self._viewer.plane, point)
@@ -253,6 +255,8 @@ class _SliceViewBox(pg.ViewBox):
             if ev.isFinish():
                 self._drag = None
             return
+        if self._oblique_refuses(ev.isStart()):
+            return
         point = self._viewer.display_point(self.mapSceneToView(ev.scenePos()))
         if self._state.tool in ("brush", "eraser"):
             self._paint_drag(ev, point)
@@ -269,6 +273,18 @@ class _SliceViewBox(pg.ViewBox):
             if m.p0 == m.p1:
                 self._state.remove_measurement(m)
 
+
+    def _oblique_refuses(self, say: bool = True) -> bool:
+        """Measuring and painting work in the acquired grid's display coordinates: on an
+        oblique plane they would measure and paint other voxels than the ones under the
+        cursor, so they are refused there (with a word why) until the planes are reset."""
+        if not self._viewer.oblique.active:
+            return False
+        if say:
+            self._viewer.tool_refused.emit(
+                f"{self._state.tool.capitalize()} works on the acquired planes only: reset the "
+                "oblique planes (View ▸ Reset Oblique Planes) to measure or paint")
+        return True
 
     def _paint_drag(self, ev, point) -> None:
         erase = self._state.tool == "eraser"
@@ -312,6 +328,7 @@ class SliceViewer(pg.GraphicsView):
     maximise_requested = Signal(str)
     focused = Signal(str)
     point_picked = Signal(object)
+    tool_refused = Signal(str)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None, *,
                  plane: str | None = None):
@@ -720,8 +737,8 @@ class SliceViewer(pg.GraphicsView):
         self._measure_items = []
         self.measurement_texts = {}
         g = self._geometry
-        if g is None:
-            return
+        if g is None or self.oblique.active:
+            return  # measurements live on the acquired slices: not drawn on an oblique plane
         pen = pg.mkPen(MEASURE_COLOUR, width=2)
         pen.setCosmetic(True)
         for m in self.state.measurements_on(self.plane, self.state.plane_slice(self.plane)):

@@ -191,3 +191,42 @@ def test_reset_gives_back_the_acquired_views(grid, ct_volume):
                                       g.image(ct_volume.array, state.plane_slice(name)))
         assert view.crosshair_visible()
         assert "Oblique" not in view.overlays["bottom_left"].text()
+
+
+def test_measuring_and_painting_are_refused_on_oblique_planes_until_reset(grid, qtbot,
+                                                                            ct_volume):
+    """Tools work in the acquired grid's display coordinates: on a rotated plane they would
+    measure other voxels than those under the cursor, so they are refused (with the reason)
+    and the measurements of the acquired slices are not drawn there."""
+    state = grid.state
+    view = grid.views["coronal"]
+    refused = []
+    view.tool_refused.connect(refused.append)
+    vp = view.viewport()
+    a, b = QPoint(vp.width() // 3, vp.height() // 2), QPoint(2 * vp.width() // 3,
+                                                             vp.height() // 2)
+
+    def drag():
+        QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+        for i in range(1, 5):
+            QTest.mouseMove(vp, a + (b - a) * i / 4)
+        QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+
+    state.set_tool("distance")
+    drag()  # on the acquired plane: a measurement, drawn
+    assert len(state.measurements) == 1 and view._measure_items
+    state.mpr.rotate_in_view("axial", math.radians(30))
+    assert view.oblique.active and not view._measure_items  # not drawn on the oblique plane
+    drag()
+    assert len(state.measurements) == 1
+    assert refused and "acquired planes" in refused[-1]
+    state.set_tool("brush")
+    before = None if state.labels is None else state.labels.array.copy()
+    QTest.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    after = None if state.labels is None else state.labels.array
+    assert (before is None and after is None) or np.array_equal(before, after)
+    assert len(refused) >= 2
+    state.mpr.reset()
+    state.set_tool("distance")
+    drag()
+    assert len(state.measurements) == 2 and view._measure_items
