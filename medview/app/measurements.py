@@ -1,9 +1,15 @@
-"""Measurements on a view: distance and elliptical/rectangular ROIs, without Qt.
+"""Measurements and annotations on a view, without Qt.
 
 A measurement lives on one slice of one view (plane) and is stored in display coordinates
 ``(u, v)`` of that view (see :mod:`medview.app.planes`); its values come from the volume's
 geometry — distances between the two points' patient positions (LPS, mm), ROI statistics
 over the voxels whose centres lie inside the shape, in the volume's physical units.
+
+The kinds are those of :mod:`medview.core.annotations` (distance, angle, ellipse, rectangle,
+freehand polygon, arrow, text): a drag draws a distance, arrow, ellipse or rectangle from
+``p0`` to ``p1``; an angle, a polygon and any shape read from a report keep their points in
+``points``. :mod:`medview.app.annotation_model` converts a measurement to the
+:class:`~medview.core.annotations.Annotation` saved in DICOM SR, and back.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from medview.app.planes import PlaneGeometry
 from medview.core.table import Table
 from medview.core.volume import Volume
 
-__all__ = ["KINDS", "Measurement", "RoiStats", "distance_mm", "measurements_table", "roi_mask",
-           "roi_stats"]
+__all__ = ["KINDS", "ROI_KINDS", "Measurement", "RoiStats", "distance_mm", "measurements_table",
+           "roi_mask", "roi_stats"]
 
-#: What a left drag draws with each measuring tool.
-KINDS = ("distance", "ellipse", "rectangle")
+#: What a left drag draws with each measuring tool (the kinds of core.annotations).
+KINDS = ("distance", "angle", "ellipse", "rectangle", "polygon", "arrow", "text")
+#: Kinds whose values are statistics of the voxels inside.
+ROI_KINDS = ("ellipse", "rectangle", "polygon")
 
 _ids = count(1)
 
@@ -30,7 +38,15 @@ _ids = count(1)
 @dataclass
 class Measurement:
     """One measurement: ``kind`` drawn from ``p0`` to ``p1`` on slice ``slice_index`` of view
-    ``plane``. For ROIs, ``p0`` and ``p1`` are opposite corners of the bounding box."""
+    ``plane``. For ellipses and rectangles drawn by a drag, ``p0`` and ``p1`` are opposite
+    corners of the bounding box.
+
+    ``points`` (display ``(u, v)``), when given, define the shape instead: the 3 points of an
+    angle (first arm's end, vertex, second arm's end; 2 while it is drawn), the vertices of a
+    polygon, the 4 axis ends of an ellipse or corners of a rectangle read from a report.
+    ``label`` is the text of a text or arrow annotation (the name otherwise); ``uid`` keeps
+    the annotation's identity from save to save ("" until it is first converted).
+    """
 
     kind: str
     plane: str
@@ -38,16 +54,35 @@ class Measurement:
     p0: tuple[float, float]
     p1: tuple[float, float]
     id: int = field(default_factory=lambda: next(_ids))
+    points: tuple[tuple[float, float], ...] = ()
+    label: str = ""
+    uid: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind: expected one of {KINDS}, got {self.kind!r}")
         self.p0 = (float(self.p0[0]), float(self.p0[1]))
         self.p1 = (float(self.p1[0]), float(self.p1[1]))
+        self.points = tuple((float(u), float(v)) for u, v in self.points)
 
     @property
     def is_roi(self) -> bool:
-        return self.kind != "distance"
+        return self.kind in ROI_KINDS
+
+    def shape_points(self) -> list[tuple[float, float]]:
+        """The display points that define the shape (see :mod:`medview.core.annotations`
+        for each kind's points): ``points`` when given, else derived from ``p0``, ``p1``."""
+        if self.points:
+            return list(self.points)
+        (u0, v0), (u1, v1) = self.p0, self.p1
+        if self.kind == "ellipse":
+            cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
+            return [(u0, cv), (u1, cv), (cu, v0), (cu, v1)]
+        if self.kind == "rectangle":
+            return [(u0, v0), (u1, v0), (u1, v1), (u0, v1)]
+        if self.kind == "text":
+            return [self.p0]
+        return [self.p0, self.p1]
 
 
 @dataclass(frozen=True)
