@@ -341,6 +341,8 @@ class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedL
         (angle, polygon) or its ``label`` (the text of a text or arrow)."""
         if p1 is not None:
             m.p1 = (float(p1[0]), float(p1[1]))
+            if m.points and m.kind in ("distance", "arrow") and points is None:
+                m.points = (m.points[0], m.p1)  # a line read from a report
         if points is not None:
             m.points = tuple((float(u), float(v)) for u, v in points)
         if label is not None:
