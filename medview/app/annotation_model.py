@@ -22,6 +22,7 @@ from medview.app.measurements import Measurement
 from medview.app.planes import PLANES, PlaneGeometry
 from medview.core.annotations import Annotation, make_annotation
 from medview.core.volume import Volume
+from medview.dicom.key_objects import slice_sources
 
 __all__ = ["PLANE_TOLERANCE", "annotation_of", "annotation_text", "measurement_of",
            "place_annotations"]
@@ -58,14 +59,21 @@ def annotation_of(m: Measurement, volume: Volume, geometry: PlaneGeometry) -> An
         return None
     lps = [volume.index_to_lps(geometry.display_to_index(u, v, m.slice_index))
            for u, v in m.shape_points()]
-    # the image drawn on is recorded for the acquired plane (a reformat's slice is no image)
-    where = {"slice_index": m.slice_index} if geometry.native else {}
     fields = {"uid": m.uid} if m.uid else {}
+    if geometry.native:  # the image drawn on (a reformat's slice, a made-up one, is none)
+        source = slice_sources(volume)[m.slice_index]
+        meta = volume.metadata
+        uids = meta.get("source_sop_instance_uids") or ()
+        if source is not None and source < len(uids):
+            fields["sop_instance_uid"] = uids[source]
+            files, frames = meta.get("source_files") or (), meta.get("source_frames") or ()
+            if frames and files and files.count(files[source]) > 1:
+                fields["frame_number"] = int(frames[source]) + 1
     if volume.is_rgb:  # no grey values to measure: geometry only
         fields["frame_of_reference_uid"] = str(volume.metadata.get("FrameOfReferenceUID") or "")
         ann = make_annotation(m.kind, lps, label=m.label, **fields)
     else:
-        ann = make_annotation(m.kind, lps, label=m.label, volume=volume, **where, **fields)
+        ann = make_annotation(m.kind, lps, label=m.label, volume=volume, **fields)
     if not m.uid:
         m.uid = ann.uid
     return ann

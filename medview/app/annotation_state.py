@@ -81,13 +81,23 @@ class AnnotationsAndKeyImages:
 
     def toggle_key_image(self, z: int | None = None) -> bool:
         """Mark slice ``z`` (default: the current one) as a key image, or unmark it; returns
-        True when it is marked now."""
+        True when it is marked now.
+
+        Raises
+        ------
+        ValueError
+            If ``z`` is outside the volume, or a slice made up at load (no image to mark).
+        """
         if self.volume is None:
             raise ValueError("no volume is open")
         z = self.slice_index if z is None else int(z)
         if not 0 <= z < self.n_slices:
             raise ValueError(f"z: slice {z} is outside 0..{self.n_slices - 1}")
         marked = z not in self._key_slices
+        made_up = {int(k) for k, _ in self.volume.metadata.get("made_up_slices", ())}
+        if marked and z in made_up:
+            raise ValueError(f"slice {z + 1} was made up at load (interpolated): there is no "
+                             "acquired image to mark as a key image")
         if marked:
             self._key_slices.append(z)
         else:

@@ -194,7 +194,11 @@ class AnnotationActions:
     def toggle_key_image(self) -> None:
         if self.state.volume is None:
             return
-        marked = self.state.toggle_key_image()
+        try:
+            marked = self.state.toggle_key_image()
+        except ValueError as exc:  # a made-up slice: say why nothing was marked
+            self.window.statusBar().showMessage(str(exc), STATUS_MESSAGE_MS)
+            return
         z = self.state.slice_index + 1
         self.window.statusBar().showMessage(
             f"Slice {z} {'marked as a key image' if marked else 'is no longer a key image'}",
