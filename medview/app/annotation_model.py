@@ -6,8 +6,9 @@ units). No Qt.
 A measurement becomes an annotation through its view's geometry (display point → voxel index
 → patient position) and is measured by :func:`~medview.core.annotations.make_annotation`, so
 the values a view writes beside a shape are the values the report holds. An annotation read
-from a report (medview's or another tool's) is placed on the first view (the acquired plane
-first) whose slice it lies in: all its points within :data:`PLANE_TOLERANCE` of one slice.
+from a report (medview's or another tool's) is placed on the first view whose slice it lies in
+(the acquired plane first when it names the image it was drawn on, the reformats first when
+not): all its points within :data:`PLANE_TOLERANCE` of one slice.
 One that lies in none (an oblique or 3D shape) is kept unchanged, saved again with the others,
 never dropped.
 """
@@ -105,11 +106,17 @@ def measurement_of(ann: Annotation, volume: Volume,
 def place_annotations(annotations: Iterable[Annotation], volume: Volume,
                       geometries: Mapping[str, PlaneGeometry], native: str,
                       ) -> tuple[list[Measurement], list[Annotation]]:
-    """The measurements of the annotations that lie in a view's slice (the acquired plane
-    ``native`` tried first), and the annotations that lie in none."""
-    order = (native, *(p for p in PLANES if p != native))
+    """The measurements of the annotations that lie in a view's slice, and the annotations
+    that lie in none.
+
+    A point, or a line along two views' common axis, lies in more than one view: one that
+    names the image it was drawn on goes to the acquired plane ``native`` first, one that
+    names none (drawn on a reformat) to the reformats first."""
+    native_first = (native, *(p for p in PLANES if p != native))
+    reformats_first = (*native_first[1:], native)
     placed, kept = [], []
     for ann in annotations:
+        order = native_first if ann.sop_instance_uid else reformats_first
         m = measurement_of(ann, volume, geometries, order)
         if m is None:
             kept.append(ann)

@@ -168,3 +168,21 @@ def test_the_session_saves_with_the_study_and_a_new_session_reads_it(data_dir, t
         assert moved.value("length").value != pytest.approx(drawn[0].value("length").value)
     finally:
         again.close()
+
+
+def test_a_point_goes_back_to_the_view_it_was_drawn_on(state, volume):
+    """A text is one point: it lies in every view. Drawn on the acquired plane it names its
+    image (and goes back there); drawn on a reformat it names none (and goes back to a
+    reformat)."""
+    from medview.app.annotation_model import place_annotations
+
+    geometries = {p: state.geometry(p) for p in PLANES}
+    on_axial = annotation_of(Measurement("text", "axial", 1, (30.5, 40.5), (30.5, 40.5),
+                                         label="axial note"), volume, geometries["axial"])
+    on_coronal = annotation_of(Measurement("text", "coronal", 200, (30.5, 1.5), (30.5, 1.5),
+                                           label="coronal note"), volume,
+                               geometries["coronal"])
+    assert on_axial.sop_instance_uid and not on_coronal.sop_instance_uid
+    placed, kept = place_annotations([on_axial, on_coronal], volume, geometries, "axial")
+    assert kept == [] and [(m.plane, m.slice_index) for m in placed] == [("axial", 1),
+                                                                         ("coronal", 200)]
