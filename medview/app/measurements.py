@@ -33,6 +33,9 @@ KINDS = ("distance", "angle", "ellipse", "rectangle", "polygon", "arrow", "text"
 ROI_KINDS = ("ellipse", "rectangle", "polygon")
 
 _ids = count(1)
+#: an annotation's measured value → its column in the measurements table
+_COLUMNS = {"length": "distance_mm", "angle": "angle_deg", "area": "area_mm2", "mean": "mean",
+            "sd": "std", "min": "min", "max": "max"}
 
 
 @dataclass
@@ -151,28 +154,38 @@ def roi_stats(volume: Volume, geometry: PlaneGeometry, m: Measurement) -> RoiSta
 
 
 def measurements_table(volume: Volume, geometries, measurements) -> Table:
-    """Every measurement as a row: what, where (view, slice, both points in LPS mm) and its
-    values (distance, or ROI count, mean, std, min, max, area), for CSV/JSON export.
+    """Every measurement as a row: what, where (view, slice, first and last point in LPS mm)
+    and its values (distance, angle, or ROI count, mean, std, min, max, area), for CSV/JSON
+    export.
 
     ``geometries`` maps a view's name to its :class:`PlaneGeometry`.
     """
+    from medview.app.annotation_model import annotation_of
+
     rows = []
     units = str(volume.metadata.get("Units") or "")
     for m in measurements:
         g = geometries[m.plane]
-        a = volume.index_to_lps(g.display_to_index(*m.p0, m.slice_index))
-        b = volume.index_to_lps(g.display_to_index(*m.p1, m.slice_index))
+        pts = [volume.index_to_lps(g.display_to_index(u, v, m.slice_index))
+               for u, v in m.shape_points()]
         row = {"id": m.id, "kind": m.kind, "view": m.plane, "slice": m.slice_index + 1,
-               "p0_lps_mm": [round(float(c), 3) for c in a],
-               "p1_lps_mm": [round(float(c), 3) for c in b]}
+               "p0_lps_mm": [round(float(c), 3) for c in pts[0]],
+               "p1_lps_mm": [round(float(c), 3) for c in pts[-1]]}
+        if m.label:
+            row["label"] = m.label
         if m.kind == "distance":
             row["distance_mm"] = distance_mm(volume, g, m)
-        elif not volume.is_rgb:
+        elif m.kind in ("ellipse", "rectangle") and not m.points and not volume.is_rgb:
             st = roi_stats(volume, g, m)
             row.update(count=st.count, mean=st.mean, std=st.std, min=st.min, max=st.max,
                        area_mm2=st.area_mm2)
+        else:  # angles, polygons, shapes read from a report: the values the report holds
+            ann = annotation_of(m, volume, g)
+            for value in ann.measurements if ann is not None else ():
+                row[_COLUMNS[value.name]] = value.value
         rows.append(row)
-    table_units = {"distance_mm": "mm", "area_mm2": "mm²", "p0_lps_mm": "mm", "p1_lps_mm": "mm"}
+    table_units = {"distance_mm": "mm", "area_mm2": "mm²", "p0_lps_mm": "mm", "p1_lps_mm": "mm",
+                   "angle_deg": "°"}
     if units:
         table_units.update(mean=units, std=units, min=units, max=units)
     meta = volume.metadata

@@ -186,3 +186,22 @@ def test_a_point_goes_back_to_the_view_it_was_drawn_on(state, volume):
     placed, kept = place_annotations([on_axial, on_coronal], volume, geometries, "axial")
     assert kept == [] and [(m.plane, m.slice_index) for m in placed] == [("axial", 1),
                                                                          ("coronal", 200)]
+
+
+def test_the_measurements_table_holds_every_kind(state, volume):
+    from medview.app.measurements import measurements_table
+
+    for kind, pts in SHAPES.items():
+        pts = [(u, v * 100) for u, v in pts]
+        state.add_measurement(Measurement(kind, "axial", 1, pts[0], pts[-1], points=tuple(pts),
+                                          label="note" if kind == "text" else ""))
+    geometries = {p: state.geometry(p) for p in PLANES}
+    rows = {r["kind"]: r for r in measurements_table(volume, geometries,
+                                                      state.measurements).rows}
+    saved = {a.kind: a for a in state.annotations()}
+    assert rows["angle"]["angle_deg"] == pytest.approx(saved["angle"].value("angle").value)
+    assert rows["polygon"]["area_mm2"] == pytest.approx(saved["polygon"].value("area").value)
+    assert rows["polygon"]["mean"] == pytest.approx(saved["polygon"].value("mean").value)
+    assert rows["text"]["label"] == "note"
+    assert rows["arrow"]["p1_lps_mm"] == pytest.approx(list(saved["arrow"].points[1]),
+                                                       abs=1e-3)
