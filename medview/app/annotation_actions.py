@@ -51,6 +51,28 @@ def documents_of_series(catalog, series_uid: str) -> list[Path]:
     return [Path(d.path) for d in catalog.documents(series_uid) if Path(d.path).is_file()]
 
 
+def _write(catalog, source: Volume, annotations, key_slices, observer_name) -> SavedWork:
+    from medview.dicom.annotation_store import save_annotations, save_key_images
+    from medview.dicom.key_objects import slice_sources
+
+    if key_slices:  # checked before anything is written: a save is whole or nothing
+        sources = slice_sources(source)
+        unknown = [int(z) + 1 for z in key_slices
+                   if not 0 <= int(z) < len(sources) or sources[int(z)] is None]
+        if unknown:
+            from medview.dicom._export_common import ExportError
+
+            raise ExportError(f"key images: slice(s) {unknown} show no acquired image "
+                              "(made up at load); unmark them")
+    report = keys = None
+    if annotations:
+        report = save_annotations(catalog, source, list(annotations),
+                                  observer_name=observer_name)
+    if key_slices:
+        keys = save_key_images(catalog, source, list(key_slices))
+    return SavedWork(report, keys)
+
+
 class AnnotationsMixin:
     """Annotations and key images of a Session (see there)."""
 
@@ -59,29 +81,43 @@ class AnnotationsMixin:
                          observer_name: str | None = None) -> SavedWork:
         """Save ``annotations`` (every one the series has now: the new report replaces the
         current ones) and ``key_slices`` (z indices, in showing order) of ``source``'s series
-        in the catalog; None (or empty) leaves that part as it is. ``annotations_saved``
-        announces the files.
+        in the catalog, now; None (or empty) leaves that part as it is.
+        ``annotations_saved`` announces the files.
 
         Raises
         ------
         RuntimeError
             Without a catalog.
         ExportError
-            If ``source`` is not a DICOM series of the catalog (nothing is written).
+            If ``source`` is not a DICOM series of the catalog, or a key slice was made up
+            at load (nothing is written).
         """
-        from medview.dicom.annotation_store import save_annotations, save_key_images
-
         catalog = self.require_catalog("Saving the annotations")
-        report = keys = None
-        if annotations:
-            report = save_annotations(catalog, source, list(annotations),
-                                      observer_name=observer_name)
-        if key_slices:
-            keys = save_key_images(catalog, source, list(key_slices))
-        saved = SavedWork(report, keys)
+        saved = _write(catalog, source, annotations, key_slices, observer_name)
         if saved.paths:
             self.annotations_saved.emit(saved.paths)
         return saved
+
+    def start_saving_annotations(self, source: Volume,
+                                 annotations: Sequence[Annotation] | None, *,
+                                 key_slices: Sequence[int] | None = None,
+                                 observer_name: str | None = None):
+        """:meth:`save_annotations` in the background (writing the report reads the headers
+        of every image of the series: ~0.2 s for 3 CT slices, 0.4 s for 35 MR ones):
+        ``annotations_saved(paths)``, or ``action_failed`` (nothing is lost). Returns the
+        job; its ``finished`` event carries the :class:`SavedWork`."""
+        catalog = self.require_catalog("Saving the annotations")
+        annotations = list(annotations or ())  # what is drawn now, not when the job runs
+        key_slices = list(key_slices or ())
+
+        def finished(saved: SavedWork) -> None:
+            if saved.paths:
+                self.annotations_saved.emit(saved.paths)
+
+        return self._start_action(
+            "Saving the annotations",
+            lambda progress: _write(catalog, source, annotations, key_slices, observer_name),
+            finished)
 
     def load_annotations(self, source: Volume) -> StoredWork:
         """The annotations and key images the catalog holds for ``source``'s series:

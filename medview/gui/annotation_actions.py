@@ -79,7 +79,7 @@ class AnnotationActions:
         self.save_action.setShortcut(QKeySequence.StandardKey.Save)
         self.save_action.setToolTip("Save the annotations (DICOM SR) and key images (DICOM "
                                     "KOS) with the study (Ctrl+S)")
-        self.save_action.triggered.connect(self.save)
+        self.save_action.triggered.connect(lambda: self.save(wait=False))
         w._menu("File").insertAction(w.save_png_action, self.save_action)
         menu = QMenu("&Annotations", w)
         w.menuBar().insertMenu(w._menu("View").menuAction(), menu)
@@ -155,9 +155,10 @@ class AnnotationActions:
         uid = str(series.metadata.get("SeriesInstanceUID") or "")
         return bool(uid) and bool(catalog.instances(uid))
 
-    def save(self) -> bool:
+    def save(self, *, wait: bool = True) -> bool:
         """Save the annotations and key images with the study; False (with a message) when
-        they could not be."""
+        they could not be (or cannot be started, with ``wait`` False). ``wait`` False (Ctrl+S)
+        saves in the background; the unsaved-work guard waits for it."""
         w = self.window
         series = self._series()
         if series is None:
@@ -175,19 +176,28 @@ class AnnotationActions:
         if not annotations and not keys:
             w.statusBar().showMessage("No annotation or key image to save.", STATUS_MESSAGE_MS)
             return True
+
+        def saved(result) -> None:
+            if result.report is not None:
+                work.mark_saved("measurements", generations["measurements"])
+            if result.key_images is not None:
+                work.mark_saved("key_images", generations["key_images"])
+            w.statusBar().showMessage(
+                f"Saved {len(annotations)} annotation(s) and {len(keys)} key image(s) with "
+                "the study", STATUS_MESSAGE_MS)
+            w.refresh_browser()
+
         try:
-            saved = w.session.save_annotations(series, annotations, key_slices=keys)
+            if not wait:
+                job = w.session.start_saving_annotations(series, annotations, key_slices=keys)
+                job.events.finished.connect(saved)
+                job.events.failed.connect(w._show_error)  # nothing is lost: save again
+                return True
+            result = w.session.save_annotations(series, annotations, key_slices=keys)
         except Exception as exc:  # error boundary: nothing is lost, the reader can retry
             w._show_error(TaskError("Saving the annotations", exc, format_traceback(exc)))
             return False
-        if saved.report is not None:
-            work.mark_saved("measurements", generations["measurements"])
-        if saved.key_images is not None:
-            work.mark_saved("key_images", generations["key_images"])
-        w.statusBar().showMessage(
-            f"Saved {len(annotations)} annotation(s) and {len(keys)} key image(s) with the "
-            "study", STATUS_MESSAGE_MS)
-        w.refresh_browser()
+        saved(result)
         return True
 
     # -- key images --------------------------------------------------------------------

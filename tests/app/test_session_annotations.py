@@ -205,3 +205,33 @@ def test_the_measurements_table_holds_every_kind(state, volume):
     assert rows["text"]["label"] == "note"
     assert rows["arrow"]["p1_lps_mm"] == pytest.approx(list(saved["arrow"].points[1]),
                                                        abs=1e-3)
+
+
+def test_a_background_save_and_a_save_refused_whole(data_dir, tmp_path):
+    """A CT filled at load: a made-up slice as a key image refuses the whole save before
+    anything is written; a save in the background announces its files."""
+    from medview.app import library
+    from medview.dicom._export_common import ExportError
+
+    session = Session(tmp_path / "catalog.sqlite")
+    try:
+        library.import_paths(session.catalog, [data_dir / "kits_dupe_positions"])
+        (uid,) = [s.uid for s in session.catalog.series()]
+        vol = library.load_series(session.catalog, uid)
+        made_up = sorted(int(z) for z, _ in vol.metadata["made_up_slices"])
+        acquired = [z for z in range(vol.shape[0]) if z not in made_up]
+        ann = make_annotation("distance", [vol.index_to_lps((10, 10, acquired[2])),
+                                           vol.index_to_lps((90, 40, acquired[2]))],
+                              volume=vol, slice_index=acquired[2])
+        with pytest.raises(ExportError, match=rf"slice\(s\) \[{made_up[0] + 1}\]"):
+            session.save_annotations(vol, [ann], key_slices=[made_up[0]])
+        assert session.catalog.documents(uid) == []
+        recorder = Recorder(session)
+        job = session.start_saving_annotations(vol, [ann], key_slices=[acquired[2]])
+        assert job.title == "Saving the annotations" and session.runner.wait(60)
+        (paths,) = recorder.of("annotations_saved")[0]
+        assert {d.path for d in session.catalog.documents(uid)} == {str(p) for p in paths}
+        stored = session.load_annotations(vol)
+        assert stored.annotations == (ann,) and stored.key_slices == (acquired[2],)
+    finally:
+        session.close()

@@ -148,7 +148,7 @@ def test_every_kind_drawn_saved_and_shown_again_after_a_restart(app, qtbot, tmp_
     assert "Key image" in w.viewer.overlays["bottom_left"].text()
     assert set(w.unsaved.work.kinds) == {"measurements", "key_images"}
     qtbot.keyClick(w.viewer, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    assert not w.unsaved.work
+    qtbot.waitUntil(lambda: not w.unsaved.work, timeout=30_000)  # saved in the background
     uid = state.volume.metadata["SeriesInstanceUID"]
     docs = w.catalog.documents(uid)
     assert sorted(d.modality for d in docs) == ["KO", "SR"]
