@@ -174,7 +174,10 @@ class AnnotationActions:
         annotations = self.state.annotations()
         keys = self.state.key_slices
         if not annotations and not keys:
-            w.statusBar().showMessage("No annotation or key image to save.", STATUS_MESSAGE_MS)
+            # a report holds at least one annotation: what was saved before stays saved
+            w.statusBar().showMessage(
+                "No annotation or key image to save (a saved report is kept: it cannot be "
+                "emptied).", STATUS_MESSAGE_MS)
             return True
 
         def saved(result) -> None:
