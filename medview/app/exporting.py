@@ -29,6 +29,8 @@ FORMATS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "table": (("csv", "CSV", ".csv"), ("json", "JSON", ".json")),
     "view": (("png", "PNG with overlays", ".png"), ("png-plain", "PNG without overlays",
                                                     ".png")),
+    # an SR or KOS saved with the study (annotations, key images): a copy of the file
+    "document": (("dicom", "DICOM file (as saved with the study)", ".dcm"),),
 }
 
 
@@ -73,6 +75,14 @@ def export_item(item: Exportable, fmt: str, path: str | os.PathLike, *,
             raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
         return [save_view(path, overlays=fmt == "png")]
     value = item.resolve()
+    if item.kind == "document":
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
+        from medview.atomic import atomic_file
+
+        with atomic_file(path, overwrite=overwrite, suffix=".dcm") as tmp:
+            Path(tmp).write_bytes(Path(value).read_bytes())
+        return [path]
     if item.kind == "table":
         if not isinstance(value, Table):
             raise ValueError(f"{item.name}: expected a table")

@@ -23,6 +23,7 @@ from typing import Any
 from psygnal import Signal
 
 from medview.app import library, series_loading
+from medview.app.annotation_actions import AnnotationsMixin
 from medview.app.messages import TaskError
 from medview.app.series_loading import FirstImage, LoadedSeries
 from medview.app.session_actions import ActionsMixin
@@ -48,7 +49,7 @@ def load_title(series_uid: str, stack: int | None = None) -> str:
     return f"Loading series {series_uid}" + ("" if stack is None else f", stack {stack}")
 
 
-class Session(ActionsMixin):
+class Session(ActionsMixin, AnnotationsMixin):
     """The user's work on one catalog.
 
     Parameters
@@ -99,6 +100,8 @@ class Session(ActionsMixin):
         A series was removed from the catalog (its UID, the instances forgotten).
     sent(SendReport)
         A send to a PACS node ended (its report lists the files that failed).
+    annotations_saved(list)
+        Annotations and key images were saved with the study (the documents' paths).
     run_on_changed(str)
         The executor chosen in "Run on".
     cache_cap_changed(int)
@@ -130,6 +133,7 @@ class Session(ActionsMixin):
     series_export_cancelled = Signal()
     series_removed = Signal(str, int)
     sent = Signal(object)
+    annotations_saved = Signal(list)
     run_on_changed = Signal(str)
     cache_cap_changed = Signal(int)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from psygnal import Signal
 
+from medview.app.annotation_state import AnnotationsAndKeyImages
 from medview.app.crosshair_state import CrosshairAndSlices
 from medview.app.label_state import LabelEditing
 from medview.app.layer_state import DerivedLayers
@@ -64,7 +65,8 @@ class Sample:
     units: str = ""
 
 
-class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedLayers):
+class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedLayers,
+                  AnnotationsAndKeyImages):
     """The views of one volume: the models, and the operations on them.
 
     The crosshair (``camera.cursor``, a voxel index ``(x, y, z)``) is shared by the three
@@ -77,13 +79,16 @@ class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedL
       window and zoom were reset with it and are not emitted separately.
     - ``slice_changed(index)`` — the crosshair moved to another slice of the acquired plane.
     - ``measurements_changed()`` — a measurement was added, changed or removed.
+    - ``key_images_changed()`` — a key image was marked or unmarked (see
+      :mod:`medview.app.annotation_state`).
     - ``labels_changed()`` — voxels or segments of the label map or scribbles were edited.
     - ``edit_changed()`` — a label map was set or its undo stack changed.
     - ``data_changed()`` — voxels of the open volume changed in place (slices of a volume
       being loaded arrived, at most ~20 Hz; or :meth:`replace_volume`).
     - ``work_changed(kind)`` — the reader's own work changed: ``"labels"``, ``"scribbles"``,
-      ``"measurements"`` or ``"fusion"`` (what :class:`~medview.app.unsaved_work.UnsavedWork`
-      tracks; not emitted for display-only changes, nor by :meth:`set_volume`).
+      ``"measurements"``, ``"key_images"`` or ``"fusion"`` (what
+      :class:`~medview.app.unsaved_work.UnsavedWork` tracks; not emitted for display-only
+      changes, nor by :meth:`set_volume`).
     """
 
     volume_changed = Signal(object)
@@ -106,6 +111,7 @@ class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedL
         self.layers = LayerList()
         self._geometries: dict[str, PlaneGeometry] = {}
         self._measurements: list[Measurement] = []
+        self._init_annotations()
         self._editors: dict = {}
         self._loading: tuple[Volume, np.ndarray] | None = None
         self._default_window = (0.0, 1.0)
@@ -148,6 +154,7 @@ class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedL
         try:
             self._clear_layers()
             had_measurements, self._measurements = bool(self._measurements), []
+            self._clear_annotations()
             self._editors = {}
             self.label_layers.scribbles = None
             self.fusion_model.volume = None
@@ -333,9 +340,18 @@ class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedL
         self._measured()
         return m
 
-    def update_measurement(self, m: Measurement, p1) -> None:
-        """Move the second point of ``m`` (while it is being drawn)."""
-        m.p1 = (float(p1[0]), float(p1[1]))
+    def update_measurement(self, m: Measurement, p1=None, *, points=None,
+                           label: str | None = None) -> None:
+        """Move the second point of ``m`` (while it is being drawn), or set its ``points``
+        (angle, polygon) or its ``label`` (the text of a text or arrow)."""
+        if p1 is not None:
+            m.p1 = (float(p1[0]), float(p1[1]))
+            if m.points and m.kind in ("distance", "arrow") and points is None:
+                m.points = (m.points[0], m.p1)  # a line read from a report
+        if points is not None:
+            m.points = tuple((float(u), float(v)) for u, v in points)
+        if label is not None:
+            m.label = str(label)
         self._measured()
 
     def remove_measurement(self, m: Measurement) -> None:
@@ -344,8 +360,8 @@ class ViewerState(CrosshairAndSlices, ProgressiveLoading, LabelEditing, DerivedL
             self._measured()
 
     def clear_measurements(self) -> None:
-        if self._measurements:
-            self._measurements = []
+        if self._measurements or self._kept:
+            self._measurements, self._kept = [], []
             self._measured()
 
     # -- values ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""What the reader made and has not saved yet: label maps, scribbles, measurements, fusion.
+"""What the reader made and has not saved yet: label maps, scribbles, annotations
+(measurements), key images, fusion.
 
 Plain Python (no Qt), bound to a :class:`~medview.app.state.ViewerState` through its
 ``work_changed`` and ``volume_changed`` events. Each kind of work has a generation counter
@@ -14,10 +15,10 @@ from psygnal import Signal
 __all__ = ["KINDS", "TITLES", "UnsavedWork"]
 
 #: the kinds of work, in the order they are offered for saving
-KINDS = ("labels", "scribbles", "measurements", "fusion")
+KINDS = ("labels", "scribbles", "measurements", "key_images", "fusion")
 #: how a dialog names them
-TITLES = {"labels": "label map", "scribbles": "scribbles", "measurements": "measurements",
-          "fusion": "fused image"}
+TITLES = {"labels": "label map", "scribbles": "scribbles", "measurements": "annotations",
+          "key_images": "key images", "fusion": "fused image"}
 
 
 class UnsavedWork:
@@ -61,6 +62,8 @@ class UnsavedWork:
             return state.scribbles is not None
         if kind == "measurements":
             return bool(state.measurements)
+        if kind == "key_images":
+            return bool(state.key_slices)
         return state.fusion is not None
 
     def generation(self, kind: str) -> int:
@@ -91,12 +94,12 @@ class UnsavedWork:
         self.changed.emit()
 
     def describe(self) -> str:
-        """``"the label map and 2 measurements"``: the unsaved work in words."""
+        """``"the label map and 2 annotations"``: the unsaved work in words."""
         parts = []
         for kind in self.kinds:
             if kind == "measurements":
                 n = len(self.state.measurements)
-                parts.append(f"{n} measurement{'s' if n != 1 else ''}")
+                parts.append(f"{n} annotation{'s' if n != 1 else ''}")
             else:
                 parts.append(f"the {TITLES[kind]}")
         if len(parts) <= 1:

@@ -185,12 +185,17 @@ def load_key_images(catalog: Catalog, series_uid: str):
 def key_image_slices(volume: Volume, key_images) -> list[int]:
     """The z indices of ``volume`` that show the key images, in the document's order (images
     not in the volume are left out; a multi-frame image's frame picks the slice)."""
+    from medview.dicom.key_objects import slice_sources
+
     uids = list(volume.metadata.get("source_sop_instance_uids") or ())
     frames = list(volume.metadata.get("source_frames") or [0] * len(uids))
-    where = {(u, f): z for z, (u, f) in enumerate(zip(uids, frames, strict=False))}
+    # slice z shows source image i (volumes with slices made up to fill gaps list the
+    # acquired images only)
+    shown = [(z, i) for z, i in enumerate(slice_sources(volume)) if i is not None]
+    where = {(uids[i], frames[i]): z for z, i in shown}
     first = {}
-    for z, u in enumerate(uids):
-        first.setdefault(u, z)
+    for z, i in shown:
+        first.setdefault(uids[i], z)
     out = []
     for img in key_images.images if key_images is not None else ():
         if img.frame_number is not None:

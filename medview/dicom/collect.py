@@ -17,7 +17,8 @@ def collect_files(items: Iterable[str | os.PathLike], catalog=None) -> list[Path
     """The files named by ``items``, each once, in the order named.
 
     A file is itself; a folder is every file below it (sorted; names starting with "." left
-    out); anything else is a Series Instance UID, else a Study Instance UID, in ``catalog``.
+    out); anything else is a Series Instance UID, else a Study Instance UID, in ``catalog``:
+    its instances and the SR/KO documents (annotations, key images) that reference them.
 
     Raises
     ------
@@ -37,9 +38,14 @@ def collect_files(items: Iterable[str | os.PathLike], catalog=None) -> list[Path
             found: list[Path] = []
             if catalog is not None:
                 found = [Path(h.path) for h in catalog.instances(uid)]
+                series = [uid] if found else []
                 if not found:
                     for rec in catalog.series(uid):
                         found.extend(Path(h.path) for h in catalog.instances(rec.uid))
+                        series.append(rec.uid)
+                # the annotations and key images saved on a series (SR, KOS) go with it
+                found.extend(Path(d.path) for s in series for d in catalog.documents(s)
+                             if os.path.isfile(d.path))
             if not found:
                 raise ValueError(f"{uid}: no such file or folder, and no series or study with "
                                  "this UID in the catalog")

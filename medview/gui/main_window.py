@@ -40,6 +40,7 @@ from medview.app.state import ViewerState
 from medview.app.tasks import format_traceback as _format_tb
 from medview.app.windowing import CT_PRESETS
 from medview.core.volume import Volume
+from medview.gui.annotation_actions import AnnotationActions
 from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
 from medview.gui.display_options import add_smooth_action
@@ -173,6 +174,7 @@ class MainWindow(SessionViewMixin, ExportActionsMixin, BrowserActionsMixin,
         self._build_remote_actions()
         self._build_pacs()
         self._build_share()
+        self.annotation_actions = AnnotationActions(self)  # tools, Save Annotations, key images
         self.unsaved = UnsavedGuard(self)  # Save/Discard/Cancel, autosave, recovery
         install_help_menu(self)  # before the shortcuts are restored: F1 is configurable too
         install_audit_action(self)  # Help ▸ Audit Log…

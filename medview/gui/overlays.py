@@ -132,6 +132,9 @@ def corner_texts(state: ViewerState, plane: str | None = None) -> dict[str, str]
     loading = loading_text(state)
     if loading:
         bottom_left.append(loading)
+    if native and getattr(state, "is_key_slice", None) and state.is_key_slice(
+            state.plane_slice(plane)):
+        bottom_left.append("★ Key image")
 
     if vol.is_rgb:
         bottom_right = []

@@ -131,6 +131,9 @@ class PacsActionsMixin:
         files = [Path(f) for f in (series.metadata.get("source_files") or [])] \
             if series is not None else []
         if files:
+            # with the annotations and key images saved on it (SR, KOS)
+            files += self.session.series_documents(
+                str(series.metadata.get("SeriesInstanceUID") or ""))
             sources.append(("The open series", files))
         if self.last_export:
             names = ", ".join(p.name for p in self.last_export[:2])

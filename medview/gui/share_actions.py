@@ -30,11 +30,16 @@ class ShareActionsMixin:
         if series is None:
             return []
         files = [Path(f) for f in (series.metadata.get("source_files") or [])]
+        if files:  # with the annotations and key images saved on it (SR, KOS)
+            files += self.session.series_documents(
+                str(series.metadata.get("SeriesInstanceUID") or ""))
         sources = []
         study = series.metadata.get("StudyInstanceUID")
         if study and self.catalog is not None:
             study_files = [Path(h.path) for rec in self.catalog.series(study)
                            for h in self.catalog.instances(rec.uid)]
+            study_files += [p for rec in self.catalog.series(study)
+                            for p in self.session.series_documents(rec.uid)]
             if len(study_files) > len(files):
                 sources.append(("The open study", study_files))
         if files:

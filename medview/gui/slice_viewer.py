@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -35,21 +35,21 @@ from PySide6.QtGui import (
     QTransform,
 )
 from PySide6.QtWidgets import (
-    QGraphicsEllipseItem,
-    QGraphicsLineItem,
-    QGraphicsRectItem,
     QLabel,
     QWidget,
 )
 
-from medview.app.measurements import Measurement, distance_mm, roi_stats
+from medview.app.annotation_model import annotation_of, annotation_text
+from medview.app.measurements import Measurement
 from medview.app.planes import PlaneGeometry
 from medview.app.state import Sample, ViewerState, WindowDrag
+from medview.gui.annotation_items import shape_item, text_anchor
+from medview.gui.annotation_tools import AnnotationTools
 from medview.gui.badges import MadeUpMarks, WarningBadge
 from medview.gui.colormaps import colormap_lut, fusion_lut, label_lut, label_rgba
 from medview.gui.display_options import SmoothImageItem
 from medview.gui.mpr_interaction import ObliqueLayer
-from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts, format_number
+from medview.gui.overlays import CORNERS, EDGES, corner_texts, edge_texts
 from medview.gui.reference_lines_item import ReferenceLinesItem
 from medview.gui.text_layout import (
     MARGIN,
@@ -196,7 +196,6 @@ class _SliceViewBox(pg.ViewBox):
         self._state = viewer.state
         self._wheel_rest = 0
         self._drag: WindowDrag | None = None
-        self._measuring: Measurement | None = None
         self._last_paint: tuple[float, float] | None = None
 
     def wheelEvent(self, ev, axis=None):
@@ -225,6 +224,11 @@ class _SliceViewBox(pg.ViewBox):
                     self._state.begin_edit(tool)
                     self._state.paint(self._viewer.plane, point, erase=tool == "eraser")
                     self._state.end_edit()
+                return
+            if tool == "text" and self._oblique_refuses():
+                return  # (an angle is started by a drag, refused there)
+            if self._viewer.annotation_tools.click(
+                    self._viewer.display_point(self.mapSceneToView(ev.scenePos()))):
                 return
             self._viewer.move_crosshair_to(self.mapSceneToView(ev.scenePos()))
             return
@@ -263,16 +267,11 @@ class _SliceViewBox(pg.ViewBox):
             return
         if self._state.tool == "fill":
             return
-        if ev.isStart() or self._measuring is None:
-            start = self._viewer.display_point(
-                self.mapSceneToView(ev.buttonDownScenePos(Qt.MouseButton.LeftButton)))
-            self._measuring = self._viewer.start_measurement(start)
-        self._state.update_measurement(self._measuring, point)
-        if ev.isFinish():
-            m, self._measuring = self._measuring, None
-            if m.p0 == m.p1:
-                self._state.remove_measurement(m)
-
+        start = self._viewer.display_point(
+            self.mapSceneToView(ev.buttonDownScenePos(Qt.MouseButton.LeftButton)))
+        screen = (ev.screenPos().x(), ev.screenPos().y())
+        self._viewer.annotation_tools.drag(start, point, screen, is_start=ev.isStart(),
+                                           is_finish=ev.isFinish())
 
     def _oblique_refuses(self, say: bool = True) -> bool:
         """Measuring and painting work in the acquired grid's display coordinates: on an
@@ -362,6 +361,7 @@ class SliceViewer(pg.GraphicsView):
             self.view_box.addItem(line, ignoreBounds=True)
         self._crosshair_wanted = False
         self._measure_items: list = []
+        self.annotation_tools = AnnotationTools(self)
         #: text shown for each measurement on the displayed slice, by measurement id
         self.measurement_texts: dict[int, str] = {}
         #: oblique MPR (crosshair drag, sampled planes) and reference lines of this view
@@ -716,20 +716,9 @@ class SliceViewer(pg.GraphicsView):
         return self.state.add_measurement(m)
 
     def measurement_text(self, m: Measurement) -> str:
-        """What the view writes beside a measurement."""
-        volume = self.state.volume
-        if m.kind == "distance":
-            return f"{distance_mm(volume, self._geometry, m):.1f} mm"
-        if volume.is_rgb:
-            return ""
-        st = roi_stats(volume, self._geometry, m)
-        if st.count == 0:
-            return "empty"
-        units = f" {st.units}" if st.units else ""
-        return (f"mean {format_number(round(st.mean, 1))}{units}  "
-                f"sd {format_number(round(st.std, 1))}\n"
-                f"min {format_number(st.min)}  max {format_number(st.max)}\n"
-                f"area {st.area_mm2:.1f} mm² ({st.count} px)")
+        """What the view writes beside a measurement: the values the report saves
+        (:func:`~medview.app.annotation_model.annotation_text`)."""
+        return annotation_text(annotation_of(m, self.state.volume, self._geometry), m)
 
     def _draw_measurements(self) -> None:
         for item in self._measure_items:
@@ -742,27 +731,18 @@ class SliceViewer(pg.GraphicsView):
         pen = pg.mkPen(MEASURE_COLOUR, width=2)
         pen.setCosmetic(True)
         for m in self.state.measurements_on(self.plane, self.state.plane_slice(self.plane)):
-            # drawn in display coordinates through the image's transform: the outline is
-            # where the values are taken, also on a sheared (tilted) reformat
-            (u0, v0), (u1, v1) = m.p0, m.p1
-            if m.kind == "distance":
-                shape = QGraphicsLineItem(u0, v0, u1, v1)
-            else:
-                rect = QRectF(min(u0, u1), min(v0, v1), abs(u1 - u0), abs(v1 - v0))
-                shape = QGraphicsEllipseItem(rect) if m.kind == "ellipse" \
-                    else QGraphicsRectItem(rect)
-            shape.setTransform(self.item_transform())
-            x0, y0 = g.to_view(u0, v0)
-            x1, y1 = g.to_view(u1, v1)
-            shape.setPen(pen)
+            # drawn in view millimetres from the display points: the outline is where the
+            # values are taken, also on a sheared (tilted) reformat
+            shape = shape_item(m, g, pen)
             shape.setZValue(20)
             self.view_box.addItem(shape, ignoreBounds=True)
             text = self.measurement_text(m)
             self.measurement_texts[m.id] = text
             label = pg.TextItem(text, color=MEASURE_COLOUR, anchor=(0, 1),
                                 fill=pg.mkBrush(0, 0, 0, 140))
-            label.setPos(max(x0, x1), min(y0, y1))
+            label.setPos(*text_anchor(m, g))
             label.setZValue(21)
+            label.setVisible(bool(text) and getattr(self, "_annotations_shown", True))
             self.view_box.addItem(label, ignoreBounds=True)
             self._measure_items += [shape, label]
         self.place_floating_labels()
@@ -790,6 +770,9 @@ class SliceViewer(pg.GraphicsView):
 
     def mouseMoveEvent(self, event) -> None:
         super().mouseMoveEvent(event)
+        if self.annotation_tools.pending_angle is not None and self._geometry is not None:
+            self.annotation_tools.hover(self.display_point(self.view_box.mapSceneToView(
+                self.mapToScene(event.position().toPoint()))))
         # Not pyqtgraph's sigMouseMoved: the scene drops moves closer than its rate limit,
         # and the readout must be the pixel where the mouse came to rest.
         self._update_cursor(self.mapToScene(event.position().toPoint()))
@@ -930,7 +913,8 @@ class SliceViewer(pg.GraphicsView):
                                                                             False):
             return  # not built yet, or closing (pyqtgraph has cleared the scene)
         measure = [(label, shape) for shape, label in zip(
-            self._measure_items[::2], self._measure_items[1::2], strict=True)]
+            self._measure_items[::2], self._measure_items[1::2], strict=True)
+            if label.textItem.toPlainText()]  # an arrow without text has no label
         place_floating_labels(self, measure, getattr(self, "_annotations_shown", True))
 
 

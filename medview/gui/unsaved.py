@@ -5,8 +5,10 @@ an autosave of label maps and scribbles for the start after a crash.
 :class:`~medview.app.recovery.RecoveryStore`. :meth:`UnsavedGuard.confirm` is called before a
 user action that would drop the work (opening another series, closing the window, quitting):
 
-- Save writes each unsaved kind where the reader chooses (the same exports as File ▸ Export:
-  label maps as NIfTI/NRRD/DICOM SEG, measurements as CSV/JSON, the fused image as a DICOM
+- Save writes annotations and key images with the study (DICOM SR and KOS in the catalog,
+  :mod:`medview.gui.annotation_actions`), and each other unsaved kind where the reader
+  chooses (the same exports as File ▸ Export: label maps as NIfTI/NRRD/DICOM SEG,
+  measurements of a series not in the catalog as CSV/JSON, the fused image as a DICOM
   Secondary Capture), then the action goes on; a failed or cancelled save stops it;
 - Discard goes on and forgets the work (and its autosave);
 - Cancel stops the action.
@@ -175,9 +177,19 @@ class UnsavedGuard(QObject):
         (cancelled or failed: the failure is shown)."""
         from medview.gui.exports import export_item
 
+        kinds = self.work.kinds
+        actions = getattr(self.window, "annotation_actions", None)
+        if actions is not None and actions.can_save() and (
+                "measurements" in kinds or "key_images" in kinds):
+            # annotations and key images are saved with the study (DICOM SR and KOS)
+            if not actions.save():
+                return False
+            kinds = [k for k in kinds if k not in ("measurements", "key_images")]
         items = {item.name: item for item in self.window.exportables()}
         folder = self.window.settings_value("export/last_folder", "") or str(Path.home())
-        for kind in self.work.kinds:
+        for kind in kinds:
+            if kind == "key_images":
+                continue  # only the study keeps them (a series not from the catalog: lost)
             name, filters, suffix = _SAVE_AS[kind]
             item = items.get(name)
             if item is None:

@@ -183,6 +183,15 @@ def select_instances(catalog, uids=(), *, all_studies: bool = False, results: bo
                 h.sop_instance_uid, h.study_instance_uid or rec.study_uid,
                 h.series_instance_uid or rec.uid, Path(h.path), int(h.file_size),
                 int(h.mtime_ns)))
+        # the annotations and key images saved on the series (SR, KOS) go with it
+        for d in catalog.documents(rec.uid):
+            if d.sop_instance_uid in seen or not Path(d.path).is_file():
+                continue
+            seen.add(d.sop_instance_uid)
+            study = d.study_uid or rec.study_uid
+            out.setdefault(study, []).append(BackupItem(
+                d.sop_instance_uid, study, d.series_uid, Path(d.path), int(d.file_size),
+                int(d.mtime_ns)))
     if not out and not left_out:
         raise ValueError("nothing to back up: " + ("the catalog holds no medview results"
                                                     if only_results else "no instances"))

@@ -35,7 +35,7 @@ def test_what_is_unsaved_follows_the_readers_work(ct_volume):
     m = state.add_measurement(Measurement("distance", "axial", state.slice_index, (1, 1),
                                           (g.width / 2, g.height / 2)))
     assert work.kinds == ["labels", "measurements"]
-    assert work.describe() == "the label map and 1 measurement"
+    assert work.describe() == "the label map and 1 annotation"
     state.remove_measurement(m)
     assert work.kinds == ["labels"]  # nothing left to save
     state.set_edit_target("scribbles")

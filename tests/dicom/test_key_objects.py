@@ -72,3 +72,27 @@ def test_bad_requests_are_refused(mr, data_dir, tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(DicomError, match="not a Key Object Selection"):
         read_key_images(data_dir / "dcmqi_seg/data/sr-example/sr.dcm")
+
+
+def test_a_series_with_gaps_marks_the_image_at_the_slice(data_dir, tmp_path):
+    """A CT with missing slices is filled at load (slices made up between the acquired ones):
+    its source lists hold the acquired images only, and a key image on an acquired slice
+    references the image acquired at that slice's position, not the list's z-th entry."""
+    import numpy as np
+    import pydicom
+
+    vol = load(data_dir / "kits_dupe_positions")
+    made_up = {int(z) for z, _ in vol.metadata["made_up_slices"]}
+    acquired = [z for z in range(vol.shape[0]) if z not in made_up]
+    assert len(acquired) == len(vol.metadata["source_files"]) < vol.shape[0]
+    z = acquired[3]
+    assert z >= len(acquired)  # beyond the lists: the z-th entry does not exist
+    path = write_key_images(tmp_path / "k.dcm", source=vol, slices=[z])
+    assert_valid_dicom(path)
+    (image,) = read_key_images(path).images
+    (source,) = [f for f, u in zip(vol.metadata["source_files"],
+                                   vol.metadata["source_sop_instance_uids"], strict=True)
+                 if u == image.sop_instance_uid]
+    position = pydicom.dcmread(source, stop_before_pixels=True).ImagePositionPatient
+    assert np.allclose([float(c) for c in position], vol.index_to_lps((0, 0, z)), atol=0.01)
+    assert key_image_slices(vol, read_key_images(path)) == [z]

@@ -148,7 +148,9 @@ def test_roi_statistics_equal_numpy_on_the_same_pixels(grid, ct_volume):
     pixels = image[(rows >= v0) & (rows <= v1)][:, (cols >= u0) & (cols <= u1)].astype(float)
     assert pixels.size > 1000
     text = view.measurement_texts[m.id]
-    assert f"({pixels.size} px)" in text
+    # the area of the drawn outline (what the SR saves), in the view's millimetres
+    pw, ph = g.pixel_mm
+    assert f"area {(u1 - u0) * pw * (v1 - v0) * ph:.1f} mm²" in text
     assert f"mean {pixels.mean():.1f}".rstrip("0").rstrip(".") in text
     assert f"max {pixels.max():g}" in text
     # Delete removes it

@@ -107,12 +107,16 @@ def test_save_writes_the_label_map_and_measurements_then_opens(window, qtbot, tm
     _answer_box(QMessageBox.StandardButton.Save, seen)
     with qtbot.waitSignal(window.series_opened, timeout=60_000):
         assert window.open_series_asking(_uid(window, "PT")) is not None
-    assert [k for k, _ in asked] == ["labels", "measurements"]
-    assert "NIfTI" in asked[0][1] and "CSV" in asked[1][1]
+    # the label map where the reader chose; the measurement with the study (DICOM SR)
+    assert [k for k, _ in asked] == ["labels"]
+    assert "NIfTI" in asked[0][1]
     back = medview.formats.volume_io.read_volume(out / "labels.nrrd")
     assert int((back.array == 3).sum()) == n
     assert (out / "labels.segments.json").is_file()
-    assert "distance" in (out / "measurements.csv").read_text().lower()
+    from medview.dicom.annotation_store import load_annotations
+
+    (saved,) = load_annotations(window.catalog, _uid(window, "CT")).annotations
+    assert saved.kind == "distance" and saved.value("length").value > 0
 
 
 def test_a_cancelled_save_keeps_the_series(window):
