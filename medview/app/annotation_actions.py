@@ -52,8 +52,8 @@ def documents_of_series(catalog, series_uid: str) -> list[Path]:
 
 
 def _write(catalog, source: Volume, annotations, key_slices, observer_name) -> SavedWork:
+    from medview.core.annotations import slice_sources
     from medview.dicom.annotation_store import save_annotations, save_key_images
-    from medview.dicom.key_objects import slice_sources
 
     if key_slices:  # checked before anything is written: a save is whole or nothing
         sources = slice_sources(source)

@@ -21,9 +21,8 @@ import numpy as np
 
 from medview.app.measurements import Measurement
 from medview.app.planes import PLANES, PlaneGeometry
-from medview.core.annotations import Annotation, make_annotation
+from medview.core.annotations import Annotation, make_annotation, slice_sources
 from medview.core.volume import Volume
-from medview.dicom.key_objects import slice_sources
 
 __all__ = ["PLANE_TOLERANCE", "annotation_of", "annotation_text", "measurement_of",
            "place_annotations"]

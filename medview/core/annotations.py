@@ -41,6 +41,7 @@ __all__ = [
     "make_annotation",
     "measure_annotation",
     "new_uid",
+    "slice_sources",
     "unit_of_values",
 ]
 
@@ -162,6 +163,37 @@ class Annotation:
         return next((m for m in self.measurements if m.name == name), None)
 
 
+def slice_sources(volume: Volume) -> list[int | None]:
+    """For each z of ``volume``, the index of its source image in the ``source_*`` metadata
+    lists, or None for a slice made up at load (interpolated between acquired slices).
+
+    The lists hold one entry per slice, or, when the series was resampled onto a regular
+    grid (slices made up between the acquired ones), one per acquired image, matched to the
+    slice at its position; a slice is never matched to another's image."""
+    meta = volume.metadata
+    nz = volume.shape[0]
+    n = len(meta.get("source_sop_instance_uids") or meta.get("source_files") or ())
+    made_up = {int(z) for z, _ in meta.get("made_up_slices", ())}
+    if n == nz:
+        return [None if z in made_up else z for z in range(nz)]
+    out: list[int | None] = [None] * nz
+    acquired = [z for z in range(nz) if z not in made_up]
+    positions = meta.get("acquired_positions_mm") or ()
+    if len(positions) == n:
+        # resampled onto a regular grid: slice z shows the image acquired at its position
+        # (positions along the normal, from slice 0's)
+        step = float(volume.spacing[2])
+        for i, pos in enumerate(positions):
+            z = int(round(float(pos) / step))
+            if 0 <= z < nz and z not in made_up and abs(z * step - float(pos)) <= 0.01 * step:
+                out[z] = i
+        return out
+    if len(acquired) == n:
+        for i, z in enumerate(acquired):
+            out[z] = i
+    return out  # else: no way to tell which image each slice shows
+
+
 def make_annotation(kind: str, points_mm, *, label: str = "", volume: Volume | None = None,
                     slice_index: int | None = None, **fields) -> Annotation:
     """An annotation with its measurements, drawn on ``volume`` (optional).
@@ -182,12 +214,16 @@ def make_annotation(kind: str, points_mm, *, label: str = "", volume: Volume | N
         meta = volume.metadata
         fields.setdefault("frame_of_reference_uid", str(meta.get("FrameOfReferenceUID") or ""))
         uids = meta.get("source_sop_instance_uids") or ()
-        if slice_index is not None and 0 <= slice_index < len(uids):
-            fields.setdefault("sop_instance_uid", uids[slice_index])
+        # the image acquired at this slice (not the lists' z-th entry: a series resampled
+        # onto a regular grid lists its acquired images only; a made-up slice has none)
+        source = (slice_sources(volume)[slice_index]
+                  if slice_index is not None and 0 <= slice_index < volume.shape[0] else None)
+        if source is not None and source < len(uids):
+            fields.setdefault("sop_instance_uid", uids[source])
             frames = meta.get("source_frames") or ()
             files = meta.get("source_files") or ()
-            if frames and files and files.count(files[slice_index]) > 1:
-                fields.setdefault("frame_number", int(frames[slice_index]) + 1)
+            if frames and files and files.count(files[source]) > 1:
+                fields.setdefault("frame_number", int(frames[source]) + 1)
     ann = Annotation(kind, points_mm, label, **fields)
     return measure_annotation(ann, volume)
 

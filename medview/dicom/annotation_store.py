@@ -185,7 +185,7 @@ def load_key_images(catalog: Catalog, series_uid: str):
 def key_image_slices(volume: Volume, key_images) -> list[int]:
     """The z indices of ``volume`` that show the key images, in the document's order (images
     not in the volume are left out; a multi-frame image's frame picks the slice)."""
-    from medview.dicom.key_objects import slice_sources
+    from medview.core.annotations import slice_sources
 
     uids = list(volume.metadata.get("source_sop_instance_uids") or ())
     frames = list(volume.metadata.get("source_frames") or [0] * len(uids))

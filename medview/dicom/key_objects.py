@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medview.atomic import atomic_file
+from medview.core.annotations import slice_sources
 from medview.core.volume import Volume
 from medview.dicom._export_common import (
     ExportError,
@@ -26,44 +27,13 @@ from medview.dicom._export_common import (
 from medview.dicom.errors import DicomError
 from medview.dicom.sr_annotations_read import read_dataset
 
-__all__ = ["KOS_SOP_CLASS", "KeyImage", "KeyImages", "read_key_images", "slice_sources",
+__all__ = ["KOS_SOP_CLASS", "KeyImage", "KeyImages", "read_key_images",
            "write_key_images"]
 
 KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 #: CID 7010 titles medview writes (and any other is read)
 TITLES = {"Of Interest": ("113000", "DCM"), "For Teaching": ("113004", "DCM"),
           "Quality Issue": ("113001", "DCM"), "For Referring Provider": ("113002", "DCM")}
-
-
-def slice_sources(volume: Volume) -> list[int | None]:
-    """For each z of ``volume``, the index of its source image in the ``source_*`` metadata
-    lists, or None for a slice made up at load (interpolated between acquired slices).
-
-    The lists hold one entry per slice, or, when the series was resampled onto a regular
-    grid (slices made up between the acquired ones), one per acquired image, matched to the
-    slice at its position; a slice is never matched to another's image."""
-    meta = volume.metadata
-    nz = volume.shape[0]
-    n = len(meta.get("source_sop_instance_uids") or meta.get("source_files") or ())
-    made_up = {int(z) for z, _ in meta.get("made_up_slices", ())}
-    if n == nz:
-        return [None if z in made_up else z for z in range(nz)]
-    out: list[int | None] = [None] * nz
-    acquired = [z for z in range(nz) if z not in made_up]
-    positions = meta.get("acquired_positions_mm") or ()
-    if len(positions) == n:
-        # resampled onto a regular grid: slice z shows the image acquired at its position
-        # (positions along the normal, from slice 0's)
-        step = float(volume.spacing[2])
-        for i, pos in enumerate(positions):
-            z = int(round(float(pos) / step))
-            if 0 <= z < nz and z not in made_up and abs(z * step - float(pos)) <= 0.01 * step:
-                out[z] = i
-        return out
-    if len(acquired) == n:
-        for i, z in enumerate(acquired):
-            out[z] = i
-    return out  # else: no way to tell which image each slice shows
 
 
 @dataclass(frozen=True)

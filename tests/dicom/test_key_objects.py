@@ -96,3 +96,29 @@ def test_a_series_with_gaps_marks_the_image_at_the_slice(data_dir, tmp_path):
     position = pydicom.dcmread(source, stop_before_pixels=True).ImagePositionPatient
     assert np.allclose([float(c) for c in position], vol.index_to_lps((0, 0, z)), atol=0.01)
     assert key_image_slices(vol, read_key_images(path)) == [z]
+
+
+def test_an_annotation_on_a_series_with_gaps_names_the_image_at_its_slice(data_dir):
+    """make_annotation records the image acquired at the slice drawn on (not the source
+    lists' z-th entry), and no image for a slice made up at load."""
+    import numpy as np
+    import pydicom
+
+    from medview.core.annotations import make_annotation
+
+    vol = load(data_dir / "kits_dupe_positions")
+    made_up = sorted(int(z) for z, _ in vol.metadata["made_up_slices"])
+    acquired = [z for z in range(vol.shape[0]) if z not in made_up]
+    z = acquired[3]
+    p0, p1 = vol.index_to_lps((100, 100, z)), vol.index_to_lps((200, 100, z))
+    ann = make_annotation("distance", [p0, p1], volume=vol, slice_index=z)
+    (source,) = [f for f, u in zip(vol.metadata["source_files"],
+                                   vol.metadata["source_sop_instance_uids"], strict=True)
+                 if u == ann.sop_instance_uid]
+    position = pydicom.dcmread(source, stop_before_pixels=True).ImagePositionPatient
+    assert np.allclose([float(c) for c in position], vol.index_to_lps((0, 0, z)), atol=0.01)
+    m = made_up[0]
+    on_made_up = make_annotation("distance", [vol.index_to_lps((100, 100, m)),
+                                              vol.index_to_lps((200, 100, m))],
+                                 volume=vol, slice_index=m)
+    assert not on_made_up.sop_instance_uid
