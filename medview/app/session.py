@@ -1,5 +1,8 @@
 """What the user does, without Qt: import, open (progressive, cached), label maps and SEGs,
-label editing with undo, fuse, classify, run a chain, export, send.
+fuse, classify, run a chain, export, send.
+
+Label editing (brush, fill, undo) is not here: :class:`~medview.app.state.ViewerState` owns it
+(one editor per label map shown, painted through the views' geometries and cursor).
 
 A :class:`Session` works on one catalog. Each action captures its request on the caller's
 thread, runs the work as a job of its runner (:mod:`medview.app.tasks`: a worker thread with
@@ -85,8 +88,6 @@ class Session(ActionsMixin):
         A label map was read from a file (its path).
     seg_read(LabelMap, str)
         A DICOM SEG was read onto a volume (with a note on overlapping segments).
-    labels_edited(str, object)
-        ``(what, Edit)``: a stroke, fill, undo or redo changed the edited label map.
     fused(Fused), classified(Classified), chain_finished(ChainResult)
         A processing action finished.
     action_failed(TaskError), action_cancelled(str)
@@ -116,7 +117,6 @@ class Session(ActionsMixin):
     series_cancelled = Signal(str, bool)
     label_map_opened = Signal(object, str)
     seg_read = Signal(object, str)
-    labels_edited = Signal(str, object)
     fused = Signal(object)
     classified = Signal(object)
     chain_finished = Signal(object)
@@ -161,7 +161,6 @@ class Session(ActionsMixin):
             self.catalog_error = TaskError("Opening the catalog", exc, format_traceback(exc))
         else:
             self.catalog_path = self.catalog.path
-        self._init_labels()
 
     # -- jobs --------------------------------------------------------------------------
     def _start(self, title: str, work: Callable[[Progress], Any]) -> Job:

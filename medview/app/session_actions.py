@@ -1,5 +1,5 @@
 """The :class:`~medview.app.session.Session`'s actions on what is open: label maps and SEGs,
-label editing with undo, fuse, classify, run a chain, export (of what is shown, or of a
+fuse, classify, run a chain, export (of what is shown, or of a
 catalog series), remove a series, send (split out of ``session.py`` along that seam:
 importing, opening and caching there, acting on what is open here).
 """
@@ -24,11 +24,6 @@ class ActionsMixin:
     """Label maps, editing, processing, export and send of a Session (see there)."""
 
     # -- label maps --------------------------------------------------------------------
-    def _init_labels(self) -> None:
-        self._editor = None
-        #: the label map :meth:`edit_labels` edits (None before)
-        self.edited_labels = None
-
     def open_label_map(self, path: PathLike):
         """Read the label map in ``path`` (NIfTI/NRRD/MHA, segments from its
         ``.segments.json``) and announce it (``label_map_opened``).
@@ -64,57 +59,6 @@ class ActionsMixin:
 
         return self._start_action(f"Reading the segmentation {ref.description}", work,
                                   lambda result: self.seg_read.emit(*result))
-
-    # -- label editing -----------------------------------------------------------------
-    def edit_labels(self, labels):
-        """Edit ``labels`` (a LabelMap, in place) from now on, with a fresh undo history;
-        returns its :class:`~medview.app.label_editing.LabelEditor`."""
-        from medview.app.label_editing import LabelEditor
-
-        self._editor = LabelEditor(labels.array)
-        self.edited_labels = labels
-        return self._editor
-
-    @property
-    def editor(self):
-        if self._editor is None:
-            raise RuntimeError("no label map is being edited: call edit_labels(labels) first")
-        return self._editor
-
-    def paint(self, geometry, slice_index: int, start, end=None, *, radius_mm: float,
-              value: int) -> int:
-        """One brush stroke on a view (``geometry``, ``slice_index``) from display point
-        ``start`` to ``end`` (a dab when None); ``value`` 0 erases. One undo step; returns
-        the voxels changed."""
-        ed = self.editor
-        ed.begin_stroke("erase" if value == 0 else "paint")
-        if end is None:
-            ed.paint(geometry, slice_index, start, radius_mm, value)
-        else:
-            ed.paint_line(geometry, slice_index, start, end, radius_mm, value)
-        return self._edited(ed.end_stroke())
-
-    def fill(self, geometry, slice_index: int, point, value: int) -> int:
-        """Fill the region under ``point`` on the view's slice with ``value`` (one undo
-        step); returns the voxels changed."""
-        ed = self.editor
-        ed.begin_stroke("fill")
-        ed.fill(geometry, slice_index, point, value)
-        return self._edited(ed.end_stroke())
-
-    def undo(self) -> bool:
-        """Undo the last edit; False when there is none."""
-        return self._edited(self.editor.undo(), "undo") > 0
-
-    def redo(self) -> bool:
-        """Redo the last undone edit; False when there is none."""
-        return self._edited(self.editor.redo(), "redo") > 0
-
-    def _edited(self, edit, what: str = "") -> int:
-        if edit is None:
-            return 0
-        self.labels_edited.emit(what or edit.what, edit)
-        return int(edit.flat.size)
 
     # -- processing --------------------------------------------------------------------
     def _executor(self):
