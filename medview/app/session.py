@@ -88,7 +88,7 @@ class Session(ActionsMixin):
         A label map was read from a file (its path).
     seg_read(LabelMap, str)
         A DICOM SEG was read onto a volume (with a note on overlapping segments).
-    fused(Fused), classified(Classified), chain_finished(ChainResult)
+    fused(Fused), classified(Classified), chain_finished(ChainRun)
         A processing action finished.
     action_failed(TaskError), action_cancelled(str)
         A processing action (fuse, classify, chain, send, SEG) failed or was cancelled.

@@ -39,14 +39,40 @@ class ActionsMixin:
         self.label_map_opened.emit(labels, str(path))
         return labels
 
-    def read_seg(self, series_uid: str, volume: Volume) -> Job:
-        """Read catalog SEG series ``series_uid`` onto ``volume`` (the series it references,
-        open) in the background: ``seg_read(labels, note)``. Overlapping segments: the
-        higher segment number wins where they overlap, said in the note."""
+    def is_seg(self, series_uid: str) -> bool:
+        """True when catalog series ``series_uid`` is a DICOM Segmentation (False without a
+        catalog)."""
+        from medview.app.seg_open import is_seg_series
+
+        return is_seg_series(self.catalog, series_uid)
+
+    def seg_reference(self, series_uid: str):
+        """The SEG file of catalog series ``series_uid`` and the series it was drawn on
+        (:func:`~medview.app.seg_open.seg_reference`), with ``source_in_catalog`` telling
+        whether that series is in the catalog.
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        ValueError, OSError
+            If the series has no SEG file or the SEG names no source series.
+        """
         from medview.app.seg_open import seg_reference
+
+        catalog = self.require_catalog("Opening the segmentation")
+        ref = seg_reference(catalog, series_uid)
+        ref.source_in_catalog = bool(catalog.instances(ref.referenced_uid))
+        return ref
+
+    def read_seg(self, seg, volume: Volume) -> Job:
+        """Read catalog SEG series ``seg`` (its UID, or its :meth:`seg_reference`) onto
+        ``volume`` (the series it references, open) in the background: ``seg_read(labels,
+        note)``, the job's result being ``(labels, note)``. Overlapping segments: the higher
+        segment number wins where they overlap, said in the note."""
         from medview.dicom.read_seg import SegReadError, read_seg
 
-        ref = seg_reference(self.require_catalog("Opening the segmentation"), series_uid)
+        ref = self.seg_reference(seg) if isinstance(seg, str) else seg
 
         def work(progress):
             try:
@@ -59,6 +85,24 @@ class ActionsMixin:
 
         return self._start_action(f"Reading the segmentation {ref.description}", work,
                                   lambda result: self.seg_read.emit(*result))
+
+    # -- catalog queries ---------------------------------------------------------------
+    def failed_files(self) -> list:
+        """The files an import could not read, with the reason (none without a catalog)."""
+        return [] if self.catalog is None else self.catalog.errors()
+
+    def instance_paths(self, series_uid: str) -> list[Path]:
+        """The files of catalog series ``series_uid`` in instance-number order (then path).
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        """
+        headers = self.require_catalog("Reading the series' files").instances(series_uid)
+        headers.sort(key=lambda h: (h.instance_number if h.instance_number is not None
+                                    else 1 << 31, str(h.path)))
+        return [Path(h.path) for h in headers]
 
     # -- processing --------------------------------------------------------------------
     def _executor(self):
@@ -123,12 +167,36 @@ class ActionsMixin:
 
     def run_chain(self, chain, inputs: Mapping[str, Any]) -> Job:
         """Run ``chain`` (a :class:`~medview.pipeline.chain.Chain`) on ``inputs`` on the
-        chosen executor: ``chain_finished(ChainResult)``."""
+        chosen executor: ``chain_finished(ChainRun)`` (:mod:`medview.app.chain_run`: the new
+        values with their display windows).
+
+        Raises
+        ------
+        KeyError
+            If the chosen endpoint is gone (the message names the ones there are).
+        """
+        from medview.app.chain_run import finish_run
+
         executor = self._executor()
+
+        def work(progress):
+            result = executor.run(chain, dict(inputs), progress=progress)
+            return finish_run(chain, result, progress=progress)
+
         return self._start_action(
-            f"Running {chain.name or 'the chain'}",
-            lambda progress: executor.run(chain, dict(inputs), progress=progress),
+            f"Running {chain.name or 'the chain'} ({executor.name})", work,
             lambda result: self.chain_finished.emit(result))
+
+    def preview_chain(self, chain, inputs: Mapping[str, Any], z: int) -> Job:
+        """Run ``chain`` on slice ``z`` only, here (a preview never leaves the workstation),
+        for the live preview: the job's result is ``(PreviewResult, levels)``
+        (:func:`~medview.app.chain_run.run_preview_with_levels`). No session event: only the
+        latest preview matters to the one who asked, and it is not shown as progress."""
+        from medview.app.chain_run import run_preview_with_levels
+
+        inputs = dict(inputs)
+        return self.runner.start("Preview", lambda progress: run_preview_with_levels(
+            chain, inputs, z, progress=progress))
 
     # -- catalog series ----------------------------------------------------------------
     def remove_series(self, series_uid: str) -> int:

@@ -38,12 +38,11 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import TaskError, gui_text
-from medview.app.processing import apply_model_on, train_on
+from medview.app.session import Session
 from medview.app.state import ViewerState
 from medview.core.labelmap import LabelMap
 from medview.gui.run_on import RunOnCombo
-from medview.gui.tasks import Task, TaskRunner
-from medview.pipeline.executors import ExecutorChoice
+from medview.gui.tasks import Task
 
 __all__ = ["SegmentPanel"]
 
@@ -60,7 +59,9 @@ def _swatch(colour: tuple[int, int, int]) -> QIcon:
 
 
 class SegmentPanel(QWidget):
-    """Label editing and the scribble classifier for ``state``; work runs on ``tasks``.
+    """Label editing and the scribble classifier for ``state``; training and applying a
+    model are the ``session``'s (:meth:`~medview.app.session.Session.train_classifier`,
+    :meth:`~medview.app.session.Session.apply_model`), on its "Run on" executor.
 
     Signals
     -------
@@ -75,9 +76,10 @@ class SegmentPanel(QWidget):
 
     Parameters
     ----------
-    run_on : ExecutorChoice, optional
-        Where training runs, shared with the window's other panels (default: a choice of
-        this dock's own, starting at Local).
+    state : ViewerState
+        What is shown, and the one owner of label editing.
+    session : Session
+        Runs the classifier; its ``run_on`` is where (shared with the window's other docks).
     """
 
     trained = Signal(object)
@@ -85,14 +87,11 @@ class SegmentPanel(QWidget):
     task_started = Signal(object)
     cancelled = Signal()
 
-    def __init__(self, state: ViewerState, tasks: TaskRunner, parent: QWidget | None = None,
-                 *, run_on: ExecutorChoice | None = None):
+    def __init__(self, state: ViewerState, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.tasks = tasks
-        self.run_on = run_on if run_on is not None else ExecutorChoice()
-        if run_on is None:  # our own: it stops following the registry with us
-            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
+        self.session = session
+        self.run_on = session.run_on
         self.model = None
         self._task: Task | None = None
         layout = QVBoxLayout(self)
@@ -310,19 +309,8 @@ class SegmentPanel(QWidget):
                                 "(Paint on: Scribbles).")
             return None
         kind = self.classifier_kind.currentData()
-        snapshot = LabelMap.like(volume, scribbles.array.copy(), scribbles.segments)
-        try:
-            executor = self.run_on.executor()
-        except KeyError as exc:
-            self.status.setText(f"Failed: {exc}")
-            return None
-
-        def work(progress):
-            out = train_on(executor, volume, snapshot, classifier=kind, progress=progress)
-            return out.model, out.labels, out.seconds
-
-        where = "" if executor.name == "Local" else f" ({executor.name})"
-        return self._start(f"Training the classifier{where}", work)
+        return self._start(lambda: self.session.train_classifier(volume, scribbles,
+                                                                 classifier=kind))
 
     def apply_model(self, path) -> Task | None:
         """Load a saved model and segment the series with it, in the background.
@@ -349,18 +337,7 @@ class SegmentPanel(QWidget):
                 self.status.setText(f"Converting {name} failed: {exc}")
                 return None
 
-        try:
-            executor = self.run_on.executor()
-        except KeyError as exc:
-            self.status.setText(f"Failed: {exc}")
-            return None
-
-        def work(progress):
-            out = apply_model_on(executor, volume, path, progress=progress)
-            return out.model, out.labels, out.seconds
-
-        where = "" if executor.name == "Local" else f" ({executor.name})"
-        return self._start(f"Applying {Path(path).name}{where}", work)
+        return self._start(lambda: self.session.apply_model(volume, path))
 
     def confirm_legacy(self, path: Path) -> bool:
         """Ask whether an old (pickle) model may be converted; True when the user says Yes."""
@@ -375,30 +352,36 @@ class SegmentPanel(QWidget):
         box.setDefaultButton(QMessageBox.StandardButton.No)
         return box.exec() == QMessageBox.StandardButton.Yes
 
-    def _start(self, title: str, work) -> Task:
+    def _start(self, start) -> Task | None:
+        """Start the session's job (``start()``, which takes the request now); a "Run on"
+        endpoint that is gone is said in the status line."""
         volume = self.state.volume
-        task = self.tasks.start(title, work)
-        task.signals.finished.connect(lambda result: self._on_finished(task, volume, *result))
+        try:
+            task = start()
+        except KeyError as exc:  # the chosen endpoint was removed meanwhile
+            self.status.setText(f"Failed: {exc}")
+            return None
+        task.signals.finished.connect(lambda result: self._on_finished(task, volume, result))
         task.signals.failed.connect(lambda error: self._on_failed(task, error))
         task.signals.cancelled.connect(lambda: self._on_cancelled(task))
         self._task = task
-        self.status.setText(f"{title}…")
+        self.status.setText(f"{task.title}…")
         self._refresh()
         self.task_started.emit(task)
         return task
 
-    def _on_finished(self, task: Task, volume, model, labels, seconds: float) -> None:
+    def _on_finished(self, task: Task, volume, result) -> None:
         if task is not self._task:
             return
         self._task = None
         if volume is not self.state.volume:
             self._refresh()
             return  # another series was opened meanwhile
-        self.model = model
-        self.state.set_labels(labels)
+        model = self.model = result.model
+        self.state.set_labels(result.labels)
         self.status.setText(
             f"{model.kind.replace('_', ' ')}: {model.training_samples} scribbled voxels, "
-            f"training accuracy {model.training_accuracy:.1%}, {seconds:.1f} s")
+            f"training accuracy {model.training_accuracy:.1%}, {result.seconds:.1f} s")
         self._refresh()
         self.trained.emit(model)
 
