@@ -29,6 +29,7 @@ from medview.app import library, series_loading
 from medview.app.messages import TaskError
 from medview.app.series_loading import FirstImage, LoadedSeries
 from medview.app.session_actions import ActionsMixin
+from medview.app.session_disclosure import DisclosureMixin
 from medview.app.tasks import Job, JobRunner, format_traceback
 from medview.app.volume_cache import VolumeCache
 from medview.core.progress import Progress
@@ -51,7 +52,7 @@ def load_title(series_uid: str, stack: int | None = None) -> str:
     return f"Loading series {series_uid}" + ("" if stack is None else f", stack {stack}")
 
 
-class Session(ActionsMixin):
+class Session(ActionsMixin, DisclosureMixin):
     """The user's work on one catalog.
 
     Parameters
@@ -91,15 +92,17 @@ class Session(ActionsMixin):
     fused(Fused), classified(Classified), chain_finished(ChainRun)
         A processing action finished.
     action_failed(TaskError), action_cancelled(str)
-        A processing action (fuse, classify, chain, send, SEG) failed or was cancelled.
+        A processing action (fuse, classify, chain, SEG) or a disclosure (send, share,
+        backup) failed or was cancelled.
     exported(list), export_failed(TaskError), export_cancelled()
         An export wrote these paths; or failed, leaving nothing half-written.
     series_exported(Path), series_export_failed(TaskError), series_export_cancelled()
         A catalog series was written to a volume file (:meth:`export_series`), or not.
     series_removed(str, int)
         A series was removed from the catalog (its UID, the instances forgotten).
-    sent(SendReport)
-        A send to a PACS node ended (its report lists the files that failed).
+    sent(SendReport), shared(ShareReport), backed_up(BackupReport)
+        A send to a PACS node, a de-identified share, a backup ended (a send's report
+        lists the files that failed).
     run_on_changed(str)
         The executor chosen in "Run on".
     cache_cap_changed(int)
@@ -130,6 +133,8 @@ class Session(ActionsMixin):
     series_export_cancelled = Signal()
     series_removed = Signal(str, int)
     sent = Signal(object)
+    shared = Signal(object)
+    backed_up = Signal(object)
     run_on_changed = Signal(str)
     cache_cap_changed = Signal(int)
 

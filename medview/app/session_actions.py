@@ -1,13 +1,13 @@
 """The :class:`~medview.app.session.Session`'s actions on what is open: label maps and SEGs,
 fuse, classify, run a chain, export (of what is shown, or of a
-catalog series), remove a series, send (split out of ``session.py`` along that seam:
+catalog series), remove a series (split out of ``session.py`` along that seam:
 importing, opening and caching there, acting on what is open here).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,14 @@ class ActionsMixin:
     def failed_files(self) -> list:
         """The files an import could not read, with the reason (none without a catalog)."""
         return [] if self.catalog is None else self.catalog.errors()
+
+    def study_paths(self, study_uid: str) -> list[Path]:
+        """The files of every catalog series of study ``study_uid`` (none without a
+        catalog)."""
+        if self.catalog is None:
+            return []
+        return [Path(h.path) for rec in self.catalog.series(study_uid)
+                for h in self.catalog.instances(rec.uid)]
 
     def instance_paths(self, series_uid: str) -> list[Path]:
         """The files of catalog series ``series_uid`` in instance-number order (then path).
@@ -245,7 +253,7 @@ class ActionsMixin:
         self.job_started.emit(job)
         return job
 
-    # -- export and send ---------------------------------------------------------------
+    # -- export ---------------------------------------------------------------
     def export(self, item, fmt: str, path: PathLike, *, overwrite: bool = False) -> Job:
         """Write ``item`` (an :class:`~medview.app.exporting.Exportable`) as ``fmt`` to
         ``path`` in the background, atomically: ``exported(paths)``; a failure
@@ -270,15 +278,3 @@ class ActionsMixin:
         self.export_job = job
         self.job_started.emit(job)
         return job
-
-    def send(self, node_name: str, files: Sequence[PathLike]) -> Job:
-        """Store ``files`` on the configured PACS node ``node_name`` (C-STORE or STOW-RS;
-        audited): ``sent(SendReport)``."""
-        def work(progress):
-            from medview.pacs.nodes import get_node
-            from medview.pacs.send import send
-
-            return send(get_node(node_name), [Path(f) for f in files], progress=progress)
-
-        return self._start_action(f"Sending to {node_name}", work,
-                                  lambda result: self.sent.emit(result))
