@@ -71,7 +71,7 @@ def test_a_seg_without_its_source_in_the_catalog_says_so(session_parts, data_dir
 
 
 def test_the_seg_questions_need_a_catalog_series_that_is_a_seg(ct_session):
-    session, _queue, _recorder, _volume, uids = ct_session
+    session = ct_session[0]
     with pytest.raises(ValueError, match="has no files"):
         session.seg_reference("1.2.3.4.not.in.the.catalog")
     assert not session.is_seg("1.2.3.4.not.in.the.catalog")
