@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTextBrowser,
-    QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -47,11 +46,11 @@ from medview.app.messages import TaskError
 from medview.app.session import Session
 from medview.app.state import ViewerState
 from medview.gui.chain_running import ChainRunning
-from medview.gui.dochtml import docstring_html, docstring_summary
+from medview.gui.dochtml import docstring_html
 from medview.gui.param_form import ParamForm
+from medview.gui.step_palette import ID_ROLE, StepPalette
 from medview.gui.tasks import Task
 from medview.pipeline.chain import ChainError
-from medview.pipeline.registry import CATEGORIES, all_steps, broken_plugins
 
 __all__ = ["PREVIEW_DELAY_MS", "ChainPanel"]
 
@@ -59,7 +58,6 @@ log = logging.getLogger(__name__)
 
 #: Debounce of the live preview: it runs this long after the last change.
 PREVIEW_DELAY_MS = 250
-ID_ROLE = Qt.ItemDataRole.UserRole
 
 
 class _ChainList(QListWidget):
@@ -155,29 +153,7 @@ class ChainPanel(ChainRunning, QWidget):
     def _build_palette(self) -> QWidget:
         box = QGroupBox("Steps", self)
         v = QVBoxLayout(box)
-        self.palette = QTreeWidget(box)
-        self.palette.setObjectName("step_palette")
-        self.palette.setHeaderHidden(True)
-        categories: dict[str, QTreeWidgetItem] = {}
-        for c in CATEGORIES:
-            categories[c] = QTreeWidgetItem(self.palette, [c])
-        for spec in all_steps():
-            item = QTreeWidgetItem(categories[spec.category], [spec.title])
-            item.setData(0, ID_ROLE, spec.id)
-            item.setToolTip(0, f"{spec.id} (v{spec.version})\n\n{docstring_summary(spec.doc)}")
-        broken = broken_plugins()
-        if broken:  # a plugin that failed to load: listed, greyed, with the reason
-            categories["Unavailable"] = QTreeWidgetItem(self.palette, ["Unavailable"])
-            for plugin in broken:
-                item = QTreeWidgetItem(categories["Unavailable"],
-                                       [f"{plugin.name} (plugin failed to load)"])
-                item.setDisabled(True)
-                item.setToolTip(0, f"{plugin.value}\n\n{plugin.error}")
-        for item in categories.values():
-            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
-            if item.childCount() == 0:
-                item.setHidden(True)
-        self.palette.expandAll()
+        self.palette = StepPalette(box)
         self.palette.itemDoubleClicked.connect(self._on_palette_activated)
         self.add_button = QPushButton("Add", box)
         self.add_button.setToolTip("Append the selected step to the chain (or double-click it)")

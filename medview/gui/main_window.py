@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -31,15 +31,12 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import TaskError
-from medview.app.models import COLORMAPS
 from medview.app.session import Session
 from medview.app.state import ViewerState
 from medview.app.tasks import format_traceback as _format_tb
-from medview.app.windowing import CT_PRESETS
 from medview.core.volume import Volume
 from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
-from medview.gui.display_options import add_smooth_action
 from medview.gui.export_actions import ExportActionsMixin
 from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
@@ -52,6 +49,7 @@ from medview.gui.tasks import Task, TaskRunner
 from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
 from medview.gui.window_docks import DocksMixin
+from medview.gui.window_menus import MenusMixin
 from medview.gui.window_session import SessionViewMixin
 from medview.gui.window_settings import SettingsMixin
 
@@ -64,7 +62,7 @@ STATUS_MESSAGE_MS = 8000
 
 class MainWindow(SessionViewMixin, ExportActionsMixin, BrowserActionsMixin,
                  PacsActionsMixin, ShareActionsMixin, SettingsMixin, DocksMixin,
-                 QMainWindow):
+                 MenusMixin, QMainWindow):
     """The main window on one catalog.
 
     Parameters
@@ -227,86 +225,6 @@ class MainWindow(SessionViewMixin, ExportActionsMixin, BrowserActionsMixin,
         for widget in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(widget)
             widget.setVisible(False)
-
-    def _build_actions(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.import_action = QAction("&Import Folder…", self)
-        self.import_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.import_action.triggered.connect(self.choose_folder_to_import)
-        file_menu.addAction(self.import_action)
-        self.save_png_action = QAction("&Save View as PNG…", self)
-        self.save_png_action.setShortcut(QKeySequence.StandardKey.Save)
-        self.save_png_action.triggered.connect(self.choose_png_to_save)
-        file_menu.addAction(self.save_png_action)
-        file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.request_close)
-        file_menu.addAction(quit_action)
-
-        image_menu = self.menuBar().addMenu("&Image")
-        self.image_menu = image_menu
-        self.preset_actions: dict[int, QAction] = {}
-        for preset in CT_PRESETS:
-            action = QAction(f"{preset.name}  (W {preset.width:g} / L {preset.center:g})", self)
-            action.setShortcut(QKeySequence(str(preset.key)))
-            action.setToolTip("CT preset; on MR and PET: automatic window (1–99 %)")
-            action.triggered.connect(lambda checked=False, k=preset.key: self.apply_preset(k))
-            image_menu.addAction(action)
-            self.preset_actions[preset.key] = action
-        image_menu.addSeparator()
-        auto = QAction("&Automatic Window (1–99 %)", self)
-        auto.setShortcut(QKeySequence("A"))
-        auto.triggered.connect(self.state.auto_window)
-        image_menu.addAction(auto)
-        self.reset_action = QAction("&Reset View", self)
-        self.reset_action.setShortcut(QKeySequence("R"))
-        self.reset_action.triggered.connect(self.state.reset)
-        image_menu.addAction(self.reset_action)
-        self.invert_action = QAction("&Invert", self)
-        self.invert_action.setShortcut(QKeySequence("I"))
-        self.invert_action.setCheckable(True)
-        self.invert_action.toggled.connect(self.state.set_inverted)
-        self.state.display.events.inverted.connect(self._on_invert_changed)
-        image_menu.addAction(self.invert_action)
-
-        colour_menu = image_menu.addMenu("&Colour Map")
-        self.colormap_actions: dict[str, QAction] = {}
-        group = QActionGroup(self)
-        for name in COLORMAPS:
-            action = QAction(name.capitalize(), self, checkable=True)
-            action.setChecked(name == self.state.colormap)
-            action.triggered.connect(lambda checked=False, n=name: self.state.set_colormap(n))
-            group.addAction(action)
-            colour_menu.addAction(action)
-            self.colormap_actions[name] = action
-        self.state.display.events.colormap.connect(
-            lambda name: self.colormap_actions[name].setChecked(True))
-
-        view_menu = self.menuBar().addMenu("&View")
-        self.layout_action = QAction("&2×2 Layout (Axial, Coronal, Sagittal)", self)
-        self.layout_action.setCheckable(True)
-        self.layout_action.setIconText("2×2")
-        self.layout_action.setShortcut(QKeySequence("M"))
-        self.layout_action.setToolTip("Three planes with a linked crosshair (M); "
-                                      "double-click a view to show it alone")
-        self.layout_action.toggled.connect(
-            lambda on: self.view_grid.set_layout("2x2" if on else "single"))
-        self.view_grid.layout_changed.connect(
-            lambda name: self.layout_action.setChecked(name == "2x2"))
-        view_menu.addAction(self.layout_action)
-        self.cine_action = QAction("&Cine", self)
-        self.cine_action.setCheckable(True)
-        self.cine_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
-        self.cine_action.setToolTip("Play through the slices of the active view (Space)")
-        self.cine_action.toggled.connect(self.set_cine)
-        view_menu.addAction(self.cine_action)
-        self.smooth_action = add_smooth_action(self, view_menu)
-        view_menu.addSeparator()
-        view_menu.addAction(self.browser_dock.toggleViewAction())
-        view_menu.addAction(self.segment_dock.toggleViewAction())
-        view_menu.addAction(self.fusion_dock.toggleViewAction())
-        self._build_tool_bar(file_menu)
 
     # -- cine --------------------------------------------------------------------------
     def set_cine(self, on: bool) -> None:

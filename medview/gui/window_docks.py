@@ -1,5 +1,5 @@
 """The main window's docks (Segmentation, Fusion, Processing chain, Layers, Feature table)
-and its tool bar: what surrounds the views (a mixin of
+around the views (a mixin of
 :class:`~medview.gui.main_window.MainWindow`, split out of it along that seam).
 
 The docks get the window's :class:`~medview.app.session.Session` and call its methods; their
@@ -9,8 +9,8 @@ jobs reach the progress area through the session's ``job_started``.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QSlider, QSpinBox, QToolBar, QToolButton
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QDockWidget, QToolBar
 
 from medview.gui.fusion_panel import FusionPanel
 from medview.gui.segment_panel import SegmentPanel
@@ -47,71 +47,6 @@ class DocksMixin:
     def _on_tool_changed_show_panel(self, tool: str) -> None:
         if tool in ("brush", "eraser", "fill") and not self.segment_dock.isVisible():
             self.segment_dock.show()
-
-    def _build_tool_bar(self, file_menu) -> None:
-        bar = QToolBar("Tools", self)
-        bar.setObjectName("tools_toolbar")
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
-        self.tool_actions: dict[str, QAction] = {}
-        group = QActionGroup(self)
-        tools = (("window", "W/L", "W", "Left drag sets window/level (W)"),
-                 ("distance", "Distance", "D", "Left drag measures a distance in mm (D)"),
-                 ("ellipse", "Ellipse ROI", "E", "Left drag draws an elliptical ROI (E)"),
-                 ("rectangle", "Rect ROI", "B", "Left drag draws a rectangular ROI (B)"),
-                 ("brush", "Brush", "P", "Left drag paints the selected label (P)"),
-                 ("eraser", "Eraser", "X", "Left drag erases labels (X)"),
-                 ("fill", "Fill", "F", "Click fills a region on the slice (F)"))
-        for tool, text, key, tip in tools:
-            action = QAction(text, self, checkable=True)
-            action.setShortcut(QKeySequence(key))
-            action.setToolTip(tip)
-            action.setChecked(tool == self.state.tool)
-            action.triggered.connect(lambda checked=False, t=tool: self.state.set_tool(t))
-            group.addAction(action)
-            bar.addAction(action)
-            self.tool_actions[tool] = action
-        self.state.tools.events.tool.connect(lambda t: self.tool_actions[t].setChecked(True))
-        # the window presets (CT presets 1–8, automatic, custom ones) from the tool bar too
-        self.presets_button = QToolButton(self)
-        self.presets_button.setObjectName("presets_button")
-        self.presets_button.setText("Presets")
-        self.presets_button.setToolTip("Window/level presets (keys 1–8), automatic window, "
-                                       "your saved presets")
-        self.presets_button.setMenu(self.image_menu)
-        self.presets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        bar.insertWidget(self.tool_actions["distance"], self.presets_button)
-        bar.insertSeparator(self.tool_actions["brush"])
-        self.clear_measurements_action = QAction("Clear", self)
-        self.clear_measurements_action.setToolTip("Remove every measurement")
-        self.clear_measurements_action.triggered.connect(self.state.clear_measurements)
-        bar.addAction(self.clear_measurements_action)
-        bar.addSeparator()
-        bar.addAction(self.layout_action)
-        bar.addAction(self.cine_action)
-        self.cine_fps = QSpinBox(self)
-        self.cine_fps.setObjectName("cine_fps")
-        self.cine_fps.setRange(1, 60)
-        self.cine_fps.setValue(10)
-        self.cine_fps.setSuffix(" fps")
-        self.cine_fps.setToolTip("Cine frame rate")
-        self.cine_fps.valueChanged.connect(self._on_cine_fps_changed)
-        bar.addWidget(self.cine_fps)
-        bar.addSeparator()
-        self.open_labels_action = QAction("Open &Label Map…", self)
-        self.open_labels_action.setToolTip("Show a label map (NIfTI, NRRD, MHA) on this series")
-        self.open_labels_action.triggered.connect(self.choose_label_map)
-        file_menu.insertAction(self.save_png_action, self.open_labels_action)
-        bar.addAction(self.open_labels_action)
-        bar.addWidget(QLabel(" Opacity ", self))
-        self.label_opacity = QSlider(Qt.Orientation.Horizontal, self)
-        self.label_opacity.setObjectName("label_opacity")
-        self.label_opacity.setRange(0, 100)
-        self.label_opacity.setValue(int(round(self.state.label_opacity * 100)))
-        self.label_opacity.setMaximumWidth(120)
-        self.label_opacity.setToolTip("Opacity of the label-map overlay")
-        self.label_opacity.valueChanged.connect(
-            lambda v: self.state.set_label_opacity(v / 100.0))
-        bar.addWidget(self.label_opacity)
 
     # -- chain panel, layers and tables (issue 5) --------------------------------------
     def _build_chain_docks(self) -> None:

@@ -205,4 +205,6 @@ def dock_session(tasks, catalog_path=None):
     ``session.close()`` stops the jobs, the "Run on" choice and the catalog."""
     from medview.app.session import Session
 
-    return Session(catalog_path, runner=tasks.jobs)
+    session = Session(catalog_path, runner=tasks.jobs)
+    session.tasks = tasks  # the QObject delivering the events lives as long as the session
+    return session
