@@ -5,6 +5,10 @@ a SEG series opens (or keeps) the series it references and shows the SEG as its 
 with the SEG's segment names and colours (:func:`medview.dicom.read_seg.read_seg`, which
 places each frame by its own patient position). A SEG whose referenced series is not in the
 catalog gets a message saying which series to import.
+
+This module finds the SEG's file and source series; the Session reads it
+(:meth:`~medview.app.session.Session.read_seg`) and the window shows it
+(:mod:`medview.gui.seg_actions`).
 """
 
 from __future__ import annotations
@@ -12,9 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from medview.app.messages import TaskError
-
-__all__ = ["SegReference", "open_seg_series", "seg_reference"]
+__all__ = ["SegReference", "is_seg_series", "seg_reference"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,8 @@ class SegReference:
         self.path = path
         self.referenced_uid = referenced_uid
         self.description = description
+        #: whether the referenced series is in the catalog (set by Session.seg_reference)
+        self.source_in_catalog = True
 
 
 def is_seg_series(catalog, series_uid: str) -> bool:
@@ -71,80 +75,3 @@ def seg_reference(catalog, series_uid: str) -> SegReference:
         raise ValueError(f"{path}: the segmentation names no source series (no Referenced "
                          "Series Sequence, and none of its source images is in the catalog)")
     return SegReference(path, ref, str(ds.get("SeriesDescription", "") or path.name))
-
-
-def _read(ref: SegReference, volume):
-    """The SEG as a label map on ``volume``; overlapping segments: the higher number wins
-    (a label map holds one label per voxel), said in the returned note."""
-    from medview.dicom.read_seg import SegReadError, read_seg
-
-    try:
-        return read_seg(ref.path, source=volume), ""
-    except SegReadError as exc:
-        if "overlap" not in str(exc):
-            raise
-    labels = read_seg(ref.path, source=volume, overlap="last")
-    return labels, "; segments overlap: the higher segment number is shown where they do"
-
-
-def open_seg_series(window, series_uid: str) -> bool:
-    """Open SEG series ``series_uid`` of the window's catalog as a label map over the series
-    it references (opened first unless shown). False (with a message) when that cannot be
-    done; True when the SEG is shown or on its way (``window.seg_opened`` follows)."""
-    catalog = window.catalog
-    try:
-        ref = seg_reference(catalog, series_uid)
-    except (OSError, ValueError) as exc:  # error boundary: a message, not a grey image
-        window._show_error(TaskError("Opening the segmentation", exc, ""))
-        return False
-    if not catalog.instances(ref.referenced_uid):
-        window._show_message(
-            "Source series missing",
-            f"The segmentation “{ref.description}” was drawn on series "
-            f"{ref.referenced_uid}, which is not in the catalog. Import the folder of that "
-            "series, then open the segmentation again.")
-        return False
-    shown = window.state.volume
-    if (shown is not None and not window.state.is_loading
-            and shown.metadata.get("SeriesInstanceUID") == ref.referenced_uid):
-        if window.unsaved.work.is_unsaved("labels") and not window.unsaved.confirm(
-                "replacing the label map"):
-            return False
-        _start_reading(window, ref, shown)
-        return True
-    if not window.unsaved.confirm("opening another series"):
-        return False
-
-    def opened(volume) -> None:
-        if volume.metadata.get("SeriesInstanceUID") != ref.referenced_uid:
-            return
-        window.series_opened.disconnect(opened)
-        _start_reading(window, ref, volume)
-
-    window.series_opened.connect(opened)
-    window.open_series(ref.referenced_uid)
-    return True
-
-
-def _start_reading(window, ref: SegReference, volume) -> None:
-    def finished(result) -> None:
-        labels, note = result
-        if window.state.volume is not volume and (
-                window.state.volume is None or window.state.volume.metadata.get(
-                    "SeriesInstanceUID") != volume.metadata.get("SeriesInstanceUID")):
-            return  # the reader moved on to another series meanwhile
-        window.state.set_labels(labels)
-        window.unsaved.work.mark_saved("labels")  # as it is in the SEG file
-        names = ", ".join(s.name for s in labels.segments)
-        window.statusBar().showMessage(
-            f"Segmentation {ref.description}: {len(labels.segments)} segment(s) ({names}){note}",
-            8000)
-        window.seg_opened.emit(labels)
-
-    def failed(error: TaskError) -> None:
-        window._show_error(error)
-
-    task = window.tasks.start(f"Reading the segmentation {ref.description}",
-                              lambda progress: _read(ref, volume),
-                              on_finished=finished, on_failed=failed)
-    window._track_progress(task)

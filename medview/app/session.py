@@ -1,5 +1,8 @@
 """What the user does, without Qt: import, open (progressive, cached), label maps and SEGs,
-label editing with undo, fuse, classify, run a chain, export, send.
+fuse, classify, run a chain, export, send.
+
+Label editing (brush, fill, undo) is not here: :class:`~medview.app.state.ViewerState` owns it
+(one editor per label map shown, painted through the views' geometries and cursor).
 
 A :class:`Session` works on one catalog. Each action captures its request on the caller's
 thread, runs the work as a job of its runner (:mod:`medview.app.tasks`: a worker thread with
@@ -27,6 +30,7 @@ from medview.app.annotation_actions import AnnotationsMixin
 from medview.app.messages import TaskError
 from medview.app.series_loading import FirstImage, LoadedSeries
 from medview.app.session_actions import ActionsMixin
+from medview.app.session_disclosure import DisclosureMixin
 from medview.app.tasks import Job, JobRunner, format_traceback
 from medview.app.volume_cache import VolumeCache
 from medview.core.progress import Progress
@@ -49,7 +53,7 @@ def load_title(series_uid: str, stack: int | None = None) -> str:
     return f"Loading series {series_uid}" + ("" if stack is None else f", stack {stack}")
 
 
-class Session(ActionsMixin, AnnotationsMixin):
+class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin):
     """The user's work on one catalog.
 
     Parameters
@@ -86,20 +90,20 @@ class Session(ActionsMixin, AnnotationsMixin):
         A label map was read from a file (its path).
     seg_read(LabelMap, str)
         A DICOM SEG was read onto a volume (with a note on overlapping segments).
-    labels_edited(str, object)
-        ``(what, Edit)``: a stroke, fill, undo or redo changed the edited label map.
-    fused(Fused), classified(Classified), chain_finished(ChainResult)
+    fused(Fused), classified(Classified), chain_finished(ChainRun)
         A processing action finished.
     action_failed(TaskError), action_cancelled(str)
-        A processing action (fuse, classify, chain, send, SEG) failed or was cancelled.
+        A processing action (fuse, classify, chain, SEG) or a disclosure (send, share,
+        backup) failed or was cancelled.
     exported(list), export_failed(TaskError), export_cancelled()
         An export wrote these paths; or failed, leaving nothing half-written.
     series_exported(Path), series_export_failed(TaskError), series_export_cancelled()
         A catalog series was written to a volume file (:meth:`export_series`), or not.
     series_removed(str, int)
         A series was removed from the catalog (its UID, the instances forgotten).
-    sent(SendReport)
-        A send to a PACS node ended (its report lists the files that failed).
+    sent(SendReport), shared(ShareReport), backed_up(BackupReport)
+        A send to a PACS node, a de-identified share, a backup ended (a send's report
+        lists the files that failed).
     annotations_saved(list)
         Annotations and key images were saved with the study (the documents' paths).
     run_on_changed(str)
@@ -119,7 +123,6 @@ class Session(ActionsMixin, AnnotationsMixin):
     series_cancelled = Signal(str, bool)
     label_map_opened = Signal(object, str)
     seg_read = Signal(object, str)
-    labels_edited = Signal(str, object)
     fused = Signal(object)
     classified = Signal(object)
     chain_finished = Signal(object)
@@ -134,6 +137,8 @@ class Session(ActionsMixin, AnnotationsMixin):
     series_removed = Signal(str, int)
     sent = Signal(object)
     annotations_saved = Signal(list)
+    shared = Signal(object)
+    backed_up = Signal(object)
     run_on_changed = Signal(str)
     cache_cap_changed = Signal(int)
 
@@ -165,7 +170,6 @@ class Session(ActionsMixin, AnnotationsMixin):
             self.catalog_error = TaskError("Opening the catalog", exc, format_traceback(exc))
         else:
             self.catalog_path = self.catalog.path
-        self._init_labels()
 
     # -- jobs --------------------------------------------------------------------------
     def _start(self, title: str, work: Callable[[Progress], Any]) -> Job:

@@ -1,13 +1,13 @@
 """The :class:`~medview.app.session.Session`'s actions on what is open: label maps and SEGs,
-label editing with undo, fuse, classify, run a chain, export (of what is shown, or of a
-catalog series), remove a series, send (split out of ``session.py`` along that seam:
+fuse, classify, run a chain, export (of what is shown, or of a
+catalog series), remove a series (split out of ``session.py`` along that seam:
 importing, opening and caching there, acting on what is open here).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,6 @@ class ActionsMixin:
     """Label maps, editing, processing, export and send of a Session (see there)."""
 
     # -- label maps --------------------------------------------------------------------
-    def _init_labels(self) -> None:
-        self._editor = None
-        #: the label map :meth:`edit_labels` edits (None before)
-        self.edited_labels = None
-
     def open_label_map(self, path: PathLike):
         """Read the label map in ``path`` (NIfTI/NRRD/MHA, segments from its
         ``.segments.json``) and announce it (``label_map_opened``).
@@ -44,14 +39,40 @@ class ActionsMixin:
         self.label_map_opened.emit(labels, str(path))
         return labels
 
-    def read_seg(self, series_uid: str, volume: Volume) -> Job:
-        """Read catalog SEG series ``series_uid`` onto ``volume`` (the series it references,
-        open) in the background: ``seg_read(labels, note)``. Overlapping segments: the
-        higher segment number wins where they overlap, said in the note."""
+    def is_seg(self, series_uid: str) -> bool:
+        """True when catalog series ``series_uid`` is a DICOM Segmentation (False without a
+        catalog)."""
+        from medview.app.seg_open import is_seg_series
+
+        return is_seg_series(self.catalog, series_uid)
+
+    def seg_reference(self, series_uid: str):
+        """The SEG file of catalog series ``series_uid`` and the series it was drawn on
+        (:func:`~medview.app.seg_open.seg_reference`), with ``source_in_catalog`` telling
+        whether that series is in the catalog.
+
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        ValueError, OSError
+            If the series has no SEG file or the SEG names no source series.
+        """
         from medview.app.seg_open import seg_reference
+
+        catalog = self.require_catalog("Opening the segmentation")
+        ref = seg_reference(catalog, series_uid)
+        ref.source_in_catalog = bool(catalog.instances(ref.referenced_uid))
+        return ref
+
+    def read_seg(self, seg, volume: Volume) -> Job:
+        """Read catalog SEG series ``seg`` (its UID, or its :meth:`seg_reference`) onto
+        ``volume`` (the series it references, open) in the background: ``seg_read(labels,
+        note)``, the job's result being ``(labels, note)``. Overlapping segments: the higher
+        segment number wins where they overlap, said in the note."""
         from medview.dicom.read_seg import SegReadError, read_seg
 
-        ref = seg_reference(self.require_catalog("Opening the segmentation"), series_uid)
+        ref = self.seg_reference(seg) if isinstance(seg, str) else seg
 
         def work(progress):
             try:
@@ -65,56 +86,34 @@ class ActionsMixin:
         return self._start_action(f"Reading the segmentation {ref.description}", work,
                                   lambda result: self.seg_read.emit(*result))
 
-    # -- label editing -----------------------------------------------------------------
-    def edit_labels(self, labels):
-        """Edit ``labels`` (a LabelMap, in place) from now on, with a fresh undo history;
-        returns its :class:`~medview.app.label_editing.LabelEditor`."""
-        from medview.app.label_editing import LabelEditor
+    # -- catalog queries ---------------------------------------------------------------
+    def failed_files(self) -> list:
+        """The files an import could not read, with the reason (none without a catalog)."""
+        return [] if self.catalog is None else self.catalog.errors()
 
-        self._editor = LabelEditor(labels.array)
-        self.edited_labels = labels
-        return self._editor
+    def study_paths(self, study_uid: str) -> list[Path]:
+        """The files of every catalog series of study ``study_uid`` and the SR/KO documents
+        that reference them (annotations, key images: they go out with the study); none
+        without a catalog."""
+        if self.catalog is None:
+            return []
+        series = self.catalog.series(study_uid)
+        files = [Path(h.path) for rec in series for h in self.catalog.instances(rec.uid)]
+        documents = [p for rec in series for p in self.series_documents(rec.uid)]
+        return files + [p for p in dict.fromkeys(documents) if p not in set(files)]
 
-    @property
-    def editor(self):
-        if self._editor is None:
-            raise RuntimeError("no label map is being edited: call edit_labels(labels) first")
-        return self._editor
+    def instance_paths(self, series_uid: str) -> list[Path]:
+        """The files of catalog series ``series_uid`` in instance-number order (then path).
 
-    def paint(self, geometry, slice_index: int, start, end=None, *, radius_mm: float,
-              value: int) -> int:
-        """One brush stroke on a view (``geometry``, ``slice_index``) from display point
-        ``start`` to ``end`` (a dab when None); ``value`` 0 erases. One undo step; returns
-        the voxels changed."""
-        ed = self.editor
-        ed.begin_stroke("erase" if value == 0 else "paint")
-        if end is None:
-            ed.paint(geometry, slice_index, start, radius_mm, value)
-        else:
-            ed.paint_line(geometry, slice_index, start, end, radius_mm, value)
-        return self._edited(ed.end_stroke())
-
-    def fill(self, geometry, slice_index: int, point, value: int) -> int:
-        """Fill the region under ``point`` on the view's slice with ``value`` (one undo
-        step); returns the voxels changed."""
-        ed = self.editor
-        ed.begin_stroke("fill")
-        ed.fill(geometry, slice_index, point, value)
-        return self._edited(ed.end_stroke())
-
-    def undo(self) -> bool:
-        """Undo the last edit; False when there is none."""
-        return self._edited(self.editor.undo(), "undo") > 0
-
-    def redo(self) -> bool:
-        """Redo the last undone edit; False when there is none."""
-        return self._edited(self.editor.redo(), "redo") > 0
-
-    def _edited(self, edit, what: str = "") -> int:
-        if edit is None:
-            return 0
-        self.labels_edited.emit(what or edit.what, edit)
-        return int(edit.flat.size)
+        Raises
+        ------
+        RuntimeError
+            Without a catalog.
+        """
+        headers = self.require_catalog("Reading the series' files").instances(series_uid)
+        headers.sort(key=lambda h: (h.instance_number if h.instance_number is not None
+                                    else 1 << 31, str(h.path)))
+        return [Path(h.path) for h in headers]
 
     # -- processing --------------------------------------------------------------------
     def _executor(self):
@@ -179,12 +178,36 @@ class ActionsMixin:
 
     def run_chain(self, chain, inputs: Mapping[str, Any]) -> Job:
         """Run ``chain`` (a :class:`~medview.pipeline.chain.Chain`) on ``inputs`` on the
-        chosen executor: ``chain_finished(ChainResult)``."""
+        chosen executor: ``chain_finished(ChainRun)`` (:mod:`medview.app.chain_run`: the new
+        values with their display windows).
+
+        Raises
+        ------
+        KeyError
+            If the chosen endpoint is gone (the message names the ones there are).
+        """
+        from medview.app.chain_run import finish_run
+
         executor = self._executor()
+
+        def work(progress):
+            result = executor.run(chain, dict(inputs), progress=progress)
+            return finish_run(chain, result, progress=progress)
+
         return self._start_action(
-            f"Running {chain.name or 'the chain'}",
-            lambda progress: executor.run(chain, dict(inputs), progress=progress),
+            f"Running {chain.name or 'the chain'} ({executor.name})", work,
             lambda result: self.chain_finished.emit(result))
+
+    def preview_chain(self, chain, inputs: Mapping[str, Any], z: int) -> Job:
+        """Run ``chain`` on slice ``z`` only, here (a preview never leaves the workstation),
+        for the live preview: the job's result is ``(PreviewResult, levels)``
+        (:func:`~medview.app.chain_run.run_preview_with_levels`). No session event: only the
+        latest preview matters to the one who asked, and it is not shown as progress."""
+        from medview.app.chain_run import run_preview_with_levels
+
+        inputs = dict(inputs)
+        return self.runner.start("Preview", lambda progress: run_preview_with_levels(
+            chain, inputs, z, progress=progress))
 
     # -- catalog series ----------------------------------------------------------------
     def remove_series(self, series_uid: str) -> int:
@@ -233,7 +256,7 @@ class ActionsMixin:
         self.job_started.emit(job)
         return job
 
-    # -- export and send ---------------------------------------------------------------
+    # -- export ---------------------------------------------------------------
     def export(self, item, fmt: str, path: PathLike, *, overwrite: bool = False) -> Job:
         """Write ``item`` (an :class:`~medview.app.exporting.Exportable`) as ``fmt`` to
         ``path`` in the background, atomically: ``exported(paths)``; a failure
@@ -258,15 +281,3 @@ class ActionsMixin:
         self.export_job = job
         self.job_started.emit(job)
         return job
-
-    def send(self, node_name: str, files: Sequence[PathLike]) -> Job:
-        """Store ``files`` on the configured PACS node ``node_name`` (C-STORE or STOW-RS;
-        audited): ``sent(SendReport)``."""
-        def work(progress):
-            from medview.pacs.nodes import get_node
-            from medview.pacs.send import send
-
-            return send(get_node(node_name), [Path(f) for f in files], progress=progress)
-
-        return self._start_action(f"Sending to {node_name}", work,
-                                  lambda result: self.sent.emit(result))

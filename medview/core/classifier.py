@@ -1,6 +1,8 @@
 # Over 400 lines on purpose: train, predict and both steps share PixelClassifier's state.
 """The scribble classifier: train a pixel classifier on a few labelled voxels, segment a volume.
 
+Why one module: training, the fast predictors and the model file of one PixelClassifier.
+
 The user paints scribbles (a :class:`LabelMap`, 0 = unlabelled, one label value per tissue) on a
 few slices; every voxel gets a feature vector (:mod:`medview.core.feature_stack`); a
 scikit-learn classifier learns the scribbled voxels and labels all the others.

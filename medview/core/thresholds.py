@@ -1,6 +1,8 @@
 # Over 400 lines on purpose: the histogram and five thresholds share per-slice helpers.
 """Histogram and thresholds: manual, Otsu, multi-Otsu, Li, triangle (plus shared helpers).
 
+Why one module: the thresholds share its threaded histogram and comparison helpers.
+
 Split out of :mod:`medview.core.segmentation`, which re-exports every public name here.
 
 The automatic thresholds are scikit-image's (``threshold_otsu``, ``threshold_multiotsu``,

@@ -1,5 +1,7 @@
 """Indexing: bring the catalog up to date with the files under some paths.
 
+Why one module: one mixin whose batches are one transaction each; its parts share that.
+
 Reads only files that are new or whose (size, mtime) changed; files that vanished from an
 indexed folder are removed; a failing file that did not change keeps its error without being
 read again. Every batch of files is one transaction, so a cancelled or crashed import never

@@ -1,6 +1,8 @@
 # Over 400 lines on purpose: one hand-written byte-stream parser, read best whole.
 """The hand-written header parser behind :func:`medview.dicom.scan.scan_file`.
 
+Why one module: one parser with the bounds checks that guard each of its reads.
+
 A small parser for the common case (a Part 10 file, or a bare data set, encoded explicit or
 implicit VR little endian). It walks elements with :mod:`struct`, reads only the values it
 needs, skips the others by their declared length (checked against the bytes that remain),

@@ -1,6 +1,8 @@
 # Over 400 lines on purpose: the fields and their decoders are one schema.
 """The fields the header scan reads, and how their raw bytes become an :class:`InstanceHeader`.
 
+Why one module: the one decoding of both readers' raw trees, so they cannot disagree.
+
 Both readers of :mod:`medview.dicom.scan` (the fast parser in :mod:`medview.dicom._fastparse`
 and the pydicom path in :mod:`medview.dicom._scan_pydicom`) produce the same *raw tree* (the
 undecoded bytes of the elements listed here); :func:`_build` turns it into an

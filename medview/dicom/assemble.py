@@ -1,6 +1,8 @@
 # Over 400 lines on purpose: planning is one pass (group, split stacks, order, spacing).
 """Series assembly: from scanned headers to a planned volume, checked like dcm2niix does.
 
+Why one module: one planning pipeline (split, sort, check, dtype) over the same slices.
+
 The work is split in two so that listing series (``medview series``) needs no pixels:
 
 1. :func:`plan_series` (here) takes the :class:`~medview.dicom.header.InstanceHeader` of one

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import TaskError
-from medview.gui.tasks import Task, TaskRunner
+from medview.gui.tasks import Task
 
 __all__ = ["OK_COLOUR", "PROBLEM_COLOUR", "BackupDialog"]
 
@@ -41,9 +41,8 @@ class BackupDialog(QDialog):
 
     Parameters
     ----------
-    tasks : TaskRunner
-    catalog : callable
-        Returns the window's catalog (read from the worker: it has a connection per thread).
+    session : Session
+        Runs the backup of its catalog (:meth:`~medview.app.session.Session.backup`).
     study_uid : str
         The open series' study ("" when none is open).
 
@@ -55,13 +54,13 @@ class BackupDialog(QDialog):
 
     finished = Signal(object)
 
-    def __init__(self, tasks: TaskRunner, catalog, study_uid: str = "",
+    def __init__(self, session, study_uid: str = "",
                  parent: QWidget | None = None):
         super().__init__(parent)
         from medview.pacs.nodes import WebNode, list_nodes
 
         self.setWindowTitle("Back up to archive")
-        self.tasks, self.catalog, self.study_uid = tasks, catalog, study_uid
+        self.session, self.study_uid = session, study_uid
         self.task: Task | None = None
         self.report = None
         layout = QVBoxLayout(self)
@@ -139,14 +138,12 @@ class BackupDialog(QDialog):
         every = not uids
         results = self.results.isChecked()
         report = self.report = BackupReport(name)
-        catalog = self.catalog
-
-        def work(progress):
-            from medview.pacs.backup import backup
-            from medview.pacs.nodes import get_node
-
-            return backup(get_node(name), catalog(), uids, all_studies=every,
-                          results=results, report=report, progress=progress)
+        try:
+            task = self.session.backup(name, uids, all_studies=every, results=results,
+                                       report=report)
+        except RuntimeError as exc:  # no catalog: said here, nothing started
+            self.message.setText(f"Not backed up: {exc}")
+            return None
 
         self.failures.clear()
         for w in (self.failures, self.status, self.table):
@@ -156,11 +153,12 @@ class BackupDialog(QDialog):
         self.progress.setVisible(True)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.task = self.tasks.start(
-            f"Backing up to {name}", work, on_finished=self._finished,
-            on_failed=self._failed, on_cancelled=self._cancelled,
-            on_progress=self._on_progress)
-        self.task.signals.done.connect(self._done)
+        self.task = task
+        task.signals.finished.connect(self._finished)
+        task.signals.failed.connect(self._failed)
+        task.signals.cancelled.connect(self._cancelled)
+        task.signals.progress.connect(self._on_progress)
+        task.signals.done.connect(self._done)
         return self.task
 
     def cancel(self) -> None:

@@ -107,11 +107,8 @@ class BrowserActionsMixin:
             self.thumbnails.request(self.catalog, result.series_uids)
 
     def refresh_failed_files(self) -> None:
-        if self.catalog is None:
-            self.failed_panel.set_errors([])
-            return
         try:
-            errors = self.catalog.errors()
+            errors = self.session.failed_files()
         except Exception as exc:  # error boundary: a broken catalog must not stop the window
             log.exception("reading the failed files failed")
             self._show_error(TaskError("Reading the failed files", exc, repr(exc)))
@@ -251,24 +248,21 @@ class BrowserActionsMixin:
     # -- DICOM tags --------------------------------------------------------------------
     def show_tags(self, series_uid: str) -> TagBrowserDialog | None:
         """Open the tag browser on the instances of ``series_uid`` (the middle one first)."""
-        catalog = self._catalog_or_error("Showing the DICOM tags")
-        if catalog is None:
+        if self._catalog_or_error("Showing the DICOM tags") is None:
             return None
         try:
-            headers = catalog.instances(series_uid)
+            paths = self.session.instance_paths(series_uid)
         except Exception as exc:  # error boundary
             self._show_error(TaskError("Showing the DICOM tags", exc, repr(exc)))
             return None
-        headers.sort(key=lambda h: (h.instance_number if h.instance_number is not None
-                                    else 1 << 31, h.path))
         item = self.browser.item_for_series(series_uid)
         title = item.text(0) if item is not None else series_uid
         if self.tag_dialog is not None:
             self.tag_dialog.close()
             self.tag_dialog.deleteLater()
-        dialog = TagBrowserDialog([h.path for h in headers], title, self)
-        if len(headers) > 1:
-            dialog.show_instance(len(headers) // 2)
+        dialog = TagBrowserDialog(paths, title, self)
+        if len(paths) > 1:
+            dialog.show_instance(len(paths) // 2)
         dialog.show()
         self.tag_dialog = dialog
         return dialog

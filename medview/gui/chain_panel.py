@@ -8,11 +8,8 @@ executors of :mod:`medview.pipeline.executors`: "Local", plus any remote endpoin
 registered there), Run/Cancel with per-step progress, and Live preview with "Show original"
 to compare.
 
-The full run is a task of the window's :class:`~medview.gui.tasks.TaskRunner`; its values
-become layers (:mod:`medview.app.layers`) only when it finished, so a cancelled or failed run
-leaves the previous results as they were. The live preview runs the chain on the current
-slice (:mod:`medview.app.chain_preview`) 250 ms after the last change, in the background;
-only the latest request is shown.
+The full run and the live preview are the Session's (:mod:`medview.gui.chain_running`, a
+mixin of the panel along that seam).
 """
 
 from __future__ import annotations
@@ -26,43 +23,34 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
     QTextBrowser,
-    QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from medview.app.chain_model import ChainModel, result_layer_names
-from medview.app.chain_preview import PreviewResult, run_preview
+from medview.app.chain_model import ChainModel
+from medview.app.chain_preview import PreviewResult
 from medview.app.layers import LayerList
 from medview.app.messages import TaskError
-from medview.app.models import SlicePreview
+from medview.app.session import Session
 from medview.app.state import ViewerState
-from medview.app.windowing import auto_window, default_window
-from medview.core.labelmap import LabelMap
-from medview.core.volume import Volume
-from medview.gui.dochtml import docstring_html, docstring_summary
+from medview.gui.chain_running import ChainRunning
+from medview.gui.dochtml import docstring_html
 from medview.gui.param_form import ParamForm
-from medview.gui.run_on import RunOnCombo
-from medview.gui.tasks import Task, TaskRunner
-from medview.pipeline import executors as executor_registry
+from medview.gui.step_palette import ID_ROLE, StepPalette
+from medview.gui.tasks import Task
 from medview.pipeline.chain import ChainError
-from medview.pipeline.executors import ExecutorChoice
-from medview.pipeline.registry import CATEGORIES, all_steps, broken_plugins
 
 __all__ = ["PREVIEW_DELAY_MS", "ChainPanel"]
 
@@ -70,9 +58,6 @@ log = logging.getLogger(__name__)
 
 #: Debounce of the live preview: it runs this long after the last change.
 PREVIEW_DELAY_MS = 250
-ID_ROLE = Qt.ItemDataRole.UserRole
-#: Steps whose result keeps the series' values (its window suits the preview).
-_SAME_UNITS = ("Preprocess",)
 
 
 class _ChainList(QListWidget):
@@ -88,7 +73,7 @@ class _ChainList(QListWidget):
         return [self.item(i).data(ID_ROLE) for i in range(self.count())]
 
 
-class ChainPanel(QWidget):
+class ChainPanel(ChainRunning, QWidget):
     """Build, preview and run a processing chain on the series of ``state``.
 
     Parameters
@@ -96,11 +81,9 @@ class ChainPanel(QWidget):
     state : ViewerState
     layers : LayerList
         Where a finished run's results go (and where extra chain inputs are chosen).
-    tasks : TaskRunner
-        Runs the full run and the previews.
-    run_on : ExecutorChoice, optional
-        Where the full run happens, shared with the window's other docks (default: a choice
-        of this panel's own, starting at Local).
+    session : Session
+        Runs the chain and the previews; its ``run_on`` is where the full run happens
+        (shared with the window's other docks).
 
     Signals
     -------
@@ -122,15 +105,13 @@ class ChainPanel(QWidget):
     preview_ready = Signal(object)
     preview_failed = Signal(object)
 
-    def __init__(self, state: ViewerState, layers: LayerList, tasks: TaskRunner,
-                 parent: QWidget | None = None, *, run_on: ExecutorChoice | None = None):
+    def __init__(self, state: ViewerState, layers: LayerList, session: Session,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.run_on = run_on if run_on is not None else ExecutorChoice()
-        if run_on is None:  # our own: it stops following the registry with us
-            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
+        self.session = session
+        self.run_on = session.run_on
         self.layers = layers
-        self.tasks = tasks
         self.model = ChainModel()
         self.run_task: Task | None = None
         #: the layer of the last run's main (last) output, shown and selected after the run
@@ -172,29 +153,7 @@ class ChainPanel(QWidget):
     def _build_palette(self) -> QWidget:
         box = QGroupBox("Steps", self)
         v = QVBoxLayout(box)
-        self.palette = QTreeWidget(box)
-        self.palette.setObjectName("step_palette")
-        self.palette.setHeaderHidden(True)
-        categories: dict[str, QTreeWidgetItem] = {}
-        for c in CATEGORIES:
-            categories[c] = QTreeWidgetItem(self.palette, [c])
-        for spec in all_steps():
-            item = QTreeWidgetItem(categories[spec.category], [spec.title])
-            item.setData(0, ID_ROLE, spec.id)
-            item.setToolTip(0, f"{spec.id} (v{spec.version})\n\n{docstring_summary(spec.doc)}")
-        broken = broken_plugins()
-        if broken:  # a plugin that failed to load: listed, greyed, with the reason
-            categories["Unavailable"] = QTreeWidgetItem(self.palette, ["Unavailable"])
-            for plugin in broken:
-                item = QTreeWidgetItem(categories["Unavailable"],
-                                       [f"{plugin.name} (plugin failed to load)"])
-                item.setDisabled(True)
-                item.setToolTip(0, f"{plugin.value}\n\n{plugin.error}")
-        for item in categories.values():
-            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
-            if item.childCount() == 0:
-                item.setHidden(True)
-        self.palette.expandAll()
+        self.palette = StepPalette(box)
         self.palette.itemDoubleClicked.connect(self._on_palette_activated)
         self.add_button = QPushButton("Add", box)
         self.add_button.setToolTip("Append the selected step to the chain (or double-click it)")
@@ -249,47 +208,6 @@ class ChainPanel(QWidget):
         v.addWidget(self.help_view)
         v.addWidget(scroll, 1)
         v.addWidget(self.inputs_box)
-        return box
-
-    def _build_run_box(self) -> QWidget:
-        box = QWidget(self)
-        v = QVBoxLayout(box)
-        v.setContentsMargins(0, 0, 0, 0)
-        h = QHBoxLayout()
-        h.addWidget(QLabel("Run on", box))
-        self.executor_combo = RunOnCombo(self.run_on, box)
-        self.executor_combo.setToolTip("Where the full run happens (the preview is always "
-                                       "local)")
-        h.addWidget(self.executor_combo, 1)
-        self.run_button = QPushButton("Run", box)
-        self.run_button.setObjectName("run_chain")
-        self.run_button.setToolTip("Run the chain on the whole series in the background")
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button = QPushButton("Cancel", box)
-        self.cancel_button.clicked.connect(self.cancel_run)
-        h.addWidget(self.run_button)
-        h.addWidget(self.cancel_button)
-        v.addLayout(h)
-        self.progress_bar = QProgressBar(box)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setVisible(False)
-        v.addWidget(self.progress_bar)
-        h2 = QHBoxLayout()
-        self.preview_check = QCheckBox("Live preview", box)
-        self.preview_check.setObjectName("live_preview")
-        self.preview_check.setToolTip("Re-run the chain on the current slice after each change")
-        self.preview_check.toggled.connect(self.set_preview_enabled)
-        self.original_check = QCheckBox("Show original", box)
-        self.original_check.setToolTip("Hide the preview to compare with the original slice")
-        self.original_check.toggled.connect(lambda on: self.state.set_preview_visible(not on))
-        h2.addWidget(self.preview_check)
-        h2.addWidget(self.original_check)
-        h2.addStretch(1)
-        v.addLayout(h2)
-        self.status = QLabel("", box)
-        self.status.setObjectName("chain_status")
-        self.status.setWordWrap(True)
-        v.addWidget(self.status)
         return box
 
     # -- palette and chain list --------------------------------------------------------
@@ -467,205 +385,7 @@ class ChainPanel(QWidget):
         self.status.setText(f"Saved {saved}")
         return saved
 
-    # -- full run ----------------------------------------------------------------------
-    def run(self) -> Task | None:
-        """Run the chain on the whole series in the background (None, with a message, when
-        the chain or its inputs are invalid or a run is going on)."""
-        if self.run_task is not None:
-            self.status.setText("A run is going on; wait or cancel it.")
-            return None
-        try:
-            chain = self.model.to_chain()
-            inputs = self.chain_inputs()
-            executor = self.run_on.executor()
-        except (ChainError, KeyError) as exc:
-            self._report(TaskError("Running the chain", exc, ""))
-            return None
-        exclude = set(chain.inputs)
-        keeps = _window_rules(chain)
-
-        def work(progress):
-            result = executor.run(chain, inputs, progress=progress)
-            values = result.outputs(exclude=exclude)
-            progress.check()
-            windows = {name: _layer_window(name, v, keeps) for name, v in values.items()}
-            return values, windows, result.seconds, result.main_output, chain
-
-        title = f"Running {chain.name or 'the chain'} ({executor.name})"
-        task = self.tasks.start(title, work, on_finished=self._on_run_finished,
-                                on_failed=self._on_run_failed,
-                                on_cancelled=self._on_run_cancelled,
-                                on_progress=self._on_run_progress)
-        self.run_task = task
-        self.progress_bar.setValue(0)
-        self.progress_bar.setVisible(True)
-        self.status.setText(title + "…")
-        self._update_buttons()
-        self.run_started.emit(task)
-        return task
-
-    def cancel_run(self) -> None:
-        if self.run_task is not None:
-            self.run_task.cancel()
-
-    def _run_ended(self) -> None:
-        self.run_task = None
-        self.progress_bar.setVisible(False)
-        self._update_buttons()
-
-    def _on_run_progress(self, fraction: float, message: str) -> None:
-        self.progress_bar.setValue(int(round(fraction * 1000)))
-        if message:
-            self.progress_bar.setFormat(f"{message} – %p%")
-            self.status.setText(message)
-
-    def _on_run_finished(self, payload) -> None:
-        self._run_ended()
-        values, windows, seconds, main, chain = payload
-        # layers carry the chain's output names; unnamed steps their title, not "step3"
-        names = result_layer_names(chain, values)
-        new = self.layers.add_results({names[k]: v for k, v in values.items()},
-                                      windows={names[k]: w for k, w in windows.items()})
-        # the chain's last output is what the reader ran it for: shown and selected
-        wanted = names.get(main, "")
-        self.main_layer = next((layer for layer in reversed(new)
-                                if layer.name == wanted or layer.name.startswith(wanted + " (")),
-                               new[-1] if new else None)
-        if self.main_layer is not None and self.main_layer.kind != "table" \
-                and self.main_layer.on_grid:
-            self.layers.show(self.main_layer)
-        timing = ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
-        self.status.setText(f"Done: {len(new)} layer(s). {timing}")
-        self.run_finished.emit(new)
-
-    def _on_run_failed(self, error: TaskError) -> None:
-        self._run_ended()
-        from medview.remote.errors import RemoteUnavailable
-
-        if isinstance(error.exception, RemoteUnavailable):
-            self._offer_local_run(error)
-        else:
-            self._report(error)
-        self.run_failed.emit(error)
-
-    def _offer_local_run(self, error: TaskError) -> None:
-        """The endpoint could not be reached (after the client's retries): say so and offer
-        to run the chain here instead."""
-        from PySide6.QtWidgets import QMessageBox
-
-        self.last_error = error
-        where = self.run_on.name
-        self.status.setText(f"{where} is unreachable: {error.message}")
-        box = QMessageBox(QMessageBox.Icon.Warning, "Endpoint unreachable",
-                          f"{where} could not be reached:\n{error.message}\n\n"
-                          "Run the chain on this workstation instead?",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-
-        def answered(button) -> None:
-            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
-                self.run_on.choose(executor_registry.LOCAL.name)
-                self.run()
-
-        box.buttonClicked.connect(answered)
-        box.open()  # not exec(): no nested event loop
-        self.fallback_box = box
-
-    def _on_run_cancelled(self) -> None:
-        self._run_ended()
-        self.status.setText("Run cancelled; the earlier results are unchanged.")
-        self.run_cancelled.emit()
-
-    # -- live preview ------------------------------------------------------------------
-    def set_preview_enabled(self, on: bool) -> None:
-        if self.preview_check.isChecked() != bool(on):
-            self.preview_check.setChecked(bool(on))
-            return
-        if on:
-            self.start_preview()
-        else:
-            self.preview_timer.stop()
-            self._preview_seq += 1  # whatever is running is no longer wanted
-            if self.preview_task is not None:
-                self.preview_task.cancel()
-            self.state.set_preview(None)
-
-    @property
-    def preview_enabled(self) -> bool:
-        return self.preview_check.isChecked()
-
-    def _on_chain_changed(self) -> None:
-        if self.preview_enabled:
-            self.preview_timer.start()
-
-    def _on_slice_changed(self, z: int) -> None:
-        if self.preview_enabled:
-            self.preview_timer.start()
-
-    def start_preview(self) -> Task | None:
-        """Preview the chain on the current slice now (the timer calls this)."""
-        self.preview_timer.stop()
-        self._preview_seq += 1
-        seq = self._preview_seq
-        if self.preview_task is not None:
-            self.preview_task.cancel()  # latest request wins
-        if self.state.volume is None or self.layers.series is None or not len(self.model):
-            self.state.set_preview(None)
-            return None
-        try:
-            chain = self.model.to_chain()
-            inputs = self.chain_inputs()
-        except ChainError as exc:
-            self.state.set_preview(None)
-            self.status.setText(f"Preview: {exc}")
-            return None
-        z = self.state.cursor[2]
-        keeps_units = _keeps_units(chain)
-
-        def work(progress):
-            result = run_preview(chain, inputs, z, progress=progress)
-            levels = None
-            if result.kind == "image" and not keeps_units:
-                c, w = auto_window(result.image)
-                levels = (c - w / 2.0, c + w / 2.0)
-            return result, levels
-
-        task = self.tasks.start("Preview", work,
-                                on_finished=lambda r: self._on_preview_finished(seq, *r),
-                                on_failed=lambda e: self._on_preview_failed(seq, e))
-        self.preview_task = task
-        return task
-
-    def _on_preview_finished(self, seq: int, result: PreviewResult, levels) -> None:
-        if seq != self._preview_seq or not self.preview_enabled:
-            return  # a later request superseded this one
-        self.preview_task = None
-        self.last_preview = result
-        if result.kind == "none" or self.state.volume is None:
-            self.state.set_preview(None)
-        else:
-            if result.kind == "image" and levels is None:
-                levels = self.state.window_levels
-            self.state.set_preview(SlicePreview(result.z, result.kind, result.image,
-                                                result.segments, levels))
-        note = "" if result.exact else " (approximate: a step needs the whole volume)"
-        self.status.setText(f"Preview of slice {result.z + 1}: {result.name or 'no image'}, "
-                            f"{result.seconds * 1000:.0f} ms{note}")
-        self.preview_ready.emit(result)
-
-    def _on_preview_failed(self, seq: int, error: TaskError) -> None:
-        if seq != self._preview_seq:
-            return
-        self.preview_task = None
-        self.state.set_preview(None)
-        self.status.setText(f"Preview failed: {error.message}")
-        self.preview_failed.emit(error)
-
     # -- series and picking ------------------------------------------------------------
-    def _on_volume_changed(self, volume) -> None:
-        if self.preview_enabled:
-            self.preview_timer.start()
-
     def add_picked_point(self, index_xyz) -> bool:
         """A view was clicked at voxel ``(x, y, z)``: add its LPS position (mm) to the
         points parameter being picked; False when none is."""
@@ -691,22 +411,3 @@ class ChainPanel(QWidget):
 
     def shown_layer_names(self) -> list[str]:
         return [layer.name for layer in self.layers.layers if self.layers.is_shown(layer)]
-
-
-def _keeps_units(chain) -> bool:
-    enabled = [cs for cs in chain.steps if cs.enabled]
-    return bool(enabled) and enabled[-1].spec.category in _SAME_UNITS
-
-
-def _window_rules(chain) -> dict[str, bool]:
-    """Output name → whether it keeps the series' values (then its default window, e.g. the
-    CT header's, suits it; other results get the 1–99 percentile window)."""
-    return {w.name: w.step.spec.category in _SAME_UNITS for w in chain.wiring()}
-
-
-def _layer_window(name: str, value, keeps: dict[str, bool]):
-    if isinstance(value, LabelMap) or not isinstance(value, Volume) or value.is_rgb:
-        return None
-    if keeps.get(name.split(".", 1)[0], False):
-        return default_window(value)
-    return auto_window(value.array)

@@ -6,12 +6,11 @@ for series without a shared frame of reference or when the patient moved), in th
 background. It then scrolls with the base series in every view, with a colour map and an
 opacity slider. Resampling and registration run as the registered steps ``fuse.resample``
 and ``fuse.register_rigid`` on the executor of the window's "Run on" choice (Local, or a
-remote endpoint: de-identified upload, audit line, progress and cancel as for a chain).
+remote endpoint: de-identified upload, audit line, progress and cancel as for a chain),
+through :meth:`Session.fuse <medview.app.session.Session.fuse>`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -26,16 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.app import library
 from medview.app.messages import TaskError
 from medview.app.models import COLORMAPS
-from medview.app.processing import NO_COVERAGE, fuse_on, register_on, resample_on
+from medview.app.session import Session
 from medview.app.state import ViewerState
 from medview.gui.run_on import RunOnCombo
-from medview.gui.tasks import Task, TaskRunner
-from medview.pipeline.executors import ExecutorChoice
+from medview.gui.tasks import Task
 
-__all__ = ["NO_COVERAGE", "FusionPanel", "register_on", "resample_on"]
+__all__ = ["FusionPanel"]
+
 
 class FusionPanel(QWidget):
     """Choose, fuse and adjust a second series.
@@ -43,14 +41,9 @@ class FusionPanel(QWidget):
     Parameters
     ----------
     state : ViewerState
-    tasks : TaskRunner
-    catalog : callable
-        Returns the open catalog (or None).
-    cached : callable, optional
-        ``cached(series_uid)``: the decoded Volume if the window has it already, else None.
-    run_on : ExecutorChoice, optional
-        Where the registration runs, shared with the window's other panels (default: a
-        choice of this dock's own, starting at Local).
+    session : Session
+        Lists the catalog's series and fuses (a series in its volume cache is not read
+        again); its ``run_on`` is where (shared with the window's other docks).
 
     Signals
     -------
@@ -66,17 +59,11 @@ class FusionPanel(QWidget):
     failed = Signal(object)
     task_started = Signal(object)
 
-    def __init__(self, state: ViewerState, tasks: TaskRunner, catalog: Callable,
-                 parent: QWidget | None = None, *, cached: Callable | None = None,
-                 run_on: ExecutorChoice | None = None):
+    def __init__(self, state: ViewerState, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.run_on = run_on if run_on is not None else ExecutorChoice()
-        if run_on is None:  # our own: it stops following the registry with us
-            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
-        self.tasks = tasks
-        self._catalog = catalog
-        self._cached = cached or (lambda series_uid: None)
+        self.session = session
+        self.run_on = session.run_on
         self._task: Task | None = None
         self.transform = None  # the registration's table, when registered
         layout = QVBoxLayout(self)
@@ -131,13 +118,12 @@ class FusionPanel(QWidget):
 
     # -- series list -------------------------------------------------------------------
     def refresh_series(self) -> None:
-        catalog = self._catalog()
         self.series.clear()
-        if catalog is None:
+        if self.session.catalog is None:
             return
         current = (self.state.volume.metadata.get("SeriesInstanceUID")
                    if self.state.volume is not None else None)
-        for patient in library.list_patients(catalog):
+        for patient in self.session.patients():
             for study in patient.studies:
                 for s in study.series:
                     if s.series_uid == current:
@@ -166,25 +152,15 @@ class FusionPanel(QWidget):
 
     def fuse(self, series_uid: str, *, register: bool = False) -> Task | None:
         """Load ``series_uid``, bring it onto the open series' grid and show it."""
-        base, catalog = self.state.volume, self._catalog()
-        if base is None or catalog is None:
+        base = self.state.volume
+        if base is None or self.session.catalog is None:
             return None
-        cached = self._cached(series_uid)  # looked up here, on the GUI thread
         try:
-            executor = self.run_on.executor()
-        except KeyError as exc:
+            task = self.session.fuse(base, series_uid, register=register)
+        except KeyError as exc:  # the chosen endpoint was removed meanwhile
             self.status.setText(f"Failed: {exc}")
             return None
-
-        def work(progress):
-            moving = cached if cached is not None else library.load_series(
-                catalog, series_uid, progress=progress.sub(0.0, 0.4))
-            out = fuse_on(executor, base, moving, register=register,
-                          progress=progress.sub(0.4, 0.95))
-            return out.volume, out.window, out.transform
-
-        task = self.tasks.start("Fusing a second series", work)
-        task.signals.finished.connect(lambda result: self._on_finished(task, base, *result))
+        task.signals.finished.connect(lambda result: self._on_finished(task, result))
         task.signals.failed.connect(lambda error: self._on_failed(task, error))
         task.signals.cancelled.connect(lambda: self._on_ended(task, "Fusion cancelled."))
         self._task = task
@@ -193,15 +169,16 @@ class FusionPanel(QWidget):
         self.task_started.emit(task)
         return task
 
-    def _on_finished(self, task: Task, base, fused, window, transform) -> None:
+    def _on_finished(self, task: Task, result) -> None:
         if task is not self._task:
             return
         self._task = None
-        if base is not self.state.volume:
+        if result.base is not self.state.volume:
             self._refresh()
             return
+        fused, transform = result.volume, result.transform
         self.transform = transform
-        self.state.set_fusion(fused, window=window)
+        self.state.set_fusion(fused, window=result.window)
         meta = fused.metadata
         self.status.setText(
             f"{meta.get('Modality', '')} {meta.get('SeriesDescription', '')} over the series"

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -25,32 +25,24 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QSlider,
-    QSpinBox,
-    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from medview.app.messages import TaskError
-from medview.app.models import COLORMAPS
 from medview.app.session import Session
 from medview.app.state import ViewerState
 from medview.app.tasks import format_traceback as _format_tb
-from medview.app.windowing import CT_PRESETS
 from medview.core.volume import Volume
 from medview.gui.annotation_actions import AnnotationActions
 from medview.gui.audit_dialog import install_audit_action
 from medview.gui.browser_actions import BrowserActionsMixin
-from medview.gui.display_options import add_smooth_action
 from medview.gui.export_actions import ExportActionsMixin
-from medview.gui.fusion_panel import FusionPanel
 from medview.gui.help_menu import install_help_menu
 from medview.gui.overlays import format_sample
 from medview.gui.pacs_actions import PacsActionsMixin
 from medview.gui.phases import PhaseNavigator
-from medview.gui.segment_panel import SegmentPanel
 from medview.gui.series_browser import SeriesBrowser
 from medview.gui.share_actions import ShareActionsMixin
 from medview.gui.slab_controls import install_view_tools
@@ -58,6 +50,8 @@ from medview.gui.slice_viewer import SliceViewer
 from medview.gui.tasks import Task, TaskRunner
 from medview.gui.unsaved import UnsavedGuard
 from medview.gui.view_grid import ViewGrid
+from medview.gui.window_docks import DocksMixin
+from medview.gui.window_menus import MenusMixin
 from medview.gui.window_session import SessionViewMixin
 from medview.gui.window_settings import SettingsMixin
 
@@ -69,7 +63,8 @@ STATUS_MESSAGE_MS = 8000
 
 
 class MainWindow(SessionViewMixin, ExportActionsMixin, BrowserActionsMixin,
-                 PacsActionsMixin, ShareActionsMixin, SettingsMixin, QMainWindow):
+                 PacsActionsMixin, ShareActionsMixin, SettingsMixin, DocksMixin,
+                 MenusMixin, QMainWindow):
     """The main window on one catalog.
 
     Parameters
@@ -236,243 +231,6 @@ class MainWindow(SessionViewMixin, ExportActionsMixin, BrowserActionsMixin,
         for widget in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(widget)
             widget.setVisible(False)
-
-    def _build_actions(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.import_action = QAction("&Import Folder…", self)
-        self.import_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.import_action.triggered.connect(self.choose_folder_to_import)
-        file_menu.addAction(self.import_action)
-        self.save_png_action = QAction("&Save View as PNG…", self)
-        self.save_png_action.setShortcut(QKeySequence.StandardKey.Save)
-        self.save_png_action.triggered.connect(self.choose_png_to_save)
-        file_menu.addAction(self.save_png_action)
-        file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.request_close)
-        file_menu.addAction(quit_action)
-
-        image_menu = self.menuBar().addMenu("&Image")
-        self.image_menu = image_menu
-        self.preset_actions: dict[int, QAction] = {}
-        for preset in CT_PRESETS:
-            action = QAction(f"{preset.name}  (W {preset.width:g} / L {preset.center:g})", self)
-            action.setShortcut(QKeySequence(str(preset.key)))
-            action.setToolTip("CT preset; on MR and PET: automatic window (1–99 %)")
-            action.triggered.connect(lambda checked=False, k=preset.key: self.apply_preset(k))
-            image_menu.addAction(action)
-            self.preset_actions[preset.key] = action
-        image_menu.addSeparator()
-        auto = QAction("&Automatic Window (1–99 %)", self)
-        auto.setShortcut(QKeySequence("A"))
-        auto.triggered.connect(self.state.auto_window)
-        image_menu.addAction(auto)
-        self.reset_action = QAction("&Reset View", self)
-        self.reset_action.setShortcut(QKeySequence("R"))
-        self.reset_action.triggered.connect(self.state.reset)
-        image_menu.addAction(self.reset_action)
-        self.invert_action = QAction("&Invert", self)
-        self.invert_action.setShortcut(QKeySequence("I"))
-        self.invert_action.setCheckable(True)
-        self.invert_action.toggled.connect(self.state.set_inverted)
-        self.state.display.events.inverted.connect(self._on_invert_changed)
-        image_menu.addAction(self.invert_action)
-
-        colour_menu = image_menu.addMenu("&Colour Map")
-        self.colormap_actions: dict[str, QAction] = {}
-        group = QActionGroup(self)
-        for name in COLORMAPS:
-            action = QAction(name.capitalize(), self, checkable=True)
-            action.setChecked(name == self.state.colormap)
-            action.triggered.connect(lambda checked=False, n=name: self.state.set_colormap(n))
-            group.addAction(action)
-            colour_menu.addAction(action)
-            self.colormap_actions[name] = action
-        self.state.display.events.colormap.connect(
-            lambda name: self.colormap_actions[name].setChecked(True))
-
-        view_menu = self.menuBar().addMenu("&View")
-        self.layout_action = QAction("&2×2 Layout (Axial, Coronal, Sagittal)", self)
-        self.layout_action.setCheckable(True)
-        self.layout_action.setIconText("2×2")
-        self.layout_action.setShortcut(QKeySequence("M"))
-        self.layout_action.setToolTip("Three planes with a linked crosshair (M); "
-                                      "double-click a view to show it alone")
-        self.layout_action.toggled.connect(
-            lambda on: self.view_grid.set_layout("2x2" if on else "single"))
-        self.view_grid.layout_changed.connect(
-            lambda name: self.layout_action.setChecked(name == "2x2"))
-        view_menu.addAction(self.layout_action)
-        self.cine_action = QAction("&Cine", self)
-        self.cine_action.setCheckable(True)
-        self.cine_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
-        self.cine_action.setToolTip("Play through the slices of the active view (Space)")
-        self.cine_action.toggled.connect(self.set_cine)
-        view_menu.addAction(self.cine_action)
-        self.smooth_action = add_smooth_action(self, view_menu)
-        view_menu.addSeparator()
-        view_menu.addAction(self.browser_dock.toggleViewAction())
-        view_menu.addAction(self.segment_dock.toggleViewAction())
-        view_menu.addAction(self.fusion_dock.toggleViewAction())
-        self._build_tool_bar(file_menu)
-
-    def _build_segment_dock(self) -> None:
-        self.segment_panel = SegmentPanel(self.state, self.tasks, self, run_on=self.run_on)
-        self.segment_dock = QDockWidget("Segmentation", self)
-        self.segment_dock.setObjectName("segment_dock")
-        self.segment_dock.setWidget(self.segment_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.segment_dock)
-        self.segment_dock.hide()  # View ▸ Segmentation, or choosing a paint tool, shows it
-        self.segment_panel.task_started.connect(self._track_progress)
-        self.segment_panel.failed.connect(self._show_error)
-        # the undo/redo shortcuts work wherever the focus is in the window
-        self.addAction(self.segment_panel.undo_action)
-        self.addAction(self.segment_panel.redo_action)
-        self.state.tools.events.tool.connect(self._on_tool_changed_show_panel)
-
-        self.fusion_panel = FusionPanel(self.state, self.tasks, lambda: self.catalog, self,
-                                        cached=self.session.cached_volume, run_on=self.run_on)
-        self.fusion_dock = QDockWidget("Fusion", self)
-        self.fusion_dock.setObjectName("fusion_dock")
-        self.fusion_dock.setWidget(self.fusion_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.fusion_dock)
-        self.tabifyDockWidget(self.segment_dock, self.fusion_dock)
-        self.fusion_dock.hide()
-        self.fusion_panel.task_started.connect(self._track_progress)
-        self.fusion_panel.failed.connect(self._show_error)
-
-    def _on_tool_changed_show_panel(self, tool: str) -> None:
-        if tool in ("brush", "eraser", "fill") and not self.segment_dock.isVisible():
-            self.segment_dock.show()
-
-    def _build_tool_bar(self, file_menu) -> None:
-        bar = QToolBar("Tools", self)
-        bar.setObjectName("tools_toolbar")
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
-        self.tool_actions: dict[str, QAction] = {}
-        group = QActionGroup(self)
-        tools = (("window", "W/L", "W", "Left drag sets window/level (W)"),
-                 ("distance", "Distance", "D", "Left drag measures a distance in mm (D)"),
-                 ("ellipse", "Ellipse ROI", "E", "Left drag draws an elliptical ROI (E)"),
-                 ("rectangle", "Rect ROI", "B", "Left drag draws a rectangular ROI (B)"),
-                 ("brush", "Brush", "P", "Left drag paints the selected label (P)"),
-                 ("eraser", "Eraser", "X", "Left drag erases labels (X)"),
-                 ("fill", "Fill", "F", "Click fills a region on the slice (F)"))
-        for tool, text, key, tip in tools:
-            action = QAction(text, self, checkable=True)
-            action.setShortcut(QKeySequence(key))
-            action.setToolTip(tip)
-            action.setChecked(tool == self.state.tool)
-            action.triggered.connect(lambda checked=False, t=tool: self.state.set_tool(t))
-            group.addAction(action)
-            bar.addAction(action)
-            self.tool_actions[tool] = action
-        self.state.tools.events.tool.connect(lambda t: self.tool_actions[t].setChecked(True))
-        # the window presets (CT presets 1–8, automatic, custom ones) from the tool bar too
-        self.presets_button = QToolButton(self)
-        self.presets_button.setObjectName("presets_button")
-        self.presets_button.setText("Presets")
-        self.presets_button.setToolTip("Window/level presets (keys 1–8), automatic window, "
-                                       "your saved presets")
-        self.presets_button.setMenu(self.image_menu)
-        self.presets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        bar.insertWidget(self.tool_actions["distance"], self.presets_button)
-        bar.insertSeparator(self.tool_actions["brush"])
-        self.clear_measurements_action = QAction("Clear", self)
-        self.clear_measurements_action.setToolTip("Remove every measurement")
-        self.clear_measurements_action.triggered.connect(self.state.clear_measurements)
-        bar.addAction(self.clear_measurements_action)
-        bar.addSeparator()
-        bar.addAction(self.layout_action)
-        bar.addAction(self.cine_action)
-        self.cine_fps = QSpinBox(self)
-        self.cine_fps.setObjectName("cine_fps")
-        self.cine_fps.setRange(1, 60)
-        self.cine_fps.setValue(10)
-        self.cine_fps.setSuffix(" fps")
-        self.cine_fps.setToolTip("Cine frame rate")
-        self.cine_fps.valueChanged.connect(self._on_cine_fps_changed)
-        bar.addWidget(self.cine_fps)
-        bar.addSeparator()
-        self.open_labels_action = QAction("Open &Label Map…", self)
-        self.open_labels_action.setToolTip("Show a label map (NIfTI, NRRD, MHA) on this series")
-        self.open_labels_action.triggered.connect(self.choose_label_map)
-        file_menu.insertAction(self.save_png_action, self.open_labels_action)
-        bar.addAction(self.open_labels_action)
-        bar.addWidget(QLabel(" Opacity ", self))
-        self.label_opacity = QSlider(Qt.Orientation.Horizontal, self)
-        self.label_opacity.setObjectName("label_opacity")
-        self.label_opacity.setRange(0, 100)
-        self.label_opacity.setValue(int(round(self.state.label_opacity * 100)))
-        self.label_opacity.setMaximumWidth(120)
-        self.label_opacity.setToolTip("Opacity of the label-map overlay")
-        self.label_opacity.valueChanged.connect(
-            lambda v: self.state.set_label_opacity(v / 100.0))
-        bar.addWidget(self.label_opacity)
-
-    # -- chain panel, layers and tables (issue 5) --------------------------------------
-    def _build_chain_docks(self) -> None:
-        """The processing-chain dock and the layers dock (right), the table dock (bottom)."""
-        from medview.gui.chain_panel import ChainPanel
-        from medview.gui.layers_panel import LayersPanel, TablePanel, make_dock
-
-        self.layers = self.state.layers
-        self.chain_panel = ChainPanel(self.state, self.layers, self.tasks, self,
-                                      run_on=self.run_on)
-        self.chain_panel.error_handler = self._show_error
-        self.chain_dock = make_dock("Processing chain", "chain_dock", self.chain_panel, self)
-        self.layers_panel = LayersPanel(self.layers, self.state, self)
-        self.layers_dock = make_dock("Layers", "layers_dock", self.layers_panel, self)
-        self.table_panel = TablePanel(self)
-        self.table_dock = make_dock("Feature table", "table_dock", self.table_panel, self)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chain_dock)
-        self.tabifyDockWidget(self.chain_dock, self.layers_dock)
-        self.chain_dock.raise_()
-        self.resizeDocks([self.chain_dock], [440], Qt.Orientation.Horizontal)
-        # closed at start, so the views keep the room when no processing is wanted; the
-        # "Chain" tool button (Ctrl+K) and View menu open them
-        for dock in (self.chain_dock, self.layers_dock):
-            dock.setVisible(False)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.table_dock)
-        self.table_dock.setVisible(False)
-        for view in self.views.values():
-            view.point_picked.connect(self.chain_panel.add_picked_point)
-        self.chain_panel.run_started.connect(self._track_progress)
-        self.cancel_button.clicked.connect(self.chain_panel.cancel_run)
-        self.chain_panel.run_finished.connect(self._on_chain_run_finished)
-        self.layers_panel.table_requested.connect(self.show_table_layer)
-        self.layers_panel.error.connect(self._show_error)
-        self.table_panel.error.connect(self._show_error)
-        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
-        for dock in (self.chain_dock, self.layers_dock, self.table_dock):
-            view_menu.addAction(dock.toggleViewAction())
-        self.chain_action = self.chain_dock.toggleViewAction()
-        self.chain_action.setText("Chain")
-        self.chain_action.setShortcut(QKeySequence("Ctrl+K"))
-        self.chain_action.setToolTip("Processing chain: build, preview and run (Ctrl+K)")
-        self.chain_action.toggled.connect(self._on_chain_action_toggled)
-        tool_bar = self.findChild(QToolBar, "tools_toolbar")
-        if tool_bar is not None:
-            tool_bar.addSeparator()
-            tool_bar.addAction(self.chain_action)
-
-    def _on_chain_run_finished(self, _layers) -> None:
-        # the run's main output is shown (by the panel): the layers come forward with it
-        self.layers_dock.setVisible(True)
-        self.layers_dock.raise_()
-        self.layers_panel.select(self.chain_panel.main_layer)
-
-    def _on_chain_action_toggled(self, on: bool) -> None:
-        if on:  # the layers come with the chain (tabbed beside it)
-            self.layers_dock.setVisible(True)
-            QTimer.singleShot(0, self.chain_dock.raise_)  # after the dock has been shown
-
-    def show_table_layer(self, layer) -> None:
-        """Show a table layer in the table dock."""
-        self.table_panel.set_table(layer.value, layer.name)
-        self.table_dock.setVisible(True)
-        self.table_dock.raise_()
 
     # -- cine --------------------------------------------------------------------------
     def set_cine(self, on: bool) -> None:

@@ -148,7 +148,7 @@ class PacsActionsMixin:
             self._show_message("Nothing to send", "Open a series, or export a SEG or a "
                                "DICOM series first.")
             return None
-        dialog = SendDialog(self.tasks, sources, self)
+        dialog = SendDialog(self.session, sources, self)
         dialog.open()
         self.send_dialog = dialog
         return dialog
@@ -159,7 +159,7 @@ class PacsActionsMixin:
 
         vol = self.state.volume
         study = str(vol.metadata.get("StudyInstanceUID") or "") if vol is not None else ""
-        dialog = BackupDialog(self.tasks, lambda: self.catalog, study, self)
+        dialog = BackupDialog(self.session, study, self)
         dialog.open()
         self.backup_dialog = dialog
         return dialog

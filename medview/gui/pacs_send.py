@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import TaskError
-from medview.gui.tasks import Task, TaskRunner
+from medview.gui.tasks import Task
 
 __all__ = ["SendDialog", "dicom_outputs"]
 
@@ -41,11 +41,12 @@ def dicom_outputs(written) -> list[Path]:
 
 
 class SendDialog(QDialog):
-    """Choose what to send and where; Send runs :func:`medview.pacs.send.send`.
+    """Choose what to send and where; Send is :meth:`Session.send
+    <medview.app.session.Session.send>`.
 
     Parameters
     ----------
-    tasks : TaskRunner
+    session : Session
     sources : list of (label, list of Path)
         What can be sent (e.g. the open series' files, the last export).
 
@@ -57,13 +58,13 @@ class SendDialog(QDialog):
 
     sent = Signal(object)
 
-    def __init__(self, tasks: TaskRunner, sources: list[tuple[str, list[Path]]],
+    def __init__(self, session, sources: list[tuple[str, list[Path]]],
                  parent: QWidget | None = None):
         super().__init__(parent)
         from medview.pacs.nodes import list_nodes
 
         self.setWindowTitle("Send to PACS")
-        self.tasks = tasks
+        self.session = session
         self.sources = sources
         self.task: Task | None = None
         layout = QVBoxLayout(self)
@@ -108,24 +109,18 @@ class SendDialog(QDialog):
         if not name or i < 0 or self.task is not None:
             return None
         label, files = self.sources[i]
-
-        def work(progress):
-            from medview.pacs.nodes import get_node
-            from medview.pacs.send import send
-
-            return send(get_node(name), files, progress=progress)
-
         self.failures.clear()
         self.failures.setVisible(False)
         self.message.setText(f"Sending {label.lower()} to {name}…")
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self.send_button.setEnabled(False)
-        self.task = self.tasks.start(
-            f"Sending to {name}", work, on_finished=self._sent, on_failed=self._failed,
-            on_cancelled=lambda: self.message.setText("Send cancelled."),
-            on_progress=lambda f, m: self.progress.setValue(int(round(f * 1000))))
-        self.task.signals.done.connect(self._done)
+        self.task = task = self.session.send(name, files)
+        task.signals.finished.connect(self._sent)
+        task.signals.failed.connect(self._failed)
+        task.signals.cancelled.connect(lambda: self.message.setText("Send cancelled."))
+        task.signals.progress.connect(lambda f, m: self.progress.setValue(int(round(f * 1000))))
+        task.signals.done.connect(self._done)
         return self.task
 
     def _sent(self, report) -> None:

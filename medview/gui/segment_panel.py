@@ -7,13 +7,13 @@ cancel), review the result, correct the scribbles, train again; save the model a
 saved one to another series. Training and applying run as the registered steps
 ``segment.classifier_train_predict`` and ``segment.classifier_apply`` on the executor the
 window's "Run on" choice names (Local, or a remote endpoint: de-identified upload, audit
-line, progress and cancel as for a chain).
+line, progress and cancel as for a chain), through the Session
+(:mod:`medview.gui.segment_classifier`, a mixin of the dock along that seam).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPixmap
@@ -22,14 +22,12 @@ from PySide6.QtWidgets import (
     QColorDialog,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QRadioButton,
     QToolButton,
@@ -37,13 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.app.messages import TaskError, gui_text
-from medview.app.processing import apply_model_on, train_on
+from medview.app.session import Session
 from medview.app.state import ViewerState
-from medview.core.labelmap import LabelMap
 from medview.gui.run_on import RunOnCombo
-from medview.gui.tasks import Task, TaskRunner
-from medview.pipeline.executors import ExecutorChoice
+from medview.gui.segment_classifier import ClassifierActions
+from medview.gui.tasks import Task
 
 __all__ = ["SegmentPanel"]
 
@@ -59,8 +55,10 @@ def _swatch(colour: tuple[int, int, int]) -> QIcon:
     return QIcon(pixmap)
 
 
-class SegmentPanel(QWidget):
-    """Label editing and the scribble classifier for ``state``; work runs on ``tasks``.
+class SegmentPanel(ClassifierActions, QWidget):
+    """Label editing and the scribble classifier for ``state``; training and applying a
+    model are the ``session``'s (:meth:`~medview.app.session.Session.train_classifier`,
+    :meth:`~medview.app.session.Session.apply_model`), on its "Run on" executor.
 
     Signals
     -------
@@ -75,9 +73,10 @@ class SegmentPanel(QWidget):
 
     Parameters
     ----------
-    run_on : ExecutorChoice, optional
-        Where training runs, shared with the window's other panels (default: a choice of
-        this dock's own, starting at Local).
+    state : ViewerState
+        What is shown, and the one owner of label editing.
+    session : Session
+        Runs the classifier; its ``run_on`` is where (shared with the window's other docks).
     """
 
     trained = Signal(object)
@@ -85,14 +84,11 @@ class SegmentPanel(QWidget):
     task_started = Signal(object)
     cancelled = Signal()
 
-    def __init__(self, state: ViewerState, tasks: TaskRunner, parent: QWidget | None = None,
-                 *, run_on: ExecutorChoice | None = None):
+    def __init__(self, state: ViewerState, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.tasks = tasks
-        self.run_on = run_on if run_on is not None else ExecutorChoice()
-        if run_on is None:  # our own: it stops following the registry with us
-            self.destroyed.connect(lambda *a, c=self.run_on: c.close())
+        self.session = session
+        self.run_on = session.run_on
         self.model = None
         self._task: Task | None = None
         layout = QVBoxLayout(self)
@@ -298,149 +294,3 @@ class SegmentPanel(QWidget):
         if colour.isValid():
             self.state.update_segment(number, color=(colour.red(), colour.green(),
                                                      colour.blue()))
-
-    # -- classifier --------------------------------------------------------------------
-    def train(self) -> Task | None:
-        """Train on the scribbles and segment the series, in the background."""
-        volume, scribbles = self.state.volume, self.state.scribbles
-        if volume is None:
-            return None
-        if scribbles is None or len({int(v) for v in _present(scribbles)}) < 2:
-            self.status.setText("Paint scribbles of at least two labels first "
-                                "(Paint on: Scribbles).")
-            return None
-        kind = self.classifier_kind.currentData()
-        snapshot = LabelMap.like(volume, scribbles.array.copy(), scribbles.segments)
-        try:
-            executor = self.run_on.executor()
-        except KeyError as exc:
-            self.status.setText(f"Failed: {exc}")
-            return None
-
-        def work(progress):
-            out = train_on(executor, volume, snapshot, classifier=kind, progress=progress)
-            return out.model, out.labels, out.seconds
-
-        where = "" if executor.name == "Local" else f" ({executor.name})"
-        return self._start(f"Training the classifier{where}", work)
-
-    def apply_model(self, path) -> Task | None:
-        """Load a saved model and segment the series with it, in the background.
-
-        A model saved by an older medview holds a Python pickle, which can run code: it is
-        converted to the safe format only when the user confirms it comes from a trusted
-        source (:meth:`confirm_legacy`), otherwise nothing of it is read.
-        """
-        volume = self.state.volume
-        if volume is None:
-            return None
-        from medview.core.classifier import convert_legacy_model, is_legacy_model
-
-        name = Path(path).name
-        if is_legacy_model(path):
-            if not self.confirm_legacy(Path(path)):
-                self.status.setText(f"Not loaded: {name} is an old model file that could run "
-                                    "code; train the model again or convert it if you trust "
-                                    "it.")
-                return None
-            try:
-                convert_legacy_model(path, trust=True)
-            except (OSError, ValueError) as exc:  # error boundary: a file the user picked
-                self.status.setText(f"Converting {name} failed: {exc}")
-                return None
-
-        try:
-            executor = self.run_on.executor()
-        except KeyError as exc:
-            self.status.setText(f"Failed: {exc}")
-            return None
-
-        def work(progress):
-            out = apply_model_on(executor, volume, path, progress=progress)
-            return out.model, out.labels, out.seconds
-
-        where = "" if executor.name == "Local" else f" ({executor.name})"
-        return self._start(f"Applying {Path(path).name}{where}", work)
-
-    def confirm_legacy(self, path: Path) -> bool:
-        """Ask whether an old (pickle) model may be converted; True when the user says Yes."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Old classifier model",
-                          f"{path.name} was saved by an older medview as a Python pickle. "
-                          "Loading a pickle can run any code it contains, so only convert it "
-                          "if you made it yourself or trust its source.\n\nConvert it to "
-                          "the safe format now? (The old file is kept as "
-                          f"{path.name}.pickle-v1.)",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                          self)
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        return box.exec() == QMessageBox.StandardButton.Yes
-
-    def _start(self, title: str, work) -> Task:
-        volume = self.state.volume
-        task = self.tasks.start(title, work)
-        task.signals.finished.connect(lambda result: self._on_finished(task, volume, *result))
-        task.signals.failed.connect(lambda error: self._on_failed(task, error))
-        task.signals.cancelled.connect(lambda: self._on_cancelled(task))
-        self._task = task
-        self.status.setText(f"{title}…")
-        self._refresh()
-        self.task_started.emit(task)
-        return task
-
-    def _on_finished(self, task: Task, volume, model, labels, seconds: float) -> None:
-        if task is not self._task:
-            return
-        self._task = None
-        if volume is not self.state.volume:
-            self._refresh()
-            return  # another series was opened meanwhile
-        self.model = model
-        self.state.set_labels(labels)
-        self.status.setText(
-            f"{model.kind.replace('_', ' ')}: {model.training_samples} scribbled voxels, "
-            f"training accuracy {model.training_accuracy:.1%}, {seconds:.1f} s")
-        self._refresh()
-        self.trained.emit(model)
-
-    def _on_failed(self, task: Task, error: TaskError) -> None:
-        if task is self._task:
-            self._task = None
-        self.status.setText(f"Failed: {error.message}")
-        self._refresh()
-        self.failed.emit(error)
-
-    def _on_cancelled(self, task: Task) -> None:
-        if task is self._task:
-            self._task = None
-            self.status.setText("Cancelled; the previous segmentation is kept.")
-            self._refresh()
-            self.cancelled.emit()
-
-    def save_model(self, path) -> Path:
-        if self.model is None:
-            raise ValueError("no trained model to save")
-        self.model.save(path)  # and its SHA-256 sidecar, which load() checks
-        self.status.setText(f"Model saved to {path}")
-        return Path(path)
-
-    def _choose_model_to_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the classifier", "classifier.mvclf",
-                                              "medview classifiers (*.mvclf);;All files (*)")
-        if path:
-            try:
-                self.save_model(path)
-            except Exception as exc:  # error boundary
-                self.status.setText(f"Saving failed: {gui_text(str(exc))}")
-
-    def _choose_model_to_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Apply a saved classifier", "",
-                                              "medview classifiers (*.mvclf);;All files (*)")
-        if path:
-            self.apply_model(path)
-
-
-def _present(lm: LabelMap):
-    import numpy as np
-
-    values = np.unique(lm.array)
-    return values[values > 0]

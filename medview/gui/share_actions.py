@@ -35,11 +35,8 @@ class ShareActionsMixin:
                 str(series.metadata.get("SeriesInstanceUID") or ""))
         sources = []
         study = series.metadata.get("StudyInstanceUID")
-        if study and self.catalog is not None:
-            study_files = [Path(h.path) for rec in self.catalog.series(study)
-                           for h in self.catalog.instances(rec.uid)]
-            study_files += [p for rec in self.catalog.series(study)
-                            for p in self.session.series_documents(rec.uid)]
+        if study:
+            study_files = self.session.study_paths(study)
             if len(study_files) > len(files):
                 sources.append(("The open study", study_files))
         if files:
@@ -53,7 +50,7 @@ class ShareActionsMixin:
         if not sources:
             self._show_message("Nothing to share", "Open a series first.")
             return None
-        dialog = ShareDialog(self.tasks, sources, self)
+        dialog = ShareDialog(self.session, sources, self)
         dialog.open()
         self.share_dialog = dialog
         return dialog

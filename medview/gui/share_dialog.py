@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import TaskError
-from medview.gui.tasks import Task, TaskRunner
+from medview.gui.tasks import Task
 
 __all__ = ["OPTIONS", "ShareDialog"]
 
@@ -55,7 +55,8 @@ class ShareDialog(QDialog):
 
     Parameters
     ----------
-    tasks : TaskRunner
+    session : Session
+        Runs the share (:meth:`~medview.app.session.Session.share`).
     sources : list of (label, list of Path)
         What can be shared (the open study, the open series).
 
@@ -67,11 +68,11 @@ class ShareDialog(QDialog):
 
     shared = Signal(object)
 
-    def __init__(self, tasks: TaskRunner, sources: list[tuple[str, list[Path]]],
+    def __init__(self, session, sources: list[tuple[str, list[Path]]],
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Share de-identified")
-        self.tasks = tasks
+        self.session = session
         self.sources = sources
         self.task: Task | None = None
         layout = QVBoxLayout(self)
@@ -194,23 +195,7 @@ class ShareDialog(QDialog):
             self.message.setText("No PACS node to send to: add one in Settings ▸ PACS….")
             return None
         label, files = self.sources[i]
-        options, mask = self.chosen_options(), self.mask.isChecked()
-
-        def work(progress):
-            from medview.deid.share import share
-
-            if kind != "node":
-                return share(files, project=project, options=options, destination=target,
-                             mask_burned_in=mask, progress=progress)
-            from medview.pacs.nodes import get_node
-            from medview.pacs.send import send
-
-            dest = get_node(node)
-            return share(files, project=project, options=options,
-                         sender=lambda written: send(dest, written, audit=False,  # share's line
-                                                        progress=progress),
-                         destination_label=dest.describe(), mask_burned_in=mask,
-                         progress=progress)
+        where = {"node_name": node} if kind == "node" else {"destination": target}
 
         self.report.setVisible(False)
         self.message.setText(f"De-identifying {label.lower()}…")
@@ -218,12 +203,15 @@ class ShareDialog(QDialog):
         self.progress.setVisible(True)
         self.share_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.task = self.tasks.start(
-            "Sharing de-identified", work, on_finished=self._finished,
-            on_failed=self._failed,
-            on_cancelled=lambda: self.message.setText("Share cancelled: nothing was written."),
-            on_progress=lambda f, m: self.progress.setValue(int(round(f * 1000))))
-        self.task.signals.done.connect(self._done)
+        self.task = task = self.session.share(files, project=project,
+                                              options=self.chosen_options(),
+                                              mask_burned_in=self.mask.isChecked(), **where)
+        task.signals.finished.connect(self._finished)
+        task.signals.failed.connect(self._failed)
+        task.signals.cancelled.connect(
+            lambda: self.message.setText("Share cancelled: nothing was written."))
+        task.signals.progress.connect(lambda f, m: self.progress.setValue(int(round(f * 1000))))
+        task.signals.done.connect(self._done)
         return self.task
 
     def _finished(self, report) -> None:

@@ -1,5 +1,7 @@
 """The slice view: one plane (axial, coronal or sagittal) of a ViewerState's volume.
 
+Over 400 lines, not split yet: other work edits it this round (seam: OverlayText, overlays).
+
 A pyqtgraph ImageItem in a ViewBox whose coordinates are millimetres, so the picture has the
 aspect ratio of the voxel spacing (:mod:`medview.app.planes` says which voxel axes run
 across and down). Over it: the label-map overlay, the crosshair and the measurements. The

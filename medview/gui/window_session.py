@@ -138,11 +138,11 @@ class SessionViewMixin:
         """What the reader's "open" does (the browser, an import that opens its first
         series): Save / Discard / Cancel of unsaved work first (:mod:`medview.gui.unsaved`),
         then :meth:`open_series`; a DICOM SEG opens as the label map of the series it
-        references (:mod:`medview.app.seg_open`). Returns None when the reader cancelled
+        references (:mod:`medview.gui.seg_actions`). Returns None when the reader cancelled
         (and for a SEG)."""
-        from medview.app.seg_open import is_seg_series, open_seg_series
+        from medview.gui.seg_actions import open_seg_series
 
-        if is_seg_series(self.catalog, series_uid):
+        if self.session.is_seg(series_uid):
             open_seg_series(self, series_uid)
             return None
         shown = self.state.volume

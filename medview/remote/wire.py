@@ -1,5 +1,7 @@
 """The wire format shared by the offload client and server: a *bundle*.
 
+Why one module: encoding and decoding of one format side by side, so they cannot drift.
+
 A bundle carries a JSON header and binary blobs in one stream, so a job's inputs upload in one
 request and its results download in one response::
 

@@ -90,8 +90,8 @@ def test_a_chain_runs_on_the_chosen_executor(ct_session):
                              "steps": [{"step": "smooth.gaussian", "version": 1,
                                         "params": {"sigma_mm": 1.5}}]})
     session.run_chain(chain, {"volume": volume})
-    (result,) = _wait_for(queue, recorder, "chain_finished")
-    np.testing.assert_array_equal(result.result.array,
+    (run,) = _wait_for(queue, recorder, "chain_finished")
+    np.testing.assert_array_equal(run.chain_result.result.array,
                                   smoothing.gaussian(volume, sigma_mm=1.5).array)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from offload_procs import pool_site
 from step_checks import crop
-from viewer_helpers import assert_layer_drawn, grab_rgb, make_viewer
+from viewer_helpers import assert_layer_drawn, dock_session, grab_rgb, make_viewer
 
 from medview.core.progress import NO_PROGRESS
 from medview.pipeline.executors import LOCAL, run_step_on
@@ -89,15 +89,29 @@ def _scribble(state, volume, slices) -> None:
     assert set(np.unique(state.scribbles.array)) == {0, 1, 2}
 
 
-def _dock(qtbot, volume, run_on=None):
+def _dock(qtbot, volume):
     from medview.gui.segment_panel import SegmentPanel
     from medview.gui.tasks import TaskRunner
 
     viewer = make_viewer(qtbot, volume, size=(512, 512))
-    tasks = TaskRunner()
-    panel = SegmentPanel(viewer.state, tasks, run_on=run_on)
+    session = dock_session(TaskRunner())
+    panel = SegmentPanel(viewer.state, session)
     qtbot.addWidget(panel)
-    return viewer, panel, tasks
+    return viewer, panel, session
+
+
+def _fusion_dock(qtbot, catalog_path, moving):
+    """A Fusion dock on a session whose volume cache holds ``moving`` (opened before)."""
+    from medview.app.state import ViewerState
+    from medview.gui.fusion_panel import FusionPanel
+    from medview.gui.tasks import TaskRunner
+
+    state, session = ViewerState(), dock_session(TaskRunner(), catalog_path)
+    uid = moving.metadata["SeriesInstanceUID"]
+    assert session.cache.put(uid, (moving, None), moving.nbytes)
+    panel = FusionPanel(state, session)
+    qtbot.addWidget(panel)
+    return state, panel, session
 
 
 def _made_up(viewer, qtbot, k: int) -> bool:
@@ -124,7 +138,7 @@ def test_train_and_segment_on_the_server_gives_the_local_labels(app, qtbot, ct_c
                                                                 site, tmp_path):
     from medview.audit import read_audit
 
-    viewer, panel, tasks = _dock(qtbot, ct_crop)
+    viewer, panel, session = _dock(qtbot, ct_crop)
     state = viewer.state
     _scribble(state, ct_crop, (3, 8))
     snapshot = state.scribbles
@@ -175,7 +189,7 @@ def test_train_and_segment_on_the_server_gives_the_local_labels(app, qtbot, ct_c
         task = panel.apply_model(path)
     assert endpoint in task.title
     assert np.array_equal(state.labels.array, expected)
-    assert tasks.shutdown(timeout_ms=30_000)
+    assert session.close(timeout=30)
 
 
 def test_cancelled_training_on_the_server_keeps_the_previous_labels(app, qtbot, ct_volume,
@@ -184,7 +198,7 @@ def test_cancelled_training_on_the_server_keeps_the_previous_labels(app, qtbot, 
     from medview.remote.client import RemoteClient
 
     volume = _crop(ct_volume, 100, 160, slice(64, 448))  # big enough to be caught running
-    viewer, panel, tasks = _dock(qtbot, volume)
+    viewer, panel, session = _dock(qtbot, volume)
     state = viewer.state
     painted = np.zeros(volume.shape, np.uint8)
     painted[20:30, 100:200, 100:200] = 1
@@ -210,16 +224,13 @@ def test_cancelled_training_on_the_server_keeps_the_previous_labels(app, qtbot, 
     assert panel.model is previous_model
     assert "previous segmentation is kept" in panel.status.text()
     assert panel.train_button.isEnabled()
-    assert tasks.shutdown(timeout_ms=30_000)
+    assert session.close(timeout=30)
 
 
 def test_registration_on_the_server_gives_the_local_transform(app, qtbot, ct_crop, endpoint,
                                                                tmp_path):
-    from medview.app import library
-    from medview.app.state import ViewerState
+    from medview.app.processing import register_on
     from medview.core.volume import Volume
-    from medview.gui.fusion_panel import FusionPanel, register_on
-    from medview.gui.tasks import TaskRunner
 
     # the same CT as a second series without its first 30 columns (so part of the open series
     # has no coverage), moved 4.3 mm to the left and 2.7 mm back, on its own grid
@@ -227,10 +238,8 @@ def test_registration_on_the_server_gives_the_local_transform(app, qtbot, ct_cro
     moving = Volume(ct_crop.array[:, :, 30:].astype(np.float32), ct_crop.spacing,
                     tuple(np.add(ct_crop.origin, (30 * sx + 4.3, -2.7, 0.0))),
                     ct_crop.direction, {**ct_crop.metadata, "SeriesInstanceUID": "2.25.4242"})
-    state, tasks = ViewerState(), TaskRunner()
-    catalog = library.open_catalog(tmp_path / "catalog.sqlite")  # the series comes cached
-    panel = FusionPanel(state, tasks, lambda: catalog, cached=lambda uid: moving)
-    qtbot.addWidget(panel)
+    # the series comes cached
+    state, panel, session = _fusion_dock(qtbot, tmp_path / "catalog.sqlite", moving)
     state.set_volume(ct_crop)
     panel.executor_combo.setCurrentText(endpoint)
     errors = []
@@ -256,7 +265,7 @@ def test_registration_on_the_server_gives_the_local_transform(app, qtbot, ct_cro
     inside = ~outside
     diff = np.abs(remote_fused.array[inside] - local_fused.array[inside])
     assert float(diff.max()) <= VOXEL_TOL, float(diff.max())
-    assert tasks.shutdown(timeout_ms=30_000)
+    assert session.close(timeout=30)
 
 
 def test_the_window_has_one_run_on_choice(window, qtbot, endpoint):
@@ -282,21 +291,15 @@ def test_the_window_has_one_run_on_choice(window, qtbot, endpoint):
 
 def test_cancelled_registration_on_the_server_keeps_the_previous_fusion(app, qtbot, ct_volume,
                                                                         endpoint, tmp_path):
-    from medview.app import library
-    from medview.app.state import ViewerState
     from medview.core.volume import Volume
-    from medview.gui.fusion_panel import FusionPanel
-    from medview.gui.tasks import TaskRunner
     from medview.remote.client import RemoteClient
 
     base = _crop(ct_volume, 100, 160, slice(64, 448))  # big enough to be caught running
     moving = Volume(base.array.astype(np.float32), base.spacing,
                     tuple(np.add(base.origin, (3.1, -1.9, 0.0))), base.direction,
                     {**base.metadata, "SeriesInstanceUID": "2.25.4343"})
-    state, tasks = ViewerState(), TaskRunner()
-    catalog = library.open_catalog(tmp_path / "catalog.sqlite")  # the series comes cached
-    panel = FusionPanel(state, tasks, lambda: catalog, cached=lambda uid: moving)
-    qtbot.addWidget(panel)
+    # the series comes cached
+    state, panel, session = _fusion_dock(qtbot, tmp_path / "catalog.sqlite", moving)
     state.set_volume(base)
     with qtbot.waitSignal(panel.fused, timeout=180_000):
         panel.fuse("2.25.4343")  # by patient position, locally: the previous fusion
@@ -320,4 +323,4 @@ def test_cancelled_registration_on_the_server_keeps_the_previous_fusion(app, qtb
     assert state.fusion is previous
     assert np.array_equal(state.fusion.array, kept, equal_nan=True)
     assert panel.transform is None and panel.remove_button.isEnabled()
-    assert tasks.shutdown(timeout_ms=30_000)
+    assert session.close(timeout=30)

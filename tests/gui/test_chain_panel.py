@@ -10,6 +10,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QLineEdit, QSpinBox
 from realparts import REPO
+from viewer_helpers import dock_session
 
 from medview.app.chain_model import result_layer_names
 from medview.app.chain_preview import slab
@@ -43,7 +44,8 @@ class Setup:
         self.state = ViewerState()
         self.layers = self.state.layers
         self.tasks = TaskRunner()
-        self.panel = ChainPanel(self.state, self.layers, self.tasks)
+        self.session = dock_session(self.tasks)
+        self.panel = ChainPanel(self.state, self.layers, self.session)
         qtbot.addWidget(self.panel)
         self.panel.resize(420, 900)
         self.panel.show()
@@ -55,7 +57,7 @@ class Setup:
 def setup(app, qtbot, ct_volume):
     s = Setup(qtbot, ct_volume)
     yield s
-    assert s.tasks.shutdown(timeout_ms=30_000)
+    assert s.session.close(timeout=30)
 
 
 def _palette_item(panel: ChainPanel, step_id: str):

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from step_checks import crop
+from viewer_helpers import dock_session
 
 from medview.app.state import ViewerState
 from medview.gui.main_window import MainWindow
@@ -60,7 +61,8 @@ def test_scribble_classifier_train_correct_retrain_save_apply(app, qtbot, tmp_pa
     from medview.gui.tasks import TaskRunner
 
     runner = TaskRunner()
-    panel = SegmentPanel(state, runner)
+    session = dock_session(runner)
+    panel = SegmentPanel(state, session)
     qtbot.addWidget(panel)
     state.set_volume(ct_crop)
     state.set_edit_target("scribbles")
@@ -118,7 +120,7 @@ def test_scribble_classifier_train_correct_retrain_save_apply(app, qtbot, tmp_pa
         panel.apply_model(path)
     assert np.array_equal(state.labels.array, expected)
     assert model is not panel.model  # the loaded one
-    runner.shutdown()
+    assert session.close()
 
 
 def test_training_without_two_labels_says_what_to_do(app, qtbot, ct_crop):
@@ -127,14 +129,15 @@ def test_training_without_two_labels_says_what_to_do(app, qtbot, ct_crop):
 
     state = ViewerState()
     runner = TaskRunner()
-    panel = SegmentPanel(state, runner)
+    session = dock_session(runner)
+    panel = SegmentPanel(state, session)
     qtbot.addWidget(panel)
     state.set_volume(ct_crop)
     state.set_edit_target("scribbles")
     state.paint("axial", (10.5, 10.5))
     assert panel.train() is None
     assert "two labels" in panel.status.text()
-    runner.shutdown()
+    assert session.close()
 
 
 def test_an_old_pickle_model_is_converted_only_after_the_user_confirms(app, qtbot, tmp_path,
@@ -155,7 +158,8 @@ def test_an_old_pickle_model_is_converted_only_after_the_user_confirms(app, qtbo
     scr[3][(ct_crop.array[3] > -100) & (ct_crop.array[3] < 150)] = 2
     model = train_classifier(ct_crop, LabelMap.like(ct_crop, scr), n_trees=4, max_depth=6)
     state, runner = ViewerState(), TaskRunner()
-    panel = SegmentPanel(state, runner)
+    session = dock_session(runner)
+    panel = SegmentPanel(state, session)
     qtbot.addWidget(panel)
     state.set_volume(ct_crop)
     shown = []
@@ -185,4 +189,4 @@ def test_an_old_pickle_model_is_converted_only_after_the_user_confirms(app, qtbo
         panel.apply_model(old)
     assert np.array_equal(state.labels.array, model.predict(ct_crop).array)
     assert PixelClassifier.load(old).kind == "random_forest"  # now in the safe format
-    runner.shutdown()
+    assert session.close()

@@ -173,6 +173,8 @@ def test_the_editor_is_found_by_the_kind_class():
 
 def test_a_broken_plugin_shows_as_unavailable_in_the_step_palette(app, qtbot, tmp_path,
                                                                   monkeypatch):
+    from viewer_helpers import dock_session
+
     from medview.app.layers import LayerList
     from medview.app.state import ViewerState
     from medview.gui.chain_panel import ChainPanel
@@ -182,8 +184,9 @@ def test_a_broken_plugin_shows_as_unavailable_in_the_step_palette(app, qtbot, tm
     monkeypatch.setattr(registry, "_loaded", False)
     monkeypatch.setattr(registry, "_BROKEN", [])
     tasks = TaskRunner()
+    session = dock_session(tasks)
     try:
-        panel = ChainPanel(ViewerState(), LayerList(), tasks)
+        panel = ChainPanel(ViewerState(), LayerList(), session)
         qtbot.addWidget(panel)
         tree = panel.palette
         groups = {tree.topLevelItem(i).text(0): tree.topLevelItem(i)
@@ -201,4 +204,4 @@ def test_a_broken_plugin_shows_as_unavailable_in_the_step_palette(app, qtbot, tm
             Volume(np.ones((1, 1, 1)))).array, [[[2.0]]])
     finally:
         registry._REGISTRY.pop(GOOD_STEP, None)
-        assert tasks.shutdown(timeout_ms=30_000)
+        assert session.close(timeout=30)

@@ -14,7 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QRectF
-from viewer_helpers import assert_layer_drawn, grab_rgb, lps_to_widget, under_text
+from viewer_helpers import (
+    assert_layer_drawn,
+    dock_session,
+    grab_rgb,
+    lps_to_widget,
+    under_text,
+)
 
 from medview.app.measurements import Measurement
 from medview.app.planes import PLANES
@@ -200,7 +206,8 @@ def test_chain_panels_live_preview_is_drawn_on_its_slice_of_the_acquired_plane_o
     state = grid.state
     layers = state.layers
     tasks = TaskRunner()
-    panel = ChainPanel(state, layers, tasks)
+    session = dock_session(tasks)
+    panel = ChainPanel(state, layers, session)
     qtbot.addWidget(panel)
     panel.add_step("segment.threshold")
     z = state.cursor[2]
@@ -222,7 +229,7 @@ def test_chain_panels_live_preview_is_drawn_on_its_slice_of_the_acquired_plane_o
     check_each_view(grid, qtbot, lambda: state.set_preview_visible(True),
                     lambda: state.set_preview_visible(False), expected)
     panel.preview_check.setChecked(False)
-    assert tasks.shutdown(timeout_ms=30_000)
+    assert session.close(timeout=30)
 
 
 # -- fusion --------------------------------------------------------------------------------
@@ -266,7 +273,8 @@ def test_fused_cube_lands_on_its_patient_position_and_nothing_outside(grid, qtbo
     catalog = library.open_catalog(tmp_path / "catalog.sqlite")
     [uid] = library.import_paths(catalog, [tmp_path / "moving"]).series_uids
     tasks = TaskRunner()
-    panel = FusionPanel(state, tasks, lambda: catalog)
+    session = dock_session(tasks, catalog.path)
+    panel = FusionPanel(state, session)
     qtbot.addWidget(panel)
     panel.refresh_series()
     panel.series.setCurrentIndex(panel.series.findData(uid))
@@ -310,7 +318,7 @@ def test_fused_cube_lands_on_its_patient_position_and_nothing_outside(grid, qtbo
     lps = base.index_to_lps(ijk.astype(float))
     inside_coverage = np.all((lps > coverage[0] + 1e-3) & (lps < coverage[1] - 1e-3), axis=-1)
     assert not inside_coverage.any()  # NaN only where the moving series has no data
-    assert tasks.shutdown(timeout_ms=10_000)
+    assert session.close(timeout=10)
 
 
 # -- crosshair and measurements ------------------------------------------------------------

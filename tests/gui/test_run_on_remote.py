@@ -10,6 +10,7 @@ import pytest
 from offload_procs import pool_site
 from PySide6.QtWidgets import QMessageBox
 from step_checks import crop
+from viewer_helpers import dock_session
 
 from medview.app.chain_model import result_layer_names
 from medview.app.state import ViewerState
@@ -39,14 +40,15 @@ def panel(app, qtbot, ct_volume):
     state = ViewerState()
     layers = state.layers
     tasks = TaskRunner()
-    panel = ChainPanel(state, layers, tasks)
+    session = dock_session(tasks)
+    panel = ChainPanel(state, layers, session)
     panel._keep = tasks
     qtbot.addWidget(panel)
     nz = ct_volume.shape[0]
     state.set_volume(crop(ct_volume, slice(nz // 2 - 4, nz // 2 + 4)))
     panel.model.set_chain(Chain.from_dict(CHAIN))
     yield panel
-    assert tasks.shutdown(timeout_ms=30_000)
+    assert session.close(timeout=30)
 
 
 def _add(qtbot, dialog, name, url, token, cert):
@@ -59,7 +61,7 @@ def _add(qtbot, dialog, name, url, token, cert):
 
 
 def test_a_chain_runs_on_the_endpoint_and_gives_the_local_result(panel, qtbot, site):
-    dialog = EndpointsDialog(panel.tasks)
+    dialog = EndpointsDialog(panel._keep)
     qtbot.addWidget(dialog)
     _add(qtbot, dialog, "site", site["url"], site["token"], site["cert"])
     assert dialog.table.item(0, 1).text() == site["url"]

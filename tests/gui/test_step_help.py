@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from viewer_helpers import dock_session
 
 from medview.app.layers import LayerList
 from medview.app.state import ViewerState
@@ -46,10 +47,11 @@ def test_a_numpydoc_docstring_renders_sections_literals_and_parameters():
 @pytest.fixture
 def panel(app, qtbot):
     tasks = TaskRunner()
-    p = ChainPanel(ViewerState(), LayerList(), tasks)
+    session = dock_session(tasks)
+    p = ChainPanel(ViewerState(), LayerList(), session)
     qtbot.addWidget(p)
     yield p
-    assert tasks.shutdown(timeout_ms=10_000)
+    assert session.close(timeout=10)
 
 
 @pytest.mark.parametrize("spec", all_steps(), ids=lambda s: s.id)

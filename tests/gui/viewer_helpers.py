@@ -197,3 +197,14 @@ def assert_layer_drawn(before: np.ndarray, after: np.ndarray, viewer: SliceViewe
                             f"on only {n} judged pixels (< {min_pixels}); the test needs "
                             "larger areas")
     return problems
+
+
+def dock_session(tasks, catalog_path=None):
+    """A Session whose jobs run on ``tasks`` (their events on the GUI thread), for a dock
+    under test; its catalog is ``catalog_path``, else the test's own (``$MEDVIEW_DB``).
+    ``session.close()`` stops the jobs, the "Run on" choice and the catalog."""
+    from medview.app.session import Session
+
+    session = Session(catalog_path, runner=tasks.jobs)
+    session.tasks = tasks  # the QObject delivering the events lives as long as the session
+    return session
