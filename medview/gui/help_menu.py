@@ -23,7 +23,7 @@ from medview.gui.shortcuts import VIEWER_KEYS, action_label
 __all__ = ["MOUSE", "HelpDialog", "install_help_menu", "shortcut_overview_html",
            "user_guide_path"]
 
-#: what the mouse does in a slice view (slice_viewer.py implements these)
+#: what the mouse does in a slice view (gui/view_mouse.py implements these)
 MOUSE: tuple[tuple[str, str], ...] = (
     ("Wheel", "next / previous slice"),
     ("Left click", "move the crosshair there (the other views follow)"),

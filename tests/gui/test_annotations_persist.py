@@ -20,7 +20,7 @@ from viewer_helpers import grab_rgb, lps_to_widget
 from medview.app import library
 from medview.core.annotations import ellipse_outline
 from medview.gui.main_window import MainWindow
-from medview.gui.slice_viewer import MEASURE_COLOUR
+from medview.gui.view_layers import MEASURE_COLOUR
 
 CT_3SLICE = "dcmqi_seg/data/segmentations/ct-3slice"
 

@@ -27,8 +27,9 @@ from medview.app.planes import PLANES
 from medview.app.state import ViewerState
 from medview.core.fusion import colormap_lut
 from medview.core.labelmap import LabelMap, Segment
-from medview.gui.slice_viewer import CROSSHAIR_COLOUR, MEASURE_COLOUR
+from medview.gui.slice_viewer import CROSSHAIR_COLOUR
 from medview.gui.view_grid import LAYOUTS, ViewGrid
+from medview.gui.view_layers import MEASURE_COLOUR
 
 #: series under ../shared/data and the voxel (x, y, z) the tests centre on
 SERIES = {"ct": ("kits_dupe_positions", (300, 236, 107)),  # z 107: an acquired slice
