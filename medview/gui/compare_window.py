@@ -58,6 +58,11 @@ class _PriorsTree(QTreeWidget):
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
 
+    def fit_columns(self) -> None:
+        """Every column as wide as its contents (a date is never cut to "20…")."""
+        for column in range(self.columnCount()):
+            self.resizeColumnToContents(column)
+
     def mimeData(self, items):
         uids = [i.data(0, _UID) for i in items if i.data(0, _UID)
                 and i.data(0, _WHERE) == "catalog"]
@@ -221,7 +226,7 @@ class CompareWindow(QMainWindow):
             child.setData(0, _UID, f.uid)
             child.setData(0, _WHERE, "catalog")
             child.setData(0, _STUDY, f.study_uid)
-        self.priors.resizeColumnToContents(0)
+        self.priors.fit_columns()
 
     def find_pacs_priors(self, nodes=None) -> object:
         """Ask the PACS nodes for the reference patient's other studies (a Session job);
@@ -251,6 +256,7 @@ class CompareWindow(QMainWindow):
                 child.setData(0, _WHERE, study.source)
                 child.setData(0, _STUDY, study.study_uid)
             item.setExpanded(True)
+        self.priors.fit_columns()
         n = sum(s.source != "catalog" for s in studies)
         text = f"{n} prior stud{'y' if n == 1 else 'ies'} on PACS (double-click to retrieve)"
         self.statusBar().showMessage("; ".join([text, *problems]), _STATUS_MS)
