@@ -7,8 +7,8 @@ each view's ViewBox, so they are copied here: the centre of the view that moved 
 patient position, through the link to the other pane's position, and the other pane's view
 of the same plane (axial, coronal or sagittal of its own series) is centred there at the same
 millimetres per screen pixel. Scrolling any view moves the pane's 3-D crosshair, which the
-Comparison maps in LPS, so every view of every linked pane lands on the same place. A series is dropped on a pane from
-the browser (or from the comparison window's list of priors).
+Comparison maps in LPS, so every view of every linked pane lands on the same place. A series
+is dropped on a pane from the browser (or from the comparison window's list of priors).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDockWidget,
+    QHeaderView,
     QMainWindow,
     QTreeWidget,
     QTreeWidgetItem,
@@ -57,11 +58,21 @@ class _PriorsTree(QTreeWidget):
         self.setHeaderLabels(["Study / series", "Date", "Where"])
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        # the date and the place always whole; a long study name gives way (elided) when
+        # the dock is narrow, instead of pushing the date out of sight
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
 
     def fit_columns(self) -> None:
-        """Every column as wide as its contents (a date is never cut to "20…")."""
-        for column in range(self.columnCount()):
-            self.resizeColumnToContents(column)
+        """Ask for the width every column's contents need (up to a third of the screen),
+        so the dock opens wide enough to show the names whole."""
+        want = sum(self.sizeHintForColumn(c) for c in range(self.columnCount()))
+        screen = self.screen().availableGeometry().width() if self.screen() else 1200
+        frame = 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width() + 8
+        self.setMinimumWidth(max(260, min(want + frame, screen // 3)))
 
     def mimeData(self, items):
         uids = [i.data(0, _UID) for i in items if i.data(0, _UID)
