@@ -150,6 +150,7 @@ class ComparePane(QWidget):
     def _on_volume_changed(self, *args) -> None:
         if self._view is not None:
             self._apply_view()
+        self._update_view_button()  # without a choice: the new series' acquired plane
         self.update_header()
 
     def _update_view_button(self) -> None:

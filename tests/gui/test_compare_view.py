@@ -203,6 +203,7 @@ def test_each_pane_shows_its_own_view_and_a_coronal_scroll_lands_on_the_same_pla
     comparison = view.comparison
     ref, other = comparison.panes
     assert [p.view_name for p in view.panes] == ["sagittal", "sagittal"]  # acquired plane
+    assert [p.view_button.text() for p in view.panes] == ["Sagittal", "Sagittal"]
     received = []
     view.view_changed.connect(lambda i, name: received.append((i, name)))
     for pane in view.panes:
