@@ -408,10 +408,18 @@ def shot_pacs(s: Shots) -> Path:
     return shot(s)
 
 
+def shot_compare(s: Shots) -> Path:
+    """Two series side by side, each pane on its own view (scripts/screenshots_compare.py)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from screenshots_compare import shot_compare as shot
+
+    return shot(s, DATA)
+
+
 #: the screenshots of the whole window (the others are of a dialog, at its own size)
 WINDOW_SHOTS = ("demo", "mpr", "measurements", "chain-preview", "chain-run", "brush-undo",
                 "scribble-classifier", "fusion", "broken-folder", "tilted-ct", "pacs",
-                "slab-lines", "oblique")
+                "slab-lines", "oblique", "compare")
 
 #: name → workflow, in the order they run
 WORKFLOWS: dict[str, Callable] = {
@@ -421,12 +429,13 @@ WORKFLOWS: dict[str, Callable] = {
     "fusion": shot_fusion, "exports": shot_exports, "broken-folder": shot_broken_folder,
     "tilted-ct": shot_tilted_ct, "unsaved-question": shot_unsaved, "help-keys": shot_help,
     "pacs": shot_pacs, "slab-lines": shot_slab_lines, "oblique": shot_oblique,
+    "compare": shot_compare,
 }
 
 
 #: the screenshots the user guide shows (docs/images/NAME.png, written by ``--docs``)
 DOC_SHOTS = ("demo", "mpr", "measurements", "chain-preview", "chain-run", "brush-undo",
-             "fusion", "broken-folder", "export-label-map", "help-keys")
+             "fusion", "broken-folder", "export-label-map", "help-keys", "compare")
 DOC_WIDTH = 960
 DOC_MAX_BYTES = 150_000
 

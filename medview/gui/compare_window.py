@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDockWidget,
+    QHeaderView,
     QMainWindow,
     QTreeWidget,
     QTreeWidgetItem,
@@ -57,6 +58,21 @@ class _PriorsTree(QTreeWidget):
         self.setHeaderLabels(["Study / series", "Date", "Where"])
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        # the date and the place always whole; a long study name gives way (elided) when
+        # the dock is narrow, instead of pushing the date out of sight
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+
+    def fit_columns(self) -> None:
+        """Ask for the width every column's contents need (up to a third of the screen),
+        so the dock opens wide enough to show the names whole."""
+        want = sum(self.sizeHintForColumn(c) for c in range(self.columnCount()))
+        screen = self.screen().availableGeometry().width() if self.screen() else 1200
+        frame = 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width() + 8
+        self.setMinimumWidth(max(260, min(want + frame, screen // 3)))
 
     def mimeData(self, items):
         uids = [i.data(0, _UID) for i in items if i.data(0, _UID)
@@ -221,7 +237,7 @@ class CompareWindow(QMainWindow):
             child.setData(0, _UID, f.uid)
             child.setData(0, _WHERE, "catalog")
             child.setData(0, _STUDY, f.study_uid)
-        self.priors.resizeColumnToContents(0)
+        self.priors.fit_columns()
 
     def find_pacs_priors(self, nodes=None) -> object:
         """Ask the PACS nodes for the reference patient's other studies (a Session job);
@@ -251,6 +267,7 @@ class CompareWindow(QMainWindow):
                 child.setData(0, _WHERE, study.source)
                 child.setData(0, _STUDY, study.study_uid)
             item.setExpanded(True)
+        self.priors.fit_columns()
         n = sum(s.source != "catalog" for s in studies)
         text = f"{n} prior stud{'y' if n == 1 else 'ies'} on PACS (double-click to retrieve)"
         self.statusBar().showMessage("; ".join([text, *problems]), _STATUS_MS)

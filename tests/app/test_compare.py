@@ -223,3 +223,78 @@ def test_priors_are_the_same_patients_other_studies(session_parts, data_dir):
     assert {s.patient_id for s in patient_series(cat, hfs_uid)} == {"crlab"}
     with pytest.raises(KeyError, match="not in the catalog"):
         series_facts(cat, "1.2.3.4")
+
+
+def _off_plane_mm(state, plane: str, lps) -> tuple[float, float]:
+    """How far patient position ``lps`` is from the slice view ``plane`` of ``state`` shows
+    (mm, along the plane's voxel normal, through the pane's PlaneGeometry), and the allowed
+    half voxel there. Fails when ``lps`` is not inside the view's image."""
+    g, vol = state.geometry(plane), state.volume
+    ijk = vol.lps_to_index(np.asarray(lps, dtype=float))
+    u, v = g.index_to_display(ijk)
+    assert -0.5 <= u <= g.width - 0.5 and -0.5 <= v <= g.height - 0.5, (plane, u, v)
+    on_view = vol.index_to_lps(tuple(g.display_to_index(u, v, state.plane_slice(plane))))
+    return float(np.linalg.norm(on_view - np.asarray(lps))), 0.5 * vol.spacing[g.normal]
+
+
+def test_reformatted_views_of_one_frame_land_on_the_same_place(philips):
+    """The tilted CT (acquired axial, sheared) and the sagittal localizer: scrolling a view
+    of either on any plane puts the other's view of that plane through the same place."""
+    ct, scout = philips
+    comparison = Comparison(2)
+    comparison.show(0, ct)
+    comparison.show(1, scout)
+    ref, other = comparison.panes
+    assert other.state.native_plane == "sagittal" and ref.state.native_plane == "axial"
+    ref.state.set_cursor(256, 256, 27)
+    for plane in ("coronal", "axial"):  # the localizer's coronal and axial are reformatted
+        shown = set()
+        for k in (200, 260, 330) if plane == "coronal" else (10, 27, 45):
+            ref.state.set_plane_slice(plane, k)
+            assert ref.state.plane_slice(plane) == k
+            off, allowed = _off_plane_mm(other.state, plane, ref.state.cursor_lps())
+            assert off <= allowed + 1e-6, (plane, k, off, allowed)
+            shown.add(other.state.plane_slice(plane))
+        assert len(shown) == 3  # the localizer's view moved with each scroll
+    # and back: scrolling the localizer's coronal reformat moves the CT's (sheared) coronal
+    before = ref.state.plane_slice("coronal")
+    other.state.set_plane_slice("coronal", other.state.plane_slice("coronal") - 20)
+    assert ref.state.plane_slice("coronal") != before
+    off, allowed = _off_plane_mm(ref.state, "coronal", other.state.cursor_lps())
+    assert off <= allowed + 1e-6, (off, allowed)
+
+
+@pytest.fixture(scope="module")
+def registered(decubitus):
+    from medview.pipeline.executors import LocalExecutor, run_step_on
+
+    hfs, hfdl = decubitus
+    out = run_step_on(LocalExecutor(), "fuse.register_rigid",
+                      {"volume": hfs, "moving": hfdl}, {"seed": 1})
+    return np.asarray(out["transform"].rows[0]["matrix"])
+
+
+def test_reformatted_views_follow_through_the_registration(decubitus, registered):
+    """The decubitus pair, acquired sagittal in different frames: scrolling the supine
+    series' coronal (or axial) reformat puts the decubitus series' view of that plane
+    through the registered position."""
+    hfs, hfdl = decubitus
+    comparison = Comparison(2)
+    comparison.show(0, hfs)
+    comparison.show(1, hfdl)
+    comparison.set_registration(1, registered)
+    ref, other = comparison.panes
+    assert ref.state.native_plane == other.state.native_plane == "sagittal"
+    ref.state.set_cursor(128, 110, 17)
+    for plane in ("coronal", "axial"):
+        shown = set()
+        start = ref.state.plane_slice(plane)
+        for step in (-20, 0, 20):
+            ref.state.set_plane_slice(plane, start + step)
+            want = comparison.map_lps(0, 1, ref.state.cursor_lps())
+            np.testing.assert_allclose(
+                want, (registered @ np.append(ref.state.cursor_lps(), 1.0))[:3], atol=1e-6)
+            off, allowed = _off_plane_mm(other.state, plane, want)
+            assert off <= allowed + 1e-6, (plane, step, off, allowed)
+            shown.add(other.state.plane_slice(plane))
+        assert len(shown) == 3, (plane, shown)

@@ -192,3 +192,83 @@ def test_layouts_keep_the_panes_that_stay(view, qtbot):
         "Drop a series here"
     with pytest.raises(ValueError, match="layout"):
         view.set_layout("3x3")
+
+
+def test_each_pane_shows_its_own_view_and_a_coronal_scroll_lands_on_the_same_place(
+        view, qtbot, pair):
+    """The decubitus series are acquired sagittal: their coronal views are reformatted
+    (4.8 mm slices shown as pixel columns). Scrolling pane 1's coronal view moves pane 2's
+    coronal view to the slice of its series at the same registered position."""
+    _, moving, matrix = pair
+    comparison = view.comparison
+    ref, other = comparison.panes
+    assert [p.view_name for p in view.panes] == ["sagittal", "sagittal"]  # acquired plane
+    assert [p.view_button.text() for p in view.panes] == ["Sagittal", "Sagittal"]
+    received = []
+    view.view_changed.connect(lambda i, name: received.append((i, name)))
+    for pane in view.panes:
+        pane.set_view("coronal")
+    assert received == [(0, "coronal"), (1, "coronal")]
+    v0, v1 = view.viewer(0), view.viewer(1)
+    assert v0.plane == v1.plane == "coronal" and v1.isVisible()
+    assert not view.viewer(1, "sagittal").isVisible()
+    assert view.panes[1].view_button.text() == "Coronal"
+    for v in (v0, v1):
+        v.set_crosshair_visible(False)
+    ref.state.set_cursor(128, 100, 17)
+    before = ref.state.plane_slice("coronal")
+    v0.setFocus()
+    for _ in range(6):  # the reader scrolls pane 1's coronal view with the keyboard
+        qtbot.keyClick(v0, Qt.Key.Key_Down)
+    assert ref.state.plane_slice("coronal") != before
+    p = ref.state.cursor_lps()
+    want = (matrix @ np.append(p, 1.0))[:3]
+    g = other.state.geometry("coronal")
+    k = other.state.plane_slice("coronal")
+    # pane 2's coronal plane passes within half a voxel of the registered position
+    ijk = moving.lps_to_index(want)
+    assert abs(ijk[g.normal] - k) <= 0.5 + 1e-6
+    assert v1.displayed_slice == k
+
+    shot = grab_rgb(v1)
+    wrong, judged = _mismatch(v1, _grey_layer(other.state, "coronal", k), shot)
+    assert judged > 20000 and wrong <= judged * 0.002, (wrong, judged)
+    # the neighbouring coronal slice (1 mm away) is not what is shown
+    near = k + 1 if k + 1 < g.n_slices else k - 1
+    wrong_near, _ = _mismatch(v1, _grey_layer(other.state, "coronal", near), shot)
+    assert wrong_near > 2 * wrong + 100, (wrong_near, wrong)
+    # the landmark: the registered position is drawn where pane 2's voxel there is
+    x, y = lps_to_widget(v1, want)
+    at = [int(round(float(c))) for c in ijk]
+    at[g.normal] = k
+    value = float(moving.array[at[2], at[1], at[0]])
+    low, high = other.state.window_levels
+    grey = np.clip((value - low) / (high - low), 0, 1) * 255
+    assert abs(int(shot[int(y), int(x), 0]) - grey) <= 3
+
+
+def test_a_pane_shows_the_mpr_of_its_series_and_pans_follow_per_plane(view, qtbot):
+    comparison = view.comparison
+    view.panes[0].set_view("mpr")
+    view.panes[1].set_view("mpr")
+    assert view.panes[1].view_name == "mpr" and view.panes[1].view_button.text() == "MPR 2×2"
+    qtbot.waitUntil(lambda: all(view.viewer(1, p).isVisible()
+                                for p in ("axial", "coronal", "sagittal")))
+    comparison.panes[0].state.set_cursor(128, 128, 17)
+    box = view.viewer(0, "axial").view_box
+    box.scaleBy(s=(0.5, 0.5), center=box.viewRect().center())
+    box.sigRangeChangedManually.emit(box.state["mouseEnabled"])
+    a, b = view.view_centre_lps(0, "axial"), view.view_centre_lps(1, "axial")
+    mapped = comparison.map_lps(0, 1, a)
+    spacing = np.linalg.norm(comparison.panes[1].state.volume.spacing)
+    assert np.linalg.norm(b - mapped) <= 0.5 * spacing + 0.5
+    assert view.viewer(1, "axial").view_box.viewPixelSize()[0] == pytest.approx(
+        box.viewPixelSize()[0], rel=0.02)
+    # the same pane's other planes keep their own zoom
+    assert view.viewer(1, "coronal").view_box.viewPixelSize()[0] != pytest.approx(
+        box.viewPixelSize()[0], rel=0.02)
+    # a series dropped on the pane keeps the pane's view
+    comparison.show(1, comparison.panes[1].state.volume)
+    assert view.panes[1].view_name == "mpr"
+    with pytest.raises(ValueError, match="view"):
+        view.panes[1].set_view("oblique")

@@ -68,6 +68,20 @@ def test_compare_with_hangs_the_series_and_its_prior_by_the_rules(window, qtbot)
     top = [compare.priors.topLevelItem(k).text(0)
            for k in range(compare.priors.topLevelItemCount())]
     assert len(top) == 2 and sum("(this study)" in t for t in top) == 1
+    # every column whole in sight: the dates are not cut to "20…" (nor scrolled away)
+    tree, metrics = compare.priors, compare.priors.fontMetrics()
+    qtbot.waitUntil(lambda: tree.isVisible() and tree.viewport().width() > 0)
+    items = [tree.topLevelItem(k) for k in range(tree.topLevelItemCount())]
+    items += [i.child(c) for i in items for c in range(i.childCount())]
+    # the list asks for its contents' width (up to a third of the screen)
+    want = sum(tree.sizeHintForColumn(c) for c in range(tree.columnCount()))
+    assert tree.width() >= min(want, tree.screen().availableGeometry().width() // 3)
+    for column in (1, 2):  # (a long study name may give way)
+        widest = max(metrics.horizontalAdvance(i.text(column)) for i in items)
+        assert widest > 0 and tree.columnWidth(column) >= widest, (column, widest)
+        right = tree.header().sectionViewportPosition(column) + tree.columnWidth(column)
+        assert tree.header().sectionViewportPosition(column) >= 0 and \
+            right <= tree.viewport().width(), (column, right, tree.viewport().width())
     # another frame of reference: not linked until registered, and the header says so
     header = compare.view.panes[1].link_button
     assert header.text() == LINK_TEXTS["off"]
