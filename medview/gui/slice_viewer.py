@@ -10,8 +10,8 @@ Mouse: wheel = next/previous slice; left click = move the crosshair there (the o
 follow); left drag = the active tool (window/level by default, or distance / ellipse /
 rectangle measurement); right drag = zoom; middle drag = pan; double-click = maximise.
 Keys: Up/Down, PgUp/PgDn = previous/next slice (Shift: 10 slices), Home/End = first/last
-slice, Delete = remove the last measurement on this slice. Presets (1–8), reset (R), invert
-(I), cine (Space) are actions of the main window.
+slice, Delete = remove the selected measurement (else the last) on this slice. Presets
+(1–8), reset (R), invert (I), cine (Space) are actions of the main window.
 """
 
 from __future__ import annotations
@@ -733,7 +733,8 @@ class SliceViewer(pg.GraphicsView):
         for m in self.state.measurements_on(self.plane, self.state.plane_slice(self.plane)):
             # drawn in view millimetres from the display points: the outline is where the
             # values are taken, also on a sheared (tilted) reformat
-            shape = shape_item(m, g, pen)
+            shape = shape_item(m, g, pen,
+                               selected=m is self.annotation_tools.editor.selected)
             shape.setZValue(20)
             self.view_box.addItem(shape, ignoreBounds=True)
             text = self.measurement_text(m)
@@ -823,8 +824,8 @@ class SliceViewer(pg.GraphicsView):
             self.state.set_plane_slice(plane, self.state.plane_n_slices(plane) - 1)
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             here = self.state.measurements_on(plane, self.state.plane_slice(plane))
-            if here:
-                self.state.remove_measurement(here[-1])
+            if here:  # the selected one, else the last drawn
+                self.state.remove_measurement(self.annotation_tools.editor.delete_target(here))
         else:
             super().keyPressEvent(event)
             return
