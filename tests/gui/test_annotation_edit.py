@@ -163,3 +163,36 @@ def test_click_selects_delete_removes_it_and_deleting_all_clears_the_saved(
     w3 = _open_window(qtbot, catalog)
     assert [a.uid for a in w3.state.annotations()] == [new.uid]
     _close(w3)
+
+
+def test_a_polygon_vertex_and_an_angle_vertex_dragged(app, qtbot, tmp_path, study):
+    w = _open_window(qtbot, tmp_path / "catalog.sqlite", study)
+    state, view = w.state, w.viewer
+    vol, z = state.volume, state.slice_index
+    w.tool_actions["polygon"].trigger()
+    _drag(view, [_at(view, 80, 300), _at(view, 160, 300), _at(view, 150, 390),
+                 _at(view, 90, 380)])
+    w.tool_actions["angle"].trigger()
+    _drag(view, [_at(view, 300, 440), _at(view, 380, 470)])  # the first arm, to the vertex
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, _at(view, 460, 420))
+    polygon0, angle0 = _only(state, "polygon"), _only(state, "angle")
+    corner = vol.index_to_lps((160, 300, z))
+    i = int(np.argmin(np.linalg.norm(polygon0.points - corner, axis=1)))
+    w.tool_actions["polygon"].trigger()
+    _drag(view, [_at(view, 160, 300), _at(view, 200, 260)])  # that vertex pulled out
+    polygon = _only(state, "polygon")
+    assert len(polygon.points) == len(polygon0.points)
+    assert np.allclose(polygon.points[i], vol.index_to_lps((200, 260, z)), atol=1.0)
+    others = [j for j in range(len(polygon.points)) if j != i]
+    assert np.allclose(polygon.points[others], polygon0.points[others], atol=1e-3)
+    assert polygon.value("area").value > polygon0.value("area").value
+    _drag(view, [_at(view, 380, 470), _at(view, 380, 500)])  # the angle's vertex
+    angle = _only(state, "angle")
+    assert np.allclose(angle.points[1], vol.index_to_lps((380, 500, z)), atol=1.0)
+    assert np.allclose(angle.points[[0, 2]], angle0.points[[0, 2]], atol=1e-3)
+    value = angle.value("angle").value
+    assert abs(value - angle0.value("angle").value) > 5
+    assert f"{value:.1f}°" in view.measurement_texts.values()
+    assert "measurements" in w.unsaved.work.kinds
+    _close(w)
