@@ -18,3 +18,5 @@ def data_dir() -> Path:
 def _isolated_catalog(tmp_path, monkeypatch):
     """Never touch the user's real catalog from a test."""
     monkeypatch.setenv("MEDVIEW_DB", str(tmp_path / "catalog.sqlite"))
+    # saved annotations go to the data folder: never the user's
+    monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path / "medview-data"))

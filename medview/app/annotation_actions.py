@@ -65,7 +65,7 @@ def _write(catalog, source: Volume, annotations, key_slices, observer_name) -> S
             raise ExportError(f"key images: slice(s) {unknown} show no acquired image "
                               "(made up at load); unmark them")
     report = keys = None
-    if annotations:
+    if annotations is not None:  # empty: clears what was saved (None when nothing was)
         report = save_annotations(catalog, source, list(annotations),
                                   observer_name=observer_name)
     if key_slices:
@@ -81,7 +81,8 @@ class AnnotationsMixin:
                          observer_name: str | None = None) -> SavedWork:
         """Save ``annotations`` (every one the series has now: the new report replaces the
         current ones) and ``key_slices`` (z indices, in showing order) of ``source``'s series
-        in the catalog, now; None (or empty) leaves that part as it is.
+        in the catalog, now; None leaves that part as it is, no annotations clear the
+        saved ones, no key slices leave the saved ones.
         ``annotations_saved`` announces the files.
 
         Raises
@@ -107,7 +108,8 @@ class AnnotationsMixin:
         ``annotations_saved(paths)``, or ``action_failed`` (nothing is lost). Returns the
         job; its ``finished`` event carries the :class:`SavedWork`."""
         catalog = self.require_catalog("Saving the annotations")
-        annotations = list(annotations or ())  # what is drawn now, not when the job runs
+        # what is drawn now, not when the job runs
+        annotations = None if annotations is None else list(annotations)
         key_slices = list(key_slices or ())
 
         def finished(saved: SavedWork) -> None:

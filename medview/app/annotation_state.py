@@ -70,6 +70,22 @@ class AnnotationsAndKeyImages:
         self.measurements_changed.emit()
         return len(self._kept)
 
+    def edit_measurement(self, m, points) -> None:
+        """Give the finished measurement ``m`` new display ``points`` (moved, or a handle
+        dragged: :mod:`medview.app.annotation_edit`); its values are measured again and the
+        change is the reader's work (``work_changed("measurements")``)."""
+        from medview.app.annotation_edit import bounds
+
+        if m not in self._measurements:
+            raise ValueError("m: not a measurement of the open volume")
+        pts = tuple((float(u), float(v)) for u, v in points)
+        if len(pts) != len(m.shape_points()):
+            raise ValueError(f"points: {m.kind} has {len(m.shape_points())} points, "
+                             f"got {len(pts)}")
+        m.points = pts
+        m.p0, m.p1 = bounds(m.kind, pts)
+        self._measured()
+
     # -- key images --------------------------------------------------------------------
     @property
     def key_slices(self) -> tuple[int, ...]:

@@ -40,6 +40,9 @@ class UnsavedWork:
         self.state = state
         self._generation = dict.fromkeys(KINDS, 0)
         self._saved = dict.fromkeys(KINDS, 0)
+        # whether there were annotations when they were last saved or opened: deleting
+        # them all is then work to save too (the save clears the stored report)
+        self._had_measurements = False
         state.work_changed.connect(self._on_work_changed)
         state.volume_changed.connect(self._on_volume_changed)
 
@@ -52,6 +55,7 @@ class UnsavedWork:
     def _on_volume_changed(self, _volume) -> None:
         # a new series: the state dropped the old one's work (the window asked first)
         self._saved = dict(self._generation)
+        self._had_measurements = False
         self.changed.emit()
 
     def _exists(self, kind: str) -> bool:
@@ -72,7 +76,8 @@ class UnsavedWork:
 
     def is_unsaved(self, kind: str) -> bool:
         """True when ``kind`` exists and changed since it was last saved or opened."""
-        return self._generation[kind] != self._saved[kind] and self._exists(kind)
+        return self._generation[kind] != self._saved[kind] and (
+            self._exists(kind) or (kind == "measurements" and self._had_measurements))
 
     @property
     def kinds(self) -> list[str]:
@@ -86,11 +91,14 @@ class UnsavedWork:
         """``kind`` was saved (as it was at ``generation``; default: as it is now) or opened
         from a file."""
         self._saved[kind] = self._generation[kind] if generation is None else int(generation)
+        if kind == "measurements":
+            self._had_measurements = self._exists(kind)
         self.changed.emit()
 
     def discard(self) -> None:
         """Forget every unsaved change (the reader chose Discard)."""
         self._saved = dict(self._generation)
+        self._had_measurements = False
         self.changed.emit()
 
     def describe(self) -> str:
@@ -99,7 +107,8 @@ class UnsavedWork:
         for kind in self.kinds:
             if kind == "measurements":
                 n = len(self.state.measurements)
-                parts.append(f"{n} annotation{'s' if n != 1 else ''}")
+                parts.append(f"{n} annotation{'s' if n != 1 else ''}" if n
+                             else "the removal of the saved annotations")
             else:
                 parts.append(f"the {TITLES[kind]}")
         if len(parts) <= 1:

@@ -5,9 +5,10 @@ the series they were made on.
 (:mod:`medview.dicom.sr_annotations`) into medview's private data folder (``annotations/``,
 0700: the reports carry the patient's name; ``medview catalog wipe`` removes them with the
 rest) and indexes it at once, so the catalog links it to the series. The new report lists the
-reports it replaces as predecessors. :func:`load_annotations` reads every report the catalog
-links to the series that no later report replaces — medview's latest save and reports other
-tools made — so closing medview and opening the series again gives back what was saved.
+reports it replaces as predecessors (a report with no annotation clears them).
+:func:`load_annotations` reads every report the catalog links to the series that no later
+report replaces — medview's latest save and reports other tools made — so closing medview
+and opening the series again gives back what was saved.
 
 Key images work the same way with Key Object Selection documents
 (:mod:`medview.dicom.key_objects`); the newest document that marks images of the series
@@ -72,10 +73,25 @@ def _current(catalog: Catalog, series_uid: str, modality: str):
     return [d for d in docs if d.sop_instance_uid not in replaced]
 
 
+def _holds_measurements(report) -> bool:
+    """Whether a TID 1500 report's Imaging Measurements container has content (an empty
+    one is a cleared series; other SR documents count as holding something)."""
+    for item in report.get("ContentSequence", ()):
+        names = item.get("ConceptNameCodeSequence") or ()
+        if names and (names[0].get("CodeValue"), names[0].get("CodingSchemeDesignator")) \
+                == ("126010", "DCM"):
+            return bool(item.get("ContentSequence"))
+    return True
+
+
 def save_annotations(catalog: Catalog, source: Volume, annotations: Sequence[Annotation], *,
                      folder: str | os.PathLike | None = None,
-                     observer_name: str | None = None) -> Path:
+                     observer_name: str | None = None) -> Path | None:
     """Save the complete current ``annotations`` of ``source``'s series and index them.
+
+    No annotations clears the series: the new report holds none and replaces the current
+    ones (medview's and other tools' reports alike), so loading gives none; with nothing
+    to clear, nothing is written.
 
     Parameters
     ----------
@@ -92,14 +108,14 @@ def save_annotations(catalog: Catalog, source: Volume, annotations: Sequence[Ann
 
     Returns
     -------
-    Path
-        The report written.
+    Path or None
+        The report written; None when there was nothing to save or clear.
 
     Raises
     ------
     ExportError
-        As :func:`~medview.dicom.sr_annotations.write_annotation_sr` (no annotation, wrong
-        Frame of Reference, source not DICOM).
+        As :func:`~medview.dicom.sr_annotations.write_annotation_sr` (wrong Frame of
+        Reference, source not DICOM).
     """
     import pydicom
 
@@ -108,6 +124,8 @@ def save_annotations(catalog: Catalog, source: Volume, annotations: Sequence[Ann
     series_uid = _series_uid(source)
     previous = [pydicom.dcmread(d.path, stop_before_pixels=True)
                 for d in _current(catalog, series_uid, "SR") if os.path.isfile(d.path)]
+    if not annotations and not any(_holds_measurements(ds) for ds in previous):
+        return None  # nothing drawn, nothing (left) to clear
     path = _new_path(source, Path(folder) if folder is not None else None, "SR")
     write_annotation_sr(annotations, path, source=source, previous=previous,
                         observer_name=observer_name)

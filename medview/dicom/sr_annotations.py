@@ -159,6 +159,13 @@ def _group(ann: Annotation, sources: _Sources, *, what: str):
     return group
 
 
+def _placeholder_group():
+    import highdicom as hd
+
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="cleared"))
+
+
 def write_annotation_sr(
     annotations: Sequence[Annotation],
     path: str | os.PathLike,
@@ -175,7 +182,8 @@ def write_annotation_sr(
     Parameters
     ----------
     annotations : sequence of Annotation
-        At least one; their points must be in ``source``'s Frame of Reference.
+        Their points must be in ``source``'s Frame of Reference. At least one unless
+        ``previous`` is given: an empty report replacing ``previous`` clears them.
     path : path
         The file to write (atomically).
     source : Volume
@@ -199,8 +207,9 @@ def write_annotation_sr(
     Raises
     ------
     ExportError
-        No annotation, the source is not a DICOM series, an annotation is in another Frame
-        of Reference or references an image not in the series.
+        No annotation and nothing replaced, the source is not a DICOM series, an
+        annotation is in another Frame of Reference or references an image not in the
+        series.
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     """
@@ -209,7 +218,8 @@ def write_annotation_sr(
 
     path = Path(path)
     what = f"SR {path}"
-    if not annotations:
+    if not annotations and not previous:
+        # an empty report only makes sense as the one that clears the reports it replaces
         raise ExportError(f"{what}: no annotation to write")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it")
@@ -238,8 +248,13 @@ def write_annotation_sr(
         observation_context=hd.sr.ObservationContext(observer_person_context=observer)
         if observer_name else hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=_code("363679005", "SCT", "Imaging procedure"),
-        imaging_measurements=groups,
+        imaging_measurements=groups or [_placeholder_group()],
     )
+    if not groups:
+        # a report that clears its predecessors: TID 1500 with an empty Imaging Measurements
+        # container (no children: its rows 7-9 are optional; highdicom insists on one group, so the
+        # placeholder goes again); the evidence still names the series
+        del report[0].ContentSequence[-1].ContentSequence
     number = series_number if series_number is not None else (
         int(src.first.get("SeriesNumber") or 0) + 2000)
     with quiet_highdicom():

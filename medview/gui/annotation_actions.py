@@ -173,16 +173,9 @@ class AnnotationActions:
         generations = {k: work.generation(k) for k in ("measurements", "key_images")}
         annotations = self.state.annotations()
         keys = self.state.key_slices
-        if not annotations and not keys:
-            # a report holds at least one annotation: what was saved before stays saved
-            w.statusBar().showMessage(
-                "No annotation or key image to save (a saved report is kept: it cannot be "
-                "emptied).", STATUS_MESSAGE_MS)
-            return True
-
         def saved(result) -> None:
-            if result.report is not None:
-                work.mark_saved("measurements", generations["measurements"])
+            # no report: there was nothing drawn and nothing saved to clear
+            work.mark_saved("measurements", generations["measurements"])
             if result.key_images is not None:
                 work.mark_saved("key_images", generations["key_images"])
             w.statusBar().showMessage(

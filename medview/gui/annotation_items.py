@@ -19,12 +19,14 @@ from PySide6.QtWidgets import QGraphicsPathItem
 from medview.app.measurements import Measurement
 from medview.app.planes import PlaneGeometry
 
-__all__ = ["ARROW_HEAD_MM", "shape_item", "shape_path", "text_anchor"]
+__all__ = ["ARROW_HEAD_MM", "HANDLE_PX", "handle_path", "shape_item", "shape_path", "text_anchor"]
 
 #: the length of an arrow's head and a text anchor's arms, as a fraction of the arrow (mm
 #: bounds below)
 ARROW_HEAD_MM = (2.0, 12.0)
 _ELLIPSE_STEPS = 96
+#: the size of the squares on a selected annotation's handles, in display pixels
+HANDLE_PX = 6.0
 
 
 def _view_points(m: Measurement, g: PlaneGeometry) -> np.ndarray:
@@ -70,9 +72,27 @@ def shape_path(m: Measurement, g: PlaneGeometry) -> QPainterPath:
     return path
 
 
-def shape_item(m: Measurement, g: PlaneGeometry, pen) -> QGraphicsPathItem:
-    """A scene item drawing ``m`` with ``pen`` (in view millimetres)."""
-    item = QGraphicsPathItem(shape_path(m, g))
+def handle_path(m: Measurement, g: PlaneGeometry) -> QPainterPath:
+    """Small squares (:data:`HANDLE_PX` display pixels across) on the handles of ``m``: the
+    points a drag reshapes (:func:`medview.app.annotation_edit.handles`)."""
+    from medview.app.annotation_edit import handles
+
+    half = HANDLE_PX / 2 * max(g.pixel_mm)
+    path = QPainterPath()
+    for u, v in handles(m):
+        x, y = g.to_view(u, v)
+        path.addRect(x - half, y - half, 2 * half, 2 * half)
+    return path
+
+
+def shape_item(m: Measurement, g: PlaneGeometry, pen, *,
+               selected: bool = False) -> QGraphicsPathItem:
+    """A scene item drawing ``m`` with ``pen`` (in view millimetres); ``selected`` adds
+    its handles."""
+    path = shape_path(m, g)
+    if selected:
+        path.addPath(handle_path(m, g))
+    item = QGraphicsPathItem(path)
     item.setPen(pen)
     return item
 

@@ -7,6 +7,9 @@
   second arm and a click fixes it;
 - text: a click places the text at that point and asks for it.
 
+A drag or click that starts on a finished annotation edits or selects it instead
+(:mod:`medview.gui.annotation_edit`).
+
 The state records every change (:meth:`ViewerState.update_measurement
 <medview.app.state.ViewerState.update_measurement>`); the view redraws from there.
 """
@@ -18,6 +21,7 @@ import math
 from PySide6.QtWidgets import QInputDialog, QWidget
 
 from medview.app.measurements import Measurement
+from medview.gui.annotation_edit import AnnotationEditor
 
 __all__ = ["DRAG_TOOLS", "AnnotationTools", "ask_text"]
 
@@ -51,6 +55,8 @@ class AnnotationTools:
         #: ``ask(parent, current) -> str | None``: the text of a text annotation (a script or
         #: test may answer it)
         self.ask = ask_text
+        #: moving and reshaping finished annotations, the selection
+        self.editor = AnnotationEditor(viewer)
         self.state.volume_changed.connect(self._forget)
         self.state.tools.events.tool.connect(self._on_tool)
 
@@ -72,6 +78,9 @@ class AnnotationTools:
         """A left drag of the active tool from display point ``start`` to ``point``
         (``screen``: the mouse in screen pixels)."""
         tool = self.state.tool
+        if self.pending_angle is None and self._drawing is None and self.editor.drag(
+                start, point, is_start=is_start, is_finish=is_finish):
+            return  # it started on an annotation: that one is moved or reshaped
         if tool == "angle":
             self._drag_angle(start, point, is_start=is_start, is_finish=is_finish)
             return
@@ -121,6 +130,8 @@ class AnnotationTools:
             m, self.pending_angle = self.pending_angle, None
             self.state.update_measurement(m, points=(*m.points[:2], point))
             return True
+        if self.editor.click(point):
+            return True  # selected (Delete removes it)
         if tool == "text":
             text = self.ask(self.viewer, "")
             if text is not None:

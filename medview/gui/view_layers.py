@@ -139,7 +139,8 @@ class ViewLayers:
         for m in self.state.measurements_on(self.plane, self.state.plane_slice(self.plane)):
             # drawn in view millimetres from the display points: the outline is where the
             # values are taken, also on a sheared (tilted) reformat
-            shape = shape_item(m, g, pen)
+            shape = shape_item(m, g, pen,
+                               selected=m is self.annotation_tools.editor.selected)
             shape.setZValue(20)
             self.view_box.addItem(shape, ignoreBounds=True)
             text = self.measurement_text(m)

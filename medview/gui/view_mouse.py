@@ -1,11 +1,12 @@
 """Mouse and keys of a slice view.
 
 Mouse: wheel = next/previous slice; left click = move the crosshair there (the other views
-follow); left drag = the active tool (window/level by default, or distance / ellipse /
-rectangle measurement); right drag = zoom; middle drag = pan; double-click = maximise.
+follow); left drag = the active tool (window/level by default, or an annotation tool: near
+an existing outline it moves it, on one of its points it reshapes it); right drag = zoom;
+middle drag = pan; double-click = maximise.
 Keys: Up/Down, PgUp/PgDn = previous/next slice (Shift: 10 slices), Home/End = first/last
-slice, Delete = remove the last measurement on this slice. Presets (1–8), reset (R), invert
-(I), cine (Space) are actions of the main window.
+slice, Delete = remove the selected measurement (else the last) on this slice. Presets
+(1–8), reset (R), invert (I), cine (Space) are actions of the main window.
 
 :class:`SliceViewBox` is the view's ViewBox (wheel, clicks, drags in the scene);
 :class:`ViewInput` is mixed into :class:`~medview.gui.slice_viewer.SliceViewer` (the mouse
@@ -210,8 +211,8 @@ class ViewInput:
             self.state.set_plane_slice(plane, self.state.plane_n_slices(plane) - 1)
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             here = self.state.measurements_on(plane, self.state.plane_slice(plane))
-            if here:
-                self.state.remove_measurement(here[-1])
+            if here:  # the selected one, else the last drawn
+                self.state.remove_measurement(self.annotation_tools.editor.delete_target(here))
         else:
             super().keyPressEvent(event)
             return

@@ -166,6 +166,13 @@ def test_the_session_saves_with_the_study_and_a_new_session_reads_it(data_dir, t
         a, b = (volume.index_to_lps(g.display_to_index(u, v, 1)) for u, v in (m.p0, m.p1))
         assert moved.value("length").value == pytest.approx(np.linalg.norm(b - a), abs=1e-3)
         assert moved.value("length").value != pytest.approx(drawn[0].value("length").value)
+        # None leaves the saved annotations; none at all clears them (and keeps the KOS)
+        assert again.save_annotations(volume, None).paths == []
+        cleared = again.save_annotations(volume, [])
+        assert cleared.report is not None and cleared.key_images is None
+        assert again.load_annotations(volume).annotations == ()
+        assert again.load_annotations(volume).key_slices == (1,)
+        assert again.save_annotations(volume, []).paths == []  # nothing left to clear
     finally:
         again.close()
 

@@ -191,3 +191,35 @@ def test_a_version_1_catalog_is_migrated_in_place(study, tmp_path):
         report = migrated.index([folder])
         assert report.unchanged == 3 and report.scanned == 1 and report.documents == 1
         assert [a.label for a in load_annotations(migrated, uid).annotations] == ["their ROI"]
+
+
+def test_deleting_every_annotation_and_saving_clears_the_series(study, tmp_path):
+    folder, cat, vol = study
+    uid = vol.metadata["SeriesInstanceUID"]
+    two = _drawn(vol)[:2]
+    save_annotations(cat, vol, two)
+    _foreign_report(vol, folder / "their-report.dcm")  # another tool's report, imported too
+    cat.index([folder])
+    assert len(load_annotations(cat, uid).annotations) == 3
+    cleared = save_annotations(cat, vol, [])  # the reader deleted them all and saved
+    assert_valid_dicom(cleared)  # an empty TID 1500 report, dciodvfy: 0 errors
+    cat.close()
+    with Catalog(tmp_path / "catalog.sqlite") as again:  # a new session
+        loaded = load_annotations(again, uid)
+        assert loaded.annotations == () and loaded.reports == (str(cleared),)
+        (newest,) = [d for d in again.documents(uid) if d.path == str(cleared)]
+        assert len(newest.predecessors) == 2  # ours and theirs, both withdrawn
+        assert save_annotations(again, vol, []) is None  # nothing left to clear
+        one = make_annotation("distance", [vol.index_to_lps((5, 6, 0)),
+                                           vol.index_to_lps((60, 70, 0))],
+                              label="new", volume=vol, slice_index=0)
+        path = save_annotations(again, vol, [one])
+    with Catalog(tmp_path / "catalog.sqlite") as third:
+        loaded = load_annotations(third, uid)
+        assert loaded.annotations == (one,) and loaded.reports == (str(path),)
+
+
+def test_nothing_drawn_and_nothing_saved_writes_nothing(study):
+    _, cat, vol = study
+    assert save_annotations(cat, vol, []) is None
+    assert cat.documents(vol.metadata["SeriesInstanceUID"]) == []
