@@ -16,7 +16,7 @@ from PySide6.QtTest import QTest
 from test_annotations_persist import CT_3SLICE, _at, _close, _drag, _open_window, _outline_drawn
 from viewer_helpers import grab_rgb
 
-from medview.gui.slice_viewer import MEASURE_COLOUR
+from medview.gui.view_layers import MEASURE_COLOUR
 
 
 @pytest.fixture

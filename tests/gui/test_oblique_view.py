@@ -206,11 +206,12 @@ def test_measuring_and_painting_are_refused_on_oblique_planes_until_reset(grid, 
     a, b = QPoint(vp.width() // 3, vp.height() // 2), QPoint(2 * vp.width() // 3,
                                                              vp.height() // 2)
 
-    def drag():
-        QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    def drag(dy=0):  # away from earlier outlines (a drag on one moves it)
+        p, q = a + QPoint(0, dy), b + QPoint(0, dy)
+        QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
         for i in range(1, 5):
-            QTest.mouseMove(vp, a + (b - a) * i / 4)
-        QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+            QTest.mouseMove(vp, p + (q - p) * i / 4)
+        QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, q)
 
     state.set_tool("distance")
     drag()  # on the acquired plane: a measurement, drawn
@@ -228,5 +229,5 @@ def test_measuring_and_painting_are_refused_on_oblique_planes_until_reset(grid, 
     assert len(refused) >= 2
     state.mpr.reset()
     state.set_tool("distance")
-    drag()
+    drag(60)
     assert len(state.measurements) == 2 and view._measure_items
