@@ -83,7 +83,7 @@ def main() -> int:
     import requests
     from dicomweb_client.api import DICOMwebClient
 
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
     from medview.pacs._backup_journal import Journal
     from medview.pacs.backup import backup
     from medview.pacs.nodes import WebNode

@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     if len(list(folder.glob("*.dcm"))) != args.slices:
         write_real_series(folder, args.slices)
     with tempfile.TemporaryDirectory(prefix="medview-big-") as tmp:
-        from medview.dicom.catalog import Catalog
+        from medview.dicom.catalog.db import Catalog
 
         db = Path(tmp) / "catalog.sqlite"
         with Catalog(db) as cat:

@@ -95,7 +95,7 @@ def _status_kib(field: str) -> int:
 
 def run_medview(kind: str, vol, scr, truth, mode: str = "2d"):
     """Train + label; seconds, CPU seconds, accuracy, peak memory above the start in volumes."""
-    from medview.core.classifier import train_classifier
+    from medview.core.segmentation.classifier import train_classifier
 
     try:  # reset the peak-RSS counter (Linux) so the phantom's making is not counted
         with open("/proc/self/clear_refs", "w") as f:
@@ -168,7 +168,7 @@ def main() -> None:
         rows.append((f"medview {kind}", args.mode, t_train, t_pred, t_train + t_pred, cpu, acc,
                      peak))
         print(f"  {kind}: {t_train + t_pred:.1f} s", flush=True)
-    from medview.core.classifier import train_classifier
+    from medview.core.segmentation.classifier import train_classifier
     from medview.core.volume import Volume
 
     for kind in filter(None, args.slow_kinds.split(",")):

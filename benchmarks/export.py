@@ -4,7 +4,7 @@ Makes (or reuses ``--dir``) a phantom CT series, loads it, and times with the me
 ``--repeat`` runs each:
 
 a. a SEG of a two-segment label map (soft tissue, bone; about half the slices hold them):
-   ``medview.dicom.export_seg.write_seg`` vs the bare highdicom call on the same source
+   ``medview.dicom.export.seg.write_seg`` vs the bare highdicom call on the same source
    datasets (``hd.seg.Segmentation(...)`` + ``save_as``) — the reference;
 b. a derived float series (the CT × 0.5 + 0.25, float32 → rescaled int16):
    ``write_derived_series`` vs a plain pydicom loop that copies each source header, sets new
@@ -43,8 +43,8 @@ def main() -> None:
 
     import medview
     from medview.core.labelmap import LabelMap
-    from medview.dicom.export_seg import _description, segment_numbering, write_seg
-    from medview.dicom.export_series import write_derived_series
+    from medview.dicom.export.seg import _description, segment_numbering, write_seg
+    from medview.dicom.export.series import write_derived_series
 
     with series_folder(args.dir, slices=args.slices, size=args.size, keep=args.keep) as folder:
         ct = medview.load(folder)

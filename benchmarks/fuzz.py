@@ -38,9 +38,9 @@ def _preload() -> None:
     import SimpleITK  # noqa: F401
 
     import medview.cli
-    import medview.dicom.catalog
-    import medview.dicom.load
-    import medview.dicom.read
+    import medview.dicom.catalog.db
+    import medview.dicom.pixels.read
+    import medview.dicom.series.loading
     import medview.formats.volume_io  # noqa: F401
 
 

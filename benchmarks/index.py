@@ -6,7 +6,7 @@ into a temporary folder (or reuses ``--dir``), then, in this one process and wit
 cache, times
 
 a. ``pydicom.dcmread(f, stop_before_pixels=True)`` over every file: the reference;
-b. ``medview.dicom.scan.scan_paths(folder, workers=1)``: the fast parser alone;
+b. ``medview.dicom.scan.scanner.scan_paths(folder, workers=1)``: the fast parser alone;
 c. ``scan_paths(folder)``: with its default process pool decision;
 d. ``Catalog.index([folder])`` first pass into a new catalog;
 e. ``Catalog.index([folder])`` again on the unchanged folder (stat only);
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
 
     import pydicom
 
-    from medview.dicom.scan import scan_paths
+    from medview.dicom.scan.scanner import scan_paths
 
     tmp = None
     if args.dir:
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
 
         ratios = {"scan_vs_pydicom": t_ref / min(t_scan, t_scan1)}
         try:
-            from medview.dicom.catalog import Catalog
+            from medview.dicom.catalog.db import Catalog
         except ImportError:
             Catalog = None
         if Catalog is not None:

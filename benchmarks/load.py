@@ -109,7 +109,7 @@ def child_memory(mode: str, folder: Path, db: str | None) -> None:
         elif mode == "medview":
             medview.load(tiny)
         else:
-            from medview.dicom.catalog import Catalog
+            from medview.dicom.catalog.db import Catalog
 
             warm = Catalog(Path(tmp) / "warm.sqlite")
             warm.index([tiny])
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> None:
         uid = series_uid_of(paths[0])
 
         def indexed_load():
-            from medview.dicom.catalog import Catalog
+            from medview.dicom.catalog.db import Catalog
 
             cat = Catalog(db)
             t0 = time.perf_counter()

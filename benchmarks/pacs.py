@@ -133,7 +133,7 @@ def main() -> int:
 
     from dicomweb_client.api import DICOMwebClient
 
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
     from medview.pacs.nodes import DimseNode, WebNode
     from medview.pacs.query import Query, find, list_instances
     from medview.pacs.retrieve import retrieve

@@ -6,7 +6,7 @@ catalog, then with a warm page cache and the median of ``--repeat`` runs each, t
 a. SimpleITK ``ImageSeriesReader`` (GDCM file names + Execute, int16): the reference, which
    shows nothing until the whole series is read;
 b. ``medview.load(uid, catalog=cat)``: medview's full load;
-c. progressive, headless (:mod:`medview.dicom.progressive`): planning + the middle slice
+c. progressive, headless (:mod:`medview.dicom.series.progressive`): planning + the middle slice
    (``read_first``), and planning + every slice (``fill``), with two reading threads and
    with one (what the window uses);
 d. the real main window (offscreen): from ``open_series`` to the middle slice drawn
@@ -46,8 +46,8 @@ def headless(folder: Path, db: Path, repeat: int) -> list[list]:
     import SimpleITK as sitk
 
     import medview
-    from medview.dicom.catalog import Catalog
-    from medview.dicom.progressive import open_progressive
+    from medview.dicom.catalog.db import Catalog
+    from medview.dicom.series.progressive import open_progressive
 
     cat = Catalog(db)
     cat.index([folder])
@@ -160,7 +160,7 @@ def gui(folder: Path, db: Path, repeat: int, layouts=("single", "2x2")) -> dict:
 # holds several volumes by then)
 _MEMORY_CHILD = """
 import json, sys
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 import medview
 
 def hwm():

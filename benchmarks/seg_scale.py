@@ -59,8 +59,8 @@ def main(argv=None) -> int:
 
     import medview
     from medview.core.labelmap import LabelMap
-    from medview.dicom.export_seg import write_seg
-    from medview.dicom.read_seg import read_seg
+    from medview.dicom.export.seg import write_seg
+    from medview.dicom.series.seg import read_seg
     from phantoms import write_ct_series
 
     tmp = Path(tempfile.mkdtemp(prefix="medview-seg-bench-"))

@@ -1,4 +1,4 @@
-"""Thick-slab projection speed: medview.core.slab vs plain NumPy, in one process.
+"""Thick-slab projection speed: medview.core.reformat.slab vs plain NumPy, in one process.
 
 On a 512×512×N CT phantom (in memory, 0.7 × 0.7 × 1.0 mm by default) it times, for the axial,
 coronal and sagittal views and slabs of 5, 10 and 30 mm, the median milliseconds of one slab:
@@ -56,7 +56,7 @@ def main() -> None:
 
     import numpy as np
 
-    from medview.core.slab import plan_slab, project_slab
+    from medview.core.reformat.slab import plan_slab, project_slab
     from medview.core.volume import Volume
     from phantoms.anatomy import ct_phantom_volume
 
@@ -110,7 +110,7 @@ def main() -> None:
               f"(slowest view {max(ten_mm[(n, mode)] for n in VIEWS):.2f} ms)")
 
     # sagittal slabs from an [x, z, y] copy (SlabProjector(x_major=True)): time and memory
-    from medview.core.slab import SlabProjector
+    from medview.core.reformat.slab import SlabProjector
 
     proj = SlabProjector(vol, cache_size=0, x_major=True)
     t0 = time.perf_counter()
@@ -157,7 +157,7 @@ def _oblique(vol, repeat: int) -> None:
     import numpy as np
     import SimpleITK as sitk
 
-    from medview.core.reformat import MprFrame, mpr_plane, sample_plane
+    from medview.core.reformat.oblique import MprFrame, mpr_plane, sample_plane
 
     image = vol.to_sitk()
     fill = float(vol.array.min())

@@ -20,9 +20,9 @@ def load(source, *, series: str | int | None = None, stack: int | None = None, c
          progress=None) -> Volume:
     """Load a DICOM series as a :class:`~medview.core.volume.Volume`.
 
-    See :func:`medview.dicom.load.load` for the parameters.
+    See :func:`medview.dicom.series.loading.load` for the parameters.
     """
-    from medview.dicom.load import load as _load
+    from medview.dicom.series.loading import load as _load
 
     return _load(source, series=series, stack=stack, catalog=catalog, progress=progress)
 

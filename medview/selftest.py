@@ -86,8 +86,8 @@ def _samples() -> tuple[Path, list[dict]]:
 
 
 def _decode(path: Path):
-    from medview.dicom.pixels import decode
-    from medview.dicom.scan import scan_file
+    from medview.dicom.pixels.decoding import decode
+    from medview.dicom.scan.scanner import scan_file
 
     header = scan_file(path)
     return header, decode(header)
@@ -123,7 +123,7 @@ def _check_scan_pool() -> str:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from medview.dicom.scan import _scan_batch_packed
+    from medview.dicom.scan.scanner import _scan_batch_packed
     from medview.resources import demo_study
 
     files = sorted(str(p) for p in demo_study().glob("*.dcm"))
@@ -148,7 +148,7 @@ class _State:
 
 
 def _check_catalog(tmp: Path) -> str:
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
     from medview.resources import demo_study
 
     n = len(list(demo_study().glob("*.dcm")))
@@ -218,8 +218,8 @@ def _check_seg(state: _State, tmp: Path, keep: Path | None) -> str:
     uses highdicom), read back with medview's SEG reader onto the same grid."""
     import numpy as np
 
-    from medview.dicom.export_seg import write_seg
-    from medview.dicom.read_seg import read_seg
+    from medview.dicom.export.seg import write_seg
+    from medview.dicom.series.seg import read_seg
 
     if state.labels is None or state.volume is None:
         raise SelftestError("no label map (the chain check failed)")

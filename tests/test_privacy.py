@@ -77,8 +77,8 @@ def import_open_autosave(home: Path, src: Path) -> str:
     from medview.app.recovery import RecoveryStore
     from medview.app.thumbnails import ThumbnailCache
     from medview.core.labelmap import LabelMap
-    from medview.dicom.catalog import Catalog
-    from medview.dicom.load import load
+    from medview.dicom.catalog.db import Catalog
+    from medview.dicom.series.loading import load
     from medview.remote.deid import Deidentified
 
     with Catalog() as catalog:  # the default catalog: the data folder's
@@ -113,7 +113,7 @@ def test_import_open_autosave_write_only_private_files(home, planted_ct):
 
 def test_folders_an_older_medview_left_open_are_tightened_when_opened(home, planted_ct):
     from medview.app.recovery import RecoveryStore
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
 
     data = home / "data"
     (data / "recovery").mkdir(parents=True)
@@ -144,7 +144,7 @@ def _tiny_labels():
 
 
 def test_a_catalog_the_user_placed_elsewhere_keeps_its_folder_but_not_its_mode(tmp_path):
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
 
     folder = tmp_path / "projects"
     folder.mkdir(mode=0o755)

@@ -5,9 +5,9 @@ noise-free phantom (see ``benchmarks/classifier.py``, which also compares with t
 feature stack + 50-tree forest baseline). They are made once per volume and cached, so that
 their making is not timed.
 
-Reference: the same OpenCV feature stack (``medview.core.feature_stack``, 8 slices at a time)
-with scikit-learn's own ``RandomForestClassifier(32, max_depth=12, n_jobs=cores)`` ``fit`` and
-``predict``: what the step would cost without its per-slice threads and float32 forest walk.
+Reference: the same OpenCV feature stack (``medview.core.segmentation.pixel_features``, 8 slices at
+a time) with scikit-learn's own ``RandomForestClassifier(32, max_depth=12, n_jobs=cores)`` ``fit``
+and ``predict``: what the step would cost without its per-slice threads and float32 forest walk.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def _scribbles(vol):
 def _sklearn_forest(vol):
     from sklearn.ensemble import RandomForestClassifier
 
-    from medview.core.feature_stack import FeatureSpec, feature_stack
-    from medview.core.parallel import worker_count
+    from medview.core._shared.parallel import worker_count
+    from medview.core.segmentation.pixel_features import FeatureSpec, feature_stack
 
     scr = _scribbles(vol)
     spec = FeatureSpec()

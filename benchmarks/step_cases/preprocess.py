@@ -11,7 +11,7 @@ _KERNEL = [[1, 2, 3, 2, 1], [2, 4, 6, 4, 2], [3, 6, 9, 6, 3], [2, 4, 6, 4, 2], [
 
 
 def _voxels(vol, size_mm):
-    from medview.core.smoothing import odd_voxels
+    from medview.core.filters.smoothing import odd_voxels
 
     nx, ny, nz = (odd_voxels(size_mm, s) for s in vol.spacing)
     return nz, ny, nx

@@ -76,7 +76,7 @@ def _sklearn_kmeans(vol):
 
 
 def _footprint(vol, radius_mm=2.0):
-    from medview.core.morphology import ellipsoid_footprint
+    from medview.core.morphology.cleanup import ellipsoid_footprint
 
     return ellipsoid_footprint(radius_mm, vol.spacing)
 

@@ -1,6 +1,6 @@
 """The :class:`~medview.app.session.Session`'s annotations and key images: saved with the
 study as DICOM (a TID 1500 measurement report, a Key Object Selection document) through the
-catalog, read back when the series is opened again (:mod:`medview.dicom.annotation_store`),
+catalog, read back when the series is opened again (:mod:`medview.dicom.documents.store`),
 and the documents that go out with a series (export, send, share, backup).
 
 Saving and reading are quick (a report of annotations is kilobytes; the catalog finds the
@@ -53,14 +53,14 @@ def documents_of_series(catalog, series_uid: str) -> list[Path]:
 
 def _write(catalog, source: Volume, annotations, key_slices, observer_name) -> SavedWork:
     from medview.core.annotations import slice_sources
-    from medview.dicom.annotation_store import save_annotations, save_key_images
+    from medview.dicom.documents.store import save_annotations, save_key_images
 
     if key_slices:  # checked before anything is written: a save is whole or nothing
         sources = slice_sources(source)
         unknown = [int(z) + 1 for z in key_slices
                    if not 0 <= int(z) < len(sources) or sources[int(z)] is None]
         if unknown:
-            from medview.dicom._export_common import ExportError
+            from medview.dicom.export._common import ExportError
 
             raise ExportError(f"key images: slice(s) {unknown} show no acquired image "
                               "(made up at load); unmark them")
@@ -130,7 +130,7 @@ class AnnotationsMixin:
         RuntimeError
             Without a catalog.
         """
-        from medview.dicom.annotation_store import (
+        from medview.dicom.documents.store import (
             key_image_slices,
             load_annotations,
             load_key_images,

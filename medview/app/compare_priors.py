@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from medview.app.session import Session
 from medview.app.tasks import Job
 from medview.core.progress import NO_PROGRESS, Progress
-from medview.dicom.priors import prior_studies, series_facts
+from medview.dicom.catalog.priors import prior_studies, series_facts
 
 __all__ = ["PriorSeries", "PriorStudy", "find_priors", "local_priors", "pacs_priors",
            "retrieve_prior", "start_find_priors"]

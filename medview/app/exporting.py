@@ -95,7 +95,7 @@ def export_item(item: Exportable, fmt: str, path: str | os.PathLike, *,
     if not isinstance(value, Volume):
         raise ValueError(f"{item.name}: nothing to export")
     if fmt in ("seg", "series", "capture"):
-        from medview.dicom.export import export_dicom
+        from medview.dicom.export.dispatch import export_dicom
 
         return list(export_dicom(value, path, source=item.source, kind=fmt,
                                  overwrite=overwrite))

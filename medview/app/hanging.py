@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from medview.app.windowing import CT_PRESETS
-from medview.dicom.priors import SeriesFacts
+from medview.dicom.catalog.priors import SeriesFacts
 
 __all__ = [
     "BUILTIN_RULES",
@@ -151,7 +151,7 @@ def _best_prior(current: SeriesFacts, candidates: list[SeriesFacts]) -> SeriesFa
 def assign_series(rule: LayoutRule, current: SeriesFacts,
                   others: Sequence[SeriesFacts]) -> list[SeriesFacts | None]:
     """Which series goes in each of ``rule``'s slots: ``current`` is the series being
-    opened, ``others`` the patient's other series (:func:`medview.dicom.priors
+    opened, ``others`` the patient's other series (:func:`medview.dicom.catalog.priors
     .patient_series`); None where nothing fits (the pane stays empty). A series is used once.
     """
     used = {current.uid}

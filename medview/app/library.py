@@ -1,6 +1,6 @@
 """What the window does with the catalog, in plain Python (no Qt): list, import, load.
 
-The functions take an open :class:`~medview.dicom.catalog.Catalog`. One catalog object can
+The functions take an open :class:`~medview.dicom.catalog.db.Catalog`. One catalog object can
 serve the GUI thread and the workers at once: it gives each thread its own SQLite
 connection, and in WAL mode the GUI thread's reads never wait for a worker's import.
 """
@@ -17,7 +17,7 @@ from medview.core.progress import NO_PROGRESS, Progress
 from medview.core.volume import Volume
 
 if TYPE_CHECKING:  # pragma: no cover
-    from medview.dicom.catalog import IndexReport
+    from medview.dicom.catalog.db import IndexReport
 
 __all__ = [
     "ImportResult",
@@ -87,7 +87,7 @@ class ImportResult:
 
 def open_catalog(catalog_path: PathLike | None = None):
     """The catalog at ``catalog_path``, or the user's (``$MEDVIEW_DB`` or the data folder)."""
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
 
     return Catalog(catalog_path) if catalog_path is not None else Catalog()
 
@@ -101,7 +101,7 @@ def list_patients(cat) -> list[PatientEntry]:
 
 
 def build_tree(patients: Sequence, studies: Sequence, series: Sequence) -> list[PatientEntry]:
-    """Nest catalog records (:class:`~medview.dicom.catalog.PatientRecord`, ``StudyRecord``,
+    """Nest catalog records (:class:`~medview.dicom.catalog.db.PatientRecord`, ``StudyRecord``,
     ``SeriesRecord``) into entries; studies and series keep the order they are given in."""
     by_patient: dict[str, PatientEntry] = {}
     out: list[PatientEntry] = []
@@ -166,7 +166,7 @@ def series_under(cat, paths: Sequence[PathLike]) -> list[str]:
 
 def load_series(cat, series_uid: str, *, progress: Progress = NO_PROGRESS) -> Volume:
     """The volume of series ``series_uid`` of the catalog ``cat``."""
-    from medview.dicom.load import load
+    from medview.dicom.series.loading import load
 
     return load(series_uid, catalog=cat, progress=progress)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from medview.app.mpr_model import Localizer
-from medview.core.image_plane import ImagePlane
+from medview.core.reformat.plane import ImagePlane
 from medview.core.volume import Volume
 
 __all__ = ["find_localizer", "localizer_plane"]
@@ -38,7 +38,7 @@ def find_localizer(catalog, volume: Volume) -> Localizer | None:
 
     Parameters
     ----------
-    catalog : medview.dicom.catalog.Catalog
+    catalog : medview.dicom.catalog.db.Catalog
     volume : Volume
         The open series (its metadata's StudyInstanceUID, SeriesInstanceUID and
         FrameOfReferenceUID are used).

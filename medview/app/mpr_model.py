@@ -1,19 +1,19 @@
 """Oblique MPR and reference lines of the three views, without Qt.
 
 The :class:`Mpr` model holds the oblique frame (``frame``: a
-:class:`~medview.core.reformat.MprFrame`, or None while the views show the acquired planes),
+:class:`~medview.core.reformat.oblique.MprFrame`, or None while the views show the acquired planes),
 whether reference lines are drawn, and a localizer's plane when the study has one.
 :class:`MprViews` binds it to a :class:`~medview.app.state.ViewerState`:
 
 - :meth:`MprViews.rotate_in_view` is the crosshair drag (the two other planes turn about the
-  dragged view's normal; :meth:`~medview.core.reformat.MprFrame.rotated_in_view` keeps the
+  dragged view's normal; :meth:`~medview.core.reformat.oblique.MprFrame.rotated_in_view` keeps the
   three views orthogonal); :meth:`MprViews.reset` goes back to the acquired planes.
-- :meth:`MprViews.view_plane` is each view's :class:`~medview.core.image_plane.ImagePlane`
+- :meth:`MprViews.view_plane` is each view's :class:`~medview.core.reformat.plane.ImagePlane`
   (the acquired slice through the crosshair, or the oblique plane); :meth:`oblique_image`
-  samples an oblique plane (trilinear, :func:`~medview.core.reformat.sample_plane`; with
+  samples an oblique plane (trilinear, :func:`~medview.core.reformat.oblique.sample_plane`; with
   pixels twice as large while a drag is under way, ``coarse``).
 - :meth:`MprViews.reference_lines` gives where the other views' planes (and the localizer's)
-  cut a view, from :func:`~medview.core.reference_lines.reference_line`.
+  cut a view, from :func:`~medview.core.reformat.reference_lines.reference_line`.
 
 The oblique frame's centre is continuous (a wheel step moves it by one pixel along the view's
 normal); the crosshair voxel (``camera.cursor``) follows it to the nearest voxel, and a
@@ -30,9 +30,9 @@ import numpy as np
 from psygnal import evented
 
 from medview.app.planes import PLANES
-from medview.core.image_plane import ImagePlane
-from medview.core.reference_lines import ReferenceLine, reference_line
-from medview.core.reformat import MprFrame, mpr_plane, sample_plane
+from medview.core.reformat.oblique import MprFrame, mpr_plane, sample_plane
+from medview.core.reformat.plane import ImagePlane
+from medview.core.reformat.reference_lines import ReferenceLine, reference_line
 
 if TYPE_CHECKING:
     from medview.app.state import ViewerState

@@ -25,7 +25,7 @@ __all__ = ["APPLY_STEP", "NO_COVERAGE", "TRAIN_STEP", "Classified", "Fused", "ap
 
 #: The fused value where the second series has no data (outside its field of view): NaN is
 #: drawn transparent by the views and left grey by the Secondary Capture blend
-#: (:func:`medview.core.fusion.blend_colour`); 0 was drawn and exported as a coloured frame.
+#: (:func:`medview.core.fusion.blend.blend_colour`); 0 was drawn and exported as a coloured frame.
 NO_COVERAGE = float("nan")
 #: What the resampling steps write outside the second series (a step parameter is a finite
 #: number, so NaN cannot travel as one); turned into NO_COVERAGE when the result is back. The
@@ -159,9 +159,9 @@ def apply_model_on(executor, volume: Volume, path: str | Path, *,
     Raises
     ------
     ValueError
-        If ``path`` is not a safe model file (see :mod:`medview.core.model_file`).
+        If ``path`` is not a safe model file (see :mod:`medview.core.segmentation.model_file`).
     """
-    from medview.core.classifier import PixelClassifier
+    from medview.core.segmentation.classifier import PixelClassifier
     from medview.pipeline.executors import run_step_on
 
     t0 = time.perf_counter()

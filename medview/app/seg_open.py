@@ -2,7 +2,7 @@
 
 A SEG's pixels are masks, not an image: showing them grey is of no use to a reader. Opening
 a SEG series opens (or keeps) the series it references and shows the SEG as its label map,
-with the SEG's segment names and colours (:func:`medview.dicom.read_seg.read_seg`, which
+with the SEG's segment names and colours (:func:`medview.dicom.series.seg.read_seg`, which
 places each frame by its own patient position). A SEG whose referenced series is not in the
 catalog gets a message saying which series to import.
 

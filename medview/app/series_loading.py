@@ -4,7 +4,7 @@
 first (the middle one), hands it to ``on_first`` with a window to show it with, then fills
 the rest of the volume outwards from there (the views poll ``FirstImage.loaded``), and
 returns the whole volume with its final windows. Stacks that cannot be read slice by slice
-(resampled, multi-frame, mosaic: see :mod:`medview.dicom.progressive`) are read whole, and
+(resampled, multi-frame, mosaic: see :mod:`medview.dicom.series.progressive`) are read whole, and
 ``on_first`` is not called.
 """
 
@@ -53,7 +53,7 @@ class LoadedSeries:
 
     volume: Volume
     windows: tuple[Window, Window | None]
-    #: ``str`` of each :class:`~medview.dicom.progressive.SliceFailure` (empty: complete)
+    #: ``str`` of each :class:`~medview.dicom.series.progressive.SliceFailure` (empty: complete)
     failures: tuple[str, ...] = ()
     #: the stack read (a phase or time point of a 4D series) and how many the series has
     stack: int = 0
@@ -104,7 +104,7 @@ def load_series_progressively(
         If the series cannot be assembled, or its first slice (or, for a stack read whole,
         any slice) cannot be decoded.
     """
-    from medview.dicom.progressive import open_progressive
+    from medview.dicom.series.progressive import open_progressive
 
     load = open_progressive(series_uid, catalog=cat, stack=stack,
                             progress=progress.sub(0.0, 0.02))

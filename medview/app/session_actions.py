@@ -70,7 +70,7 @@ class ActionsMixin:
         ``volume`` (the series it references, open) in the background: ``seg_read(labels,
         note)``, the job's result being ``(labels, note)``. Overlapping segments: the higher
         segment number wins where they overlap, said in the note."""
-        from medview.dicom.read_seg import SegReadError, read_seg
+        from medview.dicom.series.seg import SegReadError, read_seg
 
         ref = self.seg_reference(seg) if isinstance(seg, str) else seg
 

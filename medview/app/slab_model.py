@@ -4,8 +4,8 @@ A :class:`Slab` model holds what the reader chose: ``mode`` (``"off"``, ``"mip"`
 ``"minip"`` or ``"average"``) and ``thickness_mm``; it applies to every view of the open
 volume (axial, coronal and sagittal alike, as RadiAnt and Horos do). :class:`SlabViews`
 binds it to a :class:`~medview.app.state.ViewerState`: :meth:`SlabViews.plane_image` is
-what a view draws (the slab projected by :class:`~medview.core.slab.SlabProjector` along the
-view's true normal, turned like the view; the plain slice when the slab is off) and
+what a view draws (the slab projected by :class:`~medview.core.reformat.slab.SlabProjector` along
+the view's true normal, turned like the view; the plain slice when the slab is off) and
 :meth:`SlabViews.overlay_text` the line the view writes in its corner ("MIP 10 mm"). The
 projector keeps the last results, so scrolling one view of the 2×2 layout does not
 recompute the other two; it is dropped when the voxels change (another volume, slices of a
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import evented
 
-from medview.core.slab import MODES, SlabProjector
+from medview.core.reformat.slab import MODES, SlabProjector
 
 if TYPE_CHECKING:
     from medview.app.state import ViewerState

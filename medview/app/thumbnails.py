@@ -112,7 +112,7 @@ def thumbnail_slice(headers: Sequence
     """What the thumbnail of one series shows, from its scanned headers (reads one slice).
 
     The middle slice of the series' default stack, read by the reader that opens the series
-    (:class:`~medview.dicom.slice_reader.SliceReader`), and the window it opens with
+    (:class:`~medview.dicom.pixels.slice_reader.SliceReader`), and the window it opens with
     (:func:`~medview.app.windowing.default_window` from that slice and the metadata the
     series' Volume carries).
 
@@ -130,9 +130,9 @@ def thumbnail_slice(headers: Sequence
         If the series cannot be planned or its middle slice cannot be decoded.
     """
     from medview.core.volume import Volume
-    from medview.dicom.assemble import plan_series
-    from medview.dicom.read import series_metadata
-    from medview.dicom.slice_reader import SliceReader
+    from medview.dicom.pixels.read import series_metadata
+    from medview.dicom.pixels.slice_reader import SliceReader
+    from medview.dicom.series.assemble import plan_series
 
     stack = plan_series(list(headers)).stack
     k = len(stack.slices) // 2

@@ -35,13 +35,13 @@ def terminal_progress(description: str, *, enabled: bool | None = None):
 
 
 def open_catalog(args):
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
 
     return Catalog(args.db) if args.db else Catalog()
 
 
 def catalog_for(args, source: str):
     """The catalog, when ``source`` is a series UID to look up there; else None."""
-    from medview.dicom.load import is_series_uid
+    from medview.dicom.series.loading import is_series_uid
 
     return open_catalog(args) if is_series_uid(source) else None

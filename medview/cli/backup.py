@@ -17,7 +17,7 @@ def cmd_backup(args) -> int:
     import json
 
     from medview.cli._common import terminal_progress
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
     from medview.pacs.backup import backup
     from medview.pacs.nodes import get_node
 

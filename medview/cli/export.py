@@ -11,7 +11,7 @@ from medview.cli._common import EXIT_OK, catalog_for
 def cmd_export(args) -> int:
     import medview
     from medview.core.labelmap import LabelMap
-    from medview.dicom.export import export_dicom
+    from medview.dicom.export.dispatch import export_dicom
     from medview.formats.volume_io import read_volume
 
     if Path(args.output).exists() and not args.force:
@@ -26,7 +26,7 @@ def cmd_export(args) -> int:
     if kind == "seg":
         value = _labels_on_source(value, source, args)
     elif not value.same_grid(source, atol=1e-3) and args.resample:
-        from medview.core.resample import resample_to_grid
+        from medview.core.registration.resample import resample_to_grid
 
         value = resample_to_grid(source, value)
     if value.shape == source.shape and value.same_grid(source, atol=1e-3):
@@ -74,7 +74,7 @@ def _labels_on_source(vol, source, args):
             f"{np.round(source.origin, 3).tolist()}); add --resample to resample it (nearest "
             "neighbour) onto the source slices"
         )
-    from medview.core.resample import resample_to_grid
+    from medview.core.registration.resample import resample_to_grid
 
     back = resample_to_grid(source, labels)
     return LabelMap.like(source, back.array, segments=labels.segments)

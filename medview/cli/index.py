@@ -29,7 +29,7 @@ def cmd_index(args) -> int:
 
 
 def cmd_series(args) -> int:
-    from medview.dicom.load import find_series
+    from medview.dicom.series.loading import find_series
 
     catalog = catalog_for(args, args.path)
     with terminal_progress("scanning") as progress:

@@ -130,7 +130,7 @@ _EXTRA: list = []
 
 # -- find -------------------------------------------------------------------------------------
 def _catalog(args):
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
 
     return Catalog(args.db) if getattr(args, "db", None) else Catalog()
 

@@ -116,7 +116,7 @@ def cmd_run(args) -> int:
     outputs = result.outputs(exclude=inputs)
     written = []
     if args.dicom_out:
-        from medview.dicom.export import write_dicom_outputs
+        from medview.dicom.export.dispatch import write_dicom_outputs
 
         # before the other files: it needs a DICOM input and fails without leaving anything
         dicom = write_dicom_outputs(outputs, args.dicom_out, sources=list(inputs.values()),

@@ -17,7 +17,7 @@ it was drawn on and its measured values with units. Kinds and their points:
 Points are kept at the precision DICOM stores them with (SCOORD3D graphic data are 32-bit
 floats), so what is saved is exactly what is read back. Units are UCUM codes (``mm``,
 ``deg``, ``mm2``, ``[hnsf'U]`` for Hounsfield units, ``1`` for values without a unit), as
-DICOM SR writes them. No files, no DICOM objects here: :mod:`medview.dicom.sr_annotations`
+DICOM SR writes them. No files, no DICOM objects here: :mod:`medview.dicom.documents.sr_write`
 writes and reads these as a TID 1500 measurement report.
 """
 

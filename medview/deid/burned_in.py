@@ -165,8 +165,8 @@ def _background(frame: np.ndarray, box: Box) -> np.ndarray:
 
 def frames_of(path) -> np.ndarray:
     """The stored pixel values of the file at ``path`` as frames ``[n, y, x(, c)]``, decoded
-    the checked way (:func:`medview.dicom.pixels.decode_file`: sizes checked against the file
-    before allocating, GDCM only in the decoder process): a file being shared is as hostile
+    the checked way (:func:`medview.dicom.pixels.decoding.decode_file`: sizes checked against the
+    file before allocating, GDCM only in the decoder process): a file being shared is as hostile
     as any other, and a crashing decoder must not take the share (or the window) down.
 
     Raises
@@ -174,7 +174,7 @@ def frames_of(path) -> np.ndarray:
     medview.dicom.errors.PixelDataError
         The pixel data cannot be decoded; the message names the path and the reason.
     """
-    from medview.dicom.pixels import decode_file
+    from medview.dicom.pixels.decoding import decode_file
 
     return decode_file(path)
 

@@ -26,7 +26,7 @@ from medview.deid.engine import Deidentifier, Tally
 from medview.deid.keys import project_key, record_mapping
 from medview.deid.profile import EDITION, Options
 from medview.deid.report import ShareReport
-from medview.dicom.collect import collect_files
+from medview.dicom.catalog.collect import collect_files
 from medview.dicom.errors import PixelDataError
 from medview.fileperms import give_user_mode
 
@@ -64,7 +64,7 @@ def share(items: Iterable[str | os.PathLike], *, project: str, options: Options 
     ----------
     items : iterable of path or UID
         Files, folders, catalog study/series UIDs
-        (see :func:`medview.dicom.collect.collect_files`).
+        (see :func:`medview.dicom.catalog.collect.collect_files`).
     project : str
         The project: its key makes the UIDs, pseudonyms and date offsets.
     options : Options, optional

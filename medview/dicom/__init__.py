@@ -8,14 +8,14 @@ __all__ = ["Catalog", "InstanceHeader", "export_dicom", "load", "read_seg", "wri
            "write_rgb_capture", "write_seg"]
 
 _LAZY = {
-    "Catalog": "medview.dicom.catalog",
-    "InstanceHeader": "medview.dicom.header",
-    "load": "medview.dicom.load",
-    "export_dicom": "medview.dicom.export",
-    "read_seg": "medview.dicom.read_seg",
-    "write_seg": "medview.dicom.export_seg",
-    "write_derived_series": "medview.dicom.export_series",
-    "write_rgb_capture": "medview.dicom.export_sc",
+    "Catalog": "medview.dicom.catalog.db",
+    "InstanceHeader": "medview.dicom.scan.header",
+    "load": "medview.dicom.series.loading",
+    "export_dicom": "medview.dicom.export.dispatch",
+    "read_seg": "medview.dicom.series.seg",
+    "write_seg": "medview.dicom.export.seg",
+    "write_derived_series": "medview.dicom.export.series",
+    "write_rgb_capture": "medview.dicom.export.secondary_capture",
 }
 
 __getattr__, __dir__ = attach(__name__, _LAZY)

@@ -96,7 +96,7 @@ def write_volume(volume: Volume, path: str | os.PathLike, *, overwrite: bool = F
     # is replaced, as before
     with atomic_file(path, overwrite=True, suffix=suffix) as tmp:
         if suffix in (".nii", ".nii.gz"):
-            from medview.core.geometry import resample_orthogonal
+            from medview.core.registration.oblique import resample_orthogonal
 
             ortho = resample_orthogonal(volume)
             if max(ortho.shape[:3]) > _NIFTI1_MAX_DIM:

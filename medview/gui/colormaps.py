@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from medview.core.fusion import colormap_lut as core_colormap_lut
+from medview.core.fusion.blend import colormap_lut as core_colormap_lut
 from medview.core.labelmap import Segment
 
 __all__ = ["colormap_lut", "fusion_lut", "label_lut", "label_rgba"]
@@ -17,7 +17,7 @@ def colormap_lut(name: str, *, inverted: bool = False) -> np.ndarray | None:
     for inverted grey).
 
     ``None`` for plain grey (the image item's own mapping is fastest). The tables are
-    :func:`medview.core.fusion.colormap_lut`'s, so what the views show is what a fused
+    :func:`medview.core.fusion.blend.colormap_lut`'s, so what the views show is what a fused
     export (Secondary Capture) writes.
     """
     if name == "grey":

@@ -34,7 +34,7 @@ from medview.app.hanging import (
     window_for,
 )
 from medview.app.session import Session
-from medview.dicom.priors import patient_series, series_facts
+from medview.dicom.catalog.priors import patient_series, series_facts
 from medview.gui.compare_view import CompareView
 from medview.gui.overlays import format_date
 from medview.gui.series_browser import series_mime

@@ -10,7 +10,7 @@ the crosshair drag that turns the planes.
   label, fusion and preview layers are not resampled and are hidden then;
 - it draws the crosshair's two axes as :class:`AxisHandle` items: in the 2×2 layout a left
   drag on an axis (not at the centre) turns the two other planes about this view's normal
-  (:meth:`~medview.core.reformat.MprFrame.rotated_in_view`); while the views show the
+  (:meth:`~medview.core.reformat.oblique.MprFrame.rotated_in_view`); while the views show the
   acquired planes the handles lie invisibly on the ordinary crosshair.
 
 Wheel, keys and clicks go to :meth:`ObliqueLayer.step` and

@@ -18,7 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget
 
 from medview.app.session import load_title
-from medview.dicom.arriving import ArrivingSeries
+from medview.dicom.series.arriving import ArrivingSeries
 from medview.gui.pacs_dock import PacsPanel
 
 __all__ = ["PacsActionsMixin"]

@@ -2,7 +2,7 @@
 
 The PACS dock announces the instance list (with each instance's position, when the PACS
 gives it) and every batch of files indexed. Once the list is known for the series to show,
-:class:`~medview.dicom.arriving.ArrivingSeries` lays the whole series out; a reading thread
+:class:`~medview.dicom.series.arriving.ArrivingSeries` lays the whole series out; a reading thread
 puts each arrived file into the slice its position gives (files come in any order), and the
 views poll which slices hold values (``ViewerState.set_loading``), as for a local open. The
 first image shows as soon as the first file is read. When the retrieve ends, the series is
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
-from medview.dicom.arriving import ArrivingSeries
+from medview.dicom.series.arriving import ArrivingSeries
 
 __all__ = ["POLL_MS", "ArrivingReader"]
 

@@ -1,7 +1,7 @@
 """The phases of a 4D series, one at a time: only the phase looked at is read.
 
 A series of repeated positions (a cardiac cine, a perfusion or 4D CT: 20 phases × 300 slices)
-is split into stacks by :func:`medview.dicom.assemble.plan_series`. The window shows one
+is split into stacks by :func:`medview.dicom.series.assemble.plan_series`. The window shows one
 stack; "Next Phase" (``]``) and "Previous Phase" (``[``) open the neighbouring one through
 :meth:`MainWindow.open_series`, which reads just that stack's slices (progressively, first
 image early) and keeps it in the volume cache under its own key, so the cache's cap (the

@@ -46,7 +46,7 @@ class ClassifierActions:
         volume = self.state.volume
         if volume is None:
             return None
-        from medview.core.classifier import convert_legacy_model, is_legacy_model
+        from medview.core.segmentation.classifier import convert_legacy_model, is_legacy_model
 
         name = Path(path).name
         if is_legacy_model(path):

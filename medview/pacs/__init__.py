@@ -26,7 +26,7 @@ threads (the C-MOVE listener, the instance listing beside a transfer, parallel W
 requests): hand them to the GUI thread through a queued signal. For example::
 
     from medview.core.progress import Progress
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
     from medview.pacs.nodes import get_node
     from medview.pacs.query import Query, find
     from medview.pacs.retrieve import retrieve

@@ -71,7 +71,7 @@ def pixel_sha(ds, path=None) -> str:
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         return ""
     from medview.dicom.errors import PixelDataError
-    from medview.dicom.pixels import decode_dataset, decode_file
+    from medview.dicom.pixels.decoding import decode_dataset, decode_file
 
     # decoded the checked way (sizes against the data before allocating, GDCM only in the
     # decoder process): what an archive sends back is as hostile as any file

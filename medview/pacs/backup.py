@@ -212,7 +212,7 @@ def backup(node: Node, catalog, uids=(), *, all_studies: bool = False, results: 
     ----------
     node : WebNode
         The archive (QIDO-RS, STOW-RS and WADO-RS under its URL).
-    catalog : medview.dicom.catalog.Catalog
+    catalog : medview.dicom.catalog.db.Catalog
     uids : sequence of str
         Study (or series) Instance UIDs; see :func:`select_instances`.
     all_studies, results : bool

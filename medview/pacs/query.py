@@ -231,7 +231,7 @@ def find(node: Node, query: Query = Query(), *, level: Literal["study", "series"
     level : {"study", "series"}
         ``"series"`` also asks for the series of every matching study (one more request per
         study).
-    catalog : medview.dicom.catalog.Catalog, optional
+    catalog : medview.dicom.catalog.db.Catalog, optional
         When given, ``local_instances`` counts what it already holds.
     progress : Progress
         Updated per study at series level; cancelling stops between requests.

@@ -104,7 +104,7 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
         Default: the DIMSE node's ``retrieve`` setting; ``"wado"`` for a web node.
     root : path, optional
         The store; default :func:`medview.pacs.storage.default_store`.
-    catalog : medview.dicom.catalog.Catalog, optional
+    catalog : medview.dicom.catalog.db.Catalog, optional
         The files are indexed into it at the end (also after a failure or a cancel).
     on_instance : callable, optional
         ``on_instance(path, (study_uid, series_uid, sop_uid))`` as each instance is stored

@@ -69,7 +69,7 @@ class StorageSCP:
         not recognised"). Empty = refuse everyone.
     host : str
         Address to listen on.
-    catalog : medview.dicom.catalog.Catalog, optional
+    catalog : medview.dicom.catalog.db.Catalog, optional
         Files of each association are indexed into it when the association ends.
     on_instance : callable, optional
         ``on_instance(path, (study_uid, series_uid, sop_uid))`` for each stored instance, in

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medview.core.progress import NO_PROGRESS, Cancelled, Progress
-from medview.dicom.collect import collect_files
+from medview.dicom.catalog.collect import collect_files
 from medview.pacs.errors import AuthenticationFailed, PacsError
 from medview.pacs.nodes import DimseNode, Node
 
@@ -265,8 +265,8 @@ def send(node: Node, items: Iterable[str | os.PathLike], *, catalog=None,
     node : DimseNode or WebNode
         C-STORE for a DICOM node, STOW-RS for a DICOMweb one.
     items : iterable of path or UID
-        See :func:`medview.dicom.collect.collect_files`.
-    catalog : medview.dicom.catalog.Catalog, optional
+        See :func:`medview.dicom.catalog.collect.collect_files`.
+    catalog : medview.dicom.catalog.db.Catalog, optional
         To resolve UIDs.
     associations : int
         C-STORE over up to this many associations at once (a PACS answers each instance

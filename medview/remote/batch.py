@@ -59,7 +59,7 @@ def _unique(name: str, used: set[str]) -> str:
 def expand_sources(sources: Sequence[str], *, series: str | None = None) -> list[BatchItem]:
     """One item per series: a volume file or a series UID is one; a folder holding several
     series (a study) is one per series, named ``<folder>-<series number>-<modality>``."""
-    from medview.dicom.load import find_series, is_series_uid
+    from medview.dicom.series.loading import find_series, is_series_uid
     from medview.formats.volume_io import SUFFIXES
 
     used: set[str] = set()
@@ -165,7 +165,7 @@ def deliver_to(out: Path | None, dicom_out: Path | None, *, image_suffix: str = 
 
 
 def _write_dicom(outputs, folder: Path, sources) -> None:
-    from medview.dicom.export import write_dicom_outputs
+    from medview.dicom.export.dispatch import write_dicom_outputs
 
     write_dicom_outputs(outputs, folder, sources=sources)
 

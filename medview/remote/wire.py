@@ -207,14 +207,14 @@ class EncodedModel:
     data: bytes
 
     def load(self):
-        """The :class:`~medview.core.classifier.PixelClassifier` (safe format only).
+        """The :class:`~medview.core.segmentation.classifier.PixelClassifier` (safe format only).
 
         Raises
         ------
-        medview.core.classifier.ModelFileError
+        medview.core.segmentation.classifier.ModelFileError
             If the bytes are not a model in the safe format.
         """
-        from medview.core.classifier import PixelClassifier
+        from medview.core.segmentation.classifier import PixelClassifier
 
         return PixelClassifier.from_bytes(self.data)
 

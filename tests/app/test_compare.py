@@ -1,5 +1,5 @@
-"""Series side by side (medview.app.compare, compare_jobs; medview.dicom.priors): synchronised
-panes land on the same patient position, on real series.
+"""Series side by side (medview.app.compare, compare_jobs; medview.dicom.catalog.priors):
+synchronised panes land on the same patient position, on real series.
 
 - The Philips phantom study: the tilted head CT (S2010) and its sagittal localizer (S1000)
   share one Frame of Reference: linked by position.
@@ -204,7 +204,7 @@ def test_window_follows_within_a_modality_and_can_be_switched_off(decubitus):
 
 
 def test_priors_are_the_same_patients_other_studies(session_parts, data_dir):
-    from medview.dicom.priors import patient_series, prior_studies, series_facts
+    from medview.dicom.catalog.priors import patient_series, prior_studies, series_facts
 
     session, queue, _ = session_parts
     import_and_wait(session, queue, [data_dir / HFS, data_dir / HFDL, data_dir / PHILIPS])

@@ -19,8 +19,8 @@ from medview.app.hanging import (
     save_rules,
     window_for,
 )
-from medview.dicom.catalog import Catalog
-from medview.dicom.priors import patient_series, series_facts
+from medview.dicom.catalog.db import Catalog
+from medview.dicom.catalog.priors import patient_series, series_facts
 
 FOLDERS = {"philips_ct": "dcm_qa_ct/In/Philips/S21610/S2010",
            "ge_head": "dcm_qa_ct/In/GE",

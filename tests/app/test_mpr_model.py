@@ -15,9 +15,9 @@ import medview
 from medview.app.localizer import find_localizer, localizer_plane
 from medview.app.planes import PLANES
 from medview.app.state import ViewerState
-from medview.core.image_plane import ImagePlane
-from medview.core.reference_lines import reference_line
-from medview.core.reformat import MprFrame, mpr_plane, sample_plane
+from medview.core.reformat.oblique import MprFrame, mpr_plane, sample_plane
+from medview.core.reformat.plane import ImagePlane
+from medview.core.reformat.reference_lines import reference_line
 
 STUDY = "dcm_qa_ct/In/Philips/S21610"
 
@@ -107,7 +107,7 @@ def test_reference_lines_are_the_other_views_traces(state):
 
 @pytest.fixture(scope="module")
 def philips(data_dir, tmp_path_factory):
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
 
     require((data_dir / STUDY).is_dir(), f"the Philips study at {data_dir / STUDY}")
     catalog = Catalog(tmp_path_factory.mktemp("cat") / "catalog.sqlite")
@@ -150,6 +150,6 @@ def test_no_localizer_without_one_or_in_another_frame(philips, ct_volume):
 
 
 def test_a_header_without_geometry_has_no_plane():
-    from medview.dicom.header import InstanceHeader
+    from medview.dicom.scan.header import InstanceHeader
 
     assert localizer_plane(InstanceHeader(path="x")) is None

@@ -13,8 +13,8 @@ import medview
 from medview.app.series_loading import FirstImage, load_series_progressively
 from medview.app.thumbnails import render_thumbnail, series_thumbnail, thumbnail_slice
 from medview.app.windowing import default_window
-from medview.dicom.catalog import Catalog
-from medview.dicom.slice_reader import SliceReader, reads_slice_by_slice
+from medview.dicom.catalog.db import Catalog
+from medview.dicom.pixels.slice_reader import SliceReader, reads_slice_by_slice
 
 
 def _rle_copy(src: Path, dest: Path) -> Path:
@@ -50,7 +50,7 @@ def series(request, data_dir, tmp_path) -> tuple[Path, str, bool]:
 
 
 def test_load_progressive_open_and_thumbnail_agree(series):
-    from medview.dicom.assemble import plan_series
+    from medview.dicom.series.assemble import plan_series
 
     src, cat, uid = series
     loaded = medview.load(src)
@@ -109,9 +109,9 @@ def test_the_window_of_one_slice_is_that_slices_for_mr_and_the_headers_for_ct(da
 def test_an_unreadable_slice_names_its_file(data_dir, tmp_path):
     import shutil
 
-    from medview.dicom.assemble import plan_series
     from medview.dicom.errors import PixelDataError
-    from medview.dicom.scan import scan_paths
+    from medview.dicom.scan.scanner import scan_paths
+    from medview.dicom.series.assemble import plan_series
 
     src = tmp_path / "mr"
     shutil.copytree(data_dir / "dcm_qa_decubitus" / "In" / "HFS" / "3_t1_fl2d_sag", src)

@@ -218,7 +218,7 @@ def test_a_background_save_and_a_save_refused_whole(data_dir, tmp_path):
     """A CT filled at load: a made-up slice as a key image refuses the whole save before
     anything is written; a save in the background announces its files."""
     from medview.app import library
-    from medview.dicom._export_common import ExportError
+    from medview.dicom.export._common import ExportError
 
     session = Session(tmp_path / "catalog.sqlite")
     try:

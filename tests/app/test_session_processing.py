@@ -12,8 +12,11 @@ from session_helpers import (
     session_fixture,  # noqa: F401 - the fixture session_parts
 )
 
-from medview.core import classifier, fusion, registration, smoothing
+from medview.core.filters import smoothing
+from medview.core.fusion import blend as fusion
 from medview.core.labelmap import LabelMap
+from medview.core.registration import rigid as registration
+from medview.core.segmentation import classifier
 from medview.pipeline.chain import Chain
 
 CT = "dcmqi_seg/data/segmentations/ct-3slice"

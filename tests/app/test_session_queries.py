@@ -107,7 +107,8 @@ def test_failed_files_name_the_unreadable_file_and_why(session_parts, data_dir, 
 # -- the chain -------------------------------------------------------------------------
 def test_a_chain_run_gives_its_values_with_their_windows(ct_session):
     from medview.app.windowing import auto_window, default_window
-    from medview.core import segmentation, smoothing
+    from medview.core.filters import smoothing
+    from medview.core.segmentation import intensity as segmentation
 
     session, queue, recorder, volume, _ = ct_session
     chain = Chain.from_dict({"name": "two", "inputs": {"volume": "volume"}, "steps": [

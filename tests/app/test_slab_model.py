@@ -2,7 +2,7 @@
 
 Real CT (KiTS, 0.70 × 0.70 × 2.5 mm: anisotropic) and the gantry-tilted Philips phantom; the
 views' images are compared with NumPy on the planes the slab takes and with
-:func:`medview.core.slab.project_slab` turned like the view.
+:func:`medview.core.reformat.slab.project_slab` turned like the view.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import medview
 from medview.app.planes import PLANES
 from medview.app.slab_model import SLAB_MODES, THICKNESS_STEPS_MM
 from medview.app.state import ViewerState
-from medview.core.slab import project_slab
+from medview.core.reformat.slab import project_slab
 
 PHILIPS = "dcm_qa_ct/In/Philips/S21610/S2010"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from medview.app.thumbnails import ThumbnailCache, render_thumbnail, thumbnail_key
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 
 
 def test_render_keeps_the_physical_aspect_ratio():

@@ -50,7 +50,7 @@ def test_series_lists_unreadable_files(ct):
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
 def test_convert_writes_each_format_with_geometry(ct, tmp_path, suffix):
-    from medview.dicom.load import load
+    from medview.dicom.series.loading import load
     from medview.formats.volume_io import read_volume
 
     out = tmp_path / f"out{suffix}"

@@ -41,7 +41,7 @@ def test_steps_lists_every_step_with_schemas():
 
 def test_run_writes_the_chain_result(ct, tmp_path):
     import medview as mv
-    from medview.core.smoothing import gaussian
+    from medview.core.filters.smoothing import gaussian
     from medview.formats.volume_io import read_volume
 
     chain = tmp_path / "c.json"

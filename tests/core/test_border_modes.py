@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from medview.core.enhance import sharpen_unsharp
-from medview.core.smoothing import (
+from medview.core.exposure.enhance import sharpen_unsharp
+from medview.core.filters.smoothing import (
     BORDER_MODES,
     SCIPY_MODES,
     gaussian,

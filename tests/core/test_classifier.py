@@ -15,15 +15,15 @@ import pytest
 import scipy.ndimage as ndi
 from step_checks import crop
 
-from medview.core.classifier import (
+from medview.core.labelmap import LabelMap, Segment
+from medview.core.progress import Cancelled, Progress
+from medview.core.segmentation.classifier import (
     ModelFileError,
     PixelClassifier,
     classify_pixels,
     train_classifier,
 )
-from medview.core.feature_stack import FeatureSpec, feature_stack
-from medview.core.labelmap import LabelMap, Segment
-from medview.core.progress import Cancelled, Progress
+from medview.core.segmentation.pixel_features import FeatureSpec, feature_stack
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain
 from medview.pipeline.registry import get_step
@@ -105,7 +105,7 @@ def test_features_equal_scipy(ct3, mr, mode):
 def test_lbp_and_gabor_equal_their_references(ct3):
     from skimage.feature import local_binary_pattern
 
-    from medview.core.feature_stack import _gabor_kernels
+    from medview.core.segmentation.pixel_features import _gabor_kernels
 
     vol = crop(ct3, z=slice(1, 2), y=slice(200, 280), x=slice(100, 196))
     spec = FeatureSpec(sigmas_mm=(2.0,), gaussian=False, gradient=False, laplacian=False,
@@ -340,7 +340,7 @@ def test_contract_train_predict_step(ct_small):
 
 
 def test_contract_apply_step(ct_small, tmp_path):
-    from medview.core.classifier import apply_classifier
+    from medview.core.segmentation.classifier import apply_classifier
 
     vol, scr, _ = ct_small
     _check_spec("segment.classifier_apply", apply_classifier)

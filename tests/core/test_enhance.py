@@ -8,7 +8,7 @@ import pytest
 from skimage import exposure, filters
 from step_checks import check_step_contract
 
-from medview.core.enhance import (
+from medview.core.exposure.enhance import (
     adjust_gamma,
     equalize_adaptive,
     equalize_histogram,

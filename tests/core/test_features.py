@@ -11,7 +11,7 @@ import scipy.ndimage as ndi
 import scipy.stats as st
 from step_checks import check_step_contract, tiny_volume
 
-from medview.core.features import canny_edges, gray_statistics, sobel_magnitude
+from medview.core.features.edges import canny_edges, gray_statistics, sobel_magnitude
 from medview.core.labelmap import LabelMap, Segment
 from medview.core.progress import Cancelled, Progress
 from medview.core.table import Table
@@ -292,7 +292,7 @@ def test_statistics_step_reads_a_mask_input_of_the_chain(tiny):
 
 
 def test_every_features_function_checks_cancellation(tiny):
-    from medview.core.texture import gabor_bank, glcm_texture, local_binary_pattern
+    from medview.core.features.texture import gabor_bank, glcm_texture, local_binary_pattern
 
     progress = Progress()
     progress.cancel()

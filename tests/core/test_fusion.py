@@ -13,7 +13,7 @@ import pytest
 from step_checks import check_step_contract
 
 import medview
-from medview.core.fusion import (
+from medview.core.fusion.blend import (
     blend_colour,
     colormap_lut,
     fuse_average,
@@ -22,7 +22,7 @@ from medview.core.fusion import (
 )
 from medview.core.labelmap import LabelMap
 from medview.core.progress import Cancelled, Progress
-from medview.core.registration import resample_to_grid
+from medview.core.registration.rigid import resample_to_grid
 from medview.core.table import Table
 from medview.core.volume import Volume
 from phantoms import pet_phantom_volume

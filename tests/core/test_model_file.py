@@ -20,7 +20,8 @@ import pytest
 from model_payloads import MAGIC, legacy_file, memmap_payload, popen_payload
 from step_checks import crop
 
-from medview.core.classifier import (
+from medview.core.labelmap import LabelMap
+from medview.core.segmentation.classifier import (
     LegacyModelError,
     ModelFileError,
     PixelClassifier,
@@ -28,7 +29,6 @@ from medview.core.classifier import (
     convert_legacy_model,
     train_classifier,
 )
-from medview.core.labelmap import LabelMap
 
 
 def signed(path, data: bytes) -> None:

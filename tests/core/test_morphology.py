@@ -9,8 +9,8 @@ import pytest
 import scipy.ndimage as ndi
 
 import medview
-from medview.core import morphology as morph
 from medview.core.labelmap import LabelMap, Segment
+from medview.core.morphology import cleanup as morph
 from medview.core.progress import Cancelled, Progress
 from medview.core.volume import Volume
 

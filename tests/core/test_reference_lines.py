@@ -12,9 +12,9 @@ import pydicom
 import pytest
 
 import medview
-from medview.core.image_plane import ImagePlane
-from medview.core.reference_lines import reference_line
-from medview.core.reformat import MprFrame, mpr_plane
+from medview.core.reformat.oblique import MprFrame, mpr_plane
+from medview.core.reformat.plane import ImagePlane
+from medview.core.reformat.reference_lines import reference_line
 
 STUDY = "dcm_qa_ct/In/Philips/S21610"
 

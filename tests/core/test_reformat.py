@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import medview
-from medview.core.reformat import VIEWS, MprFrame, mpr_plane, sample_plane
+from medview.core.reformat.oblique import VIEWS, MprFrame, mpr_plane, sample_plane
 from medview.core.volume import Volume
 
 KITS = "kits_dupe_positions"

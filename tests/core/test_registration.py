@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 import medview
 from medview.core.labelmap import LabelMap
 from medview.core.progress import Cancelled, Progress
-from medview.core.registration import register_rigid, resample_to_grid, rigid_matrix
+from medview.core.registration.rigid import register_rigid, resample_to_grid, rigid_matrix
 from medview.core.table import Table
 from medview.core.volume import Volume
 
@@ -117,12 +117,13 @@ def test_grids_sharing_their_axes_take_the_fast_path_with_simpleitks_values(head
     coarse = Volume(head.array[::3, ::5, ::4].astype(np.float32),
                     (head.spacing[0] * 4, head.spacing[1] * 5, head.spacing[2] * 3),
                     head.index_to_lps(first), head.direction)
-    import medview.core.resample as resample_module
+    import medview.core.registration.resample as resample_module
 
     def no_simpleitk(*args):
         raise AssertionError("the separable path should have been taken")
 
-    # resample_to_grid lives in core/resample.py: patch the SimpleITK path where it is looked up
+    # resample_to_grid lives in core/registration/resample.py: patch the SimpleITK path where it is
+    # looked up
     monkeypatch.setattr(resample_module, "_prepare_moving", no_simpleitk)
     out = resample_to_grid(fixed, coarse, default_value=-5000).array
     ref = sitk.GetArrayFromImage(sitk.Resample(coarse.to_sitk(), fixed.to_sitk(),

@@ -10,9 +10,9 @@ import json
 import numpy as np
 import pytest
 
-from medview.core import segmentation as seg
 from medview.core.labelmap import LabelMap
 from medview.core.progress import Cancelled, Progress
+from medview.core.segmentation import intensity as seg
 from medview.core.volume import Volume
 
 # fixtures (tests/core/conftest.py): ct3, the real liver CT with lung bases (3×512×512 int16

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import medview
-from medview.core.slab import SlabProjector, plan_slab, project_slab
+from medview.core.reformat.slab import SlabProjector, plan_slab, project_slab
 from medview.core.volume import Volume
 
 KITS = "kits_dupe_positions"

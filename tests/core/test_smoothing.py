@@ -9,8 +9,7 @@ import pytest
 import scipy.ndimage as ndi
 from step_checks import check_step_contract
 
-from medview.core.progress import Cancelled, Progress
-from medview.core.smoothing import (
+from medview.core.filters.smoothing import (
     gaussian,
     odd_voxels,
     smooth_bilateral,
@@ -18,6 +17,7 @@ from medview.core.smoothing import (
     smooth_mean,
     smooth_median,
 )
+from medview.core.progress import Cancelled, Progress
 from medview.core.volume import Volume
 
 

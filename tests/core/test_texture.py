@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from step_checks import crop
 
-from medview.core.labelmap import LabelMap, Segment
-from medview.core.texture import (
+from medview.core.features.texture import (
     GLCM_MEASURES,
     _lbp_offsets,
     gabor_bank,
@@ -21,6 +20,7 @@ from medview.core.texture import (
     lbp_code_count,
     local_binary_pattern,
 )
+from medview.core.labelmap import LabelMap, Segment
 from medview.core.volume import Volume
 
 CT_SLICE_CROP = (slice(0, 1), slice(120, 300), slice(130, 350))
@@ -215,7 +215,7 @@ def brute_force_3d(q: np.ndarray, offset, levels: int) -> np.ndarray:
 
 
 def test_glcm_3d_equals_a_brute_force_count(liver):
-    from medview.core.texture import _ALL_13, _glcm_measures
+    from medview.core.features.texture import _ALL_13, _glcm_measures
 
     small = crop(liver, slice(0, 3), slice(40, 52), slice(60, 74))
     row = glcm_texture(small, levels=6, mode="3d").rows[0]

@@ -12,7 +12,7 @@ from realparts import require_tool
 
 from medview.deid import burned_in
 from medview.deid.share import share
-from medview.dicom.dicomdir import referenced_files
+from medview.dicom.scan.dicomdir import referenced_files
 
 
 def _us(privacy_files):
@@ -91,7 +91,7 @@ def test_a_file_whose_decoder_crashes_is_reported_not_masked_and_the_rest_is_mas
     """Masking decodes the checked way: GDCM runs in the decoder process, so a file that
     aborts it costs that file's masking (listed for review), not the share or the window."""
     require_tool("tesseract")
-    from medview.dicom import _sandbox
+    from medview.dicom.pixels import _sandbox
 
     bad = _gdcm_abort_copy(data_dir, tmp_path)
     try:

@@ -15,7 +15,7 @@ import pytest
 import requests
 from privacy_set import PLANTED, grep_files
 
-from medview.dicom.dicomdir import referenced_files
+from medview.dicom.scan.dicomdir import referenced_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pacs"))
 from orthanc_proc import PASSWORD, USER, Orthanc, available

@@ -23,7 +23,7 @@ from medview.core.progress import Cancelled, Progress
 from medview.deid.keys import mapping_path, project_key
 from medview.deid.profile import Options
 from medview.deid.share import share
-from medview.dicom.dicomdir import referenced_files
+from medview.dicom.scan.dicomdir import referenced_files
 from medview.fileperms import current_umask
 
 LIVER = Segment(1, "Liver", (200, 120, 100), ("91723000", "SCT", "Anatomical Structure"),
@@ -35,7 +35,7 @@ def _hashes(files) -> dict[str, str]:
 
 
 def _seg_for(ct_folder: Path, out: Path) -> Path:
-    from medview.dicom.export_seg import write_seg
+    from medview.dicom.export.seg import write_seg
 
     vol = medview.load(ct_folder)
     lab = np.zeros(vol.shape, np.uint8)

@@ -11,9 +11,9 @@ import pytest
 from dicom_validate import assert_valid_dicom
 
 from medview.core.annotations import make_annotation
-from medview.dicom._catalog_schema import _LAYOUT_V1, SCHEMA_VERSION
-from medview.dicom._export_common import quiet_highdicom
-from medview.dicom.annotation_store import (
+from medview.dicom.catalog._schema import _LAYOUT_V1, SCHEMA_VERSION
+from medview.dicom.catalog.db import Catalog
+from medview.dicom.documents.store import (
     annotations_folder,
     key_image_slices,
     load_annotations,
@@ -21,8 +21,8 @@ from medview.dicom.annotation_store import (
     save_annotations,
     save_key_images,
 )
-from medview.dicom.catalog import Catalog
-from medview.dicom.load import load
+from medview.dicom.export._common import quiet_highdicom
+from medview.dicom.series.loading import load
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pydicom
 from realparts import DATA
 
 import medview
-from medview.dicom.arriving import ArrivingSeries
+from medview.dicom.series.arriving import ArrivingSeries
 
 HFS = DATA / "dcm_qa_decubitus/In/HFS"
 KITS = DATA / "kits_dupe_positions"

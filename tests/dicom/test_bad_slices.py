@@ -23,12 +23,12 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import JPEG2000Lossless
 
 import medview
-from medview.dicom import _sandbox
 from medview.dicom.errors import PixelDataError, SeriesError
-from medview.dicom.load import find_series
-from medview.dicom.pixels import decode
-from medview.dicom.progressive import open_progressive
-from medview.dicom.scan import scan_file
+from medview.dicom.pixels import _sandbox
+from medview.dicom.pixels.decoding import decode
+from medview.dicom.scan.scanner import scan_file
+from medview.dicom.series.loading import find_series
+from medview.dicom.series.progressive import open_progressive
 
 SERIES = "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag"
 REPO = Path(__file__).resolve().parents[2]
@@ -307,7 +307,7 @@ def test_a_huge_image_claim_is_a_clear_error_in_convert(tmp_path, frames, reason
 
 
 def test_a_volume_beyond_memory_is_refused_before_allocation():
-    from medview.dicom.read import allocate_volume
+    from medview.dicom.pixels.read import allocate_volume
 
     with pytest.raises(SeriesError, match=r"the volume would take .* GiB .*more than 75% of "
                                           r"this machine's"):
@@ -432,8 +432,8 @@ def test_decoder_process_dies_with_its_parent(data_dir, tmp_path):
 
     script = (
         "import os, signal, sys\n"
-        "from medview.dicom import _sandbox\n"
-        "from medview.dicom.scan import scan_file\n"
+        "from medview.dicom.pixels import _sandbox\n"
+        "from medview.dicom.scan.scanner import scan_file\n"
         "h = scan_file(sys.argv[1])\n"
         "_sandbox.decode_in_sandbox(h.path, h.transfer_syntax_uid, 'gdcm', [0], 10**7)\n"
         "w = _sandbox._worker\n"

@@ -16,8 +16,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from medview.core.progress import Cancelled, Progress
-from medview.dicom.catalog import SCHEMA_VERSION, Catalog, IndexReport, default_catalog_path
-from medview.dicom.scan import iter_files, scan_file, scan_paths
+from medview.dicom.catalog.db import SCHEMA_VERSION, Catalog, IndexReport, default_catalog_path
+from medview.dicom.scan.scanner import iter_files, scan_file, scan_paths
 
 
 @pytest.fixture
@@ -359,7 +359,7 @@ def test_cancel_leaves_complete_batches(tmp_path):
 def test_crash_inside_a_batch_rolls_back(tmp_path, monkeypatch):
     folder = tmp_path / "s"
     _synthetic_series(folder, 5)
-    import medview.dicom.catalog as catalog_module
+    import medview.dicom.catalog.db as catalog_module
 
     def boom(conn, headers):
         raise RuntimeError("simulated crash")

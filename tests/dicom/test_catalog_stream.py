@@ -11,8 +11,8 @@ import pytest
 
 import medview
 from medview.core.progress import Cancelled, Progress
-from medview.dicom import _catalog_index
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog import _index as _catalog_index
+from medview.dicom.catalog.db import Catalog
 from phantoms import write_ct_series
 
 

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from medview.dicom.catalog import Catalog
-from medview.dicom.collect import collect_files
+from medview.dicom.catalog.collect import collect_files
+from medview.dicom.catalog.db import Catalog
 
 
 def test_files_folders_and_catalog_uids_each_once(data_dir, tmp_path):

@@ -62,8 +62,8 @@ def test_run_writes_a_seg_and_a_derived_series_beside_the_nifti(ct, chain, tmp_p
     for f in series:
         assert_valid_dicom(f)
 
-    from medview.core.smoothing import gaussian
-    from medview.core.thresholds import threshold_manual
+    from medview.core.filters.smoothing import gaussian
+    from medview.core.segmentation.thresholds import threshold_manual
 
     smooth = gaussian(ct, sigma_mm=1.0)
     expected = threshold_manual(smooth, low=300.0, high=3000.0).array
@@ -142,8 +142,8 @@ def test_export_a_label_file_onto_its_source_series(ct, tmp_path):
 def test_dicom_outputs_are_all_or_nothing(tmp_path):
     from medview.core.labelmap import LabelMap
     from medview.core.volume import Volume
-    from medview.dicom._export_common import ExportError
-    from medview.dicom.export import write_dicom_outputs
+    from medview.dicom.export._common import ExportError
+    from medview.dicom.export.dispatch import write_dicom_outputs
 
     liver = medview.load(DATA / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice")
     good = liver.with_array(liver.array.astype(np.float32) / 2)

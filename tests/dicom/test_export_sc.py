@@ -10,16 +10,16 @@ from realparts import DATA, require
 
 import medview
 from medview.core.volume import Volume
-from medview.dicom._export_common import ExportError
-from medview.dicom.export_sc import MULTIFRAME_TRUE_COLOR_SC, write_rgb_capture
+from medview.dicom.export._common import ExportError
+from medview.dicom.export.secondary_capture import MULTIFRAME_TRUE_COLOR_SC, write_rgb_capture
 
 PHILIPS = DATA / "dcm_qa_ct" / "In" / "Philips" / "S21610" / "S2010"
 
 
 @pytest.fixture(scope="module")
 def fused():
-    from medview.core.fusion import blend_colour
-    from medview.core.smoothing import gaussian
+    from medview.core.filters.smoothing import gaussian
+    from medview.core.fusion.blend import blend_colour
 
     require(PHILIPS.is_dir(), f"real CT at {PHILIPS}")
     ct = medview.load(PHILIPS)

@@ -12,8 +12,8 @@ from realparts import DATA, require
 import medview
 from medview.core.labelmap import LabelMap, Segment
 from medview.core.volume import Volume
-from medview.dicom._export_common import ExportError
-from medview.dicom.export_seg import write_seg
+from medview.dicom.export._common import ExportError
+from medview.dicom.export.seg import write_seg
 
 PHILIPS = DATA / "dcm_qa_ct" / "In" / "Philips" / "S21610" / "S2010"  # tilted, 54 slices
 LIVER = DATA / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice"  # axial, 3 slices
@@ -179,7 +179,7 @@ def test_never_overwrites_silently_and_a_failure_leaves_nothing(liver, tmp_path,
 def test_seg_of_a_series_resampled_at_load_goes_onto_the_acquired_slices(tmp_path):
     import pydicom
 
-    from medview.dicom.export import export_dicom
+    from medview.dicom.export.dispatch import export_dicom
 
     require(GE.is_dir(), f"GE tilted CT at {GE}")
     ge = medview.load(GE)  # tilted, spacing 1.1–7.4 mm: 28 acquired → 37 uniform slices
@@ -204,7 +204,7 @@ def test_seg_of_a_series_resampled_at_load_goes_onto_the_acquired_slices(tmp_pat
 def test_a_hundred_segments_round_trip_through_read_seg(liver, encoding, tmp_path):
     """An atlas-like label map (100 segments, each a box, some on one slice only) written in
     either encoding and read back as the overlay the viewer shows: voxel-equal, names kept."""
-    from medview.dicom.read_seg import read_seg
+    from medview.dicom.series.seg import read_seg
 
     nz, ny, nx = liver.shape
     y = np.arange(ny) * 10 // ny
@@ -237,7 +237,7 @@ def test_without_an_encoding_few_segments_are_binary_and_an_atlas_is_a_label_map
                                                                                    tmp_path):
     import highdicom as hd
 
-    from medview.dicom.export_seg import BINARY_MAX_SEGMENTS, default_encoding
+    from medview.dicom.export.seg import BINARY_MAX_SEGMENTS, default_encoding
 
     for count, want in ((2, "BINARY"), (BINARY_MAX_SEGMENTS, "BINARY"),
                         (BINARY_MAX_SEGMENTS + 1, default_encoding().upper())):

@@ -10,8 +10,8 @@ from realparts import DATA, require
 
 import medview
 from medview.core.volume import Volume
-from medview.dicom._export_common import ExportError
-from medview.dicom.export_series import choose_rescale, write_derived_series
+from medview.dicom.export._common import ExportError
+from medview.dicom.export.series import choose_rescale, write_derived_series
 
 PHILIPS = DATA / "dcm_qa_ct" / "In" / "Philips" / "S21610" / "S2010"  # tilted CT, 54 slices
 LIVER = DATA / "dcmqi_seg" / "data" / "segmentations" / "ct-3slice"
@@ -55,7 +55,7 @@ def check_series(files, vol: Volume, source: Volume) -> list[pydicom.Dataset]:
 
 
 def test_float_volume_of_a_tilted_ct_reimports_in_place(philips, tmp_path):
-    from medview.core.smoothing import gaussian
+    from medview.core.filters.smoothing import gaussian
 
     smooth = gaussian(philips, sigma_mm=1.0)
     assert smooth.array.dtype == np.float32 and philips.is_oblique_stack

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from dicom_validate import assert_valid_dicom
 
-from medview.dicom._export_common import ExportError
-from medview.dicom.annotation_store import key_image_slices
+from medview.dicom.documents.key_objects import read_key_images, write_key_images
+from medview.dicom.documents.store import key_image_slices
 from medview.dicom.errors import DicomError
-from medview.dicom.key_objects import read_key_images, write_key_images
-from medview.dicom.load import load
+from medview.dicom.export._common import ExportError
+from medview.dicom.series.loading import load
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Header layouts (medview.dicom._skeleton): the next file of a series cut up in one go.
+"""Header layouts (medview.dicom.scan._skeleton): the next file of a series cut up in one go.
 
 A file read through a remembered layout must give exactly the header a full parse gives, and
 any file that differs in what the walk depends on (a length, a tag, the transfer syntax, a
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from realparts import DATA, require
 
-from medview.dicom import _skeleton
 from medview.dicom.errors import UnreadableFileError
-from medview.dicom.header import InstanceHeader
-from medview.dicom.scan import iter_files, scan_file, scan_file_pydicom
+from medview.dicom.scan import _skeleton
+from medview.dicom.scan.header import InstanceHeader
+from medview.dicom.scan.scanner import iter_files, scan_file, scan_file_pydicom
 
 SERIES = [
     DATA / "kits_dupe_positions",

@@ -78,7 +78,7 @@ def test_twelve_bit_values_match_reference(data_dir):
 
 
 def test_every_shared_file_loads_or_is_rejected_with_a_reason(data_dir):
-    from medview.dicom.load import find_series
+    from medview.dicom.series.loading import find_series
 
     plans, errors = find_series(data_dir)
     assert len(plans) >= 15

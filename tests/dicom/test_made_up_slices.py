@@ -12,8 +12,8 @@ from realparts import DATA, require
 import medview
 from medview.core.labelmap import LabelMap, default_segments
 from medview.core.made_up import describe, made_up_note, made_up_slices
-from medview.dicom.export import export_dicom
-from medview.dicom.export_series import write_derived_series
+from medview.dicom.export.dispatch import export_dicom
+from medview.dicom.export.series import write_derived_series
 from medview.formats.volume_io import write_volume
 from phantoms import write_ct_series
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from medview.dicom.errors import SeriesError
-from medview.dicom.header import InstanceHeader
-from medview.dicom.mosaic import mosaic_geometry, mosaic_shape, untile
-from medview.dicom.pixels import decode
-from medview.dicom.scan import scan_file
+from medview.dicom.pixels.decoding import decode
+from medview.dicom.scan.header import InstanceHeader
+from medview.dicom.scan.scanner import scan_file
+from medview.dicom.series.mosaic import mosaic_geometry, mosaic_shape, untile
 
 # dcm_qa_12bit: README table (series number → file); Ref/N.nii is series N
 TWELVE_BIT = {"12bitUnsigned.dcm": 2, "12bitUnsigned_0x0F0F.dcm": 3, "12bitSigned_0x0F0F.dcm": 4}

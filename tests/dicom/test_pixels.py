@@ -21,10 +21,9 @@ from pydicom.uid import (
 )
 from realparts import require
 
-from medview.dicom import pixels
 from medview.dicom.errors import PixelDataError
-from medview.dicom.header import InstanceHeader
-from medview.dicom.pixels import (
+from medview.dicom.pixels import decoding as pixels
+from medview.dicom.pixels.decoding import (
     check_pixel_data,
     decode,
     decode_into,
@@ -32,7 +31,8 @@ from medview.dicom.pixels import (
     frame_shape,
     stored_dtype,
 )
-from medview.dicom.scan import iter_files, scan_file
+from medview.dicom.scan.header import InstanceHeader
+from medview.dicom.scan.scanner import iter_files, scan_file
 
 # pydicom test files that are broken for every decoder, pydicom's own included
 _BROKEN = {

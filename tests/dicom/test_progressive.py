@@ -10,8 +10,8 @@ from realparts import require
 
 import medview
 from medview.core.progress import Cancelled, Progress
-from medview.dicom.catalog import Catalog
-from medview.dicom.progressive import open_progressive, outward_order
+from medview.dicom.catalog.db import Catalog
+from medview.dicom.series.progressive import open_progressive, outward_order
 from phantoms import ct_phantom_volume, write_ct_series
 
 

@@ -8,8 +8,8 @@ from dicom_validate import assert_valid_dicom
 from realparts import DATA, require
 
 import medview
-from medview.dicom.export_seg import write_seg
-from medview.dicom.read_seg import SegReadError, read_seg
+from medview.dicom.export.seg import write_seg
+from medview.dicom.series.seg import SegReadError, read_seg
 from medview.formats.volume_io import read_volume
 
 DCMQI = DATA / "dcmqi_seg" / "data" / "segmentations"

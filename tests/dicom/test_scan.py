@@ -16,8 +16,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate
 
 from medview.core.progress import Cancelled, Progress
 from medview.dicom.errors import UnreadableFileError
-from medview.dicom.header import InstanceHeader
-from medview.dicom.scan import (
+from medview.dicom.scan.header import InstanceHeader
+from medview.dicom.scan.scanner import (
     iter_files,
     scan_file,
     scan_file_pydicom,

@@ -11,11 +11,11 @@ import pytest
 from dicom_validate import assert_valid_dicom
 
 from medview.core.annotations import KINDS, Annotation, make_annotation
-from medview.dicom._export_common import ExportError, quiet_highdicom
+from medview.dicom.documents.sr_read import read_annotation_sr
+from medview.dicom.documents.sr_write import write_annotation_sr
 from medview.dicom.errors import DicomError
-from medview.dicom.load import load
-from medview.dicom.sr_annotations import write_annotation_sr
-from medview.dicom.sr_annotations_read import read_annotation_sr
+from medview.dicom.export._common import ExportError, quiet_highdicom
+from medview.dicom.series.loading import load
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import numpy as np
 import pydicom
 
 import medview
-from medview.dicom.catalog import Catalog
-from medview.dicom.dicomdir import read_dicomdir
+from medview.dicom.catalog.db import Catalog
+from medview.dicom.scan.dicomdir import read_dicomdir
 
 
 def _medium_with_escaping_record(data_dir, tmp_path):

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from realparts import require
 
 import medview
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 
 
 @pytest.fixture

@@ -22,14 +22,14 @@ from dicom_validate import assert_valid_dicom
 from realparts import require
 
 import medview
-from medview.core.fusion import blend_colour
+from medview.core.fusion.blend import blend_colour
 from medview.core.labelmap import LabelMap, Segment
-from medview.dicom._export_common import InvalidUIDWarning
-from medview.dicom._export_uids import is_valid_uid, replacement_uid
-from medview.dicom.catalog import Catalog
-from medview.dicom.export_sc import write_rgb_capture
-from medview.dicom.export_seg import write_seg
-from medview.dicom.export_series import write_derived_series
+from medview.dicom.catalog.db import Catalog
+from medview.dicom.export._common import InvalidUIDWarning
+from medview.dicom.export._uids import is_valid_uid, replacement_uid
+from medview.dicom.export.secondary_capture import write_rgb_capture
+from medview.dicom.export.seg import write_seg
+from medview.dicom.export.series import write_derived_series
 
 LIVER = ("dcmqi_seg", "data", "segmentations", "ct-3slice")
 LIVER_SEGMENT = Segment(1, "Liver", (200, 120, 100), ("91723000", "SCT", "Anatomical Structure"),

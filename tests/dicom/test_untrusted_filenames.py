@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import medview
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.dicom.display import printable
 
 _BAD = b"\xff\xfe"

@@ -18,8 +18,8 @@ import pytest
 from realparts import require
 
 import medview
-from medview.dicom.catalog import Catalog
-from medview.dicom.scan import scan_file, scan_file_pydicom
+from medview.dicom.catalog.db import Catalog
+from medview.dicom.scan.scanner import scan_file, scan_file_pydicom
 
 _THICKNESS_DS = b"\x18\x00\x50\x00DS"
 

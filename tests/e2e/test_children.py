@@ -17,7 +17,7 @@ import psutil
 import pytest
 from offload_procs import medview_cmd, start_server, stop, subprocess_env
 
-from medview.dicom.scan import POOL_MIN_FILES
+from medview.dicom.scan.scanner import POOL_MIN_FILES
 from phantoms import write_ct_series
 
 pytestmark = [pytest.mark.e2e]

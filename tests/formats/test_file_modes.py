@@ -49,7 +49,7 @@ def test_text_bytes_and_volumes_get_the_umask_mode(umask, tmp_path):
 
 
 def test_dicom_seg_and_derived_series_get_the_umask_mode(umask, tmp_path):
-    from medview.dicom.export import export_dicom
+    from medview.dicom.export.dispatch import export_dicom
 
     require(LIVER.is_dir(), f"real CT at {LIVER}")
     ct = medview.load(LIVER)

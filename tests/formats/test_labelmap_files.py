@@ -10,7 +10,7 @@ from realparts import DATA, require
 
 import medview
 from medview.core.labelmap import LabelMap, Segment
-from medview.core.resample import resample_to_grid
+from medview.core.registration.resample import resample_to_grid
 from medview.formats.results import write_results
 from medview.formats.volume_io import read_volume
 

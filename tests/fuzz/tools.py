@@ -90,7 +90,7 @@ def medview_load(folder: str, refs: list[dict]) -> dict:
     """``medview.load(folder)`` (the series holding most intact slices when there are several)."""
     import medview
     from medview.dicom.errors import AmbiguousSourceError, DicomError
-    from medview.dicom.load import find_series, plan_load
+    from medview.dicom.series.loading import find_series, plan_load
 
     intact = {r["path"] for r in refs}
     out: dict = {"found": [False] * len(refs), "reported": [False] * len(refs)}

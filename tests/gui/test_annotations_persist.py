@@ -193,7 +193,7 @@ def _foreign_report(volume, path):
     import pydicom
     from pydicom.sr.codedict import codes
 
-    from medview.dicom._export_common import quiet_highdicom
+    from medview.dicom.export._common import quiet_highdicom
 
     images = [pydicom.dcmread(f, stop_before_pixels=True)
               for f in sorted(set(volume.metadata["source_files"]))]
@@ -255,7 +255,7 @@ def test_a_report_made_with_highdicom_is_shown_and_goes_out_with_the_series(
     assert report in send_files
     share = dict(w.share_sources())
     assert report in share["The open series"]
-    from medview.dicom.collect import collect_files
+    from medview.dicom.catalog.collect import collect_files
 
     assert report in collect_files([volume.metadata["SeriesInstanceUID"]], w.catalog)
     _close(w)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from medview.app.thumbnails import ThumbnailCache
 from medview.app.windowing import auto_window
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.formats.volume_io import read_volume
 from medview.gui.main_window import MainWindow
 from medview.gui.tag_browser import TagBrowserDialog, read_tag_tree

@@ -44,7 +44,7 @@ def _export(window, qtbot, name, fmt, path, **kw):
 
 
 def test_painted_label_map_exports_as_a_valid_seg_that_reads_back(window, qtbot, tmp_path):
-    from medview.dicom.read_seg import read_seg
+    from medview.dicom.series.seg import read_seg
 
     state = window.state
     state.set_tool("brush")
@@ -73,7 +73,7 @@ def test_painted_label_map_exports_as_a_valid_seg_that_reads_back(window, qtbot,
 
 
 def test_derived_result_exports_as_a_series_that_reimports_in_place(window, qtbot, tmp_path):
-    from medview.core.smoothing import gaussian
+    from medview.core.filters.smoothing import gaussian
 
     state = window.state
     smoothed = gaussian(state.volume, sigma_mm=3.0)

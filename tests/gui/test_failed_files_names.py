@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.gui.failed_files import FailedFilesPanel
 
 

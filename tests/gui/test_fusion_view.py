@@ -7,7 +7,7 @@ import pytest
 from petct_helpers import window_on_ct, write_pet_ct
 
 from medview.app import library
-from medview.core.resample import resample_to_grid
+from medview.core.registration.resample import resample_to_grid
 from medview.gui.colormaps import fusion_lut
 
 CT_SHAPE = (40, 128, 128)
@@ -60,7 +60,7 @@ def test_pet_over_ct_scrolls_in_step_with_colour_and_opacity(window, qtbot):
 
 
 def test_registered_fusion_uses_the_rigid_registration(window, qtbot):
-    from medview.core.registration import register_rigid
+    from medview.core.registration.rigid import register_rigid
 
     panel = window.fusion_panel
     panel.register.setChecked(True)

@@ -148,8 +148,8 @@ def test_an_old_pickle_model_is_converted_only_after_the_user_confirms(app, qtbo
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from medview.core.classifier import PixelClassifier, train_classifier
     from medview.core.labelmap import LabelMap
+    from medview.core.segmentation.classifier import PixelClassifier, train_classifier
     from medview.gui.segment_panel import SegmentPanel
     from medview.gui.tasks import TaskRunner
 

@@ -1,7 +1,7 @@
 """Oblique MPR on screen (issue 17): a rotated frame shows the expected plane, the crosshair
 drag turns the other planes, the reset gives back the acquired views.
 
-Real CT (KiTS). The expected picture is :func:`medview.core.reformat.sample_plane` of the
+Real CT (KiTS). The expected picture is :func:`medview.core.reformat.oblique.sample_plane` of the
 frame's plane, windowed; it is compared with the grab pixel by pixel through the mapping the
 view uses (display → view mm → ViewBox → viewport).
 """
@@ -18,7 +18,7 @@ from viewer_helpers import grab_rgb
 
 from medview.app.planes import PLANES
 from medview.app.state import ViewerState
-from medview.core.reformat import MprFrame, mpr_plane, sample_plane
+from medview.core.reformat.oblique import MprFrame, mpr_plane, sample_plane
 from medview.gui.view_grid import ViewGrid
 
 CURSOR = (260, 250, 60)

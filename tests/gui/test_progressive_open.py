@@ -273,7 +273,7 @@ def test_a_file_broken_after_import_is_reported_and_the_rest_shown(qtbot, window
 
 
 def test_a_broken_first_slice_is_a_stand_in_not_a_failure(qtbot, window, tmp_path):
-    from medview.dicom.progressive import open_progressive
+    from medview.dicom.series.progressive import open_progressive
 
     folder = tmp_path / "ct"
     write_ct_series(folder, shape=(20, 32, 32), seed=9)

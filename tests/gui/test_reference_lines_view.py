@@ -28,7 +28,7 @@ TIMEOUT_MS = 120_000
 
 @pytest.fixture(scope="module")
 def study(data_dir, tmp_path_factory):
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
 
     require((data_dir / STUDY).is_dir(), f"the Philips study at {data_dir / STUDY}")
     catalog = Catalog(tmp_path_factory.mktemp("cat") / "catalog.sqlite")

@@ -25,7 +25,7 @@ from viewer_helpers import (
 from medview.app.measurements import Measurement
 from medview.app.planes import PLANES
 from medview.app.state import ViewerState
-from medview.core.fusion import colormap_lut
+from medview.core.fusion.blend import colormap_lut
 from medview.core.labelmap import LabelMap, Segment
 from medview.gui.slice_viewer import CROSSHAIR_COLOUR
 from medview.gui.view_grid import LAYOUTS, ViewGrid
@@ -263,7 +263,7 @@ def write_moving_series(folder, base, centre_lps):
 
 def test_fused_cube_lands_on_its_patient_position_and_nothing_outside(grid, qtbot, tmp_path):
     from medview.app import library
-    from medview.core.fusion import blend_colour
+    from medview.core.fusion.blend import blend_colour
     from medview.gui.fusion_panel import FusionPanel
     from medview.gui.tasks import TaskRunner
 

@@ -17,7 +17,7 @@ from viewer_helpers import display_to_widget, grab_rgb, make_viewer, widget_to_d
 
 import medview
 from medview.app.state import ViewerState
-from medview.core.image_plane import ImagePlane
+from medview.core.reformat.plane import ImagePlane
 from medview.core.volume import Volume
 from medview.gui.view_grid import ViewGrid
 

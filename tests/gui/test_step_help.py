@@ -16,7 +16,7 @@ RAW = ("----------", "``", ":func:", ":class:", ":meth:", "`")
 
 
 def test_a_numpydoc_docstring_renders_sections_literals_and_parameters():
-    doc = """Smooth with ``sigma_mm``; see :func:`~medview.core.smoothing.gaussian`.
+    doc = """Smooth with ``sigma_mm``; see :func:`~medview.core.filters.smoothing.gaussian`.
 
     Notes on *why*: **fast**.
 

@@ -113,7 +113,7 @@ def test_save_writes_the_label_map_and_measurements_then_opens(window, qtbot, tm
     back = medview.formats.volume_io.read_volume(out / "labels.nrrd")
     assert int((back.array == 3).sum()) == n
     assert (out / "labels.segments.json").is_file()
-    from medview.dicom.annotation_store import load_annotations
+    from medview.dicom.documents.store import load_annotations
 
     (saved,) = load_annotations(window.catalog, _uid(window, "CT")).annotations
     assert saved.kind == "distance" and saved.value("length").value > 0

@@ -33,7 +33,7 @@ def write_result(folder: Path) -> Path:
     """A SEG medview writes (highdicom, Manufacturer medview) on the real 3-slice liver CT."""
     import medview
     from medview.core.labelmap import LabelMap, Segment
-    from medview.dicom.export_seg import write_seg
+    from medview.dicom.export.seg import write_seg
 
     vol = medview.load(LIVER / "ct-3slice")
     lab = np.zeros(vol.shape, np.uint8)
@@ -48,7 +48,7 @@ def write_result(folder: Path) -> Path:
 def real_catalog(tmp: Path, *, with_result: bool = True, more: tuple = ()):
     """A catalog of real series: the KiTS CT, the 9-syntax MR, the liver CT with dcmqi's SEG,
     and (``with_result``) a SEG medview wrote; plus ``more`` folders."""
-    from medview.dicom.catalog import Catalog
+    from medview.dicom.catalog.db import Catalog
 
     for p in (KITS, TS, LIVER):
         require(p.is_dir(), f"real DICOM test data at {p}")

@@ -22,7 +22,7 @@ from orthanc_proc import Orthanc, available
 from realparts import require
 
 from medview.audit import read_audit
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.pacs.backup import backup
 from medview.pacs.errors import NodeUnreachable
 

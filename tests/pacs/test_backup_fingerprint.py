@@ -8,7 +8,7 @@ import pydicom
 import pytest
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
-from medview.dicom import _sandbox
+from medview.dicom.pixels import _sandbox
 from medview.pacs._backup_check import fingerprint, fingerprint_file
 
 SERIES = "dcm_qa_decubitus/In/HFS/3_t1_fl2d_sag"

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 from medview.cli import main
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.pacs.query import Query, find
 from medview.pacs.retrieve import retrieve
 

@@ -10,7 +10,7 @@ from orthanc_proc import DCMTK_ENV
 from realparts import DATA, require_tool
 
 from medview.cli import main
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.pacs.query import Query, find, list_instances
 
 HFS = "dcm_qa_decubitus/In/HFS"

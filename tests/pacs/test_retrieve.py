@@ -13,7 +13,7 @@ from realparts import DATA, require_tool
 
 from medview.cli import main
 from medview.core.progress import Cancelled, Progress
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.pacs.errors import AuthenticationFailed, NodeUnreachable, PacsError
 from medview.pacs.nodes import DimseNode, WebNode, add_node
 from medview.pacs.query import Query, find

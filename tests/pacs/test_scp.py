@@ -14,7 +14,7 @@ import pytest
 from orthanc_proc import DCMTK_ENV
 from realparts import DATA, REPO, require_tool
 
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.pacs.scp import StorageSCP
 
 HFS = DATA / "dcm_qa_decubitus/In/HFS"

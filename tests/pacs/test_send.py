@@ -16,7 +16,7 @@ from realparts import DATA, REPO, require_tool
 
 from medview.cli import main
 from medview.core.progress import Progress
-from medview.dicom.catalog import Catalog
+from medview.dicom.catalog.db import Catalog
 from medview.pacs.errors import AuthenticationFailed
 from medview.pacs.nodes import DimseNode, WebNode, add_node
 from medview.pacs.send import send

@@ -8,9 +8,9 @@ from test_send import CT3, storescp  # noqa: F401 - the fixture
 
 from medview.cli import main
 from medview.core.annotations import make_annotation
-from medview.dicom.annotation_store import save_annotations, save_key_images
-from medview.dicom.catalog import Catalog
-from medview.dicom.load import load
+from medview.dicom.catalog.db import Catalog
+from medview.dicom.documents.store import save_annotations, save_key_images
+from medview.dicom.series.loading import load
 from medview.pacs.backup import select_instances
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"

@@ -74,9 +74,9 @@ def test_one_choice_follows_the_registry_and_tells_its_listeners():
 
 
 def test_a_step_runs_on_the_chosen_executor_as_its_function_does():
-    from medview.core.classifier import classify_pixels
     from medview.core.labelmap import LabelMap
-    from medview.core.segmentation import threshold_manual
+    from medview.core.segmentation.classifier import classify_pixels
+    from medview.core.segmentation.intensity import threshold_manual
 
     rng = np.random.default_rng(3)
     image = np.where(np.arange(32)[None, None, :] < 16, 0.0, 100.0) + rng.normal(0, 8, (3, 24, 32))

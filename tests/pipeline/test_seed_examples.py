@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import medview
-from medview.core.feature_stack import FeatureSpec, feature_stack
+from medview.core.filters.smoothing import smooth_mean
 from medview.core.labelmap import LabelMap
-from medview.core.smoothing import smooth_mean
+from medview.core.segmentation.pixel_features import FeatureSpec, feature_stack
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain
 from medview.pipeline.runner import run_chain

@@ -77,7 +77,7 @@ def test_json_depth_and_header_limits():
 
 
 def test_model_items_stay_bytes_unless_asked(tmp_path):
-    from medview.core.classifier import ModelFileError
+    from medview.core.segmentation.classifier import ModelFileError
 
     vol = Volume(np.zeros((1, 4, 4), np.float32), (1.0, 1.0, 1.0))
     parts = encode_bundle({}, {"image": vol, "m": EncodedModel(b"not a model")})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from server_helpers import noise_volume
 
-from medview.core.classifier import classify_pixels
 from medview.core.labelmap import LabelMap
+from medview.core.segmentation.classifier import classify_pixels
 from medview.pipeline.chain import Chain
 from medview.pipeline.runner import run_chain
 from medview.remote.client import RemoteClient

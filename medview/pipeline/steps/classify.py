@@ -1,6 +1,6 @@
 """Segment steps: the scribble classifier (train on scribbles and label, apply a saved model)."""
 
-from medview.core import classifier
+from medview.core.segmentation import classifier
 from medview.pipeline.registry import register
 
 # memory=: peak memory beyond the inputs in float32 copies of the first input, measured

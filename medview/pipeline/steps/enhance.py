@@ -1,6 +1,6 @@
 """Enhance steps: contrast stretch, histogram equalisation, CLAHE, sharpening, gamma."""
 
-from medview.core import enhance
+from medview.core.exposure import enhance
 from medview.pipeline.margin import EXACT, WHOLE, Margin, fixed_range, in_plane
 from medview.pipeline.registry import register
 

@@ -1,6 +1,7 @@
 """Features steps: maps come out as Volumes (or label maps), measures as tables."""
 
-from medview.core import features, texture
+from medview.core.features import edges as features
+from medview.core.features import texture
 from medview.pipeline.margin import EXACT, Margin
 from medview.pipeline.registry import register
 

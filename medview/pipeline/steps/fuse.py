@@ -4,7 +4,8 @@ Each step's first input ``volume`` is the fixed series; ``moving`` is the other 
 it in the chain, e.g. ``"inputs": {"moving": "pet"}``).
 """
 
-from medview.core import fusion, registration
+from medview.core.fusion import blend as fusion
+from medview.core.registration import rigid as registration
 from medview.pipeline.margin import EXACT, WHOLE
 from medview.pipeline.registry import register
 

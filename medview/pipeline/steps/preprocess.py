@@ -1,6 +1,6 @@
 """Preprocess steps: smoothing and denoising."""
 
-from medview.core import smoothing
+from medview.core.filters import smoothing
 from medview.pipeline.margin import EXACT, Margin, in_plane
 from medview.pipeline.registry import register
 

@@ -3,7 +3,8 @@
 (The scribble classifier's steps are in :mod:`medview.pipeline.steps.classify`.)
 """
 
-from medview.core import morphology, segmentation
+from medview.core.morphology import cleanup as morphology
+from medview.core.segmentation import intensity as segmentation
 from medview.pipeline.margin import EXACT, WHOLE, Margin, in_plane
 from medview.pipeline.registry import register
 

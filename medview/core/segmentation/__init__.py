@@ -1,0 +1,76 @@
+"""Segmentation: thresholds, region growing, k-means and the scribble classifier.
+
+Public names are imported lazily from the modules below (written by scripts/relayout.py).
+"""
+
+from __future__ import annotations
+
+from medview._lazy import attach
+
+__all__ = [
+    "FORMAT",
+    "MAGIC",
+    "SAFE_KINDS",
+    "ClassifierKind",
+    "FeatureSpec",
+    "ForestPredictor",
+    "LegacyModelError",
+    "MLPPredictor",
+    "ModelFileError",
+    "ModelFormatError",
+    "PixelClassifier",
+    "apply_classifier",
+    "checked_bytes",
+    "classify_pixels",
+    "cluster_kmeans",
+    "convert_legacy_model",
+    "estimator_from_npz",
+    "estimator_to_npz",
+    "feature_stack",
+    "grow_region",
+    "intensity_histogram",
+    "is_legacy_model",
+    "read_legacy",
+    "slice_features",
+    "split_model",
+    "threshold_li",
+    "threshold_manual",
+    "threshold_multiotsu",
+    "threshold_otsu",
+    "threshold_triangle",
+    "train_classifier",
+]
+
+__getattr__, __dir__ = attach(__name__, {
+    "apply_classifier": "medview.core.segmentation.classifier",
+    "checked_bytes": "medview.core.segmentation.model_store",
+    "ClassifierKind": "medview.core.segmentation.classifier",
+    "classify_pixels": "medview.core.segmentation.classifier",
+    "cluster_kmeans": "medview.core.segmentation.intensity",
+    "convert_legacy_model": "medview.core.segmentation.classifier",
+    "estimator_from_npz": "medview.core.segmentation.model_file",
+    "estimator_to_npz": "medview.core.segmentation.model_file",
+    "feature_stack": "medview.core.segmentation.pixel_features",
+    "FeatureSpec": "medview.core.segmentation.pixel_features",
+    "ForestPredictor": "medview.core.segmentation.fast_predict",
+    "FORMAT": "medview.core.segmentation.model_store",
+    "grow_region": "medview.core.segmentation.intensity",
+    "intensity_histogram": "medview.core.segmentation.thresholds",
+    "is_legacy_model": "medview.core.segmentation.model_store",
+    "LegacyModelError": "medview.core.segmentation.model_store",
+    "MAGIC": "medview.core.segmentation.model_store",
+    "MLPPredictor": "medview.core.segmentation.fast_predict",
+    "ModelFileError": "medview.core.segmentation.model_store",
+    "ModelFormatError": "medview.core.segmentation.model_file",
+    "PixelClassifier": "medview.core.segmentation.classifier",
+    "read_legacy": "medview.core.segmentation.model_store",
+    "SAFE_KINDS": "medview.core.segmentation.model_file",
+    "slice_features": "medview.core.segmentation.pixel_features",
+    "split_model": "medview.core.segmentation.model_store",
+    "threshold_li": "medview.core.segmentation.thresholds",
+    "threshold_manual": "medview.core.segmentation.thresholds",
+    "threshold_multiotsu": "medview.core.segmentation.thresholds",
+    "threshold_otsu": "medview.core.segmentation.thresholds",
+    "threshold_triangle": "medview.core.segmentation.thresholds",
+    "train_classifier": "medview.core.segmentation.classifier",
+})

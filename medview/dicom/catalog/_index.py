@@ -1,0 +1,406 @@
+"""Indexing: bring the catalog up to date with the files under some paths.
+
+Why one module: one mixin whose batches are one transaction each; its parts share that.
+
+Reads only files that are new or whose (size, mtime) changed; files that vanished from an
+indexed folder are removed; a failing file that did not change keeps its error without being
+read again. Every batch of files is one transaction, so a cancelled or crashed import never
+leaves half a record. :class:`~medview.dicom.catalog.db.Catalog` inherits these methods.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+from medview.core.progress import NO_PROGRESS, Progress
+from medview.dicom.catalog._documents import (
+    DocumentRecord,
+    documents_among,
+    forget_documents,
+    write_documents,
+)
+from medview.dicom.catalog._lookup import lookup
+from medview.dicom.catalog._schema import (
+    _INSERT_INSTANCE,
+    PATH_RANGE,
+    IndexReport,
+    _patient_key,
+    _to_row,
+    db_path,
+    path_range_params,
+    py_path,
+    write_transaction,
+)
+from medview.dicom.catalog._walk import _chunks, _count, _under, _walk
+from medview.dicom.errors import UnreadableFileError
+from medview.dicom.scan.header import InstanceHeader
+
+_BATCH = 250
+
+
+# --------------------------------------------------------------------------- walking
+
+_CHUNK = 500  # paths per catalog look-up and per scan batch
+MAX_LISTED = 10_000  # errors/warnings kept in an IndexReport (counted beyond)
+
+
+def _listed(report: IndexReport, kind: str, items: Iterable[tuple[str, str]]) -> None:
+    """Add (path, text) items to ``report.errors``/``warnings`` up to :data:`MAX_LISTED`,
+    counting all of them (a tree of junk must not grow the report without bound)."""
+    target = report.errors if kind == "errors" else report.warnings
+    for item in items:
+        if kind == "errors":
+            report.error_count += 1
+        else:
+            report.warning_count += 1
+        if len(target) < MAX_LISTED:
+            target.append(item)
+
+
+# --------------------------------------------------------------------------- the catalog
+
+
+class _IndexingMixin:
+    """The indexing methods of :class:`~medview.dicom.catalog.db.Catalog` (which provides
+    ``_conn``)."""
+
+    # -- indexing -----------------------------------------------------------------------
+
+    def index(
+        self,
+        paths: Iterable[str | os.PathLike] | str | os.PathLike,
+        *,
+        progress: Progress = NO_PROGRESS,
+        workers: int | None = None,
+    ) -> IndexReport:
+        """Bring the catalog up to date with ``paths``.
+
+        The folders are walked one listing at a time and the files looked up in the
+        catalog, scanned and written in batches of a few hundred, each batch one
+        transaction: memory stays flat in the number of files, a series is in the catalog
+        (readable from other connections) as soon as its batch is written, and a cancelled
+        import keeps every batch written before; the next import reads only the rest.
+
+        Parameters
+        ----------
+        paths : path or iterable of paths
+            Folders (recursively), single files and DICOMDIR files (their referenced files; a
+            broken DICOMDIR is an error and its folder is walked instead).
+        progress : Progress, optional
+            ``update(fraction, message)`` per batch; ``check()`` before each batch.
+        workers : int, optional
+            Processes for scanning; default: this process below
+            :data:`~medview.dicom.scan.scanner.POOL_MIN_FILES` files to read, else up to 4.
+
+        Returns
+        -------
+        IndexReport
+            Errors and warnings are listed up to :data:`MAX_LISTED` each (all are counted).
+
+        Raises
+        ------
+        Cancelled
+            When ``progress`` was cancelled; every batch committed before stays, complete.
+        """
+        t0 = time.perf_counter()
+        progress = progress if progress is not None else NO_PROGRESS
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        report = IndexReport()
+        folders: list[str] = []
+        explicit: list[str] = []
+        dicomdir_errors: list[tuple[str, str, int, int]] = []
+        missing: list[tuple[str, str]] = []
+        progress.update(0.0, "looking for files")
+        for p in paths:
+            p = os.path.abspath(os.fspath(p))
+            if os.path.isdir(p):
+                folders.append(p)
+            elif os.path.isfile(p) and os.path.basename(p).upper() == "DICOMDIR":
+                from medview.dicom.scan.dicomdir import read_dicomdir
+
+                try:
+                    refs, skipped = read_dicomdir(p)
+                except UnreadableFileError as exc:
+                    st = os.stat(p)
+                    dicomdir_errors.append((p, exc.reason, st.st_size, st.st_mtime_ns))
+                    folders.append(os.path.dirname(p))
+                else:
+                    explicit.extend(str(r) for r in refs)
+                    missing.extend(skipped)  # reported with the unreadable files
+            else:
+                explicit.append(p)
+        # a folder inside another given folder, or a file inside one, is walked once
+        folders = sorted(set(folders))
+        folders = [f for i, f in enumerate(folders) if not _under(f, folders[:i])]
+        explicit = list(dict.fromkeys(p for p in explicit if not _under(p, folders)))
+        conn = self._conn()
+        in_catalog_before = self._count_under(conn, folders)
+        # the denominator of the progress: a folder indexed before has about as many files as
+        # the catalog knows there (no second walk of 100,000 names just to count them)
+        total = (in_catalog_before or sum(_count(f) for f in folders)) + len(explicit)
+        progress.check()
+        explicit_set = set(explicit)
+        self._write(conn, errors=dicomdir_errors)
+        _listed(report, "errors", ((p, r) for p, r, _, _ in dicomdir_errors))
+        _listed(report, "errors", missing)
+        state = {"matched": 0, "seen": 0}
+
+        def candidates() -> Iterator[list[tuple[str, int, int]]]:
+            """(path, size, mtime) lists: the explicit files, then one per folder."""
+            stated = []
+            for p in explicit:
+                try:
+                    st = os.stat(p)
+                except OSError as exc:
+                    # reported, and forgotten: an entry of a file that isn't there would linger
+                    _listed(report, "errors", [(p, f"cannot read: {exc.strerror or exc}")])
+                    report.removed += self._forget(conn, [p])
+                    continue
+                stated.append((p, st.st_size, st.st_mtime_ns))
+            if stated:
+                yield stated
+            for f in folders:
+                yield from _walk(f, progress)
+
+        def to_read() -> Iterator[list[tuple[str, int, int, bool]]]:
+            """Batches of (path, size, mtime, was_known) that are new or changed."""
+            for chunk in _chunks(candidates(), _CHUNK):
+                known, failed = self._lookup(conn, [c[0] for c in chunk])
+                out = []
+                matched = len(known) + len(failed)
+                if explicit_set and matched:  # the explicit files are not under the folders
+                    matched -= sum(p in explicit_set for p in (*known, *failed))
+                state["matched"] += matched
+                for p, size, mtime in chunk:
+                    sig = (size, mtime)
+                    if known.get(p) == sig:
+                        report.unchanged += 1
+                    elif p in failed and failed[p][1:] == sig:
+                        report.unchanged += 1
+                        _listed(report, "errors", [(p, failed[p][0])])
+                    else:
+                        out.append((p, size, mtime, p in known or p in failed))
+                state["seen"] += len(chunk)
+                if out:
+                    yield out
+                else:  # nothing to read in this chunk: still show the walk moving
+                    progress.update(min(state["seen"] / max(total, 1), 1.0),
+                                    f"checked {state['seen']:,}/{total:,} files")
+                    progress.check()
+
+        signature: dict[str, tuple[int, int, bool]] = {}  # of the batches in flight only
+
+        def batches() -> Iterator[list[str]]:
+            for batch in to_read():
+                for p, size, mtime, was_known in batch:
+                    signature[p] = (size, mtime, was_known)
+                yield [b[0] for b in batch]
+
+        def scanned() -> Iterator[tuple[list[InstanceHeader], list[tuple[str, str]], int]]:
+            # the scanner (and its parser modules) is imported only when a file needs reading:
+            # a re-index of an unchanged tree never does
+            pending = batches()
+            first = next(pending, None)
+            if first is None:
+                return
+            from medview.dicom.scan._stream import scan_stream
+
+            results = scan_stream(itertools.chain([first], pending), workers=workers)
+            try:
+                yield from results
+            finally:
+                results.close()
+
+        results = scanned()
+        rewritten = False
+        try:
+            for headers, errors, n in results:
+                progress.check()
+                documents, errors = documents_among(errors)
+                err_rows = []
+                for p, reason in errors:
+                    size, mtime, was_known = signature.pop(p, (-1, -1, False))
+                    err_rows.append((p, reason, size, mtime))
+                    rewritten |= was_known
+                self._write(conn, headers=headers, errors=err_rows, documents=documents)
+                for d in documents:
+                    rewritten |= signature.pop(d.path, (-1, -1, False))[2]
+                    report.documents += 1
+                for h in headers:
+                    _listed(report, "warnings", ((h.path, w) for w in h.warnings))
+                    was_known = signature.pop(h.path, (-1, -1, False))[2]
+                    rewritten |= was_known
+                    if was_known:
+                        report.updated += 1
+                    else:
+                        report.added += 1
+                _listed(report, "errors", errors)
+                report.scanned += n
+                progress.update(min(state["seen"] / max(total, 1), 1.0),
+                                f"indexed {report.scanned:,} new or changed files, checked "
+                                f"{state['seen']:,}/{total:,}")
+            if in_catalog_before != state["matched"]:
+                # some catalog entries under the folders were not found by the walk
+                keep = {p for p, _, _, _ in dicomdir_errors}  # skipped by the walk, yet listed
+                report.removed += self._forget_vanished(conn, folders, keep)
+        finally:
+            results.close()
+            if report.removed or rewritten:
+                self._prune(conn)  # only removals and re-read files can orphan a series
+        report.errors.sort()
+        report.warnings.sort()
+        report.seconds = time.perf_counter() - t0
+        progress.update(1.0, f"indexed {report.scanned:,} files")
+        return report
+
+    @staticmethod
+    def _count_under(conn: sqlite3.Connection, folders: Sequence[str]) -> int:
+        n = 0
+        for folder in folders:
+            bounds = path_range_params(folder)
+            for table in ("instances", "errors", "documents"):
+                n += conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {PATH_RANGE}",
+                                  bounds).fetchone()[0]
+        return n
+
+    def _forget(self, conn: sqlite3.Connection, paths: Sequence[str]) -> int:
+        """Remove ``paths`` from instances and errors; how many entries went."""
+        gone = [(db_path(p),) for p in paths]
+        with write_transaction(conn):
+            before = conn.total_changes
+            conn.executemany("DELETE FROM instances WHERE path = ?", gone)
+            conn.executemany("DELETE FROM errors WHERE path = ?", gone)
+            n = conn.total_changes - before
+            return n + forget_documents(conn, paths)
+
+    def _forget_vanished(self, conn: sqlite3.Connection, folders: Sequence[str],
+                         keep: set[str]) -> int:
+        """Remove the entries under ``folders`` whose file a walk would not find any more
+        (deleted, no longer a regular file, or now under a skipped name), a page of paths
+        at a time."""
+        from medview.dicom.scan.scanner import skipped_name
+
+        removed = 0
+        for folder in folders:
+            bounds = path_range_params(folder)
+            for table in ("instances", "errors", "documents"):
+                last: str | bytes = ""
+                while True:
+                    page = [r[0] for r in conn.execute(
+                        f"SELECT path FROM {table} WHERE {PATH_RANGE} AND path > ? "
+                        f"ORDER BY path LIMIT {_CHUNK}", (*bounds, last))]
+                    if not page:
+                        break
+                    last = page[-1]
+                    gone = []
+                    for value in page:
+                        p = py_path(value)
+                        if p in keep:
+                            continue
+                        rel = os.path.relpath(p, folder).split(os.sep)
+                        if any(skipped_name(part) for part in rel) or not os.path.isfile(p):
+                            gone.append(p)
+                    if gone:
+                        removed += self._forget(conn, gone)
+        return removed
+
+    def _lookup(
+        self, conn: sqlite3.Connection, files: Sequence[str]
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
+        """Catalog entries of ``files`` (a chunk): instances and errors."""
+        return lookup(conn, list(files))
+
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        headers: Sequence[InstanceHeader] = (),
+        errors: Sequence[tuple[str, str, int, int]] = (),
+        removed: Sequence[str] = (),
+        documents: Sequence[DocumentRecord] = (),
+    ) -> None:
+        """One transaction: upsert ``headers`` and ``documents``, record ``errors``, drop
+        ``removed`` paths."""
+        if not (headers or errors or removed or documents):
+            return
+        with write_transaction(conn):
+            if removed:
+                gone = [(db_path(p),) for p in removed]
+                conn.executemany("DELETE FROM instances WHERE path = ?", gone)
+                conn.executemany("DELETE FROM errors WHERE path = ?", gone)
+                forget_documents(conn, removed)
+            if documents:
+                write_documents(conn, documents)
+            if errors:
+                forget_documents(conn, [e[0] for e in errors])
+                rows = [(db_path(e[0]), *e[1:]) for e in errors]
+                conn.executemany("DELETE FROM instances WHERE path = ?", [r[:1] for r in rows])
+                conn.executemany(
+                    "INSERT OR REPLACE INTO errors (path, reason, file_size, mtime_ns) "
+                    "VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+            if headers:
+                conn.executemany("DELETE FROM errors WHERE path = ?",
+                                 [(db_path(h.path),) for h in headers])
+                forget_documents(conn, [h.path for h in headers])
+                conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
+                self._upsert_hierarchy(conn, headers)
+
+    @staticmethod
+    def _upsert_hierarchy(conn: sqlite3.Connection, headers: Sequence[InstanceHeader]) -> None:
+        patients, studies, series = {}, {}, {}
+        for h in headers:
+            key = _patient_key(h)
+            patients[key] = (key, h.patient_id, h.patient_name, h.patient_birth_date, h.patient_sex)
+            studies[h.study_instance_uid] = (
+                h.study_instance_uid,
+                key,
+                h.study_date,
+                h.study_time,
+                h.study_description,
+                h.accession_number,
+            )
+            series[h.series_instance_uid] = (
+                h.series_instance_uid,
+                h.study_instance_uid,
+                h.modality,
+                h.series_number,
+                h.series_description,
+                h.body_part,
+                h.frame_of_reference_uid,
+            )
+        conn.executemany(
+            "INSERT OR REPLACE INTO patients VALUES (?, ?, ?, ?, ?)", list(patients.values())
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO studies VALUES (?, ?, ?, ?, ?, ?)", list(studies.values())
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?, ?, ?)", list(series.values())
+        )
+
+    @staticmethod
+    def _delete_orphans(conn: sqlite3.Connection) -> None:
+        """Inside the caller's transaction: drop series, studies and patients that no
+        instance refers to any more."""
+        conn.execute(
+            "DELETE FROM series WHERE series_uid NOT IN "
+            "(SELECT DISTINCT series_instance_uid FROM instances)"
+        )
+        conn.execute(
+            "DELETE FROM studies WHERE study_uid NOT IN (SELECT study_uid FROM series)"
+        )
+        conn.execute(
+            "DELETE FROM patients WHERE patient_key NOT IN (SELECT patient_key FROM studies)"
+        )
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        """Drop series, studies and patients that no instance refers to any more."""
+        with write_transaction(conn):
+            self._delete_orphans(conn)
