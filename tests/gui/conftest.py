@@ -16,35 +16,6 @@ from pathlib import Path
 import pytest
 from realparts import DATA, IN_CI, REPO, require, require_tool  # noqa: F401
 
-DEMO = REPO / "resources" / "demo" / "t1_sag_hfs"
-
-
-@pytest.fixture(scope="session")
-def demo_dir() -> Path:
-    require(DEMO.is_dir(), f"the demo study at {DEMO}")
-    return DEMO
-
-
-@pytest.fixture(scope="session")
-def ct_dir(data_dir) -> Path:
-    path = data_dir / "kits_dupe_positions"
-    require(path.is_dir(), f"real CT at {path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def demo_volume(demo_dir):
-    import medview
-
-    return medview.load(demo_dir)
-
-
-@pytest.fixture(scope="session")
-def ct_volume(ct_dir):
-    import medview
-
-    return medview.load(ct_dir)
-
 
 @pytest.fixture(scope="session")
 def xvfb_run() -> str:
