@@ -32,6 +32,7 @@ from medview.app.series_loading import FirstImage, LoadedSeries
 from medview.app.session_actions import ActionsMixin
 from medview.app.session_disclosure import DisclosureMixin
 from medview.app.session_pacs import PacsMixin
+from medview.app.session_thumbnails import ThumbnailsMixin
 from medview.app.tasks import Job, JobRunner, format_traceback
 from medview.app.volume_cache import VolumeCache
 from medview.core.progress import Progress
@@ -54,7 +55,8 @@ def load_title(series_uid: str, stack: int | None = None) -> str:
     return f"Loading series {series_uid}" + ("" if stack is None else f", stack {stack}")
 
 
-class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin, PacsMixin):
+class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin, PacsMixin,
+              ThumbnailsMixin):
     """The user's work on one catalog.
 
     Parameters
@@ -222,7 +224,8 @@ class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin, PacsMixin):
         """Cancel the jobs, wait for them, close the catalog; False if one still runs."""
         self._run_on_off()
         self.run_on.close()
-        stopped = self.runner.shutdown(timeout)
+        stopped = self.stop_thumbnails(timeout)
+        stopped = self.runner.shutdown(timeout) and stopped
         if stopped and self.catalog is not None:
             self.catalog.close()
             self.catalog = None
