@@ -31,6 +31,8 @@ from medview.app.messages import TaskError
 from medview.app.series_loading import FirstImage, LoadedSeries
 from medview.app.session_actions import ActionsMixin
 from medview.app.session_disclosure import DisclosureMixin
+from medview.app.session_pacs import PacsMixin
+from medview.app.session_thumbnails import ThumbnailsMixin
 from medview.app.tasks import Job, JobRunner, format_traceback
 from medview.app.volume_cache import VolumeCache
 from medview.core.progress import Progress
@@ -53,7 +55,8 @@ def load_title(series_uid: str, stack: int | None = None) -> str:
     return f"Loading series {series_uid}" + ("" if stack is None else f", stack {stack}")
 
 
-class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin):
+class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin, PacsMixin,
+              ThumbnailsMixin):
     """The user's work on one catalog.
 
     Parameters
@@ -106,6 +109,12 @@ class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin):
         lists the files that failed).
     annotations_saved(list)
         Annotations and key images were saved with the study (the documents' paths).
+    pacs_found(str, list), retrieved(RetrieveReport)
+        A search of a PACS node ended (its name, the PacsPatient found); a retrieve ended,
+        complete or listing what is missing (``app/session_pacs.py``; their jobs' ``failed``
+        and ``cancelled`` say when not).
+    node_verified(str, bool, str), endpoint_checked(str, bool, str)
+        A PACS node or an offload endpoint answered or not: its name, ok, the line to show.
     run_on_changed(str)
         The executor chosen in "Run on".
     cache_cap_changed(int)
@@ -139,6 +148,10 @@ class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin):
     annotations_saved = Signal(list)
     shared = Signal(object)
     backed_up = Signal(object)
+    pacs_found = Signal(str, list)
+    retrieved = Signal(object)
+    node_verified = Signal(str, bool, str)
+    endpoint_checked = Signal(str, bool, str)
     run_on_changed = Signal(str)
     cache_cap_changed = Signal(int)
 
@@ -211,7 +224,8 @@ class Session(ActionsMixin, AnnotationsMixin, DisclosureMixin):
         """Cancel the jobs, wait for them, close the catalog; False if one still runs."""
         self._run_on_off()
         self.run_on.close()
-        stopped = self.runner.shutdown(timeout)
+        stopped = self.stop_thumbnails(timeout)
+        stopped = self.runner.shutdown(timeout) and stopped
         if stopped and self.catalog is not None:
             self.catalog.close()
             self.catalog = None

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox, QToo
 
 from medview.app.messages import TaskError
 from medview.app.series_export import EXPORT_FILTERS, export_suffix
-from medview.app.thumbnails import ThumbnailCache
 from medview.gui.failed_files import FailedFilesPanel
 from medview.gui.tag_browser import TagBrowserDialog
 from medview.gui.tasks import Task
@@ -48,7 +47,8 @@ class BrowserActionsMixin:
     export_failed = Signal(object)
 
     def _build_browser_extras(self, *, thumbnail_dir: str | os.PathLike | None = None) -> None:
-        self.thumbnails = ThumbnailLoader(ThumbnailCache(thumbnail_dir), self)
+        self.session.set_thumbnail_cache(thumbnail_dir)
+        self.thumbnails = ThumbnailLoader(self.session, self)
         self.thumbnails.thumbnail_ready.connect(self._on_thumbnail_ready)
         self.browser.series_menu_requested.connect(self._on_series_menu)
         self.import_finished.connect(self._on_import_result)
@@ -98,13 +98,13 @@ class BrowserActionsMixin:
         """Thumbnails for the series listed without one; the failed files again."""
         if self.catalog is not None:
             missing = [u for u in self.browser.series_uids() if self.browser.thumbnail(u) is None]
-            self.thumbnails.request(self.catalog, missing)
+            self.thumbnails.request(missing)
         self.refresh_failed_files()
 
     def _on_import_result(self, result) -> None:
         # the imported series may have changed files: their key tells (a cache hit if not)
         if self.catalog is not None:
-            self.thumbnails.request(self.catalog, result.series_uids)
+            self.thumbnails.request(result.series_uids)
 
     def refresh_failed_files(self) -> None:
         try:

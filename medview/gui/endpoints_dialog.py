@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import gui_text
-from medview.gui.tasks import TaskRunner
 
 __all__ = ["EndpointsDialog"]
 
@@ -44,10 +43,10 @@ class EndpointsDialog(QDialog):
     changed = Signal()
     checked = Signal(str, bool, str)
 
-    def __init__(self, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Remote endpoints")
-        self.tasks = tasks
+        self.session = session
         layout = QVBoxLayout(self)
         self.table = QTableWidget(0, 3, self)
         self.table.setObjectName("endpoints")
@@ -164,22 +163,14 @@ class EndpointsDialog(QDialog):
         if name is None:
             return None
 
-        def work(progress):
-            from medview.remote.client import RemoteClient
+        def answered(node: str, ok: bool, text: str) -> None:
+            if node == name:
+                self.message.setText(text)
+                self.checked.emit(name, ok, text)
 
-            with RemoteClient.for_endpoint(name, retries=1) as client:
-                info = client.info()
-            return info
-
-        def done(info) -> None:
-            text = f"{name}: reachable, medview {getattr(info, 'version', '?')}"
-            self.message.setText(text)
-            self.checked.emit(name, True, text)
-
-        def failed(error) -> None:
-            text = f"{name}: {error.message}"
-            self.message.setText(text)
-            self.checked.emit(name, False, text)
-
+        # the Session says how it went; this dialog listens while its job runs
+        self.session.endpoint_checked.connect(answered)
         self.message.setText(f"Checking {name}…")
-        return self.tasks.start(f"Checking {name}", work, on_finished=done, on_failed=failed)
+        job = self.session.verify_endpoint(name)
+        job.events.done.connect(lambda: self.session.endpoint_checked.disconnect(answered))
+        return job

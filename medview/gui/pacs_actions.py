@@ -37,7 +37,7 @@ class PacsActionsMixin:
     """Mixed into :class:`~medview.gui.main_window.MainWindow`."""
 
     def _build_pacs(self) -> None:
-        self.pacs_panel = PacsPanel(self.tasks, lambda: self.catalog, self)
+        self.pacs_panel = PacsPanel(self.session, self)
         self.pacs_dock = QDockWidget("PACS", self)
         self.pacs_dock.setObjectName("pacs_dock")
         self.pacs_dock.setWidget(self.pacs_panel)
@@ -89,7 +89,7 @@ class PacsActionsMixin:
     def open_pacs_dialog(self):
         from medview.gui.pacs_dialog import PacsNodesDialog
 
-        dialog = PacsNodesDialog(self.tasks, self)
+        dialog = PacsNodesDialog(self.session, self)
         dialog.changed.connect(self.pacs_panel.refresh_nodes)
         dialog.open()
         self.pacs_dialog = dialog

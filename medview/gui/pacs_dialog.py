@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import gui_text
-from medview.gui.tasks import TaskRunner
 
 __all__ = ["PacsNodesDialog"]
 
@@ -56,10 +55,10 @@ class PacsNodesDialog(QDialog):
     changed = Signal()
     verified = Signal(str, bool, str)
 
-    def __init__(self, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("PACS nodes")
-        self.tasks = tasks
+        self.session = session
         layout = QVBoxLayout(self)
         self.table = QTableWidget(0, 3, self)
         self.table.setObjectName("pacs_nodes")
@@ -250,22 +249,14 @@ class PacsNodesDialog(QDialog):
         if name is None:
             return None
 
-        def work(progress):
-            from medview.pacs.echo import echo
-            from medview.pacs.nodes import get_node
+        def answered(node: str, ok: bool, text: str) -> None:
+            if node == name:
+                self.message.setText(text)
+                self.verified.emit(name, ok, text)
 
-            return echo(get_node(name))
-
-        def done(text: str) -> None:
-            self.message.setText(text)
-            self.verified.emit(name, True, text)
-
-        def failed(error) -> None:
-            text = error.message
-            if not text.startswith(name):
-                text = f"{name}: {text}"
-            self.message.setText(text)
-            self.verified.emit(name, False, text)
-
+        # the Session says how it went; this dialog listens while its job runs
+        self.session.node_verified.connect(answered)
         self.message.setText(f"Verifying {name}…")
-        return self.tasks.start(f"Verifying {name}", work, on_finished=done, on_failed=failed)
+        job = self.session.verify_node(name)
+        job.events.done.connect(lambda: self.session.node_verified.disconnect(answered))
+        return job

@@ -1,11 +1,12 @@
 """The PACS dock: query a configured node and retrieve a study or a series into the catalog.
 
-Search and Retrieve run in the background (:class:`~medview.gui.tasks.TaskRunner`) with
-:mod:`medview.pacs`. ``retrieve`` calls back per arrived instance from network threads: the
-paths are collected under a lock and, on the GUI thread every :data:`INDEX_INTERVAL_MS`,
-indexed into the catalog and announced (``instances_arrived``), so the window can show the
-series while the rest is still on its way. A retrieve that stops early says how many
-instances are missing; Resume asks the PACS for only those.
+Search and Retrieve are the Session's (:meth:`~medview.app.session.Session.find`,
+:meth:`~medview.app.session.Session.retrieve`); the panel follows the returned jobs. A
+retrieve calls back per arrived instance from network threads: the paths are collected under
+a lock and, on the GUI thread every :data:`INDEX_INTERVAL_MS`, indexed by the Session
+(:meth:`~medview.app.session.Session.index_arrived`) and announced (``instances_arrived``),
+so the window can show the series while the rest is still on its way. A retrieve that stops
+early says how many instances are missing; Resume asks the PACS for only those.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from medview.app.messages import TaskError
+from medview.app.tasks import Job
 from medview.gui.pacs_tree import PacsTree
-from medview.gui.tasks import Task, TaskRunner
 
 __all__ = ["PacsPanel"]
 
@@ -42,9 +43,8 @@ class PacsPanel(QWidget):
 
     Parameters
     ----------
-    tasks : TaskRunner
-    catalog : callable
-        Returns the window's catalog (or None when it could not be opened).
+    session : medview.app.session.Session
+        Whose methods search and retrieve (its catalog is the one retrieved into).
 
     Signals
     -------
@@ -73,13 +73,12 @@ class PacsPanel(QWidget):
     retrieve_finished = Signal(object)
     retrieve_stopped = Signal(str)
 
-    def __init__(self, tasks: TaskRunner, catalog, parent: QWidget | None = None):
+    def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("pacs_panel")
-        self.tasks = tasks
-        self._catalog = catalog
-        self.search_task: Task | None = None
-        self.retrieve_task: Task | None = None
+        self.session = session
+        self.search_task: Job | None = None
+        self.retrieve_task: Job | None = None
         self.last_retrieve: tuple[str, str, str] | None = None  # node, study, series
         self.resumable = False  # the last retrieve stopped short
         self._arrived: list = []
@@ -190,7 +189,7 @@ class PacsPanel(QWidget):
             else date_from if date_from else (f"-{date_to}" if date_to else "")
         return Query(study_date=study_date, modality=v.pop("modality").upper(), **v)
 
-    def search(self) -> Task | None:
+    def search(self) -> Job | None:
         """Run the query against the chosen node in the background (series level)."""
         name = self.node.currentText()
         if not name:
@@ -203,14 +202,6 @@ class PacsPanel(QWidget):
             return None
         if self.search_task is not None:
             self.search_task.cancel()
-        catalog = self._catalog()
-
-        def work(progress):
-            from medview.pacs.nodes import get_node
-            from medview.pacs.query import find
-
-            return find(get_node(name), query, level="series", catalog=catalog,
-                        progress=progress)
 
         def done(patients) -> None:
             if task is not self.search_task:
@@ -226,26 +217,28 @@ class PacsPanel(QWidget):
                 self.message.setText(error.message)
 
         self.message.setText(f"Searching {name}…")
-        task = self.tasks.start(f"Searching {name}", work, on_finished=done, on_failed=failed)
-        task.signals.done.connect(lambda: self._search_done(task))
+        task = self.session.find(name, query, level="series")
+        task.events.finished.connect(done)
+        task.events.failed.connect(failed)
+        task.events.done.connect(lambda: self._search_done(task))
         self.search_task = task
         self._update_buttons()
         return task
 
-    def _search_done(self, task: Task) -> None:
+    def _search_done(self, task: Job) -> None:
         if task is self.search_task:
             self.search_task = None
         self._update_buttons()
 
     # -- retrieve ----------------------------------------------------------------------
-    def retrieve_selected(self) -> Task | None:
+    def retrieve_selected(self) -> Job | None:
         key = self.tree.selected_key()
         if key is None or key[0] == "patient":
             self.message.setText("Select a study or a series to retrieve.")
             return None
         return self.retrieve(key[1], key[2])
 
-    def resume(self) -> Task | None:
+    def resume(self) -> Job | None:
         """Retrieve again what the last retrieve did not bring (only the missing ones)."""
         if self.last_retrieve is None:
             return None
@@ -253,11 +246,10 @@ class PacsPanel(QWidget):
         return self.retrieve(study_uid, series_uid, node=node)
 
     def retrieve(self, study_uid: str, series_uid: str = "", *,
-                 node: str | None = None) -> Task | None:
+                 node: str | None = None) -> Job | None:
         """Bring a study (or one series) from the node into the catalog in the background."""
         name = node or self.node.currentText()
-        catalog = self._catalog()
-        if not name or catalog is None or self.retrieve_task is not None:
+        if not name or self.session.catalog is None or self.retrieve_task is not None:
             if self.retrieve_task is not None:
                 self.message.setText("A retrieve is running; cancel it first.")
             return None
@@ -274,19 +266,15 @@ class PacsPanel(QWidget):
             with self._arrived_lock:
                 self._listed = table
 
-        def work(progress):
-            from medview.pacs.nodes import get_node
-            from medview.pacs.retrieve import retrieve
-
-            return retrieve(get_node(name), study_uid, series_uid, catalog=catalog,
-                            on_instance=on_instance, on_listed=on_listed, progress=progress)
-
         what = "series" if series_uid else "study"
-        task = self.tasks.start(f"Retrieving {what} from {name}", work,
-                                on_finished=self._retrieved, on_failed=self._retrieve_failed,
-                                on_cancelled=self._retrieve_cancelled,
-                                on_progress=self._on_progress)
-        task.signals.done.connect(self._retrieve_done)
+        task = self.session.retrieve(name, study_uid, series_uid, on_instance=on_instance,
+                                     on_listed=on_listed)
+        events = task.events
+        events.finished.connect(self._retrieved)
+        events.failed.connect(self._retrieve_failed)
+        events.cancelled.connect(self._retrieve_cancelled)
+        events.progress.connect(self._on_progress)
+        events.done.connect(self._retrieve_done)
         self.retrieve_task = task
         self.message.setText(f"Retrieving {what} from {name}…")
         self.progress.setValue(0)
@@ -309,15 +297,13 @@ class PacsPanel(QWidget):
             listed, self._listed = self._listed, None
         if listed is not None:
             self.instances_listed.emit(listed)
-        catalog = self._catalog()
-        if not batch or catalog is None:
+        if not batch or self.session.catalog is None:
             return 0
-        catalog.index([p for p, _ in batch], workers=1)
+        counts = self.session.index_arrived(batch)
         self._index_timer.setInterval(INDEX_INTERVAL_MS)
         self.files_arrived.emit(batch)
-        for study_uid, series_uid in dict.fromkeys((u[0], u[1]) for _, u in batch):
-            self.instances_arrived.emit(study_uid, series_uid,
-                                        len(catalog.instances(series_uid)))
+        for (study_uid, series_uid), n in counts.items():
+            self.instances_arrived.emit(study_uid, series_uid, n)
         return len(batch)
 
     def _on_progress(self, fraction: float, message: str) -> None:
@@ -356,9 +342,8 @@ class PacsPanel(QWidget):
         with self._arrived_lock:  # retrieve() indexed them all itself before returning
             self._arrived.clear()
             self._listed = None
-        catalog = self._catalog()
-        if catalog is not None:
-            self.tree.update_local(catalog)
+        if self.session.catalog is not None:
+            self.tree.update_local(self.session.catalog)
 
     def _retrieve_done(self) -> None:
         self.retrieve_task = None

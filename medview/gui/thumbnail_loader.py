@@ -1,7 +1,8 @@
 """Thumbnails made in the background and handed to the browser when ready.
 
-Each series is one task on a one-thread pool of its own, so thumbnails never hold up an
-import or a series load; a cached thumbnail costs one catalog query and one small file read.
+The Session makes them (:meth:`~medview.app.session.Session.thumbnail`, on a one-thread
+runner of its own, so thumbnails never hold up an import or a series load); this loader asks
+for each series once at a time and hands the pictures to the browser.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
 from medview.app.messages import TaskError
-from medview.app.thumbnails import THUMBNAIL_PX, ThumbnailCache
-from medview.gui.tasks import TaskRunner
+from medview.app.thumbnails import THUMBNAIL_PX
 
 __all__ = ["ThumbnailLoader", "thumbnail_image"]
 
@@ -33,12 +33,13 @@ def thumbnail_image(array: np.ndarray) -> QImage:
 
 
 class ThumbnailLoader(QObject):
-    """Makes (or reads from the cache) the thumbnails of catalog series, off the GUI thread.
+    """Asks the Session for the thumbnails of catalog series (read from its cache or made).
 
     Parameters
     ----------
-    cache : ThumbnailCache
-        Where thumbnails are kept between runs.
+    session : medview.app.session.Session
+        Whose :meth:`~medview.app.session.Session.thumbnail` makes them (its thumbnail
+        cache: :meth:`~medview.app.session.Session.set_thumbnail_cache`).
 
     Signals
     -------
@@ -51,33 +52,27 @@ class ThumbnailLoader(QObject):
     thumbnail_ready = Signal(str, object)
     thumbnail_failed = Signal(str, str)
 
-    def __init__(self, cache: ThumbnailCache, parent: QObject | None = None, *,
-                 size: int = THUMBNAIL_PX):
+    def __init__(self, session, parent: QObject | None = None, *, size: int = THUMBNAIL_PX):
         super().__init__(parent)
-        self.cache = cache
+        self.session = session
         self.size = size
-        self.runner = TaskRunner(self, max_threads=1)
         self._pending: set[str] = set()
         #: thumbnails read from the cache / made from the files, since the start
         self.cache_hits = 0
         self.made = 0
-        self.runner.start("Pruning the thumbnail cache", lambda progress: cache.prune())
 
-    def request(self, catalog, series_uids) -> int:
-        """Queue the thumbnails of ``series_uids``; returns how many were queued (a series
+    def request(self, series_uids) -> int:
+        """Ask for the thumbnails of ``series_uids``; returns how many were queued (a series
         already queued is not queued twice)."""
         queued = 0
         for uid in series_uids:
             if uid in self._pending:
                 continue
             self._pending.add(uid)
-            self.runner.start(
-                f"Thumbnail of {uid}",
-                lambda progress, uid=uid: self.cache.thumbnail_for(catalog, uid, size=self.size),
-                on_finished=lambda result, uid=uid: self._on_made(uid, *result),
-                on_failed=lambda error, uid=uid: self._on_failed(uid, error),
-                on_cancelled=lambda uid=uid: self._pending.discard(uid),
-            )
+            events = self.session.thumbnail(uid, size=self.size).events
+            events.finished.connect(lambda result, uid=uid: self._on_made(uid, *result))
+            events.failed.connect(lambda error, uid=uid: self._on_failed(uid, error))
+            events.cancelled.connect(lambda uid=uid: self._pending.discard(uid))
             queued += 1
         return queued
 
@@ -100,7 +95,7 @@ class ThumbnailLoader(QObject):
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Cancel what is queued and wait for the running thumbnail."""
-        return self.runner.shutdown(timeout_ms)
+        return self.session.stop_thumbnails(timeout_ms / 1000)
 
 
 def thumbnail_icon(array: np.ndarray) -> QIcon:

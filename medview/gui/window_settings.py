@@ -323,7 +323,7 @@ class SettingsMixin:
     def open_endpoints_dialog(self):
         from medview.gui.endpoints_dialog import EndpointsDialog
 
-        dialog = EndpointsDialog(self.tasks, self)
+        dialog = EndpointsDialog(self.session, self)
         dialog.open()
         self.endpoints_dialog = dialog
         return dialog

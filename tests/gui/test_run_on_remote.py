@@ -61,7 +61,7 @@ def _add(qtbot, dialog, name, url, token, cert):
 
 
 def test_a_chain_runs_on_the_endpoint_and_gives_the_local_result(panel, qtbot, site):
-    dialog = EndpointsDialog(panel._keep)
+    dialog = EndpointsDialog(panel.session)
     qtbot.addWidget(dialog)
     _add(qtbot, dialog, "site", site["url"], site["token"], site["cert"])
     assert dialog.table.item(0, 1).text() == site["url"]
