@@ -408,6 +408,7 @@ def test_default_path_and_schema(tmp_path, monkeypatch):
     with Catalog() as cat:
         assert cat.path == Path(os.environ["MEDVIEW_DB"])
     monkeypatch.delenv("MEDVIEW_DB")
+    monkeypatch.delenv("MEDVIEW_DATA_DIR", raising=False)  # the platform default
     import platformdirs
 
     monkeypatch.setattr(platformdirs, "user_data_dir", lambda app: str(tmp_path / "ud" / app))
