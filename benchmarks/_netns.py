@@ -46,6 +46,16 @@ def _run(*cmd: str) -> None:
         raise RuntimeError(f"{' '.join(cmd)}: {run.stderr.strip()}")
 
 
+def _need_netem(prefix: list[str], dev: str) -> None:
+    """A clear error when this kernel has no netem (some VM kernels are built without it)."""
+    run = subprocess.run([*prefix, "qdisc", "add", "dev", dev, "root", "handle", "1:", "netem",
+                          "delay", "1ms"], capture_output=True, text=True, timeout=30)
+    if run.returncode != 0:
+        raise RuntimeError(f"--delay-ms needs the kernel's netem qdisc (sch_netem), which "
+                           f"this kernel lacks: {run.stderr.strip()}; --link alone uses tbf")
+    _run(*prefix, "qdisc", "del", "dev", dev, "root")
+
+
 class ShapedLink:
     """Namespace ``ns`` at ``peer_address``, reached from here over a link shaped to ``rate``
     (a ``tc`` rate) with ``delay_ms`` added in each direction (round trip twice that)."""
@@ -81,6 +91,7 @@ class ShapedLink:
                 dev = here if len(prefix) == 1 else "eth0"
                 tbf = ["tbf", "rate", rate, "burst", str(burst), "limit", str(limit)]
                 if delay_ms > 0:
+                    _need_netem(prefix, dev)
                     _run(*prefix, "qdisc", "add", "dev", dev, "root", "handle", "1:", "netem",
                          "delay", f"{delay_ms}ms", "limit", "100000")
                     _run(*prefix, "qdisc", "add", "dev", dev, "parent", "1:1", "handle",
