@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/pacs.py [--slices 300] [--size 512] [--studies 1000]
                                         [--repeat 3] [--dir DIR] [--keep]
+                                        [--only retrieve|query|send]
+                                        [--link RATE [--delay-ms MS]]
 
 Starts its own Orthanc (with the DICOMweb plugin, on free loopback ports) and DCMTK storescp,
 and measures, medians of --repeat runs each:
@@ -14,7 +16,10 @@ and measures, medians of --repeat runs each:
 2. a study-level query of a PACS holding --studies generated studies: ``findscu`` (mostly
    Orthanc's own time) against ``medview.pacs.query.find`` over C-FIND and QIDO-RS;
 3. sending the series to DCMTK storescp: ``storescu`` against ``medview.pacs.send`` over
-   one association and over its default (several instances in flight).
+   one association and over its default (several instances in flight). With ``--link RATE``
+   (a ``tc`` rate: 1gbit, 100mbit) storescp runs in its own network namespace reached over a
+   veth pair shaped to RATE (``tc tbf``; ``--delay-ms`` adds that latency in each direction),
+   and storescu and medview send through that same link, as to a PACS on a network.
 
 The time to the first image in the window during a retrieve is measured by
 benchmarks/pacs_first_image.py (it needs Qt).
@@ -73,13 +78,13 @@ def _fresh(base: Path, name: str) -> Path:
     return d
 
 
-def _wait_port(port: int, proc) -> None:
+def _wait_port(port: int, proc, host: str = "127.0.0.1") -> None:
     import socket
 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.02)
@@ -129,7 +134,20 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only", choices=["retrieve", "query", "send"],
                     help="measure only this part")
+    ap.add_argument("--link", metavar="RATE",
+                    help="send (part 3) to storescp over a veth link shaped to RATE "
+                         "(a tc rate: 1gbit, 100mbit) instead of loopback; needs root, ip, tc")
+    ap.add_argument("--delay-ms", type=float, default=0.0,
+                    help="with --link: latency added in each direction (ms)")
     args = ap.parse_args()
+    if args.delay_ms and not args.link:
+        ap.error("--delay-ms needs --link")
+    if args.link:
+        from _netns import rate_bits
+        try:
+            rate_bits(args.link)
+        except ValueError as e:
+            ap.error(str(e))
 
     from dicomweb_client.api import DICOMwebClient
 
@@ -146,6 +164,7 @@ def main() -> int:
     move_port = free_port()
     orthanc = Orthanc(work / "orthanc", {"MEDVIEW": ("127.0.0.1", move_port)}).start()
     storescp = None
+    link = None
     rows: list[tuple[str, float, str]] = []
     try:
         with series_folder(args.dir, slices=args.slices, size=args.size,
@@ -311,27 +330,39 @@ def main() -> int:
 
             if args.only in (None, "send"):
                 # -- 3. send --------------------------------------------------------------------
-                print(f"\n3. send {len(files)} files to DCMTK storescp")
                 port = free_port()
                 recv = work / "storescp"
                 recv.mkdir()
                 # --fork: one process per association, so parallel associations are served
-                storescp = subprocess.Popen(["storescp", "--fork", "-aet", "DCMTKSCP", "-od",
-                                             str(recv), "-uf", "--max-pdu", "131072", str(port)],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                            env=DCMTK_ENV)
-                _wait_port(port, storescp)
+                scp = ["storescp", "--fork", "-aet", "DCMTKSCP", "-od", str(recv), "-uf",
+                       "--max-pdu", "131072", str(port)]
+                host = "127.0.0.1"
+                if args.link:
+                    from _netns import ShapedLink
+
+                    link = ShapedLink(args.link, args.delay_ms)
+                    scp, host = link.command(scp), link.peer_address
+                where = link.describe() if link else "loopback"
+                print(f"\n3. send {len(files)} files to DCMTK storescp ({where})")
+                if link:
+                    line = rate_bits(args.link) / 8 / 2**20
+                    print(f"  {'line rate':38s} {mb / line:7.2f} s  {line:6.0f} MiB/s "
+                          "(payload only, before DICOM and TCP overhead)")
+                # `ip netns exec` execs storescp: this process id is storescp's
+                storescp = subprocess.Popen(scp, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, env=DCMTK_ENV)
+                _wait_port(port, storescp, host)
 
                 def storescu(env):
                     def run():
                         subprocess.run(["storescu", "-aet", "STORESCU", "-aec", "DCMTKSCP", "-nh",
-                                        "127.0.0.1", str(port), *map(str, files)], check=True,
+                                        host, str(port), *map(str, files)], check=True,
                                        capture_output=True, env=env)
                     return run
 
                 from medview.pacs.send import DEFAULT_ASSOCIATIONS
 
-                target = DimseNode("dcmtk", "DCMTKSCP", "127.0.0.1", port, timeout_s=60)
+                target = DimseNode("dcmtk", "DCMTKSCP", host, port, timeout_s=60)
 
                 def medview_send(n):
                     def run():
@@ -354,11 +385,14 @@ def main() -> int:
                     label = f"medview send, {n} association{'s' if n > 1 else ''}"
                     print(f"  {label:38s} {t_send:7.2f} s  {mb / t_send:6.0f} MiB/s  "
                           f"×{t_scu / t_send:.2f} (×{t_scu_default / t_send:.2f} of the default)")
-                    rows.append((f"send: {label} vs storescu", t_scu / t_send, "≥ 1.0"))
+                    over = f" ({args.link})" if link else ""
+                    rows.append((f"send{over}: {label} vs storescu", t_scu / t_send, "≥ 1.0"))
     finally:
         if storescp is not None:
             storescp.kill()
             storescp.wait()
+        if link is not None:
+            link.close()
         orthanc.stop()
         if args.keep:
             print(f"kept {work}")
