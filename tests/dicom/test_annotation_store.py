@@ -9,6 +9,7 @@ import sqlite3
 import numpy as np
 import pytest
 from dicom_validate import assert_valid_dicom
+from sr_helpers import foreign_report
 
 from medview.core.annotations import make_annotation
 from medview.dicom.catalog._schema import _LAYOUT_V1, SCHEMA_VERSION
@@ -21,7 +22,6 @@ from medview.dicom.documents.store import (
     save_annotations,
     save_key_images,
 )
-from medview.dicom.export._common import quiet_highdicom
 from medview.dicom.series.loading import load
 
 
@@ -82,36 +82,8 @@ def test_saved_annotations_come_back_after_a_restart(study, tmp_path):
 
 
 def _foreign_report(vol, path):
-    """A measurement report as another tool writes it (highdicom directly)."""
-    import highdicom as hd
-    import pydicom
-    from pydicom.sr.codedict import codes
-
-    images = [pydicom.dcmread(f, stop_before_pixels=True)
-              for f in sorted(set(vol.metadata["source_files"]))]
-    for ds in images:
-        del ds.SpecificCharacterSet  # empty in these files: highdicom refuses it
-    outline = np.array([vol.index_to_lps(p) for p in ((50, 50, 2), (90, 50, 2), (70, 90, 2),
-                                                      (50, 50, 2))])
-    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="their ROI"),
-        referenced_region=hd.sr.ImageRegion3D(
-            graphic_type=hd.sr.GraphicTypeValues3D.POLYGON, graphic_data=outline,
-            frame_of_reference_uid=images[0].FrameOfReferenceUID),
-        measurements=[hd.sr.Measurement(name=codes.SCT.Area, value=321.0,
-                                        unit=codes.UCUM.SquareMillimeter)])
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(uid=hd.UID()))
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=codes.LN.CTUnspecifiedBodyRegion, imaging_measurements=[group])
-    with quiet_highdicom():
-        sr = hd.sr.Comprehensive3DSR(
-            evidence=images, content=report, series_number=77, series_instance_uid=hd.UID(),
-            sop_instance_uid=hd.UID(), instance_number=1, manufacturer="other tool")
-    sr.save_as(path)
-    return outline[:-1]
+    """A measurement report as another tool writes it: a triangle on slice 2."""
+    return foreign_report(vol, path, ((50, 50), (90, 50), (70, 90)), 2)
 
 
 def test_reports_of_other_tools_in_the_study_folder_are_merged(study, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from dicom_validate import assert_valid_dicom
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
+from sr_helpers import foreign_report
 from viewer_helpers import grab_rgb, lps_to_widget
 
 from medview.app import library
@@ -187,40 +188,10 @@ def test_every_kind_drawn_saved_and_shown_again_after_a_restart(app, qtbot, tmp_
 
 
 def _foreign_report(volume, path):
-    """A measurement report as another tool writes it (highdicom directly): a polygon and a
-    distance on the middle slice."""
-    import highdicom as hd
-    import pydicom
-    from pydicom.sr.codedict import codes
-
-    from medview.dicom.export._common import quiet_highdicom
-
-    images = [pydicom.dcmread(f, stop_before_pixels=True)
-              for f in sorted(set(volume.metadata["source_files"]))]
-    for ds in images:
-        del ds.SpecificCharacterSet  # empty in these files: highdicom refuses it
+    """A measurement report as another tool writes it (highdicom directly): a triangle on the
+    middle slice."""
     z = volume.shape[0] // 2
-    outline = np.array([volume.index_to_lps(p) for p in ((150, 150, z), (300, 160, z),
-                                                         (260, 320, z), (150, 150, z))])
-    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="their ROI"),
-        referenced_region=hd.sr.ImageRegion3D(
-            graphic_type=hd.sr.GraphicTypeValues3D.POLYGON, graphic_data=outline,
-            frame_of_reference_uid=images[0].FrameOfReferenceUID),
-        measurements=[hd.sr.Measurement(name=codes.SCT.Area, value=321.0,
-                                        unit=codes.UCUM.SquareMillimeter)])
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(uid=hd.UID()))
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=codes.LN.CTUnspecifiedBodyRegion, imaging_measurements=[group])
-    with quiet_highdicom():
-        sr = hd.sr.Comprehensive3DSR(
-            evidence=images, content=report, series_number=77, series_instance_uid=hd.UID(),
-            sop_instance_uid=hd.UID(), instance_number=1, manufacturer="other tool")
-    sr.save_as(path)
-    return outline[:-1], z
+    return foreign_report(volume, path, ((150, 150), (300, 160), (260, 320)), z), z
 
 
 def test_a_report_made_with_highdicom_is_shown_and_goes_out_with_the_series(
