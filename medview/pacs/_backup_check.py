@@ -2,7 +2,7 @@
 
 The fingerprint of an instance is
 
-- a SHA-256 of its **decoded** pixel values (pydicom's decoders; the bits above Bits Stored
+- a SHA-256 of its **decoded** pixel values (medview.dicom.pixels: the bits above Bits Stored
   cleared, or the sign extended, since PS3.5 8.1.1 leaves them undefined), with the array's
   shape and dtype: an archive that stores or returns another transfer syntax (Orthanc
   transcodes to Explicit VR Little Endian when asked for ``application/dicom``) still
@@ -85,11 +85,7 @@ def pixel_sha(ds, path=None) -> str:
         if path is not None:
             reason = reason.removeprefix(f"{path}: ")
         raise ValueError(f"cannot decode the pixel data ({reason})") from None
-    bits = int(ds.get("BitsStored", 0) or 0)
-    if arr.dtype.kind in "iu" and 0 < bits < arr.dtype.itemsize * 8:
-        shift = arr.dtype.itemsize * 8 - bits
-        arr = (arr << shift) >> shift if arr.dtype.kind == "i" else \
-            arr & np.array((1 << bits) - 1, arr.dtype)
+    # (the bits above Bits Stored are already cleared / sign-extended by the decoder)
     arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     h = hashlib.sha256(f"{arr.shape}|{arr.dtype.str}|".encode())
     h.update(memoryview(arr).cast("B"))

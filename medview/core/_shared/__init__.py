@@ -1,6 +1,6 @@
 """What every core algorithm shares: input checks, the per-slice thread pool.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Exposure: contrast stretch, histogram equalisation, CLAHE, unsharp masking, gamma.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Features: edges (Sobel, Canny), texture (Gabor, LBP, GLCM) and gray-level statistics.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Filters: Gaussian, mean, kernel, bilateral and median smoothing, curvature diffusion.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fusion: average, weighted and maximum fusion, colour blending.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Morphology: opening, closing, hole filling and connected components of label maps.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reformatting: image planes, oblique MPR, thick-slab projections, reference lines.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

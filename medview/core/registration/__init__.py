@@ -1,6 +1,6 @@
 """Registration: resampling onto another grid, rigid registration, sheared stacks.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

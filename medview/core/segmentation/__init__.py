@@ -1,6 +1,6 @@
 """Segmentation: thresholds, region growing, k-means and the scribble classifier.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

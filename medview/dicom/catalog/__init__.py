@@ -1,6 +1,6 @@
 """Catalog: the SQLite index of every scanned file, and the files a command names.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

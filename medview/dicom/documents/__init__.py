@@ -1,6 +1,6 @@
 """Documents: SR measurement reports and key object selections, written, read back and stored.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

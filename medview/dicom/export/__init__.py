@@ -1,6 +1,6 @@
 """Export: derived series, DICOM SEG and secondary captures into the source study.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

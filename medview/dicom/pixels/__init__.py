@@ -1,6 +1,6 @@
 """Pixels: stored values decoded (sandboxed where codecs may crash) into physical values.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Scan: one DICOM file's header, read fast, without decoding pixels.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations

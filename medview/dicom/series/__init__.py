@@ -1,6 +1,6 @@
 """Series: headers → a planned volume → a Volume (at once, progressively, as files arrive); SEG.
 
-Public names are imported lazily from the modules below (written by scripts/relayout.py).
+Public names are imported lazily from the modules below.
 """
 
 from __future__ import annotations
