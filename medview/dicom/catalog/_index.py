@@ -23,6 +23,7 @@ from medview.dicom.catalog._documents import (
     forget_documents,
     write_documents,
 )
+from medview.dicom.catalog._folders import digest_of, errors_in, key_of, stored, verify_and_store
 from medview.dicom.catalog._lookup import lookup
 from medview.dicom.catalog._schema import (
     _INSERT_INSTANCE,
@@ -35,7 +36,7 @@ from medview.dicom.catalog._schema import (
     py_path,
     write_transaction,
 )
-from medview.dicom.catalog._walk import _chunks, _count, _under, _walk
+from medview.dicom.catalog._walk import _count, _under, _walk
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.scan.header import InstanceHeader
 
@@ -148,10 +149,22 @@ class _IndexingMixin:
         self._write(conn, errors=dicomdir_errors)
         _listed(report, "errors", ((p, r) for p, r, _, _ in dicomdir_errors))
         _listed(report, "errors", missing)
-        state = {"matched": 0, "seen": 0}
+        state = {"matched": 0, "seen": 0, "shown": 0}
+        # folders compared file by file whose digest is kept once their entries are written:
+        # key -> [digest, files, files not yet settled]; then (key, digest, files) when ready
+        waiting: dict[str, list] = {}
+        ready: list[tuple[str, bytes, int]] = []
 
-        def candidates() -> Iterator[list[tuple[str, int, int]]]:
-            """(path, size, mtime) lists: the explicit files, then one per folder."""
+        def settle(key: str, n: int = 1) -> None:
+            w = waiting[key]
+            w[2] -= n
+            if w[2] <= 0:
+                del waiting[key]
+                ready.append((key, w[0], w[1]))
+
+        def candidates() -> Iterator[tuple[str | None, list[tuple[str, int, int]]]]:
+            """(folder, [(name, size, mtime)...]) per folder; first (None, [(path, size,
+            mtime)...]) of the explicit files."""
             stated = []
             for p in explicit:
                 try:
@@ -163,43 +176,102 @@ class _IndexingMixin:
                     continue
                 stated.append((p, st.st_size, st.st_mtime_ns))
             if stated:
-                yield stated
+                yield None, stated
             for f in folders:
                 yield from _walk(f, progress)
 
-        def to_read() -> Iterator[list[tuple[str, int, int, bool]]]:
-            """Batches of (path, size, mtime, was_known) that are new or changed."""
-            for chunk in _chunks(candidates(), _CHUNK):
-                known, failed = self._lookup(conn, [c[0] for c in chunk])
-                out = []
-                matched = len(known) + len(failed)
-                if explicit_set and matched:  # the explicit files are not under the folders
-                    matched -= sum(p in explicit_set for p in (*known, *failed))
-                state["matched"] += matched
-                for p, size, mtime in chunk:
-                    sig = (size, mtime)
-                    if known.get(p) == sig:
-                        report.unchanged += 1
-                    elif p in failed and failed[p][1:] == sig:
-                        report.unchanged += 1
-                        _listed(report, "errors", [(p, failed[p][0])])
-                    else:
-                        out.append((p, size, mtime, p in known or p in failed))
-                state["seen"] += len(chunk)
-                if out:
-                    yield out
-                else:  # nothing to read in this chunk: still show the walk moving
-                    progress.update(min(state["seen"] / max(total, 1), 1.0),
-                                    f"checked {state['seen']:,}/{total:,} files")
-                    progress.check()
+        def show_walk() -> None:
+            if state["seen"] - state["shown"] >= _CHUNK:
+                state["shown"] = state["seen"]
+                progress.update(min(state["seen"] / max(total, 1), 1.0),
+                                f"checked {state['seen']:,}/{total:,} files")
+                progress.check()
 
-        signature: dict[str, tuple[int, int, bool]] = {}  # of the batches in flight only
+        def unchanged_folder(key: str, files: list) -> bool:
+            """The folder's files hash to its kept digest: all unchanged, no look-up."""
+            digest = digest_of(files)
+            if digest is None:
+                return False
+            kept = stored(conn, key)
+            if kept is not None and kept[0] == digest and kept[1] == len(files):
+                n = len(files)
+                report.unchanged += n
+                state["matched"] += n
+                state["seen"] += n
+                if kept[2]:  # its failing files are listed again, unread
+                    _listed(report, "errors", errors_in(conn, key))
+                return True
+            waiting[key] = [digest, len(files), len(files)]
+            return False
+
+        def compare(chunk: list[tuple[str, int, int, str | None]], out: list) -> None:
+            """Look ``chunk`` up in the catalog; what is new or changed goes to ``out``."""
+            known, failed = self._lookup(conn, [c[0] for c in chunk])
+            matched = len(known) + len(failed)
+            if explicit_set and matched:  # the explicit files are not under the folders
+                matched -= sum(p in explicit_set for p in (*known, *failed))
+            state["matched"] += matched
+            for p, size, mtime, key in chunk:
+                sig = (size, mtime)
+                if known.get(p) == sig:
+                    report.unchanged += 1
+                elif p in failed and failed[p][1:] == sig:
+                    report.unchanged += 1
+                    _listed(report, "errors", [(p, failed[p][0])])
+                else:
+                    out.append((p, size, mtime, p in known or p in failed, key))
+                    continue
+                if key is not None:
+                    settle(key)
+            state["seen"] += len(chunk)
+
+        def to_read() -> Iterator[list[tuple[str, int, int, bool, str | None]]]:
+            """Batches of (path, size, mtime, was_known, folder key) that are new or
+            changed, about :data:`_CHUNK` each (folders joined or split)."""
+            pending: list[tuple[str, int, int, str | None]] = []
+            out: list = []
+            for folder, files in candidates():
+                if folder is None:
+                    pending += [(p, size, mtime, None) for p, size, mtime in files]
+                else:
+                    key = key_of(folder)
+                    if key is not None and unchanged_folder(key, files):
+                        show_walk()
+                        continue
+                    if key not in waiting:
+                        key = None
+                    prefix = folder.rstrip(os.sep) + os.sep
+                    pending += [(prefix + n, size, mtime, key) for n, size, mtime in files]
+                while len(pending) >= _CHUNK:
+                    compare(pending[:_CHUNK], out)
+                    pending = pending[_CHUNK:]
+                while len(out) >= _CHUNK:
+                    yield out[:_CHUNK]
+                    out = out[_CHUNK:]
+                if len(ready) >= _CHUNK // 4:
+                    self._write(conn, folders=ready)
+                    ready.clear()
+                show_walk()
+            if pending:
+                compare(pending, out)
+            while out:
+                yield out[:_CHUNK]
+                out = out[_CHUNK:]
+
+        signature: dict[str, tuple] = {}  # of the batches in flight only
 
         def batches() -> Iterator[list[str]]:
             for batch in to_read():
-                for p, size, mtime, was_known in batch:
-                    signature[p] = (size, mtime, was_known)
+                for p, size, mtime, was_known, key in batch:
+                    signature[p] = (size, mtime, was_known, key)
                 yield [b[0] for b in batch]
+
+        def done(p: str) -> bool:
+            """A read file's result is written: forget its signature; was it known?"""
+            _, _, was_known, key = signature.pop(p, (-1, -1, False, None))
+            if key is not None and key in waiting:
+                settle(key)
+            return was_known
 
         def scanned() -> Iterator[tuple[list[InstanceHeader], list[tuple[str, str]], int]]:
             # the scanner (and its parser modules) is imported only when a file needs reading:
@@ -224,21 +296,25 @@ class _IndexingMixin:
                 documents, errors = documents_among(errors)
                 err_rows = []
                 for p, reason in errors:
-                    size, mtime, was_known = signature.pop(p, (-1, -1, False))
+                    size, mtime = signature.get(p, (-1, -1))[:2]
                     err_rows.append((p, reason, size, mtime))
-                    rewritten |= was_known
                 self._write(conn, headers=headers, errors=err_rows, documents=documents)
+                for p, _reason in errors:
+                    rewritten |= done(p)
                 for d in documents:
-                    rewritten |= signature.pop(d.path, (-1, -1, False))[2]
+                    rewritten |= done(d.path)
                     report.documents += 1
                 for h in headers:
                     _listed(report, "warnings", ((h.path, w) for w in h.warnings))
-                    was_known = signature.pop(h.path, (-1, -1, False))[2]
+                    was_known = done(h.path)
                     rewritten |= was_known
                     if was_known:
                         report.updated += 1
                     else:
                         report.added += 1
+                if len(ready) >= _CHUNK // 4:
+                    self._write(conn, folders=ready)
+                    ready.clear()
                 _listed(report, "errors", errors)
                 report.scanned += n
                 progress.update(min(state["seen"] / max(total, 1), 1.0),
@@ -248,6 +324,7 @@ class _IndexingMixin:
                 # some catalog entries under the folders were not found by the walk
                 keep = {p for p, _, _, _ in dicomdir_errors}  # skipped by the walk, yet listed
                 report.removed += self._forget_vanished(conn, folders, keep)
+            self._write(conn, folders=ready)  # after the removals: they may be what differed
         finally:
             results.close()
             if report.removed or rewritten:
@@ -272,10 +349,9 @@ class _IndexingMixin:
         """Remove ``paths`` from instances and errors; how many entries went."""
         gone = [(db_path(p),) for p in paths]
         with write_transaction(conn):
-            before = conn.total_changes
-            conn.executemany("DELETE FROM instances WHERE path = ?", gone)
-            conn.executemany("DELETE FROM errors WHERE path = ?", gone)
-            n = conn.total_changes - before
+            # rowcount counts the rows deleted, not the folder-digest triggers' deletes
+            n = conn.executemany("DELETE FROM instances WHERE path = ?", gone).rowcount
+            n += conn.executemany("DELETE FROM errors WHERE path = ?", gone).rowcount
             return n + forget_documents(conn, paths)
 
     def _forget_vanished(self, conn: sqlite3.Connection, folders: Sequence[str],
@@ -323,10 +399,12 @@ class _IndexingMixin:
         errors: Sequence[tuple[str, str, int, int]] = (),
         removed: Sequence[str] = (),
         documents: Sequence[DocumentRecord] = (),
+        folders: Sequence[tuple[str, bytes, int]] = (),
     ) -> None:
         """One transaction: upsert ``headers`` and ``documents``, record ``errors``, drop
-        ``removed`` paths."""
-        if not (headers or errors or removed or documents):
+        ``removed`` paths; then keep the digests of ``folders`` (key, digest, files) whose
+        entries match them (:func:`~medview.dicom.catalog._folders.verify_and_store`)."""
+        if not (headers or errors or removed or documents or folders):
             return
         with write_transaction(conn):
             if removed:
@@ -351,6 +429,8 @@ class _IndexingMixin:
                 forget_documents(conn, [h.path for h in headers])
                 conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
                 self._upsert_hierarchy(conn, headers)
+            if folders:  # last: read back what this transaction wrote
+                verify_and_store(conn, folders)
 
     @staticmethod
     def _upsert_hierarchy(conn: sqlite3.Connection, headers: Sequence[InstanceHeader]) -> None:
