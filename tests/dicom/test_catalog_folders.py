@@ -125,6 +125,49 @@ def test_a_change_made_in_the_catalog_by_another_connection_drops_the_digest(tre
         assert cat.instance(victim) is not None
 
 
+def test_an_entry_replaced_by_another_connection_drops_the_digest(tree, tmp_path):
+    db = tmp_path / "c.sqlite"
+    victim = tree / "p" / "b" / "IM0002.dcm"
+    with Catalog(db) as cat:
+        cat.index(tree, workers=1)
+    raw = sqlite3.connect(db)
+    with raw:  # the same path written again with another mtime: INSERT OR REPLACE
+        raw.execute("CREATE TEMP TABLE t AS SELECT * FROM instances WHERE path = ?",
+                    (str(victim),))
+        raw.execute("UPDATE t SET mtime_ns = mtime_ns - 7")
+        raw.execute("INSERT OR REPLACE INTO instances SELECT * FROM t")
+    assert raw.execute("SELECT folder FROM folders ORDER BY folder").fetchall() == [
+        (_key(tree / "kits"),), (_key(tree / "p" / "a"),)]
+    raw.close()
+    with Catalog(db) as cat:
+        report = cat.index(tree, workers=1)
+        assert (report.updated, report.scanned) == (1, 1)  # read again: the disk's mtime
+        assert cat.instance(victim).mtime_ns == victim.stat().st_mtime_ns
+
+
+def test_an_entry_of_a_new_path_added_by_another_connection_is_swept(tree, tmp_path):
+    """An insert of a new path keeps the folder's digest (see FOLDER_STATEMENTS): the next
+    index still finds the entry of a file that is not there, and removes it."""
+    db = tmp_path / "c.sqlite"
+    ghost = tree / "p" / "a" / "ghost.dcm"
+    with Catalog(db) as cat:
+        n = cat.index(tree, workers=1).scanned
+    raw = sqlite3.connect(db)
+    with raw:
+        raw.execute("CREATE TEMP TABLE t AS SELECT * FROM instances WHERE path = ?",
+                    (str(tree / "p" / "a" / "IM0001.dcm"),))
+        raw.execute("UPDATE t SET path = ?", (str(ghost),))
+        raw.execute("INSERT INTO instances SELECT * FROM t")
+    raw.close()
+    with Catalog(db) as cat:
+        report = cat.index(tree, workers=1)
+        assert (report.removed, report.unchanged, report.scanned) == (1, n, 0)
+        assert cat.instance(ghost) is None
+        again = cat.index(tree, workers=1)  # the folder compared file by file, digest back
+        assert (again.removed, again.unchanged) == (0, n)
+        assert _key(ghost.parent) in _folders(cat)
+
+
 def test_a_folder_with_a_name_that_is_not_utf8_is_compared_file_by_file(tmp_path, lookups):
     root = tmp_path / "tree"
     write_ct_series(root / "s", shape=(2, 8, 8), series_uid="1.2.826.0.1.3680043.8.498.91.4")
