@@ -130,15 +130,15 @@ def test_an_entry_replaced_by_another_connection_drops_the_digest(tree, tmp_path
     victim = tree / "p" / "b" / "IM0002.dcm"
     with Catalog(db) as cat:
         cat.index(tree, workers=1)
-    raw = sqlite3.connect(db)
-    with raw:  # the same path written again with another mtime: INSERT OR REPLACE
-        raw.execute("CREATE TEMP TABLE t AS SELECT * FROM instances WHERE path = ?",
-                    (str(victim),))
-        raw.execute("UPDATE t SET mtime_ns = mtime_ns - 7")
-        raw.execute("INSERT OR REPLACE INTO instances SELECT * FROM t")
-    assert raw.execute("SELECT folder FROM folders ORDER BY folder").fetchall() == [
-        (_key(tree / "kits"),), (_key(tree / "p" / "a"),)]
-    raw.close()
+    with Catalog(db) as other:  # another catalog connection (another medview, say)
+        conn = other._conn()
+        with conn:  # the same path written again with another mtime: INSERT OR REPLACE
+            conn.execute("CREATE TEMP TABLE t AS SELECT * FROM instances WHERE path = ?",
+                         (str(victim),))
+            conn.execute("UPDATE t SET mtime_ns = mtime_ns - 7")
+            conn.execute("INSERT OR REPLACE INTO instances SELECT * FROM t")
+        assert conn.execute("SELECT folder FROM folders ORDER BY folder").fetchall() == [
+            (_key(tree / "kits"),), (_key(tree / "p" / "a"),)]
     with Catalog(db) as cat:
         report = cat.index(tree, workers=1)
         assert (report.updated, report.scanned) == (1, 1)  # read again: the disk's mtime
