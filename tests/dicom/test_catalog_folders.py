@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -130,15 +131,11 @@ def test_an_entry_replaced_by_another_connection_drops_the_digest(tree, tmp_path
     victim = tree / "p" / "b" / "IM0002.dcm"
     with Catalog(db) as cat:
         cat.index(tree, workers=1)
-    with Catalog(db) as other:  # another catalog connection (another medview, say)
-        conn = other._conn()
-        with conn:  # the same path written again with another mtime: INSERT OR REPLACE
-            conn.execute("CREATE TEMP TABLE t AS SELECT * FROM instances WHERE path = ?",
-                         (str(victim),))
-            conn.execute("UPDATE t SET mtime_ns = mtime_ns - 7")
-            conn.execute("INSERT OR REPLACE INTO instances SELECT * FROM t")
-        assert conn.execute("SELECT folder FROM folders ORDER BY folder").fetchall() == [
-            (_key(tree / "kits"),), (_key(tree / "p" / "a"),)]
+    with Catalog(db) as other:  # another catalog (another medview, say) writes that file
+        header = other.instance(victim)
+        other._write(other._conn(), headers=[replace(header, mtime_ns=header.mtime_ns - 7)])
+        assert other._conn().execute("SELECT folder FROM folders ORDER BY folder").fetchall() \
+            == [(_key(tree / "kits"),), (_key(tree / "p" / "a"),)]
     with Catalog(db) as cat:
         report = cat.index(tree, workers=1)
         assert (report.updated, report.scanned) == (1, 1)  # read again: the disk's mtime

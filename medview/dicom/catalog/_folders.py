@@ -5,9 +5,10 @@ its folder's), but it need not fetch every file's catalog entry to compare: the 
 table keeps, per folder, a digest of the (name, size, mtime_ns) of its files as the catalog
 holds them (instances, errors and documents together), written only after reading those
 entries back and finding them equal to what the walk saw. Triggers on the three tables delete
-a folder's digest whenever an entry of a file directly in it is deleted, changed or replaced
-(see :data:`FOLDER_STATEMENTS`, also for entries of new paths), so a digest present
-describes the catalog's entries of the folder's files. A folder whose walked
+a folder's digest whenever an entry of a file directly in it is deleted or changed, and the
+catalog's writes drop the digests of the folders they write to (see
+:data:`FOLDER_STATEMENTS`), so a digest present describes the catalog's entries of the
+folder's files. A folder whose walked
 files hash to its stored digest is therefore unchanged, file for file; any other folder is
 compared file by file as before (and gets its digest once it matches again).
 
@@ -28,7 +29,8 @@ try:  # CPython's own module: importing hashlib loads OpenSSL (start-up time)
 except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b
 
-__all__ = ["FOLDER_SCHEMA", "FOLDER_STATEMENTS", "digest_of", "stored", "verify_and_store"]
+__all__ = ["FOLDER_SCHEMA", "FOLDER_STATEMENTS", "digest_of", "errors_in", "forget", "key_of",
+           "stored", "verify_and_store"]
 
 _SEP = os.sep.replace("'", "''")
 # a path's folder with its trailing separator: strip every character but the separator from
@@ -36,15 +38,16 @@ _SEP = os.sep.replace("'", "''")
 _PARENT = "rtrim({p}, replace({p}, '" + _SEP + "', ''))"
 
 #: the table and its triggers, one statement each (a trigger's body holds semicolons). An
-#: entry deleted or changed drops its folder's digest; so does one replaced (INSERT OR
-#: REPLACE deletes the old row: its delete trigger fires on the connections that set
-#: ``PRAGMA recursive_triggers``, as every catalog connection does). An insert of a new path
-#: does not (a trigger per insert would cost the first import ~0.15 s per 100,000 files):
-#: the digest then describes fewer entries than the folder has, which the next index sees
-#: anyway. Either the walk finds that file, and the folder's files no longer hash to the
-#: digest; or it does not, and the catalog holds more entries under the folders than the
-#: walk matched, so the entries of files that are not there are removed
-#: (``_forget_vanished``), dropping the digest.
+#: entry deleted or changed (UPDATE) drops its folder's digest. Entries written (INSERT OR
+#: REPLACE, by :meth:`~medview.dicom.catalog.db.Catalog._write`, the only code that writes
+#: them) drop their folders' digests in the same transaction (:func:`forget`): a trigger
+#: per insert, or the recursive triggers that make a REPLACE fire the delete trigger, would
+#: cost the first import ~0.1-0.15 s per 100,000 files. An entry of a new path that kept
+#: the digest would be harmless anyway: the digest would then describe fewer entries than
+#: the folder has, which the next index sees. Either the walk finds that file, and the
+#: folder's files no longer hash to the digest; or it does not, and the catalog holds more
+#: entries under the folders than the walk matched, so the entries of files that are not
+#: there are removed (``_forget_vanished``), dropping the digest.
 FOLDER_STATEMENTS = (
     "CREATE TABLE IF NOT EXISTS folders (folder TEXT PRIMARY KEY, digest BLOB NOT NULL, "
     "files INTEGER NOT NULL, errors INTEGER NOT NULL) WITHOUT ROWID",
@@ -87,6 +90,14 @@ def digest_of(files: Sequence[tuple[str, int, int]]) -> bytes | None:
     h.update(len(names).to_bytes(8, "little"))
     h.update(numbers)
     return h.digest()
+
+
+def forget(conn: sqlite3.Connection, paths: Iterable[str]) -> None:
+    """Inside the caller's write transaction: drop the digests of the folders of ``paths``
+    (entries about to be written)."""
+    keys = {p[: p.rfind(os.sep) + 1] for p in paths}
+    if keys:
+        conn.executemany("DELETE FROM folders WHERE folder = ?", [(k,) for k in keys])
 
 
 def stored(conn: sqlite3.Connection, key: str) -> tuple[bytes, int, int] | None:

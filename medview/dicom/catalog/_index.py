@@ -23,7 +23,14 @@ from medview.dicom.catalog._documents import (
     forget_documents,
     write_documents,
 )
-from medview.dicom.catalog._folders import digest_of, errors_in, key_of, stored, verify_and_store
+from medview.dicom.catalog._folders import (
+    digest_of,
+    errors_in,
+    forget,
+    key_of,
+    stored,
+    verify_and_store,
+)
 from medview.dicom.catalog._lookup import lookup
 from medview.dicom.catalog._schema import (
     _INSERT_INSTANCE,
@@ -407,6 +414,9 @@ class _IndexingMixin:
         if not (headers or errors or removed or documents or folders):
             return
         with write_transaction(conn):
+            # what is written changes its folders' entries (a removal: the triggers)
+            forget(conn, itertools.chain((h.path for h in headers), (e[0] for e in errors),
+                                         (d.path for d in documents)))
             if removed:
                 gone = [(db_path(p),) for p in removed]
                 conn.executemany("DELETE FROM instances WHERE path = ?", gone)

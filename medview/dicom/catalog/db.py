@@ -153,9 +153,6 @@ class Catalog(_IndexingMixin):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=OFF")
-            # an INSERT OR REPLACE fires the delete triggers of the row it replaces: what
-            # drops a replaced file's folder digest (medview.dicom.catalog._folders)
-            conn.execute("PRAGMA recursive_triggers=ON")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
