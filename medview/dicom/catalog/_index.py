@@ -1,11 +1,14 @@
 """Indexing: bring the catalog up to date with the files under some paths.
 
-Why one module: one mixin whose batches are one transaction each; its parts share that.
+The walk, the comparison with the catalog and the reading of what changed; the writes (one
+transaction per batch) are :mod:`medview.dicom.catalog._writes`'.
 
-Reads only files that are new or whose (size, mtime) changed; files that vanished from an
-indexed folder are removed; a failing file that did not change keeps its error without being
-read again. Every batch of files is one transaction, so a cancelled or crashed import never
-leaves half a record. :class:`~medview.dicom.catalog.db.Catalog` inherits these methods.
+Reads only files that are new or whose (size, mtime) changed (a folder whose files hash to
+its kept digest, :mod:`medview.dicom.catalog._folders`, is not looked up file by file);
+files that vanished from an indexed folder are removed; a failing file that did not change
+keeps its error without being read again. Every batch of files is one transaction, so a
+cancelled or crashed import never leaves half a record.
+:class:`~medview.dicom.catalog.db.Catalog` inherits these methods.
 """
 
 from __future__ import annotations
@@ -18,32 +21,23 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.dicom.catalog._documents import (
-    DocumentRecord,
     documents_among,
-    forget_documents,
-    write_documents,
 )
 from medview.dicom.catalog._folders import (
     digest_of,
     errors_in,
-    forget,
     key_of,
     stored,
-    verify_and_store,
 )
 from medview.dicom.catalog._lookup import lookup
 from medview.dicom.catalog._schema import (
-    _INSERT_INSTANCE,
     PATH_RANGE,
     IndexReport,
-    _patient_key,
-    _to_row,
-    db_path,
     path_range_params,
     py_path,
-    write_transaction,
 )
 from medview.dicom.catalog._walk import _count, _under, _walk
+from medview.dicom.catalog._writes import _WritingMixin
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.scan.header import InstanceHeader
 
@@ -72,9 +66,9 @@ def _listed(report: IndexReport, kind: str, items: Iterable[tuple[str, str]]) ->
 # --------------------------------------------------------------------------- the catalog
 
 
-class _IndexingMixin:
+class _IndexingMixin(_WritingMixin):
     """The indexing methods of :class:`~medview.dicom.catalog.db.Catalog` (which provides
-    ``_conn``)."""
+    ``_conn``); the writes are :class:`~medview.dicom.catalog._writes._WritingMixin`'s."""
 
     # -- indexing -----------------------------------------------------------------------
 
@@ -352,15 +346,6 @@ class _IndexingMixin:
                                   bounds).fetchone()[0]
         return n
 
-    def _forget(self, conn: sqlite3.Connection, paths: Sequence[str]) -> int:
-        """Remove ``paths`` from instances and errors; how many entries went."""
-        gone = [(db_path(p),) for p in paths]
-        with write_transaction(conn):
-            # rowcount counts the rows deleted, not the folder-digest triggers' deletes
-            n = conn.executemany("DELETE FROM instances WHERE path = ?", gone).rowcount
-            n += conn.executemany("DELETE FROM errors WHERE path = ?", gone).rowcount
-            return n + forget_documents(conn, paths)
-
     def _forget_vanished(self, conn: sqlite3.Connection, folders: Sequence[str],
                          keep: set[str]) -> int:
         """Remove the entries under ``folders`` whose file a walk would not find any more
@@ -397,100 +382,3 @@ class _IndexingMixin:
     ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
         """Catalog entries of ``files`` (a chunk): instances and errors."""
         return lookup(conn, list(files))
-
-    def _write(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        headers: Sequence[InstanceHeader] = (),
-        errors: Sequence[tuple[str, str, int, int]] = (),
-        removed: Sequence[str] = (),
-        documents: Sequence[DocumentRecord] = (),
-        folders: Sequence[tuple[str, bytes, int]] = (),
-    ) -> None:
-        """One transaction: upsert ``headers`` and ``documents``, record ``errors``, drop
-        ``removed`` paths; then keep the digests of ``folders`` (key, digest, files) whose
-        entries match them (:func:`~medview.dicom.catalog._folders.verify_and_store`)."""
-        if not (headers or errors or removed or documents or folders):
-            return
-        with write_transaction(conn):
-            # what is written changes its folders' entries (a removal: the triggers)
-            forget(conn, itertools.chain((h.path for h in headers), (e[0] for e in errors),
-                                         (d.path for d in documents)))
-            if removed:
-                gone = [(db_path(p),) for p in removed]
-                conn.executemany("DELETE FROM instances WHERE path = ?", gone)
-                conn.executemany("DELETE FROM errors WHERE path = ?", gone)
-                forget_documents(conn, removed)
-            if documents:
-                write_documents(conn, documents)
-            if errors:
-                forget_documents(conn, [e[0] for e in errors])
-                rows = [(db_path(e[0]), *e[1:]) for e in errors]
-                conn.executemany("DELETE FROM instances WHERE path = ?", [r[:1] for r in rows])
-                conn.executemany(
-                    "INSERT OR REPLACE INTO errors (path, reason, file_size, mtime_ns) "
-                    "VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-            if headers:
-                conn.executemany("DELETE FROM errors WHERE path = ?",
-                                 [(db_path(h.path),) for h in headers])
-                forget_documents(conn, [h.path for h in headers])
-                conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
-                self._upsert_hierarchy(conn, headers)
-            if folders:  # last: read back what this transaction wrote
-                verify_and_store(conn, folders)
-
-    @staticmethod
-    def _upsert_hierarchy(conn: sqlite3.Connection, headers: Sequence[InstanceHeader]) -> None:
-        patients, studies, series = {}, {}, {}
-        for h in headers:
-            key = _patient_key(h)
-            patients[key] = (key, h.patient_id, h.patient_name, h.patient_birth_date, h.patient_sex)
-            studies[h.study_instance_uid] = (
-                h.study_instance_uid,
-                key,
-                h.study_date,
-                h.study_time,
-                h.study_description,
-                h.accession_number,
-            )
-            series[h.series_instance_uid] = (
-                h.series_instance_uid,
-                h.study_instance_uid,
-                h.modality,
-                h.series_number,
-                h.series_description,
-                h.body_part,
-                h.frame_of_reference_uid,
-            )
-        conn.executemany(
-            "INSERT OR REPLACE INTO patients VALUES (?, ?, ?, ?, ?)", list(patients.values())
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO studies VALUES (?, ?, ?, ?, ?, ?)", list(studies.values())
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?, ?, ?)", list(series.values())
-        )
-
-    @staticmethod
-    def _delete_orphans(conn: sqlite3.Connection) -> None:
-        """Inside the caller's transaction: drop series, studies and patients that no
-        instance refers to any more."""
-        conn.execute(
-            "DELETE FROM series WHERE series_uid NOT IN "
-            "(SELECT DISTINCT series_instance_uid FROM instances)"
-        )
-        conn.execute(
-            "DELETE FROM studies WHERE study_uid NOT IN (SELECT study_uid FROM series)"
-        )
-        conn.execute(
-            "DELETE FROM patients WHERE patient_key NOT IN (SELECT patient_key FROM studies)"
-        )
-
-    def _prune(self, conn: sqlite3.Connection) -> None:
-        """Drop series, studies and patients that no instance refers to any more."""
-        with write_transaction(conn):
-            self._delete_orphans(conn)
