@@ -12,8 +12,15 @@ counted on both sides):
 
 a. ``python -c`` a plain ``pydicom.dcmread(f, stop_before_pixels=True)`` loop over ``os.walk``;
 b. ``medview index`` into a new catalog (first import);
-c. ``medview index`` again on the unchanged tree (re-index);
+c. ``medview index`` again on the unchanged tree (re-index; median of ``--repeat`` runs);
 d. ``medview --version`` and ``medview index --help`` (start-up alone, median of ``--repeat``);
+
+medview is compiled to ``.pyc`` first (``python -m compileall medview``, into its own
+``__pycache__`` folders, as an installed medview has them) and every process runs without
+``PYTHONDONTWRITEBYTECODE``: otherwise each process would compile medview's modules again
+(~0.02-0.03 s of every start-up). (Not a ``PYTHONPYCACHEPREFIX``: with one, Python ignores
+the standard library's and the packages' own ``.pyc`` too and compiles them in the first
+measured process.) The load average (``uptime``) is printed with the figures.
 
 and prints seconds, CPU seconds (user + system, scan workers included: what a shared machine
 measures best), files/s, peak RSS (GNU time's ``%M``: the largest of the process and the
@@ -176,8 +183,7 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[float, int, float, str
     """
     t0 = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M CPU %U %S", *cmd],
-                          capture_output=True,
-                          env={**os.environ, **(env or {})}, cwd=REPO, check=False)
+                          capture_output=True, env=_env(env), cwd=REPO, check=False)
     seconds = time.perf_counter() - t0
     out = proc.stdout.decode(errors="replace")
     err = proc.stderr.decode(errors="replace")
@@ -186,6 +192,24 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[float, int, float, str
     stats = [line.split() for line in err.splitlines() if line.startswith("MAXRSS ")][-1]
     cpu = float(stats[3]) + float(stats[4])  # user + system, children waited for included
     return seconds, int(stats[1]) * 1024, cpu, out
+
+
+def _env(extra: dict | None = None) -> dict:
+    """This environment, ``extra`` added, without PYTHONDONTWRITEBYTECODE (see the module's
+    docstring: the measured processes use compiled medview modules, as installed)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **(extra or {})}
+
+
+def compile_medview(py: str) -> None:
+    subprocess.run([py, "-m", "compileall", "-q", str(REPO / "medview")], env=_env(),
+                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+
+
+def load() -> str:
+    """The load averages (1, 5, 15 min): other work on a shared machine."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def warm(root: Path) -> int:
@@ -213,13 +237,16 @@ def main(argv=None) -> int:
     env = {"PYTHONPATH": str(REPO)}
     medview = [py, "-m", "medview"]
 
+    compile_medview(py)
+    print("medview compiled to .pyc first (python -m compileall medview, as installed); "
+          "PYTHONDONTWRITEBYTECODE unset for every measured process")
     start = {}
     for label, extra in (("medview --version", ["--version"]),
                          ("medview index --help", ["index", "--help"]),
                          ("python -c pass", None)):
         cmd = [py, "-c", "pass"] if extra is None else medview + extra
         start[label] = statistics.median(run(cmd, env)[0] for _ in range(args.repeat))
-    print(f"{os.cpu_count()} cores")
+    print(f"{os.cpu_count()} cores; load average {load()}")
     print_table(["start-up", "median s"], [(k, f"{v:.3f}") for k, v in start.items()])
     print()
 
@@ -244,10 +271,17 @@ def main(argv=None) -> int:
             rows.append((f"{n:,}", "b. medview index", f"{t_idx:.2f}", f"{c_idx:.2f}",
                          f"{n / t_idx:,.0f}", mb(rss), f"{t_ref / t_idx:.2f}" if t_ref else "-",
                          f"{c_ref / c_idx:.2f}" if c_ref else "-"))
-            t_re, rss, c_re, _out = run([*medview, "index", "--db", str(db), str(root)], env)
+            again = sorted(run([*medview, "index", "--db", str(db), str(root)], env)
+                           for _ in range(max(1, args.repeat)))
+            t_re, _rss, c_re, out = again[len(again) // 2]  # the median run
+            if " 0 added, 0 updated" not in out or " 0 removed" not in out:
+                raise RuntimeError(f"the re-index of the unchanged tree changed something: {out}")
+            rss = max(r[1] for r in again)
             rows.append((f"{n:,}", "c. re-index", f"{t_re:.2f}", f"{c_re:.2f}",
                          f"{n / t_re:,.0f}", mb(rss), f"{t_ref / t_re:.2f}" if t_ref else "-",
                          f"{c_ref / c_re:.2f}" if c_ref else "-"))
+            print(f"  measured at load average {load()}; re-index runs "
+                  f"{', '.join(f'{r[0]:.3f}' for r in again)} s")
             ratios.append((n, t_ref / t_idx if t_ref else None, t_idx / t_re, t_idx, t_re,
                            c_ref / c_idx if c_ref else None, c_idx / c_re))
             if not args.keep:

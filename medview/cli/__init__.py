@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterable
 
 from medview import __version__
 from medview.cli._common import EXIT_ERROR
@@ -50,8 +51,30 @@ def _global_options(*, defaults: bool) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``medview`` parser: the window's options and every command group's commands."""
+#: every command and the module (medview.cli.NAME) that adds it: a command line builds only
+#: the parsers of the commands it names (importing every command module and building every
+#: parser cost ``medview index`` a good part of its start-up); tests/cli check this table
+#: against the parsers the modules add
+COMMANDS = {
+    "index": "index", "series": "index", "convert": "index",
+    "steps": "run", "run": "run",
+    "serve": "serve",
+    "remote": "remote",
+    "pacs": "pacs",
+    "catalog": "privacy", "audit": "privacy",
+    "share": "share",
+    "backup": "backup",
+    "export": "export",
+    "selftest": "selftest",
+}
+#: the command groups in the order of --help
+_GROUPS = ("index", "run", "serve", "remote", "pacs", "privacy", "share", "backup", "export",
+           "selftest")
+
+
+def build_parser(groups: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``medview`` parser: the window's options and the commands of ``groups`` (modules
+    of medview.cli, see :data:`COMMANDS`; default: every command)."""
     common = _global_options(defaults=False)
     p = argparse.ArgumentParser(
         prog="medview", parents=[_global_options(defaults=True)],
@@ -69,35 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
     # prog: subcommands say "medview index", not the two-line usage above before their name
     sub = p.add_subparsers(dest="command", metavar="COMMAND", prog="medview")
 
-    from medview.cli import (
-        backup,
-        export,
-        index,
-        pacs,
-        privacy,
-        remote,
-        run,
-        selftest,
-        serve,
-        share,
-    )
+    import importlib
 
     # one module per command group, each adding its commands; the order is --help's
-    for group in (index, run, serve, remote, pacs, privacy, share, backup, export, selftest):
-        group.add_parser(sub, common)
+    wanted = set(_GROUPS if groups is None else groups)
+    for group in _GROUPS:
+        if group in wanted:
+            importlib.import_module(f"medview.cli.{group}").add_parser(sub, common)
     #: the subcommand names; anything else on the command line opens the window
-    p.medview_commands = frozenset(sub.choices)
+    p.medview_commands = frozenset(COMMANDS)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``medview`` command line ``argv``; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    commands = parser.medview_commands
-    if not any(a in commands for a in argv if not a.startswith("-")) and not (
-        {"-h", "--help", "--version"} & set(argv)
-    ):
+    named = [a for a in argv if not a.startswith("-") and a in COMMANDS]
+    # only the groups of the commands named (an option's value may look like one: its group
+    # is built too, harmlessly); --help without a command lists them all
+    parser = build_parser({COMMANDS[a] for a in named} if named else
+                          (None if {"-h", "--help"} & set(argv) else ()))
+    if not named and not ({"-h", "--help", "--version"} & set(argv)):
         # no subcommand: the GUI, optionally on a path
         gui = argparse.ArgumentParser(prog="medview", add_help=False)
         gui.add_argument("--db", default=os.environ.get("MEDVIEW_DB"))

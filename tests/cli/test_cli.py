@@ -128,6 +128,24 @@ def test_each_subcommands_help_names_it_after_medview():
         assert parser.format_usage().startswith(f"usage: medview {name} "), name
 
 
+def test_the_command_table_names_each_groups_commands():
+    """``medview X`` builds only the parsers of X's group (start-up): the table that maps
+    commands to groups must say what the groups' modules really add."""
+    import argparse
+
+    from medview.cli import _GROUPS, COMMANDS, build_parser
+
+    def commands_of(groups):
+        (sub,) = [a for a in build_parser(groups)._actions
+                  if isinstance(a, argparse._SubParsersAction)]
+        return set(sub.choices)
+
+    assert commands_of(None) == set(COMMANDS)
+    for group in _GROUPS:
+        assert commands_of([group]) == {c for c, g in COMMANDS.items() if g == group}, group
+    assert commands_of(()) == set()
+
+
 def test_help_shows_the_path_argument_and_the_global_options():
     helptext = medview("--help", check=True).stdout
     assert "[PATH]" in helptext and "PATH:" in helptext

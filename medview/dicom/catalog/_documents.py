@@ -117,9 +117,8 @@ def documents_among(
 def forget_documents(conn: sqlite3.Connection, paths: Sequence[str]) -> int:
     """Inside the caller's transaction: drop the documents at ``paths``; how many went."""
     gone = [(db_path(p),) for p in paths]
-    before = conn.total_changes
-    conn.executemany("DELETE FROM documents WHERE path = ?", gone)
-    n = conn.total_changes - before
+    # rowcount, not total_changes: the latter counts the folder-digest triggers' deletes too
+    n = conn.executemany("DELETE FROM documents WHERE path = ?", gone).rowcount
     conn.executemany("DELETE FROM document_refs WHERE path = ?", gone)
     return n
 

@@ -1,11 +1,14 @@
 """Indexing: bring the catalog up to date with the files under some paths.
 
-Why one module: one mixin whose batches are one transaction each; its parts share that.
+The walk, the comparison with the catalog and the reading of what changed; the writes (one
+transaction per batch) are :mod:`medview.dicom.catalog._writes`'.
 
-Reads only files that are new or whose (size, mtime) changed; files that vanished from an
-indexed folder are removed; a failing file that did not change keeps its error without being
-read again. Every batch of files is one transaction, so a cancelled or crashed import never
-leaves half a record. :class:`~medview.dicom.catalog.db.Catalog` inherits these methods.
+Reads only files that are new or whose (size, mtime) changed (a folder whose files hash to
+its kept digest, :mod:`medview.dicom.catalog._folders`, is not looked up file by file);
+files that vanished from an indexed folder are removed; a failing file that did not change
+keeps its error without being read again. Every batch of files is one transaction, so a
+cancelled or crashed import never leaves half a record.
+:class:`~medview.dicom.catalog.db.Catalog` inherits these methods.
 """
 
 from __future__ import annotations
@@ -18,24 +21,23 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from medview.core.progress import NO_PROGRESS, Progress
 from medview.dicom.catalog._documents import (
-    DocumentRecord,
     documents_among,
-    forget_documents,
-    write_documents,
+)
+from medview.dicom.catalog._folders import (
+    digest_of,
+    errors_in,
+    key_of,
+    stored,
 )
 from medview.dicom.catalog._lookup import lookup
 from medview.dicom.catalog._schema import (
-    _INSERT_INSTANCE,
     PATH_RANGE,
     IndexReport,
-    _patient_key,
-    _to_row,
-    db_path,
     path_range_params,
     py_path,
-    write_transaction,
 )
-from medview.dicom.catalog._walk import _chunks, _count, _under, _walk
+from medview.dicom.catalog._walk import _count, _under, _walk
+from medview.dicom.catalog._writes import _WritingMixin
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.scan.header import InstanceHeader
 
@@ -64,9 +66,9 @@ def _listed(report: IndexReport, kind: str, items: Iterable[tuple[str, str]]) ->
 # --------------------------------------------------------------------------- the catalog
 
 
-class _IndexingMixin:
+class _IndexingMixin(_WritingMixin):
     """The indexing methods of :class:`~medview.dicom.catalog.db.Catalog` (which provides
-    ``_conn``)."""
+    ``_conn``); the writes are :class:`~medview.dicom.catalog._writes._WritingMixin`'s."""
 
     # -- indexing -----------------------------------------------------------------------
 
@@ -148,10 +150,22 @@ class _IndexingMixin:
         self._write(conn, errors=dicomdir_errors)
         _listed(report, "errors", ((p, r) for p, r, _, _ in dicomdir_errors))
         _listed(report, "errors", missing)
-        state = {"matched": 0, "seen": 0}
+        state = {"matched": 0, "seen": 0, "shown": 0}
+        # folders compared file by file whose digest is kept once their entries are written:
+        # key -> [digest, files, files not yet settled]; then (key, digest, files) when ready
+        waiting: dict[str, list] = {}
+        ready: list[tuple[str, bytes, int]] = []
 
-        def candidates() -> Iterator[list[tuple[str, int, int]]]:
-            """(path, size, mtime) lists: the explicit files, then one per folder."""
+        def settle(key: str, n: int = 1) -> None:
+            w = waiting[key]
+            w[2] -= n
+            if w[2] <= 0:
+                del waiting[key]
+                ready.append((key, w[0], w[1]))
+
+        def candidates() -> Iterator[tuple[str | None, list[tuple[str, int, int]]]]:
+            """(folder, [(name, size, mtime)...]) per folder; first (None, [(path, size,
+            mtime)...]) of the explicit files."""
             stated = []
             for p in explicit:
                 try:
@@ -163,43 +177,102 @@ class _IndexingMixin:
                     continue
                 stated.append((p, st.st_size, st.st_mtime_ns))
             if stated:
-                yield stated
+                yield None, stated
             for f in folders:
                 yield from _walk(f, progress)
 
-        def to_read() -> Iterator[list[tuple[str, int, int, bool]]]:
-            """Batches of (path, size, mtime, was_known) that are new or changed."""
-            for chunk in _chunks(candidates(), _CHUNK):
-                known, failed = self._lookup(conn, [c[0] for c in chunk])
-                out = []
-                matched = len(known) + len(failed)
-                if explicit_set and matched:  # the explicit files are not under the folders
-                    matched -= sum(p in explicit_set for p in (*known, *failed))
-                state["matched"] += matched
-                for p, size, mtime in chunk:
-                    sig = (size, mtime)
-                    if known.get(p) == sig:
-                        report.unchanged += 1
-                    elif p in failed and failed[p][1:] == sig:
-                        report.unchanged += 1
-                        _listed(report, "errors", [(p, failed[p][0])])
-                    else:
-                        out.append((p, size, mtime, p in known or p in failed))
-                state["seen"] += len(chunk)
-                if out:
-                    yield out
-                else:  # nothing to read in this chunk: still show the walk moving
-                    progress.update(min(state["seen"] / max(total, 1), 1.0),
-                                    f"checked {state['seen']:,}/{total:,} files")
-                    progress.check()
+        def show_walk() -> None:
+            if state["seen"] - state["shown"] >= _CHUNK:
+                state["shown"] = state["seen"]
+                progress.update(min(state["seen"] / max(total, 1), 1.0),
+                                f"checked {state['seen']:,}/{total:,} files")
+                progress.check()
 
-        signature: dict[str, tuple[int, int, bool]] = {}  # of the batches in flight only
+        def unchanged_folder(key: str, files: list) -> bool:
+            """The folder's files hash to its kept digest: all unchanged, no look-up."""
+            digest = digest_of(files)
+            if digest is None:
+                return False
+            kept = stored(conn, key)
+            if kept is not None and kept[0] == digest and kept[1] == len(files):
+                n = len(files)
+                report.unchanged += n
+                state["matched"] += n
+                state["seen"] += n
+                if kept[2]:  # its failing files are listed again, unread
+                    _listed(report, "errors", errors_in(conn, key))
+                return True
+            waiting[key] = [digest, len(files), len(files)]
+            return False
+
+        def compare(chunk: list[tuple[str, int, int, str | None]], out: list) -> None:
+            """Look ``chunk`` up in the catalog; what is new or changed goes to ``out``."""
+            known, failed = self._lookup(conn, [c[0] for c in chunk])
+            matched = len(known) + len(failed)
+            if explicit_set and matched:  # the explicit files are not under the folders
+                matched -= sum(p in explicit_set for p in (*known, *failed))
+            state["matched"] += matched
+            for p, size, mtime, key in chunk:
+                sig = (size, mtime)
+                if known.get(p) == sig:
+                    report.unchanged += 1
+                elif p in failed and failed[p][1:] == sig:
+                    report.unchanged += 1
+                    _listed(report, "errors", [(p, failed[p][0])])
+                else:
+                    out.append((p, size, mtime, p in known or p in failed, key))
+                    continue
+                if key is not None:
+                    settle(key)
+            state["seen"] += len(chunk)
+
+        def to_read() -> Iterator[list[tuple[str, int, int, bool, str | None]]]:
+            """Batches of (path, size, mtime, was_known, folder key) that are new or
+            changed, about :data:`_CHUNK` each (folders joined or split)."""
+            pending: list[tuple[str, int, int, str | None]] = []
+            out: list = []
+            for folder, files in candidates():
+                if folder is None:
+                    pending += [(p, size, mtime, None) for p, size, mtime in files]
+                else:
+                    key = key_of(folder)
+                    if key is not None and unchanged_folder(key, files):
+                        show_walk()
+                        continue
+                    if key not in waiting:
+                        key = None
+                    prefix = folder.rstrip(os.sep) + os.sep
+                    pending += [(prefix + n, size, mtime, key) for n, size, mtime in files]
+                while len(pending) >= _CHUNK:
+                    compare(pending[:_CHUNK], out)
+                    pending = pending[_CHUNK:]
+                while len(out) >= _CHUNK:
+                    yield out[:_CHUNK]
+                    out = out[_CHUNK:]
+                if len(ready) >= _CHUNK // 4:
+                    self._write(conn, folders=ready)
+                    ready.clear()
+                show_walk()
+            if pending:
+                compare(pending, out)
+            while out:
+                yield out[:_CHUNK]
+                out = out[_CHUNK:]
+
+        signature: dict[str, tuple] = {}  # of the batches in flight only
 
         def batches() -> Iterator[list[str]]:
             for batch in to_read():
-                for p, size, mtime, was_known in batch:
-                    signature[p] = (size, mtime, was_known)
+                for p, size, mtime, was_known, key in batch:
+                    signature[p] = (size, mtime, was_known, key)
                 yield [b[0] for b in batch]
+
+        def done(p: str) -> bool:
+            """A read file's result is written: forget its signature; was it known?"""
+            _, _, was_known, key = signature.pop(p, (-1, -1, False, None))
+            if key is not None and key in waiting:
+                settle(key)
+            return was_known
 
         def scanned() -> Iterator[tuple[list[InstanceHeader], list[tuple[str, str]], int]]:
             # the scanner (and its parser modules) is imported only when a file needs reading:
@@ -224,21 +297,25 @@ class _IndexingMixin:
                 documents, errors = documents_among(errors)
                 err_rows = []
                 for p, reason in errors:
-                    size, mtime, was_known = signature.pop(p, (-1, -1, False))
+                    size, mtime = signature.get(p, (-1, -1))[:2]
                     err_rows.append((p, reason, size, mtime))
-                    rewritten |= was_known
                 self._write(conn, headers=headers, errors=err_rows, documents=documents)
+                for p, _reason in errors:
+                    rewritten |= done(p)
                 for d in documents:
-                    rewritten |= signature.pop(d.path, (-1, -1, False))[2]
+                    rewritten |= done(d.path)
                     report.documents += 1
                 for h in headers:
                     _listed(report, "warnings", ((h.path, w) for w in h.warnings))
-                    was_known = signature.pop(h.path, (-1, -1, False))[2]
+                    was_known = done(h.path)
                     rewritten |= was_known
                     if was_known:
                         report.updated += 1
                     else:
                         report.added += 1
+                if len(ready) >= _CHUNK // 4:
+                    self._write(conn, folders=ready)
+                    ready.clear()
                 _listed(report, "errors", errors)
                 report.scanned += n
                 progress.update(min(state["seen"] / max(total, 1), 1.0),
@@ -248,6 +325,7 @@ class _IndexingMixin:
                 # some catalog entries under the folders were not found by the walk
                 keep = {p for p, _, _, _ in dicomdir_errors}  # skipped by the walk, yet listed
                 report.removed += self._forget_vanished(conn, folders, keep)
+            self._write(conn, folders=ready)  # after the removals: they may be what differed
         finally:
             results.close()
             if report.removed or rewritten:
@@ -267,16 +345,6 @@ class _IndexingMixin:
                 n += conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {PATH_RANGE}",
                                   bounds).fetchone()[0]
         return n
-
-    def _forget(self, conn: sqlite3.Connection, paths: Sequence[str]) -> int:
-        """Remove ``paths`` from instances and errors; how many entries went."""
-        gone = [(db_path(p),) for p in paths]
-        with write_transaction(conn):
-            before = conn.total_changes
-            conn.executemany("DELETE FROM instances WHERE path = ?", gone)
-            conn.executemany("DELETE FROM errors WHERE path = ?", gone)
-            n = conn.total_changes - before
-            return n + forget_documents(conn, paths)
 
     def _forget_vanished(self, conn: sqlite3.Connection, folders: Sequence[str],
                          keep: set[str]) -> int:
@@ -314,93 +382,3 @@ class _IndexingMixin:
     ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[str, int, int]]]:
         """Catalog entries of ``files`` (a chunk): instances and errors."""
         return lookup(conn, list(files))
-
-    def _write(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        headers: Sequence[InstanceHeader] = (),
-        errors: Sequence[tuple[str, str, int, int]] = (),
-        removed: Sequence[str] = (),
-        documents: Sequence[DocumentRecord] = (),
-    ) -> None:
-        """One transaction: upsert ``headers`` and ``documents``, record ``errors``, drop
-        ``removed`` paths."""
-        if not (headers or errors or removed or documents):
-            return
-        with write_transaction(conn):
-            if removed:
-                gone = [(db_path(p),) for p in removed]
-                conn.executemany("DELETE FROM instances WHERE path = ?", gone)
-                conn.executemany("DELETE FROM errors WHERE path = ?", gone)
-                forget_documents(conn, removed)
-            if documents:
-                write_documents(conn, documents)
-            if errors:
-                forget_documents(conn, [e[0] for e in errors])
-                rows = [(db_path(e[0]), *e[1:]) for e in errors]
-                conn.executemany("DELETE FROM instances WHERE path = ?", [r[:1] for r in rows])
-                conn.executemany(
-                    "INSERT OR REPLACE INTO errors (path, reason, file_size, mtime_ns) "
-                    "VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-            if headers:
-                conn.executemany("DELETE FROM errors WHERE path = ?",
-                                 [(db_path(h.path),) for h in headers])
-                forget_documents(conn, [h.path for h in headers])
-                conn.executemany(_INSERT_INSTANCE, [_to_row(h) for h in headers])
-                self._upsert_hierarchy(conn, headers)
-
-    @staticmethod
-    def _upsert_hierarchy(conn: sqlite3.Connection, headers: Sequence[InstanceHeader]) -> None:
-        patients, studies, series = {}, {}, {}
-        for h in headers:
-            key = _patient_key(h)
-            patients[key] = (key, h.patient_id, h.patient_name, h.patient_birth_date, h.patient_sex)
-            studies[h.study_instance_uid] = (
-                h.study_instance_uid,
-                key,
-                h.study_date,
-                h.study_time,
-                h.study_description,
-                h.accession_number,
-            )
-            series[h.series_instance_uid] = (
-                h.series_instance_uid,
-                h.study_instance_uid,
-                h.modality,
-                h.series_number,
-                h.series_description,
-                h.body_part,
-                h.frame_of_reference_uid,
-            )
-        conn.executemany(
-            "INSERT OR REPLACE INTO patients VALUES (?, ?, ?, ?, ?)", list(patients.values())
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO studies VALUES (?, ?, ?, ?, ?, ?)", list(studies.values())
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?, ?, ?)", list(series.values())
-        )
-
-    @staticmethod
-    def _delete_orphans(conn: sqlite3.Connection) -> None:
-        """Inside the caller's transaction: drop series, studies and patients that no
-        instance refers to any more."""
-        conn.execute(
-            "DELETE FROM series WHERE series_uid NOT IN "
-            "(SELECT DISTINCT series_instance_uid FROM instances)"
-        )
-        conn.execute(
-            "DELETE FROM studies WHERE study_uid NOT IN (SELECT study_uid FROM series)"
-        )
-        conn.execute(
-            "DELETE FROM patients WHERE patient_key NOT IN (SELECT patient_key FROM studies)"
-        )
-
-    def _prune(self, conn: sqlite3.Connection) -> None:
-        """Drop series, studies and patients that no instance refers to any more."""
-        with write_transaction(conn):
-            self._delete_orphans(conn)

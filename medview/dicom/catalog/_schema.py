@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from medview.dicom.catalog._folders import FOLDER_SCHEMA
 from medview.dicom.scan.header import FrameInfo, InstanceHeader
 
 SCHEMA_VERSION = 2  # 2: SR/KO documents and the series they reference
@@ -258,11 +259,17 @@ def _sha256(data: bytes):
 # what the stored rows depend on: a change of any of these rebuilds the (cache) catalog
 _LAYOUT = json.dumps(
     [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS,
+     _sha256((_SCHEMA + DOCUMENT_SCHEMA + FOLDER_SCHEMA).encode()).hexdigest()]
+)
+#: the layout before folder digests (medview.dicom.catalog._folders): migrated in place
+_LAYOUT_V2 = json.dumps(
+    [SCHEMA_VERSION, _FIELDS, _FRAME_FIELDS,
      _sha256((_SCHEMA + DOCUMENT_SCHEMA).encode()).hexdigest()]
 )
 #: the layout of a version 1 catalog of these fields: migrated in place (documents added)
 _LAYOUT_V1 = json.dumps([1, _FIELDS, _FRAME_FIELDS, _sha256(_SCHEMA.encode()).hexdigest()])
-_TABLES = ("meta", "patients", "studies", "series", "instances", "errors", *DOCUMENT_TABLES)
+_TABLES = ("meta", "patients", "studies", "series", "instances", "errors", *DOCUMENT_TABLES,
+           "folders")
 _INSERT_INSTANCE = (
     f"INSERT OR REPLACE INTO instances ({', '.join(_FIELDS)}) "
     f"VALUES ({', '.join('?' * len(_FIELDS))})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from medview.core.progress import Progress
 
@@ -20,34 +20,57 @@ def skipped_name(name: str) -> bool:
     return name.startswith(".") or name.upper() in _JUNK
 
 
-def _walk(folder: str, progress: Progress) -> Iterator[list[tuple[str, int, int]]]:
-    """(path, size, mtime_ns) of the regular files under ``folder``, one list per folder
-    (sorted by name, as :func:`~medview.dicom.scan.scanner.iter_files` finds them), one folder
-    listing at a time: a 100,000-file tree is never held as one list."""
+#: folders can be listed by descriptor: each file's stat is then relative to its folder
+#: (fstatat), not a walk of the whole path again; elsewhere (Windows) by path
+_BY_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
+
+
+def _walk(folder: str, progress: Progress) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
+    """(folder, [(name, size, mtime_ns), ...]) of the regular files under ``folder``, one
+    folder at a time (its files sorted by name, as :func:`~medview.dicom.scan.scanner.iter_files`
+    finds them, then its subfolders in name order), only folders that hold files: a
+    100,000-file tree is never held as one list.
+
+    Names, not paths: a re-index of an unchanged folder never needs its files' paths (see
+    :mod:`medview.dicom.catalog._folders`).
+    """
     progress.check()
+    fd = -1
     try:
-        with os.scandir(folder) as it:
+        if _BY_FD:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            it = os.scandir(fd)
+        else:
+            it = os.scandir(folder)
+        with it:
             entries = [e for e in it if not (e.name[0] == "." or e.name.upper() in _JUNK)]
     except OSError:
+        if fd >= 0:
+            os.close(fd)
         return
-    entries.sort(key=_name)
-    subfolders = []
-    files = []
-    for e in entries:
-        try:
-            if e.is_dir(follow_symlinks=False):
-                subfolders.append(e.path)
-            elif e.is_file():
-                st = e.stat()
-                files.append((e.path, st.st_size, st.st_mtime_ns))
-        except OSError:
-            continue
+    try:
+        entries.sort(key=_name)
+        subfolders = []
+        files = []
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    subfolders.append(e.name)
+                elif e.is_file():
+                    st = e.stat()  # by descriptor: fstatat(fd, name)
+                    files.append((e.name, st.st_size, st.st_mtime_ns))
+            except OSError:
+                continue
+    finally:
+        if fd >= 0:
+            os.close(fd)
     del entries
     if files:
-        yield files
+        yield folder, files
     del files
+    base = folder.rstrip(os.sep) + os.sep
     for sub in subfolders:
-        yield from _walk(sub, progress)
+        yield from _walk(base + sub, progress)
 
 
 def _count(folder: str) -> int:
@@ -70,19 +93,6 @@ def _count(folder: str) -> int:
         except OSError:
             continue
     return n
-
-
-def _chunks(lists: Iterable[list], size: int) -> Iterator[list]:
-    """Lists of about ``size`` items (at least ``size``, or the rest) from lists of any
-    length: whole folder listings are joined or split without going item by item."""
-    chunk: list = []
-    for items in lists:
-        chunk.extend(items)
-        while len(chunk) >= size:
-            yield chunk[:size]
-            chunk = chunk[size:]
-    if chunk:
-        yield chunk
 
 
 def _under(path: str, folders: Sequence[str]) -> bool:

@@ -27,11 +27,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from medview.dicom.catalog._documents import DocumentRecord, documents_of
+from medview.dicom.catalog._folders import FOLDER_STATEMENTS
 from medview.dicom.catalog._index import _IndexingMixin
 from medview.dicom.catalog._schema import (
     _FIELDS,
     _LAYOUT,
     _LAYOUT_V1,
+    _LAYOUT_V2,
     _SCHEMA,
     _TABLES,
     DOCUMENT_SCHEMA,
@@ -95,8 +97,19 @@ def _migrate_v1_documents(conn: sqlite3.Connection) -> None:
         if statement.strip():
             conn.execute(statement)
     conn.execute("DELETE FROM errors WHERE reason LIKE 'no pixel data%'")
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (_LAYOUT,))
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (_LAYOUT_V2,))
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _add_folder_digests(conn: sqlite3.Connection) -> None:
+    """Layout 2 → with folder digests, inside the caller's transaction: the ``folders``
+    table and its triggers (:mod:`medview.dicom.catalog._folders`). A ``folders`` table
+    left by a medview that rebuilt the catalog without knowing it may hold digests of
+    another catalog's entries: it is dropped first."""
+    conn.execute("DROP TABLE IF EXISTS folders")
+    for statement in FOLDER_STATEMENTS:
+        conn.execute(statement)
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (_LAYOUT,))
 
 
 # --------------------------------------------------------------------------- the catalog
@@ -162,6 +175,9 @@ class Catalog(_IndexingMixin):
                     layout = None
             if version == 1 and layout == _LAYOUT_V1:
                 _migrate_v1_documents(conn)
+                layout = _LAYOUT_V2
+            if layout == _LAYOUT_V2:
+                _add_folder_digests(conn)
             elif layout != _LAYOUT:
                 # the catalog is a cache of the files: rebuild it rather than migrate
                 for table in _TABLES:
@@ -169,6 +185,8 @@ class Catalog(_IndexingMixin):
                 for statement in (_SCHEMA + DOCUMENT_SCHEMA).split(";"):
                     if statement.strip():
                         conn.execute(statement)  # (executescript would COMMIT first)
+                for statement in FOLDER_STATEMENTS:
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (_LAYOUT,)
                 )
