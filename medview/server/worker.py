@@ -230,13 +230,23 @@ def warm_up() -> int:
     return len(all_steps())
 
 
-def write_parts(path: Path, parts, *, sync: bool = True) -> int:
-    """Write ``parts`` to ``path`` (flushed to disk with ``sync``); returns the size."""
+def write_parts(path: Path, parts: list, *, sync: bool = True) -> int:
+    """Write ``parts`` to ``path`` (flushed to disk with ``sync``); returns the size.
+
+    ``parts`` is emptied as it is written: each part (a view of a result array) is let go
+    once it is in the file, so its memory is freed while the rest is written and the file's
+    pages can reuse it. A result's arrays and its file are never all held at once, and on a
+    VM that returns freed memory to its host (this project's test machines) the file is not
+    written into memory the host must first supply again (3 s instead of 0.1 s for 300 MB
+    there).
+    """
     size = 0
     with open(path, "wb") as f:
-        for p in parts:
+        while parts:
+            p = parts.pop(0)
             f.write(p)
             size += len(p)
+            del p  # the last reference to that array: freed now
         f.flush()
         if sync:
             os.fsync(f.fileno())
