@@ -241,7 +241,10 @@ def _release(path: Path, start: int, end: int) -> None:
     func = _fallocate()
     if func is None or end <= start:
         return
-    fd = os.open(path, os.O_WRONLY)
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:  # deleted meanwhile (the job was cancelled): nothing left to release
+        return
     try:
         func(fd, _FALLOC_FL_KEEP_SIZE | _FALLOC_FL_PUNCH_HOLE, start, end - start)
     finally:
