@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from concurrent.futures import CancelledError
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from medview.core.progress import Cancelled
 from medview.server.executors import OnProgress, OnResult, WorkerLost
+from medview.server.worker import SyncBehind
 
 __all__ = ["DaskExecutor"]
 
@@ -240,31 +240,39 @@ class DaskExecutor:
         spans = deque((o, min(self.chunk_bytes, size - o))
                       for o in range(0, size, self.chunk_bytes))
         asked: deque = deque()
+        have = 0  # bytes in the part file: the worker may release them from its spool
         try:
             with open(part, "wb") as f:
-                if on_result is not None:
-                    on_result(part, size)
-                while spans or asked:
-                    while spans and len(asked) < self.fetch_window:
-                        offset, n = spans.popleft()
-                        # ahead of jobs queued on that worker (never of the one running)
-                        asked.append((offset, n, self.client.submit(
-                            read_chunk, path, offset, n, priority=100, **where)))
-                    if job_id in self._cancelled:
-                        raise Cancelled("cancelled while its result was fetched")
-                    offset, n, fut = asked.popleft()
-                    try:
-                        chunk = self._gather_chunk(fut, worker, size, offset, n)
-                    finally:
-                        fut.release()
-                    f.write(chunk)
-                    del chunk
-                    if time.perf_counter() - said > 0.5:  # the job store writes each one
-                        said = time.perf_counter()
-                        on_progress(1.0, f"fetching the result {(offset + n) >> 20}/"
-                                    f"{size >> 20} MiB", worker)
-                f.flush()
-                os.fsync(f.fileno())
+                syncer = SyncBehind(f.fileno())  # the part goes to disk as it grows
+                try:
+                    if on_result is not None:
+                        on_result(part, size)
+                    while spans or asked:
+                        while spans and len(asked) < self.fetch_window:
+                            offset, n = spans.popleft()
+                            # ahead of jobs queued on that worker (never of the one running)
+                            asked.append((offset, n, self.client.submit(
+                                read_chunk, path, offset, n, release_below=have,
+                                priority=100, **where)))
+                        if job_id in self._cancelled:
+                            raise Cancelled("cancelled while its result was fetched")
+                        offset, n, fut = asked.popleft()
+                        try:
+                            chunk = self._gather_chunk(fut, worker, size, offset, n)
+                        finally:
+                            fut.release()
+                        f.write(chunk)
+                        del chunk
+                        have = offset + n
+                        syncer.wrote(n)
+                        if time.perf_counter() - said > 0.5:  # the job store writes each one
+                            said = time.perf_counter()
+                            on_progress(1.0, f"fetching the result {(offset + n) >> 20}/"
+                                        f"{size >> 20} MiB", worker)
+                    f.flush()
+                    syncer.finish()
+                finally:
+                    syncer.join()  # never a sync of a closed file
             log.info("fetched %d result bytes from %s in %.2f s", size, worker,
                      time.perf_counter() - t0)
         except BaseException:
@@ -282,7 +290,7 @@ class DaskExecutor:
             log.warning("the spooled result %s on %s was not deleted: %s", path, worker, exc)
         return part
 
-    def _gather_chunk(self, fut, worker: str, size: int, offset: int, n: int) -> bytes:
+    def _gather_chunk(self, fut, worker: str, size: int, offset: int, n: int):
         from distributed import wait as dask_wait
 
         what = f"the result ({size} bytes) could not be fetched from {worker}"

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -230,16 +231,79 @@ def warm_up() -> int:
     return len(all_steps())
 
 
-def write_parts(path: Path, parts, *, sync: bool = True) -> int:
-    """Write ``parts`` to ``path`` (flushed to disk with ``sync``); returns the size."""
+class SyncBehind:
+    """Flush a file that is being written to disk as it grows, in a helper thread.
+
+    ``wrote(n)`` after each write starts an ``fdatasync`` of what is there every ``every``
+    bytes (one at a time), so the disk takes the file while the writes go on; ``finish()``
+    then ``fsync``s what remains: the tail, not the whole file (300 MB took 0.15-0.3 s here,
+    after the last byte, before the job could count as done).
+    """
+
+    def __init__(self, fd: int, every: int = 64 << 20):
+        self.fd = fd
+        self.every = every
+        self._since = 0
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
+
+    def _sync(self) -> None:
+        try:
+            os.fdatasync(self.fd)
+        except OSError as exc:  # said by finish()
+            self._error = exc
+
+    def wrote(self, n: int) -> None:
+        self._since += n
+        if self._since >= self.every and (self._thread is None or
+                                          not self._thread.is_alive()):
+            self._since = 0
+            self._thread = threading.Thread(target=self._sync, name="medview-sync",
+                                            daemon=True)
+            self._thread.start()
+
+    def finish(self) -> None:
+        """Wait for the helper, then ``fsync`` the file; OSError if either failed."""
+        self.join()
+        if self._error is not None:
+            raise self._error
+        os.fsync(self.fd)
+
+    def join(self) -> None:
+        """Wait for the helper (before the file is closed; also when the write failed)."""
+        if self._thread is not None:
+            self._thread.join()
+
+
+def write_parts(path: Path, parts: list, *, sync: bool = True) -> int:
+    """Write ``parts`` to ``path`` (flushed to disk with ``sync``); returns the size.
+
+    ``parts`` is emptied as it is written: each part (a view of a result array) is let go
+    once it is in the file, so its memory is freed while the rest is written and the file's
+    pages can reuse it. A result's arrays and its file are never all held at once, and on a
+    VM that returns freed memory to its host (this project's test machines) the file is not
+    written into memory the host must first supply again (3 s instead of 0.1 s for 300 MB
+    there).
+    """
     size = 0
     with open(path, "wb") as f:
-        for p in parts:
-            f.write(p)
-            size += len(p)
-        f.flush()
-        if sync:
-            os.fsync(f.fileno())
+        syncer = SyncBehind(f.fileno()) if sync else None
+        try:
+            while parts:
+                p = parts.pop(0)
+                # in pieces: the file goes to disk behind the writes (SyncBehind)
+                for start in range(0, len(p), 16 << 20):
+                    n = f.write(p[start:start + (16 << 20)])
+                    if syncer is not None:
+                        syncer.wrote(n)
+                size += len(p)
+                del p  # the last reference to that array: freed now
+            f.flush()
+            if syncer is not None:
+                syncer.finish()
+        finally:
+            if syncer is not None:
+                syncer.join()
     return size
 
 

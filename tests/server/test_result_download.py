@@ -100,3 +100,29 @@ def test_the_spool_sweep_deletes_what_dead_workers_and_nobody_for_a_day_left(tmp
     (live / "d.1.bin").write_bytes(b"w")
     assert sweep_spool() == 2 and not old.exists() and new.exists()
     assert not (spool_base() / dead).exists() and (live / "d.1.bin").exists()
+
+
+def test_a_spooled_result_shrinks_as_the_server_takes_it_and_released_bytes_stay_gone(
+        tmp_path, monkeypatch):
+    import tempfile
+
+    from medview.server.dask_tasks import read_chunk, remove_spooled, spool_dir
+    from medview.server.worker import JobFailed
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    mib = 1 << 20
+    data = np.random.default_rng(1).integers(0, 256, 8 * mib, dtype=np.uint8).tobytes()
+    spooled = spool_dir() / "job.1.bin"
+    spooled.write_bytes(data)
+    first = read_chunk(str(spooled), 0, 4 * mib)
+    assert first.dtype == np.uint8 and first.tobytes() == data[:4 * mib]
+    blocks = spooled.stat().st_blocks
+    # the server has the first 4 MiB in its part file: they are released with the next read
+    second = read_chunk(str(spooled), 4 * mib, 4 * mib, release_below=4 * mib)
+    assert second.tobytes() == data[4 * mib:]
+    assert spooled.stat().st_size == len(data)  # the size stays, the storage goes
+    assert spooled.stat().st_blocks <= blocks - 4 * mib // 512  # (on this machine's ext4)
+    with pytest.raises(JobFailed, match="released already"):  # never zeros instead
+        read_chunk(str(spooled), 0, mib)
+    assert remove_spooled(str(spooled)) and not spooled.exists()

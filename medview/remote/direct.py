@@ -1,0 +1,179 @@
+"""A GET whose body goes straight into one buffer: the standard library's ``http.client``.
+
+Why not httpx for a result's body: httpx (h11 beneath it) hands a response body over one TLS
+record (16 KiB) at a time, each through several Python layers; for a 300 MiB result that is
+about 19,000 events, and on loopback that work, not the network, was what limited the download
+(httpx about 560 MiB/s, ``HTTPResponse.readinto`` of the same response into a 1 MiB buffer
+about 1 GiB/s, half the client's CPU time; ``benchmarks/offload.py``). Only a result's body
+takes this path; every other request, and the retry and resume logic around this one, stay in
+:class:`~medview.remote.client.RemoteClient`. Errors come out as the httpx exceptions the
+client already handles, so both paths are retried and resumed the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ssl
+import threading
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+__all__ = ["DirectGet", "DirectResponse", "direct_usable"]
+
+
+def direct_usable(url: str) -> bool:
+    """Whether ``url`` is reached without a proxy (httpx honours the proxy variables of the
+    environment; this path does not, so a proxied endpoint stays with httpx)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return True
+    return bool(urllib.request.proxy_bypass_environment(parts.hostname, proxies))
+
+
+class DirectResponse:
+    """A response whose body is read with ``readinto`` (``status_code``, ``headers``)."""
+
+    def __init__(self, response: http.client.HTTPResponse):
+        self._r = response
+        self.status_code = response.status
+        self.headers = response.headers  # case-insensitive .get, like httpx's
+
+    def iter_into(self, buffer: bytearray) -> Iterator[memoryview]:
+        """The body, as views of ``buffer`` filled again and again (each view is valid until
+        the next one is asked for): no bytes object per piece, memory bounded by the buffer.
+        A connection that ends early just ends the iteration (the caller counts the bytes)."""
+        view = memoryview(buffer)
+        while True:
+            n = self._read(view)
+            if not n:
+                return
+            yield view[:n]
+
+    def read(self) -> bytes:
+        """The whole (small) body: an error's JSON."""
+        return self._read_all()
+
+    def _read(self, view: memoryview) -> int:
+        import httpx
+
+        try:
+            return self._r.readinto(view)
+        except (OSError, http.client.HTTPException) as exc:
+            raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
+
+    def _read_all(self) -> bytes:
+        import httpx
+
+        try:
+            return self._r.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
+
+
+class DirectGet:
+    """GET requests to the server at ``url`` over ``http.client`` with the client's TLS
+    context and headers; an idle connection is kept for the next request (thread-safe).
+
+    Parameters
+    ----------
+    url : str
+        ``https://host:port`` (or ``http://``) of the server.
+    context : ssl.SSLContext or None
+        The verifying TLS context (the same as the httpx client's).
+    headers : dict
+        Sent with every request (the bearer token).
+    timeout_s, connect_s : float
+        Read and connect timeouts.
+    """
+
+    def __init__(self, url: str, *, context: ssl.SSLContext | None, headers: dict,
+                 timeout_s: float, connect_s: float = 10.0):
+        parts = urlsplit(url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._context = context
+        self._headers = dict(headers)
+        self._timeout_s = float(timeout_s)
+        self._connect_s = float(connect_s)
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def _idle_connection(self) -> http.client.HTTPConnection | None:
+        with self._lock:
+            return self._idle.pop() if self._idle else None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        import httpx
+
+        if self._https:
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._connect_s, context=self._context)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._connect_s)
+        try:
+            conn.connect()
+        except ssl.SSLCertVerificationError as exc:
+            conn.close()
+            # the words httpx uses, so the client names the CA bundle as the fix
+            raise httpx.ConnectError(f"[SSL: CERTIFICATE_VERIFY_FAILED] {exc}") from None
+        except OSError as exc:
+            conn.close()
+            raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from None
+        conn.sock.settimeout(self._timeout_s)
+        return conn
+
+    def _send(self, path: str, headers: dict
+              ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        import httpx
+
+        conn = self._idle_connection()
+        # a kept connection the server has closed meanwhile fails before any answer: then
+        # once more on a new one (not a failure of the request)
+        for fresh in ((False, True) if conn is not None else (True,)):
+            if fresh:
+                conn = self._connect()
+            try:
+                conn.request("GET", self._prefix + path, headers={**self._headers, **headers})
+                return conn, conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                if fresh:
+                    raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def stream(self, path: str, headers: dict | None = None) -> Iterator[DirectResponse]:
+        """``GET path``; the response's headers are read, the body is the caller's to read.
+        The connection is kept for the next request only when the body was read to its end.
+
+        Raises
+        ------
+        httpx.TransportError
+            ``ConnectError`` / ``ReadError`` for what failed on the way (retried by the
+            client as an httpx error would be).
+        """
+        conn, response = self._send(path, headers or {})
+        keep = False
+        try:
+            yield DirectResponse(response)
+            # read to its announced end (an early end leaves ``length`` > 0)
+            keep = response.isclosed() and not response.will_close and not response.length
+        finally:
+            if keep:
+                with self._lock:
+                    self._idle.append(conn)
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
