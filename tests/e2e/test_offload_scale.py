@@ -161,7 +161,11 @@ def test_ctrl_c_mid_batch_keeps_what_was_delivered_and_resume_runs_only_the_rest
     cmd = medview_cmd("run", chain_file, *inputs, "-o", out, "--batch", "--remote", "scale")
     log = root / "batch-1.log"
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, env=site["env"], stdout=f, stderr=subprocess.STDOUT)
+        # Ctrl+C as in a terminal, even where this test runs with SIGINT ignored (a background
+        # job of a non-interactive shell): SIG_IGN is inherited across exec
+        proc = subprocess.Popen(
+            cmd, env=site["env"], stdout=f, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         end = time.monotonic() + 120
         while time.monotonic() < end and proc.poll() is None:
