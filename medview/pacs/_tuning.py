@@ -18,7 +18,9 @@ is queued. The reactor encodes each P-DATA-TF PDU with pynetdicom's own encoders
 ``AssociationSocket.send`` slices what the kernel did not take yet (copied again), the pieces
 go to the kernel in one ``sendmsg`` (``sendall`` for the other PDUs). And the socket
 acknowledges what arrives at once (``TCP_QUICKACK``): a peer with Nagle's algorithm on waits
-for that ACK before the rest of each response (:func:`_quick_ack`).
+for that ACK before the rest of each response (:func:`_quick_ack`). pynetdicom's logging
+handlers, which format lines for every PDU and message, are unbound while its logger would
+drop them (:func:`_unbind_silent_loggers`).
 Same bytes, same state machine, same events.
 """
 

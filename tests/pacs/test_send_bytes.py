@@ -8,6 +8,7 @@ encoded pieces in one ``sendmsg``); these tests hold it to "same bytes, same sta
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 
@@ -203,3 +204,16 @@ def test_pdu_pieces_join_to_what_pynetdicom_encodes():
             assert pieces[-1] is primitive.presentation_data_value_list[0][1]  # not copied
             n += 1
         assert n >= (2 if max_pdu == 0 else f.stat().st_size // max_pdu)
+
+
+def test_pynetdicoms_log_lines_still_come_when_its_logger_is_on(tmp_path, pacs_home, caplog):
+    """Its logging handlers are unbound only while nothing would log what they format."""
+    caplog.set_level(logging.INFO, logger="pynetdicom")
+    scp = StoreSCP(tmp_path / "received")
+    try:
+        node = add_node(DimseNode("dcmtk", "DCMTKSCP", "127.0.0.1", scp.port, timeout_s=10))
+        assert send(node, _files()[:3], associations=1).complete
+    finally:
+        scp.stop()
+    responses = [r for r in caplog.records if "Received Store Response" in r.getMessage()]
+    assert len(responses) == 3
