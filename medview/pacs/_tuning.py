@@ -10,10 +10,7 @@ instead (it wakes the moment bytes arrive, and still checks its outgoing queue e
 :data:`WAIT_S`), read each PDU with ``recv_into`` in as few calls as the kernel allows, and
 sets TCP_NODELAY (as DCMTK does with ``TCP_NODELAY=1``).
 
-Sending: the DIMSE layer (the caller's thread) hands each P-DATA primitive to the reactor
-through a queue, and the reactor, waiting in ``select`` on the socket, would see it only after
-:data:`WAIT_S`; a wake-up socket pair now makes that ``select`` return the moment a primitive
-is queued. The reactor encodes each P-DATA-TF PDU with pynetdicom's own encoders, but where
+Sending: the reactor encodes each P-DATA-TF PDU with pynetdicom's own encoders, but where
 ``PDU.encode`` concatenates their outputs (the whole fragment copied twice more) and
 ``AssociationSocket.send`` slices what the kernel did not take yet (copied again), the pieces
 go to the kernel in one ``sendmsg`` (``sendall`` for the other PDUs). And the socket
@@ -30,10 +27,8 @@ import contextlib
 import select
 import socket
 import time
-import weakref
 
-__all__ = ["REACTOR_SLEEP_S", "WAIT_S", "close_wake", "pdu_pieces", "shorten_reactor_sleep",
-           "speed_up"]
+__all__ = ["REACTOR_SLEEP_S", "WAIT_S", "pdu_pieces", "shorten_reactor_sleep", "speed_up"]
 
 #: the association reactor's pause between its checks (pynetdicom's is 1 ms)
 REACTOR_SLEEP_S = 0.0002
@@ -67,9 +62,9 @@ def _quick_ack(sock: socket.socket) -> None:
     again after every PDU read.
 
     A peer that leaves Nagle's algorithm on (DCMTK without ``TCP_NODELAY=1`` in its
-    environment — Orthanc as packaged) writes its C-STORE response in two pieces, and holds
-    the second until the first is acknowledged: each instance then waits for our delayed
-    ACK (Orthanc here: 48 ms an instance, for storescu as for plain pynetdicom). Only the
+    environment — Orthanc as packaged) holds the rest of each C-STORE response until its
+    first segment is acknowledged: each instance then waits for our delayed ACK (Orthanc
+    here: 48 ms an instance, for storescu as for plain pynetdicom). Only the
     timing of TCP acknowledgements changes, not a byte of DICOM.
     """
     with contextlib.suppress(OSError, AttributeError):  # not Linux: no TCP_QUICKACK
@@ -101,30 +96,20 @@ def _fast_socket_class():
     from pynetdicom.transport import AssociationSocket
 
     class FastSocket(AssociationSocket):
-        """pynetdicom's socket wrapper, waiting for data (or a queued primitive) in
-        ``select``, reading in bulk and sending without extra copies."""
-
-        #: (reader, writer) of the wake-up pair, set by :func:`speed_up`
-        _wake: tuple | None = None
+        """pynetdicom's socket wrapper, waiting for data in ``select``, reading in bulk
+        and sending without extra copies."""
 
         @property
         def ready(self) -> bool:
             if self.socket is None or self._is_connected is False:
                 time.sleep(WAIT_S)  # the reactor no longer sleeps itself: no busy loop
                 return False
-            wake = self._wake
-            watch = [self.socket]
-            if wake is not None and wake[0].fileno() >= 0:
-                watch.append(wake[0])
             try:
-                ready, _, _ = select.select(watch, [], [], WAIT_S)
+                ready, _, _ = select.select([self.socket], [], [], WAIT_S)
             except (OSError, TimeoutError, ValueError):
                 self.event_queue.put("Evt17")  # transport closed, as pynetdicom does
                 return False
-            if len(watch) > 1 and watch[1] in ready:
-                with contextlib.suppress(OSError):  # only a signal: its bytes do not matter
-                    watch[1].recv(4096)
-            return watch[0] in ready
+            return bool(ready)
 
         def recv(self, nr_bytes: int) -> bytearray:
             buf = bytearray(nr_bytes)
@@ -158,56 +143,19 @@ def _fast_socket_class():
     return FastSocket
 
 
-def _wake_on_send(dul, sock) -> None:
-    """Make the reactor's ``select`` return when a primitive is queued (or it is told to
-    stop), and send P-DATA-TF PDUs as the pieces pynetdicom encodes."""
+def _send_in_pieces(dul, sock) -> None:
+    """Make ``dul`` send P-DATA-TF PDUs as the pieces pynetdicom encodes (one ``sendmsg``)."""
     from pynetdicom import evt
     from pynetdicom.pdu import P_DATA_TF
 
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    sock._wake = (reader, writer)
-    # closed when the socket wrapper goes, or by close_wake() after the reactor stopped
-    weakref.finalize(sock, _close_pair, reader, writer)
-
-    def wake() -> None:
-        with contextlib.suppress(OSError):  # full (the reactor wakes anyway) or closed
-            writer.send(b"\0")
-
-    queue_primitive, stop = dul.send_pdu, dul.kill_dul
-
-    def send_pdu(primitive) -> None:
-        queue_primitive(primitive)
-        wake()
-
-    def kill_dul() -> None:
-        stop()
-        wake()
-
     def send(pdu) -> None:  # DULServiceProvider._send, P-DATA-TF without the joins
-        own = dul.socket
-        if type(pdu) is not P_DATA_TF or own is not sock or sock.socket is None:
+        if type(pdu) is not P_DATA_TF or dul.socket is not sock or sock.socket is None:
             type(dul)._send(dul, pdu)
             return
         sock.send_pieces(pdu_pieces(pdu))
         evt.trigger(dul.assoc, evt.EVT_PDU_SENT, {"pdu": pdu})
 
-    dul.send_pdu, dul.kill_dul, dul._send = send_pdu, kill_dul, send
-
-
-def _close_pair(reader: socket.socket, writer: socket.socket) -> None:
-    reader.close()
-    writer.close()
-
-
-def close_wake(assoc) -> None:
-    """Close the wake-up pair of ``assoc`` once its reactor has stopped (after release or
-    abort); otherwise it goes with the association."""
-    sock = getattr(getattr(assoc, "dul", None), "socket", None)
-    wake = getattr(sock, "_wake", None)
-    if wake is not None and not assoc.dul.is_alive():
-        _close_pair(*wake)
+    dul._send = send
 
 
 def speed_up(assoc) -> None:
@@ -226,7 +174,7 @@ def speed_up(assoc) -> None:
         return
     sock.__class__ = _fast_socket_class()
     dul._run_loop_delay = 0.0  # the select above is the wait now
-    _wake_on_send(dul, sock)
+    _send_in_pieces(dul, sock)
     # pynetdicom leaves Nagle's algorithm on: the last segment of each PDU then waits for
     # the peer's delayed ACK (up to 40 ms on Linux) before it leaves — per instance sent
     with contextlib.suppress(OSError):

@@ -122,7 +122,7 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
         raise NodeUnreachable(f"{node.name}: {exc}") from None
     if not assoc.is_established:
         raise rejection_message(node, assoc)
-    from medview.pacs._tuning import close_wake, speed_up
+    from medview.pacs._tuning import speed_up
 
     speed_up(assoc)
     # pynetdicom 3.0 skips close() when shutdown() fails on a connection the peer reset, and
@@ -147,7 +147,6 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
     finally:
         if raw is not None:
             raw.close()
-        close_wake(assoc)
 
 
 def check_status(node: DimseNode, what: str, status) -> int:
