@@ -16,7 +16,8 @@ and measures, medians of --repeat runs each:
 2. a study-level query of a PACS holding --studies generated studies: ``findscu`` (mostly
    Orthanc's own time) against ``medview.pacs.query.find`` over C-FIND and QIDO-RS;
 3. sending the series to DCMTK storescp: ``storescu`` against ``medview.pacs.send`` over
-   one association and over its default (several instances in flight). With ``--link RATE``
+   one association and over its default (several instances in flight); on loopback the same
+   again to Orthanc (16 KiB PDUs, a PACS that indexes what it stores). With ``--link RATE``
    (a ``tc`` rate: 1gbit, 100mbit) storescp runs in its own network namespace reached over a
    veth pair shaped to RATE (``tc tbf``; ``--delay-ms`` adds that latency in each direction),
    and storescu and medview send through that same link, as to a PACS on a network.
@@ -122,6 +123,37 @@ def _fill_studies(orthanc: Orthanc, n: int) -> float:
             s.post(f"{orthanc.url}/instances", data=buf.getvalue(), timeout=30) \
                 .raise_for_status()
     return time.perf_counter() - t0
+
+
+def _send_to_orthanc(orthanc: Orthanc, node, folder: Path, files: list, mb: float,
+                     repeat: int, rows: list) -> None:
+    """storescu against medview's send, both to Orthanc (a PACS that offers 16 KiB PDUs and
+    indexes what it stores) over loopback; it holds these instances already, so each
+    C-STORE replaces one."""
+    from medview.pacs.send import DEFAULT_ASSOCIATIONS, send
+
+    print(f"\n3b. send {len(files)} files to Orthanc (loopback)")
+
+    def storescu():
+        subprocess.run(["storescu", "-aet", "STORESCU", "-aec", orthanc.aet, "-nh",
+                        "127.0.0.1", str(orthanc.dicom_port), *map(str, files)], check=True,
+                       capture_output=True, env=DCMTK_ENV)
+
+    def medview_send(n):
+        def run():
+            report = send(node, [folder], associations=n)
+            assert report.complete, report.summary()
+        return run
+
+    counts = (1, DEFAULT_ASSOCIATIONS)
+    got = interleaved({"storescu": storescu, **{n: medview_send(n) for n in counts}}, repeat)
+    t_scu = got["storescu"][0]
+    print(f"  {'DCMTK storescu, TCP_NODELAY=1':38s} {t_scu:7.2f} s  {mb / t_scu:6.0f} MiB/s")
+    for n in counts:
+        t_send = got[n][0]
+        label = f"medview send, {n} association{'s' if n > 1 else ''}"
+        print(f"  {label:38s} {t_send:7.2f} s  {mb / t_send:6.0f} MiB/s  ×{t_scu / t_send:.2f}")
+        rows.append((f"send to Orthanc: {label} vs storescu", t_scu / t_send, "≥ 1.0"))
 
 
 def main() -> int:
@@ -387,6 +419,8 @@ def main() -> int:
                           f"×{t_scu / t_send:.2f} (×{t_scu_default / t_send:.2f} of the default)")
                     over = f" ({args.link})" if link else ""
                     rows.append((f"send{over}: {label} vs storescu", t_scu / t_send, "≥ 1.0"))
+                if not link:
+                    _send_to_orthanc(orthanc, dimse, folder, files, mb, args.repeat, rows)
     finally:
         if storescp is not None:
             storescp.kill()

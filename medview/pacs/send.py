@@ -58,26 +58,58 @@ class SendReport:
 def _headers(files: Sequence[Path], report: SendReport,
              series_of: dict[Path, tuple[str, int]]):
     """(path, SOP class, transfer syntax) of each readable DICOM file; others go to failed.
-    ``series_of`` gets each file's Series Instance UID and size (for the audit log)."""
-    import pydicom
+    ``series_of`` gets each file's Series Instance UID and size (for the audit log).
+
+    medview's own header scanner reads a file in ~30 µs, pydicom in ~300 µs (on a link
+    that is the wire standing idle before the first instance leaves, 45 ms for 150 CT
+    slices); a file the scanner does not take (no pixel data, truncated, a bare data set
+    without the part-10 header pynetdicom needs) is read by pydicom as before.
+    """
     from pydicom.errors import InvalidDicomError
 
     out = []
     for f in files:
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True,
-                                 specific_tags=["SOPClassUID", "SOPInstanceUID",
-                                                "SeriesInstanceUID"])
-            cls = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
-            ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
-            if not cls or not ts:
-                raise InvalidDicomError("no SOP Class UID or transfer syntax")
-        except (InvalidDicomError, OSError, AttributeError, ValueError) as exc:
-            report.failed.append((f, f"not a DICOM file medview can send ({exc})"))
-            continue
-        series_of[f] = (str(ds.get("SeriesInstanceUID", "")), f.stat().st_size)
+        got = _scan_header(f)
+        if got is None:
+            try:
+                got = _pydicom_header(f)
+            except (InvalidDicomError, OSError, AttributeError, ValueError) as exc:
+                report.failed.append((f, f"not a DICOM file medview can send ({exc})"))
+                continue
+        cls, ts, series, size = got
+        series_of[f] = (series, size)
         out.append((f, cls, ts))
     return out
+
+
+def _scan_header(path: Path) -> tuple[str, str, str, int] | None:
+    """(SOP class, transfer syntax, series UID, size) by medview's header scanner, or None
+    when it does not take the file (pydicom decides then)."""
+    from medview.dicom.scan.scanner import scan_file
+
+    try:
+        with open(path, "rb") as fp:
+            if fp.read(132)[128:] != b"DICM":  # pynetdicom sends part-10 files only
+                return None
+        h = scan_file(path)
+    except Exception:  # whatever the scanner trips on, pydicom decides (and says why)
+        return None
+    if not h.sop_class_uid or not h.transfer_syntax_uid:
+        return None
+    return h.sop_class_uid, h.transfer_syntax_uid, h.series_instance_uid, h.file_size
+
+
+def _pydicom_header(path: Path) -> tuple[str, str, str, int]:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True,
+                         specific_tags=["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID"])
+    cls = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if not cls or not ts:
+        raise InvalidDicomError("no SOP Class UID or transfer syntax")
+    return cls, ts, str(ds.get("SeriesInstanceUID", "")), path.stat().st_size
 
 
 def destination(node: Node) -> str:
@@ -176,6 +208,10 @@ def _store(node: DimseNode, items, report: SendReport, counter: _Counter) -> Non
                 status = assoc.send_c_store(what) if assoc.is_established else None
             except RuntimeError:  # the peer went away between the check and the send
                 status = None
+            except (AttributeError, ValueError) as exc:  # a file pynetdicom cannot send
+                report.failed.append((path, f"not sent: {exc}"))
+                counter.step()
+                continue
             if status is None or "Status" not in status:
                 for p, _c, _t in items[k:]:
                     report.failed.append((p, "the association was aborted (no C-STORE "

@@ -3,16 +3,13 @@ transfer syntaxes negotiated, partial failures listed, a peer that dies mid-send
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-
 import numpy as np
 import pydicom
 import pytest
 import requests
-from orthanc_proc import DCMTK_ENV, PASSWORD, USER, free_port
-from realparts import DATA, REPO, require_tool
+from dcmtk_scp import StoreSCP
+from orthanc_proc import PASSWORD, USER, free_port
+from realparts import DATA, REPO
 
 from medview.cli import main
 from medview.core.progress import Progress
@@ -24,39 +21,6 @@ from medview.pacs.send import send
 HFS = DATA / "dcm_qa_decubitus/In/HFS"
 TS_FILES = sorted((DATA / "dcm_qa_ts/In").glob("*.dcm"))
 CT3 = DATA / "dcmqi_seg/data/segmentations/ct-3slice"
-
-
-class StoreSCP:
-    """DCMTK storescp on a free port, writing into ``folder``."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.port = free_port()
-        folder.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [require_tool("storescp"), "-aet", "DCMTKSCP", "-od", str(folder), "-uf",
-             str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=DCMTK_ENV)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("storescp did not start") from None
-                time.sleep(0.02)
-
-    def files(self):
-        return {pydicom.dcmread(f).SOPInstanceUID: pydicom.dcmread(f)
-                for f in self.folder.iterdir() if f.is_file()}
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.proc.stderr.close()
 
 
 @pytest.fixture()

@@ -51,4 +51,10 @@ def collect_files(items: Iterable[str | os.PathLike], catalog=None) -> list[Path
                                  "this UID in the catalog")
             files.extend(found)
     seen: set[Path] = set()
-    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    out = []
+    for f in files:
+        key = f.resolve()  # once: it costs a system call per path component
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
