@@ -172,13 +172,12 @@ def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink
             return 0xA702  # refused: out of resources (cancelled); the abort follows
         # the bytes as received, written by another thread: the PACS sends the next one
         # meanwhile (see RawWriter; what could not be written is reported missing)
-        writer.put_event(event)
+        writer.put(event.file_meta, event.request.DataSet.getvalue())
         return 0x0000
 
     with RawWriter(root, sink) as writer, \
             association(node, ae=ae, ext_neg=roles,
-                        evt_handlers=[(evt.EVT_C_STORE, on_store),
-                                      (evt.EVT_PDU_SENT, writer.sent)]) as assoc:
+                        evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
         _run_requests(assoc, node, lambda ds: assoc.send_c_get(ds, GET_MODEL),
                       _identifiers(study_uid, series_uid, todo), progress, "C-GET")
 

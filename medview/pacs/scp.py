@@ -106,7 +106,7 @@ class StorageSCP:
         from medview.pacs.storage import write_raw
 
         if self._writer is not None:
-            self._writer.put_event(event)
+            self._writer.put(event.file_meta, event.request.DataSet.getvalue())
             return 0x0000
         try:
             path, uids = write_raw(self.root, event.file_meta, event.request.DataSet.getvalue())
@@ -166,7 +166,6 @@ class StorageSCP:
             from medview.pacs.storage import RawWriter
 
             self._writer = RawWriter(self.root, self._stored)
-            handlers.append((evt.EVT_PDU_SENT, self._writer.sent))
         try:
             self._server = ae.start_server((self.host, self.port), block=False,
                                            evt_handlers=handlers)

@@ -121,10 +121,6 @@ def write_dataset(root: str | os.PathLike, ds) -> Path:
     return _place(root, path, lambda f: ds.save_as(f, enforce_file_format=True))
 
 
-#: the longest the write-behind thread waits for a C-STORE response to leave (RawWriter)
-SENT_WAIT_S = 0.002
-
-
 class RawWriter:
     """Writes received datasets in a thread of its own, so a retrieve answers the PACS's
     C-STORE at once and the PACS sends the next instance while this one goes to disk.
@@ -134,12 +130,6 @@ class RawWriter:
     a resume asks for it again). A storage SCP that others send to answers only once the
     file is written. ``close()`` waits for what is queued (at most ``depth`` datasets in
     memory); ``errors`` lists (SOP Instance UID, reason) of what could not be written.
-
-    Call :meth:`sent` when a response has left (pynetdicom's ``EVT_PDU_SENT``): the writer,
-    when it has caught up, waits for it (at most :data:`SENT_WAIT_S`) before it parses the
-    latest dataset. Its Python work otherwise holds the GIL while the association's reactor
-    wants it to send the C-STORE response the PACS is waiting for (0.6 ms an instance
-    against 0.2 ms, median, 300-slice C-GET from Orthanc).
 
     Parameters
     ----------
@@ -155,51 +145,24 @@ class RawWriter:
         self.on_written = on_written
         self.errors: list[tuple[str, str]] = []
         self._queue: queue.Queue = queue.Queue(depth)
-        self._sent = threading.Event()
         self._thread = threading.Thread(target=self._run, name="medview-pacs-writer",
                                         daemon=True)
         self._thread.start()
 
     def put(self, file_meta, raw: bytes) -> None:
-        """Queue ``raw`` to be written after ``file_meta`` (a pydicom file meta dataset)."""
-        self._queue.put((str(file_meta.get("MediaStorageSOPInstanceUID", "")), file_meta, raw))
-
-    def put_event(self, event) -> None:
-        """Queue the data set of a C-STORE request event as received.
-
-        The file meta (what ``event.file_meta`` returns) is built in the writer's thread:
-        pydicom takes ~0.2 ms to make that data set, and the C-STORE response — for which
-        the PACS waits before it sends the next instance — leaves that much sooner.
-        """
-        from functools import partial
-
-        from pynetdicom.dsutils import create_file_meta
-
-        req = event.request
-        meta = partial(create_file_meta, sop_class_uid=req.AffectedSOPClassUID,
-                       sop_instance_uid=req.AffectedSOPInstanceUID,
-                       transfer_syntax=event.context.transfer_syntax)
-        self._queue.put((str(req.AffectedSOPInstanceUID or ""), meta, req.DataSet.getvalue()))
-
-    def sent(self, *_event) -> None:
-        """A response went to the peer (an ``EVT_PDU_SENT`` handler)."""
-        self._sent.set()
+        self._queue.put((file_meta, raw))
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            if self._queue.empty():  # the newest: its response is (about to be) on its way
-                self._sent.wait(SENT_WAIT_S)
-            self._sent.clear()
-            sop, file_meta, raw = item
+            file_meta, raw = item
             try:
-                if callable(file_meta):
-                    file_meta = file_meta()
                 path, uids = write_raw(self.root, file_meta, raw)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                self.errors.append((sop, str(exc)))
+            except (OSError, ValueError, KeyError) as exc:
+                self.errors.append((str(file_meta.get("MediaStorageSOPInstanceUID", "")),
+                                    str(exc)))
                 continue
             try:
                 self.on_written(path, uids)
