@@ -70,6 +70,16 @@ def test_round_trip_into_the_catalog(node_for, method, tmp_path):
         assert catalog.series()[0].instances == 35
     assert len(arrived) == 35 and all(a == b for a, b in arrived)
     assert_same_as_originals(report.paths, _originals())
+    if method != "wado":  # C-STORE: the file meta pynetdicom's event.file_meta gives
+        from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+
+        for path in report.paths:
+            got = pydicom.dcmread(path, stop_before_pixels=True)
+            meta = got.file_meta
+            assert (meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID) == \
+                (got.SOPClassUID, got.SOPInstanceUID)
+            assert (meta.ImplementationClassUID, meta.ImplementationVersionName) == \
+                (PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION)
     # a second retrieve asks for nothing
     again = retrieve(node, study_uid, series_uid, method=method, root=tmp_path / "store")
     assert (again.received, again.already_local, again.complete) == ([], 35, True)
