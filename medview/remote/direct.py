@@ -56,21 +56,14 @@ class DirectResponse:
 
     def read(self) -> bytes:
         """The whole (small) body: an error's JSON."""
-        return self._read_all()
+        return self._read(None)
 
-    def _read(self, view: memoryview) -> int:
+    def _read(self, view: memoryview | None):
+        """``readinto(view)`` (or the whole body for None); a failure as httpx's ReadError."""
         import httpx
 
         try:
-            return self._r.readinto(view)
-        except (OSError, http.client.HTTPException) as exc:
-            raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
-
-    def _read_all(self) -> bytes:
-        import httpx
-
-        try:
-            return self._r.read()
+            return self._r.read() if view is None else self._r.readinto(view)
         except (OSError, http.client.HTTPException) as exc:
             raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
 

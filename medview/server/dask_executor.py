@@ -242,37 +242,34 @@ class DaskExecutor:
         asked: deque = deque()
         have = 0  # bytes in the part file: the worker may release them from its spool
         try:
-            with open(part, "wb") as f:
-                syncer = SyncBehind(f.fileno())  # the part goes to disk as it grows
-                try:
-                    if on_result is not None:
-                        on_result(part, size)
-                    while spans or asked:
-                        while spans and len(asked) < self.fetch_window:
-                            offset, n = spans.popleft()
-                            # ahead of jobs queued on that worker (never of the one running)
-                            asked.append((offset, n, self.client.submit(
-                                read_chunk, path, offset, n, release_below=have,
-                                priority=100, **where)))
-                        if job_id in self._cancelled:
-                            raise Cancelled("cancelled while its result was fetched")
-                        offset, n, fut = asked.popleft()
-                        try:
-                            chunk = self._gather_chunk(fut, worker, size, offset, n)
-                        finally:
-                            fut.release()
-                        f.write(chunk)
-                        del chunk
-                        have = offset + n
-                        syncer.wrote(n)
-                        if time.perf_counter() - said > 0.5:  # the job store writes each one
-                            said = time.perf_counter()
-                            on_progress(1.0, f"fetching the result {(offset + n) >> 20}/"
-                                        f"{size >> 20} MiB", worker)
-                    f.flush()
-                    syncer.finish()
-                finally:
-                    syncer.join()  # never a sync of a closed file
+            # the part goes to disk as it grows
+            with open(part, "wb") as f, SyncBehind(f.fileno()) as syncer:
+                if on_result is not None:
+                    on_result(part, size)
+                while spans or asked:
+                    while spans and len(asked) < self.fetch_window:
+                        offset, n = spans.popleft()
+                        # ahead of jobs queued on that worker (never of the one running)
+                        asked.append((offset, n, self.client.submit(
+                            read_chunk, path, offset, n, release_below=have,
+                            priority=100, **where)))
+                    if job_id in self._cancelled:
+                        raise Cancelled("cancelled while its result was fetched")
+                    offset, n, fut = asked.popleft()
+                    try:
+                        chunk = self._gather_chunk(fut, worker, size, offset, n)
+                    finally:
+                        fut.release()
+                    f.write(chunk)
+                    del chunk
+                    have = offset + n
+                    syncer.wrote(n)
+                    if time.perf_counter() - said > 0.5:  # the job store writes each one
+                        said = time.perf_counter()
+                        on_progress(1.0, f"fetching the result {(offset + n) >> 20}/"
+                                    f"{size >> 20} MiB", worker)
+                f.flush()
+                syncer.finish()
             log.info("fetched %d result bytes from %s in %.2f s", size, worker,
                      time.perf_counter() - t0)
         except BaseException:

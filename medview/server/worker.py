@@ -8,6 +8,7 @@ result into a result bundle. Progress goes to a callback, cancellation comes fro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -274,6 +275,12 @@ class SyncBehind:
         if self._thread is not None:
             self._thread.join()
 
+    def __enter__(self) -> SyncBehind:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.join()  # never a sync of a closed file, also when the write failed
+
 
 def write_parts(path: Path, parts: list, *, sync: bool = True) -> int:
     """Write ``parts`` to ``path`` (flushed to disk with ``sync``); returns the size.
@@ -286,24 +293,20 @@ def write_parts(path: Path, parts: list, *, sync: bool = True) -> int:
     there).
     """
     size = 0
-    with open(path, "wb") as f:
-        syncer = SyncBehind(f.fileno()) if sync else None
-        try:
-            while parts:
-                p = parts.pop(0)
-                # in pieces: the file goes to disk behind the writes (SyncBehind)
-                for start in range(0, len(p), 16 << 20):
-                    n = f.write(p[start:start + (16 << 20)])
-                    if syncer is not None:
-                        syncer.wrote(n)
-                size += len(p)
-                del p  # the last reference to that array: freed now
-            f.flush()
-            if syncer is not None:
-                syncer.finish()
-        finally:
-            if syncer is not None:
-                syncer.join()
+    with open(path, "wb") as f, \
+            SyncBehind(f.fileno()) if sync else contextlib.nullcontext() as syncer:
+        while parts:
+            p = parts.pop(0)
+            # in pieces: the file goes to disk behind the writes (SyncBehind)
+            for start in range(0, len(p), 16 << 20):
+                n = f.write(p[start:start + (16 << 20)])
+                if syncer is not None:
+                    syncer.wrote(n)
+            size += len(p)
+            del p  # the last reference to that array: freed now
+        f.flush()
+        if syncer is not None:
+            syncer.finish()
     return size
 
 
