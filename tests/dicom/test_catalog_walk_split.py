@@ -143,7 +143,20 @@ def test_changes_in_the_helpers_subtrees_are_all_seen(tree, tmp_path, helpers):
     "    d = w.digest_of(files)\n"
     "    out.write(b'F\\0%s\\0%d\\0%s\\0' % (d.hex().encode(), len(files), os.fsencode(folder)))\n"
     "out.flush(); os._exit(0)\n",
-], ids=["dies-after-one-subtree", "never-ends-a-subtree"])
+    # garbage in a record: nothing it says is taken
+    "out = sys.stdout.buffer\n"
+    "out.write(b'F\\0zz\\0x\\0' + os.fsencode(roots[0]) + b'\\0E\\0\\0000\\0' +"
+    " os.fsencode(roots[0]) + b'\\0')\n"
+    "out.flush(); time.sleep(600)\n",
+    # a folder outside the subtrees it was given
+    "out = sys.stdout.buffer\n"
+    "for folder, files in w._walk(os.path.dirname(roots[0]), NO_PROGRESS):\n"
+    "    d = w.digest_of(files)\n"
+    "    out.write(b'F\\0%s\\0%d\\0%s\\0' % (d.hex().encode(), len(files), os.fsencode(folder)))\n"
+    "for r in roots:\n"
+    "    out.write(b'E\\x00\\x000\\x00' + os.fsencode(r) + b'\\0')\n"
+    "out.flush()\n",
+], ids=["dies-after-one-subtree", "never-ends-a-subtree", "garbage", "outside-its-roots"])
 def test_what_a_dying_helper_did_not_finish_is_walked_here(tree, tmp_path, helpers, monkeypatch,
                                                            body):
     monkeypatch.setattr(_walk_split, "_command", lambda: _helper_script(tmp_path, body))

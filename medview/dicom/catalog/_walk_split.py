@@ -97,6 +97,10 @@ class WalkHelper:
         self._buf = b""
         self._pending: list[tuple[str, bytes | None, int]] = []
         self._done: set[str] = set()
+        self._roots = set(self.roots)
+        # every folder reported lies in one of the roots
+        self._under = tuple(r.rstrip(os.sep) + os.sep for r in self.roots)
+        self._broken = False
         self._proc = subprocess.Popen(
             _command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, close_fds=True)
@@ -131,12 +135,30 @@ class WalkHelper:
             kind, digest, count, path = fields[i:i + _FIELDS]
             name = os.fsdecode(path)
             if kind == b"F":
-                self._pending.append((name, bytes.fromhex(digest.decode()) if digest else None,
-                                      int(count)))
-            elif kind == b"E":  # a subtree is complete: its folders are handed over
+                try:
+                    record = (name, bytes.fromhex(digest.decode()) if digest else None,
+                              int(count))
+                except ValueError:
+                    record = None
+                if record is None or not (name in self._roots or name.startswith(self._under)):
+                    self._give_up()  # not what a helper of ours writes: trust none of it
+                    return
+                self._pending.append(record)
+            elif kind == b"E" and name in self._roots:  # a subtree's folders are handed over
                 self._done.add(name)
                 yield from self._pending
                 self._pending.clear()
+            else:
+                self._give_up()
+                return
+
+    def _give_up(self) -> None:
+        """Stop listening: what the helper did not hand over is walked here."""
+        self._broken = True
+        self._pending.clear()
+        self._buf = b""
+        if self._proc.poll() is None:
+            self._proc.kill()
 
     def ready(self) -> list[tuple[str, bytes | None, int]]:
         """(folder, digest or None, files) of the subtrees the helper has finished since the
@@ -147,7 +169,7 @@ class WalkHelper:
                 chunk = os.read(self._fd, 1 << 16)
             except BlockingIOError:
                 break
-            if not chunk:
+            if not chunk or self._broken:
                 break
             self._buf += chunk
             out += self._parse()
@@ -166,10 +188,12 @@ class WalkHelper:
                 chunk = os.read(self._fd, 1 << 16)
             except BlockingIOError:
                 continue
-            if not chunk:
+            if not chunk or self._broken:
                 break
             self._buf += chunk
             out += self._parse()
+        if self._broken and self._proc.poll() is None:
+            self._proc.kill()
         self._proc.wait()
         return out, [r for r in self.roots if r not in self._done]
 
