@@ -17,7 +17,6 @@ Imports nothing of medview but :mod:`medview.userconfig`, so every layer may use
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import stat
 import threading
@@ -36,7 +35,13 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-log = logging.getLogger(__name__)
+
+
+def _warn(path, exc: OSError) -> None:
+    import logging  # only when there is something to say (start-up time of every command)
+
+    logging.getLogger(__name__).warning("%s: cannot make it readable by this account only (%s)",
+                                        path, exc.strerror or exc)
 
 
 def _platform(kind: str) -> Path:
@@ -132,8 +137,7 @@ def private_folder(path: str | os.PathLike) -> Path:
                 if mode & 0o077:
                     _tighten_tree(path)  # files made by an older medview, readable by others
             except OSError as exc:  # another account's folder, a read-only medium
-                log.warning("%s: cannot make it readable by this account only (%s)", path,
-                            exc.strerror or exc)
+                _warn(path, exc)
     return path
 
 
@@ -165,5 +169,4 @@ def private_file(path: str | os.PathLike) -> None:
         try:
             os.chmod(path, 0o600)
         except OSError as exc:  # another account's file, a read-only medium
-            log.warning("%s: cannot make it readable by this account only (%s)", path,
-                        exc.strerror or exc)
+            _warn(path, exc)

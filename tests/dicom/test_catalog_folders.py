@@ -181,6 +181,23 @@ def test_a_folder_with_a_name_that_is_not_utf8_is_compared_file_by_file(tmp_path
     assert (again.unchanged, again.scanned, again.error_count) == (3, 0, 1)
 
 
+def test_images_in_a_folder_whose_own_name_is_not_utf8_are_imported(tmp_path, lookups):
+    """Writing their entries once failed (the digest of a folder that has none was dropped by
+    its name) and aborted the whole import."""
+    root = tmp_path / "tree"
+    write_ct_series(root / "x", shape=(2, 8, 8), series_uid="1.2.826.0.1.3680043.8.498.91.5")
+    write_ct_series(root / "y", shape=(3, 8, 8), series_uid="1.2.826.0.1.3680043.8.498.91.6")
+    os.rename(os.fsencode(root / "x"), os.path.join(os.fsencode(root), b"s\xff"))
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        first = cat.index(root, workers=1)
+        assert (first.added, first.error_count) == (5, 0)
+        assert _folders(cat) == {_key(root / "y"): (3, 0)}
+        lookups.clear()
+        again = cat.index(root, workers=1)
+    assert lookups == [2]  # the odd folder file by file, the other by its digest
+    assert (again.unchanged, again.scanned, again.removed) == (5, 0, 0)
+
+
 def test_an_older_layout_gets_the_digests_and_loses_a_stale_folders_table(tree, tmp_path):
     """A medview without digests that rebuilt the catalog leaves the ``folders`` table (it
     does not know it) without its triggers: its digests describe entries that are gone.

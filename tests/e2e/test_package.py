@@ -258,6 +258,27 @@ def test_installed_cli_subcommands_on_the_demo(installed, tmp_path):
     assert pydicom.dcmread(seg).Modality == "SEG"
 
 
+def test_the_bundle_runs_the_reindex_walk_helper(installed, tmp_path):
+    """A re-index of a big tree starts the frozen executable with the helper's flag (there is
+    no ``python -c`` in a bundle): it must walk the subtrees it is handed and report each
+    folder's digest as the catalog's own walk takes it."""
+    from medview.core.progress import NO_PROGRESS
+    from medview.dicom.catalog._walk import _walk, digest_of
+    from medview.dicom.catalog._walk_split import CHILD_FLAG
+
+    demo = installed / "opt" / "medview" / "_internal" / "resources" / "demo"
+    proc = subprocess.run([str(bin_dir(installed) / "medview"), CHILD_FLAG],
+                          input=os.fsencode(demo) + b"\0", capture_output=True,
+                          env=clean_env(installed, tmp_path), cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    fields = proc.stdout.split(b"\0")
+    records = [tuple(fields[i:i + 4]) for i in range(0, len(fields) - 1, 4)]
+    expected = [(b"F", digest_of(files).hex().encode(), b"%d" % len(files), os.fsencode(folder))
+                for folder, files in _walk(str(demo), NO_PROGRESS)]
+    assert len(expected) >= 1 and fields[-1] == b""
+    assert records == [*expected, (b"E", b"", b"0", os.fsencode(demo))]
+
+
 def test_every_subcommand_of_the_source_answers_in_the_bundle(installed, tmp_path):
     """The bundle has the same subcommands as this checkout, and each one starts."""
     import argparse

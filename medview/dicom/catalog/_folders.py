@@ -21,16 +21,22 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-try:  # CPython's own module: importing hashlib loads OpenSSL (start-up time)
-    from _blake2 import blake2b
-except ImportError:  # pragma: no cover - other interpreters
-    from hashlib import blake2b
+# the digest is taken where the walk is (also in the walk's helper process, without SQLite)
+from medview.dicom.catalog._walk import digest_of, key_of
 
-__all__ = ["FOLDER_SCHEMA", "FOLDER_STATEMENTS", "digest_of", "errors_in", "forget", "key_of",
-           "stored", "verify_and_store"]
+__all__ = [
+    "FOLDER_SCHEMA",
+    "FOLDER_STATEMENTS",
+    "digest_of",
+    "digested_files",
+    "errors_in",
+    "forget",
+    "key_of",
+    "stored",
+    "verify_and_store",
+]
 
 _SEP = os.sep.replace("'", "''")
 # a path's folder with its trailing separator: strip every character but the separator from
@@ -65,37 +71,11 @@ _TABLES = (("instances", "INDEXED BY instances_stat"), ("errors", ""),
            ("documents", "INDEXED BY documents_stat"))
 
 
-def key_of(folder: str) -> str | None:
-    """The ``folders`` key of ``folder`` (its path and a trailing separator), None when
-    the path is not UTF-8 (no digest for it)."""
-    key = folder.rstrip(os.sep) + os.sep
-    if not key.isascii():
-        try:
-            key.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
-    return key
-
-
-def digest_of(files: Sequence[tuple[str, int, int]]) -> bytes | None:
-    """Digest of (name, size, mtime_ns) sorted by name; None when a name is not UTF-8."""
-    names, sizes, mtimes = zip(*files, strict=True) if files else ((), (), ())
-    text = "\0".join(names)  # no file name holds a NUL
-    try:
-        raw = text.encode("utf-8")
-        numbers = array("q", sizes).tobytes() + array("q", mtimes).tobytes()
-    except (UnicodeEncodeError, OverflowError):
-        return None
-    h = blake2b(raw, digest_size=16)
-    h.update(len(names).to_bytes(8, "little"))
-    h.update(numbers)
-    return h.digest()
-
-
 def forget(conn: sqlite3.Connection, paths: Iterable[str]) -> None:
     """Inside the caller's write transaction: drop the digests of the folders of ``paths``
     (entries about to be written)."""
     keys = {p[: p.rfind(os.sep) + 1] for p in paths}
+    keys = {k for k in keys if key_of(k) is not None}  # a folder not UTF-8 has no digest
     if keys:
         conn.executemany("DELETE FROM folders WHERE folder = ?", [(k,) for k in keys])
 
@@ -104,6 +84,18 @@ def stored(conn: sqlite3.Connection, key: str) -> tuple[bytes, int, int] | None:
     """(digest, files, errors) kept for the folder ``key``, or None."""
     return conn.execute("SELECT digest, files, errors FROM folders WHERE folder = ?",
                         (key,)).fetchone()
+
+
+def digested_files(conn: sqlite3.Connection, folders: Iterable[str]) -> int:
+    """How many files the folders under ``folders`` that have a digest hold (0 before a
+    first import): a sum over the small ``folders`` table, not a count of the entries."""
+    n = 0
+    for folder in folders:
+        key = key_of(folder)
+        if key is not None:
+            n += conn.execute("SELECT COALESCE(SUM(files), 0) FROM folders "
+                              "WHERE folder >= ? AND folder < ?", _bounds(key)[1:]).fetchone()[0]
+    return n
 
 
 def _bounds(key: str) -> tuple[int, str, str]:

@@ -13,6 +13,7 @@ cancelled or crashed import never leaves half a record.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sqlite3
@@ -25,6 +26,7 @@ from medview.dicom.catalog._documents import (
 )
 from medview.dicom.catalog._folders import (
     digest_of,
+    digested_files,
     errors_in,
     key_of,
     stored,
@@ -36,7 +38,8 @@ from medview.dicom.catalog._schema import (
     path_range_params,
     py_path,
 )
-from medview.dicom.catalog._walk import _count, _under, _walk
+from medview.dicom.catalog._walk import _count, _under, listing
+from medview.dicom.catalog._walk_split import MIN_FILES, start_helper, walk
 from medview.dicom.catalog._writes import _WritingMixin
 from medview.dicom.errors import UnreadableFileError
 from medview.dicom.scan.header import InstanceHeader
@@ -108,6 +111,11 @@ class _IndexingMixin(_WritingMixin):
         Cancelled
             When ``progress`` was cancelled; every batch committed before stays, complete.
         """
+        with contextlib.ExitStack() as helpers:
+            return self._index(paths, progress, workers, helpers)
+
+    def _index(self, paths, progress: Progress, workers: int | None,
+               helpers: contextlib.ExitStack) -> IndexReport:
         t0 = time.perf_counter()
         progress = progress if progress is not None else NO_PROGRESS
         if isinstance(paths, str | os.PathLike):
@@ -141,6 +149,11 @@ class _IndexingMixin(_WritingMixin):
         folders = [f for i, f in enumerate(folders) if not _under(f, folders[:i])]
         explicit = list(dict.fromkeys(p for p in explicit if not _under(p, folders)))
         conn = self._conn()
+        # a re-index of a big tree shares its stats with a helper process, started before
+        # anything else so that its start-up overlaps this one's counting
+        helper = start_helper(folders) if digested_files(conn, folders) >= MIN_FILES else None
+        if helper is not None:
+            helpers.enter_context(helper)  # killed when the import ends, however
         in_catalog_before = self._count_under(conn, folders)
         # the denominator of the progress: a folder indexed before has about as many files as
         # the catalog knows there (no second walk of 100,000 names just to count them)
@@ -163,9 +176,11 @@ class _IndexingMixin(_WritingMixin):
                 del waiting[key]
                 ready.append((key, w[0], w[1]))
 
-        def candidates() -> Iterator[tuple[str | None, list[tuple[str, int, int]]]]:
-            """(folder, [(name, size, mtime)...]) per folder; first (None, [(path, size,
-            mtime)...]) of the explicit files."""
+        def candidates() -> Iterator[tuple[str | None, list[tuple[str, int, int]] | None,
+                                           bytes | None, int]]:
+            """(folder, [(name, size, mtime)...], None, files) per folder, or (folder, None,
+            digest, files) of a folder the walk's helper process took; first (None, [(path,
+            size, mtime)...], None, files) of the explicit files."""
             stated = []
             for p in explicit:
                 try:
@@ -177,9 +192,8 @@ class _IndexingMixin(_WritingMixin):
                     continue
                 stated.append((p, st.st_size, st.st_mtime_ns))
             if stated:
-                yield None, stated
-            for f in folders:
-                yield from _walk(f, progress)
+                yield None, stated, None, len(stated)
+            yield from walk(folders, progress, helper)
 
         def show_walk() -> None:
             if state["seen"] - state["shown"] >= _CHUNK:
@@ -188,21 +202,21 @@ class _IndexingMixin(_WritingMixin):
                                 f"checked {state['seen']:,}/{total:,} files")
                 progress.check()
 
-        def unchanged_folder(key: str, files: list) -> bool:
+        def unchanged_folder(key: str, digest: bytes | None, n: int,
+                             files: list | None) -> bool:
             """The folder's files hash to its kept digest: all unchanged, no look-up."""
-            digest = digest_of(files)
             if digest is None:
                 return False
             kept = stored(conn, key)
-            if kept is not None and kept[0] == digest and kept[1] == len(files):
-                n = len(files)
+            if kept is not None and kept[0] == digest and kept[1] == n:
                 report.unchanged += n
                 state["matched"] += n
                 state["seen"] += n
                 if kept[2]:  # its failing files are listed again, unread
                     _listed(report, "errors", errors_in(conn, key))
                 return True
-            waiting[key] = [digest, len(files), len(files)]
+            if files is not None:  # compared file by file; kept once they are written
+                waiting[key] = [digest, n, n]
             return False
 
         def compare(chunk: list[tuple[str, int, int, str | None]], out: list) -> None:
@@ -231,12 +245,21 @@ class _IndexingMixin(_WritingMixin):
             changed, about :data:`_CHUNK` each (folders joined or split)."""
             pending: list[tuple[str, int, int, str | None]] = []
             out: list = []
-            for folder, files in candidates():
+            for folder, files, digest, n in candidates():
                 if folder is None:
                     pending += [(p, size, mtime, None) for p, size, mtime in files]
                 else:
                     key = key_of(folder)
-                    if key is not None and unchanged_folder(key, files):
+                    if files is None:  # the helper's digest: unchanged, or listed here again
+                        if key is not None and unchanged_folder(key, digest, n, None):
+                            show_walk()
+                            continue
+                        found = listing(folder)
+                        if found is None or not found[0]:
+                            continue  # gone or emptied since: the vanished entries' pass
+                        files = found[0]
+                    if key is not None and unchanged_folder(key, digest_of(files), len(files),
+                                                            files):
                         show_walk()
                         continue
                     if key not in waiting:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import operator
 import os
+from array import array
 from collections.abc import Iterator, Sequence
+
+try:  # CPython's own module: importing hashlib loads OpenSSL (start-up time)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - other interpreters
+    from hashlib import blake2b
 
 from medview.core.progress import Progress
 
@@ -25,16 +31,9 @@ def skipped_name(name: str) -> bool:
 _BY_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
 
 
-def _walk(folder: str, progress: Progress) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
-    """(folder, [(name, size, mtime_ns), ...]) of the regular files under ``folder``, one
-    folder at a time (its files sorted by name, as :func:`~medview.dicom.scan.scanner.iter_files`
-    finds them, then its subfolders in name order), only folders that hold files: a
-    100,000-file tree is never held as one list.
-
-    Names, not paths: a re-index of an unchanged folder never needs its files' paths (see
-    :mod:`medview.dicom.catalog._folders`).
-    """
-    progress.check()
+def listing(folder: str) -> tuple[list[tuple[str, int, int]], list[str]] | None:
+    """([(name, size, mtime_ns), ...] of the regular files, [subfolder names]) directly in
+    ``folder``, each sorted by name; None when the folder cannot be listed."""
     fd = -1
     try:
         if _BY_FD:
@@ -47,7 +46,7 @@ def _walk(folder: str, progress: Progress) -> Iterator[tuple[str, list[tuple[str
     except OSError:
         if fd >= 0:
             os.close(fd)
-        return
+        return None
     try:
         entries.sort(key=_name)
         subfolders = []
@@ -64,13 +63,61 @@ def _walk(folder: str, progress: Progress) -> Iterator[tuple[str, list[tuple[str
     finally:
         if fd >= 0:
             os.close(fd)
-    del entries
+    return files, subfolders
+
+
+def _walk(folder: str, progress: Progress,
+          skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
+    """(folder, [(name, size, mtime_ns), ...]) of the regular files under ``folder``, one
+    folder at a time (its files sorted by name, as :func:`~medview.dicom.scan.scanner.iter_files`
+    finds them, then its subfolders in name order), only folders that hold files: a
+    100,000-file tree is never held as one list. Subfolders whose path is in ``skip`` are
+    not entered (another process walks them, :mod:`~medview.dicom.catalog._walk_split`).
+
+    Names, not paths: a re-index of an unchanged folder never needs its files' paths (see
+    :mod:`medview.dicom.catalog._folders`).
+    """
+    progress.check()
+    found = listing(folder)
+    if found is None:
+        return
+    files, subfolders = found
+    del found
     if files:
         yield folder, files
     del files
     base = folder.rstrip(os.sep) + os.sep
     for sub in subfolders:
-        yield from _walk(base + sub, progress)
+        path = base + sub
+        if path not in skip:
+            yield from _walk(path, progress, skip)
+
+
+def key_of(folder: str) -> str | None:
+    """The ``folders`` key of ``folder`` (its path and a trailing separator), None when
+    the path is not UTF-8 (no digest for it)."""
+    key = folder.rstrip(os.sep) + os.sep
+    if not key.isascii():
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return key
+
+
+def digest_of(files: Sequence[tuple[str, int, int]]) -> bytes | None:
+    """Digest of (name, size, mtime_ns) sorted by name; None when a name is not UTF-8."""
+    names, sizes, mtimes = zip(*files, strict=True) if files else ((), (), ())
+    text = "\0".join(names)  # no file name holds a NUL
+    try:
+        raw = text.encode("utf-8")
+        numbers = array("q", sizes).tobytes() + array("q", mtimes).tobytes()
+    except (UnicodeEncodeError, OverflowError):
+        return None
+    h = blake2b(raw, digest_size=16)
+    h.update(len(names).to_bytes(8, "little"))
+    h.update(numbers)
+    return h.digest()
 
 
 def _count(folder: str) -> int:

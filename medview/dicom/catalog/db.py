@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -81,7 +82,12 @@ def _open_private(path: Path) -> None:
     from medview.userconfig import data_dir
 
     parent = path.parent
-    if not parent.exists() or parent.resolve() == data_dir().resolve():
+    try:
+        private = stat.S_IMODE(parent.stat().st_mode) == 0o700  # nothing to tighten
+    except OSError:
+        private = False
+    # (data_dir() costs the platformdirs import: asked only when the answer can matter)
+    if not private and (not parent.exists() or parent.resolve() == data_dir().resolve()):
         private_folder(parent)
     if not path.exists():
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # an empty file is a new db
