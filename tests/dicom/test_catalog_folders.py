@@ -29,20 +29,6 @@ def tree(data_dir, tmp_path) -> Path:
     return root
 
 
-@pytest.fixture
-def lookups(monkeypatch) -> list[int]:
-    """How many files each per-file catalog look-up asked for."""
-    calls: list[int] = []
-    original = Catalog._lookup
-
-    def counting(self, conn, files):
-        calls.append(len(files))
-        return original(self, conn, files)
-
-    monkeypatch.setattr(Catalog, "_lookup", counting)
-    return calls
-
-
 def _folders(cat: Catalog) -> dict[str, tuple[int, int]]:
     rows = cat._conn().execute("SELECT folder, files, errors FROM folders").fetchall()
     return {f: (n, e) for f, n, e in rows}

@@ -50,19 +50,6 @@ def helpers(monkeypatch) -> list[_walk_split.WalkHelper]:
     return started
 
 
-@pytest.fixture
-def lookups(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    original = Catalog._lookup
-
-    def counting(self, conn, files):
-        calls.append(len(files))
-        return original(self, conn, files)
-
-    monkeypatch.setattr(Catalog, "_lookup", counting)
-    return calls
-
-
 def _helper_script(tmp_path: Path, body: str) -> list[str]:
     """A helper command running ``body`` with medview importable and the roots read."""
     home = str(Path(_walk_split.__file__).parents[3])

@@ -101,6 +101,7 @@ class WalkHelper:
         # every folder reported lies in one of the roots
         self._under = tuple(r.rstrip(os.sep) + os.sep for r in self.roots)
         self._broken = False
+        self._ended = False
         self._proc = subprocess.Popen(
             _command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, close_fds=True)
@@ -160,19 +161,25 @@ class WalkHelper:
         if self._proc.poll() is None:
             self._proc.kill()
 
+    def _read(self) -> list[tuple[str, bytes | None, int]] | None:
+        """Parse what the helper wrote: None when nothing is waiting; at its end (or once it
+        is given up) ``_ended`` is set."""
+        try:
+            chunk = os.read(self._fd, 1 << 16)
+        except BlockingIOError:
+            return None
+        if not chunk or self._broken:
+            self._ended = True
+            return []
+        self._buf += chunk
+        return list(self._parse())
+
     def ready(self) -> list[tuple[str, bytes | None, int]]:
         """(folder, digest or None, files) of the subtrees the helper has finished since the
         last call, without waiting."""
         out = []
-        while True:
-            try:
-                chunk = os.read(self._fd, 1 << 16)
-            except BlockingIOError:
-                break
-            if not chunk or self._broken:
-                break
-            self._buf += chunk
-            out += self._parse()
+        while not self._ended and (got := self._read()) is not None:
+            out += got
         return out
 
     def rest(self, check: Callable[[], None]) -> tuple[list[tuple[str, bytes | None, int]],
@@ -180,18 +187,10 @@ class WalkHelper:
         """Wait for the helper, calling ``check`` (a cancel raises there) at least every
         0.1 s: (what it still reports, the subtrees it did not finish)."""
         out = []
-        while True:
+        while not self._ended:
             check()
-            if not select.select([self._fd], [], [], 0.1)[0]:
-                continue
-            try:
-                chunk = os.read(self._fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            if not chunk or self._broken:
-                break
-            self._buf += chunk
-            out += self._parse()
+            if select.select([self._fd], [], [], 0.1)[0]:
+                out += self._read() or []
         if self._broken and self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
