@@ -91,7 +91,9 @@ class RetrieveReport:
         what = f"series {self.series_uid}" if self.series_uid else f"study {self.study_uid}"
         head = (f"{what} from {self.node} by {self.method}: {len(self.received)} received, "
                 f"{self.already_local} already here, {len(self.missing)} missing of "
-                f"{self.expected} ({self.seconds:.1f} s)")
+                f"{self.expected} ({self.seconds:.1f} s"
+                + (f", over {self.associations} associations" if self.associations > 1
+                   else "") + ")")
         if self.error:
             head += f"; stopped: {self.error}"
         if self.missing:
