@@ -10,9 +10,11 @@ and measures, medians of --repeat runs each:
 
 1. retrieving a phantom CT series (300 × 512²) from Orthanc: DCMTK ``getscu``, DCMTK
    ``movescu`` (its own storage SCP as the destination) and a plain dicomweb-client loop
-   (``iter_series`` + ``save_as``) as references; medview C-GET, C-MOVE and WADO-RS
-   (``medview.pacs.retrieve``, files only, then with catalog indexing), each against the
-   reference of its kind and the fastest, plus medview's time to the first instance;
+   (``iter_series`` + ``save_as``) as references; medview C-GET (over 1, 2, 3, 4
+   associations: ``--associations``), C-MOVE and WADO-RS (``medview.pacs.retrieve``, files
+   only, then with catalog indexing), each against the reference of its kind and the
+   fastest, plus medview's time to the first instance; with ``--link RATE --only
+   retrieve`` Orthanc runs behind that shaped link;
 2. a study-level query of a PACS holding --studies generated studies: ``findscu`` (mostly
    Orthanc's own time) against ``medview.pacs.query.find`` over C-FIND and QIDO-RS;
 3. sending the series to DCMTK storescp: ``storescu`` against ``medview.pacs.send`` over
@@ -168,7 +170,7 @@ def main() -> int:
                     help="measure only this part")
     ap.add_argument("--associations", default="1,2,3,4", metavar="N,N,...",
                     help="medview C-GET over each of these numbers of associations "
-                         "(and the default); C-MOVE over 1 and the default")
+                         "(and the default); C-MOVE over 1, the default and the largest")
     ap.add_argument("--link", metavar="RATE",
                     help="send (part 3) to storescp over a veth link shaped to RATE "
                          "(a tc rate: 1gbit, 100mbit) instead of loopback; with --only "
@@ -313,7 +315,7 @@ def main() -> int:
                 variants = [(f"medview C-GET, {assoc_label(n)}", "get", dimse, False, n)
                             for n in counts]
                 variants += [(f"medview C-MOVE, {assoc_label(n)}", "move", dimse, False, n)
-                             for n in sorted({1, default})]
+                             for n in sorted({1, default, max(counts)})]
                 variants += [
                     ("medview WADO-RS", "wado", web, False, None),
                     (f"medview C-GET, {default} assoc. + catalog", "get", dimse, True, default),
