@@ -164,7 +164,14 @@ def _from_dict(name: str, d: dict) -> Node:
     kind = d.pop("type", None) or "dimse"
     if kind not in ("dimse", "web"):
         raise ValueError(f"{_nodes_file()}: node {name!r} has unknown type {kind!r}")
-    return DimseNode(name, **d) if kind == "dimse" else WebNode(name, **d)
+    if kind == "web":
+        return WebNode(name, **d)
+    node = DimseNode(name, **d)
+    try:
+        _check_associations(node.retrieve_associations)
+    except ValueError as exc:
+        raise ValueError(f"{_nodes_file()}: node {name!r}: {exc}") from None
+    return node
 
 
 def add_node(node: Node, secret: str | None = None) -> Node:

@@ -117,6 +117,19 @@ def test_the_node_setting_and_the_cli_option(dimse_node, pacs_home, tmp_path, ca
                  "--associations", "2", "--timeout", "10"]) == 0
     assert "over up to 2 associations" in capsys.readouterr().out
     assert get_node("two").retrieve_associations == 2
+    # a hand-edited nodes file with a bad value: the file and the node are named
+    import json
+
+    from medview.userconfig import config_dir
+
+    nodes_file = config_dir() / "pacs-nodes.json"
+    data = json.loads(nodes_file.read_text())
+    data["two"]["retrieve_associations"] = "many"
+    nodes_file.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"pacs-nodes\.json: node 'two': retrieve associations"):
+        get_node("two")
+    data["two"]["retrieve_associations"] = 2
+    nodes_file.write_text(json.dumps(data))
     _study, series_uid = _mr_series(dimse_node)
     store = tmp_path / "store"
     assert main(["pacs", "get", "two", series_uid, "--store", str(store),
