@@ -7,6 +7,7 @@ from __future__ import annotations
 import pydicom
 import pytest
 from dcmtk_scp import QueryRetrieveSCP
+from series_only_scp import SeriesOnlySCP
 from test_retrieve import HFS, _mr_series, _originals, assert_same_as_originals
 
 from medview.cli import main
@@ -106,6 +107,28 @@ def test_a_peer_allowing_one_association_gets_one(one_association_peer, pacs_hom
     assert (report.associations, report.level) == \
         (1, "IMAGE" if associations > 1 else "SERIES")
     assert_same_as_originals(report.paths, _originals())
+
+
+def test_a_peer_refusing_image_level_retrieve_gets_the_series_in_one_request(pacs_home,
+                                                                            tmp_path):
+    peer = SeriesOnlySCP(sorted(HFS.rglob("*.dcm")))
+    try:
+        node = add_node(DimseNode("series-only", peer.aet, "127.0.0.1", peer.port,
+                                  timeout_s=10, retrieve_associations=3))
+        first = peer.datasets[0]
+        report = retrieve(node, first.StudyInstanceUID, first.SeriesInstanceUID,
+                          root=tmp_path / "store")
+    finally:
+        peer.stop()
+    assert report.complete and len(report.received) == 35 == report.expected
+    assert (report.associations, report.level) == (1, "SERIES")
+    # it was asked at IMAGE level first (each association once), then for the series
+    assert peer.get_levels[-1] == "SERIES" and set(peer.get_levels[:-1]) == {"IMAGE"}
+    originals = _originals()
+    assert len(report.paths) == len(originals)
+    for path in report.paths:  # pynetdicom's SCP may encode them anew: the pixels are kept
+        got = pydicom.dcmread(path)
+        assert got.PixelData == originals[got.SOPInstanceUID].PixelData
 
 
 def test_the_node_setting_and_the_cli_option(dimse_node, pacs_home, tmp_path, capsys):
