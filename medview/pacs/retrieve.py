@@ -184,9 +184,9 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
         expected = listing.result()
         todo: dict | None = {sop: v for sop, v in expected.items()
                              if not instance_path(root, study_uid, v[0], sop).exists()}
-        if len(todo) == len(expected) and n_assoc == 1:
-            todo = None
         n_assoc = associations_for(len(todo or expected), n_assoc)
+        if len(todo) == len(expected) and n_assoc == 1:
+            todo = None  # everything, over one association: in one request
         classes = {cls for _series, cls in expected.values() if cls}
         n_todo = len(todo) if todo is not None else len(expected)
         report.already_local = len(expected) - n_todo

@@ -15,6 +15,7 @@ from medview.core.progress import Cancelled, Progress
 from medview.dicom.catalog.db import Catalog
 from medview.pacs.listing import instance_table
 from medview.pacs.nodes import DimseNode, add_node, get_node
+from medview.pacs.query import Query, find
 from medview.pacs.retrieve import retrieve
 
 
@@ -47,6 +48,12 @@ def test_one_association_asks_for_the_series_in_one_request(dimse_node, tmp_path
     report = retrieve(dimse_node, study_uid, series_uid, root=tmp_path / "store",
                       associations=1)
     assert report.complete and (report.associations, report.level) == (1, "SERIES")
+    # too few instances to share out (fewer than 8 an association): one request as well
+    [patient] = find(dimse_node, Query(patient_name="Lymphoma"), level="study")
+    study = patient.studies[0]
+    report = retrieve(dimse_node, study.uid, root=tmp_path / "store2", associations=3)
+    assert report.complete and report.expected == 11
+    assert (report.associations, report.level) == (1, "STUDY")
 
 
 @pytest.mark.parametrize("associations", [1, 3])
