@@ -10,9 +10,11 @@ and measures, medians of --repeat runs each:
 
 1. retrieving a phantom CT series (300 × 512²) from Orthanc: DCMTK ``getscu``, DCMTK
    ``movescu`` (its own storage SCP as the destination) and a plain dicomweb-client loop
-   (``iter_series`` + ``save_as``) as references; medview C-GET, C-MOVE and WADO-RS
-   (``medview.pacs.retrieve``, files only, then with catalog indexing), each against the
-   reference of its kind and the fastest, plus medview's time to the first instance;
+   (``iter_series`` + ``save_as``) as references; medview C-GET (over 1, 2, 3, 4
+   associations: ``--associations``), C-MOVE and WADO-RS (``medview.pacs.retrieve``, files
+   only, then with catalog indexing), each against the reference of its kind and the
+   fastest, plus medview's time to the first instance; with ``--link RATE --only
+   retrieve`` Orthanc runs behind that shaped link;
 2. a study-level query of a PACS holding --studies generated studies: ``findscu`` (mostly
    Orthanc's own time) against ``medview.pacs.query.find`` over C-FIND and QIDO-RS;
 3. sending the series to DCMTK storescp: ``storescu`` against ``medview.pacs.send`` over
@@ -166,9 +168,13 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only", choices=["retrieve", "query", "send"],
                     help="measure only this part")
+    ap.add_argument("--associations", default="1,2,3,4", metavar="N,N,...",
+                    help="medview C-GET over each of these numbers of associations "
+                         "(and the default); C-MOVE over 1, the default and the largest")
     ap.add_argument("--link", metavar="RATE",
                     help="send (part 3) to storescp over a veth link shaped to RATE "
-                         "(a tc rate: 1gbit, 100mbit) instead of loopback; needs root, ip, tc")
+                         "(a tc rate: 1gbit, 100mbit) instead of loopback; with --only "
+                         "retrieve, Orthanc behind that link; needs root, ip, tc")
     ap.add_argument("--delay-ms", type=float, default=0.0,
                     help="with --link: latency added in each direction (ms)")
     args = ap.parse_args()
@@ -184,7 +190,7 @@ def main() -> int:
     from dicomweb_client.api import DICOMwebClient
 
     from medview.dicom.catalog.db import Catalog
-    from medview.pacs.nodes import DimseNode, WebNode
+    from medview.pacs.nodes import DEFAULT_RETRIEVE_ASSOCIATIONS, DimseNode, WebNode
     from medview.pacs.query import Query, find, list_instances
     from medview.pacs.retrieve import retrieve
     from medview.pacs.send import send
@@ -194,9 +200,23 @@ def main() -> int:
     os.environ["MEDVIEW_DATA_DIR"] = str(work / "data")
     os.environ["MEDVIEW_CONFIG_DIR"] = str(work / "config")
     move_port = free_port()
-    orthanc = Orthanc(work / "orthanc", {"MEDVIEW": ("127.0.0.1", move_port)}).start()
     storescp = None
     link = None
+    if args.link and args.only == "retrieve":
+        # the PACS on the shaped link: every retrieve (and its C-MOVE back to us) crosses it
+        from _netns import ShapedLink
+
+        link = ShapedLink(args.link, args.delay_ms)
+        orthanc = Orthanc(work / "orthanc", {"MEDVIEW": (link.local_address, move_port)},
+                          host=link.peer_address, command=link.command)
+    else:
+        orthanc = Orthanc(work / "orthanc", {"MEDVIEW": ("127.0.0.1", move_port)})
+    try:
+        orthanc.start()
+    except BaseException:
+        if link is not None:
+            link.close()
+        raise
     rows: list[tuple[str, float, str]] = []
     try:
         with series_folder(args.dir, slices=args.slices, size=args.size,
@@ -207,7 +227,7 @@ def main() -> int:
             orthanc.upload(files)
             print(f"uploaded {len(files)} files ({mb:.0f} MiB) to Orthanc in "
                   f"{time.perf_counter() - t0:.1f} s")
-            dimse = DimseNode("bench", orthanc.aet, "127.0.0.1", orthanc.dicom_port,
+            dimse = DimseNode("bench", orthanc.aet, orthanc.host, orthanc.dicom_port,
                               "MEDVIEW", move_port, timeout_s=60)
             # the secret comes from this object, not the keyring: a subclass answering it
             web = type("BenchWeb", (WebNode,), {"secret": lambda self: PASSWORD})(
@@ -223,7 +243,7 @@ def main() -> int:
                                 "-k", "QueryRetrieveLevel=SERIES",
                                 "-k", f"StudyInstanceUID={study_uid}",
                                 "-k", f"SeriesInstanceUID={series_uid}", "-od", str(out),
-                                "127.0.0.1", str(orthanc.dicom_port)], check=True,
+                                orthanc.host, str(orthanc.dicom_port)], check=True,
                                capture_output=True, env=DCMTK_ENV)
                 return len(list(out.iterdir()))
 
@@ -236,7 +256,7 @@ def main() -> int:
                                 "-k", "QueryRetrieveLevel=SERIES",
                                 "-k", f"StudyInstanceUID={study_uid}",
                                 "-k", f"SeriesInstanceUID={series_uid}", "-od", str(out),
-                                "127.0.0.1", str(orthanc.dicom_port)], check=True,
+                                orthanc.host, str(orthanc.dicom_port)], check=True,
                                capture_output=True, env=DCMTK_ENV)
                 return len(list(out.iterdir()))
 
@@ -255,7 +275,7 @@ def main() -> int:
 
             first: list[float] = []
 
-            def medview(method, node, with_catalog=False):
+            def medview(method, node, with_catalog=False, associations=None):
                 def run():
                     root = _fresh(work, f"mv-{method}")
                     t0 = time.perf_counter()
@@ -269,23 +289,37 @@ def main() -> int:
                         with Catalog(root / "c.sqlite") as cat:
                             r = retrieve(node, study_uid, series_uid, method=method,
                                          root=root / "store", catalog=cat,
-                                         on_instance=on_instance)
+                                         on_instance=on_instance, associations=associations)
                     else:
                         r = retrieve(node, study_uid, series_uid, method=method,
-                                     root=root / "store", on_instance=on_instance)
+                                     root=root / "store", on_instance=on_instance,
+                                     associations=associations)
                     assert r.complete, r.summary()
                     return len(r.received)
                 return run
 
             if args.only in (None, "retrieve"):
                 print(f"\n1. retrieve {len(files)} × {args.size}² ({mb:.0f} MiB) from Orthanc "
-                      f"(median of {args.repeat})")
-                variants = [
-                    ("medview C-GET", "get", dimse, False),
-                    ("medview C-MOVE", "move", dimse, False),
-                    ("medview WADO-RS", "wado", web, False),
-                    ("medview C-GET + catalog index", "get", dimse, True),
-                    ("medview WADO-RS + catalog index", "wado", web, True),
+                      f"({link.describe() if link else 'loopback'}; median of {args.repeat})")
+                if link:
+                    line = rate_bits(args.link) / 8 / 2**20
+                    print(f"  {'line rate':38s} {mb / line:7.2f} s  {line:6.0f} MiB/s "
+                          "(payload only, before DICOM and TCP overhead)")
+                counts = sorted({int(c) for c in args.associations.split(",")}
+                                | {DEFAULT_RETRIEVE_ASSOCIATIONS})
+                default = DEFAULT_RETRIEVE_ASSOCIATIONS
+
+                def assoc_label(n):
+                    return f"{n} assoc.{' (default)' if n == default else ''}"
+
+                variants = [(f"medview C-GET, {assoc_label(n)}", "get", dimse, False, n)
+                            for n in counts]
+                variants += [(f"medview C-MOVE, {assoc_label(n)}", "move", dimse, False, n)
+                             for n in sorted({1, default, max(counts)})]
+                variants += [
+                    ("medview WADO-RS", "wado", web, False, None),
+                    (f"medview C-GET, {default} assoc. + catalog", "get", dimse, True, default),
+                    ("medview WADO-RS + catalog index", "wado", web, True, None),
                 ]
                 fns = {"getscu": getscu, "movescu": movescu, "dwc": dicomweb_loop}
                 firsts: dict[str, list[float]] = {}
@@ -297,9 +331,11 @@ def main() -> int:
                         return n
                     return go
 
-                for label, method, node, cat in variants:
-                    fns[label] = timed_first(label, medview(method, node, cat))
+                for label, method, node, cat, n in variants:
+                    fns[label] = timed_first(label, medview(method, node, cat, n))
+                print("  load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
                 got = interleaved(fns, args.repeat)
+                print("  load average after:  {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
                 assert all(n == len(files) for _t, n in got.values())
                 t_get, t_move, t_dwc = got["getscu"][0], got["movescu"][0], got["dwc"][0]
                 ref = min(t_get, t_dwc)
@@ -309,7 +345,7 @@ def main() -> int:
                 print(f"  {'DCMTK movescu':38s} {t_move:7.2f} s  {mb / t_move:6.0f} MiB/s")
                 print(f"  {'dicomweb-client iter_series + save':38s} {t_dwc:7.2f} s  "
                       f"{mb / t_dwc:6.0f} MiB/s")
-                for label, method, _node, cat in variants:
+                for label, method, _node, cat, _n in variants:
                     t = got[label][0]
                     same_kind, name = refs[method]
                     t_first = sorted(firsts[label])[len(firsts[label]) // 2]
@@ -425,9 +461,9 @@ def main() -> int:
         if storescp is not None:
             storescp.kill()
             storescp.wait()
+        orthanc.stop()
         if link is not None:
             link.close()
-        orthanc.stop()
         if args.keep:
             print(f"kept {work}")
         else:

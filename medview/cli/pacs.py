@@ -47,7 +47,8 @@ def cmd_pacs_add(args) -> int:
     else:
         aet, host, port = parse_address(args.address)
         node = nodes.add_node(nodes.DimseNode(args.name, aet, host, port, args.our_aet,
-                                              args.our_port, args.retrieve, args.timeout))
+                                              args.our_port, args.retrieve, args.timeout,
+                                              args.associations))
         extra = ""
     print(f"added {node.describe()}{extra}")
     return EXIT_OK
@@ -83,6 +84,8 @@ def cmd_pacs_echo(args) -> int:
 
 def add_parser(sub, common) -> None:
     """The ``pacs`` subcommand and its own subcommands, on ``sub`` (argparse subparsers)."""
+    from medview.pacs.nodes import DEFAULT_RETRIEVE_ASSOCIATIONS
+
     s = sub.add_parser(
         "pacs", parents=[common], help="PACS: nodes, echo, find, get, send, listen",
         description="Query, retrieve from and send to a PACS over DICOM (C-FIND, C-GET, "
@@ -104,6 +107,11 @@ def add_parser(sub, common) -> None:
                    help="where our storage SCP listens for C-MOVE (default: any free port)")
     t.add_argument("--retrieve", choices=["get", "move"], default="get",
                    help="retrieve by C-GET (default) or C-MOVE to our storage SCP")
+    t.add_argument("--associations", type=int, default=DEFAULT_RETRIEVE_ASSOCIATIONS,
+                   metavar="N",
+                   help="DICOM: retrieve (C-GET, C-MOVE) over up to N associations at once, "
+                        "each asking for a share of the instances; 1 asks for a series or "
+                        f"study in one request (default {DEFAULT_RETRIEVE_ASSOCIATIONS})")
     t.add_argument("--user", help="DICOMweb basic authentication user")
     t.add_argument("--bearer", action="store_true", help="DICOMweb bearer token authentication")
     t.add_argument("--secret-file", metavar="FILE",
@@ -207,7 +215,8 @@ def cmd_pacs_get(args) -> int:
             study_uid, series_uid = locate(node, uid)
             with terminal_progress(f"retrieving {uid[-20:]}") as progress:
                 report = retrieve(node, study_uid, series_uid, method=args.method,
-                                  root=args.store, catalog=catalog, progress=progress)
+                                  root=args.store, catalog=catalog, progress=progress,
+                                  associations=args.associations)
             print(report.summary())
             if not report.complete:
                 partial = True
@@ -233,6 +242,9 @@ def _add_get(psub) -> None:
                    help="default: the node's setting (DICOM) or wado (DICOMweb)")
     t.add_argument("--store", metavar="DIR",
                    help="where files go (default: pacs/ in the user data folder)")
+    t.add_argument("--associations", type=int, metavar="N",
+                   help="C-GET / C-MOVE over up to N associations at once (default: the "
+                        "node's setting, 'medview pacs add ... --associations N')")
     t.set_defaults(func=cmd_pacs_get)
 
 

@@ -122,12 +122,21 @@ class PacsNodesDialog(QDialog):
         self.retrieve = QComboBox(page)
         self.retrieve.addItem("C-GET", "get")
         self.retrieve.addItem("C-MOVE (to our port)", "move")
+        from medview.pacs.nodes import DEFAULT_RETRIEVE_ASSOCIATIONS, MAX_RETRIEVE_ASSOCIATIONS
+
+        self.associations = QSpinBox(page)
+        self.associations.setRange(1, MAX_RETRIEVE_ASSOCIATIONS)
+        self.associations.setValue(DEFAULT_RETRIEVE_ASSOCIATIONS)
+        self.associations.setToolTip("Retrieve over up to this many associations at once, "
+                                     "each asking for a share of the instances (1: the series "
+                                     "or study in one request)")
         form.addRow("PACS AE title", self.ae_title)
         form.addRow("Host", self.host)
         form.addRow("Port", self.port)
         form.addRow("Our AE title", self.our_ae_title)
         form.addRow("Our port", self.our_port)
         form.addRow("Retrieve by", self.retrieve)
+        form.addRow("Associations", self.associations)
         return page
 
     def _web_form(self) -> QWidget:
@@ -210,7 +219,8 @@ class PacsNodesDialog(QDialog):
             if self.kind.currentData() == "dimse":
                 node = DimseNode(name, self.ae_title.text(), self.host.text(),
                                  self.port.value(), self.our_ae_title.text(),
-                                 self.our_port.value(), self.retrieve.currentData())
+                                 self.our_port.value(), self.retrieve.currentData(),
+                                 retrieve_associations=self.associations.value())
                 add_node(node)
             else:
                 auth = self.auth.currentData()

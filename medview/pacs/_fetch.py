@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medview.core.progress import Progress
+from medview.pacs._parallel import (
+    TRANSIENT_WAIT_S,
+    ImageLevelRefused,
+    run_parallel,
+    run_requests,
+    shares,
+)
 from medview.pacs.errors import PacsError
 from medview.pacs.nodes import DimseNode, Node
 
@@ -43,6 +50,11 @@ class _Sink:
             self.total = max(total - self.report.already_local, 1)
             n, total = len(self.report.received), self.total
         self.progress.update(0.05 + 0.9 * min(n / total, 1.0), f"{n}/{total} instances")
+
+    def count(self) -> int:
+        """Instances stored so far."""
+        with self.lock:
+            return len(self.report.received)
 
     def __call__(self, path: Path, uids: tuple[str, str, str]) -> None:
         with self.lock:
@@ -84,6 +96,15 @@ class _Listing:
         if self.on_done is not None:
             self.on_done(len(self._value))
 
+    @property
+    def done(self) -> bool:
+        """It ran here (:meth:`run`) and has its result."""
+        return self._thread is None and self._value is not None
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="medview-pacs-list", daemon=True)
         self._thread.start()
@@ -97,13 +118,10 @@ class _Listing:
         return {sop: (i.series_uid, i.sop_class) for sop, i in (self._value or {}).items()}
 
 
-# SOP Instance UIDs per IMAGE-level request of a resume (UID list matching, PS3.4 C.2.2.2.2):
-# a request per instance costs a PACS round trip each (~0.1 s on Orthanc)
-UIDS_PER_REQUEST = 256
-
-
-def _identifiers(study_uid: str, series_uid: str, todo: dict[str, tuple[str, str]] | None):
-    """C-GET/C-MOVE identifiers: one for everything, or lists of the missing instances."""
+def _identifiers(study_uid: str, series_uid: str, todo: dict[str, tuple[str, str]] | None,
+                 n: int = 1):
+    """C-GET/C-MOVE identifiers: one for everything, or lists of the missing instances
+    (shared out for ``n`` associations)."""
     from pydicom.dataset import Dataset
 
     if todo is None:
@@ -113,59 +131,48 @@ def _identifiers(study_uid: str, series_uid: str, todo: dict[str, tuple[str, str
         if series_uid:
             ds.SeriesInstanceUID = series_uid
         return [ds]
-    by_series: dict[str, list[str]] = {}
-    for sop, (series, _cls) in todo.items():
-        by_series.setdefault(series, []).append(sop)
-    out = []
-    for series, sops in by_series.items():
-        for k in range(0, len(sops), UIDS_PER_REQUEST):
-            ds = Dataset()
-            ds.QueryRetrieveLevel = "IMAGE"
-            ds.StudyInstanceUID = study_uid
-            ds.SeriesInstanceUID = series
-            chunk = sops[k:k + UIDS_PER_REQUEST]
-            ds.SOPInstanceUID = chunk if len(chunk) > 1 else chunk[0]
-            out.append(ds)
-    return out
+    return shares(study_uid, todo, n)
 
 
-def _run_requests(assoc, node: DimseNode, send, identifiers, progress: Progress,
-                  what: str) -> None:
-    from medview.pacs.dimse import check_status, status_text
+def _transient_wait(node: DimseNode) -> float:
+    return min(TRANSIENT_WAIT_S, node.timeout_s)
 
-    for identifier in identifiers:
-        for status, _ds in send(identifier):
-            code = check_status(node, what, status)
-            progress.check()  # raising inside the association aborts it
-            if code in (0xFF00, 0xFF01, 0x0000):
-                continue
-            if code == 0xB000:  # warning: some sub-operations failed; the report lists them
-                continue
-            if code == 0xA801:
-                raise PacsError(f"{node.name}: {what} refused: the PACS does not know our AE "
-                                f"title {node.our_ae_title!r} as a C-MOVE destination: "
-                                f"register it there with this host and port {node.our_port}")
-            raise PacsError(f"{node.name}: {what} failed with status {status_text(code)}")
+
+def _requests(node: DimseNode, connect, send, study_uid, series_uid, todo, n: int, whole: bool,
+              progress, what: str, arrived) -> tuple[int, str]:
+    """``todo`` (or everything when None) over ``n`` associations; with ``whole`` (nothing of
+    it was here), a PACS that refuses IMAGE-level requests is asked for the series or study
+    in one request instead. Returns the associations that carried it and the level asked
+    for ("IMAGE", or "SERIES"/"STUDY" for one request)."""
+    if todo is not None and n > 1:
+        try:
+            return run_parallel(node, n, connect, send,
+                                _identifiers(study_uid, series_uid, todo, n), progress, what,
+                                arrived), "IMAGE"
+        except ImageLevelRefused:
+            if not whole:
+                raise
+            todo = None
+    identifiers = _identifiers(study_uid, series_uid, todo)
+    with connect(None) as assoc:
+        run_requests(node, lambda ds: send(assoc, ds), identifiers, progress, what)
+    return 1, str(identifiers[0].QueryRetrieveLevel)
 
 
 def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink,
-         progress) -> None:
+         progress, n: int = 1, whole: bool = False) -> tuple[int, str]:
     from pynetdicom import build_role, evt
 
     from medview.pacs.dimse import association, make_ae
     from medview.pacs.scp import TRANSFER_SYNTAXES
     from medview.pacs.storage import RawWriter
 
-    ae = make_ae(node)
-    ae.add_requested_context(GET_MODEL)
-    roles = []
-    if classes is None:  # not known yet: every storage class pynetdicom knows (120)
+    if not classes:  # not known (yet, or not listed): every storage class pynetdicom knows
         from medview.pacs.scp import storage_classes
 
         classes = storage_classes()
-    for cls in sorted(classes)[:127]:
-        ae.add_requested_context(cls, TRANSFER_SYNTAXES)
-        roles.append(build_role(cls, scp_role=True))
+    classes = sorted(classes)[:127]
+    roles = [build_role(cls, scp_role=True) for cls in classes]
 
     def on_store(event) -> int:
         if progress.cancelled:
@@ -175,14 +182,22 @@ def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink
         writer.put(event.file_meta, event.request.DataSet.getvalue())
         return 0x0000
 
-    with RawWriter(root, sink) as writer, \
-            association(node, ae=ae, ext_neg=roles,
-                        evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
-        _run_requests(assoc, node, lambda ds: assoc.send_c_get(ds, GET_MODEL),
-                      _identifiers(study_uid, series_uid, todo), progress, "C-GET")
+    def connect(give_up):
+        ae = make_ae(node)  # one per association: its contexts are its own
+        ae.add_requested_context(GET_MODEL)
+        for cls in classes:
+            ae.add_requested_context(cls, TRANSFER_SYNTAXES)
+        return association(node, ae=ae, ext_neg=roles,
+                           evt_handlers=[(evt.EVT_C_STORE, on_store)],
+                           transient_wait_s=_transient_wait(node), give_up=give_up)
+
+    with RawWriter(root, sink) as writer:
+        return _requests(node, connect, lambda assoc, ds: assoc.send_c_get(ds, GET_MODEL),
+                         study_uid, series_uid, todo, n, whole, progress, "C-GET", sink.count)
 
 
-def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progress) -> None:
+def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progress,
+          n: int = 1, whole: bool = False) -> tuple[int, str]:
     from medview.pacs.dimse import association
     from medview.pacs.scp import StorageSCP
 
@@ -194,11 +209,16 @@ def _move(node: DimseNode, root: Path, study_uid, series_uid, todo, sink, progre
 
     try:
         with StorageSCP(node.our_ae_title, node.our_port, root, allowed_aets=[node.ae_title],
-                        host="", on_instance=sink, write_behind=True), \
-                association(node, [MOVE_MODEL]) as assoc:
-            _run_requests(assoc, node,
-                          lambda ds: assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL),
-                          _identifiers(study_uid, series_uid, todo), progress, "C-MOVE")
+                        host="", on_instance=sink, write_behind=True):
+            def connect(give_up):
+                return association(node, [MOVE_MODEL], transient_wait_s=_transient_wait(node),
+                                   give_up=give_up)
+
+            def send(assoc, ds):
+                return assoc.send_c_move(ds, node.our_ae_title, MOVE_MODEL)
+
+            return _requests(node, connect, send, study_uid, series_uid, todo, n, whole,
+                             progress, "C-MOVE", sink.count)
     except AssociationRejected as exc:
         if exc.reason != "aborted":
             raise

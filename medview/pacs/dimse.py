@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 from medview.pacs.errors import AssociationRejected, NodeUnreachable
 from medview.pacs.nodes import DimseNode
@@ -89,9 +90,15 @@ def rejection_message(node: DimseNode, assoc) -> AssociationRejected:
                                "service)", "timeout")
 
 
+def _is_transient(assoc) -> bool:
+    prim = assoc.acceptor.primitive if assoc.is_rejected else None
+    return prim is not None and getattr(prim, "result", None) == 0x02
+
+
 @contextlib.contextmanager
 def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=None,
-                evt_handlers=None) -> Iterator:
+                evt_handlers=None, transient_wait_s: float = 0.0,
+                give_up: Callable[[], bool] | None = None) -> Iterator:
     """An established association with ``node``, released on exit (aborted on error).
 
     Parameters
@@ -101,6 +108,12 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
         Requested unless ``ae`` already has them.
     ae : pynetdicom.AE, optional
         Default :func:`make_ae`.
+    transient_wait_s : float
+        A "rejected transient" answer (a PACS at its limit of associations, e.g. DCMTK's
+        ``MaxAssociations`` while the child process of our previous association has not
+        been reaped yet) is retried for up to this long, backing off; 0 = not retried.
+    give_up : callable, optional
+        Stop retrying as soon as ``give_up()`` is true.
 
     Raises
     ------
@@ -114,14 +127,22 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
             ae.add_requested_context(cx)
         else:
             ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)
-    try:
-        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title,
-                             ext_neg=ext_neg, evt_handlers=evt_handlers,
-                             max_pdu=MAX_PDU)
-    except (OSError, RuntimeError) as exc:
-        raise NodeUnreachable(f"{node.name}: {exc}") from None
-    if not assoc.is_established:
-        raise rejection_message(node, assoc)
+    deadline = time.monotonic() + transient_wait_s
+    pause = 0.02
+    while True:
+        try:
+            assoc = ae.associate(node.host, node.port, ae_title=node.ae_title,
+                                 ext_neg=ext_neg, evt_handlers=evt_handlers,
+                                 max_pdu=MAX_PDU)
+        except (OSError, RuntimeError) as exc:
+            raise NodeUnreachable(f"{node.name}: {exc}") from None
+        if assoc.is_established:
+            break
+        if not _is_transient(assoc) or time.monotonic() + pause > deadline or \
+                (give_up is not None and give_up()):
+            raise rejection_message(node, assoc)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
     from medview.pacs._tuning import speed_up
 
     speed_up(assoc)

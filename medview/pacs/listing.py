@@ -74,7 +74,12 @@ def instance_table(node: Node, study_uid: str, series_uid: str = "") -> dict[str
         ds.ImagePositionPatient = None
         ds.ImageOrientationPatient = None
         ds.NumberOfFrames = None
-        with association(node, [STUDY_FIND]) as assoc:
+        from medview.pacs._parallel import TRANSIENT_WAIT_S
+
+        # a PACS at its limit of associations (the retrieve's own, or our last one not yet
+        # ended on its side) answers "rejected transient": wait for it
+        with association(node, [STUDY_FIND],
+                         transient_wait_s=min(TRANSIENT_WAIT_S, node.timeout_s)) as assoc:
             found = _c_find(assoc, node, ds, NO_PROGRESS)
     else:
         from medview.pacs.web import web_client, web_errors

@@ -2,8 +2,11 @@
 
 The instance list is asked first (C-FIND / QIDO-RS at instance level), so medview knows what
 to expect, which instances are already here (a file at the path :mod:`medview.pacs.storage`
-builds for it) and, after a failure, what is missing. A first retrieve asks for the whole
-series or study in one request; a resumed one asks for each missing instance alone.
+builds for it) and, after a failure, what is missing. C-GET and C-MOVE share the instances
+out between several associations (the node's ``retrieve_associations``, IMAGE-level requests
+listing their UIDs: a PACS sends one instance at a time per association); with one, a first
+retrieve asks for the whole series or study in one request (the listing runs beside it) and a
+resumed one for the missing instances by their UIDs.
 
 Cancelling (``progress.cancel()``) aborts the transfer: what arrived is kept and indexed, and
 :class:`~medview.core.progress.Cancelled` is raised. A PACS that goes away mid-transfer is not
@@ -30,6 +33,7 @@ from medview.pacs._fetch import (
     _wado,
     check_complete,
 )
+from medview.pacs._parallel import associations_for
 from medview.pacs.errors import NodeUnreachable, PacsError
 from medview.pacs.nodes import DimseNode, Node
 
@@ -57,6 +61,12 @@ class RetrieveReport:
         Why the transfer stopped early ("" when it did not).
     paths : list of Path
         Every local file of the study/series after the call.
+    associations : int
+        C-GET / C-MOVE: the associations the PACS accepted for the transfer (0 for WADO-RS,
+        or when nothing was asked for or the transfer failed).
+    level : str
+        C-GET / C-MOVE: the Query/Retrieve level asked at: "IMAGE" (lists of instances,
+        shared between the associations), or "SERIES" / "STUDY" (one request).
     """
 
     node: str
@@ -70,6 +80,8 @@ class RetrieveReport:
     error: str = ""
     paths: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    associations: int = 0
+    level: str = ""
 
     @property
     def complete(self) -> bool:
@@ -79,7 +91,9 @@ class RetrieveReport:
         what = f"series {self.series_uid}" if self.series_uid else f"study {self.study_uid}"
         head = (f"{what} from {self.node} by {self.method}: {len(self.received)} received, "
                 f"{self.already_local} already here, {len(self.missing)} missing of "
-                f"{self.expected} ({self.seconds:.1f} s)")
+                f"{self.expected} ({self.seconds:.1f} s"
+                + (f", over {self.associations} associations" if self.associations > 1
+                   else "") + ")")
         if self.error:
             head += f"; stopped: {self.error}"
         if self.missing:
@@ -91,6 +105,7 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
              method: Literal["get", "move", "wado"] | None = None, root=None, catalog=None,
              on_instance: InstanceCallback | None = None,
              on_listed: Callable[[dict], None] | None = None,
+             associations: int | None = None,
              progress: Progress = NO_PROGRESS) -> RetrieveReport:
     """Bring a study (or one of its series) from ``node`` into the store and the catalog.
 
@@ -114,6 +129,11 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
         :class:`~medview.pacs.listing.ListedInstance`, with their positions when the PACS
         gives them), from the listing's thread or this one: a viewer can lay out the series
         before the files come.
+    associations : int, optional
+        C-GET / C-MOVE over up to this many associations at once, each asking for a share of
+        the instances (IMAGE level, their UIDs from the listing); default the DIMSE node's
+        ``retrieve_associations``. 1 asks for the series or study in one request. A PACS that
+        refuses the extra associations, or IMAGE-level requests, gets one.
     progress : Progress
         Fraction = instances arrived / instances missing; cancel aborts the transfer.
 
@@ -148,13 +168,25 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
         scope = scope.parent
     listing = _Listing(node, study_uid, series_uid)
     listing.on_table = on_listed
-    if scope.is_dir() and next(scope.rglob("*.dcm"), None) is not None:
-        listing.run()  # something is here already: ask only for what is not
+    n_assoc = 1
+    if method != "wado":
+        n_assoc = node.retrieve_associations if associations is None else int(associations)
+        if n_assoc < 1:
+            raise ValueError(f"associations {associations}: 1 or more")
+    here = scope.is_dir() and next(scope.rglob("*.dcm"), None) is not None
+    if here or n_assoc > 1:
+        # something is here already: ask only for what is not; or the instances are to be
+        # shared out between associations: their UIDs are needed first
+        listing.run()
+        if not here and listing.failed:
+            n_assoc = 1  # the whole series in one request, as below (the error is kept)
+    if here or listing.done:
         expected = listing.result()
         todo: dict | None = {sop: v for sop, v in expected.items()
                              if not instance_path(root, study_uid, v[0], sop).exists()}
-        if len(todo) == len(expected):
-            todo = None
+        n_assoc = associations_for(len(todo or expected), n_assoc)
+        if len(todo) == len(expected) and n_assoc == 1:
+            todo = None  # everything, over one association: in one request
         classes = {cls for _series, cls in expected.values() if cls}
         n_todo = len(todo) if todo is not None else len(expected)
         report.already_local = len(expected) - n_todo
@@ -163,17 +195,21 @@ def retrieve(node: Node, study_uid: str, series_uid: str = "", *,
         # needed to say what is missing should the transfer fail)
         todo, classes, n_todo = None, None, 0
     sink = _Sink(report, n_todo, progress, on_instance)
-    if todo is None and classes is None:
+    if todo is None and classes is None and not listing.failed:
         listing.on_done = sink.set_total
         listing.start()
     cancelled = None
     first_error: PacsError | None = None
     if todo is None or todo:
         try:
+            whole = not report.already_local
             if method == "get":
-                _get(node, root, study_uid, series_uid, todo, classes, sink, progress)
+                report.associations, report.level = _get(
+                    node, root, study_uid, series_uid, todo, classes, sink, progress,
+                    n_assoc, whole)
             elif method == "move":
-                _move(node, root, study_uid, series_uid, todo, sink, progress)
+                report.associations, report.level = _move(
+                    node, root, study_uid, series_uid, todo, sink, progress, n_assoc, whole)
             else:
                 try:
                     _wado(node, root, study_uid, series_uid, todo, sink, progress)

@@ -43,12 +43,14 @@ def _verify(qtbot, dialog, name: str):
 
 
 def test_add_a_dicom_node_and_verify_it_ok_and_refused(qtbot, window, dialog, pacs_orthanc):
+    dialog.associations.setValue(2)
     with qtbot.waitSignal(dialog.changed):
         _add_dimse(dialog, "orthanc", pacs_orthanc.dicom_port)
     node = get_node("orthanc")
     assert isinstance(node, DimseNode)
     assert (node.ae_title, node.port, node.our_ae_title) == ("ORTHANC", pacs_orthanc.dicom_port,
                                                              "MEDVIEW")
+    assert node.retrieve_associations == 2
     assert dialog.node_names() == ["orthanc"]
     assert "ORTHANC@127.0.0.1" in dialog.table.item(0, 2).text()
     # the dock's node chooser follows

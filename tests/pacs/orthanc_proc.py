@@ -42,20 +42,26 @@ def available() -> bool:
 
 
 class Orthanc:
-    """An Orthanc process; ``modalities`` maps AE titles it knows to (host, port)."""
+    """An Orthanc process; ``modalities`` maps AE titles it knows to (host, port).
+
+    ``host`` and ``command`` (a function of the command line) run it elsewhere, e.g. in a
+    benchmark's network namespace (``benchmarks/_netns.py``); remote access is then on."""
 
     aet = "ORTHANC"
 
-    def __init__(self, folder: Path, modalities: dict[str, tuple[str, int]] | None = None):
+    def __init__(self, folder: Path, modalities: dict[str, tuple[str, int]] | None = None, *,
+                 host: str = "127.0.0.1", command=None):
         self.folder = Path(folder)
         self.modalities = modalities or {}
+        self.host = host
+        self.command = command or (lambda cmd: cmd)
         self.http_port = free_port()
         self.dicom_port = free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
     @property
     def dicomweb(self) -> str:
@@ -69,7 +75,7 @@ class Orthanc:
             "HttpPort": self.http_port,
             "DicomPort": self.dicom_port,
             "DicomAet": self.aet,
-            "RemoteAccessAllowed": False,
+            "RemoteAccessAllowed": self.host != "127.0.0.1",
             "AuthenticationEnabled": True,
             "RegisteredUsers": {USER: PASSWORD},
             "DicomAlwaysAllowEcho": True,
@@ -94,7 +100,7 @@ class Orthanc:
         cfg = self.folder / "orthanc.json"
         cfg.write_text(json.dumps(self.config()))
         log = open(self.folder / "orthanc.log", "ab")  # noqa: SIM115 - the process keeps it
-        self.proc = subprocess.Popen([ORTHANC, str(cfg)], stdout=log, stderr=log,
+        self.proc = subprocess.Popen(self.command([ORTHANC, str(cfg)]), stdout=log, stderr=log,
                                      stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + timeout
