@@ -69,18 +69,24 @@ def make_inputs(case: Case, vol) -> dict:
     return {"image": vol, **{name: make(vol) for name, make in case.extra_inputs.items()}}
 
 
-def run_medview(case: Case, vol, inputs: dict | None = None):
+def case_params(case: Case, vol) -> dict:
+    """The step's params: the case's own and those its ``setup`` makes from the volume."""
+    return {**case.params, **(case.setup(vol) if case.setup else {})}
+
+
+def run_medview(case: Case, vol, inputs: dict | None = None, params: dict | None = None):
     from medview.core.labelmap import LabelMap
     from medview.pipeline.chain import Chain
     from medview.pipeline.runner import run_chain
 
     inputs = make_inputs(case, vol) if inputs is None else inputs
+    params = case_params(case, vol) if params is None else params
     kinds = {"image": "volume"}
     step_inputs = {}
     for name in case.extra_inputs:
         kinds[name] = "labelmap" if isinstance(inputs[name], LabelMap) else "volume"
         step_inputs[name] = name
-    raw = {"step": case.step, "params": case.params}
+    raw = {"step": case.step, "params": params}
     if step_inputs:
         raw["inputs"] = step_inputs
     chain = Chain.from_dict({"inputs": kinds, "steps": [raw]})
@@ -102,11 +108,12 @@ def child_peak(step: str, slices: int, size: int, timeout: float | None = None) 
     code = f"""
 import sys, json
 sys.path.insert(0, {str(ROOT)!r})
-from benchmarks.steps import phantom, all_cases, make_inputs, run_medview
+from benchmarks.steps import phantom, all_cases, case_params, make_inputs, run_medview
 from medview.pipeline.memory import NotEnoughMemory
 vol = phantom({slices}, {size})
 case = [c for c in all_cases({step!r}) if c.step == {step!r}][0]
 inputs = make_inputs(case, vol)  # loaded before the count starts, as the image is
+params = case_params(case, vol)  # and the case's setup (a model trained on the volume)
 def status(key):
     with open('/proc/self/status') as f:
         for line in f:
@@ -117,7 +124,7 @@ def status(key):
 open('/proc/self/clear_refs', 'w').write('5')
 base = status('VmRSS')
 try:
-    run_medview(case, vol, inputs)
+    run_medview(case, vol, inputs, params)
 except NotEnoughMemory as exc:
     print(json.dumps({{"refused": str(exc)}}))
     raise SystemExit(0)

@@ -21,5 +21,9 @@ class Case:
     reference: Callable[[Any], Any]
     # extra chain inputs by name, made from the main volume: {"moving": fn(volume) -> Volume}
     extra_inputs: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    # params made from the main volume before anything is timed or measured, merged into
+    # ``params`` (e.g. the path of a model trained on it): setup(volume) -> dict, which
+    # caches its work per volume (it is called before every run)
+    setup: Callable[[Any], dict[str, Any]] | None = None
     # the volume the case needs: "ct" (512x512x300 float32 CT phantom) or a callable
     note: str = ""

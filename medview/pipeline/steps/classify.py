@@ -9,4 +9,4 @@ from medview.pipeline.registry import register
 register(classifier.classify_pixels, id="segment.classifier_train_predict",
          title="Scribble classifier", category="Segment", memory=2.5)
 register(classifier.apply_classifier, id="segment.classifier_apply",
-         title="Apply saved classifier", category="Segment", memory=2.5)
+         title="Apply saved classifier", category="Segment", memory=1.7)
