@@ -42,6 +42,7 @@ from medview.server.jobs import JobManager
 from medview.server.requestlog import RequestLog
 from medview.server.store import JobStore
 from medview.server.streams import ResultStream, parse_range, read_growing
+from medview.server.waiters import Waiters
 from medview.server.worker import unsent_file_params
 
 __all__ = ["MAX_JSON_BYTES", "MAX_WAIT_S", "ServerSettings", "create_app"]
@@ -91,8 +92,12 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
     for stale in uploads.glob("*.part"):  # cut off when a previous server was killed
         stale.unlink(missing_ok=True)
 
+    waiters = Waiters()
+    store.on_change = waiters.notify
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        waiters.bind(asyncio.get_running_loop())
         # the step registry (SimpleITK, OpenCV, scikit-learn …) loads now, behind the start:
         # the first job's upload check and /info needed it, 0.17 s of a first job on Dask
         threading.Thread(target=_load_registry, name="medview-registry", daemon=True).start()
@@ -100,6 +105,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         try:
             yield
         finally:
+            waiters.bind(None)
             manager.shutdown()
             store.close()
 
@@ -209,13 +215,15 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         :data:`MAX_WAIT_S`) the answer comes as soon as the job ends, or after ``wait``: a
         client learns at once that its result is ready without polling fast. With ``stream``
         also as soon as the result can be downloaded while it is written (``streaming``)."""
-        status = await run_in_threadpool(owned, job_id, who)
         end = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
-        while not status.done and not (stream and status.streaming) and \
-                time.monotonic() < end:
-            await asyncio.sleep(0.02)
-            status = await run_in_threadpool(owned, job_id, who)
-        return status
+        with waiters.watch(job_id) as changed:  # woken by the job's changes
+            while True:
+                changed.clear()
+                status = await run_in_threadpool(owned, job_id, who)
+                left = end - time.monotonic()
+                if status.done or (stream and status.streaming) or left <= 0:
+                    return status
+                await waiters.wait(changed, left)
 
     @app.post(f"{API}/jobs/{{job_id}}/cancel", tags=["jobs"])
     def cancel(job_id: str, who: CanSee) -> JobStatus:
