@@ -42,6 +42,7 @@ from medview.server.jobs import JobManager
 from medview.server.requestlog import RequestLog
 from medview.server.store import JobStore
 from medview.server.streams import ResultStream, parse_range, read_growing
+from medview.server.uploads import receive_upload
 from medview.server.waiters import Waiters
 from medview.server.worker import unsent_file_params
 
@@ -192,7 +193,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         fd, tmp_name = await run_in_threadpool(tempfile.mkstemp, dir=uploads, suffix=".part")
         tmp = Path(tmp_name)
         try:
-            await _receive(request, fd, limit)
+            await receive_upload(request, fd, limit)
             steps_n = await run_in_threadpool(_check_upload, tmp, decoded_limit)
             status, created = await run_in_threadpool(
                 manager.submit, owner=who.name, idem_key=idempotency_key, upload=tmp,
@@ -306,39 +307,6 @@ def _range_response(s: ResultStream, request: Request) -> Response:
     headers["Content-Length"] = str(end - start)
     return StreamingResponse(read_growing(s, start, end), status_code=code, headers=headers,
                              media_type="application/octet-stream")
-
-
-async def _receive(request: Request, fd: int, limit: int) -> int:
-    """Stream the body into ``fd``; 413 past ``limit`` bytes."""
-    import os
-
-    size = 0
-    buf: list[bytes] = []
-    buffered = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"upload exceeds the limit of {limit} bytes")
-            buf.append(chunk)
-            buffered += len(chunk)
-            if buffered >= 4 << 20:
-                data, buf, buffered = b"".join(buf), [], 0
-                await run_in_threadpool(_write_all, fd, data)
-        if buf:
-            await run_in_threadpool(_write_all, fd, b"".join(buf))
-    finally:
-        os.close(fd)
-    return size
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    import os
-
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 def _check_upload(path: Path, decoded_limit: int) -> int:
