@@ -37,6 +37,8 @@ async def receive_upload(request: Request, fd: int, limit: int) -> int:
     writing: asyncio.Future | None = None  # the previous batch's write
     try:
         async for chunk in request.stream():
+            if not chunk:
+                continue
             size += len(chunk)
             if size > limit:
                 raise HTTPException(413, f"upload exceeds the limit of {limit} bytes")
