@@ -64,12 +64,17 @@ class DirectResponse:
         return self._read(None)
 
     def _read_at_most(self, limit: int) -> bytes:
-        """The whole body, or httpx's ReadError when it is longer than ``limit`` bytes."""
+        """The whole body; httpx's ReadError when it is longer than ``limit`` bytes or ends
+        before its announced length (``read(n)`` of http.client does not say so itself: a
+        server killed mid-answer gave an empty "201")."""
         import httpx
 
         data = self._read_n(limit + 1)
         if len(data) > limit:
             raise httpx.ReadError(f"the answer is longer than {limit} bytes")
+        if self._r.length:  # bytes announced that never came
+            raise httpx.ReadError(f"the answer ended after {len(data)} bytes, "
+                                  f"{self._r.length} short")
         return data
 
     def _read_n(self, n: int) -> bytes:
