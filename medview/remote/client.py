@@ -81,15 +81,26 @@ class RemoteClient:
 
     # -- transport -------------------------------------------------------------------------
     def _request(self, method: str, path: str, *, content_factory: Callable[[], Any] | None
-                 = None, headers: dict | None = None, ok: tuple[int, ...] = (200,)):
+                 = None, headers: dict | None = None, ok: tuple[int, ...] = (200,),
+                 parts: list | None = None):
+        """``method path`` with retries; the body is ``parts`` (an upload: over http.client
+        when this client made its own connection, else streamed by httpx) or what
+        ``content_factory()`` gives."""
         import httpx
 
         delay = self.backoff_s
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                content = content_factory() if content_factory else None
-                r = self._http.request(method, path, content=content, headers=headers)
+                if parts is not None and self._direct is not None:
+                    r = self._direct.post(path, parts, headers or {})
+                else:
+                    if parts is not None:
+                        from medview.remote.wire import iter_chunks
+
+                        content_factory = lambda: iter_chunks(parts)  # noqa: E731
+                    content = content_factory() if content_factory else None
+                    r = self._http.request(method, path, content=content, headers=headers)
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in \
                         str(exc):
@@ -134,15 +145,13 @@ class RemoteClient:
         return ServerInfo.model_validate(self._request("GET", f"{API}/info").json())
 
     def submit(self, parts: Iterable[bytes | memoryview], *, idempotency_key: str) -> JobStatus:
-        """Upload a job bundle (streamed); the same key never makes a second job."""
-        from medview.remote.wire import iter_chunks
-
+        """Upload a job bundle (streamed: the parts as they are, no copy of the whole); the
+        same key never makes a second job."""
         parts = list(parts)
         size = sum(len(p) for p in parts)
         headers = {"Idempotency-Key": idempotency_key, "Content-Length": str(size),
                    "Content-Type": "application/octet-stream"}
-        r = self._request("POST", f"{API}/jobs", content_factory=lambda: iter_chunks(parts),
-                          headers=headers, ok=(200, 201))
+        r = self._request("POST", f"{API}/jobs", parts=parts, headers=headers, ok=(200, 201))
         return JobStatus.model_validate(r.json())
 
     def status(self, job_id: str, *, wait_s: float = 0.0, streaming: bool = False

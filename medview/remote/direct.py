@@ -1,13 +1,15 @@
-"""A GET whose body goes straight into one buffer: the standard library's ``http.client``.
+"""Requests whose body goes straight between a buffer and the socket: ``http.client``.
 
 Why not httpx for a result's body: httpx (h11 beneath it) hands a response body over one TLS
 record (16 KiB) at a time, each through several Python layers; for a 300 MiB result that is
 about 19,000 events, and on loopback that work, not the network, was what limited the download
 (httpx about 560 MiB/s, ``HTTPResponse.readinto`` of the same response into a 1 MiB buffer
-about 1 GiB/s, half the client's CPU time; ``benchmarks/offload.py``). Only a result's body
-takes this path; every other request, and the retry and resume logic around this one, stay in
-:class:`~medview.remote.client.RemoteClient`. Errors come out as the httpx exceptions the
-client already handles, so both paths are retried and resumed the same way.
+about 1 GiB/s, half the client's CPU time; ``benchmarks/offload.py``). A job's upload goes the
+same way: its parts (views of the arrays) are handed to the socket as they are, where httpx
+sent copies of them in 4 MiB pieces. Only these two take this path; every other request, and
+the retry and resume logic around these, stay in :class:`~medview.remote.client.RemoteClient`.
+Errors come out as the httpx exceptions the client already handles, so both paths are retried
+and resumed the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 __all__ = ["DirectGet", "DirectResponse", "direct_usable"]
+
+#: the longest answer to an upload read (a job's status, or an error: a few hundred bytes)
+MAX_ANSWER_BYTES = 1 << 20
 
 
 def direct_usable(url: str) -> bool:
@@ -58,6 +63,28 @@ class DirectResponse:
         """The whole (small) body: an error's JSON."""
         return self._read(None)
 
+    def _read_at_most(self, limit: int) -> bytes:
+        """The whole body; httpx's ReadError when it is longer than ``limit`` bytes or ends
+        before its announced length (``read(n)`` of http.client does not say so itself: a
+        server killed mid-answer gave an empty "201")."""
+        import httpx
+
+        data = self._read_n(limit + 1)
+        if len(data) > limit:
+            raise httpx.ReadError(f"the answer is longer than {limit} bytes")
+        if self._r.length:  # bytes announced that never came
+            raise httpx.ReadError(f"the answer ended after {len(data)} bytes, "
+                                  f"{self._r.length} short")
+        return data
+
+    def _read_n(self, n: int) -> bytes:
+        import httpx
+
+        try:
+            return self._r.read(n)
+        except (OSError, http.client.HTTPException) as exc:
+            raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
+
     def _read(self, view: memoryview | None):
         """``readinto(view)`` (or the whole body for None); a failure as httpx's ReadError."""
         import httpx
@@ -69,8 +96,9 @@ class DirectResponse:
 
 
 class DirectGet:
-    """GET requests to the server at ``url`` over ``http.client`` with the client's TLS
-    context and headers; an idle connection is kept for the next request (thread-safe).
+    """GET (and upload POST) requests to the server at ``url`` over ``http.client`` with the
+    client's TLS context and headers; an idle connection is kept for the next request
+    (thread-safe).
 
     Parameters
     ----------
@@ -122,24 +150,63 @@ class DirectGet:
         conn.sock.settimeout(self._timeout_s)
         return conn
 
-    def _send(self, path: str, headers: dict
+    def _send(self, path: str, headers: dict, method: str = "GET", body: list | None = None
               ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         import httpx
 
         conn = self._idle_connection()
         # a kept connection the server has closed meanwhile fails before any answer: then
-        # once more on a new one (not a failure of the request)
+        # once more on a new one (not a failure of the request; an upload carries its
+        # idempotency key, so a second sending never makes a second job)
         for fresh in ((False, True) if conn is not None else (True,)):
             if fresh:
                 conn = self._connect()
             try:
-                conn.request("GET", self._prefix + path, headers={**self._headers, **headers})
-                return conn, conn.getresponse()
+                conn.putrequest(method, self._prefix + path)
+                for k, v in {**self._headers, **headers}.items():
+                    conn.putheader(k, v)
+                conn.endheaders()
+                unsent = _send_body(conn, body)
+                try:
+                    response = conn.getresponse()
+                except (OSError, http.client.HTTPException) as exc:
+                    raise unsent or exc from None
+                if unsent is not None:
+                    # the server answered before it took the whole body (an early 413)
+                    # and closes: its answer counts, the connection is not kept
+                    response.will_close = True
+                return conn, response
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 if fresh:
                     raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def post(self, path: str, body: list, headers: dict):
+        """``POST path`` with ``body`` (bytes-like parts, sent as they are; ``headers`` give
+        their ``Content-Length``) → the answer as an ``httpx.Response`` (read whole: a job's
+        status or an error, at most :data:`MAX_ANSWER_BYTES`).
+
+        Raises
+        ------
+        httpx.TransportError
+            ``ConnectError`` / ``ReadError`` for what failed on the way.
+        """
+        import httpx
+
+        conn, response = self._send(path, headers, "POST", body)
+        keep = False
+        try:
+            content = DirectResponse(response)._read_at_most(MAX_ANSWER_BYTES)
+            keep = response.isclosed() and not response.will_close and not response.length
+        finally:
+            if keep:
+                with self._lock:
+                    self._idle.append(conn)
+            else:
+                conn.close()
+        return httpx.Response(response.status, content=content,
+                              headers=list(response.headers.items()))
 
     @contextlib.contextmanager
     def stream(self, path: str, headers: dict | None = None) -> Iterator[DirectResponse]:
@@ -170,3 +237,13 @@ class DirectGet:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _send_body(conn: http.client.HTTPConnection, body: list | None) -> OSError | None:
+    """Send ``body``'s parts as they are (no copies); the error that stopped it, or None."""
+    try:
+        for part in body or ():
+            conn.send(memoryview(part).cast("B"))
+    except OSError as exc:
+        return exc
+    return None

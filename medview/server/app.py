@@ -42,6 +42,8 @@ from medview.server.jobs import JobManager
 from medview.server.requestlog import RequestLog
 from medview.server.store import JobStore
 from medview.server.streams import ResultStream, parse_range, read_growing
+from medview.server.uploads import receive_upload
+from medview.server.waiters import Waiters
 from medview.server.worker import unsent_file_params
 
 __all__ = ["MAX_JSON_BYTES", "MAX_WAIT_S", "ServerSettings", "create_app"]
@@ -91,8 +93,12 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
     for stale in uploads.glob("*.part"):  # cut off when a previous server was killed
         stale.unlink(missing_ok=True)
 
+    waiters = Waiters()
+    store.on_change = waiters.notify
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        waiters.bind(asyncio.get_running_loop())
         # the step registry (SimpleITK, OpenCV, scikit-learn …) loads now, behind the start:
         # the first job's upload check and /info needed it, 0.17 s of a first job on Dask
         threading.Thread(target=_load_registry, name="medview-registry", daemon=True).start()
@@ -100,6 +106,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         try:
             yield
         finally:
+            waiters.bind(None)
             manager.shutdown()
             store.close()
 
@@ -186,7 +193,7 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         fd, tmp_name = await run_in_threadpool(tempfile.mkstemp, dir=uploads, suffix=".part")
         tmp = Path(tmp_name)
         try:
-            await _receive(request, fd, limit)
+            await receive_upload(request, fd, limit)
             steps_n = await run_in_threadpool(_check_upload, tmp, decoded_limit)
             status, created = await run_in_threadpool(
                 manager.submit, owner=who.name, idem_key=idempotency_key, upload=tmp,
@@ -209,13 +216,15 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
         :data:`MAX_WAIT_S`) the answer comes as soon as the job ends, or after ``wait``: a
         client learns at once that its result is ready without polling fast. With ``stream``
         also as soon as the result can be downloaded while it is written (``streaming``)."""
-        status = await run_in_threadpool(owned, job_id, who)
         end = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
-        while not status.done and not (stream and status.streaming) and \
-                time.monotonic() < end:
-            await asyncio.sleep(0.02)
-            status = await run_in_threadpool(owned, job_id, who)
-        return status
+        with waiters.watch(job_id) as changed:  # woken by the job's changes
+            while True:
+                changed.clear()
+                status = await run_in_threadpool(owned, job_id, who)
+                left = end - time.monotonic()
+                if status.done or (stream and status.streaming) or left <= 0:
+                    return status
+                await waiters.wait(changed, left)
 
     @app.post(f"{API}/jobs/{{job_id}}/cancel", tags=["jobs"])
     def cancel(job_id: str, who: CanSee) -> JobStatus:
@@ -298,39 +307,6 @@ def _range_response(s: ResultStream, request: Request) -> Response:
     headers["Content-Length"] = str(end - start)
     return StreamingResponse(read_growing(s, start, end), status_code=code, headers=headers,
                              media_type="application/octet-stream")
-
-
-async def _receive(request: Request, fd: int, limit: int) -> int:
-    """Stream the body into ``fd``; 413 past ``limit`` bytes."""
-    import os
-
-    size = 0
-    buf: list[bytes] = []
-    buffered = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"upload exceeds the limit of {limit} bytes")
-            buf.append(chunk)
-            buffered += len(chunk)
-            if buffered >= 4 << 20:
-                data, buf, buffered = b"".join(buf), [], 0
-                await run_in_threadpool(_write_all, fd, data)
-        if buf:
-            await run_in_threadpool(_write_all, fd, b"".join(buf))
-    finally:
-        os.close(fd)
-    return size
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    import os
-
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 def _check_upload(path: Path, decoded_limit: int) -> int:

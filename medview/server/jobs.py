@@ -134,6 +134,7 @@ class JobManager:
 
                 def on_result(path: Path, size: int, attempt: int = attempts) -> None:
                     self._streams[job_id] = ResultStream(job_id, path, size, attempt)
+                    self.store.on_change(job_id)  # a status long-poll answers now
 
                 try:
                     part = self.executor.run(job_id, folder, attempts, on_progress,
@@ -204,6 +205,7 @@ class JobManager:
         stream = self._streams.pop(job_id, None)
         if stream is not None:
             stream.fail()  # no-op once complete
+            self.store.on_change(job_id)
 
     def stream(self, job_id: str) -> ResultStream | None:
         """The result of the running attempt while it is being written, if announced."""

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from medview.remote.schemas import JobStatus
@@ -43,6 +44,10 @@ _FIELDS = ("id", "state", "created", "updated", "progress", "message", "steps", 
            "error", "input_bytes", "result_bytes", "worker")
 
 
+def _nothing(job_id: str) -> None:
+    pass
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
 
@@ -63,6 +68,9 @@ class JobStore:
             self._db.execute("ALTER TABLE jobs ADD COLUMN completions INTEGER NOT NULL "
                              "DEFAULT 0")
         self._closed = False
+        #: called with a job's id after each change of its row (from the changing thread):
+        #: the server's status long-polls wake on it
+        self.on_change: Callable[[str], None] = _nothing
 
     def close(self) -> None:
         with self._lock:
@@ -111,6 +119,7 @@ class JobStore:
             if self._closed:  # a job thread outliving a stopped server: the next one resumes it
                 return
             self._db.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
+        self.on_change(job_id)
 
     def completions(self) -> dict[str, int]:
         """job id → how many times it completed."""

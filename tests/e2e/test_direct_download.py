@@ -1,7 +1,9 @@
 """A result's body over the client's direct path (http.client into one buffer), against a real
 TLS `medview serve`: the same bytes as httpx gets, memory bounded by the buffer, and every
 resume the httpx path has (a partial file, another attempt's ETag, a connection cut mid-body,
-a kept connection the other side has closed)."""
+a kept connection the other side has closed). A job's upload takes the same path: whole, on
+the client's own connection, resent once on a new one when the kept one died, and a body over
+the server's limit gets the server's 413."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from offload_procs import pool_site
+from offload_procs import pool_site, start_server, stop, subprocess_env
 
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain
+from medview.pipeline.runner import run_chain
 from medview.remote.client import RemoteClient
-from medview.remote.run import submit_job
+from medview.remote.errors import RemoteError
+from medview.remote.run import collect_job, submit_job
 
 pytestmark = [pytest.mark.e2e]
 
@@ -87,6 +91,7 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("download")
     with pool_site(root) as s:
         s["state"] = root / "pool" / "state"
+        s["root"] = root
         yield s
 
 
@@ -207,3 +212,68 @@ def test_a_kept_connection_closed_by_the_other_side_is_replaced_not_counted_a_fa
         relay.close()
     assert part.read_bytes() == job["bytes"]
     assert _log(site, at_least=n + 2)[-1]["status"] == 416  # nothing left to send
+
+
+def test_an_upload_goes_whole_over_the_clients_own_connection(site, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path / "data"))
+    port = int(site["url"].rsplit(":", 1)[1])
+    relay = CuttingRelay(port)
+    arr = np.random.default_rng(5).integers(-1000, 2000, (24, 512, 512), dtype=np.int16)
+    vol = Volume(arr, (0.7, 0.7, 1.0))
+    chain = Chain.from_dict(GAMMA)
+    n = len(_log(site))
+    try:
+        with client_for(site, f"https://127.0.0.1:{relay.port}") as c:
+            info = c.info()  # httpx's connection
+            assert relay.connections == 1
+            job = submit_job(c, chain, {"image": vol}, encoding="raw", info=info)
+            # the upload did not reuse httpx's idle connection: it went over http.client's
+            assert relay.connections == 2
+            res = collect_job(c, job, download_dir=tmp_path / "dl")
+    finally:
+        relay.close()
+    posts = [e for e in _log(site, at_least=n + 2)[n:] if e["method"] == "POST"]
+    assert [(e["status"], e["in_bytes"]) for e in posts] == [(201, job.upload_bytes)]
+    # every byte arrived in its place: the server's result is the local run's
+    local = run_chain(chain, {"image": vol}).values
+    assert set(res.values) == {"step1"}
+    assert np.array_equal(res.values["step1"].array, local["step1"].array)
+
+
+def test_an_upload_on_a_kept_connection_that_died_is_sent_again_on_a_new_one(site, tmp_path):
+    from medview.remote.wire import encode_bundle
+
+    port = int(site["url"].rsplit(":", 1)[1])
+    relay = CuttingRelay(port)
+    parts = encode_bundle({"chain": GAMMA}, {"image": Volume(
+        np.zeros((4, 64, 64), np.int16), (1.0, 1.0, 1.0))}, metadata={"image": {}})
+    try:
+        # no retries at all: a failed request would raise RemoteUnavailable
+        with client_for(site, f"https://127.0.0.1:{relay.port}", retries=0) as c:
+            first = c.submit(parts, idempotency_key="kept-conn-1")
+            assert relay.connections == 1
+            relay.drop_all()  # the connection kept for the next request dies
+            second = c.submit(parts, idempotency_key="kept-conn-2")
+            assert relay.connections == 2
+            assert c.wait(second.id).state == "succeeded"
+    finally:
+        relay.close()
+    assert first.id != second.id
+
+
+def test_an_upload_over_the_servers_limit_gets_its_413(site, tmp_path):
+    root = site["root"]
+    folder = root / "small"
+    folder.mkdir(exist_ok=True)
+    server = start_server(folder, cert=site["cert"], key=site["cert"].with_name("key.pem"),
+                          tokens=root / "tokens.json",
+                          env=subprocess_env(root / "server-config", root / "server-data"),
+                          extra=("--workers", "1", "--max-upload-mb", "1"))
+    try:
+        for size in (3 << 19, 48 << 20):  # sent whole before the answer / cut off by it
+            with client_for(site, server.url, retries=1, backoff_s=0.01) as c, \
+                    pytest.raises(RemoteError, match="too large") as err:
+                c.submit([b"\0" * size], idempotency_key=f"big-{size}")
+            assert err.value.status == 413
+    finally:
+        stop(server.proc)
