@@ -96,17 +96,10 @@ def _apply_setup(vol) -> dict:
 
 def _sklearn_predict(vol):
     from medview.core.segmentation.classifier import PixelClassifier
-    from medview.core.segmentation.pixel_features import feature_stack
 
     model = PixelClassifier.load(_trained(vol))  # as the step does
     rf, spec = model.estimator, model.features
-    out = np.empty(vol.shape, np.uint8)
-    for lo in range(0, vol.shape[0], 8):
-        hi = min(vol.shape[0], lo + 8)
-        f = feature_stack(vol, spec, slices=range(lo, hi))
-        X = f.transpose(0, 2, 1).reshape(-1, spec.count)
-        out[lo:hi] = rf.predict(X).reshape(hi - lo, *vol.shape[1:])
-    return out
+    return _predict_slabs(rf, spec, vol)
 
 
 def _sklearn_forest(vol):
@@ -126,6 +119,13 @@ def _sklearn_forest(vol):
                         for m, k in enumerate(ks)])
     rf = RandomForestClassifier(32, max_depth=12, n_jobs=worker_count(), random_state=0)
     rf.fit(X, flat[idx])
+    return _predict_slabs(rf, spec, vol)
+
+
+def _predict_slabs(rf, spec, vol):
+    """sklearn's own ``predict`` on the OpenCV features, 8 slices at a time."""
+    from medview.core.segmentation.pixel_features import feature_stack
+
     out = np.empty(vol.shape, np.uint8)
     for lo in range(0, vol.shape[0], 8):
         hi = min(vol.shape[0], lo + 8)

@@ -195,16 +195,8 @@ class DirectGet:
         import httpx
 
         conn, response = self._send(path, headers, "POST", body)
-        keep = False
-        try:
+        with self._kept(conn, response):
             content = DirectResponse(response)._read_at_most(MAX_ANSWER_BYTES)
-            keep = response.isclosed() and not response.will_close and not response.length
-        finally:
-            if keep:
-                with self._lock:
-                    self._idle.append(conn)
-            else:
-                conn.close()
         return httpx.Response(response.status, content=content,
                               headers=list(response.headers.items()))
 
@@ -220,10 +212,17 @@ class DirectGet:
             client as an httpx error would be).
         """
         conn, response = self._send(path, headers or {})
+        with self._kept(conn, response):
+            yield DirectResponse(response)
+
+    @contextlib.contextmanager
+    def _kept(self, conn, response) -> Iterator[None]:
+        """Around reading ``response``'s body: afterwards ``conn`` is kept for the next
+        request when the body was read to its announced end (an early end leaves ``length``
+        > 0) and the server keeps the connection open; else it is closed."""
         keep = False
         try:
-            yield DirectResponse(response)
-            # read to its announced end (an early end leaves ``length`` > 0)
+            yield
             keep = response.isclosed() and not response.will_close and not response.length
         finally:
             if keep:

@@ -11,6 +11,20 @@ from orthanc_proc import DCMTK_ENV, free_port
 from realparts import require_tool
 
 
+def _wait_listening(scp, name: str) -> None:
+    """Until ``scp.proc`` accepts connections on ``scp.port`` (10 s), else stop it and fail."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", scp.port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or scp.proc.poll() is not None:
+                scp.stop()
+                raise RuntimeError(f"{name} did not start") from None
+            time.sleep(0.02)
+
+
 class StoreSCP:
     """DCMTK storescp on a free port, writing into ``folder`` (``options``: more of its
     command-line options, e.g. ``+B`` to write each data set exactly as it came)."""
@@ -23,16 +37,7 @@ class StoreSCP:
             [require_tool("storescp"), "-aet", "DCMTKSCP", "-od", str(folder), "-uf",
              *options, str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=DCMTK_ENV)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("storescp did not start") from None
-                time.sleep(0.02)
+        _wait_listening(self, "storescp")
 
     def files(self):
         return {pydicom.dcmread(f).SOPInstanceUID: pydicom.dcmread(f)
@@ -67,16 +72,7 @@ class QueryRetrieveSCP:
         self.proc = subprocess.Popen(
             [require_tool("dcmqrscp"), "-c", str(config), str(self.port)],
             stdout=self.log, stderr=self.log, env=DCMTK_ENV)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("dcmqrscp did not start") from None
-                time.sleep(0.02)
+        _wait_listening(self, "dcmqrscp")
         # all over one association: the peer may allow only one
         run = subprocess.run([require_tool("storescu"), "-aec", self.aet, "127.0.0.1",
                               str(self.port), *map(str, files)], capture_output=True,
