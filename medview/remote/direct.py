@@ -54,14 +54,14 @@ class DirectResponse:
         A connection that ends early just ends the iteration (the caller counts the bytes)."""
         view = memoryview(buffer)
         while True:
-            n = self._read(view)
+            n = self._mapped(self._r.readinto, view)
             if not n:
                 return
             yield view[:n]
 
     def read(self) -> bytes:
         """The whole (small) body: an error's JSON."""
-        return self._read(None)
+        return self._mapped(self._r.read)
 
     def _read_at_most(self, limit: int) -> bytes:
         """The whole body; httpx's ReadError when it is longer than ``limit`` bytes or ends
@@ -69,7 +69,7 @@ class DirectResponse:
         server killed mid-answer gave an empty "201")."""
         import httpx
 
-        data = self._read_n(limit + 1)
+        data = self._mapped(self._r.read, limit + 1)
         if len(data) > limit:
             raise httpx.ReadError(f"the answer is longer than {limit} bytes")
         if self._r.length:  # bytes announced that never came
@@ -77,20 +77,13 @@ class DirectResponse:
                                   f"{self._r.length} short")
         return data
 
-    def _read_n(self, n: int) -> bytes:
+    @staticmethod
+    def _mapped(read, *args):
+        """``read(*args)`` of the response; a failure as httpx's ReadError."""
         import httpx
 
         try:
-            return self._r.read(n)
-        except (OSError, http.client.HTTPException) as exc:
-            raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
-
-    def _read(self, view: memoryview | None):
-        """``readinto(view)`` (or the whole body for None); a failure as httpx's ReadError."""
-        import httpx
-
-        try:
-            return self._r.read() if view is None else self._r.readinto(view)
+            return read(*args)
         except (OSError, http.client.HTTPException) as exc:
             raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
 
