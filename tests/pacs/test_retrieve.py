@@ -12,7 +12,7 @@ from orthanc_proc import DCMTK_ENV, MOVE_PORT, PASSWORD, USER, Orthanc, free_por
 from realparts import DATA, require_tool
 
 from medview.cli import main
-from medview.core.progress import Cancelled, Progress
+from medview.core.progress import Progress
 from medview.dicom.catalog.db import Catalog
 from medview.pacs.errors import AuthenticationFailed, NodeUnreachable, PacsError
 from medview.pacs.nodes import DimseNode, WebNode, add_node
@@ -102,31 +102,6 @@ def test_medview_c_get_equals_dcmtk_getscu(dimse_node, orthanc, tmp_path):
     for path in report.paths:
         ours = pydicom.dcmread(path)
         assert ours == theirs[ours.SOPInstanceUID]
-
-
-def test_cancel_keeps_what_arrived_and_resume_fetches_the_rest(dimse_node, tmp_path):
-    study_uid, series_uid = _mr_series(dimse_node)
-    progress = Progress()
-    seen = []
-
-    def on_instance(path, uids):
-        seen.append(path)
-        if len(seen) == 5:
-            progress.cancel()
-
-    with Catalog(tmp_path / "c.sqlite") as catalog:
-        with pytest.raises(Cancelled):
-            retrieve(dimse_node, study_uid, series_uid, root=tmp_path / "store",
-                     catalog=catalog, on_instance=on_instance, progress=progress)
-        kept = catalog.series()[0].instances
-        assert 5 <= kept < 35
-        assert all(p.exists() for p in seen)
-        report = retrieve(dimse_node, study_uid, series_uid, root=tmp_path / "store",
-                          catalog=catalog)
-        assert report.complete and report.already_local == kept
-        assert len(report.received) == 35 - kept
-        assert catalog.series()[0].instances == 35
-    assert_same_as_originals(report.paths, _originals())
 
 
 @pytest.fixture(scope="module")
