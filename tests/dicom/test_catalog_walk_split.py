@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -143,7 +144,12 @@ def test_changes_in_the_helpers_subtrees_are_all_seen(tree, tmp_path, helpers):
     "for r in roots:\n"
     "    out.write(b'E\\x00\\x000\\x00' + os.fsencode(r) + b'\\0')\n"
     "out.flush()\n",
-], ids=["dies-after-one-subtree", "never-ends-a-subtree", "garbage", "outside-its-roots"])
+    # a record that never ends: kept only up to MAX_RECORD, then nothing it says is taken
+    "out = sys.stdout.buffer\n"
+    "out.write(b'F\\0' + b'a' * (2 << 20))\n"
+    "out.flush(); time.sleep(30)\n",
+], ids=["dies-after-one-subtree", "never-ends-a-subtree", "garbage", "outside-its-roots",
+        "endless-record"])
 def test_what_a_dying_helper_did_not_finish_is_walked_here(tree, tmp_path, helpers, monkeypatch,
                                                            body):
     monkeypatch.setattr(_walk_split, "_command", lambda: _helper_script(tmp_path, body))
@@ -156,6 +162,8 @@ def test_what_a_dying_helper_did_not_finish_is_walked_here(tree, tmp_path, helpe
     # every file counted once: nothing twice (the helper's partial reports) or lost
     assert (again.unchanged, again.removed, again.added, again.updated) == (
         first.scanned - 1, 1, 0, 0)
+    if "sleep(30)" in body:  # given up once its record outgrew the bound, not waited for
+        assert h._proc.returncode == -signal.SIGKILL and h._buf == b""
 
 
 def test_a_helper_that_cannot_start_leaves_the_whole_walk_here(tree, tmp_path, helpers,

@@ -39,6 +39,9 @@ MIN_FILES = 5_000
 CHILD_FLAG = "--catalog-walk-helper"
 _MAX_DEPTH = 4  # how deep to look for a level with subfolders to share
 _FIELDS = 4
+#: the longest unfinished record kept: a record is a folder's path (a few KiB at most) and
+#: three short fields; more without its end is not what a helper of ours writes
+MAX_RECORD = 1 << 20
 
 
 def split_roots(folders: Sequence[str]) -> list[str]:
@@ -172,7 +175,10 @@ class WalkHelper:
             self._ended = True
             return []
         self._buf += chunk
-        return list(self._parse())
+        got = list(self._parse())
+        if len(self._buf) > MAX_RECORD:
+            self._give_up()
+        return got
 
     def ready(self) -> list[tuple[str, bytes | None, int]]:
         """(folder, digest or None, files) of the subtrees the helper has finished since the
