@@ -119,11 +119,22 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
                                           "message": message, "worker": worker.address,
                                           **extra})
 
+    def announce(ready: int, size: int | None) -> None:  # from the result writer's thread
+        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "attempt": attempt,
+                                          "result_ready": ready,
+                                          **({"result_bytes": size} if size is not None
+                                             else {})})
+
     sink(0.0, "started")
     if shared:
+        path = Path(job_dir) / f"result.{attempt}.part"
         with map_input(Path(job_dir) / "input.bin") as mapped:
             parts = execute_bundle(mapped, sink=sink, probe=cancel.is_set,
-                                   step_runner_for=_dask_splitter)
+                                   step_runner_for=_dask_splitter,
+                                   stream_to=(path, announce))
+        if isinstance(parts, int):  # written into the job folder as the chain ran
+            return {"path": str(path), "size": parts, "shared": True,
+                    "worker": worker.address}
     else:
         if len(data) == 1:
             bundle = data[0]
