@@ -107,11 +107,7 @@ class ResultWriter:
             self._stop()
             if self._error is not None:
                 raise self._error
-            rest = []
-            for name, value in outputs.items():
-                if name not in self.written:
-                    rest.append(encode_item(name, value, encoding=self.encoding))
-            items = self.items + [item for item, _ in rest]
+            items, rest = self._items(outputs)
             tail = stream_footer(meta, items)
             size = self.offset + sum(len(p) for _, parts in rest for p in parts) + len(tail)
             self._announce(size, size)
@@ -124,6 +120,25 @@ class ResultWriter:
             return size
         finally:
             self.abort()
+
+    def _items(self, outputs: Mapping[str, Any]) -> tuple[list[dict], list]:
+        """The header's items and what is left to write (``(item, parts)`` each): the
+        outputs in the result's order, except that blobs not written yet (models, files)
+        come after the written ones (a reader takes the blobs in the items' order)."""
+        items, rest = [], []
+        for name, value in outputs.items():
+            if name in self.written:
+                items.append(next(it for it in self.items if it["name"] == name))
+                continue
+            item, parts = encode_item(name, value, encoding=self.encoding)
+            if parts:
+                rest.append((item, parts))
+            else:  # a table: in the header only, in its place
+                items.append(item)
+        written = [it for it in items if it["name"] in self.written]
+        if written != self.items:  # the outputs came in another order than the result's
+            items = self.items + [it for it in items if it["name"] not in self.written]
+        return items + [item for item, _ in rest], rest
 
     def abort(self) -> None:
         """Stop writing (the chain failed or was cancelled); the file is left as it is,

@@ -141,3 +141,27 @@ def test_a_header_last_bundle_without_its_footer_is_never_decoded():
     for cut in (len(body), len(whole) - 1, len(whole) - 13):
         with pytest.raises(WireError):
             decode_bundle(whole[:cut])
+
+
+def test_the_writer_keeps_the_results_order_and_says_how_far_the_file_will_reach(tmp_path):
+    from medview.core.table import Table
+    from medview.server.result_writer import ResultWriter
+
+    said: list[tuple] = []
+    path = tmp_path / "result.1.part"
+    writer = ResultWriter(path, announce=lambda ready, size: said.append((ready, size)),
+                          skip={"image"})
+    a, b = noise_volume((2, 16, 16), seed=1), noise_volume((2, 16, 16), seed=2)
+    table = Table(({"label": 1, "voxels": 3},), "stats", {})
+    writer.add("image", a)  # an input: never written back
+    writer.add("step1", a)
+    writer.add("step2", table)  # no blob: in the header, in its place
+    writer.add("step3", b)
+    size = writer.finish({"main": "step3"}, {"step1": a, "step2": table, "step3": b})
+    blob = a.array.nbytes
+    assert said == [(64 + blob, None), (64 + 2 * blob, None), (size, size)]
+    assert path.stat().st_size == size
+    got = decode_bundle(path.read_bytes())
+    assert list(got.values) == ["step1", "step2", "step3"]
+    assert got.values["step2"].rows == table.rows
+    assert np.array_equal(got.values["step3"].array, b.array)
