@@ -5,8 +5,9 @@ server's job folder (same machine, shared file system; proved per job with a ran
 written there) reads ``input.bin`` itself and writes the result into the job folder; any other
 worker gets the input scattered straight to it in ``chunk_bytes`` pieces and keeps its result
 in its spool folder, from which the server fetches it in chunks. Either way the server
-announces the result as soon as its size is known, so the client downloads it while it is
-still being written (:mod:`medview.server.streams`).
+announces the result as soon as its first bytes are coming (in the job folder: each step's
+output as the step makes it; fetched: once its size is known), so the client downloads it
+while it is still being written (:mod:`medview.server.streams`).
 """
 
 from __future__ import annotations

@@ -83,8 +83,10 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
 
     When this worker sees the server's job folder (``job_dir`` holds the file ``dask-nonce``
     with ``nonce``: same machine or a shared file system) it reads ``input.bin`` there
-    (memory-mapped) and writes the result as the job's part file there, after announcing its
-    size (an event with ``result_bytes``: the server streams the file while it grows).
+    (memory-mapped) and writes the result as the job's part file there: for a client that reads
+    header-last results each step's output as soon as the step has made it (events with
+    ``result_ready``, how far the file will reach, then ``result_bytes``, its size), else the
+    whole result after announcing its size; the server streams the file while it grows.
     Otherwise, called without ``data``, it returns ``{"need_input": True}`` at once and is
     called again with the input's chunks (scattered to this worker); its result then goes to
     this worker's spool folder and the server fetches it in chunks (:func:`read_chunk`).
