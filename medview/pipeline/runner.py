@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,11 +59,15 @@ def _check_input(cs: ChainStep, name: str, kind: str, value: Any, index: int) ->
 
 
 def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
-              progress: Progress = NO_PROGRESS, step_runner=None) -> ChainResult:
+              progress: Progress = NO_PROGRESS, step_runner=None,
+              on_output: Callable[[str, Any], None] | None = None) -> ChainResult:
     """Run ``chain`` on ``inputs`` (chain input name → Volume/LabelMap).
 
     ``step_runner(cs, inputs, progress)`` runs each step instead of :func:`run_step` (a Dask
     worker splits the steps that allow it over the cluster: :mod:`medview.pipeline.split`).
+    ``on_output(name, value)`` is told each output as soon as its step has made it, under the
+    name :meth:`ChainResult.outputs` gives it (a server writes it into the result while the
+    later steps run).
 
     Raises
     ------
@@ -119,8 +123,13 @@ def run_chain(chain: Chain, inputs: Mapping[str, Any], *,
             first = next(iter(out))
             values[name] = out[first]
             aliases[name] = f"{name}.{first}"
+            made = [f"{name}.{key}" for key in out]
         else:
             values[name] = out
+            made = [name]
+        if on_output is not None:
+            for key in made:
+                on_output(key, values[key])
         prev = name
         sub.update(1.0, f"{cs.spec.title} done")
     progress.update(1.0, "chain done")

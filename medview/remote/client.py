@@ -154,14 +154,17 @@ class RemoteClient:
         r = self._request("POST", f"{API}/jobs", parts=parts, headers=headers, ok=(200, 201))
         return JobStatus.model_validate(r.json())
 
-    def status(self, job_id: str, *, wait_s: float = 0.0, streaming: bool = False
-               ) -> JobStatus:
+    def status(self, job_id: str, *, wait_s: float = 0.0, streaming: bool = False,
+               ready_above: int | None = None) -> JobStatus:
         """The job's status; with ``wait_s`` the server answers as soon as the job ends or
         after ``wait_s`` seconds (a server without the feature answers at once); with
-        ``streaming`` also as soon as its result can be downloaded while it is written."""
+        ``streaming`` also as soon as its result can be downloaded while it is written, with
+        ``ready_above`` as soon as more than that many bytes of it can."""
         path = f"{API}/jobs/{job_id}" + (f"?wait={wait_s:g}" if wait_s > 0 else "")
         if streaming and wait_s > 0:
             path += "&stream=true"
+        if ready_above is not None and wait_s > 0:
+            path += f"&ready_above={int(ready_above)}"
         return JobStatus.model_validate(self._request("GET", path).json())
 
     def jobs(self) -> list[JobStatus]:
@@ -225,6 +228,21 @@ class RemoteClient:
             When the result is gone (410), not there (409: the attempt being written ended
             without a result; the job may go on) or longer than announced.
         """
+        size = self._download(job_id, path, chunk_bytes, partial=False)
+        assert size is not None
+        return size
+
+    def download_ready(self, job_id: str, path: Path, *, chunk_bytes: int = 1 << 20
+                       ) -> int | None:
+        """Like :meth:`download_result`, also while the chain still runs and the result's
+        size is not known yet (``JobStatus.result_ready``: the outputs of the steps done so
+        far): fetches what can be fetched now and returns the result's size once ``path``
+        holds all of it, or None when more is still to come (wait for ``result_ready`` to
+        grow, then call again)."""
+        return self._download(job_id, path, chunk_bytes, partial=True)
+
+    def _download(self, job_id: str, path: Path, chunk_bytes: int, *, partial: bool
+                  ) -> int | None:
         import httpx
 
         url = f"{API}/jobs/{job_id}/result"
@@ -241,18 +259,32 @@ class RemoteClient:
                 have = f.tell()
                 if total is not None and have >= total:
                     break
-                headers = {"Range": f"bytes={have}-"} if have else {}
+                # partial: always a range (a result of unknown size comes in ranges only)
+                headers = {"Range": f"bytes={have}-"} if have or partial else {}
                 if have and etag:
                     headers["If-Range"] = etag
                 try:
                     with self._get_body(url, headers, chunk_bytes) as (r, pieces):
-                        if r.status_code == 416 and have:  # nothing left to send?
+                        if r.status_code == 416:
                             r.read()
                             total = _range_total(r.headers.get("content-range"))
+                            if total is None:  # its size is not known: nothing past here yet
+                                if not partial:
+                                    raise RemoteError(f"{self.name}: the result of job "
+                                                      f"{job_id} is not finished", status=409)
+                                if r.headers.get("etag") not in (etag, None):
+                                    # another attempt, nothing of it yet: these bytes go
+                                    etag = r.headers["etag"]
+                                    tag_file.write_text(etag)
+                                    if f.tell():
+                                        f.seek(0)
+                                        f.truncate()
+                                return None
                             if total == have:
                                 break
                             f.seek(0)
                             f.truncate()
+                            total = None
                             continue
                         if r.status_code not in (200, 206):
                             self._error_from(r)
@@ -262,27 +294,40 @@ class RemoteClient:
                                 tag_file.write_text(etag)
                             else:
                                 tag_file.unlink(missing_ok=True)
+                        end = None  # where this response ends
                         if r.status_code == 200:  # the whole file: start over
-                            if f.tell():  # never truncate an empty file: ext4 then writes
-                                # the whole download to disk when it is closed (its
-                                # auto_da_alloc for a file rewritten after a truncate),
-                                # 0.1-0.3 s for 300 MB
-                                f.seek(0)
-                                f.truncate()
+                            start = 0
                             total = int(r.headers.get("content-length", -1))
                         else:
+                            start, end = _range_span(r.headers.get("content-range"))
                             total = _range_total(r.headers.get("content-range"))
+                        if start != f.tell():
+                            if start:  # never sent by the server: a range it was not asked
+                                raise RemoteError(f"{self.name}: the server sent bytes from "
+                                                  f"{start} of job {job_id}'s result; "
+                                                  f"{f.tell()} were there")
+                            # another attempt's bytes from the start (or the whole file):
+                            # never truncate an empty file: ext4 then writes the whole
+                            # download to disk when it is closed (its auto_da_alloc for a
+                            # file rewritten after a truncate), 0.1-0.3 s for 300 MB
+                            f.seek(0)
+                            f.truncate()
                         # in pieces of chunk_bytes: TLS hands over 16 KiB at a time, and as
                         # many small writes cost more than joining them
                         pos = f.tell()
+                        limit = total if total is not None and total >= 0 else end
                         for chunk in pieces:
                             f.write(chunk)
                             pos += len(chunk)
                             failures, delay = 0, self.backoff_s  # it advances
-                            if total is not None and 0 <= total < pos:
+                            if limit is not None and 0 <= limit < pos:
                                 raise RemoteError(f"{self.name}: the result of job {job_id} "
-                                                  f"is longer than the {total} bytes announced")
+                                                  f"is longer than the {limit} bytes announced")
                         f.flush()
+                        if total is None and end is not None:  # its size is not known yet
+                            if f.tell() < end:  # the server closed early: resume
+                                raise httpx.RemoteProtocolError("the download ended early")
+                            continue  # the next range, or "nothing more yet" (416)
                         if total is None or total < 0:
                             total = f.tell()
                         if f.tell() < total:  # the server closed early: resume
@@ -307,19 +352,23 @@ class RemoteClient:
 
     def wait(self, job_id: str, *, on_status: Callable[[JobStatus], None] | None = None,
              cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.1,
-             max_poll_s: float = 0.5, streaming: bool = False) -> JobStatus:
+             max_poll_s: float = 0.5, streaming: bool = False,
+             ready_above: int | None = None) -> JobStatus:
         """Poll until the job ends (with ``streaming``: or its result can be downloaded while
-        it is written); cancels it on the server when ``cancelled()`` turns true."""
+        it is written, or more than ``ready_above`` bytes of it); cancels it on the server
+        when ``cancelled()`` turns true."""
         delay = poll_s
         sent_cancel = False
         while True:
             t0 = time.monotonic()
             # the server holds the answer until the job ends (at most max_poll_s): the end
             # is seen at once; progress and a cancel request every max_poll_s
-            st = self.status(job_id, wait_s=max_poll_s, streaming=streaming)
+            st = self.status(job_id, wait_s=max_poll_s, streaming=streaming,
+                             ready_above=ready_above)
             if on_status is not None:
                 on_status(st)
-            if st.done or (streaming and st.streaming):
+            if st.done or (streaming and st.streaming) or \
+                    (ready_above is not None and st.result_ready > ready_above):
                 return st
             if cancelled() and not sent_cancel:
                 self.cancel(job_id)
@@ -327,6 +376,18 @@ class RemoteClient:
             if time.monotonic() - t0 < poll_s:  # answered at once: an older server
                 time.sleep(delay)
                 delay = min(delay * 1.5, max_poll_s)
+
+
+def _range_span(content_range: str | None) -> tuple[int, int | None]:
+    """``(a, b + 1)`` of a ``Content-Range: bytes a-b/N`` (or ``/*``) header; ``(0, None)``
+    for none."""
+    if not content_range:
+        return 0, None
+    span = content_range.removeprefix("bytes").strip().split("/", 1)[0]
+    first, _, last = span.partition("-")
+    if not first.strip().isdigit():
+        return 0, None
+    return int(first), (int(last) + 1 if last.strip().isdigit() else None)
 
 
 def _range_total(content_range: str | None) -> int | None:

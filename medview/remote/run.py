@@ -131,7 +131,9 @@ def submit_job(client: RemoteClient, chain: Chain, inputs: Mapping[str, Volume],
     deid = deidentify(inputs)
     files, rewrites = _file_params(chain)
     t0 = time.perf_counter()
-    meta = {"chain": chain.to_dict(), "result_encoding": enc, "file_params": rewrites}
+    # result_stream: this client reads header-last results, written step by step
+    meta = {"chain": chain.to_dict(), "result_encoding": enc, "file_params": rewrites,
+            "result_stream": True}
     if split:
         meta["split"] = True
     parts = encode_bundle(meta, {**inputs, **files}, encoding=enc, metadata=deid.metadata)
@@ -215,19 +217,21 @@ def collect_job(client: RemoteClient, job: RemoteJob, *, progress: Progress = NO
 
 
 def _wait(client: RemoteClient, job: RemoteJob, on_status, progress: Progress, *,
-          streaming: bool) -> JobStatus:
-    """Wait for the job to end (or, with ``streaming``, for its result to be written);
-    RemoteError or Cancelled when it ended without a result."""
+          streaming: bool, ready_above: int | None = None) -> JobStatus:
+    """Wait for the job to end (or, with ``streaming``, for its result to be written, or
+    more than ``ready_above`` bytes of it); RemoteError or Cancelled when it ended without a
+    result."""
     try:
         st = client.wait(job.status.id, on_status=on_status,
-                         cancelled=lambda: progress.cancelled, streaming=streaming)
+                         cancelled=lambda: progress.cancelled, streaming=streaming,
+                         ready_above=ready_above)
     except KeyboardInterrupt:  # Ctrl+C in the terminal: stop the job on the server too
         with contextlib.suppress(RemoteError):
             client.cancel(job.status.id)
         raise
     if st.state == "cancelled":
         raise Cancelled(f"job {st.id} was cancelled on {client.name}")
-    if st.state != "succeeded" and not (streaming and st.streaming):
+    if st.state != "succeeded" and not (streaming and (st.streaming or st.result_ready)):
         raise RemoteError(f"job {st.id} {st.state} on {client.name}: "
                           f"{st.error or st.message}")
     return st
@@ -235,18 +239,20 @@ def _wait(client: RemoteClient, job: RemoteJob, on_status, progress: Progress, *
 
 def _download(client: RemoteClient, job: RemoteJob, part: Path, on_status,
               progress: Progress) -> JobStatus:
-    """The job's result into ``part``, downloaded while the server still writes it; returns
-    the final (succeeded) status once ``part`` is known to hold that result."""
+    """The job's result into ``part``, downloaded while the server still writes it (from the
+    first step's output on: the later steps compute meanwhile); returns the final (succeeded)
+    status once ``part`` is known to hold that result."""
     import time
 
     t0 = time.perf_counter()
-    st = _wait(client, job, on_status, progress, streaming=True)
+    st = _wait(client, job, on_status, progress, streaming=True, ready_above=0)
     job.timings["wait"] = time.perf_counter() - t0
     while True:
-        progress.update(0.95, f"{client.name}: downloading the result")
+        progress.update(0.95 if st.streaming or st.done else 0.05 + 0.9 * st.progress,
+                        f"{client.name}: downloading the result")
         t0 = time.perf_counter()
         try:
-            client.download_result(job.status.id, part)
+            size = client.download_ready(job.status.id, part)
         except RemoteError as exc:
             if exc.status != 409:
                 raise
@@ -254,9 +260,16 @@ def _download(client: RemoteClient, job: RemoteJob, part: Path, on_status,
             # is run again; what came of it is of no use
             part.unlink(missing_ok=True)
             part.with_name(part.name + ".etag").unlink(missing_ok=True)
-            st = _wait(client, job, on_status, progress, streaming=True)
+            st = _wait(client, job, on_status, progress, streaming=True, ready_above=0)
             continue
         job.timings["download"] = job.timings.get("download", 0.0) + time.perf_counter() - t0
+        if size is None:
+            # all that is written so far: the rest comes with the later steps
+            t0 = time.perf_counter()
+            have = part.stat().st_size if part.exists() else 0
+            st = _wait(client, job, on_status, progress, streaming=True, ready_above=have)
+            job.timings["wait"] = job.timings.get("wait", 0.0) + time.perf_counter() - t0
+            continue
         if st.state == "succeeded":
             return st
         # downloaded while it was written: once the job has ended, one more request (a

@@ -51,6 +51,10 @@ class JobStatus(BaseModel):
     streaming: bool = Field(
         False, description="the result is being written and can already be downloaded "
                            "(GET …/result sends it as it grows; result_bytes is its size)")
+    result_ready: int = Field(
+        0, description="bytes of the result that can be downloaded already while the chain "
+                       "still runs and its size is not known (GET …/result with Range: "
+                       "bytes=N- sends N up to there); its size once streaming")
 
     @property
     def done(self) -> bool:

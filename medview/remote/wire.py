@@ -7,6 +7,11 @@ request and its results download in one response::
 
     b"MVB1" | u64 little-endian header length | header (UTF-8 JSON) | blob 0 | blob 1 | …
 
+A result may instead come *header last*, so a worker can write each step's output as soon as
+that step has made it (the server streams it to the client while the later steps compute)::
+
+    b"MVB2" + zeros to 64 bytes | blob 0 | blob 1 | … | header | u64 header length | b"MVB2"
+
 The header is ``{"meta": {...}, "items": [item, ...]}``; each item has ``name``, ``kind`` and,
 when it has a blob, ``nbytes`` (the blob's length on the wire; blobs follow in item order):
 
@@ -55,13 +60,21 @@ __all__ = [
     "declared_nbytes",
     "decode_bundle",
     "encode_bundle",
+    "encode_item",
     "geometry_of",
     "json_depth",
     "same_geometry",
+    "stream_footer",
+    "stream_prefix",
 ]
 
 MAGIC = b"MVB1"
+#: the header-last layout (:func:`stream_prefix`, :func:`stream_footer`)
+MAGIC_LAST = b"MVB2"
+#: where the first blob of a header-last bundle starts (aligned: arrays map in place)
+STREAM_PREFIX_BYTES = 64
 _HEAD = struct.Struct("<4sQ")
+_FOOT = struct.Struct("<Q4s")
 _U64 = struct.Struct("<Q")
 ENCODINGS = ("raw", "blosc2")
 _CHUNK = 16 << 20
@@ -232,6 +245,59 @@ class Bundle:
     items: dict[str, dict] = field(default_factory=dict)
 
 
+def encode_item(name: str, value: Any, *, encoding: str = "raw",
+                metadata: Mapping | None = None) -> tuple[dict, list[bytes | memoryview]]:
+    """One value of a bundle: its header item and its blob's parts (see :func:`encode_bundle`;
+    ``metadata`` replaces a volume's own).
+
+    Raises
+    ------
+    WireError
+        On a value that cannot travel.
+    """
+    item: dict[str, Any] = {"name": name}
+    parts: list[bytes | memoryview] = []
+    if isinstance(value, Volume):
+        item["kind"] = "labelmap" if isinstance(value, LabelMap) else "volume"
+        item["encoding"] = encoding
+        item["dtype"], parts = _encode_array(value.array, encoding)
+        item["geometry"] = geometry_of(value)
+        item["metadata"] = json_metadata(value.metadata if metadata is None else metadata)
+        if isinstance(value, LabelMap):
+            item["segments"] = _segments(value)
+    elif isinstance(value, Table):
+        item["kind"] = "table"
+        item["table"] = {"rows": _plain(list(value.rows)), "title": value.title,
+                         "units": dict(value.units)}
+    elif isinstance(value, tuple) and len(value) == 3 and value[0] == "file":
+        item["kind"], item["filename"] = "file", str(value[1])
+        parts = [bytes(value[2])]
+    elif isinstance(value, EncodedModel):
+        item["kind"], parts = "model", [value.data]
+    elif hasattr(value, "to_bytes") and hasattr(value, "predict"):
+        item["kind"] = "model"
+        try:
+            parts = [value.to_bytes()]
+        except ValueError as exc:  # a model kind without a safe format
+            raise WireError(f"{name}: {exc}") from None
+    else:
+        raise WireError(f"{name}: a {type(value).__name__} cannot be sent")
+    if parts:
+        item["nbytes"] = sum(len(p) for p in parts)
+    return item, parts
+
+
+def stream_prefix() -> bytes:
+    """The first bytes of a header-last bundle (the blobs follow)."""
+    return MAGIC_LAST + bytes(STREAM_PREFIX_BYTES - len(MAGIC_LAST))
+
+
+def stream_footer(meta: Mapping[str, Any], items: list[dict]) -> bytes:
+    """The end of a header-last bundle whose blobs (of ``items``, in order) were written."""
+    header = json.dumps({"meta": dict(meta), "items": items}, allow_nan=False).encode()
+    return header + _FOOT.pack(len(header), MAGIC_LAST)
+
+
 def encode_bundle(meta: Mapping[str, Any], values: Mapping[str, Any], *,
                   encoding: str = "raw", metadata: Mapping[str, Mapping] | None = None
                   ) -> list[bytes | memoryview]:
@@ -258,37 +324,8 @@ def encode_bundle(meta: Mapping[str, Any], values: Mapping[str, Any], *,
     items: list[dict] = []
     blobs: list[list[bytes | memoryview]] = []
     for name, value in values.items():
-        item: dict[str, Any] = {"name": name}
-        parts: list[bytes | memoryview] = []
-        if isinstance(value, Volume):
-            item["kind"] = "labelmap" if isinstance(value, LabelMap) else "volume"
-            item["encoding"] = encoding
-            item["dtype"], parts = _encode_array(value.array, encoding)
-            item["geometry"] = geometry_of(value)
-            meta_v = value.metadata if metadata is None or name not in metadata \
-                else metadata[name]
-            item["metadata"] = json_metadata(meta_v)
-            if isinstance(value, LabelMap):
-                item["segments"] = _segments(value)
-        elif isinstance(value, Table):
-            item["kind"] = "table"
-            item["table"] = {"rows": _plain(list(value.rows)), "title": value.title,
-                             "units": dict(value.units)}
-        elif isinstance(value, tuple) and len(value) == 3 and value[0] == "file":
-            item["kind"], item["filename"] = "file", str(value[1])
-            parts = [bytes(value[2])]
-        elif isinstance(value, EncodedModel):
-            item["kind"], parts = "model", [value.data]
-        elif hasattr(value, "to_bytes") and hasattr(value, "predict"):
-            item["kind"] = "model"
-            try:
-                parts = [value.to_bytes()]
-            except ValueError as exc:  # a model kind without a safe format
-                raise WireError(f"{name}: {exc}") from None
-        else:
-            raise WireError(f"{name}: a {type(value).__name__} cannot be sent")
-        if parts:
-            item["nbytes"] = sum(len(p) for p in parts)
+        meta_v = None if metadata is None else metadata.get(name)
+        item, parts = encode_item(name, value, encoding=encoding, metadata=meta_v)
         items.append(item)
         blobs.append(parts)
     header = json.dumps({"meta": dict(meta), "items": items}, allow_nan=False).encode()
@@ -318,7 +355,7 @@ def iter_chunks(parts: Iterable[bytes | memoryview], size: int = 4 << 20) -> Ite
 
 
 def read_header(data: bytes | memoryview, *, max_bytes: int = MAX_HEADER_BYTES) -> tuple[dict, int]:
-    """The header of a bundle and the offset of its first blob.
+    """The header of a bundle (either layout) and the offset of its first blob.
 
     Raises
     ------
@@ -326,24 +363,43 @@ def read_header(data: bytes | memoryview, *, max_bytes: int = MAX_HEADER_BYTES) 
         If it is not a bundle, or its header is larger than ``max_bytes``, deeper than
         :data:`MAX_JSON_DEPTH` or not JSON.
     """
+    header, start, _ = _layout(data, max_bytes)
+    return header, start
+
+
+def _layout(data: bytes | memoryview, max_bytes: int = MAX_HEADER_BYTES
+            ) -> tuple[dict, int, int]:
+    """``(header, first blob's offset, end of the last blob)`` of a bundle."""
     mv = memoryview(data)
     if len(mv) < _HEAD.size:
         raise WireError("not a medview bundle: too short")
-    magic, hlen = _HEAD.unpack_from(mv, 0)
-    if magic != MAGIC:
+    magic = bytes(mv[:4])
+    if magic == MAGIC:
+        _, hlen = _HEAD.unpack_from(mv, 0)
+        where, start = _HEAD.size, _HEAD.size + hlen
+    elif magic == MAGIC_LAST:  # header last: the footer says its length
+        if len(mv) < STREAM_PREFIX_BYTES + _FOOT.size:
+            raise WireError("not a medview bundle: too short")
+        hlen, end_magic = _FOOT.unpack_from(mv, len(mv) - _FOOT.size)
+        if end_magic != MAGIC_LAST:
+            raise WireError("the bundle is incomplete (its header-last footer is missing)")
+        where = len(mv) - _FOOT.size - hlen
+        start = STREAM_PREFIX_BYTES
+    else:
         raise WireError("not a medview bundle (bad magic)")
     if hlen > max_bytes:
         raise WireError(f"bundle header of {hlen} bytes exceeds the limit of {max_bytes} bytes")
-    if _HEAD.size + hlen > len(mv):
+    if where < _HEAD.size or where + hlen > len(mv) or (magic == MAGIC_LAST and
+                                                        where < start):
         raise WireError(f"bundle header of {hlen} bytes is truncated")
     try:
-        header = loads_bounded(bytes(mv[_HEAD.size:_HEAD.size + hlen]), "bundle header",
+        header = loads_bounded(bytes(mv[where:where + hlen]), "bundle header",
                                max_bytes=max_bytes)
     except JSONLimitError as exc:
         raise WireError(str(exc)) from None
     if not isinstance(header, dict) or not isinstance(header.get("items"), list):
         raise WireError("bundle header has no item list")
-    return header, _HEAD.size + hlen
+    return header, start, (len(mv) if magic == MAGIC else where)
 
 
 def declared_nbytes(header: Mapping) -> int:
@@ -397,7 +453,7 @@ def decode_bundle(data: bytes | memoryview, *, max_decoded_bytes: int | None = N
         Naming the item and what is wrong with it.
     """
     mv = memoryview(data)
-    header, pos = read_header(mv)
+    header, pos, end = _layout(mv)
     decoded = declared_nbytes(header)
     if max_decoded_bytes is not None and decoded > max_decoded_bytes:
         raise WireError(f"the arrays decode to {decoded} bytes, more than the limit of "
@@ -408,7 +464,7 @@ def decode_bundle(data: bytes | memoryview, *, max_decoded_bytes: int | None = N
             raise WireError("each bundle item needs a name and a kind")
         name, kind = str(item["name"]), item["kind"]
         n = int(item.get("nbytes", 0))
-        if n < 0 or pos + n > len(mv):
+        if n < 0 or pos + n > end:
             raise WireError(f"{name}: blob of {n} bytes runs past the end of the bundle")
         blob = mv[pos:pos + n]
         pos += n
@@ -442,6 +498,6 @@ def decode_bundle(data: bytes | memoryview, *, max_decoded_bytes: int | None = N
             out.values[name] = ("file", str(item.get("filename", name)), bytes(blob))
         else:
             raise WireError(f"{name}: unknown kind {kind!r}")
-    if pos != len(mv):
-        raise WireError(f"{len(mv) - pos} unexpected bytes after the last item")
+    if pos != end:
+        raise WireError(f"{end - pos} unexpected bytes after the last item")
     return out

@@ -138,7 +138,10 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
     def with_stream(status: JobStatus) -> JobStatus:
         s = manager.stream(status.id)
         if s is not None and s.state != "failed" and not status.done:
-            return status.model_copy(update={"streaming": True, "result_bytes": s.size})
+            if s.size is None:  # outputs written as the chain runs: the size comes at its end
+                return status.model_copy(update={"result_ready": s.ready})
+            return status.model_copy(update={"streaming": True, "result_bytes": s.size,
+                                             "result_ready": s.size})
         return status
 
     if not settings.public_docs:
@@ -211,18 +214,21 @@ def create_app(settings: ServerSettings, *, executor=None) -> FastAPI:
 
     @app.get(f"{API}/jobs/{{job_id}}", tags=["jobs"])
     async def job_status(job_id: str, who: CanSee, wait: float = 0.0,
-                         stream: bool = False) -> JobStatus:
+                         stream: bool = False, ready_above: int = -1) -> JobStatus:
         """State, progress of the running step, error. With ``wait`` (seconds, at most
         :data:`MAX_WAIT_S`) the answer comes as soon as the job ends, or after ``wait``: a
         client learns at once that its result is ready without polling fast. With ``stream``
-        also as soon as the result can be downloaded while it is written (``streaming``)."""
+        also as soon as the result can be downloaded while it is written (``streaming``), and
+        with ``ready_above`` as soon as more than that many bytes of it can (``result_ready``:
+        the outputs of the steps done so far)."""
         end = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
         with waiters.watch(job_id) as changed:  # woken by the job's changes
             while True:
                 changed.clear()
                 status = await run_in_threadpool(owned, job_id, who)
                 left = end - time.monotonic()
-                if status.done or (stream and status.streaming) or left <= 0:
+                if status.done or (stream and status.streaming) or left <= 0 or \
+                        (ready_above >= 0 and status.result_ready > ready_above):
                     return status
                 await waiters.wait(changed, left)
 
@@ -293,6 +299,8 @@ def _load_registry() -> None:
 def _range_response(s: ResultStream, request: Request) -> Response:
     """``s`` whole (200), the range asked for (206) or 416; the bytes as they are written."""
     headers = {"ETag": s.etag, "Accept-Ranges": "bytes"}
+    if s.size is None:
+        return _ready_response(s, request, headers)
     span = parse_range(request.headers.get("range"), s.size)
     if span is not None and request.headers.get("if-range", s.etag) != s.etag:
         span = None  # another attempt's bytes: all of this one's
@@ -306,6 +314,30 @@ def _range_response(s: ResultStream, request: Request) -> Response:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{s.size}"
     headers["Content-Length"] = str(end - start)
     return StreamingResponse(read_growing(s, start, end), status_code=code, headers=headers,
+                             media_type="application/octet-stream")
+
+
+def _ready_response(s: ResultStream, request: Request, headers: dict) -> Response:
+    """The part of a result of unknown size that is written or being written: ``Range:
+    bytes=N-`` gets ``N`` up to ``s.ready`` (206, ``Content-Range: bytes N-M/*``), or 416
+    (``bytes */*``) when nothing past ``N`` is there yet; without a range, 409 (the whole
+    result needs its size). Another attempt's ``If-Range`` gets this attempt's from 0."""
+    ready = s.ready
+    asked = request.headers.get("range") or ""
+    first, _, last = asked[6:].partition("-") if asked.startswith("bytes=") else ("", "", "")
+    first, last = first.strip(), last.strip()
+    if not first.isdigit() or (last and not last.isdigit()):
+        raise HTTPException(409, f"the result of job {s.job_id} is being written and its size "
+                                 f"is not known yet ({ready} bytes so far): ask with Range: "
+                                 "bytes=N-")
+    same = request.headers.get("if-range", s.etag) == s.etag
+    start = int(first) if same else 0
+    end = min(ready, int(last) + 1) if last and same else ready
+    if start >= end:
+        return Response(status_code=416, headers={**headers, "Content-Range": "bytes */*"})
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/*"
+    headers["Content-Length"] = str(end - start)
+    return StreamingResponse(read_growing(s, start, end), status_code=206, headers=headers,
                              media_type="application/octet-stream")
 
 

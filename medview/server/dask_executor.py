@@ -5,8 +5,9 @@ server's job folder (same machine, shared file system; proved per job with a ran
 written there) reads ``input.bin`` itself and writes the result into the job folder; any other
 worker gets the input scattered straight to it in ``chunk_bytes`` pieces and keeps its result
 in its spool folder, from which the server fetches it in chunks. Either way the server
-announces the result as soon as its size is known, so the client downloads it while it is
-still being written (:mod:`medview.server.streams`).
+announces the result as soon as its first bytes are coming (in the job folder: each step's
+output as the step makes it; fetched: once its size is known), so the client downloads it
+while it is still being written (:mod:`medview.server.streams`).
 """
 
 from __future__ import annotations
@@ -98,12 +99,16 @@ class DaskExecutor:
         if not isinstance(msg, dict) or "job" not in msg:
             return
         job_id = str(msg["job"])
-        self._progress[job_id] = msg
         want = self._announce.get(job_id)
-        if want is not None and "result_bytes" in msg and msg.get("attempt") == want[0]:
-            attempt, on_result, job_dir = self._announce.pop(job_id)
+        said = msg.get("result_ready", msg.get("result_bytes"))
+        if want is not None and said is not None and msg.get("attempt") == want[0]:
+            attempt, on_result, job_dir = want
+            size = msg.get("result_bytes")
             # the path is the server's own, never one a worker names
-            on_result(job_dir / f"result.{attempt}.part", int(msg["result_bytes"]))
+            on_result(job_dir / f"result.{attempt}.part", None if size is None else int(size),
+                      int(said))
+        if "fraction" in msg:  # not only how far the result file will reach
+            self._progress[job_id] = msg
 
     def run(self, job_id: str, job_dir: Path, attempt: int, on_progress: OnProgress,
             on_result: OnResult | None = None) -> Path:
@@ -245,7 +250,7 @@ class DaskExecutor:
             # the part goes to disk as it grows
             with open(part, "wb") as f, SyncBehind(f.fileno()) as syncer:
                 if on_result is not None:
-                    on_result(part, size)
+                    on_result(part, size, size)
                 while spans or asked:
                     while spans and len(asked) < self.fetch_window:
                         offset, n = spans.popleft()

@@ -83,8 +83,10 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
 
     When this worker sees the server's job folder (``job_dir`` holds the file ``dask-nonce``
     with ``nonce``: same machine or a shared file system) it reads ``input.bin`` there
-    (memory-mapped) and writes the result as the job's part file there, after announcing its
-    size (an event with ``result_bytes``: the server streams the file while it grows).
+    (memory-mapped) and writes the result as the job's part file there: for a client that reads
+    header-last results each step's output as soon as the step has made it (events with
+    ``result_ready``, how far the file will reach, then ``result_bytes``, its size), else the
+    whole result after announcing its size; the server streams the file while it grows.
     Otherwise, called without ``data``, it returns ``{"need_input": True}`` at once and is
     called again with the input's chunks (scattered to this worker); its result then goes to
     this worker's spool folder and the server fetches it in chunks (:func:`read_chunk`).
@@ -119,11 +121,22 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
                                           "message": message, "worker": worker.address,
                                           **extra})
 
+    def announce(ready: int, size: int | None) -> None:  # from the result writer's thread
+        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "attempt": attempt,
+                                          "result_ready": ready,
+                                          **({"result_bytes": size} if size is not None
+                                             else {})})
+
     sink(0.0, "started")
     if shared:
+        path = Path(job_dir) / f"result.{attempt}.part"
         with map_input(Path(job_dir) / "input.bin") as mapped:
             parts = execute_bundle(mapped, sink=sink, probe=cancel.is_set,
-                                   step_runner_for=_dask_splitter)
+                                   step_runner_for=_dask_splitter,
+                                   stream_to=(path, announce))
+        if isinstance(parts, int):  # written into the job folder as the chain ran
+            return {"path": str(path), "size": parts, "shared": True,
+                    "worker": worker.address}
     else:
         if len(data) == 1:
             bundle = data[0]

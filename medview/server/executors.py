@@ -4,9 +4,10 @@
 Both have one blocking method, ``run(job_id, job_dir, attempt, on_progress, on_result)``, that
 returns the path of a complete result part file (not yet in place) or raises
 :class:`WorkerLost` (the process or Dask worker running the job died: the manager retries
-once), ``JobFailed`` (the job cannot succeed) or ``Cancelled``. ``on_result(part, size)`` is
-called once the result's size is known and its part file is about to be written: the server
-streams it to the client from then on.
+once), ``JobFailed`` (the job cannot succeed) or ``Cancelled``. ``on_result(part, size, ready)``
+is called as the part file is written: ``ready`` the bytes it will reach (each output is written
+as soon as its step has made it), ``size`` its final size once known (else None); the server
+streams it to the client from the first call on.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ __all__ = ["OnProgress", "OnResult", "PoolExecutor", "WorkerLost"]  # DaskExecut
 
 log = logging.getLogger("medview.server")
 OnProgress = Callable[[float, str, str], None]  # fraction, message, worker
-OnResult = Callable[[Path, int], None]  # the part file being written, its final size
+#: the part file being written, its final size (None: not known yet), the bytes it will reach
+OnResult = Callable[[Path, "int | None", int], None]
 _POLL_S = 0.25
 #: how often a started pool job's progress file is read (it announces the result's size)
 _POLL_STARTED_S = 0.02
@@ -90,7 +92,7 @@ class PoolExecutor:
             fut = pool.submit(run_in_pool, str(job_dir), attempt)
         self._futures[job_id] = fut
         last = None
-        announced = False
+        announced: tuple = (None, None)
         started = False
         try:
             while True:
@@ -115,10 +117,13 @@ class PoolExecutor:
                 if p != last:
                     last = p
                     on_progress(float(p["fraction"]), str(p["message"]), str(p["worker"]))
-                    if "result_bytes" in p and p.get("attempt") == attempt and not announced \
-                            and on_result is not None:
-                        announced = True
-                        on_result(job_dir / f"result.{attempt}.part", int(p["result_bytes"]))
+                    size = p.get("result_bytes")
+                    said = (p.get("result_ready", size), size)
+                    if said[0] is not None and p.get("attempt") == attempt and \
+                            said != announced and on_result is not None:
+                        announced = said
+                        on_result(job_dir / f"result.{attempt}.part",
+                                  None if size is None else int(size), int(said[0]))
         finally:
             self._futures.pop(job_id, None)
 

@@ -132,8 +132,13 @@ class JobManager:
                     self.store.update(job_id, state="running", progress=fraction,
                                       message=message, worker=worker)
 
-                def on_result(path: Path, size: int, attempt: int = attempts) -> None:
-                    self._streams[job_id] = ResultStream(job_id, path, size, attempt)
+                def on_result(path: Path, size: int | None, ready: int | None = None, *,
+                              attempt: int = attempts) -> None:
+                    stream = self._streams.get(job_id)
+                    if stream is None or stream.attempt != attempt:
+                        self._streams[job_id] = ResultStream(job_id, path, size, attempt, ready)
+                    else:
+                        stream.announce(size if ready is None else ready, size)
                     self.store.on_change(job_id)  # a status long-poll answers now
 
                 try:
@@ -154,9 +159,11 @@ class JobManager:
                                     "(check the workers' memory and logs)") from None
                 stream = self._streams.get(job_id)
                 if stream is not None and stream.attempt == attempts:
+                    size = part.stat().st_size
                     with stream._lock:  # readers never open the path between the two
                         os.replace(part, folder / "result.bin")
                         stream.path, stream.state = folder / "result.bin", "complete"
+                        stream.size = stream.ready = size
                 else:
                     os.replace(part, folder / "result.bin")
                 self._succeeded(job_id, folder / "result.bin", attempts)

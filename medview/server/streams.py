@@ -1,10 +1,14 @@
 """A job's result as it is written: served to the client while the worker still writes it.
 
-An executor announces a result as soon as its final size is known (the worker encoded it and
-is about to write it, or the server is about to fetch it from a worker): the manager keeps a
-:class:`ResultStream` for it, the status says ``streaming``, and ``GET …/result`` sends the
-bytes as they reach the part file (a growing file of known length), so writing, fetching and
-downloading overlap instead of following each other. The same code serves the finished
+An executor announces a result as soon as its first bytes are about to be written (the worker
+writes each step's output as soon as the step has made it, or encoded the whole result and is
+about to write it, or the server is about to fetch it from a worker): the manager keeps a
+:class:`ResultStream` for it and ``GET …/result`` sends the bytes as they reach the part file,
+so computing, writing, fetching and downloading overlap instead of following each other.
+While the chain still runs the result's size is not known: the status says ``result_ready``
+(how far the file will reach) and ``GET`` with ``Range: bytes=N-`` sends ``N`` up to there
+(206, ``Content-Range: bytes N-M/*``); once the size is known the status says ``streaming``
+and responses carry the full length. The same code serves the finished
 ``result.bin``. Every response carries the ETag ``"<job>.<attempt>"``: a client resuming with
 ``Range`` + ``If-Range`` gets the rest of the same attempt's bytes, or the whole result anew
 when the attempt changed (a worker died and the job was run again). No FastAPI here.
@@ -31,27 +35,43 @@ _WAIT_S = 0.005
 class ResultStream:
     """The result of one attempt of a job: ``path`` grows to ``size`` bytes.
 
-    ``state`` is ``writing`` (the file grows), ``complete`` (all of it is there; ``path`` is
-    then the job's ``result.bin``) or ``failed`` (the attempt ended without a result: readers
-    stop).
+    ``size`` is None while it is not known yet (the chain still runs and its outputs are
+    written as they come); ``ready`` is how far the file will certainly reach (all of it once
+    ``size`` is known). ``state`` is ``writing`` (the file grows), ``complete`` (all of it is
+    there; ``path`` is then the job's ``result.bin``) or ``failed`` (the attempt ended without
+    a result: readers stop).
     """
 
-    def __init__(self, job_id: str, path: Path, size: int, attempt: int):
+    def __init__(self, job_id: str, path: Path, size: int | None, attempt: int,
+                 ready: int | None = None):
         self.job_id = job_id
         self.path = Path(path)
-        self.size = int(size)
+        self.size = None if size is None else int(size)
+        self.ready = int(ready if ready is not None else size or 0)
         self.attempt = int(attempt)
         self.state = "writing"
         self._lock = threading.Lock()
+
+    def announce(self, ready: int, size: int | None = None) -> None:
+        """The file will reach ``ready`` bytes (``size`` once it is final)."""
+        with self._lock:
+            if self.state == "writing" and self.size is None:
+                self.ready = max(self.ready, int(ready))
+                if size is not None:
+                    self.size = self.ready = int(size)
 
     @property
     def etag(self) -> str:
         return etag_for(self.job_id, self.attempt)
 
-    def complete(self, final: Path) -> None:
-        """The part file was renamed to ``final`` (call with the rename done)."""
+    def complete(self, final: Path, size: int | None = None) -> None:
+        """The part file was renamed to ``final``, ``size`` bytes (call with the rename done;
+        its final size may not have been announced: announcements and the job's end travel
+        separately)."""
         with self._lock:
             self.path = Path(final)
+            if size is not None:
+                self.size = self.ready = int(size)
             self.state = "complete"
 
     def fail(self) -> None:

@@ -31,6 +31,7 @@ from medview.remote.wire import (
 __all__ = ["JobFailed", "execute_bundle", "run_in_pool"]
 
 ProgressSink = Callable[[float, str], None]
+Announce = Callable[[int, "int | None"], None]
 
 
 class JobFailed(Exception):
@@ -129,12 +130,17 @@ def _rewrite_files(chain: dict, files: dict, rewrites: list, folder: Path) -> No
 
 def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
                    probe: Callable[[], bool] = lambda: False,
-                   step_runner_for: Callable[[dict], Callable | None] | None = None
-                   ) -> list[bytes | memoryview]:
+                   step_runner_for: Callable[[dict], Callable | None] | None = None,
+                   stream_to: tuple[Path, Announce] | None = None
+                   ) -> list[bytes | memoryview] | int:
     """Run the job in ``data`` (an input bundle); return the result bundle's parts.
 
     ``step_runner_for(meta)`` may give a step runner for :func:`run_chain` (a Dask worker
-    splitting steps over the cluster when the job asks for it).
+    splitting steps over the cluster when the job asks for it). With ``stream_to`` =
+    ``(path, announce)``, a job whose client reads header-last results (``result_stream`` in
+    its meta) has each output written into ``path`` as soon as its step has made it
+    (:class:`~medview.server.result_writer.ResultWriter`, which announces the bytes to come);
+    the file's size is then returned instead of the parts.
 
     Raises
     ------
@@ -145,6 +151,7 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
     """
     from medview.pipeline.runner import run_chain
 
+    writer = None
     try:
         # model items stay bytes: no step takes a model input, so none is ever parsed here
         bundle = decode_bundle(data, load_models=False)
@@ -152,19 +159,28 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
         chain_dict = json.loads(json.dumps(meta.get("chain") or {}))
         files = {k: v for k, v in bundle.values.items() if isinstance(v, tuple)}
         inputs = {k: v for k, v in bundle.values.items() if not isinstance(v, tuple)}
+        encoding = str(meta.get("result_encoding", "raw"))
         with tempfile.TemporaryDirectory(prefix="medview-job-") as tmp:
             _rewrite_files(chain_dict, files, list(meta.get("file_params") or []), Path(tmp))
             chain = Chain.from_dict(chain_dict)
             progress = _ProbeProgress(sink, probe)
             runner = step_runner_for(meta) if step_runner_for is not None else None
-            result = run_chain(chain, inputs, progress=progress, step_runner=runner)
-    except (WireError, ChainError) as exc:
-        raise JobFailed(str(exc)) from None
-    except Cancelled:
+            if stream_to is not None and meta.get("result_stream"):
+                from medview.server.result_writer import ResultWriter
+
+                writer = ResultWriter(stream_to[0], announce=stream_to[1], encoding=encoding,
+                                      skip=set(inputs))
+            result = run_chain(chain, inputs, progress=progress, step_runner=runner,
+                               on_output=writer.add if writer is not None else None)
+    except BaseException as exc:
+        if writer is not None:
+            writer.abort()  # a file without its footer: never taken for a result
+        if isinstance(exc, WireError | ChainError):
+            raise JobFailed(str(exc)) from None
+        if isinstance(exc, ValueError | TypeError | KeyError | OSError | RuntimeError |
+                      ArithmeticError | MemoryError):
+            raise JobFailed(f"{type(exc).__name__}: {exc}") from None
         raise
-    except (ValueError, TypeError, KeyError, OSError, RuntimeError, ArithmeticError,
-            MemoryError) as exc:
-        raise JobFailed(f"{type(exc).__name__}: {exc}") from None
     outputs = result.outputs(exclude=inputs)
     # a trained model of a kind without a safe file format stays here (the labels travel)
     not_sent = {k: f"a {v.kind} model has no safe file format" for k, v in outputs.items()
@@ -180,8 +196,10 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
         out_meta["split"] = split
     if not_sent:
         out_meta["not_sent"] = not_sent
-    encoding = str(meta.get("result_encoding", "raw"))
     try:
+        if writer is not None:
+            del result
+            return writer.finish(out_meta, outputs)
         return encode_bundle(out_meta, outputs, encoding=encoding)
     except WireError as exc:
         raise JobFailed(str(exc)) from None
@@ -341,24 +359,33 @@ def run_in_pool(job_dir: str, attempt: int) -> str:
     """Pool entry point: run ``job_dir/input.bin``, write ``result.<attempt>.part``.
 
     Progress goes to ``progress.json`` in the job folder, cancellation is the existence of
-    ``cancel`` there. Before the result is written, ``progress.json`` says its size
-    (``result_bytes``): the server streams the part file to the client while it grows.
-    Returns the part file's path; the server renames it into place, so a result is never
-    half-written where a reader could see it as complete.
+    ``cancel`` there. ``progress.json`` also says how far the result file will reach
+    (``result_ready``, while the chain still runs and each output is written as it comes) and,
+    before its last bytes are written, its size (``result_bytes``): the server streams the
+    part file to the client while it grows. Returns the part file's path; the server renames
+    it into place, so a result is never half-written where a reader could see it as complete.
     """
     folder = Path(job_dir)
-    _write_json(folder / "progress.json", {"fraction": 0.0, "message": "started",
-                                           "worker": where()})
-
-    def sink(fraction: float, message: str) -> None:
-        _write_json(folder / "progress.json", {"fraction": fraction, "message": message,
-                                               "worker": where()})
-
-    with map_input(folder / "input.bin") as data:
-        parts = execute_bundle(data, sink=sink, probe=(folder / "cancel").exists)
     part = folder / f"result.{attempt}.part"
-    _write_json(folder / "progress.json", {"fraction": 1.0, "message": "writing the result",
-                                           "worker": where(), "attempt": attempt,
-                                           "result_bytes": sum(len(p) for p in parts)})
-    write_parts(part, parts)
+    state = {"fraction": 0.0, "message": "started", "worker": where()}
+    lock = threading.Lock()  # the result writer's thread says how far it got, too
+
+    def put(**fields) -> None:
+        with lock:
+            state.update(fields)
+            _write_json(folder / "progress.json", dict(state))
+
+    def announce(ready: int, size: int | None) -> None:
+        put(attempt=attempt, result_ready=ready,
+            **({"result_bytes": size} if size is not None else {}))
+
+    put()
+    with map_input(folder / "input.bin") as data:
+        out = execute_bundle(data, sink=lambda f, m: put(fraction=f, message=m),
+                             probe=(folder / "cancel").exists, stream_to=(part, announce))
+    if isinstance(out, int):  # written as the chain ran
+        return str(part)
+    put(fraction=1.0, message="writing the result", attempt=attempt,
+        result_bytes=sum(len(p) for p in out))
+    write_parts(part, out)
     return str(part)
