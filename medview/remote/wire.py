@@ -1,6 +1,7 @@
 """The wire format shared by the offload client and server: a *bundle*.
 
-Why one module: encoding and decoding of one format side by side, so they cannot drift.
+Why one module: encoding and decoding of one format side by side, so they cannot drift (the
+arrays' blobs in :mod:`medview.remote.wire_arrays`, likewise both ways).
 
 A bundle carries a JSON header and binary blobs in one stream, so a job's inputs upload in one
 request and its results download in one response::
@@ -49,6 +50,14 @@ from medview.core.labelmap import LabelMap, Segment
 from medview.core.table import Table
 from medview.core.volume import Volume
 from medview.remote.bounded_json import MAX_JSON_DEPTH, JSONLimitError, json_depth, loads_bounded
+from medview.remote.wire_arrays import (
+    DTYPES,
+    ENCODINGS,
+    WireError,
+    available_encodings,
+    decode_array,
+    encode_array,
+)
 
 __all__ = [
     "ENCODINGS",
@@ -75,29 +84,9 @@ MAGIC_LAST = b"MVB2"
 STREAM_PREFIX_BYTES = 64
 _HEAD = struct.Struct("<4sQ")
 _FOOT = struct.Struct("<Q4s")
-_U64 = struct.Struct("<Q")
-ENCODINGS = ("raw", "blosc2")
-_CHUNK = 16 << 20
-_DTYPES = {"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8"}
 #: the largest header a reader accepts (a header is JSON: geometry, names, small tables)
 MAX_HEADER_BYTES = 64 << 20
 _MAX_DIMS = 4
-
-
-class WireError(ValueError):
-    """A bundle that is damaged or does not follow the format."""
-
-
-def available_encodings() -> list[str]:
-    """The encodings this installation can read and write (``blosc2`` needs the package).
-
-    The package is looked for, not imported: importing it took 70 ms of a client's first
-    job, which on loopback never uses it."""
-    import importlib.util
-
-    if importlib.util.find_spec("blosc2") is None:  # pragma: no cover - a dependency
-        return ["raw"]
-    return list(ENCODINGS)
 
 
 # -- geometry -------------------------------------------------------------------------------
@@ -143,72 +132,6 @@ def json_metadata(meta: Mapping[str, Any]) -> dict:
             continue
         out[str(k)] = v
     return out
-
-
-def _encode_array(arr: np.ndarray, encoding: str) -> tuple[str, list[bytes | memoryview]]:
-    a = np.ascontiguousarray(arr)
-    dt = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
-    a = a.astype(dt, copy=False)
-    if dt.str not in _DTYPES:
-        raise WireError(f"array dtype {a.dtype} cannot travel; use an integer, bool or float type")
-    flat = memoryview(a.reshape(-1).view(np.uint8))
-    if encoding == "raw":
-        return dt.str, [flat]
-    if encoding != "blosc2":
-        raise WireError(f"unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
-    import blosc2
-
-    parts: list[bytes | memoryview] = []
-    step = _CHUNK - (_CHUNK % max(1, a.itemsize))
-    for start in range(0, len(flat), step):
-        c = blosc2.compress2(flat[start:start + step], typesize=a.itemsize, clevel=1,
-                             codec=blosc2.Codec.ZSTD, filter=blosc2.Filter.SHUFFLE)
-        parts += [_U64.pack(len(c)), c]
-    return dt.str, parts
-
-
-def _decode_array(blob: memoryview, dtype: str, shape: list[int], encoding: str,
-                  name: str, copy: bool = True) -> np.ndarray:
-    if dtype not in _DTYPES:
-        raise WireError(f"{name}: dtype {dtype!r} is not allowed")
-    dt = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-    if encoding == "raw":
-        if len(blob) != n:
-            raise WireError(f"{name}: {len(blob)} bytes for shape {shape} {dtype} ({n} expected)")
-        arr = np.frombuffer(blob, dt).reshape(shape)
-        return arr.copy() if copy or not arr.flags.aligned else arr
-    if encoding != "blosc2":
-        raise WireError(f"{name}: unknown encoding {encoding!r}")
-    import blosc2
-
-    out = np.empty(n, np.uint8)  # n was checked against the reader's limit (declared_nbytes)
-    pos = done = 0
-    while pos < len(blob):
-        if pos + 8 > len(blob):
-            raise WireError(f"{name}: truncated blosc2 chunk header")
-        (clen,) = _U64.unpack_from(blob, pos)
-        pos += 8
-        chunk = bytes(blob[pos:pos + clen])
-        if len(chunk) != clen:
-            raise WireError(f"{name}: truncated blosc2 chunk")
-        try:
-            size, cbytes, _ = blosc2.get_cbuffer_sizes(chunk)
-            # the chunk's own header says how much it decodes to: check it before decoding,
-            # and decode into a buffer of exactly that size, so nothing can write past it
-            if cbytes != clen:
-                raise WireError(f"{name}: a blosc2 chunk says it is {cbytes} bytes long, "
-                                f"{clen} were sent")
-            if done + size > n:
-                raise WireError(f"{name}: more data than shape {shape} {dtype} holds")
-            blosc2.decompress2(chunk, dst=out[done:done + size])
-        except (RuntimeError, ValueError) as exc:
-            raise WireError(f"{name}: damaged blosc2 chunk ({exc})") from None
-        done += size
-        pos += clen
-    if done != n:
-        raise WireError(f"{name}: {done} bytes decoded for shape {shape} {dtype} ({n} expected)")
-    return out.view(dt).reshape(shape)
 
 
 def _segments(labels: LabelMap) -> list[dict]:
@@ -260,7 +183,7 @@ def encode_item(name: str, value: Any, *, encoding: str = "raw",
     if isinstance(value, Volume):
         item["kind"] = "labelmap" if isinstance(value, LabelMap) else "volume"
         item["encoding"] = encoding
-        item["dtype"], parts = _encode_array(value.array, encoding)
+        item["dtype"], parts = encode_array(value.array, encoding)
         item["geometry"] = geometry_of(value)
         item["metadata"] = json_metadata(value.metadata if metadata is None else metadata)
         if isinstance(value, LabelMap):
@@ -418,7 +341,7 @@ def declared_nbytes(header: Mapping) -> int:
         dtype = item.get("dtype")
         shape = (item.get("geometry") or {}).get("shape") if isinstance(
             item.get("geometry"), dict) else None
-        if dtype not in _DTYPES:
+        if dtype not in DTYPES:
             raise WireError(f"{name}: dtype {dtype!r} is not allowed")
         if (not isinstance(shape, list) or not 1 <= len(shape) <= _MAX_DIMS
                 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 40
@@ -473,7 +396,7 @@ def decode_bundle(data: bytes | memoryview, *, max_decoded_bytes: int | None = N
             g = item.get("geometry") or {}
             try:
                 shape = [int(s) for s in g["shape"]]
-                arr = _decode_array(blob, str(item.get("dtype")), shape,
+                arr = decode_array(blob, str(item.get("dtype")), shape,
                                     str(item.get("encoding", "raw")), name, copy)
                 args = (arr, tuple(g["spacing"]), tuple(g["origin"]),
                         np.array(g["direction"], dtype=np.float64),

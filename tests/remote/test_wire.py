@@ -43,9 +43,9 @@ def test_volume_round_trip_is_exact(encoding, dtype):
 
 
 def test_blosc2_is_smaller_on_ct_like_data_and_chunks_large_arrays(monkeypatch):
-    import medview.remote.wire as wire
+    import medview.remote.wire_arrays as wire_arrays
 
-    monkeypatch.setattr(wire, "_CHUNK", 4096)  # many chunks on a small array
+    monkeypatch.setattr(wire_arrays, "_CHUNK", 4096)  # many chunks on a small array
     z, y, x = np.mgrid[0:6, 0:64, 0:64]
     arr = ((x - 32) ** 2 + (y - 32) ** 2 < 500).astype(np.int16) * 1000 - 1000 + z
     vol = Volume(arr, (1, 1, 1))

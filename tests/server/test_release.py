@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 import pytest
 
-from medview.remote.wire import _encode_array
+from medview.remote.wire_arrays import encode_array as _encode_array
 from medview.server.release import releaser_for
 from medview.server.worker import write_parts
 
