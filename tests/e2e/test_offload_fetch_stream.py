@@ -48,7 +48,7 @@ def site(tmp_path_factory):
                               extra=("--dask", cluster.address, "--dask-fetch-results"))
         try:
             yield {"root": root, "token": run.stdout.strip(), "server": server,
-                   "cert": root / "tls" / "cert.pem"}
+                   "cert": root / "tls" / "cert.pem", "cluster": cluster}
         finally:
             stop(server.proc)
     finally:
@@ -182,3 +182,37 @@ def test_a_client_that_reads_whole_bundles_still_gets_its_result_fetched(site):
     local = run_chain(chain, {"image": vol})
     for name in ("step1", "step2"):
         assert np.array_equal(got.values[name].array, local.values[name].array), name
+
+
+def test_killing_the_worker_after_step_one_was_fetched_runs_the_job_again(site, tmp_path):
+    """Last in the module: it leaves the cluster one worker short. The client has step 1's
+    output of the first attempt when that attempt's worker dies: those bytes are dropped
+    (another attempt's ETag), never joined to the second attempt's."""
+    vol = _volume(30)
+    chain = Chain.from_dict({"steps": [GAMMA, SLOW, SLOW, SLOW]})
+    downloads = tmp_path / "downloads"
+    with _client(site) as c:
+        job = submit_job(c, chain, {"image": vol}, encoding="raw")
+        job_id = job.status.id
+        part = downloads / f"{job_id}.part"  # where collect_job resumes
+        st = _wait(lambda: (s := c.status(job_id)).worker and s.result_ready > 0 and s,
+                   what="step 1's output to be announced")
+        assert c.download_ready(job_id, part) is None
+        first_tag = part.with_name(part.name + ".etag").read_text()
+        assert first_tag.endswith('.1"') and part.stat().st_size > 64
+        worker = site["cluster"].workers[st.worker]
+        worker.kill()
+        worker.wait(10)
+        try:
+            result = collect_job(c, job, download_dir=downloads, acknowledge=False)
+        except RemoteError as exc:  # a clear failure is acceptable, a wrong result is not
+            assert "died" in str(exc) or "lost" in str(exc), exc
+            assert list(downloads.iterdir()) == []
+            return
+        final = c.status(job_id)
+        c.acknowledge(job_id)
+    assert final.attempts == 2 and final.state == "succeeded"
+    local = run_chain(chain, {"image": vol})
+    for name in ("step1", "step2", "step3", "step4"):
+        assert np.array_equal(result.values[name].array, local.values[name].array), name
+    assert list(downloads.iterdir()) == []
