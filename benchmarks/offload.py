@@ -13,9 +13,10 @@
 2. A big result from Dask: a chain of five gamma steps on a small int16 CT returns five float32
    volumes, ``--big-mb`` MiB in all, through ``medview serve --dask`` twice: with
    ``--dask-fetch-results`` (the worker spools the result, the server fetches it in 8 MiB
-   chunks into the job's part file) and with the worker writing it into the job folder (each
-   step's output as soon as the step has made it: the client downloads the early outputs while
-   the later steps compute). Either way the client downloads it while it is written (a growing
+   chunks into the job's part file) and with the worker writing it into the job folder. Either
+   way each step's output is written as soon as the step has made it (fetched: the server
+   fetches it meanwhile) and the client downloads the early outputs while the later steps
+   compute. Either way the client downloads it while it is written (a growing
    part file; ``result_ready`` / ``streaming`` in the job's status) into a file and maps it
    (no decode copy); the voxels are compared with a local run ("same"). End to end minus the
    steps' compute time against a plain HTTPS download (uvicorn + Starlette ``FileResponse``,

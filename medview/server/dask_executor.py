@@ -4,10 +4,10 @@ Memory on the server is bounded by a chunk, never by a job's size: a worker that
 server's job folder (same machine, shared file system; proved per job with a random token
 written there) reads ``input.bin`` itself and writes the result into the job folder; any other
 worker gets the input scattered straight to it in ``chunk_bytes`` pieces and keeps its result
-in its spool folder, from which the server fetches it in chunks. Either way the server
-announces the result as soon as its first bytes are coming (in the job folder: each step's
-output as the step makes it; fetched: once its size is known), so the client downloads it
-while it is still being written (:mod:`medview.server.streams`).
+in its spool folder, from which the server fetches it in chunks
+(:mod:`medview.server.dask_fetch`). Either way each step's output is written as the step makes
+it and the server announces it at once (fetched: as it fetches it), so the client downloads it
+while the later steps still compute (:mod:`medview.server.streams`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 
 from medview.core.progress import Cancelled
+from medview.server.dask_fetch import SpoolFetch
 from medview.server.executors import OnProgress, OnResult, WorkerLost
-from medview.server.worker import SyncBehind
 
 __all__ = ["DaskExecutor"]
 
@@ -46,6 +46,7 @@ class DaskExecutor:
                  fetch_window: int = 4, worker_timeout_s: float = 60.0):
         from distributed import Client
 
+        from medview.server.dask_spool_reader import spool_reader
         from medview.server.dask_tasks import PROGRESS_TOPIC, spool_sweeper
 
         self.address = address
@@ -65,6 +66,7 @@ class DaskExecutor:
         self._futures: dict[str, object] = {}
         self._cancelled: set[str] = set()
         self._announce: dict[str, tuple[int, OnResult, Path]] = {}
+        self._fetches: dict[str, tuple[int, SpoolFetch]] = {}
         self._workers_lock = threading.Lock()
         self._workers_seen = (0.0, 1)  # (when asked, how many workers)
         self.client.subscribe_topic(PROGRESS_TOPIC, self._on_event)
@@ -72,6 +74,10 @@ class DaskExecutor:
             self.client.register_plugin(spool_sweeper(), name="medview-spool-sweeper")
         except Exception as exc:  # a worker that cannot: its spool's own sweep remains
             log.warning("the spool sweeper could not be installed on the workers: %s", exc)
+        try:  # the spool's bytes go straight from the worker, not behind its task thread
+            self.client.register_plugin(spool_reader(), name="medview-spool-reader")
+        except Exception as exc:  # such a worker's results cannot be fetched: WorkerLost
+            log.warning("the spool reader could not be installed on the workers: %s", exc)
 
     @property
     def slots(self) -> int:
@@ -99,8 +105,15 @@ class DaskExecutor:
         if not isinstance(msg, dict) or "job" not in msg:
             return
         job_id = str(msg["job"])
-        want = self._announce.get(job_id)
         said = msg.get("result_ready", msg.get("result_bytes"))
+        if "spool" in msg:  # a result spooled on the worker: fetched as it is written
+            fetch = self._fetches.get(job_id)
+            if fetch is not None and said is not None and msg.get("attempt") == fetch[0]:
+                size = msg.get("result_bytes")
+                fetch[1].announce(str(msg.get("worker")), str(msg["spool"]), int(said),
+                                  None if size is None else int(size))
+            return
+        want = self._announce.get(job_id)
         if want is not None and said is not None and msg.get("attempt") == want[0]:
             attempt, on_result, job_dir = want
             size = msg.get("result_bytes")
@@ -123,6 +136,10 @@ class DaskExecutor:
         self._progress.pop(job_id, None)
         if on_result is not None:
             self._announce[job_id] = (attempt, on_result, job_dir)
+        fetch = SpoolFetch(self.client, job_dir / f"result.{attempt}.part",
+                           chunk_bytes=self.chunk_bytes, chunk_timeout_s=self.chunk_timeout_s,
+                           window=self.fetch_window, on_result=on_result)
+        self._fetches[job_id] = (attempt, fetch)
         held: list = []
         try:
             info = self._await(job_id, self.client.submit(
@@ -137,12 +154,18 @@ class DaskExecutor:
                 info = self._await(job_id, self.client.submit(
                     run_on_dask, job_id, held, str(job_dir), "", attempt,
                     key=f"medview-job-{job_id}-{attempt}-input", pure=False), on_progress)
+        except BaseException:
+            self._drop_fetch(fetch)
+            raise
         finally:
             for h in held:
                 h.release()
+            self._fetches.pop(job_id, None)
             self._announce.pop(job_id, None)
             (job_dir / "dask-nonce").unlink(missing_ok=True)
             (job_dir / f"started.{attempt}").unlink(missing_ok=True)
+        if info.get("orphan") or info.get("rerun") or info["shared"]:
+            self._drop_fetch(fetch)
         if info.get("orphan"):  # never for a live server; said rather than assumed
             raise WorkerLost(f"the scheduler dropped the job on {info['worker']}")
         if info.get("rerun"):
@@ -155,8 +178,7 @@ class DaskExecutor:
                 raise WorkerLost(f"the result file {part} written by {info['worker']} is "
                                  "missing or incomplete")
             return part
-        return self._fetch(job_id, info, job_dir / f"result.{attempt}.part", on_progress,
-                           on_result)
+        return self._fetch(job_id, info, fetch, on_progress)
 
     def _scatter_input(self, path: Path, worker: str) -> list:
         """``path`` scattered to ``worker`` in ``chunk_bytes`` pieces (one in memory here)."""
@@ -227,62 +249,21 @@ class DaskExecutor:
             self._futures.pop(job_id, None)
             fut.release()
 
-    def _fetch(self, job_id: str, info: dict, part: Path, on_progress: OnProgress,
-               on_result: OnResult | None) -> Path:
-        """Copy a result spooled on a worker into ``part`` in chunks, straight from that
-        worker (not through the scheduler), announced first so the client reads it as it
-        arrives. ``fetch_window`` chunks are asked for at once (the most this process holds),
-        each must arrive within ``chunk_timeout_s``."""
-        from collections import deque
-
-        from distributed import fire_and_forget
-
-        from medview.server.dask_tasks import read_chunk, remove_spooled
+    def _fetch(self, job_id: str, info: dict, fetch: SpoolFetch,
+               on_progress: OnProgress) -> Path:
+        """The rest of a result spooled on a worker (what was announced while the chain ran
+        may be here already), straight from that worker (not through the scheduler)."""
+        from medview.server.dask_tasks import remove_spooled
 
         size, worker, path = int(info["size"]), str(info["worker"]), str(info["path"])
-        where = dict(workers=[worker], allow_other_workers=False, pure=False)
-        t0 = said = time.perf_counter()
-        spans = deque((o, min(self.chunk_bytes, size - o))
-                      for o in range(0, size, self.chunk_bytes))
-        asked: deque = deque()
-        have = 0  # bytes in the part file: the worker may release them from its spool
+        t0 = time.perf_counter()
         try:
-            # the part goes to disk as it grows
-            with open(part, "wb") as f, SyncBehind(f.fileno()) as syncer:
-                if on_result is not None:
-                    on_result(part, size, size)
-                while spans or asked:
-                    while spans and len(asked) < self.fetch_window:
-                        offset, n = spans.popleft()
-                        # ahead of jobs queued on that worker (never of the one running)
-                        asked.append((offset, n, self.client.submit(
-                            read_chunk, path, offset, n, release_below=have,
-                            priority=100, **where)))
-                    if job_id in self._cancelled:
-                        raise Cancelled("cancelled while its result was fetched")
-                    offset, n, fut = asked.popleft()
-                    try:
-                        chunk = self._gather_chunk(fut, worker, size, offset, n)
-                    finally:
-                        fut.release()
-                    f.write(chunk)
-                    del chunk
-                    have = offset + n
-                    syncer.wrote(n)
-                    if time.perf_counter() - said > 0.5:  # the job store writes each one
-                        said = time.perf_counter()
-                        on_progress(1.0, f"fetching the result {(offset + n) >> 20}/"
-                                    f"{size >> 20} MiB", worker)
-                f.flush()
-                syncer.finish()
-            log.info("fetched %d result bytes from %s in %.2f s", size, worker,
+            fetch.finish(worker, path, size, on_progress,
+                         cancelled=lambda: job_id in self._cancelled)
+            log.info("fetched %d result bytes from %s (%.2f s after the chain)", size, worker,
                      time.perf_counter() - t0)
         except BaseException:
-            part.unlink(missing_ok=True)
-            for *_, fut in asked:
-                fut.release()
-            with contextlib.suppress(Exception):
-                fire_and_forget(self.client.submit(remove_spooled, path, **where))
+            self._drop_fetch(fetch, worker, path)
             raise
         # deleted before the job is done (a server killed right after must not leave it),
         # in the worker's event loop: not behind a job its task thread may have started
@@ -290,27 +271,22 @@ class DaskExecutor:
             self.client.run(remove_spooled, path, workers=[worker], on_error="ignore")
         except Exception as exc:  # the worker's own sweep remains
             log.warning("the spooled result %s on %s was not deleted: %s", path, worker, exc)
-        return part
+        return fetch.part
 
-    def _gather_chunk(self, fut, worker: str, size: int, offset: int, n: int):
-        from distributed import wait as dask_wait
+    def _drop_fetch(self, fetch: SpoolFetch, worker: str | None = None,
+                    path: str | None = None) -> None:
+        """The attempt has no result: stop fetching, delete the part file and what the
+        worker spooled (a worker that failed deletes its own; this is for the others)."""
+        from distributed import fire_and_forget
 
-        what = f"the result ({size} bytes) could not be fetched from {worker}"
-        try:
-            with contextlib.suppress(TimeoutError, CancelledError), self.client.as_current():
-                dask_wait(fut, timeout=self.chunk_timeout_s)
-            if fut.status != "finished":
-                raise WorkerLost(f"{what}: no answer for bytes {offset}-{offset + n} within "
-                                 f"{self.chunk_timeout_s:g} s (task {fut.status})")
-            chunk = self.client.gather(fut, direct=True)
-        except WorkerLost:
-            raise
-        except Exception as exc:
-            raise WorkerLost(f"{what} ({type(exc).__name__}: {exc})") from None
-        if len(chunk) != n:
-            raise WorkerLost(f"the result on {worker} holds {offset + len(chunk)} bytes where "
-                             f"{size} were announced")
-        return chunk
+        from medview.server.dask_tasks import remove_spooled
+
+        fetch.abort()
+        worker, path = worker or fetch.worker, path or fetch.path
+        if worker and path:
+            with contextlib.suppress(Exception):
+                fire_and_forget(self.client.submit(remove_spooled, path, workers=[worker],
+                                                   allow_other_workers=False, pure=False))
 
     def forget(self, job_id: str) -> None:
         """The job ended after more than one attempt: delete what earlier attempts left in

@@ -89,7 +89,9 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
     whole result after announcing its size; the server streams the file while it grows.
     Otherwise, called without ``data``, it returns ``{"need_input": True}`` at once and is
     called again with the input's chunks (scattered to this worker); its result then goes to
-    this worker's spool folder and the server fetches it in chunks (:func:`read_chunk`).
+    this worker's spool folder, each step's output as the step has made it (events with
+    ``spool``, ``result_ready`` and ``result_bytes`` as above), and the server fetches it in
+    chunks while it is written (:func:`read_chunk`, :mod:`medview.server.dask_spool_reader`).
     The result never travels as the task's value (through the scheduler, in one piece).
     Returns ``{"path", "size", "shared", "worker"}``, or ``{"rerun": True}`` when the
     scheduler started this attempt a second time (its first worker died). Cancellation is the
@@ -147,9 +149,35 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
                 bundle[pos:pos + len(c)] = c
                 pos += len(c)
         data = None
-        parts = execute_bundle(bundle, sink=sink, probe=cancel.is_set,
-                               step_runner_for=_dask_splitter)
+        sweep_spool()
+        path = spool_dir() / f"{job_id}.{attempt}.bin"
+
+        def announce_spool(ready: int, size: int | None) -> None:  # the writer's thread
+            worker.log_event(PROGRESS_TOPIC, {"job": job_id, "attempt": attempt,
+                                              "spool": str(path), "worker": worker.address,
+                                              "result_ready": ready,
+                                              **({"result_bytes": size} if size is not None
+                                                 else {})})
+
+        # the server fetches each output as the step has made it (read_chunk waits for a
+        # writer that has not got there yet while this thread still runs the chain)
+        _WRITERS[str(path)] = threading.current_thread()
+        try:
+            parts = execute_bundle(bundle, sink=sink, probe=cancel.is_set,
+                                   step_runner_for=_dask_splitter,
+                                   stream_to=(path, announce_spool), stream_sync=False)
+        except BaseException:
+            path.unlink(missing_ok=True)  # a file without its footer: nobody's result
+            raise
+        finally:
+            _WRITERS.pop(str(path), None)
         del bundle
+        if isinstance(parts, int):  # spooled as the chain ran
+            if _orphaned(worker):
+                path.unlink(missing_ok=True)
+                return {"orphan": True, "worker": worker.address}
+            return {"path": str(path), "size": parts, "shared": False,
+                    "worker": worker.address}
     size = sum(len(p) for p in parts)
     if shared:
         path = Path(job_dir) / f"result.{attempt}.part"
@@ -158,8 +186,6 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
     else:
         if _orphaned(worker):
             return {"orphan": True, "worker": worker.address}
-        sweep_spool()
-        path = spool_dir() / f"{job_id}.{attempt}.bin"
         sink(1.0, "writing the result")
         # written behind: the task returns now, so the server's chunk reads (tasks on this
         # worker) start while the file is still being written; each waits for its bytes

@@ -76,6 +76,9 @@ class ResultWriter:
         self.written.add(name)
         self._announce(self.offset + sum(len(p) for p in parts), None)
         self._write(parts)
+        # all of what was announced is in the file now, not partly in its buffer until the
+        # next step ends (a reader that waits for it may time out meanwhile)
+        self._file.flush()
 
     def _write(self, parts) -> None:
         for p in parts:

@@ -131,8 +131,8 @@ def _rewrite_files(chain: dict, files: dict, rewrites: list, folder: Path) -> No
 def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
                    probe: Callable[[], bool] = lambda: False,
                    step_runner_for: Callable[[dict], Callable | None] | None = None,
-                   stream_to: tuple[Path, Announce] | None = None
-                   ) -> list[bytes | memoryview] | int:
+                   stream_to: tuple[Path, Announce] | None = None,
+                   stream_sync: bool = True) -> list[bytes | memoryview] | int:
     """Run the job in ``data`` (an input bundle); return the result bundle's parts.
 
     ``step_runner_for(meta)`` may give a step runner for :func:`run_chain` (a Dask worker
@@ -140,7 +140,8 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
     ``(path, announce)``, a job whose client reads header-last results (``result_stream`` in
     its meta) has each output written into ``path`` as soon as its step has made it
     (:class:`~medview.server.result_writer.ResultWriter`, which announces the bytes to come);
-    the file's size is then returned instead of the parts.
+    the file's size is then returned instead of the parts (``stream_sync``: flushed to disk
+    as it is written; a Dask worker's spool is not: it dies with its worker anyway).
 
     Raises
     ------
@@ -169,7 +170,7 @@ def execute_bundle(data: bytes | memoryview, *, sink: ProgressSink,
                 from medview.server.result_writer import ResultWriter
 
                 writer = ResultWriter(stream_to[0], announce=stream_to[1], encoding=encoding,
-                                      skip=set(inputs))
+                                      skip=set(inputs), sync=stream_sync)
             result = run_chain(chain, inputs, progress=progress, step_runner=runner,
                                on_output=writer.add if writer is not None else None)
     except BaseException as exc:
