@@ -24,9 +24,12 @@ Same bytes, same state machine, same events.
 from __future__ import annotations
 
 import contextlib
+import queue
 import select
 import socket
+import threading
 import time
+import weakref
 
 __all__ = ["REACTOR_SLEEP_S", "WAIT_S", "pdu_pieces", "shorten_reactor_sleep", "speed_up"]
 
@@ -34,7 +37,14 @@ __all__ = ["REACTOR_SLEEP_S", "WAIT_S", "pdu_pieces", "shorten_reactor_sleep", "
 REACTOR_SLEEP_S = 0.0002
 
 #: the longest a reactor waits for incoming data before it looks at its outgoing queue
+#: (where nothing wakes it when something is queued)
 WAIT_S = 0.0003
+#: the longest a woken reactor waits for data before it looks at its timers
+IDLE_WAIT_S = 0.005
+#: a rest of a PDU this big is read straight into it; smaller reads take what is there
+BULK_BYTES = 32768
+#: bytes a read may take beyond the PDU asked for (kept for the next ones)
+READ_AHEAD = 1 << 20
 
 _fast_class = None
 
@@ -99,30 +109,64 @@ def _fast_socket_class():
         """pynetdicom's socket wrapper, waiting for data in ``select``, reading in bulk
         and sending without extra copies."""
 
+        _rbuf: bytearray
+        _rview: memoryview
+        _rpos = 0
+        _rend = 0
+        _waker: _Waker | None = None
+
         @property
         def ready(self) -> bool:
             if self.socket is None or self._is_connected is False:
                 time.sleep(WAIT_S)  # the reactor no longer sleeps itself: no busy loop
                 return False
+            if self._rend > self._rpos:
+                return True  # the rest of what one read brought
+            waker = self._waker
+            if waker is not None and waker.closed:
+                waker = None
+            dul = self.assoc.dul
+            # something is still to be done (an event the reactor put itself): only look
+            wait = 0 if (waker is None or dul.event_queue.qsize()
+                         or dul.to_provider_queue.qsize()) else IDLE_WAIT_S
             try:
-                ready, _, _ = select.select([self.socket], [], [], WAIT_S)
+                if waker is None:
+                    ready, _, _ = select.select([self.socket], [], [], WAIT_S)
+                else:
+                    ready, _, _ = select.select([self.socket, waker.r], [], [], wait)
+                    if waker.r in ready:
+                        waker.drain()
             except (OSError, TimeoutError, ValueError):
                 self.event_queue.put("Evt17")  # transport closed, as pynetdicom does
                 return False
-            return bool(ready)
+            return self.socket in ready
 
         def recv(self, nr_bytes: int) -> bytearray:
             buf = bytearray(nr_bytes)
             view = memoryview(buf)
-            got = 0
+            got = min(self._rend - self._rpos, nr_bytes)
+            if got:  # first what the last read brought beyond the last PDU
+                view[:got] = self._rview[self._rpos:self._rpos + got]
+                self._rpos += got
+            read = False
             while got < nr_bytes:
-                n = self.socket.recv_into(view[got:], nr_bytes - got)
+                want = nr_bytes - got
+                if want >= BULK_BYTES:  # a big rest: straight into the result
+                    n = self.socket.recv_into(view[got:], want)
+                    taken = n
+                else:  # a PDU header or a small PDU: read what is there, keep the rest
+                    n = self.socket.recv_into(self._rview, len(self._rbuf))
+                    taken = min(n, want)
+                    view[got:got + taken] = self._rview[:taken]
+                    self._rpos, self._rend = taken, n
+                read = True
                 if not n:  # the connection broke: what came so far, as pynetdicom returns
                     del view
                     return buf[:got]
-                got += n
+                got += taken
             del view
-            _quick_ack(self.socket)
+            if read:
+                _quick_ack(self.socket)
             return buf
 
         def send(self, bytestream: bytes) -> None:
@@ -139,8 +183,77 @@ def _fast_socket_class():
             if self.assoc.get_handlers(evt.EVT_DATA_SENT):
                 evt.trigger(self.assoc, evt.EVT_DATA_SENT, {"data": b"".join(pieces)})
 
+        def close(self) -> None:
+            super().close()
+            if self._waker is not None:
+                self._waker.close()
+
     _fast_class = FastSocket
     return FastSocket
+
+
+class _Waker:
+    """A socket pair whose reading end a reactor's ``select`` watches beside the
+    association's socket: writing a byte wakes it the moment another thread queues
+    something for it (a PDU to send, an event, the end of the association)."""
+
+    def __init__(self):
+        self.r, self.w = socket.socketpair()
+        self.r.setblocking(False)
+        self.w.setblocking(False)
+        self.closed = False
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):  # already woken (buffer full) or closed
+            self.w.send(b"\0")
+
+    def drain(self) -> None:
+        with contextlib.suppress(OSError):
+            while self.r.recv(4096):
+                pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.r.close()
+        self.w.close()
+
+
+class _WakingQueue(queue.Queue):
+    """A queue whose ``put`` from any thread but its reactor's wakes that reactor."""
+
+    _waker: _Waker
+    _reactor: threading.Thread
+
+    def put(self, item, block=True, timeout=None) -> None:
+        super().put(item, block, timeout)
+        if threading.get_ident() != self._reactor.ident:
+            self._waker.wake()
+
+
+def _waking_queue(q, waker: _Waker, reactor: threading.Thread) -> None:
+    if type(q) is queue.Queue:
+        q._waker, q._reactor = waker, reactor
+        q.__class__ = _WakingQueue
+
+
+def _wake_on_work(dul, sock) -> None:
+    """Let the reactor wait in ``select`` until data comes or another thread gives it
+    work, instead of looking every :data:`WAIT_S`."""
+    waker = _Waker()
+    _waking_queue(dul.to_provider_queue, waker, dul)
+    _waking_queue(dul.event_queue, waker, dul)
+    kill = dul.kill_dul
+
+    def kill_dul() -> None:
+        kill()
+        waker.wake()
+
+    dul.kill_dul = kill_dul
+    sock._waker = waker
+    # closed with the socket; where pynetdicom never closes that (a peer that reset the
+    # connection), when the association's socket object goes
+    weakref.finalize(sock, waker.close)
+    waker.wake()  # anything queued before this: look at once
 
 
 def _send_in_pieces(dul, sock) -> None:
@@ -172,7 +285,12 @@ def speed_up(assoc) -> None:
     if sock is None or type(sock) is not AssociationSocket \
             or isinstance(sock.socket, ssl.SSLSocket):
         return
-    sock.__class__ = _fast_socket_class()
+    # the reactor runs already: everything the new methods use is there before them
+    sock._rbuf = bytearray(READ_AHEAD)
+    sock._rview = memoryview(sock._rbuf)
+    cls = _fast_socket_class()
+    _wake_on_work(dul, sock)
+    sock.__class__ = cls
     dul._run_loop_delay = 0.0  # the select above is the wait now
     _send_in_pieces(dul, sock)
     # pynetdicom leaves Nagle's algorithm on: the last segment of each PDU then waits for
