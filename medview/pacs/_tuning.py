@@ -6,9 +6,14 @@ peer that waits for each C-STORE response before it sends the next instance (eve
 those sleeps are paid once or twice per instance, and a 512² slice costs 128 Python calls to
 read; and Nagle's algorithm stays on, so the tail of each PDU sent waits for the peer's
 delayed ACK. :func:`speed_up` makes one association's reactor wait in ``select`` for data
-instead (it wakes the moment bytes arrive, and still checks its outgoing queue every
-:data:`WAIT_S`), read each PDU with ``recv_into`` in as few calls as the kernel allows, and
-sets TCP_NODELAY (as DCMTK does with ``TCP_NODELAY=1``).
+or for work: another thread that queues something for it (a PDU to send, an event, the end
+of the association) wakes it through a socket pair (:class:`_Waker`), so an idle reactor
+sleeps up to :data:`IDLE_WAIT_S` between looks at its timers instead of waking every
+0.3 ms (each wake-up took the interpreter lock from the threads doing the work: a retrieve
+over several associations was slower than over one). Each read takes what the kernel holds,
+up to :data:`READ_AHEAD` bytes, and the next PDU headers and small PDUs come from there
+(big ones go straight into their buffer with ``recv_into``); TCP_NODELAY is set (as DCMTK
+does with ``TCP_NODELAY=1``).
 
 Sending: the reactor encodes each P-DATA-TF PDU with pynetdicom's own encoders, but where
 ``PDU.encode`` concatenates their outputs (the whole fragment copied twice more) and
