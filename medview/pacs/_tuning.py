@@ -130,17 +130,23 @@ def _fast_socket_class():
             waker = self._waker
             if waker is not None and waker.closed:
                 waker = None
-            dul = self.assoc.dul
-            # something is still to be done (an event the reactor put itself): only look
-            wait = 0 if (waker is None or dul.event_queue.qsize()
-                         or dul.to_provider_queue.qsize()) else IDLE_WAIT_S
             try:
                 if waker is None:
                     ready, _, _ = select.select([self.socket], [], [], WAIT_S)
-                else:
+                    return bool(ready)
+                # armed before looking at the queues: what is queued after the look wakes
+                # the select below; what was queued before it is seen by the look
+                waker.armed = True
+                dul = self.assoc.dul
+                # something is still to be done (an event the reactor put itself): only look
+                wait = 0 if dul.event_queue.qsize() or dul.to_provider_queue.qsize() \
+                    else IDLE_WAIT_S
+                try:
                     ready, _, _ = select.select([self.socket, waker.r], [], [], wait)
-                    if waker.r in ready:
-                        waker.drain()
+                finally:
+                    waker.armed = False
+                if waker.r in ready:
+                    waker.drain()
             except (OSError, TimeoutError, ValueError):
                 self.event_queue.put("Evt17")  # transport closed, as pynetdicom does
                 return False
@@ -207,6 +213,7 @@ class _Waker:
         self.r.setblocking(False)
         self.w.setblocking(False)
         self.closed = False
+        self.armed = False  # the reactor is about to wait, or waits, in select
 
     def wake(self) -> None:
         with contextlib.suppress(OSError):  # already woken (buffer full) or closed
@@ -231,7 +238,8 @@ class _WakingQueue(queue.Queue):
 
     def put(self, item, block=True, timeout=None) -> None:
         super().put(item, block, timeout)
-        if threading.get_ident() != self._reactor.ident:
+        # only a reactor waiting in select needs the byte; a busy one looks anyway
+        if self._waker.armed and threading.get_ident() != self._reactor.ident:
             self._waker.wake()
 
 
@@ -251,7 +259,7 @@ def _wake_on_work(dul, sock) -> None:
 
     def kill_dul() -> None:
         kill()
-        waker.wake()
+        waker.wake()  # always: the reactor may be about to wait
 
     dul.kill_dul = kill_dul
     sock._waker = waker
