@@ -33,6 +33,24 @@ def parse_address(address: str):
     return aet, host.strip("[]"), int(port)
 
 
+def association_count(text: str) -> int:
+    """``--associations N``: a whole number from 1 to
+    :data:`~medview.pacs.nodes.MAX_RETRIEVE_ASSOCIATIONS`, checked while the arguments are
+    read (before any node is contacted)."""
+    import argparse
+
+    from medview.pacs.nodes import MAX_RETRIEVE_ASSOCIATIONS
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_RETRIEVE_ASSOCIATIONS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a whole number from 1 to {MAX_RETRIEVE_ASSOCIATIONS}")
+    return n
+
+
 def cmd_pacs_add(args) -> int:
     from medview.pacs import nodes
 
@@ -107,8 +125,8 @@ def add_parser(sub, common) -> None:
                    help="where our storage SCP listens for C-MOVE (default: any free port)")
     t.add_argument("--retrieve", choices=["get", "move"], default="get",
                    help="retrieve by C-GET (default) or C-MOVE to our storage SCP")
-    t.add_argument("--associations", type=int, default=DEFAULT_RETRIEVE_ASSOCIATIONS,
-                   metavar="N",
+    t.add_argument("--associations", type=association_count,
+                   default=DEFAULT_RETRIEVE_ASSOCIATIONS, metavar="N",
                    help="DICOM: retrieve (C-GET, C-MOVE) over up to N associations at once, "
                         "each asking for a share of the instances; 1 asks for a series or "
                         f"study in one request (default {DEFAULT_RETRIEVE_ASSOCIATIONS})")
@@ -242,7 +260,7 @@ def _add_get(psub) -> None:
                    help="default: the node's setting (DICOM) or wado (DICOMweb)")
     t.add_argument("--store", metavar="DIR",
                    help="where files go (default: pacs/ in the user data folder)")
-    t.add_argument("--associations", type=int, metavar="N",
+    t.add_argument("--associations", type=association_count, metavar="N",
                    help="C-GET / C-MOVE over up to N associations at once (default: the "
                         "node's setting, 'medview pacs add ... --associations N')")
     t.set_defaults(func=cmd_pacs_get)

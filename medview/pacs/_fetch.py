@@ -161,7 +161,10 @@ def _requests(node: DimseNode, connect, send, study_uid, series_uid, todo, n: in
 
 def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink,
          progress, n: int = 1, whole: bool = False) -> tuple[int, str]:
+    from functools import partial
+
     from pynetdicom import build_role, evt
+    from pynetdicom.dsutils import create_file_meta
 
     from medview.pacs.dimse import association, make_ae
     from medview.pacs.scp import TRANSFER_SYNTAXES
@@ -178,8 +181,13 @@ def _get(node: DimseNode, root: Path, study_uid, series_uid, todo, classes, sink
         if progress.cancelled:
             return 0xA702  # refused: out of resources (cancelled); the abort follows
         # the bytes as received, written by another thread: the PACS sends the next one
-        # meanwhile (see RawWriter; what could not be written is reported missing)
-        writer.put(event.file_meta, event.request.DataSet.getvalue())
+        # meanwhile (see RawWriter; what could not be written is reported missing); the
+        # File Meta Information (what event.file_meta makes) is made there too
+        req = event.request
+        writer.put(partial(create_file_meta, sop_class_uid=req.AffectedSOPClassUID,
+                           sop_instance_uid=req.AffectedSOPInstanceUID,
+                           transfer_syntax=event.context.transfer_syntax),
+                   req.DataSet.getvalue())
         return 0x0000
 
     def connect(give_up):

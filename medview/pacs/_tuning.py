@@ -6,9 +6,14 @@ peer that waits for each C-STORE response before it sends the next instance (eve
 those sleeps are paid once or twice per instance, and a 512² slice costs 128 Python calls to
 read; and Nagle's algorithm stays on, so the tail of each PDU sent waits for the peer's
 delayed ACK. :func:`speed_up` makes one association's reactor wait in ``select`` for data
-instead (it wakes the moment bytes arrive, and still checks its outgoing queue every
-:data:`WAIT_S`), read each PDU with ``recv_into`` in as few calls as the kernel allows, and
-sets TCP_NODELAY (as DCMTK does with ``TCP_NODELAY=1``).
+or for work: another thread that queues something for it (a PDU to send, an event, the end
+of the association) wakes it through a socket pair (:class:`_Waker`), so an idle reactor
+sleeps up to :data:`IDLE_WAIT_S` between looks at its timers instead of waking every
+0.3 ms (each wake-up took the interpreter lock from the threads doing the work: a retrieve
+over several associations was slower than over one). Each read takes what the kernel holds,
+up to :data:`READ_AHEAD` bytes, and the next PDU headers and small PDUs come from there
+(big ones go straight into their buffer with ``recv_into``); TCP_NODELAY is set (as DCMTK
+does with ``TCP_NODELAY=1``).
 
 Sending: the reactor encodes each P-DATA-TF PDU with pynetdicom's own encoders, but where
 ``PDU.encode`` concatenates their outputs (the whole fragment copied twice more) and
@@ -24,9 +29,12 @@ Same bytes, same state machine, same events.
 from __future__ import annotations
 
 import contextlib
+import queue
 import select
 import socket
+import threading
 import time
+import weakref
 
 __all__ = ["REACTOR_SLEEP_S", "WAIT_S", "pdu_pieces", "shorten_reactor_sleep", "speed_up"]
 
@@ -34,7 +42,14 @@ __all__ = ["REACTOR_SLEEP_S", "WAIT_S", "pdu_pieces", "shorten_reactor_sleep", "
 REACTOR_SLEEP_S = 0.0002
 
 #: the longest a reactor waits for incoming data before it looks at its outgoing queue
+#: (where nothing wakes it when something is queued)
 WAIT_S = 0.0003
+#: the longest a woken reactor waits for data before it looks at its timers
+IDLE_WAIT_S = 0.005
+#: a rest of a PDU this big is read straight into it; smaller reads take what is there
+BULK_BYTES = 32768
+#: bytes a read may take beyond the PDU asked for (kept for the next ones)
+READ_AHEAD = 1 << 20
 
 _fast_class = None
 
@@ -99,30 +114,70 @@ def _fast_socket_class():
         """pynetdicom's socket wrapper, waiting for data in ``select``, reading in bulk
         and sending without extra copies."""
 
+        _rbuf: bytearray
+        _rview: memoryview
+        _rpos = 0
+        _rend = 0
+        _waker: _Waker | None = None
+
         @property
         def ready(self) -> bool:
             if self.socket is None or self._is_connected is False:
                 time.sleep(WAIT_S)  # the reactor no longer sleeps itself: no busy loop
                 return False
+            if self._rend > self._rpos:
+                return True  # the rest of what one read brought
+            waker = self._waker
+            if waker is not None and waker.closed:
+                waker = None
             try:
-                ready, _, _ = select.select([self.socket], [], [], WAIT_S)
+                if waker is None:
+                    ready, _, _ = select.select([self.socket], [], [], WAIT_S)
+                    return bool(ready)
+                # armed before looking at the queues: what is queued after the look wakes
+                # the select below; what was queued before it is seen by the look
+                waker.armed = True
+                dul = self.assoc.dul
+                # something is still to be done (an event the reactor put itself): only look
+                wait = 0 if dul.event_queue.qsize() or dul.to_provider_queue.qsize() \
+                    else IDLE_WAIT_S
+                try:
+                    ready, _, _ = select.select([self.socket, waker.r], [], [], wait)
+                finally:
+                    waker.armed = False
+                if waker.r in ready:
+                    waker.drain()
             except (OSError, TimeoutError, ValueError):
                 self.event_queue.put("Evt17")  # transport closed, as pynetdicom does
                 return False
-            return bool(ready)
+            return self.socket in ready
 
         def recv(self, nr_bytes: int) -> bytearray:
             buf = bytearray(nr_bytes)
             view = memoryview(buf)
-            got = 0
+            got = min(self._rend - self._rpos, nr_bytes)
+            if got:  # first what the last read brought beyond the last PDU
+                view[:got] = self._rview[self._rpos:self._rpos + got]
+                self._rpos += got
+            read = False
             while got < nr_bytes:
-                n = self.socket.recv_into(view[got:], nr_bytes - got)
+                want = nr_bytes - got
+                if want >= BULK_BYTES:  # a big rest: straight into the result
+                    n = self.socket.recv_into(view[got:], want)
+                    taken = n
+                else:  # a PDU header or a small PDU: read what is there, keep the rest
+                    n = self.socket.recv_into(self._rview, len(self._rbuf))
+                    taken = min(n, want)
+                    view[got:got + taken] = self._rview[:taken]
+                    self._rpos, self._rend = taken, n
+                read = True
                 if not n:  # the connection broke: what came so far, as pynetdicom returns
                     del view
                     return buf[:got]
-                got += n
+                got += taken
             del view
-            _quick_ack(self.socket)
+            if read:
+                _quick_ack(self.socket)
             return buf
 
         def send(self, bytestream: bytes) -> None:
@@ -139,8 +194,79 @@ def _fast_socket_class():
             if self.assoc.get_handlers(evt.EVT_DATA_SENT):
                 evt.trigger(self.assoc, evt.EVT_DATA_SENT, {"data": b"".join(pieces)})
 
+        def close(self) -> None:
+            super().close()
+            if self._waker is not None:
+                self._waker.close()
+
     _fast_class = FastSocket
     return FastSocket
+
+
+class _Waker:
+    """A socket pair whose reading end a reactor's ``select`` watches beside the
+    association's socket: writing a byte wakes it the moment another thread queues
+    something for it (a PDU to send, an event, the end of the association)."""
+
+    def __init__(self):
+        self.r, self.w = socket.socketpair()
+        self.r.setblocking(False)
+        self.w.setblocking(False)
+        self.closed = False
+        self.armed = False  # the reactor is about to wait, or waits, in select
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):  # already woken (buffer full) or closed
+            self.w.send(b"\0")
+
+    def drain(self) -> None:
+        with contextlib.suppress(OSError):
+            while self.r.recv(4096):
+                pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.r.close()
+        self.w.close()
+
+
+class _WakingQueue(queue.Queue):
+    """A queue whose ``put`` from any thread but its reactor's wakes that reactor."""
+
+    _waker: _Waker
+    _reactor: threading.Thread
+
+    def put(self, item, block=True, timeout=None) -> None:
+        super().put(item, block, timeout)
+        # only a reactor waiting in select needs the byte; a busy one looks anyway
+        if self._waker.armed and threading.get_ident() != self._reactor.ident:
+            self._waker.wake()
+
+
+def _waking_queue(q, waker: _Waker, reactor: threading.Thread) -> None:
+    if type(q) is queue.Queue:
+        q._waker, q._reactor = waker, reactor
+        q.__class__ = _WakingQueue
+
+
+def _wake_on_work(dul, sock) -> None:
+    """Let the reactor wait in ``select`` until data comes or another thread gives it
+    work, instead of looking every :data:`WAIT_S`."""
+    waker = _Waker()
+    _waking_queue(dul.to_provider_queue, waker, dul)
+    _waking_queue(dul.event_queue, waker, dul)
+    kill = dul.kill_dul
+
+    def kill_dul() -> None:
+        kill()
+        waker.wake()  # always: the reactor may be about to wait
+
+    dul.kill_dul = kill_dul
+    sock._waker = waker
+    # closed with the socket; where pynetdicom never closes that (a peer that reset the
+    # connection), when the association's socket object goes
+    weakref.finalize(sock, waker.close)
+    waker.wake()  # anything queued before this: look at once
 
 
 def _send_in_pieces(dul, sock) -> None:
@@ -172,7 +298,12 @@ def speed_up(assoc) -> None:
     if sock is None or type(sock) is not AssociationSocket \
             or isinstance(sock.socket, ssl.SSLSocket):
         return
-    sock.__class__ = _fast_socket_class()
+    # the reactor runs already: everything the new methods use is there before them
+    sock._rbuf = bytearray(READ_AHEAD)
+    sock._rview = memoryview(sock._rbuf)
+    cls = _fast_socket_class()
+    _wake_on_work(dul, sock)
+    sock.__class__ = cls
     dul._run_loop_delay = 0.0  # the select above is the wait now
     _send_in_pieces(dul, sock)
     # pynetdicom leaves Nagle's algorithm on: the last segment of each PDU then waits for

@@ -148,7 +148,8 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
     speed_up(assoc)
     # pynetdicom 3.0 skips close() when shutdown() fails on a connection the peer reset, and
     # the socket leaks: keep it to close it ourselves
-    raw = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    wrapper = getattr(assoc.dul, "socket", None)
+    raw = getattr(wrapper, "socket", None)
     # pynetdicom 3.0 race: its reactor thread polls for incoming requests (the only caller
     # of get_msg(block=False)) and can wake just after send_c_store() checked that it was
     # paused; with a fast peer it then takes the C-STORE response ("Received unexpected
@@ -168,6 +169,9 @@ def association(node: DimseNode, contexts: Sequence = (), *, ae=None, ext_neg=No
     finally:
         if raw is not None:
             raw.close()
+        waker = getattr(wrapper, "_waker", None)  # see medview.pacs._tuning
+        if waker is not None:
+            waker.close()
 
 
 def check_status(node: DimseNode, what: str, status) -> int:

@@ -105,8 +105,16 @@ class StorageSCP:
     def _on_store(self, event) -> int:
         from medview.pacs.storage import write_raw
 
-        if self._writer is not None:
-            self._writer.put(event.file_meta, event.request.DataSet.getvalue())
+        if self._writer is not None:  # its File Meta Information made in the writer's thread
+            from functools import partial
+
+            from pynetdicom.dsutils import create_file_meta
+
+            req = event.request
+            self._writer.put(partial(create_file_meta, sop_class_uid=req.AffectedSOPClassUID,
+                                     sop_instance_uid=req.AffectedSOPInstanceUID,
+                                     transfer_syntax=event.context.transfer_syntax),
+                             req.DataSet.getvalue())
             return 0x0000
         try:
             path, uids = write_raw(self.root, event.file_meta, event.request.DataSet.getvalue())

@@ -169,3 +169,29 @@ def test_the_node_setting_and_the_cli_option(dimse_node, pacs_home, tmp_path, ca
     assert "35 received" in out and "over 3 associations" in out
     originals = {pydicom.dcmread(f).SOPInstanceUID for f in HFS.rglob("*.dcm")}
     assert {pydicom.dcmread(f).SOPInstanceUID for f in store.rglob("*.dcm")} == originals
+
+
+@pytest.mark.parametrize("value", ["0", "17", "many"])
+def test_an_association_count_out_of_range_fails_before_any_node_is_contacted(
+        pacs_home, capsys, value):
+    import socket
+
+    # a port that accepts connections into its backlog but never answers: any attempt to
+    # reach the node would leave a connection there (a refused port would only say so)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        assert main(["pacs", "add", "quiet", f"QUIET@127.0.0.1:{port}", "--timeout", "2"]) == 0
+        capsys.readouterr()
+        for argv in (["pacs", "add", "other", f"QUIET@127.0.0.1:{port}"],
+                     ["pacs", "get", "quiet", "1.2.3.4"]):
+            with pytest.raises(SystemExit) as exc:
+                main([*argv, "--associations", value])
+            assert exc.value.code == 2
+            assert f"--associations: {value!r}: a whole number from 1 to 16" in \
+                capsys.readouterr().err
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing connected
+            listener.accept()
+    assert get_node("quiet").retrieve_associations == 1
+    with pytest.raises(KeyError):
+        get_node("other")
