@@ -117,6 +117,7 @@ class _Site:
                                      "scheduler")
         _wait_port(port, self.scheduler, "the Dask scheduler")
         self.workers: dict[int, subprocess.Popen] = {}
+        self.worker_starts: dict[int, int] = {}  # slot → processes started in it
         for i in range(workers):
             self.start_worker(i)
         self.port = _free_port()
@@ -137,6 +138,13 @@ class _Site:
              "--no-nanny", "--dashboard-address", "127.0.0.1:0", "--name", f"w{i}"],
             f"worker{i}", env={**self.env, "TMPDIR": str(spool), "MEDVIEW_THREADS": "1",
                                "OMP_NUM_THREADS": "1"})
+        self.worker_starts[i] = self.worker_starts.get(i, 0) + 1
+
+    def worker_came_up(self, i: int) -> bool:
+        """Whether the last worker started in slot ``i`` has registered with the scheduler
+        (Dask logs it once the worker plugins, the spool sweeper among them, have run)."""
+        log = (self.folder / f"worker{i}.log").read_text(errors="replace")
+        return log.count("Registered to:") >= self.worker_starts[i]
 
     def start_server(self) -> None:
         extra = ["--dask-fetch-results"] if self.fetch else []
@@ -148,7 +156,15 @@ class _Site:
         self.starts += 1
         _wait_port(self.port, self.server, "medview serve")
 
-    def stop(self) -> None:
+    def stop(self, come_up_s: float = 60.0) -> None:
+        # a worker the chaos restarted comes up before it is stopped, as a real restart
+        # does: its start-up sweep deletes what its killed predecessor spooled. Stopped
+        # half-started, before any medview code runs in it, it never sweeps, and nothing
+        # else can (each slot has its own spool folder)
+        end = time.monotonic() + come_up_s
+        for i, p in self.workers.items():
+            while p.poll() is None and not self.worker_came_up(i) and time.monotonic() < end:
+                time.sleep(0.05)
         if self.server is not None:
             _stop(self.server)
         for p in self.workers.values():
