@@ -41,28 +41,26 @@ def spool_dir() -> Path:
     left (which no server can fetch: a restarted worker has another address) is known."""
     folder = spool_base() / str(os.getpid())
     folder.mkdir(mode=0o700, exist_ok=True)
-    _remove_at_exit()
+    _remove_at_exit(folder, os.getpid())
     return folder
 
 
 @functools.cache
-def _remove_at_exit() -> None:
-    """Once per process: a worker that stops (``dask worker`` on SIGTERM or SIGINT exits
-    normally, also without a nanny, which never calls a plugin's teardown) deletes its own
-    spool on its way out: no server can fetch from a stopped worker, and the next worker's
-    start-up sweep may never come (a machine whose workers are not started again)."""
+def _remove_at_exit(folder: Path, pid: int) -> None:
+    """Once per spool folder: a worker that stops (``dask worker`` exits normally on SIGTERM
+    or SIGINT, also without a nanny, where no plugin's teardown is called) deletes its spool
+    on its way out. No server can fetch from a stopped worker, and the start-up sweep of the
+    next worker on this machine may never come."""
     import atexit
 
-    atexit.register(_remove_own_spool)
+    atexit.register(_remove_spool, folder, pid)
 
 
-def _remove_own_spool() -> None:
-    """This process's spool folder and what dead workers left beside it, deleted."""
+def _remove_spool(folder: Path, pid: int) -> None:
     import shutil
 
-    with contextlib.suppress(OSError):
-        sweep_spool()
-    shutil.rmtree(spool_base() / str(os.getpid()), ignore_errors=True)
+    if os.getpid() == pid:  # never a parent's folder, from a forked child
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
