@@ -9,9 +9,10 @@ Starts a Dask scheduler, ``--workers`` single-threaded workers and a TLS ``medvi
 (:func:`medview.remote.batch.stream_remote`, one job per tiny volume) with their own token.
 A chaos thread (seeded by ``--seed``) kills a worker (restarted 0.5–2 s later) or the server
 (restarted at once on the same port and state folder) every ``--kill-every`` seconds until
-the clients are done. Then: every job must have ended right (the local run's voxels) or with
-a clear failure after its retries; the server's job store must count no job completed twice;
-nothing may stay behind (processes, uploads, job folders, downloads, worker spools).
+the clients are done; a worker restarted last is let come up before all is stopped. Then:
+every job must have ended right (the local run's voxels) or with a clear failure after its
+retries; the server's job store must count no job completed twice; nothing may stay behind
+(processes, uploads, job folders, downloads, worker spools).
 ``--fetch`` makes the server fetch every result from its worker (the multi-machine path).
 tests/e2e/test_offload_soak.py runs :func:`run_soak` with fewer jobs (CI time).
 """
