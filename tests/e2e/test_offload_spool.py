@@ -19,6 +19,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHAIN = {"steps": [{"step": "smooth.gaussian", "params": {"sigma_mm": 1.0}}]}
 
 
+@pytest.fixture(autouse=True)
+def _site_folders(tmp_path, monkeypatch):
+    # _Site writes its tokens through medview's config (never the real user's folders)
+    monkeypatch.setenv("MEDVIEW_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path / "data"))
+
+
 def _bundle() -> bytes:
     from medview.core.volume import Volume
     from medview.remote.wire import bundle_bytes, encode_bundle
@@ -50,14 +57,6 @@ def _worker(address: str, env: dict, spool: Path, log: Path) -> subprocess.Popen
             [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
              "--dashboard-address", "127.0.0.1:0", "--worker-port", str(free_port())],
             stdout=out, stderr=subprocess.STDOUT, env={**env, "TMPDIR": str(spool)})
-
-
-def _wait_registered(log: Path, times: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while log.read_text(errors="replace").count("Registered to:") < times:
-        assert proc.poll() is None, log.read_text()[-2000:]
-        assert time.monotonic() < deadline, log.read_text()[-2000:]
-        time.sleep(0.05)
 
 
 def test_a_worker_stopped_cleanly_deletes_the_results_in_its_spool(tmp_path):
@@ -118,10 +117,3 @@ def test_a_killed_worker_restarted_just_before_the_soak_stops_leaves_no_spool(tm
     assert not path.exists()
     assert leftovers(site, earlier) == []
     assert site.worker_came_up(0)  # it was stopped once up, never half-started
-
-
-@pytest.fixture(autouse=True)
-def _site_folders(tmp_path, monkeypatch):
-    # _Site writes its tokens through medview's config (never the real user's folders)
-    monkeypatch.setenv("MEDVIEW_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("MEDVIEW_DATA_DIR", str(tmp_path / "data"))
