@@ -118,7 +118,7 @@ class _Site:
                                      "scheduler")
         _wait_port(port, self.scheduler, "the Dask scheduler")
         self.workers: dict[int, subprocess.Popen] = {}
-        self.worker_starts: dict[int, int] = {}  # slot → processes started in it
+        self.worker_log_from: dict[int, int] = {}  # slot → where its last worker's log starts
         for i in range(workers):
             self.start_worker(i)
         self.port = _free_port()
@@ -134,18 +134,20 @@ class _Site:
     def start_worker(self, i: int) -> None:
         spool = self.folder / f"worker{i}-tmp"  # each its own temporary folder (spool)
         spool.mkdir(exist_ok=True)
+        log = self.folder / f"worker{i}.log"  # the one before is dead: its log grows no more
+        self.worker_log_from[i] = log.stat().st_size if log.exists() else 0
         self.workers[i] = self._popen(
             [self._dask, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
              "--no-nanny", "--dashboard-address", "127.0.0.1:0", "--name", f"w{i}"],
             f"worker{i}", env={**self.env, "TMPDIR": str(spool), "MEDVIEW_THREADS": "1",
                                "OMP_NUM_THREADS": "1"})
-        self.worker_starts[i] = self.worker_starts.get(i, 0) + 1
 
     def worker_came_up(self, i: int) -> bool:
         """Whether the last worker started in slot ``i`` has registered with the scheduler
         (Dask logs it once the worker plugins, the spool sweeper among them, have run)."""
-        log = (self.folder / f"worker{i}.log").read_text(errors="replace")
-        return log.count("Registered to:") >= self.worker_starts[i]
+        with open(self.folder / f"worker{i}.log", "rb") as log:
+            log.seek(self.worker_log_from[i])
+            return b"Registered to:" in log.read()
 
     def start_server(self) -> None:
         extra = ["--dask-fetch-results"] if self.fetch else []
