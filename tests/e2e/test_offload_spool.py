@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from offload_procs import free_port, start_dask, stop, stop_dask, subprocess_env
+from offload_procs import start_dask, stop, stop_dask, subprocess_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,23 +50,24 @@ def _spool_a_result(executor, job_id: str) -> Path:
     return path
 
 
-def _worker(address: str, env: dict, spool: Path, log: Path) -> subprocess.Popen:
+def _worker(address: str, env: dict, spool: Path, log: Path, nanny: bool) -> subprocess.Popen:
     dask = str(Path(sys.executable).with_name("dask"))
     with open(log, "a") as out:
         return subprocess.Popen(
-            [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-             "--dashboard-address", "127.0.0.1:0", "--worker-port", str(free_port())],
+            [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+             "--dashboard-address", "127.0.0.1:0", *([] if nanny else ["--no-nanny"])],
             stdout=out, stderr=subprocess.STDOUT, env={**env, "TMPDIR": str(spool)})
 
 
-def test_a_worker_stopped_cleanly_deletes_the_results_in_its_spool(tmp_path):
+@pytest.mark.parametrize("nanny", [False, True], ids=["no-nanny", "nanny"])
+def test_a_worker_stopped_cleanly_deletes_the_results_in_its_spool(tmp_path, nanny):
     from medview.server.dask_executor import DaskExecutor
 
     env = subprocess_env(tmp_path / "config", tmp_path / "data")
     spool = tmp_path / "worker-tmp"
     spool.mkdir()
     cluster = start_dask(tmp_path, 0, env=env)
-    worker = _worker(cluster.address, env, spool, tmp_path / "worker.log")
+    worker = _worker(cluster.address, env, spool, tmp_path / "worker.log", nanny)
     try:
         executor = DaskExecutor(cluster.address)  # installs the spool sweeper, as a server
         try:
@@ -75,7 +76,7 @@ def test_a_worker_stopped_cleanly_deletes_the_results_in_its_spool(tmp_path):
         finally:
             executor.close()
         assert spool in path.parents  # the worker's own temporary folder
-        stop(worker)  # SIGTERM: `dask worker` stops cleanly
+        stop(worker)  # SIGTERM: `dask worker` (or its nanny) stops it cleanly
         assert worker.returncode is not None
         # no server can fetch from a stopped worker: what it held went with it
         assert not path.exists()
