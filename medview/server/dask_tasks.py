@@ -47,10 +47,11 @@ def spool_dir() -> Path:
 
 @functools.cache
 def _remove_at_exit(folder: Path, pid: int) -> None:
-    """Once per spool folder: a worker that stops (``dask worker`` exits normally on SIGTERM
-    or SIGINT, also without a nanny, where no plugin's teardown is called) deletes its spool
-    on its way out. No server can fetch from a stopped worker, and the start-up sweep of the
-    next worker on this machine may never come."""
+    """Once per spool folder: a worker that stops (``dask worker``, with or without a nanny,
+    exits normally on SIGTERM or SIGINT) deletes its spool on its way out. No server can
+    fetch from a stopped worker, and the start-up sweep of the next worker on this machine
+    may never come. (Not the sweeper plugin's teardown: that also runs whenever a server
+    registers the plugin again, and is never called for a worker without a nanny.)"""
     import atexit
 
     atexit.register(_remove_spool, folder, pid)
