@@ -51,7 +51,7 @@ def _remove_at_exit(folder: Path, pid: int) -> None:
     exits normally on SIGTERM or SIGINT) deletes its spool on its way out. No server can
     fetch from a stopped worker, and the start-up sweep of the next worker on this machine
     may never come. (Not the sweeper plugin's teardown: that also runs whenever a server
-    registers the plugin again, and is never called for a worker without a nanny.)"""
+    registers the plugin again, with results still to be fetched.)"""
     import atexit
 
     atexit.register(_remove_spool, folder, pid)
