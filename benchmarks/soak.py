@@ -9,9 +9,10 @@ Starts a Dask scheduler, ``--workers`` single-threaded workers and a TLS ``medvi
 (:func:`medview.remote.batch.stream_remote`, one job per tiny volume) with their own token.
 A chaos thread (seeded by ``--seed``) kills a worker (restarted 0.5–2 s later) or the server
 (restarted at once on the same port and state folder) every ``--kill-every`` seconds until
-the clients are done. Then: every job must have ended right (the local run's voxels) or with
-a clear failure after its retries; the server's job store must count no job completed twice;
-nothing may stay behind (processes, uploads, job folders, downloads, worker spools).
+the clients are done; a worker restarted last is let come up before all is stopped. Then:
+every job must have ended right (the local run's voxels) or with a clear failure after its
+retries; the server's job store must count no job completed twice; nothing may stay behind
+(processes, uploads, job folders, downloads, worker spools).
 ``--fetch`` makes the server fetch every result from its worker (the multi-machine path).
 tests/e2e/test_offload_soak.py runs :func:`run_soak` with fewer jobs (CI time).
 """
@@ -117,6 +118,7 @@ class _Site:
                                      "scheduler")
         _wait_port(port, self.scheduler, "the Dask scheduler")
         self.workers: dict[int, subprocess.Popen] = {}
+        self.worker_log_from: dict[int, int] = {}  # slot → where its last worker's log starts
         for i in range(workers):
             self.start_worker(i)
         self.port = _free_port()
@@ -132,11 +134,20 @@ class _Site:
     def start_worker(self, i: int) -> None:
         spool = self.folder / f"worker{i}-tmp"  # each its own temporary folder (spool)
         spool.mkdir(exist_ok=True)
+        log = self.folder / f"worker{i}.log"  # the one before is dead: its log grows no more
+        self.worker_log_from[i] = log.stat().st_size if log.exists() else 0
         self.workers[i] = self._popen(
             [self._dask, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
              "--no-nanny", "--dashboard-address", "127.0.0.1:0", "--name", f"w{i}"],
             f"worker{i}", env={**self.env, "TMPDIR": str(spool), "MEDVIEW_THREADS": "1",
                                "OMP_NUM_THREADS": "1"})
+
+    def worker_came_up(self, i: int) -> bool:
+        """Whether the last worker started in slot ``i`` has registered with the scheduler
+        (Dask logs it once the worker plugins, the spool sweeper among them, have run)."""
+        with open(self.folder / f"worker{i}.log", "rb") as log:
+            log.seek(self.worker_log_from[i])
+            return b"Registered to:" in log.read()
 
     def start_server(self) -> None:
         extra = ["--dask-fetch-results"] if self.fetch else []
@@ -148,7 +159,15 @@ class _Site:
         self.starts += 1
         _wait_port(self.port, self.server, "medview serve")
 
-    def stop(self) -> None:
+    def stop(self, come_up_s: float = 60.0) -> None:
+        # a worker the chaos restarted comes up before it is stopped, as a real restart
+        # does: its start-up sweep deletes what its killed predecessor spooled. Stopped
+        # half-started, before any medview code runs in it, it never sweeps, and nothing
+        # else can (each slot has its own spool folder)
+        end = time.monotonic() + come_up_s
+        for i, p in self.workers.items():
+            while p.poll() is None and not self.worker_came_up(i) and time.monotonic() < end:
+                time.sleep(0.05)
         if self.server is not None:
             _stop(self.server)
         for p in self.workers.values():

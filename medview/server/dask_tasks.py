@@ -41,7 +41,27 @@ def spool_dir() -> Path:
     left (which no server can fetch: a restarted worker has another address) is known."""
     folder = spool_base() / str(os.getpid())
     folder.mkdir(mode=0o700, exist_ok=True)
+    _remove_at_exit(folder, os.getpid())
     return folder
+
+
+@functools.cache
+def _remove_at_exit(folder: Path, pid: int) -> None:
+    """Once per spool folder: a worker that stops (``dask worker``, with or without a nanny,
+    exits normally on SIGTERM or SIGINT) deletes its spool on its way out. No server can
+    fetch from a stopped worker, and the start-up sweep of the next worker on this machine
+    may never come. (Not the sweeper plugin's teardown: that also runs whenever a server
+    registers the plugin again, with results still to be fetched.)"""
+    import atexit
+
+    atexit.register(_remove_spool, folder, pid)
+
+
+def _remove_spool(folder: Path, pid: int) -> None:
+    import shutil
+
+    if os.getpid() == pid:  # never a parent's folder, from a forked child
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
