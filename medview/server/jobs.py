@@ -188,8 +188,11 @@ class JobManager:
             self._threads.pop(job_id, None)
             self._end_stream(job_id)
             forget = getattr(self.executor, "forget", None)
-            if forget is not None and (attempts > first or first > 1):
-                forget(job_id)  # earlier attempts (or a killed server's) may have left some
+            if forget is not None and (attempts > first or first > 1 or tries > 1):
+                # earlier attempts (or a killed server's) may have left some; so may a try
+                # that was not counted (the worker was lost before it said it started), whose
+                # attempt number the next try reused
+                forget(job_id)
             for p in folder.glob("result.*.part"):
                 p.unlink(missing_ok=True)
             status = self.store.get(job_id)
