@@ -117,6 +117,9 @@ def _place_bytes(root: Path, path: Path, pieces: list) -> Path:
 
 #: what :func:`_uids_of_raw` reads: SOP Instance, Study Instance and Series Instance UID
 _UID_TAGS = (0x00080018, 0x0020000D, 0x0020000E)
+#: how much of a deflated data set is inflated to find its UIDs (they come first, in groups
+#: 0008 and 0020): a peer's few kilobytes can inflate to gigabytes
+INFLATE_FOR_UIDS = 1 << 20
 
 
 def _uids_of_raw(raw: bytes, transfer_syntax: str) -> tuple[str, str, str]:
@@ -127,19 +130,27 @@ def _uids_of_raw(raw: bytes, transfer_syntax: str) -> tuple[str, str, str]:
     from pydicom.uid import UID
 
     ts = UID(transfer_syntax)
+    cut = False  # only the start of a deflated data set was inflated
     if ts.is_deflated:
         import zlib
 
-        raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+        inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+        raw = inflate.decompress(raw, INFLATE_FOR_UIDS)
+        cut = bool(inflate.unconsumed_tail)
     found = {}
-    for elem in data_element_generator(io.BytesIO(raw), ts.is_implicit_VR,
-                                       ts.is_little_endian,
-                                       stop_when=lambda tag, vr, length: tag > 0x0020000E,
-                                       defer_size=None, specific_tags=list(_UID_TAGS)):
-        if elem.tag in _UID_TAGS:
-            if not isinstance(elem, DataElement):
-                elem = convert_raw_data_element(elem)
-            found[elem.tag] = str(elem.value) if elem.value is not None else ""
+    try:
+        for elem in data_element_generator(io.BytesIO(raw), ts.is_implicit_VR,
+                                           ts.is_little_endian,
+                                           stop_when=lambda tag, vr, length: tag > 0x0020000E,
+                                           defer_size=None, specific_tags=list(_UID_TAGS)):
+            if elem.tag in _UID_TAGS:
+                if not isinstance(elem, DataElement):
+                    elem = convert_raw_data_element(elem)
+                found[elem.tag] = str(elem.value) if elem.value is not None else ""
+    except Exception:
+        if not cut:  # a malformed data set: said as before
+            raise
+        # an element running past the inflated start: the UIDs found before it are kept
     return found.get(0x0020000D, ""), found.get(0x0020000E, ""), found.get(0x00080018, "")
 
 

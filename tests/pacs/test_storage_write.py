@@ -50,3 +50,40 @@ def test_a_write_that_fails_leaves_no_file(tmp_path):
     with pytest.raises(TypeError):
         _place_bytes(tmp_path, target, [b"part of it", object()])
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_deflated_data_set_is_inflated_only_as_far_as_its_uids(tmp_path):
+    """A few hundred KiB that inflate to 256 MiB (a hostile peer's C-STORE): the UIDs are read
+    from the start, the rest is never inflated, and the data set is stored as it came."""
+    import tracemalloc
+    import zlib
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+
+    from medview.pacs.storage import INFLATE_FOR_UIDS
+
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = (
+        generate_uid(), generate_uid(), generate_uid())
+    ds.add_new(0x00431001, "OB", bytes(256 << 20))  # after the UIDs: zeros inflate forever
+    plain = io.BytesIO()
+    ds.save_as(plain, implicit_vr=False, little_endian=True)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    raw = packer.compress(plain.getvalue()) + packer.flush()
+    del plain, ds[0x00431001]
+    assert len(raw) < INFLATE_FOR_UIDS  # sent: under a MiB
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    tracemalloc.start()
+    try:
+        stored, uids = write_raw(tmp_path, meta, raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert uids == (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert peak < 16 << 20, f"{peak} bytes allocated to read the UIDs"
+    assert stored.read_bytes().endswith(raw)
