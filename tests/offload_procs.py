@@ -141,11 +141,9 @@ def subprocess_env(config: Path, data: Path) -> dict:
     return env
 
 
-@contextlib.contextmanager
-def pool_site(root: Path, token_name: str = "gui"):
-    """A real ``medview serve`` (HTTPS with its own certificate, one token, a pool of one
-    worker) in ``root``; yields ``{"url", "token", "cert"}`` and stops it after."""
-    env = subprocess_env(root / "server-config", root / "server-data")
+def _cert_and_token(root: Path, env: dict, token_name: str) -> tuple[Path, Path, Path, str]:
+    """``medview serve make-cert`` and ``add-token`` in ``root``: (cert, key, tokens file,
+    token)."""
     run = subprocess.run(medview_cmd("serve", "make-cert", root / "tls"), env=env,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -153,11 +151,39 @@ def pool_site(root: Path, token_name: str = "gui"):
     run = subprocess.run(medview_cmd("serve", "add-token", token_name, "--tokens", tokens),
                          env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    cert, key = root / "tls" / "cert.pem", root / "tls" / "key.pem"
+    return root / "tls" / "cert.pem", root / "tls" / "key.pem", tokens, run.stdout.strip()
+
+
+@contextlib.contextmanager
+def pool_site(root: Path, token_name: str = "gui"):
+    """A real ``medview serve`` (HTTPS with its own certificate, one token, a pool of one
+    worker) in ``root``; yields ``{"url", "token", "cert"}`` and stops it after."""
+    env = subprocess_env(root / "server-config", root / "server-data")
+    cert, key, tokens, token = _cert_and_token(root, env, token_name)
     (root / "pool").mkdir()
     server = start_server(root / "pool", cert=cert, key=key, tokens=tokens, env=env,
                           extra=("--workers", "1"))
     try:
-        yield {"url": server.url, "token": run.stdout.strip(), "cert": cert}
+        yield {"url": server.url, "token": token, "cert": cert}
     finally:
         stop(server.proc)
+
+
+@contextlib.contextmanager
+def dask_fetch_site(root: Path, n_workers: int = 2):
+    """A real Dask scheduler with ``n_workers`` workers behind a real TLS ``medview serve
+    --dask-fetch-results`` (every result fetched from its worker, as with workers on other
+    machines) in ``root``; yields ``{"root", "env", "cert", "token", "server", "cluster"}``."""
+    env = subprocess_env(root / "config", root / "data")
+    cert, key, tokens, token = _cert_and_token(root, env, "ws-1")
+    cluster = start_dask(root, n_workers, env=env)
+    try:
+        server = start_server(root, cert=cert, key=key, tokens=tokens, env=env,
+                              extra=("--dask", cluster.address, "--dask-fetch-results"))
+        try:
+            yield {"root": root, "env": env, "cert": cert, "token": token, "server": server,
+                   "cluster": cluster}
+        finally:
+            stop(server.proc)
+    finally:
+        stop_dask(cluster)

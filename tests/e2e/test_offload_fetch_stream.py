@@ -7,12 +7,11 @@ A real Dask scheduler and two workers behind a real TLS ``medview serve``."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import numpy as np
 import pytest
-from offload_procs import medview_cmd, start_dask, start_server, stop, stop_dask, subprocess_env
+from offload_procs import dask_fetch_site
 
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain
@@ -32,27 +31,8 @@ SLOW = {"step": "smooth.curvature_diffusion", "params": {"iterations": 60,
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fetch-stream")
-    env = subprocess_env(root / "config", root / "data")
-    run = subprocess.run(medview_cmd("serve", "make-cert", root / "tls"), env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    tokens = root / "tokens.json"
-    run = subprocess.run(medview_cmd("serve", "add-token", "ws-1", "--tokens", tokens),
-                         env=env, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    cluster = start_dask(root, 2, env=env)
-    try:
-        server = start_server(root, cert=root / "tls" / "cert.pem",
-                              key=root / "tls" / "key.pem", tokens=tokens, env=env,
-                              extra=("--dask", cluster.address, "--dask-fetch-results"))
-        try:
-            yield {"root": root, "token": run.stdout.strip(), "server": server,
-                   "cert": root / "tls" / "cert.pem", "cluster": cluster}
-        finally:
-            stop(server.proc)
-    finally:
-        stop_dask(cluster)
+    with dask_fetch_site(tmp_path_factory.mktemp("fetch-stream")) as site:
+        yield site
 
 
 @pytest.fixture(autouse=True)

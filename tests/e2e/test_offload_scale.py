@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from offload_procs import medview_cmd, start_dask, start_server, stop, stop_dask, subprocess_env
+from offload_procs import dask_fetch_site, medview_cmd, start_dask, stop, stop_dask
 
 from medview.core.volume import Volume
 from medview.pipeline.chain import Chain
@@ -25,29 +25,8 @@ BIG_MB = int(os.environ.get("MEDVIEW_TEST_BIG_RESULT_MB", "256"))
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    import subprocess
-
-    root = tmp_path_factory.mktemp("offload-scale")
-    env = subprocess_env(root / "config", root / "data")
-    run = subprocess.run(medview_cmd("serve", "make-cert", root / "tls"), env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    cert, key = root / "tls" / "cert.pem", root / "tls" / "key.pem"
-    tokens = root / "tokens.json"
-    run = subprocess.run(medview_cmd("serve", "add-token", "ws-1", "--tokens", tokens),
-                         env=env, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    cluster = start_dask(root, 2, env=env)
-    try:
-        server = start_server(root, cert=cert, key=key, tokens=tokens, env=env,
-                              extra=("--dask", cluster.address, "--dask-fetch-results"))
-        try:
-            yield {"root": root, "env": env, "cert": cert, "token": run.stdout.strip(),
-                   "server": server, "cluster": cluster}
-        finally:
-            stop(server.proc)
-    finally:
-        stop_dask(cluster)
+    with dask_fetch_site(tmp_path_factory.mktemp("offload-scale")) as site:
+        yield site
 
 
 @pytest.fixture(autouse=True)
