@@ -143,11 +143,15 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
                                           "message": message, "worker": worker.address,
                                           **extra})
 
-    def announce(ready: int, size: int | None) -> None:  # from the result writer's thread
-        worker.log_event(PROGRESS_TOPIC, {"job": job_id, "attempt": attempt,
-                                          "result_ready": ready,
-                                          **({"result_bytes": size} if size is not None
-                                             else {})})
+    def announcer(**extra):
+        """The result writer's ``announce`` (called from its thread): an event saying how
+        far the result file will reach, and its size once final; ``extra`` names the file."""
+        def announce(ready: int, size: int | None) -> None:
+            worker.log_event(PROGRESS_TOPIC, {"job": job_id, "attempt": attempt, **extra,
+                                              "result_ready": ready,
+                                              **({"result_bytes": size} if size is not None
+                                                 else {})})
+        return announce
 
     sink(0.0, "started")
     if shared:
@@ -155,7 +159,7 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
         with map_input(Path(job_dir) / "input.bin") as mapped:
             parts = execute_bundle(mapped, sink=sink, probe=cancel.is_set,
                                    step_runner_for=_dask_splitter,
-                                   stream_to=(path, announce))
+                                   stream_to=(path, announcer()))
         if isinstance(parts, int):  # written into the job folder as the chain ran
             return {"path": str(path), "size": parts, "shared": True,
                     "worker": worker.address}
@@ -172,20 +176,15 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
         sweep_spool()
         path = spool_dir() / f"{job_id}.{attempt}.bin"
 
-        def announce_spool(ready: int, size: int | None) -> None:  # the writer's thread
-            worker.log_event(PROGRESS_TOPIC, {"job": job_id, "attempt": attempt,
-                                              "spool": str(path), "worker": worker.address,
-                                              "result_ready": ready,
-                                              **({"result_bytes": size} if size is not None
-                                                 else {})})
-
         # the server fetches each output as the step has made it (read_chunk waits for a
         # writer that has not got there yet while this thread still runs the chain)
         _WRITERS[str(path)] = threading.current_thread()
         try:
             parts = execute_bundle(bundle, sink=sink, probe=cancel.is_set,
                                    step_runner_for=_dask_splitter,
-                                   stream_to=(path, announce_spool), stream_sync=False)
+                                   stream_to=(path, announcer(spool=str(path),
+                                                               worker=worker.address)),
+                                   stream_sync=False)
         except BaseException:
             path.unlink(missing_ok=True)  # a file without its footer: nobody's result
             raise
@@ -199,8 +198,7 @@ def run_on_dask(job_id: str, data: list[bytes] | None, job_dir: str = "", nonce:
             return {"path": str(path), "size": parts, "shared": False,
                     "worker": worker.address}
     size = sum(len(p) for p in parts)
-    if shared:
-        path = Path(job_dir) / f"result.{attempt}.part"
+    if shared:  # ``path``: the job folder's part file, as above
         sink(1.0, "writing the result", attempt=attempt, result_bytes=size)
         write_parts(path, parts)
     else:

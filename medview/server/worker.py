@@ -27,11 +27,11 @@ from medview.remote.wire import (
     encode_bundle,
     geometry_of,
 )
+from medview.server.result_writer import Announce
 
 __all__ = ["JobFailed", "execute_bundle", "run_in_pool"]
 
 ProgressSink = Callable[[float, str], None]
-Announce = Callable[[int, "int | None"], None]
 
 
 class JobFailed(Exception):
